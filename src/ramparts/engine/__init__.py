@@ -1,0 +1,38 @@
+"""The deterministic engine: typed events, the state machine, its position store and its journal node."""
+
+from ramparts.engine.engine import AccountRisk, Engine
+from ramparts.engine.events import (
+    Deposit,
+    Fill,
+    FundInsurance,
+    FundingTick,
+    Genesis,
+    ListAsset,
+    ListInstrument,
+    OpenSubAccount,
+    OraclePrice,
+    ParameterChange,
+    Settlement,
+    Tick,
+    Withdraw,
+    parse_event,
+)
+
+__all__ = [
+    "AccountRisk",
+    "Deposit",
+    "Engine",
+    "Fill",
+    "FundInsurance",
+    "FundingTick",
+    "Genesis",
+    "ListAsset",
+    "ListInstrument",
+    "OpenSubAccount",
+    "OraclePrice",
+    "ParameterChange",
+    "Settlement",
+    "Tick",
+    "Withdraw",
+    "parse_event",
+]

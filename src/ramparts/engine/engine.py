@@ -1,0 +1,783 @@
+"""The engine: a deterministic state machine ``apply(event) -> effects`` over the journal's events.
+
+It owns the whole risk state of a venue: the listed assets and instruments, the sub-accounts, the
+positions (struct-of-arrays, :class:`~ramparts.engine.positions.PositionBook`), the exact ledger,
+the marks, and the waterfall's bookkeeping. Applying an event either succeeds, returning its
+effects, or raises a :class:`~ramparts.errors.RampartsError` and leaves the state **unchanged**:
+every handler validates everything before it mutates anything.
+
+Money flows (all balanced postings in :class:`~ramparts.ledger.Ledger`):
+
+* a fill moves no cash: each side's cost basis changes by ``lots × price``; fees go to ``fees``;
+* variation margin: whenever a sub-account is touched (fill, withdrawal, liquidation) its
+  positions' unrealised PnL ``lots × mark − cost`` is realised into its cash against the market's
+  ``vm:<SYMBOL>`` settlement account and the cost reset to ``lots × mark``; a funding tick
+  realises every position of the market, which brings ``vm:<SYMBOL>`` back to exactly zero;
+* funding is paid as variation margin at each :class:`FundingTick`, payers rounded up and
+  receivers down, the residue to ``fees``;
+* the waterfall moves penalties, insurance-fund draws, deleveraging and socialised loss
+  (see :mod:`ramparts.liquidation.waterfall`).
+
+One :class:`OraclePrice` re-margins only the holders of that instrument, in one vectorised numpy
+pass: per-position caches of notional value, initial and maintenance margin are recomputed and the
+per-sub-account sums adjusted by the differences, so the equity and requirement of every
+sub-account are always current without touching the others.
+
+Equity of a sub-account = cash + Σ (lots × mark − cost). Requirements are the sum of the
+per-position schedule requirements (a sub-account in ``isolated`` mode holds a single
+instrument). Initial margin is checked on risk-increasing fills and on withdrawals; maintenance
+drives liquidation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from ramparts.domain.accounts import MarginMode, SubAccount, SubAccountId
+from ramparts.domain.assets import Asset, check_symbol
+from ramparts.domain.instruments import Instrument, InstrumentKind
+from ramparts.engine import events as ev
+from ramparts.engine.events import canonical_json
+from ramparts.engine.positions import PositionBook
+from ramparts.errors import InvalidInput, Rejected, RampartsError, UnknownEntity
+from ramparts.fixedpoint import MAX_NOTIONAL, PPB, ceil_div, to_decimal
+from ramparts.liquidation.config import LiquidationConfig
+from ramparts.ledger.ledger import Ledger
+from ramparts.margin.funding import FundingParams, funding_rate_ppb, premium_index_ppb
+from ramparts.margin.models import TieredMarginModel
+from ramparts.margin.schedule import MarginSchedule
+from ramparts.oracle.mark import IndexMark, MarkState, mark_model_from_dict
+
+STATE_VERSION = 1
+
+
+@dataclass
+class MarketState:
+    """Mutable per-instrument state: index, mark, mark-model state, status."""
+
+    index_price: int = 0
+    mark: int = 0
+    mark_state: MarkState | None = None
+    last_oracle_ns: int = -1
+    last_funding_ns: int = -1
+    settled: bool = False
+    last_funding_rate_ppb: int = 0
+
+    def to_dict(self) -> dict:
+        ms = self.mark_state
+        return {
+            "index_price": self.index_price,
+            "mark": self.mark,
+            "mark_state": None if ms is None else [ms.mark, ms.ema_basis, ms.last_ts],
+            "last_oracle_ns": self.last_oracle_ns,
+            "last_funding_ns": self.last_funding_ns,
+            "settled": self.settled,
+            "last_funding_rate_ppb": self.last_funding_rate_ppb,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRisk:
+    """A sub-account's risk at the current marks (quote base units)."""
+
+    subaccount: str
+    cash: int
+    equity: int
+    initial_margin: int
+    maintenance_margin: int
+    in_liquidation: bool
+
+    @property
+    def margin_ratio(self) -> float | None:
+        """Maintenance margin / equity (≥ 1 means liquidatable); None without positions."""
+        if self.maintenance_margin == 0:
+            return None
+        return float("inf") if self.equity <= 0 else self.maintenance_margin / self.equity
+
+    @property
+    def free_collateral(self) -> int:
+        return max(self.equity - self.initial_margin, 0)
+
+
+def _grow(arr: np.ndarray, n: int) -> np.ndarray:
+    if n <= arr.shape[0]:
+        return arr
+    out = np.zeros(max(n, arr.shape[0] * 2), dtype=arr.dtype)
+    out[: arr.shape[0]] = arr
+    return out
+
+
+class Engine:
+    """The deterministic margin and liquidation state machine (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.genesis: dict | None = None
+        self.settlement: Asset | None = None
+        self.assets: dict[str, Asset] = {}
+        self.instruments: list[Instrument] = []
+        self.markets: list[MarketState] = []
+        self.mark_models: list[Any] = []
+        self._instr_by_symbol: dict[str, int] = {}
+        self.subs: list[SubAccount] = []
+        self._sub_by_id: dict[SubAccountId, int] = {}
+        self.book = PositionBook()
+        self.ledger: Ledger | None = None
+        self.liq = LiquidationConfig()
+        self.margin_model = TieredMarginModel()
+        self.backstop: int | None = None
+        # per-sub-account aggregates (quote units) and flags
+        cap = 1024
+        self.sub_value = np.zeros(cap, dtype=np.int64)
+        self.sub_cost = np.zeros(cap, dtype=np.int64)
+        self.sub_mm = np.zeros(cap, dtype=np.int64)
+        self.sub_im = np.zeros(cap, dtype=np.int64)
+        self.in_liquidation = np.zeros(cap, dtype=bool)
+        self.margin_called = np.zeros(cap, dtype=bool)
+        self.is_system = np.zeros(cap, dtype=bool)
+        self.last_step_ns: dict[int, int] = {}
+        self.insolvent: set[int] = set()
+        self.global_draws: dict[int, int] = {}
+        self.global_draws_ts = -1
+        self.time_ns = 0
+        self.seq = 0
+
+    # ================================================================== public API
+    def apply(self, event: ev._Event | dict) -> list[dict]:
+        """Apply one event; returns its effects. On any error the state is unchanged."""
+        if isinstance(event, dict):
+            event = ev.parse_event(event)
+        if event.ts < self.time_ns:
+            raise InvalidInput("ts", f"event time {event.ts} is before the engine time {self.time_ns}")
+        if self.genesis is None and not isinstance(event, ev.Genesis):
+            raise Rejected("no_genesis", "the first event must be Genesis")
+        handler = getattr(self, "_on_" + event.kind)
+        effects = handler(event)
+        self.time_ns = event.ts
+        self.seq += 1
+        return effects
+
+    def sub_index(self, subaccount: str | SubAccountId, field: str = "subaccount") -> int:
+        sid = SubAccountId.parse(subaccount, field)
+        idx = self._sub_by_id.get(sid)
+        if idx is None:
+            raise UnknownEntity(field, f"unknown sub-account {sid}")
+        return idx
+
+    def instrument(self, symbol: str, field: str = "instrument") -> Instrument:
+        idx = self._instr_by_symbol.get(symbol) if isinstance(symbol, str) else None
+        if idx is None:
+            raise UnknownEntity(field, f"unknown instrument {symbol!r}")
+        return self.instruments[idx]
+
+    def equity(self, s: int) -> int:
+        return int(self.ledger.sub_cash[s]) + int(self.sub_value[s]) - int(self.sub_cost[s])
+
+    def risk(self, subaccount: str | int) -> AccountRisk:
+        s = subaccount if isinstance(subaccount, int) else self.sub_index(subaccount)
+        return AccountRisk(
+            subaccount=str(self.subs[s].id),
+            cash=int(self.ledger.sub_cash[s]),
+            equity=self.equity(s),
+            initial_margin=int(self.sub_im[s]),
+            maintenance_margin=int(self.sub_mm[s]),
+            in_liquidation=bool(self.in_liquidation[s]),
+        )
+
+    def position(self, subaccount: str | int, symbol: str) -> tuple[int, int, int]:
+        """(lots, cost, entry) of a position, zeros if flat."""
+        s = subaccount if isinstance(subaccount, int) else self.sub_index(subaccount)
+        slot = self.book.slot(s, self.instrument(symbol).index)
+        if slot is None:
+            return (0, 0, 0)
+        return (int(self.book.lots[slot]), int(self.book.cost[slot]), int(self.book.entry[slot]))
+
+    def open_interest(self, symbol: str) -> int:
+        """Long open interest in lots (equal to the short side)."""
+        h = self.book.holders(self.instrument(symbol).index)
+        lots = self.book.lots[h]
+        return int(lots[lots > 0].sum())
+
+    def insurance_key(self, instr: Instrument) -> str:
+        return f"insurance:{instr.symbol}" if instr.insurance_fund == "market" else "insurance:global"
+
+    # ================================================================== state hash / snapshot
+    def state_dict(self) -> dict:
+        """The canonical description of the whole state (derived caches excluded)."""
+        led = self.ledger
+        return {
+            "version": STATE_VERSION,
+            "seq": self.seq,
+            "time_ns": self.time_ns,
+            "genesis": self.genesis,
+            "liquidation": self.liq.to_dict(),
+            "assets": [self.assets[k].to_dict() for k in sorted(self.assets)],
+            "instruments": [
+                {"spec": i.to_dict(), "mark_model": self.mark_models[i.index].to_dict(), "market": self.markets[i.index].to_dict()}
+                for i in self.instruments
+            ],
+            "subs": [[str(s.id), s.mode.value, s.instrument, s.system] for s in self.subs],
+            "positions": [list(r) for r in self.book.rows()],
+            "ledger": [] if led is None else [[a, k, v] for a, k, v in led.items()],
+            "waterfall": {
+                "in_liquidation": np.nonzero(self.in_liquidation[: len(self.subs)])[0].tolist(),
+                "margin_called": np.nonzero(self.margin_called[: len(self.subs)])[0].tolist(),
+                "last_step_ns": sorted([k, v] for k, v in self.last_step_ns.items()),
+                "insolvent": sorted(self.insolvent),
+                "global_draws": sorted([k, v] for k, v in self.global_draws.items()),
+                "global_draws_ts": self.global_draws_ts,
+            },
+        }
+
+    def canonical_state(self) -> bytes:
+        return canonical_json(self.state_dict()).encode()
+
+    def state_hash(self) -> str:
+        """SHA-256 over the canonical encoding of the whole state."""
+        return hashlib.sha256(self.canonical_state()).hexdigest()
+
+    def snapshot(self) -> bytes:
+        """A compressed canonical snapshot; :meth:`restore` rebuilds an identical engine."""
+        return zlib.compress(self.canonical_state(), 6)
+
+    @classmethod
+    def restore(cls, blob: bytes) -> Engine:
+        import json
+
+        from ramparts.errors import JournalCorrupt
+
+        try:
+            d = json.loads(zlib.decompress(blob))
+            if d.get("version") != STATE_VERSION:
+                raise JournalCorrupt(f"snapshot version {d.get('version')} is not {STATE_VERSION}")
+            return cls._from_state_dict(d)
+        except RampartsError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any decoding failure is a corrupt snapshot
+            raise JournalCorrupt(f"snapshot does not parse: {exc}") from None
+
+    @classmethod
+    def _from_state_dict(cls, d: dict) -> Engine:
+        e = cls()
+        g = d["genesis"]
+        if g is not None:
+            e._on_Genesis(ev.Genesis(ts=0, **g))
+        e.liq = LiquidationConfig.from_dict(d["liquidation"])
+        for a in d["assets"]:
+            e.assets[a["symbol"]] = Asset(a["symbol"], a["decimals"])
+        for item in d["instruments"]:
+            spec, market = item["spec"], item["market"]
+            instr = e._build_instrument(len(e.instruments), spec)
+            e._add_instrument(instr, mark_model_from_dict(item["mark_model"]))
+            m = e.markets[instr.index]
+            m.index_price, m.mark = market["index_price"], market["mark"]
+            ms = market["mark_state"]
+            m.mark_state = None if ms is None else MarkState(*ms)
+            m.last_oracle_ns, m.last_funding_ns = market["last_oracle_ns"], market["last_funding_ns"]
+            m.settled, m.last_funding_rate_ppb = market["settled"], market["last_funding_rate_ppb"]
+        for i, (sid, mode, instrument, system) in enumerate(d["subs"]):
+            if i < len(e.subs):  # the backstop vault, opened by Genesis
+                continue
+            e._add_sub(SubAccountId.parse(sid), MarginMode(mode), instrument, system)
+        # each balance is restored against a scratch account, which ends at zero over a balanced ledger
+        for a, k, v in d["ledger"]:
+            e.ledger.post(a, ((k, v), ("__restore__", -v)))
+        for a in {a for a, _, _ in d["ledger"]}:
+            if e.ledger.balance(a, "__restore__"):
+                raise RampartsError(f"snapshot ledger does not balance in {a}")
+        for sub, instr, lots, cost, entry in d["positions"]:
+            slot = e.book.open(sub, instr)
+            e.book.lots[slot], e.book.cost[slot], e.book.entry[slot] = lots, cost, entry
+            e.sub_cost[sub] += cost
+            e._refresh_slot(slot)
+        w = d["waterfall"]
+        e.in_liquidation[w["in_liquidation"]] = True
+        e.margin_called[w["margin_called"]] = True
+        e.last_step_ns = {k: v for k, v in w["last_step_ns"]}
+        e.insolvent = set(w["insolvent"])
+        e.global_draws = {k: v for k, v in w["global_draws"]}
+        e.global_draws_ts = w["global_draws_ts"]
+        e.time_ns, e.seq = d["time_ns"], d["seq"]
+        return e
+
+    # ================================================================== registration
+    def _on_Genesis(self, e: ev.Genesis) -> list[dict]:
+        if self.genesis is not None:
+            raise Rejected("genesis", "Genesis may only be the first event")
+        asset = Asset(check_symbol(e.settlement_asset, "settlement_asset"), e.settlement_decimals)
+        liq = LiquidationConfig.from_dict(e.liquidation)
+        backstop = SubAccountId.parse(e.backstop, "backstop")
+        self.genesis = e.model_dump(mode="json", exclude={"kind", "ts"})
+        self.settlement = asset
+        self.assets[asset.symbol] = asset
+        self.ledger = Ledger(asset.symbol)
+        self.liq = liq
+        self.backstop = self._add_sub(backstop, MarginMode.CROSS, None, True)
+        return []
+
+    def _on_ListAsset(self, e: ev.ListAsset) -> list[dict]:
+        if e.symbol in self.assets:
+            raise Rejected("duplicate", f"asset {e.symbol} is already listed")
+        self.assets[e.symbol] = Asset(e.symbol, e.decimals)
+        return []
+
+    def _build_instrument(self, index: int, spec: dict) -> Instrument:
+        quote = self.assets.get(spec["quote"])
+        if quote is None:
+            raise UnknownEntity("quote", f"unknown asset {spec['quote']!r}")
+        if quote.symbol != self.settlement.symbol:
+            raise InvalidInput("quote", f"instruments settle in {self.settlement.symbol} (the settlement asset)")
+        schedule = spec["margin"]
+        if not isinstance(schedule, MarginSchedule):
+            schedule = _schedule_from_user(schedule, quote.decimals)
+        funding = spec.get("funding")
+        return Instrument(
+            index=index,
+            symbol=spec["symbol"],
+            kind=InstrumentKind(spec["kind"]),
+            underlying=spec["underlying"],
+            quote=quote,
+            contract_size=spec["contract_size"],
+            size_step=spec["size_step"],
+            tick_size=spec["tick_size"],
+            schedule=schedule,
+            expiry_ns=spec.get("expiry_ns"),
+            funding=_funding_params(funding),
+            insurance_fund=spec.get("insurance_fund", "global"),
+            oracle_max_age_ns=spec.get("oracle_max_age_ns", 0),
+        )
+
+    def _add_instrument(self, instr: Instrument, mark_model: Any) -> None:
+        self.instruments.append(instr)
+        self.markets.append(MarketState())
+        self.mark_models.append(mark_model)
+        self._instr_by_symbol[instr.symbol] = instr.index
+
+    def _on_ListInstrument(self, e: ev.ListInstrument) -> list[dict]:
+        if e.symbol in self._instr_by_symbol:
+            raise Rejected("duplicate", f"instrument {e.symbol} is already listed")
+        spec = {
+            "symbol": e.symbol,
+            "kind": e.instrument_kind,
+            "underlying": e.underlying,
+            "quote": e.quote,
+            "contract_size": e.contract_size,
+            "size_step": e.size_step,
+            "tick_size": e.tick_size,
+            "margin": e.margin,
+            "expiry_ns": e.expiry_ns,
+            "funding": e.funding,
+            "insurance_fund": e.insurance_fund,
+            "oracle_max_age_ns": e.oracle_max_age_ns,
+        }
+        instr = self._build_instrument(len(self.instruments), spec)
+        model = IndexMark() if e.mark is None else _mark_model(e.mark)
+        self._add_instrument(instr, model)
+        return []
+
+    def _add_sub(self, sid: SubAccountId, mode: MarginMode, instrument: int | None, system: bool) -> int:
+        idx = self.ledger.add_sub()
+        assert idx == len(self.subs)
+        self.subs.append(SubAccount(idx, sid, mode, instrument, system))
+        self._sub_by_id[sid] = idx
+        n = idx + 1
+        for name in ("sub_value", "sub_cost", "sub_mm", "sub_im", "in_liquidation", "margin_called", "is_system"):
+            setattr(self, name, _grow(getattr(self, name), n))
+        self.is_system[idx] = system
+        return idx
+
+    def _on_OpenSubAccount(self, e: ev.OpenSubAccount) -> list[dict]:
+        sid = SubAccountId.parse(e.subaccount)
+        if sid in self._sub_by_id:
+            raise Rejected("duplicate", f"sub-account {sid} already exists")
+        mode = MarginMode(e.mode)
+        instrument = None
+        if mode is MarginMode.ISOLATED:
+            if e.instrument is None:
+                raise InvalidInput("instrument", "an isolated sub-account must name its instrument")
+            instrument = self.instrument(e.instrument).index
+        elif e.instrument is not None:
+            raise InvalidInput("instrument", "only isolated sub-accounts are bound to an instrument")
+        self._add_sub(sid, mode, instrument, False)
+        return []
+
+    # ================================================================== cash
+    def _asset(self, symbol: str) -> Asset:
+        a = self.assets.get(symbol) if isinstance(symbol, str) else None
+        if a is None:
+            raise UnknownEntity("asset", f"unknown asset {symbol!r}")
+        return a
+
+    def _positive_units(self, asset: Asset, amount: Decimal, field: str = "amount") -> int:
+        units = asset.units(amount, field)
+        if units <= 0:
+            raise InvalidInput(field, f"must be positive, got {amount}")
+        if units > 10**17:
+            raise InvalidInput(field, f"{amount} overflows the amount limit")
+        return units
+
+    def _on_Deposit(self, e: ev.Deposit) -> list[dict]:
+        s = self.sub_index(e.subaccount)
+        asset = self._asset(e.asset)
+        units = self._positive_units(asset, e.amount)
+        self.ledger.transfer(asset.symbol, "external", s, units)
+        return []
+
+    def _on_Withdraw(self, e: ev.Withdraw) -> list[dict]:
+        s = self.sub_index(e.subaccount)
+        asset = self._asset(e.asset)
+        units = self._positive_units(asset, e.amount)
+        if self.insolvent:
+            raise Rejected("withdrawals_gated", f"withdrawals are gated while {len(self.insolvent)} sub-account(s) have negative equity")
+        if asset.symbol == self.settlement.symbol:
+            free = self.equity(s) - int(self.sub_im[s])
+            if self.in_liquidation[s]:
+                raise Rejected("in_liquidation", f"{self.subs[s].id} is being liquidated")
+            if units > free:
+                raise Rejected(
+                    "free_collateral",
+                    f"withdrawal of {asset.amount(units)} exceeds free collateral {asset.amount(max(free, 0))} "
+                    f"(equity {asset.amount(self.equity(s))}, initial margin {asset.amount(int(self.sub_im[s]))})",
+                )
+            self._realise(s)
+        else:
+            bal = self.ledger.balance(asset.symbol, s)
+            if units > bal:
+                raise Rejected("insufficient_balance", f"withdrawal of {asset.amount(units)} exceeds the balance {asset.amount(bal)}")
+        self.ledger.transfer(asset.symbol, s, "external", units)
+        return []
+
+    def _on_FundInsurance(self, e: ev.FundInsurance) -> list[dict]:
+        units = self._positive_units(self.settlement, e.amount)
+        if e.fund == "global":
+            key = "insurance:global"
+        else:
+            instr = self.instrument(e.fund, "fund")
+            if instr.insurance_fund != "market":
+                raise InvalidInput("fund", f"{instr.symbol} is backed by the global fund")
+            key = f"insurance:{instr.symbol}"
+        self.ledger.transfer(self.settlement.symbol, "external", key, units)
+        return []
+
+    # ================================================================== positions
+    def _requirements(self, instr: Instrument, lots: int, mark: int) -> tuple[int, int]:
+        """(initial, maintenance) of one position at ``mark``, exact."""
+        return self.margin_model.position_requirements(instr, lots, mark)
+
+    def _refresh_slot(self, slot: int) -> None:
+        """Recompute one position's caches at the current mark and fold the change into its sub-account."""
+        b = self.book
+        instr = self.instruments[int(b.instr[slot])]
+        s = int(b.sub[slot])
+        lots = int(b.lots[slot])
+        value = lots * self.markets[instr.index].mark
+        im, mm = self._requirements(instr, lots, self.markets[instr.index].mark) if lots else (0, 0)
+        self.sub_value[s] += value - int(b.value[slot])
+        self.sub_im[s] += im - int(b.im[slot])
+        self.sub_mm[s] += mm - int(b.mm[slot])
+        b.value[slot], b.im[slot], b.mm[slot] = value, im, mm
+
+    def _trade(self, s: int, instr: Instrument, delta: int, quote: int) -> int:
+        """Change a position by ``delta`` lots for a signed total ``quote`` paid (cost basis += quote)."""
+        b = self.book
+        slot = b.slot(s, instr.index)
+        if slot is None:
+            slot = b.open(s, instr.index)
+        old = int(b.lots[slot])
+        new = old + delta
+        entry = int(b.entry[slot])
+        if old == 0 or (old > 0) == (delta > 0):
+            entry += quote
+        elif new == 0 or (new > 0) == (old > 0):  # reduced: keep the average entry price
+            scaled = abs(entry) * abs(new) // abs(old)
+            entry = scaled if entry >= 0 else -scaled
+        else:  # flipped: the remainder opened at this trade's average price
+            entry = quote * new // delta
+        b.lots[slot] = new
+        b.cost[slot] += quote
+        b.entry[slot] = entry
+        self.sub_cost[s] += quote
+        self._refresh_slot(slot)
+        return slot
+
+    def _realise(self, s: int) -> None:
+        """Realise variation margin of every position of ``s`` at the current marks."""
+        b = self.book
+        for instr_idx, slot in self.book.positions_of(s):
+            pnl = int(b.value[slot]) - int(b.cost[slot])
+            if pnl:
+                self.ledger.post(self.settlement.symbol, ((s, pnl), (f"vm:{self.instruments[instr_idx].symbol}", -pnl)))
+                b.cost[slot] += pnl
+                self.sub_cost[s] += pnl
+            if b.lots[slot] == 0:
+                b.close(slot)
+
+    def _check_tradeable(self, instr: Instrument, ts: int) -> MarketState:
+        m = self.markets[instr.index]
+        if m.settled:
+            raise Rejected("settled", f"{instr.symbol} has expired and settled")
+        if instr.expiry_ns is not None and ts >= instr.expiry_ns:
+            raise Rejected("expired", f"{instr.symbol} expired at {instr.expiry_ns}")
+        if m.mark <= 0:
+            raise Rejected("no_oracle", f"{instr.symbol} has no oracle price yet")
+        if instr.oracle_max_age_ns and ts - m.last_oracle_ns > instr.oracle_max_age_ns:
+            raise Rejected("stale_oracle", f"{instr.symbol} oracle is {(ts - m.last_oracle_ns) / 1e9:.3f}s old")
+        return m
+
+    def _on_Fill(self, e: ev.Fill) -> list[dict]:
+        instr = self.instrument(e.instrument)
+        m = self._check_tradeable(instr, e.ts)
+        buyer = self.sub_index(e.buyer, "buyer")
+        seller = self.sub_index(e.seller, "seller")
+        if buyer == seller:
+            raise InvalidInput("seller", "buyer and seller are the same sub-account")
+        price = instr.lot_price(e.price, "price", on_tick=True)
+        lots = instr.lots(e.size, "size")
+        if lots <= 0:
+            raise InvalidInput("size", f"must be positive, got {e.size}")
+        q = self.settlement
+        fees = (q.units(e.buyer_fee, "buyer_fee"), q.units(e.seller_fee, "seller_fee"))
+        for f, name in zip(fees, ("buyer_fee", "seller_fee"), strict=True):
+            if f < 0:
+                raise InvalidInput(name, "fees must be non-negative (rebates are not supported)")
+        sides = ((buyer, lots, fees[0], "buyer"), (seller, -lots, fees[1], "seller"))
+        for s, delta, fee, field in sides:
+            self._check_fill_side(s, instr, m, delta, price, fee, field)
+        for s, delta, fee, _ in sides:
+            self._trade(s, instr, delta, delta * price)
+            if fee:
+                self.ledger.transfer(q.symbol, s, "fees", fee)
+            self._realise(s)
+        return []
+
+    def _check_fill_side(self, s: int, instr: Instrument, m: MarketState, delta: int, price: int, fee: int, field: str) -> None:
+        sub = self.subs[s]
+        if sub.mode is MarginMode.ISOLATED and sub.instrument != instr.index:
+            raise Rejected("isolated", f"{sub.id} is isolated on {self.instruments[sub.instrument].symbol}")
+        slot = self.book.slot(s, instr.index)
+        old = int(self.book.lots[slot]) if slot is not None else 0
+        new = old + delta
+        if abs(new) * max(price, m.mark) > MAX_NOTIONAL:
+            raise InvalidInput("size", f"the position of {sub.id} would overflow the notional limit")
+        if sub.system:
+            return
+        equity_after = self.equity(s) + delta * (m.mark - price) - fee
+        increasing = abs(new) > abs(old) or (new != 0 and (new > 0) != (old > 0))
+        if increasing:
+            im_old = int(self.book.im[slot]) if slot is not None else 0
+            im_new, _ = self._requirements(instr, new, m.mark)
+            im_after = int(self.sub_im[s]) - im_old + im_new
+            if equity_after < im_after:
+                q = self.settlement
+                raise Rejected(
+                    "initial_margin",
+                    f"{field} {sub.id}: equity after the fill {q.amount(equity_after)} is below its initial margin {q.amount(im_after)}",
+                )
+        elif equity_after < 0:
+            raise Rejected("insufficient_equity", f"{field} {sub.id}: the fee would leave negative equity")
+
+    # ================================================================== prices, funding, settlement
+    def _on_OraclePrice(self, e: ev.OraclePrice) -> list[dict]:
+        instr = self.instrument(e.instrument)
+        m = self.markets[instr.index]
+        if m.settled:
+            raise Rejected("settled", f"{instr.symbol} has settled")
+        index = instr.lot_price(e.price, "price", on_tick=False)
+        book = None if e.book_price is None else instr.lot_price(e.book_price, "book_price", on_tick=False)
+        state = self.mark_models[instr.index].update(m.mark_state, index, book, e.ts)
+        if state.mark <= 0 or state.mark > MAX_NOTIONAL:
+            raise InvalidInput("price", f"the mark price {state.mark} is out of range")
+        h = self.book.holders(instr.index)
+        if h.size and int(np.abs(self.book.lots[h]).max()) * state.mark > MAX_NOTIONAL:
+            raise InvalidInput("price", f"{e.price} would overflow the notional limit of a position")
+        m.index_price, m.mark_state, m.mark, m.last_oracle_ns = index, state, state.mark, e.ts
+        return self._remargin(instr, h)
+
+    def _remargin(self, instr: Instrument, h: np.ndarray) -> list[dict]:
+        """One vectorised pass over the holders ``h`` of ``instr`` at its current mark."""
+        if not h.size:
+            return []
+        b = self.book
+        mark = self.markets[instr.index].mark
+        lots = b.lots[h]
+        subs = b.sub[h]
+        value = lots * mark
+        im, mm = self.margin_model.position_requirements_array(instr, lots, mark)
+        self.sub_value[subs] += value - b.value[h]
+        self.sub_im[subs] += im - b.im[h]
+        self.sub_mm[subs] += mm - b.mm[h]
+        b.value[h], b.im[h], b.mm[h] = value, im, mm
+        return self._margin_calls(subs)
+
+    def _margin_calls(self, subs: np.ndarray) -> list[dict]:
+        """Flag newly breached sub-accounts among ``subs`` (unique) and track insolvency."""
+        equity = self.ledger.sub_cash[subs] + self.sub_value[subs] - self.sub_cost[subs]
+        mm = self.sub_mm[subs]
+        breach = (equity < mm) & ~self.is_system[subs]
+        new = subs[breach & ~self.margin_called[subs]]
+        self.margin_called[subs[breach]] = True
+        negative = subs[(equity < 0) & ~self.is_system[subs]]
+        if negative.size:
+            self.insolvent.update(negative.tolist())
+        if self.insolvent:
+            self.insolvent.difference_update(subs[equity >= 0].tolist())
+        effects = []
+        for s in np.sort(new).tolist():
+            effects.append({"kind": "MarginCall", "subaccount": str(self.subs[s].id), "equity": self.equity(s), "maintenance": int(self.sub_mm[s])})
+        return effects
+
+    def _realise_market(self, instr: Instrument, h: np.ndarray) -> None:
+        """Realise variation margin of every holder of ``instr`` (vectorised)."""
+        if not h.size:
+            return
+        b = self.book
+        subs = b.sub[h]
+        pnl = b.value[h] - b.cost[h]
+        self.ledger.post_sub_cash_vector(subs, pnl, f"vm:{instr.symbol}")
+        b.cost[h] = b.value[h]
+        self.sub_cost[subs] += pnl
+
+    def _on_FundingTick(self, e: ev.FundingTick) -> list[dict]:
+        instr = self.instrument(e.instrument)
+        if instr.kind is not InstrumentKind.PERPETUAL:
+            raise InvalidInput("instrument", f"{instr.symbol} is not a perpetual")
+        m = self.markets[instr.index]
+        if m.mark <= 0:
+            raise Rejected("no_oracle", f"{instr.symbol} has no oracle price yet")
+        if e.premium is None:
+            premium_ppb = premium_index_ppb(m.mark, m.index_price)
+        else:
+            p = to_decimal(e.premium, "premium")
+            if abs(p) > 1:
+                raise InvalidInput("premium", f"{e.premium} is not a plausible premium per interval")
+            premium_ppb = int((p * PPB).to_integral_value())
+        rate = funding_rate_ppb(premium_ppb, instr.funding)
+        h = self.book.holders(instr.index)
+        paid = received = 0
+        if h.size and rate:
+            value = self.book.value[h]
+            owes = value * np.sign(rate)  # > 0: this position pays
+            a = np.abs(value)
+            r = abs(rate)
+            q, rem = np.divmod(a, PPB)
+            exact_num = rem * r  # < 1e9 * 4e7: fits in int64
+            up = q * r + (exact_num + PPB - 1) // PPB
+            down = q * r + exact_num // PPB
+            delta = np.where(owes > 0, -up, np.where(owes < 0, down, 0)).astype(np.int64)
+            paid = int(-delta[delta < 0].sum())
+            received = int(delta[delta > 0].sum())
+            self.ledger.post_sub_cash_vector(self.book.sub[h], delta, "fees")
+        m.last_funding_ns, m.last_funding_rate_ppb = e.ts, rate
+        self._realise_market(instr, h)
+        effects = [{"kind": "Funding", "instrument": instr.symbol, "rate_ppb": rate, "paid": paid, "received": received, "residue_to_fees": paid - received}]
+        return effects + (self._margin_calls(self.book.sub[h]) if h.size else [])
+
+    def _on_Settlement(self, e: ev.Settlement) -> list[dict]:
+        instr = self.instrument(e.instrument)
+        if instr.kind is not InstrumentKind.FUTURE:
+            raise InvalidInput("instrument", f"{instr.symbol} is not a dated future")
+        m = self.markets[instr.index]
+        if m.settled:
+            raise Rejected("settled", f"{instr.symbol} has already settled")
+        if e.ts < instr.expiry_ns:
+            raise InvalidInput("ts", f"{instr.symbol} expires at {instr.expiry_ns}, settlement at {e.ts} is early")
+        price = instr.lot_price(e.price, "price", on_tick=False)
+        h = self.book.holders(instr.index).copy()
+        if h.size and int(np.abs(self.book.lots[h]).max()) * price > MAX_NOTIONAL:
+            raise InvalidInput("price", "settlement price overflows the notional limit")
+        m.mark = m.index_price = price
+        m.settled = True
+        effects = self._remargin(instr, h)
+        self._realise_market(instr, h)
+        b = self.book
+        for slot in h.tolist():
+            s = int(b.sub[slot])
+            self.sub_cost[s] -= int(b.cost[slot])
+            b.lots[slot] = 0
+            b.cost[slot] = 0
+            b.entry[slot] = 0
+            self._refresh_slot(slot)
+            b.close(slot)
+        effects.append({"kind": "Settled", "instrument": instr.symbol, "price": str(instr.price(price)), "positions": int(h.size)})
+        return effects
+
+    # ================================================================== parameters
+    def _on_ParameterChange(self, e: ev.ParameterChange) -> list[dict]:
+        if e.target == "liquidation":
+            self.liq = self.liq.replace(e.key, e.value)
+            return []
+        if not e.target.startswith("instrument:"):
+            raise InvalidInput("target", f"unknown target {e.target!r} (liquidation or instrument:<SYMBOL>)")
+        instr = self.instrument(e.target.split(":", 1)[1], "target")
+        if e.key == "margin":
+            if not isinstance(e.value, dict):
+                raise InvalidInput("value", "margin must be an object with tiers")
+            instr.schedule = _schedule_from_user(e.value, instr.quote.decimals)
+            self.margin_model.invalidate(instr)
+        elif e.key == "funding":
+            instr.funding = _funding_params(e.value)
+        elif e.key == "mark":
+            self.mark_models[instr.index] = _mark_model(e.value)
+        elif e.key == "oracle_max_age_ns":
+            if not isinstance(e.value, int) or isinstance(e.value, bool) or e.value < 0:
+                raise InvalidInput("value", "oracle_max_age_ns must be a non-negative int")
+            instr.oracle_max_age_ns = e.value
+        else:
+            raise InvalidInput("key", f"unknown instrument parameter {e.key!r} (margin, funding, mark, oracle_max_age_ns)")
+        return self._remargin(instr, self.book.holders(instr.index)) if self.markets[instr.index].mark else []
+
+    # ================================================================== liquidation
+    def _on_Tick(self, e: ev.Tick) -> list[dict]:
+        from ramparts.liquidation.waterfall import run_waterfall
+
+        if not isinstance(e.liquidator, str) or not e.liquidator or len(e.liquidator) > 64:
+            raise InvalidInput("liquidator", "must be a non-empty name of at most 64 characters")
+        return run_waterfall(self, e.ts, e.liquidator)
+
+
+# ====================================================================== helpers
+def _schedule_from_user(value: dict, quote_decimals: int) -> MarginSchedule:
+    if not isinstance(value, dict) or "tiers" not in value:
+        raise InvalidInput("margin", "expected {'tiers': [[notional_floor, initial_rate, maintenance_rate], ...]}")
+    tiers = value["tiers"]
+    if not isinstance(tiers, list) or not tiers or not all(isinstance(t, (list, tuple)) and len(t) == 3 for t in tiers):
+        raise InvalidInput("margin.tiers", "expected a non-empty list of [notional_floor, initial_rate, maintenance_rate]")
+    extra = set(value) - {"tiers", "size_premium"}
+    if extra:
+        raise InvalidInput("margin", f"unknown keys {sorted(extra)}")
+    return MarginSchedule.from_rates([tuple(t) for t in tiers], quote_decimals, size_premium=value.get("size_premium", 0))
+
+
+def _funding_params(value: dict | None) -> FundingParams:
+    if value is None:
+        return FundingParams()
+    if not isinstance(value, dict):
+        raise InvalidInput("funding", "expected an object")
+    known = set(FundingParams.__dataclass_fields__)
+    for k, v in value.items():
+        if k not in known:
+            raise InvalidInput(f"funding.{k}", f"unknown parameter (known: {', '.join(sorted(known))})")
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise InvalidInput(f"funding.{k}", "must be a non-negative int")
+    if value.get("interval_seconds", 1) == 0:
+        raise InvalidInput("funding.interval_seconds", "must be positive")
+    return FundingParams(**value)
+
+
+def _mark_model(value: Any):
+    if not isinstance(value, dict):
+        raise InvalidInput("mark", "expected an object describing the mark model")
+    try:
+        return mark_model_from_dict(value)
+    except RampartsError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise InvalidInput("mark", f"invalid mark model: {exc}") from None
+
+
+__all__ = ["AccountRisk", "Engine", "MarketState", "ceil_div"]

@@ -1,0 +1,226 @@
+"""The typed events the engine consumes, and their canonical encoding for the journal.
+
+Every change of engine state is one of these events; the engine is a pure state machine
+``apply(event) -> effects`` over them (see :mod:`ramparts.engine.engine`). User-facing values
+(prices, sizes, amounts) are decimals, converted to the integer grids by the engine, which names
+the offending field when a value is malformed. Times are integer nanoseconds since the epoch.
+
+Input events
+    ``Genesis`` (first, once), ``ListAsset``, ``ListInstrument``, ``OpenSubAccount``, ``Deposit``,
+    ``Withdraw``, ``FundInsurance``, ``Fill``, ``OraclePrice``, ``FundingTick``, ``Settlement``, ``ParameterChange``,
+    ``Tick``.
+
+Effects (what applying an event produced; journaled beside the event for audit, re-derived on
+replay) are plain JSON-able dicts with a ``kind``: ``MarginCall``, ``LiquidationStep``,
+``LiquidationEnded``, ``InsuranceFundDraw``, ``Deleverage``, ``SocialisedLoss``, ``BadDebt``,
+``Funding``, ``Settled``.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from ramparts.errors import InvalidInput, JournalCorrupt
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    ts: int = Field(ge=0, description="event time, integer nanoseconds since the Unix epoch")
+
+
+class Genesis(_Event):
+    """Configures the venue: the settlement asset, the backstop vault and the waterfall."""
+
+    kind: Literal["Genesis"] = "Genesis"
+    settlement_asset: str = "USDC"
+    settlement_decimals: int = 6
+    backstop: str = "backstop/vault"
+    liquidation: dict[str, Any] = Field(default_factory=dict)
+
+
+class ListAsset(_Event):
+    kind: Literal["ListAsset"] = "ListAsset"
+    symbol: str
+    decimals: int
+
+
+class ListInstrument(_Event):
+    """Lists a linear perpetual or dated future.
+
+    ``margin`` is ``{"tiers": [[notional_floor, initial_rate, maintenance_rate], ...],
+    "size_premium": rate_per_sqrt_unit}`` with decimal strings (floors in quote currency).
+    """
+
+    kind: Literal["ListInstrument"] = "ListInstrument"
+    symbol: str
+    instrument_kind: Literal["perpetual", "future"] = "perpetual"
+    underlying: str
+    quote: str = "USDC"
+    contract_size: Decimal = Decimal(1)
+    size_step: Decimal
+    tick_size: Decimal
+    margin: dict[str, Any]
+    expiry_ns: int | None = None
+    funding: dict[str, int] | None = None
+    mark: dict[str, Any] | None = None
+    insurance_fund: Literal["global", "market"] = "global"
+    oracle_max_age_ns: int = Field(default=0, ge=0)
+
+
+class OpenSubAccount(_Event):
+    kind: Literal["OpenSubAccount"] = "OpenSubAccount"
+    subaccount: str
+    mode: Literal["cross", "isolated"] = "cross"
+    instrument: str | None = None
+
+
+class Deposit(_Event):
+    kind: Literal["Deposit"] = "Deposit"
+    subaccount: str
+    asset: str
+    amount: Decimal
+
+
+class FundInsurance(_Event):
+    """The venue pays into an insurance fund: ``fund`` is ``global`` or an instrument symbol."""
+
+    kind: Literal["FundInsurance"] = "FundInsurance"
+    fund: str = "global"
+    amount: Decimal
+
+
+class Withdraw(_Event):
+    kind: Literal["Withdraw"] = "Withdraw"
+    subaccount: str
+    asset: str
+    amount: Decimal
+
+
+class Fill(_Event):
+    """A trade from the external matching engine: ``buyer`` buys ``size`` from ``seller`` at ``price``."""
+
+    kind: Literal["Fill"] = "Fill"
+    instrument: str
+    buyer: str
+    seller: str
+    price: Decimal
+    size: Decimal
+    buyer_fee: Decimal = Decimal(0)
+    seller_fee: Decimal = Decimal(0)
+
+
+class OraclePrice(_Event):
+    """A new index price for an instrument (and optionally the book's mid/impact price for the mark model)."""
+
+    kind: Literal["OraclePrice"] = "OraclePrice"
+    instrument: str
+    price: Decimal
+    book_price: Decimal | None = None
+
+
+class FundingTick(_Event):
+    """Pays one funding interval. ``premium`` (decimal per interval) defaults to (mark − index) / index."""
+
+    kind: Literal["FundingTick"] = "FundingTick"
+    instrument: str
+    premium: Decimal | None = None
+
+
+class Settlement(_Event):
+    """Expiry of a dated future at ``price``: every position is settled and closed."""
+
+    kind: Literal["Settlement"] = "Settlement"
+    instrument: str
+    price: Decimal
+
+
+class ParameterChange(_Event):
+    """Changes a parameter: ``target`` is ``liquidation`` or ``instrument:<SYMBOL>``."""
+
+    kind: Literal["ParameterChange"] = "ParameterChange"
+    target: str
+    key: str
+    value: Any
+
+
+class Tick(_Event):
+    """Drives the liquidation waterfall; ``liquidator`` is the keeper credited with penalties."""
+
+    kind: Literal["Tick"] = "Tick"
+    liquidator: str = "keeper"
+
+
+Event = Annotated[
+    Genesis
+    | ListAsset
+    | ListInstrument
+    | OpenSubAccount
+    | Deposit
+    | Withdraw
+    | FundInsurance
+    | Fill
+    | OraclePrice
+    | FundingTick
+    | Settlement
+    | ParameterChange
+    | Tick,
+    Field(discriminator="kind"),
+]
+
+EVENT_TYPES: dict[str, type[_Event]] = {
+    cls.model_fields["kind"].default: cls
+    for cls in (
+        Genesis,
+        ListAsset,
+        ListInstrument,
+        OpenSubAccount,
+        Deposit,
+        Withdraw,
+        FundInsurance,
+        Fill,
+        OraclePrice,
+        FundingTick,
+        Settlement,
+        ParameterChange,
+        Tick,
+    )
+}
+
+_ADAPTER: TypeAdapter = TypeAdapter(Event)
+
+
+def canonical_json(obj: Any) -> str:
+    """The canonical JSON text of a JSON-able object: sorted keys, no whitespace."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def encode_event(event: _Event) -> str:
+    """Canonical JSON of an event (decimals as strings)."""
+    return canonical_json(event.model_dump(mode="json"))
+
+
+def parse_event(data: Any) -> _Event:
+    """Validate a dict (or JSON text) into an event; a malformed one raises :class:`InvalidInput`."""
+    try:
+        if isinstance(data, (str, bytes)):
+            return _ADAPTER.validate_json(data)
+        return _ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err.get("loc", ())) or "event"
+        raise InvalidInput(field, err.get("msg", "invalid")) from None
+
+
+def decode_event(kind: str, payload: str, seq: int | None = None) -> _Event:
+    """Decode a journal row back into its event; anything off raises :class:`JournalCorrupt`."""
+    try:
+        event = parse_event(payload)
+    except InvalidInput as exc:
+        raise JournalCorrupt(f"journal row {seq}: payload does not parse ({exc})") from None
+    if event.kind != kind:
+        raise JournalCorrupt(f"journal row {seq}: kind {kind!r} does not match payload {event.kind!r}")
+    return event

@@ -1,0 +1,125 @@
+"""The struct-of-arrays store of every open position, with per-instrument and per-sub-account indices.
+
+One row ("slot") per open (sub-account, instrument) position, in contiguous numpy arrays:
+
+===========  =======  ===============================================================
+``sub``      int32    sub-account index
+``instr``    int32    instrument index
+``lots``     int64    signed size in lots (long > 0)
+``cost``     int64    cost basis in quote units: unrealised PnL = ``lots × mark − cost``;
+                      reset to ``lots × mark`` whenever variation margin is realised
+``entry``    int64    signed entry notional at the average entry price (for display and
+                      ADL ranking; never moves money)
+``value``    int64    ``lots × mark`` at the last mark seen (cache)
+``mm``       int64    maintenance margin of the position at that mark (cache)
+``im``       int64    initial margin at that mark (cache)
+===========  =======  ===============================================================
+
+Per-instrument holder lists let one oracle tick re-margin only the holders of that instrument, in
+one vectorised pass; per-sub-account slot lists give the positions of an account. Slots of closed
+positions are recycled. Nothing observable depends on slot order: holders are returned sorted by
+sub-account index.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_FIELDS_I32 = ("sub", "instr")
+_FIELDS_I64 = ("lots", "cost", "entry", "value", "mm", "im")
+
+
+class PositionBook:
+    """Growable struct-of-arrays of positions (see the module docstring for the columns)."""
+
+    def __init__(self, capacity: int = 1024):
+        self.capacity = capacity
+        for f in _FIELDS_I32:
+            setattr(self, f, np.zeros(capacity, dtype=np.int32))
+        for f in _FIELDS_I64:
+            setattr(self, f, np.zeros(capacity, dtype=np.int64))
+        self._slot: dict[tuple[int, int], int] = {}
+        self._free: list[int] = []
+        self._next = 0
+        self._by_instr: dict[int, set[int]] = {}
+        self._by_sub: dict[int, dict[int, int]] = {}  # sub -> {instr: slot}
+        self._holders_cache: dict[int, np.ndarray] = {}
+
+    # ------------------------------------------------------------------ lookup
+    def __len__(self) -> int:
+        return len(self._slot)
+
+    def slot(self, sub: int, instr: int) -> int | None:
+        return self._slot.get((sub, instr))
+
+    def positions_of(self, sub: int) -> list[tuple[int, int]]:
+        """(instrument, slot) pairs of a sub-account, sorted by instrument."""
+        return sorted(self._by_sub.get(sub, {}).items())
+
+    def n_positions_of(self, sub: int) -> int:
+        return len(self._by_sub.get(sub, ()))
+
+    def holders(self, instr: int) -> np.ndarray:
+        """Slots holding ``instr``, sorted by sub-account index (cached until the set changes)."""
+        cached = self._holders_cache.get(instr)
+        if cached is None:
+            slots = np.fromiter(self._by_instr.get(instr, ()), dtype=np.int64)
+            cached = slots[np.argsort(self.sub[slots], kind="stable")] if slots.size else slots
+            self._holders_cache[instr] = cached
+        return cached
+
+    def instruments_held(self) -> list[int]:
+        return sorted(i for i, s in self._by_instr.items() if s)
+
+    # ------------------------------------------------------------------ mutation
+    def open(self, sub: int, instr: int) -> int:
+        """Allocate a zeroed slot for a new position; returns the slot."""
+        key = (sub, instr)
+        if key in self._slot:
+            return self._slot[key]
+        if self._free:
+            s = self._free.pop()
+        else:
+            if self._next == self.capacity:
+                self._grow()
+            s = self._next
+            self._next += 1
+        self.sub[s] = sub
+        self.instr[s] = instr
+        for f in _FIELDS_I64:
+            getattr(self, f)[s] = 0
+        self._slot[key] = s
+        self._by_instr.setdefault(instr, set()).add(s)
+        self._by_sub.setdefault(sub, {})[instr] = s
+        self._holders_cache.pop(instr, None)
+        return s
+
+    def close(self, slot: int) -> None:
+        """Release a slot whose position is flat (lots == 0 and cost == 0)."""
+        sub, instr = int(self.sub[slot]), int(self.instr[slot])
+        assert self.lots[slot] == 0 and self.cost[slot] == 0, "closing a non-flat position"
+        del self._slot[(sub, instr)]
+        self._by_instr[instr].discard(slot)
+        del self._by_sub[sub][instr]
+        if not self._by_sub[sub]:
+            del self._by_sub[sub]
+        self._holders_cache.pop(instr, None)
+        for f in _FIELDS_I64:
+            getattr(self, f)[slot] = 0
+        self._free.append(slot)
+
+    def _grow(self) -> None:
+        new = self.capacity * 2
+        for f in _FIELDS_I32 + _FIELDS_I64:
+            old = getattr(self, f)
+            arr = np.zeros(new, dtype=old.dtype)
+            arr[: self.capacity] = old
+            setattr(self, f, arr)
+        self.capacity = new
+
+    # ------------------------------------------------------------------ canonical view
+    def rows(self) -> list[tuple[int, int, int, int, int]]:
+        """(sub, instr, lots, cost, entry) of every position, sorted: the hashed state."""
+        return sorted(
+            (sub, instr, int(self.lots[s]), int(self.cost[s]), int(self.entry[s])) for (sub, instr), s in self._slot.items()
+        )

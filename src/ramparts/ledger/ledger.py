@@ -1,0 +1,162 @@
+"""The double-entry ledger: every movement of value is a balanced posting in integer base units.
+
+Ledger accounts are keyed by
+
+* an ``int``: a sub-account (its index in the engine), or
+* a ``str`` naming a venue account:
+
+  ``external``            the outside world: deposits come from it and withdrawals go to it, so its
+                          balance is always ``−(deposits − withdrawals)``;
+  ``fees``                trading fees and the venue's rounding residue;
+  ``insurance:global``    the global insurance fund; ``insurance:<SYMBOL>`` a market's own fund;
+  ``liquidator:<id>``     a liquidator's (keeper's) share of liquidation penalties;
+  ``socialised_loss``     bad debt: it turns negative by the loss handed to a bankrupt account
+                          and back towards zero as the loss is charged to others; a negative
+                          balance here is the explicit record of unrecovered bad debt;
+  ``vm:<SYMBOL>``         the clearing house's variation-margin settlement account of a market:
+                          realised PnL of touched positions flows through it; it equals the
+                          unrealised PnL still owed to or by untouched positions and is exactly
+                          zero after a full settlement of the market.
+
+Every posting sums to zero, so the sum of all balances of an asset is always zero and
+``deposits − withdrawals = −external = Σ every other account``, the conservation identity the
+tests check after every event. The settlement asset's sub-account balances are kept in a numpy
+int64 array (``sub_cash``) so that the risk kernels read them without copies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from ramparts.errors import InvalidInput
+from ramparts.fixedpoint import MAX_BALANCE
+
+LedgerKey = int | str
+
+CATEGORIES = ("external", "balances", "insurance", "fees", "liquidators", "socialised_loss", "vm")
+
+
+def category_of(key: LedgerKey) -> str:
+    """The reporting category of a ledger account key (sub-accounts are ``balances``)."""
+    if isinstance(key, int):
+        return "balances"
+    head = key.split(":", 1)[0]
+    return {
+        "external": "external",
+        "fees": "fees",
+        "insurance": "insurance",
+        "liquidator": "liquidators",
+        "socialised_loss": "socialised_loss",
+        "vm": "vm",
+    }.get(head, "other")
+
+
+class Ledger:
+    """Balances per (asset, ledger account), changed only by balanced postings."""
+
+    def __init__(self, settlement_asset: str, capacity: int = 1024):
+        self.settlement_asset = settlement_asset
+        self.sub_cash = np.zeros(capacity, dtype=np.int64)
+        self._n_subs = 0
+        self._balances: dict[tuple[str, LedgerKey], int] = {}
+
+    # ------------------------------------------------------------------ sub-accounts
+    def add_sub(self) -> int:
+        """Open a new sub-account row; returns its index."""
+        if self._n_subs == self.sub_cash.shape[0]:
+            grown = np.zeros(self.sub_cash.shape[0] * 2, dtype=np.int64)
+            grown[: self._n_subs] = self.sub_cash[: self._n_subs]
+            self.sub_cash = grown
+        self._n_subs += 1
+        return self._n_subs - 1
+
+    @property
+    def n_subs(self) -> int:
+        return self._n_subs
+
+    # ------------------------------------------------------------------ balances
+    def balance(self, asset: str, key: LedgerKey) -> int:
+        if isinstance(key, int) and asset == self.settlement_asset:
+            return int(self.sub_cash[key])
+        return self._balances.get((asset, key), 0)
+
+    def check(self, asset: str, legs: Sequence[tuple[LedgerKey, int]]) -> None:
+        """Raise unless ``legs`` balance and no balance would overflow. Changes nothing."""
+        if sum(amount for _, amount in legs) != 0:
+            raise AssertionError(f"unbalanced posting in {asset}: {legs}")
+        after: dict[LedgerKey, int] = {}
+        for key, amount in legs:
+            after[key] = after.get(key, self.balance(asset, key)) + amount
+        for key, value in after.items():
+            if abs(value) > MAX_BALANCE:
+                raise InvalidInput("amount", f"balance of {key!r} would overflow ({value})")
+
+    def post(self, asset: str, legs: Sequence[tuple[LedgerKey, int]]) -> None:
+        """Apply a balanced posting: ``legs`` are (account, signed amount) and sum to zero."""
+        self.check(asset, legs)
+        settle = asset == self.settlement_asset
+        for key, amount in legs:
+            if amount == 0:
+                continue
+            if settle and isinstance(key, int):
+                self.sub_cash[key] += amount
+            else:
+                self._add(asset, key, amount)
+
+    def transfer(self, asset: str, source: LedgerKey, dest: LedgerKey, amount: int) -> None:
+        """Move ``amount`` (may be 0, never negative) from ``source`` to ``dest``."""
+        if amount < 0:
+            raise AssertionError("transfer of a negative amount")
+        if amount:
+            self.post(asset, ((source, -amount), (dest, amount)))
+
+    def post_sub_cash_vector(self, subs: np.ndarray, deltas: np.ndarray, counter: LedgerKey) -> None:
+        """Vectorised posting of the settlement asset: ``sub_cash[subs] += deltas`` against ``counter``.
+
+        ``subs`` must be unique; ``counter`` (a venue account) takes ``−Σ deltas`` so the posting
+        balances by construction.
+        """
+        if not deltas.size:
+            return
+        total = int(deltas.sum(dtype=np.int64))
+        after = self.sub_cash[subs] + deltas
+        if int(np.abs(after).max()) > MAX_BALANCE or abs(self.balance(self.settlement_asset, counter) - total) > MAX_BALANCE:
+            raise InvalidInput("amount", "a balance would overflow")
+        self.sub_cash[subs] = after
+        self._add(self.settlement_asset, counter, -total)
+
+    def _add(self, asset: str, key: LedgerKey, amount: int) -> None:
+        k = (asset, key)
+        v = self._balances.get(k, 0) + amount
+        if v:
+            self._balances[k] = v
+        else:
+            self._balances.pop(k, None)
+
+    # ------------------------------------------------------------------ reporting
+    def items(self) -> Iterable[tuple[str, LedgerKey, int]]:
+        """Every non-zero balance as (asset, key, amount), in a canonical order."""
+        rows: list[tuple[str, LedgerKey, int]] = []
+        for i in range(self._n_subs):
+            v = int(self.sub_cash[i])
+            if v:
+                rows.append((self.settlement_asset, i, v))
+        rows.extend((a, k, v) for (a, k), v in self._balances.items())
+        rows.sort(key=_canonical_order)
+        return rows
+
+    def totals(self, asset: str) -> dict[str, int]:
+        """Sum of balances per category (see :data:`CATEGORIES`); they add up to zero."""
+        out = dict.fromkeys(CATEGORIES, 0)
+        for a, key, v in self.items():
+            if a == asset:
+                cat = category_of(key)
+                out[cat] = out.get(cat, 0) + v
+        return out
+
+
+def _canonical_order(row: tuple[str, LedgerKey, int]) -> tuple:
+    asset, key, _ = row
+    return (asset, 0, key, "") if isinstance(key, int) else (asset, 1, 0, key)

@@ -1,0 +1,103 @@
+"""Bad input gets a clear error naming the field and leaves the state unchanged (table-driven)."""
+
+from __future__ import annotations
+
+import pytest
+
+from enginekit import S, Venue
+from ramparts.engine import Engine
+from ramparts.engine import events as ev
+from ramparts.errors import InvalidInput, Rejected, RampartsError, UnknownEntity
+
+
+def venue_with_position() -> Venue:
+    v = Venue()
+    v.deposit("alice/main", 1000)
+    v.deposit("bob/main", 10_000)
+    v.price(50_000)
+    v.fill("alice/main", "bob/main", 50_000, "0.1")
+    return v
+
+
+def fill(**kw):
+    base = dict(instrument="BTC-PERP", buyer="alice/main", seller="bob/main", price="50000", size="0.01")
+    base.update(kw)
+    return {"kind": "Fill", **base}
+
+
+CASES = [
+    # (name, event dict without ts, expected error type, field or reason)
+    ("nan price", {"kind": "OraclePrice", "instrument": "BTC-PERP", "price": "NaN"}, InvalidInput, "price"),
+    ("infinite price", {"kind": "OraclePrice", "instrument": "BTC-PERP", "price": "Infinity"}, InvalidInput, "price"),
+    ("zero price", {"kind": "OraclePrice", "instrument": "BTC-PERP", "price": "0"}, InvalidInput, "price"),
+    ("negative price", {"kind": "OraclePrice", "instrument": "BTC-PERP", "price": "-5"}, InvalidInput, "price"),
+    ("junk price", {"kind": "OraclePrice", "instrument": "BTC-PERP", "price": "fifty"}, InvalidInput, "price"),
+    ("overflowing price", {"kind": "OraclePrice", "instrument": "BTC-PERP", "price": "1e30"}, InvalidInput, "price"),
+    ("unknown instrument", {"kind": "OraclePrice", "instrument": "DOGE-PERP", "price": "1"}, UnknownEntity, "instrument"),
+    ("unknown buyer", fill(buyer="mallory/main"), UnknownEntity, "buyer"),
+    ("malformed seller", fill(seller="bob"), InvalidInput, "seller"),
+    ("self trade", fill(seller="alice/main"), InvalidInput, "seller"),
+    ("size off the step grid", fill(size="0.0015"), InvalidInput, "size"),
+    ("zero size", fill(size="0"), InvalidInput, "size"),
+    ("negative size", fill(size="-0.01"), InvalidInput, "size"),
+    ("price off the tick grid", fill(price="50000.05"), InvalidInput, "price"),
+    ("nan fill price", fill(price="nan"), InvalidInput, "price"),
+    ("overflowing size", fill(size="1000000000"), InvalidInput, "size"),
+    ("negative fee", fill(buyer_fee="-1"), InvalidInput, "buyer_fee"),
+    ("fee finer than a unit", fill(buyer_fee="0.0000001"), InvalidInput, "buyer_fee"),
+    ("fill breaking initial margin", fill(size="1"), Rejected, "initial_margin"),
+    ("withdrawal beyond free collateral", {"kind": "Withdraw", "subaccount": "alice/main", "asset": "USDC", "amount": "600"}, Rejected, "free_collateral"),
+    ("withdraw unknown asset", {"kind": "Withdraw", "subaccount": "alice/main", "asset": "XYZ", "amount": "1"}, UnknownEntity, "asset"),
+    ("deposit negative", {"kind": "Deposit", "subaccount": "alice/main", "asset": "USDC", "amount": "-1"}, InvalidInput, "amount"),
+    ("deposit overflow", {"kind": "Deposit", "subaccount": "alice/main", "asset": "USDC", "amount": "1e40"}, InvalidInput, "amount"),
+    ("deposit unknown account", {"kind": "Deposit", "subaccount": "zed/main", "asset": "USDC", "amount": "1"}, UnknownEntity, "subaccount"),
+    ("unknown event kind", {"kind": "Teleport"}, InvalidInput, "kind"),
+    ("extra field", {"kind": "Tick", "liquidator": "k", "surprise": 1}, InvalidInput, "surprise"),
+    ("funding on unknown instrument", {"kind": "FundingTick", "instrument": "NOPE"}, UnknownEntity, "instrument"),
+    ("absurd premium", {"kind": "FundingTick", "instrument": "BTC-PERP", "premium": "5"}, InvalidInput, "premium"),
+    ("unknown parameter", {"kind": "ParameterChange", "target": "liquidation", "key": "bogus", "value": 1}, InvalidInput, "liquidation.bogus"),
+    ("negative parameter", {"kind": "ParameterChange", "target": "liquidation", "key": "buffer_ppm", "value": -1}, InvalidInput, "liquidation.buffer_ppm"),
+    ("malformed schedule", {"kind": "ParameterChange", "target": "instrument:BTC-PERP", "key": "margin", "value": {"tiers": []}}, InvalidInput, "margin.tiers"),
+    ("duplicate sub-account", {"kind": "OpenSubAccount", "subaccount": "alice/main"}, Rejected, "duplicate"),
+    ("second genesis", {"kind": "Genesis"}, Rejected, "genesis"),
+]
+
+
+@pytest.mark.parametrize("name,event,error,where", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_refused_and_changes_nothing(name, event, error, where):
+    v = venue_with_position()
+    before = v.e.state_hash()
+    event = dict(event, ts=v.t + S)
+    with pytest.raises(error) as exc:
+        v.e.apply(event)
+    got = getattr(exc.value, "field", None) or getattr(exc.value, "reason", None)
+    assert where in got, (got, str(exc.value))
+    assert str(exc.value)  # a message a person can read
+    assert v.e.state_hash() == before
+
+
+def test_time_going_backwards_is_refused():
+    v = venue_with_position()
+    before = v.e.state_hash()
+    with pytest.raises(InvalidInput) as exc:
+        v.e.apply({"kind": "Tick", "ts": v.t - 1})
+    assert exc.value.field == "ts"
+    assert v.e.state_hash() == before
+
+
+def test_events_before_genesis_are_refused():
+    e = Engine()
+    with pytest.raises(Rejected):
+        e.apply(ev.Tick(ts=0))
+
+
+def test_stale_oracle_refuses_fills():
+    v = venue_with_position()
+    v.apply(ev.ParameterChange(ts=v.now(), target="instrument:BTC-PERP", key="oracle_max_age_ns", value=5 * S))
+    with pytest.raises(Rejected) as exc:
+        v.fill("alice/main", "bob/main", 50_000, "0.001", ts=v.t + 60 * S)
+    assert exc.value.reason == "stale_oracle"
+
+
+def test_every_error_is_a_ramparts_error():
+    assert all(issubclass(c[2], RampartsError) for c in CASES)
