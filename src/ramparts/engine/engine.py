@@ -271,7 +271,8 @@ class Engine:
         for a in d["assets"]:
             e.assets[a["symbol"]] = Asset(a["symbol"], a["decimals"])
         for item in d["instruments"]:
-            spec, market = item["spec"], item["market"]
+            spec, market = dict(item["spec"]), item["market"]
+            spec["margin"] = MarginSchedule.from_dict(spec["margin"])
             instr = e._build_instrument(len(e.instruments), spec)
             e._add_instrument(instr, mark_model_from_dict(item["mark_model"]))
             m = e.markets[instr.index]
@@ -598,7 +599,7 @@ class Engine:
         m.index_price, m.mark_state, m.mark, m.last_oracle_ns = index, state, state.mark, e.ts
         return self._remargin(instr, h)
 
-    def _remargin(self, instr: Instrument, h: np.ndarray) -> list[dict]:
+    def _remargin(self, instr: Instrument, h: np.ndarray, calls: bool = True) -> list[dict]:
         """One vectorised pass over the holders ``h`` of ``instr`` at its current mark."""
         if not h.size:
             return []
@@ -612,7 +613,17 @@ class Engine:
         self.sub_im[subs] += im - b.im[h]
         self.sub_mm[subs] += mm - b.mm[h]
         b.value[h], b.im[h], b.mm[h] = value, im, mm
-        return self._margin_calls(subs)
+        return self._margin_calls(subs) if calls else []
+
+    def remargin_all(self) -> list[dict]:
+        """Full re-margin: recompute every position at the current marks (one vectorised pass per
+        instrument), then flag margin calls over every sub-account at once."""
+        for instr in self.instruments:
+            h = self.book.holders(instr.index)
+            if h.size and self.markets[instr.index].mark:
+                self._remargin(instr, h, calls=False)
+        n = len(self.subs)
+        return self._margin_calls(np.arange(n, dtype=np.int64)) if n else []
 
     def _margin_calls(self, subs: np.ndarray) -> list[dict]:
         """Flag newly breached sub-accounts among ``subs`` (unique) and track insolvency."""

@@ -212,6 +212,8 @@ def parse_event(data: Any) -> _Event:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err.get("loc", ())) or "event"
+        if err.get("type", "").startswith("union_tag"):
+            field = "kind"
         raise InvalidInput(field, err.get("msg", "invalid")) from None
 
 

@@ -117,6 +117,37 @@ class PositionBook:
             setattr(self, f, arr)
         self.capacity = new
 
+    def bulk_open(self, sub: np.ndarray, instr: np.ndarray, lots: np.ndarray, cost: np.ndarray, entry: np.ndarray) -> np.ndarray:
+        """Open many new positions at once (an empty book only); returns their slots.
+
+        Used to load large populations (benchmarks, snapshots). Caches (value, margins) are left
+        at zero for the caller to fill with a vectorised re-margin.
+        """
+        if self._slot:
+            raise ValueError("bulk_open needs an empty book")
+        n = int(sub.shape[0])
+        while self.capacity < n:
+            self._grow()
+        slots = np.arange(n, dtype=np.int64)
+        self.sub[:n], self.instr[:n] = sub, instr
+        self.lots[:n], self.cost[:n], self.entry[:n] = lots, cost, entry
+        self._next = n
+        keys = zip(sub.tolist(), instr.tolist(), strict=True)
+        self._slot = {k: i for i, k in enumerate(keys)}
+        if len(self._slot) != n:
+            raise ValueError("duplicate (sub, instrument) pairs")
+        order = np.lexsort((instr, sub))
+        for s_, i_, slot in zip(sub[order].tolist(), instr[order].tolist(), order.tolist(), strict=True):
+            self._by_sub.setdefault(s_, {})[i_] = slot
+        by_instr = np.argsort(instr, kind="stable")
+        bounds = np.searchsorted(instr[by_instr], np.arange(int(instr.max()) + 2 if n else 1))
+        for i in range(len(bounds) - 1):
+            chunk = by_instr[bounds[i] : bounds[i + 1]]
+            if chunk.size:
+                self._by_instr[i] = set(chunk.tolist())
+        self._holders_cache.clear()
+        return slots
+
     # ------------------------------------------------------------------ canonical view
     def rows(self) -> list[tuple[int, int, int, int, int]]:
         """(sub, instr, lots, cost, entry) of every position, sorted: the hashed state."""
