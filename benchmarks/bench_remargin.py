@@ -108,7 +108,7 @@ def main() -> None:
             ticks.append(time.perf_counter() - t0)
             t += 1
         sample = range(1, 1 + min(n, args.loop_sample))
-        loop = min(timeit(lambda: python_loop(e, sample), 2)) * n / len(sample)
+        loop = min(timeit(lambda e=e, sample=sample: python_loop(e, sample), 2)) * n / len(sample)
         npos = len(e.book)
         print(f"{n:>10,} {npos:>10,} {full * 1e3:>12.1f} ms {full / npos * 1e9:>12.1f} {np.percentile(ticks, 50) * 1e3:>7.2f} ms "
               f"{np.percentile(ticks, 99) * 1e3:>7.2f} ms {e.book.holders(0).size:>9,} {loop * 1e3:>11.0f} ms {loop / full:>8.0f}×")

@@ -7,7 +7,7 @@ import pytest
 from enginekit import S, Venue
 from ramparts.engine import Engine
 from ramparts.engine import events as ev
-from ramparts.errors import InvalidInput, Rejected, RampartsError, UnknownEntity
+from ramparts.errors import InvalidInput, RampartsError, Rejected, UnknownEntity
 
 
 def venue_with_position() -> Venue:

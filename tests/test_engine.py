@@ -13,7 +13,7 @@ import pytest
 from enginekit import S, Venue, usdc
 from ramparts.engine import events as ev
 from ramparts.engine.presets import perpetual
-from ramparts.errors import Rejected
+from ramparts.errors import InvalidInput, Rejected
 
 
 def opened(v: Venue, alice_deposit=1000, bob_deposit=10_000, size="0.1", price=50_000):
@@ -250,7 +250,7 @@ def test_dated_future_settlement_realises_and_closes():
     v.deposit("bob/main", 1000)
     v.price(50_000, instrument="BTC-0327")
     v.fill("alice/main", "bob/main", 50_000, "0.01", instrument="BTC-0327")
-    with pytest.raises(Exception):
+    with pytest.raises(InvalidInput, match="early"):
         v.apply(ev.Settlement(ts=v.now(), instrument="BTC-0327", price="51000"))  # before expiry
     fx = v.apply(ev.Settlement(ts=v.now(100 * S), instrument="BTC-0327", price="51000"))
     assert fx[-1]["kind"] == "Settled"

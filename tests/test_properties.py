@@ -15,10 +15,10 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from enginekit import S, USDC
+from enginekit import USDC, S
 from ramparts.engine import Engine
 from ramparts.engine import events as ev
-from ramparts.engine.presets import BTC_TIERS, genesis, perpetual
+from ramparts.engine.presets import genesis, perpetual
 from ramparts.errors import RampartsError
 
 SUBS = ["a/x", "b/x", "c/x", "d/x", "e/iso"]
@@ -146,7 +146,7 @@ def _fuzz_events(seed: int, n_steps: int):
     prices = {"BTC-PERP": 40_000.0, "ETH-PERP": 2_000.0}
     steps = {"BTC-PERP": (Decimal("0.001"), 1), "ETH-PERP": (Decimal("0.01"), 2)}
     t = 0
-    for k in range(n_steps):
+    for _k in range(n_steps):
         t += S * int(rng.integers(1, 20))
         r = rng.random()
         sym = "BTC-PERP" if rng.random() < 0.6 else "ETH-PERP"

@@ -4,8 +4,8 @@ from ramparts.engine.engine import AccountRisk, Engine
 from ramparts.engine.events import (
     Deposit,
     Fill,
-    FundInsurance,
     FundingTick,
+    FundInsurance,
     Genesis,
     ListAsset,
     ListInstrument,

@@ -45,10 +45,10 @@ from ramparts.domain.instruments import Instrument, InstrumentKind
 from ramparts.engine import events as ev
 from ramparts.engine.events import canonical_json
 from ramparts.engine.positions import PositionBook
-from ramparts.errors import InvalidInput, Rejected, RampartsError, UnknownEntity
+from ramparts.errors import InvalidInput, RampartsError, Rejected, UnknownEntity
 from ramparts.fixedpoint import MAX_NOTIONAL, PPB, ceil_div, to_decimal
-from ramparts.liquidation.config import LiquidationConfig
 from ramparts.ledger.ledger import Ledger
+from ramparts.liquidation.config import LiquidationConfig
 from ramparts.margin.funding import FundingParams, funding_rate_ppb, premium_index_ppb
 from ramparts.margin.models import TieredMarginModel
 from ramparts.margin.schedule import MarginSchedule
