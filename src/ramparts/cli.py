@@ -74,6 +74,68 @@ def demo(
         raise typer.Exit(1)
 
 
+@app.command()
+def replay(
+    event: str = typer.Argument(..., help="a built-in crash window (black-thursday-2020, china-ban-2021, ftx-2022, yen-carry-2024, tariff-cascade-2025) or a candle file"),
+    accounts: int = typer.Option(2000, help="traders in the population"),
+    seed: int = typer.Option(1, help="population seed"),
+    intrabar: str = typer.Option("worst_long", help="intra-bar path: worst_long (open→low→high→close), worst_short, olhc, ohlc, close"),
+    source_id: str = typer.Option("", help="series to replay from a multi-series file (default: the event's)"),
+    depth: float = typer.Option(50_000_000.0, help="book depth (USDC) of the square-root impact model"),
+    gaps: str = typer.Option("error", help="gap policy: error, forward_fill or skip"),
+    out: Path = typer.Option(None, help="output directory (default reports/<event>)"),
+    journal: str = typer.Option("", help="journal URL (default: <out>/journal.sqlite)"),
+) -> None:
+    """Replay a real crash through the engine with a seeded population; write HTML, JSON and Parquet."""
+    from ramparts.lab.history import intrabar_path, resolve_event
+    from ramparts.lab.liquidity import LiquidityModel
+    from ramparts.lab.population import PopulationSpec
+    from ramparts.lab.replay import run_replay
+    from ramparts.lab.report import write_report
+
+    try:
+        ev_ = resolve_event(event)
+        candles = ev_.load(gaps=gaps, **({"source_id": source_id} if source_id else {}))
+        path = intrabar_path(candles, intrabar)
+        out_dir = out or Path("reports") / ev_.name
+        out_dir.mkdir(parents=True, exist_ok=True)
+        url = journal or str(out_dir / "journal.sqlite")
+        if not journal and Path(url).exists():
+            for suffix in ("", "-wal", "-shm"):
+                Path(url + suffix).unlink(missing_ok=True)
+        with Progress(TextColumn(f"[bold]{ev_.name}"), BarColumn(), TextColumn("{task.completed}/{task.total} prices"), TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task("replay", total=len(path.ts_ns))
+            result = run_replay(path.ts_ns, path.price, name=ev_.name, population=PopulationSpec(n_accounts=accounts, seed=seed),
+                                liquidity=LiquidityModel(depth=depth), journal_url=url,
+                                progress=lambda k, n: bar.update(task, completed=k))
+        paths = write_report(result, out_dir)
+    except RampartsError as exc:
+        _fail(exc)
+    s = result.summary
+    table = Table(title=f"{ev_.title}: {candles.source or ''} ({len(path.ts_ns):,} prices, low {s['low']:,.2f}, −{s['drawdown']:.0%})")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("traders", f"{s['accounts']:,}"),
+        ("margin calls", f"{s['margin_calls']:,}"),
+        ("liquidation steps", f"{s['liquidation_steps']:,}"),
+        ("liquidated notional (USDC)", f"{s['liquidated_notional_usdc']:,.0f}"),
+        ("bankrupt accounts", f"{s['bankruptcies']:,}"),
+        ("insurance fund start → end (USDC)", f"{s['insurance_fund_start_usdc']:,.0f} → {s['insurance_fund_end_usdc']:,.0f}"),
+        *[(f"layer: {k.replace('_', ' ')} (USDC)", f"{v:,.0f}") for k, v in result.totals.items()],
+        ("auto-deleveraging fills", f"{s['deleverages']:,}"),
+        ("backstop vault equity at end (USDC)", f"{s['vault_equity_end_usdc']:,.0f}"),
+        ("value conserved", "yes" if s["value_conserved"] else "NO"),
+        ("journal replay reproduces the state hash", "yes" if s["replay_identical"] else "NO"),
+    ]
+    for k, v in rows:
+        table.add_row(k, v)
+    console.print(table)
+    console.print(f"report: {paths['html']}  summary: {paths['json']}  series: {paths['series']}")
+    if not s["replay_identical"]:
+        raise typer.Exit(1)
+
+
 @app.command("replay-journal")
 def replay_journal(url: str = typer.Argument(..., help="journal URL: a SQLite path or postgresql://..."), namespace: str = "ramparts") -> None:
     """Rebuild the engine from a journal and print its state hash."""
