@@ -1,0 +1,21 @@
+"""The crash lab: replay real and synthetic market crashes through the engine, and judge margin models.
+
+This package owns everything the lab needs *around* the engine, each module holding one concern:
+
+* :mod:`ramparts.lab.history`: loaders for market history (OHLCV candles in the formats the shared
+  data and the usual public exports come in, tardis.dev tick files, funding-rate series), their
+  validation and gap policy, the conversion of candles into an intrabar oracle
+  :class:`~ramparts.lab.history.PricePath`, and the registry of built-in crash windows
+  (:data:`~ramparts.lab.history.NAMED_EVENTS`).
+* :mod:`ramparts.lab.backtest`: margin backtesting statistics (exceedances, Kupiec's proportion of
+  failures, Christoffersen's independence and conditional coverage, the Basel traffic light) and a
+  one-call :func:`~ramparts.lab.backtest.backtest_margin`.
+* :mod:`ramparts.lab.tails`: fat tails (peaks-over-threshold GPD fits, their VaR and expected
+  shortfall) and seeded synthetic path generators (Merton jump diffusion, GARCH(1,1) with Student-t
+  innovations, GPD shocks, scaled historical shocks): the statistics behind ``ramparts stress``.
+* :mod:`ramparts.lab.population`, :mod:`ramparts.lab.liquidity`, :mod:`ramparts.lab.replay`,
+  :mod:`ramparts.lab.report`, :mod:`ramparts.lab.demo`: the engine replay itself and its reports.
+
+Nothing here touches engine state: the loaders and statistics work on floats (market data is not
+money), and only the replay converts prices into the engine's fixed-point units.
+"""
