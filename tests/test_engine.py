@@ -8,6 +8,8 @@ full close ≤ 100,000 USDC, penalty 1 % split 50/50.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from enginekit import S, Venue, usdc
@@ -35,6 +37,19 @@ def test_margin_after_fill():
     assert v.e.risk("alice/main").equity == usdc(1100)
     assert v.e.risk("bob/main").equity == usdc(9900)
     assert v.e.risk("alice/main").maintenance_margin == usdc(255)
+
+
+def test_liquidation_price_of_a_single_position():
+    v = opened(Venue())
+    # 1,000 + 0.1·P − 5,000 = 0.05 × 0.1·P → P = 4,000 / 0.095 = 42,105.263… → the last safe
+    # lot price is rounded up to 42,105,264 units per 0.001 BTC
+    assert v.e.liquidation_price("alice/main") == Decimal("42105.264")
+    # short: 10,000 − 0.1·P + 5,000 = 0.005·P → P = 15,000 / 0.105 = 142,857.14… (rounded down)
+    assert v.e.liquidation_price("bob/main") == Decimal("142857.142")
+    v.price("42105.264")
+    assert not v.e.risk("alice/main").equity < v.e.risk("alice/main").maintenance_margin
+    v.price("42105.263")
+    assert v.e.risk("alice/main").equity < v.e.risk("alice/main").maintenance_margin
 
 
 def test_fill_breaking_initial_margin_is_rejected_and_changes_nothing():

@@ -189,6 +189,22 @@ class Engine:
             in_liquidation=bool(self.in_liquidation[s]),
         )
 
+    def liquidation_price(self, subaccount: str | int) -> Decimal | None:
+        """Liquidation price of a sub-account holding a single position (isolated, or a
+        single-position cross account): the last price at which equity ≥ maintenance margin.
+        ``None`` without exactly one position, or when no price liquidates it."""
+        from ramparts.margin.liquidation_price import liquidation_price
+
+        s = subaccount if isinstance(subaccount, int) else self.sub_index(subaccount)
+        positions = self.book.positions_of(s)
+        if len(positions) != 1:
+            return None
+        instr_idx, slot = positions[0]
+        instr = self.instruments[instr_idx]
+        lots, cost = int(self.book.lots[slot]), int(self.book.cost[slot])
+        lp = liquidation_price(lots, cost, int(self.ledger.sub_cash[s]), instr.schedule, instr.lot_underlying)
+        return None if lp is None else instr.price(lp)
+
     def position(self, subaccount: str | int, symbol: str) -> tuple[int, int, int]:
         """(lots, cost, entry) of a position, zeros if flat."""
         s = subaccount if isinstance(subaccount, int) else self.sub_index(subaccount)

@@ -58,6 +58,7 @@ def figure(result: ReplayResult) -> go.Figure:
     fig.add_trace(go.Bar(x=layers, y=[result.totals[k] for k in layers], name="layers", marker={"color": "#17becf"}), row=4, col=1)
     fig.update_layout(height=1300, title=f"ramparts replay: {result.name}", legend={"orientation": "h", "y": -0.05}, template="plotly_white")
     fig.add_hline(y=1.0, line={"color": "red", "dash": "dash"}, row=3, col=1)
+    fig.update_yaxes(type="log", row=4, col=1)
     return fig
 
 
