@@ -46,7 +46,7 @@ from ramparts.engine import events as ev
 from ramparts.engine.events import canonical_json
 from ramparts.engine.positions import PositionBook
 from ramparts.errors import InvalidInput, RampartsError, Rejected, UnknownEntity
-from ramparts.fixedpoint import MAX_NOTIONAL, PPB, ceil_div, to_decimal
+from ramparts.fixedpoint import MAX_NOTIONAL, PPB, to_decimal
 from ramparts.ledger.ledger import Ledger
 from ramparts.liquidation.config import LiquidationConfig
 from ramparts.margin.funding import FundingParams, funding_rate_ppb, premium_index_ppb
@@ -807,4 +807,4 @@ def _mark_model(value: Any):
         raise InvalidInput("mark", f"invalid mark model: {exc}") from None
 
 
-__all__ = ["AccountRisk", "Engine", "MarketState", "ceil_div"]
+__all__ = ["AccountRisk", "Engine", "MarketState"]

@@ -79,6 +79,18 @@ def _row(row: tuple, expect: int) -> JournalRecord:
 class _Base:
     durability: str
 
+    def _fetch(self, lo: int, hi: int, batch: int) -> list[tuple]:  # pragma: no cover - per backend
+        raise NotImplementedError
+
+    def read(self, from_seq: int = 1, to_seq: int | None = None, batch: int = 10_000) -> Iterator[JournalRecord]:
+        """Stream rows ``from_seq..to_seq`` in order; a gap or malformed row raises JournalCorrupt."""
+        expect = from_seq
+        hi = to_seq if to_seq is not None else 2**62
+        while rows := self._fetch(expect, hi, batch):
+            for row in rows:
+                yield _row(row, expect)
+                expect += 1
+
     def __enter__(self):
         return self
 
@@ -126,18 +138,10 @@ class SQLiteJournal(_Base):
                 self._db.execute("ROLLBACK")
             raise JournalUnavailable(f"journal append failed: {exc}") from None
 
-    def read(self, from_seq: int = 1, to_seq: int | None = None, batch: int = 10_000) -> Iterator[JournalRecord]:
-        expect = from_seq
-        hi = to_seq if to_seq is not None else 2**62
-        while True:
-            rows = self._db.execute(
-                "SELECT seq, ts, kind, payload, effects FROM journal WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?", (expect, hi, batch)
-            ).fetchall()
-            if not rows:
-                return
-            for row in rows:
-                yield _row(row, expect)
-                expect += 1
+    def _fetch(self, lo: int, hi: int, batch: int) -> list[tuple]:
+        return self._db.execute(
+            "SELECT seq, ts, kind, payload, effects FROM journal WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?", (lo, hi, batch)
+        ).fetchall()
 
     def save_snapshot(self, seq: int, state_hash: str, blob: bytes) -> None:
         self._db.execute("INSERT OR REPLACE INTO snapshots VALUES(?,?,?)", (seq, state_hash, blob))
@@ -196,18 +200,10 @@ class PostgresJournal(_Base):
         except psycopg.Error as exc:
             raise JournalUnavailable(f"journal append failed: {exc}") from None
 
-    def read(self, from_seq: int = 1, to_seq: int | None = None, batch: int = 10_000) -> Iterator[JournalRecord]:
-        expect = from_seq
-        hi = to_seq if to_seq is not None else 2**62
-        while True:
-            rows = self._db.execute(
-                f'SELECT seq, ts, kind, payload, effects FROM "{self._ns}".journal WHERE seq >= %s AND seq <= %s ORDER BY seq LIMIT %s', (expect, hi, batch)
-            ).fetchall()
-            if not rows:
-                return
-            for row in rows:
-                yield _row(row, expect)
-                expect += 1
+    def _fetch(self, lo: int, hi: int, batch: int) -> list[tuple]:
+        return self._db.execute(
+            f'SELECT seq, ts, kind, payload, effects FROM "{self._ns}".journal WHERE seq >= %s AND seq <= %s ORDER BY seq LIMIT %s', (lo, hi, batch)
+        ).fetchall()
 
     def save_snapshot(self, seq: int, state_hash: str, blob: bytes) -> None:
         self._db.execute(
