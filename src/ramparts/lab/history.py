@@ -401,7 +401,7 @@ class PricePath:
         bad = ~np.isfinite(px) | (px <= 0)
         if bad.any():
             i = int(np.argmax(bad))
-            raise InvalidInput("price", f"must be positive and finite; observation {i} is {px[i]!r}")
+            raise InvalidInput("price", f"must be positive and finite; observation {i} is {float(px[i])!r}")
         object.__setattr__(self, "ts_ns", ts)
         object.__setattr__(self, "price", px)
 
@@ -668,7 +668,7 @@ def _require(tab: _Table, col: str, values: tuple[np.ndarray, np.ndarray, np.nda
     if v.dtype.kind == "f":
         inf = ~np.isfinite(v) & ~missing
         if inf.any():
-            raise tab.fail(inf, lambda i: f"non-finite {what} in column '{col}': {v[i]!r}")
+            raise tab.fail(inf, lambda i: f"non-finite {what} in column '{col}': {float(v[i])!r}")
     return v
 
 
@@ -719,7 +719,10 @@ def _select_series(tab: _Table, *, symbol: str | None, source_id: str | None, ma
                 parsed[u] = -1
         mask &= (ivals.map(parsed) == interval_ns).to_numpy()
     key_cols = ["source_id"] if "source_id" in cols else cols
-    keys = f[key_cols].astype(str).agg(" ".join, axis=1) if key_cols else pd.Series([""] * len(f))
+    keys = pd.Series([""] * len(f), index=f.index, dtype=object)
+    for i, c in enumerate(key_cols):
+        col = f[c].astype(str).str.strip()
+        keys = col if i == 0 else keys + " " + col
     chosen = keys[mask].unique()
     if len(chosen) != 1:
         listing = _list_series(tab, keys, cols)
@@ -790,28 +793,29 @@ def _ohlcv_arrays(tab: _Table) -> tuple[np.ndarray, ...]:
         o, h, lo, c = vals
     else:
         o = h = lo = c = vals[0]
+    t_all = t.copy()
     keep = ~empty
     if not keep.all():
         tab.select(keep)
         t, o, h, lo, c, vol = (a[keep] for a in (t, o, h, lo, c, vol))
-    return t, o.copy(), h.copy(), lo.copy(), c.copy(), vol.copy()
+    return t, o.copy(), h.copy(), lo.copy(), c.copy(), vol.copy(), t_all
 
 
 def _validate_bars(tab: _Table, o, h, lo, c, vol, validate_volume: bool = True) -> None:
     for name, a in (("open", o), ("high", h), ("low", lo), ("close", c)):
         bad = a <= 0
         if bad.any():
-            raise tab.fail(bad, lambda i, a=a, name=name: f"non-positive price {name}={a[i]!r}")
+            raise tab.fail(bad, lambda i, a=a, name=name: f"non-positive price {name}={float(a[i])!r}")
     bad = h < np.maximum(o, c)
     if bad.any():
-        raise tab.fail(bad, lambda i: f"high {h[i]!r} is below max(open, close) = {max(o[i], c[i])!r}")
+        raise tab.fail(bad, lambda i: f"high {float(h[i])!r} is below max(open, close) = {float(max(o[i], c[i]))!r}")
     bad = lo > np.minimum(o, c)
     if bad.any():
-        raise tab.fail(bad, lambda i: f"low {lo[i]!r} is above min(open, close) = {min(o[i], c[i])!r}")
+        raise tab.fail(bad, lambda i: f"low {float(lo[i])!r} is above min(open, close) = {float(min(o[i], c[i]))!r}")
     if validate_volume:
         bad = vol < 0
         if bad.any():
-            raise tab.fail(bad, lambda i: f"negative volume {vol[i]!r}")
+            raise tab.fail(bad, lambda i: f"negative volume {float(vol[i])!r}")
 
 
 def _validate_order(tab: _Table, t: np.ndarray, what: str = "timestamp") -> None:
@@ -828,6 +832,7 @@ def _validate_order(tab: _Table, t: np.ndarray, what: str = "timestamp") -> None
 
 
 def _infer_interval(t: np.ndarray) -> int:
+    """The most common spacing of the timestamps (the smallest such one on a tie)."""
     d = np.diff(t)
     vals, counts = np.unique(d, return_counts=True)
     return int(vals[np.argmax(counts)])
@@ -996,20 +1001,20 @@ def load_candles(
         px = _require(tab, pcol, _numeric(f[pcol]), "number")
         bad = px <= 0
         if bad.any():
-            raise tab.fail(bad, lambda i: f"non-positive price {px[i]!r}")
+            raise tab.fail(bad, lambda i: f"non-positive price {float(px[i])!r}")
         amount = None
         if acol is not None:
             amount = _require(tab, acol, _numeric(f[acol]), "number")
             bad = amount < 0
             if bad.any():
-                raise tab.fail(bad, lambda i: f"negative amount {amount[i]!r}")
+                raise tab.fail(bad, lambda i: f"negative amount {float(amount[i])!r}")
         interval_ns = interval_ns or parse_interval("1m")
         t, o, h, lo, c, vol = _bars_from_ticks(tab, t, px, amount, interval_ns)
         bar_tab = _Table(pd.DataFrame({"t": t}), p, text=False)
         meta["source_id"] = meta.get("source_id") or f"{p.name} ({kind}, {_format_interval(interval_ns)} bars)"
         t, o, h, lo, c, vol, filled, report = _apply_gaps(bar_tab, t, o, h, lo, c, vol, interval_ns, gaps)
     else:
-        t, o, h, lo, c, vol = _ohlcv_arrays(tab)
+        t, o, h, lo, c, vol, t_all = _ohlcv_arrays(tab)
         if sort:
             order = np.argsort(t, kind="stable")
             tab.take(order)
@@ -1023,9 +1028,11 @@ def load_candles(
             except InvalidInput:
                 raise DataError(f"{p}: unparsable interval {declared!r}") from None
         if interval_ns is None:
-            if len(t) < 2:
+            # rows whose prices are all missing still tell the spacing of the bars
+            t_all = np.unique(t_all)
+            if len(t_all) < 2:
                 raise DataError(f"{p}: a single bar: pass interval= to say how long it is")
-            interval_ns = _infer_interval(t)
+            interval_ns = _infer_interval(t_all)
         t, o, h, lo, c, vol, filled, report = _apply_gaps(tab, t, o, h, lo, c, vol, interval_ns, gaps)
     return Candles(ts_ns=t.astype(np.int64), open=o, high=h, low=lo, close=c, volume=vol, interval_ns=interval_ns,
                    symbol=meta.get("symbol"), source=meta.get("source_id") or p.name, market=meta.get("market"),
@@ -1262,7 +1269,7 @@ def load_funding(
         _validate_order(tab, ts, "funding time")
         big = np.abs(rate) >= 1.0
         if big.any():
-            raise tab.fail(big, lambda i: f"funding rate {rate[i]!r} is not a decimal rate per interval "
+            raise tab.fail(big, lambda i: f"funding rate {float(rate[i])!r} is not a decimal rate per interval "
                                           "(a percent series must be divided by 100)")
     if fixed is not None:
         nominal = fixed
