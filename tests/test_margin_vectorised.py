@@ -8,23 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ramparts.engine.presets import BTC_TIERS  # the Binance-like table the engine presets use
 from ramparts.errors import InvalidInput
 from ramparts.fixedpoint import MAX_NOTIONAL, PPM
 from ramparts.margin.schedule import MarginSchedule, MarginTier
 from ramparts.margin.vectorised import initial_margin_array, maintenance_margin_array
 
 USDC = 10**6
-BTC_TIERS = [
-    ["0", "0.008", "0.004"],
-    ["50000", "0.01", "0.005"],
-    ["600000", "0.02", "0.01"],
-    ["3000000", "0.04", "0.02"],
-    ["12000000", "0.1", "0.05"],
-    ["70000000", "0.2", "0.1"],
-    ["100000000", "0.25", "0.125"],
-    ["230000000", "0.5", "0.25"],
-    ["480000000", "1", "0.5"],
-]
+
 TIERED = MarginSchedule.from_rates(BTC_TIERS, quote_decimals=6)
 
 
