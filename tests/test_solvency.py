@@ -744,7 +744,8 @@ def test_cli_build_then_verify(tmp_path, capsys):
     assert root["totals"]["USDC"]["net"] == str(2_000_000_000 + 9_500_000_000 - 125_000_000 + 1)
     files = sorted(p.name for p in (out / "proofs").iterdir())
     assert files == sorted(proof_filename(a) for a in ["alice", "bob", "carol", "team/ops"])
-    assert proof_filename("team/ops").startswith("_")
+    assert proof_filename("team/ops") == "team+ops.json"  # a sub-account id
+    assert proof_filename("team/ops/x").startswith("_") and proof_filename("@liquidator/k").startswith("_")
     for f in files:
         assert verify_proof_command(out / "proofs" / f, root["hash"]) == 0
     text = capsys.readouterr().out

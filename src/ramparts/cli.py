@@ -151,22 +151,70 @@ def replay_journal(url: str = typer.Argument(..., help="journal URL: a SQLite pa
 
 
 @app.command("verify-proof")
-def verify_proof(proof: Path = typer.Argument(..., help="an inclusion proof JSON file")) -> None:
-    """Verify a Merkle-sum-tree proof of liabilities offline."""
+def verify_proof(
+    proof: Path = typer.Argument(..., help="an inclusion proof JSON file"),
+    root: str = typer.Option(None, help="the root hash the venue published (64 hex); the proof must lead to it"),
+    root_file: Path = typer.Option(None, help="the venue's published root.json; its hash is the expected root"),
+) -> None:
+    """Verify a Merkle-sum-tree proof of liabilities offline (exit 0 verified, 1 rejected, 2 unreadable)."""
+    import json
+
     from ramparts.solvency.cli import verify_proof_command
 
-    raise typer.Exit(verify_proof_command(proof))
+    if root_file is not None:
+        try:
+            root = json.loads(root_file.read_text(encoding="utf-8"))["hash"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            _fail(f"cannot read the root hash from {root_file}: {exc}")
+    raise typer.Exit(verify_proof_command(proof, expected_root=root))
 
 
 @app.command("prove-liabilities")
 def prove_liabilities(
-    balances: Path = typer.Argument(..., help="CSV of account_id,asset,amount_units"),
+    balances: Path = typer.Argument(None, help="CSV of account_id,asset,amount_units (or use --journal)"),
+    journal: str = typer.Option("", help="build from the engine state in this journal and journal the root there"),
+    secret_file: Path = typer.Option(None, help="server secret (≥ 16 bytes) the per-account salts derive from"),
+    snapshot_id: str = typer.Option(None, help="snapshot name bound into the root (default: CSV name or seq-<n>)"),
+    namespace: str = typer.Option("ramparts", help="journal namespace (PostgreSQL schema)"),
     out: Path = typer.Option(Path("proofs"), help="output directory for root.json and the proofs"),
 ) -> None:
-    """Build a Merkle sum tree over account balances and write the root and every inclusion proof."""
+    """Build a Merkle sum tree over account equities and write the root and every inclusion proof.
+
+    From a CSV, or with ``--journal`` from the engine's own state: then the root (hash and totals)
+    is journaled as a ``LiabilitiesRoot`` event, which the engine accepts only if the totals equal
+    its ledger, and the reserves attestation is printed.
+    """
     from ramparts.solvency.cli import build_tree_command
 
-    raise typer.Exit(build_tree_command(balances, out))
+    if balances is not None and journal:
+        _fail("give either a balances CSV or --journal, not both")
+    if balances is not None:
+        raise typer.Exit(build_tree_command(balances, out, snapshot_id=snapshot_id, salt_secret_file=secret_file))
+    if not journal:
+        _fail("give a balances CSV or --journal URL")
+    if secret_file is None:
+        _fail("--journal needs --secret-file: the salts must be reproducible to re-issue proofs")
+    from ramparts.engine.node import Node
+    from ramparts.solvency.cli import print_tree_summary
+    from ramparts.solvency.engine_snapshot import publish_liabilities
+
+    try:
+        secret = secret_file.read_bytes().strip()
+        with Node.open(journal, namespace=namespace) as node:
+            pub = publish_liabilities(node, out, salt_secret=secret, snapshot_id=snapshot_id)
+    except (RampartsError, OSError) as exc:
+        _fail(exc)
+    print_tree_summary(pub.tree, pub.build_seconds, console)
+    table = Table(title="reserves against liabilities")
+    for col in ("asset", "reserves held", "net liabilities", "surplus (insurance, fees, − bad debt)"):
+        table.add_column(col, justify="right")
+    for r in pub.attestation.rows:
+        table.add_row(r.asset, f"{r.holdings:,}", f"{r.net_liabilities:,}", f"{r.surplus:,}")
+    console.print(table)
+    console.print(f"journaled LiabilitiesRoot for snapshot {pub.record['snapshot_id']} at sequence {pub.record['sequence']}; "
+                  f"wrote {out / 'root.json'} and {pub.proofs_written:,} proofs")
+    if not pub.attestation.solvent:
+        raise typer.Exit(1)
 
 
 def main() -> None:  # pragma: no cover - console entry point

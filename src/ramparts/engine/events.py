@@ -147,6 +147,24 @@ class ParameterChange(_Event):
     value: Any
 
 
+class LiabilitiesRoot(_Event):
+    """Publishes the root of a Merkle sum tree of liabilities over the state after event ``sequence``.
+
+    ``totals`` maps each asset to ``{"assets": str, "liabilities": str}`` (int base units): the sums
+    of positive and of negative account equity. The engine recomputes both from its own state and
+    rejects the event unless they agree to the unit, so a journaled root always matches the ledger;
+    the root hash itself binds per-account salts the engine never sees (see
+    :mod:`ramparts.solvency.engine_snapshot`).
+    """
+
+    kind: Literal["LiabilitiesRoot"] = "LiabilitiesRoot"
+    snapshot_id: str = Field(min_length=1, max_length=256)
+    sequence: int = Field(ge=0)
+    root_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    account_count: int = Field(ge=0)
+    totals: dict[str, dict[str, str]]
+
+
 class Tick(_Event):
     """Drives the liquidation waterfall; ``liquidator`` is the keeper credited with penalties."""
 
@@ -167,6 +185,7 @@ Event = Annotated[
     | FundingTick
     | Settlement
     | ParameterChange
+    | LiabilitiesRoot
     | Tick,
     Field(discriminator="kind"),
 ]
@@ -186,6 +205,7 @@ EVENT_TYPES: dict[str, type[_Event]] = {
         FundingTick,
         Settlement,
         ParameterChange,
+        LiabilitiesRoot,
         Tick,
     )
 }

@@ -112,5 +112,11 @@ class Node:
     def close(self) -> None:
         self.journal.close()
 
+    def __enter__(self) -> Node:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 __all__ = ["Node", "Outcome", "replay"]

@@ -21,7 +21,7 @@ surrounding whitespace is ignored, decimals are refused). Blank lines are skippe
 appearance order before the optional shuffle.
 
 Proof file names: ``<account_id>.json`` when the id matches ``[A-Za-z0-9][A-Za-z0-9._-]{0,99}``;
-otherwise ``_<first 32 hex of SHA-256(utf8(account_id))>.json`` (the leading underscore cannot
+``<account>+<sub>.json`` for a sub-account id ``account/sub`` of two such names; otherwise ``_<first 32 hex of SHA-256(utf8(account_id))>.json`` (the leading underscore cannot
 start a plain name, so the two forms never collide). See :func:`proof_filename`.
 """
 
@@ -54,6 +54,8 @@ def proof_filename(account_id: str) -> str:
     """The file name of an account's proof inside ``proofs/`` (see the module docstring)."""
     if _SAFE_NAME.match(account_id):
         return f"{account_id}.json"
+    if account_id.count("/") == 1 and all(_SAFE_NAME.match(p) for p in account_id.split("/")):
+        return account_id.replace("/", "+") + ".json"  # a sub-account; '+' is in no plain name
     return "_" + hashlib.sha256(account_id.encode("utf-8")).hexdigest()[:32] + ".json"
 
 
@@ -263,10 +265,24 @@ def _build_tree_command(
         shuffle=shuffle,
     )
     built = time.perf_counter() - t0
+    selected = write_tree(tree, out_dir, accounts)
+    proofs_dir = out_dir / "proofs"
+    print_tree_summary(tree, built, out)
+    out.print(
+        f"wrote {escape(str(out_dir / 'root.json'))} and {len(selected):,} proof(s) in {escape(str(proofs_dir))}"
+    )
+    return 0
+
+
+def write_tree(tree: Any, out_dir: Path, accounts: Iterable[str] | None = None) -> list[str]:
+    """Write ``out_dir/root.json`` and ``out_dir/proofs/<name>.json`` for ``accounts`` (default all).
+
+    An unknown account id raises :class:`~ramparts.errors.UnknownEntity` before anything is
+    written. Returns the account ids whose proofs were written.
+    """
     selected = list(tree.account_ids) if accounts is None else list(dict.fromkeys(accounts))
     for aid in selected:
         tree.index_of(aid)  # UnknownEntity before anything is written
-
     proofs_dir = out_dir / "proofs"
     proofs_dir.mkdir(parents=True, exist_ok=True)
     root = tree.root_record()
@@ -276,7 +292,11 @@ def _build_tree_command(
     _write_json(out_dir / "root.json", root)
     for aid in selected:
         _write_json(proofs_dir / proof_filename(aid), tree.proof(aid))
+    return selected
 
+
+def print_tree_summary(tree: Any, built_s: float, out: Console) -> None:
+    """Print the per-asset totals, size, build time and root hash of a tree."""
     table = Table(
         title=f"proof of liabilities: snapshot {escape(tree.snapshot_id)} (sequence {tree.sequence})"
     )
@@ -287,12 +307,8 @@ def _build_tree_command(
     for asset, t in tree.totals.items():
         table.add_row(escape(asset), _amount_text(t.assets), _amount_text(t.liabilities), _amount_text(t.net))
     out.print(table)
-    out.print(f"{tree.account_count:,} accounts, depth {tree.depth}, built in {built:.2f} s")
+    out.print(f"{tree.account_count:,} accounts, depth {tree.depth}, built in {built_s:.2f} s")
     out.print(f"root hash [bold]{tree.root_hash}[/]")
-    out.print(
-        f"wrote {escape(str(out_dir / 'root.json'))} and {len(selected):,} proof(s) in {escape(str(proofs_dir))}"
-    )
-    return 0
 
 
 def _write_json(path: Path, obj: Any) -> None:
