@@ -12,7 +12,7 @@ import pytest
 
 from ramparts.errors import InvalidInput
 from ramparts.lab.liquidity import LiquidityModel
-from ramparts.lab.population import PopulationSpec, generate_population
+from ramparts.lab.population import Market, PopulationSpec, generate_population
 from ramparts.lab.replay import run_replay
 from ramparts.lab.report import write_report
 
@@ -21,8 +21,8 @@ MIN = 60 * 10**9
 
 def test_population_is_seeded_and_respects_the_leverage_cap():
     spec = PopulationSpec(n_accounts=500, seed=3)
-    a = generate_population(spec, 10_000.0, Decimal("0.001"), max_leverage=20)
-    b = generate_population(spec, 10_000.0, Decimal("0.001"), max_leverage=20)
+    a = generate_population(spec, Market("BTC-PERP", 10_000.0, Decimal("0.001")), max_leverage=20)
+    b = generate_population(spec, [Market("BTC-PERP", 10_000.0, Decimal("0.001"))], max_leverage=20)
     assert a == b
     lev = np.array([abs(t.size) * 10_000 / t.collateral for t in a], dtype=float)
     assert lev.max() <= 20 and lev.min() >= 1.0

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ramparts.errors import RampartsError
+from ramparts.errors import InvalidInput, RampartsError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="ramparts: a layered margin and liquidation engine.")
 console = Console()
@@ -134,6 +134,198 @@ def replay(
     console.print(f"report: {paths['html']}  summary: {paths['json']}  series: {paths['series']}")
     if not s["replay_identical"]:
         raise typer.Exit(1)
+
+
+def _floats(text: str, name: str) -> tuple[float, ...]:
+    try:
+        vals = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise InvalidInput(name, f"expected comma-separated numbers, got {text!r}") from None
+    if not vals:
+        raise InvalidInput(name, "needs at least one value")
+    return vals
+
+
+def _progress(label: str, unit: str):
+    return Progress(TextColumn(f"[bold]{label}"), BarColumn(), TextColumn("{task.completed}/{task.total} " + unit), TimeElapsedColumn(),
+                    console=console)
+
+
+@app.command()
+def stress(
+    scenario: str = typer.Option("garch", help="historical, jump, garch, gpd, correlation, oracle-outage, oracle-latency or liquidity"),
+    paths: int = typer.Option(40, help="Monte Carlo paths"),
+    steps: int = typer.Option(96, help="observations per synthetic path"),
+    step_seconds: int = typer.Option(3600, help="time between observations (s)"),
+    accounts: int = typer.Option(500, help="traders in the population"),
+    seed: int = typer.Option(1, help="seed: path i depends only on (seed, i)"),
+    vol_scale: float = typer.Option(1.0, help="multiplies simulated returns (> 1: a stressed regime)"),
+    base: str = typer.Option("garch", help="path family under oracle-outage, oracle-latency and liquidity: historical, jump, garch, gpd"),
+    event: str = typer.Option("black-thursday-2020", help="the crash the historical family scales"),
+    fund: float = typer.Option(250_000.0, help="insurance fund at the start (USDC)"),
+    out: Path = typer.Option(None, help="output directory (default reports/stress-<scenario>)"),
+) -> None:
+    """Monte Carlo stress through the engine: the distribution of bad debt and P(insurance fund exhausted)."""
+    from decimal import Decimal
+
+    from ramparts.lab.population import PopulationSpec
+    from ramparts.lab.replay import VenueSpec
+    from ramparts.lab.stress import StressSpec, fit_models, run_stress, write_stress_report
+
+    try:
+        spec = StressSpec(scenario=scenario, n_paths=paths, n_steps=steps, step_s=step_seconds, seed=seed, vol_scale=vol_scale,
+                          base=base, event=event)
+        if not (fund >= 0 and fund < 1e12):
+            raise InvalidInput("fund", f"must lie in [0, 1e12) USDC, got {fund}")
+        population = PopulationSpec(n_accounts=accounts, seed=seed)
+        with console.status("fitting GARCH-t and GPD tails to hourly history"):
+            fits = fit_models()
+        with _progress(f"stress {scenario}", "paths") as bar:
+            task = bar.add_task("stress", total=paths)
+            result = run_stress(spec, population=population, venue=VenueSpec(insurance_fund=Decimal(repr(fund))), fits=fits,
+                                progress=lambda k, n: bar.update(task, completed=k))
+        out_dir = out or Path("reports") / f"stress-{scenario}"
+        files = write_stress_report(result, out_dir)
+    except RampartsError as exc:
+        _fail(exc)
+    s = result.summary
+    table = Table(title=f"stress {scenario}: {paths} paths × {accounts} traders, insurance fund {fund:,.0f} USDC")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    lo, hi = s["p_fund_exhausted_ci95"]
+    d, b = s["bankruptcy_deficit_usdc"], s["loss_beyond_fund_usdc"]
+    for k, v in [
+        ("P(insurance fund exhausted)", f"{s['p_fund_exhausted']:.1%} (95% CI {lo:.1%}–{hi:.1%})"),
+        ("P(loss beyond the fund: ADL / socialised / bad debt)", f"{s['p_loss_beyond_fund']:.1%}"),
+        ("P(any bankruptcy)", f"{s['p_any_bankruptcy']:.1%}"),
+        ("bankruptcy deficit: mean / q95 / q99 / max (USDC)", f"{d['mean']:,.0f} / {d['q95']:,.0f} / {d['q99']:,.0f} / {d['max']:,.0f}"),
+        ("loss beyond the fund: mean / q95 / q99 / max (USDC)", f"{b['mean']:,.0f} / {b['q95']:,.0f} / {b['q99']:,.0f} / {b['max']:,.0f}"),
+        ("median drawdown of the paths", f"{s['median_drawdown']:.1%}"),
+        ("mean liquidated notional (USDC)", f"{s['mean_liquidated_notional_usdc']:,.0f}"),
+    ]:
+        table.add_row(k, v)
+    console.print(table)
+    console.print(f"report: {files['html']}  summary: {files['json']}  paths: {files['paths']}")
+
+
+@app.command()
+def calibrate(
+    margin_scale: str = typer.Option("0.5,1,2,4", help="multipliers of the BTC tier table's margin rates"),
+    im_to_mm: str = typer.Option("2", help="initial margin as a multiple of maintenance"),
+    buffer: str = typer.Option("0.1", help="liquidation buffer above maintenance"),
+    penalty: str = typer.Option("0.01", help="liquidation penalty (fraction of notional)"),
+    max_fraction: str = typer.Option("0.2,1", help="largest fraction of a position one liquidation step closes"),
+    events: str = typer.Option("black-thursday-2020", help="comma-separated historical crashes ('' for none)"),
+    scenario: str = typer.Option("jump", help="synthetic stress family ('none' for history only)"),
+    paths: int = typer.Option(8, help="synthetic paths per parameter set"),
+    steps: int = typer.Option(48, help="observations per synthetic path"),
+    accounts: int = typer.Option(300, help="traders in the population"),
+    seed: int = typer.Option(1, help="seed of the population and the paths"),
+    out: Path = typer.Option(Path("reports/calibrate"), help="output directory"),
+) -> None:
+    """Sweep margin parameters over history and synthetic paths; plot capital efficiency against bad debt; print the Pareto set."""
+    from ramparts.lab.calibrate import (
+        PARAMETERS,
+        ParameterGrid,
+        Scenarios,
+        run_calibration,
+        write_calibration_report,
+    )
+    from ramparts.lab.population import PopulationSpec
+    from ramparts.lab.stress import StressSpec
+
+    try:
+        grid = ParameterGrid(margin_scale=_floats(margin_scale, "margin_scale"), im_to_mm=_floats(im_to_mm, "im_to_mm"),
+                             buffer=_floats(buffer, "buffer"), penalty=_floats(penalty, "penalty"),
+                             max_fraction=_floats(max_fraction, "max_fraction"))
+        stress_spec = None if scenario == "none" else StressSpec(scenario=scenario, n_paths=paths, n_steps=steps, seed=seed)
+        scen = Scenarios(events=tuple(e.strip() for e in events.split(",") if e.strip()), stress=stress_spec)
+        total = grid.size * len(scen.labels())
+        with _progress("calibrate", "runs") as bar:
+            task = bar.add_task("calibrate", total=total)
+            result = run_calibration(grid, scen, population=PopulationSpec(n_accounts=accounts, seed=seed),
+                                     progress=lambda k, n: bar.update(task, completed=k))
+        files = write_calibration_report(result, out)
+    except RampartsError as exc:
+        _fail(exc)
+    f = result.frontier
+    table = Table(title=f"Pareto set: {int(f['pareto'].sum())} of {len(f)} parameter sets ({len(scen.labels())} scenarios each)")
+    short = {"margin_scale": "scale", "im_to_mm": "IM/MM", "buffer": "buffer", "penalty": "penalty", "max_fraction": "step"}
+    for col in (*(short[p] for p in PARAMETERS), "avg IM", "P(bad debt)", "fund draw", "deficit"):
+        table.add_column(col, justify="right")
+    for _, row in f[f["pareto"]].sort_values("avg_initial_margin_rate").iterrows():
+        table.add_row(*(f"{row[p]:g}" for p in PARAMETERS), f"{row['avg_initial_margin_rate']:.3%}", f"{row['p_bad_debt']:.1%}",
+                      f"{row['mean_fund_draw_usdc']:,.0f}", f"{row['mean_deficit_usdc']:,.0f}")
+    console.print(table)
+    console.print(f"report: {files['html']}  frontier: {files['json']}  runs: {files['runs']}")
+
+
+@app.command("backtest-margin")
+def backtest_margin_cmd(
+    source: str = typer.Argument("btc-hourly", help="btc-hourly (Binance spot 2017-2022), a named crash, or a candle file"),
+    model: str = typer.Option("ewma", help="flat (a constant --rate), ewma (RiskMetrics) or historical (rolling quantile)"),
+    rate: float = typer.Option(None, help="the flat model's requirement, a fraction of notional"),
+    horizon: int = typer.Option(1, help="margin period of risk, in observations"),
+    coverage: float = typer.Option(0.99, help="the coverage the requirement claims"),
+    worst: bool = typer.Option(False, help="measure the worst point inside the horizon, not its end"),
+    out: Path = typer.Option(Path("reports/backtest"), help="output directory"),
+) -> None:
+    """Backtest a margin model: exceedances, Kupiec and Christoffersen tests, Basel traffic light."""
+    import json
+
+    import numpy as np
+
+    from ramparts.lab.backtest import backtest_margin, requirement_series
+    from ramparts.lab.history import load_candles, resolve_event, shared_data_dir
+    from ramparts.lab.stress import HOURLY
+
+    try:
+        if source == "btc-hourly":
+            candles = load_candles(shared_data_dir() / HOURLY["BTC"], gaps="forward_fill")
+        else:
+            candles = resolve_event(source).load(gaps="forward_fill")
+        prices = candles.close
+        req = requirement_series(prices, model, horizon=horizon, coverage=coverage, rate=rate)
+        ok = np.isfinite(req)
+        first = int(np.argmax(ok))
+        if not ok.any() or not ok[first:].all():
+            raise InvalidInput("source", "too little history for this model")
+        bt = backtest_margin(prices[first:], req[first:], horizon, coverage, worst_within_horizon=worst)
+        out.mkdir(parents=True, exist_ok=True)
+        summary = {"source": source, "model": model, "rate": rate, **bt.summary()}
+        (out / "backtest.json").write_text(json.dumps(summary, indent=2))
+        _backtest_figure(candles.ts_ns[first:], bt, f"{model} margin on {source}").write_html(out / "report.html", include_plotlyjs="inline")
+    except RampartsError as exc:
+        _fail(exc)
+    table = Table(title=f"margin backtest: {model} on {source}, horizon {horizon}, coverage {coverage:.2%}")
+    for col in ("side", "obs", "hits", "rate", "expected", "Kupiec p", "Chr. p", "Basel"):
+        table.add_column(col, justify="right")
+    for side in (bt.long, bt.short):
+        ind = "-" if side.independence is None else f"{side.independence.pvalue:.3f}"
+        colour = {"green": "green", "yellow": "yellow", "red": "red"}.get(side.traffic_light, "white")
+        table.add_row(side.side, f"{side.n_obs:,}", f"{side.n_exceed:,}", f"{side.exceed_rate:.3%}", f"{1 - coverage:.3%}",
+                      f"{side.kupiec.pvalue:.3f}", ind, f"[{colour}]{side.traffic_light}[/]")
+    console.print(table)
+    console.print(f"report: {out / 'report.html'}  summary: {out / 'backtest.json'}")
+
+
+def _backtest_figure(ts_ns, bt, title: str):
+    import numpy as np
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    idx = bt.start_index
+    t = pd.to_datetime(np.asarray(ts_ns)[idx], unit="ns", utc=True)
+    fig = go.Figure()
+    fig.add_trace(go.Scattergl(x=t, y=bt.long.losses, mode="lines", name="long loss", line={"color": "#999", "width": 0.6}))
+    fig.add_trace(go.Scattergl(x=t, y=bt.long.requirements, mode="lines", name="requirement", line={"color": "#1f77b4"}))
+    hit = bt.long.hits
+    fig.add_trace(go.Scattergl(x=t[hit], y=bt.long.losses[hit], mode="markers", name="long exceedances", marker={"color": "#d62728", "size": 5}))
+    hit_s = bt.short.hits
+    fig.add_trace(go.Scattergl(x=t[hit_s], y=-bt.short.losses[hit_s], mode="markers", name="short exceedances (shown negative)",
+                               marker={"color": "#ff7f0e", "size": 5}))
+    fig.update_layout(title=title, yaxis_tickformat=".1%", template="plotly_white", height=600)
+    return fig
 
 
 @app.command("replay-journal")

@@ -44,6 +44,8 @@ from scipy.special import xlogy
 from ramparts.errors import InvalidInput
 
 __all__ = [
+    "MARGIN_MODELS",
+    "requirement_series",
     "LRTest",
     "MarginBacktest",
     "SideBacktest",
@@ -546,3 +548,50 @@ def backtest_margin(
         horizon=h, coverage=cov, overlapping=overlapping, worst_within_horizon=worst_within_horizon,
         start_index=starts, long=_side("long", long_loss, req, cov), short=_side("short", short_loss, req, cov),
     )
+
+
+#: Margin models :func:`requirement_series` knows (see its docstring).
+MARGIN_MODELS = ("flat", "ewma", "historical")
+
+
+def requirement_series(prices: Any, model: str, *, horizon: int = 1, coverage: float = 0.99, rate: float | None = None,
+                       lam: float = 0.94, window: int = 1000) -> np.ndarray:
+    """One requirement per price (fraction of notional) from a named margin model, without look-ahead.
+
+    * ``flat``: the constant ``rate`` (a venue's maintenance rate, say);
+    * ``ewma``: RiskMetrics, ``z_q · σ_t · sqrt(horizon)`` with ``σ_t²`` the exponentially weighted
+      mean of squared log returns up to ``t`` (decay ``lam``, 0.94) and ``z_q`` the standard normal
+      quantile at ``coverage``: a volatility forecast that raises the margin as a cluster begins;
+    * ``historical``: historical simulation, the ``coverage`` quantile of the absolute
+      ``horizon``-step log moves over the last ``window`` prices.
+
+    Entry ``i`` uses ``prices[: i + 1]`` only; before enough history exists it is ``nan`` and the
+    observations starting there should be dropped (``backtest_margin`` refuses ``nan``, so slice
+    the series with :func:`numpy.isfinite` first).
+    """
+    p = _prices(prices)
+    q = _coverage(coverage)
+    h = _count(horizon, "horizon", 1)
+    if model == "flat":
+        if rate is None or not (isinstance(rate, (int, float)) and np.isfinite(rate) and rate >= 0):
+            raise InvalidInput("rate", f"the flat model needs a non-negative rate, got {rate!r}")
+        return np.full(p.size, float(rate))
+    r = np.diff(np.log(p), prepend=np.log(p[0]))
+    if model == "ewma":
+        if not (0 < lam < 1):
+            raise InvalidInput("lam", f"must lie in (0, 1), got {lam!r}")
+        from scipy.signal import lfilter
+
+        var = lfilter([1 - lam], [1, -lam], r**2)
+        var /= 1 - lam ** np.arange(1, p.size + 1)  # bias correction for the first observations
+        out = stats.norm.ppf(q) * np.sqrt(var * h)
+        out[: min(30, p.size)] = np.nan
+        return out
+    if model == "historical":
+        w = _count(window, "window", h + 10)
+        moves = np.full(p.size, np.nan)
+        moves[h:] = np.abs(np.log(p[h:] / p[:-h]))
+        import pandas as pd
+
+        return pd.Series(moves).rolling(w, min_periods=w // 2).quantile(q).to_numpy()
+    raise InvalidInput("model", f"unknown margin model {model!r} (one of {', '.join(MARGIN_MODELS)})")

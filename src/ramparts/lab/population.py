@@ -14,6 +14,10 @@ Defaults (chosen to resemble a retail-heavy perpetual venue, not calibrated to a
 ``collateral``         log-normal, median 5,000 USDC, σ = 1.2 (a few whales, many small accounts)
 ``isolated_fraction``  0.3 of accounts in isolated mode, the rest cross
 ``maker_collateral``   the market maker holds 10 × the population's total notional in collateral
+``pair_fraction``      0: with two or more markets, this fraction of cross accounts hold a
+                       relative-value pair (long the second market, short the first, equal
+                       notional), the position a correlation breakdown hurts
+``market_weights``     equal: how single-market traders spread over the markets
 =====================  ============================================================================
 """
 
@@ -42,6 +46,8 @@ class PopulationSpec:
     collateral_sigma: float = 1.2
     isolated_fraction: float = 0.3
     maker_collateral_multiple: float = 10.0
+    pair_fraction: float = 0.0
+    market_weights: tuple[float, ...] | None = None
     seed: int = 1
 
     def __post_init__(self) -> None:
@@ -54,6 +60,9 @@ class PopulationSpec:
             "collateral_sigma": 0 <= self.collateral_sigma <= 5,
             "isolated_fraction": 0.0 <= self.isolated_fraction <= 1.0,
             "maker_collateral_multiple": self.maker_collateral_multiple > 0,
+            "pair_fraction": 0.0 <= self.pair_fraction <= 1.0,
+            "market_weights": self.market_weights is None
+            or (len(self.market_weights) > 0 and all(w >= 0 for w in self.market_weights) and sum(self.market_weights) > 0),
         }
         for name, ok in checks.items():
             if not ok:
@@ -64,16 +73,42 @@ class PopulationSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class Market:
+    """A market traders open positions in: symbol, starting price (quote per unit), size step."""
+
+    symbol: str
+    price: float
+    size_step: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class Trader:
     subaccount: str
     isolated: bool
     collateral: Decimal
-    size: Decimal  # signed, in contracts
+    legs: tuple[tuple[str, Decimal], ...]  # (symbol, signed size in contracts), long > 0
     leverage: float
 
+    @property
+    def size(self) -> Decimal:
+        """The signed size of the first leg."""
+        return self.legs[0][1]
 
-def generate_population(spec: PopulationSpec, price: float, size_step: Decimal, max_leverage: float) -> list[Trader]:
-    """Draw the traders; leverage is capped at ``max_leverage`` (the venue's initial-margin limit)."""
+    def notional(self, prices: dict[str, float]) -> float:
+        return sum(abs(float(q)) * prices[s] for s, q in self.legs)
+
+
+def generate_population(spec: PopulationSpec, markets: list[Market] | Market, max_leverage: float) -> list[Trader]:
+    """Draw the traders; leverage is capped at ``max_leverage`` (the venue's initial-margin limit).
+
+    Every trader holds one position in one market (chosen by ``market_weights``), except, with two
+    or more markets, a ``pair_fraction`` of the cross-margined ones: they hold a long in the
+    second market and a short of equal notional in the first, at the drawn leverage on the sum of
+    both legs.
+    """
+    markets = [markets] if isinstance(markets, Market) else list(markets)
+    if not markets:
+        raise InvalidInput("markets", "needs at least one market")
     rng = np.random.default_rng(spec.seed)
     n = spec.n_accounts
     lev = np.exp(rng.uniform(np.log(spec.leverage_min), np.log(spec.leverage_max), n))
@@ -82,38 +117,55 @@ def generate_population(spec: PopulationSpec, price: float, size_step: Decimal, 
     collateral = np.maximum(collateral, 10.0)
     long = rng.random(n) < spec.long_fraction
     isolated = rng.random(n) < spec.isolated_fraction
-    step = float(size_step)
+    weights = np.ones(len(markets)) if spec.market_weights is None else np.asarray(spec.market_weights, dtype=float)
+    if weights.size != len(markets):
+        raise InvalidInput("population.market_weights", f"{weights.size} weights for {len(markets)} markets")
+    market = rng.choice(len(markets), size=n, p=weights / weights.sum()) if len(markets) > 1 else np.zeros(n, dtype=int)
+    pair = (rng.random(n) < spec.pair_fraction) & ~isolated if len(markets) > 1 else np.zeros(n, dtype=bool)
     traders = []
     for i in range(n):
-        lots = int(collateral[i] * lev[i] / price / step)
-        if lots <= 0:
+        notional = collateral[i] * lev[i]
+        if pair[i]:
+            legs = tuple((m.symbol, _size(notional / 2, m, sign)) for m, sign in ((markets[1], 1), (markets[0], -1)))
+        else:
+            m = markets[market[i]]
+            legs = ((m.symbol, _size(notional, m, 1 if long[i] else -1)),)
+        if any(q == 0 for _, q in legs):
             continue
-        size = Decimal(lots) * size_step
         traders.append(
             Trader(
                 subaccount=f"t{i:06d}/{'iso' if isolated[i] else 'main'}",
                 isolated=bool(isolated[i]),
                 collateral=Decimal(str(collateral[i])),
-                size=size if long[i] else -size,
+                legs=legs,
                 leverage=float(lev[i]),
             )
         )
     return traders
 
 
-def opening_events(traders: list[Trader], instrument: str, price: Decimal, ts: int, maker_multiple: float) -> list[ev._Event]:
-    """Sub-accounts, deposits and opening fills (against the market maker) for ``traders``."""
-    total_notional = sum(abs(t.size) for t in traders) * price
+def _size(notional: float, m: Market, sign: int) -> Decimal:
+    lots = int(notional / m.price / float(m.size_step))
+    return Decimal(lots * sign) * m.size_step
+
+
+def opening_events(traders: list[Trader], prices: dict[str, Decimal], ts: int, maker_multiple: float) -> list[ev._Event]:
+    """Sub-accounts, deposits and opening fills (against the market maker) for ``traders``.
+
+    ``prices`` maps each symbol to the fill price (the starting price).
+    """
+    total_notional = sum((abs(q) * prices[s] for t in traders for s, q in t.legs), Decimal(0))
     out: list[ev._Event] = [
         ev.OpenSubAccount(ts=ts, subaccount=MAKER),
         ev.Deposit(ts=ts, subaccount=MAKER, asset="USDC", amount=str((total_notional * Decimal(str(maker_multiple))).quantize(Decimal(1)) + 1)),
     ]
     for t in traders:
         if t.isolated:
-            out.append(ev.OpenSubAccount(ts=ts, subaccount=t.subaccount, mode="isolated", instrument=instrument))
+            out.append(ev.OpenSubAccount(ts=ts, subaccount=t.subaccount, mode="isolated", instrument=t.legs[0][0]))
         else:
             out.append(ev.OpenSubAccount(ts=ts, subaccount=t.subaccount))
         out.append(ev.Deposit(ts=ts, subaccount=t.subaccount, asset="USDC", amount=str(t.collateral)))
-        buyer, seller = (t.subaccount, MAKER) if t.size > 0 else (MAKER, t.subaccount)
-        out.append(ev.Fill(ts=ts, instrument=instrument, buyer=buyer, seller=seller, price=str(price), size=str(abs(t.size))))
+        for symbol, size in t.legs:
+            buyer, seller = (t.subaccount, MAKER) if size > 0 else (MAKER, t.subaccount)
+            out.append(ev.Fill(ts=ts, instrument=symbol, buyer=buyer, seller=seller, price=str(prices[symbol]), size=str(abs(size))))
     return out

@@ -1,10 +1,11 @@
 """Replay a price path (real history or synthetic) through the engine with a population of traders.
 
-:func:`run_replay` builds a venue (genesis, one linear perpetual, a seeded insurance fund), opens a
-:mod:`population <ramparts.lab.population>` at the first price, then walks the path: each
-observation becomes an ``OraclePrice`` (the market path shifted by the
-:mod:`liquidity model <ramparts.lab.liquidity>`'s displacement) and a ``Tick`` that runs the
-waterfall; funding is paid every interval. Everything goes through a journaled
+:func:`run_replay` builds a venue (genesis, one linear perpetual per market path, a seeded
+insurance fund), opens a :mod:`population <ramparts.lab.population>` at the first prices, then
+walks the path: each observation becomes an ``OraclePrice`` per market (the market path shifted by
+the :mod:`liquidity model <ramparts.lab.liquidity>`'s displacement of that market) and a ``Tick``
+that runs the waterfall; funding is paid every interval. :class:`OracleFaults` injects an oracle
+outage (no updates for a window while the waterfall keeps running on the stale mark) or latency. Everything goes through a journaled
 :class:`~ramparts.engine.node.Node`, so a run can be replayed and its state hash checked.
 
 The result holds a per-step time series (prices, insurance fund, accounts in breach, margin-ratio
@@ -14,19 +15,20 @@ JSON and Parquet.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 import numpy as np
 
+from ramparts.domain.accounts import SubAccountId
 from ramparts.engine import events as ev
 from ramparts.engine.node import Node, replay
 from ramparts.engine.presets import BTC_TIERS, genesis, perpetual
 from ramparts.errors import InvalidInput
 from ramparts.journal import open_journal
 from ramparts.lab.liquidity import LiquidityModel
-from ramparts.lab.population import MAKER, PopulationSpec, generate_population, opening_events
+from ramparts.lab.population import MAKER, Market, PopulationSpec, generate_population, opening_events
 
 SYMBOL = "BTC-PERP"
 LAYERS = ("penalty_to_liquidators", "penalty_to_insurance", "insurance_fund_draws", "adl_notional", "socialised_loss", "bad_debt")
@@ -34,12 +36,48 @@ LAYERS = ("penalty_to_liquidators", "penalty_to_insurance", "insurance_fund_draw
 
 @dataclass
 class VenueSpec:
-    """The venue under test: margin tiers, waterfall parameters, the fund's starting balance."""
+    """The venue under test: margin tiers, waterfall parameters, the fund's starting balance.
+
+    ``tiers`` apply to every market (``[[notional_floor, initial_rate, maintenance_rate], ...]``);
+    ``liquidation`` holds :class:`~ramparts.liquidation.config.LiquidationConfig` overrides.
+    """
 
     tiers: list = field(default_factory=lambda: [list(t) for t in BTC_TIERS])
     liquidation: dict = field(default_factory=lambda: {"cooldown_ns": 60 * 10**9})
     insurance_fund: Decimal = Decimal("250000")
     funding_interval_s: int = 8 * 3600
+
+    def to_dict(self) -> dict:
+        return {"tiers": self.tiers, "liquidation": self.liquidation, "insurance_fund": str(self.insurance_fund),
+                "funding_interval_s": self.funding_interval_s}
+
+
+@dataclass(frozen=True)
+class OracleFaults:
+    """Oracle failures injected into a replay (observation indices).
+
+    * ``outage_start``/``outage_steps``: no oracle update reaches the engine for that many
+      observations; the waterfall keeps running on the last (stale) mark, then the price jumps
+      when the feed returns;
+    * ``latency_steps``: the oracle shows the market price of ``latency_steps`` observations ago.
+    """
+
+    outage_start: int = 0
+    outage_steps: int = 0
+    latency_steps: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("outage_start", "outage_steps", "latency_steps"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise InvalidInput(f"oracle.{name}", f"must be a non-negative int, got {v!r}")
+
+    def live(self, k: int) -> bool:
+        """Whether the oracle publishes at observation ``k``."""
+        return not (self.outage_steps and self.outage_start <= k < self.outage_start + self.outage_steps)
+
+    def to_dict(self) -> dict:
+        return {"outage_start": self.outage_start, "outage_steps": self.outage_steps, "latency_steps": self.latency_steps}
 
 
 @dataclass
@@ -59,67 +97,104 @@ def _usdc(units: int) -> float:
     return units / 1e6
 
 
+def _paths(ts_ns, price) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    ts_ns = np.asarray(ts_ns, dtype=np.int64)
+    paths = {SYMBOL: price} if not isinstance(price, Mapping) else dict(price)
+    if not paths:
+        raise InvalidInput("path", "needs at least one market")
+    out = {}
+    for sym, p in paths.items():
+        if not isinstance(sym, str) or not sym.endswith("-PERP") or len(sym) < 6:
+            raise InvalidInput("path", f"market names are <UNDERLYING>-PERP, got {sym!r}")
+        p = np.asarray(p, dtype=np.float64)
+        if ts_ns.shape != p.shape or ts_ns.size < 2:
+            raise InvalidInput("path", f"{sym}: needs at least two observations with one time each")
+        if not np.all(np.isfinite(p)) or np.any(p <= 0):
+            raise InvalidInput("path", f"{sym}: prices must be finite and positive")
+        out[sym] = p
+    if np.any(np.diff(ts_ns) < 0):
+        raise InvalidInput("path", "times must not go backwards")
+    return ts_ns, out
+
+
 def run_replay(
     ts_ns: np.ndarray,
-    price: np.ndarray,
+    price: np.ndarray | Mapping[str, np.ndarray],
     *,
     name: str = "replay",
     population: PopulationSpec | None = None,
     liquidity: LiquidityModel | None = None,
     venue: VenueSpec | None = None,
+    oracle: OracleFaults | None = None,
     journal_url: str = "sqlite://:memory:",
     verify_replay: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> ReplayResult:
-    """Run ``price`` (per observation, quote per BTC) at times ``ts_ns`` through the engine."""
-    ts_ns = np.asarray(ts_ns, dtype=np.int64)
-    price = np.asarray(price, dtype=np.float64)
-    if ts_ns.shape != price.shape or ts_ns.size < 2:
-        raise InvalidInput("path", "needs at least two observations with one time each")
-    if not np.all(np.isfinite(price)) or np.any(price <= 0):
-        raise InvalidInput("path", "prices must be finite and positive")
-    if np.any(np.diff(ts_ns) < 0):
-        raise InvalidInput("path", "times must not go backwards")
+    """Run a price path through the engine with a population of traders.
+
+    ``price`` is one array (quote per BTC, the ``BTC-PERP`` market) or a mapping
+    ``{"BTC-PERP": array, "ETH-PERP": array, ...}`` of paths on the common times ``ts_ns``; the
+    first market is the primary one of the series and the report. Each market has its own
+    liquidity displacement; the insurance fund is global.
+    """
+    ts_ns, paths = _paths(ts_ns, price)
     population = population or PopulationSpec()
     liquidity = liquidity or LiquidityModel()
     venue = venue or VenueSpec()
+    oracle = oracle or OracleFaults()
+    symbols = list(paths)
+    primary = symbols[0]
 
     node = Node(open_journal(journal_url, durability="normal"))
     t0 = int(ts_ns[0])
-    p0 = Decimal(f"{price[0]:.1f}")
-    listing = perpetual(SYMBOL, "BTC", ts=t0, tiers=venue.tiers)
-    setup = [genesis(ts=t0, **venue.liquidation), listing, ev.FundInsurance(ts=t0, amount=str(venue.insurance_fund)),
-             ev.OraclePrice(ts=t0, instrument=SYMBOL, price=str(p0))]
+    p0 = {sym: Decimal(f"{paths[sym][0]:.1f}") for sym in symbols}
+    setup = [genesis(ts=t0, **venue.liquidation)]
+    setup += [perpetual(sym, sym[: -len("-PERP")], ts=t0, tiers=venue.tiers) for sym in symbols]
+    setup.append(ev.FundInsurance(ts=t0, amount=str(venue.insurance_fund)))
+    setup += [ev.OraclePrice(ts=t0, instrument=sym, price=str(p0[sym])) for sym in symbols]
     _submit(node, setup, strict=True)
-    instr = node.engine.instrument(SYMBOL)
-    max_lev = 1e6 / instr.schedule.tiers[0].initial_rate_ppm
-    traders = generate_population(population, float(p0), instr.size_step, max_lev)
-    _submit(node, opening_events(traders, SYMBOL, p0, t0, population.maker_collateral_multiple), strict=False)
     e = node.engine
+    instrs = {sym: e.instrument(sym) for sym in symbols}
+    max_lev = min(1e6 / i.schedule.tiers[0].initial_rate_ppm for i in instrs.values())
+    markets = [Market(sym, float(p0[sym]), instrs[sym].size_step) for sym in symbols]
+    traders = generate_population(population, markets, max_lev)
+    _submit(node, opening_events(traders, p0, t0, population.maker_collateral_multiple), strict=False)
     fund0 = e.ledger.balance("USDC", "insurance:global")
     vault = e.backstop
+    im_rate, collateral_rate = _opening_margin(e)
 
     n = ts_ns.size
     cols = {k: np.zeros(n) for k in ("market_price", "oracle_price", "insurance_fund", "vault_equity", "in_breach",
                                       "ratio_p50", "ratio_p90", "ratio_p99", "liquidated_notional", "displacement", "vault_unwound")}
+    for sym in symbols[1:]:
+        cols[f"market_price:{sym}"] = np.zeros(n)
+        cols[f"oracle_price:{sym}"] = np.zeros(n)
+    cols["oracle_live"] = np.zeros(n)
     cols["ts_ns"] = ts_ns.copy()
     totals = dict.fromkeys(LAYERS, 0)
     counts = {"margin_calls": 0, "liquidation_steps": 0, "bankruptcies": 0, "deleverages": 0}
     liquidations: list[dict] = []
-    displacement = 0.0
+    deficit = 0  # losses beyond the bankrupt accounts' own collateral (base units)
+    displacement = dict.fromkeys(symbols, 0.0)
+    shown = {sym: float(p0[sym]) for sym in symbols}
     last_funding = t0
-    log_ret = np.diff(np.log(price), prepend=np.log(price[0]))
+    log_ret = {sym: np.diff(np.log(p), prepend=np.log(p[0])) for sym, p in paths.items()}
     for k in range(n):
         t = int(ts_ns[k])
-        if k:
-            displacement = liquidity.decay(displacement, (t - int(ts_ns[k - 1])) / 1e9)
-        sigma = float(np.std(log_ret[max(0, k - 48) : k + 1])) if k > 2 else 0.01
-        oracle = float(price[k]) * float(np.exp(displacement))
-        batch: list[ev._Event] = [ev.OraclePrice(ts=t, instrument=SYMBOL, price=f"{oracle:.2f}"), ev.Tick(ts=t)]
-        if t - last_funding >= venue.funding_interval_s * 10**9:
-            batch.append(ev.FundingTick(ts=t, instrument=SYMBOL))
+        live = oracle.live(k)
+        batch: list[ev._Event] = []
+        for sym in symbols:
+            if k:
+                displacement[sym] = liquidity.decay(displacement[sym], (t - int(ts_ns[k - 1])) / 1e9)
+            if live:
+                seen = paths[sym][max(k - oracle.latency_steps, 0)]
+                shown[sym] = float(seen) * float(np.exp(displacement[sym]))
+                batch.append(ev.OraclePrice(ts=t, instrument=sym, price=f"{shown[sym]:.2f}"))
+        batch.append(ev.Tick(ts=t))
+        if live and t - last_funding >= venue.funding_interval_s * 10**9:
+            batch += [ev.FundingTick(ts=t, instrument=sym) for sym in symbols]
             last_funding = t
-        flow = 0
+        flow = dict.fromkeys(symbols, 0)
         for f in _submit(node, batch, strict=True):
             kind = f["kind"]
             if kind == "MarginCall":
@@ -128,9 +203,10 @@ def run_replay(
                 counts["liquidation_steps"] += 1
                 totals["penalty_to_liquidators"] += f["to_liquidator"]
                 totals["penalty_to_insurance"] += f["to_insurance"]
-                flow += f["notional"] * (1 if f["lots"] > 0 else -1)
-                liquidations.append({"ts_ns": t, "price": oracle, "notional": _usdc(f["notional"]), "side": "sell" if f["lots"] < 0 else "buy",
-                                     "subaccount": f["subaccount"]})
+                sym = f["instrument"]
+                flow[sym] += f["notional"] * (1 if f["lots"] > 0 else -1)
+                liquidations.append({"ts_ns": t, "instrument": sym, "price": shown[sym], "notional": _usdc(f["notional"]),
+                                     "side": "sell" if f["lots"] < 0 else "buy", "subaccount": f["subaccount"]})
             elif kind == "InsuranceFundDraw":
                 totals["insurance_fund_draws"] += f["amount"]
             elif kind == "Deleverage":
@@ -140,14 +216,22 @@ def run_replay(
                 totals["socialised_loss"] += f["loss"]
             elif kind == "Bankruptcy":
                 counts["bankruptcies"] += 1
-        if flow:
-            displacement = liquidity.clamp(displacement + liquidity.impact(_usdc(flow), sigma))
-        unwound = _unwind_vault(node, instr, vault, t, float(price[k]) * float(np.exp(displacement)))
+                deficit += f["deficit"]
+        unwound = 0.0
+        for sym in symbols:
+            sigma = float(np.std(log_ret[sym][max(0, k - 48) : k + 1])) if k > 2 else 0.01
+            if flow[sym]:
+                displacement[sym] = liquidity.clamp(displacement[sym] + liquidity.impact(_usdc(flow[sym]), sigma))
+            unwound += _unwind_vault(node, instrs[sym], vault, t, float(paths[sym][k]) * float(np.exp(displacement[sym])))
         cols["vault_unwound"][k] = unwound
-        cols["market_price"][k] = price[k]
-        cols["oracle_price"][k] = oracle
-        cols["displacement"][k] = displacement
-        cols["liquidated_notional"][k] = _usdc(abs(flow))
+        cols["market_price"][k] = paths[primary][k]
+        cols["oracle_price"][k] = shown[primary]
+        for sym in symbols[1:]:
+            cols[f"market_price:{sym}"][k] = paths[sym][k]
+            cols[f"oracle_price:{sym}"][k] = shown[sym]
+        cols["oracle_live"][k] = float(live)
+        cols["displacement"][k] = displacement[primary]
+        cols["liquidated_notional"][k] = _usdc(sum(abs(v) for v in flow.values()))
         cols["insurance_fund"][k] = _usdc(e.ledger.balance("USDC", "insurance:global"))
         cols["vault_equity"][k] = _usdc(e.equity(vault))
         _ratios(e, cols, k)
@@ -161,26 +245,35 @@ def run_replay(
     replay_hash = replay(node.journal).state_hash() if verify_replay else None
     node.close()
     liq_notional = sum(x["notional"] for x in liquidations)
+    pp = paths[primary]
     summary = {
         "name": name,
+        "markets": symbols,
         "observations": int(n),
         "start": int(ts_ns[0]),
         "end": int(ts_ns[-1]),
-        "first_price": float(price[0]),
-        "low": float(price.min()),
-        "drawdown": float(1 - price.min() / price[0]),
+        "first_price": float(pp[0]),
+        "low": float(pp.min()),
+        "drawdown": float(1 - pp.min() / pp[0]),
         "accounts": len(traders),
         "events": e.seq,
         **counts,
         "liquidated_notional_usdc": liq_notional,
+        "initial_margin_rate_avg": im_rate,
+        "collateral_to_notional_avg": collateral_rate,
+        "bankruptcy_deficit_usdc": _usdc(deficit),
+        "loss_beyond_fund_usdc": _usdc(max(deficit - totals["insurance_fund_draws"], 0)),
         "insurance_fund_start_usdc": _usdc(fund0),
         "insurance_fund_end_usdc": _usdc(e.ledger.balance("USDC", "insurance:global")),
+        "insurance_fund_min_usdc": float(cols["insurance_fund"].min()),
         "vault_equity_end_usdc": _usdc(e.equity(vault)),
         "value_conserved": True,
         "state_hash": state_hash,
         "replay_identical": None if replay_hash is None else replay_hash == state_hash,
         "population": population.to_dict(),
         "liquidity": liquidity.to_dict(),
+        "venue": venue.to_dict(),
+        "oracle_faults": oracle.to_dict(),
         "maker": MAKER,
     }
     return ReplayResult(name, cols, liquidations, {k: _usdc(v) for k, v in totals.items()}, summary, state_hash, replay_hash)
@@ -203,6 +296,24 @@ def _unwind_vault(node: Node, instr, vault: int, ts: int, price: float) -> float
     buyer, seller = (MAKER, e.subs[vault].id) if lots > 0 else (e.subs[vault].id, MAKER)
     outcome = node.submit_batch([ev.Fill(ts=ts, instrument=instr.symbol, buyer=str(buyer), seller=str(seller), price=str(px), size=str(size))])[0]
     return float(size * px) if outcome.accepted else 0.0
+
+
+def _opening_margin(e) -> tuple[float, float]:
+    """Capital efficiency at the open: Σ initial margin / Σ notional, and Σ collateral / Σ notional,
+    over the traders (the maker and the vault excluded)."""
+    n = len(e.subs)
+    maker = e.sub_index(MAKER) if e._sub_by_id.get(SubAccountId.parse(MAKER)) is not None else -1
+    traders = ~e.is_system[:n]
+    if maker >= 0:
+        traders[maker] = False
+    notional = 0
+    for sub, instr in zip(e.book.sub[: e.book._next].tolist(), e.book.instr[: e.book._next].tolist(), strict=True):
+        slot = e.book.slot(sub, instr)
+        if slot is not None and traders[sub]:
+            notional += abs(int(e.book.value[slot]))
+    if not notional:
+        return 0.0, 0.0
+    return float(e.sub_im[:n][traders].sum()) / notional, float(e.ledger.sub_cash[:n][traders].sum()) / notional
 
 
 def _submit(node: Node, events: list, *, strict: bool) -> list[dict]:

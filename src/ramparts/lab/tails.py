@@ -419,7 +419,8 @@ class GarchTParams:
         return self.omega / (1.0 - self.alpha - self.beta)
 
 
-def fit_garch_t(returns: Any, *, mean: Literal["constant", "zero"] = "constant", rescale: float = 100.0) -> GarchTParams:
+def fit_garch_t(returns: Any, *, mean: Literal["constant", "zero"] = "constant", rescale: float = 100.0,
+                max_persistence: float | None = None) -> GarchTParams:
     """Fit a GARCH(1,1) with Student-t innovations by maximum likelihood, with the ``arch`` package.
 
     Parameters
@@ -443,12 +444,20 @@ def fit_garch_t(returns: Any, *, mean: Literal["constant", "zero"] = "constant",
     InvalidInput
         Non-finite or too few returns, or a bad ``mean``/``rescale``.
     DataError
-        If the optimiser does not converge, or converges outside the stationary region.
+        If the optimiser does not converge, or converges outside the stationary region (and
+        ``max_persistence`` is not given).
 
     Notes
     -----
     Calls ``arch.arch_model(c * returns, mean="Constant" | "Zero", vol="GARCH", p=1, q=1,
     dist="t", rescale=False).fit(disp="off")``.
+
+    Bitcoin returns at hourly and daily frequency fit an *integrated* GARCH (``α + β`` on the
+    boundary 1; seen on every series in ``../shared/data``), which has no stationary distribution
+    to simulate from. With ``max_persistence`` (e.g. 0.995), such a fit is projected inside the
+    stationary region: ``β`` becomes ``max_persistence − α`` and ``ω`` is re-targeted so that the
+    unconditional variance equals the sample variance, ``ω = var(r) · (1 − max_persistence)``.
+    ``α`` and ``ν`` (the reaction to shocks and the tail) are kept as fitted.
     """
     from arch import arch_model
 
@@ -466,9 +475,18 @@ def fit_garch_t(returns: Any, *, mean: Literal["constant", "zero"] = "constant",
     if res.convergence_flag != 0:
         raise DataError(f"the GARCH(1,1)-t fit did not converge (optimiser flag {res.convergence_flag})")
     pr = res.params
+    omega, alpha, beta = float(pr["omega"]) / c**2, float(pr["alpha[1]"]), float(pr["beta[1]"])
+    if max_persistence is not None:
+        cap = _finite(max_persistence, "max_persistence", lo=0.0, lo_open=True)
+        if cap >= 1.0:
+            raise InvalidInput("max_persistence", f"must be below 1, got {cap}")
+        if alpha + beta >= cap:
+            alpha = min(alpha, cap)
+            beta = cap - alpha
+            omega = float(np.var(r)) * (1.0 - cap)
     try:
-        return GarchTParams(mu=float(pr["mu"]) / c if mean == "constant" else 0.0, omega=float(pr["omega"]) / c**2,
-                            alpha=float(pr["alpha[1]"]), beta=float(pr["beta[1]"]), nu=float(pr["nu"]))
+        return GarchTParams(mu=float(pr["mu"]) / c if mean == "constant" else 0.0, omega=omega,
+                            alpha=alpha, beta=beta, nu=float(pr["nu"]))
     except InvalidInput as exc:
         raise DataError(f"the GARCH(1,1)-t fit is not usable for simulation: {exc}") from None
 

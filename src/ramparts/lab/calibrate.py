@@ -1,0 +1,250 @@
+"""Calibration sweeps: margin parameters against bad debt, over history and synthetic paths.
+
+This module owns ``ramparts calibrate``. A :class:`ParameterGrid` lists values of the margin and
+liquidation parameters a venue chooses:
+
+==================  ===========================================================================
+``margin_scale``    multiplies every initial and maintenance rate of the tier table (1 = the
+                    Binance-like BTC tiers of :data:`~ramparts.engine.presets.BTC_TIERS`)
+``im_to_mm``        initial margin as a multiple of maintenance (2 = the presets' ratio)
+``buffer``          liquidate back to maintenance × (1 + buffer)
+``penalty``         liquidation penalty, a fraction of the closed notional
+``max_fraction``    the largest fraction of a position one partial liquidation step may close
+==================  ===========================================================================
+
+Every point of the grid (the Cartesian product) runs the same scenarios (named historical
+crashes and seeded synthetic stress paths from :mod:`ramparts.lab.stress`) with the same seeded
+population, through the real engine. Per point it measures capital efficiency (the average
+initial-margin rate the population's positions require at the open: lower is more efficient),
+the probability of a loss beyond the insurance fund (ADL, socialisation or unrecovered bad debt),
+the mean fund draw and the mean bankruptcy deficit. :func:`pareto_front` keeps the points no
+other point beats on all of (margin, bad-debt probability, fund draw); the report plots the
+frontier.
+
+Each evaluation is the pure function :func:`evaluate_task` of a picklable task, so a sweep can be
+spread over workers and still give the same table.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ramparts.engine.presets import BTC_TIERS
+from ramparts.errors import InvalidInput
+from ramparts.lab.liquidity import LiquidityModel
+from ramparts.lab.population import PopulationSpec
+from ramparts.lab.replay import VenueSpec, run_replay
+from ramparts.lab.stress import FittedModels, StressSpec, fit_models, generate_case, run_case
+
+PARAMETERS = ("margin_scale", "im_to_mm", "buffer", "penalty", "max_fraction")
+
+
+def _values(v, name: str, lo: float, hi: float) -> tuple[float, ...]:
+    vals = tuple(float(x) for x in (v if isinstance(v, (list, tuple)) else [v]))
+    if not vals:
+        raise InvalidInput(name, "needs at least one value")
+    for x in vals:
+        if not (math.isfinite(x) and lo <= x <= hi):
+            raise InvalidInput(name, f"values must lie in [{lo}, {hi}], got {x}")
+    return vals
+
+
+@dataclass(frozen=True)
+class ParameterGrid:
+    """The values to sweep (see the module docstring); the sweep is their Cartesian product."""
+
+    margin_scale: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
+    im_to_mm: tuple[float, ...] = (2.0,)
+    buffer: tuple[float, ...] = (0.1,)
+    penalty: tuple[float, ...] = (0.01,)
+    max_fraction: tuple[float, ...] = (0.2, 1.0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "margin_scale", _values(self.margin_scale, "margin_scale", 0.01, 50.0))
+        object.__setattr__(self, "im_to_mm", _values(self.im_to_mm, "im_to_mm", 1.0, 10.0))
+        object.__setattr__(self, "buffer", _values(self.buffer, "buffer", 0.0, 5.0))
+        object.__setattr__(self, "penalty", _values(self.penalty, "penalty", 0.0, 0.2))
+        object.__setattr__(self, "max_fraction", _values(self.max_fraction, "max_fraction", 0.01, 1.0))
+        if self.size > 10_000:
+            raise InvalidInput("grid", f"{self.size:,} parameter sets is more than the 10,000 a sweep accepts")
+
+    @property
+    def size(self) -> int:
+        return math.prod(len(getattr(self, p)) for p in PARAMETERS)
+
+    def points(self) -> list[dict[str, float]]:
+        return [dict(zip(PARAMETERS, combo, strict=True)) for combo in itertools.product(*(getattr(self, p) for p in PARAMETERS))]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def venue_for(point: dict[str, float], base: VenueSpec | None = None) -> VenueSpec:
+    """The venue of one grid point: the BTC tier table rescaled, and the waterfall parameters."""
+    base = base or VenueSpec()
+    tiers = []
+    for floor, _im, mm in BTC_TIERS:
+        mm_rate = min(Decimal(mm) * Decimal(repr(point["margin_scale"])), Decimal("0.5"))
+        im_rate = min(mm_rate * Decimal(repr(point["im_to_mm"])), Decimal(1))
+        tiers.append([floor, str(_round_up(im_rate)), str(_round_up(mm_rate))])
+    liq = dict(base.liquidation)
+    liq.update(buffer_ppm=_ppm(point["buffer"]), penalty_ppm=_ppm(point["penalty"]), max_fraction_ppm=_ppm(point["max_fraction"]))
+    return VenueSpec(tiers=tiers, liquidation=liq, insurance_fund=base.insurance_fund, funding_interval_s=base.funding_interval_s)
+
+
+def _round_up(rate: Decimal) -> Decimal:
+    """Rates are kept to the ppm, rounded up (a requirement never rounds down)."""
+    return (rate * 1_000_000).to_integral_value(rounding="ROUND_CEILING") / 1_000_000
+
+
+def _ppm(x: float) -> int:
+    return int(Decimal(repr(x)) * 1_000_000)
+
+
+@dataclass(frozen=True)
+class Scenarios:
+    """What every grid point runs: named historical events, and synthetic stress paths."""
+
+    events: tuple[str, ...] = ("black-thursday-2020",)
+    stress: StressSpec | None = field(default_factory=lambda: StressSpec(scenario="jump", n_paths=8, n_steps=48))
+
+    def labels(self) -> list[tuple[str, int]]:
+        out = [("event:" + e, 0) for e in self.events]
+        if self.stress is not None:
+            out += [("stress:" + self.stress.scenario, i) for i in range(self.stress.n_paths)]
+        return out
+
+
+def evaluate_task(task: tuple) -> dict:
+    """One (grid point, scenario) evaluation of a picklable task
+    ``(point_index, point, label, path, scenarios, population, liquidity, base, fits)``."""
+    k, point, label, i, scenarios, population, liquidity, base, fits = task
+    venue = venue_for(point, base)
+    if label.startswith("event:"):
+        from ramparts.lab.history import intrabar_path, resolve_event
+
+        path = intrabar_path(resolve_event(label[6:]).load(), "worst_long")
+        r = run_replay(path.ts_ns, path.price, name=label, population=population, liquidity=liquidity, venue=venue, verify_replay=False)
+        s, t = r.summary, r.totals
+        row = {"bankruptcy_deficit_usdc": s["bankruptcy_deficit_usdc"], "loss_beyond_fund_usdc": s["loss_beyond_fund_usdc"],
+               "insurance_fund_draws_usdc": t["insurance_fund_draws"], "liquidation_steps": s["liquidation_steps"],
+               "initial_margin_rate_avg": s["initial_margin_rate_avg"], "state_hash": r.state_hash}
+    else:
+        spec = scenarios.stress
+        row = run_case(generate_case(spec, i, fits), spec, population, venue, liquidity)
+        row = {key: row[key] for key in ("bankruptcy_deficit_usdc", "loss_beyond_fund_usdc", "insurance_fund_draws_usdc",
+                                         "liquidation_steps", "initial_margin_rate_avg", "state_hash")}
+    return {"point": k, **point, "scenario": label, "path": i, **row}
+
+
+@dataclass
+class CalibrationResult:
+    grid: ParameterGrid
+    runs: pd.DataFrame  #: one row per (point, scenario)
+    frontier: pd.DataFrame  #: one row per point, with ``pareto``
+
+
+def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per grid point: average margin, P(loss beyond fund), mean fund draw and deficit; Pareto flag."""
+    g = runs.groupby("point", sort=True)
+    out = g[list(PARAMETERS)].first()
+    out["avg_initial_margin_rate"] = g["initial_margin_rate_avg"].mean()
+    out["p_bad_debt"] = g["loss_beyond_fund_usdc"].apply(lambda x: float((x > 0).mean()))
+    out["mean_fund_draw_usdc"] = g["insurance_fund_draws_usdc"].mean()
+    out["mean_deficit_usdc"] = g["bankruptcy_deficit_usdc"].mean()
+    out["mean_loss_beyond_fund_usdc"] = g["loss_beyond_fund_usdc"].mean()
+    out["scenarios"] = g.size()
+    out["pareto"] = pareto_front(out[["avg_initial_margin_rate", "p_bad_debt", "mean_fund_draw_usdc"]].to_numpy())
+    return out.reset_index()
+
+
+def pareto_front(costs: np.ndarray) -> np.ndarray:
+    """Mask of the rows no other row dominates (≤ in every column and < in one); all minimised."""
+    c = np.asarray(costs, dtype=float)
+    if c.ndim != 2:
+        raise InvalidInput("costs", "expected a 2-D array (points × objectives)")
+    le = (c[:, None, :] <= c[None, :, :]).all(axis=2)  # le[j, i]: j is no worse than i everywhere
+    lt = (c[:, None, :] < c[None, :, :]).any(axis=2)
+    dominated = (le & lt).any(axis=0)
+    return ~dominated
+
+
+def run_calibration(
+    grid: ParameterGrid,
+    scenarios: Scenarios | None = None,
+    *,
+    population: PopulationSpec | None = None,
+    liquidity: LiquidityModel | None = None,
+    base: VenueSpec | None = None,
+    fits: FittedModels | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    runner: Callable[[list[tuple]], Sequence[dict]] | None = None,
+) -> CalibrationResult:
+    """Run every grid point over every scenario (in process, or through ``runner(tasks)``).
+
+    ``fits`` are the stress models (default: :func:`~ramparts.lab.stress.fit_models` on the
+    shared hourly history, fitted once here and shipped inside every task).
+    """
+    scenarios = scenarios or Scenarios()
+    population = population or PopulationSpec(n_accounts=300)
+    liquidity = liquidity or LiquidityModel()
+    base = base or VenueSpec()
+    if not scenarios.events and scenarios.stress is None:
+        raise InvalidInput("scenarios", "give at least one historical event or a stress spec")
+    if scenarios.stress is not None and fits is None:
+        fits = fit_models()
+    tasks = [(k, point, label, i, scenarios, population, liquidity, base, fits)
+             for k, point in enumerate(grid.points()) for label, i in scenarios.labels()]
+    if runner is None:
+        rows = []
+        for n, task in enumerate(tasks, 1):
+            rows.append(evaluate_task(task))
+            if progress:
+                progress(n, len(tasks))
+    else:
+        rows = list(runner(tasks))
+    runs = pd.DataFrame(rows).sort_values(["point", "scenario", "path"]).reset_index(drop=True)
+    return CalibrationResult(grid, runs, aggregate(runs))
+
+
+def write_calibration_report(result: CalibrationResult, out_dir: str | Path) -> dict[str, Path]:
+    """``report.html`` (the frontier), ``frontier.json`` / ``frontier.parquet``, ``runs.parquet``."""
+    import plotly.graph_objects as go
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"html": out / "report.html", "json": out / "frontier.json", "frontier": out / "frontier.parquet", "runs": out / "runs.parquet"}
+    f = result.frontier
+    labels = [", ".join(f"{p}={row[p]:g}" for p in PARAMETERS) for _, row in f.iterrows()]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=f["avg_initial_margin_rate"], y=f["p_bad_debt"], mode="markers", name="parameter sets", text=labels,
+        marker={"size": 8 + 22 * np.sqrt(f["mean_fund_draw_usdc"] / max(f["mean_fund_draw_usdc"].max(), 1)),
+                "color": f["mean_fund_draw_usdc"], "colorscale": "Viridis", "showscale": True, "colorbar": {"title": "mean fund draw (USDC)"},
+                "line": {"width": np.where(f["pareto"], 2, 0), "color": "red"}},
+    ))
+    front = f[f["pareto"]].sort_values("avg_initial_margin_rate")
+    fig.add_trace(go.Scatter(x=front["avg_initial_margin_rate"], y=front["p_bad_debt"], mode="lines", name="Pareto set",
+                             line={"color": "red", "dash": "dot"}))
+    fig.update_layout(title=f"ramparts calibrate: capital efficiency against bad debt ({len(f)} parameter sets × {int(f['scenarios'].iloc[0])} scenarios)",
+                      xaxis_title="average initial margin rate at the open (lower = more capital-efficient)",
+                      yaxis_title="P(loss beyond the insurance fund)", xaxis_tickformat=".2%", yaxis_tickformat=".0%",
+                      template="plotly_white", height=700)
+    fig.write_html(paths["html"], include_plotlyjs="inline", full_html=True)
+    paths["json"].write_text(json.dumps({"grid": result.grid.to_dict(), "frontier": f.to_dict(orient="records")}, indent=2, default=str))
+    f.to_parquet(paths["frontier"], index=False)
+    result.runs.to_parquet(paths["runs"], index=False)
+    return paths
+
+
+__all__ = ["PARAMETERS", "CalibrationResult", "ParameterGrid", "Scenarios", "aggregate", "evaluate_task", "pareto_front",
+           "run_calibration", "venue_for", "write_calibration_report"]

@@ -1,0 +1,436 @@
+"""Monte Carlo stress: synthetic black swans through the engine, and the distribution of bad debt.
+
+This module owns ``ramparts stress``. A :class:`StressSpec` names a scenario family and how many
+paths to draw; :func:`generate_cases` turns it into seeded :class:`StressCase` objects (price paths
+plus the liquidity and oracle conditions of each), and :func:`run_stress` pushes every case through
+the real engine with :func:`~ramparts.lab.replay.run_replay`, one row of outcomes per path.
+
+Scenario families
+=================
+
+=================  ===============================================================================
+``historical``     a named crash (default Black Thursday) with every log move magnified by a factor
+                   drawn uniformly from ``shock_scale`` (:func:`~ramparts.lab.tails.scaled_historical_shock`)
+``jump``           Merton jump diffusion: the diffusion σ of the hourly history, crash jumps with
+                   intensity ``jump_per_day`` and log size ``N(jump_mean, jump_std²)``
+``garch``          GARCH(1,1) with Student-t innovations fitted (``arch``) to hourly BTC history
+                   (the fit is integrated, α + β = 1; it is projected to persistence 0.995 with
+                   the sample variance, see :func:`~ramparts.lab.tails.fit_garch_t`)
+``gpd``            a Gaussian body plus loss shocks drawn from a generalised-Pareto tail fitted to
+                   the same history (peaks over the 95 % threshold)
+``correlation``    two markets (BTC-PERP, ETH-PERP) correlated as in history until a random break,
+                   after which the correlation falls to ``broken_correlation`` and ETH takes an
+                   idiosyncratic fall drawn from ``relative_shock``; a ``pair_fraction`` of traders
+                   hold long-ETH / short-BTC pairs, the position the break hurts
+``oracle-outage``  a ``base`` path with the oracle silent for a random window (``outage_steps``):
+                   the waterfall runs on the stale mark, then the price jumps when the feed returns
+``oracle-latency`` a ``base`` path seen through an oracle ``latency_steps`` observations late
+``liquidity``      a ``base`` path with the book's depth multiplied by a factor drawn from
+                   ``depth_multiplier`` (liquidity evaporation: bigger impact, deeper cascades)
+=================  ===============================================================================
+
+Every model is fitted (:func:`fit_models`) to ``../shared/data/hourly`` Binance spot BTC and ETH
+hourly candles (2017-2022) with scipy and arch; the fitted parameters are written into the report.
+Each path's randomness comes from ``SeedSequence([seed, path])``, so a path does not depend on how
+many others are drawn, nor on the order or the machine they run on.
+
+Outcomes per path: liquidations, the insurance fund's lowest level and its draws, the bankruptcy
+deficit (losses beyond the bankrupt accounts' own collateral), the loss beyond the fund (what ADL,
+socialisation or unrecovered bad debt had to carry), and whether the fund was exhausted (its
+lowest level at or below ``exhausted_below`` of its start).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ramparts.errors import InvalidInput
+from ramparts.lab.liquidity import LiquidityModel
+from ramparts.lab.population import PopulationSpec
+from ramparts.lab.replay import OracleFaults, VenueSpec, run_replay
+
+SCENARIOS = ("historical", "jump", "garch", "gpd", "correlation", "oracle-outage", "oracle-latency", "liquidity")
+BASE_SCENARIOS = ("historical", "jump", "garch", "gpd")
+HOURLY = {"BTC": "hourly/binance_spot_BTCUSDT_1h_2017-2022.csv.gz", "ETH": "hourly/binance_spot_ETHUSDT_1h_2017-2022.csv.gz"}
+
+
+def _range(value, name: str, lo: float, hi: float | None = None) -> tuple[float, float]:
+    try:
+        a, b = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise InvalidInput(name, f"expected a (low, high) pair, got {value!r}") from None
+    if not (math.isfinite(a) and math.isfinite(b) and lo <= a <= b and (hi is None or b <= hi)):
+        raise InvalidInput(name, f"expected {lo} <= low <= high{'' if hi is None else f' <= {hi}'}, got ({a}, {b})")
+    return a, b
+
+
+@dataclass(frozen=True)
+class StressSpec:
+    """What to simulate (see the module docstring for the scenario families)."""
+
+    scenario: str = "garch"
+    n_paths: int = 40
+    n_steps: int = 96  #: observations per path (one per ``step_s``)
+    step_s: int = 3600
+    seed: int = 1
+    vol_scale: float = 1.0  #: multiplies every simulated log return (> 1: a stressed regime)
+    base: str = "garch"  #: the path family under the oracle-* and liquidity scenarios
+    event: str = "black-thursday-2020"
+    shock_scale: tuple[float, float] = (1.0, 2.0)
+    jump_per_day: float = 0.5
+    jump_mean: float = -0.08
+    jump_std: float = 0.05
+    outage_steps: tuple[int, int] = (2, 12)
+    latency_steps: tuple[int, int] = (1, 3)
+    depth_multiplier: tuple[float, float] = (0.05, 0.5)
+    broken_correlation: float = -0.2
+    relative_shock: tuple[float, float] = (0.05, 0.30)
+    pair_fraction: float = 0.3
+    exhausted_below: float = 0.01
+
+    def __post_init__(self) -> None:
+        if self.scenario not in SCENARIOS:
+            raise InvalidInput("scenario", f"unknown scenario {self.scenario!r} (one of {', '.join(SCENARIOS)})")
+        if self.base not in BASE_SCENARIOS:
+            raise InvalidInput("base", f"unknown base {self.base!r} (one of {', '.join(BASE_SCENARIOS)})")
+        for name, lo, hi in (("n_paths", 1, 100_000), ("n_steps", 4, 1_000_000), ("step_s", 1, 86_400 * 7), ("seed", 0, 2**63 - 1)):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+                raise InvalidInput(name, f"expected an int in [{lo}, {hi}], got {v!r}")
+        for name, lo, hi in (("vol_scale", 0.0, 20.0), ("jump_per_day", 0.0, 100.0), ("jump_std", 0.0, 2.0), ("jump_mean", -2.0, 2.0),
+                             ("broken_correlation", -1.0, 1.0), ("pair_fraction", 0.0, 1.0), ("exhausted_below", 0.0, 1.0)):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or not lo <= v <= hi:
+                raise InvalidInput(name, f"expected a number in [{lo}, {hi}], got {v!r}")
+        _range(self.shock_scale, "shock_scale", 0.0, 20.0)
+        _range(self.outage_steps, "outage_steps", 1.0)
+        _range(self.latency_steps, "latency_steps", 0.0)
+        _range(self.depth_multiplier, "depth_multiplier", 1e-6, 1.0)
+        _range(self.relative_shock, "relative_shock", 0.0, 0.95)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FittedModels:
+    """The models fitted to hourly history (per-hour units)."""
+
+    garch: dict
+    gpd: dict
+    sigma_hourly: float
+    correlation: float
+    eth_vol_ratio: float
+    btc_price: float
+    eth_price: float
+    observations: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@lru_cache(maxsize=2)
+def fit_models(data_dir: str | None = None) -> FittedModels:
+    """Fit GARCH(1,1)-t and a GPD loss tail to hourly BTC log returns; BTC/ETH correlation.
+
+    Reads Binance spot BTCUSDT and ETHUSDT hourly candles 2017-2022 from the shared data (gaps
+    forward-filled, so a gap contributes zero returns). Cached per process.
+    """
+    from ramparts.lab.history import load_candles, shared_data_dir
+    from ramparts.lab.tails import fit_garch_t, fit_gpd_tail
+
+    root = Path(data_dir) if data_dir else shared_data_dir()
+    btc = load_candles(root / HOURLY["BTC"], gaps="forward_fill")
+    eth = load_candles(root / HOURLY["ETH"], gaps="forward_fill")
+    common, ib, ie = np.intersect1d(btc.ts_ns, eth.ts_ns, return_indices=True)
+    rb = np.diff(np.log(btc.close[ib]))
+    re_ = np.diff(np.log(eth.close[ie]))
+    g = fit_garch_t(rb, mean="zero", max_persistence=0.995)
+    tail = fit_gpd_tail(rb, 0.95, "loss")
+    return FittedModels(
+        garch={"mu": g.mu, "omega": g.omega, "alpha": g.alpha, "beta": g.beta, "nu": g.nu},
+        gpd={"xi": tail.xi, "scale": tail.scale, "threshold": tail.threshold, "n_exceed": tail.n_exceed, "n_obs": tail.n_obs},
+        sigma_hourly=float(np.std(rb)),
+        correlation=float(np.corrcoef(rb, re_)[0, 1]),
+        eth_vol_ratio=float(np.std(re_) / np.std(rb)),
+        btc_price=float(btc.close[ib][-1]),
+        eth_price=float(eth.close[ie][-1]),
+        observations=int(common.size),
+    )
+
+
+@dataclass
+class StressCase:
+    """One path of a stress run: prices per market, and the conditions it runs under."""
+
+    index: int
+    label: str
+    ts_ns: np.ndarray
+    prices: dict[str, np.ndarray]
+    liquidity_multiplier: float = 1.0
+    oracle: OracleFaults = field(default_factory=OracleFaults)
+    pair_fraction: float = 0.0
+
+
+def _seed(spec: StressSpec, i: int, salt: int = 0) -> int:
+    return int(np.random.SeedSequence([spec.seed, i, salt]).generate_state(1, dtype=np.uint64)[0] % (2**63))
+
+
+def _returns(spec: StressSpec, fits: FittedModels, family: str, i: int) -> np.ndarray:
+    """Per-step log returns of one path of a base family (hourly models rescaled to ``step_s``)."""
+    from ramparts.lab.tails import GarchTParams, GPDTail, garch_t_paths, gpd_shock_paths, jump_diffusion
+
+    n = spec.n_steps - 1
+    seed = _seed(spec, i)
+    h = spec.step_s / 3600.0
+    if family == "garch":
+        r = garch_t_paths(n, 1, seed, params=GarchTParams(**fits.garch))[0] * math.sqrt(h)
+    elif family == "gpd":
+        tail = GPDTail(side="loss", **fits.gpd)
+        r = gpd_shock_paths(tail, n, 1, seed, shock_prob=min(tail.exceed_prob * h, 1.0), body_sigma=fits.sigma_hourly * math.sqrt(h))[0]
+    elif family == "jump":
+        r = jump_diffusion(n, 1, seed, sigma=fits.sigma_hourly, lam=spec.jump_per_day / 24.0, jump_mean=spec.jump_mean,
+                           jump_std=spec.jump_std, dt=h)[0]
+    else:  # pragma: no cover - guarded by StressSpec
+        raise InvalidInput("scenario", family)
+    return r * spec.vol_scale
+
+
+def _historical(spec: StressSpec, i: int) -> tuple[np.ndarray, np.ndarray]:
+    from ramparts.lab.tails import scaled_historical_shock
+
+    path = _event_path(spec.event)
+    scale = float(np.random.default_rng(_seed(spec, i, 1)).uniform(*spec.shock_scale))
+    return path.ts_ns, scaled_historical_shock(path.price, scale)
+
+
+@lru_cache(maxsize=4)
+def _event_path(event: str):
+    from ramparts.lab.history import intrabar_path, resolve_event
+
+    return intrabar_path(resolve_event(event).load(), "worst_long")
+
+
+def _base_path(spec: StressSpec, fits: FittedModels, family: str, i: int, t0: int) -> tuple[np.ndarray, np.ndarray]:
+    if family == "historical":
+        return _historical(spec, i)
+    from ramparts.lab.tails import prices_from_log_returns
+
+    ts = t0 + np.arange(spec.n_steps, dtype=np.int64) * spec.step_s * 10**9
+    return ts, prices_from_log_returns(fits.btc_price, _returns(spec, fits, family, i))
+
+
+def generate_cases(spec: StressSpec, fits: FittedModels | None = None) -> list[StressCase]:
+    """The seeded cases of ``spec`` (deterministic; path ``i`` depends only on ``(seed, i)``)."""
+    return [generate_case(spec, i, fits) for i in range(spec.n_paths)]
+
+
+def generate_case(spec: StressSpec, i: int, fits: FittedModels | None = None) -> StressCase:
+    """Case ``i`` of ``spec``."""
+    fits = fits or fit_models()
+    t0 = 1_700_000_000 * 10**9
+    rng = np.random.default_rng(_seed(spec, i, 2))
+    if spec.scenario in BASE_SCENARIOS:
+        ts, p = _base_path(spec, fits, spec.scenario, i, t0)
+        return StressCase(i, spec.scenario, ts, {"BTC-PERP": p})
+    if spec.scenario == "correlation":
+        return _correlation_case(spec, fits, i, t0, rng)
+    ts, p = _base_path(spec, fits, spec.base, i, t0)
+    n = len(ts)
+    if spec.scenario == "oracle-outage":
+        lo, hi = (int(v) for v in spec.outage_steps)
+        length = int(rng.integers(lo, hi + 1))
+        start = int(rng.integers(1, max(n - length, 2)))
+        return StressCase(i, f"{spec.base}+outage", ts, {"BTC-PERP": p}, oracle=OracleFaults(outage_start=start, outage_steps=length))
+    if spec.scenario == "oracle-latency":
+        lo, hi = (int(v) for v in spec.latency_steps)
+        return StressCase(i, f"{spec.base}+latency", ts, {"BTC-PERP": p}, oracle=OracleFaults(latency_steps=int(rng.integers(lo, hi + 1))))
+    mult = float(np.exp(rng.uniform(*np.log(spec.depth_multiplier))))
+    return StressCase(i, f"{spec.base}+evaporation", ts, {"BTC-PERP": p}, liquidity_multiplier=mult)
+
+
+def _correlation_case(spec: StressSpec, fits: FittedModels, i: int, t0: int, rng: np.random.Generator) -> StressCase:
+    """BTC from the ``base`` GARCH path; ETH correlated as in history until a break (see module doc)."""
+    from ramparts.lab.tails import prices_from_log_returns
+
+    base = spec.base if spec.base != "historical" else "garch"
+    rb = _returns(spec, fits, base, i)
+    other = _returns(replace(spec, seed=spec.seed + 1_000_003), fits, base, i)  # an independent draw, same model
+    n = rb.size
+    brk = int(rng.integers(n // 4, max(3 * n // 4, n // 4 + 1)))
+    rho = np.where(np.arange(n) < brk, fits.correlation, spec.broken_correlation)
+    re_ = fits.eth_vol_ratio * (rho * rb + np.sqrt(1 - rho**2) * other)
+    fall = float(rng.uniform(*spec.relative_shock))
+    window = max(min(6, n - brk), 1)
+    re_[brk : brk + window] += math.log(1 - fall) / window
+    ts = t0 + np.arange(n + 1, dtype=np.int64) * spec.step_s * 10**9
+    return StressCase(i, "correlation-break", ts, {"BTC-PERP": prices_from_log_returns(fits.btc_price, rb),
+                                                    "ETH-PERP": prices_from_log_returns(fits.eth_price, re_)},
+                      pair_fraction=spec.pair_fraction)
+
+
+OUTCOMES = ("drawdown", "liquidation_steps", "liquidated_notional_usdc", "bankruptcies", "insurance_fund_min_usdc",
+            "insurance_fund_draws_usdc", "bankruptcy_deficit_usdc", "loss_beyond_fund_usdc", "adl_notional_usdc",
+            "socialised_loss_usdc", "bad_debt_usdc", "fund_exhausted")
+
+
+def run_case(case: StressCase, spec: StressSpec, population: PopulationSpec, venue: VenueSpec, liquidity: LiquidityModel) -> dict:
+    """Run one case through the engine; one row of outcomes (value conservation is checked inside)."""
+    pop = replace(population, pair_fraction=case.pair_fraction) if case.pair_fraction else population
+    liq = replace(liquidity, depth_multiplier=liquidity.depth_multiplier * case.liquidity_multiplier)
+    r = run_replay(case.ts_ns, case.prices, name=f"{spec.scenario}-{case.index}", population=pop, liquidity=liq, venue=venue,
+                   oracle=case.oracle, verify_replay=False)
+    s, t = r.summary, r.totals
+    fund0 = s["insurance_fund_start_usdc"]
+    return {
+        "path": case.index,
+        "label": case.label,
+        "drawdown": s["drawdown"],
+        "final_return": float(case.prices[next(iter(case.prices))][-1] / case.prices[next(iter(case.prices))][0] - 1),
+        "liquidation_steps": s["liquidation_steps"],
+        "liquidated_notional_usdc": s["liquidated_notional_usdc"],
+        "bankruptcies": s["bankruptcies"],
+        "insurance_fund_min_usdc": s["insurance_fund_min_usdc"],
+        "insurance_fund_draws_usdc": t["insurance_fund_draws"],
+        "bankruptcy_deficit_usdc": s["bankruptcy_deficit_usdc"],
+        "loss_beyond_fund_usdc": s["loss_beyond_fund_usdc"],
+        "adl_notional_usdc": t["adl_notional"],
+        "socialised_loss_usdc": t["socialised_loss"],
+        "bad_debt_usdc": t["bad_debt"],
+        "fund_exhausted": bool(s["insurance_fund_min_usdc"] <= spec.exhausted_below * fund0),
+        "initial_margin_rate_avg": s["initial_margin_rate_avg"],
+        "liquidity_multiplier": case.liquidity_multiplier,
+        "outage_steps": case.oracle.outage_steps,
+        "latency_steps": case.oracle.latency_steps,
+        "state_hash": r.state_hash,
+    }
+
+
+@dataclass
+class StressResult:
+    spec: StressSpec
+    table: pd.DataFrame
+    summary: dict
+    fits: FittedModels
+
+
+def summarise(table: pd.DataFrame, spec: StressSpec, fund0: float) -> dict:
+    """Distribution of bad debt and the probability of exhausting the fund, with a 95 % interval."""
+    from scipy import stats
+
+    n = len(table)
+    k = int(table["fund_exhausted"].sum())
+    lo, hi = stats.binomtest(k, n).proportion_ci(0.95, method="wilson") if n else (0.0, 1.0)
+    beyond = table["loss_beyond_fund_usdc"].to_numpy(dtype=float)
+    deficit = table["bankruptcy_deficit_usdc"].to_numpy(dtype=float)
+    q = [0.5, 0.9, 0.95, 0.99]
+    return {
+        "scenario": spec.scenario,
+        "paths": n,
+        "insurance_fund_start_usdc": fund0,
+        "p_fund_exhausted": k / n if n else None,
+        "p_fund_exhausted_ci95": [float(lo), float(hi)],
+        "p_loss_beyond_fund": float((beyond > 0).mean()) if n else None,
+        "p_any_bankruptcy": float((table["bankruptcies"] > 0).mean()) if n else None,
+        "bankruptcy_deficit_usdc": {"mean": float(deficit.mean()), **{f"q{int(x * 100)}": float(np.quantile(deficit, x)) for x in q},
+                                    "max": float(deficit.max())},
+        "loss_beyond_fund_usdc": {"mean": float(beyond.mean()), **{f"q{int(x * 100)}": float(np.quantile(beyond, x)) for x in q},
+                                  "max": float(beyond.max())},
+        "expected_shortfall_99_deficit_usdc": float(np.sort(deficit)[-max(1, math.ceil(0.01 * n)):].mean()),
+        "median_drawdown": float(table["drawdown"].median()),
+        "mean_liquidated_notional_usdc": float(table["liquidated_notional_usdc"].mean()),
+    }
+
+
+def run_stress(
+    spec: StressSpec,
+    *,
+    population: PopulationSpec | None = None,
+    venue: VenueSpec | None = None,
+    liquidity: LiquidityModel | None = None,
+    fits: FittedModels | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    runner: Callable | None = None,
+) -> StressResult:
+    """Run every case of ``spec`` through the engine and summarise.
+
+    ``runner(tasks) -> rows`` may replace the in-process loop (for distributed runs); each task is
+    ``(case_index, spec, population, venue, liquidity)`` and must be evaluated with :func:`run_task`.
+    """
+    population = population or PopulationSpec(n_accounts=500)
+    venue = venue or VenueSpec()
+    liquidity = liquidity or LiquidityModel()
+    fits = fits or fit_models()
+    if runner is None:
+        rows = []
+        for i in range(spec.n_paths):
+            rows.append(run_task((i, spec, population, venue, liquidity, fits)))
+            if progress:
+                progress(i + 1, spec.n_paths)
+    else:
+        rows = runner([(i, spec, population, venue, liquidity, fits) for i in range(spec.n_paths)])
+    table = pd.DataFrame(rows).sort_values("path").reset_index(drop=True)
+    return StressResult(spec, table, summarise(table, spec, float(venue.insurance_fund)), fits)
+
+
+def run_task(task: tuple) -> dict:
+    """Evaluate one ``(case_index, spec, population, venue, liquidity, fits)`` task (picklable)."""
+    i, spec, population, venue, liquidity, fits = task
+    return run_case(generate_case(spec, i, fits), spec, population, venue, liquidity)
+
+
+def write_stress_report(result: StressResult, out_dir: str | Path) -> dict[str, Path]:
+    """``report.html`` (histograms of the deficit and the fund's low, exhaustion probability),
+    ``summary.json`` (with the fitted models and the spec) and ``paths.parquet`` (one row per path)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"html": out / "report.html", "json": out / "summary.json", "paths": out / "paths.parquet"}
+    t, s = result.table, result.summary
+    fig = make_subplots(rows=2, cols=2, subplot_titles=(
+        "Bankruptcy deficit per path (USDC)", "Insurance fund: lowest level per path (USDC)",
+        "Deficit against the path's drawdown", "Loss beyond the fund per path (USDC)"))
+    fig.add_trace(go.Histogram(x=t["bankruptcy_deficit_usdc"], nbinsx=40, name="deficit", marker={"color": "#d62728"}), row=1, col=1)
+    fig.add_trace(go.Histogram(x=t["insurance_fund_min_usdc"], nbinsx=40, name="fund low", marker={"color": "#9467bd"}), row=1, col=2)
+    fig.add_vline(x=s["insurance_fund_start_usdc"] * result.spec.exhausted_below, line={"color": "red", "dash": "dash"}, row=1, col=2)
+    fig.add_trace(go.Scatter(x=t["drawdown"], y=t["bankruptcy_deficit_usdc"], mode="markers", name="paths",
+                             marker={"color": np.where(t["fund_exhausted"], "#d62728", "#1f77b4")},
+                             text=[f"path {p}: {lab}" for p, lab in zip(t["path"], t["label"], strict=True)]), row=2, col=1)
+    fig.add_trace(go.Histogram(x=t["loss_beyond_fund_usdc"], nbinsx=40, name="beyond fund", marker={"color": "#ff7f0e"}), row=2, col=2)
+    lo, hi = s["p_fund_exhausted_ci95"]
+    fig.update_layout(height=900, template="plotly_white", showlegend=False,
+                      title=(f"ramparts stress: {s['scenario']}, {s['paths']} paths; P(insurance fund exhausted) = "
+                             f"{s['p_fund_exhausted']:.1%} (95% CI {lo:.1%}–{hi:.1%}); P(loss beyond fund) = {s['p_loss_beyond_fund']:.1%}"))
+    fig.update_xaxes(title_text="drawdown", row=2, col=1, tickformat=".0%")
+    fig.write_html(paths["html"], include_plotlyjs="inline", full_html=True)
+    doc = {"summary": s, "spec": result.spec.to_dict(), "fitted_models": result.fits.to_dict()}
+    paths["json"].write_text(json.dumps(doc, indent=2, sort_keys=True, default=str))
+    t.to_parquet(paths["paths"], index=False)
+    return paths
+
+
+__all__ = [
+    "SCENARIOS",
+    "FittedModels",
+    "StressCase",
+    "StressResult",
+    "StressSpec",
+    "fit_models",
+    "generate_case",
+    "generate_cases",
+    "run_case",
+    "run_stress",
+    "run_task",
+    "summarise",
+    "write_stress_report",
+]
