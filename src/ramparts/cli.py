@@ -121,6 +121,8 @@ def replay(
         ("liquidation steps", f"{s['liquidation_steps']:,}"),
         ("liquidated notional (USDC)", f"{s['liquidated_notional_usdc']:,.0f}"),
         ("bankrupt accounts", f"{s['bankruptcies']:,}"),
+        ("bankruptcy deficit: losses beyond the accounts' collateral (USDC)", f"{s['bankruptcy_deficit_usdc']:,.0f}"),
+        ("  of which beyond the insurance fund (USDC)", f"{s['loss_beyond_fund_usdc']:,.0f}"),
         ("insurance fund start → end (USDC)", f"{s['insurance_fund_start_usdc']:,.0f} → {s['insurance_fund_end_usdc']:,.0f}"),
         *[(f"layer: {k.replace('_', ' ')} (USDC)", f"{v:,.0f}") for k, v in result.totals.items()],
         ("auto-deleveraging fills", f"{s['deleverages']:,}"),
@@ -164,13 +166,16 @@ def stress(
     event: str = typer.Option("black-thursday-2020", help="the crash the historical family scales"),
     fund: float = typer.Option(250_000.0, help="insurance fund at the start (USDC)"),
     out: Path = typer.Option(None, help="output directory (default reports/stress-<scenario>)"),
+    cluster: str = typer.Option("", help="'' in process, local:N (a Dask cluster of N workers here) or tcp://host:port"),
+    checkpoint: Path = typer.Option(None, help="JSON-lines file of finished paths; a rerun resumes from it"),
 ) -> None:
     """Monte Carlo stress through the engine: the distribution of bad debt and P(insurance fund exhausted)."""
     from decimal import Decimal
 
     from ramparts.lab.population import PopulationSpec
     from ramparts.lab.replay import VenueSpec
-    from ramparts.lab.stress import StressSpec, fit_models, run_stress, write_stress_report
+    from ramparts.lab.cluster import TaskRunner
+    from ramparts.lab.stress import StressSpec, fit_models, run_stress, run_task, write_stress_report
 
     try:
         spec = StressSpec(scenario=scenario, n_paths=paths, n_steps=steps, step_s=step_seconds, seed=seed, vol_scale=vol_scale,
@@ -182,8 +187,9 @@ def stress(
             fits = fit_models()
         with _progress(f"stress {scenario}", "paths") as bar:
             task = bar.add_task("stress", total=paths)
+            runner = TaskRunner(run_task, cluster, progress=lambda k, n: bar.update(task, completed=k), checkpoint=checkpoint)
             result = run_stress(spec, population=population, venue=VenueSpec(insurance_fund=Decimal(repr(fund))), fits=fits,
-                                progress=lambda k, n: bar.update(task, completed=k))
+                                runner=runner)
         out_dir = out or Path("reports") / f"stress-{scenario}"
         files = write_stress_report(result, out_dir)
     except RampartsError as exc:
@@ -222,15 +228,19 @@ def calibrate(
     accounts: int = typer.Option(300, help="traders in the population"),
     seed: int = typer.Option(1, help="seed of the population and the paths"),
     out: Path = typer.Option(Path("reports/calibrate"), help="output directory"),
+    cluster: str = typer.Option("", help="'' in process, local:N (a Dask cluster of N workers here) or tcp://host:port"),
+    checkpoint: Path = typer.Option(None, help="JSON-lines file of finished runs; a rerun resumes from it"),
 ) -> None:
     """Sweep margin parameters over history and synthetic paths; plot capital efficiency against bad debt; print the Pareto set."""
     from ramparts.lab.calibrate import (
         PARAMETERS,
         ParameterGrid,
         Scenarios,
+        evaluate_task,
         run_calibration,
         write_calibration_report,
     )
+    from ramparts.lab.cluster import TaskRunner
     from ramparts.lab.population import PopulationSpec
     from ramparts.lab.stress import StressSpec
 
@@ -243,8 +253,8 @@ def calibrate(
         total = grid.size * len(scen.labels())
         with _progress("calibrate", "runs") as bar:
             task = bar.add_task("calibrate", total=total)
-            result = run_calibration(grid, scen, population=PopulationSpec(n_accounts=accounts, seed=seed),
-                                     progress=lambda k, n: bar.update(task, completed=k))
+            runner = TaskRunner(evaluate_task, cluster, progress=lambda k, n: bar.update(task, completed=k), checkpoint=checkpoint)
+            result = run_calibration(grid, scen, population=PopulationSpec(n_accounts=accounts, seed=seed), runner=runner)
         files = write_calibration_report(result, out)
     except RampartsError as exc:
         _fail(exc)
