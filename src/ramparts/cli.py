@@ -172,9 +172,9 @@ def stress(
     """Monte Carlo stress through the engine: the distribution of bad debt and P(insurance fund exhausted)."""
     from decimal import Decimal
 
+    from ramparts.lab.cluster import TaskRunner
     from ramparts.lab.population import PopulationSpec
     from ramparts.lab.replay import VenueSpec
-    from ramparts.lab.cluster import TaskRunner
     from ramparts.lab.stress import StressSpec, fit_models, run_stress, run_task, write_stress_report
 
     try:
