@@ -338,6 +338,54 @@ def _backtest_figure(ts_ns, bt, title: str):
     return fig
 
 
+@app.command()
+def compare(
+    event: str = typer.Argument("black-thursday-2020", help="a built-in crash window or a candle file"),
+    venues: str = typer.Option("ramparts,binance,dydx,hyperliquid,drift", help="comma-separated venue profiles"),
+    accounts: int = typer.Option(2000, help="traders in the population (the same for every venue)"),
+    seed: int = typer.Option(1, help="population seed"),
+    intrabar: str = typer.Option("worst_long", help="intra-bar path"),
+    out: Path = typer.Option(None, help="output directory (default reports/compare-<event>)"),
+) -> None:
+    """The same crash and population through several venue profiles, side by side in one report."""
+    from ramparts.lab.compare import FIGURES, run_compare, write_compare_report
+    from ramparts.lab.history import intrabar_path, resolve_event
+    from ramparts.lab.population import PopulationSpec
+    from ramparts.venues.profiles import profile
+
+    try:
+        profiles = [profile(v) for v in venues.split(",") if v.strip()]
+        if not profiles:
+            raise InvalidInput("venues", "name at least one venue profile")
+        ev_ = resolve_event(event)
+        path = intrabar_path(ev_.load(), intrabar)
+        n = len(path.ts_ns)
+        with _progress("compare", "prices") as bar:
+            task = bar.add_task("compare", total=n * len(profiles))
+            done = {}
+
+            def tick(venue: str, k: int, total: int) -> None:
+                done[venue] = k
+                bar.update(task, completed=sum(done.values()), description=venue)
+
+            table, results = run_compare(path.ts_ns, path.price, profiles, name=ev_.name,
+                                         population=PopulationSpec(n_accounts=accounts, seed=seed), progress=tick)
+        files = write_compare_report(table, results, profiles, out or Path("reports") / f"compare-{ev_.name}",
+                                     f"{ev_.title}: {accounts:,} traders through {len(profiles)} venue designs")
+    except RampartsError as exc:
+        _fail(exc)
+    t = Table(title=f"{ev_.title}: the same {accounts:,} traders on each venue")
+    t.add_column("figure")
+    for v in table["venue"]:
+        t.add_column(v, justify="right")
+    for k, label in FIGURES.items():
+        fmt = (lambda x: f"{x:.2%}") if k == "initial_margin_rate_avg" else (lambda x: f"{x:,.0f}")
+        t.add_row(label, *(fmt(x) for x in table[k]))
+    t.add_row("value conserved / replay identical", *("yes" if a and b else "NO" for a, b in zip(table["value_conserved"], table["replay_identical"], strict=True)))
+    console.print(t)
+    console.print(f"report: {files['html']}  summary: {files['json']}")
+
+
 @app.command("replay-journal")
 def replay_journal(url: str = typer.Argument(..., help="journal URL: a SQLite path or postgresql://..."), namespace: str = "ramparts") -> None:
     """Rebuild the engine from a journal and print its state hash."""
