@@ -34,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,7 @@ from ramparts.domain.accounts import MarginMode, SubAccount, SubAccountId
 from ramparts.domain.assets import Asset, check_symbol
 from ramparts.domain.instruments import Instrument, InstrumentKind
 from ramparts.engine import events as ev
+from ramparts.engine.defences import OracleDefences
 from ramparts.engine.events import canonical_json
 from ramparts.engine.positions import PositionBook
 from ramparts.errors import InvalidInput, RampartsError, Rejected, UnknownEntity
@@ -52,6 +53,7 @@ from ramparts.liquidation.config import LiquidationConfig
 from ramparts.margin.funding import FundingParams, funding_rate_ppb, premium_index_ppb
 from ramparts.margin.models import TieredMarginModel
 from ramparts.margin.schedule import MarginSchedule
+from ramparts.oracle.aggregate import SourceQuote
 from ramparts.oracle.mark import IndexMark, MarkState, mark_model_from_dict
 
 STATE_VERSION = 1
@@ -145,6 +147,7 @@ class Engine:
         self.global_draws: dict[int, int] = {}
         self.global_draws_ts = -1
         self.liabilities_roots: list[dict] = []  # journaled Merkle-sum roots (proof of liabilities)
+        self.defences = OracleDefences()  # oracle aggregation, gates and circuit breakers
         self.time_ns = 0
         self.seq = 0
 
@@ -250,6 +253,7 @@ class Engine:
                 "global_draws_ts": self.global_draws_ts,
             },
             "liabilities_roots": self.liabilities_roots,
+            "defences": self.defences.to_dict(),
         }
 
     def canonical_state(self) -> bytes:
@@ -322,6 +326,7 @@ class Engine:
         e.global_draws = {k: v for k, v in w["global_draws"]}
         e.global_draws_ts = w["global_draws_ts"]
         e.liabilities_roots = list(d.get("liabilities_roots", []))
+        e.defences = OracleDefences.from_dict(d.get("defences"))
         e.time_ns, e.seq = d["time_ns"], d["seq"]
         return e
 
@@ -454,6 +459,10 @@ class Engine:
         units = self._positive_units(asset, e.amount)
         if self.insolvent:
             raise Rejected("withdrawals_gated", f"withdrawals are gated while {len(self.insolvent)} sub-account(s) have negative equity")
+        for symbol in ["*"] + [self.instruments[i].symbol for i, _ in self.book.positions_of(s)]:
+            why = self.defences.blocked(symbol, "withdrawal")
+            if why:
+                raise Rejected("withdrawals_paused", f"withdrawals from {self.subs[s].id} are paused: {why}")
         if asset.symbol == self.settlement.symbol:
             free = self.equity(s) - int(self.sub_im[s])
             if self.in_liquidation[s]:
@@ -589,6 +598,9 @@ class Engine:
         equity_after = self.equity(s) + delta * (m.mark - price) - fee
         increasing = abs(new) > abs(old) or (new != 0 and (new > 0) != (old > 0))
         if increasing:
+            why = self.defences.blocked(instr.symbol, "risk_increasing_fill")
+            if why:
+                raise Rejected("risk_increasing_paused", f"{field} {sub.id}: risk-increasing fills on {instr.symbol} are paused: {why}")
             im_old = int(self.book.im[slot]) if slot is not None else 0
             im_new, _ = self._requirements(instr, new, m.mark)
             im_after = int(self.sub_im[s]) - im_old + im_new
@@ -604,19 +616,109 @@ class Engine:
     # ================================================================== prices, funding, settlement
     def _on_OraclePrice(self, e: ev.OraclePrice) -> list[dict]:
         instr = self.instrument(e.instrument)
-        m = self.markets[instr.index]
-        if m.settled:
+        if self.markets[instr.index].settled:
             raise Rejected("settled", f"{instr.symbol} has settled")
         index = instr.lot_price(e.price, "price", on_tick=False)
         book = None if e.book_price is None else instr.lot_price(e.book_price, "book_price", on_tick=False)
-        state = self.mark_models[instr.index].update(m.mark_state, index, book, e.ts)
+        apply_index = self._index_update(instr, index, book, e.ts, str(e.price))
+        breaker_state, breaker_fx = self.defences.observe(e.ts, instr.symbol, price=index, oracle_valid=True)
+        # validated: mutate
+        effects = apply_index()
+        if breaker_state is not None:
+            self.defences.breaker_state = breaker_state
+        return breaker_fx + effects
+
+    def _index_update(self, instr: Instrument, index: int, book: int | None, ts: int, shown: str):
+        """Validate a new index for ``instr``; returns the closure that applies it (and re-margins)."""
+        m = self.markets[instr.index]
+        state = self.mark_models[instr.index].update(m.mark_state, index, book, ts)
         if state.mark <= 0 or state.mark > MAX_NOTIONAL:
             raise InvalidInput("price", f"the mark price {state.mark} is out of range")
         h = self.book.holders(instr.index)
         if h.size and int(np.abs(self.book.lots[h]).max()) * state.mark > MAX_NOTIONAL:
-            raise InvalidInput("price", f"{e.price} would overflow the notional limit of a position")
-        m.index_price, m.mark_state, m.mark, m.last_oracle_ns = index, state, state.mark, e.ts
-        return self._remargin(instr, h)
+            raise InvalidInput("price", f"{shown} would overflow the notional limit of a position")
+
+        def apply() -> list[dict]:
+            m.index_price, m.mark_state, m.mark, m.last_oracle_ns = index, state, state.mark, ts
+            return self._remargin(instr, h)
+
+        return apply
+
+    def _on_OracleQuotes(self, e: ev.OracleQuotes) -> list[dict]:
+        instr = self.instrument(e.instrument)
+        m = self.markets[instr.index]
+        if m.settled:
+            raise Rejected("settled", f"{instr.symbol} has settled")
+        if instr.symbol not in self.defences.markets:
+            raise Rejected("no_aggregator", f"{instr.symbol} has no oracle aggregator (ParameterChange key 'oracle')")
+        quotes = []
+        for i, q in enumerate(e.quotes):
+            if q.ts_ns > e.ts + 60 * 10**9 * 60:
+                raise InvalidInput(f"quotes[{i}].ts_ns", "a quote an hour or more in the future is not a clock skew")
+            conf = to_decimal(q.conf, f"quotes[{i}].conf")
+            if conf < 0:
+                raise InvalidInput(f"quotes[{i}].conf", f"must be non-negative, got {q.conf}")
+            conf_units = int((conf * instr.price_factor).to_integral_value(rounding=ROUND_CEILING))
+            quotes.append(SourceQuote(q.source, instr.lot_price(q.price, f"quotes[{i}].price", on_tick=False), conf_units, q.ts_ns))
+        new_market, reading, decision = self.defences.read(instr.symbol, quotes, e.ts, m.mark or None)
+        use = reading.valid and decision.allows("margin_check")
+        apply_index = self._index_update(instr, reading.price, None, e.ts, str(reading.price)) if use else None
+        breaker_state, breaker_fx = self.defences.observe(e.ts, instr.symbol, price=reading.price if reading.valid else None,
+                                                          oracle_valid=reading.valid)
+        # validated: mutate
+        self.defences.markets[instr.symbol] = new_market
+        if breaker_state is not None:
+            self.defences.breaker_state = breaker_state
+        effects = [_reading_effect(instr.symbol, reading, decision, used=use)] + breaker_fx
+        return effects + (apply_index() if apply_index else [])
+
+    def _refresh_defences(self, ts: int) -> list[dict]:
+        """At a Tick: re-read every aggregated market at ``ts`` (silent feeds go stale) and advance the breakers."""
+        effects: list[dict] = []
+        for symbol in sorted(self.defences.markets):
+            d = self.defences.markets[symbol]
+            if not d.quotes:
+                continue
+            instr = self.instrument(symbol)
+            new_market, reading, decision = self.defences.read(symbol, [], ts, self.markets[instr.index].mark or None)
+            changed = d.decision is None or decision.to_dict() != d.decision.to_dict()
+            self.defences.markets[symbol] = new_market
+            if changed:
+                effects.append(_reading_effect(symbol, reading, decision, used=False))
+            state, fx = self.defences.observe(ts, symbol, oracle_valid=reading.valid)
+            if state is not None:
+                self.defences.breaker_state = state
+                effects += fx
+        if self.defences.breakers is not None:
+            self.defences.breaker_state, fx = self.defences.breakers.tick(self.defences.breaker_state, ts)
+            effects += fx
+        return effects
+
+    def _after_waterfall(self, ts: int) -> list[dict]:
+        """Feed the venue-wide breakers the insurance fund and insolvency after a waterfall run."""
+        state, fx = self.defences.observe(ts, "*", insurance_fund=self.ledger.balance(self.settlement.symbol, "insurance:global"),
+                                          insolvent=bool(self.insolvent))
+        if state is not None:
+            self.defences.breaker_state = state
+        return fx
+
+    def liquidation_paused(self) -> np.ndarray:
+        """Mask of sub-accounts the waterfall must leave alone now: they hold a position in a market
+        whose liquidation is blocked by an oracle gate or a circuit breaker."""
+        n = len(self.subs)
+        mask = np.zeros(n, dtype=bool)
+        for instr in self.instruments:
+            if self.defences.blocked(instr.symbol, "liquidation"):
+                h = self.book.holders(instr.index)
+                mask[self.book.sub[h]] = True
+        return mask
+
+    def _on_ResetBreaker(self, e: ev.ResetBreaker) -> list[dict]:
+        if self.defences.breakers is None:
+            raise Rejected("no_breakers", "no circuit breakers are configured")
+        state, fx = self.defences.breakers.reset(self.defences.breaker_state, e.name, e.ts, by=e.by)
+        self.defences.breaker_state = state
+        return fx
 
     def _remargin(self, instr: Instrument, h: np.ndarray, calls: bool = True) -> list[dict]:
         """One vectorised pass over the holders ``h`` of ``instr`` at its current mark."""
@@ -679,6 +781,9 @@ class Engine:
         m = self.markets[instr.index]
         if m.mark <= 0:
             raise Rejected("no_oracle", f"{instr.symbol} has no oracle price yet")
+        why = self.defences.blocked(instr.symbol, "funding")
+        if why:
+            raise Rejected("funding_paused", f"funding on {instr.symbol} is paused: {why}")
         if e.premium is None:
             premium_ppb = premium_index_ppb(m.mark, m.index_price)
         else:
@@ -741,8 +846,17 @@ class Engine:
         if e.target == "liquidation":
             self.liq = self.liq.replace(e.key, e.value)
             return []
+        if e.target == "breakers":
+            if e.key != "rules":
+                raise InvalidInput("key", f"unknown breakers parameter {e.key!r} (rules)")
+            breakers, state = self.defences.configure_breakers(e.value, e.ts)
+            for instr in self.instruments:  # seed the move windows with the current index
+                if self.markets[instr.index].index_price > 0:
+                    state, _ = breakers.observe(state, e.ts, instr.symbol, price=self.markets[instr.index].index_price)
+            self.defences.breakers, self.defences.breaker_state = breakers, state
+            return []
         if not e.target.startswith("instrument:"):
-            raise InvalidInput("target", f"unknown target {e.target!r} (liquidation or instrument:<SYMBOL>)")
+            raise InvalidInput("target", f"unknown target {e.target!r} (liquidation, breakers or instrument:<SYMBOL>)")
         instr = self.instrument(e.target.split(":", 1)[1], "target")
         if e.key == "margin":
             if not isinstance(e.value, dict):
@@ -753,12 +867,18 @@ class Engine:
             instr.funding = _funding_params(e.value)
         elif e.key == "mark":
             self.mark_models[instr.index] = _mark_model(e.value)
+        elif e.key == "oracle":
+            if e.value is None:
+                self.defences.markets.pop(instr.symbol, None)
+            else:
+                self.defences.markets[instr.symbol] = self.defences.configure_market(instr.symbol, e.value)
+            return []
         elif e.key == "oracle_max_age_ns":
             if not isinstance(e.value, int) or isinstance(e.value, bool) or e.value < 0:
                 raise InvalidInput("value", "oracle_max_age_ns must be a non-negative int")
             instr.oracle_max_age_ns = e.value
         else:
-            raise InvalidInput("key", f"unknown instrument parameter {e.key!r} (margin, funding, mark, oracle_max_age_ns)")
+            raise InvalidInput("key", f"unknown instrument parameter {e.key!r} (margin, funding, mark, oracle, oracle_max_age_ns)")
         return self._remargin(instr, self.book.holders(instr.index)) if self.markets[instr.index].mark else []
 
     # ================================================================== proof of liabilities
@@ -811,7 +931,8 @@ class Engine:
 
         if not isinstance(e.liquidator, str) or not e.liquidator or len(e.liquidator) > 64:
             raise InvalidInput("liquidator", "must be a non-empty name of at most 64 characters")
-        return run_waterfall(self, e.ts, e.liquidator)
+        before = self._refresh_defences(e.ts)
+        return before + run_waterfall(self, e.ts, e.liquidator) + self._after_waterfall(e.ts)
 
 
 # ====================================================================== helpers
@@ -855,3 +976,18 @@ def _mark_model(value: Any):
 
 
 __all__ = ["AccountRisk", "Engine", "MarketState"]
+
+
+def _reading_effect(symbol: str, reading, decision, *, used: bool) -> dict:
+    return {
+        "kind": "OracleReading",
+        "instrument": symbol,
+        "valid": reading.valid,
+        "index": reading.price,
+        "conf": reading.conf,
+        "sources": reading.n_valid,
+        "rejected": dict(reading.rejected),
+        "gates": dict(decision.tripped),
+        "blocked": sorted(decision.blocked),
+        "used_for_margin": used,
+    }

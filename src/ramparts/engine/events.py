@@ -139,12 +139,40 @@ class Settlement(_Event):
 
 
 class ParameterChange(_Event):
-    """Changes a parameter: ``target`` is ``liquidation`` or ``instrument:<SYMBOL>``."""
+    """Changes a parameter: ``target`` is ``liquidation``, ``instrument:<SYMBOL>`` (keys ``margin``,
+    ``funding``, ``mark``, ``oracle_max_age_ns``, ``oracle``) or ``breakers`` (key ``rules``)."""
 
     kind: Literal["ParameterChange"] = "ParameterChange"
     target: str
     key: str
     value: Any
+
+
+class SourceQuoteIn(BaseModel):
+    """One oracle source's quote inside :class:`OracleQuotes` (prices in quote per underlying unit)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    source: str = Field(min_length=1, max_length=64)
+    price: Decimal
+    conf: Decimal = Decimal(0)
+    ts_ns: int = Field(ge=0)
+
+
+class OracleQuotes(_Event):
+    """Quotes from several sources for one market; the engine aggregates them (median, outliers,
+    staleness, confidence) with the market's configured aggregator and applies its gates."""
+
+    kind: Literal["OracleQuotes"] = "OracleQuotes"
+    instrument: str
+    quotes: list[SourceQuoteIn] = Field(max_length=64)
+
+
+class ResetBreaker(_Event):
+    """Resets a tripped circuit breaker by hand (a risk officer's action)."""
+
+    kind: Literal["ResetBreaker"] = "ResetBreaker"
+    name: str = Field(min_length=1, max_length=128)
+    by: str = Field(default="operator", min_length=1, max_length=64)
 
 
 class LiabilitiesRoot(_Event):
@@ -186,6 +214,8 @@ Event = Annotated[
     | Settlement
     | ParameterChange
     | LiabilitiesRoot
+    | OracleQuotes
+    | ResetBreaker
     | Tick,
     Field(discriminator="kind"),
 ]
@@ -206,6 +236,8 @@ EVENT_TYPES: dict[str, type[_Event]] = {
         Settlement,
         ParameterChange,
         LiabilitiesRoot,
+        OracleQuotes,
+        ResetBreaker,
         Tick,
     )
 }

@@ -80,7 +80,8 @@ def run_waterfall(engine: Engine, ts: int, liquidator: str) -> list[dict]:
     if n == 0:
         return []
     equity = e.ledger.sub_cash[:n] + e.sub_value[:n] - e.sub_cost[:n]
-    due = ((equity < e.sub_mm[:n]) | e.in_liquidation[:n] | (equity < 0)) & ~e.is_system[:n]
+    paused = e.liquidation_paused()  # markets whose oracle gate or circuit breaker blocks liquidation
+    due = ((equity < e.sub_mm[:n]) | e.in_liquidation[:n] | (equity < 0)) & ~e.is_system[:n] & ~paused
     effects: list[dict] = []
     for s in np.nonzero(due)[0].tolist():
         last = e.last_step_ns.get(s)
@@ -90,7 +91,7 @@ def run_waterfall(engine: Engine, ts: int, liquidator: str) -> list[dict]:
     # deleveraging or socialised charges can leave a counterparty bankrupt: resolve it in the same tick
     for _ in range(MAX_CASCADE_ROUNDS):
         equity = e.ledger.sub_cash[:n] + e.sub_value[:n] - e.sub_cost[:n]
-        bankrupt = np.nonzero((equity < 0) & ~e.is_system[:n])[0].tolist()
+        bankrupt = np.nonzero((equity < 0) & ~e.is_system[:n] & ~paused)[0].tolist()
         if not bankrupt:
             break
         for s in bankrupt:
