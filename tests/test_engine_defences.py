@@ -13,7 +13,7 @@ from tests.enginekit import S, Venue
 from ramparts.engine import Engine
 from ramparts.engine import events as ev
 from ramparts.engine.node import Node, replay
-from ramparts.errors import InvalidInput, Rejected
+from ramparts.errors import InvalidInput, Rejected, UnknownEntity
 from ramparts.journal import open_journal
 
 ORACLE = {
@@ -88,7 +88,7 @@ def test_an_invalid_reading_never_moves_the_mark():
     [
         (lambda t: quotes(t, 10_000, sources="z"), InvalidInput),  # unknown source
         (lambda t: quotes(t, -1, 10_000), InvalidInput),
-        (lambda t: ev.OracleQuotes(ts=t, instrument="ETH-PERP", quotes=[]), Exception),
+        (lambda t: ev.OracleQuotes(ts=t, instrument="ETH-PERP", quotes=[]), UnknownEntity),
         (lambda t: ev.ParameterChange(ts=t, target="instrument:BTC-PERP", key="oracle", value={"aggregator": {"sources": ["a"], "max_age_ns": 1, "min_sources": 3}}), InvalidInput),
         (lambda t: ev.ParameterChange(ts=t, target="breakers", key="rules", value=[{"name": "x", "trigger": "meteor"}]), InvalidInput),
         (lambda t: ev.ResetBreaker(ts=t, name="nope"), Rejected),
@@ -106,8 +106,8 @@ def test_quotes_for_a_market_without_an_aggregator_are_rejected():
     v = Venue()
     with pytest.raises(Rejected, match="no oracle aggregator"):
         v.apply(ev.OracleQuotes(ts=1, instrument="BTC-PERP", quotes=[{"source": "a", "price": "1", "ts_ns": 1}]))
-    with pytest.raises(Exception):  # pydantic refuses NaN before the engine sees it
-        ev.OracleQuotes(ts=1, instrument="BTC-PERP", quotes=[{"source": "a", "price": "NaN", "ts_ns": 1}])
+    with pytest.raises(InvalidInput, match="finite"):  # NaN is refused when the event is parsed
+        ev.parse_event({"kind": "OracleQuotes", "ts": 1, "instrument": "BTC-PERP", "quotes": [{"source": "a", "price": "NaN", "ts_ns": 1}]})
 
 
 RULES = [
