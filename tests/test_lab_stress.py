@@ -335,3 +335,32 @@ def test_cli_stress_calibrate_and_backtest(tmp_path):
 def test_cli_bad_input_is_one_clear_line(args):
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 2 and res.output.startswith("error:") and "Traceback" not in res.output
+
+
+def test_a_quoted_oracle_outage_trips_the_gates_in_the_replay_and_the_report_shows_them(tmp_path):
+    from ramparts.lab.replay import DEFAULT_BREAKERS, VenueSpec
+    from ramparts.lab.report import write_report
+
+    t, p = _crash(n=80, depth=0.35)
+    pop = PopulationSpec(n_accounts=300, seed=3)
+    deep = LiquidityModel(depth=1e12)
+    faults = OracleFaults(outage_start=19, outage_steps=12, sources=3)  # two of three sources silent over the fall
+    r = run_replay(t, p, population=pop, liquidity=deep, oracle=faults, venue=VenueSpec(breakers=DEFAULT_BREAKERS))
+    assert r.summary["value_conserved"] and r.summary["replay_identical"]
+    s = r.series
+    # heartbeat two observations: invalid from the third silent step to the end of the outage
+    assert s["oracle_valid"][19:21].all() and not s["oracle_valid"][21:31].any() and s["oracle_valid"][31:].all()
+    assert np.array_equal(s["liquidation_blocked"], 1 - s["oracle_valid"])
+    assert r.summary["steps_liquidation_blocked"] == 10 and r.summary["steps_oracle_invalid"] == 10
+    # no liquidation while blocked; they resume when the feed returns
+    times = {x["ts_ns"] for x in r.liquidations}
+    assert not times & set(t[21:31].tolist()) and times & set(t[31:40].tolist())
+    assert r.summary["breaker_trips"] >= 1 and s["breakers_tripped"].max() >= 1
+    html = write_report(r, tmp_path)["html"].read_text()
+    assert "Oracle defences" in html
+
+
+@pytest.mark.parametrize("kw", [{"sources": 1}, {"sources": 17}, {"sources": 3, "failing_sources": 4}, {"heartbeat_steps": 0}])
+def test_oracle_faults_reject_bad_source_settings(kw):
+    with pytest.raises(InvalidInput, match="oracle"):
+        OracleFaults(**kw)

@@ -85,15 +85,20 @@ def replay(
     gaps: str = typer.Option("error", help="gap policy: error, forward_fill or skip"),
     out: Path = typer.Option(None, help="output directory (default reports/<event>)"),
     journal: str = typer.Option("", help="journal URL (default: <out>/journal.sqlite)"),
+    oracle_sources: int = typer.Option(0, help="0: one trusted oracle feed; 2-16: quotes from that many sources through the aggregator and gates"),
+    outage: str = typer.Option("", help="START:STEPS, an oracle outage from observation START for STEPS observations"),
+    breakers: bool = typer.Option(False, help="arm circuit breakers: a 10 %/hour move pauses new risk; a fund below 10 % pauses withdrawals"),
 ) -> None:
     """Replay a real crash through the engine with a seeded population; write HTML, JSON and Parquet."""
     from ramparts.lab.history import intrabar_path, resolve_event
     from ramparts.lab.liquidity import LiquidityModel
     from ramparts.lab.population import PopulationSpec
-    from ramparts.lab.replay import run_replay
+    from ramparts.lab.replay import DEFAULT_BREAKERS, VenueSpec, run_replay
     from ramparts.lab.report import write_report
 
     try:
+        faults = _oracle_faults(oracle_sources, outage)
+        venue = VenueSpec(breakers=DEFAULT_BREAKERS) if breakers else VenueSpec()
         ev_ = resolve_event(event)
         candles = ev_.load(gaps=gaps, **({"source_id": source_id} if source_id else {}))
         path = intrabar_path(candles, intrabar)
@@ -106,7 +111,7 @@ def replay(
         with Progress(TextColumn(f"[bold]{ev_.name}"), BarColumn(), TextColumn("{task.completed}/{task.total} prices"), TimeElapsedColumn(), console=console) as bar:
             task = bar.add_task("replay", total=len(path.ts_ns))
             result = run_replay(path.ts_ns, path.price, name=ev_.name, population=PopulationSpec(n_accounts=accounts, seed=seed),
-                                liquidity=LiquidityModel(depth=depth), journal_url=url,
+                                liquidity=LiquidityModel(depth=depth), journal_url=url, oracle=faults, venue=venue,
                                 progress=lambda k, n: bar.update(task, completed=k))
         paths = write_report(result, out_dir)
     except RampartsError as exc:
@@ -127,6 +132,8 @@ def replay(
         *[(f"layer: {k.replace('_', ' ')} (USDC)", f"{v:,.0f}") for k, v in result.totals.items()],
         ("auto-deleveraging fills", f"{s['deleverages']:,}"),
         ("backstop vault equity at end (USDC)", f"{s['vault_equity_end_usdc']:,.0f}"),
+        ("oracle: steps with an invalid reading / liquidation blocked", f"{s['steps_oracle_invalid']:,} / {s['steps_liquidation_blocked']:,}"),
+        ("circuit breakers: trips / resets", f"{s['breaker_trips']:,} / {s['breaker_resets']:,}"),
         ("value conserved", "yes" if s["value_conserved"] else "NO"),
         ("journal replay reproduces the state hash", "yes" if s["replay_identical"] else "NO"),
     ]
@@ -384,6 +391,18 @@ def compare(
     t.add_row("value conserved / replay identical", *("yes" if a and b else "NO" for a, b in zip(table["value_conserved"], table["replay_identical"], strict=True)))
     console.print(t)
     console.print(f"report: {files['html']}  summary: {files['json']}")
+
+
+def _oracle_faults(sources: int, outage: str):
+    from ramparts.lab.replay import OracleFaults
+
+    start = steps = 0
+    if outage:
+        try:
+            start, steps = (int(x) for x in outage.split(":"))
+        except ValueError:
+            raise InvalidInput("outage", f"expected START:STEPS (observation indices), got {outage!r}") from None
+    return OracleFaults(outage_start=start, outage_steps=steps, sources=sources)
 
 
 @app.command("replay-journal")

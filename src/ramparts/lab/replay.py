@@ -34,6 +34,16 @@ SYMBOL = "BTC-PERP"
 LAYERS = ("penalty_to_liquidators", "penalty_to_insurance", "insurance_fund_draws", "adl_notional", "socialised_loss", "bad_debt")
 
 
+#: Circuit breakers ``ramparts replay --breakers`` arms: a 10 % move of the BTC index within an hour
+#: pauses risk-increasing fills until an hour of calm; a global insurance fund below 25,000 USDC
+#: (10 % of the default) pauses withdrawals until a risk officer resets it.
+DEFAULT_BREAKERS = [
+    {"name": "BTC-PERP/move-10pct-1h", "trigger": "price_move", "instrument": "BTC-PERP", "move_ppm": 100_000,
+     "window_ns": 3600 * 10**9, "cooldown_ns": 3600 * 10**9, "pauses": ["risk_increasing_fill"]},
+    {"name": "fund-below-10pct", "trigger": "insurance_low", "threshold": 25_000 * 10**6, "pauses": ["withdrawal"], "auto_reset": False},
+]
+
+
 @dataclass
 class VenueSpec:
     """The venue under test: margin tiers, waterfall parameters, the fund's starting balance.
@@ -46,10 +56,11 @@ class VenueSpec:
     liquidation: dict = field(default_factory=lambda: {"cooldown_ns": 60 * 10**9})
     insurance_fund: Decimal = Decimal("250000")
     funding_interval_s: int = 8 * 3600
+    breakers: list | None = None  #: circuit-breaker rules (``ramparts.oracle.breaker.BreakerRule`` dicts)
 
     def to_dict(self) -> dict:
         return {"tiers": self.tiers, "liquidation": self.liquidation, "insurance_fund": str(self.insurance_fund),
-                "funding_interval_s": self.funding_interval_s}
+                "funding_interval_s": self.funding_interval_s, "breakers": self.breakers}
 
 
 @dataclass(frozen=True)
@@ -60,24 +71,43 @@ class OracleFaults:
       observations; the waterfall keeps running on the last (stale) mark, then the price jumps
       when the feed returns;
     * ``latency_steps``: the oracle shows the market price of ``latency_steps`` observations ago.
+    * ``sources``: 0 publishes one trusted ``OraclePrice``; ``n ≥ 2`` publishes ``OracleQuotes``
+      from ``n`` sources through the engine's aggregator (majority needed, heartbeat
+      ``heartbeat_steps`` observations), so the oracle **gates** act: during an outage only the
+      ``failing_sources`` stop (default all but one), the reading goes stale and invalid at the
+      next tick, and liquidation, funding, withdrawals and new risk wait for the feed.
     """
 
     outage_start: int = 0
     outage_steps: int = 0
     latency_steps: int = 0
+    sources: int = 0
+    failing_sources: int | None = None
+    heartbeat_steps: int = 2
 
     def __post_init__(self) -> None:
-        for name in ("outage_start", "outage_steps", "latency_steps"):
+        for name in ("outage_start", "outage_steps", "latency_steps", "sources", "heartbeat_steps"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise InvalidInput(f"oracle.{name}", f"must be a non-negative int, got {v!r}")
+        if self.sources == 1 or self.sources > 16:
+            raise InvalidInput("oracle.sources", f"0 (a single trusted feed) or 2 to 16 sources, got {self.sources}")
+        if self.heartbeat_steps < 1:
+            raise InvalidInput("oracle.heartbeat_steps", "must be at least 1")
+        if self.failing_sources is not None and not (isinstance(self.failing_sources, int) and 0 <= self.failing_sources <= self.sources):
+            raise InvalidInput("oracle.failing_sources", f"must lie in [0, sources], got {self.failing_sources!r}")
+
+    @property
+    def failing(self) -> int:
+        return self.sources - 1 if self.failing_sources is None else self.failing_sources
 
     def live(self, k: int) -> bool:
         """Whether the oracle publishes at observation ``k``."""
         return not (self.outage_steps and self.outage_start <= k < self.outage_start + self.outage_steps)
 
     def to_dict(self) -> dict:
-        return {"outage_start": self.outage_start, "outage_steps": self.outage_steps, "latency_steps": self.latency_steps}
+        return {"outage_start": self.outage_start, "outage_steps": self.outage_steps, "latency_steps": self.latency_steps,
+                "sources": self.sources, "failing_sources": self.failing_sources, "heartbeat_steps": self.heartbeat_steps}
 
 
 @dataclass
@@ -152,6 +182,15 @@ def run_replay(
     setup += [perpetual(sym, sym[: -len("-PERP")], ts=t0, tiers=venue.tiers) for sym in symbols]
     setup.append(ev.FundInsurance(ts=t0, amount=str(venue.insurance_fund)))
     setup += [ev.OraclePrice(ts=t0, instrument=sym, price=str(p0[sym])) for sym in symbols]
+    step_ns = int(np.median(np.diff(ts_ns))) or 1
+    names = [f"src{i}" for i in range(oracle.sources)]
+    if oracle.sources:
+        agg = {"sources": names, "max_age_ns": oracle.heartbeat_steps * step_ns, "min_sources": oracle.sources // 2 + 1,
+               "outlier": "relative", "max_deviation_ppm": 20_000}
+        setup += [ev.ParameterChange(ts=t0, target=f"instrument:{sym}", key="oracle",
+                                     value={"aggregator": agg, "policy": {"min_sources": oracle.sources // 2 + 1}}) for sym in symbols]
+    if venue.breakers:
+        setup.append(ev.ParameterChange(ts=t0, target="breakers", key="rules", value=venue.breakers))
     _submit(node, setup, strict=True)
     e = node.engine
     instrs = {sym: e.instrument(sym) for sym in symbols}
@@ -170,6 +209,10 @@ def run_replay(
         cols[f"market_price:{sym}"] = np.zeros(n)
         cols[f"oracle_price:{sym}"] = np.zeros(n)
     cols["oracle_live"] = np.zeros(n)
+    cols["oracle_valid"] = np.ones(n)
+    cols["liquidation_blocked"] = np.zeros(n)
+    cols["breakers_tripped"] = np.zeros(n)
+    defence_counts = {"breaker_trips": 0, "breaker_resets": 0, "funding_ticks_blocked": 0}
     cols["ts_ns"] = ts_ns.copy()
     totals = dict.fromkeys(LAYERS, 0)
     counts = {"margin_calls": 0, "liquidation_steps": 0, "bankruptcies": 0, "deleverages": 0}
@@ -186,18 +229,34 @@ def run_replay(
         for sym in symbols:
             if k:
                 displacement[sym] = liquidity.decay(displacement[sym], (t - int(ts_ns[k - 1])) / 1e9)
-            if live:
-                seen = paths[sym][max(k - oracle.latency_steps, 0)]
+            seen = paths[sym][max(k - oracle.latency_steps, 0)]
+            if oracle.sources:
+                # every source quotes the impacted price (±1 bp apart); in an outage only the failing ones fall silent
+                px = float(seen) * float(np.exp(displacement[sym]))
+                up = names if live else names[oracle.failing :]
+                if up:
+                    shown[sym] = px
+                    batch.append(ev.OracleQuotes(ts=t, instrument=sym, quotes=[
+                        {"source": nm, "price": f"{px * (1 + (i - (oracle.sources - 1) / 2) * 1e-4):.2f}", "ts_ns": t}
+                        for i, nm in enumerate(names) if nm in up]))
+            elif live:
                 shown[sym] = float(seen) * float(np.exp(displacement[sym]))
                 batch.append(ev.OraclePrice(ts=t, instrument=sym, price=f"{shown[sym]:.2f}"))
         batch.append(ev.Tick(ts=t))
-        if live and t - last_funding >= venue.funding_interval_s * 10**9:
-            batch += [ev.FundingTick(ts=t, instrument=sym) for sym in symbols]
-            last_funding = t
         flow = dict.fromkeys(symbols, 0)
-        for f in _submit(node, batch, strict=True):
+        effects = _submit(node, batch, strict=True)
+        if t - last_funding >= venue.funding_interval_s * 10**9:
+            outcomes = node.submit_batch([ev.FundingTick(ts=t, instrument=sym) for sym in symbols])
+            defence_counts["funding_ticks_blocked"] += sum(1 for o in outcomes if not o.accepted)
+            if all(o.accepted for o in outcomes):
+                last_funding = t
+        for f in effects:
             kind = f["kind"]
-            if kind == "MarginCall":
+            if kind == "BreakerTripped":
+                defence_counts["breaker_trips"] += 1
+            elif kind == "BreakerReset":
+                defence_counts["breaker_resets"] += 1
+            elif kind == "MarginCall":
                 counts["margin_calls"] += 1
             elif kind == "LiquidationStep":
                 counts["liquidation_steps"] += 1
@@ -230,6 +289,12 @@ def run_replay(
             cols[f"market_price:{sym}"][k] = paths[sym][k]
             cols[f"oracle_price:{sym}"][k] = shown[sym]
         cols["oracle_live"][k] = float(live)
+        d = e.defences.markets.get(primary)
+        if d is not None and d.reading is not None:
+            cols["oracle_valid"][k] = float(d.reading.valid)
+        cols["liquidation_blocked"][k] = float(e.defences.blocked(primary, "liquidation") is not None)
+        if e.defences.breaker_state is not None:
+            cols["breakers_tripped"][k] = float(sum(1 for r in e.defences.breakers.rules if e.defences.breaker_state[r.name].tripped))
         cols["displacement"][k] = displacement[primary]
         cols["liquidated_notional"][k] = _usdc(sum(abs(v) for v in flow.values()))
         cols["insurance_fund"][k] = _usdc(e.ledger.balance("USDC", "insurance:global"))
@@ -274,6 +339,9 @@ def run_replay(
         "liquidity": liquidity.to_dict(),
         "venue": venue.to_dict(),
         "oracle_faults": oracle.to_dict(),
+        **defence_counts,
+        "steps_oracle_invalid": int((cols["oracle_valid"] == 0).sum()),
+        "steps_liquidation_blocked": int(cols["liquidation_blocked"].sum()),
         "maker": MAKER,
     }
     return ReplayResult(name, cols, liquidations, {k: _usdc(v) for k, v in totals.items()}, summary, state_hash, replay_hash)

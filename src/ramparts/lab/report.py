@@ -3,7 +3,8 @@
 The HTML shows, top to bottom: the market and oracle price with liquidation markers (sized by
 notional), the insurance fund and the backstop vault's equity over time, the margin-ratio
 distribution through time (median, 90th and 99th percentile of maintenance / equity, with the
-count of accounts in breach), and the use of each waterfall layer.
+count of accounts in breach), the oracle defences (invalid readings, liquidation blocked by a gate
+or a breaker, breakers tripped), and the use of each waterfall layer.
 """
 
 from __future__ import annotations
@@ -28,13 +29,14 @@ def figure(result: ReplayResult) -> go.Figure:
     s = result.series
     t = _times(s["ts_ns"])
     fig = make_subplots(
-        rows=4,
+        rows=5,
         cols=1,
         shared_xaxes=False,
-        vertical_spacing=0.07,
-        row_heights=[0.34, 0.22, 0.22, 0.22],
-        subplot_titles=("Price and liquidations", "Insurance fund and backstop vault (USDC)", "Margin ratio (maintenance / equity) across accounts", "Waterfall layers used (USDC)"),
-        specs=[[{}], [{}], [{"secondary_y": True}], [{"type": "bar"}]],
+        vertical_spacing=0.06,
+        row_heights=[0.3, 0.18, 0.18, 0.14, 0.2],
+        subplot_titles=("Price and liquidations", "Insurance fund and backstop vault (USDC)", "Margin ratio (maintenance / equity) across accounts",
+                        "Oracle defences: invalid reading, liquidation blocked, breakers tripped", "Waterfall layers used (USDC)"),
+        specs=[[{}], [{}], [{"secondary_y": True}], [{}], [{"type": "bar"}]],
     )
     fig.add_trace(go.Scatter(x=t, y=s["market_price"], name="market price", line={"color": "#888", "width": 1}), row=1, col=1)
     fig.add_trace(go.Scatter(x=t, y=s["oracle_price"], name="oracle (with liquidation impact)", line={"color": "#1f77b4", "width": 1.5}), row=1, col=1)
@@ -54,11 +56,17 @@ def figure(result: ReplayResult) -> go.Figure:
     fig.add_trace(go.Scatter(x=t, y=s["ratio_p90"], name="90th pct", line={"color": "#ff7f0e", "width": 1}, fill="tonexty"), row=3, col=1)
     fig.add_trace(go.Scatter(x=t, y=s["ratio_p50"], name="median", line={"color": "#2ca02c", "width": 1}, fill="tonexty"), row=3, col=1)
     fig.add_trace(go.Scatter(x=t, y=s["in_breach"], name="accounts in breach", line={"color": "#444", "dash": "dot"}), row=3, col=1, secondary_y=True)
+    if "oracle_valid" in s:
+        fig.add_trace(go.Scatter(x=t, y=1 - np.asarray(s["oracle_valid"]), name="oracle reading invalid", line={"color": "#d62728", "shape": "hv"}),
+                      row=4, col=1)
+        fig.add_trace(go.Scatter(x=t, y=s["liquidation_blocked"], name="liquidation blocked", line={"color": "#ff7f0e", "shape": "hv", "dash": "dot"}),
+                      row=4, col=1)
+        fig.add_trace(go.Scatter(x=t, y=s["breakers_tripped"], name="breakers tripped", line={"color": "#9467bd", "shape": "hv"}), row=4, col=1)
     layers = list(result.totals)
-    fig.add_trace(go.Bar(x=layers, y=[result.totals[k] for k in layers], name="layers", marker={"color": "#17becf"}), row=4, col=1)
-    fig.update_layout(height=1300, title=f"ramparts replay: {result.name}", legend={"orientation": "h", "y": -0.05}, template="plotly_white")
+    fig.add_trace(go.Bar(x=layers, y=[result.totals[k] for k in layers], name="layers", marker={"color": "#17becf"}), row=5, col=1)
+    fig.update_layout(height=1550, title=f"ramparts replay: {result.name}", legend={"orientation": "h", "y": -0.05}, template="plotly_white")
     fig.add_hline(y=1.0, line={"color": "red", "dash": "dash"}, row=3, col=1)
-    fig.update_yaxes(type="log", row=4, col=1)
+    fig.update_yaxes(type="log", row=5, col=1)
     return fig
 
 

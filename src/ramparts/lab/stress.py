@@ -22,8 +22,9 @@ Scenario families
                    after which the correlation falls to ``broken_correlation`` and ETH takes an
                    idiosyncratic fall drawn from ``relative_shock``; a ``pair_fraction`` of traders
                    hold long-ETH / short-BTC pairs, the position the break hurts
-``oracle-outage``  a ``base`` path with the oracle silent for a random window (``outage_steps``):
-                   the waterfall runs on the stale mark, then the price jumps when the feed returns
+``oracle-outage``  a ``base`` path quoted by three sources, two of which fall silent for a random
+                   window (``outage_steps``): the reading goes stale, the gates pause liquidation,
+                   funding, withdrawals and new risk, then the price jumps when the feed returns
 ``oracle-latency`` a ``base`` path seen through an oracle ``latency_steps`` observations late
 ``liquidity``      a ``base`` path with the book's depth multiplied by a factor drawn from
                    ``depth_multiplier`` (liquidity evaporation: bigger impact, deeper cascades)
@@ -249,7 +250,8 @@ def generate_case(spec: StressSpec, i: int, fits: FittedModels | None = None) ->
         lo, hi = (int(v) for v in spec.outage_steps)
         length = int(rng.integers(lo, hi + 1))
         start = int(rng.integers(1, max(n - length, 2)))
-        return StressCase(i, f"{spec.base}+outage", ts, {"BTC-PERP": p}, oracle=OracleFaults(outage_start=start, outage_steps=length))
+        return StressCase(i, f"{spec.base}+outage", ts, {"BTC-PERP": p},
+                          oracle=OracleFaults(outage_start=start, outage_steps=length, sources=3))
     if spec.scenario == "oracle-latency":
         lo, hi = (int(v) for v in spec.latency_steps)
         return StressCase(i, f"{spec.base}+latency", ts, {"BTC-PERP": p}, oracle=OracleFaults(latency_steps=int(rng.integers(lo, hi + 1))))
