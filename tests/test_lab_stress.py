@@ -364,3 +364,49 @@ def test_a_quoted_oracle_outage_trips_the_gates_in_the_replay_and_the_report_sho
 def test_oracle_faults_reject_bad_source_settings(kw):
     with pytest.raises(InvalidInput, match="oracle"):
         OracleFaults(**kw)
+
+
+# ----------------------------------------------------------------------------- depeg
+
+
+@needs_data
+def test_usdc_march_2023_depeg_through_three_valuations(tmp_path):
+    from ramparts.lab.depeg import DepegSpec, run_depeg, write_depeg_report
+
+    r = run_depeg(DepegSpec(accounts=400))
+    d = r.series
+    assert r.summary["lowest_ratio"] == pytest.approx(0.8774, abs=1e-4)
+    assert (d["breach_at_peg"] == 0).all()  # trusting the peg hides the risk
+    trough = d["ratio"].idxmin()
+    assert d.loc[trough, "breach_static"] > 0 and d.loc[trough, "breach_defended"] >= d.loc[trough, "breach_static"]
+    # the depeg haircut at the trough: ⌈1.2 × (0.98 − ratio)⌉ in ppm
+    ratio_ppm = int(d.loc[trough, "ratio"] * 1e6)
+    assert d.loc[trough, "depeg_haircut"] == pytest.approx(-(-1_200_000 * (980_000 - ratio_ppm) // 10**6) / 1e6)
+    # the dynamic haircut moves at most 1 % up and 0.5 % down per observation
+    step = np.diff(d["dynamic_haircut"].to_numpy())
+    assert step.max() <= 0.01 + 1e-12 and step.min() >= -0.005 - 1e-12
+    files = write_depeg_report(r, tmp_path)
+    assert "depeg defence" in files["html"].read_text()
+
+
+def test_static_breaches_match_an_independent_count():
+    from ramparts.lab.depeg import DepegSpec, run_depeg
+
+    spec = DepegSpec(source="synthetic", accounts=300, trough=0.85, steps=40)
+    r = run_depeg(spec)
+    rng = np.random.default_rng(spec.seed)
+    collateral = np.maximum(np.round(5_000 * np.exp(rng.normal(0, 1.2, 300)), 2), 10.0)
+    cushion = np.exp(rng.uniform(np.log(spec.cushion_min), np.log(spec.cushion_max), 300))
+    maintenance = collateral * (1 - spec.static_haircut) / (1 + cushion)
+    for k in (0, 10, 16, 39):
+        value = collateral * r.series["ratio"][k] * (1 - spec.static_haircut)
+        expected = int((value < maintenance - 1e-6).sum())
+        assert abs(r.series["breach_static"][k] - expected) <= 1  # the engine's integer rounding may tip one account
+
+
+@pytest.mark.parametrize("kw", [{"source": "luna"}, {"accounts": 0}, {"trough": 0.0}, {"cushion_min": 5.0, "cushion_max": 1.0}, {"static_haircut": float("nan")}])
+def test_depeg_spec_rejects_bad_values(kw):
+    from ramparts.lab.depeg import DepegSpec
+
+    with pytest.raises(InvalidInput):
+        DepegSpec(**kw)

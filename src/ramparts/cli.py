@@ -405,6 +405,38 @@ def _oracle_faults(sources: int, outage: str):
     return OracleFaults(outage_start=start, outage_steps=steps, sources=sources)
 
 
+@app.command()
+def depeg(
+    source: str = typer.Argument("usdc-2023", help="usdc-2023 (USDC/USD, March 2023) or synthetic (an LST depeg to --trough)"),
+    accounts: int = typer.Option(2000, help="accounts posting the pegged asset as collateral"),
+    seed: int = typer.Option(1, help="population seed"),
+    trough: float = typer.Option(0.90, help="synthetic: lowest market / peg ratio"),
+    static_haircut: float = typer.Option(0.02, help="the asset's static haircut"),
+    depeg_threshold: float = typer.Option(0.98, help="market / peg ratio below which the depeg haircut starts"),
+    depeg_factor: float = typer.Option(1.2, help="depeg haircut per unit of ratio below the threshold"),
+    out: Path = typer.Option(None, help="output directory (default reports/depeg-<source>)"),
+) -> None:
+    """A pegged collateral asset loses its peg: accounts below maintenance at peg, with a static haircut, with the depeg defence."""
+    from ramparts.lab.depeg import DepegSpec, run_depeg, write_depeg_report
+
+    try:
+        spec = DepegSpec(source=source, accounts=accounts, seed=seed, trough=trough, static_haircut=static_haircut,
+                         depeg_threshold=depeg_threshold, depeg_factor=depeg_factor)
+        with console.status("valuing collateral along the peg path"):
+            result = run_depeg(spec)
+        files = write_depeg_report(result, out or Path("reports") / f"depeg-{source}")
+    except RampartsError as exc:
+        _fail(exc)
+    s = result.summary
+    t = Table(title=f"{result.label}: lowest {s['lowest_ratio']:.4f} at {s['at']}; {accounts:,} accounts, {s['collateral_usd']:,.0f} USD posted")
+    for col in ("valuation", "most accounts below maintenance", "largest total shortfall (USD)"):
+        t.add_column(col, justify="right")
+    for k, label in (("at_peg", "at peg (trusting the peg)"), ("static", "market price, static haircut"), ("defended", "depeg defence")):
+        t.add_row(label, f"{s[f'max_breach_{k}']:,}", f"{s[f'max_shortfall_{k}']:,.0f}")
+    console.print(t)
+    console.print(f"largest haircut in force: {s['max_haircut_in_force']:.2%}   report: {files['html']}")
+
+
 @app.command("replay-journal")
 def replay_journal(url: str = typer.Argument(..., help="journal URL: a SQLite path or postgresql://..."), namespace: str = "ramparts") -> None:
     """Rebuild the engine from a journal and print its state hash."""
