@@ -1,4 +1,4 @@
-"""Instruments: linear perpetuals and dated futures, with their grids and margin schedule.
+"""Instruments: linear perpetuals, dated futures and European options, with their grids and margin.
 
 An instrument fixes the integer grids used everywhere (see :mod:`ramparts.fixedpoint`):
 
@@ -8,7 +8,12 @@ An instrument fixes the integer grids used everywhere (see :mod:`ramparts.fixedp
   for every price on the tick grid, which the constructor checks.
 
 The instrument also names its settlement (quote) asset, its margin schedule, funding parameters
-(perpetuals), expiry (dated futures), mark-price model and which insurance fund backs it.
+(perpetuals), expiry (dated futures and options), mark-price model and which insurance fund backs it.
+
+An **option** is European and cash-settled in the quote asset: its lot price is the premium of one
+lot; it names a ``strike`` (quote per unit), an ``option_type`` (``call`` / ``put``) and the
+``index_instrument`` whose index price is its underlying spot. It settles at expiry at its
+intrinsic value.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from ramparts.margin.schedule import MarginSchedule
 class InstrumentKind(StrEnum):
     PERPETUAL = "perpetual"
     FUTURE = "future"
+    OPTION = "option"
 
 
 def _positive_decimal(value: object, field: str) -> Decimal:
@@ -67,7 +73,12 @@ class Instrument:
     funding: FundingParams = field(default_factory=FundingParams)
     insurance_fund: str = "global"
     oracle_max_age_ns: int = 0
+    strike: Decimal | None = None
+    option_type: str | None = None
+    index_instrument: str | None = None
     # derived
+    strike_lot: int = 0
+    spot_lot: int = 0  #: the option's underlying spot as a lot price (kept current by the engine; not state)
     lot_underlying: Decimal = Decimal(0)
     price_factor: Decimal = Decimal(0)
     tick_units: int = 0
@@ -83,6 +94,16 @@ class Instrument:
             raise InvalidInput("instrument.expiry_ns", "a dated future needs an expiry")
         if self.kind is InstrumentKind.PERPETUAL and self.expiry_ns is not None:
             raise InvalidInput("instrument.expiry_ns", "a perpetual has no expiry")
+        if self.kind is InstrumentKind.OPTION:
+            if self.expiry_ns is None:
+                raise InvalidInput("instrument.expiry_ns", "an option needs an expiry")
+            if self.option_type not in ("call", "put"):
+                raise InvalidInput("instrument.option_type", f"must be 'call' or 'put', got {self.option_type!r}")
+            if not self.index_instrument:
+                raise InvalidInput("instrument.index_instrument", "an option names the instrument whose index is its underlying")
+            self.strike = _positive_decimal(self.strike, "instrument.strike")
+        elif self.strike is not None or self.option_type is not None or self.index_instrument is not None:
+            raise InvalidInput("instrument.strike", "strike, option_type and index_instrument are for options only")
         if self.insurance_fund not in ("global", "market"):
             raise InvalidInput("instrument.insurance_fund", "must be 'global' or 'market'")
         self.lot_underlying = self.contract_size * self.size_step
@@ -96,6 +117,21 @@ class Instrument:
         self.tick_units = int(tick)
         if self.tick_units <= 0:
             raise InvalidInput("instrument.tick_size", "tick is smaller than one base unit per lot")
+        if self.kind is InstrumentKind.OPTION:
+            k = self.strike * self.price_factor
+            if k != k.to_integral_value():
+                raise InvalidInput("instrument.strike", f"strike × lot × 10^decimals = {k} is not a whole number of base units")
+            self.strike_lot = int(k)
+
+    @property
+    def is_option(self) -> bool:
+        return self.kind is InstrumentKind.OPTION
+
+    def intrinsic_lot(self, spot_lot: int) -> int:
+        """The option's value at expiry for a spot lot price: ``max(S − K, 0)`` or ``max(K − S, 0)``."""
+        if self.option_type == "call":
+            return max(spot_lot - self.strike_lot, 0)
+        return max(self.strike_lot - spot_lot, 0)
 
     # ------------------------------------------------------------------ conversions
     def lot_price(self, price: object, field: str = "price", *, on_tick: bool = True) -> int:
@@ -153,6 +189,7 @@ class Instrument:
             "funding": self.funding_dict(),
             "insurance_fund": self.insurance_fund,
             "oracle_max_age_ns": self.oracle_max_age_ns,
+            **({"strike": str(self.strike), "option_type": self.option_type, "index_instrument": self.index_instrument} if self.is_option else {}),
         }
 
     def funding_dict(self) -> dict:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import numpy as np
@@ -51,7 +51,7 @@ from ramparts.fixedpoint import MAX_NOTIONAL, PPB, to_decimal
 from ramparts.ledger.ledger import Ledger
 from ramparts.liquidation.config import LiquidationConfig
 from ramparts.margin.funding import FundingParams, funding_rate_ppb, premium_index_ppb
-from ramparts.margin.models import TieredMarginModel
+from ramparts.margin.models import CompositeMarginModel
 from ramparts.margin.schedule import MarginSchedule
 from ramparts.oracle.aggregate import SourceQuote
 from ramparts.oracle.mark import IndexMark, MarkState, mark_model_from_dict
@@ -131,7 +131,8 @@ class Engine:
         self.book = PositionBook()
         self.ledger: Ledger | None = None
         self.liq = LiquidationConfig()
-        self.margin_model = TieredMarginModel()
+        self.margin_model = CompositeMarginModel()
+        self._options_by_index: dict[int, list[int]] = {}  # index instrument → options whose spot it gives
         self.backstop: int | None = None
         # per-sub-account aggregates (quote units) and flags
         cap = 1024
@@ -142,6 +143,9 @@ class Engine:
         self.in_liquidation = np.zeros(cap, dtype=bool)
         self.margin_called = np.zeros(cap, dtype=bool)
         self.is_system = np.zeros(cap, dtype=bool)
+        # the max-loss bound of option combinations: requirement adjustments (≤ 0) already in sub_im / sub_mm
+        self.sub_opt_adj_im = np.zeros(cap, dtype=np.int64)
+        self.sub_opt_adj_mm = np.zeros(cap, dtype=np.int64)
         self.last_step_ns: dict[int, int] = {}
         self.insolvent: set[int] = set()
         self.global_draws: dict[int, int] = {}
@@ -303,6 +307,9 @@ class Engine:
             m.mark_state = None if ms is None else MarkState(*ms)
             m.last_oracle_ns, m.last_funding_ns = market["last_oracle_ns"], market["last_funding_ns"]
             m.settled, m.last_funding_rate_ppb = market["settled"], market["last_funding_rate_ppb"]
+        for instr in e.instruments:
+            if instr.is_option:
+                instr.spot_lot = e._spot_lot(instr) if not e.markets[instr.index].settled else instr.spot_lot
         for i, (sid, mode, instrument, system) in enumerate(d["subs"]):
             if i < len(e.subs):  # the backstop vault, opened by Genesis
                 continue
@@ -375,13 +382,37 @@ class Engine:
             funding=_funding_params(funding),
             insurance_fund=spec.get("insurance_fund", "global"),
             oracle_max_age_ns=spec.get("oracle_max_age_ns", 0),
+            strike=spec.get("strike"),
+            option_type=spec.get("option_type"),
+            index_instrument=spec.get("index_instrument"),
         )
+
+    def _check_option(self, instr: Instrument) -> Instrument:
+        """An option's index instrument: listed, not an option, same underlying and quote."""
+        idx = self.instrument(instr.index_instrument, "index_instrument")
+        if idx.is_option:
+            raise InvalidInput("index_instrument", f"{idx.symbol} is an option; name a perpetual or future")
+        if idx.underlying != instr.underlying:
+            raise InvalidInput("index_instrument", f"{idx.symbol} is on {idx.underlying}, the option on {instr.underlying}")
+        return idx
+
+    def _spot_lot(self, opt: Instrument) -> int:
+        """The option's spot as its own lot price, from its index instrument's index price."""
+        idx = self.instruments[self._instr_by_symbol[opt.index_instrument]]
+        index = self.markets[idx.index].index_price
+        if index <= 0:
+            return 0
+        return int((Decimal(index) * opt.price_factor / idx.price_factor).to_integral_value(rounding=ROUND_HALF_EVEN))
 
     def _add_instrument(self, instr: Instrument, mark_model: Any) -> None:
         self.instruments.append(instr)
         self.markets.append(MarketState())
         self.mark_models.append(mark_model)
         self._instr_by_symbol[instr.symbol] = instr.index
+        if instr.is_option:
+            idx = self._check_option(instr)
+            self._options_by_index.setdefault(idx.index, []).append(instr.index)
+            instr.spot_lot = self._spot_lot(instr)
 
     def _on_ListInstrument(self, e: ev.ListInstrument) -> list[dict]:
         if e.symbol in self._instr_by_symbol:
@@ -399,8 +430,13 @@ class Engine:
             "funding": e.funding,
             "insurance_fund": e.insurance_fund,
             "oracle_max_age_ns": e.oracle_max_age_ns,
+            "strike": e.strike,
+            "option_type": e.option_type,
+            "index_instrument": e.index_instrument,
         }
         instr = self._build_instrument(len(self.instruments), spec)
+        if instr.is_option:
+            self._check_option(instr)
         model = IndexMark() if e.mark is None else _mark_model(e.mark)
         self._add_instrument(instr, model)
         return []
@@ -411,7 +447,8 @@ class Engine:
         self.subs.append(SubAccount(idx, sid, mode, instrument, system))
         self._sub_by_id[sid] = idx
         n = idx + 1
-        for name in ("sub_value", "sub_cost", "sub_mm", "sub_im", "in_liquidation", "margin_called", "is_system"):
+        for name in ("sub_value", "sub_cost", "sub_mm", "sub_im", "in_liquidation", "margin_called", "is_system", "sub_opt_adj_im",
+                     "sub_opt_adj_mm"):
             setattr(self, name, _grow(getattr(self, name), n))
         self.is_system[idx] = system
         return idx
@@ -510,6 +547,8 @@ class Engine:
         self.sub_im[s] += im - int(b.im[slot])
         self.sub_mm[s] += mm - int(b.mm[slot])
         b.value[slot], b.im[slot], b.mm[slot] = value, im, mm
+        if instr.is_option:
+            self._option_bound(s)
 
     def _trade(self, s: int, instr: Instrument, delta: int, quote: int) -> int:
         """Change a position by ``delta`` lots for a signed total ``quote`` paid (cost basis += quote)."""
@@ -591,7 +630,7 @@ class Engine:
         slot = self.book.slot(s, instr.index)
         old = int(self.book.lots[slot]) if slot is not None else 0
         new = old + delta
-        if abs(new) * max(price, m.mark) > MAX_NOTIONAL:
+        if abs(new) * max(price, m.mark, instr.spot_lot) > MAX_NOTIONAL:
             raise InvalidInput("size", f"the position of {sub.id} would overflow the notional limit")
         if sub.system:
             return
@@ -640,7 +679,13 @@ class Engine:
 
         def apply() -> list[dict]:
             m.index_price, m.mark_state, m.mark, m.last_oracle_ns = index, state, state.mark, ts
-            return self._remargin(instr, h)
+            effects = self._remargin(instr, h)
+            for o in self._options_by_index.get(instr.index, ()):  # options priced off this index: new spot
+                opt = self.instruments[o]
+                opt.spot_lot = self._spot_lot(opt)
+                if self.markets[o].mark and not self.markets[o].settled:
+                    effects += self._remargin(opt, self.book.holders(o))
+            return effects
 
         return apply
 
@@ -734,7 +779,44 @@ class Engine:
         self.sub_im[subs] += im - b.im[h]
         self.sub_mm[subs] += mm - b.mm[h]
         b.value[h], b.im[h], b.mm[h] = value, im, mm
+        if instr.is_option:
+            for sub in subs.tolist():
+                self._option_bound(sub)
         return self._margin_calls(subs) if calls else []
+
+    def _option_bound(self, s: int) -> None:
+        """Cap the option requirement of sub-account ``s`` per (underlying, expiry) at the group's
+        maximum loss: ``min(Σ legs, max loss at expiry + the legs' current value)``, never below 0.
+
+        The maximum loss is the worst of the expiry payoff (premiums excluded) over spot 0, every
+        strike and spot → ∞ (unbounded, so no cap, while calls are net short); adding the legs' value
+        turns it into a requirement on equity (which already counts that value): equity ≥ cap ⟺
+        cash ≥ max loss. A vertical spread therefore needs exactly its maximum loss; a box, nothing.
+        The difference to the sum of the legs is kept in ``sub_opt_adj_*`` and folded into
+        ``sub_im`` / ``sub_mm``.
+        """
+        b = self.book
+        groups: dict[tuple[str, int], list[tuple[Instrument, int]]] = {}
+        for instr_idx, slot in self.book.positions_of(s):
+            instr = self.instruments[instr_idx]
+            if instr.is_option and int(b.lots[slot]):
+                groups.setdefault((instr.index_instrument, instr.expiry_ns), []).append((instr, slot))
+        adj_im = adj_mm = 0
+        for legs in groups.values():
+            if len(legs) < 2:
+                continue
+            legs_im = sum(int(b.im[slot]) for _, slot in legs)
+            legs_mm = sum(int(b.mm[slot]) for _, slot in legs)
+            value = sum(int(b.value[slot]) for _, slot in legs)
+            loss = _max_loss(legs, b)
+            if loss is None:
+                continue
+            cap = max(loss + value, 0)
+            adj_im += min(legs_im, cap) - legs_im
+            adj_mm += min(legs_mm, cap) - legs_mm
+        self.sub_im[s] += adj_im - int(self.sub_opt_adj_im[s])
+        self.sub_mm[s] += adj_mm - int(self.sub_opt_adj_mm[s])
+        self.sub_opt_adj_im[s], self.sub_opt_adj_mm[s] = adj_im, adj_mm
 
     def remargin_all(self) -> list[dict]:
         """Full re-margin: recompute every position at the current marks (one vectorised pass per
@@ -814,14 +896,19 @@ class Engine:
 
     def _on_Settlement(self, e: ev.Settlement) -> list[dict]:
         instr = self.instrument(e.instrument)
-        if instr.kind is not InstrumentKind.FUTURE:
-            raise InvalidInput("instrument", f"{instr.symbol} is not a dated future")
+        if instr.kind is InstrumentKind.PERPETUAL:
+            raise InvalidInput("instrument", f"{instr.symbol} is a perpetual: it never settles")
         m = self.markets[instr.index]
         if m.settled:
             raise Rejected("settled", f"{instr.symbol} has already settled")
         if e.ts < instr.expiry_ns:
             raise InvalidInput("ts", f"{instr.symbol} expires at {instr.expiry_ns}, settlement at {e.ts} is early")
-        price = instr.lot_price(e.price, "price", on_tick=False)
+        if instr.is_option:  # ``price`` is the underlying's settlement price; the option settles at its intrinsic value
+            spot = instr.lot_price(e.price, "price", on_tick=False)
+            price = instr.intrinsic_lot(spot)
+            instr.spot_lot = spot
+        else:
+            price = instr.lot_price(e.price, "price", on_tick=False)
         h = self.book.holders(instr.index).copy()
         if h.size and int(np.abs(self.book.lots[h]).max()) * price > MAX_NOTIONAL:
             raise InvalidInput("price", "settlement price overflows the notional limit")
@@ -991,3 +1078,20 @@ def _reading_effect(symbol: str, reading, decision, *, used: bool) -> dict:
         "blocked": sorted(decision.blocked),
         "used_for_margin": used,
     }
+
+
+def _max_loss(legs: list, book) -> int | None:
+    """Largest loss at expiry (quote base units, rounded up) of option legs on one underlying and
+    expiry, or ``None`` when it is unbounded (net short calls). Payoffs are piecewise linear in the
+    spot, so the worst case lies at spot 0, at a strike, or at infinity."""
+    from fractions import Fraction
+
+    slope = sum(int(book.lots[slot]) * instr.lot_underlying for instr, slot in legs if instr.option_type == "call")
+    if slope < 0:
+        return None
+    points = {Decimal(0)} | {instr.strike for instr, _ in legs}
+    worst = Fraction(0)
+    for p in points:
+        payoff = sum(Fraction(int(book.lots[slot]) * instr.intrinsic_lot(int(p * instr.price_factor))) for instr, slot in legs)
+        worst = max(worst, -payoff)
+    return -((-worst.numerator) // worst.denominator)

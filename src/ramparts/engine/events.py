@@ -49,7 +49,11 @@ class ListAsset(_Event):
 
 
 class ListInstrument(_Event):
-    """Lists a linear perpetual or dated future.
+    """Lists a linear perpetual, a dated future or a European cash-settled option.
+
+    An option needs ``expiry_ns``, ``strike``, ``option_type`` and ``index_instrument`` (a listed
+    perpetual or future on the same underlying whose index price is the option's spot); its
+    ``margin`` is ignored (standard option margin applies).
 
     ``margin`` is ``{"tiers": [[notional_floor, initial_rate, maintenance_rate], ...],
     "size_premium": rate_per_sqrt_unit}`` with decimal strings (floors in quote currency).
@@ -57,7 +61,7 @@ class ListInstrument(_Event):
 
     kind: Literal["ListInstrument"] = "ListInstrument"
     symbol: str
-    instrument_kind: Literal["perpetual", "future"] = "perpetual"
+    instrument_kind: Literal["perpetual", "future", "option"] = "perpetual"
     underlying: str
     quote: str = "USDC"
     contract_size: Decimal = Decimal(1)
@@ -69,6 +73,9 @@ class ListInstrument(_Event):
     mark: dict[str, Any] | None = None
     insurance_fund: Literal["global", "market"] = "global"
     oracle_max_age_ns: int = Field(default=0, ge=0)
+    strike: Decimal | None = None
+    option_type: Literal["call", "put"] | None = None
+    index_instrument: str | None = None
 
 
 class OpenSubAccount(_Event):
