@@ -518,6 +518,35 @@ def prove_liabilities(
         raise typer.Exit(1)
 
 
+def _service_app():
+    from ramparts.service.cli import app as service_app
+
+    return service_app
+
+
+app.add_typer(_service_app(), name="service", help="the risk service: create-key, revoke-key, serve (FastAPI + WebSocket + dashboard)")
+
+
+@app.command()
+def serve(
+    journal: str = typer.Option("ramparts.sqlite", help="journal URL: SQLite path (default) or postgresql://..."),
+    keys: str = typer.Option(None, help="key store URL (default: the journal's database)"),
+    namespace: str = typer.Option("ramparts", help="journal namespace (PostgreSQL schema)"),
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8000),
+    durability: str = typer.Option("full", help="full (fsync per commit) or normal"),
+) -> None:
+    """Run the risk service: the engine as one journaled writer behind a FastAPI / WebSocket API and a live dashboard at /."""
+    from ramparts.service.cli import serve as run
+
+    try:
+        run(journal, keys=keys, namespace=namespace, host=host, port=port, durability=durability)
+    except RampartsError as exc:
+        _fail(exc)
+    except ImportError as exc:
+        _fail(f"the service needs its extra: pip install -e '.[service]' ({exc})")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     try:
         app()

@@ -1,0 +1,193 @@
+"""Benchmark: the risk service under load on loopback, against direct ``Node.submit`` in process.
+
+* **service**: ``python -m ramparts.service serve`` (uvicorn, one process) over a SQLite WAL
+  journal; N concurrent async httpx clients post for T seconds, each request either a batch of
+  ``--fills`` fills (matcher key) or, one time in five, an oracle price; every request is
+  acknowledged only after its journal transaction committed (the writer group-commits what is
+  waiting). Events/s counts acknowledged events; latency is per request, client-side.
+* **baseline**: the same event mix through ``Node.submit`` one event at a time in this process,
+  on a fresh SQLite journal of the same durability (one commit per event), for T seconds.
+
+Run: ``python benchmarks/bench_service.py [--clients 8 --seconds 5 --fills 1 --durability full]``.
+Client and server share the machine's cores, so the service figure includes the clients' cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from ramparts.engine import events as ev
+from ramparts.engine.node import Node
+from ramparts.engine.presets import genesis, perpetual
+from ramparts.errors import RampartsError
+from ramparts.service.auth import KeyStore
+
+ACCOUNTS = [f"t{i:03d}/main" for i in range(64)]
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc), or nan elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
+
+
+def _fill(rng: random.Random, price: float) -> dict:
+    b, s = rng.sample(ACCOUNTS, 2)
+    return {"instrument": "BTC-PERP", "buyer": b, "seller": s, "size": f"{rng.randint(1, 20) / 1000:.3f}",
+            "price": f"{price + rng.randint(-20, 20) / 10:.1f}"}
+
+
+async def _client(base: str, keys: dict, seconds: float, n_fills: int, seed: int, lat: list, counts: list) -> None:
+    rng = random.Random(seed)
+    price = 50000.0
+    async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            t0 = time.perf_counter()
+            if rng.random() < 0.2:
+                price = round(price * (1 + rng.uniform(-0.001, 0.001)), 1)
+                r = await c.post("/v1/prices", json={"instrument": "BTC-PERP", "price": f"{price:.1f}"}, headers=keys["oracle"])
+                n = 1 if r.status_code == 201 else 0
+            else:
+                r = await c.post("/v1/fills", json={"fills": [_fill(rng, price) for _ in range(n_fills)]}, headers=keys["matcher"])
+                n = r.json()["accepted"] if r.status_code == 200 else 0
+            lat.append(time.perf_counter() - t0)
+            counts.append(n)
+
+
+def bench_service(clients: int, seconds: float, n_fills: int, durability: str, tmp: Path) -> dict:
+    journal = str(tmp / "service.sqlite")
+    ks = KeyStore(journal)
+    tokens = {role: ks.create_key(role, None, "bench")[1] for role in ("risk_officer", "oracle", "matcher")}
+    ks.close()
+    keys = {"risk": {"X-API-Key": tokens["risk_officer"]}, "oracle": {"X-API-Key": tokens["oracle"]}, "matcher": {"X-API-Key": tokens["matcher"]}}
+    port = _port()
+    base = f"http://127.0.0.1:{port}"
+    src = Path(__file__).resolve().parents[1] / "src"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([sys.executable, "-m", "ramparts.service", "serve", "--journal", journal, "--port", str(port), "--rate", "0",
+                             "--durability", durability, "--log-level", "warning"], env=env)
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.1)
+        with httpx.Client(base_url=base, timeout=30) as c:
+            c.post("/v1/instruments", json={"symbol": "BTC-PERP", "underlying": "BTC", "size_step": "0.001", "tick_size": "0.1",
+                                            "margin": {"tiers": [["0", "0.1", "0.05"]]}}, headers=keys["risk"]).raise_for_status()
+            for sub in ACCOUNTS:
+                c.post("/v1/subaccounts", json={"subaccount": sub}, headers=keys["risk"]).raise_for_status()
+                c.post("/v1/deposits", json={"subaccount": sub, "amount": "10000000"}, headers=keys["risk"]).raise_for_status()
+            c.post("/v1/prices", json={"instrument": "BTC-PERP", "price": "50000"}, headers=keys["oracle"]).raise_for_status()
+        lat: list[float] = []
+        counts: list[int] = []
+
+        async def run() -> float:
+            t0 = time.perf_counter()
+            await asyncio.gather(*(_client(base, keys, seconds, n_fills, i, lat, counts) for i in range(clients)))
+            return time.perf_counter() - t0
+
+        cpu0, own0 = _cpu_s(proc.pid), time.process_time()
+        wall = asyncio.run(run())
+        server_cpu, client_cpu = _cpu_s(proc.pid) - cpu0, time.process_time() - own0
+        prom = {line.split()[0]: float(line.split()[1]) for line in httpx.get(f"{base}/metrics").text.splitlines()
+                if line.startswith(("ramparts_tick_to_decision_seconds_sum", "ramparts_tick_to_decision_seconds_count",
+                                    "ramparts_commit_events_sum", "ramparts_commit_events_count"))}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return {"events_per_s": sum(counts) / wall, "requests_per_s": len(lat) / wall, "p50_ms": _pct(lat, 0.5) * 1e3,
+            "p99_ms": _pct(lat, 0.99) * 1e3, "requests": len(lat), "events": sum(counts),
+            "server_cpu": server_cpu / wall, "client_cpu": client_cpu / wall,
+            "tick_ms": 1e3 * prom["ramparts_tick_to_decision_seconds_sum"] / max(prom["ramparts_tick_to_decision_seconds_count"], 1),
+            "per_commit": prom["ramparts_commit_events_sum"] / max(prom["ramparts_commit_events_count"], 1)}
+
+
+def bench_direct(seconds: float, durability: str, tmp: Path) -> dict:
+    node = Node.open(str(tmp / "direct.sqlite"), durability=durability)
+    node.submit(genesis(ts=0))
+    node.submit(perpetual("BTC-PERP", "BTC"))
+    for sub in ACCOUNTS:
+        node.submit(ev.OpenSubAccount(ts=0, subaccount=sub))
+        node.submit(ev.Deposit(ts=0, subaccount=sub, asset="USDC", amount="10000000"))
+    node.submit(ev.OraclePrice(ts=1, instrument="BTC-PERP", price="50000"))
+    rng = random.Random(0)
+    price, lat, n = 50000.0, [], 0
+    end = time.perf_counter() + seconds
+    t_start = time.perf_counter()
+    while time.perf_counter() < end:
+        ts = time.time_ns()
+        if rng.random() < 0.2:
+            price = round(price * (1 + rng.uniform(-0.001, 0.001)), 1)
+            event = {"kind": "OraclePrice", "ts": ts, "instrument": "BTC-PERP", "price": f"{price:.1f}"}
+        else:
+            event = {"kind": "Fill", "ts": ts, **_fill(rng, price)}
+        t0 = time.perf_counter()
+        try:
+            node.submit(event)
+            n += 1
+        except RampartsError:
+            pass
+        lat.append(time.perf_counter() - t0)
+    wall = time.perf_counter() - t_start
+    node.close()
+    return {"events_per_s": n / wall, "p50_ms": _pct(lat, 0.5) * 1e3, "p99_ms": _pct(lat, 0.99) * 1e3, "events": n}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--fills", type=int, default=1, help="fills per fill request")
+    ap.add_argument("--durability", choices=("full", "normal"), default="full")
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        svc = bench_service(a.clients, a.seconds, a.fills, a.durability, tmp)
+        direct = bench_direct(a.seconds, a.durability, tmp)
+    print(f"service: {a.clients} clients x {a.seconds:g}s, {a.fills} fill(s)/request + 20% prices, SQLite WAL durability={a.durability}")
+    print(f"  service : {svc['events_per_s']:9,.0f} events/s  {svc['requests_per_s']:8,.0f} req/s  "
+          f"p50 {svc['p50_ms']:7.2f} ms  p99 {svc['p99_ms']:7.2f} ms  ({svc['events']:,} events, {svc['requests']:,} requests)")
+    print(f"            CPU cores busy: server {svc['server_cpu']:.2f}, clients {svc['client_cpu']:.2f} (of {os.cpu_count()}); mean tick-to-decision {svc['tick_ms']:.2f} ms;"
+          f" {svc['per_commit']:.1f} events per journal commit (group commit)")
+    print(f"  direct  : {direct['events_per_s']:9,.0f} events/s  Node.submit p50 {direct['p50_ms']:7.3f} ms  p99 {direct['p99_ms']:7.3f} ms"
+          f"  ({direct['events']:,} events, one commit each)")
+    print(f"  ratio service/direct events/s: {svc['events_per_s'] / direct['events_per_s']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

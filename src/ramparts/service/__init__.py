@@ -1,0 +1,22 @@
+"""The risk service: the engine behind an HTTP/WebSocket API, with keys, metrics and a dashboard.
+
+Modules: :mod:`~ramparts.service.app` (``create_app``: the FastAPI app around one journaled node),
+:mod:`~ramparts.service.api` (the ``/v1`` routes), :mod:`~ramparts.service.writer` (the single
+writer thread and group commit), :mod:`~ramparts.service.views` (read views of the engine),
+:mod:`~ramparts.service.models` (request/response models), :mod:`~ramparts.service.auth` (API keys,
+roles, rate limit, audit log), :mod:`~ramparts.service.stream` (the live stream),
+:mod:`~ramparts.service.metrics` (Prometheus, JSON logs), :mod:`~ramparts.service.cli`
+(``create-key``, ``serve``). Needs the ``service`` extra (fastapi, uvicorn, prometheus-client).
+"""
+
+
+def __getattr__(name: str):
+    # lazy, so that ``ramparts.service.cli`` (and the main CLI that wires it) import without fastapi
+    if name == "create_app":
+        from ramparts.service.app import create_app
+
+        return create_app
+    raise AttributeError(name)
+
+
+__all__ = ["create_app"]

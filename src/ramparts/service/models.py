@@ -1,0 +1,274 @@
+"""The request and response bodies of the risk service (pydantic), so that the OpenAPI spec is complete.
+
+Money, prices and sizes travel as decimal strings (exact); times are integer nanoseconds since the
+Unix epoch. Request bodies forbid unknown fields. Optional ``ts`` fields exist only on requests
+from trusted machine roles (oracle, matcher, liquidator, risk officer); when omitted the service
+stamps the event with the wall clock, never earlier than the engine's time.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+INT64_MAX = 2**63 - 1
+Ts = Field(default=None, ge=0, le=INT64_MAX, description="event time (ns); default: now, never before the engine time")
+Name = Field(min_length=1, max_length=129, description="sub-account id 'account/sub'", examples=["alice/main"])
+Symbol = Field(min_length=1, max_length=64, examples=["BTC-PERP"])
+
+
+class _Req(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx body."""
+
+    error: str = Field(description="machine-readable reason, e.g. invalid_input, unknown_entity, initial_margin, forbidden")
+    field: str | None = Field(default=None, description="the offending field, when one is to blame")
+    message: str
+
+
+# ---------------------------------------------------------------------------------------- requests
+class OpenSubAccountReq(_Req):
+    subaccount: str = Name
+    mode: Literal["cross", "isolated"] = "cross"
+    instrument: str | None = Field(default=None, max_length=64)
+
+
+class CashReq(_Req):
+    subaccount: str = Name
+    amount: Decimal = Field(examples=["1000"])
+    asset: str = Field(default="USDC", min_length=1, max_length=32)
+
+
+class FillReq(_Req):
+    instrument: str = Symbol
+    buyer: str = Name
+    seller: str = Name
+    price: Decimal = Field(examples=["50000"])
+    size: Decimal = Field(examples=["0.1"])
+    buyer_fee: Decimal = Decimal(0)
+    seller_fee: Decimal = Decimal(0)
+    ts: int | None = Ts
+
+
+class FillBatchReq(_Req):
+    fills: list[FillReq] = Field(min_length=1, max_length=1000, description="fills in matching order; journaled in one transaction")
+
+
+class PriceReq(_Req):
+    instrument: str = Symbol
+    price: Decimal = Field(examples=["50000"])
+    book_price: Decimal | None = None
+    ts: int | None = Ts
+
+
+class FundingReq(_Req):
+    instrument: str = Symbol
+    premium: Decimal | None = Field(default=None, description="per interval; default (mark - index) / index")
+    ts: int | None = Ts
+
+
+class TickReq(_Req):
+    ts: int | None = Ts
+
+
+class ParameterReq(_Req):
+    target: str = Field(min_length=1, max_length=80, description="'liquidation' or 'instrument:<SYMBOL>'", examples=["liquidation"])
+    key: str = Field(min_length=1, max_length=80, examples=["penalty_ppm"])
+    value: Any = Field(examples=[20000])
+    ts: int | None = Ts
+
+
+class InstrumentReq(_Req):
+    symbol: str = Symbol
+    underlying: str = Field(min_length=1, max_length=32, examples=["BTC"])
+    instrument_kind: Literal["perpetual", "future"] = "perpetual"
+    quote: str = "USDC"
+    contract_size: Decimal = Decimal(1)
+    size_step: Decimal = Field(examples=["0.001"])
+    tick_size: Decimal = Field(examples=["0.1"])
+    margin: dict[str, Any] = Field(examples=[{"tiers": [["0", "0.1", "0.05"]]}])
+    expiry_ns: int | None = Field(default=None, ge=0, le=INT64_MAX)
+    insurance_fund: Literal["global", "market"] = "global"
+    oracle_max_age_ns: int = Field(default=0, ge=0, le=INT64_MAX)
+    ts: int | None = Ts
+
+
+class FundInsuranceReq(_Req):
+    fund: str = Field(default="global", min_length=1, max_length=64)
+    amount: Decimal = Field(examples=["100000"])
+    ts: int | None = Ts
+
+
+class KeyReq(_Req):
+    role: Literal["trader", "oracle", "matcher", "liquidator", "risk_officer", "auditor"]
+    account: str | None = Field(default=None, max_length=64, description="the trader's account, or the liquidator's keeper name")
+    label: str = Field(default="", max_length=200)
+
+
+# ---------------------------------------------------------------------------------------- responses
+class EventAck(BaseModel):
+    """An event the node journaled: acknowledged only after the journal transaction committed."""
+
+    seq: int
+    ts: int
+    kind: str
+    effects: list[dict[str, Any]]
+
+
+class FillOutcome(BaseModel):
+    index: int
+    accepted: bool
+    seq: int | None = None
+    effects: list[dict[str, Any]] | None = None
+    error: ErrorBody | None = None
+
+
+class FillBatchAck(BaseModel):
+    accepted: int
+    rejected: int
+    outcomes: list[FillOutcome]
+
+
+class PositionView(BaseModel):
+    instrument: str
+    size: str
+    entry_price: str | None
+    mark: str
+    notional: str
+    unrealised_pnl: str
+    initial_margin: str
+    maintenance_margin: str
+
+
+class AccountRiskView(BaseModel):
+    subaccount: str
+    mode: str
+    cash: str
+    equity: str
+    initial_margin: str
+    maintenance_margin: str
+    free_collateral: str
+    margin_ratio: float | None = Field(description="maintenance / equity (>= 1 liquidatable); null without positions or with equity <= 0")
+    liquidation_price: str | None
+    state: Literal["healthy", "margin_called", "in_liquidation", "bankrupt"]
+    positions: list[PositionView]
+
+
+class AccountSummary(BaseModel):
+    subaccount: str
+    equity: str
+    maintenance_margin: str
+    margin_ratio: float | None
+    state: str
+
+
+class AccountList(BaseModel):
+    accounts: list[AccountSummary]
+
+
+class QueueView(BaseModel):
+    seq: int
+    accounts: list[AccountSummary] = Field(description="in breach or in liquidation, most at risk first")
+
+
+class InsuranceView(BaseModel):
+    asset: str
+    funds: dict[str, str]
+    total: str
+
+
+class AdlEntry(BaseModel):
+    rank: int
+    subaccount: str
+    size: str
+    profit_pct: float
+    leverage: float | None
+    score: float
+
+
+class AdlView(BaseModel):
+    instrument: str
+    longs: list[AdlEntry] = Field(description="deleveraged, in this order, against a bankrupt short")
+    shorts: list[AdlEntry] = Field(description="deleveraged, in this order, against a bankrupt long")
+
+
+class MarketView(BaseModel):
+    symbol: str
+    kind: str
+    index_price: str | None
+    mark: str | None
+    open_interest: str
+    open_interest_notional: str
+    holders: int
+    settled: bool
+    last_funding_rate_ppb: int
+
+
+class MarketList(BaseModel):
+    markets: list[MarketView]
+
+
+class JournalEvent(BaseModel):
+    seq: int
+    ts: int
+    kind: str
+    payload: dict[str, Any]
+    effects: list[dict[str, Any]]
+
+
+class EventPage(BaseModel):
+    events: list[JournalEvent]
+    next_from_seq: int | None = Field(description="pass as from_seq for the next page; null at the end")
+    last_seq: int
+
+
+class StateView(BaseModel):
+    seq: int
+    time_ns: int
+    state_hash: str
+
+
+class BreakerView(BaseModel):
+    configured: bool
+    breakers: list[dict[str, Any]]
+
+
+class KeyView(BaseModel):
+    key_id: str
+    role: str
+    account: str | None
+    label: str
+    created_ns: int
+    revoked_ns: int | None
+
+
+class KeyCreated(KeyView):
+    token: str = Field(description="the API key; shown only once")
+
+
+class KeyList(BaseModel):
+    keys: list[KeyView]
+
+
+class AuditList(BaseModel):
+    entries: list[dict[str, Any]]
+
+
+class Overview(BaseModel):
+    """Everything the dashboard shows, in one read."""
+
+    seq: int
+    time_ns: int
+    state_hash: str
+    accounts: int
+    ratio_histogram: dict[str, int]
+    queue: list[AccountSummary]
+    insurance: InsuranceView
+    markets: list[MarketView]
+    breakers: BreakerView
+    counters: dict[str, int]

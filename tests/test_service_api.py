@@ -1,0 +1,296 @@
+"""The risk service's HTTP API: every endpoint, roles and ownership, revocation, errors, rate limit, stream.
+
+The core tests run on SQLite and (``-m postgres``) on PostgreSQL with a namespace per test.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from types import SimpleNamespace
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+with warnings.catch_warnings():  # starlette's TestClient warns about httpx at import
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient  # noqa: E402
+
+from ramparts.engine.node import replay  # noqa: E402
+from ramparts.journal import open_journal  # noqa: E402
+from ramparts.service.app import create_app  # noqa: E402
+from service_kit import PG_URL, drop_pg, make_keys, new_namespace, perp_body, pg_available, setup_venue  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+FILL = {"instrument": "BTC-PERP", "buyer": "alice/main", "seller": "bob/main", "price": "50000", "size": "0.19"}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def svc(request, tmp_path):
+    if request.param == "sqlite":
+        url, ns = str(tmp_path / "journal.sqlite"), "ramparts"
+    else:
+        if not pg_available():
+            pytest.skip("PostgreSQL is not reachable at 127.0.0.1:5432")
+        url, ns = PG_URL, new_namespace()
+    app = create_app(url, namespace=ns, rate_limit=(0, 0))
+    keys = make_keys(app.state.svc.keys)
+    try:
+        with TestClient(app) as client:
+            yield SimpleNamespace(c=client, keys=keys, url=url, ns=ns, app=app)
+    finally:
+        if request.param == "postgres":
+            drop_pg(ns)
+
+
+def _ok(r, status=(200, 201)):
+    assert r.status_code in ((status,) if isinstance(status, int) else status), r.text
+    return r.json()
+
+
+def _err(r, status: int, error: str | None = None, field: str | None = None) -> dict:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error", "field", "message"} and body["message"], body
+    if error is not None:
+        assert body["error"] == error, body
+    if field is not None:
+        assert body["field"] == field, body
+    return body
+
+
+def test_every_endpoint(svc):
+    c, k = svc.c, svc.keys
+    setup_venue(c, k)
+    # a batch of fills: one transaction, one outcome per fill
+    batch = _ok(c.post("/v1/fills", json={"fills": [FILL, {**FILL, "size": "5"}, {**FILL, "instrument": "ETH-PERP"}]}, headers=k.h("matcher")), 200)
+    assert (batch["accepted"], batch["rejected"]) == (1, 2)
+    assert batch["outcomes"][1]["error"]["error"] == "initial_margin"
+    assert batch["outcomes"][2]["error"] == {"error": "unknown_entity", "field": "instrument", "message": "unknown instrument 'ETH-PERP'"}
+    risk = _ok(c.get("/v1/subaccounts/alice/main", headers=k.h("alice")))
+    assert risk["state"] == "healthy" and risk["positions"][0]["size"] == "0.190"
+    assert float(risk["liquidation_price"]) < 50000 and 0 < risk["margin_ratio"] < 1
+    # the price falls: alice is margin-called, the ack carries the decision
+    ack = _ok(c.post("/v1/prices", json={"instrument": "BTC-PERP", "price": "45000"}, headers=k.h("oracle")), 201)
+    assert [fx["kind"] for fx in ack["effects"]] == ["MarginCall"]
+    queue = _ok(c.get("/v1/liquidations/queue", headers=k.h("liquidator")))
+    assert [a["subaccount"] for a in queue["accounts"]] == ["alice/main"] and queue["accounts"][0]["state"] == "margin_called"
+    assert _ok(c.get("/v1/subaccounts/alice/main", headers=k.h("auditor")))["margin_ratio"] > 1
+    adl = _ok(c.get("/v1/markets/BTC-PERP/adl", headers=k.h("auditor")))
+    assert [r["subaccount"] for r in adl["shorts"]] == ["bob/main"] and [r["subaccount"] for r in adl["longs"]] == ["alice/main"]
+    assert adl["shorts"][0]["profit_pct"] == pytest.approx(10.0)
+    tick = _ok(c.post("/v1/liquidations/tick", json={}, headers=k.h("liquidator")), 201)
+    step = next(fx for fx in tick["effects"] if fx["kind"] == "LiquidationStep")
+    assert step["subaccount"] == "alice/main" and step["liquidator"] == "keeper1"
+    assert _ok(c.get("/v1/liquidations/queue", headers=k.h("auditor")))["accounts"] == []
+    ins = _ok(c.get("/v1/insurance", headers=k.h("auditor")))
+    assert ins["asset"] == "USDC" and float(ins["funds"]["global"]) > 50000
+    markets = _ok(c.get("/v1/markets", headers=k.h("alice")))["markets"]
+    assert markets[0]["symbol"] == "BTC-PERP" and markets[0]["mark"] == "45000.000"
+    oi = _ok(c.get("/v1/open-interest", headers=k.h("oracle")))
+    assert oi["BTC-PERP"]["open_interest"] == "0.190"  # the backstop vault took alice's side
+    _ok(c.post("/v1/funding", json={"instrument": "BTC-PERP", "premium": "0.0001"}, headers=k.h("liquidator")), 201)
+    pc = _ok(c.post("/v1/parameters", json={"target": "liquidation", "key": "penalty_ppm", "value": 20000}, headers=k.h("risk")), 201)
+    assert pc["kind"] == "ParameterChange"
+    assert _ok(c.get("/v1/breakers", headers=k.h("auditor"))) == {"configured": False, "breakers": []}
+    listed = [a["subaccount"] for a in _ok(c.get("/v1/subaccounts", headers=k.h("auditor")))["accounts"]]
+    assert listed == ["alice/main", "bob/main"]
+    ov = _ok(c.get("/v1/overview", headers=k.h("auditor")))
+    assert ov["counters"]["MarginCall"] == 1 and ov["counters"]["LiquidationStep"] == 1 and ov["accounts"] == 2
+    # event history, paged
+    page1 = _ok(c.get("/v1/events", params={"limit": 5}, headers=k.h("auditor")))
+    assert [e["seq"] for e in page1["events"]] == [1, 2, 3, 4, 5] and page1["events"][0]["kind"] == "Genesis"
+    seqs, nxt = [], 1
+    while nxt is not None:
+        page = _ok(c.get("/v1/events", params={"from_seq": nxt, "limit": 4}, headers=k.h("auditor")))
+        seqs += [e["seq"] for e in page["events"]]
+        nxt = page["next_from_seq"]
+    assert seqs == list(range(1, page1["last_seq"] + 1))
+    kinds = {e["seq"]: e for e in _ok(c.get("/v1/events", params={"limit": 1000}, headers=k.h("auditor")))["events"]}
+    assert kinds[tick["seq"]]["effects"] == tick["effects"] and kinds[ack["seq"]]["payload"]["price"] == "45000"
+    # admin: keys and the audit log
+    keys = _ok(c.get("/v1/keys", headers=k.h("risk")))["keys"]
+    assert {x["role"] for x in keys} >= {"trader", "oracle", "matcher", "liquidator", "risk_officer", "auditor"}
+    assert all("digest" not in x and "salt" not in x for x in keys)
+    actions = [e["action"] for e in _ok(c.get("/v1/audit", headers=k.h("auditor")))["entries"]]
+    assert "parameter_change" in actions and "create_key" in actions and "list_instrument" in actions
+    # the state hash is the journal's replay
+    state = _ok(c.get("/v1/state", headers=k.h("auditor")))
+    with open_journal(svc.url, namespace=svc.ns) as j:
+        assert replay(j).state_hash() == state["state_hash"] and j.last_seq() == state["seq"]
+    # metrics
+    text = c.get("/metrics").text
+    assert "ramparts_tick_to_decision_seconds_count 2.0" in text
+    assert 'ramparts_insurance_fund{fund="global"}' in text and "ramparts_accounts_at_risk 0.0" in text
+    assert 'ramparts_events_total{kind="Fill",outcome="rejected"} 2.0' in text
+    spec = c.get("/openapi.json").json()
+    assert {"/v1/fills", "/v1/prices", "/v1/liquidations/queue", "/v1/markets/{symbol}/adl", "/v1/events"} <= set(spec["paths"])
+
+
+def test_a_trader_only_touches_its_own_account(svc):
+    c, k = svc.c, svc.keys
+    setup_venue(c, k)
+    for r in (
+        c.get("/v1/subaccounts/bob/main", headers=k.h("alice")),
+        c.post("/v1/deposits", json={"subaccount": "bob/main", "amount": "1"}, headers=k.h("alice")),
+        c.post("/v1/withdrawals", json={"subaccount": "bob/main", "amount": "1"}, headers=k.h("alice")),
+        c.post("/v1/subaccounts", json={"subaccount": "bob/side"}, headers=k.h("alice")),
+        c.get("/v1/liquidations/queue", headers=k.h("alice")),
+        c.get("/v1/events", headers=k.h("alice")),
+        c.post("/v1/fills", json={"fills": [FILL]}, headers=k.h("alice")),
+    ):
+        _err(r, 403, "forbidden")
+    assert [a["subaccount"] for a in _ok(c.get("/v1/subaccounts", headers=k.h("alice")))["accounts"]] == ["alice/main"]
+    _ok(c.post("/v1/subaccounts", json={"subaccount": "alice/side"}, headers=k.h("alice")), 201)
+    _ok(c.post("/v1/withdrawals", json={"subaccount": "alice/main", "amount": "10"}, headers=k.h("alice")), 201)
+    assert _ok(c.get("/v1/subaccounts/alice/main", headers=k.h("alice")))["cash"] == "990.000000"
+
+
+def test_roles_are_enforced(svc):
+    c, k = svc.c, svc.keys
+    setup_venue(c, k)
+    _err(c.post("/v1/withdrawals", json={"subaccount": "alice/main", "amount": "1"}, headers=k.h("oracle")), 403, "forbidden")
+    _err(c.post("/v1/fills", json={"fills": [FILL]}, headers=k.h("oracle")), 403)
+    _err(c.post("/v1/prices", json={"instrument": "BTC-PERP", "price": "1"}, headers=k.h("matcher")), 403)
+    _err(c.post("/v1/parameters", json={"target": "liquidation", "key": "penalty_ppm", "value": 1}, headers=k.h("auditor")), 403)
+    _err(c.post("/v1/keys", json={"role": "auditor"}, headers=k.h("auditor")), 403)
+    _err(c.post("/v1/liquidations/tick", json={}, headers=k.h("risk")), 403)
+    _err(c.post("/v1/keys", json={"role": "risk_officer"}, headers=k.h("liquidator")), 403)
+
+
+def test_revoked_and_unknown_keys_are_refused(svc):
+    c, k = svc.c, svc.keys
+    created = _ok(c.post("/v1/keys", json={"role": "oracle", "label": "feed-2"}, headers=k.h("risk")), 201)
+    _ok(c.post("/v1/instruments", json=perp_body(), headers=k.h("risk")), 201)
+    h = {"X-API-Key": created["token"]}
+    _ok(c.post("/v1/prices", json={"instrument": "BTC-PERP", "price": "100"}, headers=h), 201)
+    revoked = _ok(c.delete(f"/v1/keys/{created['key_id']}", headers=k.h("risk")))
+    assert revoked["revoked_ns"] is not None
+    _err(c.post("/v1/prices", json={"instrument": "BTC-PERP", "price": "101"}, headers=h), 401, "revoked")
+    _err(c.get("/v1/markets"), 401, "unauthorized")
+    _err(c.get("/v1/markets", headers={"X-API-Key": "rk_nothere_secret"}), 401, "unauthorized")
+    _err(c.get("/v1/markets", headers={"X-API-Key": created["token"][:-2] + "xx"}), 401)
+    _err(c.get("/v1/markets", headers={"X-API-Key": "garbage"}), 401)
+    # Bearer and query-string forms
+    _ok(c.get("/v1/markets", headers={"Authorization": f"Bearer {k.tokens['auditor']}"}))
+    _ok(c.get("/v1/markets", params={"key": k.tokens["auditor"]}))
+    _err(c.delete("/v1/keys/doesnotexist", headers=k.h("risk")), 404, "unknown_entity")
+    actions = [(e["action"], e["detail"].get("key_id")) for e in _ok(c.get("/v1/audit", headers=k.h("risk")))["entries"]]
+    assert ("revoke_key", created["key_id"]) in actions and ("create_key", created["key_id"]) in actions
+
+
+def test_bad_input_gives_a_clear_4xx(svc):
+    c, k = svc.c, svc.keys
+    setup_venue(c, k)
+    o, a = k.h("oracle"), k.h("alice")
+    _err(c.post("/v1/prices", json={"instrument": "NOPE", "price": "1"}, headers=o), 404, "unknown_entity", "instrument")
+    _err(c.post("/v1/prices", json={"instrument": "BTC-PERP", "price": "NaN"}, headers=o), 422, "invalid_input", "price")
+    _err(c.post("/v1/prices", json={"instrument": "BTC-PERP", "price": "-5"}, headers=o), 422, "invalid_input")
+    _err(c.post("/v1/prices", json={"instrument": "BTC-PERP", "price": 1e300}, headers=o), 422, "invalid_input", "price")
+    _err(c.post("/v1/prices", json={"instrument": "BTC-PERP", "price": "1", "colour": "red"}, headers=o), 422, "invalid_input", "colour")
+    _err(c.post("/v1/prices", json={"instrument": "BTC-PERP", "price": "1", "ts": 1}, headers=o), 422, "invalid_input", "ts")
+    _err(c.post("/v1/prices", content=b"{not json", headers={**o, "content-type": "application/json"}), 422, "invalid_input")
+    _err(c.post("/v1/deposits", json={"subaccount": "alice/main", "amount": "-1"}, headers=a), 422, "invalid_input", "amount")
+    _err(c.post("/v1/deposits", json={"subaccount": "alice/main", "amount": "0.0000001"}, headers=a), 422, "invalid_input", "amount")
+    _err(c.post("/v1/deposits", json={"subaccount": "alice/main", "amount": "1", "asset": "DOGE"}, headers=a), 404, "unknown_entity", "asset")
+    _err(c.post("/v1/deposits", json={"subaccount": "alice/nope", "amount": "1"}, headers=a), 404, "unknown_entity", "subaccount")
+    _err(c.post("/v1/subaccounts", json={"subaccount": "alice/a/b"}, headers=a), 422, "invalid_input", "subaccount")
+    _err(c.post("/v1/withdrawals", json={"subaccount": "alice/main", "amount": "5000"}, headers=a), 409, "free_collateral")
+    _err(c.post("/v1/subaccounts", json={"subaccount": "alice/main"}, headers=a), 409, "duplicate")
+    f = k.h("matcher")
+    _err(c.post("/v1/fills", json={"fills": []}, headers=f), 422, "invalid_input", "fills")
+    out = _ok(c.post("/v1/fills", json={"fills": [{**FILL, "price": "50000.05"}, {**FILL, "seller": "alice/main"}]}, headers=f))
+    assert [x["error"]["field"] for x in out["outcomes"]] == ["price", "seller"]
+    _err(c.post("/v1/parameters", json={"target": "liquidation", "key": "nope", "value": 1}, headers=k.h("risk")), 422, "invalid_input")
+    _err(c.post("/v1/parameters", json={"target": "instrument:BTC-PERP", "key": "margin", "value": "x"}, headers=k.h("risk")), 422)
+    _err(c.post("/v1/keys", json={"role": "trader"}, headers=k.h("risk")), 422, "invalid_input", "account")
+    _err(c.post("/v1/keys", json={"role": "wizard"}, headers=k.h("risk")), 422, "invalid_input", "role")
+    _err(c.get("/v1/events", params={"limit": 0}, headers=k.h("auditor")), 422, "invalid_input", "limit")
+    _err(c.get("/v1/markets/NOPE/adl", headers=k.h("auditor")), 404, "unknown_entity")
+    _err(c.get("/v1/subaccounts/alice/ghost", headers=a), 404, "unknown_entity")
+    _err(c.get("/v1/nowhere", headers=a), 404, "not_found")
+    _err(c.put("/v1/prices", json={}, headers=o), 405, "method_not_allowed")
+
+
+def test_rate_limit_gives_429(tmp_path):
+    app = create_app(str(tmp_path / "j.sqlite"), rate_limit=(1.0, 3.0))
+    keys = make_keys(app.state.svc.keys)
+    with TestClient(app) as c:
+        codes = [c.get("/v1/markets", headers=keys.h("auditor")).status_code for _ in range(5)]
+        assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
+        r = c.get("/v1/markets", headers=keys.h("auditor"))
+        body = _err(r, 429, "rate_limited")
+        assert "retry" in body["message"] and int(r.headers["Retry-After"]) >= 1
+        assert c.get("/v1/markets", headers=keys.h("oracle")).status_code == 200  # the bucket is per key
+
+
+def test_the_stream_pushes_what_was_journaled(svc):
+    c, k = svc.c, svc.keys
+    setup_venue(c, k)
+    _ok(c.post("/v1/fills", json={"fills": [FILL]}, headers=k.h("matcher")))
+    with c.websocket_connect(f"/v1/stream?key={k.tokens['auditor']}") as ws, \
+         c.websocket_connect("/v1/stream", headers={"X-API-Key": k.tokens["bob"]}) as bob:
+        assert ws.receive_json()["type"] == "hello" and bob.receive_json()["type"] == "hello"
+        _ok(c.post("/v1/prices", json={"instrument": "BTC-PERP", "price": "45000"}, headers=k.h("oracle")))
+        _ok(c.post("/v1/liquidations/tick", json={}, headers=k.h("liquidator")))
+        got = [ws.receive_json() for _ in range(6)]
+        assert [m["type"] for m in got] == ["price", "margin_call", "commit", "liquidation_step", "liquidation_ended", "commit"]
+        assert got[1]["subaccount"] == "alice/main" and got[0]["price"] == "45000"
+        # bob, a trader, sees prices and commits but not alice's margin call
+        assert [bob.receive_json()["type"] for _ in range(3)] == ["price", "commit", "commit"]
+    with c.websocket_connect("/v1/stream?key=rk_bad_key") as bad:
+        assert bad.receive_json()["error"] == "unauthorized"
+
+
+def test_the_first_key_comes_from_the_cli(tmp_path):
+    from typer.testing import CliRunner
+
+    from ramparts.service.cli import app as cli
+    from ramparts.service.cli import create_first_key
+
+    url = str(tmp_path / "j.sqlite")
+    _, token = create_first_key(url, label="ops")
+    res = CliRunner().invoke(cli, ["create-key", "--store", url, "--role", "auditor"])
+    assert res.exit_code == 0, res.output
+    auditor = res.stdout.strip().splitlines()[-1]
+    bad = CliRunner().invoke(cli, ["create-key", "--store", url, "--role", "trader"])
+    assert bad.exit_code == 2 and "account" in bad.output
+    with TestClient(create_app(url)) as c:
+        made = _ok(c.post("/v1/keys", json={"role": "trader", "account": "carol"}, headers={"X-API-Key": token}), 201)
+        assert made["token"].startswith(f"rk_{made['key_id']}_")
+        _ok(c.get("/v1/overview", headers={"X-API-Key": auditor}))
+    # hashed at rest: neither token appears in the database file
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("j.sqlite*"))
+    assert token.split("_", 2)[2].encode() not in raw and made["token"].split("_", 2)[2].encode() not in raw
+
+
+def test_json_logs():
+    import io
+
+    from ramparts.service.metrics import configure_logging
+
+    buf = io.StringIO()
+    handler = configure_logging(logging.INFO, buf)
+    try:
+        logging.getLogger("ramparts.service").info("hello", extra={"fields": {"seq": 7}})
+    finally:
+        logging.getLogger("ramparts").removeHandler(handler)
+        logging.getLogger("ramparts").propagate = True
+    rec = json.loads(buf.getvalue().strip())
+    assert rec["message"] == "hello" and rec["seq"] == 7 and rec["level"] == "info"
+
+
+def test_keys_may_live_in_a_separate_store(tmp_path):
+    from ramparts.service.auth import KeyStore
+
+    store = KeyStore(str(tmp_path / "keys.sqlite"))
+    _, token = store.create_key("auditor", label="separate")
+    app = create_app(str(tmp_path / "journal.sqlite"), api_keys_store=store)
+    with TestClient(app) as c:
+        assert _ok(c.get("/v1/state", headers={"X-API-Key": token}))["seq"] == 1  # the default genesis
+    assert [e["action"] for e in store.audit_entries()] == ["create_key"]
+    store.close()
