@@ -7,8 +7,9 @@ each sub-account has its own collateral and positions and is liquidated on its o
   collateral pool;
 * ``isolated``: the sub-account is bound to a single instrument (dYdX v4's isolated markets), so a
   trader opens one isolated sub-account per isolated position;
-* ``portfolio`` (scenario margin) arrives with options; the margin model is a strategy, see
-  :mod:`ramparts.margin.models`.
+* ``portfolio``: scenario (risk-array) margin over every position of the sub-account: perpetuals,
+  futures and options on one underlying net, underlyings offset through a stressed correlation
+  (:mod:`ramparts.engine.portfolio`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$")
 class MarginMode(StrEnum):
     CROSS = "cross"
     ISOLATED = "isolated"
+    PORTFOLIO = "portfolio"
 
 
 def check_name(name: object, field: str) -> str:

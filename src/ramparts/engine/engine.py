@@ -146,6 +146,10 @@ class Engine:
         # the max-loss bound of option combinations: requirement adjustments (≤ 0) already in sub_im / sub_mm
         self.sub_opt_adj_im = np.zeros(cap, dtype=np.int64)
         self.sub_opt_adj_mm = np.zeros(cap, dtype=np.int64)
+        # portfolio sub-accounts: scenario requirement − Σ per-position requirements, folded into sub_im / sub_mm
+        self.sub_pm_adj_im = np.zeros(cap, dtype=np.int64)
+        self.sub_pm_adj_mm = np.zeros(cap, dtype=np.int64)
+        self.is_portfolio = np.zeros(cap, dtype=bool)
         self.last_step_ns: dict[int, int] = {}
         self.insolvent: set[int] = set()
         self.global_draws: dict[int, int] = {}
@@ -448,9 +452,10 @@ class Engine:
         self._sub_by_id[sid] = idx
         n = idx + 1
         for name in ("sub_value", "sub_cost", "sub_mm", "sub_im", "in_liquidation", "margin_called", "is_system", "sub_opt_adj_im",
-                     "sub_opt_adj_mm"):
+                     "sub_opt_adj_mm", "sub_pm_adj_im", "sub_pm_adj_mm", "is_portfolio"):
             setattr(self, name, _grow(getattr(self, name), n))
         self.is_system[idx] = system
+        self.is_portfolio[idx] = mode is MarginMode.PORTFOLIO
         return idx
 
     def _on_OpenSubAccount(self, e: ev.OpenSubAccount) -> list[dict]:
@@ -547,8 +552,10 @@ class Engine:
         self.sub_im[s] += im - int(b.im[slot])
         self.sub_mm[s] += mm - int(b.mm[slot])
         b.value[slot], b.im[slot], b.mm[slot] = value, im, mm
-        if instr.is_option:
+        if instr.is_option and not self.is_portfolio[s]:
             self._option_bound(s)
+        if self.is_portfolio[s]:
+            self._portfolio([s])
 
     def _trade(self, s: int, instr: Instrument, delta: int, quote: int) -> int:
         """Change a position by ``delta`` lots for a signed total ``quote`` paid (cost basis += quote)."""
@@ -640,9 +647,14 @@ class Engine:
             why = self.defences.blocked(instr.symbol, "risk_increasing_fill")
             if why:
                 raise Rejected("risk_increasing_paused", f"{field} {sub.id}: risk-increasing fills on {instr.symbol} are paused: {why}")
-            im_old = int(self.book.im[slot]) if slot is not None else 0
-            im_new, _ = self._requirements(instr, new, m.mark)
-            im_after = int(self.sub_im[s]) - im_old + im_new
+            if self.is_portfolio[s]:
+                from ramparts.engine.portfolio import requirements
+
+                im_after = int(requirements(self, [s], {(s, instr.index): new})[0][0])
+            else:
+                im_old = int(self.book.im[slot]) if slot is not None else 0
+                im_new, _ = self._requirements(instr, new, m.mark)
+                im_after = int(self.sub_im[s]) - im_old + im_new
             if equity_after < im_after:
                 q = self.settlement
                 raise Rejected(
@@ -780,9 +792,59 @@ class Engine:
         self.sub_mm[subs] += mm - b.mm[h]
         b.value[h], b.im[h], b.mm[h] = value, im, mm
         if instr.is_option:
-            for sub in subs.tolist():
+            for sub in subs[~self.is_portfolio[subs]].tolist():
                 self._option_bound(sub)
+        pm = subs[self.is_portfolio[subs]]
+        if pm.size:
+            self._portfolio(np.unique(pm).tolist())
         return self._margin_calls(subs) if calls else []
+
+    def _portfolio(self, subs: list[int]) -> None:
+        """Replace the per-position requirements of portfolio sub-accounts ``subs`` by their scenario
+        requirement (kept as an adjustment folded into ``sub_im`` / ``sub_mm``)."""
+        from ramparts.engine.portfolio import requirements
+
+        im, mm = requirements(self, subs)
+        for k, s in enumerate(subs):
+            base_im = int(self.sub_im[s]) - int(self.sub_pm_adj_im[s])
+            base_mm = int(self.sub_mm[s]) - int(self.sub_pm_adj_mm[s])
+            adj_im, adj_mm = int(im[k]) - base_im, int(mm[k]) - base_mm
+            self.sub_im[s] += adj_im - int(self.sub_pm_adj_im[s])
+            self.sub_mm[s] += adj_mm - int(self.sub_pm_adj_mm[s])
+            self.sub_pm_adj_im[s], self.sub_pm_adj_mm[s] = adj_im, adj_mm
+
+    def liquidation_choice(self, s: int) -> tuple[int, int]:
+        """The position the waterfall reduces next: the largest maintenance margin, or for a
+        portfolio sub-account the one whose close lowers the scenario requirement most per unit of
+        notional closed (the cost of a liquidation is proportional to the notional)."""
+        b = self.book
+        positions = b.positions_of(s)
+        if not self.is_portfolio[s] or len(positions) == 1:
+            return max(positions, key=lambda p: (int(b.mm[p[1]]), -p[0]))
+        from ramparts.engine.portfolio import requirements
+
+        mm_now = int(self.sub_mm[s])
+        best, best_score = positions[0], None
+        for instr_idx, slot in positions:
+            lots = int(b.lots[slot])
+            notional = abs(lots) * max(self.markets[instr_idx].mark, 1)
+            mm_after = int(requirements(self, [s], {(s, instr_idx): 0})[1][0])
+            score = ((mm_now - mm_after) * 10**12) // notional
+            if best_score is None or score > best_score:
+                best, best_score = (instr_idx, slot), score
+        return best
+
+    def maintenance_after(self, s: int, instr: Instrument, lots_after: int) -> int:
+        """The sub-account's total maintenance margin if its position in ``instr`` became ``lots_after``."""
+        mm = int(self.sub_mm[s])
+        slot = self.book.slot(s, instr.index)
+        mark = self.markets[instr.index].mark
+        if self.is_portfolio[s]:
+            from ramparts.engine.portfolio import requirements
+
+            return int(requirements(self, [s], {(s, instr.index): lots_after})[1][0])
+        slot_mm = int(self.book.mm[slot]) if slot is not None else 0
+        return mm - slot_mm + (self._requirements(instr, lots_after, mark)[1] if lots_after else 0)
 
     def _option_bound(self, s: int) -> None:
         """Cap the option requirement of sub-account ``s`` per (underlying, expiry) at the group's

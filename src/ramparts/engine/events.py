@@ -81,7 +81,7 @@ class ListInstrument(_Event):
 class OpenSubAccount(_Event):
     kind: Literal["OpenSubAccount"] = "OpenSubAccount"
     subaccount: str
-    mode: Literal["cross", "isolated"] = "cross"
+    mode: Literal["cross", "isolated", "portfolio"] = "cross"
     instrument: str | None = None
 
 

@@ -136,12 +136,10 @@ def _step(e: Engine, s: int, ts: int, liquidator: str) -> list[dict]:
             effects.append({"kind": "MarginCall", "subaccount": str(e.subs[s].id), "equity": equity, "maintenance": mm})
 
     b = e.book
-    positions = b.positions_of(s)
-    instr_idx, slot = max(positions, key=lambda p: (int(b.mm[p[1]]), -p[0]))
+    instr_idx, slot = e.liquidation_choice(s)
     instr = e.instruments[instr_idx]
     mark = e.markets[instr_idx].mark
     lots = int(b.lots[slot])
-    slot_mm = int(b.mm[slot])
     abs_lots = abs(lots)
     side = 1 if lots > 0 else -1
     pricing = FixedPenaltyPricing(cfg.penalty_ppm)
@@ -150,8 +148,7 @@ def _step(e: Engine, s: int, ts: int, liquidator: str) -> list[dict]:
         """Equity after closing ``qty`` lots minus the buffered target (≥ 0: target met)."""
         delta = -side * qty
         penalty = min(pricing.quote(delta, mark).penalty, max(equity, 0))
-        mm_new = e._requirements(instr, lots + delta, mark)[1] if lots + delta else 0
-        return (equity - penalty) - _target(e, mm - slot_mm + mm_new)
+        return (equity - penalty) - _target(e, e.maintenance_after(s, instr, lots + delta))
 
     min_lots = max(ceil_div(cfg.min_step_notional, mark), 1)
     if abs_lots * mark <= cfg.full_close_notional:
@@ -174,9 +171,9 @@ def _step(e: Engine, s: int, ts: int, liquidator: str) -> list[dict]:
 
     delta = -side * qty
     quote = pricing.quote(delta, mark)
-    mm_after_pos = e._requirements(instr, lots + delta, mark)[1] if lots + delta else 0
+    mm_released = mm - e.maintenance_after(s, instr, lots + delta)
     # bankruptcy quote of the closed part (dYdX v4): the account's equity allocated by its MM share
-    bankrupt_quote = delta * mark + (equity * (slot_mm - mm_after_pos) // mm if mm else 0)
+    bankrupt_quote = delta * mark + (equity * mm_released // mm if mm else 0)
     e._trade(s, instr, delta, quote.quote)
     e._trade(e.backstop, instr, -delta, -quote.quote)
     e._realise(s)
