@@ -410,3 +410,19 @@ def test_depeg_spec_rejects_bad_values(kw):
 
     with pytest.raises(InvalidInput):
         DepegSpec(**kw)
+
+
+def test_the_apc_model_is_the_historical_model_with_emir_s_buffer():
+    rng = np.random.default_rng(5)
+    r = rng.normal(0, 0.01, 900)
+    r[600:620] *= 6  # a volatility cluster
+    p = 100 * np.exp(np.cumsum(r))
+    base = requirement_series(p, "historical", horizon=1, coverage=0.99, window=200)
+    apc = requirement_series(p, "historical-apc", horizon=1, coverage=0.99, window=200)
+    ok = np.isfinite(base)
+    assert np.array_equal(ok, np.isfinite(apc))
+    assert (apc[ok] >= base[ok] - 1e-15).all()
+    calm = np.flatnonzero(ok)[:50]
+    assert np.allclose(apc[calm], 1.25 * base[calm])  # the 25 % buffer in normal times
+    stress = slice(605, 640)
+    assert (apc[stress] < 1.25 * base[stress] - 1e-12).any()  # released in stress

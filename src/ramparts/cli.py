@@ -280,7 +280,7 @@ def calibrate(
 @app.command("backtest-margin")
 def backtest_margin_cmd(
     source: str = typer.Argument("btc-hourly", help="btc-hourly (Binance spot 2017-2022), a named crash, or a candle file"),
-    model: str = typer.Option("ewma", help="flat (a constant --rate), ewma (RiskMetrics) or historical (rolling quantile)"),
+    model: str = typer.Option("ewma", help="flat (a constant --rate), ewma (RiskMetrics), historical (rolling quantile) or historical-apc (with EMIR's 25 % buffer released in stress)"),
     rate: float = typer.Option(None, help="the flat model's requirement, a fraction of notional"),
     horizon: int = typer.Option(1, help="margin period of risk, in observations"),
     coverage: float = typer.Option(0.99, help="the coverage the requirement claims"),

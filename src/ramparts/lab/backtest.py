@@ -551,7 +551,7 @@ def backtest_margin(
 
 
 #: Margin models :func:`requirement_series` knows (see its docstring).
-MARGIN_MODELS = ("flat", "ewma", "historical")
+MARGIN_MODELS = ("flat", "ewma", "historical", "historical-apc")
 
 
 def requirement_series(prices: Any, model: str, *, horizon: int = 1, coverage: float = 0.99, rate: float | None = None,
@@ -563,7 +563,9 @@ def requirement_series(prices: Any, model: str, *, horizon: int = 1, coverage: f
       mean of squared log returns up to ``t`` (decay ``lam``, 0.94) and ``z_q`` the standard normal
       quantile at ``coverage``: a volatility forecast that raises the margin as a cluster begins;
     * ``historical``: historical simulation, the ``coverage`` quantile of the absolute
-      ``horizon``-step log moves over the last ``window`` prices.
+      ``horizon``-step log moves over the last ``window`` prices;
+    * ``historical-apc``: the same with EMIR's anti-procyclicality buffer
+      (:func:`ramparts.margin.var_es.apc_buffer`: 25 % on top in normal times, released in stress).
 
     Entry ``i`` uses ``prices[: i + 1]`` only; before enough history exists it is ``nan`` and the
     observations starting there should be dropped (``backtest_margin`` refuses ``nan``, so slice
@@ -586,6 +588,16 @@ def requirement_series(prices: Any, model: str, *, horizon: int = 1, coverage: f
         var /= 1 - lam ** np.arange(1, p.size + 1)  # bias correction for the first observations
         out = stats.norm.ppf(q) * np.sqrt(var * h)
         out[: min(30, p.size)] = np.nan
+        return out
+    if model == "historical-apc":
+        from ramparts.margin.var_es import apc_buffer
+
+        base = requirement_series(p, "historical", horizon=h, coverage=q, window=window)
+        ok = np.isfinite(base)
+        out = np.full(p.size, np.nan)
+        if ok.any():
+            first = int(np.argmax(ok))
+            out[first:] = apc_buffer(base[first:])
         return out
     if model == "historical":
         w = _count(window, "window", h + 10)
