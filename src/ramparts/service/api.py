@@ -122,6 +122,23 @@ async def post_price(req: m.PriceReq, request: Request, p: Principal = Depends(n
     return ack
 
 
+@router.post("/quotes", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["market data"])
+async def post_quotes(req: m.QuotesReq, request: Request, p: Principal = Depends(need("prices"))):
+    """Quotes from several oracle sources for one market: aggregated (median, outliers, heartbeat) and gated."""
+    t0 = time.perf_counter()
+    ack = await _submit_one(request, _event("OracleQuotes", req))
+    _svc(request).metrics.tick_to_decision.observe(time.perf_counter() - t0)
+    return ack
+
+
+@router.post("/breakers/reset", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["admin"])
+async def reset_breaker(req: m.BreakerResetReq, request: Request, p: Principal = Depends(need("parameters"))):
+    """Reset a tripped circuit breaker by hand (journaled with the risk officer's key)."""
+    ack = await _submit_one(request, _event("ResetBreaker", req, by=f"key-{p.key_id}"))
+    await _audit(request, p, "breaker_reset", {"seq": ack.seq, "name": req.name})
+    return ack
+
+
 @router.post("/funding", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["market data"])
 async def funding_tick(req: m.FundingReq, request: Request, p: Principal = Depends(need("funding"))):
     return await _submit_one(request, _event("FundingTick", req))

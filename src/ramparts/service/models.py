@@ -66,6 +66,25 @@ class PriceReq(_Req):
     ts: int | None = Ts
 
 
+class QuoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source: str = Field(min_length=1, max_length=64, examples=["binance"])
+    price: Decimal = Field(examples=["50000"])
+    conf: Decimal = Decimal(0)
+    ts_ns: int = Field(ge=0)
+
+
+class QuotesReq(_Req):
+    instrument: str = Symbol
+    quotes: list[QuoteIn] = Field(min_length=1, max_length=64)
+    ts: int | None = Ts
+
+
+class BreakerResetReq(_Req):
+    name: str = Field(min_length=1, max_length=128)
+    ts: int | None = Ts
+
+
 class FundingReq(_Req):
     instrument: str = Symbol
     premium: Decimal | None = Field(default=None, description="per interval; default (mark - index) / index")
@@ -77,7 +96,7 @@ class TickReq(_Req):
 
 
 class ParameterReq(_Req):
-    target: str = Field(min_length=1, max_length=80, description="'liquidation' or 'instrument:<SYMBOL>'", examples=["liquidation"])
+    target: str = Field(min_length=1, max_length=80, description="'liquidation', 'breakers' or 'instrument:<SYMBOL>'", examples=["liquidation"])
     key: str = Field(min_length=1, max_length=80, examples=["penalty_ppm"])
     value: Any = Field(examples=[20000])
     ts: int | None = Ts
@@ -236,6 +255,7 @@ class StateView(BaseModel):
 class BreakerView(BaseModel):
     configured: bool
     breakers: list[dict[str, Any]]
+    gates: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 class KeyView(BaseModel):
