@@ -96,7 +96,7 @@ def test_every_endpoint(svc):
     _ok(c.post("/v1/funding", json={"instrument": "BTC-PERP", "premium": "0.0001"}, headers=k.h("liquidator")), 201)
     pc = _ok(c.post("/v1/parameters", json={"target": "liquidation", "key": "penalty_ppm", "value": 20000}, headers=k.h("risk")), 201)
     assert pc["kind"] == "ParameterChange"
-    assert _ok(c.get("/v1/breakers", headers=k.h("auditor"))) == {"configured": False, "breakers": []}
+    assert _ok(c.get("/v1/breakers", headers=k.h("auditor"))) == {"configured": False, "breakers": [], "gates": {}}
     listed = [a["subaccount"] for a in _ok(c.get("/v1/subaccounts", headers=k.h("auditor")))["accounts"]]
     assert listed == ["alice/main", "bob/main"]
     ov = _ok(c.get("/v1/overview", headers=k.h("auditor")))
