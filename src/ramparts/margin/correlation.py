@@ -39,7 +39,6 @@ offsetting pairs, which this module does not model.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -50,28 +49,11 @@ import numpy as np
 
 from ramparts.errors import InvalidInput
 from ramparts.fixedpoint import PPM, to_decimal
+from ramparts.validation import strict_int as _int
 
 _INT64_MAX = 2**63 - 1
 #: Largest per-asset requirement accepted (quote base units).
 MAX_REQUIREMENT = 10**24
-
-
-def _int(value: Any, field: str, *, lo: int | None = None, hi: int | None = None) -> int:
-    if isinstance(value, bool):
-        raise InvalidInput(field, f"expected an int, got {value!r}")
-    if isinstance(value, numbers.Integral):
-        v = int(value)
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise InvalidInput(field, f"must be a finite int, got {value!r}")
-        raise InvalidInput(field, f"expected an int, got the float {value!r}")
-    else:
-        raise InvalidInput(field, f"expected an int, got {type(value).__name__} {value!r}")
-    if lo is not None and v < lo:
-        raise InvalidInput(field, f"must be ≥ {lo}, got {v}")
-    if hi is not None and v > hi:
-        raise InvalidInput(field, f"must be ≤ {hi}, got {v}")
-    return v
 
 
 def _ceil_isqrt(n: int) -> int:

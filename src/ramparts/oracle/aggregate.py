@@ -46,13 +46,13 @@ The aggregation
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Context, Decimal, localcontext
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Context, localcontext
 from fractions import Fraction
 from typing import Any
 
+from ramparts import validation as _v
 from ramparts.errors import InvalidInput
 from ramparts.fixedpoint import PPM, to_decimal
 
@@ -61,65 +61,11 @@ OUTLIER_METHODS = ("none", "relative", "mad")
 #: Reasons a quote can be rejected with, in the order they are checked.
 REJECT_REASONS = ("stale", "future", "conf_too_wide", "outlier")
 #: Largest lot price or confidence accepted (far above any real price; keeps products bounded).
-MAX_PRICE = 10**24
 
 
-# ----------------------------------------------------------------------------------------------
-# validation helpers (shared with gates.py and breaker.py)
-# ----------------------------------------------------------------------------------------------
-
-
-def _int(value: Any, field: str, *, lo: int | None = None, hi: int | None = None) -> int:
-    """An int (or integral Decimal) within ``[lo, hi]``; anything else raises InvalidInput."""
-    if isinstance(value, bool):
-        raise InvalidInput(field, f"expected an int, got {value!r}")
-    if isinstance(value, numbers.Integral):
-        v = int(value)
-    elif isinstance(value, Decimal):
-        if not value.is_finite():
-            raise InvalidInput(field, f"must be finite, got {value!r}")
-        if value != value.to_integral_value():
-            raise InvalidInput(field, f"expected an integer, got the fractional {value}")
-        v = int(value)
-    elif isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise InvalidInput(field, f"must be a finite int, got {value!r}")
-        raise InvalidInput(field, f"expected an int, got the float {value!r}")
-    else:
-        raise InvalidInput(field, f"expected an int, got {type(value).__name__} {value!r}")
-    if lo is not None and v < lo:
-        raise InvalidInput(field, f"must be ≥ {lo}, got {v}")
-    if hi is not None and v > hi:
-        raise InvalidInput(field, f"must be ≤ {hi}, got {v}")
-    return v
-
-
-def _price(value: Any, field: str) -> int:
-    """A positive lot price."""
-    v = _int(value, field)
-    if v <= 0:
-        raise InvalidInput(field, f"must be positive, got {v}")
-    if v > MAX_PRICE:
-        raise InvalidInput(field, f"{v} exceeds the price limit {MAX_PRICE}")
-    return v
-
-
-def _opt_price(value: Any, field: str) -> int | None:
-    return None if value is None else _price(value, field)
-
-
-def _name(value: Any, field: str) -> str:
-    if not isinstance(value, str) or not value or len(value) > 128 or value != value.strip():
-        raise InvalidInput(field, f"expected a non-empty name (≤ 128 chars, no surrounding spaces), got {value!r}")
-    return value
-
-
-def _ppm(value: Any, field: str, *, hi: int = PPM) -> int:
-    return _int(value, field, lo=0, hi=hi)
-
-
-def _opt_ppm(value: Any, field: str, *, hi: int = PPM) -> int | None:
-    return None if value is None else _ppm(value, field, hi=hi)
+# validation helpers: shared with gates.py and breaker.py through ramparts.validation
+_int, _price, _opt_price, _name, _ppm, _opt_ppm, _check_keys = _v.strict_int, _v.price, _v.opt_price, _v.name, _v.ppm, _v.opt_ppm, _v.check_keys
+MAX_PRICE = _v.MAX_PRICE
 
 
 def _round_half_even(x: Fraction) -> int:
@@ -142,18 +88,6 @@ def _median(values: list[Fraction] | list[int]) -> Fraction:
     if n % 2:
         return Fraction(s[mid])
     return (Fraction(s[mid - 1]) + Fraction(s[mid])) / 2
-
-
-def _check_keys(d: Any, field: str, required: Iterable[str], optional: Iterable[str] = ()) -> None:
-    if not isinstance(d, Mapping):
-        raise InvalidInput(field, f"expected an object, got {type(d).__name__}")
-    req, opt = set(required), set(optional)
-    extra = set(d) - req - opt
-    if extra:
-        raise InvalidInput(field, f"unknown keys {sorted(map(str, extra))}")
-    missing = sorted(req - set(d))
-    if missing:
-        raise InvalidInput(f"{field}.{missing[0]}", "missing")
 
 
 # ----------------------------------------------------------------------------------------------

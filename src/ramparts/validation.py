@@ -1,0 +1,90 @@
+"""Strict validation of the integers, ppm rates, lot prices, names and objects that configuration
+and events carry: one place for the checks every module needs, each raising
+:class:`~ramparts.errors.InvalidInput` with the offending field named.
+
+``strict_int`` accepts Python ints and integral :class:`~decimal.Decimal` values only (never a
+bool, a float or a fractional decimal), within optional bounds; the other helpers build on it.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from ramparts.errors import InvalidInput
+from ramparts.fixedpoint import PPM
+
+#: Largest lot price / quote-unit price accepted by the validators.
+MAX_PRICE = 10**24
+
+__all__ = ["MAX_PRICE", "check_keys", "name", "opt_ppm", "opt_price", "ppm", "price", "strict_int"]
+
+
+def strict_int(value: Any, field: str, *, lo: int | None = None, hi: int | None = None) -> int:
+    """An int (or integral Decimal) within ``[lo, hi]``; anything else raises InvalidInput."""
+    if isinstance(value, bool):
+        raise InvalidInput(field, f"expected an int, got {value!r}")
+    if isinstance(value, numbers.Integral):
+        v = int(value)
+    elif isinstance(value, Decimal):
+        if not value.is_finite():
+            raise InvalidInput(field, f"must be finite, got {value!r}")
+        if value != value.to_integral_value():
+            raise InvalidInput(field, f"expected an integer, got the fractional {value}")
+        v = int(value)
+    elif isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InvalidInput(field, f"must be a finite int, got {value!r}")
+        raise InvalidInput(field, f"expected an int, got the float {value!r}")
+    else:
+        raise InvalidInput(field, f"expected an int, got {type(value).__name__} {value!r}")
+    if lo is not None and v < lo:
+        raise InvalidInput(field, f"must be ≥ {lo}, got {v}")
+    if hi is not None and v > hi:
+        raise InvalidInput(field, f"must be ≤ {hi}, got {v}")
+    return v
+
+
+def price(value: Any, field: str) -> int:
+    """A positive lot price."""
+    v = strict_int(value, field)
+    if v <= 0:
+        raise InvalidInput(field, f"must be positive, got {v}")
+    if v > MAX_PRICE:
+        raise InvalidInput(field, f"{v} exceeds the price limit {MAX_PRICE}")
+    return v
+
+
+def opt_price(value: Any, field: str) -> int | None:
+    return None if value is None else price(value, field)
+
+
+def name(value: Any, field: str) -> str:
+    """A non-empty name of at most 128 characters without surrounding spaces."""
+    if not isinstance(value, str) or not value or len(value) > 128 or value != value.strip():
+        raise InvalidInput(field, f"expected a non-empty name (≤ 128 chars, no surrounding spaces), got {value!r}")
+    return value
+
+
+def ppm(value: Any, field: str, *, hi: int = PPM) -> int:
+    """A rate in parts per million, ``0 ≤ value ≤ hi``."""
+    return strict_int(value, field, lo=0, hi=hi)
+
+
+def opt_ppm(value: Any, field: str, *, hi: int = PPM) -> int | None:
+    return None if value is None else ppm(value, field, hi=hi)
+
+
+def check_keys(d: Any, field: str, required: Iterable[str], optional: Iterable[str] = ()) -> None:
+    """``d`` is a mapping with every ``required`` key and no key outside ``required`` ∪ ``optional``."""
+    if not isinstance(d, Mapping):
+        raise InvalidInput(field, f"expected an object, got {type(d).__name__}")
+    req, opt = set(required), set(optional)
+    extra = set(d) - req - opt
+    if extra:
+        raise InvalidInput(field, f"unknown keys {sorted(map(str, extra))}")
+    missing = sorted(req - set(d))
+    if missing:
+        raise InvalidInput(f"{field}.{missing[0]}", "missing")
