@@ -134,3 +134,25 @@ def test_kill_minus_nine_loses_no_acknowledged_event(journal_url):
         except RampartsError:
             pass
     assert fresh.state_hash() == recovered.state_hash()
+
+
+def test_a_snapshot_from_another_engine_version_is_skipped_and_the_journal_replayed(tmp_path):
+    import json
+    import zlib
+
+    from ramparts.engine import events as ev
+    from ramparts.engine.engine import STATE_VERSION
+    from ramparts.engine.presets import genesis, perpetual
+
+    node = Node.open(str(tmp_path / "v.sqlite"))
+    node.submit(genesis(ts=0))
+    node.submit(perpetual(ts=0))
+    node.submit(ev.OpenSubAccount(ts=0, subaccount="a/main"))
+    node.submit(ev.Deposit(ts=1, subaccount="a/main", asset="USDC", amount="10"))
+    expected = node.engine.state_hash()
+    old = json.loads(zlib.decompress(node.engine.snapshot()))
+    old["version"] = STATE_VERSION - 1  # what an older release would have written
+    node.journal.save_snapshot(node.engine.seq, "0" * 64, zlib.compress(json.dumps(old).encode()))
+    node.close()
+    with open_journal(str(tmp_path / "v.sqlite")) as j:
+        assert replay(j).state_hash() == expected

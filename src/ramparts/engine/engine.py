@@ -56,7 +56,20 @@ from ramparts.margin.schedule import MarginSchedule
 from ramparts.oracle.aggregate import SourceQuote
 from ramparts.oracle.mark import IndexMark, MarkState, mark_model_from_dict
 
-STATE_VERSION = 1
+#: Version of the canonical state (and snapshots). 2 added proof-of-liabilities roots, oracle defences,
+#: options and portfolio sub-accounts; a snapshot of another version is not restored: the journal is
+#: replayed from its first event instead (see :func:`ramparts.engine.node.replay`).
+STATE_VERSION = 2
+
+
+def snapshot_version(blob: bytes) -> int | None:
+    """The state version recorded in a snapshot blob, or ``None`` if it cannot be read."""
+    import json
+
+    try:
+        return json.loads(zlib.decompress(blob)).get("version")
+    except Exception:  # noqa: BLE001 - unreadable: the caller treats it as corrupt
+        return None
 
 
 @dataclass

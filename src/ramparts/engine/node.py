@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ramparts.engine.engine import Engine
+from ramparts.engine.engine import STATE_VERSION, Engine, snapshot_version
 from ramparts.engine.events import _Event, canonical_json, decode_event, encode_event, parse_event
 from ramparts.errors import JournalCorrupt, RampartsError
 from ramparts.journal import JournalRecord, JournalStore, open_journal
@@ -24,7 +24,8 @@ def replay(journal: JournalStore, *, use_snapshot: bool = True, verify_effects: 
     """Rebuild the engine from ``journal`` (latest snapshot, then the rows after it)."""
     engine = Engine()
     snap = journal.latest_snapshot(to_seq) if use_snapshot else None
-    if snap is not None:
+    if snap is not None and snapshot_version(snap[2]) not in (None, STATE_VERSION):
+        snap = None  # written by another version of the engine: replay every event instead
         seq, state_hash, blob = snap
         engine = Engine.restore(blob)
         if engine.seq != seq or engine.state_hash() != state_hash:
