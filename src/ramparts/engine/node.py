@@ -26,6 +26,7 @@ def replay(journal: JournalStore, *, use_snapshot: bool = True, verify_effects: 
     snap = journal.latest_snapshot(to_seq) if use_snapshot else None
     if snap is not None and snapshot_version(snap[2]) not in (None, STATE_VERSION):
         snap = None  # written by another version of the engine: replay every event instead
+    if snap is not None:
         seq, state_hash, blob = snap
         engine = Engine.restore(blob)
         if engine.seq != seq or engine.state_hash() != state_hash:
