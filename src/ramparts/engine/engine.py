@@ -163,6 +163,7 @@ class Engine:
         self.sub_pm_adj_im = np.zeros(cap, dtype=np.int64)
         self.sub_pm_adj_mm = np.zeros(cap, dtype=np.int64)
         self.is_portfolio = np.zeros(cap, dtype=bool)
+        self.pm_config: dict = {}  # portfolio margin: correlation between underlyings, contingencies, mm factor
         self.last_step_ns: dict[int, int] = {}
         self.insolvent: set[int] = set()
         self.global_draws: dict[int, int] = {}
@@ -275,6 +276,7 @@ class Engine:
             },
             "liabilities_roots": self.liabilities_roots,
             "defences": self.defences.to_dict(),
+            "portfolio": self.pm_config,
         }
 
     def canonical_state(self) -> bytes:
@@ -327,6 +329,7 @@ class Engine:
         for instr in e.instruments:
             if instr.is_option:
                 instr.spot_lot = e._spot_lot(instr) if not e.markets[instr.index].settled else instr.spot_lot
+        e.pm_config = dict(d.get("portfolio", {}))  # before the positions: their requirements depend on it
         for i, (sid, mode, instrument, system) in enumerate(d["subs"]):
             if i < len(e.subs):  # the backstop vault, opened by Genesis
                 continue
@@ -1008,6 +1011,15 @@ class Engine:
         if e.target == "liquidation":
             self.liq = self.liq.replace(e.key, e.value)
             return []
+        if e.target == "portfolio":
+            from ramparts.engine.portfolio import validate_config
+
+            self.pm_config = {**self.pm_config, e.key: validate_config(e.key, e.value)}
+            subs = np.nonzero(self.is_portfolio[: len(self.subs)])[0].tolist()
+            if subs:
+                self._portfolio(subs)
+                return self._margin_calls(np.asarray(subs, dtype=np.int64))
+            return []
         if e.target == "breakers":
             if e.key != "rules":
                 raise InvalidInput("key", f"unknown breakers parameter {e.key!r} (rules)")
@@ -1018,7 +1030,7 @@ class Engine:
             self.defences.breakers, self.defences.breaker_state = breakers, state
             return []
         if not e.target.startswith("instrument:"):
-            raise InvalidInput("target", f"unknown target {e.target!r} (liquidation, breakers or instrument:<SYMBOL>)")
+            raise InvalidInput("target", f"unknown target {e.target!r} (liquidation, breakers, portfolio or instrument:<SYMBOL>)")
         instr = self.instrument(e.target.split(":", 1)[1], "target")
         if e.key == "margin":
             if not isinstance(e.value, dict):

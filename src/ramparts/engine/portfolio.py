@@ -8,7 +8,11 @@ position matrix in units of the underlying, and returns the scenario requirement
 in exact int64 base units, rounded up: the worst loss over the risk array :data:`ENGINE_GRID`
 (Deribit's ±16 % × vol up / unchanged / down, plus SPAN-style extremes at 35 %), plus the contingencies for
 naked short options and futures, maintenance = 0.8 × initial. Perpetuals, futures and options on one
-underlying net; several underlyings offset through a stressed correlation matrix.
+underlying net; several underlyings offset through a stressed correlation matrix
+(``ParameterChange(target="portfolio", key="correlation")``; identity by default, stressed
+half-way toward 1). The aggregation ``sqrt(Lᵀ C̃ L)`` of each underlying's worst loss ``L ≥ 0`` is
+conservative: it diversifies unrelated risks but never credits a hedge across underlyings (a long
+BTC / short ETH pair is margined as two risks, however correlated the two are).
 
 Everything is a pure function of engine *state* (marks, index prices, the time of each market's
 last oracle update), never of the clock, so a snapshot restored later recomputes the same numbers.
@@ -22,7 +26,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from ramparts.errors import InvalidInput
-from ramparts.margin.portfolio import FUTURE, OPTION, Instruments, ScenarioGrid, portfolio_margin
+from ramparts.margin.portfolio import (
+    FUTURE,
+    OPTION,
+    Instruments,
+    PortfolioMarginParams,
+    ScenarioGrid,
+    portfolio_margin,
+    stressed_correlation,
+)
 
 YEAR_NS = 365 * 86_400 * 10**9
 #: The engine's risk array: Deribit's core range (±16 % in four steps a side × vol up / unchanged /
@@ -33,6 +45,49 @@ YEAR_NS = 365 * 86_400 * 10**9
 ENGINE_GRID = ScenarioGrid(extended_moves=(-0.32, 0.32), extended_weight=0.35)
 MIN_EXPIRY_NS = 3_600 * 10**9  #: options within an hour of expiry are valued as if an hour remained
 FALLBACK_VOL = 1.0  #: a mark below intrinsic (or otherwise outside no-arbitrage bounds) is margined at 100 % vol
+
+
+def validate_config(key: str, value) -> dict:
+    """Check a ``ParameterChange(target="portfolio")`` value; returns its canonical form.
+
+    * ``correlation``: ``{"underlyings": [...], "matrix": [[...]], "stress": λ}``: correlations
+      between underlyings (pairs not listed are 0), pushed toward 1 by ``λ`` in stress;
+    * ``params``: ``{"option_contingency", "future_contingency", "mm_factor"}`` (fractions).
+    """
+    if not isinstance(value, dict):
+        raise InvalidInput("value", f"portfolio {key} must be an object")
+    if key == "correlation":
+        extra = set(value) - {"underlyings", "matrix", "stress"}
+        if extra or "underlyings" not in value or "matrix" not in value:
+            raise InvalidInput("value", "expected {'underlyings': [...], 'matrix': [[...]], 'stress': 0.5}")
+        names = value["underlyings"]
+        if not isinstance(names, list) or not names or len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
+            raise InvalidInput("value.underlyings", "expected distinct underlying names")
+        stress = value.get("stress", 0.5)
+        C = stressed_correlation(value["matrix"], stress)  # validates shape, symmetry, unit diagonal, PSD, λ
+        if C.shape[0] != len(names):
+            raise InvalidInput("value.matrix", f"{C.shape[0]} rows for {len(names)} underlyings")
+        return {"underlyings": list(names), "matrix": [[float(x) for x in row] for row in value["matrix"]], "stress": float(stress)}
+    if key == "params":
+        extra = set(value) - {"option_contingency", "future_contingency", "mm_factor"}
+        if extra:
+            raise InvalidInput("value", f"unknown portfolio parameters {sorted(extra)}")
+        p = PortfolioMarginParams(**{k: float(v) for k, v in value.items()})
+        return {"option_contingency": p.option_contingency, "future_contingency": p.future_contingency, "mm_factor": p.mm_factor}
+    raise InvalidInput("key", f"unknown portfolio key {key!r} (correlation, params)")
+
+
+def _correlation(config: dict, unders: list[str]) -> tuple[np.ndarray | None, float]:
+    corr = config.get("correlation")
+    if corr is None:
+        return None, PortfolioMarginParams().correlation_stress
+    idx = {u: i for i, u in enumerate(corr["underlyings"])}
+    C = np.eye(len(unders))
+    for a, ua in enumerate(unders):
+        for b, ub in enumerate(unders):
+            if a != b and ua in idx and ub in idx:
+                C[a, b] = corr["matrix"][idx[ua]][idx[ub]]
+    return C, corr["stress"]
 
 
 def _price(e, instr_idx: int) -> float:
@@ -120,5 +175,7 @@ def requirements(e, subs: Sequence[int], overrides: Mapping[tuple[int, int], int
     inst = Instruments(np.array([u_of[e.instruments[i].underlying] for i in order]), np.array(kind), np.array(fwd), np.array(strike),
                        np.array(T), np.array(sig), np.array(call), np.array(exp))
     P = sp.csr_matrix((np.array(qty), (np.array(rows), np.array(cols))), shape=(len(subs), len(order)))
-    res = portfolio_margin(P, inst, spots=spots, decimals=e.settlement.decimals, grid=ENGINE_GRID)
+    C, stress = _correlation(e.pm_config, unders)
+    params = PortfolioMarginParams(**{**e.pm_config.get("params", {}), "correlation_stress": stress})
+    res = portfolio_margin(P, inst, spots=spots, correlation=C, decimals=e.settlement.decimals, grid=ENGINE_GRID, params=params)
     return res.initial.astype(np.int64), res.maintenance.astype(np.int64)
