@@ -436,3 +436,22 @@ def test_changing_an_assets_haircut_revalues_its_holders():
     v.apply(ev.ListAsset(ts=v.t, symbol="DOGE", decimals=8))
     with pytest.raises(Rejected, match="not_collateral"):
         v.apply(ev.ParameterChange(ts=v.t, target="asset:DOGE", key="collateral", value={}))
+
+
+# ---------------------------------------------------------------------------------------------- lab: the depeg through the engine
+def test_usdc_depeg_through_the_journaled_engine_shows_the_depeg_haircut_acting():
+    from ramparts.lab.depeg import DepegSpec, run_engine_depeg_compare
+
+    runs = run_engine_depeg_compare(DepegSpec(accounts=80, seed=3))
+    s = {k: r["summary"] for k, r in runs.items()}
+    for k in s:
+        assert s[k]["value_conserved_per_asset"] and s[k]["replay_matches"], k
+    # lowest market 0.8774 → ⌊0.87739998… · 10^6⌋ = 877,399 units:
+    # trusting the peg: 1 × 0.98 = 0.98; static: ⌊0.877399 · 0.98⌋ = 0.859851;
+    # defended, valued at the peg (1) less 2 % and the depeg haircut ⌈1.2 · (0.98 − 0.877399)⌉ = 12.3122 %: 0.856878
+    assert [s[k]["lowest_value_per_usdc"] for k in ("at_peg", "static", "defended")] == [0.98, 0.859851, 0.856878]
+    # one haircut update per 6-hour observation; the first came with the opening price, one second before the path
+    assert s["defended"]["haircut_updates"] == len(runs["defended"]["series"]) - 1 and s["static"]["haircut_updates"] == 0
+    # trusting the peg hides the loss: fewer accounts are found bankrupt than at the market
+    assert s["at_peg"]["bankrupt"] < s["static"]["bankrupt"]
+    assert s["defended"]["liquidated"] > 0 and s["defended"]["seized_value"] > 0
