@@ -9,6 +9,7 @@ through :class:`tests.enginekit.Venue`, which checks conservation **per asset** 
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from tests.enginekit import S, Venue, usdc
 
@@ -320,6 +321,10 @@ def test_a_price_move_refreshes_the_addon_vectorised_over_many_holders():
     assert v.e.sub_corr_mm[:n].tolist() == fresh.sub_corr_mm[:n].tolist()
     assert v.e.sub_mm[:n].tolist() == fresh.sub_mm[:n].tolist() and v.e.sub_im[:n].tolist() == fresh.sub_im[:n].tolist()
     assert all(v.e.correlation_addon(s)[1] > 0 for s in subs)
+    for s in subs + ["bob/main", "carol/main"]:  # the vectorised pass agrees with the per-sub-account one
+        k = v.e.sub_index(s)
+        im, mm = v.e._corr_addons(*v.e._corr_requirements(np.array([k], dtype=np.int64)))
+        assert (int(im[0]), int(mm[0])) == v.e.correlation_addon(k), s
 
 
 # ---------------------------------------------------------------------------------------------- determinism

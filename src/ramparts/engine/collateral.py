@@ -35,6 +35,7 @@ from ramparts.margin.haircuts import (
     CollateralParams,
     DynamicHaircutParams,
     collateral_value,
+    dynamic_haircut_target,
     realised_vol_ppm,
     step_dynamic_haircut,
 )
@@ -106,8 +107,6 @@ class AssetCollateral:
         dp = self.dynamic
         prev = None if self.dyn_ppm is None else min(max(self.dyn_ppm, dp.floor_ppm), dp.cap_ppm)
         new = step_dynamic_haircut(prev, sigma, dp)
-        from ramparts.margin.haircuts import dynamic_haircut_target
-
         target = dynamic_haircut_target(sigma, dp)
         fx = {"kind": "HaircutUpdated", "asset": symbol, "sigma_ppm": sigma, "target_ppm": target,
               "from_ppm": self.dyn_ppm, "to_ppm": new}
@@ -189,7 +188,7 @@ class CollateralState:
         assets = {**self.assets, **overrides}
         table = {self.quote: AssetParams(self.quote_decimals)}
         table.update({a: ac.params for a, ac in assets.items()})
-        for a, ac in assets.items():
+        for ac in assets.values():
             peg = ac.params.peg
             if peg is not None and peg.base is not None and peg.base not in assets:
                 raise InvalidInput("collateral.peg.base", f"{peg.base!r} is not a listed collateral asset (pegged to the settlement asset: null)")

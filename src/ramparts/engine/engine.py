@@ -663,19 +663,21 @@ class Engine:
     def _collateral_tick(self, ts: int) -> list[dict]:
         """At a Tick: the dynamic haircuts due at ``ts`` step (bounded), re-valuing their holders."""
         effects: list[dict] = []
-        subs = []
+        updates: dict = {}
         for a in sorted(self.collateral.assets):
             ac = self.collateral.assets[a]
             if ac.dynamic is None:
                 continue
             new, fx = ac.dynamic_step(a, ts)
-            if not fx:
-                continue
-            plan = self._coll_plan({a}, {a: new}) if new.dyn_ppm != ac.dyn_ppm else []
-            self.collateral.assets[a] = new
-            subs.append(self._coll_apply(plan))
-            effects += fx
-        touched = np.unique(np.concatenate(subs)) if subs else np.zeros(0, dtype=np.int64)
+            if fx:
+                updates[a] = new
+                effects += fx
+        if not updates:
+            return []
+        changed = {a for a, new in updates.items() if new.dyn_ppm != self.collateral.assets[a].dyn_ppm}
+        plan = self._coll_plan(changed, updates)  # every value first (validated), then install
+        self.collateral.assets.update(updates)
+        touched = self._coll_apply(plan)
         return effects + (self._margin_calls(touched) if touched.size else [])
 
     def seize_collateral(self, s: int) -> list[dict]:
