@@ -25,6 +25,7 @@ class Venue:
         self.t = 0
         self.deposits = 0
         self.withdrawals = 0
+        self.flows: dict[str, int] = {}  # per asset: deposits − withdrawals, base units
         self.effects: list[dict] = []
         self.apply(genesis(ts=0, **(liquidation or {})))
         self.apply(perpetual(ts=0, **(perp or {})))
@@ -34,10 +35,16 @@ class Venue:
     def apply(self, event):
         fx = self.e.apply(event)
         self.effects.extend(fx)
+        asset = getattr(event, "asset", "USDC")
+        units = int(event.amount * 10 ** self.e.assets[asset].decimals) if isinstance(event, (ev.Deposit, ev.FundInsurance, ev.Withdraw)) else 0
         if isinstance(event, (ev.Deposit, ev.FundInsurance)):
-            self.deposits += int(event.amount * USDC)
+            if asset == "USDC":
+                self.deposits += units
+            self.flows[asset] = self.flows.get(asset, 0) + units
         if isinstance(event, ev.Withdraw):
-            self.withdrawals += int(event.amount * USDC)
+            if asset == "USDC":
+                self.withdrawals += units
+            self.flows[asset] = self.flows.get(asset, 0) - units
         check_conservation(self)
         return fx
 
@@ -45,11 +52,17 @@ class Venue:
         self.t = self.t + S if ts is None else ts
         return self.t
 
-    def deposit(self, sub, amount, ts=None):
-        return self.apply(ev.Deposit(ts=self.now(ts), subaccount=sub, asset="USDC", amount=str(amount)))
+    def deposit(self, sub, amount, ts=None, asset="USDC"):
+        return self.apply(ev.Deposit(ts=self.now(ts), subaccount=sub, asset=asset, amount=str(amount)))
 
-    def withdraw(self, sub, amount, ts=None):
-        return self.apply(ev.Withdraw(ts=self.now(ts), subaccount=sub, asset="USDC", amount=str(amount)))
+    def withdraw(self, sub, amount, ts=None, asset="USDC"):
+        return self.apply(ev.Withdraw(ts=self.now(ts), subaccount=sub, asset=asset, amount=str(amount)))
+
+    def asset_price(self, asset, price, ts=None):
+        return self.apply(ev.AssetPrice(ts=self.now(ts), asset=asset, price=str(price)))
+
+    def rate(self, asset, rate, ts=None):
+        return self.apply(ev.ExchangeRate(ts=self.now(ts), asset=asset, rate=str(rate)))
 
     def price(self, price, instrument="BTC-PERP", ts=None):
         return self.apply(ev.OraclePrice(ts=self.now(ts), instrument=instrument, price=str(price)))
@@ -63,14 +76,16 @@ class Venue:
     def tick(self, ts=None, liquidator="keeper"):
         return self.apply(ev.Tick(ts=self.now(ts), liquidator=liquidator))
 
-    def bal(self, key) -> int:
+    def bal(self, key, asset="USDC") -> int:
         if isinstance(key, str) and "/" in key:
             key = self.e.sub_index(key)
-        return self.e.ledger.balance("USDC", key)
+        return self.e.ledger.balance(asset, key)
 
 
 def check_conservation(v: Venue) -> None:
-    """deposits − withdrawals = balances + insurance + fees + liquidators + socialised loss + vm, exactly."""
+    """deposits − withdrawals = balances + insurance + fees + liquidators + socialised loss + vm, exactly,
+    in the settlement asset and, per asset, for every other asset: each asset's ledger sums to zero and
+    ``−external`` equals that asset's deposits − withdrawals."""
     totals = v.e.ledger.totals("USDC") if v.e.ledger else {}
     if not totals:
         return
@@ -78,3 +93,9 @@ def check_conservation(v: Venue) -> None:
     inside = sum(val for cat, val in totals.items() if cat != "external")
     assert inside == v.deposits - v.withdrawals, (totals, v.deposits, v.withdrawals)
     assert -totals["external"] == v.deposits - v.withdrawals
+    assets = {a for a, _, _ in v.e.ledger.items()} | set(v.flows)
+    for a in sorted(assets):
+        t = v.e.ledger.totals(a)
+        assert sum(t.values()) == 0, (a, t)
+        assert -t["external"] == v.flows.get(a, 0), (a, t, v.flows)
+        assert sum(val for cat, val in t.items() if cat != "external") == v.flows.get(a, 0), (a, t, v.flows)

@@ -415,9 +415,15 @@ def depeg(
     depeg_threshold: float = typer.Option(0.98, help="market / peg ratio below which the depeg haircut starts"),
     depeg_factor: float = typer.Option(1.2, help="depeg haircut per unit of ratio below the threshold"),
     out: Path = typer.Option(None, help="output directory (default reports/depeg-<source>)"),
+    engine: bool = typer.Option(False, "--engine", help="run the depeg through the journaled engine (USDC collateral on a USDT venue "
+                                                        "against BTC-PERP positions), once per valuation"),
+    btc: str = typer.Option("history", help="--engine: BTC path, history (March 2023 daily) or flat"),
 ) -> None:
     """A pegged collateral asset loses its peg: accounts below maintenance at peg, with a static haircut, with the depeg defence."""
     from ramparts.lab.depeg import DepegSpec, run_depeg, write_depeg_report
+
+    if engine:
+        return _depeg_engine(source, accounts if accounts != 2000 else 500, seed, static_haircut, depeg_threshold, depeg_factor, out, btc)
 
     try:
         spec = DepegSpec(source=source, accounts=accounts, seed=seed, trough=trough, static_haircut=static_haircut,
@@ -474,6 +480,43 @@ def replay_options(
     console.print(t)
     console.print(f"opening fills refused (initial margin): {s['opening_rejected']}; value conserved; journal replay identical: "
                   f"{'yes' if s['replay_identical'] else 'NO'}; report: {files['html']}")
+
+
+def _depeg_engine(source, accounts, seed, static_haircut, depeg_threshold, depeg_factor, out, btc) -> None:
+    import json
+
+    from ramparts.lab.depeg import DepegSpec, run_engine_depeg_compare
+
+    try:
+        spec = DepegSpec(source=source, accounts=accounts, seed=seed, static_haircut=static_haircut,
+                         depeg_threshold=depeg_threshold, depeg_factor=depeg_factor)
+        with console.status("replaying the depeg through the engine (three valuations)"):
+            runs = run_engine_depeg_compare(spec, btc=btc)
+    except RampartsError as exc:
+        _fail(exc)
+    first = next(iter(runs.values()))["summary"]
+    t = Table(title=f"{first['label']} through the engine: {accounts:,} accounts posting {first['collateral_usd']:,.0f} USDC "
+                    f"against BTC-PERP (BTC {btc})")
+    t.add_column("figure")
+    labels = {"at_peg": "trusting the peg", "static": "market, static haircut", "defended": "depeg defence"}
+    for k in runs:
+        t.add_column(labels[k], justify="right")
+    rows = [("lowest value of 1 USDC (USDT)", "lowest_value_per_usdc", "{:.6f}"), ("accounts margin-called", "margin_called", "{:,}"),
+            ("accounts liquidated", "liquidated", "{:,}"), ("accounts bankrupt", "bankrupt", "{:,}"),
+            ("collateral seized: paid by the vault (USDT)", "seized_value", "{:,.0f}"),
+            ("  its market value (USDT)", "seized_market_value", "{:,.0f}"), ("  vault overpaid (USDT)", "vault_overpaid", "{:,.0f}"),
+            ("insurance fund draws (USDT)", "insurance_draws", "{:,.0f}"), ("adl notional (USDT)", "adl_notional", "{:,.0f}"),
+            ("bad debt (USDT)", "recorded_bad_debt", "{:,.0f}"), ("dynamic haircut updates", "haircut_updates", "{:,}"),
+            ("value conserved per asset", "value_conserved_per_asset", "{}"), ("journal replay reproduces the hash", "replay_matches", "{}")]
+    for label, key, fmt in rows:
+        t.add_row(label, *[fmt.format(r["summary"][key]) for r in runs.values()])
+    console.print(t)
+    d = out or Path("reports") / f"depeg-{source}-engine"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "summary.json").write_text(json.dumps({k: r["summary"] for k, r in runs.items()}, indent=2, default=str))
+    for k, r in runs.items():
+        r["series"].to_parquet(d / f"series-{k}.parquet", index=False)
+    console.print(f"summary: {d / 'summary.json'}")
 
 
 @app.command("replay-journal")

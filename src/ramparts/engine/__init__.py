@@ -2,7 +2,9 @@
 
 from ramparts.engine.engine import AccountRisk, Engine
 from ramparts.engine.events import (
+    AssetPrice,
     Deposit,
+    ExchangeRate,
     Fill,
     FundingTick,
     FundInsurance,
@@ -20,8 +22,10 @@ from ramparts.engine.events import (
 
 __all__ = [
     "AccountRisk",
+    "AssetPrice",
     "Deposit",
     "Engine",
+    "ExchangeRate",
     "Fill",
     "FundInsurance",
     "FundingTick",

@@ -23,10 +23,13 @@ pass: per-position caches of notional value, initial and maintenance margin are 
 per-sub-account sums adjusted by the differences, so the equity and requirement of every
 sub-account are always current without touching the others.
 
-Equity of a sub-account = cash + Σ (lots × mark − cost). Requirements are the sum of the
-per-position schedule requirements (a sub-account in ``isolated`` mode holds a single
-instrument). Initial margin is checked on risk-increasing fills and on withdrawals; maintenance
-drives liquidation.
+Equity of a sub-account = cash + Σ (lots × mark − cost) + the haircut value of its other
+collateral assets (cached per sub-account in ``sub_coll``, re-valued over an asset's holders
+when its price, exchange rate or haircut changes; see :mod:`ramparts.engine.collateral`).
+Requirements are the sum of the per-position schedule requirements (a sub-account in
+``isolated`` mode holds a single instrument), plus, with a venue correlation matrix, the stressed
+correlation add-on of cross sub-accounts holding several underlyings. Initial margin is checked on
+risk-increasing fills and on withdrawals; maintenance drives liquidation.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from ramparts.domain.accounts import MarginMode, SubAccount, SubAccountId
 from ramparts.domain.assets import Asset, check_symbol
 from ramparts.domain.instruments import Instrument, InstrumentKind
 from ramparts.engine import events as ev
+from ramparts.engine.collateral import CollateralState, parse_collateral
 from ramparts.engine.defences import OracleDefences
 from ramparts.engine.events import canonical_json
 from ramparts.engine.positions import PositionBook
@@ -50,6 +54,7 @@ from ramparts.errors import InvalidInput, RampartsError, Rejected, UnknownEntity
 from ramparts.fixedpoint import MAX_NOTIONAL, PPB, to_decimal
 from ramparts.ledger.ledger import Ledger
 from ramparts.liquidation.config import LiquidationConfig
+from ramparts.margin.correlation import CorrelationMatrix, stressed_correlation_addon
 from ramparts.margin.funding import FundingParams, funding_rate_ppb, premium_index_ppb
 from ramparts.margin.models import CompositeMarginModel
 from ramparts.margin.schedule import MarginSchedule
@@ -164,6 +169,11 @@ class Engine:
         self.sub_pm_adj_mm = np.zeros(cap, dtype=np.int64)
         self.is_portfolio = np.zeros(cap, dtype=bool)
         self.pm_config: dict = {}  # portfolio margin: correlation between underlyings, contingencies, mm factor
+        # multi-asset collateral: haircut value of non-settlement assets; correlation add-ons (in sub_im / sub_mm)
+        self.sub_coll = np.zeros(cap, dtype=np.int64)
+        self.sub_corr_im = np.zeros(cap, dtype=np.int64)
+        self.sub_corr_mm = np.zeros(cap, dtype=np.int64)
+        self.collateral = CollateralState()
         self.last_step_ns: dict[int, int] = {}
         self.insolvent: set[int] = set()
         self.global_draws: dict[int, int] = {}
@@ -202,7 +212,13 @@ class Engine:
         return self.instruments[idx]
 
     def equity(self, s: int) -> int:
-        return int(self.ledger.sub_cash[s]) + int(self.sub_value[s]) - int(self.sub_cost[s])
+        return int(self.ledger.sub_cash[s]) + int(self.sub_value[s]) - int(self.sub_cost[s]) + int(self.sub_coll[s])
+
+    def equity_array(self, subs: np.ndarray | slice | None = None) -> np.ndarray:
+        """Equity of ``subs`` (default: every sub-account), vectorised: cash + uPnL + collateral value."""
+        if subs is None:
+            subs = slice(0, len(self.subs))
+        return self.ledger.sub_cash[subs] + self.sub_value[subs] - self.sub_cost[subs] + self.sub_coll[subs]
 
     def risk(self, subaccount: str | int) -> AccountRisk:
         s = subaccount if isinstance(subaccount, int) else self.sub_index(subaccount)
@@ -228,7 +244,8 @@ class Engine:
         instr_idx, slot = positions[0]
         instr = self.instruments[instr_idx]
         lots, cost = int(self.book.lots[slot]), int(self.book.cost[slot])
-        lp = liquidation_price(lots, cost, int(self.ledger.sub_cash[s]), instr.schedule, instr.lot_underlying)
+        cash = int(self.ledger.sub_cash[s]) + int(self.sub_coll[s])  # collateral at its current haircut value
+        lp = liquidation_price(lots, cost, cash, instr.schedule, instr.lot_underlying)
         return None if lp is None else instr.price(lp)
 
     def position(self, subaccount: str | int, symbol: str) -> tuple[int, int, int]:
@@ -277,7 +294,7 @@ class Engine:
             "liabilities_roots": self.liabilities_roots,
             "defences": self.defences.to_dict(),
             "portfolio": self.pm_config,
-        }
+        } | ({"collateral": self.collateral.to_dict()} if self.collateral.active else {})
 
     def canonical_state(self) -> bytes:
         return canonical_json(self.state_dict()).encode()
@@ -354,6 +371,8 @@ class Engine:
         e.global_draws_ts = w["global_draws_ts"]
         e.liabilities_roots = list(d.get("liabilities_roots", []))
         e.defences = OracleDefences.from_dict(d.get("defences"))
+        e.collateral.load(d.get("collateral"), {a: x.decimals for a, x in e.assets.items()})
+        e._rebuild_collateral()
         e.time_ns, e.seq = d["time_ns"], d["seq"]
         return e
 
@@ -368,6 +387,7 @@ class Engine:
         self.settlement = asset
         self.assets[asset.symbol] = asset
         self.ledger = Ledger(asset.symbol)
+        self.collateral.set_quote(asset.symbol, asset.decimals)
         self.liq = liq
         self.backstop = self._add_sub(backstop, MarginMode.CROSS, None, True)
         return []
@@ -375,7 +395,14 @@ class Engine:
     def _on_ListAsset(self, e: ev.ListAsset) -> list[dict]:
         if e.symbol in self.assets:
             raise Rejected("duplicate", f"asset {e.symbol} is already listed")
-        self.assets[e.symbol] = Asset(e.symbol, e.decimals)
+        asset = Asset(e.symbol, e.decimals)
+        ac = None
+        if e.collateral is not None:
+            ac = parse_collateral(e.collateral, e.decimals)
+            self.collateral.params_with({e.symbol: ac})  # validates the peg against the listed assets
+        self.assets[e.symbol] = asset
+        if ac is not None:
+            self.collateral.install(e.symbol, ac)
         return []
 
     def _build_instrument(self, index: int, spec: dict) -> Instrument:
@@ -468,7 +495,7 @@ class Engine:
         self._sub_by_id[sid] = idx
         n = idx + 1
         for name in ("sub_value", "sub_cost", "sub_mm", "sub_im", "in_liquidation", "margin_called", "is_system", "sub_opt_adj_im",
-                     "sub_opt_adj_mm", "sub_pm_adj_im", "sub_pm_adj_mm", "is_portfolio"):
+                     "sub_opt_adj_mm", "sub_pm_adj_im", "sub_pm_adj_mm", "is_portfolio", "sub_coll", "sub_corr_im", "sub_corr_mm"):
             setattr(self, name, _grow(getattr(self, name), n))
         self.is_system[idx] = system
         self.is_portfolio[idx] = mode is MarginMode.PORTFOLIO
@@ -508,7 +535,10 @@ class Engine:
         s = self.sub_index(e.subaccount)
         asset = self._asset(e.asset)
         units = self._positive_units(asset, e.amount)
+        if asset.symbol in self.collateral.assets:
+            self.collateral.values(asset.symbol, [self.ledger.balance(asset.symbol, s) + units])  # validates: the value stays within limits
         self.ledger.transfer(asset.symbol, "external", s, units)
+        self._coll_touch(asset.symbol, s)
         return []
 
     def _on_Withdraw(self, e: ev.Withdraw) -> list[dict]:
@@ -531,13 +561,228 @@ class Engine:
                     f"withdrawal of {asset.amount(units)} exceeds free collateral {asset.amount(max(free, 0))} "
                     f"(equity {asset.amount(self.equity(s))}, initial margin {asset.amount(int(self.sub_im[s]))})",
                 )
+            cash = self.equity(s) - int(self.sub_coll[s])  # the cash balance once unrealised PnL is realised
+            if units > cash:
+                raise Rejected("insufficient_balance", f"withdrawal of {asset.amount(units)} exceeds the cash balance "
+                                                       f"{asset.amount(max(cash, 0))}: borrowing against collateral is not supported")
             self._realise(s)
         else:
             bal = self.ledger.balance(asset.symbol, s)
             if units > bal:
                 raise Rejected("insufficient_balance", f"withdrawal of {asset.amount(units)} exceeds the balance {asset.amount(bal)}")
+            if asset.symbol in self.collateral.assets:
+                self._check_collateral_withdrawal(s, asset, units, bal)
         self.ledger.transfer(asset.symbol, s, "external", units)
+        self._coll_touch(asset.symbol, s)
         return []
+
+    def _check_collateral_withdrawal(self, s: int, asset: Asset, units: int, bal: int) -> None:
+        """A collateral asset leaves only while free collateral (equity − initial margin) stays ≥ 0."""
+        q = self.settlement
+        if self.in_liquidation[s]:
+            raise Rejected("in_liquidation", f"{self.subs[s].id} is being liquidated")
+        old = self.collateral.contrib.get(asset.symbol, {}).get(s, 0)
+        new = int(self.collateral.values(asset.symbol, [bal - units])[0])
+        equity_after = self.equity(s) - old + new
+        im = int(self.sub_im[s])
+        if equity_after < im:
+            raise Rejected(
+                "free_collateral",
+                f"withdrawal of {asset.amount(units)} {asset.symbol} would leave equity {q.amount(equity_after)} below the initial "
+                f"margin {q.amount(im)} (the holding counts {q.amount(old)}, after it {q.amount(new)})",
+            )
+
+    # ================================================================== multi-asset collateral
+    def _coll_touch(self, symbol: str, s: int) -> None:
+        """Re-value one sub-account's holding of ``symbol`` after its balance changed."""
+        if symbol not in self.collateral.assets:
+            return
+        contrib = self.collateral.contrib[symbol]
+        bal = self.ledger.balance(symbol, s)
+        old = contrib.pop(s, 0)
+        new = int(self.collateral.values(symbol, [bal])[0]) if bal else 0
+        if bal:
+            contrib[s] = new
+        self.sub_coll[s] += new - old
+
+    def _coll_plan(self, symbols, overrides: dict) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """New values of every holder of ``symbols`` under ``overrides`` (pure; validates)."""
+        plan = []
+        for a in sorted(symbols):
+            holders = sorted(self.collateral.contrib[a])
+            if not holders:
+                continue
+            amounts = [self.ledger.balance(a, s) for s in holders]
+            plan.append((a, np.array(holders, dtype=np.int64), self.collateral.values(a, amounts, overrides)))
+        return plan
+
+    def _coll_apply(self, plan: list[tuple[str, np.ndarray, np.ndarray]]) -> np.ndarray:
+        """Install planned values (vectorised per asset); returns the sub-accounts touched."""
+        touched = []
+        for a, subs, new in plan:
+            contrib = self.collateral.contrib[a]
+            old = np.fromiter((contrib[s] for s in subs.tolist()), dtype=np.int64, count=subs.size)
+            np.add.at(self.sub_coll, subs, new - old)
+            contrib.update(zip(subs.tolist(), new.tolist(), strict=True))
+            touched.append(subs)
+        return np.unique(np.concatenate(touched)) if touched else np.zeros(0, dtype=np.int64)
+
+    def _rebuild_collateral(self) -> None:
+        """Recompute every derived collateral value and correlation add-on (restore)."""
+        self.collateral.contrib = {a: {} for a in self.collateral.assets}
+        for a, k, _v in self.ledger.items():
+            if isinstance(k, int) and a in self.collateral.assets:
+                self._coll_touch(a, k)
+        if self.collateral.correlation is not None and self.subs:
+            self._corr_refresh(np.arange(len(self.subs), dtype=np.int64))
+
+    def _collateral_asset(self, symbol: str):
+        a = self._asset(symbol)
+        if a.symbol == self.settlement.symbol:
+            raise InvalidInput("asset", f"{a.symbol} is the settlement asset: its price is 1 by definition")
+        ac = self.collateral.assets.get(a.symbol)
+        if ac is None:
+            raise Rejected("not_collateral", f"{a.symbol} is not a collateral asset (list it with collateral parameters)")
+        return a, ac
+
+    def _on_AssetPrice(self, e: ev.AssetPrice) -> list[dict]:
+        from ramparts.margin.haircuts import MAX_PRICE
+
+        asset, ac = self._collateral_asset(e.asset)
+        price = self.settlement.units(e.price, "price")
+        if price <= 0:
+            raise InvalidInput("price", f"must be positive, got {e.price}")
+        if price > MAX_PRICE:
+            raise InvalidInput("price", f"{e.price} exceeds the price limit")
+        new, effects = ac.replace(price=price, price_ts=e.ts).dynamic_step(asset.symbol, e.ts)
+        plan = self._coll_plan(self.collateral.dependents(asset.symbol), {asset.symbol: new})
+        # validated: mutate
+        self.collateral.assets[asset.symbol] = new
+        subs = self._coll_apply(plan)
+        return effects + (self._margin_calls(subs) if subs.size else [])
+
+    def _on_ExchangeRate(self, e: ev.ExchangeRate) -> list[dict]:
+        from ramparts.margin.haircuts import RATE_SCALE
+
+        asset, ac = self._collateral_asset(e.asset)
+        if ac.params.peg is None:
+            raise Rejected("not_pegged", f"{asset.symbol} has no peg: an exchange rate applies to pegged assets (LSTs, stablecoins)")
+        rate = to_decimal(e.rate, "rate")
+        if rate <= 0:
+            raise InvalidInput("rate", f"must be positive, got {e.rate}")
+        scaled = rate * RATE_SCALE
+        if scaled != scaled.to_integral_value():
+            raise InvalidInput("rate", f"{e.rate} has more than 18 decimals")
+        if scaled > 10**6 * RATE_SCALE:
+            raise InvalidInput("rate", f"{e.rate} is not a plausible exchange rate")
+        new = ac.replace(rate=int(scaled))
+        plan = self._coll_plan({asset.symbol}, {asset.symbol: new})
+        self.collateral.assets[asset.symbol] = new
+        subs = self._coll_apply(plan)
+        return self._margin_calls(subs) if subs.size else []
+
+    def _collateral_tick(self, ts: int) -> list[dict]:
+        """At a Tick: the dynamic haircuts due at ``ts`` step (bounded), re-valuing their holders."""
+        effects: list[dict] = []
+        updates: dict = {}
+        for a in sorted(self.collateral.assets):
+            ac = self.collateral.assets[a]
+            if ac.dynamic is None:
+                continue
+            new, fx = ac.dynamic_step(a, ts)
+            if fx:
+                updates[a] = new
+                effects += fx
+        if not updates:
+            return []
+        changed = {a for a, new in updates.items() if new.dyn_ppm != self.collateral.assets[a].dyn_ppm}
+        plan = self._coll_plan(changed, updates)  # every value first (validated), then install
+        self.collateral.assets.update(updates)
+        touched = self._coll_apply(plan)
+        return effects + (self._margin_calls(touched) if touched.size else [])
+
+    def seize_collateral(self, s: int) -> list[dict]:
+        """Move every valued collateral holding of ``s`` to the backstop vault, which pays its haircut
+        value (price × (1 − haircut), rounded down: exactly what it counted in equity) in settlement
+        cash. Equity of ``s`` is unchanged; each asset is conserved (balanced postings)."""
+        effects = []
+        q = self.settlement.symbol
+        for a in sorted(self.collateral.assets):
+            value = self.collateral.contrib[a].get(s, 0)
+            if value <= 0:
+                continue  # no price yet or a 100 % haircut: nothing to sell it for
+            units = self.ledger.balance(a, s)
+            self.ledger.transfer(a, s, self.backstop, units)
+            self.ledger.transfer(q, self.backstop, s, value)
+            self._coll_touch(a, s)
+            self._coll_touch(a, self.backstop)
+            effects.append({"kind": "CollateralSeized", "subaccount": str(self.subs[s].id), "asset": a, "units": units,
+                            "value": value, "to": str(self.subs[self.backstop].id)})
+        return effects
+
+    # ================================================================== correlation add-on
+    def _corr_requirements(self, subs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-(sub, matrix underlying) sums of position IM and MM (int64, rows aligned with ``subs``)."""
+        idx = self.collateral.correlation_index()
+        k = len(idx)
+        r_im = np.zeros((subs.size, k), dtype=np.int64)
+        r_mm = np.zeros((subs.size, k), dtype=np.int64)
+        b = self.book
+        if subs.size <= 32:
+            for row, s in enumerate(subs.tolist()):
+                for instr_idx, slot in b.positions_of(s):
+                    j = idx.get(self.instruments[instr_idx].underlying)
+                    if j is not None:
+                        r_im[row, j] += int(b.im[slot])
+                        r_mm[row, j] += int(b.mm[slot])
+            return r_im, r_mm
+        order = np.argsort(subs, kind="stable")
+        sorted_subs = subs[order]
+        for instr in self.instruments:
+            j = idx.get(instr.underlying)
+            if j is None:
+                continue
+            h = b.holders(instr.index)
+            if not h.size:
+                continue
+            hs = b.sub[h]
+            pos = np.searchsorted(sorted_subs, hs)
+            pos = np.minimum(pos, sorted_subs.size - 1)
+            ok = sorted_subs[pos] == hs
+            rows = order[pos[ok]]
+            np.add.at(r_im[:, j], rows, b.im[h][ok])
+            np.add.at(r_mm[:, j], rows, b.mm[h][ok])
+        return r_im, r_mm
+
+    def _corr_addons(self, r_im: np.ndarray, r_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The stressed-correlation add-ons of requirement rows (0 with fewer than two underlyings)."""
+        im = np.zeros(r_im.shape[0], dtype=np.int64)
+        mm = np.zeros(r_mm.shape[0], dtype=np.int64)
+        multi = np.nonzero(((r_mm > 0).sum(axis=1) >= 2) | ((r_im > 0).sum(axis=1) >= 2))[0]
+        if multi.size and self.collateral.stress_ppm:
+            c, w = self.collateral.correlation, self.collateral.stress_ppm
+            im[multi] = stressed_correlation_addon(r_im[multi], c, w)
+            mm[multi] = stressed_correlation_addon(r_mm[multi], c, w)
+        return im, mm
+
+    def _corr_refresh(self, subs: np.ndarray) -> None:
+        """Recompute the correlation add-on of ``subs`` (unique) and fold the change into sub_im / sub_mm.
+
+        Portfolio sub-accounts are left out: their scenario margin already aggregates underlyings."""
+        # an isolated sub-account holds one instrument, so one underlying: its add-on is always 0
+        subs = subs[~self.is_portfolio[subs]]
+        if self.collateral.correlation is None:
+            new_im = new_mm = np.zeros(subs.size, dtype=np.int64)
+        else:
+            new_im, new_mm = self._corr_addons(*self._corr_requirements(subs))
+        self.sub_im[subs] += new_im - self.sub_corr_im[subs]
+        self.sub_mm[subs] += new_mm - self.sub_corr_mm[subs]
+        self.sub_corr_im[subs], self.sub_corr_mm[subs] = new_im, new_mm
+
+    def correlation_addon(self, subaccount: str | int) -> tuple[int, int]:
+        """(initial, maintenance) correlation add-on currently in a sub-account's requirements."""
+        s = subaccount if isinstance(subaccount, int) else self.sub_index(subaccount)
+        return int(self.sub_corr_im[s]), int(self.sub_corr_mm[s])
 
     def _on_FundInsurance(self, e: ev.FundInsurance) -> list[dict]:
         units = self._positive_units(self.settlement, e.amount)
@@ -570,6 +815,8 @@ class Engine:
         b.value[slot], b.im[slot], b.mm[slot] = value, im, mm
         if instr.is_option and not self.is_portfolio[s]:
             self._option_bound(s)
+        if self.collateral.correlation is not None and not self.is_portfolio[s]:
+            self._corr_refresh(np.array([s], dtype=np.int64))
         if self.is_portfolio[s]:
             self._portfolio([s])
 
@@ -671,6 +918,8 @@ class Engine:
                 im_old = int(self.book.im[slot]) if slot is not None else 0
                 im_new, _ = self._requirements(instr, new, m.mark)
                 im_after = int(self.sub_im[s]) - im_old + im_new
+                if self.collateral.correlation is not None:
+                    im_after += self._corr_im_after(s, instr, slot, im_new) - int(self.sub_corr_im[s])
             if equity_after < im_after:
                 q = self.settlement
                 raise Rejected(
@@ -679,6 +928,15 @@ class Engine:
                 )
         elif equity_after < 0:
             raise Rejected("insufficient_equity", f"{field} {sub.id}: the fee would leave negative equity")
+
+    def _corr_im_after(self, s: int, instr: Instrument, slot: int | None, im_new: int) -> int:
+        """The initial-margin correlation add-on of ``s`` if its position in ``instr`` had initial margin ``im_new``."""
+        r_im, r_mm = self._corr_requirements(np.array([s], dtype=np.int64))
+        j = self.collateral.correlation_index().get(instr.underlying)
+        if j is None:
+            return int(self.sub_corr_im[s])
+        r_im[0, j] += im_new - (int(self.book.im[slot]) if slot is not None else 0)
+        return int(self._corr_addons(r_im, r_mm)[0][0])
 
     # ================================================================== prices, funding, settlement
     def _on_OraclePrice(self, e: ev.OraclePrice) -> list[dict]:
@@ -810,6 +1068,8 @@ class Engine:
         if instr.is_option:
             for sub in subs[~self.is_portfolio[subs]].tolist():
                 self._option_bound(sub)
+        if self.collateral.correlation is not None:
+            self._corr_refresh(subs[~self.is_portfolio[subs]])  # one slot per sub-account and instrument: ``subs`` is unique
         pm = subs[self.is_portfolio[subs]]
         if pm.size:
             self._portfolio(np.unique(pm).tolist())
@@ -908,7 +1168,7 @@ class Engine:
 
     def _margin_calls(self, subs: np.ndarray) -> list[dict]:
         """Flag newly breached sub-accounts among ``subs`` (unique) and track insolvency."""
-        equity = self.ledger.sub_cash[subs] + self.sub_value[subs] - self.sub_cost[subs]
+        equity = self.equity_array(subs)
         mm = self.sub_mm[subs]
         breach = (equity < mm) & ~self.is_system[subs]
         new = subs[breach & ~self.margin_called[subs]]
@@ -1029,8 +1289,12 @@ class Engine:
                     state, _ = breakers.observe(state, e.ts, instr.symbol, price=self.markets[instr.index].index_price)
             self.defences.breakers, self.defences.breaker_state = breakers, state
             return []
+        if e.target == "correlation":
+            return self._set_correlation(e.key, e.value)
+        if e.target.startswith("asset:"):
+            return self._set_asset_collateral(e.target.split(":", 1)[1], e.key, e.value)
         if not e.target.startswith("instrument:"):
-            raise InvalidInput("target", f"unknown target {e.target!r} (liquidation, breakers, portfolio or instrument:<SYMBOL>)")
+            raise InvalidInput("target", f"unknown target {e.target!r} (liquidation, breakers, portfolio, correlation, asset:<SYMBOL> or instrument:<SYMBOL>)")
         instr = self.instrument(e.target.split(":", 1)[1], "target")
         if e.key == "margin":
             if not isinstance(e.value, dict):
@@ -1055,20 +1319,68 @@ class Engine:
             raise InvalidInput("key", f"unknown instrument parameter {e.key!r} (margin, funding, mark, oracle, oracle_max_age_ns)")
         return self._remargin(instr, self.book.holders(instr.index)) if self.markets[instr.index].mark else []
 
+    def _set_correlation(self, key: str, value: Any) -> list[dict]:
+        c = self.collateral
+        if key == "matrix":
+            if value is None:
+                matrix = None
+            elif isinstance(value, dict) and set(value) == {"assets", "ppm"}:
+                matrix = CorrelationMatrix.from_dict(value)
+            else:
+                raise InvalidInput("value", "the correlation matrix is {'assets': [underlying, ...], 'ppm': [[int, ...], ...]} or null")
+            c.correlation = matrix
+        elif key == "stress_ppm":
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10**6:
+                raise InvalidInput("value", f"stress_ppm must be an int in [0, 1000000], got {value!r}")
+            c.stress_ppm = value
+        else:
+            raise InvalidInput("key", f"unknown correlation parameter {key!r} (matrix, stress_ppm)")
+        n = len(self.subs)
+        if not n:
+            return []
+        subs = np.arange(n, dtype=np.int64)
+        self._corr_refresh(subs)
+        return self._margin_calls(subs)
+
+    def _set_asset_collateral(self, symbol: str, key: str, value: Any) -> list[dict]:
+        asset = self._asset(symbol)
+        if asset.symbol == self.settlement.symbol:
+            raise InvalidInput("target", f"{asset.symbol} is the settlement asset: it counts at face value")
+        if key != "collateral":
+            raise InvalidInput("key", f"unknown asset parameter {key!r} (collateral)")
+        old = self.collateral.assets.get(asset.symbol)
+        if old is None:
+            raise Rejected("not_collateral", f"{asset.symbol} was listed without collateral parameters")
+        parsed = parse_collateral(value, asset.decimals)
+        # the market state carries over; the dynamic haircut restarts if its parameters changed
+        keep_dyn = parsed.dynamic == old.dynamic
+        new = parsed.replace(price=old.price, price_ts=old.price_ts, rate=old.rate,
+                             dyn_ppm=old.dyn_ppm if keep_dyn else None, last_update_ns=old.last_update_ns if keep_dyn else -1,
+                             samples=old.samples if keep_dyn else ())
+        self.collateral.params_with({asset.symbol: new})  # validates the peg
+        plan = self._coll_plan({asset.symbol}, {asset.symbol: new})
+        self.collateral.install(asset.symbol, new)
+        subs = self._coll_apply(plan)
+        return self._margin_calls(subs) if subs.size else []
+
     # ================================================================== proof of liabilities
     def account_equities(self) -> dict[str, dict[str, int]]:
         """Equity per sub-account and asset (int base units): the leaves of a proof of liabilities.
 
         One leaf per sub-account (``account/sub``), because sub-accounts are margined and
         liquidated on their own: a deficit in one is not covered by its owner's other
-        sub-accounts, so netting them would hide a liability. Equity is cash + unrealised PnL
-        (only the settlement asset is collateral today). Liquidators' earned penalties are claims
+        sub-accounts, so netting them would hide a liability. The settlement asset's entry is cash +
+        unrealised PnL; every other asset held is owed in kind, so its entry is the balance itself
+        (not its haircut value). Liquidators' earned penalties are claims
         on the venue too and appear as ``@liquidator/<id>`` (``@`` cannot start an account name).
         The insurance funds, fees and variation-margin settlement accounts are the venue's own.
         """
         asset = self.settlement.symbol
-        out: dict[str, dict[str, int]] = {str(sub.id): {asset: self.equity(s)} for s, sub in enumerate(self.subs)}
+        # the settlement leaf is cash + unrealised PnL; other assets are owed in kind (their balances)
+        out: dict[str, dict[str, int]] = {str(sub.id): {asset: self.equity(s) - int(self.sub_coll[s])} for s, sub in enumerate(self.subs)}
         for a, k, v in self.ledger.items():
+            if isinstance(k, int) and a != asset and v:
+                out[str(self.subs[k].id)][a] = v
             if isinstance(k, str) and k.startswith("liquidator:") and v:
                 leaf = out.setdefault("@liquidator/" + k.split(":", 1)[1], {})
                 leaf[a] = leaf.get(a, 0) + v
@@ -1106,6 +1418,8 @@ class Engine:
         if not isinstance(e.liquidator, str) or not e.liquidator or len(e.liquidator) > 64:
             raise InvalidInput("liquidator", "must be a non-empty name of at most 64 characters")
         before = self._refresh_defences(e.ts)
+        if self.collateral.assets:
+            before += self._collateral_tick(e.ts)
         return before + run_waterfall(self, e.ts, e.liquidator) + self._after_waterfall(e.ts)
 
 

@@ -7,13 +7,13 @@ the offending field when a value is malformed. Times are integer nanoseconds sin
 
 Input events
     ``Genesis`` (first, once), ``ListAsset``, ``ListInstrument``, ``OpenSubAccount``, ``Deposit``,
-    ``Withdraw``, ``FundInsurance``, ``Fill``, ``OraclePrice``, ``FundingTick``, ``Settlement``, ``ParameterChange``,
+    ``Withdraw``, ``FundInsurance``, ``Fill``, ``OraclePrice``, ``AssetPrice``, ``ExchangeRate``, ``FundingTick``, ``Settlement``, ``ParameterChange``,
     ``Tick``.
 
 Effects (what applying an event produced; journaled beside the event for audit, re-derived on
 replay) are plain JSON-able dicts with a ``kind``: ``MarginCall``, ``LiquidationStep``,
 ``LiquidationEnded``, ``InsuranceFundDraw``, ``Deleverage``, ``SocialisedLoss``, ``BadDebt``,
-``Funding``, ``Settled``.
+``Funding``, ``Settled``, ``HaircutUpdated``, ``CollateralSeized``.
 """
 
 from __future__ import annotations
@@ -43,9 +43,19 @@ class Genesis(_Event):
 
 
 class ListAsset(_Event):
+    """Lists an asset. With ``collateral`` it counts towards equity at its haircut value.
+
+    ``collateral`` holds :class:`~ramparts.margin.haircuts.AssetParams` keys (int ppm and quote base
+    units: ``haircut_ppm``, ``liability_addon_ppm``, ``depth``, ``impact_ppm``, ``impact_cap_ppm``,
+    ``concentration_cap``, ``excess_haircut_ppm``, ``peg``; ``decimals`` is this event's) and the
+    engine's dynamic-haircut keys ``dynamic`` (:class:`~ramparts.margin.haircuts.DynamicHaircutParams`),
+    ``haircut_update_ns`` (cadence) and ``vol_window`` (prices in the volatility window).
+    """
+
     kind: Literal["ListAsset"] = "ListAsset"
     symbol: str
     decimals: int
+    collateral: dict[str, Any] | None = None
 
 
 class ListInstrument(_Event):
@@ -129,6 +139,22 @@ class OraclePrice(_Event):
     book_price: Decimal | None = None
 
 
+class AssetPrice(_Event):
+    """Market price of a collateral asset in the settlement asset, per whole unit (re-values its holders)."""
+
+    kind: Literal["AssetPrice"] = "AssetPrice"
+    asset: str
+    price: Decimal
+
+
+class ExchangeRate(_Event):
+    """Redemption rate of a pegged asset (an LST) to its peg's base: whole base units per whole unit."""
+
+    kind: Literal["ExchangeRate"] = "ExchangeRate"
+    asset: str
+    rate: Decimal
+
+
 class FundingTick(_Event):
     """Pays one funding interval. ``premium`` (decimal per interval) defaults to (mark − index) / index."""
 
@@ -147,7 +173,10 @@ class Settlement(_Event):
 
 class ParameterChange(_Event):
     """Changes a parameter: ``target`` is ``liquidation``, ``instrument:<SYMBOL>`` (keys ``margin``,
-    ``funding``, ``mark``, ``oracle_max_age_ns``, ``oracle``) or ``breakers`` (key ``rules``)."""
+    ``funding``, ``mark``, ``oracle_max_age_ns``, ``oracle``), ``breakers`` (key ``rules``),
+    ``asset:<SYMBOL>`` (key ``collateral``: the asset's collateral parameters, as in :class:`ListAsset`)
+    or ``correlation`` (key ``matrix``: ``{"assets": [...], "ppm": [[...]]}`` or null; key
+    ``stress_ppm``: the stress weight, int ppm)."""
 
     kind: Literal["ParameterChange"] = "ParameterChange"
     target: str
@@ -217,6 +246,8 @@ Event = Annotated[
     | FundInsurance
     | Fill
     | OraclePrice
+    | AssetPrice
+    | ExchangeRate
     | FundingTick
     | Settlement
     | ParameterChange
@@ -239,6 +270,8 @@ EVENT_TYPES: dict[str, type[_Event]] = {
         FundInsurance,
         Fill,
         OraclePrice,
+        AssetPrice,
+        ExchangeRate,
         FundingTick,
         Settlement,
         ParameterChange,

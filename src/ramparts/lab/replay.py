@@ -402,7 +402,7 @@ def _ratios(e, cols: dict, k: int) -> None:
     active = (mm > 0) & ~e.is_system[:n]
     if not active.any():
         return
-    equity = (e.ledger.sub_cash[:n] + e.sub_value[:n] - e.sub_cost[:n])[active].astype(np.float64)
+    equity = e.equity_array()[active].astype(np.float64)
     ratio = np.where(equity > 0, mm[active] / np.maximum(equity, 1.0), 2.0)
     ratio = np.minimum(ratio, 2.0)
     cols["ratio_p50"][k], cols["ratio_p90"][k], cols["ratio_p99"][k] = np.percentile(ratio, [50, 90, 99])

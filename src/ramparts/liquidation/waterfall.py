@@ -15,8 +15,10 @@ d. **Penalty split** between the liquidator (keeper) and the insurance fund, nev
    account's remaining equity. The **bankruptcy price** of every close is computed explicitly
    (dYdX v4's form: the account's equity allocated to the closed part by its share of the
    maintenance margin) and reported.
-e. **Insurance fund.** A bankrupt account (equity ≤ 0 at the mark) is closed at the mark and the
-   fund pays the deficit: the market's own fund first, then the global fund, at most
+e. **Insurance fund.** A bankrupt account (equity ≤ 0 at the mark) first has its non-settlement
+   collateral seized into the backstop vault, which pays its haircut value (price × (1 − haircut),
+   rounded down, exactly what it counted in equity) in settlement cash (``CollateralSeized``);
+   it is then closed at the mark and the fund pays the deficit: the market's own fund first, then the global fund, at most
    ``insurance_cap_per_tick`` per market per tick.
 f. **Auto-deleveraging**, when the funds cannot cover the deficit: the bankrupt positions are
    closed against opposite positions ranked by profit % × effective leverage (highest first,
@@ -79,7 +81,7 @@ def run_waterfall(engine: Engine, ts: int, liquidator: str) -> list[dict]:
         e.global_draws, e.global_draws_ts = {}, ts
     if n == 0:
         return []
-    equity = e.ledger.sub_cash[:n] + e.sub_value[:n] - e.sub_cost[:n]
+    equity = e.equity_array()
     paused = e.liquidation_paused()  # markets whose oracle gate or circuit breaker blocks liquidation
     due = ((equity < e.sub_mm[:n]) | e.in_liquidation[:n] | (equity < 0)) & ~e.is_system[:n] & ~paused
     effects: list[dict] = []
@@ -90,7 +92,7 @@ def run_waterfall(engine: Engine, ts: int, liquidator: str) -> list[dict]:
         effects.extend(_step(e, s, ts, liquidator))
     # deleveraging or socialised charges can leave a counterparty bankrupt: resolve it in the same tick
     for _ in range(MAX_CASCADE_ROUNDS):
-        equity = e.ledger.sub_cash[:n] + e.sub_value[:n] - e.sub_cost[:n]
+        equity = e.equity_array()
         bankrupt = np.nonzero((equity < 0) & ~e.is_system[:n] & ~paused)[0].tolist()
         if not bankrupt:
             break
@@ -272,6 +274,7 @@ def _bankrupt(e: Engine, s: int, ts: int) -> list[dict]:
     """Resolve a sub-account whose equity at the mark is ≤ 0: insurance fund, then ADL or socialised loss."""
     b = e.book
     asset = e.settlement.symbol
+    seized = e.seize_collateral(s) if e.collateral.assets else []  # collateral pays first: the vault buys it at its haircut value
     equity = e.equity(s)
     mm_total = int(e.sub_mm[s])
     deficit = -equity if equity < 0 else 0
@@ -280,7 +283,7 @@ def _bankrupt(e: Engine, s: int, ts: int) -> list[dict]:
     if positions and sum(weights) == 0:
         weights = [abs(int(b.value[slot])) for _, slot in positions]
     shares = allocate_pro_rata(deficit, weights) if positions and sum(weights) else []
-    effects: list[dict] = [{"kind": "Bankruptcy", "subaccount": str(e.subs[s].id), "equity": equity, "deficit": deficit}]
+    effects: list[dict] = [{"kind": "Bankruptcy", "subaccount": str(e.subs[s].id), "equity": equity, "deficit": deficit}] + seized
     touched: set[int] = {s}
 
     if not positions:  # a cash deficit with nothing left to close
@@ -348,7 +351,7 @@ def _deleverage(e: Engine, s: int, instr: Instrument, slot: int, deficit: int, t
     h = b.holders(instr.index)
     opp = h[(np.sign(b.lots[h]) == -side) & (b.sub[h] != s)]
     subs = b.sub[opp].astype(np.int64)
-    equity = e.ledger.sub_cash[subs] + e.sub_value[subs] - e.sub_cost[subs]
+    equity = e.equity_array(subs)
     order = opp[adl_ranking(b.lots[opp], b.value[opp], b.entry[opp], equity, subs)]
     takes: list[tuple[int, int]] = []
     remaining = abs(lots)

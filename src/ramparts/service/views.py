@@ -40,7 +40,7 @@ def _state(e: Engine, s: int, equity: int, mm: int) -> str:
 
 def _arrays(e: Engine) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = len(e.subs)
-    equity = e.ledger.sub_cash[:n] + e.sub_value[:n] - e.sub_cost[:n]
+    equity = e.equity_array()
     return equity, e.sub_mm[:n], ~e.is_system[:n]
 
 
@@ -160,7 +160,7 @@ def adl(e: Engine, symbol: str) -> dict[str, Any]:
     for name, sign in (("longs", 1), ("shorts", -1)):
         opp = h[np.sign(b.lots[h]) == sign]
         subs = b.sub[opp].astype(np.int64)
-        equity = e.ledger.sub_cash[subs] + e.sub_value[subs] - e.sub_cost[subs]
+        equity = e.equity_array(subs)
         order = adl_ranking(b.lots[opp], b.value[opp], b.entry[opp], equity, subs)
         rows = []
         for rank, i in enumerate(order.tolist(), start=1):
