@@ -650,3 +650,27 @@ def test_seeded_fuzz_conserves_value_replays_and_rejects_cleanly(config, must_re
     assert replayed.state_hash() == e.state_hash()
     assert Engine.restore(e.snapshot()).state_hash() == e.state_hash()
     assert must_reach <= kinds_seen, (must_reach - kinds_seen, sorted(kinds_seen))
+
+
+# ============================================================================ venue profiles
+
+
+@pytest.mark.parametrize(
+    "name, keys",
+    [
+        ("dydx", {"last_resort": "adl_random"}),
+        ("drift", {"pricing": "oracle_fee", "last_resort": "socialised_funding"}),
+        ("hyperliquid", {"backstop_below_ppm": 666_667}),
+        ("derive", {"pricing": "dutch_auction", "last_resort": "dilution", "auction_fast_ns": 600 * S}),
+        ("ramparts", {}),
+    ],
+)
+def test_venue_profiles_use_the_mechanisms(name, keys):
+    from ramparts.venues.profiles import profile
+
+    p = profile(name)
+    cfg = LiquidationConfig.from_dict(p.venue.liquidation)  # every profile is a valid configuration
+    assert {k: getattr(cfg, k) for k in keys} == keys
+    assert not any("random start" in d and "not drawn" in d for d in p.differences)  # the old dYdX caveat is gone
+    if name != "ramparts":
+        assert p.differences

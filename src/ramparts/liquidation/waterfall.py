@@ -9,8 +9,14 @@ b. **Gradual steps.** One step per sub-account per tick, separated by the cool-d
    part of the position with the largest maintenance margin: the smallest size that restores the
    buffer, but at most ``max_fraction`` of the position, at least ``min_step_notional``, and the
    whole position when it is small.
-c. **Pricing** is a strategy (:mod:`ramparts.liquidation.pricing`); the fixed penalty closes at the
-   mark against the backstop vault and charges the penalty on the closed notional.
+c. **Pricing** is a strategy (``LiquidationConfig.pricing``): the fixed penalty closes at the mark
+   against the backstop vault and charges the penalty on the closed notional; ``oracle_fee``
+   (Drift) hands the position to the liquidator at oracle ∓ fee plus Drift's insurance fee;
+   ``dutch_auction`` (Derive) runs an auction per account whose discount grows with time, bought
+   by keepers or, past a threshold, by the vault (:func:`plan_step` prices any of them). Keepers
+   claim steps with ``LiquidationBid`` (:func:`keeper_bid`), filled at once or, with
+   ``batch_auction``, cleared together at the tick at one uniform discount (:func:`clear_batch`).
+   Below ``backstop_below_ppm`` of maintenance the vault takes the whole account (Hyperliquid).
 d. **Penalty split** between the liquidator (keeper) and the insurance fund, never more than the
    account's remaining equity. The **bankruptcy price** of every close is computed explicitly
    (dYdX v4's form: the account's equity allocated to the closed part by its share of the
@@ -21,13 +27,21 @@ e. **Insurance fund.** A bankrupt account (equity ≤ 0 at the mark) is closed a
 f. **Auto-deleveraging**, when the funds cannot cover the deficit: the bankrupt positions are
    closed against opposite positions ranked by profit % × effective leverage (highest first,
    :func:`adl_ranking`), at the bankrupt account's bankruptcy price.
+   ``adl_random`` iterates them from a pseudo-random start instead (dYdX, :func:`random_start`).
 g. **Socialised loss**, the configurable alternative to ADL: the funds pay what they can and the
-   rest is charged pro rata over the opposite side's open interest; whatever cannot be charged
+   rest is charged pro rata over the opposite side's open interest (``socialised``), through a
+   one-off funding charge on every position of the market (``socialised_funding``, Drift), or
+   over every settlement-asset balance (``dilution``, Derive); whatever cannot be charged
    stays as a negative balance of ``socialised_loss``, the explicit record of bad debt.
    Withdrawals are gated while any sub-account has negative equity (see the engine).
+h. **Insurance hedging** (``hedge_insurance``): after the waterfall, the vault's inherited
+   positions are unwound at the mark against the largest opposite position, within a limit.
 
 Every step is an effect in the journal: ``MarginCall``, ``LiquidationStep``, ``LiquidationEnded``,
-``InsuranceFundDraw``, ``Deleverage``, ``SocialisedLoss``, ``BadDebt``.
+``InsuranceFundDraw``, ``Deleverage``, ``SocialisedLoss``, ``BadDebt``; and with the later
+mechanisms ``AuctionStarted``, ``AuctionInsolventFill``, ``BidQueued``, ``BidDropped``,
+``BatchAuctionCleared``, ``BackstopLiquidation``, ``SocialisedFunding``, ``Dilution``,
+``InsuranceHedge``.
 """
 
 from __future__ import annotations
