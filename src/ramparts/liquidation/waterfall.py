@@ -57,9 +57,8 @@ from ramparts.fixedpoint import PPM, ceil_div
 from ramparts.liquidation.allocation import allocate_pro_rata
 from ramparts.liquidation.config import LastResort, Pricing
 
-from ramparts.domain.instruments import Instrument
-
 if TYPE_CHECKING:
+    from ramparts.domain.instruments import Instrument
     from ramparts.engine.engine import Engine
 
 
