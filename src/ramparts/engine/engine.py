@@ -178,6 +178,8 @@ class Engine:
         self.insolvent: set[int] = set()
         self.global_draws: dict[int, int] = {}
         self.global_draws_ts = -1
+        self.auctions: dict[int, int] = {}  # sub-account → start of its Dutch auction (ns)
+        self.pending_bids: list[dict] = []  # keepers' bids waiting for the tick's batch auction
         self.liabilities_roots: list[dict] = []  # journaled Merkle-sum roots (proof of liabilities)
         self.defences = OracleDefences()  # oracle aggregation, gates and circuit breakers
         self.time_ns = 0
@@ -290,6 +292,9 @@ class Engine:
                 "insolvent": sorted(self.insolvent),
                 "global_draws": sorted([k, v] for k, v in self.global_draws.items()),
                 "global_draws_ts": self.global_draws_ts,
+                # the later mechanisms' state, present only while it is not empty (a default venue hashes as before)
+                **({"auctions": sorted([k, v] for k, v in self.auctions.items())} if self.auctions else {}),
+                **({"pending_bids": self.pending_bids} if self.pending_bids else {}),
             },
             "liabilities_roots": self.liabilities_roots,
             "defences": self.defences.to_dict(),
@@ -369,6 +374,8 @@ class Engine:
         e.insolvent = set(w["insolvent"])
         e.global_draws = {k: v for k, v in w["global_draws"]}
         e.global_draws_ts = w["global_draws_ts"]
+        e.auctions = {k: v for k, v in w.get("auctions", [])}
+        e.pending_bids = [dict(b) for b in w.get("pending_bids", [])]
         e.liabilities_roots = list(d.get("liabilities_roots", []))
         e.defences = OracleDefences.from_dict(d.get("defences"))
         e.collateral.load(d.get("collateral"), {a: x.decimals for a, x in e.assets.items()})
@@ -1421,6 +1428,14 @@ class Engine:
         if self.collateral.assets:
             before += self._collateral_tick(e.ts)
         return before + run_waterfall(self, e.ts, e.liquidator) + self._after_waterfall(e.ts)
+
+    def _on_LiquidationBid(self, e: ev.LiquidationBid) -> list[dict]:
+        """A keeper claims a liquidation step (or an auction) of a liquidatable sub-account at the
+        current price; with ``batch_auction`` the bid waits for the next tick's clearing. Validated
+        in full before anything changes (see :func:`ramparts.liquidation.waterfall.keeper_bid`)."""
+        from ramparts.liquidation.waterfall import keeper_bid
+
+        return keeper_bid(self, e, e.ts)
 
 
 # ====================================================================== helpers

@@ -7,13 +7,16 @@ the offending field when a value is malformed. Times are integer nanoseconds sin
 
 Input events
     ``Genesis`` (first, once), ``ListAsset``, ``ListInstrument``, ``OpenSubAccount``, ``Deposit``,
-    ``Withdraw``, ``FundInsurance``, ``Fill``, ``OraclePrice``, ``AssetPrice``, ``ExchangeRate``, ``FundingTick``, ``Settlement``, ``ParameterChange``,
-    ``Tick``.
+    ``Withdraw``, ``FundInsurance``, ``Fill``, ``OraclePrice``, ``OracleQuotes``, ``AssetPrice``, ``ExchangeRate``,
+    ``FundingTick``, ``Settlement``, ``ParameterChange``, ``ResetBreaker``, ``LiabilitiesRoot``, ``LiquidationBid``, ``Tick``.
 
 Effects (what applying an event produced; journaled beside the event for audit, re-derived on
 replay) are plain JSON-able dicts with a ``kind``: ``MarginCall``, ``LiquidationStep``,
 ``LiquidationEnded``, ``InsuranceFundDraw``, ``Deleverage``, ``SocialisedLoss``, ``BadDebt``,
-``Funding``, ``Settled``, ``HaircutUpdated``, ``CollateralSeized``.
+``Funding``, ``Settled``, ``HaircutUpdated``, ``CollateralSeized``, ``OracleReading``, ``BreakerTripped``,
+``BreakerReset``, ``LiabilitiesRootRecorded``; the later mechanisms add ``AuctionStarted``, ``AuctionInsolventFill``,
+``BidQueued``, ``BidDropped``, ``BatchAuctionCleared``, ``BackstopLiquidation``, ``SocialisedFunding``, ``Dilution``
+and ``InsuranceHedge``.
 """
 
 from __future__ import annotations
@@ -229,6 +232,26 @@ class LiabilitiesRoot(_Event):
     totals: dict[str, dict[str, str]]
 
 
+class LiquidationBid(_Event):
+    """A keeper (``liquidator``, an ordinary sub-account) claims the next liquidation step of
+    ``subaccount`` at the current price, or buys its Dutch auction at the current discount.
+
+    The keeper receives the closed position and must pass initial margin after taking it. The
+    step is the one the waterfall would take (to the buffer), capped by ``max_fraction_ppm`` of the
+    position or by ``size`` (in the instrument's units; at most one of the two). The bid is refused
+    when the current discount (the liquidator's share of the penalty, the oracle fee, or the
+    auction's discount, in ppm) is below ``min_discount_ppm``. With ``batch_auction`` on, bids
+    wait for the next tick and are cleared together at one uniform discount.
+    """
+
+    kind: Literal["LiquidationBid"] = "LiquidationBid"
+    liquidator: str
+    subaccount: str
+    max_fraction_ppm: int | None = None
+    size: Decimal | None = None
+    min_discount_ppm: int = 0
+
+
 class Tick(_Event):
     """Drives the liquidation waterfall; ``liquidator`` is the keeper credited with penalties."""
 
@@ -254,6 +277,7 @@ Event = Annotated[
     | LiabilitiesRoot
     | OracleQuotes
     | ResetBreaker
+    | LiquidationBid
     | Tick,
     Field(discriminator="kind"),
 ]
@@ -278,6 +302,7 @@ EVENT_TYPES: dict[str, type[_Event]] = {
         LiabilitiesRoot,
         OracleQuotes,
         ResetBreaker,
+        LiquidationBid,
         Tick,
     )
 }

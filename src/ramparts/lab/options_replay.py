@@ -149,8 +149,7 @@ def run_options_replay(ts_ns: np.ndarray, price: np.ndarray, *, name: str = "opt
                 counts[m]["deficit_usdc"] += f["deficit"] / 1e6
         _unwind_vault(node, e.instrument("BTC-PERP"), e.backstop, t, float(price[k]))
         row = {"ts_ns": t, "price": float(price[k]), "vol": float(vols[k])}
-        n = len(e.subs)
-        eq = e.ledger.sub_cash[:n] + e.sub_value[:n] - e.sub_cost[:n]
+        eq = e.equity_array()
         for m, ss in subs.items():
             idx = np.asarray(ss, np.int64)
             row[f"in_breach_{m}"] = int((eq[idx] < e.sub_mm[idx]).sum()) if idx.size else 0

@@ -271,7 +271,7 @@ def run_replay(
             elif kind == "Deleverage":
                 counts["deleverages"] += 1
                 totals["adl_notional"] += abs(f["quote"])
-            elif kind == "SocialisedLoss":
+            elif kind in ("SocialisedLoss", "SocialisedFunding", "Dilution"):
                 totals["socialised_loss"] += f["loss"]
             elif kind == "Bankruptcy":
                 counts["bankruptcies"] += 1

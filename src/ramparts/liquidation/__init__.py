@@ -2,7 +2,7 @@
 the insurance fund, auto-deleveraging and socialised loss (layers 3 to 5 of the waterfall)."""
 
 from ramparts.liquidation.allocation import allocate_pro_rata
-from ramparts.liquidation.config import LastResort, LiquidationConfig
+from ramparts.liquidation.config import LastResort, LiquidationConfig, Pricing
 from ramparts.liquidation.pricing import FixedPenaltyPricing, LiquidationPricing, LiquidationQuote
 
 __all__ = [
@@ -11,5 +11,6 @@ __all__ = [
     "LiquidationConfig",
     "LiquidationPricing",
     "LiquidationQuote",
+    "Pricing",
     "allocate_pro_rata",
 ]

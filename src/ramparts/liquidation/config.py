@@ -16,7 +16,26 @@ class LastResort(StrEnum):
     """What absorbs a loss the insurance fund cannot cover."""
 
     ADL = "adl"  #: close against opposite positions ranked by profit % × leverage, at the bankruptcy price
+    ADL_RANDOM = "adl_random"  #: dYdX v4: opposite positions from a deterministic pseudo-random start, at the bankruptcy price
     SOCIALISED = "socialised"  #: charge the loss pro rata over the opposite side's open interest
+    SOCIALISED_FUNDING = "socialised_funding"  #: Drift v2: a one-off funding-like charge on every open position of the market
+    DILUTION = "dilution"  #: Derive: the loss spread over every settlement-asset balance holder (cash dilution)
+
+
+class Pricing(StrEnum):
+    """How a liquidated position is priced and who takes it."""
+
+    FIXED_PENALTY = "fixed_penalty"  #: at the mark, a fixed penalty split between liquidator and insurance fund
+    DUTCH_AUCTION = "dutch_auction"  #: Derive: an auction whose discount grows with time (fast, then slow)
+    ORACLE_FEE = "oracle_fee"  #: Drift v2: the liquidator takes the position at oracle × (1 ∓ fee), plus an insurance fee
+
+
+#: The keys added after the first state version: left out of :meth:`LiquidationConfig.to_dict` while
+#: they hold their defaults, so that the state (and its hash) of a default venue is unchanged.
+_LATER_KEYS = ("pricing", "if_fee_ppm", "auction_fast_ns", "auction_slow_ns", "auction_fast_discount_ppm",
+               "auction_backstop_discount_ppm", "batch_auction", "backstop_below_ppm", "hedge_insurance", "hedge_max_notional")
+_ENUMS = {"last_resort": LastResort, "pricing": Pricing}
+_BOOLS = ("batch_auction", "hedge_insurance")
 
 
 @dataclass(frozen=True)
@@ -40,7 +59,55 @@ class LiquidationConfig:
         a market's own fund pays first, then the global fund, which pays at most
         ``insurance_cap_per_tick`` per market per tick (0 = no cap).
     Last resort (f, g)
-        ``last_resort``: ``adl`` (default) or ``socialised``.
+        ``last_resort``: ``adl`` (default; ranked by profit % × leverage), ``adl_random`` (dYdX v4
+        deleveraging: opposite positions iterated from a pseudo-random start derived from the
+        event's sequence number and the bankrupt sub-account, no ranking, at the bankruptcy
+        price), ``socialised`` (pro rata over the opposite side's open interest, capped by each
+        payer's equity), ``socialised_funding`` (Drift v2: a one-off funding-like settlement
+        charging every open position of the market, both sides, pro rata to size, the parts
+        summing exactly to the loss) or ``dilution`` (Derive: the loss spread pro rata over every
+        positive settlement-asset balance).
+    Pricing strategy
+        ``pricing``: ``fixed_penalty`` (default, above), ``oracle_fee`` or ``dutch_auction``.
+
+        ``oracle_fee`` (Drift v2 ``liquidate_perp``): the liquidator (the backstop vault, or a
+        keeper's :class:`~ramparts.engine.events.LiquidationBid`) takes the position at
+        oracle × (1 ∓ ``penalty_ppm``), so the whole liquidation fee is the liquidator's;
+        the insurance fund charges ``min(if_fee_ppm, 95 % × max(MR_buf − fee − shortage / notional, 0))``
+        of the closed notional (Drift's formula: MR_buf is the position's maintenance ratio with
+        the buffer, shortage the account's distance to its buffered requirement); both fees
+        together never exceed the account's equity. ``if_fee_ppm`` default 0.
+
+        ``dutch_auction`` (Derive's auction adapted to perps): the first tick that finds the
+        account below maintenance starts an auction whose discount grows linearly from 0 to
+        ``auction_fast_discount_ppm`` (default 20 %) over ``auction_fast_ns`` (default 10 min),
+        then to 100 % over ``auction_slow_ns`` (default 2 h). The discount is a share of the
+        equity that the bought part carries (its share of the maintenance margin, as in the
+        bankruptcy price): a buyer takes the part at the mark and is paid that share × the
+        discount, so at 100 % the part goes at its bankruptcy price. A buyer takes the smallest
+        part of the largest position that restores maintenance × (1 + buffer) (the whole
+        position if none does); ``max_fraction_ppm``, ``min_step_notional``, ``full_close_notional``
+        and ``cooldown_ns`` do not apply. Keepers buy with ``LiquidationBid``; the backstop vault
+        buys at a tick once the discount reaches ``auction_backstop_discount_ppm`` (default
+        20 %). An insolvent account is bought whole: the insurance fund pays the deficit, and a
+        keeper also the discount × the account's maintenance margin; without fund cover it goes
+        to the last resort. The auctions are engine state (hashed, snapshotted).
+    Keepers and batch auctions
+        ``batch_auction`` (default false): ``LiquidationBid`` events are not filled at once but
+        collected until the next tick, which clears each account's step at one uniform discount,
+        the highest ``min_discount_ppm`` among the bids needed to fill it; bids are taken in the
+        order (min discount, keeper id), never by arrival, and a bid asking more than the
+        strategy's current discount is not filled.
+    Backstop threshold (Hyperliquid)
+        ``backstop_below_ppm`` (default 0 = off, Hyperliquid 666,667): when equity is below that
+        fraction of maintenance, the whole account (every position at the mark and the
+        remaining margin) goes to the backstop vault instead of a partial step.
+    Insurance hedging
+        ``hedge_insurance`` (default false): at every tick, the backstop vault's net position in
+        each market is reduced by at most ``hedge_max_notional`` (quote units, default 0 = no
+        limit) by closing it at the mark against the account with the largest opposite position
+        (ties to the lower sub-account index); an ``InsuranceHedge`` effect records the
+        vault's realised PnL, its equity and the fund's balance.
     """
 
     buffer_ppm: int = 100_000
@@ -52,27 +119,55 @@ class LiquidationConfig:
     liquidator_share_ppm: int = 500_000
     insurance_cap_per_tick: int = 0
     last_resort: LastResort = LastResort.ADL
+    pricing: Pricing = Pricing.FIXED_PENALTY
+    if_fee_ppm: int = 0
+    auction_fast_ns: int = 600 * 10**9
+    auction_slow_ns: int = 7_200 * 10**9
+    auction_fast_discount_ppm: int = 200_000
+    auction_backstop_discount_ppm: int = 200_000
+    batch_auction: bool = False
+    backstop_below_ppm: int = 0
+    hedge_insurance: bool = False
+    hedge_max_notional: int = 0
 
     def __post_init__(self) -> None:
         for f in fields(self):
             v = getattr(self, f.name)
-            if f.name == "last_resort":
+            if f.name in _ENUMS:
+                enum = _ENUMS[f.name]
                 try:
-                    object.__setattr__(self, "last_resort", LastResort(v))
+                    object.__setattr__(self, f.name, enum(v))
                 except ValueError:
-                    raise InvalidInput("liquidation.last_resort", f"must be 'adl' or 'socialised', got {v!r}") from None
+                    names = ", ".join(repr(m.value) for m in enum)
+                    raise InvalidInput(f"liquidation.{f.name}", f"unknown strategy {v!r} (one of {names})") from None
+                continue
+            if f.name in _BOOLS:
+                if not isinstance(v, bool):
+                    raise InvalidInput(f"liquidation.{f.name}", f"must be true or false, got {v!r}")
                 continue
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise InvalidInput(f"liquidation.{f.name}", f"must be a non-negative int, got {v!r}")
-        for name in ("max_fraction_ppm", "liquidator_share_ppm", "penalty_ppm"):
+        for name in ("max_fraction_ppm", "liquidator_share_ppm", "penalty_ppm", "if_fee_ppm", "auction_fast_discount_ppm",
+                     "auction_backstop_discount_ppm", "backstop_below_ppm"):
             if getattr(self, name) > 1_000_000:
                 raise InvalidInput(f"liquidation.{name}", "must be at most 1e6 (100 %)")
-        if self.max_fraction_ppm == 0:
-            raise InvalidInput("liquidation.max_fraction_ppm", "must be positive")
+        for name in ("max_fraction_ppm", "auction_fast_ns", "auction_slow_ns"):
+            if getattr(self, name) == 0:
+                raise InvalidInput(f"liquidation.{name}", "must be positive")
 
     def to_dict(self) -> dict[str, Any]:
+        """Every parameter; the later keys only where they differ from their defaults (see ``_LATER_KEYS``)."""
+        d = self._full_dict()
+        default = LiquidationConfig()
+        for k in _LATER_KEYS:
+            if getattr(self, k) == getattr(default, k):
+                del d[k]
+        return d
+
+    def _full_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["last_resort"] = self.last_resort.value
+        for k in _ENUMS:
+            d[k] = getattr(self, k).value
         return d
 
     @classmethod
@@ -84,7 +179,7 @@ class LiquidationConfig:
         return cls(**d)
 
     def replace(self, key: str, value: Any) -> LiquidationConfig:
-        d = self.to_dict()
+        d = self._full_dict()
         if key not in d:
             raise InvalidInput(f"liquidation.{key}", f"unknown parameter (known: {', '.join(sorted(d))})")
         d[key] = value

@@ -1,7 +1,9 @@
 """Liquidation pricing strategies: at what price a liquidated position closes and what penalty it pays.
 
-This module builds the fixed penalty at mark ± fee; Dutch auctions and order-book liquidation plug
-into the same :class:`LiquidationPricing` protocol later.
+This module holds the fixed penalty at mark ± fee. The engine's other strategies (``oracle_fee``,
+``dutch_auction``, selected by ``LiquidationConfig.pricing``) are priced by
+:func:`ramparts.liquidation.waterfall.plan_step`, because they depend on the account's equity and
+requirements, not only on the closed lots; order-book liquidation is still to come.
 """
 
 from __future__ import annotations

@@ -9,8 +9,14 @@ b. **Gradual steps.** One step per sub-account per tick, separated by the cool-d
    part of the position with the largest maintenance margin: the smallest size that restores the
    buffer, but at most ``max_fraction`` of the position, at least ``min_step_notional``, and the
    whole position when it is small.
-c. **Pricing** is a strategy (:mod:`ramparts.liquidation.pricing`); the fixed penalty closes at the
-   mark against the backstop vault and charges the penalty on the closed notional.
+c. **Pricing** is a strategy (``LiquidationConfig.pricing``): the fixed penalty closes at the mark
+   against the backstop vault and charges the penalty on the closed notional; ``oracle_fee``
+   (Drift) hands the position to the liquidator at oracle ∓ fee plus Drift's insurance fee;
+   ``dutch_auction`` (Derive) runs an auction per account whose discount grows with time, bought
+   by keepers or, past a threshold, by the vault (:func:`plan_step` prices any of them). Keepers
+   claim steps with ``LiquidationBid`` (:func:`keeper_bid`), filled at once or, with
+   ``batch_auction``, cleared together at the tick at one uniform discount (:func:`clear_batch`).
+   Below ``backstop_below_ppm`` of maintenance the vault takes the whole account (Hyperliquid).
 d. **Penalty split** between the liquidator (keeper) and the insurance fund, never more than the
    account's remaining equity. The **bankruptcy price** of every close is computed explicitly
    (dYdX v4's form: the account's equity allocated to the closed part by its share of the
@@ -23,17 +29,27 @@ e. **Insurance fund.** A bankrupt account (equity ≤ 0 at the mark) first has i
 f. **Auto-deleveraging**, when the funds cannot cover the deficit: the bankrupt positions are
    closed against opposite positions ranked by profit % × effective leverage (highest first,
    :func:`adl_ranking`), at the bankrupt account's bankruptcy price.
+   ``adl_random`` iterates them from a pseudo-random start instead (dYdX, :func:`random_start`).
 g. **Socialised loss**, the configurable alternative to ADL: the funds pay what they can and the
-   rest is charged pro rata over the opposite side's open interest; whatever cannot be charged
+   rest is charged pro rata over the opposite side's open interest (``socialised``), through a
+   one-off funding charge on every position of the market (``socialised_funding``, Drift), or
+   over every settlement-asset balance (``dilution``, Derive); whatever cannot be charged
    stays as a negative balance of ``socialised_loss``, the explicit record of bad debt.
    Withdrawals are gated while any sub-account has negative equity (see the engine).
+h. **Insurance hedging** (``hedge_insurance``): after the waterfall, the vault's inherited
+   positions are unwound at the mark against the largest opposite position, within a limit.
 
 Every step is an effect in the journal: ``MarginCall``, ``LiquidationStep``, ``LiquidationEnded``,
-``InsuranceFundDraw``, ``Deleverage``, ``SocialisedLoss``, ``BadDebt``.
+``InsuranceFundDraw``, ``Deleverage``, ``SocialisedLoss``, ``BadDebt``; and with the later
+mechanisms ``AuctionStarted``, ``AuctionInsolventFill``, ``BidQueued``, ``BidDropped``,
+``BatchAuctionCleared``, ``BackstopLiquidation``, ``SocialisedFunding``, ``Dilution``,
+``InsuranceHedge``.
 """
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -41,8 +57,7 @@ import numpy as np
 
 from ramparts.fixedpoint import PPM, ceil_div
 from ramparts.liquidation.allocation import allocate_pro_rata
-from ramparts.liquidation.config import LastResort
-from ramparts.liquidation.pricing import FixedPenaltyPricing
+from ramparts.liquidation.config import LastResort, Pricing
 
 if TYPE_CHECKING:
     from ramparts.domain.instruments import Instrument
@@ -85,9 +100,14 @@ def run_waterfall(engine: Engine, ts: int, liquidator: str) -> list[dict]:
     paused = e.liquidation_paused()  # markets whose oracle gate or circuit breaker blocks liquidation
     due = ((equity < e.sub_mm[:n]) | e.in_liquidation[:n] | (equity < 0)) & ~e.is_system[:n] & ~paused
     effects: list[dict] = []
+    if e.pending_bids:  # a batch auction: the keepers' bids of this tick first
+        effects += clear_batch(e, ts, paused)
+        equity = e.equity_array()
+        due |= e.in_liquidation[:n] & ~e.is_system[:n] & ~paused
+    timed = cfg.pricing is not Pricing.DUTCH_AUCTION  # an auction's pace is its discount, not the cool-down
     for s in np.nonzero(due)[0].tolist():
         last = e.last_step_ns.get(s)
-        if last is not None and ts - last < cfg.cooldown_ns and equity[s] >= 0:
+        if timed and last is not None and ts - last < cfg.cooldown_ns and equity[s] >= 0:
             continue  # the cool-down never delays resolving a bankrupt account
         effects.extend(_step(e, s, ts, liquidator))
     # deleveraging or socialised charges can leave a counterparty bankrupt: resolve it in the same tick
@@ -98,6 +118,8 @@ def run_waterfall(engine: Engine, ts: int, liquidator: str) -> list[dict]:
             break
         for s in bankrupt:
             effects.extend(_step(e, s, ts, liquidator))
+    if cfg.hedge_insurance:
+        effects += hedge_insurance(e, ts)
     return effects
 
 
@@ -105,6 +127,7 @@ def _end(e: Engine, s: int) -> dict:
     e.in_liquidation[s] = False
     e.margin_called[s] = False
     e.last_step_ns.pop(s, None)
+    e.auctions.pop(s, None)
     return {"kind": "LiquidationEnded", "subaccount": str(e.subs[s].id), "equity": e.equity(s), "maintenance": int(e.sub_mm[s])}
 
 
@@ -136,76 +159,267 @@ def _step(e: Engine, s: int, ts: int, liquidator: str) -> list[dict]:
         if not e.margin_called[s]:
             e.margin_called[s] = True
             effects.append({"kind": "MarginCall", "subaccount": str(e.subs[s].id), "equity": equity, "maintenance": mm})
+    if cfg.backstop_below_ppm and equity * PPM < mm * cfg.backstop_below_ppm:
+        return effects + _backstop_takeover(e, s, ts, equity, mm)
+    vault = e.backstop
+    if cfg.pricing is Pricing.DUTCH_AUCTION:
+        effects += _start_auction(e, s, ts, equity, mm)
+        disc = auction_discount(cfg, ts - e.auctions[s])
+        if disc < cfg.auction_backstop_discount_ppm:
+            return effects  # the auction waits for a keeper until the vault's discount is reached
+        plan = plan_step(e, s, disc=disc)
+        return effects + _execute(e, s, ts, plan, [(vault, plan.qty)], str(e.subs[vault].id))
+    plan = plan_step(e, s)
+    if cfg.pricing is Pricing.ORACLE_FEE:
+        return effects + _execute(e, s, ts, plan, [(vault, plan.qty)], str(e.subs[vault].id))
+    return effects + _execute(e, s, ts, plan, [(vault, plan.qty)], liquidator)
 
+
+@dataclass(frozen=True, slots=True)
+class StepPlan:
+    """A priced liquidation step, computed without touching the state (see :func:`plan_step`).
+
+    ``quote`` is the signed total the liquidated account pays for its change of ``delta`` lots
+    (cost basis); ``fee_in_price`` is the part of it that is the liquidator's fee (oracle fee);
+    ``to_liquidator`` is paid by transfer to the taker (fixed penalty: the liquidator's share;
+    Dutch auction: the discount); ``to_fund`` goes to the insurance fund.
+    """
+
+    instr: Instrument
+    slot: int
+    lots: int
+    qty: int
+    delta: int
+    mark: int
+    equity: int
+    mm: int
+    slot_mm: int
+    mm_after_pos: int
+    quote: int
+    fee_in_price: int
+    to_liquidator: int
+    to_fund: int
+    discount_ppm: int
+
+    @property
+    def penalty(self) -> int:
+        return self.fee_in_price + self.to_liquidator + self.to_fund
+
+    @property
+    def reward(self) -> int:
+        """What the taker(s) gain at the mark."""
+        return self.fee_in_price + self.to_liquidator
+
+
+def auction_discount(cfg, elapsed_ns: int) -> int:
+    """The Dutch auction's discount (ppm) ``elapsed_ns`` after its start: linear from 0 to
+    ``auction_fast_discount_ppm`` over ``auction_fast_ns``, then linear to 100 % over
+    ``auction_slow_ns``; rounded down (in the liquidated account's favour)."""
+    fast, slow, d1 = cfg.auction_fast_ns, cfg.auction_slow_ns, cfg.auction_fast_discount_ppm
+    elapsed = max(elapsed_ns, 0)
+    if elapsed < fast:
+        return d1 * elapsed // fast
+    if elapsed < fast + slow:
+        return d1 + (PPM - d1) * (elapsed - fast) // slow
+    return PPM
+
+
+def keeper_discount(e: Engine, s: int, ts: int) -> int:
+    """The discount (ppm) a liquidator gets now under the configured pricing: the liquidator's share
+    of the penalty (fixed penalty, of the closed notional), the liquidation fee (oracle fee, of the
+    closed notional) or the auction's current discount (of the bought part's equity)."""
+    cfg = e.liq
+    if cfg.pricing is Pricing.DUTCH_AUCTION:
+        return auction_discount(cfg, ts - e.auctions.get(s, ts))
+    if cfg.pricing is Pricing.ORACLE_FEE:
+        return cfg.penalty_ppm
+    return cfg.penalty_ppm * cfg.liquidator_share_ppm // PPM
+
+
+def plan_step(e: Engine, s: int, *, disc: int | None = None, rate: int | None = None, max_qty: int | None = None,
+              qty: int | None = None) -> StepPlan:
+    """Price the next step of ``s`` under the configured strategy, without changing anything.
+
+    The position with the largest maintenance margin is reduced by the smallest size that restores
+    maintenance × (1 + buffer) under the strategy's own limits, then by at most ``max_qty`` (a
+    keeper's bid), or by exactly ``qty`` (a batch clearing). ``disc`` is the auction's discount;
+    ``rate`` replaces the liquidator's rate (a batch auction's uniform clearing discount).
+    """
+    cfg = e.liq
+    pricing_kind = cfg.pricing
+    equity = e.equity(s)
+    mm = int(e.sub_mm[s])
     b = e.book
     instr_idx, slot = e.liquidation_choice(s)
     instr = e.instruments[instr_idx]
     mark = e.markets[instr_idx].mark
     lots = int(b.lots[slot])
+    slot_mm = int(b.mm[slot])
     abs_lots = abs(lots)
     side = 1 if lots > 0 else -1
-    pricing = FixedPenaltyPricing(cfg.penalty_ppm)
+    cap_eq = max(equity, 0)
+    if_ppm = 0
+    if pricing_kind is Pricing.ORACLE_FEE and cfg.if_fee_ppm and abs_lots:
+        # Drift: if_fee = min(if_liquidation_fee, 0.95 × max(MR_buf − liq_fee − shortage / notional, 0))
+        notional = abs_lots * mark
+        mr_buf = slot_mm * (PPM + cfg.buffer_ppm) // notional
+        shortage_ppm = ceil_div(max(_target(e, mm) - equity, 0) * PPM, notional)
+        if_ppm = min(cfg.if_fee_ppm, 95 * max(mr_buf - cfg.penalty_ppm - shortage_ppm, 0) // 100)
 
-    def shortfall(qty: int) -> int:
-        """Equity after closing ``qty`` lots minus the buffered target (≥ 0: target met)."""
-        delta = -side * qty
-        penalty = min(pricing.quote(delta, mark).penalty, max(equity, 0))
-        return (equity - penalty) - _target(e, e.maintenance_after(s, instr, lots + delta))
+    def mm_after(q: int) -> int:
+        """The closed position's maintenance after closing ``q`` lots, as the rest of the account sees it:
+        ``maintenance_after − (mm − slot_mm)`` (for a portfolio sub-account, whose requirement is not a
+        sum of positions, this carries the whole change of its scenario requirement)."""
+        return e.maintenance_after(s, instr, lots - side * q) - (mm - slot_mm)
 
-    min_lots = max(ceil_div(cfg.min_step_notional, mark), 1)
-    if abs_lots * mark <= cfg.full_close_notional:
-        qty = abs_lots
+    def amounts(q: int, mm_new: int) -> tuple[int, int, int]:
+        """(fee in the price, transfer to the liquidator, to the fund) of closing ``q`` lots."""
+        notional = q * mark
+        if pricing_kind is Pricing.ORACLE_FEE:
+            fee = min(ceil_div(notional * (cfg.penalty_ppm if rate is None else rate), PPM), cap_eq)
+            return fee, 0, min(ceil_div(notional * if_ppm, PPM), cap_eq - fee)
+        if pricing_kind is Pricing.DUTCH_AUCTION:
+            share = equity * (slot_mm - mm_new) // mm if mm else cap_eq  # the bought part's equity (its MM share)
+            d = disc if rate is None else rate
+            return 0, min(ceil_div(max(share, 0) * (d or 0), PPM), cap_eq), 0
+        full = min(ceil_div(notional * cfg.penalty_ppm, PPM), cap_eq)
+        if rate is None:
+            to_liq = full * cfg.liquidator_share_ppm // PPM
+            return 0, to_liq, full - to_liq
+        to_liq = min(ceil_div(notional * rate, PPM), cap_eq)
+        return 0, to_liq, min(full - full * cfg.liquidator_share_ppm // PPM, cap_eq - to_liq)
+
+    def shortfall(q: int) -> int:
+        """Equity after closing ``q`` lots minus the buffered target (≥ 0: target met)."""
+        mm_new = mm_after(q)
+        return (equity - sum(amounts(q, mm_new))) - _target(e, mm - slot_mm + mm_new)
+
+    def smallest(lo: int, hi: int) -> int:
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if shortfall(mid) >= 0:
+                hi = mid
+            else:
+                lo = mid + 1
+        return lo
+
+    if qty is not None:
+        q = qty
+    elif pricing_kind is Pricing.DUTCH_AUCTION:
+        q = abs_lots if shortfall(abs_lots) < 0 else smallest(1, abs_lots)
     else:
-        cap = min(max(ceil_div(abs_lots * cfg.max_fraction_ppm, PPM), min_lots), abs_lots)
-        if shortfall(cap) < 0:
-            qty = cap
+        min_lots = max(ceil_div(cfg.min_step_notional, mark), 1)
+        if abs_lots * mark <= cfg.full_close_notional:
+            q = abs_lots
         else:
-            lo, hi = 1, cap
-            while lo < hi:
-                mid = (lo + hi) // 2
-                if shortfall(mid) >= 0:
-                    hi = mid
-                else:
-                    lo = mid + 1
-            qty = min(max(lo, min_lots), abs_lots)
-        if (abs_lots - qty) * mark < cfg.min_step_notional:
-            qty = abs_lots
+            cap = min(max(ceil_div(abs_lots * cfg.max_fraction_ppm, PPM), min_lots), abs_lots)
+            q = cap if shortfall(cap) < 0 else min(max(smallest(1, cap), min_lots), abs_lots)
+            if (abs_lots - q) * mark < cfg.min_step_notional:
+                q = abs_lots
+    if max_qty is not None:
+        q = min(q, max_qty)
+    delta = -side * q
+    mm_new = mm_after(q)
+    fee, to_liq, to_fund = amounts(q, mm_new)
+    if pricing_kind is Pricing.DUTCH_AUCTION:
+        d = disc if rate is None else rate
+    elif rate is not None:
+        d = rate
+    else:
+        d = keeper_discount(e, s, 0)
+    return StepPlan(instr, slot, lots, q, delta, mark, equity, mm, slot_mm, mm_new, delta * mark + fee, fee, to_liq, to_fund, d or 0)
 
-    delta = -side * qty
-    quote = pricing.quote(delta, mark)
-    mm_released = mm - e.maintenance_after(s, instr, lots + delta)
+
+def _execute(e: Engine, s: int, ts: int, plan: StepPlan, takers: list[tuple[int, int]], liquidator: str,
+             extra: dict | None = None) -> list[dict]:
+    """Carry out ``plan``: the takers ``[(sub-account, lots)]`` receive the closed lots (in that split)."""
+    cfg = e.liq
+    b = e.book
+    instr, delta, quote, mark = plan.instr, plan.delta, plan.quote, plan.mark
+    equity, mm, slot_mm = plan.equity, plan.mm, plan.slot_mm
     # bankruptcy quote of the closed part (dYdX v4): the account's equity allocated by its MM share
-    bankrupt_quote = delta * mark + (equity * mm_released // mm if mm else 0)
-    e._trade(s, instr, delta, quote.quote)
-    e._trade(e.backstop, instr, -delta, -quote.quote)
+    bankrupt_quote = delta * mark + (equity * (slot_mm - plan.mm_after_pos) // mm if mm else 0)
+    weights = [q for _, q in takers]
+    side = 1 if plan.lots > 0 else -1
+    e._trade(s, instr, delta, quote)
+    if len(takers) == 1:
+        e._trade(takers[0][0], instr, -delta, -quote)
+    else:
+        for (t, q), fee in zip(takers, allocate_pro_rata(plan.fee_in_price, weights), strict=True):
+            e._trade(t, instr, side * q, side * q * mark - fee)
     e._realise(s)
-    e._realise(e.backstop)
-    penalty = min(quote.penalty, max(equity, 0))
-    to_liquidator = penalty * cfg.liquidator_share_ppm // PPM
-    to_fund = penalty - to_liquidator
+    for t, _ in takers:
+        e._realise(t)
     asset = e.settlement.symbol
-    e.ledger.transfer(asset, s, f"liquidator:{liquidator}", to_liquidator)
-    e.ledger.transfer(asset, s, e.insurance_key(instr), to_fund)
+    default = cfg.pricing is Pricing.FIXED_PENALTY and takers == [(e.backstop, plan.qty)]
+    if default:
+        e.ledger.transfer(asset, s, f"liquidator:{liquidator}", plan.to_liquidator)
+    else:
+        for (t, _), part in zip(takers, allocate_pro_rata(plan.to_liquidator, weights), strict=True):
+            e.ledger.transfer(asset, s, t, part)
+    e.ledger.transfer(asset, s, e.insurance_key(instr), plan.to_fund)
     e.last_step_ns[s] = ts
-    effects.append(
-        {
-            "kind": "LiquidationStep",
-            "subaccount": str(e.subs[s].id),
-            "instrument": instr.symbol,
-            "lots": delta,
-            "price": _price_str(instr, quote.quote, delta),
-            "notional": abs(quote.quote),
-            "penalty": penalty,
-            "to_liquidator": to_liquidator,
-            "to_insurance": to_fund,
-            "liquidator": liquidator,
-            "bankruptcy_price": _price_str(instr, bankrupt_quote, delta),
-            "equity_before": equity,
-            "maintenance_before": mm,
-        }
-    )
+    step = {
+        "kind": "LiquidationStep",
+        "subaccount": str(e.subs[s].id),
+        "instrument": instr.symbol,
+        "lots": delta,
+        "price": _price_str(instr, quote, delta),
+        "notional": abs(delta * mark),
+        "penalty": plan.penalty,
+        "to_liquidator": plan.reward,
+        "to_insurance": plan.to_fund,
+        "liquidator": liquidator,
+        "bankruptcy_price": _price_str(instr, bankrupt_quote, delta),
+        "equity_before": equity,
+        "maintenance_before": mm,
+    }
+    if not default:
+        step.update({"pricing": cfg.pricing.value, "discount_ppm": plan.discount_ppm,
+                     "takers": [[str(e.subs[t].id), side * q] for t, q in takers]})
+    if extra:
+        step.update(extra)
+    effects = [step]
     if not b.n_positions_of(s) or e.equity(s) >= _target(e, int(e.sub_mm[s])):
         effects.append(_end(e, s))
+    return effects
+
+
+def _start_auction(e: Engine, s: int, ts: int, equity: int, mm: int) -> list[dict]:
+    if s in e.auctions:
+        return []
+    e.auctions[s] = ts
+    return [{"kind": "AuctionStarted", "subaccount": str(e.subs[s].id), "equity": equity, "maintenance": mm}]
+
+
+def _backstop_takeover(e: Engine, s: int, ts: int, equity: int, mm: int) -> list[dict]:
+    """Hyperliquid's backstop liquidation: every position at the mark and the remaining margin to the vault."""
+    b = e.book
+    vault = e.backstop
+    vault_id = str(e.subs[vault].id)
+    effects: list[dict] = []
+    for instr_idx, slot in b.positions_of(s):
+        instr = e.instruments[instr_idx]
+        mark = e.markets[instr_idx].mark
+        lots = int(b.lots[slot])
+        pos_mm = int(b.mm[slot])
+        quote = -lots * mark
+        e._trade(s, instr, -lots, quote)
+        e._trade(vault, instr, lots, -quote)
+        effects.append({
+            "kind": "LiquidationStep", "subaccount": str(e.subs[s].id), "instrument": instr.symbol, "lots": -lots,
+            "price": _price_str(instr, quote, lots), "notional": abs(quote), "penalty": 0, "to_liquidator": 0, "to_insurance": 0,
+            "liquidator": vault_id, "bankruptcy_price": _price_str(instr, quote - (equity * pos_mm // mm if mm else 0), lots),
+            "equity_before": equity, "maintenance_before": mm, "pricing": "backstop",
+        })
+    e._realise(s)
+    e._realise(vault)
+    margin = max(int(e.ledger.sub_cash[s]), 0)
+    e.ledger.transfer(e.settlement.symbol, s, vault, margin)
+    e.last_step_ns[s] = ts
+    effects.append({"kind": "BackstopLiquidation", "subaccount": str(e.subs[s].id), "equity": equity, "maintenance": mm,
+                    "threshold_ppm": e.liq.backstop_below_ppm, "positions": len(effects), "margin_to_vault": margin})
+    effects.append(_end(e, s))
     return effects
 
 
@@ -244,15 +458,16 @@ def _fund_plan(e: Engine, parts: list[tuple[Instrument, int]]) -> tuple[list[tup
     return draws, uncovered
 
 
-def _close_at_mark(e: Engine, s: int, instr: Instrument, slot: int, deficit: int, equity: int, mm_total: int) -> dict:
-    """Close a whole position of ``s`` at the mark against the backstop vault (no penalty)."""
+def _close_at_mark(e: Engine, s: int, instr: Instrument, slot: int, deficit: int, equity: int, mm_total: int,
+                   taker: int | None = None) -> dict:
+    """Close a whole position of ``s`` at the mark against the backstop vault or ``taker`` (no penalty)."""
     b = e.book
     lots = int(b.lots[slot])
     mark = e.markets[instr.index].mark
     quote = -lots * mark
     bankrupt_quote = -lots * mark - deficit
     e._trade(s, instr, -lots, quote)
-    e._trade(e.backstop, instr, lots, -quote)
+    e._trade(e.backstop if taker is None else taker, instr, lots, -quote)
     return {
         "kind": "LiquidationStep",
         "subaccount": str(e.subs[s].id),
@@ -303,7 +518,7 @@ def _bankrupt(e: Engine, s: int, ts: int) -> list[dict]:
         e._realise(e.backstop)
         e._realise(s)
         effects += _apply_draws(e, s, draws)
-    elif e.liq.last_resort is LastResort.ADL:
+    elif e.liq.last_resort in (LastResort.ADL, LastResort.ADL_RANDOM):
         for (instr, slot), d in zip(positions, shares, strict=True):
             effects += _deleverage(e, s, instr, slot, d, touched)
         e._realise(s)
@@ -314,9 +529,11 @@ def _bankrupt(e: Engine, s: int, ts: int) -> list[dict]:
         e._realise(e.backstop)
         e._realise(s)
         effects += _apply_draws(e, s, draws)
+        charge = {LastResort.SOCIALISED: _socialise, LastResort.SOCIALISED_FUNDING: _socialise_funding,
+                  LastResort.DILUTION: _dilute}[e.liq.last_resort]
         for (instr, _), side, loss in zip(positions, sides, rest, strict=True):
             if loss > 0:
-                effects.append(_socialise(e, s, instr, side, loss, touched))
+                effects.append(charge(e, s, instr, side, loss, touched))
     return effects + _finish(e, s, ts, touched)
 
 
@@ -352,7 +569,11 @@ def _deleverage(e: Engine, s: int, instr: Instrument, slot: int, deficit: int, t
     opp = h[(np.sign(b.lots[h]) == -side) & (b.sub[h] != s)]
     subs = b.sub[opp].astype(np.int64)
     equity = e.equity_array(subs)
-    order = opp[adl_ranking(b.lots[opp], b.value[opp], b.entry[opp], equity, subs)]
+    if e.liq.last_resort is LastResort.ADL_RANDOM:
+        start = random_start(e.seq + 1, str(e.subs[s].id), instr.symbol, int(opp.size))
+        order = np.concatenate([opp[start:], opp[:start]])  # holders are sorted by sub-account index
+    else:
+        order = opp[adl_ranking(b.lots[opp], b.value[opp], b.entry[opp], equity, subs)]
     takes: list[tuple[int, int]] = []
     remaining = abs(lots)
     for cslot in order.tolist():
@@ -424,9 +645,369 @@ def _finish(e: Engine, s: int, ts: int, touched: set[int]) -> list[dict]:
     e.in_liquidation[s] = False
     e.margin_called[s] = False
     e.last_step_ns[s] = ts
+    e.auctions.pop(s, None)
     e.insolvent.discard(s)
     others = np.array(sorted(touched - {s}), dtype=np.int64)
     effects = e._margin_calls(others) if others.size else []
     if e.equity(s) < 0:
         e.insolvent.add(s)
+    return effects
+
+
+def random_start(seq: int, subaccount: str, symbol: str, n: int) -> int:
+    """dYdX v4's pseudo-random start of the deleveraging iteration, made deterministic: the first
+    8 bytes of SHA-256 over ``"<seq>:<sub-account>:<instrument>"`` modulo ``n`` (the number of
+    opposite positions, ordered by sub-account index). It depends on nothing but the event's
+    sequence number and names, never on dict or set order."""
+    if n <= 0:
+        return 0
+    digest = hashlib.sha256(f"{seq}:{subaccount}:{symbol}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % n
+
+
+def _socialise_funding(e: Engine, s: int, instr: Instrument, side: int, loss: int, touched: set[int]) -> dict:
+    """Drift v2's socialisation: a one-off funding-like settlement that charges ``loss`` to every open
+    position of the market (longs and shorts alike, the backstop vault excepted) pro rata to its
+    size in lots. The parts are exact (largest remainder) and sum to the loss; like funding, the
+    charge is not capped by the payer's equity (a payer it bankrupts is resolved in the same tick)."""
+    b = e.book
+    asset = e.settlement.symbol
+    e.ledger.transfer(asset, "socialised_loss", s, loss)
+    h = b.holders(instr.index)
+    payers = h[(b.sub[h] != s) & ~e.is_system[b.sub[h]] & (b.lots[h] != 0)]
+    weights = np.abs(b.lots[payers]).tolist()
+    total_lots = sum(weights)
+    charges = allocate_pro_rata(loss, weights) if total_lots else []
+    longs = shorts = 0
+    if charges:
+        subs = b.sub[payers].astype(np.int64)
+        e.ledger.post_sub_cash_vector(subs, -np.array(charges, dtype=np.int64), "socialised_loss")
+        touched.update(subs.tolist())
+        is_long = (b.lots[payers] > 0).tolist()
+        longs = sum(c for c, lg in zip(charges, is_long, strict=True) if lg)
+        shorts = sum(charges) - longs
+    charged = sum(charges)
+    return {
+        "kind": "SocialisedFunding",
+        "subaccount": str(e.subs[s].id),
+        "instrument": instr.symbol,
+        "loss": loss,
+        "charged": charged,
+        "unrecovered": loss - charged,
+        "payers": len(charges),
+        "lots": total_lots,
+        "per_lot": str((Decimal(loss) / total_lots).quantize(Decimal("1e-6"))) if total_lots else "0",
+        "longs_paid": longs,
+        "shorts_paid": shorts,
+    }
+
+
+def _dilute(e: Engine, s: int, instr: Instrument, side: int, loss: int, touched: set[int]) -> dict:
+    """Derive's cash dilution: ``loss`` spread over every positive settlement-asset balance of a
+    non-system sub-account, pro rata to the balance (exact, largest remainder). No holder pays more
+    than its balance; what exceeds all balances stays in ``socialised_loss`` as bad debt."""
+    asset = e.settlement.symbol
+    e.ledger.transfer(asset, "socialised_loss", s, loss)
+    n = len(e.subs)
+    cash = e.ledger.sub_cash[:n]
+    idx = np.arange(n, dtype=np.int64)
+    holders = idx[(cash > 0) & ~e.is_system[:n] & (idx != s)]
+    weights = cash[holders].tolist()
+    total = sum(weights)
+    charged = min(loss, total)
+    charges = allocate_pro_rata(charged, weights) if total else []
+    if charged:
+        e.ledger.post_sub_cash_vector(holders, -np.array(charges, dtype=np.int64), "socialised_loss")
+        touched.update(holders.tolist())
+    return {
+        "kind": "Dilution",
+        "subaccount": str(e.subs[s].id),
+        "instrument": instr.symbol,
+        "loss": loss,
+        "charged": charged,
+        "unrecovered": loss - charged,
+        "holders": len(charges),
+        "balances": total,
+    }
+
+
+def hedge_insurance(e: Engine, ts: int) -> list[dict]:
+    """Reduce the backstop vault's net position in every market towards zero, at most
+    ``hedge_max_notional`` per market per tick, at the mark against the account holding the largest
+    opposite position (ties to the lower sub-account index). Markets whose liquidation is paused,
+    without a mark or settled are left alone, as is a market without an opposite position."""
+    cfg = e.liq
+    b = e.book
+    vault = e.backstop
+    effects: list[dict] = []
+    for instr_idx, slot in b.positions_of(vault):
+        instr = e.instruments[instr_idx]
+        m = e.markets[instr_idx]
+        lots = int(b.lots[slot])
+        if not lots or m.mark <= 0 or m.settled or e.defences.blocked(instr.symbol, "liquidation"):
+            continue
+        limit = abs(lots) if not cfg.hedge_max_notional else min(abs(lots), cfg.hedge_max_notional // m.mark)
+        if not limit:
+            continue
+        side = 1 if lots > 0 else -1
+        h = b.holders(instr_idx)
+        opp = h[(np.sign(b.lots[h]) == -side) & ~e.is_system[b.sub[h]]]
+        if not opp.size:
+            continue
+        c_slot = int(opp[np.lexsort((b.sub[opp], -np.abs(b.lots[opp])))[0]])
+        c = int(b.sub[c_slot])
+        q = min(limit, abs(int(b.lots[c_slot])))
+        delta = -side * q
+        quote = delta * m.mark
+        entry_before = int(b.entry[slot])
+        e._trade(vault, instr, delta, quote)
+        e._trade(c, instr, -delta, -quote)
+        pnl = -quote - (entry_before - int(b.entry[slot]))  # the vault's realised PnL on the closed lots
+        e._realise(vault)
+        e._realise(c)
+        effects.append({
+            "kind": "InsuranceHedge",
+            "instrument": instr.symbol,
+            "counterparty": str(e.subs[c].id),
+            "lots": delta,
+            "price": _price_str(instr, quote, delta),
+            "vault_lots_before": lots,
+            "vault_lots_after": lots + delta,
+            "vault_pnl": pnl,
+            "vault_equity": e.equity(vault),
+            "insurance_fund": e.ledger.balance(e.settlement.symbol, e.insurance_key(instr)),
+        })
+    return effects
+
+
+# ---------------------------------------------------------------------------- keepers
+
+
+def _bid_target(e: Engine, bid) -> tuple[int, int, int | None, int | None]:
+    """Validate a :class:`~ramparts.engine.events.LiquidationBid` against the state (nothing changes):
+    returns (keeper, target, lot cap, fraction cap)."""
+    from ramparts.errors import InvalidInput, Rejected
+
+    k = e.sub_index(bid.liquidator, "liquidator")
+    s = e.sub_index(bid.subaccount)
+    if k == s:
+        raise InvalidInput("liquidator", "a sub-account cannot liquidate itself")
+    if e.is_system[k]:
+        raise InvalidInput("liquidator", f"{e.subs[k].id} is a system account; keepers are ordinary sub-accounts")
+    if e.is_system[s]:
+        raise Rejected("not_liquidatable", f"{e.subs[s].id} is a system account")
+    if bid.max_fraction_ppm is not None and bid.size is not None:
+        raise InvalidInput("size", "give max_fraction_ppm or size, not both")
+    frac = bid.max_fraction_ppm
+    if frac is not None and (not isinstance(frac, int) or isinstance(frac, bool) or not 0 < frac <= PPM):
+        raise InvalidInput("max_fraction_ppm", f"must be an int in 1..1,000,000, got {frac!r}")
+    md = bid.min_discount_ppm
+    if not isinstance(md, int) or isinstance(md, bool) or not 0 <= md <= PPM:
+        raise InvalidInput("min_discount_ppm", f"must be an int in 0..1,000,000, got {md!r}")
+    equity, mm = e.equity(s), int(e.sub_mm[s])
+    if not e.book.n_positions_of(s) or not (equity < mm or (e.in_liquidation[s] and equity < _target(e, mm))):
+        raise Rejected("not_liquidatable", f"{e.subs[s].id} is not liquidatable (equity {equity}, maintenance {mm})")
+    for instr_idx, _ in e.book.positions_of(s):
+        why = e.defences.blocked(e.instruments[instr_idx].symbol, "liquidation")
+        if why:
+            raise Rejected("liquidation_paused", f"liquidation of {e.subs[s].id} is paused: {why}")
+    lot_cap = None
+    if bid.size is not None:
+        instr = e.instruments[plan_position(e, s)[0]]
+        lot_cap = instr.lots(bid.size, "size")
+        if lot_cap <= 0:
+            raise InvalidInput("size", f"must be positive, got {bid.size}")
+    return k, s, lot_cap, frac
+
+
+def plan_position(e: Engine, s: int) -> tuple[int, int]:
+    """(instrument, slot) of the position the next step reduces: the largest maintenance margin."""
+    b = e.book
+    return max(b.positions_of(s), key=lambda p: (int(b.mm[p[1]]), -p[0]))
+
+
+def _bid_cap(e: Engine, s: int, lot_cap: int | None, frac: int | None) -> int | None:
+    if lot_cap is not None:
+        return lot_cap
+    if frac is not None:
+        _, slot = plan_position(e, s)
+        return max(ceil_div(abs(int(e.book.lots[slot])) * frac, PPM), 1)
+    return None
+
+
+def _check_keeper(e: Engine, k: int, changes: list[tuple[Instrument, int]], gain: int) -> None:
+    """Reject unless keeper ``k`` passes initial margin after taking ``changes`` [(instrument, lots)]
+    at the mark and gaining ``gain``."""
+    from ramparts.domain.accounts import MarginMode
+    from ramparts.errors import InvalidInput, Rejected
+    from ramparts.fixedpoint import MAX_NOTIONAL
+
+    sub = e.subs[k]
+    b = e.book
+    im = int(e.sub_im[k])
+    for instr, d in changes:
+        if sub.mode is MarginMode.ISOLATED and sub.instrument != instr.index:
+            raise Rejected("isolated", f"keeper {sub.id} is isolated on {e.instruments[sub.instrument].symbol}")
+        mark = e.markets[instr.index].mark
+        slot = b.slot(k, instr.index)
+        old = int(b.lots[slot]) if slot is not None else 0
+        new = old + d
+        if abs(new) * mark > MAX_NOTIONAL:
+            raise InvalidInput("size", f"the position of {sub.id} would overflow the notional limit")
+        im += (e._requirements(instr, new, mark)[0] if new else 0) - (int(b.im[slot]) if slot is not None else 0)
+    equity = e.equity(k) + gain
+    if equity < im:
+        q = e.settlement
+        raise Rejected("initial_margin", f"keeper {sub.id}: equity after taking the position {q.amount(equity)} is below its "
+                                         f"initial margin {q.amount(im)}")
+
+
+def keeper_bid(e: Engine, bid, ts: int) -> list[dict]:
+    """Fill a keeper's bid now (or queue it when ``batch_auction`` is on); see ``LiquidationBid``."""
+    from ramparts.errors import Rejected
+
+    cfg = e.liq
+    k, s, lot_cap, frac = _bid_target(e, bid)
+    if cfg.batch_auction:
+        if any(p["keeper"] == k and p["subaccount"] == s for p in e.pending_bids):
+            raise Rejected("duplicate_bid", f"{e.subs[k].id} already bids on {e.subs[s].id} in this tick")
+        e.pending_bids.append({"seq": e.seq + 1, "keeper": k, "subaccount": s, "lots": lot_cap, "max_fraction_ppm": frac,
+                               "min_discount_ppm": bid.min_discount_ppm})
+        return [{"kind": "BidQueued", "liquidator": str(e.subs[k].id), "subaccount": str(e.subs[s].id),
+                 "min_discount_ppm": bid.min_discount_ppm, "queued": len(e.pending_bids)}]
+    equity, mm = e.equity(s), int(e.sub_mm[s])
+    dutch = cfg.pricing is Pricing.DUTCH_AUCTION
+    bankrupt = equity < 0 or (equity == 0 and mm > 0)
+    if bankrupt and not dutch:
+        raise Rejected("bankrupt", f"{e.subs[s].id} is bankrupt: the next tick resolves it through the insurance fund")
+    last = e.last_step_ns.get(s)
+    if not dutch and last is not None and ts - last < cfg.cooldown_ns:
+        raise Rejected("cooldown", f"{e.subs[s].id} was liquidated {(ts - last) / 1e9:.3f}s ago (cool-down {cfg.cooldown_ns / 1e9:g}s)")
+    disc = auction_discount(cfg, ts - e.auctions[s]) if dutch and s in e.auctions else (0 if dutch else keeper_discount(e, s, ts))
+    if disc < bid.min_discount_ppm:
+        raise Rejected("discount", f"the current discount {disc} ppm is below the bid's minimum {bid.min_discount_ppm} ppm")
+    if bankrupt:
+        return _auction_insolvent(e, k, s, ts, disc)
+    plan = plan_step(e, s, disc=disc if dutch else None, max_qty=_bid_cap(e, s, lot_cap, frac))
+    _check_keeper(e, k, [(plan.instr, -plan.delta)], plan.reward)
+    # validated: mutate
+    effects: list[dict] = []
+    e._realise(s)
+    if not e.in_liquidation[s]:
+        e.in_liquidation[s] = True
+        if not e.margin_called[s]:
+            e.margin_called[s] = True
+            effects.append({"kind": "MarginCall", "subaccount": str(e.subs[s].id), "equity": equity, "maintenance": mm})
+    if dutch:
+        effects += _start_auction(e, s, ts, equity, mm)
+    return effects + _execute(e, s, ts, plan, [(k, plan.qty)], str(e.subs[k].id))
+
+
+def _auction_insolvent(e: Engine, k: int, s: int, ts: int, disc: int) -> list[dict]:
+    """A keeper buys an insolvent account's auction: every position at the mark; the insurance fund
+    pays the deficit and the keeper the discount × the account's maintenance margin."""
+    from ramparts.errors import Rejected
+
+    b = e.book
+    equity, mm = e.equity(s), int(e.sub_mm[s])
+    deficit = -equity if equity < 0 else 0
+    bonus = disc * mm // PPM
+    positions = [(e.instruments[i], slot) for i, slot in b.positions_of(s)]
+    weights = [int(b.mm[slot]) for _, slot in positions]
+    if sum(weights) == 0:
+        weights = [abs(int(b.value[slot])) for _, slot in positions]
+    need = allocate_pro_rata(deficit + bonus, weights)
+    draws, rest = _fund_plan(e, [(instr, d) for (instr, _), d in zip(positions, need, strict=True)])
+    if sum(rest):
+        raise Rejected("insurance_insufficient", f"the insurance fund cannot pay the auction of {e.subs[s].id} "
+                                                 f"({deficit + bonus} needed); the next tick resolves it")
+    _check_keeper(e, k, [(instr, int(b.lots[slot])) for instr, slot in positions], bonus)
+    # validated: mutate
+    e._realise(s)
+    effects: list[dict] = [{"kind": "Bankruptcy", "subaccount": str(e.subs[s].id), "equity": equity, "deficit": deficit}]
+    shares = allocate_pro_rata(deficit, weights)
+    keeper_id = str(e.subs[k].id)
+    for (instr, slot), d in zip(positions, shares, strict=True):
+        step = _close_at_mark(e, s, instr, slot, d, equity, mm, taker=k)
+        step.update({"liquidator": keeper_id, "pricing": "dutch_auction", "discount_ppm": disc})
+        effects.append(step)
+    e._realise(s)
+    e._realise(k)
+    effects += _apply_draws(e, s, draws)
+    e.ledger.transfer(e.settlement.symbol, s, k, bonus)
+    effects.append({"kind": "AuctionInsolventFill", "subaccount": str(e.subs[s].id), "liquidator": keeper_id, "deficit": deficit,
+                    "discount_ppm": disc, "to_liquidator": bonus, "insurance_paid": deficit + bonus})
+    return effects + _finish(e, s, ts, {s, k})
+
+
+def clear_batch(e: Engine, ts: int, paused: np.ndarray) -> list[dict]:
+    """Clear the bids collected since the last tick: per account (in sub-account order), the bids
+    able to pay are taken in the order (min discount, keeper id) until the step is filled, and all
+    fills pay one uniform discount, the highest minimum among them. A bid on an account that is no
+    longer liquidatable, bankrupt or paused, asking more than the strategy's current discount, or
+    whose keeper would fail initial margin, is dropped with a ``BidDropped`` effect."""
+    cfg = e.liq
+    bids, e.pending_bids = e.pending_bids, []
+    by_target: dict[int, list[dict]] = {}
+    for bid in bids:
+        by_target.setdefault(bid["subaccount"], []).append(bid)
+    effects: list[dict] = []
+    dutch = cfg.pricing is Pricing.DUTCH_AUCTION
+
+    def drop(bid: dict, why: str) -> None:
+        effects.append({"kind": "BidDropped", "liquidator": str(e.subs[bid["keeper"]].id), "subaccount": str(e.subs[bid["subaccount"]].id),
+                        "min_discount_ppm": bid["min_discount_ppm"], "reason": why})
+
+    for s in sorted(by_target):
+        group = sorted(by_target[s], key=lambda x: (x["min_discount_ppm"], str(e.subs[x["keeper"]].id)))
+        equity, mm = e.equity(s), int(e.sub_mm[s])
+        if not e.book.n_positions_of(s) or not (equity < mm or (e.in_liquidation[s] and equity < _target(e, mm))):
+            for bid in group:
+                drop(bid, "not_liquidatable")
+            continue
+        last = e.last_step_ns.get(s)
+        why = ("liquidation_paused" if paused[s] else "bankrupt" if equity < 0 or (equity == 0 and mm > 0)
+               else "cooldown" if not dutch and last is not None and ts - last < cfg.cooldown_ns else None)
+        if why:
+            for bid in group:
+                drop(bid, why)
+            continue
+        e._realise(s)
+        if not e.in_liquidation[s]:
+            e.in_liquidation[s] = True
+            if not e.margin_called[s]:
+                e.margin_called[s] = True
+                effects.append({"kind": "MarginCall", "subaccount": str(e.subs[s].id), "equity": equity, "maintenance": mm})
+        if dutch:
+            effects += _start_auction(e, s, ts, equity, mm)
+        limit = auction_discount(cfg, ts - e.auctions[s]) if dutch else keeper_discount(e, s, ts)
+        full = plan_step(e, s, disc=limit if dutch else None)
+        remaining = full.qty
+        fills: list[tuple[dict, int]] = []
+        for bid in group:
+            if bid["min_discount_ppm"] > limit:
+                drop(bid, "discount")
+                continue
+            if remaining == 0:
+                drop(bid, "step_filled")
+                continue
+            cap = _bid_cap(e, s, bid["lots"], bid["max_fraction_ppm"])
+            take = remaining if cap is None else min(cap, remaining)
+            try:
+                _check_keeper(e, bid["keeper"], [(full.instr, -(full.delta // full.qty) * take)], 0)
+            except Exception:  # noqa: BLE001 - a keeper that cannot carry the position is skipped
+                drop(bid, "initial_margin")
+                continue
+            fills.append((bid, take))
+            remaining -= take
+        if not fills:
+            continue
+        clearing = max(bid["min_discount_ppm"] for bid, _ in fills)
+        plan = plan_step(e, s, disc=limit if dutch else None, rate=clearing, qty=full.qty - remaining)
+        takers = [(bid["keeper"], take) for bid, take in fills]
+        effects.append({"kind": "BatchAuctionCleared", "subaccount": str(e.subs[s].id), "instrument": plan.instr.symbol,
+                        "clearing_discount_ppm": clearing, "strategy_discount_ppm": limit, "step_lots": full.qty,
+                        "filled_lots": plan.qty, "bids": len(group),
+                        "fills": [[str(e.subs[bid["keeper"]].id), take] for bid, take in fills]})
+        effects += _execute(e, s, ts, plan, takers, "batch")
     return effects

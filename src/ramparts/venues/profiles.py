@@ -12,10 +12,16 @@ listed in ``differences``, so a comparison never claims more fidelity than it ha
                    full liquidation, ranked ADL
 ``dydx``           Large-Cap liquidity tier (IMF 2 %, MMR 1.2 %), 10 % of a position per step
                    (minimum 1,000 USDC), fee ≤ 1.5 % all to the insurance fund, deleveraging
+                   against opposite positions from a pseudo-random start
 ``hyperliquid``    BTC margin tiers (40×: IM 2.5 %, MM 1.25 %), 20 % steps with a 30 s cool-down
-                   above 100k USDC, no penalty (the backstop vault keeps the margin), ranked ADL
-``drift``          BTC-PERP-like IM 5 % / MM 3 %, liquidator fee 1 %, losses beyond the fund
-                   socialised over open interest (no ADL)
+                   above 100k USDC, no penalty; below 2/3 of maintenance the backstop vault takes
+                   the whole account and keeps its margin; ranked ADL
+``drift``          BTC-PERP-like IM 5 % / MM 3 %, the liquidator takes the position at
+                   oracle × (1 − 1 %), insurance fee per Drift's formula (≤ 1 %), losses beyond
+                   the fund socialised through a one-off funding charge on every position
+``derive``         Derive's perp margin (IM 6.5 %, MM 5 %), a Dutch auction (0 → 20 % over
+                   10 min, → 100 % over 2 h) back to a 10 % buffer, losses beyond the fund
+                   diluted over every USDC balance
 =================  ==========================================================================
 """
 
@@ -52,7 +58,8 @@ def _dydx() -> VenueSpec:
     mm = Decimal(t.maintenance_margin_ppm) / 1_000_000
     return VenueSpec(tiers=[["0", str(im), str(mm)]],
                      liquidation={"cooldown_ns": 0, "max_fraction_ppm": 100_000, "min_step_notional": 1_000 * 10**6, "buffer_ppm": 0,
-                                  "penalty_ppm": 15_000, "liquidator_share_ppm": 0, "full_close_notional": 1_000 * 10**6, "last_resort": "adl"})
+                                  "penalty_ppm": 15_000, "liquidator_share_ppm": 0, "full_close_notional": 1_000 * 10**6,
+                                  "last_resort": "adl_random"})
 
 
 def _hyperliquid() -> VenueSpec:
@@ -60,13 +67,22 @@ def _hyperliquid() -> VenueSpec:
     for t in hyperliquid.BTC_TIERS:
         tiers.append([str(int(t.lower_bound)), str(Decimal(1) / t.max_leverage), str(Decimal(1) / (2 * t.max_leverage))])
     return VenueSpec(tiers=tiers, liquidation={"cooldown_ns": 30 * 10**9, "max_fraction_ppm": 200_000, "full_close_notional": 100_000 * 10**6,
-                                               "buffer_ppm": 0, "penalty_ppm": 0, "last_resort": "adl"})
+                                               "buffer_ppm": 0, "penalty_ppm": 0, "last_resort": "adl", "backstop_below_ppm": 666_667})
 
 
 def _drift() -> VenueSpec:
     return VenueSpec(tiers=[["0", "0.05", "0.03"]], liquidation={"cooldown_ns": 0, "max_fraction_ppm": 1_000_000, "buffer_ppm": 0,
-                                                                  "penalty_ppm": 10_000, "liquidator_share_ppm": 1_000_000,
-                                                                  "last_resort": "socialised"})
+                                                                  "penalty_ppm": 10_000, "pricing": "oracle_fee", "if_fee_ppm": 10_000,
+                                                                  "last_resort": "socialised_funding"})
+
+
+def _derive() -> VenueSpec:
+    # perp IM 6.5 % / MM 5 % (the upstream test configuration, §3.1); DutchAuction.sol: 10 min fast
+    # auction to 20 %, 2 h slow auction to 100 %, buffer 10 %; socialised loss prints cash (§3.3)
+    return VenueSpec(tiers=[["0", "0.065", "0.05"]], liquidation={"pricing": "dutch_auction", "buffer_ppm": 100_000,
+                                                                   "auction_fast_ns": 600 * 10**9, "auction_slow_ns": 7_200 * 10**9,
+                                                                   "auction_fast_discount_ppm": 200_000,
+                                                                   "auction_backstop_discount_ppm": 200_000, "last_resort": "dilution"})
 
 
 PROFILES: dict[str, VenueProfile] = {
@@ -79,14 +95,26 @@ PROFILES: dict[str, VenueProfile] = {
                       "ADL ranked by profit % × leverage as ramparts ranks it")),
         VenueProfile("dydx", "dYdX v4", "v4-chain 84d4664 (shared/reference/open-source-venues.md §1)", _dydx(),
                      ("liquidations close at the mark with the fee, not against a book at the fillable price",
-                      "deleveraging counterparties ranked, not drawn from a random start",
+                      "deleveraging iterates every opposite position from a SHA-256 start (dYdX: a pseudo-random start, at most "
+                      "MaxDeleveragingSubaccountsToIterate), and runs whenever the fund cannot pay, not only after a zero fill",
                       "no open-interest-scaled IMF in the engine (BTC is Large-Cap, uncapped, so it does not apply)")),
         VenueProfile("hyperliquid", "Hyperliquid", "Hyperliquid docs (shared/reference/open-source-venues.md §4)", _hyperliquid(),
-                     ("the backstop takes positions at maintenance breach through the vault, not only below 2/3 of maintenance",
-                      "ADL ranked by profit % × leverage, not (mark / entry) × (notional / account value)")),
+                     ("between 2/3 of maintenance and maintenance, positions close at the mark against the backstop vault, "
+                      "not as market orders on the book",
+                      "ADL ranked by profit % × leverage, not (mark / entry) × (notional / account value), at the bankruptcy price, "
+                      "not the previous mark")),
         VenueProfile("drift", "Drift v2", "protocol-v2 0ae3e3b (shared/reference/open-source-venues.md §2)", _drift(),
                      ("margin ratios illustrative (set per market by governance; not in the reference)", "no size premium (IMF) applied",
-                      "socialised loss charged to counterparties by ramparts' socialisation, not through cumulative funding")),
+                      "the liquidation fee is fixed (no time-based increase) and steps go back to maintenance, not Drift's margin buffer",
+                      "the backstop vault is the liquidator unless a keeper bids; no market fee pool between the fund and socialisation",
+                      "the insurance fund is ramparts' global fund, without Drift's per-market tier caps")),
+        VenueProfile("derive", "Derive (Lyra) v2", "v2-core 7736900 (shared/reference/open-source-venues.md §3)", _derive(),
+                     ("standard-manager perp margin only (no portfolio margin, no confidence contingencies)",
+                      "the auction sells part of one position at a time, its discount a share of that part's equity, "
+                      "not a fraction of the whole portfolio; buffer = maintenance × 1.1, not MM + (MM − MtM) × 10 %",
+                      "no keeper bids in a replay: the backstop vault buys once the fast auction is over",
+                      "no liquidator fee to the security module at the start of a solvent auction",
+                      "an insolvent account is closed at once (the fund pays its deficit), not auctioned from MtM to MM")),
     )
 }
 
