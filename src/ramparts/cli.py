@@ -348,7 +348,7 @@ def _backtest_figure(ts_ns, bt, title: str):
 @app.command()
 def compare(
     event: str = typer.Argument("black-thursday-2020", help="a built-in crash window or a candle file"),
-    venues: str = typer.Option("ramparts,binance,dydx,hyperliquid,drift", help="comma-separated venue profiles"),
+    venues: str = typer.Option("ramparts,binance,dydx,hyperliquid,drift,derive", help="comma-separated venue profiles"),
     accounts: int = typer.Option(2000, help="traders in the population (the same for every venue)"),
     seed: int = typer.Option(1, help="population seed"),
     intrabar: str = typer.Option("worst_long", help="intra-bar path"),
