@@ -344,20 +344,31 @@ def test_a_quoted_oracle_outage_trips_the_gates_in_the_replay_and_the_report_sho
     t, p = _crash(n=80, depth=0.35)
     pop = PopulationSpec(n_accounts=300, seed=3)
     deep = LiquidityModel(depth=1e12)
-    faults = OracleFaults(outage_start=19, outage_steps=12, sources=3)  # two of three sources silent over the fall
+    # two of three sources silent over the fall; later one source glitches and then every source widens its confidence
+    faults = OracleFaults(outage_start=19, outage_steps=12, sources=3, glitch_start=45, glitch_steps=3, wide_conf_start=60, wide_conf_steps=5)
     r = run_replay(t, p, population=pop, liquidity=deep, oracle=faults, venue=VenueSpec(breakers=DEFAULT_BREAKERS))
     assert r.summary["value_conserved"] and r.summary["replay_identical"]
     s = r.series
-    # heartbeat two observations: invalid from the third silent step to the end of the outage
-    assert s["oracle_valid"][19:21].all() and not s["oracle_valid"][21:31].any() and s["oracle_valid"][31:].all()
-    assert np.array_equal(s["liquidation_blocked"], 1 - s["oracle_valid"])
-    assert r.summary["steps_liquidation_blocked"] == 10 and r.summary["steps_oracle_invalid"] == 10
-    # no liquidation while blocked; they resume when the feed returns
+    idx = {k: np.nonzero(s[k])[0].tolist() for k in ("gate_stale", "gate_min_sources", "gate_twap_divergence", "liquidation_blocked")}
+    # two silent observations (the heartbeat): stale; twice that: the silent sources are dropped, too few remain
+    assert idx["gate_stale"] == [21, 22] and idx["gate_min_sources"] == list(range(23, 31))
+    assert not s["oracle_valid"][23:31].any() and s["oracle_valid"][31:].all()
+    # when the feed returns 35 % lower, the index is far from its TWAP: liquidations wait for the TWAP to catch up
+    assert idx["gate_twap_divergence"][0] == 23 and 31 < idx["gate_twap_divergence"][-1] < 40
+    assert idx["liquidation_blocked"] == sorted(set(idx["gate_min_sources"]) | set(idx["gate_twap_divergence"]))
+    assert r.summary["steps_liquidation_blocked"] == len(idx["liquidation_blocked"])
     times = {x["ts_ns"] for x in r.liquidations}
-    assert not times & set(t[21:31].tolist()) and times & set(t[31:40].tolist())
+    blocked_ts = set(t[idx["liquidation_blocked"]].tolist())
+    assert not times & blocked_ts and times & set(t[idx["liquidation_blocked"][-1] + 1 : 60].tolist())
     assert r.summary["breaker_trips"] >= 1 and s["breakers_tripped"].max() >= 1
+    # the glitching source is outvoted (45-47); so, early in the outage (21-22), is the one live source: the two
+    # silent ones still count (younger than two heartbeats) and agree on the old price: stale (the gate says so)
+    assert np.nonzero(s["outliers_rejected"])[0].tolist() == [21, 22, 45, 46, 47]
+    assert np.nonzero(s["gate_confidence"])[0].tolist() == list(range(60, 65))
+    assert s["gate_mark_divergence"][23:31].all()  # the mark guard: the stale mark against a jumping index
+    assert all(r.summary["steps_gate_tripped"][g] > 0 for g in ("min_sources", "stale", "confidence", "mark_divergence", "twap_divergence"))
     html = write_report(r, tmp_path)["html"].read_text()
-    assert "Oracle defences" in html
+    assert "Oracle defences" in html and "gate: twap divergence" in html
 
 
 @pytest.mark.parametrize("kw", [{"sources": 1}, {"sources": 17}, {"sources": 3, "failing_sources": 4}, {"heartbeat_steps": 0}])

@@ -87,6 +87,8 @@ def replay(
     journal: str = typer.Option("", help="journal URL (default: <out>/journal.sqlite)"),
     oracle_sources: int = typer.Option(0, help="0: one trusted oracle feed; 2-16: quotes from that many sources through the aggregator and gates"),
     outage: str = typer.Option("", help="START:STEPS, an oracle outage from observation START for STEPS observations"),
+    glitch: str = typer.Option("", help="START:STEPS, one oracle source quoting half the price (needs --oracle-sources)"),
+    wide_conf: str = typer.Option("", help="START:STEPS, every source reporting a 5 %% confidence interval (needs --oracle-sources)"),
     breakers: bool = typer.Option(False, help="arm circuit breakers: a 10 %/hour move pauses new risk; a fund below 10 % pauses withdrawals"),
 ) -> None:
     """Replay a real crash through the engine with a seeded population; write HTML, JSON and Parquet."""
@@ -97,7 +99,7 @@ def replay(
     from ramparts.lab.report import write_report
 
     try:
-        faults = _oracle_faults(oracle_sources, outage)
+        faults = _oracle_faults(oracle_sources, outage, glitch, wide_conf)
         venue = VenueSpec(breakers=DEFAULT_BREAKERS) if breakers else VenueSpec()
         ev_ = resolve_event(event)
         candles = ev_.load(gaps=gaps, **({"source_id": source_id} if source_id else {}))
@@ -133,6 +135,8 @@ def replay(
         ("auto-deleveraging fills", f"{s['deleverages']:,}"),
         ("backstop vault equity at end (USDC)", f"{s['vault_equity_end_usdc']:,.0f}"),
         ("oracle: steps with an invalid reading / liquidation blocked", f"{s['steps_oracle_invalid']:,} / {s['steps_liquidation_blocked']:,}"),
+        ("oracle gates: steps tripped", ", ".join(f"{g.replace('_', ' ')} {n}" for g, n in s["steps_gate_tripped"].items() if n) or "none"),
+        ("oracle sources rejected as outliers", f"{s['outlier_rejections']:,}"),
         ("circuit breakers: trips / resets", f"{s['breaker_trips']:,} / {s['breaker_resets']:,}"),
         ("value conserved", "yes" if s["value_conserved"] else "NO"),
         ("journal replay reproduces the state hash", "yes" if s["replay_identical"] else "NO"),
@@ -393,16 +397,24 @@ def compare(
     console.print(f"report: {files['html']}  summary: {files['json']}")
 
 
-def _oracle_faults(sources: int, outage: str):
+def _window(text: str, name: str) -> tuple[int, int]:
+    if not text:
+        return 0, 0
+    try:
+        start, steps = (int(x) for x in text.split(":"))
+    except ValueError:
+        raise InvalidInput(name, f"expected START:STEPS (observation indices), got {text!r}") from None
+    return start, steps
+
+
+def _oracle_faults(sources: int, outage: str, glitch: str = "", wide_conf: str = ""):
     from ramparts.lab.replay import OracleFaults
 
-    start = steps = 0
-    if outage:
-        try:
-            start, steps = (int(x) for x in outage.split(":"))
-        except ValueError:
-            raise InvalidInput("outage", f"expected START:STEPS (observation indices), got {outage!r}") from None
-    return OracleFaults(outage_start=start, outage_steps=steps, sources=sources)
+    (o0, on), (g0, gn), (w0, wn) = _window(outage, "outage"), _window(glitch, "glitch"), _window(wide_conf, "wide_conf")
+    if (gn or wn) and not sources:
+        raise InvalidInput("oracle_sources", "--glitch and --wide-conf need a quoted oracle (--oracle-sources 3 or more)")
+    return OracleFaults(outage_start=o0, outage_steps=on, sources=sources, glitch_start=g0, glitch_steps=gn, wide_conf_start=w0,
+                        wide_conf_steps=wn)
 
 
 @app.command()

@@ -29,6 +29,7 @@ from ramparts.errors import InvalidInput
 from ramparts.journal import open_journal
 from ramparts.lab.liquidity import LiquidityModel
 from ramparts.lab.population import MAKER, Market, PopulationSpec, generate_population, opening_events
+from ramparts.oracle.gates import GATES
 
 SYMBOL = "BTC-PERP"
 LAYERS = ("penalty_to_liquidators", "penalty_to_insurance", "insurance_fund_draws", "adl_notional", "socialised_loss", "bad_debt")
@@ -72,10 +73,16 @@ class OracleFaults:
       when the feed returns;
     * ``latency_steps``: the oracle shows the market price of ``latency_steps`` observations ago.
     * ``sources``: 0 publishes one trusted ``OraclePrice``; ``n ≥ 2`` publishes ``OracleQuotes``
-      from ``n`` sources through the engine's aggregator (majority needed, heartbeat
-      ``heartbeat_steps`` observations), so the oracle **gates** act: during an outage only the
-      ``failing_sources`` stop (default all but one), the reading goes stale and invalid at the
-      next tick, and liquidation, funding, withdrawals and new risk wait for the feed.
+      from ``n`` sources through the engine's aggregator (majority needed), so the oracle **gates**
+      act: during an outage only the ``failing_sources`` stop (default all but one); after
+      ``heartbeat_steps`` silent observations the reading is *stale* (funding, withdrawals and new
+      risk pause), after twice that the silent sources are dropped and too few remain (everything
+      pauses, liquidations included) until the feed returns. The other gates: confidence ≤ 2 %, the
+      mark within 3 % of the new index, the index within 10 % of its TWAP over four observations
+      (Drift's rule: a crash faster than that pauses liquidations, not margin checks).
+    * ``glitch_start``/``glitch_steps``: one source quotes half the price (rejected as an outlier);
+    * ``wide_conf_start``/``wide_conf_steps``: every source reports a 5 % confidence interval
+      (the confidence gate pauses funding, withdrawals and new risk).
     """
 
     outage_start: int = 0
@@ -84,9 +91,14 @@ class OracleFaults:
     sources: int = 0
     failing_sources: int | None = None
     heartbeat_steps: int = 2
+    glitch_start: int = 0
+    glitch_steps: int = 0
+    wide_conf_start: int = 0
+    wide_conf_steps: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("outage_start", "outage_steps", "latency_steps", "sources", "heartbeat_steps"):
+        for name in ("outage_start", "outage_steps", "latency_steps", "sources", "heartbeat_steps", "glitch_start", "glitch_steps",
+                     "wide_conf_start", "wide_conf_steps"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise InvalidInput(f"oracle.{name}", f"must be a non-negative int, got {v!r}")
@@ -107,7 +119,15 @@ class OracleFaults:
 
     def to_dict(self) -> dict:
         return {"outage_start": self.outage_start, "outage_steps": self.outage_steps, "latency_steps": self.latency_steps,
-                "sources": self.sources, "failing_sources": self.failing_sources, "heartbeat_steps": self.heartbeat_steps}
+                "sources": self.sources, "failing_sources": self.failing_sources, "heartbeat_steps": self.heartbeat_steps,
+                "glitch_start": self.glitch_start, "glitch_steps": self.glitch_steps, "wide_conf_start": self.wide_conf_start,
+                "wide_conf_steps": self.wide_conf_steps}
+
+    def glitching(self, k: int) -> bool:
+        return bool(self.glitch_steps) and self.glitch_start <= k < self.glitch_start + self.glitch_steps
+
+    def wide(self, k: int) -> bool:
+        return bool(self.wide_conf_steps) and self.wide_conf_start <= k < self.wide_conf_start + self.wide_conf_steps
 
 
 @dataclass
@@ -185,10 +205,13 @@ def run_replay(
     step_ns = int(np.median(np.diff(ts_ns))) or 1
     names = [f"src{i}" for i in range(oracle.sources)]
     if oracle.sources:
-        agg = {"sources": names, "max_age_ns": oracle.heartbeat_steps * step_ns, "min_sources": oracle.sources // 2 + 1,
+        agg = {"sources": names, "max_age_ns": 2 * oracle.heartbeat_steps * step_ns, "min_sources": oracle.sources // 2 + 1,
                "outlier": "relative", "max_deviation_ppm": 20_000}
-        setup += [ev.ParameterChange(ts=t0, target=f"instrument:{sym}", key="oracle",
-                                     value={"aggregator": agg, "policy": {"min_sources": oracle.sources // 2 + 1}}) for sym in symbols]
+        policy = {"min_sources": oracle.sources // 2 + 1, "max_staleness_ns": oracle.heartbeat_steps * step_ns, "max_conf_ppm": 20_000,
+                  "max_mark_divergence_ppm": 30_000, "max_twap_divergence_ppm": 100_000}
+        twap = {"window_ns": 4 * step_ns}
+        setup += [ev.ParameterChange(ts=t0, target=f"instrument:{sym}", key="oracle", value={"aggregator": agg, "policy": policy, "twap": twap})
+                  for sym in symbols]
     if venue.breakers:
         setup.append(ev.ParameterChange(ts=t0, target="breakers", key="rules", value=venue.breakers))
     _submit(node, setup, strict=True)
@@ -211,6 +234,9 @@ def run_replay(
     cols["oracle_live"] = np.zeros(n)
     cols["oracle_valid"] = np.ones(n)
     cols["liquidation_blocked"] = np.zeros(n)
+    for g in GATES:
+        cols[f"gate_{g}"] = np.zeros(n)
+    cols["outliers_rejected"] = np.zeros(n)
     cols["breakers_tripped"] = np.zeros(n)
     defence_counts = {"breaker_trips": 0, "breaker_resets": 0, "funding_ticks_blocked": 0}
     cols["ts_ns"] = ts_ns.copy()
@@ -236,8 +262,13 @@ def run_replay(
                 up = names if live else names[oracle.failing :]
                 if up:
                     shown[sym] = px
+                    conf = 0.05 if oracle.wide(k) else 0.001
+
+                    def quoted(i: int, px: float = px, glitch: bool = oracle.glitching(k)) -> float:
+                        return px * (0.5 if i == 0 and glitch else 1 + (i - (oracle.sources - 1) / 2) * 1e-4)
+
                     batch.append(ev.OracleQuotes(ts=t, instrument=sym, quotes=[
-                        {"source": nm, "price": f"{px * (1 + (i - (oracle.sources - 1) / 2) * 1e-4):.2f}", "ts_ns": t}
+                        {"source": nm, "price": f"{quoted(i):.2f}", "conf": f"{quoted(i) * conf:.2f}", "ts_ns": t}
                         for i, nm in enumerate(names) if nm in up]))
             elif live:
                 shown[sym] = float(seen) * float(np.exp(displacement[sym]))
@@ -292,6 +323,12 @@ def run_replay(
         d = e.defences.markets.get(primary)
         if d is not None and d.reading is not None:
             cols["oracle_valid"][k] = float(d.reading.valid)
+            # every gate that tripped during the step: at the quotes, or when the tick re-read them
+            for f in effects:
+                if f["kind"] == "OracleReading" and f["instrument"] == primary:
+                    for g in f["gates"]:
+                        cols[f"gate_{g}"][k] = 1.0
+                    cols["outliers_rejected"][k] = max(cols["outliers_rejected"][k], sum(1 for r in f["rejected"].values() if r == "outlier"))
         cols["liquidation_blocked"][k] = float(e.defences.blocked(primary, "liquidation") is not None)
         if e.defences.breaker_state is not None:
             cols["breakers_tripped"][k] = float(sum(1 for r in e.defences.breakers.rules if e.defences.breaker_state[r.name].tripped))
@@ -342,6 +379,8 @@ def run_replay(
         **defence_counts,
         "steps_oracle_invalid": int((cols["oracle_valid"] == 0).sum()),
         "steps_liquidation_blocked": int(cols["liquidation_blocked"].sum()),
+        "steps_gate_tripped": {g: int(cols[f"gate_{g}"].sum()) for g in GATES},
+        "outlier_rejections": int(cols["outliers_rejected"].sum()),
         "maker": MAKER,
     }
     return ReplayResult(name, cols, liquidations, {k: _usdc(v) for k, v in totals.items()}, summary, state_hash, replay_hash)

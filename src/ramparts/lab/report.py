@@ -62,6 +62,14 @@ def figure(result: ReplayResult) -> go.Figure:
         fig.add_trace(go.Scatter(x=t, y=s["liquidation_blocked"], name="liquidation blocked", line={"color": "#ff7f0e", "shape": "hv", "dash": "dot"}),
                       row=4, col=1)
         fig.add_trace(go.Scatter(x=t, y=s["breakers_tripped"], name="breakers tripped", line={"color": "#9467bd", "shape": "hv"}), row=4, col=1)
+        gates = [k for k in s if k.startswith("gate_") and np.asarray(s[k]).any()]
+        for j, g in enumerate(gates):  # each gate on its own level, so they can be told apart
+            level = np.where(np.asarray(s[g]) > 0, 1.2 + 0.2 * j, np.nan)
+            fig.add_trace(go.Scatter(x=t, y=level, mode="markers", name=f"gate: {g[5:].replace('_', ' ')}", marker={"symbol": "square", "size": 6}),
+                          row=4, col=1)
+        if "outliers_rejected" in s and np.asarray(s["outliers_rejected"]).any():
+            fig.add_trace(go.Scatter(x=t, y=np.where(np.asarray(s["outliers_rejected"]) > 0, 1.1, np.nan), mode="markers",
+                                     name="source rejected as an outlier", marker={"symbol": "x", "size": 7, "color": "black"}), row=4, col=1)
     layers = list(result.totals)
     fig.add_trace(go.Bar(x=layers, y=[result.totals[k] for k in layers], name="layers", marker={"color": "#17becf"}), row=5, col=1)
     fig.update_layout(height=1550, title=f"ramparts replay: {result.name}", legend={"orientation": "h", "y": -0.05}, template="plotly_white")
