@@ -271,3 +271,70 @@ def test_compare_runs_one_crash_through_every_profile():
 def test_cli_compare_bad_venue_is_one_clear_line():
     res = CliRunner().invoke(app, ["compare", "--venues", "ramparts,ftx"])
     assert res.exit_code == 2 and "unknown venue profile" in res.output
+
+
+# ============================================================================ Derive v2 and Deribit
+from ramparts.venues import deribit, derive  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "fn, args, initial, expected",
+    [
+        # short 1 BTC 55,000 call at spot 50,000, mark 1,000 (mtm −1,000): MM = −1,000 + 0.075·50,000·(−1) = −4,750
+        (derive.short_call_margin, (-1, 55_000, 50_000, -1_000), False, -4_750),
+        # IM: otm = 10 %, mult = 15 % − 10 % = 5 % → floored at 10 %: 0.10·50,000·(−1) − 1,000 = −6,000
+        (derive.short_call_margin, (-1, 55_000, 50_000, -1_000), True, -6_000),
+        # in the money (K 40,000, mark 10,500): no OTM reduction, mult 15 %: −7,500 − 10,500 = −18,000
+        (derive.short_call_margin, (-1, 40_000, 50_000, -10_500), True, -18_000),
+        # short put K 45,000, mark 500: MM = min(0.075·50,000·(−1), 0.075·(−500)) − 500 = −3,750 − 500 = −4,250
+        (derive.short_put_margin, (-1, 45_000, 50_000, -500), False, -4_250),
+        # IM = min(0.10·50,000·(−1) − 500, −4,250 × 1.05) = min(−5,500, −4,462.5) = −5,500
+        (derive.short_put_margin, (-1, 45_000, 50_000, -500), True, -5_500),
+    ],
+)
+def test_derive_standard_manager_short_options(fn, args, initial, expected):
+    assert fn(*args, initial=initial) == expected
+
+
+def test_derive_perp_margin_contingencies_discounts_and_vol_shocks():
+    assert derive.perp_margin(2, 50_000) == -5_000 and derive.perp_margin(-2, 50_000, initial=True) == -6_500
+    # MMcont = 2·50,000·1.5 % + 3·50,000·0.3 % = 1,950; IM adds 0.5 % and 0.2 %: 2,750 (= 2.0 % perp + 0.5 % option)
+    assert derive.contingencies(2, 3, 50_000, initial=False) == pytest.approx(1_950)
+    assert derive.contingencies(-2, -3, 50_000, initial=True) == pytest.approx(2_750)
+    # r = 5 %, t = ½ year: pos = 0.95·e^(−0.5·0.13) = 0.95 × 0.937067 = 0.890214; neg = min(e^(0.025), 1.04·e^(0.5·0.105)) = 1.025315
+    pos, neg = derive.static_discounts(0.05, derive.YEAR_S / 2)
+    assert pos == pytest.approx(0.890214, abs=1e-6) and neg == pytest.approx(1.025315, abs=1e-6)
+    # 7 days: m = (30/7)^0.3 = 1.547416; up = 0.6·(1 + 0.5m) = 1.064225; down = 0.6·(1 − 0.275m) = 0.344676
+    up, down = derive.vol_shocks(0.6, 7 * 86_400)
+    assert up == pytest.approx(1.064225, abs=1e-6) and down == pytest.approx(0.344676, abs=1e-6)
+    # a year out at 20 % vol: m = (30/365)^0.13 = 0.722649, up = 0.272265 → floored at the 45 % minimum
+    assert derive.vol_shocks(0.2, 365 * 86_400)[0] == 0.45
+    assert derive.to_wad(Fraction(-4_750)) == -4_750 * 10**18
+
+
+@pytest.mark.parametrize("elapsed, d", [(0, 1), (300, Fraction(9, 10)), (600, Fraction(8, 10)), (600 + 3_600, Fraction(4, 10)), (600 + 7_200, 0), (10**6, 0)])
+def test_derive_auction_discount_fast_then_slow(elapsed, d):
+    assert derive.auction_discount(elapsed) == d
+
+
+def test_derive_buffer_margin_and_fraction():
+    # MM −1,000, MtM 5,000: BM = −1,000 + (−1,000 − 5,000)·0.1 = −1,600
+    bm = derive.buffer_margin(-1_000, 5_000)
+    assert bm == -1_600
+    # at d = 0.9: f = −1,600 / (−1,600 − 5,000·0.9) = 1,600 / 6,100
+    assert derive.max_fraction_purchasable(bm, 5_000, Fraction(9, 10)) == Fraction(1_600, 6_100)
+    with pytest.raises(InvalidInput):
+        derive.auction_discount(-1)
+
+
+def test_deribit_risk_array_vol_shocks_and_standard_margin():
+    assert deribit.price_points() == [-0.16, -0.12, -0.08, -0.04, 0.0, 0.04, 0.08, 0.12, 0.16]
+    assert deribit.GRID.extended_moves == (-0.66, -0.33, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0) and deribit.PM_PARAMS.mm_factor == 0.8
+    # 7 days: m = 1.547416; up = 0.6·(1 + 0.5m) = 1.064225; down = 0.6·(1 − 0.25m) = 0.367888
+    up, down = deribit.vol_shocks(0.6, 7)
+    assert up == pytest.approx(1.064225, abs=1e-6) and down == pytest.approx(0.367888, abs=1e-6)
+    # short 1 BTC 55,000 call at 50,000, mark 0.02 BTC: IM max(0.15 − 0.10, 0.10) + 0.02 = 0.12 BTC, MM 0.075 + 0.02 = 0.095
+    im, mm = deribit.short_option_margin(True, 55_000, -1, 0.02, 50_000)
+    assert im == pytest.approx(0.12) and mm == pytest.approx(0.095)
+    with pytest.raises(InvalidInput):
+        deribit.vol_shocks(float("nan"), 7)
