@@ -63,3 +63,39 @@ def test_quotes_breakers_and_a_manual_reset_through_the_api(tmp_path):
         assert _ok(c.get("/v1/breakers", headers=keys.h("auditor")))["breakers"][0]["tripped"] is False
         audit = _ok(c.get("/v1/audit", headers=keys.h("auditor")))
         assert any(a["action"] == "breaker_reset" for a in (audit["entries"] if isinstance(audit, dict) else audit))
+
+
+def test_collateral_assets_and_keeper_bids_through_the_api(tmp_path):
+    app = create_app(str(tmp_path / "j.sqlite"), rate_limit=(0, 0))
+    keys = make_keys(app.state.svc.keys)
+    with TestClient(app) as c:
+        setup_venue(c, keys)
+        _ok(c.post("/v1/assets", json={"symbol": "ETH", "decimals": 8, "collateral": {"haircut_ppm": 100_000}}, headers=keys.h("risk")))
+        assert c.post("/v1/assets", json={"symbol": "SOL", "decimals": 9}, headers=keys.h("alice")).status_code == 403
+        _ok(c.post("/v1/assets/prices", json={"asset": "ETH", "price": "3000"}, headers=keys.h("oracle")))
+        assert c.post("/v1/assets/prices", json={"asset": "ETH", "price": "3000"}, headers=keys.h("alice")).status_code == 403
+        r = c.post("/v1/assets/prices", json={"asset": "DOGE", "price": "1"}, headers=keys.h("oracle"))
+        assert r.status_code in (404, 422) and r.json()["error"]
+        # 2 ETH at 3,000 with a 10 % haircut count 5,400 toward bob's equity
+        before = _ok(c.get("/v1/subaccounts/bob/main", headers=keys.h("bob")))
+        _ok(c.post("/v1/deposits", json={"subaccount": "bob/main", "asset": "ETH", "amount": "2"}, headers=keys.h("bob")))
+        after = _ok(c.get("/v1/subaccounts/bob/main", headers=keys.h("bob")))
+        from decimal import Decimal
+
+        assert Decimal(after["equity"]) - Decimal(before["equity"]) == 5_400
+        # a keeper may only bid into its own sub-account; a bid on a healthy account is refused with 409
+        bid = {"subaccount": "alice/main", "keeper": "keeper1/main"}
+        assert c.post("/v1/liquidations/bids", json={**bid, "keeper": "bob/main"}, headers=keys.h("liquidator")).status_code == 403
+        assert c.post("/v1/liquidations/bids", json=bid, headers=keys.h("oracle")).status_code == 403
+        r = c.post("/v1/liquidations/bids", json=bid, headers=keys.h("liquidator"))
+        assert r.status_code == 404 and r.json()["field"] == "liquidator"  # keeper1/main does not exist yet
+        _ok(c.post("/v1/subaccounts", json={"subaccount": "keeper1/main"}, headers=keys.h("risk")))
+        _ok(c.post("/v1/deposits", json={"subaccount": "keeper1/main", "amount": "100000"}, headers=keys.h("risk")))
+        r = c.post("/v1/liquidations/bids", json=bid, headers=keys.h("liquidator"))
+        assert r.status_code == 409 and r.json()["error"], r.text  # alice has no position: nothing to liquidate
+        fill = {"instrument": "BTC-PERP", "buyer": "alice/main", "seller": "bob/main", "price": "50000", "size": "0.19"}
+        assert _ok(c.post("/v1/fills", json={"fills": [fill]}, headers=keys.h("matcher")))["accepted"] == 1
+        _ok(c.post("/v1/prices", json={"instrument": "BTC-PERP", "price": "46000"}, headers=keys.h("oracle")))  # alice in breach
+        ack = _ok(c.post("/v1/liquidations/bids", json=bid, headers=keys.h("liquidator")))
+        step = next(f for f in ack["effects"] if f["kind"] == "LiquidationStep")
+        assert step["subaccount"] == "alice/main" and step["lots"] < 0

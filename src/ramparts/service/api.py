@@ -131,6 +131,36 @@ async def post_quotes(req: m.QuotesReq, request: Request, p: Principal = Depends
     return ack
 
 
+@router.post("/assets", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["admin"])
+async def list_asset(req: m.AssetReq, request: Request, p: Principal = Depends(need("list_instrument"))):
+    """List an asset; with ``collateral`` parameters it counts towards equity at its haircut value."""
+    ack = await _submit_one(request, _event("ListAsset", req))
+    await _audit(request, p, "list_asset", {"seq": ack.seq, "symbol": req.symbol})
+    return ack
+
+
+@router.post("/assets/prices", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["market data"])
+async def post_asset_price(req: m.AssetPriceReq, request: Request, p: Principal = Depends(need("prices"))):
+    """A collateral asset's market price: re-values its holders (haircut, depeg, dynamic haircut)."""
+    return await _submit_one(request, _event("AssetPrice", req))
+
+
+@router.post("/assets/rates", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["market data"])
+async def post_exchange_rate(req: m.ExchangeRateReq, request: Request, p: Principal = Depends(need("prices"))):
+    """A liquid-staking token's redemption rate to its base asset."""
+    return await _submit_one(request, _event("ExchangeRate", req))
+
+
+@router.post("/liquidations/bids", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["liquidation"])
+async def liquidation_bid(req: m.BidReq, request: Request, p: Principal = Depends(need("bid"))):
+    """A keeper claims the next liquidation step (or buys a Dutch auction) into its own sub-account."""
+    if req.keeper.split("/", 1)[0] != p.account:
+        raise AuthError(403, "forbidden", f"keeper {req.keeper!r} is not an account of this key ({p.account}/*)")
+    d = req.model_dump(exclude_none=True)
+    event = {"kind": "LiquidationBid", "liquidator": d.pop("keeper"), **d}
+    return await _submit_one(request, event)
+
+
 @router.post("/breakers/reset", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["admin"])
 async def reset_breaker(req: m.BreakerResetReq, request: Request, p: Principal = Depends(need("parameters"))):
     """Reset a tripped circuit breaker by hand (journaled with the risk officer's key)."""

@@ -45,6 +45,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "prices": frozenset({"oracle"}),
     "funding": frozenset({"liquidator", "risk_officer"}),
     "tick": frozenset({"liquidator"}),
+    "bid": frozenset({"liquidator"}),
     "parameters": frozenset({"risk_officer"}),
     "list_instrument": frozenset({"risk_officer"}),
     "fund_insurance": frozenset({"risk_officer"}),

@@ -80,6 +80,35 @@ class QuotesReq(_Req):
     ts: int | None = Ts
 
 
+class AssetReq(_Req):
+    symbol: str = Field(min_length=1, max_length=32, examples=["ETH"])
+    decimals: int = Field(ge=0, le=18, examples=[8])
+    collateral: dict[str, Any] | None = Field(default=None, examples=[{"haircut_ppm": 100_000}])
+    ts: int | None = Ts
+
+
+class AssetPriceReq(_Req):
+    asset: str = Field(min_length=1, max_length=32, examples=["ETH"])
+    price: Decimal = Field(examples=["3000"], description="settlement units per whole unit")
+    ts: int | None = Ts
+
+
+class ExchangeRateReq(_Req):
+    asset: str = Field(min_length=1, max_length=32, examples=["wstETH"])
+    rate: Decimal = Field(examples=["1.17"], description="whole base units per whole unit")
+    ts: int | None = Ts
+
+
+class BidReq(_Req):
+    subaccount: str = Field(min_length=3, max_length=129, description="the account being liquidated", examples=["alice/main"])
+    keeper: str = Field(min_length=3, max_length=129, description="the keeper's own sub-account (account of the key)",
+                        examples=["keeper1/main"])
+    max_fraction_ppm: int | None = Field(default=None, ge=1, le=1_000_000)
+    size: Decimal | None = None
+    min_discount_ppm: int = Field(default=0, ge=0, le=1_000_000)
+    ts: int | None = Ts
+
+
 class BreakerResetReq(_Req):
     name: str = Field(min_length=1, max_length=128)
     ts: int | None = Ts
