@@ -58,7 +58,6 @@ path runs numpy *object* arrays of Python ints: vectorised in form, exact in val
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Context, Decimal, localcontext
@@ -68,6 +67,7 @@ import numpy as np
 
 from ramparts.errors import InvalidInput
 from ramparts.fixedpoint import PPM
+from ramparts.validation import name, ppm, price, strict_int
 
 #: Scale of LST exchange rates (``10**18`` = 1 base unit per LST unit).
 RATE_SCALE = 10**18
@@ -87,47 +87,7 @@ _CTX = Context(prec=34, rounding=ROUND_CEILING)
 # ----------------------------------------------------------------------------------------------
 
 
-def _int(value: Any, field: str, *, lo: int | None = None, hi: int | None = None) -> int:
-    if isinstance(value, bool):
-        raise InvalidInput(field, f"expected an int, got {value!r}")
-    if isinstance(value, numbers.Integral):
-        v = int(value)
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise InvalidInput(field, f"must be a finite int, got {value!r}")
-        raise InvalidInput(field, f"expected an int, got the float {value!r}")
-    elif isinstance(value, Decimal):
-        if not value.is_finite():
-            raise InvalidInput(field, f"must be finite, got {value!r}")
-        if value != value.to_integral_value():
-            raise InvalidInput(field, f"expected an integer, got the fractional {value}")
-        v = int(value)
-    else:
-        raise InvalidInput(field, f"expected an int, got {type(value).__name__} {value!r}")
-    if lo is not None and v < lo:
-        raise InvalidInput(field, f"must be ≥ {lo}, got {v}")
-    if hi is not None and v > hi:
-        raise InvalidInput(field, f"must be ≤ {hi}, got {v}")
-    return v
-
-
-def _ppm(value: Any, field: str, hi: int = PPM) -> int:
-    return _int(value, field, lo=0, hi=hi)
-
-
-def _price(value: Any, field: str) -> int:
-    v = _int(value, field)
-    if v <= 0:
-        raise InvalidInput(field, f"must be positive, got {v}")
-    if v > MAX_PRICE:
-        raise InvalidInput(field, f"{v} exceeds the price limit {MAX_PRICE}")
-    return v
-
-
-def _name(value: Any, field: str) -> str:
-    if not isinstance(value, str) or not value or value != value.strip():
-        raise InvalidInput(field, f"expected a non-empty name, got {value!r}")
-    return value
+_int, _ppm, _price, _name = strict_int, ppm, price, name  # the shared validators (ramparts.validation)
 
 
 def _ceil_div(a: int, b: int) -> int:
