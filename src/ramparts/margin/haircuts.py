@@ -67,6 +67,7 @@ import numpy as np
 
 from ramparts.errors import InvalidInput
 from ramparts.fixedpoint import PPM
+from ramparts.validation import MAX_PRICE as VALIDATION_MAX_PRICE
 from ramparts.validation import name, ppm, price, strict_int
 
 #: Scale of LST exchange rates (``10**18`` = 1 base unit per LST unit).
@@ -74,7 +75,7 @@ RATE_SCALE = 10**18
 #: Seconds in a year for annualised volatility (365 days).
 YEAR_S = 365 * 86_400
 #: Largest price (quote base units per whole unit) accepted.
-MAX_PRICE = 10**24
+MAX_PRICE = VALIDATION_MAX_PRICE
 #: Largest |holding| in base units accepted (10^36: 10^18 whole units of an 18-decimals token).
 MAX_AMOUNT = 10**36
 
