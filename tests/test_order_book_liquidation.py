@@ -13,6 +13,7 @@ at price P alice's TNC is 0.1·P − 4,000 and her TMMR = PMMR = 0.005·P, so dY
 
 from __future__ import annotations
 
+from decimal import Decimal
 from fractions import Fraction
 
 import pytest
@@ -402,3 +403,45 @@ def test_journal_replay_and_snapshot_restore_are_deterministic(tmp_path):
         e.apply(nxt)
         e.apply(tick)
     assert restored.state_hash() == live.e.state_hash()
+
+
+# ============================================================================ the lab's synthetic book
+
+
+def test_synthetic_book_follows_the_square_root_impact_model():
+    """depth 50M, k 1, σ 1 %: level j at j × 0.1 % from 50,000 holding 50M × (2j − 1)/100 of notional
+    (level 1: 500,000 USDC = 10 BTC at 49,950 / 50,050; level 20: 19.5M = 390 BTC at 49,000 / 51,000)."""
+    from ramparts.lab.liquidity import LiquidityModel
+    from ramparts.lab.replay import synthetic_book
+
+    v = venue()
+    bids, asks = synthetic_book(50_000.0, 0.01, LiquidityModel(), v.e.instrument("BTC-PERP"))
+    assert len(bids) == len(asks) == 20
+    def dec(levels):
+        return [[Decimal(x) for x in lv] for lv in levels]
+
+    assert dec([bids[0], asks[0]]) == [[49_950, 10], [50_050, 10]]
+    assert dec([bids[-1], asks[-1]]) == [[49_000, 390], [51_000, 390]]
+    book(v, bids=bids, asks=asks)  # a valid snapshot
+    assert len(v.e.books[0]["bids"]) == 20
+    # a tiny σ still yields strictly ordered levels one tick apart at least
+    bids, asks = synthetic_book(50_000.0, 1e-9, LiquidityModel(), v.e.instrument("BTC-PERP"))
+    book(v, bids=bids, asks=asks)
+
+
+def test_an_order_book_replay_posts_books_and_liquidates_against_the_maker():
+    import numpy as np
+
+    from ramparts.lab.population import PopulationSpec
+    from ramparts.lab.replay import run_replay
+    from ramparts.venues.profiles import profile
+
+    n = 60
+    t = np.arange(n, dtype=np.int64) * 60 * 10**9 + 1_600_000_000 * 10**9
+    p = 10_000 * np.exp(np.concatenate([np.zeros(10), np.linspace(0, np.log(0.6), 30), np.full(20, np.log(0.6))]))
+    r = run_replay(t, p, population=PopulationSpec(n_accounts=150, seed=7), venue=profile("dydx").venue)
+    assert r.summary["synthetic_book"] == {"levels_a_side": 20, "book_account": "maker/main"}
+    assert r.summary["liquidation_steps"] > 0 and r.summary["value_conserved"] and r.summary["replay_identical"]
+    assert r.totals["penalty_to_liquidators"] == 0  # dYdX: the liquidator (the book) earns no reward
+    base = run_replay(t, p, population=PopulationSpec(n_accounts=150, seed=7))
+    assert "synthetic_book" not in base.summary
