@@ -17,6 +17,10 @@ c. **Pricing** is a strategy (``LiquidationConfig.pricing``): the fixed penalty 
    claim steps with ``LiquidationBid`` (:func:`keeper_bid`), filled at once or, with
    ``batch_auction``, cleared together at the tick at one uniform discount (:func:`clear_batch`).
    Below ``backstop_below_ppm`` of maintenance the vault takes the whole account (Hyperliquid).
+   ``order_book`` (dYdX v4) sends each step as a reduce-only IOC order against the latest
+   ``BookSnapshot`` (the ``book_account`` behind it) at no worse than dYdX's fillable price, with
+   dYdX's insurance-fund delta per fill; a zero fill with negative equity deleverages
+   (:func:`_book_order`).
 d. **Penalty split** between the liquidator (keeper) and the insurance fund, never more than the
    account's remaining equity. The **bankruptcy price** of every close is computed explicitly
    (dYdX v4's form: the account's equity allocated to the closed part by its share of the
@@ -43,7 +47,7 @@ Every step is an effect in the journal: ``MarginCall``, ``LiquidationStep``, ``L
 ``InsuranceFundDraw``, ``Deleverage``, ``SocialisedLoss``, ``BadDebt``; and with the later
 mechanisms ``AuctionStarted``, ``AuctionInsolventFill``, ``BidQueued``, ``BidDropped``,
 ``BatchAuctionCleared``, ``BackstopLiquidation``, ``SocialisedFunding``, ``Dilution``,
-``InsuranceHedge``.
+``InsuranceHedge``; order-book liquidation adds ``LiquidationUnfilled``.
 """
 
 from __future__ import annotations
