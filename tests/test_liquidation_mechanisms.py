@@ -658,7 +658,7 @@ def test_seeded_fuzz_conserves_value_replays_and_rejects_cleanly(config, must_re
 @pytest.mark.parametrize(
     "name, keys",
     [
-        ("dydx", {"last_resort": "adl_random"}),
+        ("dydx", {"last_resort": "adl_random", "pricing": "order_book", "book_account": "maker/main"}),
         ("drift", {"pricing": "oracle_fee", "last_resort": "socialised_funding"}),
         ("hyperliquid", {"backstop_below_ppm": 666_667}),
         ("derive", {"pricing": "dutch_auction", "last_resort": "dilution", "auction_fast_ns": 600 * S}),

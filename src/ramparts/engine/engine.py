@@ -180,6 +180,8 @@ class Engine:
         self.global_draws_ts = -1
         self.auctions: dict[int, int] = {}  # sub-account → start of its Dutch auction (ns)
         self.pending_bids: list[dict] = []  # keepers' bids waiting for the tick's batch auction
+        # instrument → latest BookSnapshot: {"ts", "bids": [[lot price, lots], ...], "asks": [...]} (liquidation fills consume it)
+        self.books: dict[int, dict] = {}
         self.liabilities_roots: list[dict] = []  # journaled Merkle-sum roots (proof of liabilities)
         self.defences = OracleDefences()  # oracle aggregation, gates and circuit breakers
         self.time_ns = 0
@@ -299,7 +301,8 @@ class Engine:
             "liabilities_roots": self.liabilities_roots,
             "defences": self.defences.to_dict(),
             "portfolio": self.pm_config,
-        } | ({"collateral": self.collateral.to_dict()} if self.collateral.active else {})
+        } | ({"collateral": self.collateral.to_dict()} if self.collateral.active else {}) | (
+            {"books": [[i, self.books[i]] for i in sorted(self.books)]} if self.books else {})
 
     def canonical_state(self) -> bytes:
         return canonical_json(self.state_dict()).encode()
@@ -376,6 +379,8 @@ class Engine:
         e.global_draws_ts = w["global_draws_ts"]
         e.auctions = {k: v for k, v in w.get("auctions", [])}
         e.pending_bids = [dict(b) for b in w.get("pending_bids", [])]
+        e.books = {i: {"ts": b["ts"], "bids": [list(x) for x in b["bids"]], "asks": [list(x) for x in b["asks"]]}
+                   for i, b in d.get("books", [])}
         e.liabilities_roots = list(d.get("liabilities_roots", []))
         e.defences = OracleDefences.from_dict(d.get("defences"))
         e.collateral.load(d.get("collateral"), {a: x.decimals for a, x in e.assets.items()})
@@ -1276,7 +1281,12 @@ class Engine:
     # ================================================================== parameters
     def _on_ParameterChange(self, e: ev.ParameterChange) -> list[dict]:
         if e.target == "liquidation":
-            self.liq = self.liq.replace(e.key, e.value)
+            new = self.liq.replace(e.key, e.value)
+            if e.key == "book_account" and new.book_account:
+                k = self.sub_index(new.book_account, "value")
+                if self.is_system[k] or self.subs[k].mode is MarginMode.ISOLATED:
+                    raise InvalidInput("value", f"{new.book_account} must be an ordinary cross sub-account to stand behind the book")
+            self.liq = new
             return []
         if e.target == "portfolio":
             from ramparts.engine.portfolio import validate_config
@@ -1428,6 +1438,52 @@ class Engine:
         if self.collateral.assets:
             before += self._collateral_tick(e.ts)
         return before + run_waterfall(self, e.ts, e.liquidator) + self._after_waterfall(e.ts)
+
+    def book_account(self, field: str = "book_account") -> int:
+        """The sub-account behind the displayed liquidity (``LiquidationConfig.book_account``): it
+        must be configured, exist and be an ordinary sub-account."""
+        name = self.liq.book_account
+        if not name:
+            raise Rejected("no_book_account", "no liquidation.book_account is configured to stand behind the book")
+        k = self.sub_index(name, field)
+        if self.is_system[k]:
+            raise InvalidInput(field, f"{name} is a system account; the book account must be an ordinary sub-account")
+        sub = self.subs[k]
+        if sub.mode is MarginMode.ISOLATED:
+            raise InvalidInput(field, f"{name} is isolated; the book account must be a cross sub-account")
+        return k
+
+    def _on_BookSnapshot(self, e: ev.BookSnapshot) -> list[dict]:
+        """Stores the latest displayed depth of an instrument (validated in full first, see
+        :class:`~ramparts.engine.events.BookSnapshot`); order-book liquidation consumes it."""
+        instr = self.instrument(e.instrument)
+        if self.markets[instr.index].settled:
+            raise Rejected("settled", f"{instr.symbol} has settled")
+        self.book_account()
+        sides: dict[str, list[list[int]]] = {}
+        for name, levels, sign in (("bids", e.bids, -1), ("asks", e.asks, 1)):
+            if len(levels) > ev.MAX_BOOK_LEVELS:
+                raise InvalidInput(name, f"at most {ev.MAX_BOOK_LEVELS} levels a side, got {len(levels)}")
+            out: list[list[int]] = []
+            for i, (price, size) in enumerate(levels):
+                p = instr.lot_price(price, f"{name}[{i}].price", on_tick=True)
+                q = instr.lots(size, f"{name}[{i}].size")
+                if q <= 0:
+                    raise InvalidInput(f"{name}[{i}].size", f"must be positive, got {size}")
+                if abs(q) * p > MAX_NOTIONAL:
+                    raise InvalidInput(f"{name}[{i}].size", f"{size} at {price} overflows the notional limit")
+                if out and (p - out[-1][0]) * sign <= 0:
+                    order = "descending" if sign < 0 else "ascending"
+                    raise InvalidInput(f"{name}[{i}].price", f"{name} must be strictly {order} (best first), got {price} after "
+                                                             f"{instr.price(out[-1][0])}")
+                out.append([p, q])
+            sides[name] = out
+        if sides["bids"] and sides["asks"] and sides["bids"][0][0] >= sides["asks"][0][0]:
+            raise InvalidInput("asks[0].price", f"crossed book: best bid {instr.price(sides['bids'][0][0])} ≥ best ask "
+                                                f"{instr.price(sides['asks'][0][0])}")
+        # validated: mutate
+        self.books[instr.index] = {"ts": e.ts, "bids": sides["bids"], "asks": sides["asks"]}
+        return []
 
     def _on_LiquidationBid(self, e: ev.LiquidationBid) -> list[dict]:
         """A keeper claims a liquidation step (or an auction) of a liquidatable sub-account at the

@@ -8,7 +8,16 @@ the offending field when a value is malformed. Times are integer nanoseconds sin
 Input events
     ``Genesis`` (first, once), ``ListAsset``, ``ListInstrument``, ``OpenSubAccount``, ``Deposit``,
     ``Withdraw``, ``FundInsurance``, ``Fill``, ``OraclePrice``, ``OracleQuotes``, ``AssetPrice``, ``ExchangeRate``,
-    ``FundingTick``, ``Settlement``, ``ParameterChange``, ``ResetBreaker``, ``LiabilitiesRoot``, ``LiquidationBid``, ``Tick``.
+    ``FundingTick``, ``Settlement``, ``ParameterChange``, ``ResetBreaker``, ``LiabilitiesRoot``, ``LiquidationBid``, ``BookSnapshot``, ``Tick``.
+
+    ``BookSnapshot`` is market data for order-book liquidation (``LiquidationConfig.pricing =
+    "order_book"``): the venue's displayed depth of one instrument, ``bids`` and ``asks`` as
+    ``[[price, size], ...]`` (decimals; prices on the tick grid, sizes positive on the size step,
+    bids strictly descending, asks strictly ascending, best bid below best ask, at most
+    :data:`MAX_BOOK_LEVELS` a side). It replaces the instrument's previous snapshot in the state;
+    the liquidity is that of the configured ``book_account`` (an existing, ordinary sub-account),
+    and liquidation fills consume it until the next snapshot. Bad input is an ``InvalidInput``
+    (an unknown instrument ``UnknownEntity``) and changes nothing.
 
 Effects (what applying an event produced; journaled beside the event for audit, re-derived on
 replay) are plain JSON-able dicts with a ``kind``: ``MarginCall``, ``LiquidationStep``,
@@ -16,7 +25,8 @@ replay) are plain JSON-able dicts with a ``kind``: ``MarginCall``, ``Liquidation
 ``Funding``, ``Settled``, ``HaircutUpdated``, ``CollateralSeized``, ``OracleReading``, ``BreakerTripped``,
 ``BreakerReset``, ``LiabilitiesRootRecorded``; the later mechanisms add ``AuctionStarted``, ``AuctionInsolventFill``,
 ``BidQueued``, ``BidDropped``, ``BatchAuctionCleared``, ``BackstopLiquidation``, ``SocialisedFunding``, ``Dilution``
-and ``InsuranceHedge``.
+and ``InsuranceHedge``; order-book liquidation adds ``LiquidationUnfilled`` (an order that found
+no level at its fillable price, or a fill the insurance fund could not pay).
 """
 
 from __future__ import annotations
@@ -252,6 +262,20 @@ class LiquidationBid(_Event):
     min_discount_ppm: int = 0
 
 
+#: The most levels a side of a :class:`BookSnapshot` may have.
+MAX_BOOK_LEVELS = 500
+
+
+class BookSnapshot(_Event):
+    """The venue's displayed liquidity of ``instrument``, ``[[price, size], ...]`` a side, best first
+    (see the module docstring); order-book liquidation trades against it."""
+
+    kind: Literal["BookSnapshot"] = "BookSnapshot"
+    instrument: str
+    bids: list[tuple[Decimal, Decimal]] = Field(default_factory=list, max_length=MAX_BOOK_LEVELS)
+    asks: list[tuple[Decimal, Decimal]] = Field(default_factory=list, max_length=MAX_BOOK_LEVELS)
+
+
 class Tick(_Event):
     """Drives the liquidation waterfall; ``liquidator`` is the keeper credited with penalties."""
 
@@ -278,6 +302,7 @@ Event = Annotated[
     | OracleQuotes
     | ResetBreaker
     | LiquidationBid
+    | BookSnapshot
     | Tick,
     Field(discriminator="kind"),
 ]
@@ -303,6 +328,7 @@ EVENT_TYPES: dict[str, type[_Event]] = {
         OracleQuotes,
         ResetBreaker,
         LiquidationBid,
+        BookSnapshot,
         Tick,
     )
 }

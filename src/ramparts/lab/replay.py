@@ -4,7 +4,9 @@
 insurance fund), opens a :mod:`population <ramparts.lab.population>` at the first prices, then
 walks the path: each observation becomes an ``OraclePrice`` per market (the market path shifted by
 the :mod:`liquidity model <ramparts.lab.liquidity>`'s displacement of that market) and a ``Tick``
-that runs the waterfall; funding is paid every interval. :class:`OracleFaults` injects an oracle
+that runs the waterfall; funding is paid every interval. When the venue liquidates against the
+book (``pricing: "order_book"``), each observation also posts a synthetic ``BookSnapshot`` per
+market (:func:`synthetic_book`) backed by the maker ``maker/main``. :class:`OracleFaults` injects an oracle
 outage (no updates for a window while the waterfall keeps running on the stale mark) or latency. Everything goes through a journaled
 :class:`~ramparts.engine.node.Node`, so a run can be replayed and its state hash checked.
 
@@ -147,6 +149,40 @@ def _usdc(units: int) -> float:
     return units / 1e6
 
 
+#: Levels a side of the synthetic book of an order-book replay.
+BOOK_LEVELS = 20
+
+
+def synthetic_book(price: float, sigma: float, liquidity: LiquidityModel, instr, levels: int = BOOK_LEVELS) -> tuple[list, list]:
+    """A book around ``price`` whose depth follows the square-root impact model of ``liquidity``:
+    ``impact = k·σ·sqrt(notional / depth)`` inverted, the notional resting within a relative distance
+    ``x`` of the price is ``depth × (x / kσ)²``. Level ``j`` (1..``levels``) sits at ``x_j = j·kσ/10``
+    (the tenth at one k·σ), on the tick grid (bids rounded down, asks up, at least one tick apart) and
+    holds ``depth × (2j − 1)/100`` of notional, rounded down to the size step (empty levels are left
+    out): ``4 × depth`` a side over 20 levels. Returns ``(bids, asks)`` as ``[[price, size], ...]``
+    decimal strings, best first."""
+    ks = (liquidity.k or 1.0) * max(sigma, 1e-4)  # k = 0 (no impact) still spaces the levels by σ
+    depth = liquidity.depth * liquidity.depth_multiplier
+    tick, step = instr.tick_size, instr.size_step
+    p = Decimal(repr(price))
+    bids: list = []
+    asks: list = []
+    for j in range(1, levels + 1):
+        x = Decimal(repr(j * ks / 10))
+        size = (Decimal(repr(depth * (2 * j - 1) / 100)) / p / step).to_integral_value(rounding="ROUND_FLOOR") * step
+        if size <= 0:
+            continue
+        bid = (p * (1 - x) / tick).to_integral_value(rounding="ROUND_FLOOR") * tick
+        ask = (p * (1 + x) / tick).to_integral_value(rounding="ROUND_CEILING") * tick
+        if bids:
+            bid = min(bid, Decimal(bids[-1][0]) - tick)
+            ask = max(ask, Decimal(asks[-1][0]) + tick)
+        if bid > 0:
+            bids.append([str(bid), str(size)])
+        asks.append([str(ask), str(size)])
+    return bids, asks
+
+
 def _paths(ts_ns, price) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     ts_ns = np.asarray(ts_ns, dtype=np.int64)
     paths = {SYMBOL: price} if not isinstance(price, Mapping) else dict(price)
@@ -198,7 +234,11 @@ def run_replay(
     node = Node(open_journal(journal_url, durability="normal"))
     t0 = int(ts_ns[0])
     p0 = {sym: Decimal(f"{paths[sym][0]:.1f}") for sym in symbols}
-    setup = [genesis(ts=t0, **venue.liquidation)]
+    books = venue.liquidation.get("pricing") == "order_book"  # the venue liquidates against a (synthetic) book
+    liq = dict(venue.liquidation)
+    if books:
+        liq.setdefault("book_account", MAKER)
+    setup = [genesis(ts=t0, **liq)]
     setup += [perpetual(sym, sym[: -len("-PERP")], ts=t0, tiers=venue.tiers) for sym in symbols]
     setup.append(ev.FundInsurance(ts=t0, amount=str(venue.insurance_fund)))
     setup += [ev.OraclePrice(ts=t0, instrument=sym, price=str(p0[sym])) for sym in symbols]
@@ -273,6 +313,11 @@ def run_replay(
             elif live:
                 shown[sym] = float(seen) * float(np.exp(displacement[sym]))
                 batch.append(ev.OraclePrice(ts=t, instrument=sym, price=f"{shown[sym]:.2f}"))
+        if books:  # the book rests around the market price after the liquidations' impact (the oracle's, without faults)
+            for sym in symbols:
+                sigma = float(np.std(log_ret[sym][max(0, k - 48) : k + 1])) if k > 2 else 0.01
+                bids, asks = synthetic_book(float(paths[sym][k]) * float(np.exp(displacement[sym])), sigma, liquidity, instrs[sym])
+                batch.append(ev.BookSnapshot(ts=t, instrument=sym, bids=bids, asks=asks))
         batch.append(ev.Tick(ts=t))
         flow = dict.fromkeys(symbols, 0)
         effects = _submit(node, batch, strict=True)
@@ -382,6 +427,7 @@ def run_replay(
         "steps_gate_tripped": {g: int(cols[f"gate_{g}"].sum()) for g in GATES},
         "outlier_rejections": int(cols["outliers_rejected"].sum()),
         "maker": MAKER,
+        **({"synthetic_book": {"levels_a_side": BOOK_LEVELS, "book_account": liq["book_account"]}} if books else {}),
     }
     return ReplayResult(name, cols, liquidations, {k: _usdc(v) for k, v in totals.items()}, summary, state_hash, replay_hash)
 

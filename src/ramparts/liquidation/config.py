@@ -28,14 +28,17 @@ class Pricing(StrEnum):
     FIXED_PENALTY = "fixed_penalty"  #: at the mark, a fixed penalty split between liquidator and insurance fund
     DUTCH_AUCTION = "dutch_auction"  #: Derive: an auction whose discount grows with time (fast, then slow)
     ORACLE_FEE = "oracle_fee"  #: Drift v2: the liquidator takes the position at oracle × (1 ∓ fee), plus an insurance fee
+    ORDER_BOOK = "order_book"  #: dYdX v4: a reduce-only IOC order against the venue's book at no worse than the fillable price
 
 
 #: The keys added after the first state version: left out of :meth:`LiquidationConfig.to_dict` while
 #: they hold their defaults, so that the state (and its hash) of a default venue is unchanged.
 _LATER_KEYS = ("pricing", "if_fee_ppm", "auction_fast_ns", "auction_slow_ns", "auction_fast_discount_ppm",
-               "auction_backstop_discount_ppm", "batch_auction", "backstop_below_ppm", "hedge_insurance", "hedge_max_notional")
+               "auction_backstop_discount_ppm", "batch_auction", "backstop_below_ppm", "hedge_insurance", "hedge_max_notional",
+               "book_account", "bankruptcy_adjustment_ppm", "spread_to_mmr_ppm")
 _ENUMS = {"last_resort": LastResort, "pricing": Pricing}
 _BOOLS = ("batch_auction", "hedge_insurance")
+_STRS = ("book_account",)
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,26 @@ class LiquidationConfig:
         20 %). An insolvent account is bought whole: the insurance fund pays the deficit, and a
         keeper also the discount × the account's maintenance margin; without fund cover it goes
         to the last resort. The auctions are engine state (hashed, snapshotted).
+        ``order_book`` (dYdX v4 ``x/clob/keeper/liquidations.go``): a step is a reduce-only
+        immediate-or-cancel order against the latest :class:`~ramparts.engine.events.BookSnapshot`
+        of the market, sized by the partial-step rules above (``max_fraction_ppm``,
+        ``min_step_notional``, ``full_close_notional``, ``buffer_ppm``; the estimate of its cost is
+        the ``penalty_ppm`` fee). Its limit is dYdX's fillable price,
+        ``(PNNV − ABR × SMMR × PMMR) / PS`` with ``ABR = clamp(BA × (1 − TNC/TMMR), 0, 1)``,
+        ``BA = bankruptcy_adjustment_ppm`` (default 1e6, at least 1e6) and ``SMMR = spread_to_mmr_ppm``
+        (default 1,500,000 = 1.5, dYdX's mainnet value), an exact rational rounded to the tick
+        against the liquidated account (a sell up, a buy down). The order takes the levels at that
+        price or better, best first, up to the step size (a partial fill is kept); each fill trades
+        against ``book_account`` (the market maker standing behind the displayed liquidity: an
+        existing, ordinary sub-account, default ``""`` = none) at the level's price and consumes the
+        level. Per fill, with ``d = fillQuote − bankruptcyQuote`` (dYdX's
+        ``GetLiquidationInsuranceFundDelta``), the insurance fund receives
+        ``min(|fillQuote| × penalty_ppm / 1e6, d)`` when ``d > 0`` and pays ``|d|`` when ``d ≤ 0``; a
+        fill the fund cannot pay is refused and ends the order. Nobody earns a reward (the price
+        concession goes to the maker). When nothing fills and the account's equity is negative, the
+        account goes straight to the last resort (``adl`` / ``adl_random`` at the bankruptcy price,
+        without the fund; other last resorts as for a bankruptcy). One order per account per tick;
+        keeper bids are refused.
     Keepers and batch auctions
         ``batch_auction`` (default false): ``LiquidationBid`` events are not filled at once but
         collected until the next tick, which clears each account's step at one uniform discount,
@@ -129,6 +152,9 @@ class LiquidationConfig:
     backstop_below_ppm: int = 0
     hedge_insurance: bool = False
     hedge_max_notional: int = 0
+    book_account: str = ""
+    bankruptcy_adjustment_ppm: int = 1_000_000
+    spread_to_mmr_ppm: int = 1_500_000
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -140,6 +166,10 @@ class LiquidationConfig:
                 except ValueError:
                     names = ", ".join(repr(m.value) for m in enum)
                     raise InvalidInput(f"liquidation.{f.name}", f"unknown strategy {v!r} (one of {names})") from None
+                continue
+            if f.name in _STRS:
+                if not isinstance(v, str) or len(v) > 64:
+                    raise InvalidInput(f"liquidation.{f.name}", f"must be a sub-account id (a string of at most 64 characters), got {v!r}")
                 continue
             if f.name in _BOOLS:
                 if not isinstance(v, bool):
@@ -154,6 +184,12 @@ class LiquidationConfig:
         for name in ("max_fraction_ppm", "auction_fast_ns", "auction_slow_ns"):
             if getattr(self, name) == 0:
                 raise InvalidInput(f"liquidation.{name}", "must be positive")
+        if self.bankruptcy_adjustment_ppm < 1_000_000:
+            raise InvalidInput("liquidation.bankruptcy_adjustment_ppm", "must be at least 1e6 (dYdX: BA ≥ 1)")
+        if self.book_account:
+            from ramparts.domain.accounts import SubAccountId
+
+            SubAccountId.parse(self.book_account, "liquidation.book_account")
 
     def to_dict(self) -> dict[str, Any]:
         """Every parameter; the later keys only where they differ from their defaults (see ``_LATER_KEYS``)."""

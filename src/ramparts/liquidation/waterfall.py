@@ -17,6 +17,10 @@ c. **Pricing** is a strategy (``LiquidationConfig.pricing``): the fixed penalty 
    claim steps with ``LiquidationBid`` (:func:`keeper_bid`), filled at once or, with
    ``batch_auction``, cleared together at the tick at one uniform discount (:func:`clear_batch`).
    Below ``backstop_below_ppm`` of maintenance the vault takes the whole account (Hyperliquid).
+   ``order_book`` (dYdX v4) sends each step as a reduce-only IOC order against the latest
+   ``BookSnapshot`` (the ``book_account`` behind it) at no worse than dYdX's fillable price, with
+   dYdX's insurance-fund delta per fill; a zero fill with negative equity deleverages
+   (:func:`_book_order`).
 d. **Penalty split** between the liquidator (keeper) and the insurance fund, never more than the
    account's remaining equity. The **bankruptcy price** of every close is computed explicitly
    (dYdX v4's form: the account's equity allocated to the closed part by its share of the
@@ -43,14 +47,16 @@ Every step is an effect in the journal: ``MarginCall``, ``LiquidationStep``, ``L
 ``InsuranceFundDraw``, ``Deleverage``, ``SocialisedLoss``, ``BadDebt``; and with the later
 mechanisms ``AuctionStarted``, ``AuctionInsolventFill``, ``BidQueued``, ``BidDropped``,
 ``BatchAuctionCleared``, ``BackstopLiquidation``, ``SocialisedFunding``, ``Dilution``,
-``InsuranceHedge``.
+``InsuranceHedge``; order-book liquidation adds ``LiquidationUnfilled``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -148,6 +154,8 @@ def _step(e: Engine, s: int, ts: int, liquidator: str) -> list[dict]:
     equity = e.equity(s)
     mm = int(e.sub_mm[s])
     effects: list[dict] = []
+    if cfg.pricing is Pricing.ORDER_BOOK and e.book.n_positions_of(s):
+        return _book_step(e, s, ts, equity, mm)
     if equity < 0 or (equity == 0 and mm > 0):
         return _bankrupt(e, s, ts)
     if e.in_liquidation[s] and (equity >= _target(e, mm) or mm == 0):
@@ -385,6 +393,158 @@ def _execute(e: Engine, s: int, ts: int, plan: StepPlan, takers: list[tuple[int,
     return effects
 
 
+# ---------------------------------------------------------------------------- order book (dYdX v4)
+
+
+def book_limit(e: Engine, s: int, instr: Instrument, slot: int) -> tuple[Fraction, int]:
+    """dYdX's fillable price of the position in ``slot`` (exact, lot-price units) and the order's
+    limit on the tick grid, rounded against the liquidated account: a sell (closing a long) up,
+    a buy down (dYdX's conversion to subticks)."""
+    from ramparts.venues import dydx
+
+    cfg = e.liq
+    lots = int(e.book.lots[slot])
+    mark = e.markets[instr.index].mark
+    equity, mm = e.equity(s), int(e.sub_mm[s])
+    if mm > 0:
+        fp = dydx.fillable_price(lots * mark, int(e.book.mm[slot]), lots, equity, mm,
+                                 bankruptcy_adjustment_ppm=cfg.bankruptcy_adjustment_ppm, spread_to_mmr_ppm=cfg.spread_to_mmr_ppm)
+    else:
+        fp = Fraction(mark)
+    tick = instr.tick_units
+    ticks = fp / tick
+    limit = (math.ceil(ticks) if lots > 0 else math.floor(ticks)) * tick
+    return fp, max(limit, 0)
+
+
+def _book_step(e: Engine, s: int, ts: int, equity: int, mm: int) -> list[dict]:
+    """One tick of order-book liquidation for ``s`` (which holds positions): trigger and target as
+    for the other strategies, then one reduce-only IOC order (:func:`_book_order`)."""
+    bankrupt = equity < 0 or (equity == 0 and mm > 0)
+    if bankrupt and e.last_step_ns.get(s) == ts:
+        return []  # one liquidation order per account per tick (dYdX: per block)
+    if not bankrupt and e.in_liquidation[s] and (equity >= _target(e, mm) or mm == 0):
+        return [_end(e, s)]
+    effects: list[dict] = []
+    if not e.in_liquidation[s]:
+        if not bankrupt and equity >= mm:
+            return []
+        e.in_liquidation[s] = True
+        if not e.margin_called[s]:
+            e.margin_called[s] = True
+            effects.append({"kind": "MarginCall", "subaccount": str(e.subs[s].id), "equity": equity, "maintenance": mm})
+    return effects + _book_order(e, s, ts, equity, mm)
+
+
+def _book_order(e: Engine, s: int, ts: int, equity: int, mm: int) -> list[dict]:
+    """dYdX v4's liquidation order: the step the sizing rules choose (:func:`plan_step`), as an IOC
+    against the latest ``BookSnapshot`` at no worse than the fillable price; each fill trades against
+    the book account at its level's price, consumes the level and moves dYdX's insurance-fund delta
+    (fee to the fund capped by ``fillQuote − bankruptcyQuote``, or the fund pays the shortfall; a
+    fill the fund cannot pay is refused and ends the order). Nothing filled with negative equity:
+    the last resort (deleveraging at the bankruptcy price)."""
+    from ramparts.errors import RampartsError
+    from ramparts.venues import dydx
+
+    cfg = e.liq
+    b = e.book
+    asset = e.settlement.symbol
+    plan = plan_step(e, s)
+    instr, slot, lots = plan.instr, plan.slot, plan.lots
+    mark = plan.mark
+    side = 1 if lots > 0 else -1  # the position's side: a long sells into the bids, a short buys the asks
+    fp, limit = book_limit(e, s, instr, slot)
+    try:
+        maker = e.book_account()
+    except RampartsError:
+        maker = None
+    snap = e.books.get(instr.index)
+    levels = snap["bids" if side > 0 else "asks"] if snap is not None and maker is not None and maker != s else []
+    remaining = plan.qty
+    fills: list[list] = []
+    draw_fx: list[dict] = []
+    filled = quote_total = bq_total = to_fund = fund_paid = 0
+    stop = "no_book" if snap is None else ("no_book_account" if maker is None or maker == s else "no_level_at_fillable_price")
+    for level in levels:
+        if remaining == 0:
+            break
+        price, size = level
+        if (price < limit) if side > 0 else (price > limit):
+            break
+        q = min(size, remaining)
+        delta = -side * q
+        # dYdX per match: the bankruptcy quote from the account's totals before this fill
+        tnc, tmmr = e.equity(s), int(e.sub_mm[s])
+        cur = int(b.lots[slot])
+        dmmr = e.maintenance_after(s, instr, cur + delta) - tmmr
+        bq = dydx.bankruptcy_quote(delta * mark, dmmr, tnc, tmmr) if tmmr > 0 else -delta * mark
+        fill_quote = -delta * price  # signed as dYdX's: > 0 the account receives
+        ifd = dydx.insurance_fund_delta(fill_quote, bq, cfg.penalty_ppm)
+        draws: list = []
+        if ifd < 0:
+            draws, rest = _fund_plan(e, [(instr, -ifd)])
+            if sum(rest):
+                stop = "insurance_insufficient"
+                break
+        e._trade(s, instr, delta, delta * price)
+        e._trade(maker, instr, -delta, -delta * price)
+        if ifd > 0:
+            e.ledger.transfer(asset, s, e.insurance_key(instr), ifd)
+            to_fund += ifd
+        elif ifd < 0:
+            draw_fx += _apply_draws(e, s, draws)
+            fund_paid -= ifd
+        level[1] -= q
+        remaining -= q
+        filled += q
+        quote_total += delta * price
+        bq_total += bq
+        fills.append([str(instr.price(price)), delta, ifd])
+    if remaining == 0:
+        stop = ""
+    if snap is not None:
+        snap["bids"] = [lv for lv in snap["bids"] if lv[1] > 0]
+        snap["asks"] = [lv for lv in snap["asks"] if lv[1] > 0]
+    if not filled:
+        effects: list[dict] = [{"kind": "LiquidationUnfilled", "subaccount": str(e.subs[s].id), "instrument": instr.symbol,
+                                "lots": -side * plan.qty, "limit_price": str(instr.price(limit)), "reason": stop,
+                                "equity": equity, "maintenance": mm}]
+        if equity < 0:  # dYdX: deleveraging only after a zero fill with negative TNC
+            return effects + _bankrupt(e, s, ts, skip_fund=True)
+        return effects
+    e._realise(s)
+    e._realise(maker)
+    e.last_step_ns[s] = ts
+    delta_total = -side * filled
+    step = {
+        "kind": "LiquidationStep",
+        "subaccount": str(e.subs[s].id),
+        "instrument": instr.symbol,
+        "lots": delta_total,
+        "price": _price_str(instr, quote_total, delta_total),
+        "notional": abs(delta_total * mark),
+        "penalty": to_fund,
+        "to_liquidator": 0,
+        "to_insurance": to_fund,
+        "liquidator": str(e.subs[maker].id),
+        "bankruptcy_price": _price_str(instr, bq_total, delta_total),
+        "equity_before": equity,
+        "maintenance_before": mm,
+        "pricing": Pricing.ORDER_BOOK.value,
+        "fillable_price": str((Decimal(fp.numerator) / Decimal(fp.denominator) / instr.price_factor).quantize(Decimal("1e-8"))),
+        "limit_price": str(instr.price(limit)),
+        "step_lots": -side * plan.qty,
+        "fills": fills,
+        "insurance_paid": fund_paid,
+        "unfilled": stop,
+        "takers": [[str(e.subs[maker].id), -delta_total]],
+    }
+    effects = [step] + draw_fx
+    if not b.n_positions_of(s) or e.equity(s) >= _target(e, int(e.sub_mm[s])):
+        effects.append(_end(e, s))
+    return effects
+
+
 def _start_auction(e: Engine, s: int, ts: int, equity: int, mm: int) -> list[dict]:
     if s in e.auctions:
         return []
@@ -485,8 +645,11 @@ def _close_at_mark(e: Engine, s: int, instr: Instrument, slot: int, deficit: int
     }
 
 
-def _bankrupt(e: Engine, s: int, ts: int) -> list[dict]:
-    """Resolve a sub-account whose equity at the mark is ≤ 0: insurance fund, then ADL or socialised loss."""
+def _bankrupt(e: Engine, s: int, ts: int, *, skip_fund: bool = False) -> list[dict]:
+    """Resolve a sub-account whose equity at the mark is ≤ 0: insurance fund, then ADL or socialised loss.
+
+    ``skip_fund`` (order-book liquidation after a zero fill, dYdX): with ``adl`` / ``adl_random`` the
+    positions are deleveraged at once, without the fund; the other last resorts are unaffected."""
     b = e.book
     asset = e.settlement.symbol
     seized = e.seize_collateral(s) if e.collateral.assets else []  # collateral pays first: the vault buys it at its haircut value
@@ -511,6 +674,8 @@ def _bankrupt(e: Engine, s: int, ts: int) -> list[dict]:
         return effects + _finish(e, s, ts, touched)
 
     draws, rest = _fund_plan(e, [(instr, d) for (instr, _), d in zip(positions, shares, strict=True)])
+    if skip_fund and sum(shares) and e.liq.last_resort in (LastResort.ADL, LastResort.ADL_RANDOM):
+        draws, rest = [], list(shares)
     sides = [1 if b.lots[slot] > 0 else -1 for _, slot in positions]
     if sum(rest) == 0:
         for (instr, slot), d in zip(positions, shares, strict=True):
@@ -867,6 +1032,8 @@ def keeper_bid(e: Engine, bid, ts: int) -> list[dict]:
     from ramparts.errors import Rejected
 
     cfg = e.liq
+    if cfg.pricing is Pricing.ORDER_BOOK:
+        raise Rejected("order_book", "liquidations trade against the book (pricing order_book): keeper bids are not taken")
     k, s, lot_cap, frac = _bid_target(e, bid)
     if cfg.batch_auction:
         if any(p["keeper"] == k and p["subaccount"] == s for p in e.pending_bids):

@@ -11,8 +11,11 @@ listed in ``differences``, so a comparison never claims more fidelity than it ha
 ``binance``        BTCUSDT brackets (IM = 1 / max leverage, MMR, continuous maintenance amounts),
                    full liquidation, ranked ADL
 ``dydx``           Large-Cap liquidity tier (IMF 2 %, MMR 1.2 %), 10 % of a position per step
-                   (minimum 1,000 USDC), fee ≤ 1.5 % all to the insurance fund, deleveraging
-                   against opposite positions from a pseudo-random start
+                   (minimum 1,000 USDC) as an IOC order against the book at no worse than the
+                   fillable price (SMMR 1.5), fee ≤ 1.5 % (capped by the distance to the
+                   bankruptcy price) to the insurance fund, which pays fills below bankruptcy;
+                   a zero fill with negative TNC deleverages against opposite positions from a
+                   pseudo-random start (the lab feeds a synthetic book backed by ``maker/main``)
 ``hyperliquid``    BTC margin tiers (40×: IM 2.5 %, MM 1.25 %), 20 % steps with a 30 s cool-down
                    above 100k USDC, no penalty; below 2/3 of maintenance the backstop vault takes
                    the whole account and keeps its margin; ranked ADL
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ramparts.errors import UnknownEntity
+from ramparts.lab.population import MAKER
 from ramparts.lab.replay import VenueSpec
 from ramparts.venues import binance, dydx, hyperliquid
 
@@ -59,7 +63,8 @@ def _dydx() -> VenueSpec:
     return VenueSpec(tiers=[["0", str(im), str(mm)]],
                      liquidation={"cooldown_ns": 0, "max_fraction_ppm": 100_000, "min_step_notional": 1_000 * 10**6, "buffer_ppm": 0,
                                   "penalty_ppm": 15_000, "liquidator_share_ppm": 0, "full_close_notional": 1_000 * 10**6,
-                                  "last_resort": "adl_random"})
+                                  "last_resort": "adl_random", "pricing": "order_book", "book_account": MAKER,
+                                  "bankruptcy_adjustment_ppm": 1_000_000, "spread_to_mmr_ppm": 1_500_000})
 
 
 def _hyperliquid() -> VenueSpec:
@@ -94,9 +99,13 @@ PROFILES: dict[str, VenueProfile] = {
                      ("liquidation clearance fee not in the reference: 1 % to the insurance fund assumed",
                       "ADL ranked by profit % × leverage as ramparts ranks it")),
         VenueProfile("dydx", "dYdX v4", "v4-chain 84d4664 (shared/reference/open-source-venues.md §1)", _dydx(),
-                     ("liquidations close at the mark with the fee, not against a book at the fillable price",
+                     ("the book is synthetic (20 levels a side from the lab's square-root impact model, reposted every "
+                      "observation, one maker behind it), not dYdX's order book; the maker's margin is not checked",
+                      "the liquidated position is the one with the largest maintenance margin, not a pseudo-random one; no "
+                      "per-block caps on liquidated notional or insurance lost, and no ordering of liquidation candidates by "
+                      "|fillable − oracle|",
                       "deleveraging iterates every opposite position from a SHA-256 start (dYdX: a pseudo-random start, at most "
-                      "MaxDeleveragingSubaccountsToIterate), and runs whenever the fund cannot pay, not only after a zero fill",
+                      "MaxDeleveragingSubaccountsToIterate)",
                       "no open-interest-scaled IMF in the engine (BTC is Large-Cap, uncapped, so it does not apply)")),
         VenueProfile("hyperliquid", "Hyperliquid", "Hyperliquid docs (shared/reference/open-source-venues.md §4)", _hyperliquid(),
                      ("between 2/3 of maintenance and maintenance, positions close at the mark against the backstop vault, "
