@@ -540,6 +540,9 @@ def _book_order(e: Engine, s: int, ts: int, equity: int, mm: int) -> list[dict]:
         "takers": [[str(e.subs[maker].id), -delta_total]],
     }
     effects = [step] + draw_fx
+    if e.equity(s) < 0:  # a partial fill below the bankruptcy price: insolvent until resolved (withdrawals gated)
+        e.insolvent.add(s)
+    effects += e._margin_calls(np.array([maker], dtype=np.int64))  # the book account took the position
     if not b.n_positions_of(s) or e.equity(s) >= _target(e, int(e.sub_mm[s])):
         effects.append(_end(e, s))
     return effects
