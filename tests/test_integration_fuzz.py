@@ -1,5 +1,5 @@
 """A seeded fuzz over every layer at once: perpetuals, options, portfolio and isolated sub-accounts,
-collateral assets, a quoted oracle with gates, circuit breakers, keeper bids, order-book
+collateral assets (lendable: accounts borrow them), a quoted oracle with gates, circuit breakers, keeper bids, order-book
 liquidation and the other liquidation variants, in one venue.
 
 After every accepted event: each asset's ledger sums to zero and its external balance equals the
@@ -34,7 +34,8 @@ def _venue() -> tuple[Engine, list]:
         genesis(ts=0, cooldown_ns=5 * S, min_step_notional=500 * 10**6, full_close_notional=5_000 * 10**6),
         perpetual("BTC-PERP", "BTC", tiers=[["0", "0.05", "0.025"], ["200000", "0.1", "0.05"]]),
         perpetual("ETH-PERP", "ETH", size_step="0.01", tick_size="0.01"),
-        ev.ListAsset(ts=0, symbol="ETH", decimals=8, collateral={"haircut_ppm": 100_000}),
+        ev.ListAsset(ts=0, symbol="ETH", decimals=8, collateral={"haircut_ppm": 100_000, "liability_addon_ppm": 50_000,
+                                                                 "borrow": {"im_ppm": 100_000, "mm_ppm": 50_000}}),
     ]
     for sym, k, kind in OPTIONS:
         events.append(ev.ListInstrument(ts=0, symbol=sym, instrument_kind="option", underlying="BTC", size_step="0.01", tick_size="0.1",
@@ -47,6 +48,7 @@ def _venue() -> tuple[Engine, list]:
                ev.AssetPrice(ts=0, asset="ETH", price="2000"), ev.FundInsurance(ts=0, amount="50000"),
                ev.Deposit(ts=0, subaccount="mm/main", asset="USDC", amount="50000000"),
                ev.Deposit(ts=0, subaccount="k/main", asset="USDC", amount="1000000"),
+               ev.Deposit(ts=0, subaccount="k/main", asset="ETH", amount="100"),  # ETH the venue can lend
                ev.ParameterChange(ts=0, target="instrument:BTC-PERP", key="oracle",
                                   value={"aggregator": {"sources": ["s0", "s1", "s2"], "max_age_ns": 60 * S, "min_sources": 2},
                                          "policy": {"min_sources": 2, "max_twap_divergence_ppm": 200_000}, "twap": {"window_ns": 300 * S}}),
@@ -141,7 +143,7 @@ def _caches_match_a_restore(e: Engine) -> None:
 
 def _run(seed: int, n: int, kinds: Counter) -> None:
     e, accepted = _venue()
-    net = {"USDC": 50_000 * 10**6 + 50_000_000 * 10**6 + 1_000_000 * 10**6}
+    net = {"USDC": 50_000 * 10**6 + 50_000_000 * 10**6 + 1_000_000 * 10**6, "ETH": 100 * 10**8}
     for k, event in enumerate(_events(seed, n)):
         try:
             fx = e.apply(event)
@@ -154,6 +156,8 @@ def _run(seed: int, n: int, kinds: Counter) -> None:
             net[asset] = net.get(asset, 0) + int(Decimal(event.amount) * (10**8 if asset == "ETH" else 10**6))
         elif isinstance(event, ev.Withdraw):
             net[event.asset] = net.get(event.asset, 0) - int(Decimal(event.amount) * (10**8 if event.asset == "ETH" else 10**6))
+            if event.asset == "ETH" and e.ledger.balance("ETH", e.sub_index(event.subaccount)) < 0:
+                kinds["borrow"] += 1
         _conserved(e, net)
         if k % 100 == 99:
             _caches_match_a_restore(e)
@@ -169,5 +173,5 @@ def test_every_layer_together_conserves_value_keeps_its_caches_and_replays():
     for seed in (1, 2, 3):
         _run(seed, 1_000, kinds)
     # the fuzz reached the layers it is meant to exercise
-    for kind in ("MarginCall", "LiquidationStep", "OracleReading", "BreakerTripped", "LiquidationUnfilled"):
+    for kind in ("MarginCall", "LiquidationStep", "OracleReading", "BreakerTripped", "LiquidationUnfilled", "borrow"):
         assert kinds[kind] > 0, (kind, kinds)

@@ -43,7 +43,7 @@ from ramparts.margin.haircuts import (
 __all__ = ["AssetCollateral", "CollateralState", "parse_collateral"]
 
 #: Engine keys of a ``collateral`` object besides the :class:`AssetParams` ones.
-ENGINE_KEYS = ("dynamic", "haircut_update_ns", "vol_window")
+ENGINE_KEYS = ("dynamic", "haircut_update_ns", "vol_window", "borrow")
 MAX_VOL_WINDOW = 10_000
 
 
@@ -61,6 +61,7 @@ class AssetCollateral:
     dyn_ppm: int | None = None  # current dynamic haircut
     last_update_ns: int = -1
     samples: tuple[int, ...] = field(default_factory=tuple)
+    borrow: tuple[int, int] | None = None  #: (initial, maintenance) ppm of a borrow's market value; None: not lendable
 
     def replace(self, **kw: Any) -> AssetCollateral:
         return dataclasses.replace(self, **kw)
@@ -71,6 +72,8 @@ class AssetCollateral:
         d["dynamic"] = None if self.dynamic is None else self.dynamic.to_dict()
         d["haircut_update_ns"] = self.haircut_update_ns
         d["vol_window"] = self.vol_window
+        if self.borrow is not None:  # absent unless configured, so a venue without borrowing hashes as before
+            d["borrow"] = {"im_ppm": self.borrow[0], "mm_ppm": self.borrow[1]}
         return d
 
     def to_dict(self) -> dict:
@@ -140,7 +143,15 @@ def parse_collateral(value: Any, decimals: int) -> AssetCollateral:
     window = eng.get("vol_window", 30)
     if not isinstance(window, int) or isinstance(window, bool) or not 3 <= window <= MAX_VOL_WINDOW:
         raise InvalidInput("collateral.vol_window", f"must be an int in [3, {MAX_VOL_WINDOW}], got {window!r}")
-    return AssetCollateral(params, dynamic, cadence, window)
+    borrow = eng.get("borrow")
+    if borrow is not None:
+        if not isinstance(borrow, dict) or set(borrow) != {"im_ppm", "mm_ppm"}:
+            raise InvalidInput("collateral.borrow", "expected {'im_ppm': int, 'mm_ppm': int} (requirements on a borrow's market value)")
+        im, mm = borrow["im_ppm"], borrow["mm_ppm"]
+        if not all(isinstance(x, int) and not isinstance(x, bool) for x in (im, mm)) or not 0 <= mm <= im <= PPM:
+            raise InvalidInput("collateral.borrow", f"need 0 ≤ mm_ppm ≤ im_ppm ≤ 1e6, got {borrow!r}")
+        borrow = (im, mm)
+    return AssetCollateral(params, dynamic, cadence, window, borrow=borrow)
 
 
 class CollateralState:

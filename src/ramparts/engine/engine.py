@@ -51,7 +51,7 @@ from ramparts.engine.defences import OracleDefences
 from ramparts.engine.events import canonical_json
 from ramparts.engine.positions import PositionBook
 from ramparts.errors import InvalidInput, RampartsError, Rejected, UnknownEntity
-from ramparts.fixedpoint import MAX_NOTIONAL, PPB, to_decimal
+from ramparts.fixedpoint import MAX_NOTIONAL, PPB, PPM, ceil_div, to_decimal
 from ramparts.ledger.ledger import Ledger
 from ramparts.liquidation.config import LiquidationConfig
 from ramparts.margin.correlation import CorrelationMatrix, stressed_correlation_addon
@@ -171,6 +171,8 @@ class Engine:
         self.pm_config: dict = {}  # portfolio margin: correlation between underlyings, contingencies, mm factor
         # multi-asset collateral: haircut value of non-settlement assets; correlation add-ons (in sub_im / sub_mm)
         self.sub_coll = np.zeros(cap, dtype=np.int64)
+        self.sub_borrow_im = np.zeros(cap, dtype=np.int64)  # requirements on borrowed assets (in sub_im / sub_mm)
+        self.sub_borrow_mm = np.zeros(cap, dtype=np.int64)
         self.sub_corr_im = np.zeros(cap, dtype=np.int64)
         self.sub_corr_mm = np.zeros(cap, dtype=np.int64)
         self.collateral = CollateralState()
@@ -507,7 +509,8 @@ class Engine:
         self._sub_by_id[sid] = idx
         n = idx + 1
         for name in ("sub_value", "sub_cost", "sub_mm", "sub_im", "in_liquidation", "margin_called", "is_system", "sub_opt_adj_im",
-                     "sub_opt_adj_mm", "sub_pm_adj_im", "sub_pm_adj_mm", "is_portfolio", "sub_coll", "sub_corr_im", "sub_corr_mm"):
+                     "sub_opt_adj_mm", "sub_pm_adj_im", "sub_pm_adj_mm", "is_portfolio", "sub_coll", "sub_corr_im", "sub_corr_mm",
+                     "sub_borrow_im", "sub_borrow_mm"):
             setattr(self, name, _grow(getattr(self, name), n))
         self.is_system[idx] = system
         self.is_portfolio[idx] = mode is MarginMode.PORTFOLIO
@@ -580,8 +583,15 @@ class Engine:
             self._realise(s)
         else:
             bal = self.ledger.balance(asset.symbol, s)
+            ac = self.collateral.assets.get(asset.symbol)
+            if units > bal and (ac is None or ac.borrow is None or ac.price is None):
+                raise Rejected("insufficient_balance", f"withdrawal of {asset.amount(units)} exceeds the balance {asset.amount(bal)}"
+                                                       f"{'' if ac is None or ac.borrow is None else ' (no price yet to lend against)'}")
             if units > bal:
-                raise Rejected("insufficient_balance", f"withdrawal of {asset.amount(units)} exceeds the balance {asset.amount(bal)}")
+                held = -self.ledger.balance(asset.symbol, "external")  # what depositors left with the venue
+                if held - units < 0:
+                    raise Rejected("insufficient_liquidity", f"the venue holds {asset.amount(held)} {asset.symbol}: it cannot lend "
+                                                             f"{asset.amount(units - max(bal, 0))}")
             if asset.symbol in self.collateral.assets:
                 self._check_collateral_withdrawal(s, asset, units, bal)
         self.ledger.transfer(asset.symbol, s, "external", units)
@@ -596,7 +606,7 @@ class Engine:
         old = self.collateral.contrib.get(asset.symbol, {}).get(s, 0)
         new = int(self.collateral.values(asset.symbol, [bal - units])[0])
         equity_after = self.equity(s) - old + new
-        im = int(self.sub_im[s])
+        im = int(self.sub_im[s]) - self._borrow_requirement(asset.symbol, bal)[0] + self._borrow_requirement(asset.symbol, bal - units)[0]
         if equity_after < im:
             raise Rejected(
                 "free_collateral",
@@ -616,6 +626,8 @@ class Engine:
         if bal:
             contrib[s] = new
         self.sub_coll[s] += new - old
+        if self.collateral.assets[symbol].borrow is not None:
+            self._borrow_refresh([s])
 
     def _coll_plan(self, symbols, overrides: dict) -> list[tuple[str, np.ndarray, np.ndarray]]:
         """New values of every holder of ``symbols`` under ``overrides`` (pure; validates)."""
@@ -637,7 +649,34 @@ class Engine:
             np.add.at(self.sub_coll, subs, new - old)
             contrib.update(zip(subs.tolist(), new.tolist(), strict=True))
             touched.append(subs)
+            if self.collateral.assets[a].borrow is not None:
+                self._borrow_refresh(subs[new < 0].tolist())
         return np.unique(np.concatenate(touched)) if touched else np.zeros(0, dtype=np.int64)
+
+    def _borrow_requirement(self, symbol: str, balance: int) -> tuple[int, int]:
+        """(initial, maintenance) requirement on a borrow of ``-balance`` units of ``symbol``: the
+        asset's borrow rates on its market value ``⌈units × price / 10^decimals⌉``, rounded up."""
+        ac = self.collateral.assets.get(symbol)
+        if balance >= 0 or ac is None or ac.borrow is None or ac.price is None:
+            return 0, 0
+        value = ceil_div(-balance * ac.price, 10 ** self.assets[symbol].decimals)
+        return ceil_div(value * ac.borrow[0], PPM), ceil_div(value * ac.borrow[1], PPM)
+
+    def _borrow_refresh(self, subs) -> None:
+        """Recompute the borrow requirements of ``subs`` and fold the change into sub_im / sub_mm."""
+        lendable = [a for a, ac in sorted(self.collateral.assets.items()) if ac.borrow is not None]
+        for s in subs:
+            im = mm = 0
+            for a in lendable:
+                i, m = self._borrow_requirement(a, self.ledger.balance(a, s))
+                im, mm = im + i, mm + m
+            self.sub_im[s] += im - int(self.sub_borrow_im[s])
+            self.sub_mm[s] += mm - int(self.sub_borrow_mm[s])
+            self.sub_borrow_im[s], self.sub_borrow_mm[s] = im, mm
+
+    def borrowed(self, s: int) -> list[str]:
+        """The lendable assets ``s`` owes (a negative balance)."""
+        return [a for a, ac in sorted(self.collateral.assets.items()) if ac.borrow is not None and self.ledger.balance(a, s) < 0]
 
     def _rebuild_collateral(self) -> None:
         """Recompute every derived collateral value and correlation add-on (restore)."""
@@ -721,9 +760,17 @@ class Engine:
         q = self.settlement.symbol
         for a in sorted(self.collateral.assets):
             value = self.collateral.contrib[a].get(s, 0)
+            units = self.ledger.balance(a, s)
+            if units < 0 and value < 0:  # a borrow: the vault takes the liability over, the account pays what it counted
+                self.ledger.transfer(a, self.backstop, s, -units)
+                self.ledger.transfer(q, s, self.backstop, -value)
+                self._coll_touch(a, s)
+                self._coll_touch(a, self.backstop)
+                effects.append({"kind": "BorrowTransferred", "subaccount": str(self.subs[s].id), "asset": a, "units": -units,
+                                "value": -value, "to": str(self.subs[self.backstop].id)})
+                continue
             if value <= 0:
                 continue  # no price yet or a 100 % haircut: nothing to sell it for
-            units = self.ledger.balance(a, s)
             self.ledger.transfer(a, s, self.backstop, units)
             self.ledger.transfer(q, self.backstop, s, value)
             self._coll_touch(a, s)
@@ -925,7 +972,7 @@ class Engine:
             if self.is_portfolio[s]:
                 from ramparts.engine.portfolio import requirements
 
-                im_after = int(requirements(self, [s], {(s, instr.index): new})[0][0])
+                im_after = int(requirements(self, [s], {(s, instr.index): new})[0][0]) + int(self.sub_borrow_im[s])
             else:
                 im_old = int(self.book.im[slot]) if slot is not None else 0
                 im_new, _ = self._requirements(instr, new, m.mark)
@@ -1096,7 +1143,9 @@ class Engine:
         for k, s in enumerate(subs):
             base_im = int(self.sub_im[s]) - int(self.sub_pm_adj_im[s])
             base_mm = int(self.sub_mm[s]) - int(self.sub_pm_adj_mm[s])
-            adj_im, adj_mm = int(im[k]) - base_im, int(mm[k]) - base_mm
+            # the scenario requirement, plus what the sub-account's borrows require (kept outside the scan)
+            adj_im = int(im[k]) + int(self.sub_borrow_im[s]) - base_im
+            adj_mm = int(mm[k]) + int(self.sub_borrow_mm[s]) - base_mm
             self.sub_im[s] += adj_im - int(self.sub_pm_adj_im[s])
             self.sub_mm[s] += adj_mm - int(self.sub_pm_adj_mm[s])
             self.sub_pm_adj_im[s], self.sub_pm_adj_mm[s] = adj_im, adj_mm

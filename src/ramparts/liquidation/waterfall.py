@@ -167,6 +167,8 @@ def _step(e: Engine, s: int, ts: int, liquidator: str) -> list[dict]:
         if not e.margin_called[s]:
             e.margin_called[s] = True
             effects.append({"kind": "MarginCall", "subaccount": str(e.subs[s].id), "equity": equity, "maintenance": mm})
+    if e.borrowed(s):  # repay what the account borrowed before touching its positions
+        return effects + _repay_borrows(e, s, ts)
     if cfg.backstop_below_ppm and equity * PPM < mm * cfg.backstop_below_ppm:
         return effects + _backstop_takeover(e, s, ts, equity, mm)
     vault = e.backstop
@@ -181,6 +183,28 @@ def _step(e: Engine, s: int, ts: int, liquidator: str) -> list[dict]:
     if cfg.pricing is Pricing.ORACLE_FEE:
         return effects + _execute(e, s, ts, plan, [(vault, plan.qty)], str(e.subs[vault].id))
     return effects + _execute(e, s, ts, plan, [(vault, plan.qty)], liquidator)
+
+
+def _repay_borrows(e: Engine, s: int, ts: int) -> list[dict]:
+    """Buy back every asset ``s`` borrowed from the backstop vault at its price plus the penalty, paid
+    in settlement cash (the vault takes the short; each asset is conserved). Cash may go negative:
+    the account is then bankrupt at the next step, where the fund pays the deficit."""
+    effects = []
+    q = e.settlement.symbol
+    for a in e.borrowed(s):
+        units = -e.ledger.balance(a, s)
+        ac = e.collateral.assets[a]
+        cost = ceil_div(units * ac.price * (PPM + e.liq.penalty_ppm), 10 ** e.assets[a].decimals * PPM)
+        e.ledger.transfer(a, e.backstop, s, units)
+        e.ledger.transfer(q, s, e.backstop, cost)
+        e._coll_touch(a, s)
+        e._coll_touch(a, e.backstop)
+        effects.append({"kind": "BorrowRepaid", "subaccount": str(e.subs[s].id), "asset": a, "units": units, "cost": cost,
+                        "from": str(e.subs[e.backstop].id)})
+    e.last_step_ns[s] = ts
+    if e.equity(s) < 0:
+        e.insolvent.add(s)
+    return effects
 
 
 @dataclass(frozen=True, slots=True)
