@@ -28,8 +28,16 @@ collateral assets (cached per sub-account in ``sub_coll``, re-valued over an ass
 when its price, exchange rate or haircut changes; see :mod:`ramparts.engine.collateral`).
 Requirements are the sum of the per-position schedule requirements (a sub-account in
 ``isolated`` mode holds a single instrument), plus, with a venue correlation matrix, the stressed
-correlation add-on of cross sub-accounts holding several underlyings. Initial margin is checked on
+correlation add-on of cross sub-accounts holding several underlyings, plus the requirements on
+borrowed assets; options add the max-loss bound of their combinations and ``portfolio``
+sub-accounts replace the sum by a scenario requirement. Initial margin is checked on
 risk-increasing fills and on withdrawals; maintenance drives liquidation.
+
+The handlers of each concern beyond the core live in mixins, one module each:
+:mod:`~ramparts.engine.collateral_ops` (collateral, borrowing, correlation add-on),
+:mod:`~ramparts.engine.oracle_ops` (quoted oracle, gates, breakers),
+:mod:`~ramparts.engine.derivatives_ops` (options, portfolio margin, the waterfall's position
+choice) and :mod:`~ramparts.engine.solvency_ops` (proof of liabilities).
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -47,18 +55,20 @@ from ramparts.domain.assets import Asset, check_symbol
 from ramparts.domain.instruments import Instrument, InstrumentKind
 from ramparts.engine import events as ev
 from ramparts.engine.collateral import CollateralState, parse_collateral
+from ramparts.engine.collateral_ops import CollateralOps
 from ramparts.engine.defences import OracleDefences
+from ramparts.engine.derivatives_ops import DerivativesOps
 from ramparts.engine.events import canonical_json
+from ramparts.engine.oracle_ops import OracleOps
 from ramparts.engine.positions import PositionBook
+from ramparts.engine.solvency_ops import SolvencyOps
 from ramparts.errors import InvalidInput, RampartsError, Rejected, UnknownEntity
-from ramparts.fixedpoint import MAX_NOTIONAL, PPB, PPM, ceil_div, to_decimal
+from ramparts.fixedpoint import MAX_NOTIONAL, PPB, to_decimal
 from ramparts.ledger.ledger import Ledger
 from ramparts.liquidation.config import LiquidationConfig
-from ramparts.margin.correlation import CorrelationMatrix, stressed_correlation_addon
 from ramparts.margin.funding import FundingParams, funding_rate_ppb, premium_index_ppb
 from ramparts.margin.models import CompositeMarginModel
 from ramparts.margin.schedule import MarginSchedule
-from ramparts.oracle.aggregate import SourceQuote
 from ramparts.oracle.mark import IndexMark, MarkState, mark_model_from_dict
 
 #: Version of the canonical state (and snapshots). 2 added proof-of-liabilities roots, oracle defences,
@@ -133,7 +143,7 @@ def _grow(arr: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-class Engine:
+class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps):
     """The deterministic margin and liquidation state machine (see the module docstring)."""
 
     def __init__(self) -> None:
@@ -448,23 +458,6 @@ class Engine:
             index_instrument=spec.get("index_instrument"),
         )
 
-    def _check_option(self, instr: Instrument) -> Instrument:
-        """An option's index instrument: listed, not an option, same underlying and quote."""
-        idx = self.instrument(instr.index_instrument, "index_instrument")
-        if idx.is_option:
-            raise InvalidInput("index_instrument", f"{idx.symbol} is an option; name a perpetual or future")
-        if idx.underlying != instr.underlying:
-            raise InvalidInput("index_instrument", f"{idx.symbol} is on {idx.underlying}, the option on {instr.underlying}")
-        return idx
-
-    def _spot_lot(self, opt: Instrument) -> int:
-        """The option's spot as its own lot price, from its index instrument's index price."""
-        idx = self.instruments[self._instr_by_symbol[opt.index_instrument]]
-        index = self.markets[idx.index].index_price
-        if index <= 0:
-            return 0
-        return int((Decimal(index) * opt.price_factor / idx.price_factor).to_integral_value(rounding=ROUND_HALF_EVEN))
-
     def _add_instrument(self, instr: Instrument, mark_model: Any) -> None:
         self.instruments.append(instr)
         self.markets.append(MarketState())
@@ -597,251 +590,6 @@ class Engine:
         self.ledger.transfer(asset.symbol, s, "external", units)
         self._coll_touch(asset.symbol, s)
         return []
-
-    def _check_collateral_withdrawal(self, s: int, asset: Asset, units: int, bal: int) -> None:
-        """A collateral asset leaves only while free collateral (equity − initial margin) stays ≥ 0."""
-        q = self.settlement
-        if self.in_liquidation[s]:
-            raise Rejected("in_liquidation", f"{self.subs[s].id} is being liquidated")
-        old = self.collateral.contrib.get(asset.symbol, {}).get(s, 0)
-        new = int(self.collateral.values(asset.symbol, [bal - units])[0])
-        equity_after = self.equity(s) - old + new
-        im = int(self.sub_im[s]) - self._borrow_requirement(asset.symbol, bal)[0] + self._borrow_requirement(asset.symbol, bal - units)[0]
-        if equity_after < im:
-            raise Rejected(
-                "free_collateral",
-                f"withdrawal of {asset.amount(units)} {asset.symbol} would leave equity {q.amount(equity_after)} below the initial "
-                f"margin {q.amount(im)} (the holding counts {q.amount(old)}, after it {q.amount(new)})",
-            )
-
-    # ================================================================== multi-asset collateral
-    def _coll_touch(self, symbol: str, s: int) -> None:
-        """Re-value one sub-account's holding of ``symbol`` after its balance changed."""
-        if symbol not in self.collateral.assets:
-            return
-        contrib = self.collateral.contrib[symbol]
-        bal = self.ledger.balance(symbol, s)
-        old = contrib.pop(s, 0)
-        new = int(self.collateral.values(symbol, [bal])[0]) if bal else 0
-        if bal:
-            contrib[s] = new
-        self.sub_coll[s] += new - old
-        if self.collateral.assets[symbol].borrow is not None:
-            self._borrow_refresh([s])
-
-    def _coll_plan(self, symbols, overrides: dict) -> list[tuple[str, np.ndarray, np.ndarray]]:
-        """New values of every holder of ``symbols`` under ``overrides`` (pure; validates)."""
-        plan = []
-        for a in sorted(symbols):
-            holders = sorted(self.collateral.contrib[a])
-            if not holders:
-                continue
-            amounts = [self.ledger.balance(a, s) for s in holders]
-            plan.append((a, np.array(holders, dtype=np.int64), self.collateral.values(a, amounts, overrides)))
-        return plan
-
-    def _coll_apply(self, plan: list[tuple[str, np.ndarray, np.ndarray]]) -> np.ndarray:
-        """Install planned values (vectorised per asset); returns the sub-accounts touched."""
-        touched = []
-        for a, subs, new in plan:
-            contrib = self.collateral.contrib[a]
-            old = np.fromiter((contrib[s] for s in subs.tolist()), dtype=np.int64, count=subs.size)
-            np.add.at(self.sub_coll, subs, new - old)
-            contrib.update(zip(subs.tolist(), new.tolist(), strict=True))
-            touched.append(subs)
-            if self.collateral.assets[a].borrow is not None:
-                self._borrow_refresh(subs[new < 0].tolist())
-        return np.unique(np.concatenate(touched)) if touched else np.zeros(0, dtype=np.int64)
-
-    def _borrow_requirement(self, symbol: str, balance: int) -> tuple[int, int]:
-        """(initial, maintenance) requirement on a borrow of ``-balance`` units of ``symbol``: the
-        asset's borrow rates on its market value ``⌈units × price / 10^decimals⌉``, rounded up."""
-        ac = self.collateral.assets.get(symbol)
-        if balance >= 0 or ac is None or ac.borrow is None or ac.price is None:
-            return 0, 0
-        value = ceil_div(-balance * ac.price, 10 ** self.assets[symbol].decimals)
-        return ceil_div(value * ac.borrow[0], PPM), ceil_div(value * ac.borrow[1], PPM)
-
-    def _borrow_refresh(self, subs) -> None:
-        """Recompute the borrow requirements of ``subs`` and fold the change into sub_im / sub_mm."""
-        lendable = [a for a, ac in sorted(self.collateral.assets.items()) if ac.borrow is not None]
-        for s in subs:
-            im = mm = 0
-            for a in lendable:
-                i, m = self._borrow_requirement(a, self.ledger.balance(a, s))
-                im, mm = im + i, mm + m
-            self.sub_im[s] += im - int(self.sub_borrow_im[s])
-            self.sub_mm[s] += mm - int(self.sub_borrow_mm[s])
-            self.sub_borrow_im[s], self.sub_borrow_mm[s] = im, mm
-
-    def borrowed(self, s: int) -> list[str]:
-        """The lendable assets ``s`` owes (a negative balance)."""
-        return [a for a, ac in sorted(self.collateral.assets.items()) if ac.borrow is not None and self.ledger.balance(a, s) < 0]
-
-    def _rebuild_collateral(self) -> None:
-        """Recompute every derived collateral value and correlation add-on (restore)."""
-        self.collateral.contrib = {a: {} for a in self.collateral.assets}
-        for a, k, _v in self.ledger.items():
-            if isinstance(k, int) and a in self.collateral.assets:
-                self._coll_touch(a, k)
-        if self.collateral.correlation is not None and self.subs:
-            self._corr_refresh(np.arange(len(self.subs), dtype=np.int64))
-
-    def _collateral_asset(self, symbol: str):
-        a = self._asset(symbol)
-        if a.symbol == self.settlement.symbol:
-            raise InvalidInput("asset", f"{a.symbol} is the settlement asset: its price is 1 by definition")
-        ac = self.collateral.assets.get(a.symbol)
-        if ac is None:
-            raise Rejected("not_collateral", f"{a.symbol} is not a collateral asset (list it with collateral parameters)")
-        return a, ac
-
-    def _on_AssetPrice(self, e: ev.AssetPrice) -> list[dict]:
-        from ramparts.margin.haircuts import MAX_PRICE
-
-        asset, ac = self._collateral_asset(e.asset)
-        price = self.settlement.units(e.price, "price")
-        if price <= 0:
-            raise InvalidInput("price", f"must be positive, got {e.price}")
-        if price > MAX_PRICE:
-            raise InvalidInput("price", f"{e.price} exceeds the price limit")
-        new, effects = ac.replace(price=price, price_ts=e.ts).dynamic_step(asset.symbol, e.ts)
-        plan = self._coll_plan(self.collateral.dependents(asset.symbol), {asset.symbol: new})
-        # validated: mutate
-        self.collateral.assets[asset.symbol] = new
-        subs = self._coll_apply(plan)
-        return effects + (self._margin_calls(subs) if subs.size else [])
-
-    def _on_ExchangeRate(self, e: ev.ExchangeRate) -> list[dict]:
-        from ramparts.margin.haircuts import RATE_SCALE
-
-        asset, ac = self._collateral_asset(e.asset)
-        if ac.params.peg is None:
-            raise Rejected("not_pegged", f"{asset.symbol} has no peg: an exchange rate applies to pegged assets (LSTs, stablecoins)")
-        rate = to_decimal(e.rate, "rate")
-        if rate <= 0:
-            raise InvalidInput("rate", f"must be positive, got {e.rate}")
-        scaled = rate * RATE_SCALE
-        if scaled != scaled.to_integral_value():
-            raise InvalidInput("rate", f"{e.rate} has more than 18 decimals")
-        if scaled > 10**6 * RATE_SCALE:
-            raise InvalidInput("rate", f"{e.rate} is not a plausible exchange rate")
-        new = ac.replace(rate=int(scaled))
-        plan = self._coll_plan({asset.symbol}, {asset.symbol: new})
-        self.collateral.assets[asset.symbol] = new
-        subs = self._coll_apply(plan)
-        return self._margin_calls(subs) if subs.size else []
-
-    def _collateral_tick(self, ts: int) -> list[dict]:
-        """At a Tick: the dynamic haircuts due at ``ts`` step (bounded), re-valuing their holders."""
-        effects: list[dict] = []
-        updates: dict = {}
-        for a in sorted(self.collateral.assets):
-            ac = self.collateral.assets[a]
-            if ac.dynamic is None:
-                continue
-            new, fx = ac.dynamic_step(a, ts)
-            if fx:
-                updates[a] = new
-                effects += fx
-        if not updates:
-            return []
-        changed = {a for a, new in updates.items() if new.dyn_ppm != self.collateral.assets[a].dyn_ppm}
-        plan = self._coll_plan(changed, updates)  # every value first (validated), then install
-        self.collateral.assets.update(updates)
-        touched = self._coll_apply(plan)
-        return effects + (self._margin_calls(touched) if touched.size else [])
-
-    def seize_collateral(self, s: int) -> list[dict]:
-        """Move every valued collateral holding of ``s`` to the backstop vault, which pays its haircut
-        value (price × (1 − haircut), rounded down: exactly what it counted in equity) in settlement
-        cash. Equity of ``s`` is unchanged; each asset is conserved (balanced postings)."""
-        effects = []
-        q = self.settlement.symbol
-        for a in sorted(self.collateral.assets):
-            value = self.collateral.contrib[a].get(s, 0)
-            units = self.ledger.balance(a, s)
-            if units < 0 and value < 0:  # a borrow: the vault takes the liability over, the account pays what it counted
-                self.ledger.transfer(a, self.backstop, s, -units)
-                self.ledger.transfer(q, s, self.backstop, -value)
-                self._coll_touch(a, s)
-                self._coll_touch(a, self.backstop)
-                effects.append({"kind": "BorrowTransferred", "subaccount": str(self.subs[s].id), "asset": a, "units": -units,
-                                "value": -value, "to": str(self.subs[self.backstop].id)})
-                continue
-            if value <= 0:
-                continue  # no price yet or a 100 % haircut: nothing to sell it for
-            self.ledger.transfer(a, s, self.backstop, units)
-            self.ledger.transfer(q, self.backstop, s, value)
-            self._coll_touch(a, s)
-            self._coll_touch(a, self.backstop)
-            effects.append({"kind": "CollateralSeized", "subaccount": str(self.subs[s].id), "asset": a, "units": units,
-                            "value": value, "to": str(self.subs[self.backstop].id)})
-        return effects
-
-    # ================================================================== correlation add-on
-    def _corr_requirements(self, subs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per-(sub, matrix underlying) sums of position IM and MM (int64, rows aligned with ``subs``)."""
-        idx = self.collateral.correlation_index()
-        k = len(idx)
-        r_im = np.zeros((subs.size, k), dtype=np.int64)
-        r_mm = np.zeros((subs.size, k), dtype=np.int64)
-        b = self.book
-        if subs.size <= 32:
-            for row, s in enumerate(subs.tolist()):
-                for instr_idx, slot in b.positions_of(s):
-                    j = idx.get(self.instruments[instr_idx].underlying)
-                    if j is not None:
-                        r_im[row, j] += int(b.im[slot])
-                        r_mm[row, j] += int(b.mm[slot])
-            return r_im, r_mm
-        order = np.argsort(subs, kind="stable")
-        sorted_subs = subs[order]
-        for instr in self.instruments:
-            j = idx.get(instr.underlying)
-            if j is None:
-                continue
-            h = b.holders(instr.index)
-            if not h.size:
-                continue
-            hs = b.sub[h]
-            pos = np.searchsorted(sorted_subs, hs)
-            pos = np.minimum(pos, sorted_subs.size - 1)
-            ok = sorted_subs[pos] == hs
-            rows = order[pos[ok]]
-            np.add.at(r_im[:, j], rows, b.im[h][ok])
-            np.add.at(r_mm[:, j], rows, b.mm[h][ok])
-        return r_im, r_mm
-
-    def _corr_addons(self, r_im: np.ndarray, r_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The stressed-correlation add-ons of requirement rows (0 with fewer than two underlyings)."""
-        im = np.zeros(r_im.shape[0], dtype=np.int64)
-        mm = np.zeros(r_mm.shape[0], dtype=np.int64)
-        multi = np.nonzero(((r_mm > 0).sum(axis=1) >= 2) | ((r_im > 0).sum(axis=1) >= 2))[0]
-        if multi.size and self.collateral.stress_ppm:
-            c, w = self.collateral.correlation, self.collateral.stress_ppm
-            im[multi] = stressed_correlation_addon(r_im[multi], c, w)
-            mm[multi] = stressed_correlation_addon(r_mm[multi], c, w)
-        return im, mm
-
-    def _corr_refresh(self, subs: np.ndarray) -> None:
-        """Recompute the correlation add-on of ``subs`` (unique) and fold the change into sub_im / sub_mm.
-
-        Portfolio sub-accounts are left out: their scenario margin already aggregates underlyings."""
-        # an isolated sub-account holds one instrument, so one underlying: its add-on is always 0
-        subs = subs[~self.is_portfolio[subs]]
-        if self.collateral.correlation is None:
-            new_im = new_mm = np.zeros(subs.size, dtype=np.int64)
-        else:
-            new_im, new_mm = self._corr_addons(*self._corr_requirements(subs))
-        self.sub_im[subs] += new_im - self.sub_corr_im[subs]
-        self.sub_mm[subs] += new_mm - self.sub_corr_mm[subs]
-        self.sub_corr_im[subs], self.sub_corr_mm[subs] = new_im, new_mm
-
-    def correlation_addon(self, subaccount: str | int) -> tuple[int, int]:
-        """(initial, maintenance) correlation add-on currently in a sub-account's requirements."""
-        s = subaccount if isinstance(subaccount, int) else self.sub_index(subaccount)
-        return int(self.sub_corr_im[s]), int(self.sub_corr_mm[s])
 
     def _on_FundInsurance(self, e: ev.FundInsurance) -> list[dict]:
         units = self._positive_units(self.settlement, e.amount)
@@ -988,15 +736,6 @@ class Engine:
         elif equity_after < 0:
             raise Rejected("insufficient_equity", f"{field} {sub.id}: the fee would leave negative equity")
 
-    def _corr_im_after(self, s: int, instr: Instrument, slot: int | None, im_new: int) -> int:
-        """The initial-margin correlation add-on of ``s`` if its position in ``instr`` had initial margin ``im_new``."""
-        r_im, r_mm = self._corr_requirements(np.array([s], dtype=np.int64))
-        j = self.collateral.correlation_index().get(instr.underlying)
-        if j is None:
-            return int(self.sub_corr_im[s])
-        r_im[0, j] += im_new - (int(self.book.im[slot]) if slot is not None else 0)
-        return int(self._corr_addons(r_im, r_mm)[0][0])
-
     # ================================================================== prices, funding, settlement
     def _on_OraclePrice(self, e: ev.OraclePrice) -> list[dict]:
         instr = self.instrument(e.instrument)
@@ -1034,82 +773,6 @@ class Engine:
 
         return apply
 
-    def _on_OracleQuotes(self, e: ev.OracleQuotes) -> list[dict]:
-        instr = self.instrument(e.instrument)
-        m = self.markets[instr.index]
-        if m.settled:
-            raise Rejected("settled", f"{instr.symbol} has settled")
-        if instr.symbol not in self.defences.markets:
-            raise Rejected("no_aggregator", f"{instr.symbol} has no oracle aggregator (ParameterChange key 'oracle')")
-        quotes = []
-        for i, q in enumerate(e.quotes):
-            if q.ts_ns > e.ts + 60 * 10**9 * 60:
-                raise InvalidInput(f"quotes[{i}].ts_ns", "a quote an hour or more in the future is not a clock skew")
-            conf = to_decimal(q.conf, f"quotes[{i}].conf")
-            if conf < 0:
-                raise InvalidInput(f"quotes[{i}].conf", f"must be non-negative, got {q.conf}")
-            conf_units = int((conf * instr.price_factor).to_integral_value(rounding=ROUND_CEILING))
-            quotes.append(SourceQuote(q.source, instr.lot_price(q.price, f"quotes[{i}].price", on_tick=False), conf_units, q.ts_ns))
-        new_market, reading, decision = self.defences.read(instr.symbol, quotes, e.ts, m.mark or None)
-        use = reading.valid and decision.allows("margin_check")
-        apply_index = self._index_update(instr, reading.price, None, e.ts, str(reading.price)) if use else None
-        breaker_state, breaker_fx = self.defences.observe(e.ts, instr.symbol, price=reading.price if reading.valid else None,
-                                                          oracle_valid=reading.valid)
-        # validated: mutate
-        self.defences.markets[instr.symbol] = new_market
-        if breaker_state is not None:
-            self.defences.breaker_state = breaker_state
-        effects = [_reading_effect(instr.symbol, reading, decision, used=use)] + breaker_fx
-        return effects + (apply_index() if apply_index else [])
-
-    def _refresh_defences(self, ts: int) -> list[dict]:
-        """At a Tick: re-read every aggregated market at ``ts`` (silent feeds go stale) and advance the breakers."""
-        effects: list[dict] = []
-        for symbol in sorted(self.defences.markets):
-            d = self.defences.markets[symbol]
-            if not d.quotes:
-                continue
-            instr = self.instrument(symbol)
-            new_market, reading, decision = self.defences.read(symbol, [], ts, self.markets[instr.index].mark or None)
-            changed = d.decision is None or decision.to_dict() != d.decision.to_dict()
-            self.defences.markets[symbol] = new_market
-            if changed:
-                effects.append(_reading_effect(symbol, reading, decision, used=False))
-            state, fx = self.defences.observe(ts, symbol, oracle_valid=reading.valid)
-            if state is not None:
-                self.defences.breaker_state = state
-                effects += fx
-        if self.defences.breakers is not None:
-            self.defences.breaker_state, fx = self.defences.breakers.tick(self.defences.breaker_state, ts)
-            effects += fx
-        return effects
-
-    def _after_waterfall(self, ts: int) -> list[dict]:
-        """Feed the venue-wide breakers the insurance fund and insolvency after a waterfall run."""
-        state, fx = self.defences.observe(ts, "*", insurance_fund=self.ledger.balance(self.settlement.symbol, "insurance:global"),
-                                          insolvent=bool(self.insolvent))
-        if state is not None:
-            self.defences.breaker_state = state
-        return fx
-
-    def liquidation_paused(self) -> np.ndarray:
-        """Mask of sub-accounts the waterfall must leave alone now: they hold a position in a market
-        whose liquidation is blocked by an oracle gate or a circuit breaker."""
-        n = len(self.subs)
-        mask = np.zeros(n, dtype=bool)
-        for instr in self.instruments:
-            if self.defences.blocked(instr.symbol, "liquidation"):
-                h = self.book.holders(instr.index)
-                mask[self.book.sub[h]] = True
-        return mask
-
-    def _on_ResetBreaker(self, e: ev.ResetBreaker) -> list[dict]:
-        if self.defences.breakers is None:
-            raise Rejected("no_breakers", "no circuit breakers are configured")
-        state, fx = self.defences.breakers.reset(self.defences.breaker_state, e.name, e.ts, by=e.by)
-        self.defences.breaker_state = state
-        return fx
-
     def _remargin(self, instr: Instrument, h: np.ndarray, calls: bool = True) -> list[dict]:
         """One vectorised pass over the holders ``h`` of ``instr`` at its current mark."""
         if not h.size:
@@ -1133,89 +796,6 @@ class Engine:
         if pm.size:
             self._portfolio(np.unique(pm).tolist())
         return self._margin_calls(subs) if calls else []
-
-    def _portfolio(self, subs: list[int]) -> None:
-        """Replace the per-position requirements of portfolio sub-accounts ``subs`` by their scenario
-        requirement (kept as an adjustment folded into ``sub_im`` / ``sub_mm``)."""
-        from ramparts.engine.portfolio import requirements
-
-        im, mm = requirements(self, subs)
-        for k, s in enumerate(subs):
-            base_im = int(self.sub_im[s]) - int(self.sub_pm_adj_im[s])
-            base_mm = int(self.sub_mm[s]) - int(self.sub_pm_adj_mm[s])
-            # the scenario requirement, plus what the sub-account's borrows require (kept outside the scan)
-            adj_im = int(im[k]) + int(self.sub_borrow_im[s]) - base_im
-            adj_mm = int(mm[k]) + int(self.sub_borrow_mm[s]) - base_mm
-            self.sub_im[s] += adj_im - int(self.sub_pm_adj_im[s])
-            self.sub_mm[s] += adj_mm - int(self.sub_pm_adj_mm[s])
-            self.sub_pm_adj_im[s], self.sub_pm_adj_mm[s] = adj_im, adj_mm
-
-    def liquidation_choice(self, s: int) -> tuple[int, int]:
-        """The position the waterfall reduces next: the largest maintenance margin, or for a
-        portfolio sub-account the one whose close lowers the scenario requirement most per unit of
-        notional closed (the cost of a liquidation is proportional to the notional)."""
-        b = self.book
-        positions = b.positions_of(s)
-        if not self.is_portfolio[s] or len(positions) == 1:
-            return max(positions, key=lambda p: (int(b.mm[p[1]]), -p[0]))
-        from ramparts.engine.portfolio import requirements
-
-        mm_now = int(self.sub_mm[s])
-        best, best_score = positions[0], None
-        for instr_idx, slot in positions:
-            lots = int(b.lots[slot])
-            notional = abs(lots) * max(self.markets[instr_idx].mark, 1)
-            mm_after = int(requirements(self, [s], {(s, instr_idx): 0})[1][0])
-            score = ((mm_now - mm_after) * 10**12) // notional
-            if best_score is None or score > best_score:
-                best, best_score = (instr_idx, slot), score
-        return best
-
-    def maintenance_after(self, s: int, instr: Instrument, lots_after: int) -> int:
-        """The sub-account's total maintenance margin if its position in ``instr`` became ``lots_after``."""
-        mm = int(self.sub_mm[s])
-        slot = self.book.slot(s, instr.index)
-        mark = self.markets[instr.index].mark
-        if self.is_portfolio[s]:
-            from ramparts.engine.portfolio import requirements
-
-            return int(requirements(self, [s], {(s, instr.index): lots_after})[1][0])
-        slot_mm = int(self.book.mm[slot]) if slot is not None else 0
-        return mm - slot_mm + (self._requirements(instr, lots_after, mark)[1] if lots_after else 0)
-
-    def _option_bound(self, s: int) -> None:
-        """Cap the option requirement of sub-account ``s`` per (underlying, expiry) at the group's
-        maximum loss: ``min(Σ legs, max loss at expiry + the legs' current value)``, never below 0.
-
-        The maximum loss is the worst of the expiry payoff (premiums excluded) over spot 0, every
-        strike and spot → ∞ (unbounded, so no cap, while calls are net short); adding the legs' value
-        turns it into a requirement on equity (which already counts that value): equity ≥ cap ⟺
-        cash ≥ max loss. A vertical spread therefore needs exactly its maximum loss; a box, nothing.
-        The difference to the sum of the legs is kept in ``sub_opt_adj_*`` and folded into
-        ``sub_im`` / ``sub_mm``.
-        """
-        b = self.book
-        groups: dict[tuple[str, int], list[tuple[Instrument, int]]] = {}
-        for instr_idx, slot in self.book.positions_of(s):
-            instr = self.instruments[instr_idx]
-            if instr.is_option and int(b.lots[slot]):
-                groups.setdefault((instr.index_instrument, instr.expiry_ns), []).append((instr, slot))
-        adj_im = adj_mm = 0
-        for legs in groups.values():
-            if len(legs) < 2:
-                continue
-            legs_im = sum(int(b.im[slot]) for _, slot in legs)
-            legs_mm = sum(int(b.mm[slot]) for _, slot in legs)
-            value = sum(int(b.value[slot]) for _, slot in legs)
-            loss = _max_loss(legs, b)
-            if loss is None:
-                continue
-            cap = max(loss + value, 0)
-            adj_im += min(legs_im, cap) - legs_im
-            adj_mm += min(legs_mm, cap) - legs_mm
-        self.sub_im[s] += adj_im - int(self.sub_opt_adj_im[s])
-        self.sub_mm[s] += adj_mm - int(self.sub_opt_adj_mm[s])
-        self.sub_opt_adj_im[s], self.sub_opt_adj_mm[s] = adj_im, adj_mm
 
     def remargin_all(self) -> list[dict]:
         """Full re-margin: recompute every position at the current marks (one vectorised pass per
@@ -1385,98 +965,6 @@ class Engine:
             raise InvalidInput("key", f"unknown instrument parameter {e.key!r} (margin, funding, mark, oracle, oracle_max_age_ns)")
         return self._remargin(instr, self.book.holders(instr.index)) if self.markets[instr.index].mark else []
 
-    def _set_correlation(self, key: str, value: Any) -> list[dict]:
-        c = self.collateral
-        if key == "matrix":
-            if value is None:
-                matrix = None
-            elif isinstance(value, dict) and set(value) == {"assets", "ppm"}:
-                matrix = CorrelationMatrix.from_dict(value)
-            else:
-                raise InvalidInput("value", "the correlation matrix is {'assets': [underlying, ...], 'ppm': [[int, ...], ...]} or null")
-            c.correlation = matrix
-        elif key == "stress_ppm":
-            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10**6:
-                raise InvalidInput("value", f"stress_ppm must be an int in [0, 1000000], got {value!r}")
-            c.stress_ppm = value
-        else:
-            raise InvalidInput("key", f"unknown correlation parameter {key!r} (matrix, stress_ppm)")
-        n = len(self.subs)
-        if not n:
-            return []
-        subs = np.arange(n, dtype=np.int64)
-        self._corr_refresh(subs)
-        return self._margin_calls(subs)
-
-    def _set_asset_collateral(self, symbol: str, key: str, value: Any) -> list[dict]:
-        asset = self._asset(symbol)
-        if asset.symbol == self.settlement.symbol:
-            raise InvalidInput("target", f"{asset.symbol} is the settlement asset: it counts at face value")
-        if key != "collateral":
-            raise InvalidInput("key", f"unknown asset parameter {key!r} (collateral)")
-        old = self.collateral.assets.get(asset.symbol)
-        if old is None:
-            raise Rejected("not_collateral", f"{asset.symbol} was listed without collateral parameters")
-        parsed = parse_collateral(value, asset.decimals)
-        # the market state carries over; the dynamic haircut restarts if its parameters changed
-        keep_dyn = parsed.dynamic == old.dynamic
-        new = parsed.replace(price=old.price, price_ts=old.price_ts, rate=old.rate,
-                             dyn_ppm=old.dyn_ppm if keep_dyn else None, last_update_ns=old.last_update_ns if keep_dyn else -1,
-                             samples=old.samples if keep_dyn else ())
-        self.collateral.params_with({asset.symbol: new})  # validates the peg
-        plan = self._coll_plan({asset.symbol}, {asset.symbol: new})
-        self.collateral.install(asset.symbol, new)
-        subs = self._coll_apply(plan)
-        return self._margin_calls(subs) if subs.size else []
-
-    # ================================================================== proof of liabilities
-    def account_equities(self) -> dict[str, dict[str, int]]:
-        """Equity per sub-account and asset (int base units): the leaves of a proof of liabilities.
-
-        One leaf per sub-account (``account/sub``), because sub-accounts are margined and
-        liquidated on their own: a deficit in one is not covered by its owner's other
-        sub-accounts, so netting them would hide a liability. The settlement asset's entry is cash +
-        unrealised PnL; every other asset held is owed in kind, so its entry is the balance itself
-        (not its haircut value). Liquidators' earned penalties are claims
-        on the venue too and appear as ``@liquidator/<id>`` (``@`` cannot start an account name).
-        The insurance funds, fees and variation-margin settlement accounts are the venue's own.
-        """
-        asset = self.settlement.symbol
-        # the settlement leaf is cash + unrealised PnL; other assets are owed in kind (their balances)
-        out: dict[str, dict[str, int]] = {str(sub.id): {asset: self.equity(s) - int(self.sub_coll[s])} for s, sub in enumerate(self.subs)}
-        for a, k, v in self.ledger.items():
-            if isinstance(k, int) and a != asset and v:
-                out[str(self.subs[k].id)][a] = v
-            if isinstance(k, str) and k.startswith("liquidator:") and v:
-                leaf = out.setdefault("@liquidator/" + k.split(":", 1)[1], {})
-                leaf[a] = leaf.get(a, 0) + v
-        return dict(sorted(out.items()))
-
-    def liabilities_totals(self) -> tuple[int, dict[str, dict[str, str]]]:
-        """``(account_count, {asset: {"assets", "liabilities"}})`` of :meth:`account_equities`."""
-        eq = self.account_equities()
-        totals: dict[str, list[int]] = {}
-        for balances in eq.values():
-            for a, v in balances.items():
-                t = totals.setdefault(a, [0, 0])
-                t[0 if v >= 0 else 1] += abs(v)
-        return len(eq), {a: {"assets": str(t[0]), "liabilities": str(t[1])} for a, t in sorted(totals.items())}
-
-    def _on_LiabilitiesRoot(self, e: ev.LiabilitiesRoot) -> list[dict]:
-        if e.sequence != self.seq:
-            raise Rejected("stale_snapshot", f"the tree covers the state after event {e.sequence}, but the engine is at {self.seq}")
-        count, totals = self.liabilities_totals()
-        if e.account_count != count:
-            raise Rejected("liabilities_mismatch", f"the tree has {e.account_count} accounts, the engine {count}")
-        claimed = {a: {k: str(v) for k, v in sorted(t.items())} for a, t in sorted(e.totals.items())}
-        if claimed != totals:
-            raise Rejected("liabilities_mismatch", f"the tree's totals {claimed} differ from the ledger's {totals}")
-        if any(r["snapshot_id"] == e.snapshot_id for r in self.liabilities_roots):
-            raise Rejected("duplicate", f"snapshot {e.snapshot_id!r} already has a journaled root")
-        record = {"snapshot_id": e.snapshot_id, "sequence": e.sequence, "root_hash": e.root_hash, "account_count": count, "totals": totals}
-        self.liabilities_roots.append(record)
-        return [{"kind": "LiabilitiesRootRecorded", **record}]
-
     # ================================================================== liquidation
     def _on_Tick(self, e: ev.Tick) -> list[dict]:
         from ramparts.liquidation.waterfall import run_waterfall
@@ -1586,33 +1074,3 @@ def _mark_model(value: Any):
 __all__ = ["AccountRisk", "Engine", "MarketState"]
 
 
-def _reading_effect(symbol: str, reading, decision, *, used: bool) -> dict:
-    return {
-        "kind": "OracleReading",
-        "instrument": symbol,
-        "valid": reading.valid,
-        "index": reading.price,
-        "conf": reading.conf,
-        "sources": reading.n_valid,
-        "rejected": dict(reading.rejected),
-        "gates": dict(decision.tripped),
-        "blocked": sorted(decision.blocked),
-        "used_for_margin": used,
-    }
-
-
-def _max_loss(legs: list, book) -> int | None:
-    """Largest loss at expiry (quote base units, rounded up) of option legs on one underlying and
-    expiry, or ``None`` when it is unbounded (net short calls). Payoffs are piecewise linear in the
-    spot, so the worst case lies at spot 0, at a strike, or at infinity."""
-    from fractions import Fraction
-
-    slope = sum(int(book.lots[slot]) * instr.lot_underlying for instr, slot in legs if instr.option_type == "call")
-    if slope < 0:
-        return None
-    points = {Decimal(0)} | {instr.strike for instr, _ in legs}
-    worst = Fraction(0)
-    for p in points:
-        payoff = sum(Fraction(int(book.lots[slot]) * instr.intrinsic_lot(int(p * instr.price_factor))) for instr, slot in legs)
-        worst = max(worst, -payoff)
-    return -((-worst.numerator) // worst.denominator)
