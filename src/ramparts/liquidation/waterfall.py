@@ -163,10 +163,7 @@ def _step(e: Engine, s: int, ts: int, liquidator: str) -> list[dict]:
     if not e.in_liquidation[s]:
         if equity >= mm:
             return []
-        e.in_liquidation[s] = True
-        if not e.margin_called[s]:
-            e.margin_called[s] = True
-            effects.append({"kind": "MarginCall", "subaccount": str(e.subs[s].id), "equity": equity, "maintenance": mm})
+        effects += _enter_liquidation(e, s, equity, mm)
     if e.borrowed(s):  # repay what the account borrowed before touching its positions
         return effects + _repay_borrows(e, s, ts)
     if cfg.backstop_below_ppm and equity * PPM < mm * cfg.backstop_below_ppm:
@@ -183,6 +180,17 @@ def _step(e: Engine, s: int, ts: int, liquidator: str) -> list[dict]:
     if cfg.pricing is Pricing.ORACLE_FEE:
         return effects + _execute(e, s, ts, plan, [(vault, plan.qty)], str(e.subs[vault].id))
     return effects + _execute(e, s, ts, plan, [(vault, plan.qty)], liquidator)
+
+
+def _enter_liquidation(e: Engine, s: int, equity: int, mm: int) -> list[dict]:
+    """Flag ``s`` as being liquidated; its margin call, if it has not had one."""
+    if e.in_liquidation[s]:
+        return []
+    e.in_liquidation[s] = True
+    if e.margin_called[s]:
+        return []
+    e.margin_called[s] = True
+    return [{"kind": "MarginCall", "subaccount": str(e.subs[s].id), "equity": equity, "maintenance": mm}]
 
 
 def _repay_borrows(e: Engine, s: int, ts: int) -> list[dict]:
@@ -453,10 +461,7 @@ def _book_step(e: Engine, s: int, ts: int, equity: int, mm: int) -> list[dict]:
     if not e.in_liquidation[s]:
         if not bankrupt and equity >= mm:
             return []
-        e.in_liquidation[s] = True
-        if not e.margin_called[s]:
-            e.margin_called[s] = True
-            effects.append({"kind": "MarginCall", "subaccount": str(e.subs[s].id), "equity": equity, "maintenance": mm})
+        effects += _enter_liquidation(e, s, equity, mm)
     return effects + _book_order(e, s, ts, equity, mm)
 
 
@@ -1087,11 +1092,7 @@ def keeper_bid(e: Engine, bid, ts: int) -> list[dict]:
     # validated: mutate
     effects: list[dict] = []
     e._realise(s)
-    if not e.in_liquidation[s]:
-        e.in_liquidation[s] = True
-        if not e.margin_called[s]:
-            e.margin_called[s] = True
-            effects.append({"kind": "MarginCall", "subaccount": str(e.subs[s].id), "equity": equity, "maintenance": mm})
+    effects += _enter_liquidation(e, s, equity, mm)
     if dutch:
         effects += _start_auction(e, s, ts, equity, mm)
     return effects + _execute(e, s, ts, plan, [(k, plan.qty)], str(e.subs[k].id))
@@ -1167,11 +1168,7 @@ def clear_batch(e: Engine, ts: int, paused: np.ndarray) -> list[dict]:
                 drop(bid, why)
             continue
         e._realise(s)
-        if not e.in_liquidation[s]:
-            e.in_liquidation[s] = True
-            if not e.margin_called[s]:
-                e.margin_called[s] = True
-                effects.append({"kind": "MarginCall", "subaccount": str(e.subs[s].id), "equity": equity, "maintenance": mm})
+        effects += _enter_liquidation(e, s, equity, mm)
         if dutch:
             effects += _start_auction(e, s, ts, equity, mm)
         limit = auction_discount(cfg, ts - e.auctions[s]) if dutch else keeper_discount(e, s, ts)
