@@ -156,6 +156,7 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps):
         self._instr_by_symbol: dict[str, int] = {}
         self.subs: list[SubAccount] = []
         self._sub_by_id: dict[SubAccountId, int] = {}
+        self._sub_by_str: dict[str, int] = {}  # the canonical "account/sub" text of each id
         self.book = PositionBook()
         self.ledger: Ledger | None = None
         self.liq = LiquidationConfig()
@@ -215,6 +216,10 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps):
         return effects
 
     def sub_index(self, subaccount: str | SubAccountId, field: str = "subaccount") -> int:
+        if isinstance(subaccount, str):  # the hot path: a known id as the events carry it
+            idx = self._sub_by_str.get(subaccount)
+            if idx is not None:
+                return idx
         sid = SubAccountId.parse(subaccount, field)
         idx = self._sub_by_id.get(sid)
         if idx is None:
@@ -500,6 +505,7 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps):
         assert idx == len(self.subs)
         self.subs.append(SubAccount(idx, sid, mode, instrument, system))
         self._sub_by_id[sid] = idx
+        self._sub_by_str[str(sid)] = idx
         n = idx + 1
         for name in ("sub_value", "sub_cost", "sub_mm", "sub_im", "in_liquidation", "margin_called", "is_system", "sub_opt_adj_im",
                      "sub_opt_adj_mm", "sub_pm_adj_im", "sub_pm_adj_mm", "is_portfolio", "sub_coll", "sub_corr_im", "sub_corr_mm",

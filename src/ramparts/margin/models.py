@@ -9,10 +9,12 @@ sub-accounts; a portfolio (scenario) model will plug in through the same two met
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import Protocol
 
 import numpy as np
 
+from ramparts.fixedpoint import MAX_NOTIONAL, PPM
 from ramparts.margin.vectorised import initial_margin_array, maintenance_margin_array
 
 
@@ -57,8 +59,14 @@ class TieredMarginModel:
             return (0, 0)
         notional = abs(lots) * mark
         sched = instrument.schedule
-        size = self._size(instrument, lots) if sched.size_premium_ppm else 0.0
-        return (sched.initial_margin(notional, size), sched.maintenance_margin(notional, size))
+        if sched.size_premium_ppm:
+            size = self._size(instrument, lots)
+            return (sched.initial_margin(notional, size), sched.maintenance_margin(notional, size))
+        # the schedule's own formula without re-validating the engine's own int (the hot path of every fill)
+        if not 0 <= notional <= MAX_NOTIONAL:
+            return (sched.initial_margin(notional), sched.maintenance_margin(notional))  # raises the clear error
+        k = bisect_right(sched._floors, notional) - 1
+        return (-((sched.im_cum_scaled[k] - notional * sched._im[k]) // PPM), -((sched.mm_cum_scaled[k] - notional * sched._mm[k]) // PPM))
 
     def position_requirements_array(self, instrument, lots: np.ndarray, mark: int) -> tuple[np.ndarray, np.ndarray]:
         arrays = self._schedule_arrays(instrument)
