@@ -464,13 +464,13 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps):
         )
 
     def _add_instrument(self, instr: Instrument, mark_model: Any) -> None:
+        """Register a validated instrument (an option's index instrument was checked by its listing)."""
         self.instruments.append(instr)
         self.markets.append(MarketState())
         self.mark_models.append(mark_model)
         self._instr_by_symbol[instr.symbol] = instr.index
         if instr.is_option:
-            idx = self._check_option(instr)
-            self._options_by_index.setdefault(idx.index, []).append(instr.index)
+            self._options_by_index.setdefault(self._instr_by_symbol[instr.index_instrument], []).append(instr.index)
             instr.spot_lot = self._spot_lot(instr)
 
     def _on_ListInstrument(self, e: ev.ListInstrument) -> list[dict]:
