@@ -104,3 +104,18 @@ def test_bad_borrow_parameters_are_refused():
     for bad in ({"im_ppm": 10}, {"im_ppm": 10, "mm_ppm": 20}, {"im_ppm": -1, "mm_ppm": 0}, "yes"):
         with pytest.raises(InvalidInput, match="borrow"):
             v.e.apply(ev.ListAsset(ts=1, symbol="ETH", decimals=8, collateral={"borrow": bad}))
+
+
+def test_a_breaker_on_a_collateral_asset_pauses_its_withdrawals():
+    v = venue()
+    rule = {"name": "eth-move", "trigger": "price_move", "instrument": "ETH", "move_ppm": 100_000, "window_ns": 60 * 10**9,
+            "pauses": ["withdrawal"], "auto_reset": False}
+    v.apply(ev.ParameterChange(ts=v.now(), target="breakers", key="rules", value=[rule]))
+    v.asset_price("ETH", "2000")
+    fx = v.asset_price("ETH", "1750")  # −12.5 % within the minute
+    assert [f["breaker"] for f in fx if f["kind"] == "BreakerTripped"] == ["eth-move"]
+    with pytest.raises(Rejected, match="eth-move"):
+        v.withdraw("bob/main", "1", asset="ETH")
+    v.withdraw("alice/main", 100)  # other assets are not paused
+    v.apply(ev.ResetBreaker(ts=v.now(), name="eth-move"))
+    v.withdraw("bob/main", "1", asset="ETH")

@@ -129,10 +129,14 @@ class CollateralOps:
             raise InvalidInput("price", f"{e.price} exceeds the price limit")
         new, effects = ac.replace(price=price, price_ts=e.ts).dynamic_step(asset.symbol, e.ts)
         plan = self._coll_plan(self.collateral.dependents(asset.symbol), {asset.symbol: new})
+        # circuit breakers named after the asset watch its price (e.g. a move that pauses its withdrawals)
+        breaker_state, breaker_fx = self.defences.observe(e.ts, asset.symbol, price=price)
         # validated: mutate
         self.collateral.assets[asset.symbol] = new
+        if breaker_state is not None:
+            self.defences.breaker_state = breaker_state
         subs = self._coll_apply(plan)
-        return effects + (self._margin_calls(subs) if subs.size else [])
+        return effects + breaker_fx + (self._margin_calls(subs) if subs.size else [])
 
     def _on_ExchangeRate(self, e: ev.ExchangeRate) -> list[dict]:
         from ramparts.margin.haircuts import RATE_SCALE

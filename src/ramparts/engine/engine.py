@@ -561,7 +561,8 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps):
         units = self._positive_units(asset, e.amount)
         if self.insolvent:
             raise Rejected("withdrawals_gated", f"withdrawals are gated while {len(self.insolvent)} sub-account(s) have negative equity")
-        for symbol in ["*"] + [self.instruments[i].symbol for i, _ in self.book.positions_of(s)]:
+        held = [self.instruments[i].symbol for i, _ in self.book.positions_of(s)]
+        for symbol in ["*", *held, *([asset.symbol] if asset.symbol != self.settlement.symbol else [])]:
             why = self.defences.blocked(symbol, "withdrawal")
             if why:
                 raise Rejected("withdrawals_paused", f"withdrawals from {self.subs[s].id} are paused: {why}")
