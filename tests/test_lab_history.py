@@ -37,22 +37,6 @@ T0 = "2024-01-01T00:00:00Z"
 T0_NS = 1_704_067_200 * 10**9  # 2024-01-01T00:00:00Z, by hand: 19723 days × 86400 s
 
 
-def _find_shared_data() -> Path | None:
-    for anc in Path(__file__).resolve().parents:
-        cand = anc / "shared" / "data"
-        if cand.is_dir():
-            return cand
-    return None
-
-
-@pytest.fixture(scope="module")
-def shared_data() -> Path:
-    d = _find_shared_data()
-    if d is None:
-        pytest.skip("the shared market data (../shared/data) is not present")
-    return d
-
-
 @pytest.fixture
 def data_env(shared_data, monkeypatch):
     monkeypatch.setenv("RAMPARTS_DATA", str(shared_data))

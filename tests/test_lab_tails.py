@@ -8,7 +8,6 @@ the BTC history of the shared data folder.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,23 +27,6 @@ from ramparts.lab.tails import (
     prices_from_log_returns,
     scaled_historical_shock,
 )
-
-
-def _find_shared_data() -> Path | None:
-    for anc in Path(__file__).resolve().parents:
-        cand = anc / "shared" / "data"
-        if cand.is_dir():
-            return cand
-    return None
-
-
-@pytest.fixture(scope="module")
-def shared_data() -> Path:
-    d = _find_shared_data()
-    if d is None:
-        pytest.skip("the shared market data (../shared/data) is not present")
-    return d
-
 
 # ---------------------------------------------------------------------------------------------- GPD
 

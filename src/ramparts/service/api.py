@@ -78,6 +78,14 @@ async def _submit_one(request: Request, event: dict) -> m.EventAck:
     return m.EventAck(seq=out.seq, ts=event["ts"], kind=event["kind"], effects=out.effects)
 
 
+async def _submit_price(request: Request, event: dict) -> m.EventAck:
+    """Submit a price event and record its tick-to-decision latency (margin calls decided and journaled)."""
+    t0 = time.perf_counter()
+    ack = await _submit_one(request, event)
+    _svc(request).metrics.tick_to_decision.observe(time.perf_counter() - t0)
+    return ack
+
+
 # ------------------------------------------------------------------------------------------- writes
 @router.post("/subaccounts", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["accounts"])
 async def open_subaccount(req: m.OpenSubAccountReq, request: Request, p: Principal = Depends(need("open_subaccount"))):
@@ -116,19 +124,13 @@ async def ingest_fills(req: m.FillBatchReq, request: Request, p: Principal = Dep
 @router.post("/prices", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["market data"])
 async def post_price(req: m.PriceReq, request: Request, p: Principal = Depends(need("prices"))):
     """An oracle price: re-margins the holders; the ack carries the margin calls it decided."""
-    t0 = time.perf_counter()
-    ack = await _submit_one(request, _event("OraclePrice", req))
-    _svc(request).metrics.tick_to_decision.observe(time.perf_counter() - t0)
-    return ack
+    return await _submit_price(request, _event("OraclePrice", req))
 
 
 @router.post("/quotes", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["market data"])
 async def post_quotes(req: m.QuotesReq, request: Request, p: Principal = Depends(need("prices"))):
     """Quotes from several oracle sources for one market: aggregated (median, outliers, heartbeat) and gated."""
-    t0 = time.perf_counter()
-    ack = await _submit_one(request, _event("OracleQuotes", req))
-    _svc(request).metrics.tick_to_decision.observe(time.perf_counter() - t0)
-    return ack
+    return await _submit_price(request, _event("OracleQuotes", req))
 
 
 @router.post("/assets", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["admin"])
