@@ -52,7 +52,7 @@ def make_keys(store) -> Keys:
     keys = Keys()
     for name, role, account in (
         ("risk", "risk_officer", None), ("auditor", "auditor", None), ("oracle", "oracle", None),
-        ("matcher", "matcher", None), ("liquidator", "liquidator", "keeper1"),
+        ("matcher", "matcher", None), ("sequencer", "sequencer", None), ("liquidator", "liquidator", "keeper1"),
         ("alice", "trader", "alice"), ("bob", "trader", "bob"),
     ):
         rec, token = store.create_key(role, account, name, actor="test")

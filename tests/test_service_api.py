@@ -294,3 +294,22 @@ def test_keys_may_live_in_a_separate_store(tmp_path):
         assert _ok(c.get("/v1/state", headers={"X-API-Key": token}))["seq"] == 1  # the default genesis
     assert [e["action"] for e in store.audit_entries()] == ["create_key"]
     store.close()
+
+
+def test_batch_mode_through_the_service(svc):
+    c, k = svc.c, svc.keys
+    setup_venue(c, k)
+    now = _ok(c.get("/v1/state", headers=k.h("auditor")))["time_ns"]
+    body = {"instruments": ["BTC-PERP"], "subaccounts": ["alice/main", "bob/main"], "item_kind": "FFPF",
+            "time": [now + 1, now + 2, now + 3, now + 4], "instrument": [0, 0, 0, 0], "buyer": [0, 0, -1, 1],
+            "seller": [1, 1, -1, 0], "price": [500_000, 500_000, 490_000, 490_000], "size": [190, 5_000, 0, 10]}  # fmt: skip
+    ack = _ok(c.post("/v1/batches", json=body, headers=k.h("sequencer")), 201)
+    assert ack["kind"] == "TradeBatch" and ack["ts"] == now + 4
+    rejected = [f for f in ack["effects"] if f["kind"] == "Rejected"]
+    assert [(f["item"], f["reason"]) for f in rejected] == [(1, "initial_margin")]
+    risk = _ok(c.get("/v1/subaccounts/alice/main", headers=k.h("alice")))
+    assert risk["positions"][0]["size"] == "0.180"  # bought 0.190, sold 0.010 back
+    _err(c.post("/v1/batches", json=body, headers=k.h("matcher")), 403)  # a matcher may not move prices
+    _err(c.post("/v1/batches", json={**body, "time": [now + 9, now + 8, now + 9, now + 9]}, headers=k.h("sequencer")), 422, field="time")
+    _err(c.post("/v1/batches", json={**body, "subaccounts": ["alice/main", "zed/main"]}, headers=k.h("sequencer")), 404)
+    assert replay(open_journal(svc.url, namespace=svc.ns)).state_hash() == _ok(c.get("/v1/state", headers=k.h("auditor")))["state_hash"]

@@ -37,7 +37,9 @@ The handlers of each concern beyond the core live in mixins, one module each:
 :mod:`~ramparts.engine.collateral_ops` (collateral, borrowing, correlation add-on),
 :mod:`~ramparts.engine.oracle_ops` (quoted oracle, gates, breakers),
 :mod:`~ramparts.engine.derivatives_ops` (options, portfolio margin, the waterfall's position
-choice) and :mod:`~ramparts.engine.solvency_ops` (proof of liabilities).
+choice), :mod:`~ramparts.engine.solvency_ops` (proof of liabilities) and
+:mod:`~ramparts.engine.batch_ops` (batch mode: ``TradeBatch``, compiled by
+:mod:`~ramparts.engine.batch_kernel`).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from ramparts.domain.accounts import MarginMode, SubAccount, SubAccountId
 from ramparts.domain.assets import Asset, check_symbol
 from ramparts.domain.instruments import Instrument, InstrumentKind
 from ramparts.engine import events as ev
+from ramparts.engine.batch_ops import BatchOps
 from ramparts.engine.collateral import CollateralState, parse_collateral
 from ramparts.engine.collateral_ops import CollateralOps
 from ramparts.engine.defences import OracleDefences
@@ -143,7 +146,7 @@ def _grow(arr: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps):
+class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
     """The deterministic margin and liquidation state machine (see the module docstring)."""
 
     def __init__(self) -> None:
@@ -179,6 +182,7 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps):
         self.sub_pm_adj_im = np.zeros(cap, dtype=np.int64)
         self.sub_pm_adj_mm = np.zeros(cap, dtype=np.int64)
         self.is_portfolio = np.zeros(cap, dtype=bool)
+        self.sub_isolated = np.full(cap, -1, dtype=np.int64)  # the instrument of an isolated sub-account, −1 otherwise
         self.pm_config: dict = {}  # portfolio margin: correlation between underlyings, contingencies, mm factor
         # multi-asset collateral: haircut value of non-settlement assets; correlation add-ons (in sub_im / sub_mm)
         self.sub_coll = np.zeros(cap, dtype=np.int64)
@@ -509,10 +513,11 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps):
         n = idx + 1
         for name in ("sub_value", "sub_cost", "sub_mm", "sub_im", "in_liquidation", "margin_called", "is_system", "sub_opt_adj_im",
                      "sub_opt_adj_mm", "sub_pm_adj_im", "sub_pm_adj_mm", "is_portfolio", "sub_coll", "sub_corr_im", "sub_corr_mm",
-                     "sub_borrow_im", "sub_borrow_mm"):
+                     "sub_borrow_im", "sub_borrow_mm", "sub_isolated"):
             setattr(self, name, _grow(getattr(self, name), n))
         self.is_system[idx] = system
         self.is_portfolio[idx] = mode is MarginMode.PORTFOLIO
+        self.sub_isolated[idx] = -1 if instrument is None else instrument
         return idx
 
     def _on_OpenSubAccount(self, e: ev.OpenSubAccount) -> list[dict]:

@@ -8,7 +8,12 @@ the offending field when a value is malformed. Times are integer nanoseconds sin
 Input events
     ``Genesis`` (first, once), ``ListAsset``, ``ListInstrument``, ``OpenSubAccount``, ``Deposit``,
     ``Withdraw``, ``FundInsurance``, ``Fill``, ``OraclePrice``, ``OracleQuotes``, ``AssetPrice``, ``ExchangeRate``,
-    ``FundingTick``, ``Settlement``, ``ParameterChange``, ``ResetBreaker``, ``LiabilitiesRoot``, ``LiquidationBid``, ``BookSnapshot``, ``Tick``.
+    ``FundingTick``, ``Settlement``, ``ParameterChange``, ``ResetBreaker``, ``LiabilitiesRoot``, ``LiquidationBid``, ``BookSnapshot``, ``TradeBatch``, ``Tick``.
+
+    ``TradeBatch`` is batch mode: fills and index prices as integer columns in one event (one
+    journal row), each item applied exactly as its own ``Fill`` / ``OraclePrice`` would be; a
+    refused item is a ``Rejected`` effect carrying its ``item`` number, and every effect of an
+    item carries it too.
 
     ``BookSnapshot`` is market data for order-book liquidation (``LiquidationConfig.pricing =
     "order_book"``): the venue's displayed depth of one instrument, ``bids`` and ``asks`` as
@@ -276,6 +281,48 @@ class BookSnapshot(_Event):
     asks: list[tuple[Decimal, Decimal]] = Field(default_factory=list, max_length=MAX_BOOK_LEVELS)
 
 
+#: The most items a :class:`TradeBatch` may carry.
+MAX_BATCH_ITEMS = 100_000
+_BatchInt = Annotated[int, Field(ge=0, le=4 * 10**15)]  # MAX_NOTIONAL: a larger tick or lot count overflows anyway
+_BatchSub = Annotated[int, Field(ge=-1, le=MAX_BATCH_ITEMS)]
+_BatchFee = Annotated[int, Field(ge=0, le=10**17)]  # MAX_BALANCE
+
+
+class TradeBatch(_Event):
+    """Batch mode: an ordered run of fills and index prices in columnar form, one journal row.
+
+    Item ``k`` is a fill (``item_kind[k] == "F"``) or an index price (``"P"``) of instrument
+    ``instruments[instrument[k]]`` at time ``time[k]``; it is applied exactly as the equivalent
+    :class:`Fill` or :class:`OraclePrice` event would be, in order, and a refused item changes
+    nothing and is reported as a ``Rejected`` effect (the rest of the batch goes on). Integers on
+    the instruments' own grids, as matching engines emit them:
+
+    * ``price[k]``: ticks of the instrument's tick grid (a fill's price, or the index price:
+      ``price = price[k] × tick_size``; a finer index needs an :class:`OraclePrice`);
+    * ``size[k]``: lots (size steps) bought by ``subaccounts[buyer[k]]`` from
+      ``subaccounts[seller[k]]``; ``buyer``, ``seller`` and ``size`` are ``-1``, ``-1``, ``0`` on
+      price items;
+    * ``buyer_fee`` / ``seller_fee``: settlement-asset base units (omitted: no fees).
+
+    ``time`` never decreases and ends at or before ``ts``, which becomes the engine time.
+    Structural faults (unequal lengths, an index out of its table, an unknown symbol or
+    sub-account, time going backwards) reject the whole batch and change nothing.
+    """
+
+    kind: Literal["TradeBatch"] = "TradeBatch"
+    instruments: list[str] = Field(min_length=1, max_length=10_000)
+    subaccounts: list[str] = Field(default_factory=list, max_length=2 * MAX_BATCH_ITEMS)
+    item_kind: str = Field(min_length=1, max_length=MAX_BATCH_ITEMS, pattern=r"^[FP]+$")
+    time: list[Annotated[int, Field(ge=0)]] = Field(max_length=MAX_BATCH_ITEMS)
+    instrument: list[Annotated[int, Field(ge=0, lt=10_000)]] = Field(max_length=MAX_BATCH_ITEMS)
+    buyer: list[_BatchSub] = Field(max_length=MAX_BATCH_ITEMS)
+    seller: list[_BatchSub] = Field(max_length=MAX_BATCH_ITEMS)
+    price: list[_BatchInt] = Field(max_length=MAX_BATCH_ITEMS)
+    size: list[_BatchInt] = Field(max_length=MAX_BATCH_ITEMS)
+    buyer_fee: list[_BatchFee] | None = Field(default=None, max_length=MAX_BATCH_ITEMS)
+    seller_fee: list[_BatchFee] | None = Field(default=None, max_length=MAX_BATCH_ITEMS)
+
+
 class Tick(_Event):
     """Drives the liquidation waterfall; ``liquidator`` is the keeper credited with penalties."""
 
@@ -303,6 +350,7 @@ Event = Annotated[
     | ResetBreaker
     | LiquidationBid
     | BookSnapshot
+    | TradeBatch
     | Tick,
     Field(discriminator="kind"),
 ]
@@ -329,6 +377,7 @@ EVENT_TYPES: dict[str, type[_Event]] = {
         ResetBreaker,
         LiquidationBid,
         BookSnapshot,
+        TradeBatch,
         Tick,
     )
 }

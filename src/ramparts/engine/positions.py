@@ -16,7 +16,9 @@ One row ("slot") per open (sub-account, instrument) position, in contiguous nump
 ===========  =======  ===============================================================
 
 Per-instrument holder lists let one oracle tick re-margin only the holders of that instrument, in
-one vectorised pass; per-sub-account slot lists give the positions of an account. Slots of closed
+one vectorised pass; per-sub-account slot lists give the positions of an account. The same lists
+are kept as arrays for compiled code: ``head[sub]`` is a sub-account's first slot (−1: none) and
+``next[slot]`` the next slot of the same sub-account (−1: the last), in no particular order. Slots of closed
 positions are recycled. Nothing observable depends on slot order: holders are returned sorted by
 sub-account index.
 """
@@ -44,6 +46,8 @@ class PositionBook:
         self._by_instr: dict[int, set[int]] = {}
         self._by_sub: dict[int, dict[int, int]] = {}  # sub -> {instr: slot}
         self._holders_cache: dict[int, np.ndarray] = {}
+        self.next = np.full(capacity, -1, dtype=np.int64)
+        self.head = np.full(1024, -1, dtype=np.int64)
 
     # ------------------------------------------------------------------ lookup
     def __len__(self) -> int:
@@ -85,20 +89,36 @@ class PositionBook:
             s = self._next
             self._next += 1
         self.sub[s] = sub
-        self.instr[s] = instr
-        for f in _FIELDS_I64:
-            getattr(self, f)[s] = 0
+        self.instr[s] = instr  # the int64 columns are already zero: new rows are, and close() zeroes freed ones
         self._slot[key] = s
+        self.ensure_subs(sub + 1)
+        self.next[s] = self.head[sub]
+        self.head[sub] = s
         self._by_instr.setdefault(instr, set()).add(s)
         self._by_sub.setdefault(sub, {})[instr] = s
         self._holders_cache.pop(instr, None)
         return s
+
+    def ensure_subs(self, n: int) -> None:
+        """Make ``head`` long enough for sub-accounts ``0 … n−1``."""
+        if n > self.head.shape[0]:
+            grown = np.full(max(2 * self.head.shape[0], n), -1, dtype=np.int64)
+            grown[: self.head.shape[0]] = self.head
+            self.head = grown
 
     def close(self, slot: int) -> None:
         """Release a slot whose position is flat (lots == 0 and cost == 0)."""
         sub, instr = int(self.sub[slot]), int(self.instr[slot])
         assert self.lots[slot] == 0 and self.cost[slot] == 0, "closing a non-flat position"
         del self._slot[(sub, instr)]
+        if self.head[sub] == slot:
+            self.head[sub] = self.next[slot]
+        else:
+            prev = int(self.head[sub])
+            while self.next[prev] != slot:
+                prev = int(self.next[prev])
+            self.next[prev] = self.next[slot]
+        self.next[slot] = -1
         self._by_instr[instr].discard(slot)
         del self._by_sub[sub][instr]
         if not self._by_sub[sub]:
@@ -115,6 +135,9 @@ class PositionBook:
             arr = np.zeros(new, dtype=old.dtype)
             arr[: self.capacity] = old
             setattr(self, f, arr)
+        nxt = np.full(new, -1, dtype=np.int64)
+        nxt[: self.capacity] = self.next
+        self.next = nxt
         self.capacity = new
 
     def bulk_open(self, sub: np.ndarray, instr: np.ndarray, lots: np.ndarray, cost: np.ndarray, entry: np.ndarray) -> np.ndarray:
@@ -137,6 +160,16 @@ class PositionBook:
         if len(self._slot) != n:
             raise ValueError("duplicate (sub, instrument) pairs")
         order = np.lexsort((instr, sub))
+        sub_sorted = np.asarray(sub, dtype=np.int64)[order]
+        same = np.zeros(n, dtype=bool)
+        same[:-1] = sub_sorted[:-1] == sub_sorted[1:]
+        self.next[order[:-1][same[:-1]]] = order[1:][same[:-1]]
+        first = np.ones(n, dtype=bool)
+        first[1:] = ~same[:-1]
+        top = int(sub_sorted.max()) + 1 if n else 0
+        if top > self.head.shape[0]:
+            self.head = np.full(top, -1, dtype=np.int64)
+        self.head[sub_sorted[first]] = order[first]
         for s_, i_, slot in zip(sub[order].tolist(), instr[order].tolist(), order.tolist(), strict=True):
             self._by_sub.setdefault(s_, {})[i_] = slot
         by_instr = np.argsort(instr, kind="stable")

@@ -121,6 +121,18 @@ async def ingest_fills(req: m.FillBatchReq, request: Request, p: Principal = Dep
     return m.FillBatchAck(accepted=ok, rejected=len(rows) - ok, outcomes=rows)
 
 
+@router.post("/batches", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["trading"])
+async def ingest_batch(req: m.TradeBatchReq, request: Request, p: Principal = Depends(need("batches"))):
+    """Batch mode: one ``TradeBatch`` (fills and index prices in columns) journaled as one row.
+
+    Each item does what its own fill or price would; a refused item is a ``Rejected`` effect with
+    its ``item`` number, and the rest of the batch goes on. A malformed batch is refused whole (422).
+    """
+    if req.ts is None and req.time:
+        req = req.model_copy(update={"ts": max(req.time)})
+    return await _submit_one(request, _event("TradeBatch", req))
+
+
 @router.post("/prices", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["market data"])
 async def post_price(req: m.PriceReq, request: Request, p: Principal = Depends(need("prices"))):
     """An oracle price: re-margins the holders; the ack carries the margin calls it decided."""

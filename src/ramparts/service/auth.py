@@ -9,7 +9,9 @@ This module owns who may do what:
   chosen by URL exactly like the journal.
 * :data:`PERMISSIONS` maps every action of the API to the roles allowed to do it. Roles:
   ``trader`` (bound to one account: may only read and move its own sub-accounts ``account/*``),
-  ``oracle`` (prices), ``matcher`` (the matching engine: fill batches), ``liquidator`` (liquidation
+  ``oracle`` (prices), ``matcher`` (the matching engine: fill batches), ``sequencer`` (the venue's
+  sequencer: ``TradeBatch`` events merging the matcher's fills and the oracle's prices in one
+  order, batch mode), ``liquidator`` (liquidation
   and funding ticks, the queue), ``risk_officer`` (parameters, listings, insurance funding,
   onboarding, keys), ``auditor`` (read-only everything).
 * :class:`Authenticator` turns a presented token into a :class:`Principal`: constant-time
@@ -34,7 +36,7 @@ from typing import Any
 
 from ramparts.errors import InvalidInput, RampartsError
 
-ROLES = ("trader", "oracle", "matcher", "liquidator", "risk_officer", "auditor")
+ROLES = ("trader", "oracle", "matcher", "sequencer", "liquidator", "risk_officer", "auditor")
 
 #: action -> roles allowed. ``trader`` actions are further restricted to the key's own account.
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -43,6 +45,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "open_subaccount": frozenset({"trader", "risk_officer"}),
     "fills": frozenset({"matcher"}),
     "prices": frozenset({"oracle"}),
+    "batches": frozenset({"sequencer"}),
     "funding": frozenset({"liquidator", "risk_officer"}),
     "tick": frozenset({"liquidator"}),
     "bid": frozenset({"liquidator"}),

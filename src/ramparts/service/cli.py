@@ -44,7 +44,7 @@ def serve(journal: str, *, keys: str | None = None, namespace: str = "ramparts",
 def create_key_cmd(
     store: str = typer.Option(..., "--store", help="key store URL: the journal's SQLite path or postgresql:// URL"),
     namespace: str = typer.Option("ramparts", help="journal namespace (PostgreSQL schema)"),
-    role: str = typer.Option("risk_officer", help="trader, oracle, matcher, liquidator, risk_officer, auditor"),
+    role: str = typer.Option("risk_officer", help="trader, oracle, matcher, sequencer, liquidator, risk_officer, auditor"),
     account: str = typer.Option(None, help="the trader's account (or the liquidator's keeper name)"),
     label: str = typer.Option("bootstrap", help="a note kept with the key"),
 ) -> None:

@@ -59,6 +59,23 @@ class FillBatchReq(_Req):
     fills: list[FillReq] = Field(min_length=1, max_length=1000, description="fills in matching order; journaled in one transaction")
 
 
+class TradeBatchReq(_Req):
+    """Batch mode: fills and index prices as integer columns (see :class:`ramparts.engine.events.TradeBatch`)."""
+
+    instruments: list[str] = Field(min_length=1, max_length=10_000, examples=[["BTC-PERP"]])
+    subaccounts: list[str] = Field(default_factory=list, max_length=200_000, examples=[["alice/main", "bob/main"]])
+    item_kind: str = Field(min_length=1, max_length=100_000, description="F (fill) or P (index price) per item", examples=["FP"])
+    time: list[int] = Field(max_length=100_000, description="per item, ns since the epoch, never decreasing")
+    instrument: list[int] = Field(max_length=100_000, description="per item, a row of `instruments`", examples=[[0, 0]])
+    buyer: list[int] = Field(max_length=100_000, description="per fill, a row of `subaccounts`; -1 on prices", examples=[[0, -1]])
+    seller: list[int] = Field(max_length=100_000, description="per fill, a row of `subaccounts`; -1 on prices", examples=[[1, -1]])
+    price: list[int] = Field(max_length=100_000, description="ticks of the instrument's tick grid", examples=[[500000, 500100]])
+    size: list[int] = Field(max_length=100_000, description="lots (size steps); 0 on prices", examples=[[10, 0]])
+    buyer_fee: list[int] | None = Field(default=None, max_length=100_000, description="settlement base units")
+    seller_fee: list[int] | None = Field(default=None, max_length=100_000, description="settlement base units")
+    ts: int | None = Ts
+
+
 class PriceReq(_Req):
     instrument: str = Symbol
     price: Decimal = Field(examples=["50000"])

@@ -1,0 +1,333 @@
+"""The compiled fast path of batch mode: fills and index prices applied in one numba loop.
+
+:func:`run_items` applies the items of a :class:`~ramparts.engine.events.TradeBatch` from
+``start`` on, in order, with exactly the arithmetic of the engine's ``Fill`` and ``OraclePrice``
+handlers, for as long as each item is one it can prove it handles identically: an *accepted* fill
+on ordinary (cross or isolated, non-portfolio) sub-accounts of a tiered instrument, or an index
+price of such an instrument under the index mark model. It stops, **before touching anything of
+that item**, at the first item that would be refused, that could overflow a balance, or that needs
+a mechanism it does not have (options, portfolio margin, correlation add-ons, circuit breakers,
+other mark models), and returns its number; the caller applies that item through the ordinary
+handler (which raises the precise error, or does the rarer work) and calls it again after it.
+
+What the kernel leaves for the caller, which :mod:`ramparts.engine.batch_ops` does at the end of
+each run: the Python-side ledger accounts (``vm:<SYMBOL>`` and ``fees``, accumulated here as
+deltas), the closing of positions left flat (their slots stay allocated, all zero, until then),
+the markets' mark-model states, the ``MarginCall`` effects (recorded here as rows) and the
+insolvency set (recorded as changes).
+
+Integer semantics: numba's ``//`` on signed ints is Python's floor division, and every product
+is guarded against int64 overflow before it is formed (the Python engine uses unbounded ints;
+where a bound could be reached, the kernel stops and leaves the item to the Python handler).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ramparts.fixedpoint import MAX_BALANCE, MAX_NOTIONAL
+
+PPM = 1_000_000
+INT64_MAX = np.iinfo(np.int64).max
+
+
+@numba.njit(cache=True, inline="always")
+def _ceil_ppm(x):
+    return -((-x) // 1_000_000)
+
+
+@numba.njit(cache=True, inline="always")
+def requirement(i, lots, mark, floors, imr, mmr, imq, imr_rem, mmq, mmr_rem):
+    """(initial, maintenance) of ``lots`` of instrument ``i`` at ``mark``: the tiered schedule's
+    ``⌈(n·rate − C)/10^6⌉`` exactly (split as ``n = q·10^6 + r`` so that nothing overflows for
+    any ``n ≤ MAX_NOTIONAL``), as :meth:`TieredMarginModel.position_requirements` computes it."""
+    if lots == 0:
+        return 0, 0
+    n = (lots if lots > 0 else -lots) * mark
+    k = 0
+    while floors[i, k + 1] <= n:
+        k += 1
+    q = n // 1_000_000
+    r = n - q * 1_000_000
+    im = (q * imr[i, k] - imq[i, k]) + _ceil_ppm(r * imr[i, k] - imr_rem[i, k])
+    mm = (q * mmr[i, k] - mmq[i, k]) + _ceil_ppm(r * mmr[i, k] - mmr_rem[i, k])
+    return im, mm
+
+
+@numba.njit(cache=True, inline="always")
+def _abs(x):
+    return x if x >= 0 else -x
+
+
+@numba.njit(cache=True)
+def _find_slot(s, i, head, nxt, b_instr):
+    """The slot of sub-account ``s`` in instrument ``i`` (−1: none), along its chain."""
+    p = head[s]
+    while p >= 0:
+        if b_instr[p] == i:
+            return p
+        p = nxt[p]
+    return -1
+
+
+@numba.njit(cache=True)
+def group_slots(held, wanted, n_instr):
+    """CSR of the slots ``held`` (instrument per slot) of the ``wanted`` instruments, in slot order."""
+    ptr = np.zeros(n_instr + 1, dtype=np.int64)
+    for p in range(held.shape[0]):
+        i = held[p]
+        if wanted[i]:
+            ptr[i + 1] += 1
+    for i in range(n_instr):
+        ptr[i + 1] += ptr[i]
+    out = np.empty(ptr[n_instr], dtype=np.int64)
+    fill = ptr[:-1].copy()
+    for p in range(held.shape[0]):
+        i = held[p]
+        if wanted[i]:
+            out[fill[i]] = p
+            fill[i] += 1
+    return ptr, out
+
+
+@numba.njit(cache=True)
+def missing_slots(subs, instrs, head, nxt, b_instr):
+    """Which (sub-account, instrument) pairs have no position slot yet."""
+    out = np.zeros(subs.shape[0], dtype=np.bool_)
+    for k in range(subs.shape[0]):
+        out[k] = _find_slot(subs[k], instrs[k], head, nxt, b_instr) < 0
+    return out
+
+
+@numba.njit(cache=True)
+def _side_ok(s, slot, i, delta, price, fee, mark, spot, iso_j, system_j, blocked,
+             sub_cash, sub_value, sub_cost, sub_coll, sub_im, b_lots, b_im,
+             floors, imr, mmr, imq, imr_rem, mmq, mmr_rem):  # fmt: skip
+    """The checks of ``Engine._check_fill_side`` for one side; False where the handler would refuse."""
+    if iso_j >= 0 and iso_j != i:
+        return False
+    old = b_lots[slot]
+    new = old + delta
+    px = max(price, mark, spot)
+    if _abs(new) > MAX_NOTIONAL // px:  # |new| × px > MAX_NOTIONAL, without forming the product
+        return False
+    if system_j:
+        return True
+    equity_after = sub_cash[s] + sub_value[s] - sub_cost[s] + sub_coll[s] + delta * (mark - price) - fee
+    increasing = _abs(new) > _abs(old) or (new != 0 and (new > 0) != (old > 0))
+    if increasing:
+        if blocked:
+            return False
+        im_new, _ = requirement(i, new, mark, floors, imr, mmr, imq, imr_rem, mmq, mmr_rem)
+        if equity_after < sub_im[s] - b_im[slot] + im_new:
+            return False
+    elif equity_after < 0:
+        return False
+    return True
+
+
+@numba.njit(cache=True)
+def _side_bound(s, slot, delta, price, mark, sub_cash_s, fee, head, nxt, b_lots, b_value, b_cost, b_entry):
+    """A bound on every balance the side's postings can reach, or −1 where an int64 product of
+    ``Engine._trade`` could overflow (the item is then left to the Python handler)."""
+    old = b_lots[slot]
+    new = old + delta
+    quote = delta * price  # |delta| ≤ MAX_NOTIONAL, price ≤ MAX_NOTIONAL: checked by the caller
+    entry = b_entry[slot]
+    if old != 0 and (old > 0) != (delta > 0):
+        if new == 0 or (new > 0) == (old > 0):
+            if _abs(new) != 0 and _abs(entry) > INT64_MAX // _abs(new):
+                return -1
+        elif _abs(new) != 0 and _abs(quote) > INT64_MAX // _abs(new):
+            return -1
+    total = _abs(sub_cash_s) + fee
+    p = head[s]
+    while p >= 0:
+        if p == slot:
+            total += _abs(new * mark) + _abs(b_cost[p]) + _abs(quote)
+        else:
+            total += _abs(b_value[p]) + _abs(b_cost[p])
+        if total > MAX_BALANCE:
+            return -1
+        p = nxt[p]
+    return total
+
+
+@numba.njit(cache=True)
+def _trade_side(s, slot, i, delta, price, fee, mark,
+                sub_cash, sub_value, sub_cost, sub_im, sub_mm, head, nxt,
+                b_instr, b_lots, b_cost, b_entry, b_value, b_im, b_mm, vm_delta,
+                floors, imr, mmr, imq, imr_rem, mmq, mmr_rem):  # fmt: skip
+    """``Engine._trade`` + the fee + ``Engine._realise`` of one side (flat slots stay allocated)."""
+    quote = delta * price
+    old = b_lots[slot]
+    new = old + delta
+    entry = b_entry[slot]
+    if old == 0 or (old > 0) == (delta > 0):
+        entry += quote
+    elif new == 0 or (new > 0) == (old > 0):
+        scaled = _abs(entry) * _abs(new) // _abs(old)
+        entry = scaled if entry >= 0 else -scaled
+    else:
+        entry = quote * new // delta
+    b_lots[slot] = new
+    b_cost[slot] += quote
+    b_entry[slot] = entry
+    sub_cost[s] += quote
+    value = new * mark
+    im, mm = requirement(i, new, mark, floors, imr, mmr, imq, imr_rem, mmq, mmr_rem)
+    sub_value[s] += value - b_value[slot]
+    sub_im[s] += im - b_im[slot]
+    sub_mm[s] += mm - b_mm[slot]
+    b_value[slot] = value
+    b_im[slot] = im
+    b_mm[slot] = mm
+    sub_cash[s] -= fee
+    p = head[s]
+    while p >= 0:  # realise variation margin of every position of the side
+        pnl = b_value[p] - b_cost[p]
+        if pnl != 0:
+            sub_cash[s] += pnl
+            vm_delta[b_instr[p]] -= pnl
+            b_cost[p] += pnl
+            sub_cost[s] += pnl
+        p = nxt[p]
+
+
+@numba.njit(cache=True)
+def run_items(start, kind, gi, bl, sl, lp, size, fee_b, fee_s, times, sub_map,
+              ok_fill, ok_price, i_mark, i_index, i_last_oracle, i_max_age, i_expiry, i_settled, i_spot, i_blocked,
+              floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, h_ptr, h_slots, i_priced,
+              row_iso, row_ok, system, sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
+              head, nxt, b_sub, b_instr, b_lots, b_cost, b_entry, b_value, b_im, b_mm,
+              fees_bal, vm_delta, fees_delta, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag, traded, counters):  # fmt: skip
+    """Apply items ``start, start+1, …`` (see the module docstring); returns the first item not applied.
+
+    Items: ``kind`` (0 fill, 1 index price), ``gi`` (engine instrument index), ``bl`` / ``sl``
+    (the buyer's and seller's rows in the batch's sub-account table, whose engine indices are
+    ``sub_map``), ``lp`` (lot price; ≤ 0 when out of range), ``size`` (lots), fees and times.
+    ``row_iso`` / ``row_ok`` are per row of that table: the instrument of an isolated sub-account
+    (−1 for cross) and whether the fast path may trade it (not a portfolio sub-account).
+    ``head`` / ``nxt`` chain the position slots of each sub-account; ``h_ptr`` /
+    ``h_slots`` the slots that may hold each instrument (flat ones are skipped), in any order.
+    ``counters`` = [margin-call rows, insolvency changes, time of the last applied item, a bound
+    on ``|vm:<SYMBOL>|`` of every market, slots traded (``traded``, two a fill)]; the output
+    arrays' lengths are their capacities.
+    """
+    n = kind.shape[0]
+    vm_bound = counters[3]
+    for k in range(start, n):
+        i = gi[k]
+        t = times[k]
+        price = lp[k]
+        if kind[k] == 0:  # ------------------------------------------------------------- fill
+            if not ok_fill[i] or price <= 0 or size[k] <= 0:
+                return k
+            if i_settled[i] or t >= i_expiry[i] or i_mark[i] <= 0:
+                return k
+            if i_max_age[i] != 0 and t - i_last_oracle[i] > i_max_age[i]:
+                return k
+            jb = bl[k]
+            js = sl[k]
+            b = sub_map[jb]
+            s = sub_map[js]
+            if b == s or not row_ok[jb] or not row_ok[js]:
+                return k
+            lots = size[k]
+            mark = i_mark[i]
+            if lots > MAX_NOTIONAL // max(price, mark, i_spot[i]):  # keeps every product below in int64
+                return k
+            slot_b = _find_slot(b, i, head, nxt, b_instr)
+            slot_s = _find_slot(s, i, head, nxt, b_instr)
+            if slot_b < 0 or slot_s < 0:
+                return k
+            if not _side_ok(b, slot_b, i, lots, price, fee_b[k], mark, i_spot[i], row_iso[jb], system[b], i_blocked[i],
+                            sub_cash, sub_value, sub_cost, sub_coll, sub_im, b_lots, b_im,
+                            floors, imr, mmr, imq, imr_rem, mmq, mmr_rem):  # fmt: skip
+                return k
+            if not _side_ok(s, slot_s, i, -lots, price, fee_s[k], mark, i_spot[i], row_iso[js], system[s], i_blocked[i],
+                            sub_cash, sub_value, sub_cost, sub_coll, sub_im, b_lots, b_im,
+                            floors, imr, mmr, imq, imr_rem, mmq, mmr_rem):  # fmt: skip
+                return k
+            # no balance may pass MAX_BALANCE on the way (the handler would stop part-way)
+            bb = _side_bound(b, slot_b, lots, price, mark, sub_cash[b], fee_b[k], head, nxt, b_lots, b_value, b_cost, b_entry)
+            bs = _side_bound(s, slot_s, -lots, price, mark, sub_cash[s], fee_s[k], head, nxt, b_lots, b_value, b_cost, b_entry)
+            if bb < 0 or bs < 0 or vm_bound + bb + bs > MAX_BALANCE:
+                return k
+            if fees_bal[0] + fees_delta[0] + fee_b[k] + fee_s[k] > MAX_BALANCE:
+                return k
+            vm_bound += bb + bs
+            _trade_side(b, slot_b, i, lots, price, fee_b[k], mark, sub_cash, sub_value, sub_cost, sub_im, sub_mm, head, nxt,
+                        b_instr, b_lots, b_cost, b_entry, b_value, b_im, b_mm, vm_delta,
+                        floors, imr, mmr, imq, imr_rem, mmq, mmr_rem)  # fmt: skip
+            fees_delta[0] += fee_b[k]
+            _trade_side(s, slot_s, i, -lots, price, fee_s[k], mark, sub_cash, sub_value, sub_cost, sub_im, sub_mm, head, nxt,
+                        b_instr, b_lots, b_cost, b_entry, b_value, b_im, b_mm, vm_delta,
+                        floors, imr, mmr, imq, imr_rem, mmq, mmr_rem)  # fmt: skip
+            fees_delta[0] += fee_s[k]
+            nt = counters[4]
+            traded[nt] = slot_b
+            traded[nt + 1] = slot_s
+            counters[4] = nt + 2
+        else:  # ------------------------------------------------------------------------ index price
+            if not ok_price[i] or price <= 0 or i_settled[i]:
+                return k
+            lo = h_ptr[i]
+            hi = h_ptr[i + 1]
+            if counters[0] + (hi - lo) > fx_item.shape[0] or counters[1] + (hi - lo) > ins_sub.shape[0]:
+                return k  # out of room for its effects: left to the handler
+            biggest = 0
+            for q in range(lo, hi):
+                a = _abs(b_lots[h_slots[q]])
+                if a > biggest:
+                    biggest = a
+            if biggest > MAX_NOTIONAL // price:  # a holder's notional would overflow
+                return k
+            i_index[i] = price
+            i_mark[i] = price  # the index mark model: the mark is the index
+            i_last_oracle[i] = t
+            i_priced[i] = True
+            nf = counters[0]
+            ni = counters[1]
+            for q in range(lo, hi):  # Engine._remargin, then Engine._margin_calls, holder by holder
+                p = h_slots[q]
+                lots = b_lots[p]
+                if lots == 0:  # a slot left flat by this batch (or a free one): not a holder
+                    continue
+                s = b_sub[p]
+                value = lots * price
+                im, mm = requirement(i, lots, price, floors, imr, mmr, imq, imr_rem, mmq, mmr_rem)
+                sv = sub_value[s] + value - b_value[p]
+                smm = sub_mm[s] + mm - b_mm[p]
+                sub_value[s] = sv
+                sub_im[s] += im - b_im[p]
+                sub_mm[s] = smm
+                b_value[p] = value
+                b_im[p] = im
+                b_mm[p] = mm
+                # a sub-account holds one slot per instrument, so its equity is final here
+                equity = sub_cash[s] + sv - sub_cost[s] + sub_coll[s]
+                if not system[s]:
+                    if equity < smm and not margin_called[s]:
+                        margin_called[s] = True
+                        fx_item[nf] = k
+                        fx_sub[nf] = s
+                        fx_equity[nf] = equity
+                        fx_mm[nf] = smm
+                        nf += 1
+                    if equity < 0 and not insolvent[s]:
+                        insolvent[s] = True
+                        ins_sub[ni] = s
+                        ins_flag[ni] = 1
+                        ni += 1
+                if equity >= 0 and insolvent[s]:
+                    insolvent[s] = False
+                    ins_sub[ni] = s
+                    ins_flag[ni] = 0
+                    ni += 1
+            counters[0] = nf
+            counters[1] = ni
+        counters[2] = t
+        counters[3] = vm_bound
+    return n

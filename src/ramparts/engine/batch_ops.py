@@ -1,0 +1,287 @@
+"""Batch mode: the engine's handler of :class:`~ramparts.engine.events.TradeBatch`.
+
+A batch is one event and one journal row holding many fills and index prices as integer columns.
+Its meaning is defined item by item: item ``k`` does exactly what the equivalent ``Fill`` or
+``OraclePrice`` event would do at that point (a refused item changes nothing and becomes a
+``Rejected`` effect). :class:`BatchOps` gets there in two gears:
+
+* the compiled gear, :func:`ramparts.engine.batch_kernel.run_items`, applies runs of ordinary
+  items (accepted fills on cross / isolated sub-accounts of tiered instruments, index prices under
+  the index mark model) in one numba loop over the engine's own arrays;
+* the general gear applies the item the kernel stopped at through the ordinary handler, built as
+  the equivalent event (so a refusal carries the handler's own error), then the kernel resumes.
+
+Before a run the handler *prepares*: it opens (empty) every position slot the remaining fills
+could need, so that the kernel never allocates, and lays out the slots of each sub-account of the
+batch and the holders of each priced instrument as flat arrays. After a run it *finishes*: the
+venue ledger accounts get the run's variation-margin and fee totals, markets their mark state,
+slots left flat are closed, margin calls become effects and the insolvency set is updated. The
+book is then exactly as the item-by-item handlers would have left it, which the equivalence tests
+check state hash for state hash.
+
+Throughput: ``benchmarks/bench_throughput.py``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ramparts.engine import events as ev
+from ramparts.engine.batch_kernel import INT64_MAX, PPM, group_slots, missing_slots, run_items
+from ramparts.errors import InvalidInput, Rejected, RampartsError, UnknownEntity
+from ramparts.fixedpoint import MAX_NOTIONAL
+from ramparts.oracle.mark import IndexMark, MarkState
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ramparts.engine.engine import Engine
+
+
+#: The most items one run of the kernel is prepared for (bounds the work a refused item repeats).
+_WINDOW = 4096
+
+
+class _Columns:
+    """A validated batch as numpy columns (engine indices resolved)."""
+
+    __slots__ = ("eligible", "ok_fill", "ok_price", "e", "n", "kind", "gi", "bl", "sl", "ticks", "lp", "size", "fee_b", "fee_s", "times", "sub_map", "row_iso", "row_ok")
+
+
+def _rejection(k: int, exc: RampartsError) -> dict:
+    fx: dict = {"kind": "Rejected", "item": k, "error": type(exc).__name__, "message": str(exc)}
+    if isinstance(exc, Rejected):
+        fx["reason"] = exc.reason
+    elif isinstance(exc, (InvalidInput, UnknownEntity)):
+        fx["field"] = exc.field
+    return fx
+
+
+class BatchOps:
+    """The ``TradeBatch`` handler of :class:`~ramparts.engine.engine.Engine` (a mixin)."""
+
+    # ------------------------------------------------------------------ handler
+    def _on_TradeBatch(self: Engine, e: ev.TradeBatch) -> list[dict]:
+        c = self._batch_columns(e)
+        effects: list[dict] = []
+        general = 0
+        k = 0
+        while k < c.n:
+            k, stopped = self._batch_run(c, k, effects)
+            if stopped:  # the kernel left item k to the ordinary handler
+                self._batch_item(c, k, effects)
+                general += 1
+                k += 1
+        #: how the last batch was applied (diagnostics, not state): items by each gear
+        self.last_batch_stats = {"items": c.n, "compiled": c.n - general, "general": general}
+        return effects
+
+    # ------------------------------------------------------------------ validation
+    def _batch_columns(self: Engine, e: ev.TradeBatch) -> _Columns:
+        """Check the batch's structure (nothing is changed when it is malformed)."""
+        n = len(e.item_kind)
+        for name in ("time", "instrument", "buyer", "seller", "price", "size", "buyer_fee", "seller_fee"):
+            col = getattr(e, name)
+            if col is not None and len(col) != n:
+                raise InvalidInput(name, f"{len(col)} values for {n} items")
+        gi_table = np.array([self.instrument(sym, "instruments").index for sym in e.instruments], dtype=np.int64)
+        sub_map = np.array([self.sub_index(sid, "subaccounts") for sid in e.subaccounts], dtype=np.int64)
+        c = _Columns()
+        c.e, c.n = e, n
+        c.eligible = c.ok_fill = c.ok_price = None
+        c.kind = (np.frombuffer(e.item_kind.encode("ascii"), dtype=np.uint8) == ord("P")).astype(np.int8)
+        local = np.asarray(e.instrument, dtype=np.int64)
+        if int(local.max()) >= len(e.instruments):
+            raise InvalidInput("instrument", f"an index beyond the {len(e.instruments)} instruments of the batch")
+        c.gi = gi_table[local]
+        c.times = np.asarray(e.time, dtype=np.int64)
+        if int(c.times[0]) < self.time_ns:
+            raise InvalidInput("time", f"item time {int(c.times[0])} is before the engine time {self.time_ns}")
+        if n > 1 and bool((np.diff(c.times) < 0).any()):
+            raise InvalidInput("time", "item times must not decrease")
+        if int(c.times[-1]) > e.ts:
+            raise InvalidInput("time", f"item time {int(c.times[-1])} is after the batch time {e.ts}")
+        c.bl = np.asarray(e.buyer, dtype=np.int64)
+        c.sl = np.asarray(e.seller, dtype=np.int64)
+        c.ticks = np.asarray(e.price, dtype=np.int64)
+        c.size = np.asarray(e.size, dtype=np.int64)
+        zeros = np.zeros(n, dtype=np.int64)
+        c.fee_b = zeros if e.buyer_fee is None else np.asarray(e.buyer_fee, dtype=np.int64)
+        c.fee_s = zeros if e.seller_fee is None else np.asarray(e.seller_fee, dtype=np.int64)
+        fill = c.kind == 0
+        m = len(e.subaccounts)
+        for name, col in (("buyer", c.bl), ("seller", c.sl)):
+            if bool((fill & ((col < 0) | (col >= m))).any()):
+                raise InvalidInput(name, f"a fill names a sub-account beyond the {m} of the batch")
+            if bool((~fill & (col != -1)).any()):
+                raise InvalidInput(name, "a price item names no sub-account (-1)")
+        if bool((~fill & ((c.size != 0) | (c.fee_b != 0) | (c.fee_s != 0))).any()):
+            raise InvalidInput("size", "a price item has no size and no fees (0)")
+        # lot prices on the tick grid; out of range → 0, which the per-item handler refuses with its message
+        units = np.array([self.instruments[int(i)].tick_units for i in gi_table.tolist()], dtype=np.int64)[local]
+        ok = c.ticks <= MAX_NOTIONAL // units
+        c.lp = np.where(ok, c.ticks * np.where(ok, units, 0), 0)
+        c.sub_map = sub_map
+        c.row_iso = self.sub_isolated[sub_map]
+        c.row_ok = ~self.is_portfolio[sub_map]
+        return c
+
+    # ------------------------------------------------------------------ the general gear
+    def _batch_item(self: Engine, c: _Columns, k: int, effects: list[dict]) -> None:
+        """Apply item ``k`` through the ordinary handler, as the equivalent event."""
+        instr = self.instruments[int(c.gi[k])]
+        t = int(c.times[k])
+        price = Decimal(int(c.ticks[k])) * instr.tick_size
+        try:
+            if c.kind[k] == 0:
+                q = self.settlement
+                fill = ev.Fill(ts=t, instrument=instr.symbol, buyer=c.e.subaccounts[int(c.bl[k])], seller=c.e.subaccounts[int(c.sl[k])],
+                               price=price, size=instr.size(int(c.size[k])), buyer_fee=q.amount(int(c.fee_b[k])),
+                               seller_fee=q.amount(int(c.fee_s[k])))  # fmt: skip
+                fx = self._on_Fill(fill)
+            else:
+                fx = self._on_OraclePrice(ev.OraclePrice(ts=t, instrument=instr.symbol, price=price))
+        except RampartsError as exc:
+            effects.append(_rejection(k, exc))
+            return
+        self.time_ns = t
+        effects.extend({**f, "item": k} for f in fx)
+
+    # ------------------------------------------------------------------ the compiled gear
+    def _batch_tables(self: Engine) -> tuple[np.ndarray, ...]:
+        """Every instrument's tier rows, padded (cached until a schedule changes)."""
+        schedules = [i.schedule for i in self.instruments]
+        cached = getattr(self, "_batch_tables_cache", None)
+        if cached is not None and len(cached[0]) == len(schedules) and all(a is b for a, b in zip(cached[0], schedules, strict=True)):
+            return cached[1]
+        width = max(len(s.tiers) for s in schedules) + 1
+        n = len(schedules)
+        floors = np.full((n, width), INT64_MAX, dtype=np.int64)
+        cols = [np.zeros((n, width), dtype=np.int64) for _ in range(6)]
+        for i, s in enumerate(schedules):
+            for k, (tier, ci, cm) in enumerate(zip(s.tiers, s.im_cum_scaled, s.mm_cum_scaled, strict=True)):
+                floors[i, k] = tier.notional_floor
+                row = (tier.initial_rate_ppm, tier.maintenance_rate_ppm, *divmod(ci, PPM), *divmod(cm, PPM))
+                cols[0][i, k], cols[1][i, k], cols[2][i, k], cols[3][i, k], cols[4][i, k], cols[5][i, k] = row
+        tables = (floors, *cols)
+        self._batch_tables_cache = (schedules, tables)
+        return tables
+
+    def _batch_eligible(self: Engine, c: _Columns) -> np.ndarray:
+        """Per item, whether the kernel may take it at all (what no item of a batch can change)."""
+        n_instr = len(self.instruments)
+        ok_fill = np.zeros(n_instr, dtype=np.bool_)
+        ok_price = np.zeros(n_instr, dtype=np.bool_)
+        if self.collateral.correlation is None:
+            for i in np.unique(c.gi).tolist():
+                instr = self.instruments[i]
+                if instr.is_option or instr.schedule.size_premium_ppm:
+                    continue
+                ok_fill[i] = True
+                ok_price[i] = (type(self.mark_models[i]) is IndexMark and i not in self._options_by_index
+                               and self.defences.breakers is None)  # fmt: skip
+        fill = c.kind == 0
+        rows_ok = c.row_ok[np.where(fill, c.bl, 0)] & c.row_ok[np.where(fill, c.sl, 0)] if c.row_ok.size else fill & False
+        return np.where(fill, ok_fill[c.gi] & rows_ok, ok_price[c.gi]), ok_fill, ok_price
+
+    def _batch_run(self: Engine, c: _Columns, start: int, effects: list[dict]) -> tuple[int, bool]:
+        """Prepare, run the kernel from ``start``, finish. Returns the first item it did not apply,
+        and whether it stopped there (the item is the ordinary handler's) or ran to its window's end."""
+        if c.eligible is None:
+            c.eligible, c.ok_fill, c.ok_price = self._batch_eligible(c)
+        if not c.eligible[start]:
+            return start, True
+        stop = start + int(np.argmin(c.eligible[start:])) if not c.eligible[start:].all() else c.n
+        stop = min(stop, start + _WINDOW)
+        b = self.book
+        kind, gi = c.kind[start:stop], c.gi[start:stop]
+        fill = kind == 0
+        n_instr = len(self.instruments)
+        ok_fill, ok_price = c.ok_fill, c.ok_price
+        touched = np.unique(gi).tolist()
+        # --- open every slot the fills could need (empty; closed again below if unused)
+        opened: list[int] = []
+        if fill.any():
+            b.ensure_subs(len(self.subs))
+            gf = gi[fill]
+            ss = np.concatenate([c.sub_map[c.bl[start:stop][fill]], c.sub_map[c.sl[start:stop][fill]]])
+            ii = np.concatenate([gf, gf])
+            miss = missing_slots(ss, ii, b.head, b.next, b.instr)
+            if miss.any():
+                for s, i in sorted(set(zip(ss[miss].tolist(), ii[miss].tolist(), strict=True))):
+                    opened.append(b.open(s, i))
+        # --- the slots of each priced instrument, in slot order (the flat and free ones are skipped by the kernel)
+        wanted = np.zeros(n_instr, dtype=np.bool_)
+        wanted[gi[~fill]] = True
+        wanted &= ok_price
+        h_ptr, h_slots = group_slots(b.instr[: b._next], wanted, n_instr)
+        # --- markets
+        mk = self.markets
+        i_mark = np.array([x.mark for x in mk], dtype=np.int64)
+        i_index = np.array([x.index_price for x in mk], dtype=np.int64)
+        i_last = np.array([x.last_oracle_ns for x in mk], dtype=np.int64)
+        i_settled = np.array([x.settled for x in mk], dtype=np.bool_)
+        instrs = self.instruments
+        i_age = np.array([x.oracle_max_age_ns or 0 for x in instrs], dtype=np.int64)
+        i_expiry = np.array([INT64_MAX if x.expiry_ns is None else x.expiry_ns for x in instrs], dtype=np.int64)
+        i_spot = np.array([x.spot_lot for x in instrs], dtype=np.int64)
+        i_blocked = np.zeros(n_instr, dtype=np.bool_)
+        for i in touched:
+            i_blocked[i] = self.defences.blocked(instrs[i].symbol, "risk_increasing_fill") is not None
+        i_priced = np.zeros(n_instr, dtype=np.bool_)
+        floors, imr, mmr, imq, imr_rem, mmq, mmr_rem = self._batch_tables()
+        # --- the venue's own ledger accounts, and room for effects
+        led = self.ledger
+        q = self.settlement.symbol
+        vm_abs = max((abs(led.balance(q, f"vm:{x.symbol}")) for x in instrs), default=0)
+        fees_bal = np.array([led.balance(q, "fees")], dtype=np.int64)
+        vm_delta = np.zeros(n_instr, dtype=np.int64)
+        fees_delta = np.zeros(1, dtype=np.int64)
+        room = int(h_slots.size) + 16
+        fx_item, fx_sub, fx_equity, fx_mm = (np.zeros(room, dtype=np.int64) for _ in range(4))
+        ins_sub = np.zeros(2 * room, dtype=np.int64)
+        ins_flag = np.zeros(2 * room, dtype=np.int8)
+        n_subs = len(self.subs)
+        insolvent = np.zeros(n_subs, dtype=np.bool_)
+        if self.insolvent:
+            insolvent[np.fromiter(self.insolvent, dtype=np.int64)] = True
+        traded = np.zeros(2 * (stop - start), dtype=np.int64)
+        counters = np.array([0, 0, -1, vm_abs, 0], dtype=np.int64)
+        end = run_items(
+            start, c.kind[:stop], c.gi, c.bl, c.sl, c.lp, c.size, c.fee_b, c.fee_s, c.times, c.sub_map,
+            ok_fill, ok_price, i_mark, i_index, i_last, i_age, i_expiry, i_settled, i_spot, i_blocked,
+            floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, h_ptr, h_slots, i_priced,
+            c.row_iso, c.row_ok, self.is_system, led.sub_cash, self.sub_value, self.sub_cost, self.sub_coll, self.sub_im, self.sub_mm,
+            self.margin_called, insolvent, b.head, b.next, b.sub, b.instr, b.lots, b.cost, b.entry, b.value, b.im, b.mm,
+            fees_bal, vm_delta, fees_delta, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag, traded, counters,
+        )  # fmt: skip
+        # --- finish: what the item-by-item handlers would have left behind
+        for i in np.flatnonzero(vm_delta).tolist():
+            led._add(q, f"vm:{instrs[i].symbol}", int(vm_delta[i]))
+        if fees_delta[0]:
+            led._add(q, "fees", int(fees_delta[0]))
+        for i in np.flatnonzero(i_priced).tolist():
+            m_ = mk[i]
+            m_.index_price, m_.mark, m_.last_oracle_ns = int(i_index[i]), int(i_mark[i]), int(i_last[i])
+            m_.mark_state = MarkState(m_.mark, 0, m_.last_oracle_ns)
+        touched_slots = np.unique(np.concatenate([traded[: counters[4]], np.asarray(opened, dtype=np.int64)]))
+        for slot in touched_slots[b.lots[touched_slots] == 0].tolist():  # left flat (or never traded): closed
+            b.close(slot)
+        subs = self.subs
+        calls = int(counters[0])
+        for r in np.lexsort((fx_sub[:calls], fx_item[:calls])).tolist():  # by item, then sub-account, as the handler orders them
+            s = int(fx_sub[r])
+            effects.append({"kind": "MarginCall", "subaccount": str(subs[s].id), "equity": int(fx_equity[r]),
+                            "maintenance": int(fx_mm[r]), "item": int(fx_item[r])})  # fmt: skip
+        for r in range(int(counters[1])):
+            if ins_flag[r]:
+                self.insolvent.add(int(ins_sub[r]))
+            else:
+                self.insolvent.discard(int(ins_sub[r]))
+        if counters[2] >= 0:
+            self.time_ns = int(counters[2])
+        return int(end), int(end) < stop
+
+
+__all__ = ["BatchOps"]
