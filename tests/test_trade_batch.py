@@ -412,3 +412,21 @@ def test_bulk_opened_books_chain_their_slots_too():
             chain.append(p)
             p = int(b.next[p])
         assert sorted(chain) == sorted(int(k) for k in np.flatnonzero(sub == s))
+
+
+# ------------------------------------------------------------------------------- the compiled re-margin of single prices
+@settings(max_examples=int(os.environ.get("BATCH_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(items=st.lists(item, min_size=1, max_size=60), deposits=st.lists(st.integers(0, 200_000), min_size=6, max_size=6),
+       tick=st.booleans())  # fmt: skip
+def test_single_prices_re_margin_alike_compiled_or_with_numpy(items, deposits, tick):
+    """``OraclePrice`` events (and the waterfall a ``Tick`` runs) give the same state and effects
+    whether ``Engine._remargin`` takes its compiled pass or its numpy passes."""
+    setup = setup_events(**PLAIN, deposits=deposits)
+    runs = []
+    for compiled in (True, False):
+        e = engine_of(setup)
+        e.compiled_remargin = compiled
+        events = as_events(e, build_batch(items))
+        fx = one_by_one(e, events + ([ev.Tick(ts=events[-1].ts + S)] if tick else []))
+        runs.append((fx, e.state_dict()))
+    assert runs[0] == runs[1]

@@ -196,6 +196,59 @@ def _trade_side(s, slot, i, delta, price, fee, mark,
 
 
 @numba.njit(cache=True)
+def reprice_holders(k, i, price, lo, hi, h_slots, calls, b_sub, b_lots, b_value, b_im, b_mm, system,
+                    sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
+                    floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag, counters):  # fmt: skip
+    """``Engine._remargin`` of the slots ``h_slots[lo:hi]`` of instrument ``i`` at mark ``price``,
+    and with ``calls`` its ``_margin_calls``: newly breached sub-accounts become rows of
+    ``fx_*`` (item ``k``) and insolvency changes rows of ``ins_*``, from ``counters[0]`` and
+    ``counters[1]`` on (room for ``hi − lo`` rows each is the caller's to ensure). Flat slots are
+    skipped; each sub-account may appear once (one slot per instrument)."""
+    nf = counters[0]
+    ni = counters[1]
+    for q in range(lo, hi):  # Engine._remargin, then Engine._margin_calls, holder by holder
+        p = h_slots[q]
+        lots = b_lots[p]
+        if lots == 0:  # a slot left flat by this batch (or a free one): not a holder
+            continue
+        s = b_sub[p]
+        value = lots * price
+        im, mm = requirement(i, lots, price, floors, imr, mmr, imq, imr_rem, mmq, mmr_rem)
+        sv = sub_value[s] + value - b_value[p]
+        smm = sub_mm[s] + mm - b_mm[p]
+        sub_value[s] = sv
+        sub_im[s] += im - b_im[p]
+        sub_mm[s] = smm
+        b_value[p] = value
+        b_im[p] = im
+        b_mm[p] = mm
+        if not calls:
+            continue
+        # a sub-account holds one slot per instrument, so its equity is final here
+        equity = sub_cash[s] + sv - sub_cost[s] + sub_coll[s]
+        if not system[s]:
+            if equity < smm and not margin_called[s]:
+                margin_called[s] = True
+                fx_item[nf] = k
+                fx_sub[nf] = s
+                fx_equity[nf] = equity
+                fx_mm[nf] = smm
+                nf += 1
+            if equity < 0 and not insolvent[s]:
+                insolvent[s] = True
+                ins_sub[ni] = s
+                ins_flag[ni] = 1
+                ni += 1
+        if equity >= 0 and insolvent[s]:
+            insolvent[s] = False
+            ins_sub[ni] = s
+            ins_flag[ni] = 0
+            ni += 1
+    counters[0] = nf
+    counters[1] = ni
+
+
+@numba.njit(cache=True)
 def run_items(start, kind, gi, bl, sl, lp, size, fee_b, fee_s, times, sub_map,
               ok_fill, ok_price, i_mark, i_index, i_last_oracle, i_max_age, i_expiry, i_settled, i_spot, i_blocked,
               floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, h_ptr, h_slots, i_priced,
@@ -288,46 +341,9 @@ def run_items(start, kind, gi, bl, sl, lp, size, fee_b, fee_s, times, sub_map,
             i_mark[i] = price  # the index mark model: the mark is the index
             i_last_oracle[i] = t
             i_priced[i] = True
-            nf = counters[0]
-            ni = counters[1]
-            for q in range(lo, hi):  # Engine._remargin, then Engine._margin_calls, holder by holder
-                p = h_slots[q]
-                lots = b_lots[p]
-                if lots == 0:  # a slot left flat by this batch (or a free one): not a holder
-                    continue
-                s = b_sub[p]
-                value = lots * price
-                im, mm = requirement(i, lots, price, floors, imr, mmr, imq, imr_rem, mmq, mmr_rem)
-                sv = sub_value[s] + value - b_value[p]
-                smm = sub_mm[s] + mm - b_mm[p]
-                sub_value[s] = sv
-                sub_im[s] += im - b_im[p]
-                sub_mm[s] = smm
-                b_value[p] = value
-                b_im[p] = im
-                b_mm[p] = mm
-                # a sub-account holds one slot per instrument, so its equity is final here
-                equity = sub_cash[s] + sv - sub_cost[s] + sub_coll[s]
-                if not system[s]:
-                    if equity < smm and not margin_called[s]:
-                        margin_called[s] = True
-                        fx_item[nf] = k
-                        fx_sub[nf] = s
-                        fx_equity[nf] = equity
-                        fx_mm[nf] = smm
-                        nf += 1
-                    if equity < 0 and not insolvent[s]:
-                        insolvent[s] = True
-                        ins_sub[ni] = s
-                        ins_flag[ni] = 1
-                        ni += 1
-                if equity >= 0 and insolvent[s]:
-                    insolvent[s] = False
-                    ins_sub[ni] = s
-                    ins_flag[ni] = 0
-                    ni += 1
-            counters[0] = nf
-            counters[1] = ni
+            reprice_holders(k, i, price, lo, hi, h_slots, True, b_sub, b_lots, b_value, b_im, b_mm, system,
+                            sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
+                            floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag, counters)  # fmt: skip
         counters[2] = t
         counters[3] = vm_bound
     return n

@@ -56,6 +56,7 @@ from ramparts.domain.accounts import MarginMode, SubAccount, SubAccountId
 from ramparts.domain.assets import Asset, check_symbol
 from ramparts.domain.instruments import Instrument, InstrumentKind
 from ramparts.engine import events as ev
+from ramparts.engine.batch_kernel import reprice_holders
 from ramparts.engine.batch_ops import BatchOps
 from ramparts.engine.collateral import CollateralState, parse_collateral
 from ramparts.engine.collateral_ops import CollateralOps
@@ -148,6 +149,10 @@ def _grow(arr: np.ndarray, n: int) -> np.ndarray:
 
 class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
     """The deterministic margin and liquidation state machine (see the module docstring)."""
+
+    #: re-margin tiered instruments of cross / isolated holders in one compiled pass (the numpy
+    #: passes otherwise; the tests run both and compare)
+    compiled_remargin = True
 
     def __init__(self) -> None:
         self.genesis: dict | None = None
@@ -791,8 +796,11 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
             return []
         b = self.book
         mark = self.markets[instr.index].mark
-        lots = b.lots[h]
         subs = b.sub[h]
+        if (self.compiled_remargin and not instr.is_option and not instr.schedule.size_premium_ppm
+                and self.collateral.correlation is None and not self.is_portfolio[subs].any()):  # fmt: skip
+            return self._remargin_compiled(instr, h, mark, calls)
+        lots = b.lots[h]
         value = lots * mark
         im, mm = self.margin_model.position_requirements_array(instr, lots, mark)
         self.sub_value[subs] += value - b.value[h]
@@ -808,6 +816,34 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
         if pm.size:
             self._portfolio(np.unique(pm).tolist())
         return self._margin_calls(subs) if calls else []
+
+    def _remargin_compiled(self, instr: Instrument, h: np.ndarray, mark: int, calls: bool) -> list[dict]:
+        """:meth:`_remargin` of a tiered instrument held by cross / isolated sub-accounts, in one
+        compiled pass (:func:`~ramparts.engine.batch_kernel.reprice_holders`): the same arithmetic,
+        margin calls and insolvency tracking, without the numpy temporaries."""
+        b = self.book
+        n = int(h.size)
+        room = n if calls else 0
+        fx_item, fx_sub, fx_equity, fx_mm = (np.zeros(room, dtype=np.int64) for _ in range(4))
+        ins_sub = np.zeros(room, dtype=np.int64)
+        ins_flag = np.zeros(room, dtype=np.int8)
+        insolvent = np.zeros(len(self.subs) if calls else 0, dtype=np.bool_)
+        if calls and self.insolvent:
+            insolvent[np.fromiter(self.insolvent, dtype=np.int64)] = True
+        counters = np.zeros(5, dtype=np.int64)
+        reprice_holders(0, instr.index, mark, 0, n, h, calls, b.sub, b.lots, b.value, b.im, b.mm, self.is_system,
+                        self.ledger.sub_cash, self.sub_value, self.sub_cost, self.sub_coll, self.sub_im, self.sub_mm,
+                        self.margin_called, insolvent, *self._batch_tables(), fx_item, fx_sub, fx_equity, fx_mm,
+                        ins_sub, ins_flag, counters)  # fmt: skip
+        for r in range(int(counters[1])):
+            if ins_flag[r]:
+                self.insolvent.add(int(ins_sub[r]))
+            else:
+                self.insolvent.discard(int(ins_sub[r]))
+        calls_made = int(counters[0])
+        order = np.argsort(fx_sub[:calls_made], kind="stable")
+        return [{"kind": "MarginCall", "subaccount": str(self.subs[int(fx_sub[r])].id), "equity": int(fx_equity[r]),
+                 "maintenance": int(fx_mm[r])} for r in order.tolist()]  # fmt: skip
 
     def remargin_all(self) -> list[dict]:
         """Full re-margin: recompute every position at the current marks (one vectorised pass per
