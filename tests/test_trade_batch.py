@@ -206,6 +206,7 @@ CASES = [
      [F(0, 0, 1, lots=10_000), F(0, 0, 1, lots=10)]),
     ("fees go to the fee account; a fee beyond the equity is refused", PLAIN, [100, 100, 0, 0, 0, 0],
      [F(0, 0, 1, lots=1, fee=1_000_000), F(0, 0, 1, lots=1, fee=10**9)]),
+    ("a reducing fill whose fee exceeds the equity is refused", PLAIN, RICH, [F(0, 0, 1), F(0, 1, 0, lots=50, fee=10**12), F(0, 1, 0, lots=50)]),
     ("an isolated sub-account may trade only its instrument", PLAIN, RICH, [F(0, 4, 0), F(1, 4, 0), F(0, 0, 4, lots=20)]),
     ("the vault (system) skips the margin checks", PLAIN, [0, 2_000_000, 0, 0, 0, 0], [F(0, 6, 1, lots=1, fee=1_500_000 * 10**6)]),
     ("buyer and seller the same; zero size; zero and huge prices", PLAIN, RICH,
@@ -239,6 +240,10 @@ def test_the_compiled_gear_takes_ordinary_items_and_the_general_gear_the_rest():
     assert refused.last_batch_stats == {"items": 3, "compiled": 2, "general": 1}
     assert fx == [{"kind": "Rejected", "item": 1, "error": "InvalidInput", "field": "seller",
                    "message": "seller: buyer and seller are the same sub-account"}]  # fmt: skip
+    poor = engine_of(setup_events(**PLAIN, deposits=[1_000, 1_000_000, 0, 0, 0, 0]))
+    fx = poor.apply(build_batch([F(0, 0, 1), F(0, 0, 1, lots=10_000), F(0, 1, 0, lots=50, fee=10**12)]))
+    assert poor.last_batch_stats == {"items": 3, "compiled": 3, "general": 0}  # refusals by the risk rules stay compiled
+    assert [(f["item"], f["reason"]) for f in fx] == [(1, "initial_margin"), (2, "insufficient_equity")]
     opt = engine_of(setup_events(**{**PLAIN, "option": True}, deposits=RICH))
     opt.apply(build_batch([F(0, 0, 1), P(0, 10), P(1, 10)]))
     assert opt.last_batch_stats == {"items": 3, "compiled": 2, "general": 1}  # BTC's price re-prices the option

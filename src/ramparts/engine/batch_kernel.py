@@ -104,27 +104,30 @@ def missing_slots(subs, instrs, head, nxt, b_instr):
 def _side_ok(s, slot, i, delta, price, fee, mark, spot, iso_j, system_j, blocked,
              sub_cash, sub_value, sub_cost, sub_coll, sub_im, b_lots, b_im,
              floors, imr, mmr, imq, imr_rem, mmq, mmr_rem):  # fmt: skip
-    """The checks of ``Engine._check_fill_side`` for one side; False where the handler would refuse."""
+    """The checks of ``Engine._check_fill_side`` for one side: ``(code, equity_after, im_after)``
+    with code 0 (passes), 1 (the handler refuses it some other way, or it is not the kernel's),
+    2 (refused: ``initial_margin``) or 3 (refused: ``insufficient_equity``)."""
     if iso_j >= 0 and iso_j != i:
-        return False
+        return 1, 0, 0
     old = b_lots[slot]
     new = old + delta
     px = max(price, mark, spot)
     if _abs(new) > MAX_NOTIONAL // px:  # |new| × px > MAX_NOTIONAL, without forming the product
-        return False
+        return 1, 0, 0
     if system_j:
-        return True
+        return 0, 0, 0
     equity_after = sub_cash[s] + sub_value[s] - sub_cost[s] + sub_coll[s] + delta * (mark - price) - fee
     increasing = _abs(new) > _abs(old) or (new != 0 and (new > 0) != (old > 0))
     if increasing:
         if blocked:
-            return False
+            return 1, 0, 0
         im_new, _ = requirement(i, new, mark, floors, imr, mmr, imq, imr_rem, mmq, mmr_rem)
-        if equity_after < sub_im[s] - b_im[slot] + im_new:
-            return False
+        im_after = sub_im[s] - b_im[slot] + im_new
+        if equity_after < im_after:
+            return 2, equity_after, im_after
     elif equity_after < 0:
-        return False
-    return True
+        return 3, equity_after, 0
+    return 0, 0, 0
 
 
 @numba.njit(cache=True)
@@ -254,7 +257,7 @@ def run_items(start, kind, gi, bl, sl, lp, size, fee_b, fee_s, times, sub_map,
               floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, h_ptr, h_slots, i_priced,
               row_iso, row_ok, system, sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
               head, nxt, b_sub, b_instr, b_lots, b_cost, b_entry, b_value, b_im, b_mm,
-              fees_bal, vm_delta, fees_delta, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag, traded, counters):  # fmt: skip
+              fees_bal, vm_delta, fees_delta, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag, traded, refusals, counters):  # fmt: skip
     """Apply items ``start, start+1, …`` (see the module docstring); returns the first item not applied.
 
     Items: ``kind`` (0 fill, 1 index price), ``gi`` (engine instrument index), ``bl`` / ``sl``
@@ -265,8 +268,9 @@ def run_items(start, kind, gi, bl, sl, lp, size, fee_b, fee_s, times, sub_map,
     ``head`` / ``nxt`` chain the position slots of each sub-account; ``h_ptr`` /
     ``h_slots`` the slots that may hold each instrument (flat ones are skipped), in any order.
     ``counters`` = [margin-call rows, insolvency changes, time of the last applied item, a bound
-    on ``|vm:<SYMBOL>|`` of every market, slots traded (``traded``, two a fill)]; the output
-    arrays' lengths are their capacities.
+    on ``|vm:<SYMBOL>|`` of every market, slots traded (``traded``, two a fill), fills refused
+    (``refusals`` rows: item, side 0 buyer / 1 seller, code 2 initial margin / 3 insufficient
+    equity, equity after, initial margin after)]; the output arrays' lengths are their capacities.
     """
     n = kind.shape[0]
     vm_bound = counters[3]
@@ -295,14 +299,26 @@ def run_items(start, kind, gi, bl, sl, lp, size, fee_b, fee_s, times, sub_map,
             slot_s = _find_slot(s, i, head, nxt, b_instr)
             if slot_b < 0 or slot_s < 0:
                 return k
-            if not _side_ok(b, slot_b, i, lots, price, fee_b[k], mark, i_spot[i], row_iso[jb], system[b], i_blocked[i],
-                            sub_cash, sub_value, sub_cost, sub_coll, sub_im, b_lots, b_im,
-                            floors, imr, mmr, imq, imr_rem, mmq, mmr_rem):  # fmt: skip
+            code, eq, im = _side_ok(b, slot_b, i, lots, price, fee_b[k], mark, i_spot[i], row_iso[jb], system[b], i_blocked[i],
+                                    sub_cash, sub_value, sub_cost, sub_coll, sub_im, b_lots, b_im,
+                                    floors, imr, mmr, imq, imr_rem, mmq, mmr_rem)  # fmt: skip
+            side = 0
+            if code == 0:
+                code, eq, im = _side_ok(s, slot_s, i, -lots, price, fee_s[k], mark, i_spot[i], row_iso[js], system[s], i_blocked[i],
+                                        sub_cash, sub_value, sub_cost, sub_coll, sub_im, b_lots, b_im,
+                                        floors, imr, mmr, imq, imr_rem, mmq, mmr_rem)  # fmt: skip
+                side = 1
+            if code == 1:
                 return k
-            if not _side_ok(s, slot_s, i, -lots, price, fee_s[k], mark, i_spot[i], row_iso[js], system[s], i_blocked[i],
-                            sub_cash, sub_value, sub_cost, sub_coll, sub_im, b_lots, b_im,
-                            floors, imr, mmr, imq, imr_rem, mmq, mmr_rem):  # fmt: skip
-                return k
+            if code != 0:  # refused by the risk rules: nothing changes; the caller words the effect
+                r = counters[5]
+                refusals[r, 0] = k
+                refusals[r, 1] = side
+                refusals[r, 2] = code
+                refusals[r, 3] = eq
+                refusals[r, 4] = im
+                counters[5] = r + 1
+                continue
             # no balance may pass MAX_BALANCE on the way (the handler would stop part-way)
             bb = _side_bound(b, slot_b, lots, price, mark, sub_cash[b], fee_b[k], head, nxt, b_lots, b_value, b_cost, b_entry)
             bs = _side_bound(s, slot_s, -lots, price, mark, sub_cash[s], fee_s[k], head, nxt, b_lots, b_value, b_cost, b_entry)

@@ -39,14 +39,17 @@ if TYPE_CHECKING:  # pragma: no cover
     from ramparts.engine.engine import Engine
 
 
-#: The most items one run of the kernel is prepared for (bounds the work a refused item repeats).
+#: The most items one run of the kernel is prepared for. After the kernel stops early (a refused or
+#: unusual item) the next window is sized to what the last run managed, so that a batch full of
+#: refusals does not repeat a large preparation for every one of them.
 _WINDOW = 4096
+_MIN_WINDOW = 16
 
 
 class _Columns:
     """A validated batch as numpy columns (engine indices resolved)."""
 
-    __slots__ = ("eligible", "ok_fill", "ok_price", "e", "n", "kind", "gi", "bl", "sl", "ticks", "lp", "size", "fee_b", "fee_s", "times", "sub_map", "row_iso", "row_ok")
+    __slots__ = ("window", "eligible", "ok_fill", "ok_price", "e", "n", "kind", "gi", "bl", "sl", "ticks", "lp", "size", "fee_b", "fee_s", "times", "sub_map", "row_iso", "row_ok")
 
 
 def _rejection(k: int, exc: RampartsError) -> dict:
@@ -90,6 +93,7 @@ class BatchOps:
         c = _Columns()
         c.e, c.n = e, n
         c.eligible = c.ok_fill = c.ok_price = None
+        c.window = _WINDOW
         c.kind = (np.frombuffer(e.item_kind.encode("ascii"), dtype=np.uint8) == ord("P")).astype(np.int8)
         local = np.asarray(e.instrument, dtype=np.int64)
         if int(local.max()) >= len(e.instruments):
@@ -148,6 +152,16 @@ class BatchOps:
         self.time_ns = t
         effects.extend({**f, "item": k} for f in fx)
 
+    def _batch_refusal(self: Engine, c: _Columns, k: int, side: int, code: int, equity: int, im: int) -> Rejected:
+        """The error ``Engine._check_fill_side`` raises for a fill side the kernel refused."""
+        field = ("buyer", "seller")[side]
+        sid = self.subs[int(c.sub_map[int((c.bl, c.sl)[side][k])])].id
+        if code == 2:
+            q = self.settlement
+            return Rejected("initial_margin",
+                            f"{field} {sid}: equity after the fill {q.amount(equity)} is below its initial margin {q.amount(im)}")  # fmt: skip
+        return Rejected("insufficient_equity", f"{field} {sid}: the fee would leave negative equity")
+
     # ------------------------------------------------------------------ the compiled gear
     def _batch_tables(self: Engine) -> tuple[np.ndarray, ...]:
         """Every instrument's tier rows, padded (cached until a schedule changes)."""
@@ -193,7 +207,7 @@ class BatchOps:
         if not c.eligible[start]:
             return start, True
         stop = start + int(np.argmin(c.eligible[start:])) if not c.eligible[start:].all() else c.n
-        stop = min(stop, start + _WINDOW)
+        stop = min(stop, start + min(c.window, _WINDOW))
         b = self.book
         kind, gi = c.kind[start:stop], c.gi[start:stop]
         fill = kind == 0
@@ -215,7 +229,10 @@ class BatchOps:
         wanted = np.zeros(n_instr, dtype=np.bool_)
         wanted[gi[~fill]] = True
         wanted &= ok_price
-        h_ptr, h_slots = group_slots(b.instr[: b._next], wanted, n_instr)
+        if wanted.any():
+            h_ptr, h_slots = group_slots(b.instr[: b._next], wanted, n_instr)
+        else:
+            h_ptr, h_slots = np.zeros(n_instr + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
         # --- markets
         mk = self.markets
         i_mark = np.array([x.mark for x in mk], dtype=np.int64)
@@ -247,14 +264,15 @@ class BatchOps:
         if self.insolvent:
             insolvent[np.fromiter(self.insolvent, dtype=np.int64)] = True
         traded = np.zeros(2 * (stop - start), dtype=np.int64)
-        counters = np.array([0, 0, -1, vm_abs, 0], dtype=np.int64)
+        refusals = np.zeros((stop - start, 5), dtype=np.int64)
+        counters = np.array([0, 0, -1, vm_abs, 0, 0], dtype=np.int64)
         end = run_items(
             start, c.kind[:stop], c.gi, c.bl, c.sl, c.lp, c.size, c.fee_b, c.fee_s, c.times, c.sub_map,
             ok_fill, ok_price, i_mark, i_index, i_last, i_age, i_expiry, i_settled, i_spot, i_blocked,
             floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, h_ptr, h_slots, i_priced,
             c.row_iso, c.row_ok, self.is_system, led.sub_cash, self.sub_value, self.sub_cost, self.sub_coll, self.sub_im, self.sub_mm,
             self.margin_called, insolvent, b.head, b.next, b.sub, b.instr, b.lots, b.cost, b.entry, b.value, b.im, b.mm,
-            fees_bal, vm_delta, fees_delta, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag, traded, counters,
+            fees_bal, vm_delta, fees_delta, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag, traded, refusals, counters,
         )  # fmt: skip
         # --- finish: what the item-by-item handlers would have left behind
         for i in np.flatnonzero(vm_delta).tolist():
@@ -270,10 +288,15 @@ class BatchOps:
             b.close(slot)
         subs = self.subs
         calls = int(counters[0])
-        for r in np.lexsort((fx_sub[:calls], fx_item[:calls])).tolist():  # by item, then sub-account, as the handler orders them
+        made: list[tuple[int, int, dict]] = []
+        for r in range(calls):
             s = int(fx_sub[r])
-            effects.append({"kind": "MarginCall", "subaccount": str(subs[s].id), "equity": int(fx_equity[r]),
-                            "maintenance": int(fx_mm[r]), "item": int(fx_item[r])})  # fmt: skip
+            made.append((int(fx_item[r]), s, {"kind": "MarginCall", "subaccount": str(subs[s].id), "equity": int(fx_equity[r]),
+                                              "maintenance": int(fx_mm[r]), "item": int(fx_item[r])}))  # fmt: skip
+        for k_, side, code, equity, im in refusals[: counters[5]].tolist():
+            made.append((k_, 0, _rejection(k_, self._batch_refusal(c, k_, side, code, equity, im))))
+        made.sort(key=lambda x: (x[0], x[1]))  # by item, then sub-account, as the handlers order them
+        effects.extend(fx for _, _, fx in made)
         for r in range(int(counters[1])):
             if ins_flag[r]:
                 self.insolvent.add(int(ins_sub[r]))
@@ -281,6 +304,8 @@ class BatchOps:
                 self.insolvent.discard(int(ins_sub[r]))
         if counters[2] >= 0:
             self.time_ns = int(counters[2])
+        done = int(end) - start
+        c.window = max(_MIN_WINDOW, 2 * done) if int(end) < stop else 2 * c.window
         return int(end), int(end) < stop
 
 
