@@ -16,12 +16,11 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-from enginekit import S
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ramparts.engine import Engine
-from ramparts.engine import batch_ops
+from enginekit import S
+from ramparts.engine import Engine, batch_ops
 from ramparts.engine import events as ev
 from ramparts.engine.batch_kernel import requirement
 from ramparts.engine.node import Node, replay

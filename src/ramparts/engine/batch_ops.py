@@ -31,7 +31,7 @@ import numpy as np
 
 from ramparts.engine import events as ev
 from ramparts.engine.batch_kernel import INT64_MAX, PPM, group_slots, missing_slots, run_items
-from ramparts.errors import InvalidInput, Rejected, RampartsError, UnknownEntity
+from ramparts.errors import InvalidInput, RampartsError, Rejected, UnknownEntity
 from ramparts.fixedpoint import MAX_NOTIONAL
 from ramparts.oracle.mark import IndexMark, MarkState
 
