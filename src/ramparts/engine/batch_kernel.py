@@ -16,6 +16,10 @@ deltas), the closing of positions left flat (their slots stay allocated, all zer
 the markets' mark-model states, the ``MarginCall`` effects (recorded here as rows) and the
 insolvency set (recorded as changes).
 
+:func:`reprice_holders` (shared with ``Engine._remargin``) re-prices a large holder set on every
+thread (:data:`PARALLEL_HOLDERS`), then writes its rows serially in holder order, so that effects
+and state do not depend on the number of threads.
+
 Integer semantics: numba's ``//`` on signed ints is Python's floor division, and every product
 is guarded against int64 overflow before it is formed (the Python engine uses unbounded ints;
 where a bound could be reached, the kernel stops and leaves the item to the Python handler).
@@ -198,6 +202,122 @@ def _trade_side(s, slot, i, delta, price, fee, mark,
         p = nxt[p]
 
 
+#: Holder sets at least this large are re-priced on every thread (:func:`reprice_holders`): one
+#: holder costs ~20–90 ns (memory-bound on a large book), a parallel launch a few µs. Numba's
+#: threading layer must be thread-safe (``omp`` or ``tbb``, not ``workqueue``) if several threads
+#: re-price such books at once.
+PARALLEL_HOLDERS = 16_384
+
+# The body of Engine._remargin + Engine._margin_calls for one slot is written out twice below, in
+# reprice_holders (serial) and _reprice_parallel (keep the two copies identical): a helper taking
+# the arrays would cost reference-count operations per holder (five times slower, measured).
+
+
+@numba.njit(cache=True, parallel=True)
+def _reprice_parallel(i, price, lo, hi, h_slots, calls, b_sub, b_lots, b_value, b_im, b_mm, system,
+                      sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
+                      floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, flags, out_equity, out_mm):  # fmt: skip
+    """The serial loop of :func:`reprice_holders` on every thread, the rows left as per-holder
+    ``flags`` (1 margin call, 2 became insolvent, 4 became solvent) with the equity and
+    maintenance margin, in holder order. The holders' slots and sub-accounts are distinct (one slot
+    per sub-account and instrument), so no two threads write the same entry."""
+    for j in numba.prange(hi - lo):
+        q = lo + j
+        flags[j] = 0
+        p = h_slots[q]
+        lots = b_lots[p]
+        if lots == 0:  # a slot left flat by this batch (or a free one): not a holder
+            continue
+        s = b_sub[p]
+        value = lots * price
+        im, mm = requirement(i, lots, price, floors, imr, mmr, imq, imr_rem, mmq, mmr_rem)
+        sv = sub_value[s] + value - b_value[p]
+        smm = sub_mm[s] + mm - b_mm[p]
+        sub_value[s] = sv
+        sub_im[s] += im - b_im[p]
+        sub_mm[s] = smm
+        b_value[p] = value
+        b_im[p] = im
+        b_mm[p] = mm
+        if not calls:
+            continue
+        # a sub-account holds one slot per instrument, so its equity is final here
+        equity = sub_cash[s] + sv - sub_cost[s] + sub_coll[s]
+        f = 0
+        if not system[s]:
+            if equity < smm and not margin_called[s]:
+                margin_called[s] = True
+                f |= 1
+            if equity < 0 and not insolvent[s]:
+                insolvent[s] = True
+                f |= 2
+        if equity >= 0 and insolvent[s]:
+            insolvent[s] = False
+            f |= 4
+        flags[j] = f
+        out_equity[j] = equity
+        out_mm[j] = smm
+
+
+@numba.njit(cache=True, parallel=True)
+def _max_abs_lots_parallel(h_slots, lo, hi, b_lots):
+    biggest = 0
+    for q in numba.prange(lo, hi):
+        biggest = max(biggest, _abs(b_lots[h_slots[q]]))
+    return biggest
+
+
+@numba.njit(cache=True)
+def max_abs_lots(h_slots, lo, hi, b_lots):
+    """``max |b_lots[h_slots[lo:hi]]|`` (0 if empty): the overflow guard before a new price."""
+    if hi - lo >= PARALLEL_HOLDERS:
+        return _max_abs_lots_parallel(h_slots, lo, hi, b_lots)
+    biggest = 0
+    for q in range(lo, hi):
+        a = _abs(b_lots[h_slots[q]])
+        if a > biggest:
+            biggest = a
+    return biggest
+
+
+@numba.njit(cache=True)
+def _reprice_holders_parallel(k, i, price, lo, hi, h_slots, calls, b_sub, b_lots, b_value, b_im, b_mm, system,
+                              sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
+                              floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag,
+                              counters):  # fmt: skip
+    """:func:`reprice_holders` of a large holder set: :func:`_reprice_parallel`, then its rows in holder order."""
+    n = hi - lo
+    flags = np.empty(n, dtype=np.int8)
+    out_equity = np.empty(n, dtype=np.int64)
+    out_mm = np.empty(n, dtype=np.int64)
+    _reprice_parallel(i, price, lo, hi, h_slots, calls, b_sub, b_lots, b_value, b_im, b_mm, system,
+                      sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
+                      floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, flags, out_equity, out_mm)  # fmt: skip
+    nf = counters[0]
+    ni = counters[1]
+    for j in range(n):
+        f = flags[j]
+        if f == 0:
+            continue
+        s = b_sub[h_slots[lo + j]]
+        if f & 1:
+            fx_item[nf] = k
+            fx_sub[nf] = s
+            fx_equity[nf] = out_equity[j]
+            fx_mm[nf] = out_mm[j]
+            nf += 1
+        if f & 2:
+            ins_sub[ni] = s
+            ins_flag[ni] = 1
+            ni += 1
+        if f & 4:
+            ins_sub[ni] = s
+            ins_flag[ni] = 0
+            ni += 1
+    counters[0] = nf
+    counters[1] = ni
+
+
 @numba.njit(cache=True)
 def reprice_holders(k, i, price, lo, hi, h_slots, calls, b_sub, b_lots, b_value, b_im, b_mm, system,
                     sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
@@ -206,7 +326,17 @@ def reprice_holders(k, i, price, lo, hi, h_slots, calls, b_sub, b_lots, b_value,
     and with ``calls`` its ``_margin_calls``: newly breached sub-accounts become rows of
     ``fx_*`` (item ``k``) and insolvency changes rows of ``ins_*``, from ``counters[0]`` and
     ``counters[1]`` on (room for ``hi − lo`` rows each is the caller's to ensure). Flat slots are
-    skipped; each sub-account may appear once (one slot per instrument)."""
+    skipped; each sub-account may appear once (one slot per instrument).
+
+    From :data:`PARALLEL_HOLDERS` holders on, the slots are re-priced on every thread
+    (:func:`_reprice_parallel`) and the rows written afterwards in holder order: the same rows, in
+    the same order, as the serial loop's."""
+    if hi - lo >= PARALLEL_HOLDERS:
+        _reprice_holders_parallel(k, i, price, lo, hi, h_slots, calls, b_sub, b_lots, b_value, b_im, b_mm, system,
+                                  sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
+                                  floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag,
+                                  counters)  # fmt: skip
+        return
     nf = counters[0]
     ni = counters[1]
     for q in range(lo, hi):  # Engine._remargin, then Engine._margin_calls, holder by holder
@@ -346,12 +476,7 @@ def run_items(start, kind, gi, bl, sl, lp, size, fee_b, fee_s, times, sub_map,
             hi = h_ptr[i + 1]
             if counters[0] + (hi - lo) > fx_item.shape[0] or counters[1] + (hi - lo) > ins_sub.shape[0]:
                 return k  # out of room for its effects: left to the handler
-            biggest = 0
-            for q in range(lo, hi):
-                a = _abs(b_lots[h_slots[q]])
-                if a > biggest:
-                    biggest = a
-            if biggest > MAX_NOTIONAL // price:  # a holder's notional would overflow
+            if max_abs_lots(h_slots, lo, hi, b_lots) > MAX_NOTIONAL // price:  # a holder's notional would overflow
                 return k
             i_index[i] = price
             i_mark[i] = price  # the index mark model: the mark is the index

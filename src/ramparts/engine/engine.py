@@ -56,7 +56,7 @@ from ramparts.domain.accounts import MarginMode, SubAccount, SubAccountId
 from ramparts.domain.assets import Asset, check_symbol
 from ramparts.domain.instruments import Instrument, InstrumentKind
 from ramparts.engine import events as ev
-from ramparts.engine.batch_kernel import reprice_holders
+from ramparts.engine.batch_kernel import max_abs_lots, reprice_holders
 from ramparts.engine.batch_ops import BatchOps
 from ramparts.engine.collateral import CollateralState, parse_collateral
 from ramparts.engine.collateral_ops import CollateralOps
@@ -775,7 +775,7 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
         if state.mark <= 0 or state.mark > MAX_NOTIONAL:
             raise InvalidInput("price", f"the mark price {state.mark} is out of range")
         h = self.book.holders(instr.index)
-        if h.size and int(np.abs(self.book.lots[h]).max()) * state.mark > MAX_NOTIONAL:
+        if h.size and max_abs_lots(h, 0, h.size, self.book.lots) * state.mark > MAX_NOTIONAL:
             raise InvalidInput("price", f"{shown} would overflow the notional limit of a position")
 
         def apply() -> list[dict]:
@@ -796,10 +796,11 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
             return []
         b = self.book
         mark = self.markets[instr.index].mark
-        subs = b.sub[h]
         if (self.compiled_remargin and not instr.is_option and not instr.schedule.size_premium_ppm
-                and self.collateral.correlation is None and not self.is_portfolio[subs].any()):  # fmt: skip
+                and self.collateral.correlation is None
+                and not (self.is_portfolio.any() and self.is_portfolio[b.sub[h]].any())):  # fmt: skip
             return self._remargin_compiled(instr, h, mark, calls)
+        subs = b.sub[h]
         lots = b.lots[h]
         value = lots * mark
         im, mm = self.margin_model.position_requirements_array(instr, lots, mark)
@@ -824,9 +825,9 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
         b = self.book
         n = int(h.size)
         room = n if calls else 0
-        fx_item, fx_sub, fx_equity, fx_mm = (np.zeros(room, dtype=np.int64) for _ in range(4))
-        ins_sub = np.zeros(room, dtype=np.int64)
-        ins_flag = np.zeros(room, dtype=np.int8)
+        fx_item, fx_sub, fx_equity, fx_mm = (np.empty(room, dtype=np.int64) for _ in range(4))  # rows written are counted
+        ins_sub = np.empty(room, dtype=np.int64)
+        ins_flag = np.empty(room, dtype=np.int8)
         insolvent = np.zeros(len(self.subs) if calls else 0, dtype=np.bool_)
         if calls and self.insolvent:
             insolvent[np.fromiter(self.insolvent, dtype=np.int64)] = True
