@@ -35,7 +35,7 @@ import math
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ramparts.errors import InvalidInput
@@ -157,6 +157,7 @@ legs_strategy = st.lists(
 
 @settings(max_examples=150, deadline=None)
 @given(legs=legs_strategy, inverse=st.booleans())
+@example(legs=[(False, 60000.0, 3), (False, 90000.0, -2)], inverse=True)  # loss → 1 coin as P → 0: cancellation-prone
 def test_requirement_bounds_and_max_loss_by_brute_force(legs, inverse):
     calls = np.array([leg[0] for leg in legs])
     K = np.array([leg[1] for leg in legs])
@@ -170,13 +171,14 @@ def test_requirement_bounds_and_max_loss_by_brute_force(legs, inverse):
         assert r.initial == r.max_loss
     # brute force: payoff on a dense grid including every strike, tiny and huge prices
     P = np.unique(np.concatenate([np.geomspace(1e-3, 1e13, 4001), K, [] if inverse else [0.0]]))
-    # net identical legs first so the brute force itself has no cancellation round-off at tiny P
-    keys, inv = np.unique(np.stack([calls.astype(float), K]), axis=1, return_inverse=True)
-    qn = np.bincount(inv.ravel(), weights=q)
-    cn, Kn = keys[0].astype(bool), keys[1]
-    payoff = (np.where(cn, np.maximum(P[:, None] - Kn, 0), np.maximum(Kn - P[:, None], 0)) * qn).sum(axis=1)
-    if inverse:
-        payoff = payoff / P
+    # payoff = A + P·B over the legs in the money (A = Σ ∓q·K, B = Σ ±q: exact integer sums), so the
+    # brute force itself has no cancellation round-off: summing q·(P − K) leg by leg loses ~1e-11
+    # at tiny P, which the inverse payoff's 1/P turns into a relative error of ~1e-8
+    itm = np.where(calls, P[:, None] > K, P[:, None] < K)
+    sign = np.where(calls, 1.0, -1.0)
+    A = (itm * (-sign * q * K)).sum(axis=1)
+    B = (itm * (sign * q)).sum(axis=1)
+    payoff = A / P + B if inverse else A + P * B
     worst = max(0.0, -payoff.min())
     if math.isinf(r.max_loss):
         assert worst > 1e3  # grows without bound (P → ∞ linear, P → 0 inverse)
