@@ -418,6 +418,50 @@ def test_bulk_opened_books_chain_their_slots_too():
         assert sorted(chain) == sorted(int(k) for k in np.flatnonzero(sub == s))
 
 
+def _book_state(b) -> tuple:
+    n = b._next
+    return (b._next, list(b._free), dict(b._slot), {i: set(v) for i, v in b._by_instr.items()}, {s: dict(v) for s, v in b._by_sub.items()},
+            b.sub[:n].tolist(), b.instr[:n].tolist(), b.next[:n].tolist(), b.head.tolist(), b.capacity)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(before=st.lists(st.tuples(st.integers(0, 9), st.integers(0, 4)), max_size=30), closes=st.lists(st.integers(0, 29), max_size=10),
+       new=st.sets(st.tuples(st.integers(0, 12), st.integers(0, 4)), max_size=25))  # fmt: skip
+def test_open_many_is_open_one_by_one(before, closes, new):
+    """``PositionBook.open_many`` leaves slots, free list, chains and indices exactly as the
+    sequential ``open`` calls do, on books with recycled slots and growth."""
+    from ramparts.engine.positions import PositionBook
+
+    books = [PositionBook(capacity=4), PositionBook(capacity=4)]
+    for b in books:
+        for sub, instr in before:
+            b.open(sub, instr)
+        for k in closes:
+            slots = sorted(b._slot.values())
+            if k < len(slots):
+                b.close(slots[k])
+        b.holders(0)  # fill a cache that opening must invalidate
+    pairs = sorted(p for p in new if p not in books[0]._slot)
+    one = [books[0].open(sub, instr) for sub, instr in pairs]
+    many = books[1].open_many(np.array([p[0] for p in pairs], dtype=np.int64), np.array([p[1] for p in pairs], dtype=np.int64))
+    assert many.tolist() == one
+    assert _book_state(books[1]) == _book_state(books[0])
+    for i in range(5):
+        assert books[1].holders(i).tolist() == books[0].holders(i).tolist()
+
+
+def test_open_many_refuses_unsorted_duplicate_or_existing_pairs_and_changes_nothing():
+    from ramparts.engine.positions import PositionBook
+
+    b = PositionBook(capacity=4)
+    b.open(1, 1)
+    state = _book_state(b)
+    for subs, instrs in (([2, 1], [0, 0]), ([2, 2], [1, 1]), ([0, 1], [0, 1])):
+        with pytest.raises(ValueError):
+            b.open_many(np.array(subs), np.array(instrs))
+        assert _book_state(b) == state
+
+
 # ------------------------------------------------------------------------------- the compiled re-margin of single prices
 @settings(max_examples=int(os.environ.get("BATCH_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(items=st.lists(item, min_size=1, max_size=60), deposits=st.lists(st.integers(0, 200_000), min_size=6, max_size=6),

@@ -89,7 +89,11 @@ class BatchOps:
             if col is not None and len(col) != n:
                 raise InvalidInput(name, f"{len(col)} values for {n} items")
         gi_table = np.array([self.instrument(sym, "instruments").index for sym in e.instruments], dtype=np.int64)
-        sub_map = np.array([self.sub_index(sid, "subaccounts") for sid in e.subaccounts], dtype=np.int64)
+        known = self._sub_by_str.get
+        rows = [known(sid) for sid in e.subaccounts]
+        if None in rows:  # an unknown or non-canonical name: the full look-up words the error
+            rows = [self.sub_index(sid, "subaccounts") for sid in e.subaccounts]
+        sub_map = np.array(rows, dtype=np.int64)
         c = _Columns()
         c.e, c.n = e, n
         c.eligible = c.ok_fill = c.ok_price = None
@@ -215,16 +219,16 @@ class BatchOps:
         ok_fill, ok_price = c.ok_fill, c.ok_price
         touched = np.unique(gi).tolist()
         # --- open every slot the fills could need (empty; closed again below if unused)
-        opened: list[int] = []
+        opened = np.zeros(0, dtype=np.int64)
         if fill.any():
             b.ensure_subs(len(self.subs))
             gf = gi[fill]
             ss = np.concatenate([c.sub_map[c.bl[start:stop][fill]], c.sub_map[c.sl[start:stop][fill]]])
             ii = np.concatenate([gf, gf])
             miss = missing_slots(ss, ii, b.head, b.next, b.instr)
-            if miss.any():
-                for s, i in sorted(set(zip(ss[miss].tolist(), ii[miss].tolist(), strict=True))):
-                    opened.append(b.open(s, i))
+            if miss.any():  # each new pair once, by (sub-account, instrument)
+                pairs = np.unique(ss[miss] * n_instr + ii[miss])
+                opened = b.open_many(pairs // n_instr, pairs % n_instr)
         # --- the slots of each priced instrument, in slot order (the flat and free ones are skipped by the kernel)
         wanted = np.zeros(n_instr, dtype=np.bool_)
         wanted[gi[~fill]] = True
@@ -283,7 +287,7 @@ class BatchOps:
             m_ = mk[i]
             m_.index_price, m_.mark, m_.last_oracle_ns = int(i_index[i]), int(i_mark[i]), int(i_last[i])
             m_.mark_state = MarkState(m_.mark, 0, m_.last_oracle_ns)
-        touched_slots = np.unique(np.concatenate([traded[: counters[4]], np.asarray(opened, dtype=np.int64)]))
+        touched_slots = np.unique(np.concatenate([traded[: counters[4]], opened]))
         for slot in touched_slots[b.lots[touched_slots] == 0].tolist():  # left flat (or never traded): closed
             b.close(slot)
         subs = self.subs

@@ -99,6 +99,62 @@ class PositionBook:
         self._holders_cache.pop(instr, None)
         return s
 
+    def open_many(self, subs: np.ndarray, instrs: np.ndarray) -> np.ndarray:
+        """:meth:`open` of each new pair ``(subs[j], instrs[j])`` in turn, at once; returns the slots.
+
+        The pairs must be distinct, have no slot yet, and be sorted by sub-account (as
+        ``np.unique`` of ``sub × n_instruments + instr`` leaves them). Slots, chains and indices
+        come out exactly as from the calls to :meth:`open` in that order.
+        """
+        m = int(subs.shape[0])
+        if not m:
+            return np.zeros(0, dtype=np.int64)
+        subs = np.asarray(subs, dtype=np.int64)
+        instrs = np.asarray(instrs, dtype=np.int64)
+        ds, di = np.diff(subs), np.diff(instrs)
+        if bool(((ds < 0) | ((ds == 0) & (di <= 0))).any()):
+            raise ValueError("open_many needs distinct pairs sorted by (sub-account, instrument)")
+        slot_of = self._slot
+        if any(key in slot_of for key in zip(subs.tolist(), instrs.tolist(), strict=True)):
+            raise ValueError("open_many: a pair already has a slot")
+        reused = min(m, len(self._free))
+        slots = np.empty(m, dtype=np.int64)
+        if reused:  # open() pops the free list from its end
+            slots[:reused] = self._free[len(self._free) - reused :][::-1]
+            del self._free[len(self._free) - reused :]
+        fresh = m - reused
+        while self._next + fresh > self.capacity:
+            self._grow()
+        slots[reused:] = np.arange(self._next, self._next + fresh, dtype=np.int64)
+        self._next += fresh
+        self.sub[slots] = subs
+        self.instr[slots] = instrs
+        self.ensure_subs(int(subs.max()) + 1)
+        # chains: each slot points at the sub-account's previous head, i.e. at the slot opened
+        # just before it for the same sub-account, or at the old head for its first one
+        same = np.zeros(m, dtype=bool)
+        same[1:] = subs[1:] == subs[:-1]
+        prev = self.head[subs]
+        prev[1:][same[1:]] = slots[:-1][same[1:]]
+        self.next[slots] = prev
+        last = np.ones(m, dtype=bool)
+        last[:-1] = ~same[1:]
+        self.head[subs[last]] = slots[last]
+        by_instr, by_sub = self._by_instr, self._by_sub
+        for sub, instr, slot in zip(subs.tolist(), instrs.tolist(), slots.tolist(), strict=True):
+            slot_of[(sub, instr)] = slot
+            held = by_instr.get(instr)
+            if held is None:
+                held = by_instr[instr] = set()
+            held.add(slot)
+            mine = by_sub.get(sub)
+            if mine is None:
+                mine = by_sub[sub] = {}
+            mine[instr] = slot
+        for instr in np.unique(instrs).tolist():
+            self._holders_cache.pop(instr, None)
+        return slots
+
     def ensure_subs(self, n: int) -> None:
         """Make ``head`` long enough for sub-accounts ``0 … n−1``."""
         if n > self.head.shape[0]:
