@@ -27,6 +27,8 @@ where a bound could be reached, the kernel stops and leaves the item to the Pyth
 
 from __future__ import annotations
 
+import types
+
 import numba
 import numpy as np
 
@@ -208,23 +210,18 @@ def _trade_side(s, slot, i, delta, price, fee, mark,
 #: re-price such books at once.
 PARALLEL_HOLDERS = 16_384
 
-# The body of Engine._remargin + Engine._margin_calls for one slot is written out twice below, in
-# reprice_holders (serial) and _reprice_parallel (keep the two copies identical): a helper taking
-# the arrays would cost reference-count operations per holder (five times slower, measured).
-
-
-@numba.njit(cache=True, parallel=True)
-def _reprice_parallel(i, price, lo, hi, h_slots, calls, b_sub, b_lots, b_value, b_im, b_mm, system,
-                      sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
-                      floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, flags, out_equity, out_mm):  # fmt: skip
-    """The serial loop of :func:`reprice_holders` on every thread, the rows left as per-holder
-    ``flags`` (1 margin call, 2 became insolvent, 4 became solvent) with the equity and
-    maintenance margin, in holder order. The holders' slots and sub-accounts are distinct (one slot
-    per sub-account and instrument), so no two threads write the same entry."""
+def _reprice_flags(i, price, lo, hi, h_slots, calls, b_sub, b_lots, b_value, b_im, b_mm, system,
+                   sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
+                   floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, flags, out_equity, out_mm):  # fmt: skip
+    """``Engine._remargin`` of the slots ``h_slots[lo:hi]`` of instrument ``i`` at ``price`` and,
+    with ``calls``, its ``_margin_calls``, leaving per holder ``j`` (holder order) the ``flags[j]``
+    (1 margin call, 2 became insolvent, 4 became solvent; 0 for a flat slot, skipped) and the
+    equity and maintenance margin. Compiled twice (:func:`_variant`): serial, and parallel over
+    the holders, whose slots and sub-accounts are distinct (one slot per sub-account and
+    instrument), so no two threads write the same entry."""
     for j in numba.prange(hi - lo):
-        q = lo + j
         flags[j] = 0
-        p = h_slots[q]
+        p = h_slots[lo + j]
         lots = b_lots[p]
         if lots == 0:  # a slot left flat by this batch (or a free one): not a holder
             continue
@@ -259,6 +256,18 @@ def _reprice_parallel(i, price, lo, hi, h_slots, calls, b_sub, b_lots, b_value, 
         out_mm[j] = smm
 
 
+def _variant(fn, name: str):
+    """A copy of ``fn`` under another name, so that its compiled variants keep separate caches."""
+    g = types.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+    g.__qualname__ = name
+    g.__doc__ = fn.__doc__
+    return g
+
+
+_reprice_serial = numba.njit(cache=True)(_variant(_reprice_flags, "_reprice_serial"))
+_reprice_parallel = numba.njit(cache=True, parallel=True)(_variant(_reprice_flags, "_reprice_parallel"))
+
+
 @numba.njit(cache=True, parallel=True)
 def _max_abs_lots_parallel(h_slots, lo, hi, b_lots):
     biggest = 0
@@ -281,21 +290,33 @@ def max_abs_lots(h_slots, lo, hi, b_lots):
 
 
 @numba.njit(cache=True)
-def _reprice_holders_parallel(k, i, price, lo, hi, h_slots, calls, b_sub, b_lots, b_value, b_im, b_mm, system,
-                              sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
-                              floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag,
-                              counters):  # fmt: skip
-    """:func:`reprice_holders` of a large holder set: :func:`_reprice_parallel`, then its rows in holder order."""
+def reprice_holders(k, i, price, lo, hi, h_slots, calls, b_sub, b_lots, b_value, b_im, b_mm, system,
+                    sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
+                    floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag, counters):  # fmt: skip
+    """``Engine._remargin`` of the slots ``h_slots[lo:hi]`` of instrument ``i`` at mark ``price``,
+    and with ``calls`` its ``_margin_calls``: newly breached sub-accounts become rows of
+    ``fx_*`` (item ``k``) and insolvency changes rows of ``ins_*``, from ``counters[0]`` and
+    ``counters[1]`` on (room for ``hi − lo`` rows each is the caller's to ensure). Flat slots are
+    skipped; each sub-account may appear once (one slot per instrument).
+
+    The slots are re-priced by :func:`_reprice_flags`, on every thread from
+    :data:`PARALLEL_HOLDERS` holders on, and the rows then written in holder order, so that they do
+    not depend on the number of threads."""
     n = hi - lo
     flags = np.empty(n, dtype=np.int8)
     out_equity = np.empty(n, dtype=np.int64)
     out_mm = np.empty(n, dtype=np.int64)
-    _reprice_parallel(i, price, lo, hi, h_slots, calls, b_sub, b_lots, b_value, b_im, b_mm, system,
-                      sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
-                      floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, flags, out_equity, out_mm)  # fmt: skip
+    if n >= PARALLEL_HOLDERS:
+        _reprice_parallel(i, price, lo, hi, h_slots, calls, b_sub, b_lots, b_value, b_im, b_mm, system,
+                          sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
+                          floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, flags, out_equity, out_mm)  # fmt: skip
+    else:
+        _reprice_serial(i, price, lo, hi, h_slots, calls, b_sub, b_lots, b_value, b_im, b_mm, system,
+                        sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
+                        floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, flags, out_equity, out_mm)  # fmt: skip
     nf = counters[0]
     ni = counters[1]
-    for j in range(n):
+    for j in range(n):  # the rows, in holder order
         f = flags[j]
         if f == 0:
             continue
@@ -311,69 +332,6 @@ def _reprice_holders_parallel(k, i, price, lo, hi, h_slots, calls, b_sub, b_lots
             ins_flag[ni] = 1
             ni += 1
         if f & 4:
-            ins_sub[ni] = s
-            ins_flag[ni] = 0
-            ni += 1
-    counters[0] = nf
-    counters[1] = ni
-
-
-@numba.njit(cache=True)
-def reprice_holders(k, i, price, lo, hi, h_slots, calls, b_sub, b_lots, b_value, b_im, b_mm, system,
-                    sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
-                    floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag, counters):  # fmt: skip
-    """``Engine._remargin`` of the slots ``h_slots[lo:hi]`` of instrument ``i`` at mark ``price``,
-    and with ``calls`` its ``_margin_calls``: newly breached sub-accounts become rows of
-    ``fx_*`` (item ``k``) and insolvency changes rows of ``ins_*``, from ``counters[0]`` and
-    ``counters[1]`` on (room for ``hi − lo`` rows each is the caller's to ensure). Flat slots are
-    skipped; each sub-account may appear once (one slot per instrument).
-
-    From :data:`PARALLEL_HOLDERS` holders on, the slots are re-priced on every thread
-    (:func:`_reprice_parallel`) and the rows written afterwards in holder order: the same rows, in
-    the same order, as the serial loop's."""
-    if hi - lo >= PARALLEL_HOLDERS:
-        _reprice_holders_parallel(k, i, price, lo, hi, h_slots, calls, b_sub, b_lots, b_value, b_im, b_mm, system,
-                                  sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
-                                  floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag,
-                                  counters)  # fmt: skip
-        return
-    nf = counters[0]
-    ni = counters[1]
-    for q in range(lo, hi):  # Engine._remargin, then Engine._margin_calls, holder by holder
-        p = h_slots[q]
-        lots = b_lots[p]
-        if lots == 0:  # a slot left flat by this batch (or a free one): not a holder
-            continue
-        s = b_sub[p]
-        value = lots * price
-        im, mm = requirement(i, lots, price, floors, imr, mmr, imq, imr_rem, mmq, mmr_rem)
-        sv = sub_value[s] + value - b_value[p]
-        smm = sub_mm[s] + mm - b_mm[p]
-        sub_value[s] = sv
-        sub_im[s] += im - b_im[p]
-        sub_mm[s] = smm
-        b_value[p] = value
-        b_im[p] = im
-        b_mm[p] = mm
-        if not calls:
-            continue
-        # a sub-account holds one slot per instrument, so its equity is final here
-        equity = sub_cash[s] + sv - sub_cost[s] + sub_coll[s]
-        if not system[s]:
-            if equity < smm and not margin_called[s]:
-                margin_called[s] = True
-                fx_item[nf] = k
-                fx_sub[nf] = s
-                fx_equity[nf] = equity
-                fx_mm[nf] = smm
-                nf += 1
-            if equity < 0 and not insolvent[s]:
-                insolvent[s] = True
-                ins_sub[ni] = s
-                ins_flag[ni] = 1
-                ni += 1
-        if equity >= 0 and insolvent[s]:
-            insolvent[s] = False
             ins_sub[ni] = s
             ins_flag[ni] = 0
             ni += 1
