@@ -226,6 +226,47 @@ def stress(
 
 
 @app.command()
+def coverage(
+    model: str = typer.Option("garch", help="garch, jump, gpd or normal (return model fitted to hourly BTC)"),
+    horizon: int = typer.Option(24, help="steps in the liquidation horizon"),
+    step_seconds: int = typer.Option(3600, help="seconds per step"),
+    paths: int = typer.Option(1_000_000, help="Monte Carlo paths"),
+    chunk: int = typer.Option(1_048_576, help="paths per random stream (results depend on seed and chunk)"),
+    backend: str = typer.Option("auto", help="auto (a GPU through CuPy when there is one), numpy or cupy"),
+    levels: str = typer.Option("0.99,0.999,0.9999", help="confidence levels"),
+    vol_scale: float = typer.Option(1.0, help="multiplies simulated returns (> 1: a stressed regime)"),
+    sigma: float = typer.Option(None, help="per-step sigma of the normal model (default: fitted)"),
+    seed: int = typer.Option(1, help="seed"),
+    out: Path = typer.Option(None, help="output directory (default reports/coverage-<model>)"),
+) -> None:
+    """Margin coverage Monte Carlo: how far the price moves against a position within the liquidation horizon."""
+    from ramparts.engine.presets import BTC_TIERS
+    from ramparts.lab.coverage import CoverageSpec, resolve_backend, run_coverage, write_coverage_report
+
+    try:
+        backend = resolve_backend(backend)
+        spec = CoverageSpec(model=model, horizon_steps=horizon, step_s=step_seconds, n_paths=paths, chunk_paths=chunk, seed=seed,
+                            levels=_floats(levels, "levels"), vol_scale=vol_scale, sigma=sigma)
+        with _progress(f"coverage {model}", "paths") as bar:
+            task = bar.add_task("coverage", total=paths)
+            result = run_coverage(spec, backend=backend, progress=lambda k, n: bar.update(task, completed=k))
+        tiers = {f"BTC MM {float(t[2]):.2%} (from {int(t[0]):,})": float(t[2]) for t in BTC_TIERS[:4]}
+        files = write_coverage_report(result, out or Path("reports") / f"coverage-{model}", tier_rates=tiers)
+    except RampartsError as exc:
+        _fail(exc)
+    s = result.summary
+    table = Table(title=f"coverage {model}: {paths:,} paths of {horizon} × {step_seconds} s on {result.backend} ({result.seconds:.1f} s)")
+    table.add_column("loss (fraction of notional)")
+    for q in spec.levels:
+        table.add_column(f"VaR {q:g}", justify="right")
+        table.add_column(f"ES {q:g}", justify="right")
+    for name, rows in s["losses"].items():
+        table.add_row(name.replace("_", ", "), *(f"{rows[f'{q:g}'][k]:.2%}" for q in spec.levels for k in ("var", "es")))
+    console.print(table)
+    console.print(f"report: {files['html']}  summary: {files['json']}  curve: {files['csv']}")
+
+
+@app.command()
 def calibrate(
     margin_scale: str = typer.Option("0.5,1,2,4", help="multipliers of the BTC tier table's margin rates"),
     im_to_mm: str = typer.Option("2", help="initial margin as a multiple of maintenance"),

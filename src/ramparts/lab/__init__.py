@@ -13,6 +13,9 @@ This package owns everything the lab needs *around* the engine, each module hold
 * :mod:`ramparts.lab.tails`: fat tails (peaks-over-threshold GPD fits, their VaR and expected
   shortfall) and seeded synthetic path generators (Merton jump diffusion, GARCH(1,1) with Student-t
   innovations, GPD shocks, scaled historical shocks): the statistics behind ``ramparts stress``.
+* :mod:`ramparts.lab.coverage`: the margin coverage Monte Carlo behind ``ramparts coverage``
+  (how far the price moves against a position within the liquidation horizon, millions of paths,
+  on numpy or on a GPU through CuPy).
 * :mod:`ramparts.lab.population`, :mod:`ramparts.lab.liquidity`, :mod:`ramparts.lab.replay`,
   :mod:`ramparts.lab.report`, :mod:`ramparts.lab.demo`: the engine replay itself and its reports.
 
