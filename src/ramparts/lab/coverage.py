@@ -379,17 +379,20 @@ def write_coverage_report(result: CoverageResult, out_dir: str | Path, tier_rate
     fig = go.Figure()
     styles = {"long_worst": ("#d62728", "solid"), "short_worst": ("#1f77b4", "solid"),
               "long_horizon": ("#d62728", "dot"), "short_horizon": ("#1f77b4", "dot")}
-    floor = 0.5 / result.summary["paths"]
     for name, (colour, dash) in styles.items():
-        y = [max(v, floor) for v in c[name]]
+        y = [v if v > 0 else None for v in c[name]]  # a log axis has no zero: the curve ends at the last path seen
         fig.add_trace(go.Scatter(x=c["rate"], y=y, mode="lines", name=name.replace("_", ", "), line={"color": colour, "dash": dash}))
     for label, r in (tier_rates or {}).items():
-        fig.add_vline(x=r, line={"color": "grey", "dash": "dash"}, annotation_text=label, annotation_position="top")
+        fig.add_vline(x=r, line={"color": "grey", "dash": "dash", "width": 1})
+        # on a log axis an annotation's x is log10 of the value; vertical text keeps close rates apart
+        fig.add_annotation(x=math.log10(r), y=0.02, yref="paper", text=label, textangle=-90, showarrow=False, xanchor="right",
+                           yanchor="bottom", font={"size": 11, "color": "grey"})
     s, sp = result.summary, result.spec
     fig.update_layout(template="plotly_white", height=620,
                       title=(f"ramparts coverage: {sp.model}, {s['paths']:,} paths of {sp.horizon_steps} × {sp.step_s} s "
                              f"({result.backend}, {result.seconds:.1f} s). P(loss through a maintenance rate within the horizon)"),
-                      xaxis={"title": "maintenance rate (fraction of notional)", "type": "log", "tickformat": ".1%"},
+                      xaxis={"title": "maintenance rate (fraction of notional)", "type": "log", "tickformat": ".1%",
+                             "tickvals": [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 0.9]},
                       yaxis={"title": "probability", "type": "log"})
     fig.write_html(files["html"], include_plotlyjs="inline", full_html=True)
     doc = {"summary": s, "spec": sp.to_dict(), "params": result.params}

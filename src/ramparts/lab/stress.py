@@ -408,7 +408,15 @@ def write_stress_report(result: StressResult, out_dir: str | Path) -> dict[str, 
     fig.add_trace(go.Scatter(x=t["drawdown"], y=t["bankruptcy_deficit_usdc"], mode="markers", name="paths",
                              marker={"color": np.where(t["fund_exhausted"], "#d62728", "#1f77b4")},
                              text=[f"path {p}: {lab}" for p, lab in zip(t["path"], t["label"], strict=True)]), row=2, col=1)
-    fig.add_trace(go.Histogram(x=t["loss_beyond_fund_usdc"], nbinsx=40, name="beyond fund", marker={"color": "#ff7f0e"}), row=2, col=2)
+    if (t["loss_beyond_fund_usdc"] > 0).any():
+        fig.add_trace(go.Histogram(x=t["loss_beyond_fund_usdc"], nbinsx=40, name="beyond fund", marker={"color": "#ff7f0e"}), row=2, col=2)
+    else:  # a histogram of zeros alone draws one solid block: say it in words instead
+        xd, yd = fig.layout.xaxis4.domain, fig.layout.yaxis4.domain  # the panel's place on the page
+        fig.add_annotation(text=f"no path lost anything beyond the fund ({len(t)} of {len(t)} at 0 USDC)", showarrow=False,
+                           xref="paper", yref="paper", x=sum(xd) / 2, y=sum(yd) / 2, xanchor="center", yanchor="middle",
+                           font={"size": 14})
+        fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, row=2, col=2)
+        fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, row=2, col=2)
     lo, hi = s["p_fund_exhausted_ci95"]
     fig.update_layout(height=900, template="plotly_white", showlegend=False,
                       title=(f"ramparts stress: {s['scenario']}, {s['paths']} paths; P(insurance fund exhausted) = "
