@@ -1,6 +1,7 @@
 """Benchmark: full re-margin and a one-instrument oracle tick at 10k, 100k and 1M accounts.
 
-Each account holds 4 positions over 20 perpetuals with Binance-like notional tiers. Three figures
+Each account holds 4 positions over 20 perpetuals (``--instruments``; the performance issue's own
+population is 200) with Binance-like notional tiers. Three figures
 per size, all measured in the same run:
 
 * **full re-margin**: ``Engine.remargin_all()``: every position's notional, initial and
@@ -11,7 +12,7 @@ per size, all measured in the same run:
 * **baseline**: a per-account Python loop doing the same full re-margin with the exact scalar
   schedule functions, timed on a sample of accounts and scaled per account.
 
-Run: ``python benchmarks/bench_remargin.py [--sizes 10000 100000 1000000]``.
+Run: ``python benchmarks/bench_remargin.py [--sizes 10000 100000 1000000] [--instruments 20]``.
 The population is loaded straight into the struct-of-arrays store (a benchmark fixture: building
 a million accounts through events would measure the event path, which has its own benchmark).
 """
@@ -31,12 +32,12 @@ N_INSTRUMENTS = 20
 POSITIONS_PER_ACCOUNT = 4
 
 
-def build(n_accounts: int, seed: int = 1) -> Engine:
+def build(n_accounts: int, seed: int = 1, n_instruments: int = N_INSTRUMENTS) -> Engine:
     rng = np.random.default_rng(seed)
     e = Engine()
     e.apply(genesis(ts=0))
-    prices = rng.uniform(5, 50_000, N_INSTRUMENTS).round(1)
-    for i in range(N_INSTRUMENTS):
+    prices = rng.uniform(5, 50_000, n_instruments).round(1)
+    for i in range(n_instruments):
         e.apply(perpetual(f"P{i:03d}-PERP", f"U{i:03d}", tiers=BTC_TIERS))
         e.apply(ev.OraclePrice(ts=0, instrument=f"P{i:03d}-PERP", price=str(prices[i])))
     from ramparts.domain.accounts import MarginMode, SubAccountId
@@ -45,9 +46,9 @@ def build(n_accounts: int, seed: int = 1) -> Engine:
         e._add_sub(SubAccountId(f"acct{k}", "main"), MarginMode.CROSS, None, False)
     first = 1  # index 0 is the backstop vault
     subs = np.repeat(np.arange(first, first + n_accounts, dtype=np.int32), POSITIONS_PER_ACCOUNT)
-    instr = np.stack([rng.choice(N_INSTRUMENTS, POSITIONS_PER_ACCOUNT, replace=False) for _ in range(min(n_accounts, 4096))])
+    instr = np.stack([rng.choice(n_instruments, POSITIONS_PER_ACCOUNT, replace=False) for _ in range(min(n_accounts, 4096))])
     instr = np.resize(instr, (n_accounts, POSITIONS_PER_ACCOUNT)).astype(np.int32).ravel()
-    marks = np.array([e.markets[i].mark for i in range(N_INSTRUMENTS)], dtype=np.int64)
+    marks = np.array([e.markets[i].mark for i in range(n_instruments)], dtype=np.int64)
     notional_target = rng.lognormal(np.log(20_000e6), 1.0, subs.size)
     lots = np.maximum((notional_target / marks[instr]).astype(np.int64), 1) * rng.choice([-1, 1], subs.size)
     cost = (lots * marks[instr] * rng.uniform(0.9, 1.1, subs.size)).astype(np.int64)
@@ -91,11 +92,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--loop-sample", type=int, default=20_000)
+    ap.add_argument("--instruments", type=int, default=N_INSTRUMENTS, help="perpetuals the positions spread over")
     args = ap.parse_args()
     print(f"{'accounts':>10} {'positions':>10} {'full re-margin':>15} {'ns/position':>12} {'tick p50':>10} {'tick p99':>10} "
           f"{'holders':>9} {'loop (scaled)':>14} {'speed-up':>9}")
     for n in args.sizes:
-        e = build(n)
+        e = build(n, n_instruments=args.instruments)
         full = min(timeit(e.remargin_all, 5))
         inst = e.instruments[0]
         base = e.markets[0].mark

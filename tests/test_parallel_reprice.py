@@ -101,3 +101,81 @@ def test_index_prices_in_a_batch_on_a_large_holder_set_match_one_event_at_a_time
     assert fx_batch == fx_slow
     assert sorted(fast.insolvent) == sorted(slow.insolvent)
     assert _comparable(fast) == _comparable(slow)
+
+
+# --------------------------------------------------------------------------- prefetching on big books
+def _kernel_args(e: Engine, price: int, far: bool):
+    """Fresh copies of everything :func:`_reprice_flags` reads or writes, at ``price``."""
+    b, i = e.book, e.instrument("BTC-PERP").index
+    h = b.holders(i)
+    n = int(h.size)
+    insolvent = e.insolvent.mask(len(e.subs)).copy()
+    return (i, price, 0, n, h, True, b.sub, b.lots.copy(), b.value.copy(), b.im.copy(), b.mm.copy(), e.is_system,
+            e.ledger.sub_cash, e.sub_value.copy(), e.sub_cost, e.sub_coll, e.sub_im.copy(), e.sub_mm.copy(),
+            e.margin_called.copy(), insolvent, *e._batch_tables(), far,
+            np.zeros(n, dtype=np.int8), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64))  # fmt: skip
+
+
+@pytest.mark.parametrize("variant", ["_reprice_serial", "_reprice_parallel"])
+def test_prefetch_hints_change_no_result(big_book, variant):
+    import ramparts.engine.batch_kernel as bk
+
+    e = Engine.restore(big_book)
+    price = int(e.markets[e.instrument("BTC-PERP").index].mark) * 55 // 60  # BTC at 55,000, in lot-price units
+    fn = getattr(bk, variant)
+    plain, hinted = _kernel_args(e, price, False), _kernel_args(e, price, True)
+    fn(*plain)
+    fn(*hinted)
+    for k, (a, c) in enumerate(zip(plain, hinted, strict=True)):
+        if isinstance(a, np.ndarray):
+            assert np.array_equal(a, c), k
+    assert plain[-3].any()  # margin calls and insolvency flags were raised: the pass did work
+
+
+def _bulk_book(n: int, seed: int) -> Engine:
+    """``n`` cross sub-accounts long or short BTC-PERP at 60,000 with 1–40 % margin, loaded straight
+    into the struct-of-arrays store (as ``benchmarks/bench_remargin.py`` does: building this many
+    through events would take minutes); same ``seed``, same engine."""
+    from ramparts.domain.accounts import MarginMode, SubAccountId
+
+    rng = np.random.default_rng(seed)
+    e = Engine()
+    e.apply(genesis(ts=0))
+    e.apply(perpetual("BTC-PERP", "BTC", tiers=BTC_TIERS))
+    e.apply(ev.OraclePrice(ts=0, instrument="BTC-PERP", price="60000"))
+    for k in range(n):
+        e._add_sub(SubAccountId(f"t{k}", "main"), MarginMode.CROSS, None, False)
+    subs = np.arange(1, n + 1, dtype=np.int32)  # 0 is the backstop vault
+    mark = e.markets[0].mark
+    lots = rng.integers(10, 500, n) * rng.choice([-1, 1], n)
+    cost = lots * mark
+    e.book.bulk_open(subs, np.zeros(n, dtype=np.int32), lots, cost, cost.copy())
+    np.add.at(e.sub_cost, subs, cost)
+    e.ledger.sub_cash[1 : n + 1] = (np.abs(cost) * rng.uniform(0.01, 0.4, n)).astype(np.int64)
+    e.remargin_all()
+    return e
+
+
+def test_a_book_past_the_prefetch_size_matches_the_numpy_passes():
+    from ramparts.engine.batch_kernel import PREFETCH_BOOK
+
+    n = PREFETCH_BOOK + 4_000
+    runs = []
+    for compiled in (True, False):
+        e = _bulk_book(n, seed=21)
+        assert e.ledger.sub_cash.shape[0] >= PREFETCH_BOOK  # the compiled pass prefetches on this book
+        e.compiled_remargin = compiled
+        effects, insolvent = [], []
+        for k, price in enumerate(PATH):
+            effects.append(e.apply(ev.OraclePrice(ts=(2 + k) * S, instrument="BTC-PERP", price=price)))
+            insolvent.append(len(e.insolvent))
+        assert e.insolvent.consistent()
+        caches = [a[: n + 1].copy() for a in (e.sub_value, e.sub_im, e.sub_mm, e.margin_called)]
+        caches += [getattr(e.book, f)[: n].copy() for f in ("value", "im", "mm")]
+        runs.append((effects, sorted(e.insolvent), _comparable(e), caches))
+        _branches(effects, insolvent)
+    assert runs[0][0] == runs[1][0]
+    assert runs[0][1] == runs[1][1]
+    assert runs[0][2] == runs[1][2]
+    for k, (a, b) in enumerate(zip(runs[0][3], runs[1][3], strict=True)):  # the derived per-account figures too
+        assert np.array_equal(a, b), k

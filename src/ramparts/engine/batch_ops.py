@@ -24,6 +24,7 @@ Throughput: ``benchmarks/bench_throughput.py``.
 
 from __future__ import annotations
 
+import operator
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -171,7 +172,8 @@ class BatchOps:
         """Every instrument's tier rows, padded (cached until a schedule changes)."""
         schedules = [i.schedule for i in self.instruments]
         cached = getattr(self, "_batch_tables_cache", None)
-        if cached is not None and len(cached[0]) == len(schedules) and all(a is b for a, b in zip(cached[0], schedules, strict=True)):
+        # the same schedule objects (compared in C: this runs on every oracle tick)
+        if cached is not None and len(cached[0]) == len(schedules) and all(map(operator.is_, cached[0], schedules)):
             return cached[1]
         width = max(len(s.tiers) for s in schedules) + 1
         n = len(schedules)
@@ -264,9 +266,7 @@ class BatchOps:
         ins_sub = np.zeros(2 * room, dtype=np.int64)
         ins_flag = np.zeros(2 * room, dtype=np.int8)
         n_subs = len(self.subs)
-        insolvent = np.zeros(n_subs, dtype=np.bool_)
-        if self.insolvent:
-            insolvent[np.fromiter(self.insolvent, dtype=np.int64)] = True
+        insolvent = self.insolvent.mask(n_subs)  # flipped by the kernel; each flip is an ins_* row applied to the set below
         traded = np.zeros(2 * (stop - start), dtype=np.int64)
         refusals = np.zeros((stop - start, 5), dtype=np.int64)
         counters = np.array([0, 0, -1, vm_abs, 0, 0], dtype=np.int64)

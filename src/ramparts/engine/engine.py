@@ -63,6 +63,7 @@ from ramparts.engine.collateral_ops import CollateralOps
 from ramparts.engine.defences import OracleDefences
 from ramparts.engine.derivatives_ops import DerivativesOps
 from ramparts.engine.events import canonical_json
+from ramparts.engine.flagged import FlaggedSet
 from ramparts.engine.oracle_ops import OracleOps
 from ramparts.engine.positions import PositionBook
 from ramparts.engine.solvency_ops import SolvencyOps
@@ -197,7 +198,7 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
         self.sub_corr_mm = np.zeros(cap, dtype=np.int64)
         self.collateral = CollateralState()
         self.last_step_ns: dict[int, int] = {}
-        self.insolvent: set[int] = set()
+        self.insolvent = FlaggedSet()  # sub-accounts with negative equity (a set, with its mask kept for the compiled passes)
         self.global_draws: dict[int, int] = {}
         self.global_draws_ts = -1
         self.auctions: dict[int, int] = {}  # sub-account → start of its Dutch auction (ns)
@@ -400,7 +401,7 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
         e.in_liquidation[w["in_liquidation"]] = True
         e.margin_called[w["margin_called"]] = True
         e.last_step_ns = {k: v for k, v in w["last_step_ns"]}
-        e.insolvent = set(w["insolvent"])
+        e.insolvent = FlaggedSet(w["insolvent"])
         e.global_draws = {k: v for k, v in w["global_draws"]}
         e.global_draws_ts = w["global_draws_ts"]
         e.auctions = {k: v for k, v in w.get("auctions", [])}
@@ -824,13 +825,9 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
         margin calls and insolvency tracking, without the numpy temporaries."""
         b = self.book
         n = int(h.size)
-        room = n if calls else 0
-        fx_item, fx_sub, fx_equity, fx_mm = (np.empty(room, dtype=np.int64) for _ in range(4))  # rows written are counted
-        ins_sub = np.empty(room, dtype=np.int64)
-        ins_flag = np.empty(room, dtype=np.int8)
-        insolvent = np.zeros(len(self.subs) if calls else 0, dtype=np.bool_)
-        if calls and self.insolvent:
-            insolvent[np.fromiter(self.insolvent, dtype=np.int64)] = True
+        fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag = self._row_scratch(n if calls else 0)  # rows written are counted
+        # the kernel flips the mask's entries itself; each flip comes back as an ins_* row applied to the set below
+        insolvent = self.insolvent.mask(len(self.subs)) if calls else np.zeros(0, dtype=np.bool_)
         counters = np.zeros(5, dtype=np.int64)
         reprice_holders(0, instr.index, mark, 0, n, h, calls, b.sub, b.lots, b.value, b.im, b.mm, self.is_system,
                         self.ledger.sub_cash, self.sub_value, self.sub_cost, self.sub_coll, self.sub_im, self.sub_mm,
@@ -845,6 +842,16 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
         order = np.argsort(fx_sub[:calls_made], kind="stable")
         return [{"kind": "MarginCall", "subaccount": str(self.subs[int(fx_sub[r])].id), "equity": int(fx_equity[r]),
                  "maintenance": int(fx_mm[r])} for r in order.tolist()]  # fmt: skip
+
+    def _row_scratch(self, room: int) -> tuple[np.ndarray, ...]:
+        """Row buffers for :func:`reprice_holders` with room for ``room`` rows each, kept between
+        ticks (fresh arrays of a big instrument's holder count cost page faults on every tick)."""
+        bufs = getattr(self, "_row_bufs", None)
+        if bufs is None or bufs[0].size < room:
+            size = max(room, 2 * (bufs[0].size if bufs is not None else 0), 1024)
+            bufs = (*(np.empty(size, dtype=np.int64) for _ in range(5)), np.empty(size, dtype=np.int8))
+            self._row_bufs = bufs
+        return bufs
 
     def remargin_all(self) -> list[dict]:
         """Full re-margin: recompute every position at the current marks (one vectorised pass per
