@@ -188,6 +188,7 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
         self.sub_pm_adj_im = np.zeros(cap, dtype=np.int64)
         self.sub_pm_adj_mm = np.zeros(cap, dtype=np.int64)
         self.is_portfolio = np.zeros(cap, dtype=bool)
+        self.n_portfolio = 0  # sub-accounts in portfolio mode (set once, in _add_sub): no per-tick scan of is_portfolio
         self.sub_isolated = np.full(cap, -1, dtype=np.int64)  # the instrument of an isolated sub-account, −1 otherwise
         self.pm_config: dict = {}  # portfolio margin: correlation between underlyings, contingencies, mm factor
         # multi-asset collateral: haircut value of non-settlement assets; correlation add-ons (in sub_im / sub_mm)
@@ -523,6 +524,7 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
             setattr(self, name, _grow(getattr(self, name), n))
         self.is_system[idx] = system
         self.is_portfolio[idx] = mode is MarginMode.PORTFOLIO
+        self.n_portfolio += mode is MarginMode.PORTFOLIO
         self.sub_isolated[idx] = -1 if instrument is None else instrument
         return idx
 
@@ -799,7 +801,7 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
         mark = self.markets[instr.index].mark
         if (self.compiled_remargin and not instr.is_option and not instr.schedule.size_premium_ppm
                 and self.collateral.correlation is None
-                and not (self.is_portfolio.any() and self.is_portfolio[b.sub[h]].any())):  # fmt: skip
+                and not (self.n_portfolio and self.is_portfolio[b.sub[h]].any())):  # fmt: skip
             return self._remargin_compiled(instr, h, mark, calls)
         subs = b.sub[h]
         lots = b.lots[h]
