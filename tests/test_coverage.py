@@ -129,6 +129,14 @@ def test_same_seed_same_paths_and_chunks_are_independent_streams():
     assert not np.array_equal(c.horizon, d.horizon)
 
 
+def test_too_few_paths_for_an_error_estimate_give_none_and_valid_json(tmp_path):
+    res = run_coverage(normal_spec(n_paths=500, chunk_paths=500), backend="numpy")
+    row = res.summary["losses"]["long_worst"]
+    assert row["0.99"]["var_se"] is not None and row["0.9999"]["var_se"] is None and row["0.9999"]["es"] > 0
+    files = cov.write_coverage_report(res, tmp_path)
+    json.loads(files["json"].read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+
+
 def test_summary_and_curve_are_consistent():
     spec = normal_spec(n_paths=50_000)
     res = run_coverage(spec, backend="numpy", keep_paths=True)

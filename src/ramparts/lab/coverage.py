@@ -311,11 +311,12 @@ def var_es(losses: np.ndarray, q: float) -> tuple[float, float]:
     return float(np.quantile(losses, q, method="inverted_cdf")), float(top.mean())
 
 
-def _errors(losses: np.ndarray, q: float, groups: int = 20) -> tuple[float, float]:
-    """Monte Carlo standard errors of (VaR, ES) from ``groups`` equal batches (batch means)."""
+def _errors(losses: np.ndarray, q: float, groups: int = 20) -> tuple[float | None, float | None]:
+    """Monte Carlo standard errors of (VaR, ES) from ``groups`` equal batches (batch means);
+    ``None`` when there are too few paths for two batches with a tail each."""
     g = min(groups, losses.size // max(1, math.ceil(1.0 / (1.0 - q))))
     if g < 2:
-        return math.nan, math.nan
+        return None, None
     parts = np.array_split(losses, g)
     est = np.array([var_es(p, q) for p in parts])
     return tuple(float(x) for x in est.std(axis=0, ddof=1) / math.sqrt(g))  # type: ignore[return-value]
