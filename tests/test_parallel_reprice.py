@@ -179,3 +179,23 @@ def test_a_book_past_the_prefetch_size_matches_the_numpy_passes():
     assert runs[0][2] == runs[1][2]
     for k, (a, b) in enumerate(zip(runs[0][3], runs[1][3], strict=True)):  # the derived per-account figures too
         assert np.array_equal(a, b), k
+
+
+def test_prefetch_takes_strided_arrays_and_int32_indices(big_book):
+    """The hints index with the book's int32 sub-account numbers; a strided (non-contiguous) array
+    must compile and give the same results as a contiguous one."""
+    import ramparts.engine.batch_kernel as bk
+
+    e = Engine.restore(big_book)
+    price = int(e.markets[e.instrument("BTC-PERP").index].mark) * 55 // 60
+    plain = list(_kernel_args(e, price, True))
+    strided = list(_kernel_args(e, price, True))
+    for k in (13, 16):  # sub_value and sub_im as every other element of a wider array
+        wide = np.zeros(2 * strided[k].size, dtype=np.int64)
+        wide[::2] = strided[k]
+        strided[k] = wide[::2]
+    bk._reprice_serial(*plain)
+    bk._reprice_serial(*strided)
+    for a, c in zip(plain, strided, strict=True):
+        if isinstance(a, np.ndarray):
+            assert np.array_equal(a, c)

@@ -230,9 +230,10 @@ def _prefetch(typingctx, arr, idx):
     sig = numba.types.void(arr, idx)
 
     def codegen(context, builder, signature, args):
-        aryty = signature.args[0]
+        aryty, idxty = signature.args
         ary = context.make_array(aryty)(context, builder, args[0])
-        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False, boundscheck=False)
+        index = context.cast(builder, args[1], idxty, numba.types.intp)  # strided arrays need an intp index
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [index], wraparound=False, boundscheck=False)
         i8p = ir.IntType(8).as_pointer()
         name = "llvm.prefetch.p0" if getattr(i8p, "is_opaque", False) else "llvm.prefetch.p0i8"
         i32 = ir.IntType(32)
