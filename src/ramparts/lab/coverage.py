@@ -284,11 +284,12 @@ class Extremes:
         }
 
 
-def simulate(spec: CoverageSpec, *, backend: str = "auto", fits: Any = None,
+def simulate(spec: CoverageSpec, *, backend: str = "auto", fits: Any = None, params: dict | None = None,
              progress: Callable[[int, int], None] | None = None) -> tuple[Extremes, str]:
-    """Every path of ``spec``: ``(Extremes, backend used)``."""
+    """Every path of ``spec``: ``(Extremes, backend used)``; ``params`` as :func:`model_params`
+    returns them (computed from ``fits`` when not given)."""
     used = resolve_backend(backend)
-    params = model_params(spec, fits)
+    params = params if params is not None else model_params(spec, fits)
     n_chunks = -(-spec.n_paths // spec.chunk_paths)
     horizon = np.empty(spec.n_paths)
     low = np.empty(spec.n_paths)
@@ -359,13 +360,14 @@ def run_coverage(spec: CoverageSpec, *, backend: str = "auto", fits: Any = None,
     """Simulate ``spec`` and summarise it (see the module docstring)."""
     import time
 
+    params = model_params(spec, fits)
     t0 = time.perf_counter()
-    ext, used = simulate(spec, backend=backend, fits=fits, progress=progress)
+    ext, used = simulate(spec, backend=backend, params=params, progress=progress)
     seconds = time.perf_counter() - t0
     summary, curves = summarise(spec, ext)
     summary["backend"] = used
     summary["seconds"] = seconds
-    return CoverageResult(spec, used, model_params(spec, fits), summary, curves, seconds, ext if keep_paths else None)
+    return CoverageResult(spec, used, params, summary, curves, seconds, ext if keep_paths else None)
 
 
 def write_coverage_report(result: CoverageResult, out_dir: str | Path, tier_rates: dict[str, float] | None = None) -> dict[str, Path]:
