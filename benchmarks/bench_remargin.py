@@ -13,6 +13,12 @@ per size, all measured in the same run:
 * **baseline**: a per-account Python loop doing the same full re-margin with the exact scalar
   schedule functions, timed on a sample of accounts and scaled per account.
 
+Each size is measured twice on the same engine: first with the position slots in account order
+(as trading leaves a book: every new position takes the next free slot, so an instrument's
+holders are scattered over the whole book), then after ``Engine.compact_positions()`` has laid the
+book out instrument-major (each instrument's holders one contiguous run of slots); the second row
+gives the time the compaction took and the speed-up of the tick over the first row.
+
 Run: ``python benchmarks/bench_remargin.py [--sizes 10000 100000 1000000] [--instruments 20]``.
 The population is loaded straight into the struct-of-arrays store (a benchmark fixture: building
 a million accounts through events would measure the event path, which has its own benchmark).
@@ -53,7 +59,11 @@ def build(n_accounts: int, seed: int = 1, n_instruments: int = N_INSTRUMENTS) ->
     notional_target = rng.lognormal(np.log(20_000e6), 1.0, subs.size)
     lots = np.maximum((notional_target / marks[instr]).astype(np.int64), 1) * rng.choice([-1, 1], subs.size)
     cost = (lots * marks[instr] * rng.uniform(0.9, 1.1, subs.size)).astype(np.int64)
-    e.book.bulk_open(subs, instr, lots, cost, cost.copy())
+    # the slots in account order, as trading leaves them (open_many wants the pairs sorted by sub-account, then instrument)
+    order = np.lexsort((instr, subs))
+    subs, instr, lots, cost = subs[order], instr[order], lots[order], cost[order]
+    slots = e.book.open_many(subs, instr)
+    e.book.lots[slots], e.book.cost[slots], e.book.entry[slots] = lots, cost, cost
     np.add.at(e.sub_cost, subs, cost)
     e.ledger.sub_cash[first : first + n_accounts] = (np.abs(cost).reshape(n_accounts, -1).sum(1) * 0.08).astype(np.int64)
     e.remargin_all()
@@ -97,27 +107,39 @@ def main() -> None:
     ap.add_argument("--ticks", type=int, default=1000, help="timed one-instrument ticks")
     ap.add_argument("--warmup-ticks", type=int, default=20, help="untimed ticks first")
     args = ap.parse_args()
-    print(f"{'accounts':>10} {'positions':>10} {'full re-margin':>15} {'ns/position':>12} {'tick p50':>10} {'tick p99':>10} "
+    print(f"{'accounts':>10} {'positions':>10} {'slots':>20} {'full re-margin':>15} {'ns/position':>12} {'tick p50':>10} {'tick p99':>10} "
           f"{'holders':>9} {'loop (scaled)':>14} {'speed-up':>9}")
     for n in args.sizes:
         e = build(n, n_instruments=args.instruments)
-        full = min(timeit(e.remargin_all, 5))
         inst = e.instruments[0]
         base = e.markets[0].mark
-        prices = [float(inst.price(base)) * (1 + 0.0001 * ((k % 7) - 3)) for k in range(args.warmup_ticks + args.ticks)]
-        ticks = []
-        t = 1
-        for k, p in enumerate(prices):
-            t0 = time.perf_counter()
-            e.apply(ev.OraclePrice(ts=t, instrument=inst.symbol, price=f"{p:.1f}"))
-            if k >= args.warmup_ticks:  # the first ticks grow buffers once (the insolvency mask, row scratch)
-                ticks.append(time.perf_counter() - t0)
-            t += 1
         sample = range(1, 1 + min(n, args.loop_sample))
         loop = min(timeit(lambda e=e, sample=sample: python_loop(e, sample), 2)) * n / len(sample)
         npos = len(e.book)
-        print(f"{n:>10,} {npos:>10,} {full * 1e3:>12.1f} ms {full / npos * 1e9:>12.1f} {np.percentile(ticks, 50) * 1e3:>7.2f} ms "
-              f"{np.percentile(ticks, 99) * 1e3:>7.2f} ms {e.book.holders(0).size:>9,} {loop * 1e3:>11.0f} ms {loop / full:>8.0f}×")
+        first = None
+        t = 1
+        for layout in ("account order", "instrument-major"):
+            note = ""
+            if layout == "instrument-major":
+                t0 = time.perf_counter()
+                e.compact_positions()
+                note = f"  compact_positions() {time.perf_counter() - t0:.2f} s"
+            full = min(timeit(e.remargin_all, 5))
+            prices = [float(inst.price(base)) * (1 + 0.0001 * ((k % 7) - 3)) for k in range(args.warmup_ticks + args.ticks)]
+            ticks = []
+            for k, p in enumerate(prices):
+                t0 = time.perf_counter()
+                e.apply(ev.OraclePrice(ts=t, instrument=inst.symbol, price=f"{p:.1f}"))
+                if k >= args.warmup_ticks:  # the first ticks grow buffers once (the insolvency mask, row scratch)
+                    ticks.append(time.perf_counter() - t0)
+                t += 1
+            p50, p99 = np.percentile(ticks, 50), np.percentile(ticks, 99)
+            if first is None:
+                first = (full, p50, p99)
+            else:
+                note += f"; tick p50 {first[1] / p50:.1f}×, p99 {first[2] / p99:.1f}×, full {first[0] / full:.1f}× faster than in account order"
+            print(f"{n:>10,} {npos:>10,} {layout:>20} {full * 1e3:>12.1f} ms {full / npos * 1e9:>12.1f} {p50 * 1e3:>7.2f} ms "
+                  f"{p99 * 1e3:>7.2f} ms {e.book.holders(0).size:>9,} {loop * 1e3:>11.0f} ms {loop / full:>8.0f}×{note}", flush=True)
 
 
 if __name__ == "__main__":

@@ -409,13 +409,13 @@ def test_bulk_opened_books_chain_their_slots_too():
     sub = np.array([3, 0, 3, 1, 0, 3], dtype=np.int32)
     instr = np.array([0, 1, 2, 0, 0, 1], dtype=np.int32)
     zeros = np.zeros(6, dtype=np.int64)
-    b.bulk_open(sub, instr, zeros + 1, zeros, zeros)
+    slots = b.bulk_open(sub, instr, zeros + 1, zeros, zeros)
     for s in range(4):
         chain, p = [], int(b.head[s])
         while p >= 0:
             chain.append(p)
             p = int(b.next[p])
-        assert sorted(chain) == sorted(int(k) for k in np.flatnonzero(sub == s))
+        assert sorted(chain) == sorted(int(slots[k]) for k in np.flatnonzero(sub == s))
 
 
 def _book_state(b) -> tuple:

@@ -19,6 +19,9 @@ from ramparts.engine.events import _Event, canonical_json, decode_event, encode_
 from ramparts.errors import JournalCorrupt, RampartsError
 from ramparts.journal import JournalRecord, JournalStore, open_journal
 
+#: Fewest positions opened since the last layout before a snapshot re-lays the book out.
+COMPACT_MIN_OPENED = 4096
+
 
 def replay(journal: JournalStore, *, use_snapshot: bool = True, verify_effects: bool = True, to_seq: int | None = None) -> Engine:
     """Rebuild the engine from ``journal`` (latest snapshot, then the rows after it)."""
@@ -41,6 +44,7 @@ def replay(journal: JournalStore, *, use_snapshot: bool = True, verify_effects: 
             raise JournalCorrupt(f"journal row {rec.seq} applied as event {engine.seq}")
         if verify_effects and canonical_json(effects) != rec.effects:
             raise JournalCorrupt(f"journal row {rec.seq}: replay produced different effects")
+    engine.compact_positions()  # the replayed trading scattered the slots: lay them out for the ticks to come
     return engine
 
 
@@ -108,8 +112,15 @@ class Node:
         return outcomes
 
     def take_snapshot(self) -> None:
+        """Save a snapshot; then, if trading has scattered the position slots since the last
+        layout (more than an eighth of the book opened since), lay the book out again
+        (:meth:`Engine.compact_positions`: no change to the state, a pass over the book at a moment
+        that already pays for one)."""
         self.journal.save_snapshot(self.engine.seq, self.engine.state_hash(), self.engine.snapshot())
         self._last_snapshot = self.engine.seq
+        book = self.engine.book
+        if book.opened_since_compact > max(COMPACT_MIN_OPENED, len(book) // 8):
+            self.engine.compact_positions()
 
     def close(self) -> None:
         self.journal.close()
@@ -121,4 +132,4 @@ class Node:
         self.close()
 
 
-__all__ = ["Node", "Outcome", "replay"]
+__all__ = ["COMPACT_MIN_OPENED", "Node", "Outcome", "replay"]
