@@ -862,7 +862,7 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
         book. Changes nothing observable (the state hash is the same) and is not an event: run it
         when the book is quiet (:func:`~ramparts.engine.node.replay` does, and :class:`~ramparts.engine.node.Node`
         after a snapshot). Returns whether there was anything to do."""
-        if not (self.book.opened_since_compact or self.book._free):
+        if self.book.laid_out:
             return False
         self.book.compact()
         return True

