@@ -203,6 +203,7 @@ def test_cli_writes_the_report_and_refuses_bad_input(tmp_path):
 
 
 # ------------------------------------------------------------------------------ the GPU backend (where one exists)
+@pytest.mark.gpu
 @pytest.mark.skipif(not GPU, reason="needs CuPy and a CUDA device")
 @pytest.mark.parametrize("model", ["normal", "garch", "jump", "gpd"])
 def test_cupy_backend_agrees_with_numpy_in_distribution(model):
@@ -222,6 +223,7 @@ def test_cupy_backend_agrees_with_numpy_in_distribution(model):
         assert abs(vg - vc) <= 6 * se, (name, vg, vc, se)
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not GPU, reason="needs CuPy and a CUDA device")
 def test_cupy_chunk_is_returned_on_the_host():
     h, lo, hi = simulate_chunk(normal_spec(), {"sigma": 0.01}, 0, 1_000, "cupy")

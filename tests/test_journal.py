@@ -18,11 +18,13 @@ import pytest
 
 from ramparts.errors import InvalidInput, JournalCorrupt, RampartsError
 from ramparts.journal import (
+    JournalNotFound,
     JournalRecord,
     JournalStore,
     JournalUnavailable,
     PostgresJournal,
     SQLiteJournal,
+    journal_file,
     open_journal,
 )
 
@@ -589,6 +591,46 @@ def test_sqlite_url_forms(tmp_path, monkeypatch):
         assert j.last_seq() == 1
     with open_journal(str(absolute), durability="normal") as j:
         assert j.last_seq() == 1 and j.durability == "normal"
+
+
+def test_a_reader_never_creates_a_journal(backend):
+    """``create=False`` (a replay, an audit): no journal there is JournalNotFound, and nothing is created."""
+
+    def schema_or_file_exists(ns: str) -> bool:
+        if backend.name == "sqlite":
+            return Path(backend.path).exists()
+        return backend.sql("SELECT 1 FROM pg_namespace WHERE nspname = %s", params=(ns,)) != []
+
+    with pytest.raises(JournalNotFound):
+        backend.open(create=False)
+    assert not schema_or_file_exists(backend.ns)
+    with backend.open() as j:
+        j.append(recs(1, 3))
+    with backend.open(create=False) as j:
+        assert j.last_seq() == 2
+    with pytest.raises(JournalNotFound):
+        backend.open(create=False, namespace=f"{backend.ns}_b")
+    if backend.name == "sqlite":
+        assert backend.sql("SELECT name FROM sqlite_master WHERE name LIKE 'ramparts_b%'") == []
+    else:
+        assert not schema_or_file_exists(f"{backend.ns}_b")
+
+
+def test_a_reader_refuses_a_file_without_a_journal_and_in_memory_urls(tmp_path):
+    empty = tmp_path / "empty.sqlite"
+    sqlite3.connect(empty).close()
+    with pytest.raises(JournalNotFound, match="holds no ramparts journal"):
+        open_journal(empty, create=False)
+    assert empty.stat().st_size == 0 and not (tmp_path / "empty.sqlite-wal").exists()
+    for url in (":memory:", "sqlite://", "sqlite:///:memory:"):
+        with pytest.raises(JournalNotFound, match="always empty"):
+            open_journal(url, create=False)
+    missing = tmp_path / "x.db"
+    with pytest.raises(JournalNotFound, match="no such file"):
+        open_journal(f"sqlite:///{missing}", create=False)
+    assert not missing.exists() and issubclass(JournalNotFound, JournalUnavailable)
+    assert journal_file(f"sqlite:///{missing}") == str(missing) and journal_file(missing) == str(missing)
+    assert journal_file("postgresql://u@h/db") is None and journal_file(":memory:") is None
 
 
 @pytest.mark.parametrize("url", ["mysql://u@h/db", "file:///tmp/x.db", "http://example.com", "sqlite://relative.db", "", "   ", None, 42])

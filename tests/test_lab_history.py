@@ -17,6 +17,7 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
 
+from ramparts.data import data_path
 from ramparts.errors import DataError, InvalidInput
 from ramparts.lab.history import (
     NAMED_EVENTS,
@@ -27,7 +28,6 @@ from ramparts.lab.history import (
     load_funding,
     parse_interval,
     resolve_event,
-    shared_data_dir,
     to_ns,
 )
 
@@ -37,10 +37,6 @@ T0 = "2024-01-01T00:00:00Z"
 T0_NS = 1_704_067_200 * 10**9  # 2024-01-01T00:00:00Z, by hand: 19723 days × 86400 s
 
 
-@pytest.fixture
-def data_env(shared_data, monkeypatch):
-    monkeypatch.setenv("RAMPARTS_DATA", str(shared_data))
-    return shared_data
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -426,8 +422,8 @@ def test_freqtrade_funding_reads_the_open_column(tmp_path):
     assert f.rate.tolist() == [0.0001, 0.0002] and f.nominal_interval_ns == 8 * HOUR
 
 
-def test_bitmex_funding(shared_data):
-    f = load_funding(shared_data / "funding/bitmex_XBTUSD_funding_2016-2020.csv")
+def test_bitmex_funding():
+    f = load_funding(data_path("funding/bitmex_XBTUSD_funding_2016-2020.csv"))
     assert len(f) == 4866 and f.symbol == "XBTUSD"  # PROVENANCE: 4,866 rows
     # fundingInterval 2000-01-02T00:00:00Z = 24 h in the 2016 rows, then 8 h
     assert f.interval_ns[0] == 24 * HOUR and f.interval_ns[-1] == 8 * HOUR and f.nominal_interval_ns == 8 * HOUR
@@ -438,8 +434,8 @@ def test_bitmex_funding(shared_data):
     assert f.ts_ns[i] == to_ns("2020-03-13T04:00:00Z") and f.rate[i] == pytest.approx(-0.00375)
 
 
-def test_deribit_hourly_funding_is_resorted_by_utc(shared_data):
-    path = shared_data / "funding/deribit_BTC-PERPETUAL_funding_hourly_2019-2021.csv"
+def test_deribit_hourly_funding_is_resorted_by_utc():
+    path = data_path("funding/deribit_BTC-PERPETUAL_funding_hourly_2019-2021.csv")
     f = load_funding(path)
     assert len(f) == 16008 and f.nominal_interval_ns == HOUR
     assert np.all(np.diff(f.ts_ns) > 0)
@@ -454,8 +450,8 @@ def test_deribit_hourly_funding_is_resorted_by_utc(shared_data):
     assert all(by_ts[t] == r for t, r in zip(f.ts_ns.tolist()[:500], f.rate.tolist()[:500], strict=True))
 
 
-def test_binance_and_bybit_funding(shared_data):
-    path = shared_data / "funding/binance_usdm_BTCUSDT_ETHUSDT_funding_8h_2021-2025.csv.gz"
+def test_binance_and_bybit_funding():
+    path = data_path("funding/binance_usdm_BTCUSDT_ETHUSDT_funding_8h_2021-2025.csv.gz")
     btc = load_funding(path, symbol="BTCUSDT")
     eth = load_funding(path, symbol="ETHUSDT")
     assert len(btc) == 4805 and len(eth) == 3828  # PROVENANCE row counts
@@ -467,7 +463,7 @@ def test_binance_and_bybit_funding(shared_data):
     # PROVENANCE: Binance BTC 8h minimum -0.119 % during FTX
     ftx = btc.window("2022-11-06", "2022-11-20")
     assert ftx.rate.min() == pytest.approx(-0.00119, abs=5e-6)
-    bybit = load_funding(shared_data / "funding/bybit_linear_BTCUSDT_ETHUSDT_funding_8h_2023-2025.csv.gz", symbol="ETHUSDT")
+    bybit = load_funding(data_path("funding/bybit_linear_BTCUSDT_ETHUSDT_funding_8h_2023-2025.csv.gz"), symbol="ETHUSDT")
     assert len(bybit) == 2220 and bybit.window("2025-10-01", "2025-11-01").rate.min() == pytest.approx(-0.00118, abs=5e-6)
 
 
@@ -475,14 +471,14 @@ def _day(ns: int) -> str:
     return pd.Timestamp(ns, unit="ns", tz="UTC").strftime("%Y-%m-%d")
 
 
-def test_daily_mean_funding_is_a_daily_rate(shared_data):
-    daily = load_funding(shared_data / "funding/binance_BTC_funding_daily_mean_2019-2026.csv")
+def test_daily_mean_funding_is_a_daily_rate():
+    daily = load_funding(data_path("funding/binance_BTC_funding_daily_mean_2019-2026.csv"))
     assert len(daily) == 2348 and daily.nominal_interval_ns == 24 * HOUR
     # PROVENANCE: the mean on 2020-03-13 is -0.127 %, i.e. a daily total of 3 × -0.127 %
     i = int(np.searchsorted(daily.ts_ns, to_ns("2020-03-13")))
     assert daily.rate[i] == pytest.approx(3 * -0.00127, abs=3 * 5e-6)
     # independent check: the sum of each day's 8-hourly settlements (PROVENANCE: the means agree within 3.5e-5)
-    eight = load_funding(shared_data / "funding/binance_usdm_BTCUSDT_ETHUSDT_funding_8h_2021-2025.csv.gz", symbol="BTCUSDT")
+    eight = load_funding(data_path("funding/binance_usdm_BTCUSDT_ETHUSDT_funding_8h_2021-2025.csv.gz"), symbol="BTCUSDT")
     per_day = eight.to_frame()["rate"].groupby(lambda t: t.floor("D")).agg(["sum", "count"])
     per_day = per_day[per_day["count"] == 3]
     d = daily.to_frame()["rate"]
@@ -494,8 +490,8 @@ def test_daily_mean_funding_is_a_daily_rate(shared_data):
 # ---------------------------------------------------------------------------------------------- real candles
 
 
-def test_hourly_file_has_the_documented_27_gaps(shared_data):
-    path = shared_data / "hourly/binance_spot_BTCUSDT_1h_2017-2022.csv.gz"
+def test_hourly_file_has_the_documented_27_gaps():
+    path = data_path("hourly/binance_spot_BTCUSDT_1h_2017-2022.csv.gz")
     with pytest.raises(DataError, match="27 gap"):
         load_candles(path)
     skip = load_candles(path, gaps="skip")
@@ -508,23 +504,23 @@ def test_hourly_file_has_the_documented_27_gaps(shared_data):
     assert len(skip) == 45345 and int(ff.filled.sum()) == skip.gaps.missing_bars
 
 
-def test_daily_files_match_provenance_checks(shared_data):
-    y = load_candles(shared_data / "daily/yahoo_finance_crypto_daily_2014-2025.csv.gz", symbol="BTC-USD")
+def test_daily_files_match_provenance_checks():
+    y = load_candles(data_path("daily/yahoo_finance_crypto_daily_2014-2025.csv.gz"), symbol="BTC-USD")
     day = int(np.searchsorted(y.ts_ns, to_ns("2020-03-13")))
     assert y.low[day] == pytest.approx(4106.98, abs=0.01) and y.close[day] == pytest.approx(5563.71, abs=0.01)
     r = np.diff(np.log(y.close))
     assert r.min() == pytest.approx(-0.465, abs=0.001)  # worst daily log return, 2020-03-12
     assert _day(y.ts_ns[1:][np.argmin(r)]) == "2020-03-12"
     with pytest.raises(DataError, match="69 missing 1d"):  # AVAX has a 70-day hole in 2020
-        load_candles(shared_data / "daily/yahoo_finance_crypto_daily_2014-2025.csv.gz", symbol="AVAX-USD")
-    b = load_candles(shared_data / "daily/binance_spot_BTCUSDT_1d_2018-2025.csv.gz")
+        load_candles(data_path("daily/yahoo_finance_crypto_daily_2014-2025.csv.gz"), symbol="AVAX-USD")
+    b = load_candles(data_path("daily/binance_spot_BTCUSDT_1d_2018-2025.csv.gz"))
     assert b.low[int(np.searchsorted(b.ts_ns, to_ns("2020-03-13")))] == 3782.13
-    bs = load_candles(shared_data / "daily/btcusd_bitstamp-coinbase_daily_2011-2025.csv")
+    bs = load_candles(data_path("daily/btcusd_bitstamp-coinbase_daily_2011-2025.csv"))
     assert len(bs) == 5152 and bs.low[int(np.searchsorted(bs.ts_ns, to_ns("2020-03-12")))] == pytest.approx(4644, abs=1)
 
 
-def test_eth_perp_wick_loads_as_is(shared_data):
-    c = load_candles(shared_data / "crash_windows/2020-03-12_black_thursday.csv.gz", source_id="bn_usdm_ETH_1h_mooneyes")
+def test_eth_perp_wick_loads_as_is():
+    c = load_candles(data_path("crash_windows/2020-03-12_black_thursday.csv.gz"), source_id="bn_usdm_ETH_1h_mooneyes")
     i = int(np.searchsorted(c.ts_ns, to_ns("2020-03-13T02:00:00Z")))
     assert (c.open[i], c.high[i], c.close[i]) == (95.73, 323.0, 110.8)  # PROVENANCE anomaly, kept
 
@@ -533,7 +529,7 @@ def test_eth_perp_wick_loads_as_is(shared_data):
 
 
 @pytest.mark.parametrize("name", sorted(NAMED_EVENTS))
-def test_named_events_cover_their_window_and_low(data_env, name):
+def test_named_events_cover_their_window_and_low(name):
     ev = NAMED_EVENTS[name]
     c = ev.load()
     assert c.source == ev.source_id and c.market == "usdm_perp" and c.interval == ev.interval
@@ -543,7 +539,7 @@ def test_named_events_cover_their_window_and_low(data_env, name):
     assert c.low.min() == ev.low  # the lows of the PROVENANCE sanity table
 
 
-def test_black_thursday_default_includes_the_second_leg(data_env):
+def test_black_thursday_default_includes_the_second_leg():
     bars = resolve_event("black-thursday-2020").load()
     low_at = int(bars.ts_ns[np.argmin(bars.low)])
     assert low_at == to_ns("2020-03-13T02:00:00Z")
@@ -552,14 +548,21 @@ def test_black_thursday_default_includes_the_second_leg(data_env):
     assert five.low.min() > bars.low.min()
 
 
-def test_resolve_event_and_shared_data_dir(data_env, tmp_path, monkeypatch):
-    assert shared_data_dir() == data_env
+def test_resolve_event_names_files_and_refusals(tmp_path, monkeypatch):
     assert resolve_event("Black_Thursday_2020") is NAMED_EVENTS["black-thursday-2020"]
-    custom = resolve_event("crash_windows/2022-11_ftx_collapse.csv.gz")  # relative to the data folder
+    custom = resolve_event("crash_windows/2022-11_ftx_collapse.csv.gz")  # a shipped data file by its name
     assert custom.source_id is None and custom.path.is_file()
     assert len(custom.load(source_id="bn_spot_BTC_5m_danielarroyave")) == 1728
     with pytest.raises(DataError, match="(?s)unknown event 'luna'.*ftx-2022"):
         resolve_event("luna")
+    with pytest.raises(DataError, match="no such file: 'candles/typo.csv'"):
+        resolve_event("candles/typo.csv")
+    with pytest.raises(DataError, match="no such file: 'typo.csv'"):
+        resolve_event("typo.csv")
+    single = write(tmp_path, "one.csv", FREQTRADE)
+    assert len(load_candles(single)) == 3
+    with pytest.raises(DataError, match="no source_id column.*source_id='bn_x' selects nothing"):
+        load_candles(single, source_id="bn_x")
     monkeypatch.setenv("RAMPARTS_DATA", str(tmp_path / "nowhere"))
     with pytest.raises(DataError, match="RAMPARTS_DATA"):
-        shared_data_dir()
+        resolve_event("crash_windows/2022-11_ftx_collapse.csv.gz")

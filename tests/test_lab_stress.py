@@ -24,7 +24,6 @@ from ramparts.lab.calibrate import (
     run_calibration,
     venue_for,
 )
-from ramparts.lab.history import shared_data_dir
 from ramparts.lab.liquidity import LiquidityModel
 from ramparts.lab.population import Market, PopulationSpec, generate_population
 from ramparts.lab.replay import OracleFaults, run_replay
@@ -42,12 +41,6 @@ from ramparts.lab.stress import (
 
 MIN = 60 * 10**9
 
-try:
-    shared_data_dir()
-    HAVE_DATA = True
-except Exception:  # noqa: BLE001
-    HAVE_DATA = False
-needs_data = pytest.mark.skipif(not HAVE_DATA, reason="the shared market data (../shared/data) is not present")
 
 #: fitted-model stand-in for tests that must not depend on the data (values of the order fitted to BTC hourly)
 FITS = FittedModels(
@@ -208,7 +201,6 @@ def test_summary_probabilities_and_wilson_interval():
     assert s["bankruptcy_deficit_usdc"]["max"] == 9.0 and s["expected_shortfall_99_deficit_usdc"] == 9.0
 
 
-@needs_data
 def test_models_fitted_to_hourly_history_are_fat_tailed_and_stationary():
     f = fit_models()
     g = f.garch
@@ -311,7 +303,6 @@ def test_requirement_series_rejects_bad_models(kw):
 # ----------------------------------------------------------------------------- the CLI
 
 
-@needs_data
 def test_cli_stress_calibrate_and_backtest(tmp_path):
     runner = CliRunner()
     res = runner.invoke(app, ["stress", "--scenario", "oracle-outage", "--paths", "2", "--steps", "24", "--accounts", "100", "--out", str(tmp_path / "s")])
@@ -380,7 +371,6 @@ def test_oracle_faults_reject_bad_source_settings(kw):
 # ----------------------------------------------------------------------------- depeg
 
 
-@needs_data
 def test_usdc_march_2023_depeg_through_three_valuations(tmp_path):
     from ramparts.lab.depeg import DepegSpec, run_depeg, write_depeg_report
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
+from ramparts.data import data_path
 from ramparts.errors import InvalidInput
 from ramparts.lab.history import Candles, PricePath, load_candles
 from ramparts.lab.tails import (
@@ -89,8 +90,8 @@ def test_fit_gpd_tail_rejects_bad_input():
         fit_gpd_tail(r, 1.0)
 
 
-def test_btc_daily_loss_tail_is_fat(shared_data):
-    bars = load_candles(shared_data / "daily/yahoo_finance_crypto_daily_2014-2025.csv.gz", symbol="BTC-USD")
+def test_btc_daily_loss_tail_is_fat():
+    bars = load_candles(data_path("daily/yahoo_finance_crypto_daily_2014-2025.csv.gz"), symbol="BTC-USD")
     r = np.diff(np.log(bars.close))
     fit = fit_gpd_tail(r, 0.95, side="loss")
     assert fit.xi > 0
@@ -251,8 +252,8 @@ def test_scaled_historical_shock_on_arrays_paths_and_candles():
         scaled_historical_shock(np.array([100.0, 0.0]), 2.0)
 
 
-def test_scaled_black_thursday(shared_data):
-    bars = load_candles(shared_data / "crash_windows/2020-03-12_black_thursday.csv.gz", source_id="bn_usdm_BTC_1h_mooneyes")
+def test_scaled_black_thursday():
+    bars = load_candles(data_path("crash_windows/2020-03-12_black_thursday.csv.gz"), source_id="bn_usdm_BTC_1h_mooneyes")
     worse = scaled_historical_shock(bars, 1.5)
     drawdown = bars.low.min() / bars.open[0]
     assert worse.low.min() / worse.open[0] == pytest.approx(drawdown**1.5)

@@ -11,11 +11,11 @@ finite difference of QuantLib's own vega below; its ``vanna(spot, T)`` with ``sp
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from ramparts.data import data_path
 from ramparts.errors import InvalidInput
 from ramparts.options.black76 import black76_greeks, black76_price, implied_vol
 
@@ -24,7 +24,7 @@ vb = pytest.importorskip("vollib.black")
 va = pytest.importorskip("vollib.black.greeks.analytical")
 vi = pytest.importorskip("vollib.black.implied_volatility")
 
-CHAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "options" / "deribit_options_snapshot_20251230T173115Z.csv.gz"
+CHAIN = data_path("options/deribit_options_snapshot_20251230T173115Z.csv.gz")
 
 RTOL = 1e-8
 
@@ -146,7 +146,6 @@ def test_put_call_parity_linear_and_inverse():
         np.testing.assert_allclose(getattr(gc, name), getattr(gp, name), rtol=1e-12, atol=1e-300)
 
 
-@pytest.mark.skipif(not CHAIN.exists(), reason="Deribit chain snapshot not present")
 def test_deribit_chain_prices_and_parity():
     """The snapshot's mark prices are Black-76 / F at its implied vols (inverse options), its delta
     column is the linear Black delta, and inverse parity C − P = (F − K)/F holds on the quotes."""

@@ -29,13 +29,6 @@ KNOWN = [
 ]
 
 
-def _has_chain() -> bool:
-    try:
-        return chain_path().exists()
-    except Exception:
-        return False
-
-
 @pytest.mark.parametrize("p", KNOWN)
 def test_recover_known_parameters(p):
     k = np.linspace(-1.0, 1.0, 41)
@@ -66,7 +59,6 @@ def test_fit_respects_constraints():
     assert p.b >= 0 and abs(p.rho) < 1 and p.sigma > 0 and p.min_variance >= -1e-12
 
 
-@pytest.mark.skipif(not _has_chain(), reason="Deribit chain snapshot not present")
 @pytest.mark.parametrize("currency", ["BTC", "ETH"])
 def test_fit_real_deribit_chain(currency):
     chain = load_deribit_chain(currency=currency)
@@ -87,7 +79,6 @@ def test_fit_real_deribit_chain(currency):
     assert np.median(np.abs(iv - g.implied_volatility.to_numpy())) < 0.005
 
 
-@pytest.mark.skipif(not _has_chain(), reason="Deribit chain snapshot not present")
 def test_loader_never_alters_the_file():
     p = chain_path()
     before = hashlib.sha256(p.read_bytes()).hexdigest()

@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 import ramparts.solvency as solvency
 from ramparts.errors import InvalidInput, UnknownEntity
 from ramparts.solvency import proof as pf
-from ramparts.solvency.cli import build_tree_command, proof_filename, verify_proof_command
+from ramparts.solvency.commands import build_tree_command, verify_proof_command
+from ramparts.solvency.files import proof_filename
 from ramparts.solvency.merkle_sum import _fast_hmac_sha256, attest_reserves, build_tree
 from ramparts.solvency.proof import AssetTotals, verify_proof, verify_root_record
 

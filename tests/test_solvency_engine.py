@@ -19,8 +19,8 @@ from ramparts.engine.node import Node, replay
 from ramparts.engine.presets import genesis, perpetual
 from ramparts.errors import Rejected
 from ramparts.journal import open_journal
-from ramparts.solvency.cli import proof_filename
 from ramparts.solvency.engine_snapshot import engine_tree, publish_liabilities
+from ramparts.solvency.files import proof_filename
 from ramparts.solvency.proof import verify_proof
 
 SECRET = b"a-server-secret-of-32-bytes-long"

@@ -10,12 +10,12 @@ losses 1…1000: ⌈975⌉ → VaR 975, ES = mean(976…1000) = 988.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats
 
+from ramparts.data import data_path
 from ramparts.errors import InvalidInput
 from ramparts.margin.var_es import (
     apc_buffer,
@@ -37,7 +37,7 @@ from ramparts.margin.var_es import (
     stressed_floor,
 )
 
-DAILY = Path(__file__).resolve().parents[2] / "shared" / "data" / "daily" / "yahoo_finance_crypto_daily_2014-2025.csv.gz"
+DAILY = data_path("daily/yahoo_finance_crypto_daily_2014-2025.csv.gz")
 
 
 def test_hs_var_textbook_quantile():
@@ -167,7 +167,6 @@ def test_forecast_rises_after_vol_shock():
     assert t.es / t.var > n.es / n.var  # fatter tail
 
 
-@pytest.mark.skipif(not DAILY.exists(), reason="Yahoo daily data not present")
 def test_btc_black_thursday_forecast_rises():
     import pandas as pd
 

@@ -71,8 +71,11 @@ class Node:
         self._last_snapshot = self.engine.seq
 
     @classmethod
-    def open(cls, url: str, *, durability: str = "full", snapshot_every: int = 0, namespace: str = "ramparts") -> Node:
-        return cls(open_journal(url, durability=durability, namespace=namespace), snapshot_every=snapshot_every)
+    def open(cls, url: str, *, durability: str = "full", snapshot_every: int = 0, namespace: str = "ramparts",
+             create: bool = True) -> Node:
+        """The node over the journal at ``url`` (see :func:`~ramparts.journal.open_journal`; ``create=False``
+        refuses a journal that does not exist)."""
+        return cls(open_journal(url, durability=durability, namespace=namespace, create=create), snapshot_every=snapshot_every)
 
     def submit(self, event: _Event | dict) -> list[dict]:
         """Apply, journal, acknowledge one event; raises (and changes nothing) if it is rejected."""

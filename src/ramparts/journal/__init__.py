@@ -9,7 +9,10 @@ Public API
 ----------
 :func:`open_journal`
     Open a store from a URL: a path or ``sqlite:///path`` (SQLite, WAL mode), ``:memory:``, or
-    ``postgresql://...`` / ``postgres://...`` (PostgreSQL, one schema per ``namespace``).
+    ``postgresql://...`` / ``postgres://...`` (PostgreSQL, one schema per ``namespace``);
+    ``create=False`` opens only a journal that exists (:class:`JournalNotFound` otherwise).
+:func:`journal_file`
+    The SQLite file a URL names (``None`` for PostgreSQL and in-memory journals).
 :class:`JournalRecord`
     One record: ``seq``, ``ts``, ``kind``, ``payload``, ``effects``.
 :class:`JournalStore`
@@ -17,6 +20,8 @@ Public API
     ``latest_snapshot``, ``close``, context manager, and ``durability``.
 :class:`JournalUnavailable`
     The storage cannot be reached or written (a :class:`~ramparts.errors.RampartsError`).
+:class:`JournalNotFound`
+    A reader named a journal that does not exist (a :class:`JournalUnavailable`).
 :class:`SQLiteJournal`, :class:`PostgresJournal`
     The two backends (:mod:`ramparts.journal.sqlite`, :mod:`ramparts.journal.postgres`).
 
@@ -30,19 +35,23 @@ from ramparts.journal.sqlite import SQLiteJournal
 from ramparts.journal.store import (
     DURABILITIES,
     FORMAT_VERSION,
+    JournalNotFound,
     JournalRecord,
     JournalStore,
     JournalUnavailable,
+    journal_file,
     open_journal,
 )
 
 __all__ = [
     "DURABILITIES",
     "FORMAT_VERSION",
+    "JournalNotFound",
     "JournalRecord",
     "JournalStore",
     "JournalUnavailable",
     "PostgresJournal",
     "SQLiteJournal",
+    "journal_file",
     "open_journal",
 ]

@@ -61,6 +61,7 @@ from ramparts.journal.store import (
     DEFAULT_NAMESPACE,
     DURABILITIES,
     FORMAT_VERSION,
+    JournalNotFound,
     JournalUnavailable,
     _BaseJournal,
     check_continues,
@@ -99,6 +100,9 @@ class PostgresJournal(_BaseJournal):
         ``synchronous_commit`` on or off; see the module docstring.
     namespace : str
         The schema holding this journal's tables.
+    create : bool
+        ``False``: the schema must already hold this journal, else
+        :class:`~ramparts.journal.store.JournalNotFound` and nothing is created.
     connect_timeout : int
         Seconds to wait for the server, unless the URL sets ``connect_timeout`` itself.
 
@@ -112,7 +116,8 @@ class PostgresJournal(_BaseJournal):
         The URL without password, and the schema, for messages.
     """
 
-    def __init__(self, url: str, *, durability: str = "full", namespace: str = DEFAULT_NAMESPACE, connect_timeout: int = 10):
+    def __init__(self, url: str, *, durability: str = "full", namespace: str = DEFAULT_NAMESPACE, connect_timeout: int = 10,
+                 create: bool = True):
         super().__init__()
         if durability not in DURABILITIES:
             raise InvalidInput("durability", f"{durability!r:.40} is not one of {', '.join(DURABILITIES)}")
@@ -151,6 +156,8 @@ class PostgresJournal(_BaseJournal):
 
         self._conn = self._connect()
         try:
+            if not create:
+                self._check_exists()
             self._create_schema()
         except BaseException:
             self._conn.close()
@@ -197,6 +204,17 @@ class PostgresJournal(_BaseJournal):
                 pass
             self._conn = conn = self._connect()
         return conn
+
+    def _check_exists(self) -> None:
+        """Raise :class:`JournalNotFound` unless the schema holds a journal table (reads only)."""
+        import psycopg
+
+        try:
+            row = self._conn.execute("SELECT to_regclass(%s)", (f'"{self.namespace}".journal',)).fetchone()
+        except psycopg.Error as exc:
+            raise self._error("open", exc) from None
+        if row is None or row[0] is None:
+            raise JournalNotFound(f"journal {self.description}: no ramparts journal in this schema")
 
     def _create_schema(self) -> None:
         import psycopg

@@ -53,7 +53,9 @@ transaction between pages. Lock waits give up after ``busy_timeout`` seconds wit
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import urllib.parse
 from typing import Any
 
 from ramparts.errors import InvalidInput, JournalCorrupt
@@ -61,6 +63,7 @@ from ramparts.journal.store import (
     DEFAULT_NAMESPACE,
     DURABILITIES,
     FORMAT_VERSION,
+    JournalNotFound,
     JournalUnavailable,
     _BaseJournal,
     check_continues,
@@ -81,6 +84,9 @@ class SQLiteJournal(_BaseJournal):
     ----------
     path : str
         The database file (created if missing; its directory must exist), or ``":memory:"``.
+    create : bool
+        ``False``: the file must exist and hold this namespace's journal, else
+        :class:`~ramparts.journal.store.JournalNotFound` and nothing is created or changed.
     durability : {"full", "normal"}
         ``synchronous=FULL`` or ``synchronous=NORMAL``; see the module docstring.
     namespace : str
@@ -99,7 +105,8 @@ class SQLiteJournal(_BaseJournal):
         ``sqlite:`` and the path, for messages.
     """
 
-    def __init__(self, path: str, *, durability: str = "full", namespace: str = DEFAULT_NAMESPACE, busy_timeout: float = 30.0):
+    def __init__(self, path: str, *, durability: str = "full", namespace: str = DEFAULT_NAMESPACE, busy_timeout: float = 30.0,
+                 create: bool = True):
         super().__init__()
         if durability not in DURABILITIES:
             raise InvalidInput("durability", f"{durability!r:.40} is not one of {', '.join(DURABILITIES)}")
@@ -129,11 +136,22 @@ class SQLiteJournal(_BaseJournal):
         self._q_meta_get = f"SELECT value FROM {m} WHERE key = 'format_version'"
         self._q_meta_put = f"INSERT INTO {m} (key, value) VALUES ('format_version', ?)"
 
+        if not create and (self.in_memory or not os.path.isfile(path)):
+            what = "an in-memory journal is always empty" if self.in_memory else "no such file"
+            raise JournalNotFound(f"journal {self.description}: {what}; give the path of an existing journal")
         try:
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
+            if create:
+                self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
+            else:  # mode=rw: never creates the file, even if it vanished since the check above
+                uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=rw"
+                self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
         except sqlite3.Error as exc:
+            if not create and not os.path.isfile(path):
+                raise JournalNotFound(f"journal {self.description}: no such file; give the path of an existing journal") from None
             raise self._error("open", exc) from None
         try:
+            if not create:
+                self._check_exists()
             self._configure()
             self._create_schema()
         except BaseException:
@@ -141,6 +159,15 @@ class SQLiteJournal(_BaseJournal):
             raise
 
     # -- setup ------------------------------------------------------------------------------
+
+    def _check_exists(self) -> None:
+        """Raise :class:`JournalNotFound` unless the file holds this namespace's journal table (reads only)."""
+        try:
+            row = self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (self._tables["journal"],)).fetchone()
+        except sqlite3.Error as exc:
+            raise self._error("open", exc) from None
+        if row is None:
+            raise JournalNotFound(f"journal {self.description}: the file holds no ramparts journal")
 
     def _configure(self) -> None:
         db = self._db

@@ -4,12 +4,14 @@ This module owns what every journal backend shares:
 
 * :class:`JournalRecord`, one journaled event (its sequence number, time, kind, canonical JSON
   payload and canonical JSON effects);
-* :class:`JournalStore`, the protocol a backend implements, and :class:`JournalUnavailable`, the
-  error raised when the storage cannot be reached or written;
+* :class:`JournalStore`, the protocol a backend implements, :class:`JournalUnavailable`, the
+  error raised when the storage cannot be reached or written, and :class:`JournalNotFound`, raised
+  to a reader that names a journal which does not exist;
 * :class:`_BaseJournal`, the backend-independent half of a store: argument and record validation,
   gap-checked streaming reads, snapshot validation, the closed state and the context manager;
 * :func:`open_journal`, which turns a URL into a SQLite (:mod:`ramparts.journal.sqlite`) or
-  PostgreSQL (:mod:`ramparts.journal.postgres`) store.
+  PostgreSQL (:mod:`ramparts.journal.postgres`) store (creating it, or with ``create=False``
+  refusing one that does not exist), and :func:`journal_file`, the SQLite file a URL names.
 
 The journal is the engine's source of truth. The engine encodes each event to canonical JSON
 itself; the journal stores the records it is given *opaquely* (it never parses ``payload`` or
@@ -85,6 +87,14 @@ class JournalUnavailable(RampartsError):
     while the commit itself was in flight (a dropped connection); re-read
     :meth:`JournalStore.last_seq` before retrying, since a retry of a committed batch is refused
     as non-contiguous rather than duplicated.
+    """
+
+
+class JournalNotFound(JournalUnavailable):
+    """There is no journal where a reader expected one (:func:`open_journal` with ``create=False``).
+
+    A missing SQLite file, a file or PostgreSQL schema without the namespace's journal tables, or an
+    in-memory URL (always empty). Nothing was created.
     """
 
 
@@ -554,8 +564,47 @@ class _BaseJournal:
 # the opener
 
 
-def open_journal(url: str | os.PathLike[str], *, durability: str = "full", namespace: str = DEFAULT_NAMESPACE) -> JournalStore:
-    """Open (creating if needed) the journal at ``url``.
+def _locate(url: str | os.PathLike[str]) -> tuple[str, str]:
+    """``("postgresql", url)``, ``("memory", ":memory:")`` or ``("sqlite", path)`` for a journal URL (see :func:`open_journal`)."""
+    if isinstance(url, os.PathLike):
+        url = os.fspath(url)
+    if not isinstance(url, str) or not url.strip():
+        raise InvalidInput("url", f"must be a non-empty string or path, got {url!r:.80}")
+    lowered = url.lower()
+    if lowered.startswith(("postgresql://", "postgres://")):
+        return "postgresql", url
+    if lowered.startswith("sqlite://"):
+        rest = url[len("sqlite://") :]
+        if rest in ("", ":memory:", "/:memory:"):
+            return "memory", ":memory:"
+        if not rest.startswith("/") or rest == "/":
+            raise InvalidInput(
+                "url", f"{url!r:.120} names no file: use sqlite:///relative/path.db or sqlite:////absolute/path.db (or a plain path)"
+            )
+        return "sqlite", rest[1:]
+    if url == ":memory:":
+        return "memory", ":memory:"
+    scheme = re.match(r"([A-Za-z][A-Za-z0-9+.\-]*)://", url)
+    if scheme:
+        raise InvalidInput("url", f"unknown journal URL scheme {scheme.group(1)!r} (use a path, sqlite://, postgresql:// or postgres://)")
+    return "sqlite", url
+
+
+def journal_file(url: str | os.PathLike[str]) -> str | None:
+    """The SQLite database file a journal URL names, or ``None`` for PostgreSQL and in-memory journals.
+
+    Lets a caller check a path (does it exist, is its folder there, is it writable) before
+    :func:`open_journal` touches it. Raises :class:`~ramparts.errors.InvalidInput` for a URL that
+    :func:`open_journal` would refuse.
+    """
+    kind, where = _locate(url)
+    return where if kind == "sqlite" else None
+
+
+def open_journal(
+    url: str | os.PathLike[str], *, durability: str = "full", namespace: str = DEFAULT_NAMESPACE, create: bool = True
+) -> JournalStore:
+    """Open the journal at ``url``, creating it if needed (unless ``create=False``).
 
     Parameters
     ----------
@@ -575,6 +624,11 @@ def open_journal(url: str | os.PathLike[str], *, durability: str = "full", names
         Which journal inside the database: for PostgreSQL the schema holding the tables; for SQLite
         the table prefix (the default ``"ramparts"`` uses the plain names ``journal``, ``snapshots``
         and ``meta``; any other namespace ``N`` uses ``N_journal``, ``N_snapshots``, ``N_meta``).
+    create : bool
+        ``True`` (the default): a missing file, schema or table is created, as a writer starting a
+        new journal wants. ``False``: the journal must already exist (a reader: a replay, an
+        audit); a missing SQLite file, a file or schema without this namespace's journal, or an
+        in-memory URL raise :class:`JournalNotFound` and nothing is created.
 
     Returns
     -------
@@ -584,42 +638,27 @@ def open_journal(url: str | os.PathLike[str], *, durability: str = "full", names
     ------
     InvalidInput
         Unknown URL scheme (``field="url"``), unknown durability or a malformed namespace.
+    JournalNotFound
+        ``create=False`` and there is no journal at ``url`` (in ``namespace``).
     JournalUnavailable
         The database cannot be opened or reached.
     JournalCorrupt
         The database exists but is not a ramparts journal of a supported format version.
     """
-    if isinstance(url, os.PathLike):
-        url = os.fspath(url)
-    if not isinstance(url, str) or not url.strip():
-        raise InvalidInput("url", f"must be a non-empty string or path, got {url!r:.80}")
+    kind, where = _locate(url)
     if durability not in DURABILITIES:
         raise InvalidInput("durability", f"{durability!r:.40} is not one of {', '.join(DURABILITIES)}")
     namespace = check_namespace(namespace)
-
-    lowered = url.lower()
-    if lowered.startswith(("postgresql://", "postgres://")):
+    if kind == "postgresql":
         from ramparts.journal.postgres import PostgresJournal
 
-        return PostgresJournal(url, durability=durability, namespace=namespace)
+        return PostgresJournal(where, durability=durability, namespace=namespace, create=create)
 
     from ramparts.journal.sqlite import SQLiteJournal
 
-    if lowered.startswith("sqlite://"):
-        rest = url[len("sqlite://") :]
-        if rest in ("", ":memory:", "/:memory:"):
-            return SQLiteJournal(":memory:", durability=durability, namespace=namespace)
-        if not rest.startswith("/") or rest == "/":
-            raise InvalidInput(
-                "url", f"{url!r:.120} names no file: use sqlite:///relative/path.db or sqlite:////absolute/path.db (or a plain path)"
-            )
-        return SQLiteJournal(rest[1:], durability=durability, namespace=namespace)
-    if url == ":memory:":
-        return SQLiteJournal(":memory:", durability=durability, namespace=namespace)
-    scheme = re.match(r"([A-Za-z][A-Za-z0-9+.\-]*)://", url)
-    if scheme:
-        raise InvalidInput("url", f"unknown journal URL scheme {scheme.group(1)!r} (use a path, sqlite://, postgresql:// or postgres://)")
-    return SQLiteJournal(url, durability=durability, namespace=namespace)
+    if kind == "memory" and not create:
+        raise JournalNotFound("an in-memory journal is always empty: give the path or URL of an existing journal")
+    return SQLiteJournal(where, durability=durability, namespace=namespace, create=create)
 
 
 __all__ = [
@@ -628,7 +667,9 @@ __all__ = [
     "FORMAT_VERSION",
     "INT64_MAX",
     "JournalRecord",
+    "JournalNotFound",
     "JournalStore",
     "JournalUnavailable",
+    "journal_file",
     "open_journal",
 ]

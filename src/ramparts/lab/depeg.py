@@ -17,7 +17,7 @@ integers:
 
 Per step it reports the haircut in force, each valuation's total, the accounts whose collateral
 falls below maintenance under each, and their total shortfall. Built in: ``usdc-2023`` (USDC/USD
-daily candles of March 2023 from ``../shared/data/daily``, walked open → low → high → close: the
+daily candles of March 2023 from the shipped ``daily/`` data, walked open → low → high → close: the
 low is 0.8774 on 11 March after the SVB failure) and ``synthetic`` (a configurable V-shaped depeg
 of an LST against its base, e.g. stETH/ETH in June 2022).
 
@@ -92,9 +92,10 @@ class DepegSpec:
 def peg_path(spec: DepegSpec) -> tuple[np.ndarray, np.ndarray, str]:
     """``(ts_ns, market / peg ratio, label)``."""
     if spec.source == "usdc-2023":
-        from ramparts.lab.history import intrabar_path, load_candles, shared_data_dir
+        from ramparts.data import data_path
+        from ramparts.lab.history import intrabar_path, load_candles
 
-        c = load_candles(shared_data_dir() / "daily/yahoo_finance_crypto_daily_2014-2025.csv.gz", symbol="USDC-USD",
+        c = load_candles(data_path("daily/yahoo_finance_crypto_daily_2014-2025.csv.gz"), symbol="USDC-USD",
                          gaps="forward_fill").window("2023-03-01", "2023-04-01")
         p = intrabar_path(c, "worst_long")
         return p.ts_ns, np.minimum(p.price, 1.0), "USDC/USD, March 2023 (Yahoo Finance daily, open → low → high → close)"
@@ -221,9 +222,10 @@ def btc_path(spec: DepegSpec, ts: np.ndarray, btc: str) -> np.ndarray:
     """BTC/USD at the peg path's times: the March 2023 daily candles walked the same way, or flat."""
     if btc == "flat" or spec.source != "usdc-2023":
         return np.full(ts.size, 22_000.0)
-    from ramparts.lab.history import intrabar_path, load_candles, shared_data_dir
+    from ramparts.data import data_path
+    from ramparts.lab.history import intrabar_path, load_candles
 
-    c = load_candles(shared_data_dir() / "daily/yahoo_finance_crypto_daily_2014-2025.csv.gz", symbol="BTC-USD",
+    c = load_candles(data_path("daily/yahoo_finance_crypto_daily_2014-2025.csv.gz"), symbol="BTC-USD",
                      gaps="forward_fill").window("2023-03-01", "2023-04-01")
     p = intrabar_path(c, "worst_long")
     return np.interp(ts.astype(np.float64), p.ts_ns.astype(np.float64), p.price)

@@ -41,8 +41,8 @@ What it provides
 * :func:`load_funding` reads funding-rate histories into a :class:`FundingSeries` (decimal rate per
   funding interval): BitMEX, Deribit hourly, the Binance/Bybit long format, the Binance daily-mean
   file, tardis ``derivative_ticker`` and freqtrade funding files.
-* :data:`NAMED_EVENTS`, :func:`resolve_event` and :func:`shared_data_dir` locate the built-in crash
-  windows of the shared data folder.
+* :data:`NAMED_EVENTS` and :func:`resolve_event` name the built-in crash windows, whose files ship
+  with the package (:mod:`ramparts.data` finds and verifies them; ``RAMPARTS_DATA`` overrides).
 
 Validation
 ----------
@@ -83,6 +83,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from ramparts.data import data_path
+from ramparts.data import known as known_data
 from ramparts.errors import DataError, InvalidInput
 
 __all__ = [
@@ -97,7 +99,6 @@ __all__ = [
     "load_funding",
     "parse_interval",
     "resolve_event",
-    "shared_data_dir",
     "to_ns",
 ]
 
@@ -695,6 +696,9 @@ def _select_series(tab: _Table, *, symbol: str | None, source_id: str | None, ma
     f = tab.frame
     cols = [c for c in series_cols if c in f.columns]
     meta: dict[str, str | None] = {"symbol": symbol, "source_id": source_id, "market": market, "exchange": exchange}
+    if source_id is not None and "source_id" in series_cols and "source_id" not in f.columns:
+        raise DataError(f"{tab.path}: the file has no source_id column (it holds one series), so "
+                        f"source_id={source_id!r} selects nothing; leave the selection out")
     if not cols:
         return meta
     sym_col = "symbol" if "symbol" in f.columns else ("ticker" if "ticker" in f.columns else None)
@@ -963,7 +967,7 @@ def load_candles(
 
     Examples
     --------
-    >>> bars = load_candles(shared_data_dir() / "crash_windows/2022-11_ftx_collapse.csv.gz",
+    >>> bars = load_candles(data_path("crash_windows/2022-11_ftx_collapse.csv.gz"),
     ...                     source_id="bn_usdm_BTC_5m_trickbaker")  # doctest: +SKIP
     >>> bars.interval, len(bars)  # doctest: +SKIP
     ('5m', 1728)
@@ -1284,43 +1288,7 @@ def load_funding(
 
 
 # --------------------------------------------------------------------------------------------------
-# the shared data folder and the named crash windows
-
-
-def shared_data_dir() -> Path:
-    """Locate the shared market-data folder.
-
-    The ``RAMPARTS_DATA`` environment variable wins when set. Otherwise the folder ``shared/data`` is
-    looked for beside every ancestor of the current directory and of this package (so a checkout at
-    ``/work/main`` finds ``/work/shared/data``, i.e. ``../shared/data`` from the repository root).
-
-    Returns
-    -------
-    pathlib.Path
-        The folder (it holds ``crash_windows/``, ``daily/``, ``hourly/``, ``funding/``, ...).
-
-    Raises
-    ------
-    DataError
-        If ``RAMPARTS_DATA`` names something that is not a folder, or nothing is found.
-    """
-    env = os.environ.get("RAMPARTS_DATA")
-    if env:
-        d = Path(env).expanduser()
-        if not d.is_dir():
-            raise DataError(f"RAMPARTS_DATA={env!r} is not a folder")
-        return d
-    seen: set[Path] = set()
-    for start in (Path.cwd(), Path(__file__).resolve()):
-        for anc in (start, *start.parents):
-            if anc in seen:
-                continue
-            seen.add(anc)
-            cand = anc / "shared" / "data"
-            if cand.is_dir():
-                return cand
-    raise DataError("market data not found: set RAMPARTS_DATA to the folder holding crash_windows/, "
-                    "or put it at shared/data beside the repository (../shared/data from the repo root)")
+# the named crash windows
 
 
 @dataclass(frozen=True)
@@ -1334,7 +1302,7 @@ class NamedEvent:
     title : str
         One-line description.
     file : str
-        Path relative to :func:`shared_data_dir` (absolute for a custom file).
+        Logical path of a shipped data file (:func:`ramparts.data.data_path`), or absolute for a custom file.
     source_id, symbol, market, interval : str or None
         The default series (``source_id`` alone identifies it in the long format; the others are
         informative).
@@ -1362,7 +1330,7 @@ class NamedEvent:
     def path(self) -> Path:
         """Absolute path of the event's file."""
         p = Path(self.file)
-        return p if p.is_absolute() else shared_data_dir() / p
+        return p if p.is_absolute() else data_path(p)
 
     def load(self, *, gaps: GapPolicy = "error", **selection: Any) -> Candles:
         """Load the event's candles, cut to its window.
@@ -1388,7 +1356,7 @@ class NamedEvent:
 
 _CW = "crash_windows"
 
-#: The built-in crash windows of the shared data (``shared/data/crash_windows``). The default series
+#: The built-in crash windows (the shipped ``crash_windows/`` files of :mod:`ramparts.data`). The default series
 #: follows one rule: **the Binance USDⓈ-M BTCUSDT perpetual at the finest interval that covers the whole
 #: window** (the engine margins perpetuals; Binance is the venue with the deepest perpetual history
 #: in the data, so events stay comparable). Caveat: those are last-trade klines, not Binance's mark
@@ -1450,7 +1418,7 @@ def resolve_event(name_or_path: str | os.PathLike[str]) -> NamedEvent:
     name_or_path : str or os.PathLike
         A key of :data:`NAMED_EVENTS` (case-insensitive; ``_`` and spaces may stand for ``-``), or the
         path of a candle file. A relative path is looked up from the current directory and then
-        inside :func:`shared_data_dir`.
+        among the shipped data files (:func:`ramparts.data.data_path`).
 
     Returns
     -------
@@ -1461,21 +1429,20 @@ def resolve_event(name_or_path: str | os.PathLike[str]) -> NamedEvent:
     Raises
     ------
     DataError
-        If the argument is neither a known name nor an existing file; the message lists the names.
+        If the argument is neither a known name nor an existing file: "no such file" for what looks
+        like a path (a folder separator or a file suffix), otherwise "unknown event" with the names.
     """
     if isinstance(name_or_path, str):
         key = re.sub(r"[_\s]+", "-", name_or_path.strip().lower())
         if key in NAMED_EVENTS:
             return NAMED_EVENTS[key]
     p = Path(name_or_path).expanduser()
-    candidates = [p]
-    if not p.is_absolute():
-        try:
-            candidates.append(shared_data_dir() / p)
-        except DataError:
-            pass
-    for c in candidates:
-        if c.is_file():
-            return NamedEvent(name=c.name.split(".")[0], title=f"custom file {c.name}", file=str(c.resolve()))
-    raise DataError(f"unknown event {str(name_or_path)!r}: not a file, and not one of {', '.join(NAMED_EVENTS)}")
-
+    if p.is_file():
+        return NamedEvent(name=p.name.split(".")[0], title=f"custom file {p.name}", file=str(p.resolve()))
+    if not p.is_absolute() and known_data(p):
+        shipped = data_path(p)
+        return NamedEvent(name=shipped.name.split(".")[0], title=f"data file {p.as_posix()}", file=str(shipped))
+    text = str(name_or_path)
+    if "/" in text or os.sep in text or re.search(r"\.[A-Za-z][A-Za-z0-9]{1,7}$", text):
+        raise DataError(f"no such file: {text!r}")
+    raise DataError(f"unknown event {text!r}: not one of {', '.join(NAMED_EVENTS)} (or give a candle file's path)")

@@ -15,7 +15,7 @@ collateral:
 
 At every observation the perpetual's oracle is the market path and each option's mark is its
 Black-76 value at that price, the time left, and the volatility of the day: Deribit's BTC DVOL
-daily close (``../shared/data/options``), held flat across strikes, when the window is covered
+daily close (the shipped ``options/`` data), held flat across strikes, when the window is covered
 (FTX 2022, August 2024, October 2025), otherwise ``--vol`` (documented in the summary). Everything
 runs through a journaled :class:`~ramparts.engine.node.Node`; the backstop vault unwinds perpetuals
 into the market maker as in :mod:`ramparts.lab.replay` and keeps the options it takes over.
@@ -70,9 +70,9 @@ class OptionsPopulation:
 
 def dvol_series() -> tuple[np.ndarray, np.ndarray]:
     """Deribit BTC DVOL daily closes: (ts_ns at 00:00 UTC, vol as a decimal)."""
-    from ramparts.lab.history import shared_data_dir
+    from ramparts.data import data_path
 
-    path = shared_data_dir() / "options" / "deribit_BTC_DVOL_daily_close_2022-2025.csv"
+    path = data_path("options/deribit_BTC_DVOL_daily_close_2022-2025.csv")
     try:
         df = pd.read_csv(path)
     except (OSError, ValueError) as exc:

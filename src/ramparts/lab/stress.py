@@ -30,7 +30,7 @@ Scenario families
                    ``depth_multiplier`` (liquidity evaporation: bigger impact, deeper cascades)
 =================  ===============================================================================
 
-Every model is fitted (:func:`fit_models`) to ``../shared/data/hourly`` Binance spot BTC and ETH
+Every model is fitted (:func:`fit_models`) to the shipped ``hourly/`` data Binance spot BTC and ETH
 hourly candles (2017-2022) with scipy and arch; the fitted parameters are written into the report.
 Each path's randomness comes from ``SeedSequence([seed, path])``, so a path does not depend on how
 many others are drawn, nor on the order or the machine they run on.
@@ -142,15 +142,19 @@ class FittedModels:
 def fit_models(data_dir: str | None = None) -> FittedModels:
     """Fit GARCH(1,1)-t and a GPD loss tail to hourly BTC log returns; BTC/ETH correlation.
 
-    Reads Binance spot BTCUSDT and ETHUSDT hourly candles 2017-2022 from the shared data (gaps
-    forward-filled, so a gap contributes zero returns). Cached per process.
+    Reads Binance spot BTCUSDT and ETHUSDT hourly candles 2017-2022 from the shipped data, or from
+    ``data_dir`` laid out the same way (gaps forward-filled, so a gap contributes zero returns).
+    Cached per process.
     """
-    from ramparts.lab.history import load_candles, shared_data_dir
+    from ramparts.data import data_path
+    from ramparts.lab.history import load_candles
     from ramparts.lab.tails import fit_garch_t, fit_gpd_tail
 
-    root = Path(data_dir) if data_dir else shared_data_dir()
-    btc = load_candles(root / HOURLY["BTC"], gaps="forward_fill")
-    eth = load_candles(root / HOURLY["ETH"], gaps="forward_fill")
+    def where(rel: str) -> Path:
+        return Path(data_dir) / rel if data_dir else data_path(rel)
+
+    btc = load_candles(where(HOURLY["BTC"]), gaps="forward_fill")
+    eth = load_candles(where(HOURLY["ETH"]), gaps="forward_fill")
     common, ib, ie = np.intersect1d(btc.ts_ns, eth.ts_ns, return_indices=True)
     rb = np.diff(np.log(btc.close[ib]))
     re_ = np.diff(np.log(eth.close[ie]))

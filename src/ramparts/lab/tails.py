@@ -453,7 +453,7 @@ def fit_garch_t(returns: Any, *, mean: Literal["constant", "zero"] = "constant",
     dist="t", rescale=False).fit(disp="off")``.
 
     Bitcoin returns at hourly and daily frequency fit an *integrated* GARCH (``α + β`` on the
-    boundary 1; seen on every series in ``../shared/data``), which has no stationary distribution
+    boundary 1; seen on every series of the shipped data), which has no stationary distribution
     to simulate from. With ``max_persistence`` (e.g. 0.995), such a fit is projected inside the
     stationary region: ``β`` becomes ``max_persistence − α`` and ``ω`` is re-targeted so that the
     unconditional variance equals the sample variance, ``ω = var(r) · (1 − max_persistence)``.

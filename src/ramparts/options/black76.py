@@ -22,7 +22,7 @@ Conventions
 * **Inverse** (coin-settled, as Deribit): the price is in units of the underlying coin,
   ``price_inverse = price_linear / F``, and each inverse Greek is the derivative of that coin price
   (so e.g. ``delta_inverse = delta/F − V/F²``). The ``delta`` column of the Deribit chain snapshot in
-  ``../shared/data/options`` is the *linear* Black delta ``∂V/∂F`` (checked in the tests), i.e. the
+  the shipped ``options/`` data is the *linear* Black delta ``∂V/∂F`` (checked in the tests), i.e. the
   coin exposure of the USD value, and its ``vega`` column is the linear vega per vol point.
 * Greeks are plain derivatives: ``vega = ∂V/∂σ`` per unit of volatility (not per vol point),
   ``theta = ∂V/∂t`` per year of calendar time (``= −∂V/∂T``; divide by 365 for a daily figure),

@@ -29,7 +29,7 @@ range, ``w ∝ T``); :meth:`VolSurface.calendar_arbitrage` reports where ``w`` d
 Data
 ----
 :func:`load_deribit_chain` reads ``options/deribit_options_snapshot_20251230T173115Z.csv.gz`` of the
-shared data folder (columns in ``../shared/data/PROVENANCE.md`` §5: prices in coin, ``implied_volatility``
+shipped data (:mod:`ramparts.data`; columns in ``ramparts/data/PROVENANCE.md`` §5: prices in coin, ``implied_volatility``
 a decimal, ``futures_price`` the expiry's forward, ``time_to_maturity`` in years). The file is only
 read — the returned frame is a new object with derived columns added.
 """
@@ -273,10 +273,10 @@ class VolSurface:
 
 # ---------------------------------------------------------------------------------------- Deribit data
 def chain_path() -> Path:
-    """Path of the Deribit chain snapshot in the shared data folder."""
-    from ramparts.lab.history import shared_data_dir
+    """Path of the shipped Deribit chain snapshot (verified by :func:`ramparts.data.data_path`)."""
+    from ramparts.data import data_path
 
-    return shared_data_dir() / CHAIN_FILE
+    return data_path(CHAIN_FILE)
 
 
 def load_deribit_chain(path: str | Path | None = None, *, currency: str | None = None):

@@ -6,7 +6,7 @@ writer thread and group commit), :mod:`~ramparts.service.views` (read views of t
 :mod:`~ramparts.service.models` (request/response models), :mod:`~ramparts.service.auth` (API keys,
 roles, rate limit, audit log), :mod:`~ramparts.service.stream` (the live stream),
 :mod:`~ramparts.service.metrics` (Prometheus, JSON logs), :mod:`~ramparts.service.cli`
-(``create-key``, ``serve``). Needs the ``service`` extra (fastapi, uvicorn, prometheus-client).
+(``serve``, ``create-key``, ``revoke-key``). Needs the ``service`` extra (fastapi, uvicorn, prometheus-client).
 """
 
 

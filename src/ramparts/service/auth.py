@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ramparts.errors import InvalidInput, RampartsError
+from ramparts.journal.store import JournalUnavailable
 
 ROLES = ("trader", "oracle", "matcher", "sequencer", "liquidator", "risk_officer", "auditor")
 
@@ -128,42 +129,61 @@ class KeyStore:
         self._lock = threading.Lock()
         url = str(url)
         self.is_pg = url.lower().startswith(("postgresql://", "postgres://"))
-        if self.is_pg:
-            import psycopg
+        try:
+            if self.is_pg:
+                import psycopg
 
-            if url.lower().startswith("postgres://"):
-                url = "postgresql://" + url[len("postgres://"):]
-            self._conn = psycopg.connect(url, autocommit=True, connect_timeout=10, application_name="ramparts-keys")
-            self._ph = "%s"
-            ns = f'"{self.namespace}"'
-            self._keys, self._audit = f"{ns}.api_keys", f"{ns}.audit_log"
-            with self._conn.transaction():
-                self._conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"ramparts.journal:{self.namespace}",))
-                self._conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ns}")
+                if url.lower().startswith("postgres://"):
+                    url = "postgresql://" + url[len("postgres://"):]
+                self._conn = psycopg.connect(url, autocommit=True, connect_timeout=10, application_name="ramparts-keys")
+                self._ph = "%s"
+                ns = f'"{self.namespace}"'
+                self._keys, self._audit = f"{ns}.api_keys", f"{ns}.audit_log"
+                with self._conn.transaction():
+                    self._conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"ramparts.journal:{self.namespace}",))
+                    self._conn.execute(f"CREATE SCHEMA IF NOT EXISTS {ns}")
+                    self._conn.execute(
+                        f"CREATE TABLE IF NOT EXISTS {self._keys} (key_id TEXT PRIMARY KEY, salt BYTEA NOT NULL, digest BYTEA NOT NULL,"
+                        " role TEXT NOT NULL, account TEXT, label TEXT NOT NULL, created_ns BIGINT NOT NULL, revoked_ns BIGINT)"
+                    )
+                    self._conn.execute(
+                        f"CREATE TABLE IF NOT EXISTS {self._audit} (id BIGSERIAL PRIMARY KEY, ts_ns BIGINT NOT NULL,"
+                        " actor TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL)"
+                    )
+            else:
+                path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else url
+                self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=FULL")
+                self._ph = "?"
+                prefix = "" if self.namespace == "ramparts" else f"{self.namespace}_"
+                self._keys, self._audit = f'"{prefix}api_keys"', f'"{prefix}audit_log"'
                 self._conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {self._keys} (key_id TEXT PRIMARY KEY, salt BYTEA NOT NULL, digest BYTEA NOT NULL,"
-                    " role TEXT NOT NULL, account TEXT, label TEXT NOT NULL, created_ns BIGINT NOT NULL, revoked_ns BIGINT)"
+                    f"CREATE TABLE IF NOT EXISTS {self._keys} (key_id TEXT PRIMARY KEY, salt BLOB NOT NULL, digest BLOB NOT NULL,"
+                    " role TEXT NOT NULL, account TEXT, label TEXT NOT NULL, created_ns INTEGER NOT NULL, revoked_ns INTEGER)"
                 )
                 self._conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {self._audit} (id BIGSERIAL PRIMARY KEY, ts_ns BIGINT NOT NULL,"
+                    f"CREATE TABLE IF NOT EXISTS {self._audit} (id INTEGER PRIMARY KEY AUTOINCREMENT, ts_ns INTEGER NOT NULL,"
                     " actor TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL)"
                 )
-        else:
-            path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else url
-            self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._ph = "?"
-            prefix = "" if self.namespace == "ramparts" else f"{self.namespace}_"
-            self._keys, self._audit = f'"{prefix}api_keys"', f'"{prefix}audit_log"'
-            self._conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {self._keys} (key_id TEXT PRIMARY KEY, salt BLOB NOT NULL, digest BLOB NOT NULL,"
-                " role TEXT NOT NULL, account TEXT, label TEXT NOT NULL, created_ns INTEGER NOT NULL, revoked_ns INTEGER)"
-            )
-            self._conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {self._audit} (id INTEGER PRIMARY KEY AUTOINCREMENT, ts_ns INTEGER NOT NULL,"
-                " actor TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL)"
-            )
+        except sqlite3.Error as exc:
+            self._close_quietly()
+            raise JournalUnavailable(f"key store sqlite:{path}: cannot open: {exc}") from None
+        except Exception as exc:
+            self._close_quietly()
+            if type(exc).__module__.startswith("psycopg"):  # psycopg.Error, without importing psycopg for SQLite
+                from ramparts.journal.postgres import redact_url
+
+                raise JournalUnavailable(f"key store {redact_url(url)}: cannot open: {str(exc).strip().splitlines()[0]}") from None
+            raise
+
+    def _close_quietly(self) -> None:
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                pass
 
     # -- transactions -----------------------------------------------------------------------
     def _tx(self, statements: list[tuple[str, tuple]]) -> int:

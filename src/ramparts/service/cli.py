@@ -1,21 +1,34 @@
-"""The service's command line: create the first risk-officer key, manage keys, serve.
+"""The service's command line: ``ramparts serve`` and ``ramparts service create-key | revoke-key | serve``.
 
-``python -m ramparts.service create-key --store journal.sqlite`` prints a new ``risk_officer``
-token once (keys are stored hashed); ``serve`` runs the app under uvicorn with JSON logs. The
-functions :func:`create_first_key` and :func:`serve` are the same without typer.
+This module owns the command line of :mod:`ramparts.service`: one ``serve`` command (the same
+function, hence the same options, as ``ramparts serve`` and ``ramparts service serve``), key
+creation and revocation, and the checks that run before anything is opened, so that a bad path is
+one clear line and never a traceback:
+
+* ``serve --journal PATH`` starts a new journal only in an existing, writable folder (that is how a
+  venue starts) and refuses a read-only journal; the journal and key store are opened once before
+  the server starts, so a corrupt or unreachable journal is reported here, not in the server's log;
+* ``create-key --store PATH`` may create the key store (the bootstrap of a new venue, before its
+  first ``serve``) in an existing folder; ``revoke-key`` refuses a store that does not exist.
+
+``python -m ramparts.service`` runs :data:`app` (the ``service`` group alone). The functions
+:func:`create_first_key` and :func:`serve` are the same without typer. fastapi and uvicorn (the
+``service`` extra) are imported only when a server starts.
 """
 
 from __future__ import annotations
 
 import typer
 
-from ramparts.errors import RampartsError
+from ramparts.cli_common import console, fail, journal_to_create, new_app, store_to_read, user_errors
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="ramparts risk service: keys and server.")
+app = new_app("The risk service: API keys and the server (FastAPI, WebSocket stream, metrics, dashboard).")
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
-def create_first_key(store: str, *, namespace: str = "ramparts", role: str = "risk_officer", account: str | None = None,
-                     label: str = "bootstrap") -> tuple[str, str]:
+def create_first_key(store: str, *, namespace: str = "ramparts", role: str = "risk_officer",
+                     account: str | None = None, label: str = "bootstrap") -> tuple[str, str]:
     """Create a key in the key store at ``store`` (default role risk_officer); returns (key_id, token)."""
     from ramparts.service.auth import KeyStore
 
@@ -27,8 +40,9 @@ def create_first_key(store: str, *, namespace: str = "ramparts", role: str = "ri
     return rec.key_id, token
 
 
-def serve(journal: str, *, keys: str | None = None, namespace: str = "ramparts", host: str = "127.0.0.1", port: int = 8000,
-          durability: str = "full", rate: float = 100.0, burst: float = 200.0, log_level: str = "info") -> None:
+def serve(journal: str, *, keys: str | None = None, namespace: str = "ramparts", host: str = "127.0.0.1",
+          port: int = 8000, durability: str = "full", rate: float = 100.0, burst: float = 200.0,
+          log_level: str = "info") -> None:
     """Run the service under uvicorn (one process: the node has a single writer)."""
     import uvicorn
 
@@ -36,61 +50,93 @@ def serve(journal: str, *, keys: str | None = None, namespace: str = "ramparts",
     from ramparts.service.metrics import configure_logging
 
     configure_logging(log_level.upper())
-    api = create_app(journal, namespace=namespace, api_keys_store=keys, durability=durability, rate_limit=(rate, burst))
+    api = create_app(journal, namespace=namespace, api_keys_store=keys, durability=durability,
+                     rate_limit=(rate, burst))
     uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False, workers=1)
 
 
-@app.command("create-key")
 def create_key_cmd(
-    store: str = typer.Option(..., "--store", help="key store URL: the journal's SQLite path or postgresql:// URL"),
+    store: str = typer.Option(..., "--store", help="key store URL: the journal's SQLite path (created in an "
+                                                   "existing folder if missing) or postgresql:// URL"),
     namespace: str = typer.Option("ramparts", help="journal namespace (PostgreSQL schema)"),
-    role: str = typer.Option("risk_officer", help="trader, oracle, matcher, sequencer, liquidator, risk_officer, auditor"),
+    role: str = typer.Option("risk_officer",
+                             help="trader, oracle, matcher, sequencer, liquidator, risk_officer, auditor"),
     account: str = typer.Option(None, help="the trader's account (or the liquidator's keeper name)"),
     label: str = typer.Option("bootstrap", help="a note kept with the key"),
 ) -> None:
     """Create an API key (by default the first risk-officer key) and print its token once."""
-    try:
+    with user_errors():
+        journal_to_create(store, "--store", what="key store")
         key_id, token = create_first_key(store, namespace=namespace, role=role, account=account, label=label)
-    except RampartsError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
     typer.echo(f"key_id {key_id}", err=True)
     typer.echo(token)
 
 
-@app.command("revoke-key")
-def revoke_key_cmd(key_id: str, store: str = typer.Option(..., "--store"), namespace: str = typer.Option("ramparts")) -> None:
+def revoke_key_cmd(
+    key_id: str = typer.Argument(..., help="the key's id (the part after rk_ in its token)"),
+    store: str = typer.Option(..., "--store", help="the key store URL the key was created in"),
+    namespace: str = typer.Option("ramparts", help="journal namespace (PostgreSQL schema)"),
+) -> None:
     """Revoke a key (audit-logged)."""
     from ramparts.service.auth import KeyStore
 
-    ks = KeyStore(store, namespace=namespace)
-    try:
-        if not ks.revoke(key_id, actor="cli"):
-            typer.echo(f"error: unknown key {key_id}", err=True)
-            raise typer.Exit(2)
-    finally:
-        ks.close()
-    typer.echo(f"revoked {key_id}")
+    with user_errors():
+        store_to_read(store, "--store")
+        ks = KeyStore(store, namespace=namespace)
+        try:
+            revoked = ks.revoke(key_id, actor="cli")
+        finally:
+            ks.close()
+    if not revoked:
+        fail(f"KEY_ID: unknown key {key_id}")
+    console.print(f"revoked {key_id}", highlight=False)
 
 
-@app.command("serve")
 def serve_cmd(
-    journal: str = typer.Option(..., "--journal", help="journal URL: SQLite path, sqlite:///path or postgresql://..."),
+    journal: str = typer.Option("ramparts.sqlite", "--journal",
+                                help="journal URL: a SQLite path (a new journal is started in an existing "
+                                     "folder), sqlite:///path or postgresql://..."),
     keys: str = typer.Option(None, "--keys", help="key store URL (default: the journal's database)"),
-    namespace: str = typer.Option("ramparts"),
-    host: str = typer.Option("127.0.0.1"),
-    port: int = typer.Option(8000),
-    durability: str = typer.Option("full", help="full or normal"),
-    rate: float = typer.Option(100.0, help="requests per second per key (0: no limit)"),
-    burst: float = typer.Option(200.0, help="token-bucket burst per key"),
-    log_level: str = typer.Option("info"),
+    namespace: str = typer.Option("ramparts", help="journal namespace (PostgreSQL schema)"),
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8000, min=0, max=65535, help="port to listen on"),
+    durability: str = typer.Option("full", help="full (fsync per commit) or normal"),
+    rate: float = typer.Option(100.0, min=0.0, help="requests per second per key (0: no limit)"),
+    burst: float = typer.Option(200.0, min=1.0, help="token-bucket burst per key"),
+    log_level: str = typer.Option("info", help="debug, info, warning, error or critical"),
 ) -> None:
-    """Serve the API, the stream, /metrics and the dashboard."""
-    try:
-        serve(journal, keys=keys, namespace=namespace, host=host, port=port, durability=durability, rate=rate, burst=burst, log_level=log_level)
-    except RampartsError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    """Run the risk service: one journaled engine behind an HTTP / WebSocket API, metrics, a dashboard at /."""
+    from ramparts.journal import DURABILITIES, open_journal
+
+    if durability not in DURABILITIES:
+        fail(f"--durability: {durability!r} is not one of {', '.join(DURABILITIES)}")
+    if log_level.lower() not in LOG_LEVELS:
+        fail(f"--log-level: {log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+    with user_errors():
+        journal_to_create(journal, "--journal")
+        if keys:
+            journal_to_create(keys, "--keys", what="key store")
+        try:
+            import fastapi  # noqa: F401
+            import uvicorn  # noqa: F401
+        except ImportError as exc:
+            fail(f"the service needs its extra: pip install 'ramparts[service]' ({exc})")
+        with open_journal(journal, durability=durability, namespace=namespace):
+            pass  # a read-only, corrupt or unreachable journal is reported here, before the server starts
+        serve(journal, keys=keys, namespace=namespace, host=host, port=port, durability=durability, rate=rate,
+              burst=burst, log_level=log_level.lower())
 
 
-__all__ = ["app", "create_first_key", "serve"]
+app.command("create-key")(create_key_cmd)
+app.command("revoke-key")(revoke_key_cmd)
+app.command("serve")(serve_cmd)
+
+
+def register(root: typer.Typer) -> None:
+    """Add ``serve`` and the ``service`` group to the root app."""
+    root.command("serve")(serve_cmd)
+    root.add_typer(app, name="service",
+                   help="The risk service: create-key, revoke-key, serve (API, stream, dashboard).")
+
+
+__all__ = ["app", "create_first_key", "register", "serve"]

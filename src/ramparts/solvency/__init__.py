@@ -8,8 +8,10 @@ This package owns the proof-of-liabilities feature:
 * :mod:`ramparts.solvency.proof`: the canonical byte encoding, the proof JSON format (version 1)
   and the offline verifier (:func:`verify_proof` → :class:`VerificationResult`,
   :func:`verify_root_record`); standard library only, and runnable as a standalone script;
-* :mod:`ramparts.solvency.cli`: ``verify_proof_command`` and ``build_tree_command``, wired into the
-  ``ramparts`` CLI as ``verify-proof`` and ``prove-liabilities``.
+* :mod:`ramparts.solvency.files`: the balances CSV a tree is built from and the layout of the
+  published ``root.json`` and proofs;
+* :mod:`ramparts.solvency.commands`: the ``ramparts verify-proof`` and ``prove-liabilities``
+  commands (and ``verify_proof_command`` / ``build_tree_command``, the same as plain functions).
 
 The builder names (which need numpy) are imported lazily, so ``from ramparts.solvency import
 verify_proof`` works on a machine without numpy.

@@ -76,7 +76,7 @@ def publish_liabilities(
     The ``LiabilitiesRoot`` event is appended only after the files are written; if the engine
     rejects it (totals differ from the ledger) the error propagates and nothing is journaled.
     """
-    from ramparts.solvency.cli import write_tree
+    from ramparts.solvency.files import write_tree
 
     engine = node.engine
     sid = snapshot_id or f"seq-{engine.seq}"

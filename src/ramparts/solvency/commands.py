@@ -1,34 +1,24 @@
-"""Command-line entry points of the proof-of-liabilities feature (plain functions, no typer app).
+"""The proof-of-liabilities commands: ``ramparts verify-proof PROOF.json`` and ``ramparts prove-liabilities``.
 
-This module owns two functions that the ``ramparts`` CLI wires in as commands:
+This module owns the command line of :mod:`ramparts.solvency`, and the two plain functions behind
+it, which return their exit code instead of exiting (easy to test and to call from other tools):
 
-* :func:`verify_proof_command` (``ramparts verify-proof PROOF.json``): verifies one inclusion
-  proof offline and prints a rich summary. Exit code **0** verified, **1** the proof is false
-  (with the precise reason), **2** the file cannot be read or is not a version-1 proof. Never a
-  traceback.
-* :func:`build_tree_command` (``ramparts prove-liabilities BALANCES.csv --out DIR``): reads a CSV
-  of ``account_id,asset,amount_units`` rows, builds the Merkle sum tree and writes
-  ``DIR/root.json`` (the record to publish) and ``DIR/proofs/<name>.json`` (one proof per account,
-  or for a selected subset). Exit code 0, or 2 on bad input with one clear line naming the
-  problem (and the CSV line number).
+* :func:`verify_proof_command` (``verify-proof``): verifies one inclusion proof offline and prints
+  a summary. Exit code 0 verified, 1 the proof is false (with the precise reason), 2 the file
+  cannot be read or is not a version-1 proof. Never a traceback.
+* :func:`build_tree_command` (``prove-liabilities BALANCES.csv``): reads a balances CSV, builds the
+  Merkle sum tree and writes the root and the proofs (formats: :mod:`ramparts.solvency.files`).
+  Exit code 0, or 2 on bad input with one clear line naming the problem (and the CSV line).
 
-Both return the exit code instead of exiting, so they are easy to test and to wire.
-
-CSV input: UTF-8 (a BOM is tolerated), a header row ``account_id,asset,amount_units``, then one
-row per (account, asset) with the signed equity in integer base units (``-1500``, ``+20``, ``0``;
-surrounding whitespace is ignored, decimals are refused). Blank lines are skipped; a repeated
-(account, asset) pair is an error (pre-aggregate sub-accounts). Accounts keep their first
-appearance order before the optional shuffle.
-
-Proof file names: ``<account_id>.json`` when the id matches ``[A-Za-z0-9][A-Za-z0-9._-]{0,99}``;
-``<account>+<sub>.json`` for a sub-account id ``account/sub`` of two such names; otherwise ``_<first 32 hex of SHA-256(utf8(account_id))>.json`` (the leading underscore cannot
-start a plain name, so the two forms never collide). See :func:`proof_filename`.
+``prove-liabilities --journal URL`` builds the tree from the engine state of an existing journal
+(a missing journal is refused, never created) and journals its root there. Both forms write to a
+new folder ``proofs/<snapshot>-<UTC time>`` unless ``--out DIR`` names one (new or empty, or
+``--force``): proofs published from an earlier snapshot are never mixed with, or overwritten by,
+a later one.
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import json
 import re
 import time
@@ -36,27 +26,29 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ramparts.errors import InvalidInput, RampartsError, UnknownEntity
-from ramparts.solvency.proof import MAX_PROOF_BYTES, verify_proof, verify_root_record
+from ramparts.cli_common import (
+    console,
+    fail,
+    force_option,
+    journal_to_read,
+    out_option,
+    run_folder,
+    user_errors,
+)
+from ramparts.errors import InvalidInput, RampartsError
+from ramparts.solvency.files import read_balances_csv, write_tree
+from ramparts.solvency.proof import MAX_PROOF_BYTES, verify_proof
 
-CSV_HEADER = ("account_id", "asset", "amount_units")
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_INT_RE = re.compile(r"^[+-]?[0-9]+$")
-#: Largest CSV amount accepted, in digits (beyond that no sum fits u128 anyway).
-_MAX_DIGITS = 40
+#: Where proofs go by default: ``proofs/<snapshot>-<UTC time>``.
+PROOFS = Path("proofs")
 
-
-def proof_filename(account_id: str) -> str:
-    """The file name of an account's proof inside ``proofs/`` (see the module docstring)."""
-    if _SAFE_NAME.match(account_id):
-        return f"{account_id}.json"
-    if account_id.count("/") == 1 and all(_SAFE_NAME.match(p) for p in account_id.split("/")):
-        return account_id.replace("/", "+") + ".json"  # a sub-account; '+' is in no plain name
-    return "_" + hashlib.sha256(account_id.encode("utf-8")).hexdigest()[:32] + ".json"
+#: Library field names that are not the name of the command-line parameter showing them.
+FIELDS = {"salt_secret_file": "secret_file"}
 
 
 def _amount_text(units: int) -> str:
@@ -127,65 +119,6 @@ def verify_proof_command(
 
 
 # --------------------------------------------------------------------------- build
-
-
-def read_balances_csv(
-    input_csv: Path, assets: Sequence[str] | None = None
-) -> tuple[list[tuple[str, dict[str, int]]], list[str]]:
-    """Parse the balances CSV into ``[(account_id, {asset: units})]`` and the asset list.
-
-    The asset list is ``assets`` when given (a CSV asset outside it is an error), else the distinct
-    CSV assets sorted. Raises :class:`~ramparts.errors.InvalidInput` naming the line on bad input.
-    """
-    path = Path(input_csv)
-    accounts: dict[str, dict[str, int]] = {}
-    first_line: dict[tuple[str, str], int] = {}
-    allowed = None if assets is None else set(assets)
-    try:
-        with path.open("r", encoding="utf-8-sig", newline="") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            if header is None or tuple(h.strip().lower() for h in header) != CSV_HEADER:
-                raise InvalidInput(
-                    f"{path.name}:1", f"the header must be {','.join(CSV_HEADER)}, got {header!r}"
-                )
-            for row in reader:
-                line = reader.line_num
-                if not row or all(not c.strip() for c in row):
-                    continue
-                if len(row) != 3:
-                    raise InvalidInput(f"{path.name}:{line}", f"expected 3 fields, got {len(row)}")
-                aid, asset, amount = (c.strip() for c in row)
-                if not aid:
-                    raise InvalidInput(f"{path.name}:{line}", "account_id is empty")
-                if not asset:
-                    raise InvalidInput(f"{path.name}:{line}", "asset is empty")
-                if not _INT_RE.match(amount) or len(amount.lstrip("+-")) > _MAX_DIGITS:
-                    raise InvalidInput(
-                        f"{path.name}:{line}",
-                        f"amount_units must be an integer number of base units, got {amount[:60]!r}",
-                    )
-                if allowed is not None and asset not in allowed:
-                    raise UnknownEntity(
-                        f"{path.name}:{line}",
-                        f"asset {asset!r} is not in the asset list {list(assets or [])}",
-                    )
-                key = (aid, asset)
-                if key in first_line:
-                    raise InvalidInput(
-                        f"{path.name}:{line}",
-                        f"duplicate row for account {aid!r} asset {asset!r} (first on line {first_line[key]})",
-                    )
-                first_line[key] = line
-                accounts.setdefault(aid, {})[asset] = int(amount)
-    except UnicodeDecodeError:
-        raise InvalidInput(path.name, "not a UTF-8 text file") from None
-    except csv.Error as exc:
-        raise InvalidInput(path.name, f"not a valid CSV file: {exc}") from None
-    if not accounts:
-        raise InvalidInput(path.name, "no account rows")
-    asset_list = list(assets) if assets is not None else sorted({a for _, a in first_line})
-    return list(accounts.items()), asset_list
 
 
 def build_tree_command(
@@ -274,27 +207,6 @@ def _build_tree_command(
     return 0
 
 
-def write_tree(tree: Any, out_dir: Path, accounts: Iterable[str] | None = None) -> list[str]:
-    """Write ``out_dir/root.json`` and ``out_dir/proofs/<name>.json`` for ``accounts`` (default all).
-
-    An unknown account id raises :class:`~ramparts.errors.UnknownEntity` before anything is
-    written. Returns the account ids whose proofs were written.
-    """
-    selected = list(tree.account_ids) if accounts is None else list(dict.fromkeys(accounts))
-    for aid in selected:
-        tree.index_of(aid)  # UnknownEntity before anything is written
-    proofs_dir = out_dir / "proofs"
-    proofs_dir.mkdir(parents=True, exist_ok=True)
-    root = tree.root_record()
-    check = verify_root_record(root)
-    if not check.ok:  # pragma: no cover - an internal inconsistency, never expected
-        raise InvalidInput("root", check.reason)
-    _write_json(out_dir / "root.json", root)
-    for aid in selected:
-        _write_json(proofs_dir / proof_filename(aid), tree.proof(aid))
-    return selected
-
-
 def print_tree_summary(tree: Any, built_s: float, out: Console) -> None:
     """Print the per-asset totals, size, build time and root hash of a tree."""
     table = Table(
@@ -311,7 +223,83 @@ def print_tree_summary(tree: Any, built_s: float, out: Console) -> None:
     out.print(f"root hash [bold]{tree.root_hash}[/]")
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+def verify_proof_cmd(
+    proof: Path = typer.Argument(..., exists=True, dir_okay=False, help="an inclusion proof JSON file"),
+    root: str = typer.Option(None, help="the root hash the venue published (64 hex); the proof must lead to it"),
+    root_file: Path = typer.Option(None, exists=True, dir_okay=False,
+                                   help="the venue's published root.json; its hash is the expected root"),
+) -> None:
+    """Verify a Merkle-sum-tree proof of liabilities offline (exit 0 verified, 1 rejected, 2 unreadable)."""
+    if root is not None and root_file is not None:
+        fail("give --root or --root-file, not both")
+    if root_file is not None:
+        try:
+            root = json.loads(root_file.read_text(encoding="utf-8"))["hash"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            fail(f"--root-file: cannot read the root hash from {root_file}: {exc}")
+    raise typer.Exit(verify_proof_command(proof, expected_root=root, console=console))
+
+
+def prove_liabilities(
+    balances: Path = typer.Argument(None, exists=True, dir_okay=False,
+                                    help="CSV of account_id,asset,amount_units (or use --journal)"),
+    journal: str = typer.Option("", help="an existing journal: build from its engine state, journal the root there"),
+    secret_file: Path = typer.Option(None, exists=True, dir_okay=False,
+                                     help="server secret (at least 16 bytes) the per-account salts derive from"),
+    snapshot_id: str = typer.Option(None, help="snapshot name bound into the root (default: CSV name or seq-<n>)"),
+    namespace: str = typer.Option("ramparts", help="journal namespace (PostgreSQL schema)"),
+    out: Path = out_option("prove-liabilities", PROOFS),
+    force: bool = force_option(),
+) -> None:
+    """Build a Merkle sum tree over account equities and write the root and every inclusion proof.
+
+    From a balances CSV, or with --journal from the engine's own state: then the root (hash and
+    totals) is journaled as a LiabilitiesRoot event, which the engine accepts only if the totals
+    equal its ledger, and the reserves attestation is printed.
+    """
+    if balances is not None and journal:
+        fail("give either a balances CSV or --journal, not both")
+    if balances is None and not journal:
+        fail("give a balances CSV or --journal URL")
+    if journal and secret_file is None:
+        fail("--journal needs --secret-file: the salts must be reproducible to re-issue proofs")
+    if balances is not None:
+        label = snapshot_id or balances.stem
+        with user_errors(FIELDS), run_folder("prove-liabilities", label, out, force=force, parent=PROOFS) as out_dir:
+            _build_tree_command(balances, out_dir, snapshot_id, 0, None, None, secret_file, True, console)
+        return
+    from ramparts.engine.node import Node
+    from ramparts.solvency.engine_snapshot import publish_liabilities
+
+    with user_errors(FIELDS):
+        journal_to_read(journal, "--journal")
+        secret = secret_file.read_bytes().strip()
+        if len(secret) < 16:
+            raise InvalidInput("secret_file", "the secret must hold at least 16 bytes")
+        with Node.open(journal, namespace=namespace, create=False) as node:
+            sid = snapshot_id or f"seq-{node.engine.seq}"
+            with run_folder("prove-liabilities", sid, out, force=force, parent=PROOFS) as out_dir:
+                pub = publish_liabilities(node, out_dir, salt_secret=secret, snapshot_id=sid)
+    print_tree_summary(pub.tree, pub.build_seconds, console)
+    table = Table(title="reserves against liabilities")
+    for col in ("asset", "reserves held", "net liabilities", "surplus (insurance, fees, − bad debt)"):
+        table.add_column(col, justify="right")
+    for r in pub.attestation.rows:
+        table.add_row(r.asset, f"{r.holdings:,}", f"{r.net_liabilities:,}", f"{r.surplus:,}")
+    console.print(table)
+    console.print(f"journaled LiabilitiesRoot for snapshot {pub.record['snapshot_id']} at sequence "
+                  f"{pub.record['sequence']}; wrote {pub.proofs_written:,} proofs in {out_dir / 'proofs'}",
+                  soft_wrap=True, highlight=False)
+    console.print(f"root: {out_dir / 'root.json'}", soft_wrap=True, highlight=False)
+    if not pub.attestation.solvent:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the proof-of-liabilities commands to the root app."""
+    app.command("verify-proof")(verify_proof_cmd)
+    app.command("prove-liabilities")(prove_liabilities)
+
+
+__all__ = ["build_tree_command", "print_tree_summary", "prove_liabilities", "register", "verify_proof_cmd",
+           "verify_proof_command"]
