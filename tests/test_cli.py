@@ -62,6 +62,7 @@ def here(tmp_path, monkeypatch):
     Path("secret").write_bytes(b"s" * 32)
     Path("short").write_bytes(b"abc")
     Path("balances.csv").write_text("account_id,asset,amount_units\nalice,USDC,100\nbob,USDC,-20\n")
+    Path("half.toml").write_text("[population]\nn_accounts = 5\n[types.a]\nshare = 0.5\n")
     return tmp_path
 
 
@@ -123,6 +124,10 @@ BAD_INPUT = [
     (["stress", "--accounts", "0"], ["--accounts"], ["population."]),
     (["stress", "--scenario", "meteor"], ["--scenario"], []),
     (["stress", "--fund", "-5"], ["--fund"], []),
+    (["stress", "--fund", "5%"], ["--fund", "5%oi"], []),
+    (["replay", "crash.csv", "--fund", "lots"], ["--fund", "auto"], []),
+    (["replay", "crash.csv", "--fund", "2000%oi"], ["--fund"], []),
+    (["compare", "crash.csv", "--fund", "-1"], ["--fund"], []),
     (["stress", "--cluster", "ray://x"], ["--cluster"], []),
     (["stress", "--scenario", "historical", "--event", "missing.csv"], ["--event", "no such file"], []),
     (["replay", "crash.csv", "--intrabar", "sideways"], ["--intrabar"], ["error: order:"]),
@@ -134,9 +139,28 @@ BAD_INPUT = [
     (["replay", "crash.csv", "--outage", "soon"], ["--outage"], []),
     (["replay", "gappy.csv"], ["--gaps forward_fill"], ["gaps='forward_fill'"]),
     (["replay", "multi.csv"], ["--source-id"], ["source_id="]),
+    # the price path: how bars become observations
+    (["replay", "crash.csv", "--path", "fine"], ["--path", "refined or coarse"], ["method"]),
+    (["replay", "crash.csv", "--wicks", "trim"], ["--wicks", "clip or keep"], ["error: wicks:"]),
+    (["replay", "crash.csv", "--wick-tolerance", "1.5"], ["--wick-tolerance", "[0, 1)"], ["error: tolerance:"]),
+    (["replay", "crash.csv", "--bridge-step", "0m"], ["--bridge-step", "positive"], ["interval:"]),
+    (["replay", "crash.csv", "--refine-source-id", ","], ["--refine-source-id", "name at least one series"], []),
+    (["replay", "crash.csv", "--refine-source-id", "x"], ["--refine-source-id", "a single series"], ["--source-id"]),
+    (["replay", "multi.csv", "--source-id", "a_1h", "--refine-source-id", "nope"],
+     ["--refine-source-id", "no series 'nope' in multi.csv", "Available series"], ["--source-id nope"]),
+    (["replay", "multi.csv", "--source-id", "a_1h", "--refine-source-id", "b_1h"],
+     ["--refine-source-id", "b_1h cannot refine a_1h", "not finer"], []),
+    (["replay", "black-thursday-2020", "--intrabar", "close"], ["--intrabar", "no intra-bar path to refine", "--path coarse"], []),
+    (["compare", "crash.csv", "--path", "fine"], ["--path"], ["method"]),
+    (["compare", "crash.csv", "--wicks", "trim"], ["--wicks"], []),
     (["compare", "multi.csv", "--source-id", "nope"], ["--source-id nope"], ["source_id="]),
     (["compare", "crash.csv", "--intrabar", "x"], ["--intrabar"], ["error: order:"]),
     (["compare", "crash.csv", "--venues", "ramparts,ftx"], ["--venues", "unknown venue profile"], []),
+    (["replay", "crash.csv", "--population", "nope.toml"], ["--population", "cannot read the scenario file nope.toml"], []),
+    (["replay", "crash.csv", "--population", "half.toml"], ["--population", "half.toml: types", "shares add up to 0.5"], []),
+    (["compare", "crash.csv", "--population", "half.toml"], ["--population", "shares add up to 0.5"], []),
+    (["replay", "crash.csv", "--accounts", "0"], ["--accounts", "at least 1"], []),
+    (["compare", "crash.csv", "--seed", "-1"], ["--seed"], []),
     (["backtest-margin", "--model", "flat"], ["--rate"], ["got None"]),
     (["backtest-margin", "crash.csv", "--model", "ewma", "--rate", "0.1"], ["--rate"], []),
     (["backtest-margin", "crash.csv", "--model", "garch99"], ["--model"], []),
@@ -350,6 +374,47 @@ def test_source_id_selects_a_series_of_a_multi_series_file(here):
     assert res.exit_code == 0, res.output
 
 
+def _hour_over_five_minutes(hours: int = 6) -> pd.DataFrame:
+    """A perpetual's hourly bars (p_1h) and the 5-minute spot bars (s_5m) they are made of, 0.1 % apart; the
+    fourth hour's perpetual low is 6 % below anything spot traded (an unconfirmed wick)."""
+    n = 12 * hours
+    t = pd.date_range("2024-01-01", periods=n, freq="5min", tz="UTC")
+    c = 40_000 * np.exp(np.linspace(0, -0.3, n))
+    o = np.concatenate([[40_000.0], c[:-1]])
+    spot = pd.DataFrame({"source_id": "s_5m", "symbol": "BTC/USDT", "interval": "5m", "time": t.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                         "open": o, "high": np.maximum(o, c) * 1.001, "low": np.minimum(o, c) * 0.999, "close": c, "volume": 1.0})
+    g = spot.groupby(np.arange(n) // 12)
+    perp = pd.DataFrame({"source_id": "p_1h", "symbol": "BTC/USDT:USDT", "interval": "1h", "time": g["time"].first(),
+                         "open": g["open"].first() * 1.001, "high": g["high"].max() * 1.001, "low": g["low"].min() * 1.001,
+                         "close": g["close"].last() * 1.001, "volume": 1.0})
+    perp.loc[3, "low"] *= 0.94
+    return pd.concat([perp, spot])
+
+
+def test_replay_refines_from_a_named_series_and_states_the_path(here):
+    _hour_over_five_minutes().to_csv("two.csv", index=False)
+    res = run("replay", "two.csv", "--source-id", "p_1h", "--refine-source-id", "s_5m", "--accounts", "30", "--out", "r",
+              "--sensitivity")
+    assert res.exit_code == 0, res.output
+    pp = json.loads(Path("r/summary.json").read_text())["price_path"]
+    assert pp["method"] == "refined" and pp["bars"] == {"refined": 6, "bridged": 0, "coarse": 0} and pp["observations"] == 6 * 48
+    assert pp["base"] == {"source_id": "p_1h", "interval": "1h", "bars": 6} and pp["finer_series"][0]["source_id"] == "s_5m"
+    (w,) = pp["wicks"]
+    assert w["bar"] == "2024-01-01T03:00:00Z" and w["side"] == "low" and w["action"] == "clipped" and 0.05 < w["gap"] < 0.07
+    out = " ".join(res.output.split())
+    assert "p_1h (1h bars) refined from s_5m (5m)" in out and "6 / 0 / 0" in out and "unconfirmed wicks" in out
+    sens = json.loads(Path("r/sensitivity.json").read_text())
+    assert {row["factor"] for row in sens["rows"]} == {"base", "path", "seed", "fund", "depth"}
+    assert Path("r/sensitivity.csv").is_file() and "Sensitivity" in Path("r/report.html").read_text()
+    assert res.output.strip().splitlines()[-1] == f"report: {Path('r', 'report.html')}"
+    # without --refine-source-id a candle file keeps its bars, and says so
+    res = run("replay", "two.csv", "--source-id", "p_1h", "--accounts", "30", "--out", "c")
+    assert res.exit_code == 0, res.output
+    pp = json.loads(Path("c/summary.json").read_text())["price_path"]
+    assert pp["method"] == "coarse" and pp["observations"] == 6 * 4 and any("refined only" in n for n in pp["notes"])
+    assert not Path("c/sensitivity.json").exists()
+
+
 # ------------------------------------------------------------------------------------------------ packaging
 
 
@@ -392,3 +457,20 @@ def test_version_from_the_console_script_and_python_dash_m(tmp_path):
 
 def test_the_package_is_typed():
     assert files("ramparts").joinpath("py.typed").is_file()
+
+
+def test_replay_runs_the_scenario_crowd_by_default_and_the_uniform_one_on_request(here):
+    import json
+
+    res = run("replay", "crash.csv", "--accounts", "60", "--out", "crowd")
+    assert res.exit_code == 0, res.output
+    s = json.loads((here / "crowd" / "summary.json").read_text())
+    assert s["crowd"]["accounts"] == 60 and set(s["crowd"]["accounts_by_type"]) >= {"cross", "isolated", "basis"}
+    params = {p["name"]: p for p in s["scenario"]["parameters"]}
+    assert params["population.n_accounts"] == {"name": "population.n_accounts", "value": 60, "assumption": "given on the command line"}
+    assert "source" in params["types.cross.long_fraction"]
+    assert s["scenario"]["open_interest"] is None  # a candle file has no published open interest
+    res = run("replay", "crash.csv", "--population", "uniform", "--accounts", "60", "--out", "uniform")
+    assert res.exit_code == 0, res.output
+    u = json.loads((here / "uniform" / "summary.json").read_text())
+    assert "crowd" not in u and "scenario" not in u and u["accounts"] <= 60

@@ -1,4 +1,6 @@
-"""Market-history loaders of the crash lab: formats, validation, gap policy, intrabar paths, funding, events.
+"""Market-history loaders of the crash lab: formats, validation, gap policy, funding, real files.
+
+(Paths made from the bars are tested in test_lab_paths.py, the named crash windows in test_lab_events.py.)
 
 Synthetic files are written to ``tmp_path`` with values chosen by hand; the real files of the shared
 data folder are checked against the figures published in its PROVENANCE.md (an independent source).
@@ -20,14 +22,11 @@ import pytest
 from ramparts.data import data_path
 from ramparts.errors import DataError, InvalidInput
 from ramparts.lab.history import (
-    NAMED_EVENTS,
-    Candles,
-    PricePath,
-    intrabar_path,
+    format_interval,
+    iso_utc,
     load_candles,
     load_funding,
     parse_interval,
-    resolve_event,
     to_ns,
 )
 
@@ -334,52 +333,6 @@ def test_rows_with_all_prices_missing_are_missing_bars(tmp_path):
     assert load_candles(p, gaps="forward_fill").close.tolist() == [105, 105, 98]
 
 
-# ---------------------------------------------------------------------------------------------- intrabar paths
-
-
-def _two_bars() -> Candles:
-    ts = np.array([T0_NS, T0_NS + HOUR], dtype=np.int64)
-    return Candles(ts, np.array([100.0, 104.0]), np.array([110.0, 106.0]), np.array([95.0, 90.0]),
-                   np.array([104.0, 92.0]), np.ones(2), HOUR, symbol="X")
-
-
-@pytest.mark.parametrize("order,prices", [
-    ("worst_long", [100, 95, 110, 104, 104, 90, 106, 92]),
-    ("olhc", [100, 95, 110, 104, 104, 90, 106, 92]),
-    ("worst_short", [100, 110, 95, 104, 104, 106, 90, 92]),
-    ("ohlc", [100, 110, 95, 104, 104, 106, 90, 92]),
-    # rising first bar: low first; falling second bar: high first
-    ("auto", [100, 95, 110, 104, 104, 106, 90, 92]),
-])
-def test_intrabar_orders_and_timing(order, prices):
-    path = intrabar_path(_two_bars(), order)
-    assert isinstance(path, PricePath) and path.order == order and path.symbol == "X"
-    assert path.price.tolist() == prices
-    q = HOUR // 4
-    assert path.ts_ns.tolist() == [T0_NS, T0_NS + q, T0_NS + 2 * q, T0_NS + 3 * q,
-                                   T0_NS + HOUR, T0_NS + HOUR + q, T0_NS + HOUR + 2 * q, T0_NS + HOUR + 3 * q]
-
-
-def test_intrabar_close_is_a_subpath():
-    bars = _two_bars()
-    close = intrabar_path(bars, "close")
-    assert close.price.tolist() == [104, 92]
-    full = intrabar_path(bars, "worst_long")
-    assert full.ts_ns[3::4].tolist() == close.ts_ns.tolist() and full.price[3::4].tolist() == close.price.tolist()
-    with pytest.raises(InvalidInput, match="order"):
-        intrabar_path(bars, "random")
-
-
-def test_price_path_validates():
-    with pytest.raises(InvalidInput, match="increase strictly"):
-        PricePath(np.array([1, 1]), np.array([1.0, 2.0]))
-    with pytest.raises(InvalidInput, match="positive and finite"):
-        PricePath(np.array([1, 2]), np.array([1.0, np.nan]))
-    with pytest.raises(InvalidInput, match="equal length"):
-        PricePath(np.array([1, 2]), np.array([1.0]))
-    assert PricePath([1, 2], [1.0, np.e]).log_returns() == pytest.approx([1.0])
-
-
 def test_parse_interval_and_to_ns():
     assert parse_interval("15m") == 15 * MIN and parse_interval("8h") == 8 * HOUR and parse_interval("1d") == 24 * HOUR
     assert parse_interval(123) == 123
@@ -387,6 +340,10 @@ def test_parse_interval_and_to_ns():
         with pytest.raises(InvalidInput):
             parse_interval(bad)
     assert to_ns(T0) == T0_NS == to_ns("2024-01-01 00:00:00") == to_ns("2024-01-01T01:00:00+01:00")
+    assert iso_utc(T0_NS + 90 * MIN) == "2024-01-01T01:30:00Z"
+    for text in ("15m", "1h", "8h", "1d", "90s", "100ms"):
+        assert format_interval(parse_interval(text)) == text
+    assert format_interval(90 * MIN) == "90m"
 
 
 # ---------------------------------------------------------------------------------------------- funding
@@ -523,46 +480,3 @@ def test_eth_perp_wick_loads_as_is():
     c = load_candles(data_path("crash_windows/2020-03-12_black_thursday.csv.gz"), source_id="bn_usdm_ETH_1h_mooneyes")
     i = int(np.searchsorted(c.ts_ns, to_ns("2020-03-13T02:00:00Z")))
     assert (c.open[i], c.high[i], c.close[i]) == (95.73, 323.0, 110.8)  # PROVENANCE anomaly, kept
-
-
-# ---------------------------------------------------------------------------------------------- named events
-
-
-@pytest.mark.parametrize("name", sorted(NAMED_EVENTS))
-def test_named_events_cover_their_window_and_low(name):
-    ev = NAMED_EVENTS[name]
-    c = ev.load()
-    assert c.source == ev.source_id and c.market == "usdm_perp" and c.interval == ev.interval
-    assert c.start_ns == to_ns(ev.start) and c.end_ns == to_ns(ev.end)
-    assert len(c) == (to_ns(ev.end) - to_ns(ev.start)) // parse_interval(ev.interval)
-    assert c.gaps.count == 0
-    assert c.low.min() == ev.low  # the lows of the PROVENANCE sanity table
-
-
-def test_black_thursday_default_includes_the_second_leg():
-    bars = resolve_event("black-thursday-2020").load()
-    low_at = int(bars.ts_ns[np.argmin(bars.low)])
-    assert low_at == to_ns("2020-03-13T02:00:00Z")
-    five = resolve_event("black-thursday-2020").load(source_id="bn_spot_BTC_5m_cryofrost")
-    assert five.end_ns == to_ns("2020-03-12T21:15:00Z")  # stops before the second leg: not a default
-    assert five.low.min() > bars.low.min()
-
-
-def test_resolve_event_names_files_and_refusals(tmp_path, monkeypatch):
-    assert resolve_event("Black_Thursday_2020") is NAMED_EVENTS["black-thursday-2020"]
-    custom = resolve_event("crash_windows/2022-11_ftx_collapse.csv.gz")  # a shipped data file by its name
-    assert custom.source_id is None and custom.path.is_file()
-    assert len(custom.load(source_id="bn_spot_BTC_5m_danielarroyave")) == 1728
-    with pytest.raises(DataError, match="(?s)unknown event 'luna'.*ftx-2022"):
-        resolve_event("luna")
-    with pytest.raises(DataError, match="no such file: 'candles/typo.csv'"):
-        resolve_event("candles/typo.csv")
-    with pytest.raises(DataError, match="no such file: 'typo.csv'"):
-        resolve_event("typo.csv")
-    single = write(tmp_path, "one.csv", FREQTRADE)
-    assert len(load_candles(single)) == 3
-    with pytest.raises(DataError, match="no source_id column.*source_id='bn_x' selects nothing"):
-        load_candles(single, source_id="bn_x")
-    monkeypatch.setenv("RAMPARTS_DATA", str(tmp_path / "nowhere"))
-    with pytest.raises(DataError, match="RAMPARTS_DATA"):
-        resolve_event("crash_windows/2022-11_ftx_collapse.csv.gz")

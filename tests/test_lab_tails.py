@@ -15,7 +15,8 @@ from scipy import integrate, stats
 
 from ramparts.data import data_path
 from ramparts.errors import InvalidInput
-from ramparts.lab.history import Candles, PricePath, load_candles
+from ramparts.lab.history import Candles, load_candles
+from ramparts.lab.paths import PricePath
 from ramparts.lab.tails import (
     GarchTParams,
     GPDTail,

@@ -4,9 +4,17 @@ This package owns everything the lab needs *around* the engine, each module hold
 
 * :mod:`ramparts.lab.history`: loaders for market history (OHLCV candles in the formats the shared
   data and the usual public exports come in, tardis.dev tick files, funding-rate series), their
-  validation and gap policy, the conversion of candles into an intrabar oracle
-  :class:`~ramparts.lab.history.PricePath`, and the registry of built-in crash windows
-  (:data:`~ramparts.lab.history.NAMED_EVENTS`).
+  validation and gap policy.
+* :mod:`ramparts.lab.paths`: the conversion of candles into the oracle
+  :class:`~ramparts.lab.paths.PricePath` a replay walks: four points a bar, or each coarse bar
+  refined from a finer series of the same asset (a basis moving linearly in log space, a
+  log-linear bridge where none covers it, unconfirmed wicks flagged), with the record of how the
+  path was made.
+* :mod:`ramparts.lab.events`: the registry of built-in crash windows
+  (:data:`~ramparts.lab.events.NAMED_EVENTS`), their refinement candidates, and
+  :func:`~ramparts.lab.events.event_path`, an event's path for a replay.
+* :mod:`ramparts.lab.sensitivity`: ``ramparts replay --sensitivity``, the headline figures one
+  factor at a time (path and bar size, seed, fund, depth).
 * :mod:`ramparts.lab.backtest`: margin backtesting statistics (exceedances, Kupiec's proportion of
   failures, Christoffersen's independence and conditional coverage, the Basel traffic light) and a
   one-call :func:`~ramparts.lab.backtest.backtest_margin`.
@@ -18,6 +26,8 @@ This package owns everything the lab needs *around* the engine, each module hold
   on numpy or on a GPU through CuPy).
 * :mod:`ramparts.lab.population`, :mod:`ramparts.lab.liquidity`, :mod:`ramparts.lab.replay`,
   :mod:`ramparts.lab.report`, :mod:`ramparts.lab.demo`: the engine replay itself and its reports.
+* :mod:`ramparts.lab.fund`: published insurance-fund figures (with their sources and the fund /
+  open-interest ratios derived from them) and the sizing of a replay's fund (``--fund``).
 
 Nothing here touches engine state: the loaders and statistics work on floats (market data is not
 money), and only the replay converts prices into the engine's fixed-point units.

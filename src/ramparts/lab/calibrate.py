@@ -130,19 +130,22 @@ def evaluate_task(task: tuple) -> dict:
     k, point, label, i, scenarios, population, liquidity, base, fits = task
     venue = venue_for(point, base)
     if label.startswith("event:"):
-        from ramparts.lab.history import intrabar_path, resolve_event
+        from ramparts.lab.events import resolve_event
+        from ramparts.lab.paths import intrabar_path
 
         path = intrabar_path(resolve_event(label[6:]).load(), "worst_long")
         r = run_replay(path.ts_ns, path.price, name=label, population=population, liquidity=liquidity, venue=venue, verify_replay=False)
         s, t = r.summary, r.totals
         row = {"bankruptcy_deficit_usdc": s["bankruptcy_deficit_usdc"], "loss_beyond_fund_usdc": s["loss_beyond_fund_usdc"],
+               "loss_beyond_fund_and_vault_usdc": s["loss_beyond_fund_and_vault_usdc"], "vault_loss_usdc": s["vault_loss_usdc"],
                "insurance_fund_draws_usdc": t["insurance_fund_draws"], "liquidation_steps": s["liquidation_steps"],
                "initial_margin_rate_avg": s["initial_margin_rate_avg"], "state_hash": r.state_hash}
     else:
         spec = scenarios.stress
         row = run_case(generate_case(spec, i, fits), spec, population, venue, liquidity)
-        row = {key: row[key] for key in ("bankruptcy_deficit_usdc", "loss_beyond_fund_usdc", "insurance_fund_draws_usdc",
-                                         "liquidation_steps", "initial_margin_rate_avg", "state_hash")}
+        row = {key: row[key] for key in ("bankruptcy_deficit_usdc", "loss_beyond_fund_usdc", "loss_beyond_fund_and_vault_usdc",
+                                         "vault_loss_usdc", "insurance_fund_draws_usdc", "liquidation_steps", "initial_margin_rate_avg",
+                                         "state_hash")}
     return {"point": k, **point, "scenario": label, "path": i, **row}
 
 
@@ -154,14 +157,17 @@ class CalibrationResult:
 
 
 def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per grid point: average margin, P(loss beyond fund), mean fund draw and deficit; Pareto flag."""
+    """Per grid point: average margin, P(loss beyond the fund and the vault: ADL or socialised), mean fund
+    draw, deficit, loss beyond the fund (the vault's included) and vault loss; Pareto flag. (The vault
+    loses a little in almost every crash, so P(loss beyond the fund) alone would not tell the points apart.)"""
     g = runs.groupby("point", sort=True)
     out = g[list(PARAMETERS)].first()
     out["avg_initial_margin_rate"] = g["initial_margin_rate_avg"].mean()
-    out["p_bad_debt"] = g["loss_beyond_fund_usdc"].apply(lambda x: float((x > 0).mean()))
+    out["p_bad_debt"] = g["loss_beyond_fund_and_vault_usdc"].apply(lambda x: float((x > 0).mean()))
     out["mean_fund_draw_usdc"] = g["insurance_fund_draws_usdc"].mean()
     out["mean_deficit_usdc"] = g["bankruptcy_deficit_usdc"].mean()
     out["mean_loss_beyond_fund_usdc"] = g["loss_beyond_fund_usdc"].mean()
+    out["mean_vault_loss_usdc"] = g["vault_loss_usdc"].mean()
     out["scenarios"] = g.size()
     out["pareto"] = pareto_front(out[["avg_initial_margin_rate", "p_bad_debt", "mean_fund_draw_usdc"]].to_numpy())
     return out.reset_index()

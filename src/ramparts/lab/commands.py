@@ -48,6 +48,9 @@ FIELDS = {
     "oracle.sources": "oracle_sources",
     "venue": "venues",
     "path": "event",
+    "method": "path_method",
+    "tolerance": "wick_tolerance",
+    "population_file": "population_choice",
 }
 
 #: Library phrasing that the command line says otherwise.
@@ -56,6 +59,7 @@ REWORDING = (
     (r"select one with [a-z_=, ]+\.", "select one with --source-id."),
     (r"\(source_id='([^']*)'\)", r"(--source-id \1)"),
     (r"so source_id='([^']*)' selects nothing; leave the selection out", r"so --source-id \1 selects nothing; leave --source-id out"),
+    (r"\(use the coarse path\)", "(pass --path coarse)"),
 )
 
 _EVENT_HELP = ("a built-in crash window (black-thursday-2020, china-ban-2021, ftx-2022, yen-carry-2024, "
@@ -64,6 +68,15 @@ _SOURCE_ID_HELP = "the series to read from a multi-series file (default: the eve
 _GAPS_HELP = "missing bars: error, forward_fill or skip"
 _INTRABAR_HELP = "intra-bar path: worst_long (open, low, high, close), worst_short, olhc, ohlc, close"
 _CLUSTER_HELP = "empty: in this process; local:N: a Dask cluster of N workers here; or tcp://host:port"
+_PATH_HELP = ("refined: each bar's intra-bar path from the finest finer series of the same asset that covers it, else a "
+              "bridge through its open, extremes and close; coarse: four points a bar (open, extremes, close)")
+_WICKS_HELP = ("a coarse extreme no finer series confirms: clip (the path stops at the finer series' extreme) or keep "
+               "(visit it once, when the finer series made its extreme)")
+_WICK_TOLERANCE_HELP = "how far (a fraction) a coarse extreme may lie beyond the finer series' before it is an unconfirmed wick"
+_REFINE_HELP = "comma-separated series of the same file to refine the bars from (default: the event's own list; a candle file: none)"
+_BRIDGE_STEP_HELP = "the bridge of a bar no finer series covers puts its observations at most this far apart"
+_FUND_HELP = ("insurance fund at the start: auto (the venue's published fund / open interest, else the smallest published "
+              "ratio; see ramparts.lab.fund), a share of the open interest at the open (5%oi) or a USDC amount (250000)")
 
 
 def _usdc(units: int) -> str:
@@ -75,9 +88,57 @@ def _looks_like_path(text: str) -> bool:
     return "/" in text or os.sep in text or text.startswith((".", "~")) or Path(text).suffix.lower() in suffixes
 
 
+_POPULATION_HELP = ("the accounts: default (the shipped scenario file: account types, warm-up, top-ups, de-risking, dip buyers, "
+                    "open interest matched to the event's published figure), uniform (the old crowd: log-uniform 1.5-50x, "
+                    "all opened at the first bar, nobody reacts) or the path of a scenario TOML file")
+
+
+def _population(choice: str, accounts: int | None, seed: int | None, event: str):
+    """``(population, liquidity, scenario facts or None)`` for ``--population``, ``--accounts``, ``--seed``.
+
+    A scenario's own ``n_accounts`` and ``seed`` stand unless the command line gives them.
+    """
+    from ramparts.lab.liquidity import LiquidityModel
+    from ramparts.lab.population import PopulationSpec
+    from ramparts.lab.scenario import load_scenario
+
+    if choice == "uniform":
+        return PopulationSpec(n_accounts=2000 if accounts is None else accounts, seed=1 if seed is None else seed), LiquidityModel(), None
+    if accounts is not None and accounts < 1:
+        raise InvalidInput("accounts", f"must be at least 1, got {accounts}")
+    if seed is not None and seed < 0:
+        raise InvalidInput("seed", f"must be ≥ 0, got {seed}")
+    try:  # a mistake inside the scenario file is reported against --population, with the parameter's dotted name
+        scenario = load_scenario(None if choice == "default" else choice).with_overrides(n_accounts=accounts, seed=seed)
+    except InvalidInput as exc:
+        raise InvalidInput("population_file", f"{choice}: {exc.field}: {exc.message}") from None
+    except DataError as exc:
+        raise InvalidInput("population_file", str(exc)) from None
+    crowd, oi = scenario.for_event(event)
+    info = {"scenario": scenario.path, "open_interest": None if oi is None else {"usd": oi.value, oi.kind: oi.note},
+            "parameters": scenario.table()}
+    return crowd, scenario.liquidity, info
+
+
+def _crowd_rows(s: dict) -> list[tuple[str, str]]:
+    """Console rows describing a scenario crowd (none for the uniform population)."""
+    c, sc = s.get("crowd"), s.get("scenario")
+    if not c:
+        return [("population", "uniform: log-uniform 1.5-50x, all opened at the first bar, nobody reacts")]
+    oi = (sc or {}).get("open_interest")
+    rows = [("population", f"scenario {Path(sc['scenario']).name if sc else '?'}: "
+                           + ", ".join(f"{k} {v:,}" for k, v in c["accounts_by_type"].items())),
+            ("open interest after the warm-up (USDC)", f"{c['open_interest_usd']:,.0f}"
+             + (" (matched: " + (oi.get("source") or oi.get("assumption") or "")[:90] + "…)" if oi else " (not matched: no published figure)")),
+            ("leverage at entry: median / notional-weighted", f"{c['leverage_median']:.1f}x / {c['leverage_notional_weighted']:.1f}x"),
+            ("top-ups / de-risking trades / dip buyers", f"{c['topups']:,} ({c['topup_usd']:,.0f} USDC) / {c['derisks']:,} / "
+                                                          f"{c['dip_accounts']:,}")]
+    return rows
+
+
 def _event(text: str, param: str = "EVENT"):
     """The crash window ``text`` names; a missing file is ``no such file``, an unknown name lists the names."""
-    from ramparts.lab.history import resolve_event
+    from ramparts.lab.events import resolve_event
 
     try:
         return resolve_event(text)
@@ -89,6 +150,51 @@ def _event(text: str, param: str = "EVENT"):
 
 def _candles(ev_, gaps: str, source_id: str):
     return ev_.load(gaps=gaps, **({"source_id": source_id} if source_id else {}))
+
+
+def _price_path(ev_, gaps: str, source_id: str, intrabar: str, method: str = "refined", wicks: str = "clip",
+                tolerance: float | None = None, refine_source_id: str = "", bridge_step: str | None = None):
+    """The event's price path (:func:`ramparts.lab.events.event_path`) with the command line's options."""
+    from ramparts.lab.events import event_path
+    from ramparts.lab.paths import BRIDGE_STEP, WICK_TOLERANCE
+
+    ids = [s.strip() for s in refine_source_id.split(",") if s.strip()]
+    if refine_source_id.strip() and not ids:
+        raise InvalidInput("refine_source_id", f"name at least one series, got {refine_source_id!r}")
+    return event_path(ev_, gaps=gaps, source_id=source_id or None, method=method, refine_source_ids=ids or None, order=intrabar,
+                      wicks=wicks, tolerance=WICK_TOLERANCE if tolerance is None else tolerance,
+                      bridge_step=bridge_step or BRIDGE_STEP)
+
+
+def _write_path(path, out_dir: Path) -> None:
+    """``price_path.json`` beside a report that does not carry the path's provenance itself."""
+    import json
+
+    (out_dir / "price_path.json").write_text(json.dumps(path.provenance.to_dict(), indent=2))
+
+
+def _say_path(path) -> None:
+    """How the path was made, in a few lines, and its unconfirmed wicks."""
+    for k, v in path.provenance.rows():
+        console.print(f"{k.strip()}: {v}", soft_wrap=True, highlight=False)
+    table = _path_table(path.provenance)
+    if table is not None:
+        console.print(table)
+
+
+def _path_table(prov) -> Table | None:
+    """The unconfirmed wicks of a path, one row each (``None`` if there is none)."""
+    if not prov.wicks:
+        return None
+    t = Table(title=f"unconfirmed wicks: a coarse extreme beyond the finer series' by more than {prov.wick_tolerance:.2%}",
+              caption="confirmed: the finer series' extreme on the coarse series' level (the report and summary.json name the series)")
+    for col in ("coarse bar (UTC)", "side", "coarse", "confirmed", "gap", "finer's own, at", "path"):
+        t.add_column(col, justify="right")
+    for w in prov.wicks:
+        d = w.to_dict()
+        t.add_row(f"{d['bar'][:10]} {d['bar'][11:16]}", w.side, f"{w.coarse:,.2f}", f"{w.confirmed:,.2f}", f"{w.gap:.2%}",
+                  f"{w.finer:,.2f} at {d['at'][11:19]}", w.action)
+    return t
 
 
 def _floats(text: str, name: str) -> tuple[float, ...]:
@@ -119,6 +225,33 @@ def _oracle_faults(sources: int, outage: str, glitch: str = "", wide_conf: str =
         raise InvalidInput("oracle_sources", "--glitch and --wide-conf need a quoted oracle (--oracle-sources 3 or more)")
     return OracleFaults(outage_start=o0, outage_steps=on, sources=sources, glitch_start=g0, glitch_steps=gn, wide_conf_start=w0,
                         wide_conf_steps=wn)
+
+
+def _loss_rows(s: dict) -> list[tuple[str, str]]:
+    """The fund and the loss layers of a replay summary, as rows of a table (USDC)."""
+    from ramparts.lab.replay import BEARERS
+
+    f, by = s["fund"], s["bad_debt_by_bearer_usdc"]
+    ratio = "" if f["ratio_to_open_interest"] is None else f", {f['ratio_to_open_interest']:.2%} of open interest"
+    return [
+        ("open interest at the open, one side (USDC)", f"{s['open_interest_usdc']:,.0f}"),
+        ("insurance fund at the start (USDC)", f"{f['amount_usdc']:,.0f} ({f['rule']}, {f['basis']}{ratio})"),
+        ("bankruptcy deficit at the mark: losses beyond the accounts' collateral (USDC)", f"{s['bankruptcy_deficit_usdc']:,.0f}"),
+        ("  fills below the bankruptcy price paid by the fund (USDC)", f"{s['fills_below_bankruptcy_usdc']:,.0f}"),
+        ("penalties: to keepers / to the fund / the vault's income (USDC)",
+         f"{s['penalty_to_keepers_usdc']:,.0f} / {s['penalty_income_usdc']:,.0f} / {s['vault_income_usdc']:,.0f}"),
+        ("insurance fund: start → end; gross draws (USDC)",
+         f"{s['insurance_fund_start_usdc']:,.0f} → {s['insurance_fund_end_usdc']:,.0f}; {s['insurance_fund_draws_usdc']:,.0f}"),
+        ("backstop vault: equity start → end; loss (USDC)",
+         f"{s['vault_equity_start_usdc']:,.0f} → {s['vault_equity_end_usdc']:,.0f}; {s['vault_loss_usdc']:,.0f}"),
+        ("ADL: fills / notional / counterparties' loss against the mark (USDC)",
+         f"{s['deleverages']:,} / {s['adl_notional_usdc']:,.0f} / {s['adl_counterparty_loss_usdc']:,.0f}"),
+        ("socialised loss: total / unrecovered (USDC)", f"{s['socialised_loss_usdc']:,.0f} / {s['socialised_unrecovered_usdc']:,.0f}"),
+        ("loss beyond the fund: vault, ADL, socialised (USDC)", f"{s['loss_beyond_fund_usdc']:,.0f}"),
+        ("bad debt: loss beyond equity less penalties (USDC; < 0: a surplus)", f"{s['bad_debt_usdc']:,.0f}"),
+        ("  borne by the fund / vault / ADL counterparties / socialised (USDC)", " / ".join(f"{by[k]:,.0f}" for k in BEARERS)),
+        ("  the split adds up to the base unit", "yes" if s["loss_accounting"]["adds_up"] else "NO"),
+    ]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -172,12 +305,20 @@ def demo(
 
 def replay(
     event: str = typer.Argument(..., help=_EVENT_HELP),
-    accounts: int = typer.Option(2000, help="traders in the population"),
-    seed: int = typer.Option(1, help="population seed"),
+    population_choice: str = typer.Option("default", "--population", help=_POPULATION_HELP),
+    accounts: int = typer.Option(None, help="accounts in the population (default: the scenario's, 2,000)"),
+    seed: int = typer.Option(None, help="population seed (default: the scenario's, 1)"),
     intrabar: str = typer.Option("worst_long", help=_INTRABAR_HELP),
     source_id: str = typer.Option("", help=_SOURCE_ID_HELP),
     gaps: str = typer.Option("error", help=_GAPS_HELP),
-    depth: float = typer.Option(50_000_000.0, help="book depth (USDC) of the square-root impact model"),
+    path_method: str = typer.Option("refined", "--path", help=_PATH_HELP),
+    wicks: str = typer.Option("clip", help=_WICKS_HELP),
+    wick_tolerance: float = typer.Option(0.01, help=_WICK_TOLERANCE_HELP),
+    refine_source_id: str = typer.Option("", help=_REFINE_HELP),
+    bridge_step: str = typer.Option("5m", help=_BRIDGE_STEP_HELP),
+    sensitivity: bool = typer.Option(False, help="also replay with the other path and bar sizes, 3 seeds, the fund and the depth "
+                                                 "× 0.5 and × 2, one at a time; write sensitivity.json and .csv"),
+    depth: float = typer.Option(None, help="book depth (USDC) of the square-root impact model (default: the scenario's, 50,000,000)"),
     out: Path = out_option("replay"),
     force: bool = force_option(),
     journal: str = typer.Option("", help="journal URL, a new file (default: journal.sqlite in the output folder)"),
@@ -186,24 +327,29 @@ def replay(
     glitch: str = typer.Option("", help="START:STEPS, one oracle source quoting half the price (needs --oracle-sources)"),
     wide_conf: str = typer.Option("", help="START:STEPS, every source reporting a 5 % confidence interval (needs --oracle-sources)"),
     breakers: bool = typer.Option(False, help="arm circuit breakers: a 10 %/hour move pauses new risk; a fund below 10 % pauses withdrawals"),
+    fund: str = typer.Option("auto", help=_FUND_HELP),
 ) -> None:
     """Replay a real crash through the engine with a seeded population; write HTML, JSON and Parquet."""
-    from ramparts.lab.history import intrabar_path
-    from ramparts.lab.liquidity import LiquidityModel
-    from ramparts.lab.population import PopulationSpec
+    from dataclasses import replace as _replace
+
     from ramparts.lab.replay import DEFAULT_BREAKERS, VenueSpec, run_replay
     from ramparts.lab.report import write_report
 
     with user_errors(FIELDS, REWORDING):
         faults = _oracle_faults(oracle_sources, outage, glitch, wide_conf)
-        venue = VenueSpec(breakers=DEFAULT_BREAKERS) if breakers else VenueSpec()
-        population = PopulationSpec(n_accounts=accounts, seed=seed)
-        liquidity = LiquidityModel(depth=depth)
+        venue = VenueSpec(breakers=DEFAULT_BREAKERS, fund=fund) if breakers else VenueSpec(fund=fund)
         if journal:
             journal_to_create(journal, "--journal", fresh=True)
         ev_ = _event(event)
-        candles = _candles(ev_, gaps, source_id)
-        path = intrabar_path(candles, intrabar)
+        population, liquidity, scenario = _population(population_choice, accounts, seed, ev_.name)
+        if depth is not None:
+            liquidity = _replace(liquidity, depth=depth)
+        path = _price_path(ev_, gaps, source_id, intrabar, path_method, wicks, wick_tolerance, refine_source_id, bridge_step)
+        prov = path.provenance
+        other = None
+        if sensitivity:  # the other path method, built (and checked) before anything runs
+            other = _price_path(ev_, gaps, source_id, intrabar if intrabar != "close" else "worst_long",
+                                "coarse" if path_method == "refined" else "refined", wicks, wick_tolerance, refine_source_id, bridge_step)
         with run_folder("replay", ev_.name, out, force=force) as out_dir:
             url = journal or str(out_dir / "journal.sqlite")
             if not journal:  # a run forced into an earlier run's folder starts its own journal
@@ -213,23 +359,25 @@ def replay(
                 task = bar.add_task("replay", total=len(path.ts_ns))
                 result = run_replay(path.ts_ns, path.price, name=ev_.name, population=population, liquidity=liquidity,
                                     journal_url=url, oracle=faults, venue=venue, progress=lambda k, n: bar.update(task, completed=k))
-            paths = write_report(result, out_dir)
+            if scenario is not None:
+                result.summary["scenario"] = scenario
+            sens = None
+            if other is not None:
+                sens, sens_files = _sensitivity(ev_.name, path, other, result, population, liquidity, venue, faults, out_dir)
+            paths = write_report(result, out_dir, path=prov, sensitivity=sens)
     s = result.summary
-    table = Table(title=f"{ev_.title}: {candles.source or ''} ({len(path.ts_ns):,} prices, low {s['low']:,.2f}, −{s['drawdown']:.0%})")
+    table = Table(title=f"{ev_.title}: {path.source or ''} ({len(path.ts_ns):,} prices, low {s['low']:,.2f}, −{s['drawdown']:.0%})")
     table.add_column("figure")
     table.add_column("value", justify="right")
     rows = [
+        *(prov.rows() if prov is not None else []),
         ("traders", f"{s['accounts']:,}"),
+        *_crowd_rows(s),
         ("margin calls", f"{s['margin_calls']:,}"),
         ("liquidation steps", f"{s['liquidation_steps']:,}"),
         ("liquidated notional (USDC)", f"{s['liquidated_notional_usdc']:,.0f}"),
         ("bankrupt accounts", f"{s['bankruptcies']:,}"),
-        ("bankruptcy deficit: losses beyond the accounts' collateral (USDC)", f"{s['bankruptcy_deficit_usdc']:,.0f}"),
-        ("  of which beyond the insurance fund (USDC)", f"{s['loss_beyond_fund_usdc']:,.0f}"),
-        ("insurance fund start → end (USDC)", f"{s['insurance_fund_start_usdc']:,.0f} → {s['insurance_fund_end_usdc']:,.0f}"),
-        *[(f"layer: {k.replace('_', ' ')} (USDC)", f"{v:,.0f}") for k, v in result.totals.items()],
-        ("auto-deleveraging fills", f"{s['deleverages']:,}"),
-        ("backstop vault equity at end (USDC)", f"{s['vault_equity_end_usdc']:,.0f}"),
+        *_loss_rows(s),
         ("oracle: steps with an invalid reading / liquidation blocked", f"{s['steps_oracle_invalid']:,} / {s['steps_liquidation_blocked']:,}"),
         ("oracle gates: steps tripped", ", ".join(f"{g.replace('_', ' ')} {n}" for g, n in s["steps_gate_tripped"].items() if n) or "none"),
         ("oracle sources rejected as outliers", f"{s['outlier_rejections']:,}"),
@@ -240,9 +388,46 @@ def replay(
     for k, v in rows:
         table.add_row(k, v)
     console.print(table)
-    show_files(paths["html"], summary=paths["json"], series=paths["series"], journal=url)
+    console.print(f"insurance fund: {s['fund']['explanation']}; source: {s['fund']['source']}", soft_wrap=True, highlight=False)
+    wick_table = _path_table(prov) if prov is not None else None
+    if wick_table is not None:
+        console.print(wick_table)
+    extra = {}
+    if sens is not None:
+        console.print(_sensitivity_table(sens, ev_.title))
+        extra = {"sensitivity": sens_files["json"]}
+    show_files(paths["html"], summary=paths["json"], series=paths["series"], journal=url, **extra)
     if not s["replay_identical"]:
         raise typer.Exit(1)
+
+
+def _sensitivity(name, path, other, result, population, liquidity, venue, faults, out_dir):
+    """``replay --sensitivity``: the table (:mod:`ramparts.lab.sensitivity`) and its files in the run's folder."""
+    from ramparts.lab.sensitivity import plan, run_sensitivity, write_sensitivity
+
+    refined = path if path.provenance.method == "refined" else other
+    label = other.provenance.label()
+    cases = plan(path, population=population, liquidity=liquidity, venue=venue, fund_start=result.summary["insurance_fund_start_usdc"],
+                 other_paths={label: other}, resample_from=refined)
+    with progress("sensitivity", "runs") as bar:
+        task = bar.add_task("sensitivity", total=len(cases))
+        table = run_sensitivity(cases, name=name, oracle=faults, base_result=result,
+                                progress=lambda k, n, what: bar.update(task, completed=k, description=what))
+    meta = {"event": name, "base": {"path": path.provenance.to_dict(), "seed": population.seed, "depth_usdc": liquidity.depth,
+                                    "insurance_fund_start_usdc": result.summary["insurance_fund_start_usdc"]}}
+    return table, write_sensitivity(table, out_dir, meta)
+
+
+def _sensitivity_table(sens, title: str) -> Table:
+    from ramparts.lab.sensitivity import HEADLINE
+
+    t = Table(title=f"{title}: sensitivity, one factor at a time around the base run")
+    for col in ("factor", "setting", "prices", *HEADLINE.values(), "deficit vs base"):
+        t.add_column(col, justify="right")
+    for _, r in sens.iterrows():
+        ratio = "-" if r["deficit_vs_base"] != r["deficit_vs_base"] else f"{r['deficit_vs_base']:.2f}×"
+        t.add_row(r["factor"], r["setting"], f"{r['observations']:,}", *(f"{r[c]:,.0f}" for c in HEADLINE), ratio)
+    return t
 
 
 # --------------------------------------------------------------------------------------------------
@@ -259,25 +444,22 @@ def stress(
     vol_scale: float = typer.Option(1.0, help="multiplies simulated returns (above 1: a stressed regime)"),
     base: str = typer.Option("garch", help="path family under oracle-outage, oracle-latency and liquidity: historical, jump, garch, gpd"),
     event: str = typer.Option("black-thursday-2020", help="the crash the historical family scales"),
-    fund: float = typer.Option(250_000.0, help="insurance fund at the start (USDC)"),
+    fund: str = typer.Option("auto", help=_FUND_HELP),
     out: Path = out_option("stress"),
     force: bool = force_option(),
     cluster: str = typer.Option("", help=_CLUSTER_HELP),
     checkpoint: Path = typer.Option(None, help="JSON-lines file of finished paths; a rerun resumes from it"),
 ) -> None:
     """Monte Carlo stress through the engine: the distribution of bad debt and P(insurance fund exhausted)."""
-    from decimal import Decimal
-
     from ramparts.lab.cluster import TaskRunner, parse_cluster
     from ramparts.lab.population import PopulationSpec
     from ramparts.lab.replay import VenueSpec
-    from ramparts.lab.stress import StressSpec, fit_models, run_stress, run_task, write_stress_report
+    from ramparts.lab.stress import BEARERS, StressSpec, fit_models, run_stress, run_task, write_stress_report
 
     with user_errors(FIELDS, REWORDING):
         spec = StressSpec(scenario=scenario, n_paths=paths, n_steps=steps, step_s=step_seconds, seed=seed, vol_scale=vol_scale,
                           base=base, event=event)
-        if not (fund >= 0 and fund < 1e12):
-            raise InvalidInput("fund", f"must lie in [0, 1e12) USDC, got {fund}")
+        venue = VenueSpec(fund=fund)
         population = PopulationSpec(n_accounts=accounts, seed=seed)
         parse_cluster(cluster)
         _event(event, "--event")
@@ -287,21 +469,30 @@ def stress(
             with progress(f"stress {scenario}", "paths") as bar:
                 task = bar.add_task("stress", total=paths)
                 runner = TaskRunner(run_task, cluster, progress=lambda k, n: bar.update(task, completed=k), checkpoint=checkpoint)
-                result = run_stress(spec, population=population, venue=VenueSpec(insurance_fund=Decimal(repr(fund))), fits=fits,
+                result = run_stress(spec, population=population, venue=venue, fits=fits,
                                     runner=runner)
             files = write_stress_report(result, out_dir)
     s = result.summary
-    table = Table(title=f"stress {scenario}: {paths} paths × {accounts} traders, insurance fund {fund:,.0f} USDC")
+    ratio = s.get("fund_ratio_to_open_interest_mean")
+    table = Table(title=f"stress {scenario}: {paths} paths × {accounts} traders, insurance fund {s['insurance_fund_start_usdc']:,.0f} USDC "
+                        f"({venue.fund}" + ("" if ratio is None else f", {ratio:.2%} of open interest") + ")")
     table.add_column("figure")
     table.add_column("value", justify="right")
     lo, hi = s["p_fund_exhausted_ci95"]
-    d, b = s["bankruptcy_deficit_usdc"], s["loss_beyond_fund_usdc"]
+    d, b, vl, bd = s["bankruptcy_deficit_usdc"], s["loss_beyond_fund_usdc"], s["vault_loss_usdc"], s["bad_debt_usdc"]
+    by = s["bad_debt_by_bearer_mean_usdc"]
     for k, v in [
         ("P(insurance fund exhausted)", f"{s['p_fund_exhausted']:.1%} (95% CI {lo:.1%}–{hi:.1%})"),
-        ("P(loss beyond the fund: ADL / socialised / bad debt)", f"{s['p_loss_beyond_fund']:.1%}"),
+        ("P(loss beyond the fund: vault / ADL / socialised)", f"{s['p_loss_beyond_fund']:.1%}"),
+        ("P(loss beyond the fund and the vault: ADL / socialised)", f"{s['p_loss_beyond_fund_and_vault']:.1%}"),
         ("P(any bankruptcy)", f"{s['p_any_bankruptcy']:.1%}"),
         ("bankruptcy deficit: mean / q95 / q99 / max (USDC)", f"{d['mean']:,.0f} / {d['q95']:,.0f} / {d['q99']:,.0f} / {d['max']:,.0f}"),
         ("loss beyond the fund: mean / q95 / q99 / max (USDC)", f"{b['mean']:,.0f} / {b['q95']:,.0f} / {b['q99']:,.0f} / {b['max']:,.0f}"),
+        ("backstop vault loss: mean / q95 / q99 / max (USDC)", f"{vl['mean']:,.0f} / {vl['q95']:,.0f} / {vl['q99']:,.0f} / {vl['max']:,.0f}"),
+        ("mean fund draws, gross / penalty income (USDC)", f"{s['insurance_fund_draws_mean_usdc']:,.0f} / {s['penalty_income_mean_usdc']:,.0f}"),
+        ("bad debt: mean / q95 / q99 / max (USDC)", f"{bd['mean']:,.0f} / {bd['q95']:,.0f} / {bd['q99']:,.0f} / {bd['max']:,.0f}"),
+        ("  mean borne by the fund / vault / ADL counterparties / socialised (USDC)",
+         " / ".join(f"{by[x]:,.0f}" for x in BEARERS)),
         ("median drawdown of the paths", f"{s['median_drawdown']:.1%}"),
         ("mean liquidated notional (USDC)", f"{s['mean_liquidated_notional_usdc']:,.0f}"),
     ]:
@@ -501,27 +692,32 @@ def _backtest_figure(ts_ns, bt, title: str):
 def compare(
     event: str = typer.Argument("black-thursday-2020", help=_EVENT_HELP),
     venues: str = typer.Option("ramparts,binance,dydx,hyperliquid,drift,derive", help="comma-separated venue profiles"),
-    accounts: int = typer.Option(2000, help="traders in the population (the same for every venue)"),
-    seed: int = typer.Option(1, help="population seed"),
+    population_choice: str = typer.Option("default", "--population", help=_POPULATION_HELP + " (the same for every venue)"),
+    accounts: int = typer.Option(None, help="accounts in the population (default: the scenario's, 2,000)"),
+    seed: int = typer.Option(None, help="population seed (default: the scenario's, 1)"),
     intrabar: str = typer.Option("worst_long", help=_INTRABAR_HELP),
     source_id: str = typer.Option("", help=_SOURCE_ID_HELP),
     gaps: str = typer.Option("error", help=_GAPS_HELP),
+    path_method: str = typer.Option("refined", "--path", help=_PATH_HELP),
+    wicks: str = typer.Option("clip", help=_WICKS_HELP),
     out: Path = out_option("compare"),
     force: bool = force_option(),
+    fund: str = typer.Option("auto", help=_FUND_HELP + "; the same rule for every venue"),
 ) -> None:
     """The same crash and population through several venue profiles, side by side in one report."""
-    from ramparts.lab.compare import FIGURES, run_compare, write_compare_report
-    from ramparts.lab.history import intrabar_path
-    from ramparts.lab.population import PopulationSpec
+    from ramparts.lab.compare import BEARERS, FIGURES, RATES, run_compare, write_compare_report
+    from ramparts.lab.fund import FundRule
     from ramparts.venues.profiles import profile
 
     with user_errors(FIELDS, REWORDING):
         profiles = [profile(v.strip()) for v in venues.split(",") if v.strip()]
         if not profiles:
             raise InvalidInput("venues", "name at least one venue profile")
-        population = PopulationSpec(n_accounts=accounts, seed=seed)
+        rule = FundRule.parse(fund)
         ev_ = _event(event)
-        path = intrabar_path(_candles(ev_, gaps, source_id), intrabar)
+        population, liquidity, scenario = _population(population_choice, accounts, seed, ev_.name)
+        n_accounts = population.n_accounts
+        path = _price_path(ev_, gaps, source_id, intrabar, path_method, wicks)
         n = len(path.ts_ns)
         with run_folder("compare", ev_.name, out, force=force) as out_dir:
             with progress("compare", "prices") as bar:
@@ -532,19 +728,33 @@ def compare(
                     done[venue] = k
                     bar.update(task, completed=sum(done.values()), description=venue)
 
-                table, results = run_compare(path.ts_ns, path.price, profiles, name=ev_.name, population=population, progress=tick)
+                table, results = run_compare(path.ts_ns, path.price, profiles, name=ev_.name, population=population, progress=tick,
+                                             fund=rule, liquidity=liquidity)
+            if scenario is not None:
+                for r in results.values():
+                    r.summary["scenario"] = scenario
             files = write_compare_report(table, results, profiles, out_dir,
-                                         f"{ev_.title}: {accounts:,} traders through {len(profiles)} venue designs")
-    t = Table(title=f"{ev_.title}: the same {accounts:,} traders on each venue")
+                                         f"{ev_.title}: {n_accounts:,} accounts through {len(profiles)} venue designs")
+            _write_path(path, out_dir)
+    t = Table(title=f"{ev_.title}: the same {n_accounts:,} accounts on each venue "
+                    f"({'scenario ' + Path(scenario['scenario']).name if scenario else 'uniform population'})")
     t.add_column("figure")
     for v in table["venue"]:
         t.add_column(v, justify="right")
     for k, label in FIGURES.items():
-        fmt = (lambda x: f"{x:.2%}") if k == "initial_margin_rate_avg" else (lambda x: f"{x:,.0f}")
+        fmt = (lambda x: f"{x:.2%}") if k in RATES else (lambda x: f"{x:,.0f}")
         t.add_row(label, *(fmt(x) for x in table[k]))
-    t.add_row("value conserved / replay identical", *("yes" if a and b else "NO" for a, b in zip(table["value_conserved"], table["replay_identical"], strict=True)))
+    for b in BEARERS:
+        t.add_row(f"  bad debt borne by: {b.replace('_', ' ')} (USDC)", *(f"{x:,.0f}" for x in table[f"bad_debt_{b}_usdc"]))
+    t.add_row("fund sized by", *(f"{r} ({b})" for r, b in zip(table["fund_rule"], table["fund_basis"], strict=True)))
+    t.add_row("loss split adds up / value conserved / replay identical",
+              *("yes" if a and b and c else "NO"
+                for a, b, c in zip(table["loss_split_adds_up"], table["value_conserved"], table["replay_identical"], strict=True)))
     console.print(t)
-    show_files(files["html"], summary=files["json"])
+    _say_path(path)
+    for v, r in results.items():
+        console.print(f"fund, {v}: {r.summary['fund']['explanation']}", soft_wrap=True, highlight=False)
+    show_files(files["html"], summary=files["json"], price_path=out_dir / "price_path.json")
 
 
 def depeg(
@@ -635,8 +845,8 @@ def replay_options(
     force: bool = force_option(),
 ) -> None:
     """Option books (covered calls, protective puts, strangles, hedged short calls) through a crash, portfolio against cross margin."""
-    from ramparts.lab.history import intrabar_path
     from ramparts.lab.options_replay import OptionsPopulation, run_options_replay, write_options_report
+    from ramparts.lab.paths import intrabar_path
 
     with user_errors(FIELDS, REWORDING):
         population = OptionsPopulation(pairs=pairs, seed=seed)

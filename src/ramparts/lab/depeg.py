@@ -93,7 +93,8 @@ def peg_path(spec: DepegSpec) -> tuple[np.ndarray, np.ndarray, str]:
     """``(ts_ns, market / peg ratio, label)``."""
     if spec.source == "usdc-2023":
         from ramparts.data import data_path
-        from ramparts.lab.history import intrabar_path, load_candles
+        from ramparts.lab.history import load_candles
+        from ramparts.lab.paths import intrabar_path
 
         c = load_candles(data_path("daily/yahoo_finance_crypto_daily_2014-2025.csv.gz"), symbol="USDC-USD",
                          gaps="forward_fill").window("2023-03-01", "2023-04-01")
@@ -223,7 +224,8 @@ def btc_path(spec: DepegSpec, ts: np.ndarray, btc: str) -> np.ndarray:
     if btc == "flat" or spec.source != "usdc-2023":
         return np.full(ts.size, 22_000.0)
     from ramparts.data import data_path
-    from ramparts.lab.history import intrabar_path, load_candles
+    from ramparts.lab.history import load_candles
+    from ramparts.lab.paths import intrabar_path
 
     c = load_candles(data_path("daily/yahoo_finance_crypto_daily_2014-2025.csv.gz"), symbol="BTC-USD",
                      gaps="forward_fill").window("2023-03-01", "2023-04-01")

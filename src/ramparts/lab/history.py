@@ -1,8 +1,11 @@
-"""Market history loaders: candles, intrabar oracle paths, funding series and the built-in crash windows.
+"""Market history loaders: candles and funding series read from files, validated, with their gaps.
 
 This module owns the crash lab's contact with market-data *files*. Everything it returns is plain
 numpy (``int64`` nanosecond UTC timestamps, ``float64`` prices), validated on the way in, so that
-the replay and the statistics never see a malformed row.
+the replay and the statistics never see a malformed row. What the lab does with the bars lives
+elsewhere: :mod:`ramparts.lab.paths` turns candles into the oracle price path a replay feeds the
+engine (and refines coarse bars from finer series), :mod:`ramparts.lab.events` names the built-in
+crash windows and which series of their files to read.
 
 What it provides
 ----------------
@@ -36,13 +39,11 @@ What it provides
     (``..., last_price, index_price, mark_price``) likewise from ``price_field`` (default
     ``mark_price``).
 
-* :func:`intrabar_path` turns candles into a :class:`PricePath`: one to four oracle observations per
-  bar, in a chosen intrabar order (``worst_long`` visits the low before the high).
 * :func:`load_funding` reads funding-rate histories into a :class:`FundingSeries` (decimal rate per
   funding interval): BitMEX, Deribit hourly, the Binance/Bybit long format, the Binance daily-mean
   file, tardis ``derivative_ticker`` and freqtrade funding files.
-* :data:`NAMED_EVENTS` and :func:`resolve_event` name the built-in crash windows, whose files ship
-  with the package (:mod:`ramparts.data` finds and verifies them; ``RAMPARTS_DATA`` overrides).
+* :func:`parse_interval`, :func:`format_interval`, :func:`to_ns` and :func:`iso_utc`: the interval
+  and instant conventions every lab module shares.
 
 Validation
 ----------
@@ -83,22 +84,18 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ramparts.data import data_path
-from ramparts.data import known as known_data
 from ramparts.errors import DataError, InvalidInput
 
 __all__ = [
-    "NAMED_EVENTS",
     "Candles",
     "FundingSeries",
+    "GapPolicy",
     "GapReport",
-    "NamedEvent",
-    "PricePath",
-    "intrabar_path",
+    "format_interval",
+    "iso_utc",
     "load_candles",
     "load_funding",
     "parse_interval",
-    "resolve_event",
     "to_ns",
 ]
 
@@ -108,7 +105,6 @@ _UNIT_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": NS_PER_SECOND, "m": 60 *
 _MISSING = frozenset({"", "nan", "na", "n/a", "null", "none", "nat"})
 
 GapPolicy = Literal["error", "forward_fill", "skip"]
-IntrabarOrder = Literal["olhc", "ohlc", "worst_long", "worst_short", "auto", "close"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -160,7 +156,8 @@ def parse_interval(interval: str | int | pd.Timedelta) -> int:
     return ns
 
 
-def _format_interval(ns: int) -> str:
+def format_interval(ns: int) -> str:
+    """Nanoseconds as the shortest exact interval string: ``format_interval(3600 * 10**9) == "1h"`` (the inverse of :func:`parse_interval`)."""
     for unit in ("w", "d", "h", "m", "s", "ms", "us"):
         if ns % _UNIT_NS[unit] == 0:
             return f"{ns // _UNIT_NS[unit]}{unit}"
@@ -200,7 +197,8 @@ def to_ns(when: str | int | pd.Timestamp | np.datetime64) -> int:
     return int(ts.as_unit("ns").value)
 
 
-def _iso(ns: int) -> str:
+def iso_utc(ns: int) -> str:
+    """An instant (epoch nanoseconds) as ISO-8601 UTC to the second: ``2020-03-12T10:00:00Z``."""
     return pd.Timestamp(int(ns), unit="ns", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -255,7 +253,7 @@ class GapReport:
 
     def describe(self, limit: int = 5) -> str:
         """Human-readable list of the first ``limit`` gaps, as ISO-8601 UTC intervals."""
-        parts = [f"[{_iso(s)}, {_iso(e)})" for s, e in self.spans[:limit]]
+        parts = [f"[{iso_utc(s)}, {iso_utc(e)})" for s, e in self.spans[:limit]]
         more = f" and {self.count - limit} more" if self.count > limit else ""
         return ", ".join(parts) + more
 
@@ -319,7 +317,7 @@ class Candles:
     @property
     def interval(self) -> str:
         """The bar interval as a string (``"5m"``, ``"1h"``, ``"1d"``)."""
-        return _format_interval(self.interval_ns)
+        return format_interval(self.interval_ns)
 
     @property
     def start_ns(self) -> int:
@@ -358,60 +356,6 @@ class Candles:
         idx = pd.DatetimeIndex(pd.to_datetime(self.ts_ns, unit="ns", utc=True), name="open_time")
         return pd.DataFrame({"open": self.open, "high": self.high, "low": self.low, "close": self.close,
                              "volume": self.volume, "filled": self.filled}, index=idx)
-
-
-@dataclass(frozen=True, eq=False)
-class PricePath:
-    """A path of oracle price observations: what the replay feeds the engine, one tick at a time.
-
-    Attributes
-    ----------
-    ts_ns : numpy.ndarray of int64
-        Observation times, nanoseconds since the epoch (UTC), strictly increasing.
-    price : numpy.ndarray of float64
-        Observed prices, positive and finite.
-    symbol, source : str or None
-        Metadata carried over from the candles (or given by the caller).
-    interval_ns : int or None
-        Length of the bars the path was built from (``None`` for a path not built from bars).
-    order : str or None
-        The intrabar order used by :func:`intrabar_path` (``None`` otherwise).
-
-    Raises
-    ------
-    InvalidInput
-        On construction, if the arrays differ in length, a timestamp does not increase strictly, or
-        a price is not positive and finite.
-    """
-
-    ts_ns: np.ndarray
-    price: np.ndarray
-    symbol: str | None = None
-    source: str | None = None
-    interval_ns: int | None = None
-    order: str | None = None
-
-    def __post_init__(self) -> None:
-        ts = np.asarray(self.ts_ns, dtype=np.int64)
-        px = np.asarray(self.price, dtype=np.float64)
-        if ts.ndim != 1 or px.ndim != 1 or len(ts) != len(px):
-            raise InvalidInput("price", f"ts_ns and price must be 1-D of equal length, got {ts.shape} and {px.shape}")
-        if len(ts) and not np.all(np.diff(ts) > 0):
-            i = int(np.argmax(np.diff(ts) <= 0)) + 1
-            raise InvalidInput("ts_ns", f"must increase strictly; observation {i} is at or before the previous one")
-        bad = ~np.isfinite(px) | (px <= 0)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise InvalidInput("price", f"must be positive and finite; observation {i} is {float(px[i])!r}")
-        object.__setattr__(self, "ts_ns", ts)
-        object.__setattr__(self, "price", px)
-
-    def __len__(self) -> int:
-        return len(self.ts_ns)
-
-    def log_returns(self) -> np.ndarray:
-        """Log returns between consecutive observations (length ``len(self) - 1``)."""
-        return np.diff(np.log(self.price))
 
 
 @dataclass(frozen=True, eq=False)
@@ -732,7 +676,7 @@ def _select_series(tab: _Table, *, symbol: str | None, source_id: str | None, ma
         listing = _list_series(tab, keys, cols)
         asked = ", ".join(f"{k}={v!r}" for k, v in (("source_id", source_id), ("symbol", symbol), ("market", market),
                                                    ("exchange", exchange),
-                                                   ("interval", None if interval_ns is None else _format_interval(interval_ns)))
+                                                   ("interval", None if interval_ns is None else format_interval(interval_ns)))
                           if v is not None) or "no selection"
         why = "no series matches" if len(chosen) == 0 else f"{len(chosen)} series match"
         hint = ", ".join(f"{c}=" for c in ("source_id", "symbol", "market", "exchange", "interval")
@@ -830,9 +774,9 @@ def _validate_order(tab: _Table, t: np.ndarray, what: str = "timestamp") -> None
     if bad.any():
         i = int(np.argmax(bad))
         if t[i] == t[i - 1]:
-            raise DataError(f"{tab.path}: {tab.where(i)}: duplicate {what} {_iso(t[i])} (also at {tab.where(i - 1)})")
-        raise DataError(f"{tab.path}: {tab.where(i)}: {what} {_iso(t[i])} goes backwards "
-                        f"(previous row, {tab.where(i - 1)}, is {_iso(t[i - 1])})")
+            raise DataError(f"{tab.path}: {tab.where(i)}: duplicate {what} {iso_utc(t[i])} (also at {tab.where(i - 1)})")
+        raise DataError(f"{tab.path}: {tab.where(i)}: {what} {iso_utc(t[i])} goes backwards "
+                        f"(previous row, {tab.where(i - 1)}, is {iso_utc(t[i - 1])})")
 
 
 def _infer_interval(t: np.ndarray) -> int:
@@ -846,15 +790,15 @@ def _apply_gaps(tab: _Table, t, o, h, lo, c, vol, interval_ns: int, policy: str)
     d = np.diff(t)
     off = np.concatenate([[False], d % interval_ns != 0])
     if off.any():
-        raise tab.fail(off, lambda i: f"timestamp {_iso(t[i])} is off the {_format_interval(interval_ns)} bar grid "
-                                      f"(previous bar at {_iso(t[i - 1])})")
+        raise tab.fail(off, lambda i: f"timestamp {iso_utc(t[i])} is off the {format_interval(interval_ns)} bar grid "
+                                      f"(previous bar at {iso_utc(t[i - 1])})")
     gi = np.flatnonzero(d > interval_ns)
     spans = tuple((int(t[i]) + interval_ns, int(t[i + 1])) for i in gi)
     report = GapReport(policy, interval_ns, spans)
     filled = np.zeros(len(t), dtype=bool)
     if spans and policy == "error":
         raise DataError(f"{tab.path}: {report.count} gap(s), {report.missing_bars} missing "
-                        f"{_format_interval(interval_ns)} bar(s): {report.describe()}; "
+                        f"{format_interval(interval_ns)} bar(s): {report.describe()}; "
                         "pass gaps='forward_fill' or gaps='skip' to accept them")
     if spans and policy == "forward_fill":
         pos = (t - t[0]) // interval_ns
@@ -1015,7 +959,7 @@ def load_candles(
         interval_ns = interval_ns or parse_interval("1m")
         t, o, h, lo, c, vol = _bars_from_ticks(tab, t, px, amount, interval_ns)
         bar_tab = _Table(pd.DataFrame({"t": t}), p, text=False)
-        meta["source_id"] = meta.get("source_id") or f"{p.name} ({kind}, {_format_interval(interval_ns)} bars)"
+        meta["source_id"] = meta.get("source_id") or f"{p.name} ({kind}, {format_interval(interval_ns)} bars)"
         t, o, h, lo, c, vol, filled, report = _apply_gaps(bar_tab, t, o, h, lo, c, vol, interval_ns, gaps)
     else:
         t, o, h, lo, c, vol, t_all = _ohlcv_arrays(tab)
@@ -1041,83 +985,6 @@ def load_candles(
     return Candles(ts_ns=t.astype(np.int64), open=o, high=h, low=lo, close=c, volume=vol, interval_ns=interval_ns,
                    symbol=meta.get("symbol"), source=meta.get("source_id") or p.name, market=meta.get("market"),
                    exchange=meta.get("exchange"), gaps=report, filled=filled, path=str(p))
-
-
-# --------------------------------------------------------------------------------------------------
-# intrabar paths
-
-_ORDERS: dict[str, tuple[str, ...]] = {
-    "ohlc": ("open", "high", "low", "close"),
-    "olhc": ("open", "low", "high", "close"),
-    "worst_long": ("open", "low", "high", "close"),
-    "worst_short": ("open", "high", "low", "close"),
-}
-
-
-def intrabar_path(candles: Candles, order: IntrabarOrder = "worst_long") -> PricePath:
-    """Turn candles into an oracle price path with one or four observations per bar.
-
-    A candle only says which prices were touched, not when. This function picks an order and
-    places the observations at fixed points inside each bar of length ``I``:
-
-    ========= ===========================================================
-    offset    observation (four-point orders)
-    ========= ===========================================================
-    ``t``     the open
-    ``t+I/4`` the first extreme (the low for ``olhc``/``worst_long``)
-    ``t+I/2`` the second extreme (the high for ``olhc``/``worst_long``)
-    ``t+3I/4`` the close
-    ========= ===========================================================
-
-    where ``t`` is the bar's open time (offsets are integer nanoseconds, ``I // 4`` etc.). The close
-    is stamped a quarter bar before the next open, not at the bar's end, so that timestamps stay
-    strictly increasing and every order puts the same close at the same instant (``"close"`` is a
-    sub-path of all the others).
-
-    Parameters
-    ----------
-    candles : Candles
-        The bars (forward-filled bars, if any, give four equal observations).
-    order : {"worst_long", "worst_short", "olhc", "ohlc", "auto", "close"}
-        * ``"olhc"`` / ``"worst_long"``: open → low → high → close. Visiting the low first is the
-          worst case for a long position (it is liquidated before any recovery).
-        * ``"ohlc"`` / ``"worst_short"``: open → high → low → close, the worst case for a short.
-        * ``"auto"``: the usual backtesting heuristic: a rising bar (close ≥ open) is taken as
-          open → low → high → close, a falling one as open → high → low → close.
-        * ``"close"``: one observation per bar, the close, at ``t + 3I/4``.
-
-    Returns
-    -------
-    PricePath
-        ``4 * len(candles)`` observations (``len(candles)`` for ``"close"``), with the candles'
-        symbol, source and interval.
-
-    Raises
-    ------
-    InvalidInput
-        For an unknown order or an interval shorter than 4 ns.
-    """
-    n = len(candles)
-    interval = int(candles.interval_ns)
-    if interval < 4:
-        raise InvalidInput("interval_ns", f"must be at least 4 ns to place four observations, got {interval}")
-    ts = candles.ts_ns.astype(np.int64)
-    if order == "close":
-        return PricePath(ts + 3 * (interval // 4), candles.close.astype(np.float64), candles.symbol, candles.source,
-                         interval, order)
-    offsets = np.array([0, interval // 4, interval // 2, 3 * (interval // 4)], dtype=np.int64)
-    if order == "auto":
-        up = candles.close >= candles.open
-        first = np.where(up, candles.low, candles.high)
-        second = np.where(up, candles.high, candles.low)
-        cols = (candles.open, first, second, candles.close)
-    elif order in _ORDERS:
-        cols = tuple(getattr(candles, name) for name in _ORDERS[order])
-    else:
-        raise InvalidInput("order", f"must be one of olhc, ohlc, worst_long, worst_short, auto, close; got {order!r}")
-    price = np.column_stack(cols).reshape(4 * n).astype(np.float64)
-    t = (ts[:, None] + offsets[None, :]).reshape(4 * n)
-    return PricePath(t, price, candles.symbol, candles.source, interval, order)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1285,164 +1152,3 @@ def load_funding(
     intervals = per_row if per_row is not None else np.full(len(ts), nominal, dtype=np.int64)
     return FundingSeries(ts_ns=ts.astype(np.int64), rate=rate.astype(np.float64), interval_ns=intervals.astype(np.int64),
                          symbol=meta.get("symbol"), source=p.name, gaps=_funding_gaps(ts, intervals, nominal), path=str(p))
-
-
-# --------------------------------------------------------------------------------------------------
-# the named crash windows
-
-
-@dataclass(frozen=True)
-class NamedEvent:
-    """A crash window and the series the lab replays for it by default.
-
-    Attributes
-    ----------
-    name : str
-        Registry key (``"ftx-2022"``) or, for a custom file, its stem.
-    title : str
-        One-line description.
-    file : str
-        Logical path of a shipped data file (:func:`ramparts.data.data_path`), or absolute for a custom file.
-    source_id, symbol, market, interval : str or None
-        The default series (``source_id`` alone identifies it in the long format; the others are
-        informative).
-    start, end : str or None
-        The window, ``[start, end)`` as ISO-8601 UTC.
-    low : float or None
-        The series' lowest price in the window, as documented in the data's PROVENANCE (a check).
-    rationale : str
-        Why this series is the default, and the alternatives in the file.
-    """
-
-    name: str
-    title: str
-    file: str
-    source_id: str | None = None
-    symbol: str | None = None
-    market: str | None = None
-    interval: str | None = None
-    start: str | None = None
-    end: str | None = None
-    low: float | None = None
-    rationale: str = ""
-
-    @property
-    def path(self) -> Path:
-        """Absolute path of the event's file."""
-        p = Path(self.file)
-        return p if p.is_absolute() else data_path(p)
-
-    def load(self, *, gaps: GapPolicy = "error", **selection: Any) -> Candles:
-        """Load the event's candles, cut to its window.
-
-        Parameters
-        ----------
-        gaps : {"error", "forward_fill", "skip"}
-            Gap policy (see :func:`load_candles`).
-        **selection
-            Overrides of the default series (``source_id=``, ``symbol=``, ``market=``, ``interval=``),
-            e.g. ``source_id="bn_spot_BTC_30m_aallvi"``. Passing any of them replaces the default
-            selection entirely.
-
-        Returns
-        -------
-        Candles
-        """
-        if not selection:
-            selection = {"source_id": self.source_id} if self.source_id else {}
-        bars = load_candles(self.path, gaps=gaps, **selection)
-        return bars.window(self.start, self.end) if (self.start or self.end) else bars
-
-
-_CW = "crash_windows"
-
-#: The built-in crash windows (the shipped ``crash_windows/`` files of :mod:`ramparts.data`). The default series
-#: follows one rule: **the Binance USDⓈ-M BTCUSDT perpetual at the finest interval that covers the whole
-#: window** (the engine margins perpetuals; Binance is the venue with the deepest perpetual history
-#: in the data, so events stay comparable). Caveat: those are last-trade klines, not Binance's mark
-#: price, so their wicks are deeper than an index-based mark (Black Thursday: 3,621.81 perp against
-#: 3,782.13 spot). Pass ``source_id=`` to :meth:`NamedEvent.load` for another series.
-NAMED_EVENTS: dict[str, NamedEvent] = {
-    e.name: e
-    for e in (
-        NamedEvent(
-            "black-thursday-2020", "COVID crash, 12-13 March 2020", f"{_CW}/2020-03-12_black_thursday.csv.gz",
-            source_id="bn_usdm_BTC_1h_mooneyes", symbol="BTC/USDT:USDT", market="usdm_perp", interval="1h",
-            start="2020-03-11T00:00:00Z", end="2020-03-14T00:00:00Z", low=3621.81,
-            rationale="Binance USDⓈ-M perpetual, 1h, complete over the window and through the second leg "
-                      "(low 3,621.81 at 2020-03-13 02:00). The only BTC 5m series (bn_spot_BTC_5m_cryofrost) stops at "
-                      "2020-03-12 21:10, before the second leg and the 03-13 low, so it must not be used. "
-                      "Finer alternative: bn_spot_BTC_30m_aallvi (spot, 30m, low 3,782.13).",
-        ),
-        NamedEvent(
-            "china-ban-2021", "China mining/exchange ban crash, 19 May 2021", f"{_CW}/2021-05-19_china_ban_crash.csv.gz",
-            source_id="bn_usdm_BTC_1h_mooneyes", symbol="BTC/USDT:USDT", market="usdm_perp", interval="1h",
-            start="2021-05-18T00:00:00Z", end="2021-05-21T00:00:00Z", low=28688.0,
-            rationale="Binance USDⓈ-M perpetual, 1h, the only perpetual in the file, complete (low 28,688 at "
-                      "2021-05-19 13:00). Finer alternatives: bn_spot_BTC_1m_tooyipjee (1-minute spot, covers the "
-                      "13:10 low of 30,000 but ends 2021-05-20 20:40) and bn_spot_BTC_30m_aallvi (complete).",
-        ),
-        NamedEvent(
-            "ftx-2022", "FTX collapse, 6-11 November 2022", f"{_CW}/2022-11_ftx_collapse.csv.gz",
-            source_id="bn_usdm_BTC_5m_trickbaker", symbol="BTC/USDT:USDT", market="usdm_perp", interval="5m",
-            start="2022-11-06T00:00:00Z", end="2022-11-12T00:00:00Z", low=15462.6,
-            rationale="Binance USDⓈ-M perpetual, 5m, complete (low 15,462.6 at 2022-11-09 22:05). Alternatives: "
-                      "bn_usdm_BTC_1h_mooneyes, bn_spot_BTC_5m_danielarroyave (spot low 15,588).",
-        ),
-        NamedEvent(
-            "yen-carry-2024", "Yen carry-trade unwind, 5 August 2024", f"{_CW}/2024-08-05_yen_carry_unwind.csv.gz",
-            source_id="bn_usdm_BTC_15m_saam0", symbol="BTC/USDT:USDT", market="usdm_perp", interval="15m",
-            start="2024-08-02T00:00:00Z", end="2024-08-07T00:00:00Z", low=48888.0,
-            rationale="Binance USDⓈ-M perpetual, 15m (the finest perpetual), complete (low 48,888 at 2024-08-05 "
-                      "06:15). Alternatives: bybit_lin_BTC_15m_mohsenjfar (Bybit perp, low 48,914.1), "
-                      "bn_spot_BTC_5m_moudux (5m spot, low 49,000).",
-        ),
-        NamedEvent(
-            "tariff-cascade-2025", "Tariff liquidation cascade, 10 October 2025",
-            f"{_CW}/2025-10-10_tariff_liquidation_cascade.csv.gz",
-            source_id="bn_usdm_BTC_5m_murphyhoops", symbol="BTC/USDT:USDT", market="usdm_perp", interval="5m",
-            start="2025-10-09T00:00:00Z", end="2025-10-13T00:00:00Z", low=101516.5,
-            rationale="Binance USDⓈ-M perpetual, 5m, complete (low 101,516.5 at 2025-10-10 21:20). Alternatives: "
-                      "bn_usdm_BTC_15m_saam0, bybit_lin_BTC_15m_mohsenjfar (Bybit perp, low 101,045.9), "
-                      "bn_spot_BTC_5m_harthor (5m spot, low 102,000).",
-        ),
-    )
-}
-
-
-def resolve_event(name_or_path: str | os.PathLike[str]) -> NamedEvent:
-    """Find a crash window by registry name, or wrap a file as an ad-hoc event.
-
-    Parameters
-    ----------
-    name_or_path : str or os.PathLike
-        A key of :data:`NAMED_EVENTS` (case-insensitive; ``_`` and spaces may stand for ``-``), or the
-        path of a candle file. A relative path is looked up from the current directory and then
-        among the shipped data files (:func:`ramparts.data.data_path`).
-
-    Returns
-    -------
-    NamedEvent
-        The registered event, or for a file an event with no default series and no window (its
-        :meth:`~NamedEvent.load` then needs the selection arguments if the file holds several series).
-
-    Raises
-    ------
-    DataError
-        If the argument is neither a known name nor an existing file: "no such file" for what looks
-        like a path (a folder separator or a file suffix), otherwise "unknown event" with the names.
-    """
-    if isinstance(name_or_path, str):
-        key = re.sub(r"[_\s]+", "-", name_or_path.strip().lower())
-        if key in NAMED_EVENTS:
-            return NAMED_EVENTS[key]
-    p = Path(name_or_path).expanduser()
-    if p.is_file():
-        return NamedEvent(name=p.name.split(".")[0], title=f"custom file {p.name}", file=str(p.resolve()))
-    if not p.is_absolute() and known_data(p):
-        shipped = data_path(p)
-        return NamedEvent(name=shipped.name.split(".")[0], title=f"data file {p.as_posix()}", file=str(shipped))
-    text = str(name_or_path)
-    if "/" in text or os.sep in text or re.search(r"\.[A-Za-z][A-Za-z0-9]{1,7}$", text):
-        raise DataError(f"no such file: {text!r}")
-    raise DataError(f"unknown event {text!r}: not one of {', '.join(NAMED_EVENTS)} (or give a candle file's path)")

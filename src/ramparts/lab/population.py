@@ -126,10 +126,10 @@ def generate_population(spec: PopulationSpec, markets: list[Market] | Market, ma
     for i in range(n):
         notional = collateral[i] * lev[i]
         if pair[i]:
-            legs = tuple((m.symbol, _size(notional / 2, m, sign)) for m, sign in ((markets[1], 1), (markets[0], -1)))
+            legs = tuple((m.symbol, size_for_notional(notional / 2, m, sign)) for m, sign in ((markets[1], 1), (markets[0], -1)))
         else:
             m = markets[market[i]]
-            legs = ((m.symbol, _size(notional, m, 1 if long[i] else -1)),)
+            legs = ((m.symbol, size_for_notional(notional, m, 1 if long[i] else -1)),)
         if any(q == 0 for _, q in legs):
             continue
         traders.append(
@@ -144,7 +144,8 @@ def generate_population(spec: PopulationSpec, markets: list[Market] | Market, ma
     return traders
 
 
-def _size(notional: float, m: Market, sign: int) -> Decimal:
+def size_for_notional(notional: float, m: Market, sign: int) -> Decimal:
+    """The signed size (whole steps, rounded towards zero) worth ``notional`` at ``m.price``."""
     lots = int(notional / m.price / float(m.size_step))
     return Decimal(lots * sign) * m.size_step
 

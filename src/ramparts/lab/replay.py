@@ -10,9 +10,12 @@ market (:func:`synthetic_book`) backed by the maker ``maker/main``. :class:`Orac
 outage (no updates for a window while the waterfall keeps running on the stale mark) or latency. Everything goes through a journaled
 :class:`~ramparts.engine.node.Node`, so a run can be replayed and its state hash checked.
 
-The result holds a per-step time series (prices, insurance fund, accounts in breach, margin-ratio
-quantiles, liquidations) and per-layer totals; :mod:`ramparts.lab.report` turns it into HTML,
-JSON and Parquet.
+The insurance fund is seeded once the population's positions are open, sized against their open
+interest (``VenueSpec.fund``, :mod:`ramparts.lab.fund`). The result holds a per-step time series
+(prices, insurance fund, vault equity, accounts in breach, margin-ratio quantiles, liquidations),
+per-layer totals and the loss accounting (who bore the loss beyond the bankrupt accounts' equity:
+the fund, the backstop vault, ADL counterparties, socialised; :func:`_loss_accounting`);
+:mod:`ramparts.lab.report` turns it into HTML, JSON and Parquet.
 """
 
 from __future__ import annotations
@@ -29,21 +32,32 @@ from ramparts.engine.node import Node, replay
 from ramparts.engine.presets import BTC_TIERS, genesis, perpetual
 from ramparts.errors import InvalidInput
 from ramparts.journal import open_journal
+from ramparts.lab.crowd import Crowd, CrowdSpec, generate_crowd
+from ramparts.lab.fund import FundRule, size_fund
 from ramparts.lab.liquidity import LiquidityModel
 from ramparts.lab.population import MAKER, Market, PopulationSpec, generate_population, opening_events
 from ramparts.oracle.gates import GATES
 
 SYMBOL = "BTC-PERP"
-LAYERS = ("penalty_to_liquidators", "penalty_to_insurance", "insurance_fund_draws", "adl_notional", "socialised_loss", "bad_debt")
+#: The per-layer totals of a run (``ReplayResult.totals``, USDC): penalties collected, the fund's gross
+#: draws, the backstop vault's loss (its equity change, negative when it gained), the ADL notional and
+#: what the ADL counterparties gave up against the mark, socialised loss (charged to others and
+#: unrecovered) and ``bad_debt``, the sum of who bore the loss beyond the bankrupt accounts' equity
+#: (see :func:`run_replay`'s loss accounting).
+LAYERS = ("penalty_to_liquidators", "penalty_to_insurance", "insurance_fund_draws", "backstop_vault_loss", "adl_notional",
+          "adl_counterparty_loss", "socialised_loss", "socialised_unrecovered", "bad_debt")
+#: Who bears bad debt (the keys of the summary's ``bad_debt_by_bearer_usdc``).
+BEARERS = ("insurance_fund", "backstop_vault", "adl_counterparties", "socialised")
 
 
 #: Circuit breakers ``ramparts replay --breakers`` arms: a 10 % move of the BTC index within an hour
-#: pauses risk-increasing fills until an hour of calm; a global insurance fund below 25,000 USDC
-#: (10 % of the default) pauses withdrawals until a risk officer resets it.
+#: pauses risk-increasing fills until an hour of calm; a global insurance fund below 10 % of what it
+#: started with pauses withdrawals until a risk officer resets it. ``threshold_of_fund`` is the lab's
+#: own key: :func:`run_replay` turns it into the engine's ``threshold`` (base units) once the fund is seeded.
 DEFAULT_BREAKERS = [
     {"name": "BTC-PERP/move-10pct-1h", "trigger": "price_move", "instrument": "BTC-PERP", "move_ppm": 100_000,
      "window_ns": 3600 * 10**9, "cooldown_ns": 3600 * 10**9, "pauses": ["risk_increasing_fill"]},
-    {"name": "fund-below-10pct", "trigger": "insurance_low", "threshold": 25_000 * 10**6, "pauses": ["withdrawal"], "auto_reset": False},
+    {"name": "fund-below-10pct", "trigger": "insurance_low", "threshold_of_fund": 0.1, "pauses": ["withdrawal"], "auto_reset": False},
 ]
 
 
@@ -53,6 +67,10 @@ class VenueSpec:
 
     ``tiers`` apply to every market (``[[notional_floor, initial_rate, maintenance_rate], ...]``);
     ``liquidation`` holds :class:`~ramparts.liquidation.config.LiquidationConfig` overrides.
+    ``fund`` (a :class:`~ramparts.lab.fund.FundRule` or its text: ``"auto"``, ``"5%oi"``,
+    ``"250000"``) sizes the insurance fund at the open against the run's open interest, from the
+    published figures of the venue profile ``name`` (:func:`~ramparts.lab.fund.size_fund`); without
+    it the fund is ``insurance_fund`` USDC.
     """
 
     tiers: list = field(default_factory=lambda: [list(t) for t in BTC_TIERS])
@@ -60,10 +78,17 @@ class VenueSpec:
     insurance_fund: Decimal = Decimal("250000")
     funding_interval_s: int = 8 * 3600
     breakers: list | None = None  #: circuit-breaker rules (``ramparts.oracle.breaker.BreakerRule`` dicts)
+    fund: FundRule | str | None = None  #: sizes the fund at the open (overrides ``insurance_fund``)
+    name: str = "ramparts"  #: the venue profile this stands for (whose published fund ``auto`` uses)
+
+    def __post_init__(self) -> None:
+        if self.fund is not None:
+            self.fund = FundRule.parse(self.fund)
 
     def to_dict(self) -> dict:
         return {"tiers": self.tiers, "liquidation": self.liquidation, "insurance_fund": str(self.insurance_fund),
-                "funding_interval_s": self.funding_interval_s, "breakers": self.breakers}
+                "funding_interval_s": self.funding_interval_s, "breakers": self.breakers,
+                "fund": None if self.fund is None else str(self.fund), "name": self.name}
 
 
 @dataclass(frozen=True)
@@ -208,7 +233,7 @@ def run_replay(
     price: np.ndarray | Mapping[str, np.ndarray],
     *,
     name: str = "replay",
-    population: PopulationSpec | None = None,
+    population: PopulationSpec | CrowdSpec | None = None,
     liquidity: LiquidityModel | None = None,
     venue: VenueSpec | None = None,
     oracle: OracleFaults | None = None,
@@ -240,7 +265,6 @@ def run_replay(
         liq.setdefault("book_account", MAKER)
     setup = [genesis(ts=t0, **liq)]
     setup += [perpetual(sym, sym[: -len("-PERP")], ts=t0, tiers=venue.tiers) for sym in symbols]
-    setup.append(ev.FundInsurance(ts=t0, amount=str(venue.insurance_fund)))
     setup += [ev.OraclePrice(ts=t0, instrument=sym, price=str(p0[sym])) for sym in symbols]
     step_ns = int(np.median(np.diff(ts_ns))) or 1
     names = [f"src{i}" for i in range(oracle.sources)]
@@ -252,18 +276,38 @@ def run_replay(
         twap = {"window_ns": 4 * step_ns}
         setup += [ev.ParameterChange(ts=t0, target=f"instrument:{sym}", key="oracle", value={"aggregator": agg, "policy": policy, "twap": twap})
                   for sym in symbols]
-    if venue.breakers:
-        setup.append(ev.ParameterChange(ts=t0, target="breakers", key="rules", value=venue.breakers))
     _submit(node, setup, strict=True)
     e = node.engine
     instrs = {sym: e.instrument(sym) for sym in symbols}
     max_lev = min(1e6 / i.schedule.tiers[0].initial_rate_ppm for i in instrs.values())
     markets = [Market(sym, float(p0[sym]), instrs[sym].size_step) for sym in symbols]
-    traders = generate_population(population, markets, max_lev)
-    _submit(node, opening_events(traders, p0, t0, population.maker_collateral_multiple), strict=False)
+    crowd: Crowd | None = None
+    crowd_facts: dict | None = None
+    if isinstance(population, CrowdSpec):
+        # a crowd opens over its warm-up (Crowd.step); the fund is sized against the open interest it builds
+        traders, crowd_facts = generate_crowd(population, markets, max_lev)
+        crowd = Crowd(population, traders, markets, t0, max_lev, collateral_scale=crowd_facts["open_interest_scale"])
+        _submit(node, [ev.OpenSubAccount(ts=t0, subaccount=MAKER),
+                       ev.Deposit(ts=t0, subaccount=MAKER, asset="USDC",
+                                  amount=str(crowd.maker_deposit({sym: float(p0[sym]) for sym in symbols})))], strict=True)
+        open_interest = int(crowd_facts["open_interest_usd"] * 10**6)
+    else:
+        traders = generate_population(population, markets, max_lev)
+        _submit(node, opening_events(traders, p0, t0, population.maker_collateral_multiple), strict=False)
+        # the fund is seeded once the positions are open, sized against their open interest (one side)
+        open_interest = _open_interest(e)
+    sizing = size_fund(venue.fund if venue.fund is not None else venue.insurance_fund, venue=venue.name, when=t0,
+                       open_interest_usdc=Decimal(open_interest) / 10**6)
+    if sizing.amount_usdc > 0:
+        _submit(node, [ev.FundInsurance(ts=t0, amount=str(sizing.amount_usdc))], strict=True)
+    if venue.breakers:  # armed once the fund is known (a rule may be relative to it)
+        _submit(node, [ev.ParameterChange(ts=t0, target="breakers", key="rules", value=_breaker_rules(venue.breakers, sizing.amount_usdc))],
+                strict=True)
     fund0 = e.ledger.balance("USDC", "insurance:global")
+    funds0 = e.ledger.totals("USDC")["insurance"]  # every insurance fund, global and per market
     vault = e.backstop
-    im_rate, collateral_rate = _opening_margin(e)
+    vault0 = e.equity(vault)
+    im_rate, collateral_rate = _opening_margin(e) if crowd is None else (None, None)  # a crowd's: once warmed up
 
     n = ts_ns.size
     cols = {k: np.zeros(n) for k in ("market_price", "oracle_price", "insurance_fund", "vault_equity", "in_breach",
@@ -283,7 +327,12 @@ def run_replay(
     totals = dict.fromkeys(LAYERS, 0)
     counts = {"margin_calls": 0, "liquidation_steps": 0, "bankruptcies": 0, "deleverages": 0}
     liquidations: list[dict] = []
-    deficit = 0  # losses beyond the bankrupt accounts' own collateral (base units)
+    deficit = 0  # losses beyond the bankrupt accounts' own collateral at the mark (base units)
+    # the rest of the loss accounting (base units): fills below the bankruptcy price the fund paid
+    # (order book), keepers' bonuses the fund paid (insolvent auctions), socialised loss charged to
+    # others, margin the vault kept (backstop takeovers), rewards the vault took as the liquidator
+    book_paid = keeper_bonus = charged = vault_margin = to_vault = 0
+    vault_id = str(e.subs[vault].id)
     displacement = dict.fromkeys(symbols, 0.0)
     shown = {sym: float(p0[sym]) for sym in symbols}
     last_funding = t0
@@ -291,6 +340,13 @@ def run_replay(
     for k in range(n):
         t = int(ts_ns[k])
         live = oracle.live(k)
+        crowd_flow: dict[str, float] = {}
+        if crowd is not None:  # openings, top-ups, de-risking and dip buyers due now, at the prices the venue shows
+            pre, crowd_flow = crowd.step(k, t, e, {sym: Decimal(f"{shown[sym]:.1f}") for sym in symbols})
+            if pre:
+                _submit(node, pre, strict=False)
+            if im_rate is None and t - t0 >= population.warmup_s * 1e9:
+                im_rate, collateral_rate = _opening_margin(e)
         batch: list[ev._Event] = []
         for sym in symbols:
             if k:
@@ -321,6 +377,7 @@ def run_replay(
         batch.append(ev.Tick(ts=t))
         flow = dict.fromkeys(symbols, 0)
         effects = _submit(node, batch, strict=True)
+        marks = {sym: e.markets[instrs[sym].index].mark for sym in symbols}  # the marks this tick's waterfall used
         if t - last_funding >= venue.funding_interval_s * 10**9:
             outcomes = node.submit_batch([ev.FundingTick(ts=t, instrument=sym) for sym in symbols])
             defence_counts["funding_ticks_blocked"] += sum(1 for o in outcomes if not o.accepted)
@@ -338,6 +395,9 @@ def run_replay(
                 counts["liquidation_steps"] += 1
                 totals["penalty_to_liquidators"] += f["to_liquidator"]
                 totals["penalty_to_insurance"] += f["to_insurance"]
+                book_paid += f.get("insurance_paid", 0)
+                if f["liquidator"] == vault_id:  # the vault took the position and the liquidator's reward (oracle fee, auction)
+                    to_vault += f["to_liquidator"]
                 sym = f["instrument"]
                 flow[sym] += f["notional"] * (1 if f["lots"] > 0 else -1)
                 liquidations.append({"ts_ns": t, "instrument": sym, "price": shown[sym], "notional": _usdc(f["notional"]),
@@ -347,11 +407,25 @@ def run_replay(
             elif kind == "Deleverage":
                 counts["deleverages"] += 1
                 totals["adl_notional"] += abs(f["quote"])
+                # the counterparty paid ``quote`` for ``lots`` worth lots × mark: what it gave up against the mark
+                totals["adl_counterparty_loss"] += f["quote"] - f["lots"] * marks[f["instrument"]]
             elif kind in ("SocialisedLoss", "SocialisedFunding", "Dilution"):
                 totals["socialised_loss"] += f["loss"]
+                charged += f["charged"]
+            elif kind == "BadDebt":  # a cash deficit with no position left, beyond the fund
+                totals["socialised_loss"] += f["amount"]
             elif kind == "Bankruptcy":
                 counts["bankruptcies"] += 1
                 deficit += f["deficit"]
+            elif kind == "AuctionInsolventFill":
+                keeper_bonus += f["to_liquidator"]
+            elif kind == "BackstopLiquidation":
+                vault_margin += f["margin_to_vault"]
+        if crowd is not None:  # the crowd's own trades hit the book like liquidations; then it reads its margin
+            for sym, usd in crowd_flow.items():
+                flow[sym] += int(usd * 10**6)
+            crowd.observe(t, e)
+            crowd.rearm()
         unwound = 0.0
         for sym in symbols:
             sigma = float(np.std(log_ret[sym][max(0, k - 48) : k + 1])) if k > 2 else 0.01
@@ -384,7 +458,10 @@ def run_replay(
         _ratios(e, cols, k)
         if progress:
             progress(k + 1, n)
-    totals["bad_debt"] = -min(e.ledger.balance("USDC", "socialised_loss"), 0)
+    if im_rate is None:  # a crowd still warming up when the path ended
+        im_rate, collateral_rate = _opening_margin(e)
+    loss = _loss_accounting(e, totals, deficit=deficit, book_paid=book_paid, keeper_bonus=keeper_bonus, charged=charged,
+                            funds0=funds0, vault0=vault0, vault_income=to_vault + vault_margin)
     ledger_totals = e.ledger.totals("USDC")
     if sum(ledger_totals.values()) != 0:
         raise AssertionError("value was not conserved")
@@ -408,16 +485,38 @@ def run_replay(
         "liquidated_notional_usdc": liq_notional,
         "initial_margin_rate_avg": im_rate,
         "collateral_to_notional_avg": collateral_rate,
+        "open_interest_usdc": _usdc(open_interest),
+        "fund": sizing.to_dict(),
         "bankruptcy_deficit_usdc": _usdc(deficit),
-        "loss_beyond_fund_usdc": _usdc(max(deficit - totals["insurance_fund_draws"], 0)),
+        "fills_below_bankruptcy_usdc": _usdc(book_paid),
+        "loss_beyond_fund_usdc": _usdc(loss["beyond_fund"]),
+        "loss_beyond_fund_and_vault_usdc": _usdc(totals["adl_counterparty_loss"] + totals["socialised_loss"]),
         "insurance_fund_start_usdc": _usdc(fund0),
         "insurance_fund_end_usdc": _usdc(e.ledger.balance("USDC", "insurance:global")),
         "insurance_fund_min_usdc": float(cols["insurance_fund"].min()),
+        "insurance_fund_draws_usdc": _usdc(totals["insurance_fund_draws"]),
+        "penalty_income_usdc": _usdc(totals["penalty_to_insurance"]),
+        "vault_equity_start_usdc": _usdc(vault0),
         "vault_equity_end_usdc": _usdc(e.equity(vault)),
+        "vault_loss_usdc": _usdc(totals["backstop_vault_loss"]),
+        "vault_income_usdc": _usdc(to_vault + vault_margin),
+        "penalty_to_vault_usdc": _usdc(to_vault),
+        "penalty_to_keepers_usdc": _usdc(totals["penalty_to_liquidators"] - to_vault),
+        "vault_margin_received_usdc": _usdc(vault_margin),
+        "loss_beyond_equity_usdc": _usdc(loss["gross"]),
+        "penalties_covering_usdc": _usdc(loss["covering"]),
+        "adl_notional_usdc": _usdc(totals["adl_notional"]),
+        "adl_counterparty_loss_usdc": _usdc(totals["adl_counterparty_loss"]),
+        "socialised_loss_usdc": _usdc(totals["socialised_loss"]),
+        "socialised_unrecovered_usdc": _usdc(totals["socialised_unrecovered"]),
+        "bad_debt_usdc": _usdc(totals["bad_debt"]),
+        "bad_debt_by_bearer_usdc": {k: _usdc(v) for k, v in loss["by_bearer"].items()},
+        "loss_accounting": loss["check"],
         "value_conserved": True,
         "state_hash": state_hash,
         "replay_identical": None if replay_hash is None else replay_hash == state_hash,
         "population": population.to_dict(),
+        **({"crowd": {**(crowd_facts or {}), **crowd.stats, "accounts_at_end": len(crowd.members)}} if crowd is not None else {}),
         "liquidity": liquidity.to_dict(),
         "venue": venue.to_dict(),
         "oracle_faults": oracle.to_dict(),
@@ -430,6 +529,86 @@ def run_replay(
         **({"synthetic_book": {"levels_a_side": BOOK_LEVELS, "book_account": liq["book_account"]}} if books else {}),
     }
     return ReplayResult(name, cols, liquidations, {k: _usdc(v) for k, v in totals.items()}, summary, state_hash, replay_hash)
+
+
+def _loss_accounting(e, totals: dict, *, deficit: int, book_paid: int, keeper_bonus: int, charged: int, funds0: int, vault0: int,
+                     vault_income: int) -> dict:
+    """Who bore the loss beyond the bankrupt accounts' equity (base units), from the ledger, checked against the effects.
+
+    **Bad debt** is every loss beyond the liquidated accounts' own equity that the penalties did not
+    cover::
+
+        loss beyond equity = bankruptcy deficits at the mark + fills below the bankruptcy price the fund paid
+                             + the backstop vault's gross loss (its loss before its income)
+        penalties covering = penalties to the fund − keepers' bonuses the fund paid + the vault's income
+        bad debt           = loss beyond equity − penalties covering
+
+    The vault's loss is its equity change from the open to the end (cash and the positions it took
+    over, marked at the last mark); its income is the liquidator's reward when it is the liquidator
+    (oracle fee, auction discount) and the margin it kept from backstop takeovers. Penalties paid to
+    keepers (``liquidator:*``) leave the venue and cover nothing. Negative bad debt is a surplus: the
+    penalties exceeded the losses. By bearer (each negative when that layer gained)::
+
+        fund                = its balance at the open − at the end (gross draws − penalty income)
+        backstop vault      = its loss
+        ADL counterparties  = Σ (price paid − mark) × lots of every ``Deleverage`` fill
+        socialised          = charged to other accounts + left unrecovered (``socialised_loss``)
+
+    They add up exactly when every deficit was paid by the fund, ADL or socialisation and the fund
+    moved only by penalties and draws; ``check`` holds the two sides in base units and the identities.
+    Loss beyond the fund = the vault's loss (if any) + ADL counterparties + socialised; beyond the fund
+    and the vault (what other users or nobody bore) = ADL counterparties + socialised.
+    """
+    ledger = e.ledger
+    unrecovered = -ledger.balance("USDC", "socialised_loss")
+    fund_net = funds0 - ledger.totals("USDC")["insurance"]
+    vault_loss = vault0 - e.equity(e.backstop)
+    totals["backstop_vault_loss"] = vault_loss
+    totals["socialised_unrecovered"] = unrecovered
+    by_bearer = dict(zip(BEARERS, (fund_net, vault_loss, totals["adl_counterparty_loss"], charged + unrecovered), strict=True))
+    gross = deficit + book_paid + vault_loss + vault_income
+    covering = totals["penalty_to_insurance"] - keeper_bonus + vault_income
+    total = gross - covering
+    totals["bad_debt"] = sum(by_bearer.values())
+    covered = totals["insurance_fund_draws"] - keeper_bonus + totals["adl_counterparty_loss"] + totals["socialised_loss"]
+    check = {
+        "bad_debt_units": total,
+        "by_bearer_units": by_bearer,
+        "adds_up": totals["bad_debt"] == total,
+        # every deficit was paid by the fund, ADL counterparties or socialisation
+        "deficits_covered": deficit + book_paid == covered,
+        # the fund moved by penalties and draws only
+        "fund_moved_by_penalties_and_draws": fund_net == totals["insurance_fund_draws"] - totals["penalty_to_insurance"],
+        # what socialisation left unrecovered is the negative balance of socialised_loss
+        "socialised_consistent": totals["socialised_loss"] == charged + unrecovered,
+    }
+    return {"by_bearer": by_bearer, "check": check, "gross": gross, "covering": covering,
+            "beyond_fund": max(vault_loss, 0) + totals["adl_counterparty_loss"] + charged + unrecovered}
+
+
+def _breaker_rules(rules: list, fund_usdc: Decimal) -> list:
+    """``rules`` with each lab-only ``threshold_of_fund`` (a fraction of the fund at the start) turned
+    into the engine's ``threshold`` (base units, rounded down)."""
+    out = []
+    for r in rules:
+        if isinstance(r, Mapping) and "threshold_of_fund" in r:
+            share = r["threshold_of_fund"]
+            if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+                raise InvalidInput("breakers", f"threshold_of_fund must be a fraction in [0, 1], got {share!r}")
+            r = {k: v for k, v in r.items() if k != "threshold_of_fund"}
+            r["threshold"] = int(Decimal(repr(float(share))) * fund_usdc * 10**6)
+        out.append(r)
+    return out
+
+
+def _open_interest(e) -> int:
+    """Open interest at the mark, one side (Σ long notional over every account), base units."""
+    b = e.book
+    total = 0
+    for instr in e.instruments:
+        h = b.holders(instr.index)
+        total += int(b.value[h][b.lots[h] > 0].sum())
+    return total
 
 
 def _unwind_vault(node: Node, instr, vault: int, ts: int, price: float) -> float:

@@ -35,10 +35,12 @@ hourly candles (2017-2022) with scipy and arch; the fitted parameters are writte
 Each path's randomness comes from ``SeedSequence([seed, path])``, so a path does not depend on how
 many others are drawn, nor on the order or the machine they run on.
 
-Outcomes per path: liquidations, the insurance fund's lowest level and its draws, the bankruptcy
-deficit (losses beyond the bankrupt accounts' own collateral), the loss beyond the fund (what ADL,
-socialisation or unrecovered bad debt had to carry), and whether the fund was exhausted (its
-lowest level at or below ``exhausted_below`` of its start).
+Outcomes per path: liquidations, the insurance fund (its start, sized by the venue's fund rule
+against the path's open interest; its lowest level, gross draws and penalty income), the bankruptcy
+deficit (losses beyond the bankrupt accounts' own collateral), the backstop vault's loss, the ADL
+counterparties' loss, socialised loss, the loss beyond the fund (what the vault, ADL and
+socialisation had to carry), the bad debt split by who bore it, and whether the fund was exhausted
+(its lowest level at or below ``exhausted_below`` of its start).
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ import pandas as pd
 from ramparts.errors import InvalidInput
 from ramparts.lab.liquidity import LiquidityModel
 from ramparts.lab.population import PopulationSpec
-from ramparts.lab.replay import OracleFaults, VenueSpec, run_replay
+from ramparts.lab.replay import BEARERS, OracleFaults, VenueSpec, run_replay
 
 SCENARIOS = ("historical", "jump", "garch", "gpd", "correlation", "oracle-outage", "oracle-latency", "liquidity")
 BASE_SCENARIOS = ("historical", "jump", "garch", "gpd")
@@ -219,7 +221,8 @@ def _historical(spec: StressSpec, i: int) -> tuple[np.ndarray, np.ndarray]:
 
 @lru_cache(maxsize=4)
 def _event_path(event: str):
-    from ramparts.lab.history import intrabar_path, resolve_event
+    from ramparts.lab.events import resolve_event
+    from ramparts.lab.paths import intrabar_path
 
     return intrabar_path(resolve_event(event).load(), "worst_long")
 
@@ -283,9 +286,10 @@ def _correlation_case(spec: StressSpec, fits: FittedModels, i: int, t0: int, rng
                       pair_fraction=spec.pair_fraction)
 
 
-OUTCOMES = ("drawdown", "liquidation_steps", "liquidated_notional_usdc", "bankruptcies", "insurance_fund_min_usdc",
-            "insurance_fund_draws_usdc", "bankruptcy_deficit_usdc", "loss_beyond_fund_usdc", "adl_notional_usdc",
-            "socialised_loss_usdc", "bad_debt_usdc", "fund_exhausted")
+OUTCOMES = ("drawdown", "liquidation_steps", "liquidated_notional_usdc", "bankruptcies", "insurance_fund_start_usdc",
+            "insurance_fund_min_usdc", "insurance_fund_draws_usdc", "penalty_income_usdc", "bankruptcy_deficit_usdc",
+            "vault_loss_usdc", "loss_beyond_fund_usdc", "loss_beyond_fund_and_vault_usdc", "adl_notional_usdc", "adl_counterparty_loss_usdc", "socialised_loss_usdc",
+            "socialised_unrecovered_usdc", "bad_debt_usdc", "fund_exhausted")
 
 
 def run_case(case: StressCase, spec: StressSpec, population: PopulationSpec, venue: VenueSpec, liquidity: LiquidityModel) -> dict:
@@ -304,13 +308,22 @@ def run_case(case: StressCase, spec: StressSpec, population: PopulationSpec, ven
         "liquidation_steps": s["liquidation_steps"],
         "liquidated_notional_usdc": s["liquidated_notional_usdc"],
         "bankruptcies": s["bankruptcies"],
+        "insurance_fund_start_usdc": fund0,
+        "fund_ratio_to_open_interest": s["fund"]["ratio_to_open_interest"],
         "insurance_fund_min_usdc": s["insurance_fund_min_usdc"],
         "insurance_fund_draws_usdc": t["insurance_fund_draws"],
+        "penalty_income_usdc": s["penalty_income_usdc"],
         "bankruptcy_deficit_usdc": s["bankruptcy_deficit_usdc"],
+        "vault_loss_usdc": s["vault_loss_usdc"],
         "loss_beyond_fund_usdc": s["loss_beyond_fund_usdc"],
+        "loss_beyond_fund_and_vault_usdc": s["loss_beyond_fund_and_vault_usdc"],
         "adl_notional_usdc": t["adl_notional"],
+        "adl_counterparty_loss_usdc": s["adl_counterparty_loss_usdc"],
         "socialised_loss_usdc": t["socialised_loss"],
-        "bad_debt_usdc": t["bad_debt"],
+        "socialised_unrecovered_usdc": s["socialised_unrecovered_usdc"],
+        "bad_debt_usdc": s["bad_debt_usdc"],
+        **{f"bad_debt_{b}_usdc": s["bad_debt_by_bearer_usdc"][b] for b in BEARERS},
+        "loss_split_adds_up": s["loss_accounting"]["adds_up"],
         "fund_exhausted": bool(s["insurance_fund_min_usdc"] <= spec.exhausted_below * fund0),
         "initial_margin_rate_avg": s["initial_margin_rate_avg"],
         "liquidity_multiplier": case.liquidity_multiplier,
@@ -328,8 +341,17 @@ class StressResult:
     fits: FittedModels
 
 
+def _dist(x: np.ndarray) -> dict:
+    return {"mean": float(x.mean()), **{f"q{int(q * 100)}": float(np.quantile(x, q)) for q in (0.5, 0.9, 0.95, 0.99)}, "max": float(x.max())}
+
+
 def summarise(table: pd.DataFrame, spec: StressSpec, fund0: float) -> dict:
-    """Distribution of bad debt and the probability of exhausting the fund, with a 95 % interval."""
+    """Distribution of bad debt and the probability of exhausting the fund, with a 95 % interval.
+
+    ``fund0`` is the fund at the start; a table with a per-path ``insurance_fund_start_usdc``
+    (a fund sized against each path's open interest) reports its mean instead. With the loss columns
+    of :func:`run_case` the summary adds the backstop vault's loss, the bad debt and its mean split
+    by who bore it."""
     from scipy import stats
 
     n = len(table)
@@ -338,6 +360,20 @@ def summarise(table: pd.DataFrame, spec: StressSpec, fund0: float) -> dict:
     beyond = table["loss_beyond_fund_usdc"].to_numpy(dtype=float)
     deficit = table["bankruptcy_deficit_usdc"].to_numpy(dtype=float)
     q = [0.5, 0.9, 0.95, 0.99]
+    more: dict = {}
+    if n and "vault_loss_usdc" in table:
+        vault = table["vault_loss_usdc"].to_numpy(dtype=float)
+        bad = table["bad_debt_usdc"].to_numpy(dtype=float)
+        more = {"vault_loss_usdc": _dist(vault), "p_vault_loss": float((vault > 0).mean()), "bad_debt_usdc": _dist(bad),
+                "p_loss_beyond_fund_and_vault": float((table["loss_beyond_fund_and_vault_usdc"] > 0).mean()),
+                "bad_debt_by_bearer_mean_usdc": {b: float(table[f"bad_debt_{b}_usdc"].mean()) for b in BEARERS
+                                                 if f"bad_debt_{b}_usdc" in table},
+                "insurance_fund_draws_mean_usdc": float(table["insurance_fund_draws_usdc"].mean()),
+                "penalty_income_mean_usdc": float(table["penalty_income_usdc"].mean())}
+    if n and "insurance_fund_start_usdc" in table:
+        fund0 = float(table["insurance_fund_start_usdc"].mean())
+        more["fund_ratio_to_open_interest_mean"] = (float(table["fund_ratio_to_open_interest"].mean())
+                                                    if "fund_ratio_to_open_interest" in table else None)
     return {
         "scenario": spec.scenario,
         "paths": n,
@@ -353,6 +389,7 @@ def summarise(table: pd.DataFrame, spec: StressSpec, fund0: float) -> dict:
         "expected_shortfall_99_deficit_usdc": float(np.sort(deficit)[-max(1, math.ceil(0.01 * n)):].mean()),
         "median_drawdown": float(table["drawdown"].median()),
         "mean_liquidated_notional_usdc": float(table["liquidated_notional_usdc"].mean()),
+        **more,
     }
 
 
@@ -394,8 +431,9 @@ def run_task(task: tuple) -> dict:
 
 
 def write_stress_report(result: StressResult, out_dir: str | Path) -> dict[str, Path]:
-    """``report.html`` (histograms of the deficit and the fund's low, exhaustion probability),
-    ``summary.json`` (with the fitted models and the spec) and ``paths.parquet`` (one row per path)."""
+    """``report.html`` (histograms of the deficit, the fund's low, the loss beyond the fund and the
+    backstop vault's loss; the bad debt by who bore it; exhaustion probability), ``summary.json``
+    (with the fitted models and the spec) and ``paths.parquet`` (one row per path)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -403,9 +441,10 @@ def write_stress_report(result: StressResult, out_dir: str | Path) -> dict[str, 
     out.mkdir(parents=True, exist_ok=True)
     paths = {"html": out / "report.html", "json": out / "summary.json", "paths": out / "paths.parquet"}
     t, s = result.table, result.summary
-    fig = make_subplots(rows=2, cols=2, subplot_titles=(
+    fig = make_subplots(rows=3, cols=2, subplot_titles=(
         "Bankruptcy deficit per path (USDC)", "Insurance fund: lowest level per path (USDC)",
-        "Deficit against the path's drawdown", "Loss beyond the fund per path (USDC)"))
+        "Deficit against the path's drawdown", "Loss beyond the fund per path (USDC)",
+        "Backstop vault loss per path (USDC)", "Bad debt by who bore it, mean per path (USDC)"))
     fig.add_trace(go.Histogram(x=t["bankruptcy_deficit_usdc"], nbinsx=40, name="deficit", marker={"color": "#d62728"}), row=1, col=1)
     fig.add_trace(go.Histogram(x=t["insurance_fund_min_usdc"], nbinsx=40, name="fund low", marker={"color": "#9467bd"}), row=1, col=2)
     fig.add_vline(x=s["insurance_fund_start_usdc"] * result.spec.exhausted_below, line={"color": "red", "dash": "dash"}, row=1, col=2)
@@ -421,9 +460,16 @@ def write_stress_report(result: StressResult, out_dir: str | Path) -> dict[str, 
                            font={"size": 14})
         fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, row=2, col=2)
         fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, row=2, col=2)
+    if "vault_loss_usdc" in t:
+        fig.add_trace(go.Histogram(x=t["vault_loss_usdc"], nbinsx=40, name="vault loss", marker={"color": "#8c564b"}), row=3, col=1)
+        mean = s.get("bad_debt_by_bearer_mean_usdc", {})
+        fig.add_trace(go.Bar(x=[b.replace("_", " ") for b in mean], y=list(mean.values()), name="bad debt by bearer",
+                             marker={"color": ["#9467bd", "#8c564b", "#ff7f0e", "#d62728"][: len(mean)]}), row=3, col=2)
     lo, hi = s["p_fund_exhausted_ci95"]
-    fig.update_layout(height=900, template="plotly_white", showlegend=False,
-                      title=(f"ramparts stress: {s['scenario']}, {s['paths']} paths; P(insurance fund exhausted) = "
+    ratio = s.get("fund_ratio_to_open_interest_mean")
+    fund = f"fund {s['insurance_fund_start_usdc']:,.0f} USDC" + ("" if ratio is None else f" ({ratio:.2%} of open interest)")
+    fig.update_layout(height=1300, template="plotly_white", showlegend=False,
+                      title=(f"ramparts stress: {s['scenario']}, {s['paths']} paths, {fund}; P(insurance fund exhausted) = "
                              f"{s['p_fund_exhausted']:.1%} (95% CI {lo:.1%}–{hi:.1%}); P(loss beyond fund) = {s['p_loss_beyond_fund']:.1%}"))
     fig.update_xaxes(title_text="drawdown", row=2, col=1, tickformat=".0%")
     fig.write_html(paths["html"], include_plotlyjs="inline", full_html=True)

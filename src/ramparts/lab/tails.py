@@ -643,7 +643,7 @@ def scaled_historical_shock(path: Any, scale: float) -> Any:
     Parameters
     ----------
     path : array_like, PricePath or Candles
-        Prices (1-D), a :class:`~ramparts.lab.history.PricePath`, or
+        Prices (1-D), a :class:`~ramparts.lab.paths.PricePath`, or
         :class:`~ramparts.lab.history.Candles` (open, high, low and close are all transformed,
         anchored at the first open; the transform is increasing, so the OHLC ordering is kept).
     scale : float
@@ -659,7 +659,8 @@ def scaled_historical_shock(path: Any, scale: float) -> Any:
     InvalidInput
         For a negative or non-finite scale, or non-positive/non-finite prices.
     """
-    from ramparts.lab.history import Candles, PricePath
+    from ramparts.lab.history import Candles
+    from ramparts.lab.paths import PricePath
 
     k = _finite(scale, "scale", lo=0.0)
 

@@ -3,7 +3,10 @@
 Each :class:`VenueProfile` maps a venue's published parameters (the modules beside this one hold
 their exact arithmetic) onto ramparts' engine: a tier table (initial and maintenance rates by
 notional) and the waterfall's liquidation parameters. What the engine cannot yet express is
-listed in ``differences``, so a comparison never claims more fidelity than it has.
+listed in ``differences``, so a comparison never claims more fidelity than it has. Each
+``VenueSpec`` carries the profile's ``name``, under which ``--fund auto`` looks up the venue's
+published insurance fund (:mod:`ramparts.lab.fund`; only ``binance`` has one, the others take
+the documented fallback).
 
 =================  ==========================================================================
 ``ramparts``       ramparts' default design: Binance-like BTC tiers, partial steps of 20 % back
@@ -53,7 +56,7 @@ class VenueProfile:
 def _binance() -> VenueSpec:
     tiers = [[str(b.floor), str(b.initial_rate.quantize(Decimal("0.000001"), rounding="ROUND_CEILING")), str(b.mmr)] for b in binance.BTCUSDT_BRACKETS]
     return VenueSpec(tiers=tiers, liquidation={"cooldown_ns": 0, "max_fraction_ppm": 1_000_000, "buffer_ppm": 0, "penalty_ppm": 10_000,
-                                               "liquidator_share_ppm": 0, "last_resort": "adl"})
+                                               "liquidator_share_ppm": 0, "last_resort": "adl"}, name="binance")
 
 
 def _dydx() -> VenueSpec:
@@ -64,7 +67,7 @@ def _dydx() -> VenueSpec:
                      liquidation={"cooldown_ns": 0, "max_fraction_ppm": 100_000, "min_step_notional": 1_000 * 10**6, "buffer_ppm": 0,
                                   "penalty_ppm": 15_000, "liquidator_share_ppm": 0, "full_close_notional": 1_000 * 10**6,
                                   "last_resort": "adl_random", "pricing": "order_book", "book_account": MAKER,
-                                  "bankruptcy_adjustment_ppm": 1_000_000, "spread_to_mmr_ppm": 1_500_000})
+                                  "bankruptcy_adjustment_ppm": 1_000_000, "spread_to_mmr_ppm": 1_500_000}, name="dydx")
 
 
 def _hyperliquid() -> VenueSpec:
@@ -72,13 +75,14 @@ def _hyperliquid() -> VenueSpec:
     for t in hyperliquid.BTC_TIERS:
         tiers.append([str(int(t.lower_bound)), str(Decimal(1) / t.max_leverage), str(Decimal(1) / (2 * t.max_leverage))])
     return VenueSpec(tiers=tiers, liquidation={"cooldown_ns": 30 * 10**9, "max_fraction_ppm": 200_000, "full_close_notional": 100_000 * 10**6,
-                                               "buffer_ppm": 0, "penalty_ppm": 0, "last_resort": "adl", "backstop_below_ppm": 666_667})
+                                               "buffer_ppm": 0, "penalty_ppm": 0, "last_resort": "adl", "backstop_below_ppm": 666_667},
+                     name="hyperliquid")
 
 
 def _drift() -> VenueSpec:
     return VenueSpec(tiers=[["0", "0.05", "0.03"]], liquidation={"cooldown_ns": 0, "max_fraction_ppm": 1_000_000, "buffer_ppm": 0,
                                                                   "penalty_ppm": 10_000, "pricing": "oracle_fee", "if_fee_ppm": 10_000,
-                                                                  "last_resort": "socialised_funding"})
+                                                                  "last_resort": "socialised_funding"}, name="drift")
 
 
 def _derive() -> VenueSpec:
@@ -87,7 +91,8 @@ def _derive() -> VenueSpec:
     return VenueSpec(tiers=[["0", "0.065", "0.05"]], liquidation={"pricing": "dutch_auction", "buffer_ppm": 100_000,
                                                                    "auction_fast_ns": 600 * 10**9, "auction_slow_ns": 7_200 * 10**9,
                                                                    "auction_fast_discount_ppm": 200_000,
-                                                                   "auction_backstop_discount_ppm": 200_000, "last_resort": "dilution"})
+                                                                   "auction_backstop_discount_ppm": 200_000, "last_resort": "dilution"},
+                     name="derive")
 
 
 PROFILES: dict[str, VenueProfile] = {
