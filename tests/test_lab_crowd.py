@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ramparts.errors import DataError, InvalidInput
-from ramparts.lab.crowd import AccountType, CrowdSpec, _apportion, generate_crowd
+from ramparts.lab.crowd import MAKER_CAP_USD, AccountType, CrowdSpec, _apportion, generate_crowd
 from ramparts.lab.population import Market
 from ramparts.lab.scenario import DEFAULT_SCENARIO, load_scenario
 
@@ -27,11 +27,11 @@ def test_default_scenario_names_every_parameter_with_a_source_or_an_assumption()
     type_fields = {f.name for f in dataclasses.fields(AccountType)} - {"name"}
     for t in s.crowd.types:
         assert {f"types.{t.name}.{f}" for f in type_fields} <= names, t.name
-    for f in ("n_accounts", "seed", "warmup_hours", "maker_collateral_multiple"):
+    for f in ("n_accounts", "seed", "warmup_hours", "maker_collateral_multiple", "max_account_share"):
         assert f"population.{f}" in names
     assert {"behaviour.warn_ratio", "behaviour.dip_window_hours", "liquidity.depth"} <= names
     sourced = [p for p in s.params if p.name.startswith("open_interest.")]
-    assert sourced and all(p.kind == "source" for p in sourced)
+    assert len(sourced) >= 3 and all("[pcf]" in p.note for p in sourced)  # each cites a published figure
     assert abs(sum(t.share for t in s.crowd.types) - 1) < 1e-9
 
 
@@ -59,9 +59,12 @@ def test_crowd_is_seeded_and_matches_the_open_interest():
     c, _ = generate_crowd(_spec(seed=4), [BTC], 50)
     assert a == b and fa == fb and a != c
     assert fa["accounts_by_type"] == {"a": 350, "b": 150}
-    m, f = generate_crowd(_spec(seed=3, open_interest_usd=2e8), [BTC], 50)
+    m, f = generate_crowd(_spec(seed=3, open_interest_usd=2e8, max_account_share=1.0), [BTC], 50)
     assert f["open_interest_usd"] == pytest.approx(2e8, rel=1e-3)  # rounding to the 0.001 BTC lot
-    assert f["open_interest_scale"] == pytest.approx(2e8 / max(fa["long_notional_usd"], fa["short_notional_usd"]), rel=1e-3)
+    # every long has a short: both sides are scaled to the open interest, each by its own factor
+    assert f["long_notional_usd"] == pytest.approx(2e8, rel=1e-3) and f["short_notional_usd"] == pytest.approx(2e8, rel=1e-3)
+    assert f["open_interest_scale"]["long"] == pytest.approx(2e8 / fa["long_notional_usd"], rel=1e-3)
+    assert f["open_interest_scale"]["short"] == pytest.approx(2e8 / fa["short_notional_usd"], rel=1e-3)
     # the scaling multiplies sizes, not leverage
     assert [x.leverage for x in m] == [x.leverage for x in a]
     assert all(x.legs[0][1] > 0 for x in m if x.type_name == "a") and all(x.legs[0][1] < 0 for x in m if x.type_name == "b")
@@ -221,3 +224,24 @@ def test_warm_up_openings_are_spread_over_time_in_the_journal(tmp_path):
     assert len(opened) == 41  # the maker and the 40 members
     spread = (max(opened) - min(opened)) / 1e9
     assert 8 * 3600 < spread <= 12 * 3600 + 600  # over the 12-hour warm-up, on the path's 10-minute steps
+
+
+def test_the_maker_of_a_very_large_venue_is_funded_in_deposits_the_engine_accepts():
+    from ramparts.lab.crowd import Crowd
+
+    spec = _crowd(open_interest_usd=16e9)
+    members, facts = generate_crowd(spec, [Market("BTC-PERP", 30_000.0, Decimal("0.001"))], 50)
+    crowd = Crowd(spec, members, [Market("BTC-PERP", 30_000.0, Decimal("0.001"))], 0, 50)
+    deposits = crowd.maker_deposits({"BTC-PERP": 30_000.0})
+    assert len(deposits) >= 2 and max(deposits) <= 50 * 10**9
+    gross = sum(m.notional({"BTC-PERP": 30_000.0}) for m in members)
+    assert sum(deposits) == min(int(gross * (1 + 4 * spec.dip_share) * spec.maker_collateral_multiple) + 1, MAKER_CAP_USD)
+    assert sum(deposits) == MAKER_CAP_USD  # 10 × the gross of a 16-billion venue is more than the ledger takes
+
+
+def test_no_account_holds_more_than_its_share_of_the_open_interest():
+    spec = _spec(seed=5, open_interest_usd=1e9, max_account_share=0.01)
+    members, facts = generate_crowd(spec, [BTC], 50)
+    assert facts["accounts_capped"] > 0
+    assert max(m.notional({"BTC-PERP": BTC.price}) for m in members) <= 0.01 * 1e9 * 1.0001
+    assert facts["open_interest_usd"] == pytest.approx(1e9, rel=2e-3)

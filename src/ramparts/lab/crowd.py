@@ -9,9 +9,10 @@ market makers, vaults. :func:`generate_crowd` draws a reproducible list of :clas
 
 * **Warm-up.** Each member opens at a time drawn uniformly over the first ``warmup_s`` seconds of the window, at the
   price the venue shows then (not all at the first bar): the book is built in a steady state.
-* **Open interest.** The members' sizes are scaled so that the venue's open interest when the warm-up ends,
-  ``max(Σ long notional, Σ short notional)`` (the market maker takes the other side of the crowd's net), equals
-  ``open_interest_usd`` when it is given (the figure and its source are in the scenario file).
+* **Open interest.** When ``open_interest_usd`` is given (the figure and its source are in the scenario file), the
+  longs' sizes are scaled so that their notional equals it, and the shorts' likewise: every long has a short, so the
+  venue's open interest when the warm-up ends is that figure and the lab's market maker carries only what the crowd
+  trades later. No account holds more than ``max_account_share`` of it (the largest deposits are capped first).
 * **Top-ups.** An *attentive* member (probability ``topup_probability``) whose margin ratio (maintenance / equity)
   reaches ``warn_ratio`` deposits, after a delay drawn from a log-normal with median ``topup_delay_s``, enough to
   bring the ratio back to ``target_ratio``, from a reserve of ``topup_reserve`` × its first deposit.
@@ -26,8 +27,8 @@ Formulas
 Effective leverage is ``notional / collateral`` at entry, log-normal per type: ``L = median · exp(σ · Z)``, capped at
 ``leverage_cap`` × the venue's maximum (``1 / initial margin rate``). First deposits are log-normal per type
 (``collateral_median``, ``collateral_sigma``): heavy-tailed, a few whales and many small accounts. With
-``open_interest_usd`` set, every collateral (and so every notional) is multiplied by
-``k = open_interest_usd / max(L⁺, L⁻)``. Top-up amount: ``max(mm / target_ratio − equity, 0)``, capped by what is left
+``open_interest_usd`` set, every long's deposit (and so its notional) is multiplied by ``k⁺ = open_interest_usd / L⁺``
+and every short's by ``k⁻ = open_interest_usd / L⁻`` (``L±``: the side's drawn notional). Top-up amount: ``max(mm / target_ratio − equity, 0)``, capped by what is left
 of the reserve.
 
 Every number is a parameter of the scenario file (:mod:`ramparts.lab.scenario`), which says for each whether it has a
@@ -46,6 +47,9 @@ from ramparts.engine import events as ev
 from ramparts.errors import InvalidInput
 from ramparts.lab.population import MAKER, Market
 from ramparts.lab.population import size_for_notional as _size
+
+#: The most the market maker is given (USD): with the crowd's own deposits it stays under the ledger's 10¹⁷ base units.
+MAKER_CAP_USD = 60 * 10**9
 
 #: Member kinds the behaviour knows.
 KINDS = ("directional", "basis", "maker", "vault")
@@ -112,6 +116,7 @@ class CrowdSpec:
     dip_window_s: float = 6 * 3600.0
     dip_leverage_median: float = 3.0
     maker_collateral_multiple: float = 10.0
+    max_account_share: float = 0.02
 
     def __post_init__(self) -> None:
         if not self.types:
@@ -135,6 +140,7 @@ class CrowdSpec:
             "dip_window_s": 0 <= self.dip_window_s <= 7 * 86400,
             "dip_leverage_median": 0.01 <= self.dip_leverage_median <= 200,
             "maker_collateral_multiple": self.maker_collateral_multiple > 0,
+            "max_account_share": 0.0 < self.max_account_share <= 1.0,
         }
         for name, ok in checks.items():
             if not ok:
@@ -192,14 +198,25 @@ def generate_crowd(spec: CrowdSpec, markets: list[Market], max_leverage: float) 
             chosen = rng.choice(len(markets), size=k_markets, replace=False) if len(markets) > 1 else np.zeros(1, dtype=int)
             rows.append((t, float(coll[i]), float(lev[i]), bool(longs[i]), tuple(int(c) for c in chosen), float(entry[i]),
                          bool(attentive[i]), bool(derisks[i])))
-    long_n = sum(c * lev for _, c, lev, lg, *_ in rows if lg)
-    short_n = sum(c * lev for _, c, lev, lg, *_ in rows if not lg)
-    scale = 1.0
-    if spec.open_interest_usd is not None and max(long_n, short_n) > 0:
-        scale = spec.open_interest_usd / max(long_n, short_n)
+    scale = {True: 1.0, False: 1.0}  # per side: long, short
+    capped = 0
+    if spec.open_interest_usd is not None:
+        # every long has a short: each side is scaled to the open interest (the market maker carries only what the
+        # crowd trades later); no account above max_account_share of it (the largest deposits capped, then again)
+        cap = spec.max_account_share * spec.open_interest_usd
+        for _ in range(20):
+            for side in (True, False):
+                total = sum(c * lev for _, c, lev, lg, *_ in rows if lg == side)
+                scale[side] = spec.open_interest_usd / total if total > 0 else 1.0
+            over = [j for j, r in enumerate(rows) if r[1] * r[2] * scale[r[3]] > cap * (1 + 1e-9)]
+            if not over:
+                break
+            capped += len(over)
+            for j in over:
+                rows[j] = (rows[j][0], cap / (rows[j][2] * scale[rows[j][3]]), *rows[j][2:])
     members: list[Member] = []
     for j, (t, coll, lev, lg, chosen, entry, attentive, derisks) in enumerate(rows):
-        coll *= scale
+        coll *= scale[lg]
         coll = max(round(coll, 2), 10.0)
         notional = coll * lev
         per = notional / len(chosen)
@@ -224,7 +241,8 @@ def generate_crowd(spec: CrowdSpec, markets: list[Market], max_leverage: float) 
         "accounts": len(members),
         "accounts_by_type": by_type,
         "open_interest_target_usd": spec.open_interest_usd,
-        "open_interest_scale": scale,
+        "open_interest_scale": {"long": scale[True], "short": scale[False]},
+        "accounts_capped": capped,
         "long_notional_usd": long_usd,
         "short_notional_usd": short_usd,
         "open_interest_usd": max(long_usd, short_usd),
@@ -288,10 +306,14 @@ class Crowd:
         self._next = 0
 
     # ---------------------------------------------------------------------------------------------------------------
-    def maker_deposit(self, prices: dict[str, float]) -> Decimal:
-        """The market maker's deposit: ``maker_collateral_multiple`` × the crowd's gross notional (and its dip buyers')."""
+    def maker_deposits(self, prices: dict[str, float]) -> list[Decimal]:
+        """The market maker's deposits: ``maker_collateral_multiple`` × the crowd's gross notional (its dip buyers'
+        allowed for), at most :data:`MAKER_CAP_USD` in all (the ledger's bound on what enters from outside is
+        10¹⁷ base units), in deposits of at most 50 billion (a deposit's limit is 100 billion)."""
         gross = sum(m.notional(prices) for m in self.members) * (1 + 4 * self.spec.dip_share)
-        return Decimal(int(gross * self.spec.maker_collateral_multiple) + 1)
+        total = min(int(gross * self.spec.maker_collateral_multiple) + 1, MAKER_CAP_USD)
+        chunk = 50 * 10**9
+        return [Decimal(min(chunk, total - i)) for i in range(0, total, chunk)]
 
     def _delay_ns(self) -> int:
         s = self.spec.topup_delay_s * math.exp(self.spec.delay_sigma * float(self.rng.standard_normal()))

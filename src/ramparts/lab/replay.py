@@ -286,10 +286,10 @@ def run_replay(
     if isinstance(population, CrowdSpec):
         # a crowd opens over its warm-up (Crowd.step); the fund is sized against the open interest it builds
         traders, crowd_facts = generate_crowd(population, markets, max_lev)
-        crowd = Crowd(population, traders, markets, t0, max_lev, collateral_scale=crowd_facts["open_interest_scale"])
+        crowd = Crowd(population, traders, markets, t0, max_lev, collateral_scale=crowd_facts["open_interest_scale"]["long"])
         _submit(node, [ev.OpenSubAccount(ts=t0, subaccount=MAKER),
-                       ev.Deposit(ts=t0, subaccount=MAKER, asset="USDC",
-                                  amount=str(crowd.maker_deposit({sym: float(p0[sym]) for sym in symbols})))], strict=True)
+                       *(ev.Deposit(ts=t0, subaccount=MAKER, asset="USDC", amount=str(amount))
+                         for amount in crowd.maker_deposits({sym: float(p0[sym]) for sym in symbols}))], strict=True)
         open_interest = int(crowd_facts["open_interest_usd"] * 10**6)
     else:
         traders = generate_population(population, markets, max_lev)

@@ -27,7 +27,8 @@ from ramparts.lab.liquidity import LiquidityModel
 #: The scenario that ships with ramparts.
 DEFAULT_SCENARIO = Path(__file__).resolve().parent / "scenarios" / "default.toml"
 
-_POPULATION = {"n_accounts": int, "seed": int, "warmup_hours": float, "maker_collateral_multiple": float}
+_POPULATION = {"n_accounts": int, "seed": int, "warmup_hours": float, "maker_collateral_multiple": float,
+               "max_account_share": float}
 _BEHAVIOUR = {"warn_ratio": float, "target_ratio": float, "topup_delay_s": float, "delay_sigma": float, "dip_step": float,
               "dip_share": float, "dip_window_hours": float, "dip_leverage_median": float}
 _LIQUIDITY = {"depth": float, "k": float, "half_life_s": float, "depth_multiplier": float, "max_displacement": float}
@@ -154,7 +155,7 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
         fields = _section({f"types.{name}": body}, f"types.{name}", _TYPE, origin, params)
         types.append(AccountType(name=name, **fields))
     crowd_kw: dict[str, Any] = {}
-    for k in ("n_accounts", "seed", "maker_collateral_multiple"):
+    for k in ("n_accounts", "seed", "maker_collateral_multiple", "max_account_share"):
         if k in pop:
             crowd_kw[k] = pop[k]
     if "warmup_hours" in pop:
