@@ -293,7 +293,8 @@ class Crowd:
                                                 "dip_accounts": 0, "openings_refused": 0})
     _high: float = 0.0
     _dip_level: int = 0
-    _sub_idx: dict = field(default_factory=dict)
+    _subs: np.ndarray = field(init=False)  #: each member's engine sub-account index (-2: not looked up yet, -1: refused)
+    _attentive: np.ndarray = field(init=False)
 
     collateral_scale: float = 1.0  #: the open-interest scale of the crowd (dip buyers' deposits are scaled alike)
 
@@ -302,6 +303,8 @@ class Crowd:
         self.opened = np.zeros(len(self.members), dtype=bool)
         self.reserve_left = [m.reserve for m in self.members]
         self.reacted = np.zeros(len(self.members), dtype=bool)
+        self._subs = np.full(len(self.members), -2, dtype=np.int64)
+        self._attentive = np.array([m.attentive for m in self.members], dtype=bool)
         self._order = sorted(range(len(self.members)), key=lambda i: self.members[i].entry_s)
         self._next = 0
 
@@ -406,35 +409,27 @@ class Crowd:
                 self.stats["dip_accounts"] += 1
             self.opened = np.concatenate([self.opened, np.zeros(len(self.members) - self.opened.size, dtype=bool)])
             self.reacted = np.concatenate([self.reacted, np.zeros(len(self.members) - self.reacted.size, dtype=bool)])
+            self._subs = np.concatenate([self._subs, np.full(len(self.members) - self._subs.size, -2, dtype=np.int64)])
+            self._attentive = np.array([m.attentive for m in self.members], dtype=bool)
             rest = self._order[self._next:] + list(range(len(self._order), len(self.members)))
             self._order = self._order[: self._next] + sorted(rest, key=lambda j: self.members[j].entry_s)
         return out
 
     def observe(self, t_ns: int, engine) -> None:
         """After the step's tick: members whose margin ratio reached ``warn_ratio`` schedule their reaction."""
-        idx = np.flatnonzero(self.opened & ~self.reacted)
+        for i in np.flatnonzero(self.opened & (self._subs == -2)):  # each member looked up once, when it has opened
+            try:
+                self._subs[i] = engine.sub_index(self.members[int(i)].subaccount)
+            except Exception:  # noqa: BLE001 - its opening was refused
+                self._subs[i] = -1
+        idx = np.flatnonzero(self.opened & ~self.reacted & (self._subs >= 0))
         if idx.size == 0:
             return
-        subs, keep = [], []
-        for i in idx:
-            s = self._sub_idx.get(int(i))
-            if s is None:
-                try:
-                    s = engine.sub_index(self.members[int(i)].subaccount)
-                except Exception:  # noqa: BLE001 - its opening was refused
-                    self.reacted[i] = True
-                    continue
-                self._sub_idx[int(i)] = s
-            subs.append(s)
-            keep.append(int(i))
-        if not subs:
-            return
-        s_arr = np.asarray(subs, dtype=np.int64)
+        s_arr = self._subs[idx]
         mm = engine.sub_mm[s_arr].astype(np.float64)
         eq = engine.equity_array(s_arr).astype(np.float64)
         warned = (mm > 0) & ((eq <= 0) | (mm >= self.spec.warn_ratio * np.maximum(eq, 1)))
-        for j in np.flatnonzero(warned):
-            i = keep[j]
+        for i in idx[warned].tolist():
             m = self.members[i]
             self.reacted[i] = True
             if m.attentive and self.reserve_left[i] > 0:
@@ -444,7 +439,8 @@ class Crowd:
 
     def rearm(self) -> None:
         """Members whose reaction has run may react again (called once per step after :meth:`step`)."""
-        waiting = {p.member for p in self.pending}
-        for i in np.flatnonzero(self.reacted):
-            if int(i) not in waiting and self.reserve_left[int(i)] > 0 and self.members[int(i)].attentive:
+        waiting = np.zeros(self.reacted.size, dtype=bool)
+        waiting[[p.member for p in self.pending]] = True
+        for i in np.flatnonzero(self.reacted & ~waiting & self._attentive).tolist():
+            if self.reserve_left[i] > 0:
                 self.reacted[i] = False
