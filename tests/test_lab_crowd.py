@@ -245,3 +245,24 @@ def test_no_account_holds_more_than_its_share_of_the_open_interest():
     assert facts["accounts_capped"] > 0
     assert max(m.notional({"BTC-PERP": BTC.price}) for m in members) <= 0.01 * 1e9 * 1.0001
     assert facts["open_interest_usd"] == pytest.approx(1e9, rel=2e-3)
+
+
+def test_the_replay_report_says_who_traded_and_every_assumed_parameter(tmp_path):
+    import json
+
+    from ramparts.lab.liquidity import LiquidityModel
+    from ramparts.lab.replay import run_replay
+    from ramparts.lab.report import write_report
+
+    t, p = _falling_path(hours=24, drop=0.15)
+    r = run_replay(t, p, population=_crowd(n_accounts=30), liquidity=LiquidityModel(depth=1e12))
+    s = load_scenario()
+    r.summary["scenario"] = {"scenario": s.path, "open_interest": None, "parameters": s.table()}
+    files = write_report(r, tmp_path)
+    html = files["html"].read_text()
+    assert "id='population'" in html and "Population: scenario default.toml" in html
+    assert "types.isolated.leverage_median" in html and "source: on isolated margin" in html
+    assert "not matched: no published figure" in html
+    summary = json.loads(files["json"].read_text())
+    assert summary["crowd"]["accounts_by_type"] == {"cross": 24, "basis": 6}
+    assert len(summary["scenario"]["parameters"]) == len(s.params)

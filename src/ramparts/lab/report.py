@@ -136,7 +136,11 @@ def write_report(result: ReplayResult, out_dir: str | Path, *, path: PathProvena
     out.mkdir(parents=True, exist_ok=True)
     paths = {"html": out / "report.html", "json": out / "summary.json", "series": out / "series.parquet", "liquidations": out / "liquidations.parquet"}
     html = figure(result).to_html(include_plotlyjs="inline", full_html=True)
-    paths["html"].write_text(_with_path_sections(html, path, sensitivity), encoding="utf-8")
+    html = _with_path_sections(html, path, sensitivity)
+    if "crowd" in result.summary:  # after the price path: who was trading, and every parameter assumed
+        i = html.index("</div>", html.index("id='price-path'")) + len("</div>") if path is not None else html.index("<body>") + 6
+        html = html[:i] + population_html(result.summary) + html[i:]
+    paths["html"].write_text(html, encoding="utf-8")
     summary = dict(result.summary, layers=result.totals, **_path_summary(path, sensitivity))
     paths["json"].write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
     df = pd.DataFrame({k: v for k, v in result.series.items()})
@@ -195,6 +199,29 @@ def price_path_html(path: PathProvenance) -> str:
     return (f"<div id='price-path' style='{_BOX}'><h3>Price path: {escape(path.describe())}</h3>"
             f"{_rows_html(['', ''], facts)}<h4>Unconfirmed wicks (coarse extreme beyond the finer series' by more than the tolerance)</h4>"
             f"{wicks}</div>")
+
+
+def population_html(summary: dict) -> str:
+    """The "Population" section: the crowd a scenario drew, what it did, and every parameter with its source or
+    assumption (:mod:`ramparts.lab.crowd`, :mod:`ramparts.lab.scenario`)."""
+    from html import escape
+
+    c, sc = summary["crowd"], summary.get("scenario") or {}
+    oi = sc.get("open_interest")
+    facts = [["accounts by type", ", ".join(f"{k} {v:,}" for k, v in c["accounts_by_type"].items())],
+             ["open interest after the warm-up", f"{c['open_interest_usd']:,.0f} USDC"
+              + (f" (matched: {oi.get('source') or oi.get('assumption')})" if oi else " (not matched: no published figure for this event)")],
+             ["leverage at entry: median / notional-weighted", f"{c['leverage_median']:.1f}× / {c['leverage_notional_weighted']:.1f}×"],
+             ["top-ups", f"{c['topups']:,} ({c['topup_usd']:,.0f} USDC)"],
+             ["de-risking trades", f"{c['derisks']:,} ({c['derisk_notional_usd']:,.0f} USDC)"],
+             ["dip buyers", f"{c['dip_accounts']:,}"]]
+    params = _rows_html(["parameter", "value", "source or assumption"],
+                        [[p["name"], str(p["value"]), ("source: " + p["source"]) if "source" in p else ("assumption: " + p.get("assumption", ""))]
+                         for p in sc.get("parameters", [])])
+    name = escape(Path(sc["scenario"]).name) if sc.get("scenario") else "?"
+    return (f"<div id='population' style='{_BOX}'><h3>Population: scenario {name}</h3>{_rows_html(['', ''], facts)}"
+            f"<details><summary>every parameter of the scenario, with its source or marked as an assumption</summary>{params}"
+            f"</details></div>")
 
 
 def sensitivity_html(table: pd.DataFrame) -> str:
