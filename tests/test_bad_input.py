@@ -60,6 +60,29 @@ CASES = [
     ("malformed schedule", {"kind": "ParameterChange", "target": "instrument:BTC-PERP", "key": "margin", "value": {"tiers": []}}, InvalidInput, "margin.tiers"),
     ("duplicate sub-account", {"kind": "OpenSubAccount", "subaccount": "alice/main"}, Rejected, "duplicate"),
     ("second genesis", {"kind": "Genesis"}, Rejected, "genesis"),
+    # a decimal with a huge exponent raised decimal.Overflow (a 500 in the service) wherever it was converted
+    ("huge exponent in a fill price", fill(price="1E+999999999"), InvalidInput, "price"),
+    ("huge exponent in a fill size", fill(size="-1E+999999999"), InvalidInput, "size"),
+    ("huge exponent in a fee", fill(seller_fee="1E+999999"), InvalidInput, "seller_fee"),
+    ("huge exponent in an oracle price", {"kind": "OraclePrice", "instrument": "BTC-PERP", "price": "1E+999999999"}, InvalidInput, "price"),
+    ("huge exponent in a book price", {"kind": "OraclePrice", "instrument": "BTC-PERP", "price": "1", "book_price": "1E+999999"}, InvalidInput, "book_price"),
+    ("huge exponent in a deposit", {"kind": "Deposit", "subaccount": "alice/main", "asset": "USDC", "amount": "1E+999999999"}, InvalidInput, "amount"),
+    ("huge exponent in a premium", {"kind": "FundingTick", "instrument": "BTC-PERP", "premium": "1E+999999999"}, InvalidInput, "premium"),
+    ("huge exponent in a tick size", {"kind": "ListInstrument", "symbol": "X-PERP", "underlying": "X", "size_step": "1", "tick_size": "1E+999999",
+                                      "margin": {"tiers": [["0", "0.1", "0.05"]]}}, InvalidInput, "tick_size"),
+    ("huge exponent in a margin tier", {"kind": "ListInstrument", "symbol": "X-PERP", "underlying": "X", "size_step": "1", "tick_size": "1",
+                                        "margin": {"tiers": [["1E+999999999", "0.1", "0.05"]]}}, InvalidInput, "notional_floor"),
+    # ... and a tiny one underflowed to a lot price of 0: a free fill
+    ("tiny exponent in a fill price", fill(price="1E-999999999"), InvalidInput, "price"),
+    ("batch time beyond int64", {"kind": "TradeBatch", "instruments": ["BTC-PERP"], "item_kind": "P", "time": [2**63], "instrument": [0],
+                                 "buyer": [-1], "seller": [-1], "price": [500000], "size": [0]}, InvalidInput, "time"),
+    # decimals are ASCII digits (no underscores, no other scripts' digits), never JSON floats
+    ("fullwidth digits", {"kind": "Deposit", "subaccount": "alice/main", "asset": "USDC", "amount": "\uff11\uff12"}, InvalidInput, "amount"),
+    ("Arabic-Indic digits", fill(size="\u0660.\u0660\u0661"), InvalidInput, "size"),
+    ("underscore in a decimal", {"kind": "Deposit", "subaccount": "alice/main", "asset": "USDC", "amount": "1_000"}, InvalidInput, "amount"),
+    ("float amount", {"kind": "Deposit", "subaccount": "alice/main", "asset": "USDC", "amount": 1.5}, InvalidInput, "amount"),
+    ("float price", fill(price=50000.0), InvalidInput, "price"),
+    ("a name with a trailing newline", {"kind": "OpenSubAccount", "subaccount": "alice/main\n"}, InvalidInput, "subaccount"),
 ]
 
 
@@ -83,6 +106,16 @@ def test_time_going_backwards_is_refused():
         v.e.apply({"kind": "Tick", "ts": v.t - 1})
     assert exc.value.field == "ts"
     assert v.e.state_hash() == before
+
+
+@pytest.mark.parametrize("ts", [2**63, 2**64, 10**400])
+def test_a_time_beyond_int64_is_refused(ts):
+    v = venue_with_position()
+    before = v.e.state_hash()
+    with pytest.raises(InvalidInput) as exc:
+        v.e.apply({"kind": "Tick", "ts": ts})
+    assert exc.value.field.endswith("ts")
+    assert v.e.state_hash() == before and v.e.time_ns < 2**63
 
 
 def test_events_before_genesis_are_refused():

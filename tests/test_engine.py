@@ -256,6 +256,58 @@ def test_funding_rounding_residue_goes_to_fees():
     assert v.bal("fees") == 1
 
 
+def test_a_scheduled_funding_tick_keeps_to_the_interval():
+    """Issue: funding could be fired at will. A scheduled tick (the service's) is refused sooner than the
+    instrument's interval after the last one, with nothing changed; at the interval it pays."""
+    v = opened(Venue())
+    t0 = v.now()
+    fx = v.apply(ev.FundingTick(ts=t0, instrument="BTC-PERP", premium="0.001", scheduled=True))
+    assert fx[0]["rate_ppb"] == 500_000 and v.bal("alice/main") == usdc("997.5")
+    before = v.e.state_hash()
+    for dt in (1, 3600 * S, 8 * 3600 * S - 1):
+        with pytest.raises(Rejected) as exc:
+            v.e.apply(ev.FundingTick(ts=t0 + dt, instrument="BTC-PERP", premium="0.001", scheduled=True))
+        assert exc.value.reason == "funding_too_soon" and str(8 * 3600) in exc.value.message
+        assert v.e.state_hash() == before
+    v.apply(ev.FundingTick(ts=t0 + 8 * 3600 * S, instrument="BTC-PERP", premium="0.001", scheduled=True))
+    assert v.bal("alice/main") == usdc("995")
+    # the interval is the instrument's own: a risk officer may set a shorter one explicitly
+    v.apply(ev.ParameterChange(ts=v.now(t0 + 8 * 3600 * S), target="instrument:BTC-PERP", key="funding", value={"interval_seconds": 60}))
+    with pytest.raises(Rejected):
+        v.e.apply(ev.FundingTick(ts=t0 + 8 * 3600 * S + 59 * S, instrument="BTC-PERP", scheduled=True))
+    v.apply(ev.FundingTick(ts=t0 + 8 * 3600 * S + 60 * S, instrument="BTC-PERP", scheduled=True))
+
+
+def test_fifty_scheduled_ticks_cannot_bankrupt_a_long():
+    """The exploit of the issue (50 ticks, premium 1, in 0.12 s: 1,000 USDC to -9,000) against scheduled ticks:
+    premium 1 is beyond the one at which the rate reaches its cap, and of 50 ticks at the cap one pays."""
+    v = opened(Venue())
+    t = v.now()
+    before = v.e.state_hash()
+    with pytest.raises(InvalidInput) as exc:
+        v.e.apply(ev.FundingTick(ts=t, instrument="BTC-PERP", premium="1", scheduled=True))
+    assert exc.value.field == "premium" and "0.0405" in exc.value.message
+    assert v.e.state_hash() == before
+    paid = 0
+    for k in range(50):
+        try:
+            paid += len(v.apply(ev.FundingTick(ts=t + k * 2_400_000, instrument="BTC-PERP", premium="0.0405", scheduled=True)))
+        except Rejected as exc:
+            assert exc.reason == "funding_too_soon"
+    assert paid == 1
+    assert v.bal("alice/main") == usdc(1000) - usdc("200")  # 4 % cap of 5,000 USDC, once
+    assert v.e.risk("alice/main").equity > 0
+
+
+def test_unscheduled_funding_ticks_still_pay_whenever_they_come():
+    """The lab and older journals fire ticks on their own clock: an unscheduled tick keeps today's meaning."""
+    v = opened(Venue())
+    t = v.now()
+    for k in range(3):
+        v.apply(ev.FundingTick(ts=t + k, instrument="BTC-PERP", premium="0.001"))
+    assert v.bal("alice/main") == usdc("992.5")
+
+
 def test_dated_future_settlement_realises_and_closes():
     from ramparts.engine.presets import future
 

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import decimal
 import os
 import signal
 import subprocess
 import sys
 import uuid
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ramparts.engine import Engine
+from ramparts.engine import events as ev
 from ramparts.engine.node import Node, replay
-from ramparts.errors import JournalCorrupt, RampartsError
+from ramparts.errors import EventFailed, JournalCorrupt, RampartsError
 from ramparts.journal import JournalRecord, open_journal
 from test_properties import _fuzz_events, build
 
@@ -156,3 +161,125 @@ def test_a_snapshot_from_another_engine_version_is_skipped_and_the_journal_repla
     node.close()
     with open_journal(str(tmp_path / "v.sqlite")) as j:
         assert replay(j).state_hash() == expected
+
+
+# ------------------------------------------------------------------------------------------------ atomicity
+# Issue: an exception that is not a RampartsError (decimal.Overflow, OverflowError, a bug) raised while an event
+# was applied left the events applied before it in memory but not in the journal. Whatever the exception, the
+# engine must equal the journal's replay afterwards, and the other events of the batch must be unaffected.
+
+#: engine internals that run after an event has started to change the state, where a defect is injected
+HOOKS = ["_trade", "_realise", "_remargin", "_realise_market", "_margin_calls", "_refresh_slot"]
+EXCEPTIONS = [ZeroDivisionError, OverflowError, decimal.Overflow, MemoryError, RuntimeError, KeyError, AssertionError]
+
+
+def _armed(hook: str, exc: type[BaseException], nth: int):
+    """``Engine.<hook>`` that, on its ``nth`` call, raises ``exc`` after doing its work (the state has changed)."""
+    original = getattr(Engine, hook)
+    calls = [0]
+
+    def wrapper(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        calls[0] += 1
+        if calls[0] == nth:
+            raise exc("injected")
+        return out
+
+    return patch.object(Engine, hook, wrapper), calls
+
+
+def _replayed(node: Node) -> Engine:
+    return replay(node.journal)
+
+
+def _funded(tmp_path, seed: int) -> Node:
+    """A node over the fuzz venue with a/x and b/x well funded."""
+    node = Node(open_journal(str(tmp_path / "j.sqlite")))
+    node.submit_batch(list(stream(seed, 40)))
+    t = node.engine.time_ns
+    node.submit_batch([ev.Deposit(ts=t, subaccount=s, asset="USDC", amount="100000") for s in ("a/x", "b/x")])
+    return node
+
+
+def _fill_at_mark(node: Node) -> ev.Fill:
+    e = node.engine
+    instr = e.instrument("BTC-PERP")
+    price = (instr.price(e.markets[instr.index].mark) / instr.tick_size).to_integral_value() * instr.tick_size
+    return ev.Fill(ts=e.time_ns, instrument="BTC-PERP", buyer="a/x", seller="b/x", price=str(price), size="0.001")
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(seed=st.integers(0, 10**6), hook=st.sampled_from(HOOKS), exc=st.sampled_from(EXCEPTIONS),
+       nth=st.integers(1, 30), split=st.integers(20, 100))
+def test_an_exception_of_any_kind_mid_batch_leaves_memory_equal_to_the_journal(tmp_path_factory, seed, hook, exc, nth, split):
+    tmp = tmp_path_factory.mktemp("atomic")
+    events = list(stream(seed, 150))
+    first, batch = events[:split], events[split:]
+    node = Node(open_journal(str(tmp / "j.sqlite")))
+    node.submit_batch(first)
+    armed, calls = _armed(hook, exc, nth)
+    with armed:
+        outcomes = node.submit_batch(batch)
+    failed = {i for i, o in enumerate(outcomes) if isinstance(o.error, EventFailed)}
+    assert len(failed) == (1 if calls[0] >= nth else 0)
+    for i in failed:
+        assert exc.__name__ in outcomes[i].error.message and outcomes[i].seq is None
+    # memory is exactly the journal's replay: nothing unjournaled was left behind
+    assert node.engine.state_hash() == _replayed(node).state_hash() and node.journal.last_seq() == node.engine.seq
+    # the rest of the batch did what it would have done had the failed event never been sent
+    ref = Node(open_journal(str(tmp / "ref.sqlite")))
+    ref.submit_batch(first)
+    expected = iter(ref.submit_batch([e for i, e in enumerate(batch) if i not in failed]))
+    for i, o in enumerate(outcomes):
+        if i not in failed:
+            r = next(expected)
+            assert (o.seq, o.effects, type(o.error)) == (r.seq, r.effects, type(r.error))
+    assert ref.engine.state_hash() == node.engine.state_hash()
+    # and the node goes on
+    node.submit(ev.Tick(ts=node.engine.time_ns))
+    assert node.engine.state_hash() == _replayed(node).state_hash()
+    node.close()
+    ref.close()
+
+
+@pytest.mark.parametrize("exc", [OverflowError, decimal.Overflow, MemoryError, RuntimeError])
+def test_submit_raises_event_failed_and_keeps_nothing(tmp_path, exc):
+    node = _funded(tmp_path, 7)
+    before = node.engine.state_hash()
+    armed, _ = _armed("_trade", exc, 1)  # the buyer's side is booked, then the defect
+    with armed, pytest.raises(EventFailed) as info:
+        node.submit(_fill_at_mark(node))
+    assert info.value.cause == exc.__name__
+    assert node.engine.state_hash() == before == _replayed(node).state_hash()
+    node.submit(ev.Tick(ts=node.engine.time_ns))  # the node goes on
+    assert node.journal.last_seq() == node.engine.seq
+
+
+def test_an_interrupt_mid_event_discards_memory_and_the_next_read_rebuilds_it(tmp_path):
+    node = _funded(tmp_path, 8)
+    before = node.engine.state_hash()
+    armed, _ = _armed("_realise", KeyboardInterrupt, 1)
+    with armed, pytest.raises(KeyboardInterrupt):
+        node.submit_batch([ev.Deposit(ts=node.engine.time_ns, subaccount="a/x", asset="USDC", amount="5"), _fill_at_mark(node)])
+    assert node.engine.state_hash() == before == _replayed(node).state_hash()
+
+
+def test_when_the_rebuild_fails_too_the_engine_is_rebuilt_at_its_next_access(tmp_path, monkeypatch):
+    import ramparts.engine.node as node_module
+    from ramparts.journal import JournalUnavailable
+
+    node = _funded(tmp_path, 9)
+    before = node.engine.state_hash()
+    real_replay = node_module.replay
+
+    def down(*a, **k):
+        raise JournalUnavailable("the journal is down")
+
+    monkeypatch.setattr(node.journal, "append", down)
+    monkeypatch.setattr(node_module, "replay", down)
+    with pytest.raises(JournalUnavailable):
+        node.submit(ev.Deposit(ts=node.engine.time_ns, subaccount="a/x", asset="USDC", amount="5"))
+    with pytest.raises(JournalUnavailable):  # memory ran ahead of the journal: it is not served while it cannot be rebuilt
+        node.engine  # noqa: B018
+    monkeypatch.setattr(node_module, "replay", real_replay)
+    assert node.engine.state_hash() == before

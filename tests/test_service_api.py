@@ -5,6 +5,7 @@ The core tests run on SQLite and (``-m postgres``) on PostgreSQL with a namespac
 
 from __future__ import annotations
 
+import decimal
 import json
 import logging
 import warnings
@@ -313,3 +314,212 @@ def test_batch_mode_through_the_service(svc):
     _err(c.post("/v1/batches", json={**body, "time": [now + 9, now + 8, now + 9, now + 9]}, headers=k.h("sequencer")), 422, field="time")
     _err(c.post("/v1/batches", json={**body, "subaccounts": ["alice/main", "zed/main"]}, headers=k.h("sequencer")), 404)
     assert replay(open_journal(svc.url, namespace=svc.ns)).state_hash() == _ok(c.get("/v1/state", headers=k.h("auditor")))["state_hash"]
+
+
+# ------------------------------------------------------------------------------------------------ hardening
+def _state(svc) -> dict:
+    return _ok(svc.c.get("/v1/state", headers=svc.keys.h("auditor")))
+
+
+def _assert_memory_is_the_journal(svc) -> dict:
+    """The state the service serves is the journal's replay, seq and hash."""
+    state = _state(svc)
+    with open_journal(svc.url, namespace=svc.ns) as j:
+        assert j.last_seq() == state["seq"]
+        assert replay(j).state_hash() == state["state_hash"]
+    return state
+
+
+def test_a_poisoned_fill_batch_leaves_no_phantom_event(svc):
+    """The issue's reproduction: a valid fill and the same fill with price 1E+999999999 gave a 500 and left the
+    first fill in memory but not in the journal (seq 11 served, journal at 10, the next request refused)."""
+    c, k = svc.c, svc.keys
+    setup_venue(c, k)
+    before = _state(svc)
+    r = c.post("/v1/fills", json={"fills": [FILL, {**FILL, "price": "1E+999999999"}]}, headers=k.h("matcher"))
+    _err(r, 422, "invalid_input", "fills.1.price")
+    assert _assert_memory_is_the_journal(svc) == before
+    out = _ok(c.post("/v1/fills", json={"fills": [FILL]}, headers=k.h("matcher")))
+    assert out["accepted"] == 1 and out["outcomes"][0]["seq"] == before["seq"] + 1
+    _assert_memory_is_the_journal(svc)
+
+
+def test_huge_numbers_anywhere_are_a_422_naming_the_field(svc):
+    c, k = svc.c, svc.keys
+    setup_venue(c, k)
+    before = _state(svc)
+    now = before["time_ns"]
+    huge = "1E+999999999"
+    for path, body, who, field in [
+        ("/v1/fills", {"fills": [{**FILL, "size": huge}]}, "matcher", "fills.0.size"),
+        ("/v1/fills", {"fills": [{**FILL, "buyer_fee": "-" + huge}]}, "matcher", "fills.0.buyer_fee"),
+        ("/v1/fills", {"fills": [{**FILL, "price": "1E-999999999"}]}, "matcher", "fills.0.price"),
+        ("/v1/prices", {"instrument": "BTC-PERP", "price": huge}, "oracle", "price"),
+        ("/v1/prices", {"instrument": "BTC-PERP", "price": "1", "book_price": huge}, "oracle", "book_price"),
+        ("/v1/deposits", {"subaccount": "alice/main", "amount": huge}, "alice", "amount"),
+        ("/v1/withdrawals", {"subaccount": "alice/main", "amount": huge}, "alice", "amount"),
+        ("/v1/insurance/deposits", {"amount": huge}, "risk", "amount"),
+        ("/v1/funding", {"instrument": "BTC-PERP", "premium": huge}, "liquidator", "premium"),
+        ("/v1/quotes", {"instrument": "BTC-PERP", "quotes": [{"source": "a", "price": huge, "ts_ns": now}]}, "oracle", "quotes.0.price"),
+        ("/v1/instruments", {**perp_body("X-PERP", "X"), "tick_size": huge}, "risk", "tick_size"),
+        ("/v1/batches", {"instruments": ["BTC-PERP"], "item_kind": "P", "time": [2**63], "instrument": [0], "buyer": [-1],
+                         "seller": [-1], "price": [500_000], "size": [0]}, "sequencer", "time.0"),
+    ]:
+        _err(c.post(path, json=body, headers=k.h(who)), 422, "invalid_input", field)
+    assert _assert_memory_is_the_journal(svc) == before
+
+
+def test_an_event_that_fails_inside_the_engine_changes_nothing_and_fails_no_other(svc, monkeypatch):
+    """Whatever a defect raises mid-event (here OverflowError after the buyer's side was booked), the node
+    rebuilds from the journal, the event gets a clear 422 ``event_failed`` and the rest of the group commit
+    goes through."""
+    from ramparts.engine import Engine
+
+    c, k = svc.c, svc.keys
+    setup_venue(c, k)
+    trade = Engine._trade
+
+    def defect(self, s, instr, delta, quote):
+        out = trade(self, s, instr, delta, quote)
+        if delta == -13:  # the seller's side of a 0.013 fill
+            raise OverflowError("a defect")
+        return out
+
+    monkeypatch.setattr(Engine, "_trade", defect)
+    before = _state(svc)
+    out = _ok(c.post("/v1/fills", json={"fills": [{**FILL, "size": "0.01"}, {**FILL, "size": "0.013"}, {**FILL, "size": "0.02"}]},
+                     headers=k.h("matcher")))
+    assert [o["accepted"] for o in out["outcomes"]] == [True, False, True]
+    assert out["outcomes"][1]["error"]["error"] == "event_failed" and "OverflowError" in out["outcomes"][1]["error"]["message"]
+    assert [o["seq"] for o in out["outcomes"]] == [before["seq"] + 1, None, before["seq"] + 2]
+    _assert_memory_is_the_journal(svc)
+    assert _ok(c.get("/v1/subaccounts/alice/main", headers=k.h("alice")))["positions"][0]["size"] == "0.030"
+    body = _ok(c.post("/v1/fills", json={"fills": [{**FILL, "size": "0.013"}]}, headers=k.h("matcher")))
+    assert body["outcomes"][0]["error"]["error"] == "event_failed"
+    # a single event: a 422, not a 500
+    deposit = Engine._on_Deposit
+
+    def failing_deposit(self, e):
+        out = deposit(self, e)  # the money is booked, then the defect
+        if e.amount == 7:
+            raise ZeroDivisionError("a defect")
+        return out
+
+    monkeypatch.setattr(Engine, "_on_Deposit", failing_deposit)
+    _err(c.post("/v1/deposits", json={"subaccount": "alice/main", "amount": "7"}, headers=k.h("alice")), 422, "event_failed")
+    _assert_memory_is_the_journal(svc)
+    monkeypatch.undo()
+    _ok(c.post("/v1/deposits", json={"subaccount": "alice/main", "amount": "7"}, headers=k.h("alice")), 201)
+    _assert_memory_is_the_journal(svc)
+
+
+def test_a_machine_ts_far_ahead_of_the_wall_clock_is_refused(svc):
+    """Issue: one oracle price stamped INT64_MAX moved the engine time there for good, after which every fill
+    stamped now was refused. The service refuses a ts more than 5 minutes ahead of its wall clock."""
+    import time as _time
+
+    c, k = svc.c, svc.keys
+    setup_venue(c, k)
+    before = _state(svc)
+    o = k.h("oracle")
+    _err(c.post("/v1/prices", json={"instrument": "BTC-PERP", "price": "50000", "ts": 2**63 - 1}, headers=o), 422, "invalid_input", "ts")
+    _err(c.post("/v1/prices", json={"instrument": "BTC-PERP", "price": "50000", "ts": _time.time_ns() + 600 * 10**9}, headers=o),
+         422, "invalid_input", "ts")
+    _err(c.post("/v1/liquidations/tick", json={"ts": 2**63 - 1}, headers=k.h("liquidator")), 422, "invalid_input", "ts")
+    assert _assert_memory_is_the_journal(svc) == before
+    out = _ok(c.post("/v1/fills", json={"fills": [FILL, {**FILL, "size": "0.01", "ts": 2**63 - 1}]}, headers=k.h("matcher")))
+    assert out["outcomes"][0]["accepted"] and out["outcomes"][1]["error"]["field"] == "ts"
+    soon = _time.time_ns() + 60 * 10**9  # within the allowed skew
+    assert _ok(c.post("/v1/prices", json={"instrument": "BTC-PERP", "price": "50000", "ts": soon}, headers=o), 201)["ts"] == soon
+    _ok(c.post("/v1/fills", json={"fills": [{**FILL, "size": "0.001"}]}, headers=k.h("matcher")))  # stamped now, not refused
+    assert _assert_memory_is_the_journal(svc)["time_ns"] == soon
+
+
+def test_funding_through_the_service_keeps_to_the_interval(svc):
+    """Issue: 50 funding ticks with premium 1 in 0.12 s took a 0.1 BTC long with 1,000 USDC to -9,000 USDC."""
+    c, k = svc.c, svc.keys
+    setup_venue(c, k)
+    _ok(c.post("/v1/fills", json={"fills": [{**FILL, "size": "0.1"}]}, headers=k.h("matcher")))
+    liq = k.h("liquidator")
+    codes = [c.post("/v1/funding", json={"instrument": "BTC-PERP", "premium": "1"}, headers=liq).status_code for _ in range(50)]
+    assert codes == [422] * 50  # premium 1 is beyond the one at which the rate reaches its cap
+    paid = [c.post("/v1/funding", json={"instrument": "BTC-PERP", "premium": "0.0405"}, headers=liq) for _ in range(50)]
+    assert [r.status_code for r in paid] == [201] + [409] * 49
+    assert {r.json()["error"] for r in paid[1:]} == {"funding_too_soon"}
+    alice = _ok(c.get("/v1/subaccounts/alice/main", headers=k.h("alice")))
+    assert alice["cash"] == "800.000000" and alice["state"] == "healthy"  # one capped interval: 4 % of 5,000 USDC
+    # the instrument's interval is the rule: a risk officer may configure a shorter one
+    _ok(c.post("/v1/parameters", json={"target": "instrument:BTC-PERP", "key": "funding", "value": {"interval_seconds": 1}},
+               headers=k.h("risk")), 201)
+    last = paid[0].json()["ts"]
+    _ok(c.post("/v1/funding", json={"instrument": "BTC-PERP", "ts": max(last + 10**9, _state(svc)["time_ns"])}, headers=liq), 201)
+    _assert_memory_is_the_journal(svc)
+
+
+def test_names_and_decimals_are_strict(svc):
+    c, k = svc.c, svc.keys
+    setup_venue(c, k)
+    before = _state(svc)
+    a = k.h("alice")
+    _err(c.post("/v1/subaccounts", json={"subaccount": "alice/main2\n"}, headers=a), 422, "invalid_input", "subaccount")
+    for amount in ("\uff11\uff12", "\u0663", "1_000", " 1", "1\n", 1.5, 1e2, True):
+        _err(c.post("/v1/deposits", json={"subaccount": "alice/main", "amount": amount}, headers=a), 422, "invalid_input", "amount")
+    _err(c.post("/v1/fills", json={"fills": [{**FILL, "price": 50000.0}]}, headers=k.h("matcher")), 422, "invalid_input", "fills.0.price")
+    assert _assert_memory_is_the_journal(svc) == before
+    _ok(c.post("/v1/deposits", json={"subaccount": "alice/main", "amount": 12}, headers=a), 201)  # an integer is exact
+    spec = c.get("/openapi.json").json()["components"]["schemas"]["CashReq"]["properties"]["amount"]
+    assert {"type": "number"} not in spec.get("anyOf", []) and "string" in json.dumps(spec)
+
+
+def test_the_clock_skew_is_configurable(tmp_path):
+    import time as _time
+
+    app = create_app(str(tmp_path / "journal.sqlite"), rate_limit=(0, 0), max_clock_skew_s=3600)
+    keys = make_keys(app.state.svc.keys)
+    with TestClient(app) as c:
+        setup_venue(c, keys)
+        ts = _time.time_ns() + 1800 * 10**9  # beyond the default 5 minutes, within this venue's hour
+        assert _ok(c.post("/v1/prices", json={"instrument": "BTC-PERP", "price": "50000", "ts": ts}, headers=keys.h("oracle")))["ts"] == ts
+        _err(c.post("/v1/prices", json={"instrument": "BTC-PERP", "price": "50000", "ts": ts + 3600 * 10**9}, headers=keys.h("oracle")),
+             422, "invalid_input", "ts")
+
+
+def test_a_failing_event_does_not_fail_the_other_requests_of_its_group_commit(tmp_path, monkeypatch):
+    """Three requests in one group commit; the second one's event meets a defect mid-application: it gets
+    EventFailed, the other two are journaled as if it had never been sent, and memory equals the journal."""
+    import asyncio
+
+    from ramparts.engine import Engine
+    from ramparts.errors import EventFailed
+    from ramparts.service.writer import Writer
+
+    deposit = Engine._on_Deposit
+
+    def failing_deposit(self, e):
+        out = deposit(self, e)  # booked, then the defect
+        if e.amount == 7:
+            raise decimal.Overflow("a defect")
+        return out
+
+    async def main():
+        w = Writer(str(tmp_path / "journal.sqlite"))
+        await w.start()
+        try:
+            await w.submit([{"kind": "OpenSubAccount", "subaccount": "alice/main"}])
+            sizes: list[int] = []
+            w.listeners.append(lambda events, outcomes, seconds, stats: sizes.append(len(events)))
+            monkeypatch.setattr(Engine, "_on_Deposit", failing_deposit)
+            results = await asyncio.gather(*(w.submit([{"kind": "Deposit", "subaccount": "alice/main", "asset": "USDC", "amount": a}])
+                                             for a in ("1", "7", "2")))
+            memory = await w.read(lambda e: (e.seq, e.state_hash(), int(e.ledger.sub_cash[e.sub_index("alice/main")])))
+            journal = await w.journal(lambda j: (j.last_seq(), replay(j).state_hash()))
+            return sizes, results, memory, journal
+        finally:
+            await w.stop()
+
+    sizes, results, memory, journal = asyncio.run(main())
+    assert sizes == [3]  # one group commit
+    (ok1,), (bad,), (ok2,) = results
+    assert ok1.accepted and ok2.accepted and isinstance(bad.error, EventFailed) and bad.error.cause == "Overflow"
+    assert ok2.seq == ok1.seq + 1
+    assert memory[:2] == journal and memory[2] == 3 * 10**6

@@ -2,7 +2,9 @@
 
 Every user-facing error derives from :class:`RampartsError`; the CLI and the service turn these into a
 clear message (never a traceback). An error raised while applying an event guarantees that the engine
-state is unchanged.
+state is unchanged. Any other exception raised while applying an event is a defect; the journaled
+node (:class:`ramparts.engine.node.Node`) then discards its memory, rebuilds it from the journal and
+reports the event as :class:`EventFailed`.
 """
 
 from __future__ import annotations
@@ -54,3 +56,20 @@ class JournalCorrupt(RampartsError):
 
 class DataError(RampartsError):
     """A market-data file that is malformed, gappy beyond the policy, or of an unknown format."""
+
+
+class EventFailed(RampartsError):
+    """An event whose application raised an unexpected exception (not a :class:`RampartsError`): a
+    defect met by this input, not a refusal by the rules.
+
+    Nothing of the event was kept: the node rebuilt its memory from the journal and applied the
+    rest of the batch without it. ``cause`` names the exception's type (the traceback is logged).
+    """
+
+    def __init__(self, cause: BaseException | str):
+        self.cause = cause if isinstance(cause, str) else type(cause).__name__
+        self.message = f"the event could not be applied ({self.cause}); nothing of it was kept"
+        super().__init__(self.message)
+
+    def __reduce__(self):  # pickles (a Dask worker's error) as its cause's name
+        return (type(self), (self.cause,))

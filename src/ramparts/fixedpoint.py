@@ -14,11 +14,20 @@ Money is never a float in ramparts. The conventions, used by every layer:
 
 Rounding always favours solvency: requirements are rounded up (:func:`ceil_div`), equity and
 collateral value down (:func:`floor_div`). Both are exact on Python ints of any size.
+
+User decimals are parsed by :func:`to_decimal`, the one rule for every amount, price, size, fee,
+premium and rate: text in plain ASCII notation (``[+-]digits[.digits][e[+-]digits]``: no
+underscores, no other scripts' digits, no surrounding spaces), finite, below
+``10**MAX_DECIMAL_MAGNITUDE`` in absolute value and with no digit finer than
+``10**-MAX_DECIMAL_PLACES``, so that no later conversion can overflow the decimal context or
+silently underflow to zero. (At the JSON boundaries floats are refused as well:
+:data:`ramparts.validation.StrictDecimal`.)
 """
 
 from __future__ import annotations
 
 import math
+import re
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from ramparts.errors import InvalidInput
@@ -33,6 +42,14 @@ INT64_MAX = 2**63 - 1
 MAX_NOTIONAL = 4 * 10**15
 #: Largest balance, in base units, any ledger account may reach.
 MAX_BALANCE = 10**17
+#: A user decimal is below ``10**MAX_DECIMAL_MAGNITUDE`` in absolute value (far above every limit
+#: the engine applies later, which then words the refusal) ...
+MAX_DECIMAL_MAGNITUDE = 40
+#: ... and has no digit finer than ``10**-MAX_DECIMAL_PLACES``.
+MAX_DECIMAL_PLACES = 60
+#: The text of a decimal: ASCII digits, an optional sign, point and exponent (``str.isdigit`` and
+#: :class:`~decimal.Decimal` would also take ``"1_000"``, ``"１２"`` or ``"٣"``).
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -46,29 +63,45 @@ def floor_div(a: int, b: int) -> int:
 
 
 def to_decimal(value: object, field: str) -> Decimal:
-    """Parse a user value (str, int, Decimal; floats only if finite) into a finite ``Decimal``.
+    """Parse a user value (str, int, Decimal; floats only if finite) into a bounded, finite ``Decimal``.
 
-    Raises :class:`InvalidInput` naming ``field`` for NaN, infinities, booleans and junk.
+    Raises :class:`InvalidInput` naming ``field`` for NaN, infinities, booleans, junk, text outside
+    the ASCII grammar of the module docstring and values beyond the bounds
+    (:data:`MAX_DECIMAL_MAGNITUDE`, :data:`MAX_DECIMAL_PLACES`).
     """
-    if isinstance(value, bool):
+    if isinstance(value, str):  # the common case first
+        if len(value) > 200:
+            raise InvalidInput(field, f"a number of {len(value)} characters is out of range")
+        if not _DECIMAL_TEXT.fullmatch(value):
+            if value.lower().lstrip("+-") in ("nan", "snan", "inf", "infinity"):
+                raise InvalidInput(field, f"must be finite, got {value!r}")
+            raise InvalidInput(field, f"not a number: {value[:40]!r} (ASCII digits, an optional sign, point and exponent)")
+        try:
+            d = Decimal(value)
+        except (InvalidOperation, ValueError):  # an exponent beyond the decimal context's
+            raise InvalidInput(field, f"{value[:40]!r} is out of range") from None
+        if len(value) < MAX_DECIMAL_MAGNITUDE and "e" not in value and "E" not in value:
+            return d  # too few digits to break a bound
+    elif isinstance(value, bool):
         raise InvalidInput(field, f"expected a number, got {value!r}")
-    if isinstance(value, Decimal):
+    elif isinstance(value, Decimal):
         d = value
     elif isinstance(value, int):
+        if abs(value) >= 10**MAX_DECIMAL_MAGNITUDE:
+            raise InvalidInput(field, f"{str(value)[:40]}... is out of range (|value| must be below 1e{MAX_DECIMAL_MAGNITUDE})")
         d = Decimal(value)
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise InvalidInput(field, f"must be finite, got {value!r}")
         d = Decimal(repr(value))
-    elif isinstance(value, str):
-        try:
-            d = Decimal(value.strip())
-        except (InvalidOperation, ValueError):
-            raise InvalidInput(field, f"not a number: {value!r}") from None
     else:
         raise InvalidInput(field, f"expected a number, got {type(value).__name__}")
     if not d.is_finite():
         raise InvalidInput(field, f"must be finite, got {value!r}")
+    if d.adjusted() >= MAX_DECIMAL_MAGNITUDE:
+        raise InvalidInput(field, f"{str(value)[:40]} is out of range (|value| must be below 1e{MAX_DECIMAL_MAGNITUDE})")
+    if d.as_tuple().exponent < -MAX_DECIMAL_PLACES:
+        raise InvalidInput(field, f"{str(value)[:40]} has more than {MAX_DECIMAL_PLACES} decimal places")
     return d
 
 

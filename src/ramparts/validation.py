@@ -4,6 +4,13 @@ and events carry: one place for the checks every module needs, each raising
 
 ``strict_int`` accepts Python ints and integral :class:`~decimal.Decimal` values only (never a
 bool, a float or a fractional decimal), within optional bounds; the other helpers build on it.
+
+``decimal`` is the rule for a decimal that arrives from outside (an event, a request body): a
+string in plain ASCII notation, an int or a :class:`~decimal.Decimal`, bounded
+(:func:`ramparts.fixedpoint.to_decimal` holds the grammar and the bounds), and never a float: a JSON
+number with a fraction or an exponent is already inexact by the time it is parsed.
+:data:`StrictDecimal` is the same rule as a pydantic type, for the decimal fields of the events
+(:mod:`ramparts.engine.events`) and of the service's request bodies (:mod:`ramparts.service.models`).
 """
 
 from __future__ import annotations
@@ -11,15 +18,18 @@ from __future__ import annotations
 import numbers
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from ramparts.errors import InvalidInput
-from ramparts.fixedpoint import PPM
+from ramparts.fixedpoint import PPM, to_decimal
 
 #: Largest lot price / quote-unit price accepted by the validators.
 MAX_PRICE = 10**24
 
-__all__ = ["MAX_PRICE", "check_keys", "name", "opt_ppm", "opt_price", "ppm", "price", "strict_int"]
+__all__ = ["MAX_PRICE", "StrictDecimal", "check_keys", "decimal", "name", "opt_ppm", "opt_price", "ppm", "price", "strict_int"]
 
 
 def strict_int(value: Any, field: str, *, lo: int | None = None, hi: int | None = None) -> int:
@@ -88,3 +98,27 @@ def check_keys(d: Any, field: str, required: Iterable[str], optional: Iterable[s
     missing = sorted(req - set(d))
     if missing:
         raise InvalidInput(f"{field}.{missing[0]}", "missing")
+
+
+def decimal(value: Any, field: str) -> Decimal:
+    """A decimal from outside: ASCII text, an int or a Decimal within the bounds of
+    :func:`~ramparts.fixedpoint.to_decimal`; a float (a JSON number with a fraction) is refused."""
+    if isinstance(value, float):
+        raise InvalidInput(field, f"send the decimal {value!r} as a string (\"{value!r}\"): a JSON float is inexact")
+    return to_decimal(value, field)
+
+
+def _strict_decimal(value: Any) -> Decimal:
+    try:
+        return decimal(value, "value")
+    except InvalidInput as exc:
+        raise PydanticCustomError("decimal", exc.message) from None
+
+
+#: A decimal field of an event or a request body (:func:`decimal`); serialised as its string.
+StrictDecimal = Annotated[
+    Decimal,
+    BeforeValidator(_strict_decimal),
+    WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"},
+                              {"type": "integer"}], "description": "a decimal: a string of ASCII digits (or an integer), never a float"}),
+]

@@ -20,7 +20,7 @@ from enum import StrEnum
 
 from ramparts.errors import InvalidInput
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}\Z")  # \Z, not "$": "$" also matches before a trailing newline
 
 
 class MarginMode(StrEnum):

@@ -9,7 +9,7 @@ from decimal import Decimal
 from ramparts.errors import InvalidInput
 from ramparts.fixedpoint import from_units, to_units
 
-_SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,31}$")
+_SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,31}\Z")  # \Z, not "$": "$" also matches before a trailing newline
 
 
 def check_symbol(symbol: object, field: str) -> str:

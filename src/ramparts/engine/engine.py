@@ -68,7 +68,7 @@ from ramparts.engine.oracle_ops import OracleOps
 from ramparts.engine.positions import PositionBook
 from ramparts.engine.solvency_ops import SolvencyOps
 from ramparts.errors import InvalidInput, RampartsError, Rejected, UnknownEntity
-from ramparts.fixedpoint import MAX_NOTIONAL, PPB, to_decimal
+from ramparts.fixedpoint import MAX_NOTIONAL, PPB, PPM, to_decimal
 from ramparts.ledger.ledger import Ledger
 from ramparts.liquidation.config import LiquidationConfig
 from ramparts.margin.funding import FundingParams, funding_rate_ppb, premium_index_ppb
@@ -915,11 +915,22 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
         why = self.defences.blocked(instr.symbol, "funding")
         if why:
             raise Rejected("funding_paused", f"funding on {instr.symbol} is paused: {why}")
+        f = instr.funding
+        if e.scheduled and m.last_funding_ns >= 0:
+            due = m.last_funding_ns + f.interval_seconds * 10**9
+            if e.ts < due:
+                raise Rejected("funding_too_soon", f"{instr.symbol} paid funding at {m.last_funding_ns}; the next interval "
+                                                   f"({f.interval_seconds} s) is due at {due}, not {e.ts}")
         if e.premium is None:
             premium_ppb = premium_index_ppb(m.mark, m.index_price)
         else:
             p = to_decimal(e.premium, "premium")
-            if abs(p) > 1:
+            if e.scheduled:  # beyond this the rate is capped anyway: a larger premium is a mistake or an attack
+                bound = Decimal(f.max_rate_ppm + f.premium_clamp_ppm) / PPM
+                if abs(p) > bound:
+                    raise InvalidInput("premium", f"{e.premium} is beyond ±{bound} per interval, where the funding rate "
+                                                  f"of {instr.symbol} reaches its cap ({f.max_rate_ppm} ppm)")
+            elif abs(p) > 1:
                 raise InvalidInput("premium", f"{e.premium} is not a plausible premium per interval")
             premium_ppb = int((p * PPB).to_integral_value())
         rate = funding_rate_ppb(premium_ppb, instr.funding)

@@ -2,8 +2,10 @@
 
 Every change of engine state is one of these events; the engine is a pure state machine
 ``apply(event) -> effects`` over them (see :mod:`ramparts.engine.engine`). User-facing values
-(prices, sizes, amounts) are decimals, converted to the integer grids by the engine, which names
-the offending field when a value is malformed. Times are integer nanoseconds since the epoch.
+(prices, sizes, amounts) are decimals, given as strings of ASCII digits, ints or ``Decimal``
+(never floats, within bounds: :data:`~ramparts.validation.StrictDecimal`), converted to the
+integer grids by the engine, which names the offending field when a value is malformed. Times are
+integer nanoseconds since the epoch, at most ``2**63 - 1``.
 
 Input events
     ``Genesis`` (first, once), ``ListAsset``, ``ListInstrument``, ``OpenSubAccount``, ``Deposit``,
@@ -43,11 +45,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ramparts.errors import InvalidInput, JournalCorrupt
+from ramparts.fixedpoint import INT64_MAX
+from ramparts.validation import StrictDecimal
 
 
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-    ts: int = Field(ge=0, description="event time, integer nanoseconds since the Unix epoch")
+    ts: int = Field(ge=0, le=INT64_MAX, description="event time, integer nanoseconds since the Unix epoch")
 
 
 class Genesis(_Event):
@@ -92,16 +96,16 @@ class ListInstrument(_Event):
     instrument_kind: Literal["perpetual", "future", "option"] = "perpetual"
     underlying: str
     quote: str = "USDC"
-    contract_size: Decimal = Decimal(1)
-    size_step: Decimal
-    tick_size: Decimal
+    contract_size: StrictDecimal = Decimal(1)
+    size_step: StrictDecimal
+    tick_size: StrictDecimal
     margin: dict[str, Any]
     expiry_ns: int | None = None
     funding: dict[str, int] | None = None
     mark: dict[str, Any] | None = None
     insurance_fund: Literal["global", "market"] = "global"
     oracle_max_age_ns: int = Field(default=0, ge=0)
-    strike: Decimal | None = None
+    strike: StrictDecimal | None = None
     option_type: Literal["call", "put"] | None = None
     index_instrument: str | None = None
 
@@ -117,7 +121,7 @@ class Deposit(_Event):
     kind: Literal["Deposit"] = "Deposit"
     subaccount: str
     asset: str
-    amount: Decimal
+    amount: StrictDecimal
 
 
 class FundInsurance(_Event):
@@ -125,14 +129,14 @@ class FundInsurance(_Event):
 
     kind: Literal["FundInsurance"] = "FundInsurance"
     fund: str = "global"
-    amount: Decimal
+    amount: StrictDecimal
 
 
 class Withdraw(_Event):
     kind: Literal["Withdraw"] = "Withdraw"
     subaccount: str
     asset: str
-    amount: Decimal
+    amount: StrictDecimal
 
 
 class Fill(_Event):
@@ -142,10 +146,10 @@ class Fill(_Event):
     instrument: str
     buyer: str
     seller: str
-    price: Decimal
-    size: Decimal
-    buyer_fee: Decimal = Decimal(0)
-    seller_fee: Decimal = Decimal(0)
+    price: StrictDecimal
+    size: StrictDecimal
+    buyer_fee: StrictDecimal = Decimal(0)
+    seller_fee: StrictDecimal = Decimal(0)
 
 
 class OraclePrice(_Event):
@@ -153,8 +157,8 @@ class OraclePrice(_Event):
 
     kind: Literal["OraclePrice"] = "OraclePrice"
     instrument: str
-    price: Decimal
-    book_price: Decimal | None = None
+    price: StrictDecimal
+    book_price: StrictDecimal | None = None
 
 
 class AssetPrice(_Event):
@@ -162,7 +166,7 @@ class AssetPrice(_Event):
 
     kind: Literal["AssetPrice"] = "AssetPrice"
     asset: str
-    price: Decimal
+    price: StrictDecimal
 
 
 class ExchangeRate(_Event):
@@ -170,15 +174,25 @@ class ExchangeRate(_Event):
 
     kind: Literal["ExchangeRate"] = "ExchangeRate"
     asset: str
-    rate: Decimal
+    rate: StrictDecimal
 
 
 class FundingTick(_Event):
-    """Pays one funding interval. ``premium`` (decimal per interval) defaults to (mark − index) / index."""
+    """Pays one funding interval. ``premium`` (decimal per interval) defaults to (mark − index) / index.
+
+    A ``scheduled`` tick (the service journals every tick so) keeps to the instrument's schedule: it
+    is refused (``Rejected`` ``funding_too_soon``) sooner than ``funding.interval_seconds`` after the
+    market's last tick, and a given ``premium`` beyond the one at which the rate reaches its cap
+    (``max_rate_ppm + premium_clamp_ppm``) is refused (``InvalidInput``) rather than capped. An
+    unscheduled tick (the lab's, which fires on its own clock, and every tick of older journals)
+    pays whenever it comes, its premium at most ±1. Both compare event times only: the engine never
+    reads the wall clock.
+    """
 
     kind: Literal["FundingTick"] = "FundingTick"
     instrument: str
-    premium: Decimal | None = None
+    premium: StrictDecimal | None = None
+    scheduled: bool = False
 
 
 class Settlement(_Event):
@@ -186,7 +200,7 @@ class Settlement(_Event):
 
     kind: Literal["Settlement"] = "Settlement"
     instrument: str
-    price: Decimal
+    price: StrictDecimal
 
 
 class ParameterChange(_Event):
@@ -207,9 +221,9 @@ class SourceQuoteIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     source: str = Field(min_length=1, max_length=64)
-    price: Decimal
-    conf: Decimal = Decimal(0)
-    ts_ns: int = Field(ge=0)
+    price: StrictDecimal
+    conf: StrictDecimal = Decimal(0)
+    ts_ns: int = Field(ge=0, le=INT64_MAX)
 
 
 class OracleQuotes(_Event):
@@ -263,7 +277,7 @@ class LiquidationBid(_Event):
     liquidator: str
     subaccount: str
     max_fraction_ppm: int | None = None
-    size: Decimal | None = None
+    size: StrictDecimal | None = None
     min_discount_ppm: int = 0
 
 
@@ -277,8 +291,8 @@ class BookSnapshot(_Event):
 
     kind: Literal["BookSnapshot"] = "BookSnapshot"
     instrument: str
-    bids: list[tuple[Decimal, Decimal]] = Field(default_factory=list, max_length=MAX_BOOK_LEVELS)
-    asks: list[tuple[Decimal, Decimal]] = Field(default_factory=list, max_length=MAX_BOOK_LEVELS)
+    bids: list[tuple[StrictDecimal, StrictDecimal]] = Field(default_factory=list, max_length=MAX_BOOK_LEVELS)
+    asks: list[tuple[StrictDecimal, StrictDecimal]] = Field(default_factory=list, max_length=MAX_BOOK_LEVELS)
 
 
 #: The most items a :class:`TradeBatch` may carry.
@@ -313,7 +327,7 @@ class TradeBatch(_Event):
     instruments: list[str] = Field(min_length=1, max_length=10_000)
     subaccounts: list[str] = Field(default_factory=list, max_length=2 * MAX_BATCH_ITEMS)
     item_kind: str = Field(min_length=1, max_length=MAX_BATCH_ITEMS, pattern=r"^[FP]+$")
-    time: list[Annotated[int, Field(ge=0)]] = Field(max_length=MAX_BATCH_ITEMS)
+    time: list[Annotated[int, Field(ge=0, le=INT64_MAX)]] = Field(max_length=MAX_BATCH_ITEMS)
     instrument: list[Annotated[int, Field(ge=0, lt=10_000)]] = Field(max_length=MAX_BATCH_ITEMS)
     buyer: list[_BatchSub] = Field(max_length=MAX_BATCH_ITEMS)
     seller: list[_BatchSub] = Field(max_length=MAX_BATCH_ITEMS)

@@ -1,9 +1,22 @@
 """The engine behind its journal: append before acknowledge, snapshots, and deterministic replay.
 
 :class:`Node` applies an event to the in-memory engine, appends the event and its effects to the
-journal in one durable transaction, and only then returns (acknowledges). A rejected event changes
-nothing and is not journaled. If the append itself fails, the in-memory state is discarded and
-rebuilt from the journal, so memory never runs ahead of what is durable.
+journal in one durable transaction, and only then returns (acknowledges). A rejected event (a
+:class:`~ramparts.errors.RampartsError`) changes nothing and is not journaled. Memory never runs
+ahead of what is durable, whatever the exception:
+
+* if the append itself fails, the in-memory state is discarded and rebuilt from the journal;
+* if applying (or encoding) an event raises anything else, a defect that may have left the engine
+  half-changed, the in-memory state is discarded and rebuilt from the journal, the event is
+  reported as :class:`~ramparts.errors.EventFailed` (the traceback is logged), and the batch is
+  applied again without it, so the other events of a group commit are not failed by it (the
+  engine is deterministic: they produce the same effects the second time);
+* an interrupt (``KeyboardInterrupt``, ``SystemExit``, a cancelled task) discards the in-memory
+  state and propagates.
+
+A discarded engine is rebuilt before anything else reads it (:attr:`Node.engine`); if the rebuild
+fails too (the journal is unreachable), the next access tries again, so a read never sees state
+that the journal does not hold.
 
 :func:`replay` rebuilds an engine from the latest snapshot plus every later journal row, checking
 that each row decodes, applies, and reproduces the effects recorded when it was acknowledged.
@@ -11,16 +24,19 @@ that each row decodes, applies, and reproduces the effects recorded when it was 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ramparts.engine.engine import STATE_VERSION, Engine, snapshot_version
 from ramparts.engine.events import _Event, canonical_json, decode_event, encode_event, parse_event
-from ramparts.errors import JournalCorrupt, RampartsError
+from ramparts.errors import EventFailed, JournalCorrupt, RampartsError
 from ramparts.journal import JournalRecord, JournalStore, open_journal
 
 #: Fewest positions opened since the last layout before a snapshot re-lays the book out.
 COMPACT_MIN_OPENED = 4096
+
+log = logging.getLogger("ramparts.engine")
 
 
 def replay(journal: JournalStore, *, use_snapshot: bool = True, verify_effects: bool = True, to_seq: int | None = None) -> Engine:
@@ -61,14 +77,43 @@ class Outcome:
         return self.error is None
 
 
+class _Failed(Exception):
+    """Event ``index`` of a batch raised ``cause``, not a :class:`RampartsError` (internal to :class:`Node`)."""
+
+    def __init__(self, index: int, cause: Exception):
+        super().__init__(index, cause)
+        self.index, self.cause = index, cause
+
+
 class Node:
     """An engine and its journal; see the module docstring."""
 
     def __init__(self, journal: JournalStore, engine: Engine | None = None, *, snapshot_every: int = 0):
         self.journal = journal
-        self.engine = engine if engine is not None else replay(journal)
+        self._engine: Engine | None = engine if engine is not None else replay(journal)
         self.snapshot_every = snapshot_every
-        self._last_snapshot = self.engine.seq
+        self._last_snapshot = self._engine.seq
+
+    @property
+    def engine(self) -> Engine:
+        """The in-memory engine: the journal's replay between two commits (rebuilt from the journal
+        first when a failure discarded it)."""
+        if self._engine is None:
+            self._engine = replay(self.journal)
+        return self._engine
+
+    @engine.setter
+    def engine(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def _discard(self) -> None:
+        """Drop the in-memory state (it may be ahead of the journal, or half-changed) and rebuild it
+        from the journal; if that fails, :attr:`engine` tries again at its next access."""
+        self._engine = None
+        try:
+            self._engine = replay(self.journal)
+        except Exception:  # noqa: BLE001 - the caller's exception is the one to report
+            log.exception("rebuilding the engine from the journal failed; retried at the next access")
 
     @classmethod
     def open(cls, url: str, *, durability: str = "full", snapshot_every: int = 0, namespace: str = "ramparts",
@@ -84,35 +129,70 @@ class Node:
     def submit_batch(self, events: Iterable[_Event | dict]) -> list[Outcome]:
         """Apply every event in order, then journal the accepted ones in one transaction.
 
-        Rejected events are reported in their :class:`Outcome` and change nothing.
+        Rejected events (and events that failed, :class:`~ramparts.errors.EventFailed`) are
+        reported in their :class:`Outcome` and change nothing.
         """
         return self._commit(list(events), raise_errors=False)
 
     def _commit(self, events: Sequence[_Event | dict], raise_errors: bool) -> list[Outcome]:
-        outcomes: list[Outcome] = []
-        records: list[JournalRecord] = []
-        for event in events:
+        failed: dict[int, EventFailed] = {}
+        while True:
+            seq = self.engine.seq
             try:
-                if isinstance(event, dict):
-                    event = parse_event(event)
-                effects = self.engine.apply(event)
-            except RampartsError as exc:
+                outcomes, records = self._apply(events, failed, raise_errors)
+                break
+            except _Failed as f:  # the engine may be half-changed: back to the journal, then again without the event
+                log.error("event %d of a batch of %d failed (%s); the engine is rebuilt from the journal",
+                          f.index, len(events), type(f.cause).__name__, exc_info=f.cause)
+                self._engine = None
+                self.engine  # noqa: B018 - rebuild now; if the journal is unreachable that error fails the batch
+                failed[f.index] = EventFailed(f.cause)
                 if raise_errors:
-                    raise
-                outcomes.append(Outcome(None, None, exc))
-                continue
-            records.append(JournalRecord(self.engine.seq, event.ts, event.kind, encode_event(event), canonical_json(effects)))
-            outcomes.append(Outcome(self.engine.seq, effects, None))
+                    raise failed[f.index] from f.cause
+            except RampartsError:  # raise_errors: a refusal, which changed nothing itself
+                if self._engine.seq != seq:  # but events before it were applied: they are not journaled
+                    self._discard()
+                raise
+            except BaseException:  # an interrupt: nothing of the batch is kept
+                self._engine = None
+                raise
         if records:
             try:
                 self.journal.append(records)
             except BaseException:
                 # memory ran ahead of the journal: rebuild from what is durable
-                self.engine = replay(self.journal)
+                self._discard()
                 raise
         if self.snapshot_every and self.engine.seq - self._last_snapshot >= self.snapshot_every:
             self.take_snapshot()
         return outcomes
+
+    def _apply(self, events: Sequence[_Event | dict], failed: dict[int, EventFailed],
+               raise_errors: bool) -> tuple[list[Outcome], list[JournalRecord]]:
+        """Apply ``events`` (those in ``failed`` are reported, not applied); a refusal is an outcome,
+        any other exception :class:`_Failed` with the event's index."""
+        engine = self.engine
+        outcomes: list[Outcome] = []
+        records: list[JournalRecord] = []
+        for i, event in enumerate(events):
+            if i in failed:
+                outcomes.append(Outcome(None, None, failed[i]))
+                continue
+            try:
+                if isinstance(event, dict):
+                    event = parse_event(event)
+                effects = engine.apply(event)
+                record = JournalRecord(engine.seq, event.ts, event.kind, encode_event(event), canonical_json(effects))
+            except RampartsError as exc:  # refused: the engine guarantees nothing changed
+                if raise_errors:
+                    raise
+                outcomes.append(Outcome(None, None, exc))
+                continue
+            except Exception as exc:  # noqa: BLE001 - a defect met by this event
+                raise _Failed(i, exc) from exc
+            records.append(record)
+            outcomes.append(Outcome(engine.seq, effects, None))
+        return outcomes, records
 
     def take_snapshot(self) -> None:
         """Save a snapshot; then, if trading has scattered the position slots since the last

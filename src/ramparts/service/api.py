@@ -185,7 +185,12 @@ async def reset_breaker(req: m.BreakerResetReq, request: Request, p: Principal =
 
 @router.post("/funding", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["market data"])
 async def funding_tick(req: m.FundingReq, request: Request, p: Principal = Depends(need("funding"))):
-    return await _submit_one(request, _event("FundingTick", req))
+    """Pay one funding interval of a perpetual, on the instrument's schedule: refused (409
+    ``funding_too_soon``) sooner than its ``funding.interval_seconds`` (default 8 h) after the last
+    tick, and a ``premium`` beyond the one at which the rate reaches its cap (``max_rate_ppm +
+    premium_clamp_ppm``, default 4.05 %) is refused (422), so no key can pay more than the capped
+    rate once per interval."""
+    return await _submit_one(request, _event("FundingTick", req, scheduled=True))
 
 
 @router.post("/liquidations/tick", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["liquidation"])

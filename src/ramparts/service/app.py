@@ -3,8 +3,8 @@
 This module owns the app's assembly: the :class:`Service` state (the single :class:`Writer`, the
 key store and authenticator, the stream hub, the metrics), the mapping of errors to JSON bodies
 ``{"error", "field", "message"}`` (InvalidInput 422, UnknownEntity 404, Rejected 409 with its
-reason, authentication 401, role 403, rate limit 429, journal unavailable 503; a user mistake is
-never a 5xx), the WebSocket ``/v1/stream``, ``/metrics``, ``/healthz`` and the dashboard at ``/``.
+reason, an event the engine failed to apply 422 ``event_failed``, authentication 401, role 403, rate
+limit 429, journal unavailable 503; a user mistake is never a 5xx), the WebSocket ``/v1/stream``, ``/metrics``, ``/healthz`` and the dashboard at ``/``.
 The REST routes themselves are in :mod:`ramparts.service.api`.
 """
 
@@ -25,7 +25,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ramparts.errors import InvalidInput, JournalCorrupt, RampartsError, Rejected, UnknownEntity
+from ramparts.errors import EventFailed, InvalidInput, JournalCorrupt, RampartsError, Rejected, UnknownEntity
 from ramparts.journal import JournalUnavailable
 from ramparts.service import views
 from ramparts.service.auth import Authenticator, AuthError, KeyStore, Principal
@@ -81,6 +81,8 @@ def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
         return 404, {"error": "unknown_entity", "field": exc.field, "message": exc.message}
     if isinstance(exc, Rejected):
         return 409, {"error": exc.reason, "field": None, "message": exc.message}
+    if isinstance(exc, EventFailed):
+        return 422, {"error": "event_failed", "field": None, "message": exc.message}
     if isinstance(exc, (JournalUnavailable, JournalCorrupt)):
         return 503, {"error": "journal_unavailable", "field": None, "message": str(exc)}
     if isinstance(exc, RampartsError):
@@ -104,17 +106,21 @@ def _plotly_js() -> str:
 
 def create_app(journal_url: str, *, namespace: str = "ramparts", api_keys_store: str | KeyStore | None = None,
                durability: str = "full", snapshot_every: int = 0, bootstrap: list | None = None,
-               rate_limit: tuple[float, float] = (100.0, 200.0), max_batch: int = 2048) -> FastAPI:
+               rate_limit: tuple[float, float] = (100.0, 200.0), max_batch: int = 2048,
+               max_clock_skew_s: float = 300.0) -> FastAPI:
     """The risk service over the journal at ``journal_url`` (SQLite path / ``sqlite:///`` or ``postgresql://``).
 
     ``api_keys_store`` is a :class:`KeyStore` or its URL (default: the journal's database and
     namespace). ``bootstrap`` are the events journaled when the journal is empty (default: a
     USDC genesis). ``rate_limit`` is (tokens per second, burst) per key; a rate of 0 disables it.
+    ``max_clock_skew_s`` is the furthest a request's own ``ts`` may be ahead of the service's
+    wall clock (see :mod:`ramparts.service.writer`).
     """
     keys = api_keys_store if isinstance(api_keys_store, KeyStore) else KeyStore(api_keys_store or journal_url, namespace=namespace)
     metrics = ServiceMetrics()
     writer = Writer(journal_url, namespace=namespace, durability=durability, snapshot_every=snapshot_every,
-                    bootstrap=bootstrap, max_batch=max_batch, after_commit=_commit_stats)
+                    bootstrap=bootstrap, max_batch=max_batch, after_commit=_commit_stats,
+                    max_clock_skew_ns=round(max_clock_skew_s * 10**9))
     svc = Service(writer, keys, Authenticator(keys, rate=rate_limit[0], burst=rate_limit[1]), metrics, Hub())
     writer.listeners.append(svc.on_commit)
 

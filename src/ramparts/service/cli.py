@@ -42,7 +42,7 @@ def create_first_key(store: str, *, namespace: str = "ramparts", role: str = "ri
 
 def serve(journal: str, *, keys: str | None = None, namespace: str = "ramparts", host: str = "127.0.0.1",
           port: int = 8000, durability: str = "full", rate: float = 100.0, burst: float = 200.0,
-          log_level: str = "info") -> None:
+          log_level: str = "info", max_clock_skew: float = 300.0) -> None:
     """Run the service under uvicorn (one process: the node has a single writer)."""
     import uvicorn
 
@@ -51,7 +51,7 @@ def serve(journal: str, *, keys: str | None = None, namespace: str = "ramparts",
 
     configure_logging(log_level.upper())
     api = create_app(journal, namespace=namespace, api_keys_store=keys, durability=durability,
-                     rate_limit=(rate, burst))
+                     rate_limit=(rate, burst), max_clock_skew_s=max_clock_skew)
     uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False, workers=1)
 
 
@@ -104,6 +104,8 @@ def serve_cmd(
     rate: float = typer.Option(100.0, min=0.0, help="requests per second per key (0: no limit)"),
     burst: float = typer.Option(200.0, min=1.0, help="token-bucket burst per key"),
     log_level: str = typer.Option("info", help="debug, info, warning, error or critical"),
+    max_clock_skew: float = typer.Option(300.0, min=0.0, help="seconds a request's own ts may be ahead of this "
+                                                                "machine's clock (a later ts is refused)"),
 ) -> None:
     """Run the risk service: one journaled engine behind an HTTP / WebSocket API, metrics, a dashboard at /."""
     from ramparts.journal import DURABILITIES, open_journal
@@ -124,7 +126,7 @@ def serve_cmd(
         with open_journal(journal, durability=durability, namespace=namespace):
             pass  # a read-only, corrupt or unreachable journal is reported here, before the server starts
         serve(journal, keys=keys, namespace=namespace, host=host, port=port, durability=durability, rate=rate,
-              burst=burst, log_level=log_level.lower())
+              burst=burst, log_level=log_level.lower(), max_clock_skew=max_clock_skew)
 
 
 app.command("create-key")(create_key_cmd)

@@ -1,20 +1,27 @@
 """The request and response bodies of the risk service (pydantic), so that the OpenAPI spec is complete.
 
-Money, prices and sizes travel as decimal strings (exact); times are integer nanoseconds since the
-Unix epoch. Request bodies forbid unknown fields. Optional ``ts`` fields exist only on requests
-from trusted machine roles (oracle, matcher, liquidator, risk officer); when omitted the service
-stamps the event with the wall clock, never earlier than the engine's time.
+Money, prices and sizes travel as decimal strings (exact; :data:`~ramparts.validation.StrictDecimal`,
+the same rule as the events': ASCII digits, integers allowed, JSON floats refused); times are
+integer nanoseconds since the Unix epoch. Request bodies forbid unknown fields. Optional ``ts``
+fields exist only on requests from trusted machine roles (oracle, matcher, liquidator, risk
+officer); when omitted the service stamps the event with the wall clock, never earlier than the
+engine's time, and a ``ts`` more than the service's maximum clock skew (default 5 minutes) ahead of
+its wall clock is refused (see :mod:`ramparts.service.writer`).
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ramparts.validation import StrictDecimal
+
 INT64_MAX = 2**63 - 1
-Ts = Field(default=None, ge=0, le=INT64_MAX, description="event time (ns); default: now, never before the engine time")
+Ts = Field(default=None, ge=0, le=INT64_MAX,
+           description="event time (ns); default: now, never before the engine time; at most the service's clock skew "
+                       "(default 5 minutes) ahead of its wall clock")
 Name = Field(min_length=1, max_length=129, description="sub-account id 'account/sub'", examples=["alice/main"])
 Symbol = Field(min_length=1, max_length=64, examples=["BTC-PERP"])
 
@@ -40,7 +47,7 @@ class OpenSubAccountReq(_Req):
 
 class CashReq(_Req):
     subaccount: str = Name
-    amount: Decimal = Field(examples=["1000"])
+    amount: StrictDecimal = Field(examples=["1000"])
     asset: str = Field(default="USDC", min_length=1, max_length=32)
 
 
@@ -48,10 +55,10 @@ class FillReq(_Req):
     instrument: str = Symbol
     buyer: str = Name
     seller: str = Name
-    price: Decimal = Field(examples=["50000"])
-    size: Decimal = Field(examples=["0.1"])
-    buyer_fee: Decimal = Decimal(0)
-    seller_fee: Decimal = Decimal(0)
+    price: StrictDecimal = Field(examples=["50000"])
+    size: StrictDecimal = Field(examples=["0.1"])
+    buyer_fee: StrictDecimal = Decimal(0)
+    seller_fee: StrictDecimal = Decimal(0)
     ts: int | None = Ts
 
 
@@ -65,7 +72,7 @@ class TradeBatchReq(_Req):
     instruments: list[str] = Field(min_length=1, max_length=10_000, examples=[["BTC-PERP"]])
     subaccounts: list[str] = Field(default_factory=list, max_length=200_000, examples=[["alice/main", "bob/main"]])
     item_kind: str = Field(min_length=1, max_length=100_000, description="F (fill) or P (index price) per item", examples=["FP"])
-    time: list[int] = Field(max_length=100_000, description="per item, ns since the epoch, never decreasing")
+    time: list[Annotated[int, Field(ge=0, le=INT64_MAX)]] = Field(max_length=100_000, description="per item, ns since the epoch, never decreasing")
     instrument: list[int] = Field(max_length=100_000, description="per item, a row of `instruments`", examples=[[0, 0]])
     buyer: list[int] = Field(max_length=100_000, description="per fill, a row of `subaccounts`; -1 on prices", examples=[[0, -1]])
     seller: list[int] = Field(max_length=100_000, description="per fill, a row of `subaccounts`; -1 on prices", examples=[[1, -1]])
@@ -78,17 +85,17 @@ class TradeBatchReq(_Req):
 
 class PriceReq(_Req):
     instrument: str = Symbol
-    price: Decimal = Field(examples=["50000"])
-    book_price: Decimal | None = None
+    price: StrictDecimal = Field(examples=["50000"])
+    book_price: StrictDecimal | None = None
     ts: int | None = Ts
 
 
 class QuoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     source: str = Field(min_length=1, max_length=64, examples=["binance"])
-    price: Decimal = Field(examples=["50000"])
-    conf: Decimal = Decimal(0)
-    ts_ns: int = Field(ge=0)
+    price: StrictDecimal = Field(examples=["50000"])
+    conf: StrictDecimal = Decimal(0)
+    ts_ns: int = Field(ge=0, le=INT64_MAX)
 
 
 class QuotesReq(_Req):
@@ -106,13 +113,13 @@ class AssetReq(_Req):
 
 class AssetPriceReq(_Req):
     asset: str = Field(min_length=1, max_length=32, examples=["ETH"])
-    price: Decimal = Field(examples=["3000"], description="settlement units per whole unit")
+    price: StrictDecimal = Field(examples=["3000"], description="settlement units per whole unit")
     ts: int | None = Ts
 
 
 class ExchangeRateReq(_Req):
     asset: str = Field(min_length=1, max_length=32, examples=["wstETH"])
-    rate: Decimal = Field(examples=["1.17"], description="whole base units per whole unit")
+    rate: StrictDecimal = Field(examples=["1.17"], description="whole base units per whole unit")
     ts: int | None = Ts
 
 
@@ -121,7 +128,7 @@ class BidReq(_Req):
     keeper: str = Field(min_length=3, max_length=129, description="the keeper's own sub-account (account of the key)",
                         examples=["keeper1/main"])
     max_fraction_ppm: int | None = Field(default=None, ge=1, le=1_000_000)
-    size: Decimal | None = None
+    size: StrictDecimal | None = None
     min_discount_ppm: int = Field(default=0, ge=0, le=1_000_000)
     ts: int | None = Ts
 
@@ -133,7 +140,8 @@ class BreakerResetReq(_Req):
 
 class FundingReq(_Req):
     instrument: str = Symbol
-    premium: Decimal | None = Field(default=None, description="per interval; default (mark - index) / index")
+    premium: StrictDecimal | None = Field(default=None, description="per interval; default (mark - index) / index; at most "
+                                                                   "the premium at which the rate reaches its cap")
     ts: int | None = Ts
 
 
@@ -153,9 +161,9 @@ class InstrumentReq(_Req):
     underlying: str = Field(min_length=1, max_length=32, examples=["BTC"])
     instrument_kind: Literal["perpetual", "future"] = "perpetual"
     quote: str = "USDC"
-    contract_size: Decimal = Decimal(1)
-    size_step: Decimal = Field(examples=["0.001"])
-    tick_size: Decimal = Field(examples=["0.1"])
+    contract_size: StrictDecimal = Decimal(1)
+    size_step: StrictDecimal = Field(examples=["0.001"])
+    tick_size: StrictDecimal = Field(examples=["0.1"])
     margin: dict[str, Any] = Field(examples=[{"tiers": [["0", "0.1", "0.05"]]}])
     expiry_ns: int | None = Field(default=None, ge=0, le=INT64_MAX)
     insurance_fund: Literal["global", "market"] = "global"
@@ -165,7 +173,7 @@ class InstrumentReq(_Req):
 
 class FundInsuranceReq(_Req):
     fund: str = Field(default="global", min_length=1, max_length=64)
-    amount: Decimal = Field(examples=["100000"])
+    amount: StrictDecimal = Field(examples=["100000"])
     ts: int | None = Ts
 
 

@@ -6,16 +6,25 @@ Writes go through an asyncio queue drained by one writer task, which *group-comm
 of every request waiting at that moment are applied in arrival order and journaled in one
 transaction (:meth:`Node.submit_batch`), and each request's future is resolved with its own
 outcomes only after that transaction committed. A rejected event changes nothing and is not
-journaled; a failed journal transaction fails every request of the batch (the node rebuilds its
+journaled; an event that fails for any other reason is reported as
+:class:`~ramparts.errors.EventFailed` and changes nothing either (the node rebuilds its memory from
+the journal and applies the rest of the batch without it), so one request's bad event never fails
+the others; a failed journal transaction fails every request of the batch (the node rebuilds its
 memory from the journal).
 
-Events without a ``ts`` are stamped with the wall clock, never earlier than the engine's time or
-than an earlier event of the same batch, so defaulted events are never rejected for their time.
+Time is the writer's business, never the engine's (which must not read the wall clock: replay would
+depend on it). Events without a ``ts`` are stamped with the wall clock, never earlier than the
+engine's time or than an earlier event of the same batch, so defaulted events are never rejected
+for their time. An event whose own ``ts`` is more than ``max_clock_skew_ns`` (default 5 minutes)
+ahead of the wall clock is refused (``InvalidInput`` on ``ts``) without reaching the engine: the
+engine's time never goes backwards, so one far-future stamp would otherwise move it there for good.
+A ``ts`` in the past is the engine's to refuse (before the engine time).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +32,10 @@ from typing import Any
 
 from ramparts.engine.engine import Engine
 from ramparts.engine.node import Node, Outcome
+from ramparts.errors import InvalidInput
+
+#: Default of the furthest an event's own ``ts`` may be ahead of the wall clock (5 minutes, ns).
+MAX_CLOCK_SKEW_NS = 300 * 10**9
 
 
 class Writer:
@@ -30,8 +43,11 @@ class Writer:
 
     def __init__(self, journal_url: str, *, namespace: str = "ramparts", durability: str = "full", snapshot_every: int = 0,
                  bootstrap: Sequence[Any] | None = None, max_batch: int = 2048,
-                 after_commit: Callable[[Engine], Any] | None = None):
+                 after_commit: Callable[[Engine], Any] | None = None, max_clock_skew_ns: int = MAX_CLOCK_SKEW_NS):
+        if max_clock_skew_ns < 0:
+            raise InvalidInput("max_clock_skew_ns", f"must be non-negative, got {max_clock_skew_ns}")
         self.journal_url, self.namespace, self.durability = journal_url, namespace, durability
+        self.max_clock_skew_ns = max_clock_skew_ns
         self.snapshot_every = snapshot_every
         self.bootstrap = bootstrap
         self.max_batch = max_batch
@@ -92,17 +108,33 @@ class Writer:
         node = self.node
         clock = node.engine.time_ns
         now = time.time_ns()
-        for ev in events:
+        latest = now + self.max_clock_skew_ns
+        early: dict[int, Outcome] = {}  # refused here, by position in ``events``
+        admitted: list[dict] = []
+        for i, ev in enumerate(events):
             ts = ev.get("ts")
             if ts is None:
                 ev["ts"] = max(now, clock)
                 clock = ev["ts"]
+            elif isinstance(ts, int) and ts > latest:
+                ahead = (ts - now) / 1e9
+                early[i] = Outcome(None, None, InvalidInput(
+                    "ts", f"{ts} is {ahead:.0f} s ahead of the service's clock (at most {self.max_clock_skew_ns / 1e9:g} s)"))
+                continue
             elif isinstance(ts, int) and ts >= clock:
                 clock = ts
+            admitted.append(ev)
         t0 = time.perf_counter()
-        outcomes = node.submit_batch(events)
+        outcomes = node.submit_batch(admitted)
         seconds = time.perf_counter() - t0
-        stats = self.after_commit(node.engine) if self.after_commit else None
+        if early:
+            it = iter(outcomes)
+            outcomes = [early[i] if i in early else next(it) for i in range(len(events))]
+        try:
+            stats = self.after_commit(node.engine) if self.after_commit else None
+        except Exception:  # noqa: BLE001 - the batch is journaled: a statistic never fails its requests
+            logging.getLogger("ramparts.service").exception("commit statistics failed")
+            stats = None
         return outcomes, seconds, stats
 
     async def _run(self) -> None:
@@ -141,11 +173,9 @@ class Writer:
                 try:
                     listener(flat, outcomes, seconds, stats)
                 except Exception:  # noqa: BLE001 - a listener never stops the writer
-                    import logging
-
                     logging.getLogger("ramparts.service").exception("commit listener failed")
             if stop:
                 return
 
 
-__all__ = ["Writer"]
+__all__ = ["MAX_CLOCK_SKEW_NS", "Writer"]

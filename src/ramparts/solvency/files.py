@@ -30,8 +30,8 @@ from ramparts.errors import InvalidInput, UnknownEntity
 from ramparts.solvency.proof import verify_root_record
 
 CSV_HEADER = ("account_id", "asset", "amount_units")
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-_INT_RE = re.compile(r"^[+-]?[0-9]+$")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")  # \Z: "$" would let a trailing newline through
+_INT_RE = re.compile(r"[+-]?[0-9]+\Z")
 #: Largest CSV amount accepted, in digits (beyond that no sum fits u128 anyway).
 _MAX_DIGITS = 40
 

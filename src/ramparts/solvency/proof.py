@@ -168,8 +168,8 @@ MAX_PROOF_BYTES = 16 * 1024 * 1024
 #: Failure codes that mean "the file is not a proof we can read" (the CLI exits 2 on these).
 MALFORMED_CODES = frozenset({"malformed", "unsupported_version"})
 
-_AMOUNT_RE = re.compile(r"^(0|-?[1-9][0-9]{0,59})$")
-_HEX64_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+_AMOUNT_RE = re.compile(r"(0|-?[1-9][0-9]{0,59})\Z")  # \Z: "$" would let a trailing newline through
+_HEX64_RE = re.compile(r"[0-9a-fA-F]{64}\Z")
 
 
 class EncodingError(ValueError):
