@@ -250,17 +250,19 @@ def _params(*path: str) -> dict[str, object]:
 
 def test_serve_and_service_serve_are_one_command_with_the_same_options(here, monkeypatch):
     assert _params("serve") == _params("service", "serve")
-    wanted = {"journal", "keys", "namespace", "host", "port", "durability", "rate", "burst", "log_level"}
+    wanted = {"journal", "keys", "namespace", "host", "port", "durability", "rate", "burst", "log_level", "max_clock_skew"}
     assert wanted <= set(_params("serve"))
+    assert _params("serve")["max_clock_skew"] == 300.0  # a machine's ts at most 5 minutes ahead, unless configured
     calls = []
     monkeypatch.setattr("ramparts.service.cli.serve", lambda journal, **kw: calls.append((journal, kw)))
     Path("venue").mkdir()
     for cmd in (["serve"], ["service", "serve"]):
         res = run(*cmd, "--journal", "venue/j.sqlite", "--rate", "5", "--burst", "10", "--log-level", "DEBUG",
-                  "--port", "8123")
+                  "--port", "8123", "--max-clock-skew", "30")
         assert res.exit_code == 0, res.output
     assert calls[0] == calls[1]
     assert calls[0][1]["rate"] == 5 and calls[0][1]["burst"] == 10 and calls[0][1]["log_level"] == "debug"
+    assert calls[0][1]["max_clock_skew"] == 30
     assert Path("venue/j.sqlite").exists()  # a new venue's journal, started in an existing folder
 
 

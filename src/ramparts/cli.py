@@ -20,7 +20,7 @@ from ramparts.cli_common import console, new_app
 #: the module's ``register(app)`` adds its commands; ``(module, NAME)``: its typer ``app`` becomes
 #: the sub-command group ``ramparts NAME``.
 COMMAND_MODULES: tuple[tuple[str, str | None], ...] = (
-    # demo, replay, stress, coverage, calibrate, backtest-margin, compare, depeg, replay-options
+    # demo, replay, stress, coverage, calibrate, backtest-margin, compare, depeg, replay-options, export-book
     ("ramparts.lab.commands", None),
     ("ramparts.journal.commands", None),  # replay-journal
     ("ramparts.solvency.commands", None),  # verify-proof, prove-liabilities

@@ -26,6 +26,8 @@ This package owns everything the lab needs *around* the engine, each module hold
   on numpy or on a GPU through CuPy).
 * :mod:`ramparts.lab.population`, :mod:`ramparts.lab.liquidity`, :mod:`ramparts.lab.replay`,
   :mod:`ramparts.lab.report`, :mod:`ramparts.lab.demo`: the engine replay itself and its reports.
+* :mod:`ramparts.lab.book`: a risk team's own book (``--book``): the file schema and its checks, its
+  opening in a replay at the entry prices, and ``ramparts export-book`` (a journal's state as a book).
 * :mod:`ramparts.lab.fund`: published insurance-fund figures (with their sources and the fund /
   open-interest ratios derived from them) and the sizing of a replay's fund (``--fund``).
 

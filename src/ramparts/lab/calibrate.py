@@ -21,6 +21,11 @@ the mean fund draw and the mean bankruptcy deficit. :func:`pareto_front` keeps t
 other point beats on all of (margin, bad-debt probability, fund draw); the report plots the
 frontier.
 
+The population may be a risk team's own book (:mod:`ramparts.lab.book`, ``--book``) instead of the
+seeded synthetic one: the margin a point requires is then the book's own, and a point stricter than
+the book's accounts can meet refuses some of its positions at the open (``book_positions_refused``,
+per run and its maximum per point in the frontier), which the reader weighs with its bad debt.
+
 Each evaluation is the pure function :func:`evaluate_task` of a picklable task, so a sweep can be
 spread over workers and still give the same table.
 """
@@ -40,6 +45,7 @@ import pandas as pd
 
 from ramparts.engine.presets import BTC_TIERS
 from ramparts.errors import InvalidInput
+from ramparts.lab.book import Book
 from ramparts.lab.liquidity import LiquidityModel
 from ramparts.lab.population import PopulationSpec
 from ramparts.lab.replay import VenueSpec, run_replay
@@ -139,13 +145,14 @@ def evaluate_task(task: tuple) -> dict:
         row = {"bankruptcy_deficit_usdc": s["bankruptcy_deficit_usdc"], "loss_beyond_fund_usdc": s["loss_beyond_fund_usdc"],
                "loss_beyond_fund_and_vault_usdc": s["loss_beyond_fund_and_vault_usdc"], "vault_loss_usdc": s["vault_loss_usdc"],
                "insurance_fund_draws_usdc": t["insurance_fund_draws"], "liquidation_steps": s["liquidation_steps"],
-               "initial_margin_rate_avg": s["initial_margin_rate_avg"], "state_hash": r.state_hash}
+               "initial_margin_rate_avg": s["initial_margin_rate_avg"], "state_hash": r.state_hash,
+               **({"book_positions_refused": s["book"]["positions_refused"]} if "book" in s else {})}
     else:
         spec = scenarios.stress
         row = run_case(generate_case(spec, i, fits), spec, population, venue, liquidity)
         row = {key: row[key] for key in ("bankruptcy_deficit_usdc", "loss_beyond_fund_usdc", "loss_beyond_fund_and_vault_usdc",
                                          "vault_loss_usdc", "insurance_fund_draws_usdc", "liquidation_steps", "initial_margin_rate_avg",
-                                         "state_hash")}
+                                         "state_hash", "book_positions_refused") if key in row}
     return {"point": k, **point, "scenario": label, "path": i, **row}
 
 
@@ -169,6 +176,8 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
     out["mean_loss_beyond_fund_usdc"] = g["loss_beyond_fund_usdc"].mean()
     out["mean_vault_loss_usdc"] = g["vault_loss_usdc"].mean()
     out["scenarios"] = g.size()
+    if "book_positions_refused" in runs:  # a book: a stricter point refuses more of it at the open, and says so
+        out["book_positions_refused_max"] = g["book_positions_refused"].max()
     out["pareto"] = pareto_front(out[["avg_initial_margin_rate", "p_bad_debt", "mean_fund_draw_usdc"]].to_numpy())
     return out.reset_index()
 
@@ -188,7 +197,7 @@ def run_calibration(
     grid: ParameterGrid,
     scenarios: Scenarios | None = None,
     *,
-    population: PopulationSpec | None = None,
+    population: PopulationSpec | Book | None = None,
     liquidity: LiquidityModel | None = None,
     base: VenueSpec | None = None,
     fits: FittedModels | None = None,

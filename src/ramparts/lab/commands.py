@@ -1,5 +1,5 @@
 """The lab's commands: ``ramparts demo``, ``replay``, ``stress``, ``coverage``, ``calibrate``,
-``backtest-margin``, ``compare``, ``depeg`` and ``replay-options``.
+``backtest-margin``, ``compare``, ``depeg``, ``replay-options`` and ``export-book``.
 
 This module owns the command line of the lab (:mod:`ramparts.lab`): the options of each command,
 the checks of their values, the tables printed and where the reports go. The work itself is the
@@ -9,7 +9,10 @@ errors, the output-folder rule, progress bars) are :mod:`ramparts.cli_common`'s.
 Every command that reads candles takes an event name or a candle file, ``--source-id`` (the series
 of a multi-series file) and ``--gaps``. Every command that writes a report follows the output rule:
 a new folder ``reports/<command>/<label>-<UTC time>`` by default, or ``--out DIR`` (new or empty,
-unless ``--force``), and prints the report's path on its last line.
+unless ``--force``), and prints the report's path on its last line. ``replay``, ``compare``, ``stress``
+and ``calibrate`` take ``--book FILE`` (a risk team's own sub-accounts and positions, :mod:`ramparts.lab.book`)
+instead of the synthetic population; ``export-book JOURNAL --out FILE`` writes one from a journal (a single
+file, refused if it exists unless ``--force``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from ramparts.cli_common import (
     fail,
     force_option,
     journal_to_create,
+    journal_to_read,
     out_option,
     progress,
     run_folder,
@@ -120,8 +124,55 @@ def _population(choice: str, accounts: int | None, seed: int | None, event: str)
     return crowd, scenario.liquidity, info
 
 
+_BOOK_HELP = ("your own book instead of a synthetic population: a CSV or Parquet file of sub-accounts, collateral and "
+              "positions (schema: ramparts.lab.book; ramparts export-book writes one from a journal)")
+
+
+def _book(path: Path, given: dict[str, object]):
+    """``--book``: the loaded, checked book (:func:`ramparts.lab.book.load_book`); refuses the population flags beside it.
+
+    ``given`` maps each population flag (``--population``, ``--accounts``, ``--seed``) to its value (``None``: not given)."""
+    from ramparts.lab.book import load_book
+
+    clash = [flag for flag, value in given.items() if value is not None]
+    if clash:
+        fail(f"--book replaces the synthetic population: leave out {' and '.join(clash)}")
+    return load_book(path)
+
+
+def _book_rows(s: dict) -> list[tuple[str, str]]:
+    """Console rows describing a replayed book: its file, counts, open interest, rebasing and refusals."""
+    b = s["book"]
+    rows = [("book", f"{b['file']}: {b['accounts']:,} accounts, {b['subaccounts']:,} sub-accounts ({b['isolated']:,} isolated), "
+                     f"{b['positions']:,} positions"),
+            ("book: positions opened / refused", f"{b['positions_opened']:,} / {b['positions_refused']:,}"),
+            ("book: long / short notional at the open (USDC)", f"{b['long_notional_usdc']:,.0f} / {b['short_notional_usdc']:,.0f}")]
+    for sym, r in b["rebased"].items():
+        rows.append((f"path rebased to the book's mark: {sym}", f"{r['path_first_price']:,.2f} → {float(r['mark']):,.2f} (×{r['factor']:.4f})"))
+    if b["entry_adjustment_usdc"]:
+        rows.append(("entry values rounded to the tick grid: added to deposits (USDC)", f"{b['entry_adjustment_usdc']:,.6f}"))
+    return rows
+
+
+def _say_refused(s: dict) -> None:
+    """``opening fills refused``: every event of a book the engine refused at the open (none: nothing printed)."""
+    b = s.get("book")
+    if not b or not b["refused"]:
+        return
+    fills = [r for r in b["refused"] if r["event"] == "Fill"]
+    console.print(f"opening fills refused: {len(fills):,} fill(s) of {b['positions_refused']:,} position(s) in "
+                  f"{b['subaccounts_with_refusals']:,} sub-account(s); the run went on without them (summary.json: book.refused)",
+                  soft_wrap=True, highlight=False)
+    for r in b["refused"][:10]:
+        console.print(f"  {r['subaccount']} {r['instrument'] or r['event']} ({r['row']}): {r['message']}", soft_wrap=True, highlight=False)
+    if len(b["refused"]) > 10:
+        console.print(f"  ... and {len(b['refused']) - 10:,} more", highlight=False)
+
+
 def _crowd_rows(s: dict) -> list[tuple[str, str]]:
-    """Console rows describing a scenario crowd (none for the uniform population)."""
+    """Console rows describing a scenario crowd (none for the uniform population), or a book."""
+    if s.get("book"):
+        return _book_rows(s)
     c, sc = s.get("crowd"), s.get("scenario")
     if not c:
         return [("population", "uniform: log-uniform 1.5-50x, all opened at the first bar, nobody reacts")]
@@ -305,7 +356,8 @@ def demo(
 
 def replay(
     event: str = typer.Argument(..., help=_EVENT_HELP),
-    population_choice: str = typer.Option("default", "--population", help=_POPULATION_HELP),
+    population_choice: str = typer.Option(None, "--population", help=_POPULATION_HELP + " (default: default)"),
+    book: Path = typer.Option(None, "--book", help=_BOOK_HELP),
     accounts: int = typer.Option(None, help="accounts in the population (default: the scenario's, 2,000)"),
     seed: int = typer.Option(None, help="population seed (default: the scenario's, 1)"),
     intrabar: str = typer.Option("worst_long", help=_INTRABAR_HELP),
@@ -332,7 +384,7 @@ def replay(
     """Replay a real crash through the engine with a seeded population; write HTML, JSON and Parquet."""
     from dataclasses import replace as _replace
 
-    from ramparts.lab.replay import DEFAULT_BREAKERS, VenueSpec, run_replay
+    from ramparts.lab.replay import DEFAULT_BREAKERS, VenueSpec, check_population, run_replay
     from ramparts.lab.report import write_report
 
     with user_errors(FIELDS, REWORDING):
@@ -340,11 +392,19 @@ def replay(
         venue = VenueSpec(breakers=DEFAULT_BREAKERS, fund=fund) if breakers else VenueSpec(fund=fund)
         if journal:
             journal_to_create(journal, "--journal", fresh=True)
+        if book is not None:
+            population = _book(book, {"--population": population_choice, "--accounts": accounts, "--seed": seed})
         ev_ = _event(event)
-        population, liquidity, scenario = _population(population_choice, accounts, seed, ev_.name)
+        if book is not None:  # the market's liquidity is the shipped scenario's; the accounts are the book's
+            from ramparts.lab.scenario import load_scenario
+
+            liquidity, scenario = load_scenario(None).liquidity, None
+        else:
+            population, liquidity, scenario = _population(population_choice or "default", accounts, seed, ev_.name)
         if depth is not None:
             liquidity = _replace(liquidity, depth=depth)
         path = _price_path(ev_, gaps, source_id, intrabar, path_method, wicks, wick_tolerance, refine_source_id, bridge_step)
+        check_population(population, path.price, venue)
         prov = path.provenance
         other = None
         if sensitivity:  # the other path method, built (and checked) before anything runs
@@ -371,7 +431,7 @@ def replay(
     table.add_column("value", justify="right")
     rows = [
         *(prov.rows() if prov is not None else []),
-        ("traders", f"{s['accounts']:,}"),
+        ("traders" if "book" not in s else "sub-accounts", f"{s['accounts']:,}"),
         *_crowd_rows(s),
         ("margin calls", f"{s['margin_calls']:,}"),
         ("liquidation steps", f"{s['liquidation_steps']:,}"),
@@ -388,6 +448,7 @@ def replay(
     for k, v in rows:
         table.add_row(k, v)
     console.print(table)
+    _say_refused(s)
     console.print(f"insurance fund: {s['fund']['explanation']}; source: {s['fund']['source']}", soft_wrap=True, highlight=False)
     wick_table = _path_table(prov) if prov is not None else None
     if wick_table is not None:
@@ -407,13 +468,14 @@ def _sensitivity(name, path, other, result, population, liquidity, venue, faults
 
     refined = path if path.provenance.method == "refined" else other
     label = other.provenance.label()
+    seeds = {"seed_offsets": ()} if getattr(population, "seed", None) is None else {}  # a book has no seed: no seed rows
     cases = plan(path, population=population, liquidity=liquidity, venue=venue, fund_start=result.summary["insurance_fund_start_usdc"],
-                 other_paths={label: other}, resample_from=refined)
+                 other_paths={label: other}, resample_from=refined, **seeds)
     with progress("sensitivity", "runs") as bar:
         task = bar.add_task("sensitivity", total=len(cases))
         table = run_sensitivity(cases, name=name, oracle=faults, base_result=result,
                                 progress=lambda k, n, what: bar.update(task, completed=k, description=what))
-    meta = {"event": name, "base": {"path": path.provenance.to_dict(), "seed": population.seed, "depth_usdc": liquidity.depth,
+    meta = {"event": name, "base": {"path": path.provenance.to_dict(), "seed": getattr(population, "seed", None), "depth_usdc": liquidity.depth,
                                     "insurance_fund_start_usdc": result.summary["insurance_fund_start_usdc"]}}
     return table, write_sensitivity(table, out_dir, meta)
 
@@ -439,7 +501,8 @@ def stress(
     paths: int = typer.Option(40, help="Monte Carlo paths"),
     steps: int = typer.Option(96, help="observations per synthetic path"),
     step_seconds: int = typer.Option(3600, help="time between observations (s)"),
-    accounts: int = typer.Option(500, help="traders in the population"),
+    accounts: int = typer.Option(None, help="traders in the population (default 500)"),
+    book: Path = typer.Option(None, "--book", help=_BOOK_HELP + " (every path opens it)"),
     seed: int = typer.Option(1, help="seed: path i depends only on (seed, i)"),
     vol_scale: float = typer.Option(1.0, help="multiplies simulated returns (above 1: a stressed regime)"),
     base: str = typer.Option("garch", help="path family under oracle-outage, oracle-latency and liquidity: historical, jump, garch, gpd"),
@@ -453,14 +516,26 @@ def stress(
     """Monte Carlo stress through the engine: the distribution of bad debt and P(insurance fund exhausted)."""
     from ramparts.lab.cluster import TaskRunner, parse_cluster
     from ramparts.lab.population import PopulationSpec
-    from ramparts.lab.replay import VenueSpec
-    from ramparts.lab.stress import BEARERS, StressSpec, fit_models, run_stress, run_task, write_stress_report
+    from ramparts.lab.replay import VenueSpec, check_population
+    from ramparts.lab.stress import (
+        BEARERS,
+        StressSpec,
+        fit_models,
+        markets,
+        run_stress,
+        run_task,
+        write_stress_report,
+    )
 
     with user_errors(FIELDS, REWORDING):
         spec = StressSpec(scenario=scenario, n_paths=paths, n_steps=steps, step_s=step_seconds, seed=seed, vol_scale=vol_scale,
                           base=base, event=event)
         venue = VenueSpec(fund=fund)
-        population = PopulationSpec(n_accounts=accounts, seed=seed)
+        if book is not None:
+            population = _book(book, {"--accounts": accounts})
+            check_population(population, dict.fromkeys(markets(scenario)), venue)
+        else:
+            population = PopulationSpec(n_accounts=500 if accounts is None else accounts, seed=seed)
         parse_cluster(cluster)
         _event(event, "--event")
         with run_folder("stress", scenario, out, force=force) as out_dir:
@@ -474,7 +549,8 @@ def stress(
             files = write_stress_report(result, out_dir)
     s = result.summary
     ratio = s.get("fund_ratio_to_open_interest_mean")
-    table = Table(title=f"stress {scenario}: {paths} paths × {accounts} traders, insurance fund {s['insurance_fund_start_usdc']:,.0f} USDC "
+    who = f"book {book} ({population.n_accounts:,} sub-accounts)" if book is not None else f"{population.n_accounts} traders"
+    table = Table(title=f"stress {scenario}: {paths} paths × {who}, insurance fund {s['insurance_fund_start_usdc']:,.0f} USDC "
                         f"({venue.fund}" + ("" if ratio is None else f", {ratio:.2%} of open interest") + ")")
     table.add_column("figure")
     table.add_column("value", justify="right")
@@ -495,6 +571,8 @@ def stress(
          " / ".join(f"{by[x]:,.0f}" for x in BEARERS)),
         ("median drawdown of the paths", f"{s['median_drawdown']:.1%}"),
         ("mean liquidated notional (USDC)", f"{s['mean_liquidated_notional_usdc']:,.0f}"),
+        *([("book: positions refused at the open, most on one path", f"{s['book']['positions_refused_max']:,} of "
+                                                                       f"{s['book']['positions']:,}")] if "book" in s else []),
     ]:
         table.add_row(k, v)
     console.print(table)
@@ -551,7 +629,8 @@ def calibrate(
     scenario: str = typer.Option("jump", help="synthetic stress family (none: history only)"),
     paths: int = typer.Option(8, help="synthetic paths per parameter set"),
     steps: int = typer.Option(48, help="observations per synthetic path"),
-    accounts: int = typer.Option(300, help="traders in the population"),
+    accounts: int = typer.Option(None, help="traders in the population (default 300)"),
+    book: Path = typer.Option(None, "--book", help=_BOOK_HELP + " (every run opens it)"),
     seed: int = typer.Option(1, help="seed of the population and the paths"),
     out: Path = out_option("calibrate"),
     force: bool = force_option(),
@@ -569,7 +648,8 @@ def calibrate(
     )
     from ramparts.lab.cluster import TaskRunner, parse_cluster
     from ramparts.lab.population import PopulationSpec
-    from ramparts.lab.stress import StressSpec
+    from ramparts.lab.replay import VenueSpec, check_population
+    from ramparts.lab.stress import StressSpec, markets
 
     with user_errors(FIELDS, REWORDING):
         grid = ParameterGrid(margin_scale=_floats(margin_scale, "margin_scale"), im_to_mm=_floats(im_to_mm, "im_to_mm"),
@@ -580,7 +660,12 @@ def calibrate(
         for name in names:
             _event(name, "--events")
         scen = Scenarios(events=names, stress=stress_spec)
-        population = PopulationSpec(n_accounts=accounts, seed=seed)
+        if book is not None:
+            population = _book(book, {"--accounts": accounts})
+            symbols = markets(scenario) if stress_spec is not None and not names else ("BTC-PERP",)  # what every run lists
+            check_population(population, dict.fromkeys(symbols), VenueSpec())
+        else:
+            population = PopulationSpec(n_accounts=300 if accounts is None else accounts, seed=seed)
         parse_cluster(cluster)
         total = grid.size * len(scen.labels())
         with run_folder("calibrate", "+".join((*names, scenario)), out, force=force) as out_dir:
@@ -592,11 +677,13 @@ def calibrate(
     f = result.frontier
     table = Table(title=f"Pareto set: {int(f['pareto'].sum())} of {len(f)} parameter sets ({len(scen.labels())} scenarios each)")
     short = {"margin_scale": "scale", "im_to_mm": "IM/MM", "buffer": "buffer", "penalty": "penalty", "max_fraction": "step"}
-    for col in (*(short[p] for p in PARAMETERS), "avg IM", "P(bad debt)", "fund draw", "deficit"):
+    refused = "book_positions_refused_max" in f
+    for col in (*(short[p] for p in PARAMETERS), "avg IM", "P(bad debt)", "fund draw", "deficit", *(["book refused"] if refused else [])):
         table.add_column(col, justify="right")
     for _, row in f[f["pareto"]].sort_values("avg_initial_margin_rate").iterrows():
         table.add_row(*(f"{row[p]:g}" for p in PARAMETERS), f"{row['avg_initial_margin_rate']:.3%}", f"{row['p_bad_debt']:.1%}",
-                      f"{row['mean_fund_draw_usdc']:,.0f}", f"{row['mean_deficit_usdc']:,.0f}")
+                      f"{row['mean_fund_draw_usdc']:,.0f}", f"{row['mean_deficit_usdc']:,.0f}",
+                      *([f"{int(row['book_positions_refused_max']):,}"] if refused else []))
     console.print(table)
     show_files(files["html"], frontier=files["json"], runs=files["runs"])
 
@@ -692,7 +779,8 @@ def _backtest_figure(ts_ns, bt, title: str):
 def compare(
     event: str = typer.Argument("black-thursday-2020", help=_EVENT_HELP),
     venues: str = typer.Option("ramparts,binance,dydx,hyperliquid,drift,derive", help="comma-separated venue profiles"),
-    population_choice: str = typer.Option("default", "--population", help=_POPULATION_HELP + " (the same for every venue)"),
+    population_choice: str = typer.Option(None, "--population", help=_POPULATION_HELP + " (the same for every venue; default: default)"),
+    book: Path = typer.Option(None, "--book", help=_BOOK_HELP + " (the same for every venue)"),
     accounts: int = typer.Option(None, help="accounts in the population (default: the scenario's, 2,000)"),
     seed: int = typer.Option(None, help="population seed (default: the scenario's, 1)"),
     intrabar: str = typer.Option("worst_long", help=_INTRABAR_HELP),
@@ -707,6 +795,7 @@ def compare(
     """The same crash and population through several venue profiles, side by side in one report."""
     from ramparts.lab.compare import BEARERS, FIGURES, RATES, run_compare, write_compare_report
     from ramparts.lab.fund import FundRule
+    from ramparts.lab.replay import check_population
     from ramparts.venues.profiles import profile
 
     with user_errors(FIELDS, REWORDING):
@@ -714,10 +803,19 @@ def compare(
         if not profiles:
             raise InvalidInput("venues", "name at least one venue profile")
         rule = FundRule.parse(fund)
+        if book is not None:
+            population = _book(book, {"--population": population_choice, "--accounts": accounts, "--seed": seed})
         ev_ = _event(event)
-        population, liquidity, scenario = _population(population_choice, accounts, seed, ev_.name)
+        if book is not None:  # the market's liquidity is the shipped scenario's; the accounts are the book's
+            from ramparts.lab.scenario import load_scenario
+
+            liquidity, scenario = load_scenario(None).liquidity, None
+        else:
+            population, liquidity, scenario = _population(population_choice or "default", accounts, seed, ev_.name)
         n_accounts = population.n_accounts
         path = _price_path(ev_, gaps, source_id, intrabar, path_method, wicks)
+        for p in profiles:
+            check_population(population, path.price, p.venue)
         n = len(path.ts_ns)
         with run_folder("compare", ev_.name, out, force=force) as out_dir:
             with progress("compare", "prices") as bar:
@@ -733,11 +831,12 @@ def compare(
             if scenario is not None:
                 for r in results.values():
                     r.summary["scenario"] = scenario
+            what = f"sub-accounts of {book}" if book is not None else "accounts"
             files = write_compare_report(table, results, profiles, out_dir,
-                                         f"{ev_.title}: {n_accounts:,} accounts through {len(profiles)} venue designs")
+                                         f"{ev_.title}: {n_accounts:,} {what} through {len(profiles)} venue designs")
             _write_path(path, out_dir)
-    t = Table(title=f"{ev_.title}: the same {n_accounts:,} accounts on each venue "
-                    f"({'scenario ' + Path(scenario['scenario']).name if scenario else 'uniform population'})")
+    kind = f"book {book}" if book is not None else ("scenario " + Path(scenario["scenario"]).name if scenario else "uniform population")
+    t = Table(title=f"{ev_.title}: the same {n_accounts:,} {'sub-accounts' if book is not None else 'accounts'} on each venue ({kind})")
     t.add_column("figure")
     for v in table["venue"]:
         t.add_column(v, justify="right")
@@ -747,10 +846,17 @@ def compare(
     for b in BEARERS:
         t.add_row(f"  bad debt borne by: {b.replace('_', ' ')} (USDC)", *(f"{x:,.0f}" for x in table[f"bad_debt_{b}_usdc"]))
     t.add_row("fund sized by", *(f"{r} ({b})" for r, b in zip(table["fund_rule"], table["fund_basis"], strict=True)))
+    if "book_positions_refused" in table:  # each venue's initial margin decides what of the book it opens
+        t.add_row("book: positions opened / refused at the open", *(f"{a:,} / {b:,}" for a, b in
+                                                                   zip(table["book_positions_opened"], table["book_positions_refused"], strict=True)))
     t.add_row("loss split adds up / value conserved / replay identical",
               *("yes" if a and b and c else "NO"
                 for a, b, c in zip(table["loss_split_adds_up"], table["value_conserved"], table["replay_identical"], strict=True)))
     console.print(t)
+    for v, r in results.items():
+        if r.summary.get("book", {}).get("refused"):
+            console.print(f"{v}:", highlight=False, end=" ")
+            _say_refused(r.summary)
     _say_path(path)
     for v, r in results.items():
         console.print(f"fund, {v}: {r.summary['fund']['explanation']}", soft_wrap=True, highlight=False)
@@ -873,6 +979,65 @@ def replay_options(
     show_files(files["html"], summary=files["json"], series=files["series"])
 
 
+# --------------------------------------------------------------------------------------------------
+# export-book
+
+
+def export_book(
+    journal: str = typer.Argument(..., help="an existing journal: a SQLite path, sqlite:///path or postgresql://..."),
+    out_file: Path = typer.Option(..., "--out", help="the book file to write: FILE.csv or FILE.parquet (a new file)"),
+    fmt: str = typer.Option(None, "--format", help="csv or parquet (default: by the --out suffix)"),
+    seq: int = typer.Option(None, "--seq", help="the state after this journal event (default: the last)"),
+    exclude: list[str] = typer.Option([], "--exclude", help="leave out this sub-account (account/sub; repeatable), e.g. maker/main "
+                                                            "of a lab replay's journal"),
+    namespace: str = typer.Option("ramparts", help="namespace (PostgreSQL schema, SQLite table prefix)"),
+    force: bool = typer.Option(False, "--force", help="replace an existing --out file"),
+) -> None:
+    """Write a journal's sub-accounts, collateral and positions as a book (the --book schema), to reload the venue's state in the lab."""
+    import os
+
+    from ramparts.engine.node import replay as rebuild
+    from ramparts.journal import open_journal
+    from ramparts.lab.book import FORMATS, book_rows, write_book
+
+    by_suffix = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(out_file.suffix.lower())
+    if fmt is not None and fmt not in FORMATS:
+        fail(f"--format: csv or parquet, got {fmt!r}")
+    if fmt is None and by_suffix is None:
+        fail(f"--out: {out_file} ends in neither .csv nor .parquet; name the format with --format csv or --format parquet")
+    if fmt is not None and by_suffix is not None and fmt != by_suffix:
+        fail(f"--format {fmt} but --out {out_file} names a {by_suffix} file")
+    fmt = fmt or by_suffix
+    if out_file.is_dir():
+        fail(f"--out: {out_file} is a folder, not a file")
+    if out_file.exists() and not force:
+        fail(f"--out: {out_file} already exists; pass --force to replace it, or name a new file")
+    if not out_file.parent.is_dir():
+        fail(f"--out: the folder {out_file.parent} does not exist")
+    if seq is not None and seq < 1:
+        fail(f"--seq: a journal's events are numbered from 1, got {seq}")
+    with user_errors(FIELDS, REWORDING):
+        journal_to_read(journal, "JOURNAL")
+        with open_journal(journal, namespace=namespace, create=False) as j:
+            last = j.last_seq()
+            if seq is not None and seq > last:
+                fail(f"--seq: the journal holds {last:,} events, not {seq:,}")
+            e = rebuild(j, to_seq=seq)
+        rows = book_rows(e, exclude)
+        tmp = out_file.with_name(f".{out_file.name}.partial")
+        try:
+            write_book(rows, tmp, fmt)
+            os.replace(tmp, out_file)
+        finally:
+            tmp.unlink(missing_ok=True)
+    subs = {(r["account"], r["subaccount"]) for r in rows if r["kind"] != "mark"}
+    positions = sum(1 for r in rows if r["kind"] == "position" and r["amount"] != "0")
+    marks = ", ".join(f"{r['symbol']} {r['price']}" for r in rows if r["kind"] == "mark") or "none"
+    console.print(f"{len(subs):,} sub-accounts, {positions:,} positions, marks: {marks}; journal event {e.seq:,}, state hash "
+                  f"{e.state_hash()[:16]}", soft_wrap=True, highlight=False)
+    show_files(out_file, label="book")
+
+
 #: The commands this module adds to ``ramparts``, in the order ``ramparts --help`` lists them.
 COMMANDS: tuple[tuple[str, Any], ...] = (
     ("demo", demo),
@@ -884,6 +1049,7 @@ COMMANDS: tuple[tuple[str, Any], ...] = (
     ("compare", compare),
     ("depeg", depeg),
     ("replay-options", replay_options),
+    ("export-book", export_book),
 )
 
 

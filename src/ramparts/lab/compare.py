@@ -7,7 +7,8 @@ same collateral on every venue), liquidations, bankruptcies, the loss beyond the
 equity, the insurance fund (sized per profile by the same ``--fund`` rule, :mod:`ramparts.lab.fund`;
 its start, gross draws, penalty income, end), the backstop vault's loss, ADL (fills, notional, what
 the counterparties gave up), socialised loss, the loss beyond the fund and the bad debt split by
-who bore it. :func:`write_compare_report` writes one HTML page (grouped bars per figure, the oracle
+who bore it. The population may be a risk team's own book (:mod:`ramparts.lab.book`): each venue opens
+what its initial margin accepts, and the table says how many positions each refused. :func:`write_compare_report` writes one HTML page (grouped bars per figure, the oracle
 paths, the fund and vault over time, each profile's fund sizing and documented differences from
 its venue), a JSON summary and a Parquet table.
 """
@@ -22,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ramparts.lab.book import Book
+from ramparts.lab.crowd import CrowdSpec
 from ramparts.lab.fund import FundRule
 from ramparts.lab.liquidity import LiquidityModel
 from ramparts.lab.population import PopulationSpec
@@ -56,7 +59,7 @@ FIGURES = {
 RATES = ("initial_margin_rate_avg", "collateral_to_notional_avg", "fund_ratio_to_open_interest")
 
 
-def run_compare(ts_ns, price, profiles: list[VenueProfile], *, name: str, population: PopulationSpec | None = None,
+def run_compare(ts_ns, price, profiles: list[VenueProfile], *, name: str, population: PopulationSpec | CrowdSpec | Book | None = None,
                 liquidity: LiquidityModel | None = None, progress: Callable[[str, int, int], None] | None = None,
                 fund: FundRule | str | None = None) -> tuple[pd.DataFrame, dict[str, ReplayResult]]:
     """Replay ``price`` through every profile; one row per venue (and the full results).
@@ -88,6 +91,8 @@ def run_compare(ts_ns, price, profiles: list[VenueProfile], *, name: str, popula
             "loss_split_adds_up": s["loss_accounting"]["adds_up"],
             "value_conserved": s["value_conserved"],
             "replay_identical": s["replay_identical"],
+            **({"book_positions_opened": s["book"]["positions_opened"], "book_positions_refused": s["book"]["positions_refused"]}
+               if "book" in s else {}),
         })
         results[p.name] = r
     return pd.DataFrame(rows), results
@@ -142,6 +147,9 @@ def write_compare_report(table: pd.DataFrame, results: dict[str, ReplayResult], 
         for key in ("crowd", "scenario"):
             if key in first.summary:
                 doc[key] = first.summary[key]
+        if "book" in first.summary:  # the same book; what each venue's initial margin let it open
+            keep = ("positions_opened", "positions_refused", "refused", "rebased", "open_interest_usdc", "entry_adjustment_usdc")
+            doc["book"] = {**first.summary["population"], "by_venue": {v: {k: r.summary["book"][k] for k in keep} for v, r in results.items()}}
     paths["json"].write_text(json.dumps(doc, indent=2, default=str))
     table.to_parquet(paths["table"], index=False)
     return paths

@@ -32,7 +32,8 @@ from ramparts.engine.node import Node, replay
 from ramparts.engine.presets import BTC_TIERS, genesis, perpetual
 from ramparts.errors import InvalidInput
 from ramparts.journal import open_journal
-from ramparts.lab.crowd import Crowd, CrowdSpec, generate_crowd
+from ramparts.lab.book import Book, open_book, replay_instruments
+from ramparts.lab.crowd import MAKER_CAP_USD, Crowd, CrowdSpec, generate_crowd
 from ramparts.lab.fund import FundRule, size_fund
 from ramparts.lab.liquidity import LiquidityModel
 from ramparts.lab.population import MAKER, Market, PopulationSpec, generate_population, opening_events
@@ -233,7 +234,7 @@ def run_replay(
     price: np.ndarray | Mapping[str, np.ndarray],
     *,
     name: str = "replay",
-    population: PopulationSpec | CrowdSpec | None = None,
+    population: PopulationSpec | CrowdSpec | Book | None = None,
     liquidity: LiquidityModel | None = None,
     venue: VenueSpec | None = None,
     oracle: OracleFaults | None = None,
@@ -246,7 +247,9 @@ def run_replay(
     ``price`` is one array (quote per BTC, the ``BTC-PERP`` market) or a mapping
     ``{"BTC-PERP": array, "ETH-PERP": array, ...}`` of paths on the common times ``ts_ns``; the
     first market is the primary one of the series and the report. Each market has its own
-    liquidity displacement; the insurance fund is global.
+    liquidity displacement; the insurance fund is global. A :class:`~ramparts.lab.book.Book` is
+    checked against the markets before anything is journaled, and each market it marks is rebased
+    to its mark (:mod:`ramparts.lab.book`).
     """
     ts_ns, paths = _paths(ts_ns, price)
     population = population or PopulationSpec()
@@ -255,16 +258,22 @@ def run_replay(
     oracle = oracle or OracleFaults()
     symbols = list(paths)
     primary = symbols[0]
+    rebased: dict = {}
+    if isinstance(population, Book):
+        check_population(population, paths, venue)
+        paths, rebased = population.rebase(paths)
 
     node = Node(open_journal(journal_url, durability="normal"))
     t0 = int(ts_ns[0])
     p0 = {sym: Decimal(f"{paths[sym][0]:.1f}") for sym in symbols}
+    if isinstance(population, Book):  # a marked market opens at the book's own mark, exactly
+        p0.update({m.instrument: m.price for m in population.marks})
     books = venue.liquidation.get("pricing") == "order_book"  # the venue liquidates against a (synthetic) book
     liq = dict(venue.liquidation)
     if books:
         liq.setdefault("book_account", MAKER)
     setup = [genesis(ts=t0, **liq)]
-    setup += [perpetual(sym, sym[: -len("-PERP")], ts=t0, tiers=venue.tiers) for sym in symbols]
+    setup += _listings(symbols, venue, t0)
     setup += [ev.OraclePrice(ts=t0, instrument=sym, price=str(p0[sym])) for sym in symbols]
     step_ns = int(np.median(np.diff(ts_ns))) or 1
     names = [f"src{i}" for i in range(oracle.sources)]
@@ -283,7 +292,14 @@ def run_replay(
     markets = [Market(sym, float(p0[sym]), instrs[sym].size_step) for sym in symbols]
     crowd: Crowd | None = None
     crowd_facts: dict | None = None
-    if isinstance(population, CrowdSpec):
+    book_facts: dict | None = None
+    if isinstance(population, Book):
+        # every position opened at its entry price against the maker; refusals reported (ramparts.lab.book)
+        book_facts = {**open_book(node, population, t0, MAKER, maker_cap_usd=MAKER_CAP_USD), "rebased": rebased}
+        traders = list(population.subaccounts)
+        open_interest = _open_interest(e)
+        book_facts["open_interest_usdc"] = _usdc(open_interest)
+    elif isinstance(population, CrowdSpec):
         # a crowd opens over its warm-up (Crowd.step); the fund is sized against the open interest it builds
         traders, crowd_facts = generate_crowd(population, markets, max_lev)
         crowd = Crowd(population, traders, markets, t0, max_lev, collateral_scale=crowd_facts["open_interest_scale"]["long"])
@@ -517,6 +533,7 @@ def run_replay(
         "replay_identical": None if replay_hash is None else replay_hash == state_hash,
         "population": population.to_dict(),
         **({"crowd": {**(crowd_facts or {}), **crowd.stats, "accounts_at_end": len(crowd.members)}} if crowd is not None else {}),
+        **({"book": book_facts} if book_facts is not None else {}),
         "liquidity": liquidity.to_dict(),
         "venue": venue.to_dict(),
         "oracle_faults": oracle.to_dict(),
@@ -529,6 +546,20 @@ def run_replay(
         **({"synthetic_book": {"levels_a_side": BOOK_LEVELS, "book_account": liq["book_account"]}} if books else {}),
     }
     return ReplayResult(name, cols, liquidations, {k: _usdc(v) for k, v in totals.items()}, summary, state_hash, replay_hash)
+
+
+def _listings(symbols: list[str], venue: VenueSpec, ts: int) -> list[ev._Event]:
+    """The replay's markets: one linear perpetual per path, on the venue's tiers."""
+    return [perpetual(sym, sym[: -len("-PERP")], ts=ts, tiers=venue.tiers) for sym in symbols]
+
+
+def check_population(population, price, venue: VenueSpec | None = None) -> None:
+    """Refuse, before anything runs, a population the replay of ``price`` (one array or a mapping of markets, as
+    :func:`run_replay` takes it) cannot open: a :class:`~ramparts.lab.book.Book` naming a market it does not list,
+    a size off a market's step, collateral its venue does not take (:meth:`~ramparts.lab.book.Book.check`)."""
+    if isinstance(population, Book):
+        symbols = list(price) if isinstance(price, Mapping) else [SYMBOL]
+        population.check(*replay_instruments(symbols, [genesis(ts=0), *_listings(symbols, venue or VenueSpec(), 0)]))
 
 
 def _loss_accounting(e, totals: dict, *, deficit: int, book_paid: int, keeper_bonus: int, charged: int, funds0: int, vault0: int,

@@ -41,6 +41,12 @@ deficit (losses beyond the bankrupt accounts' own collateral), the backstop vaul
 counterparties' loss, socialised loss, the loss beyond the fund (what the vault, ADL and
 socialisation had to carry), the bad debt split by who bore it, and whether the fund was exhausted
 (its lowest level at or below ``exhausted_below`` of its start).
+
+The population is the synthetic one (:class:`~ramparts.lab.population.PopulationSpec`) or a risk team's own
+book (:class:`~ramparts.lab.book.Book`, ``--book``): every path opens the same book, each market rebased to
+the book's mark where it gives one (a synthetic path starts at the last hourly price of the fitted history;
+without a mark, each position carries its PnL from its entry price to that start), and each row counts the
+positions the engine refused at the open (``book_positions_refused``).
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ import numpy as np
 import pandas as pd
 
 from ramparts.errors import InvalidInput
+from ramparts.lab.book import Book
 from ramparts.lab.liquidity import LiquidityModel
 from ramparts.lab.population import PopulationSpec
 from ramparts.lab.replay import BEARERS, OracleFaults, VenueSpec, run_replay
@@ -292,9 +299,13 @@ OUTCOMES = ("drawdown", "liquidation_steps", "liquidated_notional_usdc", "bankru
             "socialised_unrecovered_usdc", "bad_debt_usdc", "fund_exhausted")
 
 
-def run_case(case: StressCase, spec: StressSpec, population: PopulationSpec, venue: VenueSpec, liquidity: LiquidityModel) -> dict:
-    """Run one case through the engine; one row of outcomes (value conservation is checked inside)."""
-    pop = replace(population, pair_fraction=case.pair_fraction) if case.pair_fraction else population
+def run_case(case: StressCase, spec: StressSpec, population: PopulationSpec | Book, venue: VenueSpec, liquidity: LiquidityModel) -> dict:
+    """Run one case through the engine; one row of outcomes (value conservation is checked inside).
+
+    A :class:`~ramparts.lab.book.Book` runs as it is (its own positions; the correlation family's pairs are
+    the synthetic population's), its markets rebased to its marks; the row counts the positions it refused."""
+    pairs = case.pair_fraction and isinstance(population, PopulationSpec)
+    pop = replace(population, pair_fraction=case.pair_fraction) if pairs else population
     liq = replace(liquidity, depth_multiplier=liquidity.depth_multiplier * case.liquidity_multiplier)
     r = run_replay(case.ts_ns, case.prices, name=f"{spec.scenario}-{case.index}", population=pop, liquidity=liq, venue=venue,
                    oracle=case.oracle, verify_replay=False)
@@ -330,7 +341,13 @@ def run_case(case: StressCase, spec: StressSpec, population: PopulationSpec, ven
         "outage_steps": case.oracle.outage_steps,
         "latency_steps": case.oracle.latency_steps,
         "state_hash": r.state_hash,
+        **({"book_positions_refused": s["book"]["positions_refused"]} if "book" in s else {}),
     }
+
+
+def markets(scenario: str) -> tuple[str, ...]:
+    """The markets a scenario family's paths list (a book is checked against them)."""
+    return ("BTC-PERP", "ETH-PERP") if scenario == "correlation" else ("BTC-PERP",)
 
 
 @dataclass
@@ -396,7 +413,7 @@ def summarise(table: pd.DataFrame, spec: StressSpec, fund0: float) -> dict:
 def run_stress(
     spec: StressSpec,
     *,
-    population: PopulationSpec | None = None,
+    population: PopulationSpec | Book | None = None,
     venue: VenueSpec | None = None,
     liquidity: LiquidityModel | None = None,
     fits: FittedModels | None = None,
@@ -421,7 +438,10 @@ def run_stress(
     else:
         rows = runner([(i, spec, population, venue, liquidity, fits) for i in range(spec.n_paths)])
     table = pd.DataFrame(rows).sort_values("path").reset_index(drop=True)
-    return StressResult(spec, table, summarise(table, spec, float(venue.insurance_fund)), fits)
+    summary = summarise(table, spec, float(venue.insurance_fund))
+    if isinstance(population, Book):
+        summary["book"] = {**population.to_dict(), "positions_refused_max": int(table["book_positions_refused"].max())}
+    return StressResult(spec, table, summary, fits)
 
 
 def run_task(task: tuple) -> dict:
@@ -488,6 +508,7 @@ __all__ = [
     "fit_models",
     "generate_case",
     "generate_cases",
+    "markets",
     "run_case",
     "run_stress",
     "run_task",
