@@ -197,6 +197,7 @@ def test_a_crowd_builds_up_over_its_warm_up_and_reacts_in_the_fall():
     assert c["accounts_by_type"] == {"cross": 96, "basis": 24} and c["topups"] == 0 and c["derisks"] == 0
     # a 35 % fall brings dip buyers at −10 %, −20 % and −30 % (2 % of 120 → 2 accounts a level)
     assert c["dip_accounts"] == 6 and quiet.summary["accounts"] == 126
+    assert c["fills_refused"] == 0  # 4× leverage is well inside the venue's initial margin
     assert quiet.summary["replay_identical"] and quiet.summary["value_conserved"]
     # the opening margin is read once the warm-up is over: all 120 members have opened by then
     assert 0 < quiet.summary["initial_margin_rate_avg"] < quiet.summary["collateral_to_notional_avg"]
@@ -266,3 +267,41 @@ def test_the_replay_report_says_who_traded_and_every_assumed_parameter(tmp_path)
     summary = json.loads(files["json"].read_text())
     assert summary["crowd"]["accounts_by_type"] == {"cross": 24, "basis": 6}
     assert len(summary["scenario"]["parameters"]) == len(s.params)
+
+
+def test_leverage_is_capped_by_the_tier_at_the_members_size_and_refused_fills_are_counted(monkeypatch):
+    import ramparts.lab.replay as rp
+    from ramparts.lab.liquidity import LiquidityModel
+
+    t, p = _falling_path(hours=24, drop=0.05)
+    # members asking for far more than the venue allows, at sizes that reach its higher tiers
+    spec = CrowdSpec(types=(AccountType("x", share=1.0, leverage_median=200.0, leverage_sigma=0.0, leverage_cap=1.0,
+                                        collateral_median=50_000, collateral_sigma=1.0),), n_accounts=10)
+    capped = rp.run_replay(t, p, population=spec, liquidity=LiquidityModel(depth=1e12), verify_replay=False)
+    assert capped.summary["crowd"]["fills_refused"] == 0  # each capped at what its tier allows: every fill opens
+    first_tier = capped.summary["crowd"]["leverage_median"]
+    assert first_tier < 200
+    real = rp.generate_crowd
+    # the same crowd capped only at the first tier's maximum: the larger members' fills are refused, and counted
+    monkeypatch.setattr(rp, "generate_crowd", lambda spec, markets, max_lev, im_rate=None: real(spec, markets, max_lev))
+    loose = rp.run_replay(t, p, population=spec, liquidity=LiquidityModel(depth=1e12), verify_replay=False)
+    assert loose.summary["crowd"]["fills_refused"] > 0
+    # three times the venue's maximum: every opening fill is refused
+    monkeypatch.setattr(rp, "generate_crowd", lambda spec, markets, max_lev, im_rate=None: real(spec, markets, 3 * max_lev))
+    r = rp.run_replay(t, p, population=spec, liquidity=LiquidityModel(depth=1e12), verify_replay=False)
+    assert r.summary["crowd"]["fills_refused"] == 10
+    assert r.summary["liquidation_steps"] == 0 and r.summary["bankruptcies"] == 0
+
+
+def test_generate_crowd_caps_leverage_by_the_rate_at_each_members_notional():
+    def rate(notional: float) -> float:  # 1 % up to 100,000, 5 % above (a two-tier schedule)
+        return 0.01 if notional <= 100_000 else 0.05
+
+    spec = CrowdSpec(types=(AccountType("x", share=1.0, leverage_median=60.0, leverage_sigma=0.8, leverage_cap=0.9,
+                                        collateral_median=3_000, collateral_sigma=1.0),), n_accounts=300, seed=4)
+    flat, _ = generate_crowd(spec, [BTC], 100)
+    tiered, _ = generate_crowd(spec, [BTC], 100, rate)
+    big = [m for m in tiered if m.notional({"BTC-PERP": BTC.price}) > 100_000]
+    assert big and all(m.leverage <= 0.9 / 0.05 * (1 + 1e-9) for m in big)
+    assert all(m.leverage <= 0.9 / rate(m.notional({"BTC-PERP": BTC.price})) * (1 + 1e-9) for m in tiered)
+    assert max(m.leverage for m in flat) > 0.9 / 0.05  # without the schedule they would have been above it

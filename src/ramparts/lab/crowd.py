@@ -38,6 +38,7 @@ source or is an assumption.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 
@@ -172,8 +173,13 @@ class Member:
         return sum(abs(float(q)) * prices[s] for s, q in self.legs)
 
 
-def generate_crowd(spec: CrowdSpec, markets: list[Market], max_leverage: float) -> tuple[list[Member], dict]:
+def generate_crowd(spec: CrowdSpec, markets: list[Market], max_leverage: float,
+                   im_rate: Callable[[float], float] | None = None) -> tuple[list[Member], dict]:
     """Draw the crowd at the markets' starting prices; returns ``(members, facts)``.
+
+    ``max_leverage`` is the venue's maximum (its first tier). ``im_rate(notional_usd)``, when given, is the venue's
+    initial-margin rate at a notional (a tier schedule charges larger positions more): a member's leverage is then
+    capped at ``leverage_cap / im_rate(notional)`` at its final size, so that its opening fill meets initial margin.
 
     ``facts`` states what was drawn: accounts per type, the open-interest scale factor, the resulting long and short
     notional, the notional-weighted and median effective leverage.
@@ -209,11 +215,17 @@ def generate_crowd(spec: CrowdSpec, markets: list[Market], max_leverage: float) 
                 total = sum(c * lev for _, c, lev, lg, *_ in rows if lg == side)
                 scale[side] = spec.open_interest_usd / total if total > 0 else 1.0
             over = [j for j, r in enumerate(rows) if r[1] * r[2] * scale[r[3]] > cap * (1 + 1e-9)]
-            if not over:
+            tiered = _over_tier(rows, scale, im_rate)
+            if not over and not tiered:
                 break
             capped += len(over)
             for j in over:
                 rows[j] = (rows[j][0], cap / (rows[j][2] * scale[rows[j][3]]), *rows[j][2:])
+            for j, lev in tiered:
+                rows[j] = (rows[j][0], rows[j][1], lev, *rows[j][3:])
+    else:
+        for j, lev in _over_tier(rows, scale, im_rate):
+            rows[j] = (rows[j][0], rows[j][1], lev, *rows[j][3:])
     members: list[Member] = []
     for j, (t, coll, lev, lg, chosen, entry, attentive, derisks) in enumerate(rows):
         coll *= scale[lg]
@@ -253,6 +265,19 @@ def generate_crowd(spec: CrowdSpec, markets: list[Market], max_leverage: float) 
     return members, facts
 
 
+def _over_tier(rows: list, scale: dict, im_rate: Callable[[float], float] | None) -> list[tuple[int, float]]:
+    """``(row, leverage)`` for the rows whose leverage the venue's tier at their notional does not allow."""
+    if im_rate is None:
+        return []
+    out = []
+    for j, r in enumerate(rows):
+        t, coll, lev = r[0], r[1] * scale[r[3]], r[2]
+        allowed = t.leverage_cap / im_rate(coll * lev)
+        if lev > allowed * (1 + 1e-12):
+            out.append((j, allowed))
+    return out
+
+
 def _apportion(n: int, shares: list[float]) -> list[int]:
     """Largest-remainder split of ``n`` by ``shares`` (which add up to 1)."""
     raw = [n * s for s in shares]
@@ -290,7 +315,7 @@ class Crowd:
     reacted: np.ndarray = field(init=False)
     pending: list[_Pending] = field(default_factory=list)
     stats: dict = field(default_factory=lambda: {"topups": 0, "topup_usd": 0.0, "derisks": 0, "derisk_notional_usd": 0.0,
-                                                "dip_accounts": 0, "openings_refused": 0})
+                                                "dip_accounts": 0, "fills_refused": 0})
     _high: float = 0.0
     _dip_level: int = 0
     _subs: np.ndarray = field(init=False)  #: each member's engine sub-account index (-2: not looked up yet, -1: refused)

@@ -301,7 +301,11 @@ def run_replay(
         book_facts["open_interest_usdc"] = _usdc(open_interest)
     elif isinstance(population, CrowdSpec):
         # a crowd opens over its warm-up (Crowd.step); the fund is sized against the open interest it builds
-        traders, crowd_facts = generate_crowd(population, markets, max_lev)
+        def im_rate(notional_usd: float) -> float:  # the strictest listed market's initial-margin rate at a notional
+            units = max(int(notional_usd * 10**6), 1)
+            return max(i.schedule.initial_margin(units) for i in instrs.values()) / units
+
+        traders, crowd_facts = generate_crowd(population, markets, max_lev, im_rate)
         crowd = Crowd(population, traders, markets, t0, max_lev, collateral_scale=crowd_facts["open_interest_scale"]["long"])
         _submit(node, [ev.OpenSubAccount(ts=t0, subaccount=MAKER),
                        *(ev.Deposit(ts=t0, subaccount=MAKER, asset="USDC", amount=str(amount))
@@ -359,8 +363,10 @@ def run_replay(
         crowd_flow: dict[str, float] = {}
         if crowd is not None:  # openings, top-ups, de-risking and dip buyers due now, at the prices the venue shows
             pre, crowd_flow = crowd.step(k, t, e, {sym: Decimal(f"{shown[sym]:.1f}") for sym in symbols})
-            if pre:
-                _submit(node, pre, strict=False)
+            if pre:  # a fill the engine refuses (initial margin) is counted, not hidden
+                outcomes = node.submit_batch(pre)
+                crowd.stats["fills_refused"] += sum(1 for x, o in zip(pre, outcomes, strict=True)
+                                                    if o.error is not None and isinstance(x, ev.Fill))
             if im_rate is None and t - t0 >= population.warmup_s * 1e9:
                 im_rate, collateral_rate = _opening_margin(e)
         batch: list[ev._Event] = []

@@ -214,7 +214,8 @@ def population_html(summary: dict) -> str:
              ["leverage at entry: median / notional-weighted", f"{c['leverage_median']:.1f}× / {c['leverage_notional_weighted']:.1f}×"],
              ["top-ups", f"{c['topups']:,} ({c['topup_usd']:,.0f} USDC)"],
              ["de-risking trades", f"{c['derisks']:,} ({c['derisk_notional_usd']:,.0f} USDC)"],
-             ["dip buyers", f"{c['dip_accounts']:,}"]]
+             ["dip buyers", f"{c['dip_accounts']:,}"],
+             ["fills refused (initial margin)", f"{c['fills_refused']:,}"]]
     params = _rows_html(["parameter", "value", "source or assumption"],
                         [[p["name"], str(p["value"]), ("source: " + p["source"]) if "source" in p else ("assumption: " + p.get("assumption", ""))]
                          for p in sc.get("parameters", [])])
