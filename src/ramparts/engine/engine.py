@@ -288,6 +288,34 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
             return (0, 0, 0)
         return (int(self.book.lots[slot]), int(self.book.cost[slot]), int(self.book.entry[slot]))
 
+    # notebook views (pandas is imported on first use, not with the engine); see ramparts.engine.frames
+    def position_record(self, subaccount: str | int, symbol: str):
+        """The position as a :class:`~ramparts.engine.frames.Position` named tuple: lots, size,
+        cost and entry notional in base units, the average entry *price*, the mark, notional, uPnL."""
+        from ramparts.engine import frames
+
+        return frames.position_record(self, subaccount, symbol)
+
+    def accounts(self):
+        """Every non-system sub-account's cash, equity, margins, margin ratio and liquidation price
+        as a pandas DataFrame: human units, with the exact integers in ``*_units`` columns."""
+        from ramparts.engine import frames
+
+        return frames.accounts(self)
+
+    def positions(self):
+        """Every open position as a pandas DataFrame (size, entry price, mark, notional, uPnL)."""
+        from ramparts.engine import frames
+
+        return frames.positions(self)
+
+    def markets_frame(self):
+        """Every instrument's index, mark, open interest and last funding rate as a pandas
+        DataFrame (``markets`` itself is the list of :class:`MarketState`)."""
+        from ramparts.engine import frames
+
+        return frames.markets(self)
+
     def open_interest(self, symbol: str) -> int:
         """Long open interest in lots (equal to the short side)."""
         h = self.book.holders(self.instrument(symbol).index)
