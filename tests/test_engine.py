@@ -154,6 +154,8 @@ def test_adl_at_the_bankruptcy_price_when_the_fund_is_empty():
     assert len(dl) == 1
     assert dl[0]["counterparty"] == "bob/main" and dl[0]["lots"] == 100
     assert dl[0]["quote"] == usdc(4000) and dl[0]["bankruptcy_price"] == "40000.00000000"
+    # bob before the ADL: short 0.1 BTC from 50,000 at a mark of 38,000 (+1,200 unrealised) on a 10,000 deposit
+    assert (dl[0]["counterparty_pnl"], dl[0]["counterparty_notional"], dl[0]["counterparty_equity"]) == (usdc(1200), usdc(3800), usdc(11_200))
     assert v.bal("alice/main") == 0
     # bob sold at 50,000 and bought back at the bankruptcy price 40,000: +1,000
     assert v.e.risk("bob/main").equity == usdc(11_000)

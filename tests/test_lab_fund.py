@@ -87,7 +87,9 @@ SIZING = [
     ("auto", "binance", "2022-11-06", 6_689_785, "published", "binance-btcusdt-2020-05-10"),  # 910 days vs 1,069
     ("auto", "BINANCE ", 1_583_884_800 * 10**9, 6_689_785, "published", "binance-btcusdt-2020-05-10"),  # nanoseconds
     ("auto", "ramparts", "2025-10-09", 6_689_785, "assumption", "binance-btcusdt-2020-05-10"),
-    ("auto", "hyperliquid", "2020-03-11", 6_689_785, "assumption", "binance-btcusdt-2020-05-10"),
+    ("auto", "dydx", "2020-03-11", 6_689_785, "assumption", "binance-btcusdt-2020-05-10"),
+    ("auto", "hyperliquid", "2025-10-09", 0, "design", None),  # no fund: the HLP vault is the backstop
+    ("1%oi", "hyperliquid", "2025-10-09", 1_000_000, "explicit", None),  # a user's rule still applies
     ("5%oi", "binance", "2020-03-11", 5_000_000, "explicit", None),
     ("0.5 %OI", "dydx", "2020-03-11", 500_000, "explicit", None),
     ("0%oi", "dydx", "2020-03-11", 0, "explicit", None),
@@ -106,6 +108,8 @@ def test_size_fund(rule, venue, when, amount, basis, observation):
     assert s.ratio_to_open_interest == pytest.approx(amount / OI, abs=1e-8)
     if observation:
         assert ROWS[observation].source in s.source and observation in s.explanation
+    elif basis == "design":
+        assert s.source.endswith("open-source-venues.md §4") and "HLP" in s.explanation
     else:
         assert s.source.startswith("--fund ")
     assert json.loads(json.dumps(s.to_dict()))["amount_usdc"] == amount

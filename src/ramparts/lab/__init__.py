@@ -12,7 +12,13 @@ This package owns everything the lab needs *around* the engine, each module hold
   path was made.
 * :mod:`ramparts.lab.events`: the registry of built-in crash windows
   (:data:`~ramparts.lab.events.NAMED_EVENTS`), their refinement candidates, and
-  :func:`~ramparts.lab.events.event_path`, an event's path for a replay.
+  :func:`~ramparts.lab.events.event_path`, an event's path for a replay
+  (:func:`~ramparts.lab.events.event_paths`: several markets on one time axis).
+* :mod:`ramparts.lab.crowd` and :mod:`ramparts.lab.scenario`: the population from data (account
+  types, warm-up, open interest matched per event and per market, reactions) and the scenario file
+  that names every parameter with its source or as an assumption.
+* :mod:`ramparts.lab.validate`: ``ramparts validate``, replays of windows with published outcomes,
+  each figure beside the real one and its band.
 * :mod:`ramparts.lab.sensitivity`: ``ramparts replay --sensitivity``, the headline figures one
   factor at a time (path and bar size, seed, fund, depth).
 * :mod:`ramparts.lab.backtest`: margin backtesting statistics (exceedances, Kupiec's proportion of

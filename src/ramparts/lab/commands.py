@@ -184,6 +184,11 @@ def _crowd_rows(s: dict) -> list[tuple[str, str]]:
             ("leverage at entry: median / notional-weighted", f"{c['leverage_median']:.1f}x / {c['leverage_notional_weighted']:.1f}x"),
             ("top-ups / de-risking trades / dip buyers", f"{c['topups']:,} ({c['topup_usd']:,.0f} USDC) / {c['derisks']:,} / "
                                                           f"{c['dip_accounts']:,}")]
+    if c.get("accounts_below_one_lot"):
+        rows.append(("accounts left out (notional below one size step)", f"{c['accounts_below_one_lot']:,}"))
+    by_market = c.get("open_interest_by_market_usd") or {}
+    if len(by_market) > 1:
+        rows.append(("open interest by market (USDC, longs)", ", ".join(f"{k} {v:,.0f}" for k, v in by_market.items())))
     return rows
 
 
@@ -215,6 +220,33 @@ def _price_path(ev_, gaps: str, source_id: str, intrabar: str, method: str = "re
     return event_path(ev_, gaps=gaps, source_id=source_id or None, method=method, refine_source_ids=ids or None, order=intrabar,
                       wicks=wicks, tolerance=WICK_TOLERANCE if tolerance is None else tolerance,
                       bridge_step=bridge_step or BRIDGE_STEP)
+
+
+_MARKETS_HELP = ("comma-separated assets replayed at once, each its own perpetual (BTC,ETH or all; default: the event's "
+                 "own, BTC); accounts hold several (the scenario's [market_open_interest] sizes each market)")
+
+
+def _market_paths(ev_, markets: str | None, path, **kw):
+    """``--markets``: ``(assets, MarketPaths)``; a single market keeps the path already built."""
+    from ramparts.lab.events import MarketPaths, event_paths, parse_markets
+
+    assets = parse_markets(markets, ev_)
+    if len(assets) == 1 and assets[0] == ev_.asset:
+        return assets, MarketPaths(path.ts_ns, {f"{ev_.asset}-PERP": path.price}, {f"{ev_.asset}-PERP": path})
+    from ramparts.lab.paths import BRIDGE_STEP, WICK_TOLERANCE
+
+    ids = [x.strip() for x in (kw.pop("refine_source_id", "") or "").split(",") if x.strip()]
+    tol = kw.pop("tolerance", None)
+    return assets, event_paths(ev_, assets, gaps=kw["gaps"], source_id=kw.get("source_id") or None, method=kw["method"],
+                               refine_source_ids=ids or None, order=kw["order"], wicks=kw["wicks"],
+                               tolerance=WICK_TOLERANCE if tol is None else tol, bridge_step=kw.get("bridge_step") or BRIDGE_STEP)
+
+
+def _say_markets(mp) -> None:
+    """One line per market after the first: how its path was made."""
+    for sym, p in list(mp.paths.items())[1:]:
+        console.print(f"{sym} price path: {p.provenance.describe()}; {len(p.ts_ns):,} observations, low {p.price.min():,.2f}",
+                      soft_wrap=True, highlight=False)
 
 
 def _write_path(path, out_dir: Path) -> None:
@@ -380,6 +412,7 @@ def replay(
     wide_conf: str = typer.Option("", help="START:STEPS, every source reporting a 5 % confidence interval (needs --oracle-sources)"),
     breakers: bool = typer.Option(False, help="arm circuit breakers: a 10 %/hour move pauses new risk; a fund below 10 % pauses withdrawals"),
     fund: str = typer.Option("auto", help=_FUND_HELP),
+    markets: str = typer.Option(None, help=_MARKETS_HELP),
 ) -> None:
     """Replay a real crash through the engine with a seeded population; write HTML, JSON and Parquet."""
     from dataclasses import replace as _replace
@@ -404,7 +437,12 @@ def replay(
         if depth is not None:
             liquidity = _replace(liquidity, depth=depth)
         path = _price_path(ev_, gaps, source_id, intrabar, path_method, wicks, wick_tolerance, refine_source_id, bridge_step)
-        check_population(population, path.price, venue)
+        assets, mp = _market_paths(ev_, markets, path, gaps=gaps, source_id=source_id, method=path_method, order=intrabar,
+                                   wicks=wicks, tolerance=wick_tolerance, refine_source_id=refine_source_id, bridge_step=bridge_step)
+        if len(assets) > 1 and sensitivity:
+            raise InvalidInput("sensitivity", "runs one market: leave out --markets, or give one asset")
+        path = mp.primary
+        check_population(population, mp.prices, venue)
         prov = path.provenance
         other = None
         if sensitivity:  # the other path method, built (and checked) before anything runs
@@ -416,11 +454,13 @@ def replay(
                 for suffix in ("", "-wal", "-shm"):
                     Path(url + suffix).unlink(missing_ok=True)
             with progress(ev_.name, "prices") as bar:
-                task = bar.add_task("replay", total=len(path.ts_ns))
-                result = run_replay(path.ts_ns, path.price, name=ev_.name, population=population, liquidity=liquidity,
+                task = bar.add_task("replay", total=len(mp.ts_ns))
+                result = run_replay(mp.ts_ns, mp.prices, name=ev_.name, population=population, liquidity=liquidity,
                                     journal_url=url, oracle=faults, venue=venue, progress=lambda k, n: bar.update(task, completed=k))
             if scenario is not None:
                 result.summary["scenario"] = scenario
+            if len(assets) > 1:
+                result.summary["paths"] = mp.provenance()
             sens = None
             if other is not None:
                 sens, sens_files = _sensitivity(ev_.name, path, other, result, population, liquidity, venue, faults, out_dir)
@@ -448,6 +488,7 @@ def replay(
     for k, v in rows:
         table.add_row(k, v)
     console.print(table)
+    _say_markets(mp)
     _say_refused(s)
     console.print(f"insurance fund: {s['fund']['explanation']}; source: {s['fund']['source']}", soft_wrap=True, highlight=False)
     wick_table = _path_table(prov) if prov is not None else None
@@ -791,6 +832,7 @@ def compare(
     out: Path = out_option("compare"),
     force: bool = force_option(),
     fund: str = typer.Option("auto", help=_FUND_HELP + "; the same rule for every venue"),
+    markets: str = typer.Option(None, help=_MARKETS_HELP),
 ) -> None:
     """The same crash and population through several venue profiles, side by side in one report."""
     from ramparts.lab.compare import BEARERS, FIGURES, RATES, run_compare, write_compare_report
@@ -814,9 +856,11 @@ def compare(
             population, liquidity, scenario = _population(population_choice or "default", accounts, seed, ev_.name)
         n_accounts = population.n_accounts
         path = _price_path(ev_, gaps, source_id, intrabar, path_method, wicks)
+        assets, mp = _market_paths(ev_, markets, path, gaps=gaps, source_id=source_id, method=path_method, order=intrabar, wicks=wicks)
+        path = mp.primary
         for p in profiles:
-            check_population(population, path.price, p.venue)
-        n = len(path.ts_ns)
+            check_population(population, mp.prices, p.venue)
+        n = len(mp.ts_ns)
         with run_folder("compare", ev_.name, out, force=force) as out_dir:
             with progress("compare", "prices") as bar:
                 task = bar.add_task("compare", total=n * len(profiles))
@@ -826,11 +870,13 @@ def compare(
                     done[venue] = k
                     bar.update(task, completed=sum(done.values()), description=venue)
 
-                table, results = run_compare(path.ts_ns, path.price, profiles, name=ev_.name, population=population, progress=tick,
+                table, results = run_compare(mp.ts_ns, mp.prices, profiles, name=ev_.name, population=population, progress=tick,
                                              fund=rule, liquidity=liquidity)
-            if scenario is not None:
-                for r in results.values():
+            for r in results.values():
+                if scenario is not None:
                     r.summary["scenario"] = scenario
+                if len(assets) > 1:
+                    r.summary["paths"] = mp.provenance()
             what = f"sub-accounts of {book}" if book is not None else "accounts"
             files = write_compare_report(table, results, profiles, out_dir,
                                          f"{ev_.title}: {n_accounts:,} {what} through {len(profiles)} venue designs")
@@ -858,6 +904,7 @@ def compare(
             console.print(f"{v}:", highlight=False, end=" ")
             _say_refused(r.summary)
     _say_path(path)
+    _say_markets(mp)
     for v, r in results.items():
         console.print(f"fund, {v}: {r.summary['fund']['explanation']}", soft_wrap=True, highlight=False)
     show_files(files["html"], summary=files["json"], price_path=out_dir / "price_path.json")
@@ -1039,6 +1086,51 @@ def export_book(
 
 
 #: The commands this module adds to ``ramparts``, in the order ``ramparts --help`` lists them.
+def validate(
+    check: str = typer.Option("", help="comma-separated checks (default: all): hyperliquid-2025-10-10, black-thursday-bitmex, "
+                                       "black-thursday-binance"),
+    out: Path = out_option("validate"),
+    force: bool = force_option(),
+) -> None:
+    """Replay the windows whose real outcomes were published and print the lab beside reality, with bands."""
+    from ramparts.lab.validate import run_validation, write_validation
+
+    with user_errors(FIELDS, REWORDING):
+        names = [c.strip() for c in check.split(",") if c.strip()]
+        with run_folder("validate", "validate", out, force=force) as out_dir:
+            with progress("validate", "prices") as bar:
+                tasks: dict[str, object] = {}
+
+                def tick(name: str, k: int, n: int) -> None:
+                    if name not in tasks:
+                        tasks[name] = bar.add_task(name, total=n)
+                    bar.update(tasks[name], completed=k)
+
+                results = run_validation(names or None, progress=tick)
+            files = write_validation(results, out_dir)
+    outside = 0
+    for c, figs, facts in results:
+        t = Table(title=f"{c.title}: {facts['event']} on {facts['venue']}, {', '.join(facts['markets'])}, "
+                        f"{facts['accounts']:,} accounts, fund {facts['fund']['amount_usdc']:,.0f} USDC ({facts['fund']['basis']})")
+        for col in ("figure", "lab", "real", "band", "status"):
+            t.add_column(col, justify="left" if col in ("figure", "status") else "right")
+        for f in figs:
+            from ramparts.lab.validate import _fmt
+
+            real = "-" if f.figure.real is None else _fmt(f.figure, f.figure.real)
+            t.add_row(f.figure.label, _fmt(f.figure, f.lab), real, f"{_fmt(f.figure, f.figure.low)} to {_fmt(f.figure, f.figure.high)}",
+                      f.status)
+            outside += f.status == "OUTSIDE"
+        console.print(t)
+        for f in figs:
+            if f.figure.known_gap and not f.inside:
+                console.print(f"  known gap, {f.figure.key}: {f.figure.known_gap}", soft_wrap=True, highlight=False)
+    show_files(files["html"], summary=files["json"])
+    if outside:
+        console.print(f"[bold red]{outside} figure(s) outside their band[/]")
+        raise typer.Exit(1)
+
+
 COMMANDS: tuple[tuple[str, Any], ...] = (
     ("demo", demo),
     ("replay", replay),
@@ -1050,6 +1142,7 @@ COMMANDS: tuple[tuple[str, Any], ...] = (
     ("depeg", depeg),
     ("replay-options", replay_options),
     ("export-book", export_book),
+    ("validate", validate),
 )
 
 

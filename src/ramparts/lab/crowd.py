@@ -13,6 +13,10 @@ market makers, vaults. :func:`generate_crowd` draws a reproducible list of :clas
   longs' sizes are scaled so that their notional equals it, and the shorts' likewise: every long has a short, so the
   venue's open interest when the warm-up ends is that figure and the lab's market maker carries only what the crowd
   trades later. No account holds more than ``max_account_share`` of it (the largest deposits are capped first).
+* **Several markets.** With more than one market, each member trades ``markets`` of them (its type's count), drawn
+  without replacement with probability proportional to the markets' relative open interest (``market_weights``, from
+  the scenario's ``[market_open_interest]``; the first market weighs 1); the open-interest target is then
+  ``open_interest_usd × Σ weights`` (the first market's figure times the markets' relative sizes).
 * **Top-ups.** An *attentive* member (probability ``topup_probability``) whose margin ratio (maintenance / equity)
   reaches ``warn_ratio`` deposits, after a delay drawn from a log-normal with median ``topup_delay_s``, enough to
   bring the ratio back to ``target_ratio``, from a reserve of ``topup_reserve`` × its first deposit.
@@ -118,6 +122,9 @@ class CrowdSpec:
     dip_leverage_median: float = 3.0
     maker_collateral_multiple: float = 10.0
     max_account_share: float = 0.02
+    #: each market's open interest relative to the primary market's, by asset (``{"ETH": 0.59}``); a replay of several
+    #: markets needs one for each market after the first (the first weighs 1)
+    market_weights: dict | None = None
 
     def __post_init__(self) -> None:
         if not self.types:
@@ -142,6 +149,9 @@ class CrowdSpec:
             "dip_leverage_median": 0.01 <= self.dip_leverage_median <= 200,
             "maker_collateral_multiple": self.maker_collateral_multiple > 0,
             "max_account_share": 0.0 < self.max_account_share <= 1.0,
+            "market_weights": self.market_weights is None or (
+                isinstance(self.market_weights, dict)
+                and all(isinstance(k, str) and isinstance(v, (int, float)) and 0 < v <= 100 for k, v in self.market_weights.items())),
         }
         for name, ok in checks.items():
             if not ok:
@@ -186,6 +196,7 @@ def generate_crowd(spec: CrowdSpec, markets: list[Market], max_leverage: float,
     """
     if not markets:
         raise InvalidInput("markets", "needs at least one market")
+    weights = market_weights(spec, markets)
     rng = np.random.default_rng(spec.seed)
     counts = _apportion(spec.n_accounts, [t.share for t in spec.types])
     rows = []  # (type, collateral, leverage, long, markets chosen, entry_s, attentive, derisks)
@@ -201,19 +212,25 @@ def generate_crowd(spec: CrowdSpec, markets: list[Market], max_leverage: float,
         derisks = (rng.random(count) < t.derisk_probability) & ~attentive
         k_markets = min(t.markets, len(markets))
         for i in range(count):
-            chosen = rng.choice(len(markets), size=k_markets, replace=False) if len(markets) > 1 else np.zeros(1, dtype=int)
+            if len(markets) == 1:
+                chosen = np.zeros(1, dtype=int)
+            elif np.all(weights == weights[0]):
+                chosen = rng.choice(len(markets), size=k_markets, replace=False)
+            else:
+                chosen = rng.choice(len(markets), size=k_markets, replace=False, p=weights / weights.sum())
             rows.append((t, float(coll[i]), float(lev[i]), bool(longs[i]), tuple(int(c) for c in chosen), float(entry[i]),
                          bool(attentive[i]), bool(derisks[i])))
     scale = {True: 1.0, False: 1.0}  # per side: long, short
     capped = 0
-    if spec.open_interest_usd is not None:
+    target = None if spec.open_interest_usd is None else spec.open_interest_usd * float(weights.sum())
+    if target is not None:
         # every long has a short: each side is scaled to the open interest (the market maker carries only what the
         # crowd trades later); no account above max_account_share of it (the largest deposits capped, then again)
-        cap = spec.max_account_share * spec.open_interest_usd
+        cap = spec.max_account_share * target
         for _ in range(20):
             for side in (True, False):
                 total = sum(c * lev for _, c, lev, lg, *_ in rows if lg == side)
-                scale[side] = spec.open_interest_usd / total if total > 0 else 1.0
+                scale[side] = target / total if total > 0 else 1.0
             over = [j for j, r in enumerate(rows) if r[1] * r[2] * scale[r[3]] > cap * (1 + 1e-9)]
             tiered = _over_tier(rows, scale, im_rate)
             if not over and not tiered:
@@ -227,13 +244,15 @@ def generate_crowd(spec: CrowdSpec, markets: list[Market], max_leverage: float,
         for j, lev in _over_tier(rows, scale, im_rate):
             rows[j] = (rows[j][0], rows[j][1], lev, *rows[j][3:])
     members: list[Member] = []
+    too_small = 0
     for j, (t, coll, lev, lg, chosen, entry, attentive, derisks) in enumerate(rows):
         coll *= scale[lg]
         coll = max(round(coll, 2), 10.0)
         notional = coll * lev
         per = notional / len(chosen)
         legs = tuple((markets[c].symbol, _size(per, markets[c], 1 if lg else -1)) for c in chosen)
-        if any(q == 0 for _, q in legs):
+        if any(q == 0 for _, q in legs):  # below one size step in some market: it cannot trade (counted, not hidden)
+            too_small += 1
             continue
         collateral = Decimal(f"{coll:.2f}")
         members.append(Member(
@@ -249,12 +268,20 @@ def generate_crowd(spec: CrowdSpec, markets: list[Market], max_leverage: float,
         by_type[m.type_name] = by_type.get(m.type_name, 0) + 1
     long_usd = sum(float(q) * prices[s] for m in members for s, q in m.legs if q > 0)
     short_usd = sum(-float(q) * prices[s] for m in members for s, q in m.legs if q < 0)
+    by_market = {m.symbol: 0.0 for m in markets}
+    for mem in members:
+        for sym, q in mem.legs:
+            if q > 0:
+                by_market[sym] += float(q) * prices[sym]
     facts = {
         "accounts": len(members),
         "accounts_by_type": by_type,
-        "open_interest_target_usd": spec.open_interest_usd,
+        "open_interest_target_usd": target,
+        "market_weights": {m.symbol: float(w) for m, w in zip(markets, weights, strict=True)},
+        "open_interest_by_market_usd": by_market,
         "open_interest_scale": {"long": scale[True], "short": scale[False]},
         "accounts_capped": capped,
+        "accounts_below_one_lot": too_small,
         "long_notional_usd": long_usd,
         "short_notional_usd": short_usd,
         "open_interest_usd": max(long_usd, short_usd),
@@ -263,6 +290,28 @@ def generate_crowd(spec: CrowdSpec, markets: list[Market], max_leverage: float,
         "attentive_share": sum(m.attentive for m in members) / max(len(members), 1),
     }
     return members, facts
+
+
+def market_weights(spec: CrowdSpec, markets: list[Market]) -> np.ndarray:
+    """Each market's open interest relative to the first's: 1 for the first, ``spec.market_weights[asset]`` for the others
+    (all 1 when the spec has neither weights nor an open-interest figure to match).
+
+    Raises
+    ------
+    InvalidInput
+        ``market_weights``: a market after the first has no weight in the scenario.
+    """
+    if spec.market_weights is None and spec.open_interest_usd is None:
+        return np.ones(len(markets))  # no figure to match: the markets weigh alike
+    out = [1.0]
+    for m in markets[1:]:
+        asset = m.symbol[: -len("-PERP")] if m.symbol.endswith("-PERP") else m.symbol
+        w = (spec.market_weights or {}).get(asset)
+        if w is None:
+            raise InvalidInput("market_weights", f"the scenario gives no open interest for {m.symbol} relative to {markets[0].symbol} "
+                                                 f"(add {asset} = {{ value = ..., source = \"...\" }} to [market_open_interest])")
+        out.append(float(w))
+    return np.asarray(out)
 
 
 def _over_tier(rows: list, scale: dict, im_rate: Callable[[float], float] | None) -> list[tuple[int, float]]:

@@ -18,6 +18,13 @@ Rules
   (others are listed as ignored) and, per bar, uses the finest that covers it.
 * A candle file given by the user is refined only from the series the caller names
   (``refine_source_ids``); those must be able to refine the base, or the call is refused.
+* **Several markets** (:func:`event_paths`): an event's file also holds other assets' series
+  (:attr:`NamedEvent.others`: ETH for every built-in window); each asset's path is made by the same rule
+  (its venue's perpetual at the finest interval that covers the window, refined from that asset's finer
+  series), then every path is read on the union of their observation times, each price carried
+  forward from its own last observation (``p_a(t) = p_a(max{t_i ≤ t})``, the first observation before
+  the asset's first). No altcoin has an intraday series in the shipped data (the daily Yahoo file
+  ends 2025-02-11), so the built-in windows replay BTC and ETH at most.
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ from ramparts.lab.paths import (
     price_path,
 )
 
-__all__ = ["NAMED_EVENTS", "NamedEvent", "event_path", "resolve_event"]
+__all__ = ["NAMED_EVENTS", "MarketPaths", "NamedEvent", "event_path", "event_paths", "parse_markets", "resolve_event"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,34 @@ class NamedEvent:
     low: float | None = None
     rationale: str = ""
     refine: tuple[str, ...] = ()
+    asset: str = "BTC"
+    others: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+
+    @property
+    def assets(self) -> tuple[str, ...]:
+        """The assets this event can replay: its own first, then :attr:`others` (``("BTC", "ETH")``)."""
+        return (self.asset, *(a for a, _, _ in self.others))
+
+    def for_asset(self, asset: str) -> NamedEvent:
+        """The same window read for another asset of the file: that asset's base series and refinement candidates.
+
+        Raises
+        ------
+        InvalidInput
+            ``markets``: the event has no series for ``asset``.
+        """
+        a = asset.strip().upper()
+        if a == self.asset:
+            return self
+        for other, source_id, refine in self.others:
+            if other == a:
+                return replace(self, name=f"{self.name}:{a}", source_id=source_id, symbol=f"{a}/USDT:USDT",
+                               interval=None, low=None, refine=refine, asset=a, others=(),
+                               rationale=f"{a}: the same rule as the event's {self.asset} series (the venue's perpetual at the "
+                                         "finest interval that covers the window), refined from the file's other "
+                                         f"{a} series")
+        have = ", ".join(self.assets)
+        raise InvalidInput("markets", f"{self.name} has no {a} series (it has: {have})")
 
     @property
     def path(self) -> Path:
@@ -181,6 +216,8 @@ NAMED_EVENTS: dict[str, NamedEvent] = {
                       "the hours it covers (through 20:00 on 03-12), bn_spot_BTC_30m_aallvi (spot, 30m, low 3,782.13) "
                       "the rest.",
             refine=("bn_spot_BTC_5m_cryofrost", "bn_spot_BTC_30m_aallvi", "ftx_spot_BTCUSD_1h_mooneyes"),
+            others=(("ETH", "bn_usdm_ETH_1h_mooneyes", ("bn_spot_ETH_5m_aovolkov", "bn_spot_ETH_30m_aallvi",
+                                                        "ftx_spot_ETHUSD_1h_mooneyes")),),
         ),
         NamedEvent(
             "china-ban-2021", "China mining/exchange ban crash, 19 May 2021", f"{_CW}/2021-05-19_china_ban_crash.csv.gz",
@@ -190,6 +227,8 @@ NAMED_EVENTS: dict[str, NamedEvent] = {
                       "2021-05-19 13:00). Finer alternatives: bn_spot_BTC_1m_tooyipjee (1-minute spot, covers the "
                       "13:10 low of 30,000 but ends 2021-05-20 20:40) and bn_spot_BTC_30m_aallvi (complete).",
             refine=("bn_spot_BTC_1m_tooyipjee", "bn_spot_BTC_30m_aallvi", "ftx_spot_BTCUSD_1h_mooneyes"),
+            others=(("ETH", "bn_usdm_ETH_1h_mooneyes", ("bn_spot_ETH_1m_tooyipjee", "bn_spot_ETH_30m_aallvi",
+                                                        "ftx_spot_ETHUSD_1h_mooneyes")),),
         ),
         NamedEvent(
             "ftx-2022", "FTX collapse, 6-11 November 2022", f"{_CW}/2022-11_ftx_collapse.csv.gz",
@@ -199,6 +238,7 @@ NAMED_EVENTS: dict[str, NamedEvent] = {
                       "bn_usdm_BTC_1h_mooneyes, bn_spot_BTC_5m_danielarroyave (spot low 15,588). No BTC series is "
                       "finer than 5m, so the default path is the perpetual's own bars.",
             refine=("bn_usdm_BTC_1h_mooneyes", "bn_spot_BTC_5m_danielarroyave"),
+            others=(("ETH", "bn_usdm_ETH_5m_trickbaker", ("bn_usdm_ETH_1h_mooneyes", "bn_spot_ETH_5m_danielarroyave")),),
         ),
         NamedEvent(
             "yen-carry-2024", "Yen carry-trade unwind, 5 August 2024", f"{_CW}/2024-08-05_yen_carry_unwind.csv.gz",
@@ -208,6 +248,7 @@ NAMED_EVENTS: dict[str, NamedEvent] = {
                       "06:15). Alternatives: bybit_lin_BTC_15m_mohsenjfar (Bybit perp, low 48,914.1), "
                       "bn_spot_BTC_5m_moudux (5m spot, low 49,000), which refines the perpetual's bars.",
             refine=("bn_spot_BTC_5m_moudux", "bybit_lin_BTC_15m_mohsenjfar"),
+            others=(("ETH", "bn_usdm_ETH_15m_saam0", ("bn_spot_ETH_5m_moudux", "bybit_lin_ETH_15m_mohsenjfar")),),
         ),
         NamedEvent(
             "tariff-cascade-2025", "Tariff liquidation cascade, 10 October 2025",
@@ -220,6 +261,7 @@ NAMED_EVENTS: dict[str, NamedEvent] = {
                       "default path is the perpetual's own bars.",
             refine=("bn_usdm_BTC_5m_murphyhoops", "bn_usdm_BTC_15m_saam0", "bn_spot_BTC_5m_harthor",
                     "bybit_lin_BTC_15m_mohsenjfar"),
+            others=(("ETH", "bn_usdm_ETH_15m_saam0", ("bn_spot_ETH_5m_harthor", "bybit_lin_ETH_15m_mohsenjfar")),),
         ),
     )
 }
@@ -309,3 +351,78 @@ def event_path(
         note = "not refined: a candle file is refined only from the finer series the caller names"
         return replace(path, provenance=replace(path.provenance, notes=(*path.provenance.notes, note)))
     return price_path(base, finer, method=method, order=order, wicks=wicks, tolerance=tolerance, bridge_step=bridge_step)
+
+
+@dataclass(frozen=True, eq=False)
+class MarketPaths:
+    """Several markets' paths on one time axis (:func:`event_paths`).
+
+    Attributes
+    ----------
+    ts_ns : numpy.ndarray of int64
+        The union of the markets' observation times.
+    prices : dict of str to numpy.ndarray
+        ``{"BTC-PERP": ..., "ETH-PERP": ...}`` on ``ts_ns``, each carried forward from its own last observation;
+        the first market is the primary one (the report's).
+    paths : dict of str to PricePath
+        Each market's own path, with its provenance, before alignment.
+    """
+
+    ts_ns: Any
+    prices: dict[str, Any]
+    paths: dict[str, PricePath]
+
+    @property
+    def primary(self) -> PricePath:
+        return next(iter(self.paths.values()))
+
+    def provenance(self) -> dict:
+        """Each market's path record (the summary's ``paths``)."""
+        return {sym: p.provenance.to_dict() for sym, p in self.paths.items() if p.provenance is not None}
+
+
+def parse_markets(text: str | Sequence[str] | None, event: NamedEvent) -> tuple[str, ...]:
+    """``--markets``: ``"BTC,ETH"`` (or ``"all"``) as the event's assets, checked, without repeats; the first is primary."""
+    if text is None:
+        return (event.asset,)
+    items = [t.strip().upper() for t in (text.split(",") if isinstance(text, str) else text) if t.strip()]
+    if items == ["ALL"]:
+        return event.assets
+    if not items:
+        raise InvalidInput("markets", f"name at least one asset (this event has: {', '.join(event.assets)})")
+    seen: list[str] = []
+    for a in items:
+        if a.endswith("-PERP"):
+            a = a[: -len("-PERP")]
+        if a not in event.assets:
+            if not event.others and event.file and Path(event.file).is_absolute() and event.source_id is None:
+                raise InvalidInput("markets", f"a candle file replays one market; {a} is not in {event.name}")
+            raise InvalidInput("markets", f"{event.name} has no {a} series (it has: {', '.join(event.assets)})")
+        if a not in seen:
+            seen.append(a)
+    return tuple(seen)
+
+
+def event_paths(event: NamedEvent, assets: Sequence[str], **kwargs: Any) -> MarketPaths:
+    """The paths of ``assets`` (``("BTC", "ETH")``) over ``event``'s window, aligned on one time axis.
+
+    Each asset's path is :func:`event_path` of :meth:`NamedEvent.for_asset` with the same ``kwargs``
+    (``source_id`` and ``refine_source_ids`` apply to the event's own asset only). Alignment: the union of the
+    observation times; each market's price at ``t`` is its last observation at or before ``t`` (its first
+    before that), so no price is invented between observations.
+    """
+    import numpy as np
+
+    if not assets:
+        raise InvalidInput("markets", "name at least one asset")
+    own = {k: kwargs.pop(k) for k in ("source_id", "refine_source_ids") if k in kwargs}
+    paths: dict[str, PricePath] = {}
+    for a in assets:
+        ev_a = event.for_asset(a)
+        paths[f"{a.upper()}-PERP"] = event_path(ev_a, **kwargs, **(own if ev_a is event else {}))
+    ts = np.unique(np.concatenate([p.ts_ns for p in paths.values()]))
+    prices = {}
+    for sym, p in paths.items():
+        idx = np.clip(np.searchsorted(p.ts_ns, ts, side="right") - 1, 0, len(p.ts_ns) - 1)
+        prices[sym] = p.price[idx]
+    return MarketPaths(ts, prices, paths)

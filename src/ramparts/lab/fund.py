@@ -46,7 +46,8 @@ A :class:`FundRule` (``--fund``) is one of
 
 * ``auto`` (the commands' default): the ratio of the venue profile's own observation nearest to the
   event's date (``binance``: May 2020 for the 2020–2022 crashes, October 2025 for 2025); a profile
-  without a published pair (``ramparts``, ``dydx``, ``hyperliquid``, ``drift``, ``derive``) takes
+  whose design has no fund (:data:`NO_FUND`: ``hyperliquid``, whose HLP vault is the backstop) gets 0 (basis
+  ``design``); a profile without a published pair (``ramparts``, ``dydx``, ``drift``, ``derive``) takes
   :data:`FALLBACK`, **an assumption**: the smallest ratio in the table (Binance BTCUSDT, May 2020,
   6.69 %), the most conservative published figure, since a smaller fund shows more of the layers
   beyond it;
@@ -183,6 +184,12 @@ OBSERVATIONS: tuple[FundObservation, ...] = (
         assumptions=("no Deribit open interest of the date was found",)),
 )
 
+#: Venues whose design has no insurance fund: ``auto`` sizes their fund at 0, with the reason (basis ``design``).
+NO_FUND: dict[str, str] = {
+    "hyperliquid": "Hyperliquid has no insurance fund: its waterfall is user margin → book liquidation → the HLP "
+                   "backstop vault (the lab's backstop vault) → ADL (shared/reference/open-source-venues.md §4)",
+}
+
 #: The venue-profile-less default of ``auto`` (an assumption): the smallest derived ratio in the table.
 FALLBACK: FundObservation = min((o for o in OBSERVATIONS if o.ratio is not None), key=lambda o: o.ratio)  # type: ignore[arg-type,return-value]
 
@@ -252,7 +259,7 @@ class FundSizing:
     amount_usdc: Decimal
     open_interest_usdc: float
     ratio_to_open_interest: float | None
-    basis: str  #: ``published`` (the venue's own figure), ``assumption`` (:data:`FALLBACK`) or ``explicit`` (the user's rule)
+    basis: str  #: ``published`` (the venue's own figure), ``design`` (:data:`NO_FUND`), ``assumption`` (:data:`FALLBACK`) or ``explicit``
     observation: str | None
     source: str
     explanation: str
@@ -307,6 +314,10 @@ def size_fund(rule: FundRule | str | float | Decimal, *, venue: str, when: str |
         amount = (ratio_d * oi_dec).quantize(Decimal(1), rounding="ROUND_FLOOR")  # type: ignore[operator]
         return FundSizing(str(rule), amount, oi, float(ratio_d), "explicit", None, f"--fund {rule}",  # type: ignore[arg-type]
                           f"{float(ratio_d):.3%} × open interest {oi:,.0f} USDC = {amount:,} USDC, as given")
+    design = NO_FUND.get(venue.strip().lower())
+    if design is not None:
+        return FundSizing("auto", Decimal(0), oi, 0.0, "design", None, "shared/reference/open-source-venues.md §4",
+                          f"0 USDC: {design}")
     obs = published(venue, day)
     basis = "published"
     if obs is None:
@@ -321,4 +332,4 @@ def size_fund(rule: FundRule | str | float | Decimal, *, venue: str, when: str |
     return FundSizing("auto", amount, oi, obs.ratio, basis, obs.key, source, text)
 
 
-__all__ = ["FALLBACK", "OBSERVATIONS", "REFERENCE", "FundObservation", "FundRule", "FundSizing", "published", "size_fund"]
+__all__ = ["FALLBACK", "NO_FUND", "OBSERVATIONS", "REFERENCE", "FundObservation", "FundRule", "FundSizing", "published", "size_fund"]

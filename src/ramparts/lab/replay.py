@@ -169,6 +169,9 @@ class ReplayResult:
     summary: dict
     state_hash: str
     replay_hash: str | None
+    #: one row per ADL fill: time, market, the bankrupt sub-account, the counterparty, its position's notional,
+    #: unrealised PnL and its account's equity before the fill (USDC), and the fill's notional
+    deleverages: list[dict] = field(default_factory=list)
 
 
 def _usdc(units: int) -> float:
@@ -347,6 +350,7 @@ def run_replay(
     totals = dict.fromkeys(LAYERS, 0)
     counts = {"margin_calls": 0, "liquidation_steps": 0, "bankruptcies": 0, "deleverages": 0}
     liquidations: list[dict] = []
+    deleverages: list[dict] = []
     deficit = 0  # losses beyond the bankrupt accounts' own collateral at the mark (base units)
     # the rest of the loss accounting (base units): fills below the bankruptcy price the fund paid
     # (order book), keepers' bonuses the fund paid (insolvent auctions), socialised loss charged to
@@ -428,6 +432,11 @@ def run_replay(
                 totals["insurance_fund_draws"] += f["amount"]
             elif kind == "Deleverage":
                 counts["deleverages"] += 1
+                deleverages.append({"ts_ns": t, "instrument": f["instrument"], "subaccount": f["subaccount"],
+                                    "counterparty": f["counterparty"], "notional": _usdc(abs(f["quote"])),
+                                    "counterparty_notional": _usdc(f["counterparty_notional"]),
+                                    "counterparty_pnl": _usdc(f["counterparty_pnl"]),
+                                    "counterparty_equity": _usdc(f["counterparty_equity"])})
                 totals["adl_notional"] += abs(f["quote"])
                 # the counterparty paid ``quote`` for ``lots`` worth lots × mark: what it gave up against the mark
                 totals["adl_counterparty_loss"] += f["quote"] - f["lots"] * marks[f["instrument"]]
@@ -551,7 +560,8 @@ def run_replay(
         "maker": MAKER,
         **({"synthetic_book": {"levels_a_side": BOOK_LEVELS, "book_account": liq["book_account"]}} if books else {}),
     }
-    return ReplayResult(name, cols, liquidations, {k: _usdc(v) for k, v in totals.items()}, summary, state_hash, replay_hash)
+    return ReplayResult(name, cols, liquidations, {k: _usdc(v) for k, v in totals.items()}, summary, state_hash, replay_hash,
+                        deleverages)
 
 
 def _listings(symbols: list[str], venue: VenueSpec, ts: int) -> list[ev._Event]:

@@ -8,7 +8,8 @@ file and reported as an assumption of that file. :data:`DEFAULT_SCENARIO` ships 
 names another.
 
 Sections: ``[population]`` (``n_accounts``, ``seed``, ``warmup_hours``, ``maker_collateral_multiple``),
-``[open_interest]`` (event name → USD), ``[liquidity]`` (:class:`~ramparts.lab.liquidity.LiquidityModel` fields),
+``[open_interest]`` (event name → USD), ``[market_open_interest]`` (asset → open interest relative to the first
+market, for replays of several markets), ``[liquidity]`` (:class:`~ramparts.lab.liquidity.LiquidityModel` fields),
 ``[behaviour]`` (:class:`~ramparts.lab.crowd.CrowdSpec` reaction fields, hours for ``dip_window_hours``) and one
 ``[types.NAME]`` table per account type (:class:`~ramparts.lab.crowd.AccountType` fields).
 """
@@ -132,7 +133,7 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
         raise DataError(f"cannot read the scenario file {p}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise DataError(f"{p}: not a valid TOML scenario file: {exc}") from None
-    known = {"population", "open_interest", "liquidity", "behaviour", "types"}
+    known = {"population", "open_interest", "market_open_interest", "liquidity", "behaviour", "types"}
     unknown = set(doc) - known
     if unknown:
         raise InvalidInput(sorted(unknown)[0], f"unknown section in {p.name}; known: {', '.join(sorted(known))}")
@@ -145,6 +146,13 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
     if not isinstance(oi_raw, dict):
         raise InvalidInput("open_interest", "must be a table of event = USD")
     oi = {k: _unwrap("open_interest", k, v, float, origin, params) for k, v in oi_raw.items()}
+    mw_raw = doc.get("market_open_interest", {})
+    if not isinstance(mw_raw, dict):
+        raise InvalidInput("market_open_interest", "must be a table of ASSET = open interest relative to the first market")
+    weights = {str(k).upper(): _unwrap("market_open_interest", k, v, float, origin, params) for k, v in mw_raw.items()}
+    for k, w in weights.items():
+        if not 0 < w <= 100:
+            raise InvalidInput(f"market_open_interest.{k}", f"must lie in (0, 100], got {w}")
     types_raw = doc.get("types", {})
     if not isinstance(types_raw, dict) or not types_raw:
         raise InvalidInput("types", f"{p.name} defines no account type ([types.NAME] tables)")
@@ -162,5 +170,5 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
         crowd_kw["warmup_s"] = pop["warmup_hours"] * 3600.0
     for k, v in beh.items():
         crowd_kw["dip_window_s" if k == "dip_window_hours" else k] = v * 3600.0 if k == "dip_window_hours" else v
-    crowd = CrowdSpec(types=tuple(types), **crowd_kw)
+    crowd = CrowdSpec(types=tuple(types), market_weights=weights or None, **crowd_kw)
     return Scenario(path=str(p), crowd=crowd, liquidity=LiquidityModel(**liq), open_interest=oi, params=tuple(params))

@@ -772,12 +772,15 @@ def _deleverage(e: Engine, s: int, instr: Instrument, slot: int, deficit: int, t
     else:
         order = opp[adl_ranking(b.lots[opp], b.value[opp], b.entry[opp], equity, subs)]
     takes: list[tuple[int, int]] = []
+    before: list[tuple[int, int, int]] = []  # each counterparty's position before: unrealised PnL, |notional|, account equity
+    eq_of = dict(zip(opp.tolist(), equity.tolist(), strict=True))
     remaining = abs(lots)
     for cslot in order.tolist():
         if remaining == 0:
             break
         take = min(remaining, abs(int(b.lots[cslot])))
         takes.append((int(b.sub[cslot]), take))
+        before.append((int(b.value[cslot]) - int(b.entry[cslot]), abs(int(b.value[cslot])), int(eq_of[cslot])))
         remaining -= take
     assert remaining == 0, "open interest does not net to zero"
     counter_total = value + deficit  # what the counterparties pay in total, signed
@@ -785,7 +788,7 @@ def _deleverage(e: Engine, s: int, instr: Instrument, slot: int, deficit: int, t
     bankrupt_price = _price_str(instr, counter_total, lots)
     e._trade(s, instr, -lots, -counter_total)
     effects = []
-    for (c, take), q in zip(takes, quotes, strict=True):
+    for (c, take), q, (pnl, notional, eq) in zip(takes, quotes, before, strict=True):
         e._trade(c, instr, side * take, q)
         e._realise(c)
         touched.add(c)
@@ -798,6 +801,10 @@ def _deleverage(e: Engine, s: int, instr: Instrument, slot: int, deficit: int, t
                 "lots": side * take,
                 "quote": q,
                 "bankruptcy_price": bankrupt_price,
+                # the counterparty's position and account before the ADL (what a venue's ADL study reads)
+                "counterparty_pnl": pnl,
+                "counterparty_notional": notional,
+                "counterparty_equity": eq,
             }
         )
     return effects

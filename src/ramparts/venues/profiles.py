@@ -5,14 +5,17 @@ their exact arithmetic) onto ramparts' engine: a tier table (initial and mainten
 notional) and the waterfall's liquidation parameters. What the engine cannot yet express is
 listed in ``differences``, so a comparison never claims more fidelity than it has. Each
 ``VenueSpec`` carries the profile's ``name``, under which ``--fund auto`` looks up the venue's
-published insurance fund (:mod:`ramparts.lab.fund`; only ``binance`` has one, the others take
-the documented fallback).
+published insurance fund (:mod:`ramparts.lab.fund`: ``binance`` and ``bitmex`` have published ones,
+``hyperliquid`` has none by design, the others take the documented fallback).
 
 =================  ==========================================================================
 ``ramparts``       ramparts' default design: Binance-like BTC tiers, partial steps of 20 % back
                    to maintenance × 1.1, 1 % penalty split 50/50, ranked ADL
 ``binance``        BTCUSDT brackets (IM = 1 / max leverage, MMR, continuous maintenance amounts),
                    full liquidation, ranked ADL
+``bitmex``         XBTUSD-like risk limits (IM 1 %, MM 0.5 % up to 200 BTC, +0.5 % per 100 BTC: an
+                   assumption), the whole position taken over at once, the maintenance margin to
+                   the fund, ranked ADL
 ``dydx``           Large-Cap liquidity tier (IMF 2 %, MMR 1.2 %), 10 % of a position per step
                    (minimum 1,000 USDC) as an IOC order against the book at no worse than the
                    fillable price (SMMR 1.5), fee ≤ 1.5 % (capped by the distance to the
@@ -59,6 +62,24 @@ def _binance() -> VenueSpec:
                                                "liquidator_share_ppm": 0, "last_resort": "adl"}, name="binance")
 
 
+#: BitMEX XBTUSD risk limits as the lab models them (an assumption, not in the shared reference: BitMEX's published
+#: contract specification of 2019–2020 as recalled: base risk limit 200 XBT at IM 1 % / MM 0.5 %, each further
+#: 100 XBT adding 0.5 % to both), in USD at the 2020-03-11 BTC close of 7,938.05.
+BITMEX_STEPS = 20
+
+
+def _bitmex() -> VenueSpec:
+    btc = Decimal("7938.05")
+    tiers = [["0", "0.01", "0.005"]]
+    for k in range(1, BITMEX_STEPS + 1):
+        floor = ((200 + 100 * (k - 1)) * btc).quantize(Decimal(1))
+        tiers.append([str(floor), str(Decimal("0.01") + Decimal("0.005") * k), str(Decimal("0.005") + Decimal("0.005") * k)])
+    # the liquidation engine takes the whole position over at the bankruptcy price: the account's maintenance margin
+    # goes to the insurance fund (a penalty of the maintenance rate, all of it to the fund, capped by the equity left)
+    return VenueSpec(tiers=tiers, liquidation={"cooldown_ns": 0, "max_fraction_ppm": 1_000_000, "buffer_ppm": 0, "penalty_ppm": 5_000,
+                                               "liquidator_share_ppm": 0, "last_resort": "adl"}, name="bitmex")
+
+
 def _dydx() -> VenueSpec:
     t = dydx.LIQUIDITY_TIERS["Large-Cap"]
     im = Decimal(t.initial_margin_ppm) / 1_000_000
@@ -102,6 +123,14 @@ PROFILES: dict[str, VenueProfile] = {
                      ()),
         VenueProfile("binance", "Binance USDⓈ-M", "shared/reference/cex-and-clearinghouses.md (Binance USD-M)", _binance(),
                      ("liquidation clearance fee not in the reference: 1 % to the insurance fund assumed",
+                      "ADL ranked by profit % × leverage as ramparts ranks it")),
+        VenueProfile("bitmex", "BitMEX XBTUSD (2020)", "BitMEX's XBTUSD risk limits and liquidation as published in 2019–2020 "
+                     "(recalled; not in shared/reference: an assumption); fund: lab/fund.py bitmex rows", _bitmex(),
+                     ("XBTUSD was inverse (margined in XBT); the lab's market is linear in USDC",
+                      "risk limits in USD at the 2020-03-11 close, 20 steps; the schedule is recalled, not read from a pinned source",
+                      "the takeover at the bankruptcy price is modelled as a full close at the mark with a penalty of 0.5 % of "
+                      "notional (the base maintenance rate) to the fund, capped by the equity left; the fund then carries no "
+                      "position (BitMEX's engine worked the order off in the book)",
                       "ADL ranked by profit % × leverage as ramparts ranks it")),
         VenueProfile("dydx", "dYdX v4", "v4-chain 84d4664 (shared/reference/open-source-venues.md §1)", _dydx(),
                      ("the book is synthetic (20 levels a side from the lab's square-root impact model, reposted every "
