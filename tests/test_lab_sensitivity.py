@@ -49,9 +49,14 @@ def test_the_plan_changes_one_factor_at_a_time():
     # itself (each 5-minute bar's open, low, high, close), so that run is left out
     assert [s for f, s in got if f == "path" and "resampled" in s] == [f"{b} bars (refined path resampled)" for b in ("1h", "15m")]
     assert [s for f, s in got if f == "seed"] == ["5", "6"]
+    part = {"path": "path", "seed": "seed", "fund": "venue", "index weight": "venue", "depth": "liquidity", "impact law": "liquidity"}
     for c in cases:
-        changed = {"path": c.path is not refined, "seed": c.population != pop, "fund": c.venue != venue, "depth": c.liquidity != liq}
-        assert sum(changed.values()) == (0 if c.factor == "base" else 1) and (c.factor == "base" or changed[c.factor])
+        changed = {"path": c.path is not refined, "seed": c.population != pop, "venue": c.venue != venue, "liquidity": c.liquidity != liq}
+        assert sum(changed.values()) == (0 if c.factor == "base" else 1) and (c.factor == "base" or changed[part[c.factor]])
+    # the other impact law (the power law at the published event-time depth), and the mark with none / all of the book
+    (law,) = [c for c in cases if c.factor == "impact law"]
+    assert (law.liquidity.law, law.liquidity.depth, law.liquidity.depth_by_asset) == ("power", 40e6, {"ETH": 19.2e6})
+    assert [c.venue.index_weight for c in cases if c.factor == "index weight"] == [0.0]  # the base venue's is already 1
     funds = [c.venue.insurance_fund for c in cases if c.factor == "fund"]
     depths = [c.liquidity.depth for c in cases if c.factor == "depth"]
     assert [float(f) for f in funds] == [125_000.0, 500_000.0] and depths == [5e6, 2e7]
@@ -83,7 +88,8 @@ def test_the_report_states_the_path_and_its_wicks_and_the_sensitivity(tmp_path):
     assert len(prov.wicks) == 1 and prov.wicks[0].side == "low"
     r = run_replay(refined.ts_ns, refined.price, name="synthetic", population=PopulationSpec(n_accounts=40), verify_replay=False)
     table = run_sensitivity(plan(refined, population=PopulationSpec(n_accounts=40), liquidity=LiquidityModel(), venue=VenueSpec(),
-                                 fund_start=250_000.0, bar_sizes=(), seed_offsets=(1,), fund_factors=(), depth_factors=()),
+                                 fund_start=250_000.0, bar_sizes=(), seed_offsets=(1,), fund_factors=(), depth_factors=(),
+                                     impact_law=False, index_weights=()),
                             name="synthetic", base_result=r)
     files = write_report(r, tmp_path, path=prov, sensitivity=table)
     html = files["html"].read_text()

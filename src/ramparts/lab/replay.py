@@ -81,15 +81,20 @@ class VenueSpec:
     breakers: list | None = None  #: circuit-breaker rules (``ramparts.oracle.breaker.BreakerRule`` dicts)
     fund: FundRule | str | None = None  #: sizes the fund at the open (overrides ``insurance_fund``)
     name: str = "ramparts"  #: the venue profile this stands for (whose published fund ``auto`` uses)
+    #: how much of the liquidity displacement of the venue's own book reaches its mark (0: an index of other
+    #: venues' prices, 1: the venue's own book; :mod:`ramparts.lab.liquidity`)
+    index_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.fund is not None:
             self.fund = FundRule.parse(self.fund)
+        if not (isinstance(self.index_weight, (int, float)) and 0 <= self.index_weight <= 1):
+            raise InvalidInput("index_weight", f"must lie in [0, 1], got {self.index_weight!r}")
 
     def to_dict(self) -> dict:
         return {"tiers": self.tiers, "liquidation": self.liquidation, "insurance_fund": str(self.insurance_fund),
                 "funding_interval_s": self.funding_interval_s, "breakers": self.breakers,
-                "fund": None if self.fund is None else str(self.fund), "name": self.name}
+                "fund": None if self.fund is None else str(self.fund), "name": self.name, "index_weight": self.index_weight}
 
 
 @dataclass(frozen=True)
@@ -189,16 +194,21 @@ def synthetic_book(price: float, sigma: float, liquidity: LiquidityModel, instr,
     (the tenth at one k·σ), on the tick grid (bids rounded down, asks up, at least one tick apart) and
     holds ``depth × (2j − 1)/100`` of notional, rounded down to the size step (empty levels are left
     out): ``4 × depth`` a side over 20 levels. Returns ``(bids, asks)`` as ``[[price, size], ...]``
-    decimal strings, best first."""
-    ks = (liquidity.k or 1.0) * max(sigma, 1e-4)  # k = 0 (no impact) still spaces the levels by σ
-    depth = liquidity.depth * liquidity.depth_multiplier
+    decimal strings, best first.
+
+    Under the power law (``liquidity.law == "power"``) the levels sit every 0.1 % (to 2 %) and level ``j`` holds
+    ``depth_1% × ((j/10)^(1/γ) − ((j−1)/10)^(1/γ))``: the published depth within 1 % of mid at the tenth level."""
+    power = liquidity.law == "power"
+    ks = 0.01 if power else (liquidity.k or 1.0) * max(sigma, 1e-4)  # k = 0 (no impact) still spaces the levels by σ
+    depth = liquidity.depth_for(instr.symbol)
     tick, step = instr.tick_size, instr.size_step
     p = Decimal(repr(price))
     bids: list = []
     asks: list = []
     for j in range(1, levels + 1):
         x = Decimal(repr(j * ks / 10))
-        size = (Decimal(repr(depth * (2 * j - 1) / 100)) / p / step).to_integral_value(rounding="ROUND_FLOOR") * step
+        share = ((j / 10) ** (1 / liquidity.gamma) - ((j - 1) / 10) ** (1 / liquidity.gamma)) if power else (2 * j - 1) / 100
+        size = (Decimal(repr(depth * share)) / p / step).to_integral_value(rounding="ROUND_FLOOR") * step
         if size <= 0:
             continue
         bid = (p * (1 - x) / tick).to_integral_value(rounding="ROUND_FLOOR") * tick
@@ -380,7 +390,7 @@ def run_replay(
             seen = paths[sym][max(k - oracle.latency_steps, 0)]
             if oracle.sources:
                 # every source quotes the impacted price (±1 bp apart); in an outage only the failing ones fall silent
-                px = float(seen) * float(np.exp(displacement[sym]))
+                px = float(seen) * float(np.exp(venue.index_weight * displacement[sym]))
                 up = names if live else names[oracle.failing :]
                 if up:
                     shown[sym] = px
@@ -392,8 +402,8 @@ def run_replay(
                     batch.append(ev.OracleQuotes(ts=t, instrument=sym, quotes=[
                         {"source": nm, "price": f"{quoted(i):.2f}", "conf": f"{quoted(i) * conf:.2f}", "ts_ns": t}
                         for i, nm in enumerate(names) if nm in up]))
-            elif live:
-                shown[sym] = float(seen) * float(np.exp(displacement[sym]))
+            elif live:  # the mark moves with the venue's own book only as much as its index construction lets it
+                shown[sym] = float(seen) * float(np.exp(venue.index_weight * displacement[sym]))
                 batch.append(ev.OraclePrice(ts=t, instrument=sym, price=f"{shown[sym]:.2f}"))
         if books:  # the book rests around the market price after the liquidations' impact (the oracle's, without faults)
             for sym in symbols:
@@ -461,7 +471,7 @@ def run_replay(
         for sym in symbols:
             sigma = float(np.std(log_ret[sym][max(0, k - 48) : k + 1])) if k > 2 else 0.01
             if flow[sym]:
-                displacement[sym] = liquidity.clamp(displacement[sym] + liquidity.impact(_usdc(flow[sym]), sigma))
+                displacement[sym] = liquidity.clamp(displacement[sym] + liquidity.impact(_usdc(flow[sym]), sigma, sym))
             unwound += _unwind_vault(node, instrs[sym], vault, t, float(paths[sym][k]) * float(np.exp(displacement[sym])))
         cols["vault_unwound"][k] = unwound
         cols["market_price"][k] = paths[primary][k]

@@ -32,7 +32,8 @@ _POPULATION = {"n_accounts": int, "seed": int, "warmup_hours": float, "maker_col
                "max_account_share": float}
 _BEHAVIOUR = {"warn_ratio": float, "target_ratio": float, "topup_delay_s": float, "delay_sigma": float, "dip_step": float,
               "dip_share": float, "dip_window_hours": float, "dip_leverage_median": float}
-_LIQUIDITY = {"depth": float, "k": float, "half_life_s": float, "depth_multiplier": float, "max_displacement": float}
+_LIQUIDITY = {"depth": float, "k": float, "half_life_s": float, "depth_multiplier": float, "max_displacement": float,
+              "law": str, "gamma": float}
 _TYPE = {"kind": str, "share": float, "long_fraction": float, "leverage_median": float, "leverage_sigma": float,
          "leverage_cap": float, "collateral_median": float, "collateral_sigma": float, "isolated": bool, "markets": int,
          "topup_probability": float, "topup_reserve": float, "derisk_probability": float, "derisk_fraction": float}
@@ -141,7 +142,14 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
     params: list[Param] = []
     pop = _section(doc, "population", _POPULATION, origin, params)
     beh = _section(doc, "behaviour", _BEHAVIOUR, origin, params)
-    liq = _section(doc, "liquidity", _LIQUIDITY, origin, params)
+    liq_doc = dict(doc.get("liquidity", {})) if isinstance(doc.get("liquidity", {}), dict) else doc.get("liquidity")
+    by_asset_raw = liq_doc.pop("depth_by_asset", None) if isinstance(liq_doc, dict) else None
+    liq = _section({"liquidity": liq_doc}, "liquidity", _LIQUIDITY, origin, params)
+    if by_asset_raw is not None:
+        if not isinstance(by_asset_raw, dict):
+            raise InvalidInput("liquidity.depth_by_asset", "must be a table of ASSET = depth (USD)")
+        liq["depth_by_asset"] = {str(k).upper(): _unwrap("liquidity.depth_by_asset", k, v, float, origin, params)
+                                 for k, v in by_asset_raw.items()}
     oi_raw = doc.get("open_interest", {})
     if not isinstance(oi_raw, dict):
         raise InvalidInput("open_interest", "must be a table of event = USD")

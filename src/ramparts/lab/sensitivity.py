@@ -15,6 +15,11 @@ factor                    settings
 ``seed``                  the population drawn with seed + 1 and seed + 2
 ``fund``                  the insurance fund at the open × 0.5 and × 2 (of what the base run seeded)
 ``depth``                 the liquidity model's depth × 0.5 and × 2
+``impact law``            the other law of :mod:`ramparts.lab.liquidity`: the power law fitted to
+                          Binance's liquidation events at the published event-time depth
+                          (:data:`POWER_LAW`), or the square-root law of the shipped scenario
+``index weight``          how much of the venue's own book reaches its mark: 0 and 1 (where the base
+                          is neither)
 ========================  ==========================================================================
 
 Headline figures (:data:`HEADLINE`): bankrupt accounts, bankruptcy deficit, loss beyond the
@@ -81,6 +86,12 @@ def _same(a: PricePath, b: PricePath) -> bool:
     return len(a) == len(b) and bool(np.array_equal(a.ts_ns, b.ts_ns) and np.array_equal(a.price, b.price))
 
 
+#: The power impact law at Binance BTCUSDT's event-time depth (shared/reference/published-crash-figures.md, "Order-book
+#: depth and impact": ≈ $244M within 1 % of mid on normal days, thinning by a median 6.1× in liquidation events with
+#: |z| > 20, so ≈ $40M; ETHUSDT $116.9M / 6.1 ≈ $19M; γ = 0.875 fitted over 639 events).
+POWER_LAW = {"law": "power", "gamma": 0.875, "depth": 40e6, "depth_by_asset": {"ETH": 19.2e6}}
+
+
 def _fund_venue(venue: VenueSpec, amount: float) -> VenueSpec:
     """``venue`` seeding exactly ``amount`` USDC (a fund rule, where the venue has one, is set aside)."""
     extra = {"fund": None} if hasattr(venue, "fund") else {}
@@ -90,7 +101,8 @@ def _fund_venue(venue: VenueSpec, amount: float) -> VenueSpec:
 def plan(base_path: PricePath, *, population: PopulationSpec, liquidity: LiquidityModel, venue: VenueSpec, fund_start: float,
          other_paths: Mapping[str, PricePath] | None = None, resample_from: PricePath | None = None,
          bar_sizes: Sequence[str] = BAR_SIZES, seed_offsets: Sequence[int] = SEED_OFFSETS,
-         fund_factors: Sequence[float] = FUND_FACTORS, depth_factors: Sequence[float] = DEPTH_FACTORS) -> list[Case]:
+         fund_factors: Sequence[float] = FUND_FACTORS, depth_factors: Sequence[float] = DEPTH_FACTORS,
+         impact_law: bool = True, index_weights: Sequence[float] = (0.0, 1.0)) -> list[Case]:
     """The runs around the base, one factor at a time (the base itself first, as ``("base", "")``).
 
     ``other_paths`` are alternative paths by label (e.g. ``{"coarse": ...}``); ``resample_from`` is
@@ -113,7 +125,15 @@ def plan(base_path: PricePath, *, population: PopulationSpec, liquidity: Liquidi
         cases.append(Case("fund", f"×{f:g} ({fund_start * f:,.0f} USDC)", base_path, population, liquidity, _fund_venue(venue, fund_start * f)))
     for f in depth_factors:
         cases.append(Case("depth", f"×{f:g} ({liquidity.depth * f:,.0f} USDC)", base_path, population,
-                          replace(liquidity, depth=liquidity.depth * f), venue))
+                          liquidity.scaled(f), venue))
+    if impact_law and liquidity.law == "sqrt":
+        other = replace(liquidity, **POWER_LAW)
+        cases.append(Case("impact law", f"power, γ {other.gamma:g}, {other.depth / 1e6:g}M within 1 %", base_path, population, other, venue))
+    elif impact_law:
+        cases.append(Case("impact law", "square root (the shipped scenario's)", base_path, population, LiquidityModel(), venue))
+    for w in index_weights:
+        if getattr(venue, "index_weight", 1.0) != w:
+            cases.append(Case("index weight", f"{w:g}", base_path, population, liquidity, replace(venue, index_weight=w)))
     return cases
 
 

@@ -59,7 +59,27 @@ class VenueProfile:
 def _binance() -> VenueSpec:
     tiers = [[str(b.floor), str(b.initial_rate.quantize(Decimal("0.000001"), rounding="ROUND_CEILING")), str(b.mmr)] for b in binance.BTCUSDT_BRACKETS]
     return VenueSpec(tiers=tiers, liquidation={"cooldown_ns": 0, "max_fraction_ppm": 1_000_000, "buffer_ppm": 0, "penalty_ppm": 10_000,
-                                               "liquidator_share_ppm": 0, "last_resort": "adl"}, name="binance")
+                                               "liquidator_share_ppm": 0, "last_resort": "adl"}, name="binance", index_weight=INDEX_WEIGHTS["binance"][0])
+
+
+#: How much of the lab venue's own book displacement reaches each venue's mark (VenueSpec.index_weight), and why:
+#: the index construction decides it (issue 20, item 5). ``ramparts`` keeps 1 (its lab venue marks to its own
+#: market, the most conservative reading).
+INDEX_WEIGHTS: dict[str, tuple[float, str]] = {
+    "ramparts": (1.0, "assumption: the lab's default venue marks to its own market"),
+    "binance": (0.5, "assumption (recalled, not in the reference): the mark is the median of the index (a weighted "
+                     "average of spot venues) plus the funding basis, the index plus a moving average of the perpetual's "
+                     "basis, and the last price: the own book reaches it through the lagged basis average and the last price"),
+    "bitmex": (0.0, "assumption (recalled, not in the reference): the mark is the .BXBT spot index plus a fair basis, "
+                    "which the venue's own liquidations do not move"),
+    "dydx": (0.0, "the oracle price is the validators' median of exchange prices; the venue's own book is not among them"),
+    "hyperliquid": (0.75, "shared/reference/open-source-venues.md §4: the mark is the median of the oracle plus a 150 s "
+                          "EMA of (book mid − oracle), the book's own median price and the CEX perpetuals' mids; with the "
+                          "own book displaced alone the median is the 150 s EMA: most of the displacement after a few "
+                          "minutes (0.75 assumed)"),
+    "drift": (0.0, "the oracle is an external feed (Pyth/Switchboard), not Drift's own AMM or book"),
+    "derive": (0.0, "the oracle is signed off-chain feed data, not the venue's own book"),
+}
 
 
 #: BitMEX XBTUSD risk limits as the lab models them (an assumption, not in the shared reference: BitMEX's published
@@ -77,7 +97,7 @@ def _bitmex() -> VenueSpec:
     # the liquidation engine takes the whole position over at the bankruptcy price: the account's maintenance margin
     # goes to the insurance fund (a penalty of the maintenance rate, all of it to the fund, capped by the equity left)
     return VenueSpec(tiers=tiers, liquidation={"cooldown_ns": 0, "max_fraction_ppm": 1_000_000, "buffer_ppm": 0, "penalty_ppm": 5_000,
-                                               "liquidator_share_ppm": 0, "last_resort": "adl"}, name="bitmex")
+                                               "liquidator_share_ppm": 0, "last_resort": "adl"}, name="bitmex", index_weight=INDEX_WEIGHTS["bitmex"][0])
 
 
 def _dydx() -> VenueSpec:
@@ -88,7 +108,8 @@ def _dydx() -> VenueSpec:
                      liquidation={"cooldown_ns": 0, "max_fraction_ppm": 100_000, "min_step_notional": 1_000 * 10**6, "buffer_ppm": 0,
                                   "penalty_ppm": 15_000, "liquidator_share_ppm": 0, "full_close_notional": 1_000 * 10**6,
                                   "last_resort": "adl_random", "pricing": "order_book", "book_account": MAKER,
-                                  "bankruptcy_adjustment_ppm": 1_000_000, "spread_to_mmr_ppm": 1_500_000}, name="dydx")
+                                  "bankruptcy_adjustment_ppm": 1_000_000, "spread_to_mmr_ppm": 1_500_000}, name="dydx",
+                     index_weight=INDEX_WEIGHTS["dydx"][0])
 
 
 def _hyperliquid() -> VenueSpec:
@@ -97,13 +118,14 @@ def _hyperliquid() -> VenueSpec:
         tiers.append([str(int(t.lower_bound)), str(Decimal(1) / t.max_leverage), str(Decimal(1) / (2 * t.max_leverage))])
     return VenueSpec(tiers=tiers, liquidation={"cooldown_ns": 30 * 10**9, "max_fraction_ppm": 200_000, "full_close_notional": 100_000 * 10**6,
                                                "buffer_ppm": 0, "penalty_ppm": 0, "last_resort": "adl", "backstop_below_ppm": 666_667},
-                     name="hyperliquid")
+                     name="hyperliquid", index_weight=INDEX_WEIGHTS["hyperliquid"][0])
 
 
 def _drift() -> VenueSpec:
     return VenueSpec(tiers=[["0", "0.05", "0.03"]], liquidation={"cooldown_ns": 0, "max_fraction_ppm": 1_000_000, "buffer_ppm": 0,
                                                                   "penalty_ppm": 10_000, "pricing": "oracle_fee", "if_fee_ppm": 10_000,
-                                                                  "last_resort": "socialised_funding"}, name="drift")
+                                                                  "last_resort": "socialised_funding"}, name="drift",
+                     index_weight=INDEX_WEIGHTS["drift"][0])
 
 
 def _derive() -> VenueSpec:
@@ -113,7 +135,7 @@ def _derive() -> VenueSpec:
                                                                    "auction_fast_ns": 600 * 10**9, "auction_slow_ns": 7_200 * 10**9,
                                                                    "auction_fast_discount_ppm": 200_000,
                                                                    "auction_backstop_discount_ppm": 200_000, "last_resort": "dilution"},
-                     name="derive")
+                     name="derive", index_weight=INDEX_WEIGHTS["derive"][0])
 
 
 PROFILES: dict[str, VenueProfile] = {
