@@ -406,7 +406,7 @@ def test_replay_refines_from_a_named_series_and_states_the_path(here):
     out = " ".join(res.output.split())
     assert "p_1h (1h bars) refined from s_5m (5m)" in out and "6 / 0 / 0" in out and "unconfirmed wicks" in out
     sens = json.loads(Path("r/sensitivity.json").read_text())
-    assert {row["factor"] for row in sens["rows"]} == {"base", "path", "seed", "fund", "depth"}
+    assert {row["factor"] for row in sens["rows"]} == {"base", "path", "seed", "fund", "depth", "impact law", "index weight"}
     assert Path("r/sensitivity.csv").is_file() and "Sensitivity" in Path("r/report.html").read_text()
     assert res.output.strip().splitlines()[-1] == f"report: {Path('r', 'report.html')}"
     # without --refine-source-id a candle file keeps its bars, and says so
