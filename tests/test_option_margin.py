@@ -11,7 +11,8 @@ every figure below is worked by hand). BTC at S = 100,000, inverse (coin) units 
     short 1 P  98k, m 0.03      0.02    0.13                             0.16                   0.105
     long  3 C 100k, m 0.05      –       –                                0                      0
     linear short P 98k, m 3000  0.02    0.13 × 100,000 = 13,000          16,000                 10,500
-    Derive put (1.05 × MM), short P 250k, m 1.5:  0.15 + 1.5 = 1.65 < 1.05 × (0.075 + 1.5) = 1.65375
+    Derive put (1.05 × MM), short P 250k, m 1.5:  MM = max(0.075 × spot, 0.075 × mark) + mark = max(0.075, 0.1125) + 1.5
+                                                  = 1.6125; IM = max(0.15 + 1.5, 1.05 × 1.6125) = 1.693125
 
 Maximum loss at expiry (payoff at 0, at the strikes, at ∞)::
 
@@ -74,7 +75,7 @@ ISOLATED = [
     (False, 98_000, -1, 0.03, True, DERIBIT, 0.16, 0.105),
     (True, 100_000, 3, 0.05, True, DERIBIT, 0.0, 0.0),
     (False, 98_000, -1, 3_000.0, False, DERIBIT, 16_000.0, 10_500.0),
-    (False, 250_000, -1, 1.5, True, DERIVE_TEST, 1.65375, 1.575),
+    (False, 250_000, -1, 1.5, True, DERIVE_TEST, 1.693125, 1.6125),
 ]
 
 

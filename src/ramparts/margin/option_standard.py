@@ -1,49 +1,70 @@
 """Strategy-based ("standard") option margin: the per-leg short-option formulas of Deribit / Derive's
 StandardManager, capped for defined-risk combinations by the portfolio's maximum loss at expiry.
 
-This module owns :class:`StandardOptionParams`, :func:`isolated_requirements` (one requirement per leg),
-:func:`max_loss` (the worst payoff of a set of legs on one underlying and expiry) and
-:func:`standard_margin` / :func:`standard_margin_by_expiry` (their combination). Inputs are
-``float64`` arrays; :meth:`StandardMarginResult.to_units` turns a requirement into ``int`` base units
-rounded **up** (solvency first, as :mod:`ramparts.fixedpoint`).
+This module owns :class:`StandardOptionParams`, the **one** home of the short-option formulas
+(:func:`short_option_requirements`, written once over an :class:`Arithmetic`: float64 arrays here,
+Derive's 1e18 fixed point with Solidity's truncation in :mod:`ramparts.venues.derive`), the charge
+for unpaired short calls (:func:`unpaired_call_charge`) and the cap rule (:func:`capped_requirement`),
+:func:`isolated_requirements` (one requirement per leg), :func:`max_loss` (the worst payoff of a set
+of legs on one underlying and expiry) and :func:`standard_margin` / :func:`standard_margin_by_expiry`
+(their combination). Inputs are ``float64`` arrays; :meth:`StandardMarginResult.to_units` turns a
+requirement into ``int`` base units rounded **up** (solvency first, as :mod:`ramparts.fixedpoint`).
 
 The formulas
 ------------
-For a leg of ``q < 0`` contracts (shorts; long options have **no requirement and no collateral value**),
-``S`` the underlying mark (index) price, ``K`` the strike and ``m`` the option's mark price::
+For a leg of ``n = −q > 0`` short contracts (long options have **no requirement and no collateral
+value**), ``S`` the underlying mark (index) price, ``K`` the strike, ``M = n·m`` the mark value of the
+short (``m`` the option's mark price) and ``U`` the unit price of the rates (``S`` linear, ``1``
+inverse)::
 
-    OTM amount   call: max(K − S, 0)            put: max(S − K, 0)
-    IM per unit  max(im_base − OTM/S, im_floor) · S + m               (short call and short put)
-    MM per unit  mm_base · S + m
-    short put    IM ≥ put_im_over_mm · MM                             (Derive: IM ≤ MM·mmOffsetScale)
+    OTM          call: max(K − S, 0) / S        put: max(S − K, 0) / S
+    IM           max(im_base − OTM, im_floor) · U · n + M                    (short call and short put)
+    MM call      mm_base · U · n + M
+    MM put       max(mm_put_base · U · n, mm_put_mark · M) + M               (Derive: the larger of the
+                                                                              spot- and mark-based terms)
+    IM put       max(IM, put_im_over_mm · MM put)                            (Derive: IM ≤ MM·mmOffsetScale)
 
-with the published parameters ``im_base = 0.15``, ``im_floor = 0.10``, ``mm_base = 0.075`` (Deribit's
-standard option margin; Derive's ``maxSpotReq``, ``minSpotReq``, ``mm{Call,Put}SpotReq`` in its test
-configuration, ``put_im_over_mm = mmOffsetScale = 1.05``). In the **inverse** (coin-settled, Deribit)
-convention ``m`` is the coin price and the ``· S`` factors drop, so requirements are in coins per
-contract; in the **linear** convention everything is in quote currency per contract.
+Deribit's published parameters (``DERIBIT``): ``im_base = 0.15``, ``im_floor = 0.10``, ``mm_base =
+mm_put_base = 0.075``, ``mm_put_mark = 0``, ``put_im_over_mm = 1`` (its ``IM = max(…, MM)``). Derive's
+test configuration (``DERIVE_TEST``, derivexyz/v2-core ``test/config-test.sol`` ``getSRMParams``):
+``maxSpotReq 0.15``, ``minSpotReq 0.10``, ``mm{Call,Put}SpotReq 0.075``, ``MMPutMtMReq 0.075``,
+``mmOffsetScale 1.05``, ``unpaired{IM,MM}Scale 1.2 / 1.1``. In the **inverse** (coin-settled, Deribit)
+convention marks are coin prices and ``U = 1``, so requirements are in coins; in the **linear**
+convention everything is in quote currency.
 
 The requirement of the legs of one underlying and expiry (Derive's ``expiryMargin = max(Σ isolated,
-maxLoss)`` in its sign convention) is::
+maxLoss)`` in its sign convention, ``StandardManager._calcNetBasicMarginSingleExpiry``) is::
 
-    requirement = min( Σ_legs isolated requirement , max_loss )
+    requirement = min( Σ_legs isolated requirement , cap )
+    cap         = bounded loss + unpaired_scale · F · net short calls      (linear, unpaired scales set)
+                = max_loss                                                  (otherwise)
 
-where ``max_loss = max(0, −min_P payoff(P))`` evaluates the expiry payoff of *all* legs (longs
-included) at ``P = 0``, at every strike and at ``P → ∞`` — the payoff is piecewise linear between
-strikes (linear) or ``α/P + β`` (inverse, coin units), so its minimum is at one of those points. The
-requirement is therefore **never above the sum of the legs**, and for a defined-risk combination
-(vertical spread, box, butterfly, covered structures) it **equals the maximum loss whenever that is
-smaller**: a box has no requirement, a bear call spread needs exactly its strike width. An unbounded
-loss (net short calls in linear units; net short puts with ``Σ q·K < 0`` in inverse units, whose coin
-loss grows without bound as ``P → 0``) leaves the sum of the legs.
+``max_loss = max(0, −min_P payoff(P))`` evaluates the expiry payoff of *all* legs (longs included) at
+``P = 0``, at every strike and at ``P → ∞`` — the payoff is piecewise linear between strikes (linear)
+or ``α/P + β`` (inverse, coin units), so its minimum is at one of those points. The *bounded loss* is
+the same minimum over ``P = 0`` and the strikes only. For a defined-risk combination (vertical spread,
+box, butterfly, covered structures) the requirement **equals the maximum loss whenever that is
+smaller than the legs**: a box has no requirement, a bear call spread needs exactly its strike width.
+
+**Unpaired short calls** (linear): net short calls lose without bound as ``P → ∞``. Without unpaired
+scales (Deribit) the cap is infinite and the legs' sum applies. With them (Derive) the loss beyond the
+highest strike is charged as ``unpaired_(im|mm)_scale × F × net short calls`` on top of the bounded
+loss, ``F`` the forward of the expiry (``forward=``, default the spot) — exactly Derive's
+``maxLossMargin += unpairedScale · forwardPrice · netCalls``. The inverse convention ignores the
+scales: a short inverse call loses at most one coin, so its maximum loss is already finite (an
+inverse net short put, whose coin loss grows without bound as ``P → 0``, leaves the sum of the legs).
 
 The requirement is against *cash-like* collateral: premium received sits in the balance and the
-option's mark enters through ``+ m`` (the cost to buy the short back), exactly as the venues publish.
+option's mark enters through ``+ M`` (the cost to buy the short back), exactly as the venues publish.
 
 References
 ----------
-* ``../shared/reference/open-source-venues.md`` §3.1 — Derive v2 ``StandardManager`` (short call /
-  short put / long / ``maxLoss`` / ``expiryMargin`` formulas and the test-configuration parameters).
+* derivexyz/v2-core ``7736900d395703c4f675376caa4c315402943831``, ``src/risk-managers/StandardManager.sol``
+  (``_getIsolatedMarginForCall``, ``_getIsolatedMarginForPut``, ``_calcMaxLoss``,
+  ``_calcNetBasicMarginSingleExpiry``) and ``test/config-test.sol``; summarised in
+  ``../shared/reference/open-source-venues.md`` §3.1. Its test cases are ported in
+  ``tests/test_venue_derive_cases.py`` (through :mod:`ramparts.venues.derive`, which evaluates these
+  formulas in Derive's fixed point).
 * ``../shared/reference/cex-and-clearinghouses.md`` — Deribit (its portfolio margin; the standard option
   margin formulas and the 0.15 / 0.10 / 0.075 parameters are Deribit's public "Inverse options margin"
   documentation, which the reference folder does not reproduce: Derive's SRM is its on-chain twin).
@@ -52,6 +73,7 @@ References
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,22 +94,42 @@ class StandardOptionParams:
     im_floor : float
         Minimum initial rate (Deribit 0.10, Derive ``minSpotReq``).
     mm_base : float
-        Maintenance rate (Deribit 0.075, Derive ``mm{Call,Put}SpotReq``).
+        Maintenance rate of a short call (Deribit 0.075, Derive ``mmCallSpotReq``).
     put_im_over_mm : float
         A short put's initial requirement is at least this multiple of its maintenance
         (Derive ``mmOffsetScale`` 1.05; Deribit's ``IM = max(…, MM)`` is 1.0).
+    mm_put_base : float or None
+        Spot-based maintenance rate of a short put (Derive ``mmPutSpotReq``); ``None``: ``mm_base``.
+    mm_put_mark : float
+        Mark-based maintenance rate of a short put (Derive ``MMPutMtMReq`` 0.075; Deribit 0): the put's
+        maintenance is ``max(mm_put_base · S · n, mm_put_mark · M) + M``.
+    unpaired_im_scale, unpaired_mm_scale : float or None
+        Derive's ``unpaired{IM,MM}Scale``: net short calls of an expiry are charged
+        ``scale · forward · net short calls`` on top of the bounded loss (linear convention). ``None``
+        (Deribit): no cap for net short calls (both or neither must be set).
     """
 
     im_base: float = 0.15
     im_floor: float = 0.10
     mm_base: float = 0.075
     put_im_over_mm: float = 1.05
+    mm_put_base: float | None = None
+    mm_put_mark: float = 0.0
+    unpaired_im_scale: float | None = None
+    unpaired_mm_scale: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("im_base", "im_floor", "mm_base", "put_im_over_mm"):
+        if self.mm_put_base is None:
+            object.__setattr__(self, "mm_put_base", self.mm_base)
+        for name in ("im_base", "im_floor", "mm_base", "put_im_over_mm", "mm_put_base", "mm_put_mark",
+                     "unpaired_im_scale", "unpaired_mm_scale"):
             v = getattr(self, name)
-            if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
+            if v is None and name.startswith("unpaired"):
+                continue
+            if isinstance(v, bool) or not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
                 raise InvalidInput(name, f"must be a finite non-negative number, got {v!r}")
+        if (self.unpaired_im_scale is None) != (self.unpaired_mm_scale is None):
+            raise InvalidInput("unpaired_im_scale", "set both unpaired scales or neither")
         if self.im_floor > self.im_base:
             raise InvalidInput("im_floor", f"{self.im_floor} exceeds im_base {self.im_base}")
         if self.mm_base > self.im_floor:
@@ -95,7 +137,70 @@ class StandardOptionParams:
 
 
 DERIBIT = StandardOptionParams(put_im_over_mm=1.0)
-DERIVE_TEST = StandardOptionParams()
+#: Derive's standard manager with the option parameters of derivexyz/v2-core ``test/config-test.sol``.
+DERIVE_TEST = StandardOptionParams(mm_put_mark=0.075, unpaired_im_scale=1.2, unpaired_mm_scale=1.1)
+
+
+@dataclass(frozen=True)
+class Arithmetic:
+    """The four operations :func:`short_option_requirements` and :func:`unpaired_call_charge` are
+    written in, so the formulas exist once for every number system.
+
+    ``mul(a, b)`` and ``div(a, b)`` are the products and quotients of *decimal* quantities (Derive's
+    ``multiplyDecimal`` / ``divideDecimal`` truncate to 1e18 fixed point after each one), ``maximum``
+    the element-wise larger, ``select(flag, a, b)`` ``a`` where ``flag`` else ``b``; ``+`` and ``−``
+    are the operands' own.
+    """
+
+    mul: Callable[[Any, Any], Any]
+    div: Callable[[Any, Any], Any]
+    maximum: Callable[[Any, Any], Any]
+    select: Callable[[Any, Any, Any], Any]
+
+
+#: float64 (numpy) arithmetic, element-wise over arrays.
+FLOAT = Arithmetic(np.multiply, np.divide, np.maximum, np.where)
+
+
+def short_option_requirements(is_call: Any, strike: Any, spot: Any, shorts: Any, mark_value: Any, params: Any,
+                              *, unit: Any = None, ar: Arithmetic = FLOAT) -> tuple[Any, Any]:
+    """Initial and maintenance requirement ``(IM, MM)`` of short option legs (both ≥ 0).
+
+    The formulas of the module docstring, in ``ar``'s arithmetic and in the order of Derive's
+    ``_getIsolatedMarginForCall`` / ``_getIsolatedMarginForPut`` (``(rate · S) · n`` then ``+ M``).
+
+    Parameters
+    ----------
+    is_call : bool or array of bool
+    strike, spot : numbers (quote currency)
+    shorts : number or array
+        Short contracts ``n ≥ 0``.
+    mark_value : number or array
+        The shorts' mark value ``M = n · m ≥ 0`` (coins if inverse).
+    params : StandardOptionParams or any object with its attribute names
+        Rates (as ``ar``'s numbers: floats for :data:`FLOAT`, 1e18 integers for Derive's fixed point).
+    unit : optional
+        The price the rates multiply: the spot (default, linear) or ``1`` (inverse).
+    ar : Arithmetic, optional
+    """
+    unit = spot if unit is None else unit
+    otm = ar.div(ar.select(is_call, ar.maximum(strike - spot, 0), ar.maximum(spot - strike, 0)), spot)
+    im = ar.mul(ar.mul(ar.maximum(params.im_base - otm, params.im_floor), unit), shorts) + mark_value
+    mm_call = ar.mul(ar.mul(params.mm_base, unit), shorts) + mark_value
+    mm_put = ar.maximum(ar.mul(ar.mul(params.mm_put_base, unit), shorts), ar.mul(params.mm_put_mark, mark_value)) + mark_value
+    im_put = ar.maximum(im, ar.mul(mm_put, params.put_im_over_mm))
+    return ar.select(is_call, im, im_put), ar.select(is_call, mm_call, mm_put)
+
+
+def unpaired_call_charge(net_short_calls: Any, forward: Any, scale: Any, *, ar: Arithmetic = FLOAT) -> Any:
+    """Derive's charge for net short calls of one expiry: ``(scale · forward) · net short calls`` (≥ 0)."""
+    return ar.mul(ar.mul(scale, forward), net_short_calls)
+
+
+def capped_requirement(sum_isolated: Any, bounded_loss: Any, charge: Any) -> Any:
+    """``min(Σ isolated, bounded loss + charge)``: Derive's ``max(totalIsolatedMargin, maxLossMargin)``
+    with requirements positive (``charge`` is ``inf`` where net short calls have no cap)."""
+    return min(sum_isolated, bounded_loss + charge)
 
 
 def _legs(is_call: Any, strike: Any, quantity: Any, mark: Any | None) -> tuple[np.ndarray, ...]:
@@ -112,10 +217,10 @@ def _legs(is_call: Any, strike: Any, quantity: Any, mark: Any | None) -> tuple[n
     return c, k, q, m
 
 
-def _spot(spot: Any) -> float:
-    s = float_array(spot, "spot", positive=True)
+def _spot(spot: Any, field: str = "spot") -> float:
+    s = float_array(spot, field, positive=True)
     if s.ndim != 0:
-        raise InvalidInput("spot", "one underlying price per call")
+        raise InvalidInput(field, "one underlying price per call")
     return float(s)
 
 
@@ -155,13 +260,23 @@ def isolated_requirements(
     """
     c, k, q, m = _legs(is_call, strike, quantity, mark)
     s = _spot(spot)
-    otm = np.where(c, np.maximum(k - s, 0.0), np.maximum(s - k, 0.0)) / s
-    scale = 1.0 if inverse else s
-    im_unit = np.maximum(params.im_base - otm, params.im_floor) * scale + m
-    mm_unit = params.mm_base * scale + m
-    im_unit = np.where(c, im_unit, np.maximum(im_unit, params.put_im_over_mm * mm_unit))
     short = np.maximum(-q, 0.0)
-    return im_unit * short, mm_unit * short
+    return short_option_requirements(c, k, s, short, m * short, params, unit=1.0 if inverse else s)
+
+
+def _net_identical(c: np.ndarray, k: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # net identical legs (same type and strike) first: no cancellation round-off in the payoff sums
+    keys, inv = np.unique(np.stack([c.astype(np.float64), k]), axis=1, return_inverse=True)
+    q = np.bincount(inv.ravel(), weights=q, minlength=keys.shape[1])
+    return keys[0].astype(bool), keys[1], q
+
+
+def _payoff_points(c: np.ndarray, k: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, float, float, np.ndarray]:
+    """``(quote payoff at each distinct strike, payoff at P = 0, net calls, distinct strikes)``."""
+    pts = np.unique(k)
+    diff = pts[:, None] - k[None, :]
+    usd = (np.where(c[None, :], np.maximum(diff, 0.0), np.maximum(-diff, 0.0)) * q[None, :]).sum(axis=1)
+    return usd, float((q[~c] * k[~c]).sum()), float(q[c].sum()), pts
 
 
 def max_loss(is_call: Any, strike: Any, quantity: Any, *, inverse: bool = True) -> float:
@@ -184,16 +299,8 @@ def max_loss(is_call: Any, strike: Any, quantity: Any, *, inverse: bool = True) 
     c, k, q, _m = _legs(is_call, strike, quantity, None)
     if c.size == 0:
         return 0.0
-    # net identical legs (same type and strike) first: no cancellation round-off in the payoff sums
-    keys, inv = np.unique(np.stack([c.astype(np.float64), k]), axis=1, return_inverse=True)
-    q = np.bincount(inv.ravel(), weights=q, minlength=keys.shape[1])
-    c, k = keys[0].astype(bool), keys[1]
-    pts = np.unique(k)
-    # quote-currency payoff at each strike: Σ q·max(±(P − K), 0)
-    diff = pts[:, None] - k[None, :]
-    usd = (np.where(c[None, :], np.maximum(diff, 0.0), np.maximum(-diff, 0.0)) * q[None, :]).sum(axis=1)
-    net_calls = float(q[c].sum())
-    at_zero_usd = float((q[~c] * k[~c]).sum())  # payoff at P = 0 (puts pay K)
+    c, k, q = _net_identical(c, k, q)
+    usd, at_zero_usd, net_calls, pts = _payoff_points(c, k, q)
     if inverse:
         vals = list(usd / pts)
         vals.append(net_calls)  # P → ∞: each call pays 1 − K/P → 1 coin, puts 0
@@ -208,6 +315,14 @@ def max_loss(is_call: Any, strike: Any, quantity: Any, *, inverse: bool = True) 
     return max(0.0, -min(vals))
 
 
+def _bounded_loss_linear(c: np.ndarray, k: np.ndarray, q: np.ndarray) -> tuple[float, float]:
+    """``(max(0, −min payoff over P = 0 and the strikes), net short calls)`` in quote currency."""
+    if c.size == 0:
+        return 0.0, 0.0
+    usd, at_zero_usd, net_calls, _pts = _payoff_points(*_net_identical(c, k, q))
+    return max(0.0, -min(*usd, at_zero_usd)), max(-net_calls, 0.0)
+
+
 @dataclass(frozen=True)
 class StandardMarginResult:
     """Standard margin of the legs of one underlying and expiry (floats in the convention's units).
@@ -215,11 +330,14 @@ class StandardMarginResult:
     Attributes
     ----------
     initial, maintenance : float
-        ``min(Σ isolated, max_loss)``.
+        ``min(Σ isolated, cap)``.
     sum_initial, sum_maintenance : float
         The legs' isolated requirements summed.
     max_loss : float
         The combination's maximum loss at expiry (``inf`` when unbounded).
+    cap_initial, cap_maintenance : float
+        The caps applied: ``max_loss``, or for net short calls with unpaired scales (linear) the
+        bounded loss plus ``unpaired_(im|mm)_scale · forward · net short calls``.
     """
 
     initial: float
@@ -227,6 +345,8 @@ class StandardMarginResult:
     sum_initial: float
     sum_maintenance: float
     max_loss: float
+    cap_initial: float = math.inf
+    cap_maintenance: float = math.inf
 
     def to_units(self, decimals: int) -> tuple[int, int]:
         """``(initial, maintenance)`` in integer base units (``× 10**decimals``), rounded **up**."""
@@ -254,20 +374,31 @@ def standard_margin(
     *,
     inverse: bool = True,
     params: StandardOptionParams = DERIBIT,
+    forward: Any = None,
 ) -> StandardMarginResult:
     """Standard margin of a portfolio of option legs on **one** underlying and expiry.
 
-    ``requirement = min(Σ isolated, max_loss)`` for both the initial and the maintenance level;
-    arguments as in :func:`isolated_requirements`.
+    ``requirement = min(Σ isolated, cap)`` for both the initial and the maintenance level; arguments
+    as in :func:`isolated_requirements`, ``forward`` the expiry's forward price (default the spot) for
+    the unpaired-call charge of ``params`` with unpaired scales (linear convention only).
 
     Returns
     -------
     StandardMarginResult
     """
     im, mm = isolated_requirements(is_call, strike, quantity, mark, spot, inverse=inverse, params=params)
-    ml = max_loss(is_call, strike, quantity, inverse=inverse)
+    c, k, q, _m = _legs(is_call, strike, quantity, None)
+    ml = max_loss(c, k, q, inverse=inverse)
+    cap_im = cap_mm = ml
+    if not inverse and params.unpaired_im_scale is not None:
+        bounded, net_short_calls = _bounded_loss_linear(c, k, q)
+        if net_short_calls > 0:
+            f = _spot(spot if forward is None else forward, "forward")
+            cap_im = bounded + unpaired_call_charge(net_short_calls, f, params.unpaired_im_scale)
+            cap_mm = bounded + unpaired_call_charge(net_short_calls, f, params.unpaired_mm_scale)
     s_im, s_mm = float(im.sum()), float(mm.sum())
-    return StandardMarginResult(min(s_im, ml), min(s_mm, ml), s_im, s_mm, ml)
+    return StandardMarginResult(capped_requirement(s_im, cap_im, 0.0), capped_requirement(s_mm, cap_mm, 0.0),
+                                s_im, s_mm, ml, float(cap_im), float(cap_mm))
 
 
 def standard_margin_by_expiry(
@@ -280,11 +411,13 @@ def standard_margin_by_expiry(
     *,
     inverse: bool = True,
     params: StandardOptionParams = DERIBIT,
+    forward: Any = None,
 ) -> dict[Any, StandardMarginResult]:
     """:func:`standard_margin` for each expiry of one underlying (legs grouped by ``expiry`` label).
 
     The account's option requirement is the sum over expiries (no offset between expiries, as
-    Derive's ``Σ_expiries expiryMargin``).
+    Derive's ``Σ_expiries expiryMargin``). ``forward`` is one price for all expiries or a mapping
+    ``{expiry label: forward}`` (default the spot).
     """
     e = np.atleast_1d(np.asarray(expiry))
     c, k, q, m = _legs(is_call, strike, quantity, mark)
@@ -294,5 +427,6 @@ def standard_margin_by_expiry(
     for label in np.unique(e):
         sel = e == label
         key = label.item() if hasattr(label, "item") else label
-        out[key] = standard_margin(c[sel], k[sel], q[sel], m[sel], spot, inverse=inverse, params=params)
+        f = forward.get(key) if isinstance(forward, dict) else forward
+        out[key] = standard_margin(c[sel], k[sel], q[sel], m[sel], spot, inverse=inverse, params=params, forward=f)
     return out

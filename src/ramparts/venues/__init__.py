@@ -2,7 +2,8 @@
 
 * :mod:`ramparts.venues.binance`: USDⓈ-M leverage brackets, maintenance amounts, liquidation price;
 * :mod:`ramparts.venues.dydx`: liquidity tiers, OI-scaled IMF, bankruptcy and fillable prices,
-  insurance-fund delta, deleveraging conditions (quote quantums, ppm);
+  insurance-fund delta, deleveraging conditions, the funding pipeline (premium, clamp, index delta,
+  settlement) and the partial-liquidation sizes (quote quantums, ppm);
 * :mod:`ramparts.venues.hyperliquid`: margin tiers, liquidation price, backstop threshold, ADL key,
   funding;
 * :mod:`ramparts.venues.drift`: size-premium margin ratios, asset and liability weights,
@@ -12,6 +13,14 @@
   margin, fraction purchasable);
 * :mod:`ramparts.venues.deribit`: Deribit's standard option margin (inverse units) and its
   portfolio-margin risk array (price points, vol shocks, extended table, contingencies, MM factor);
+* :mod:`ramparts.venues.mango`: Mango v4 account health (init, maint, liquidation end) over token
+  positions, spot open orders and perp positions, with asset and liability weights, the stable-price
+  rule and deposit/borrow weight scaling (exact rationals);
+* :mod:`ramparts.venues.synthetix`: Synthetix v3 perps' velocity funding (rate, unrecorded and accrued
+  funding), the skew-adjusted fill price and market debt (18-decimal integers, Solidity truncation);
+* :mod:`ramparts.venues.opyn`: Opyn Gamma's MarginCalculator: naked margin (spot shock, upper-bound
+  table by time to expiry), spread margin, expired cash value, excess collateral, the liquidation
+  auction's debt price (1e27 fixed point);
 * :mod:`ramparts.venues.profiles`: each venue as an engine configuration for ``ramparts compare``.
 
 Each module cites the source it follows (``../shared/reference/``) in its docstring.

@@ -1,28 +1,79 @@
-"""Derive (Lyra) v2: the standard manager's option and perpetual requirements, PMRM_2's volatility
-shocks, static discounts and contingencies, and the Dutch auction's discount, buffer and fraction.
+"""Derive (Lyra) v2: the standard manager (SRM) in Derive's own 1e18 fixed point — option, perpetual,
+base-asset, oracle-contingency and depeg terms, with the lyra-utils Black-76 that marks its options —
+plus PMRM_2's volatility shocks, static discounts and contingencies, and the Dutch auction's
+discount, buffer and fraction.
 
-Source: ``../shared/reference/open-source-venues.md`` §3, read from derivexyz/v2-core at commit
-``7736900d395703c4f675376caa4c315402943831`` (``src/risk-managers/StandardManager.sol``,
-``PMRM_2.sol``, ``PMRMLib_2.sol``, ``src/liquidation/DutchAuction.sol``), with the parameters of the
-upstream test configuration (``test/config-test.sol``).
+Source: derivexyz/v2-core at commit ``7736900d395703c4f675376caa4c315402943831``
+(``src/risk-managers/StandardManager.sol``, ``SRMPortfolioViewer.sol``, ``PMRM_2.sol``,
+``PMRMLib_2.sol``, ``src/liquidation/DutchAuction.sol``), summarised in
+``../shared/reference/open-source-venues.md`` §3; Black-76 and its fixed-point helpers from
+derivexyz/lyra-utils (``src/math/Black76.sol`` at ``1ca255d4d78cff8012ad50f566bf646153ec5eb7``,
+``src/math/FixedPointMathLib.sol`` at ``3c9e344e46c1e7d6e21e23d9178f9597eadff2d0``,
+``src/decimals/{Signed,}DecimalMath.sol``; v2-core pins the submodule at derive-utils ``8f6962cb…``,
+which is not stored here: the upstream cases that assert exact integers — ``TestStandardManager_Portfolio_Cases``
+— pass with these versions).
 
-Sign convention, as Derive's: a manager's *margin* is collateral value minus requirement, so a
-requirement is returned here as a **negative** contribution where Derive's formulas give one
-(``perp_margin``, ``short_call_mm`` …) and a positive number where the function says
-``requirement``. Units: the quote currency (USD), as exact :class:`~fractions.Fraction` values
-(Derive computes in 1e18 fixed point; ``to_wad`` rounds to it, toward the venue).
+This module owns
+-----------------
+* ``wmul`` / ``wdiv`` (``multiplyDecimal`` / ``divideDecimal``: ``a·b/1e18``, ``a·1e18/b``, truncated
+  toward zero as Solidity's ``/``) and :data:`WAD_ARITHMETIC`, the :class:`~ramparts.margin.option_standard.Arithmetic`
+  that evaluates the short-option formulas of :mod:`ramparts.margin.option_standard` (their one home)
+  exactly as the contract does;
+* :func:`black76_prices` — lyra-utils ``Black76.prices`` ported line by line to Python integers
+  (``ln``, ``exp``, ``sqrt``, ``stdNormalCDF`` with Solidity's shifts and truncating divisions);
+* the SRM: :func:`srm_margin` (``_getMarginAndMarkToMarket``) over :class:`SRMMarket` holdings,
+  :func:`srm_expiry_margin` (``_calcNetBasicMarginSingleExpiry``), :func:`srm_isolated_margin`
+  (``_getIsolatedMargin``), and the decimal wrappers :func:`short_call_margin`, :func:`short_put_margin`,
+  :func:`perp_margin`.
+
+The SRM formulas (margin = collateral − requirement, negative = insufficient; ``amt < 0`` short,
+``mtm = price·amt`` from Black-76 on the expiry's forward, discount 1)::
+
+    short call  MM = mtm + mmCallSpotReq·S·amt
+                IM = mult·S·amt + mtm,  mult = max(maxSpotReq − OTM, minSpotReq), OTM = max(K − S, 0)/S
+    short put   MM = min(mmPutSpotReq·S·amt, MMPutMtMReq·mtm) + mtm          (the larger requirement)
+                IM = min(mult·S·amt + mtm, MM·mmOffsetScale),  OTM = max(S − K, 0)/S
+    expiry      max(Σ isolated, maxLoss),  maxLoss = min_{P ∈ {0} ∪ strikes} min(payoff(P), 0)
+                                                     + unpaired(IM|MM)Scale·F·netCalls   if netCalls < 0
+                IM only: − (1 − c)·OCFactor·S·Σ shorts   if c = min(spot, forward, vol conf.) < optionThreshold
+    perp        −|pos|·perpPrice·(im|mm)PerpReq;  IM: − (1 − c)·OCFactor·S·|pos| if c = min(perp, spot conf.) < perpThreshold
+    base        pos·S·marginFactor (IM ×IMScale, − (1 − c)·OCFactor·pos·S if spot conf. c < baseThreshold);
+                MtM pos·S / stablePrice
+    depeg (IM)  − (threshold − stable)·depegFactor·S·(|perp| + Σ shorts)   if stable < threshold
+    market      perp + Σ expiries + base + depeg + unrealised perp cash;  account = Σ markets + cash
+
+Every product is one ``multiplyDecimal`` in the contract's order (so ``(rate·S)·amt``, truncated at
+each step). The parameters default to the upstream tests' configuration: options ``test/config-test.sol``
+``getSRMParams`` (:data:`~ramparts.margin.option_standard.DERIVE_TEST`), perpetuals mm/im 5 % / 6.5 %
+(``TestStandardManagerBase.t.sol``; ``config-test.sol`` itself has 6.5 % / 10 %), base factor 0.8 × 0.8,
+oracle contingency thresholds and factor 0.4, depeg 0.98 × 1.2.
+
+Units: decimal inputs of the wrappers (``int``, ``Fraction``, ``float`` via ``str``) are converted to
+the 1e18 fixed point with :func:`to_wad` (truncation toward zero); the SRM functions take and return
+wad integers. The sign convention is Derive's: a requirement is a **negative** margin.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 from ramparts.errors import InvalidInput
+from ramparts.margin.option_standard import (
+    DERIVE_TEST,
+    Arithmetic,
+    StandardOptionParams,
+    capped_requirement,
+    short_option_requirements,
+    unpaired_call_charge,
+)
 
-__all__ = ["SRM", "PMRM", "AUCTION", "buffer_margin", "auction_discount", "max_fraction_purchasable", "perp_margin",
-           "short_call_margin", "short_put_margin", "vol_shocks", "static_discounts", "to_wad"]
+__all__ = ["SRM", "PMRM", "AUCTION", "SRMLeg", "SRMMarket", "SRMParams", "WAD", "WAD_ARITHMETIC", "black76_prices",
+           "buffer_margin", "auction_discount", "max_fraction_purchasable", "perp_margin", "short_call_margin",
+           "short_put_margin", "srm_expiry_margin", "srm_isolated_margin", "srm_margin", "vol_shocks",
+           "static_discounts", "to_wad", "wdiv", "wmul"]
 
 WAD = 10**18
 YEAR_S = 365 * 86_400
@@ -36,65 +87,404 @@ def F(x) -> Fraction:
     return Fraction(x)
 
 
-def to_wad(x: Fraction) -> int:
+def to_wad(x) -> int:
     """A value in Derive's 1e18 fixed point, truncated toward zero as Solidity's division does."""
     v = F(x) * WAD
     return int(v.numerator // v.denominator) if v >= 0 else -int((-v.numerator) // v.denominator)
 
 
+# ---------------------------------------------------------------------------------------- fixed point
+def _tdiv(a: int, b: int) -> int:
+    """Solidity's signed ``/`` (and ``sdiv``): the quotient truncated toward zero."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def wmul(a: int, b: int) -> int:
+    """``multiplyDecimal``: ``a·b / 1e18`` truncated toward zero (lyra-utils ``{Signed,}DecimalMath``)."""
+    return _tdiv(a * b, WAD)
+
+
+def wdiv(a: int, b: int) -> int:
+    """``divideDecimal``: ``a·1e18 / b`` truncated toward zero."""
+    return _tdiv(a * WAD, b)
+
+
+def _select(flag, a, b):
+    return a if flag else b
+
+
+#: Derive's fixed point as the arithmetic of :func:`ramparts.margin.option_standard.short_option_requirements`.
+WAD_ARITHMETIC = Arithmetic(wmul, wdiv, max, _select)
+
+
+# ---------------------------------------------------------------------------------------- Black-76 (lyra-utils)
+_N = (4062099735652764000328, 4080670594171652639712, 2067498006223917203771, 625581961353917287603,
+      117578849504046139487, 12919787143353136591, 650478250178244362)
+_M = (8124199471305528000657, 14643514515380871948050, 11756730424506726822413, 5470644798650576484341,
+      1600821957476871612085, 296331772558254578451, 32386342837845824709, 1630477228166597028)
+_SQRT_TWOPI_BASE2 = 46239130270042206915
+_MAX_TOTAL_VOL = 24 * WAD
+
+
+def _ln(x: int) -> int:
+    """``FixedPointMathLib.ln``: ln of a 1e18 fixed-point number, an (8, 8) rational approximation."""
+    if x < 1:
+        raise InvalidInput("ln", "undefined for x ≤ 0")
+    k = x.bit_length() - 1 - 96
+    x = (x << (159 - k)) >> 159
+    p = x + 3273285459638523848632254066296
+    p = ((p * x) >> 96) + 24828157081833163892658089445524
+    p = ((p * x) >> 96) + 43456485725739037958740375743393
+    p = ((p * x) >> 96) - 11111509109440967052023855526967
+    p = ((p * x) >> 96) - 45023709667254063763336534515857
+    p = ((p * x) >> 96) - 14706773417378608786704636184526
+    p = p * x - (795164235651350426258249787498 << 96)
+    q = x + 5573035233440673466300451813936
+    q = ((q * x) >> 96) + 71694874799317883764090561454958
+    q = ((q * x) >> 96) + 283447036172924575727196451306956
+    q = ((q * x) >> 96) + 401686690394027663651624208769553
+    q = ((q * x) >> 96) + 204048457590392012362485061816622
+    q = ((q * x) >> 96) + 31853899698501571402653359427138
+    q = ((q * x) >> 96) + 909429971244387300277376558375
+    r = _tdiv(p, q)
+    r *= 1677202110996718588342820967067443963516166
+    r += 16597577552685614221487285958193947469193820559219878177908093499208371 * k
+    r += 600920179829731861736702779321621459595472258049074101567377883020018308
+    return r >> 174
+
+
+def _exp(x: int) -> int:
+    """``FixedPointMathLib.exp``: e^x of a 1e18 fixed-point number, a (6, 7) rational approximation."""
+    if x <= -42139678854452767551:
+        return 0
+    if x >= 135305999368893231589:
+        raise InvalidInput("exp", "overflow")
+    x = _tdiv(x << 78, 5**18)
+    k = (_tdiv(x << 96, 54916777467707473351141471128) + 2**95) >> 96
+    x = x - k * 54916777467707473351141471128
+    p = x + 2772001395605857295435445496992
+    p = ((p * x) >> 96) + 44335888930127919016834873520032
+    p = ((p * x) >> 96) + 398888492587501845352592340339721
+    p = ((p * x) >> 96) + 1993839819670624470859228494792842
+    p = p * x + (4385272521454847904632057985693276 << 96)
+    z = x + 750530180792738023273180420736
+    z = ((z * x) >> 96) + 32788456221302202726307501949080
+    w = x - 2218138959503481824038194425854
+    w = ((w * z) >> 96) + 892943633302991980437332862907700
+    q = z + w - 78174809823045304726920794422040
+    q = ((q * w) >> 96) + 4203224763890128580604056984195872
+    r = _tdiv(p, q)
+    return (r * 3822833074963236453042738258902158003155416615667) >> (195 - k)
+
+
+def _isqrt_babylonian(x: int) -> int:
+    """``FixedPointMathLib._sqrt``: seven Babylonian steps from a power-of-two guess, rounded down."""
+    if x == 0:
+        return 0
+    aux, result = x, 1
+    for bits, shift in ((128, 64), (64, 32), (32, 16), (16, 8), (8, 4), (4, 2)):
+        if aux >= 1 << bits:
+            aux >>= bits
+            result <<= shift
+    if aux >= 4:
+        result <<= 1
+    for _ in range(7):
+        result = (result + x // result) >> 1
+    down = x // result
+    return down if result >= down else result
+
+
+def _std_normal_cdf(x: int) -> int:
+    """``FixedPointMathLib.stdNormalCDF`` (Hart's rational approximation below 7.07, a continued fraction to 37)."""
+    z = abs(x)
+    if z > 37 * WAD:
+        c = 0
+    else:
+        e = _exp(-(((z >> 1) * z) // WAD))
+        z = (z << 46) // 5**18
+        e = (e << 46) // 5**18
+        if z < 130438178253327725388:
+            n = ((_N[6] * z) >> 64) + _N[5]
+            for coef in (_N[4], _N[3], _N[2], _N[1], _N[0]):
+                n = ((n * z) >> 64) + coef
+            d = ((_M[7] * z) >> 64) + _M[6]
+            for coef in (_M[5], _M[4], _M[3], _M[2], _M[1], _M[0]):
+                d = ((d * z) >> 64) + coef
+            c = (n * e) // d
+        else:
+            f = 11990383647911208550
+            f = (4 << 128) // (z + f)
+            f = (3 << 128) // (z + f)
+            f = (2 << 128) // (z + f)
+            f = (1 << 128) // (z + f)
+            f += z
+            f = (f * _SQRT_TWOPI_BASE2) >> 64
+            c = (e << 64) // f
+        c = (c * 5**18) >> 46
+    return c if x <= 0 else WAD - c
+
+
+def black76_prices(seconds_to_expiry: int, vol: int, forward: int, strike: int, discount: int = WAD) -> tuple[int, int]:
+    """lyra-utils ``Black76.prices``: ``(call, put)`` in 1e18 fixed point (all inputs wad integers).
+
+    The standard call ``N(d1) − k·N(d2)`` on moneyness ``k = K/F`` with total volatility
+    ``σ·√(T/365 d)``, scaled by the discounted forward and capped at the discounted forward / strike;
+    the put by parity. Zero volatility prices the intrinsic value (up to the moneyness truncation).
+    """
+    for name, v in (("seconds_to_expiry", seconds_to_expiry), ("vol", vol), ("forward", forward), ("strike", strike), ("discount", discount)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise InvalidInput(name, f"must be a non-negative int (wad), got {v!r}")
+    t = seconds_to_expiry * WAD // YEAR_S
+    total_vol = vol * _isqrt_babylonian(t * WAD) // WAD
+    fwd_disc = forward * discount // WAD
+    if strike == 0:
+        return fwd_disc, 0
+    strike_disc = strike * discount // WAD
+    if forward == 0:
+        return 0, strike_disc
+    m = strike * WAD // forward
+    if total_vol >= _MAX_TOTAL_VOL:
+        std_call = WAD
+    else:
+        tv = total_vol or 1
+        mm = m or 1
+        k = _ln(mm)
+        half_v2t = (tv >> 1) * tv // WAD
+        d1 = _tdiv((half_v2t - k) * WAD, tv)
+        d2 = d1 - tv
+        nd1 = _std_normal_cdf(d1)
+        m_nd2 = mm * _std_normal_cdf(d2) // WAD
+        std_call = nd1 - m_nd2 if nd1 >= m_nd2 else 0
+    s = std_call + m
+    std_put = s - WAD if s >= WAD else 0
+    call = min(std_call * fwd_disc // WAD, fwd_disc)
+    put = min(std_put * fwd_disc // WAD, strike_disc)
+    return call, put
+
+
+# ---------------------------------------------------------------------------------------- standard manager
 @dataclass(frozen=True)
 class SRMParams:
-    """Standard-manager parameters of ``test/config-test.sol``."""
+    """Standard-manager parameters of one market (decimals; :func:`to_wad` at use).
 
-    max_spot_req: Fraction = Fraction(15, 100)
-    min_spot_req: Fraction = Fraction(10, 100)
-    mm_call_spot_req: Fraction = Fraction(75, 1000)
-    mm_put_spot_req: Fraction = Fraction(75, 1000)
-    mm_put_mtm_req: Fraction = Fraction(75, 1000)
-    mm_offset_scale: Fraction = Fraction(105, 100)
-    unpaired_im_scale: Fraction = Fraction(12, 10)
-    unpaired_mm_scale: Fraction = Fraction(11, 10)
+    ``option`` holds the option parameters under their :class:`StandardOptionParams` names
+    (``im_base`` = ``maxSpotReq``, ``im_floor`` = ``minSpotReq``, ``mm_base`` = ``mmCallSpotReq``,
+    ``mm_put_base`` = ``mmPutSpotReq``, ``mm_put_mark`` = ``MMPutMtMReq``, ``put_im_over_mm`` =
+    ``mmOffsetScale``, ``unpaired_{im,mm}_scale``); a threshold of 0 disables its contingency. The
+    depeg parameters are the manager's (one pair for all markets in Derive): give every market the same.
+    """
+
+    option: StandardOptionParams = DERIVE_TEST
     perp_mm_req: Fraction = Fraction(5, 100)
     perp_im_req: Fraction = Fraction(65, 1000)
+    base_margin_factor: Fraction = Fraction(8, 10)
+    base_im_scale: Fraction = Fraction(8, 10)
+    oc_perp_threshold: Fraction = Fraction(4, 10)
+    oc_option_threshold: Fraction = Fraction(4, 10)
+    oc_base_threshold: Fraction = Fraction(4, 10)
+    oc_factor: Fraction = Fraction(4, 10)
+    depeg_threshold: Fraction = Fraction(98, 100)
+    depeg_factor: Fraction = Fraction(12, 10)
+
+    def __post_init__(self) -> None:
+        if self.option.unpaired_im_scale is None:
+            raise InvalidInput("option", "Derive's standard manager needs unpaired_im_scale / unpaired_mm_scale")
+
+    def wad(self, name: str) -> int:
+        """A parameter in 1e18 fixed point (``option.<name>`` for the option ones)."""
+        if name.startswith("option."):
+            return to_wad(getattr(self.option, name.split(".", 1)[1]))
+        return to_wad(getattr(self, name))
 
 
 SRM = SRMParams()
 
 
+class _WadOptionParams:
+    """An option-parameter view in wad integers, under the names :func:`short_option_requirements` reads."""
+
+    __slots__ = ("im_base", "im_floor", "mm_base", "mm_put_base", "mm_put_mark", "put_im_over_mm")
+
+    def __init__(self, p: StandardOptionParams) -> None:
+        for name in self.__slots__:
+            setattr(self, name, to_wad(getattr(p, name)))
+
+
+def srm_isolated_margin(is_call: bool, strike: int, balance: int, mtm: int, spot: int, *, initial: bool, p: SRMParams = SRM) -> int:
+    """``_getIsolatedMargin`` of one option position (wad; ≤ 0): 0 for a long, else the short-option
+    formula of :func:`ramparts.margin.option_standard.short_option_requirements` in Derive's fixed point.
+
+    ``mtm`` is the position's mark to market (``price·balance``, negative for a short).
+    """
+    if balance >= 0:
+        return 0
+    im, mm = short_option_requirements(is_call, strike, spot, -balance, -mtm, _WadOptionParams(p.option), ar=WAD_ARITHMETIC)
+    return -(im if initial else mm)
+
+
+def _settlement_value(strike: int, balance: int, price: int, is_call: bool) -> int:
+    diff = price - strike
+    if is_call and diff > 0:
+        return wmul(diff, balance)
+    if not is_call and diff < 0:
+        return -wmul(diff, balance)
+    return 0
+
+
+@dataclass(frozen=True)
+class SRMLeg:
+    """One option balance: expiry (seconds from now), strike and signed balance (wad), type."""
+
+    expiry_s: int
+    strike: int
+    is_call: bool
+    balance: int
+
+
+def srm_expiry_margin(legs: list[SRMLeg] | tuple[SRMLeg, ...], spot: int, forward: int, vols: Mapping[tuple[int, int], int],
+                      *, initial: bool, p: SRMParams = SRM) -> tuple[int, int]:
+    """``_calcNetBasicMarginSingleExpiry``: ``(max(Σ isolated, maxLoss), Σ mtm)`` of the legs of one expiry (wad).
+
+    ``vols`` maps ``(expiry_s, strike)`` to the volatility (missing: 0, as an unset feed).
+    """
+    def payoff_floor(price: int) -> int:
+        return min(sum(_settlement_value(leg.strike, leg.balance, price, leg.is_call) for leg in legs), 0)
+
+    max_loss = payoff_floor(0)
+    total_iso = total_mtm = net_calls = 0
+    for leg in legs:
+        call, put = black76_prices(max(leg.expiry_s, 0), vols.get((leg.expiry_s, leg.strike), 0), forward, leg.strike)
+        mtm = wmul(call if leg.is_call else put, leg.balance)
+        total_iso += srm_isolated_margin(leg.is_call, leg.strike, leg.balance, mtm, spot, initial=initial, p=p)
+        total_mtm += mtm
+        max_loss = min(payoff_floor(leg.strike), max_loss)
+        if leg.is_call:
+            net_calls += leg.balance
+    charge = 0
+    if net_calls < 0:
+        scale = p.wad("option.unpaired_im_scale" if initial else "option.unpaired_mm_scale")
+        charge = unpaired_call_charge(-net_calls, forward, scale, ar=WAD_ARITHMETIC)
+    return -capped_requirement(-total_iso, -max_loss, charge), total_mtm
+
+
+@dataclass(frozen=True)
+class SRMMarket:
+    """One market's holdings and feeds (wad integers; expiries in seconds from now).
+
+    ``forwards`` maps an expiry to ``(forward, confidence)``, ``vols`` ``(expiry, strike)`` to the
+    volatility and ``vol_confs`` an expiry to the vol feed's confidence (missing: 0, as an unset
+    mock feed); ``perp_cash`` is the perpetual's unsettled funding plus unrealised PnL.
+    """
+
+    spot: int
+    spot_conf: int = WAD
+    legs: tuple[SRMLeg, ...] = ()
+    forwards: Mapping[int, tuple[int, int]] = field(default_factory=dict)
+    vols: Mapping[tuple[int, int], int] = field(default_factory=dict)
+    vol_confs: Mapping[int, int] = field(default_factory=dict)
+    perp: int = 0
+    perp_price: int = 0
+    perp_conf: int = WAD
+    perp_cash: int = 0
+    base: int = 0
+    params: SRMParams = SRM
+
+
+def _penalty(threshold: int, conf: int, factor: int, *amounts: int) -> int:
+    if threshold == 0 or conf >= threshold:
+        return 0
+    out = wmul(WAD - conf, factor)
+    for a in amounts:
+        out = wmul(out, a)
+    return out
+
+
+def _market_margin(m: SRMMarket, initial: bool, stable_price: int) -> tuple[int, int]:
+    p = m.params
+    oc = p.wad("oc_factor")
+    # perpetual (_getNetPerpMargin)
+    perp_margin_ = 0
+    if m.perp:
+        notional = wmul(abs(m.perp), m.perp_price)
+        perp_margin_ = -wmul(notional, p.wad("perp_im_req" if initial else "perp_mm_req"))
+        if initial:
+            perp_margin_ -= _penalty(p.wad("oc_perp_threshold"), min(m.perp_conf, m.spot_conf), oc, m.spot, abs(m.perp))
+    # options (_getNetOptionMarginAndMtM): expiries in order of first appearance, as the portfolio viewer
+    expiries: dict[int, list[SRMLeg]] = {}
+    for leg in m.legs:
+        expiries.setdefault(leg.expiry_s, []).append(leg)
+    option_margin = option_mtm = shorts_all = 0
+    for expiry, legs in expiries.items():
+        if expiry not in m.forwards or m.forwards[expiry][0] == 0:
+            raise InvalidInput("forwards", f"no forward price for expiry {expiry} (SRM_NoForwardPrice)")
+        fwd, fconf = m.forwards[expiry]
+        margin, mtm = srm_expiry_margin(legs, m.spot, fwd, m.vols, initial=initial, p=p)
+        option_margin += margin
+        option_mtm += mtm
+        shorts = sum(-leg.balance for leg in legs if leg.balance < 0)
+        shorts_all += shorts
+        if initial:
+            conf = min(m.spot_conf, fconf, m.vol_confs.get(expiry, 0))
+            option_margin -= _penalty(p.wad("oc_option_threshold"), conf, oc, m.spot, shorts)
+    margin = 0
+    # depeg (_getDepegMultiplier, IM only)
+    if initial and stable_price < p.wad("depeg_threshold"):
+        mult = wmul(p.wad("depeg_threshold") - stable_price, p.wad("depeg_factor"))
+        if mult:
+            margin = -wmul(wmul(abs(m.perp) + shorts_all, mult), m.spot)
+    # base asset (_getBaseMarginAndMtM)
+    base_margin = base_mtm = 0
+    if m.base:
+        notional = wmul(m.base, m.spot)
+        base_margin = wmul(notional, p.wad("base_margin_factor"))
+        base_mtm = wdiv(notional, stable_price)
+        if initial:
+            base_margin = wmul(base_margin, p.wad("base_im_scale"))
+            if base_margin:
+                base_margin -= _penalty(p.wad("oc_base_threshold"), m.spot_conf, oc, notional)
+    unrealised = m.perp_cash if m.perp else 0
+    margin += perp_margin_ + option_margin + base_margin + unrealised
+    return margin, option_mtm + unrealised + base_mtm
+
+
+def srm_margin(markets: list[SRMMarket] | tuple[SRMMarket, ...], cash: int = 0, *, initial: bool,
+               stable_price: int = WAD) -> tuple[int, int]:
+    """``_getMarginAndMarkToMarket``: ``(margin, mark to market)`` of an account (wad; margin < 0 = insufficient).
+
+    ``stable_price`` is the stable-coin feed (depeg add-on at the initial level, base assets' MtM).
+    """
+    margin = mtm = 0
+    for m in markets:
+        a, b = _market_margin(m, initial, stable_price)
+        margin += a
+        mtm += b
+    return margin + cash, mtm + cash
+
+
 def perp_margin(position, perp_price, *, initial: bool = False, p: SRMParams = SRM) -> Fraction:
-    """``−|pos| · perpPrice · (im|mm)PerpReq`` (confidence contingencies not included)."""
-    return -abs(F(position)) * F(perp_price) * (p.perp_im_req if initial else p.perp_mm_req)
+    """``−|pos| · perpPrice · (im|mm)PerpReq`` in decimals (confidence contingencies not included)."""
+    notional = wmul(abs(to_wad(position)), to_wad(perp_price))
+    return Fraction(-wmul(notional, p.wad("perp_im_req" if initial else "perp_mm_req")), WAD)
+
+
+def _short_option_margin(is_call: bool, amount, strike, spot, mtm, initial: bool, p: SRMParams) -> Fraction:
+    amt = to_wad(amount)
+    if amt >= 0:
+        raise InvalidInput("amount", "a short position has a negative amount")
+    return Fraction(srm_isolated_margin(is_call, to_wad(strike), amt, to_wad(mtm), to_wad(spot), initial=initial, p=p), WAD)
 
 
 def short_call_margin(amount, strike, spot, mtm, *, initial: bool, p: SRMParams = SRM) -> Fraction:
-    """A short call (``amount < 0``): ``MM = mtm + mmCallSpotReq·spot·amt``;
-    ``IM = mult·spot·amt + mtm`` with ``mult = maxSpotReq − otm`` floored at ``minSpotReq``, ``otm = (K − S)/S`` when ``K > S``."""
-    amt, k, s, m = F(amount), F(strike), F(spot), F(mtm)
-    if amt >= 0:
-        raise InvalidInput("amount", "a short position has a negative amount")
-    if not initial:
-        return m + p.mm_call_spot_req * s * amt
-    otm = (k - s) / s if k > s else Fraction(0)
-    mult = p.max_spot_req - otm
-    if mult <= p.min_spot_req:
-        mult = p.min_spot_req
-    return mult * s * amt + m
+    """A short call (``amount < 0``, ``mtm`` its negative mark to market), in decimals:
+    ``MM = mtm + mmCallSpotReq·spot·amt``; ``IM = mult·spot·amt + mtm``, ``mult = max(maxSpotReq − otm, minSpotReq)``."""
+    return _short_option_margin(True, amount, strike, spot, mtm, initial, p)
 
 
 def short_put_margin(amount, strike, spot, mtm, *, initial: bool, p: SRMParams = SRM) -> Fraction:
-    """A short put: ``MM = min(mmPutSpotReq·spot·amt, MMPutMtMReq·mtm) + mtm``;
+    """A short put, in decimals: ``MM = min(mmPutSpotReq·spot·amt, MMPutMtMReq·mtm) + mtm``;
     ``IM = min(mult·spot·amt + mtm, MM·mmOffsetScale)``, ``otm = (S − K)/S`` when ``S > K``."""
-    amt, k, s, m = F(amount), F(strike), F(spot), F(mtm)
-    if amt >= 0:
-        raise InvalidInput("amount", "a short position has a negative amount")
-    mm = min(p.mm_put_spot_req * s * amt, p.mm_put_mtm_req * m) + m
-    if not initial:
-        return mm
-    otm = (s - k) / s if s > k else Fraction(0)
-    mult = p.max_spot_req - otm
-    if mult <= p.min_spot_req:
-        mult = p.min_spot_req
-    return min(mult * s * amt + m, mm * p.mm_offset_scale)
+    return _short_option_margin(False, amount, strike, spot, mtm, initial, p)
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,45 @@
-"""dYdX v4: liquidity tiers, open-interest-scaled initial margin, bankruptcy and fillable prices,
-the insurance-fund delta of a liquidation, and deleveraging conditions.
+"""dYdX v4: liquidity tiers, open-interest-scaled initial margin, funding (premium, clamp, samples,
+funding-tick rate, index delta, settlement), partial-liquidation limits, bankruptcy and fillable prices,
+the insurance-fund delta of a liquidation, and deleveraging conditions — in dYdX's own units and rounding.
 
-Source: ``../shared/reference/open-source-venues.md`` §1, read from dydxprotocol/v4-chain at commit
-``84d4664bae71e3a077adaac67fb77ad19cd28d30`` (``x/perpetuals/types/liquidity_tier.go``,
-``x/perpetuals/lib/lib.go``, ``protocol/lib/margin/risk.go``, ``x/clob/keeper/liquidations.go``,
-``x/clob/keeper/deleveraging.go``).
+Source: dydxprotocol/v4-chain at commit ``84d4664bae71e3a077adaac67fb77ad19cd28d30`` (summarised in
+``../shared/reference/open-source-venues.md`` §1): ``protocol/x/perpetuals/types/liquidity_tier.go``,
+``protocol/x/perpetuals/lib/lib.go``, ``protocol/x/perpetuals/funding/funding.go``,
+``protocol/x/perpetuals/keeper/perpetual.go`` (``MaybeProcessNewFundingTickEpoch``,
+``processStoredPremiums``, ``GetRemoveSampleTailsFunc``, ``processPremiumVotesIntoSamples``),
+``protocol/x/clob/memclob/memclob.go`` (``getPricePremiumFromSide``), ``protocol/lib/quantums.go``,
+``protocol/lib/math.go`` (``Median``, ``AvgInt32``), ``protocol/lib/margin/risk.go``,
+``protocol/x/clob/keeper/liquidations.go`` (``GetMaxAndMinPositionNotionalLiquidatable``,
+``GetSubaccountMaxNotionalLiquidatable``, ``GetSubaccountMaxInsuranceLost``,
+``GetLiquidatablePositionSizeDelta``), ``protocol/x/clob/keeper/deleveraging.go``; mainnet-like
+parameters from ``protocol/scripts/genesis/sample_pregenesis.json``. The upstream Go test tables of
+these functions are ported in ``tests/test_venue_dydx_cases.py``.
 
-Units, as dYdX's: **quote quantums** (1e-6 USDC, Python ints) and **ppm** (1e6 = 100 %). Every
-rounding follows the source: requirements round up (``ceil``), the maintenance fraction of a tier
-rounds down, the OI-scaled IMF rounds down, the bankruptcy quote uses a Euclidean floor, the
-fillable price is an exact rational.
+Units, as dYdX's: **quote quantums** (1e-6 USDC, Python ints), **base quantums** (10^atomic_resolution
+coin), oracle price ``price · 10^exponent`` and **ppm** (1e6 = 100 %). Every rounding follows the
+source: requirements round up (``ceil``), the maintenance fraction of a tier and ppm products
+(``BigIntMulPpm``) round down, base↔quote conversions truncate toward zero, the funding index delta
+truncates toward zero, a premium rounds toward zero, the OI-scaled IMF rounds down, the bankruptcy
+quote uses a Euclidean floor, the fillable price is an exact rational.
+
+Funding::
+
+    premium (ppm)      round_to_zero(impact / index · 1e6 − 1e6), clamped to ±premium_vote_clamp
+    clamp(tier, f)     floor(f · (IMF − MMF) / 1e6)          f = funding_rate_clamp_factor (6e6) or
+                                                              premium_vote_clamp_factor (60e6)
+    sample             median of the premium votes padded with zeros to min_num_votes_per_sample
+    8h rate (ppm)      clamp(avg(samples padded with zeros to tick/sample), ± clamp(tier, 6e6))
+                       + default funding before the clamp
+    index delta        trunc(BaseToQuote(t · rate, atomic resolution, price, exponent) / 28,800)
+    settlement (ppm)   −(index_now − index_last) · position quantums
+
+Partial liquidation::
+
+    min notional       min(MinPositionNotionalLiquidated, |notional|)
+    max notional       max(min notional, floor(|notional| · MaxPositionPortionLiquidatedPpm / 1e6))
+    size               the whole position if |notional| ≤ min(max notional, subaccount block room) or
+                       |position| ≤ step; else QuoteToBase(that minimum), rounded down to the step,
+                       clamped to [step, |position|], opposite in sign to the position
 """
 
 from __future__ import annotations
@@ -19,11 +49,23 @@ from fractions import Fraction
 
 from ramparts.errors import InvalidInput
 
-__all__ = ["LIQUIDITY_TIERS", "LiquidityTier", "adjusted_imf_ppm", "bankruptcy_quote", "fillable_price", "insurance_fund_delta",
-           "is_liquidatable", "margin_requirements", "should_deleverage"]
+__all__ = ["FUNDING_RATE_CLAMP_FACTOR_PPM", "LIQUIDATIONS_CONFIG", "LIQUIDITY_TIERS", "LiquidationsConfig", "LiquidityTier",
+           "PREMIUM_VOTE_CLAMP_FACTOR_PPM", "adjusted_imf_ppm", "bankruptcy_quote", "base_to_quote_quantums", "fillable_price",
+           "funding_index_delta", "funding_sample_ppm", "funding_tick_rate_ppm", "insurance_fund_delta", "is_liquidatable",
+           "liquidatable_position_size_delta", "margin_requirements", "max_abs_funding_clamp_ppm", "median",
+           "position_notional_liquidatable", "premium_ppm", "quote_to_base_quantums", "remove_sample_tails", "settlement_ppm",
+           "should_deleverage", "subaccount_max_insurance_lost", "subaccount_max_notional_liquidatable", "summarize_premiums"]
 
 ONE_MILLION = 1_000_000
 USDC = 1_000_000  # quote quantums per USDC
+QUOTE_ATOMIC_RESOLUTION = -6
+FUNDING_RATE_PERIOD_S = 8 * 60 * 60
+#: ``Params`` of ``sample_pregenesis.json`` (also the upstream tests' ``PerpetualsGenesisParams``).
+FUNDING_RATE_CLAMP_FACTOR_PPM = 6_000_000
+PREMIUM_VOTE_CLAMP_FACTOR_PPM = 60_000_000
+MIN_NUM_VOTES_PER_SAMPLE = 15
+#: ``types.RemovedTailSampleRatioPpm`` (no tails removed from funding samples at this commit).
+REMOVED_TAIL_SAMPLE_RATIO_PPM = 0
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -39,24 +81,29 @@ class LiquidityTier:
     maintenance_fraction_ppm: int
     open_interest_lower_cap: int = 0
     open_interest_upper_cap: int = 0
+    impact_notional: int = 0
 
     @property
     def maintenance_margin_ppm(self) -> int:
-        """``floor(IMF × MF / 1e6)``."""
+        """``GetMaintenanceMarginPpm``: ``floor(IMF × MF / 1e6)``."""
         return self.initial_margin_ppm * self.maintenance_fraction_ppm // ONE_MILLION
 
+    def max_abs_funding_clamp_ppm(self, clamp_factor_ppm: int) -> int:
+        """``GetMaxAbsFundingClampPpm``: ``floor(clamp factor × (IMF − MMF) / 1e6)``."""
+        return max_abs_funding_clamp_ppm(self.initial_margin_ppm, self.maintenance_fraction_ppm, clamp_factor_ppm)
 
-#: The mainnet-like tiers of ``protocol/scripts/genesis/sample_pregenesis.json``.
+
+#: The mainnet-like tiers of ``protocol/scripts/genesis/sample_pregenesis.json`` (with their impact notionals).
 LIQUIDITY_TIERS = {
     t.name: t
     for t in (
-        LiquidityTier("Large-Cap", 20_000, 600_000),
-        LiquidityTier("Mid-Cap", 50_000, 600_000, 40_000_000 * USDC, 100_000_000 * USDC),
-        LiquidityTier("Small-Cap", 100_000, 500_000, 20_000_000 * USDC, 50_000_000 * USDC),
-        LiquidityTier("Long-Tail", 200_000, 500_000, 5_000_000 * USDC, 10_000_000 * USDC),
-        LiquidityTier("Isolated", 50_000, 600_000, 500_000 * USDC, 1_000_000 * USDC),
-        LiquidityTier("Safety", 1_000_000, 200_000),
-        LiquidityTier("FX", 10_000, 500_000),
+        LiquidityTier("Large-Cap", 20_000, 600_000, impact_notional=10_000 * USDC),
+        LiquidityTier("Mid-Cap", 50_000, 600_000, 40_000_000 * USDC, 100_000_000 * USDC, 5_000 * USDC),
+        LiquidityTier("Small-Cap", 100_000, 500_000, 20_000_000 * USDC, 50_000_000 * USDC, 5_000 * USDC),
+        LiquidityTier("Long-Tail", 200_000, 500_000, 5_000_000 * USDC, 10_000_000 * USDC, 2_500 * USDC),
+        LiquidityTier("Isolated", 50_000, 600_000, 500_000 * USDC, 1_000_000 * USDC, 2_500 * USDC),
+        LiquidityTier("Safety", 1_000_000, 200_000, 2_000_000 * USDC, 5_000_000 * USDC, 2_500 * USDC),
+        LiquidityTier("FX", 10_000, 500_000, 500_000 * USDC, 1_000_000 * USDC, 2_500 * USDC),
     )
 }
 
@@ -134,3 +181,230 @@ def insurance_fund_delta(fill_quote: int, bankruptcy: int, max_liquidation_fee_p
 def should_deleverage(filled_quantums: int, total_net_collateral: int, final_settlement: bool = False) -> bool:
     """Deleveraging runs only if the liquidation order filled nothing and TNC < 0 (or at final settlement)."""
     return final_settlement or (filled_quantums == 0 and total_net_collateral < 0)
+
+
+# ============================================================================ units
+def _int(name: str, v, *, nonneg: bool = False) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or (nonneg and v < 0):
+        raise InvalidInput(name, f"must be {'a non-negative ' if nonneg else 'an '}int, got {v!r}")
+    return v
+
+
+def _quo(a: int, b: int) -> int:
+    """Go's ``big.Int.Quo``: the quotient truncated toward zero."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def base_to_quote_quantums(base_quantums: int, atomic_resolution: int, price: int, exponent: int) -> int:
+    """``lib.BaseToQuoteQuantums``: ``base · price · 10^(exponent + atomic_resolution + 6)``, truncated toward zero."""
+    e = exponent + atomic_resolution - QUOTE_ATOMIC_RESOLUTION
+    n = _int("base_quantums", base_quantums) * _int("price", price, nonneg=True)
+    return n * 10**e if e >= 0 else _quo(n, 10**-e)
+
+
+def quote_to_base_quantums(quote_quantums: int, atomic_resolution: int, price: int, exponent: int) -> int:
+    """``lib.QuoteToBaseQuantums``: ``quote / 10^(exponent + atomic_resolution + 6) / price``, each step toward zero."""
+    if _int("price", price, nonneg=True) == 0:
+        raise InvalidInput("price", "must be positive")
+    e = exponent + atomic_resolution - QUOTE_ATOMIC_RESOLUTION
+    r = _int("quote_quantums", quote_quantums)
+    r = r * 10**-e if e < 0 else _quo(r, 10**e)
+    return _quo(r, price)
+
+
+def _mul_ppm(x: int, ppm: int) -> int:
+    """``lib.BigIntMulPpm``: ``x · ppm / 1e6`` with Go's Euclidean ``Div`` (a floor for the positive divisor)."""
+    return x * ppm // ONE_MILLION
+
+
+# ============================================================================ funding
+def max_abs_funding_clamp_ppm(initial_margin_ppm: int, maintenance_fraction_ppm: int, clamp_factor_ppm: int) -> int:
+    """``LiquidityTier.GetMaxAbsFundingClampPpm``: ``|R| ≤ floor(clamp · (IMF − IMF·MF) / 1e6)`` (ppm).
+
+    With ``FUNDING_RATE_CLAMP_FACTOR_PPM`` it bounds the 8-hour funding rate, with
+    ``PREMIUM_VOTE_CLAMP_FACTOR_PPM`` each premium vote.
+    """
+    imf, mf = _int("initial_margin_ppm", initial_margin_ppm, nonneg=True), _int("maintenance_fraction_ppm", maintenance_fraction_ppm, nonneg=True)
+    if imf > ONE_MILLION or mf > ONE_MILLION:
+        raise InvalidInput("liquidity_tier", "initial margin and maintenance fraction are at most 1e6 ppm")
+    mmf = imf * mf // ONE_MILLION
+    return _mul_ppm(_int("clamp_factor_ppm", clamp_factor_ppm, nonneg=True), imf - mmf)
+
+
+def premium_ppm(impact_price, index_price, max_abs_premium_ppm: int) -> int:
+    """``getPricePremiumFromSide``: ``impact / index · 1e6 − 1e6`` rounded toward zero, clamped to
+    ``±max_abs_premium_ppm`` (the premium-vote clamp of the tier).
+
+    ``impact_price`` is the impact bid (index below the best bid) or ask (index above the best ask)
+    — the average fill price of an order of the tier's ``impact_notional`` — and ``index_price``
+    the index, in the same units (both rationals accepted). The caller returns 0 when the index
+    lies between the impact prices or the book is too thin (as the source does).
+    """
+    index = Fraction(index_price)
+    if index <= 0:
+        raise InvalidInput("index_price", "must be positive")
+    r = Fraction(impact_price) * ONE_MILLION / index - ONE_MILLION
+    rounded = _quo(r.numerator, r.denominator)
+    return max(-max_abs_premium_ppm, min(max_abs_premium_ppm, rounded))
+
+
+def median(values: list[int]) -> int:
+    """``lib.Median``: the middle value; for an even count the two middle values' mean rounded away from zero."""
+    if not values:
+        raise InvalidInput("values", "the median of no values is undefined")
+    v = sorted(values)
+    mid = len(v) // 2
+    if len(v) % 2:
+        return v[mid]
+    x, y = v[mid - 1], v[mid]
+    if x <= 0 <= y:
+        total = x + y
+        return _quo(total, 2) + (abs(total) % 2) * (1 if total > 0 else -1)
+    if y > 0:
+        return y - (y - x) // 2
+    return x + (y - x) // 2
+
+
+def _avg_int32(values: list[int]) -> int:
+    """``lib.AvgInt32``: the int64 sum over the count, truncated toward zero."""
+    return _quo(sum(values), len(values))
+
+
+def remove_sample_tails(samples: list[int], removal_ratio_ppm: int) -> list[int]:
+    """``GetRemoveSampleTailsFunc``: sort, then drop ``floor(n · 2·ratio / 1e6)`` samples, the smaller
+    half of them from the bottom and the rest from the top (unchanged — and unsorted — if none or all
+    would go)."""
+    total = _mul_ppm(len(samples), 2 * removal_ratio_ppm)
+    if total == 0 or total >= len(samples):
+        return list(samples)
+    bottom = total // 2
+    return sorted(samples)[bottom:len(samples) - (total - bottom)]
+
+
+def summarize_premiums(premiums: list[int], num_premiums: int, min_required: int, combine, tail_removal_ratio_ppm: int = 0) -> int:
+    """``processStoredPremiums`` for one market: pad the stored premiums with zeros to
+    ``max(num_premiums, min_required)``, remove tails, combine (``median`` or the truncated mean)."""
+    if len(premiums) > num_premiums:
+        raise InvalidInput("premiums", f"{len(premiums)} premiums exceed the store's count {num_premiums}")
+    padded = list(premiums) + [0] * (max(num_premiums, min_required) - len(premiums))
+    return combine(remove_sample_tails(padded, tail_removal_ratio_ppm))
+
+
+def funding_sample_ppm(votes: list[int], num_votes: int, min_num_votes: int = MIN_NUM_VOTES_PER_SAMPLE) -> int:
+    """``processPremiumVotesIntoSamples``: one funding sample, the median of a market's premium votes
+    padded with zeros to ``max(num_votes, min_num_votes)`` (0 when the market had no votes)."""
+    if not votes:
+        return 0
+    return summarize_premiums(votes, num_votes, min_num_votes, median)
+
+
+def funding_tick_rate_ppm(samples: list[int], num_samples: int, tier: LiquidityTier, *, default_funding_ppm: int = 0,
+                          tick_duration_s: int = 3_600, sample_duration_s: int = 60,
+                          clamp_factor_ppm: int = FUNDING_RATE_CLAMP_FACTOR_PPM) -> int:
+    """``MaybeProcessNewFundingTickEpoch``: the 8-hour funding rate (ppm) of one perpetual.
+
+    premium = truncated mean of the samples padded with zeros to ``max(num_samples, ⌈tick / sample⌉)``
+    (``RemovedTailSampleRatioPpm`` = 0), 0 without samples; rate = premium + default funding, clamped
+    to ``±tier.max_abs_funding_clamp_ppm(clamp_factor)``.
+    """
+    if _int("sample_duration_s", sample_duration_s, nonneg=True) == 0:
+        raise InvalidInput("sample_duration_s", "must be positive")
+    min_samples = -(-_int("tick_duration_s", tick_duration_s, nonneg=True) // sample_duration_s)
+    premium = 0
+    if samples:
+        premium = summarize_premiums(samples, num_samples, min_samples, _avg_int32, REMOVED_TAIL_SAMPLE_RATIO_PPM)
+    bound = tier.max_abs_funding_clamp_ppm(clamp_factor_ppm)
+    return max(-bound, min(bound, premium + default_funding_ppm))
+
+
+def funding_index_delta(rate_8h_ppm: int, seconds: int, atomic_resolution: int, price: int, exponent: int) -> int:
+    """``funding.GetFundingIndexDelta``: ``trunc(BaseToQuote(seconds · rate) / 28,800)`` (ppm quote
+    quantums per base quantum; the index of the perpetual grows by it at each funding tick)."""
+    n = _int("seconds", seconds, nonneg=True) * _int("rate_8h_ppm", rate_8h_ppm)
+    return _quo(base_to_quote_quantums(n, atomic_resolution, price, exponent), FUNDING_RATE_PERIOD_S)
+
+
+def settlement_ppm(funding_index: int, last_funding_index: int, quantums: int) -> int:
+    """``GetSettlementPpmWithPerpetual``: ``−(index − last index) · quantums`` (ppm quote quantums; > 0
+    received). A long pays when the index rose."""
+    return -(_int("funding_index", funding_index) - _int("last_funding_index", last_funding_index)) * _int("quantums", quantums)
+
+
+# ============================================================================ partial liquidation
+@dataclass(frozen=True)
+class LiquidationsConfig:
+    """The limits of ``LiquidationsConfig`` that size a liquidation (quote quantums / ppm)."""
+
+    min_position_notional_liquidated: int = 1_000 * USDC
+    max_position_portion_liquidated_ppm: int = 100_000
+    max_notional_liquidated: int = 100_000 * USDC
+    max_quantums_insurance_lost: int = 1_000_000 * USDC
+    max_liquidation_fee_ppm: int = 15_000
+
+
+#: ``liquidations_config`` of ``sample_pregenesis.json``.
+LIQUIDATIONS_CONFIG = LiquidationsConfig()
+
+
+def position_notional_liquidatable(position_notional: int, config: LiquidationsConfig = LIQUIDATIONS_CONFIG) -> tuple[int, int]:
+    """``GetMaxAndMinPositionNotionalLiquidatable``: ``(min, max)`` notional of one liquidation of a
+    position of ``position_notional`` quote quantums (its absolute value is used).
+
+    ``min = min(MinPositionNotionalLiquidated, |n|)``; ``max = max(min, floor(|n| · portion / 1e6))``.
+    """
+    n = abs(_int("position_notional", position_notional))
+    lo = min(config.min_position_notional_liquidated, n)
+    return lo, max(lo, _mul_ppm(n, config.max_position_portion_liquidated_ppm))
+
+
+def subaccount_max_notional_liquidatable(notional_liquidated: int, config: LiquidationsConfig = LIQUIDATIONS_CONFIG, *,
+                                         perpetual_already_liquidated: bool = False) -> int:
+    """``GetSubaccountMaxNotionalLiquidatable``: the room left in this block,
+    ``MaxNotionalLiquidated − notional liquidated so far``.
+
+    Raises :class:`InvalidInput` if the perpetual was already liquidated for the subaccount this
+    block (``ErrSubaccountHasLiquidatedPerpetual``) or the limit is exceeded (the source panics).
+    """
+    return _block_room(notional_liquidated, config.max_notional_liquidated, perpetual_already_liquidated, "notional_liquidated")
+
+
+def subaccount_max_insurance_lost(insurance_lost: int, config: LiquidationsConfig = LIQUIDATIONS_CONFIG, *,
+                                  perpetual_already_liquidated: bool = False) -> int:
+    """``GetSubaccountMaxInsuranceLost``: ``MaxQuantumsInsuranceLost − insurance fund lost so far`` (the
+    losses are the absolute values of the negative insurance-fund deltas, as ``UpdateSubaccountLiquidationInfo``)."""
+    return _block_room(insurance_lost, config.max_quantums_insurance_lost, perpetual_already_liquidated, "insurance_lost")
+
+
+def _block_room(used: int, limit: int, already: bool, name: str) -> int:
+    if already:
+        raise InvalidInput("perpetual", "the subaccount and perpetual have already been liquidated within this block")
+    if _int(name, used, nonneg=True) > limit:
+        raise InvalidInput(name, f"{used} exceeds the block limit {limit}")
+    return limit - used
+
+
+def liquidatable_position_size_delta(quantums: int, atomic_resolution: int, price: int, exponent: int, step_base_quantums: int,
+                                     config: LiquidationsConfig = LIQUIDATIONS_CONFIG, *, notional_liquidated: int = 0) -> int:
+    """``GetLiquidatablePositionSizeDelta``: the signed size (base quantums, opposite to the position)
+    one liquidation order may close.
+
+    The whole position if its notional is within ``min(max notional, block room)`` or it is at most one
+    step; otherwise that notional converted to base quantums (toward zero), rounded down to the step
+    size and clamped to ``[step, |position|]``.
+    """
+    q = _int("quantums", quantums)
+    if q == 0:
+        raise InvalidInput("quantums", "no position to liquidate")
+    step = _int("step_base_quantums", step_base_quantums, nonneg=True)
+    if step == 0:
+        raise InvalidInput("step_base_quantums", "must be positive")
+    notional = base_to_quote_quantums(q, atomic_resolution, price, exponent)
+    _lo, hi = position_notional_liquidatable(notional, config)
+    limit = min(hi, subaccount_max_notional_liquidatable(notional_liquidated, config))
+    if abs(notional) <= limit or abs(q) <= step:
+        return -q
+    size = quote_to_base_quantums(limit, atomic_resolution, price, exponent)
+    size = size // step * step
+    size = max(step, min(abs(q), size))
+    return -size if q > 0 else size

@@ -162,7 +162,12 @@ PROFILES: dict[str, VenueProfile] = {
                       "|fillable − oracle|",
                       "deleveraging iterates every opposite position from a SHA-256 start (dYdX: a pseudo-random start, at most "
                       "MaxDeleveragingSubaccountsToIterate)",
-                      "no open-interest-scaled IMF in the engine (BTC is Large-Cap, uncapped, so it does not apply)")),
+                      "no open-interest-scaled IMF in the engine (BTC is Large-Cap, uncapped, so it does not apply)",
+                      "a liquidation step is ramparts' generic rule, not GetLiquidatablePositionSizeDelta (notional to base toward "
+                      "zero, rounded down to the step, capped by the per-block subaccount room); see "
+                      "ramparts.venues.dydx.liquidatable_position_size_delta",
+                      "funding is not dYdX's pipeline (median of votes, hourly mean padded with zeros, clamp 6 × (IMF − MMF), "
+                      "index delta truncated toward zero: ramparts.venues.dydx reproduces it); impact prices need dYdX's own book")),
         VenueProfile("hyperliquid", "Hyperliquid", "Hyperliquid docs (shared/reference/open-source-venues.md §4)", _hyperliquid(),
                      ("between 2/3 of maintenance and maintenance, positions close at the mark against the backstop vault, "
                       "not as market orders on the book",
@@ -179,7 +184,11 @@ PROFILES: dict[str, VenueProfile] = {
                       "not a fraction of the whole portfolio; buffer = maintenance × 1.1, not MM + (MM − MtM) × 10 %",
                       "no keeper bids in a replay: the backstop vault buys once the fast auction is over",
                       "no liquidator fee to the security module at the start of a solvent auction",
-                      "an insolvent account is closed at once (the fund pays its deficit), not auctioned from MtM to MM")),
+                      "an insolvent account is closed at once (the fund pays its deficit), not auctioned from MtM to MM",
+                      "Derive's test-cases.json expectations are float64 model values: ramparts.venues.derive reproduces them "
+                      "within Derive's own 0.1 % (observed ≤ 3e-14 relative), not to the wei",
+                      "Black-76 ported from lyra-utils 1ca255d / 3c9e344, not the derive-utils 8f6962c that v2-core pins (not "
+                      "available); the exact-integer portfolio cases pass")),
     )
 }
 

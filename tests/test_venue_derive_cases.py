@@ -1,0 +1,639 @@
+"""Derive (Lyra) v2 StandardManager's own test cases, ported as data and run against
+:mod:`ramparts.venues.derive` (Derive's 1e18 fixed point) and :mod:`ramparts.margin.option_standard`.
+
+Source: derivexyz/v2-core at ``7736900d395703c4f675376caa4c315402943831``, folder
+``test/risk-managers/unit-tests/StandardManager/``. Every row names its file and test function:
+
+* ``TestStandardManager_Portfolio_Cases.t.sol`` (``test-cases-portfolio.json``): upstream asserts
+  ``mm / 1e18`` and ``im / 1e18`` (Solidity's truncating division) **equal** to the expected
+  integers — ported with the same exact assertion;
+* ``TestStandardManager_Cases.t.sol`` (``test-cases.json``): upstream asserts IM, MM and MtM within
+  0.1 % (``assertApproxEqRel``) of values from an off-chain float64 model — ported with the same
+  assertion, plus a tighter one of ours (the float model's own round-off, ``1e-13`` relative + 10⁴ wei);
+* ``TestStandardManager_Option.t.sol``: isolated margins (``assertApproxEqRel`` 1 %, plus the exact
+  wei values worked by hand below), trades that must pass or revert on the initial margin, and the
+  oracle contingency (exact ``assertEq``).
+
+The harness reproduces what each Solidity test sets up (mock feeds, the order in which a mock vol feed
+overwrites an expiry's confidence, strikes stripped of dust below 1e10, perp PnL and funding), then
+calls :func:`ramparts.venues.derive.srm_margin`. Units are wad integers (``W = 1e18``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from fractions import Fraction
+
+import pytest
+
+from ramparts.errors import InvalidInput
+from ramparts.margin.option_standard import DERIVE_TEST, isolated_requirements, standard_margin
+from ramparts.venues import derive
+
+W = derive.WAD
+COMMIT = "7736900d395703c4f675376caa4c315402943831"
+SM = "test/risk-managers/unit-tests/StandardManager/"
+
+
+def _src(file: str, func: str, case: str = "") -> str:
+    return f"v2-core@{COMMIT[:7]}:{SM}{file}::{func}" + (f"[{case}]" if case else "")
+
+
+def _tdiv(a: int, b: int) -> int:  # Solidity int division (mm / 1e18)
+    q = abs(a) // b
+    return q if a >= 0 else -q
+
+
+def _margins(markets, cash, stable=W):
+    im, mtm = derive.srm_margin(markets, cash, initial=True, stable_price=stable)
+    mm, _ = derive.srm_margin(markets, cash, initial=False, stable_price=stable)
+    return im, mm, mtm
+
+
+class _Feed:
+    """A market's mock feeds as the Solidity tests set them (MockFeeds: the last setVol of an expiry sets its confidence)."""
+
+    def __init__(self, spot, perp_price, params):
+        self.spot, self.spot_conf, self.perp_price, self.perp_conf, self.params = spot, W, perp_price, W, params
+        self.forwards, self.vols, self.vol_confs, self.legs = {}, {}, {}, []
+        self.perp = self.perp_cash = self.base = 0
+
+    def set_vol(self, expiry, strike, vol, conf):
+        self.vols[(expiry, strike)] = vol
+        self.vol_confs[expiry] = conf
+
+    def market(self):
+        return derive.SRMMarket(spot=self.spot, spot_conf=self.spot_conf, legs=tuple(self.legs), forwards=dict(self.forwards),
+                                vols=dict(self.vols), vol_confs=dict(self.vol_confs), perp=self.perp, perp_price=self.perp_price,
+                                perp_conf=self.perp_conf, perp_cash=self.perp_cash, base=self.base, params=self.params)
+
+
+# ============================================================================ TestStandardManager_Portfolio_Cases.t.sol
+# setUp: TestStandardManagerBase (perp mm/im 0.05/0.065, Config.getSRMParams() option params), Config oracle
+# contingency (0.4 thresholds, factor 0.4), base asset factor 0.8 with IM scale 1, depeg (0.98, 1.2);
+# TestCaseExpiries: expiries (block.timestamp + …), spot and forwards; perp prices spot + $1 (ETH), + $20 (BTC).
+PORTFOLIO_PARAMS = derive.SRMParams(base_margin_factor=Fraction(8, 10), base_im_scale=Fraction(1), perp_mm_req=Fraction(5, 100),
+                                    perp_im_req=Fraction(65, 1000), depeg_threshold=Fraction(98, 100), depeg_factor=Fraction(12, 10))
+_H, _D = 3_600, 86_400
+EXPIRY = {"20230104": 3 * _D + 8 * _H, "20230111": 10 * _D + 8 * _H, "20230118": 17 * _D + 8 * _H, "20230227": 57 * _D + 8 * _H,
+          "20230804": 215 * _D + 8 * _H, "20230811": 222 * _D + 8 * _H, "20230818": 229 * _D + 8 * _H, "20230825": 238 * _D + 8 * _H}
+FORWARD_OFFSETS = {  # forward − spot, in dollars, per expiry above (_setDefaultSpotAndForwardFor{ETH,BTC})
+    "eth": ("0.91345", "2.83305", "4.7545", "15.7696", "59.87416", "61.85933", "63.8284", "66.3744"),
+    "btc": ("12.7883", "39.66276", "66.56301", "220.77451", "838.23835", "865.90472", "893.59763", "929.24184"),
+}
+SPOT = {"eth": 2000 * W, "btc": 28000 * W}
+PERP_PRICE = {"eth": 2001 * W, "btc": 28020 * W}
+F0118 = 2000 * W + 4_750_000_000_000_000_000  # ethDefaultPrice + 4.75e18
+
+# (testCaseN, JSON key, options (underlying, expiry, strike $, type, amount ×1e8), perps (underlying, amount ×1e8,
+#  entry price ×1e8), bases (underlying, amount ×1e8), cash ×1e8, expected (im / 1e18, mm / 1e18))
+PORTFOLIO = [
+    ('testCase1', 'test_long_ATM_call', [('eth', '20230111', 2000, 'call', 100000000)],
+     [], [], 0, (0, 0)),
+    ('testCase2', 'test_long_ATM_put', [('eth', '20230111', 2000, 'put', 100000000)],
+     [], [], 0, (0, 0)),
+    ('testCase3', 'test_short_ITM_call', [('eth', '20230111', 1500, 'call', -100000000)],
+     [], [], 0, (-802, -652)),
+    ('testCase4', 'test_short_ITM_put', [('eth', '20230111', 3000, 'put', -200000000)],
+     [], [], 0, (-2594, -2294)),
+    ('testCase5', 'test_short_OTM_call', [('eth', '20230118', 2500, 'call', -100000000)],
+     [], [], 0, (-201, -151)),
+    ('testCase6', 'test_short_OTM_put', [('eth', '20230111', 1100, 'put', -100000000)],
+     [], [], 0, (-200, -150)),
+    ('testCase7', 'test_short_call_spread_with_MaxLoss', [('eth', '20230111', 1800, 'call', -100000000), ('eth', '20230111', 2000, 'call', 100000000)],
+     [], [], 0, (-200, -200)),
+    ('testCase8', 'test_short_put_spread_with_MaxLoss', [('eth', '20230111', 2500, 'put', 100000000), ('eth', '20230111', 3000, 'put', -100000000)],
+     [], [], 0, (-500, -500)),
+    ('testCase9', 'test_short_call_spread_with_iso_margin', [('eth', '20230111', 2300, 'call', -100000000), ('eth', '20230111', 4000, 'call', 100000000)],
+     [], [], 0, (-203, -153)),
+    ('testCase10', 'test_short_put_spread_with_iso_margin', [('eth', '20230111', 1200, 'put', 100000000), ('eth', '20230111', 2000, 'put', -100000000)],
+     [], [], 0, (-365, -215)),
+    ('testCase11', 'test_short_spread_over_two_expiries_both_MaxLoss', [
+        ('eth', '20230111', 1800, 'call', -100000000),
+        ('eth', '20230111', 2000, 'call', 100000000),
+        ('eth', '20230118', 1800, 'call', -100000000),
+        ('eth', '20230118', 2000, 'call', 100000000),
+     ],
+     [], [], 0, (-400, -400)),
+    ('testCase12', 'test_short_spread_two_expiries_both_iso', [
+        ('eth', '20230111', 1200, 'put', 100000000),
+        ('eth', '20230111', 1500, 'put', -100000000),
+        ('eth', '20230227', 2500, 'call', -100000000),
+        ('eth', '20230227', 2700, 'call', 100000000),
+     ],
+     [], [], 0, (-400, -331)),
+    ('testCase13', 'test_short_spread_two_currencies_one_iso_one_MaxLoss', [
+        ('eth', '20230111', 3200, 'call', -100000000),
+        ('eth', '20230111', 3500, 'call', 100000000),
+        ('btc', '20230227', 33000, 'call', -100000000),
+        ('btc', '20230227', 35000, 'call', 100000000),
+     ],
+     [], [], 0, (-2200, -2150)),
+    ('testCase14', 'test_two_currencies_two_expiries_each_iso_and_MaxLoss_for_each', [
+        ('eth', '20230118', 2900, 'put', 100000000),
+        ('eth', '20230118', 3500, 'put', -100000000),
+        ('eth', '20230227', 3000, 'call', -100000000),
+        ('eth', '20230227', 3200, 'call', 100000000),
+        ('btc', '20230118', 35000, 'put', 100000000),
+        ('btc', '20230118', 38000, 'put', -100000000),
+        ('btc', '20230111', 36000, 'call', -100000000),
+        ('btc', '20230111', 40000, 'call', 100000000),
+     ],
+     [], [], 0, (-6601, -5855)),
+    ('testCase15', 'test_long_call_spread', [('eth', '20230111', 2900, 'call', 100000000), ('eth', '20230111', 3500, 'call', -100000000)],
+     [], [], 0, (0, 0)),
+    ('testCase16', 'test_long_put_spread', [('eth', '20230111', 2900, 'put', -100000000), ('eth', '20230111', 3500, 'put', 100000000)],
+     [], [], 0, (0, 0)),
+    ('testCase17', 'test_long_box', [
+        ('eth', '20230111', 1000, 'call', 100000000),
+        ('eth', '20230111', 1000, 'put', -100000000),
+        ('eth', '20230111', 2000, 'call', -100000000),
+        ('eth', '20230111', 2000, 'put', 100000000),
+     ],
+     [], [], 0, (0, 0)),
+    ('testCase18', 'test_short_box', [
+        ('eth', '20230111', 1000, 'call', -100000000),
+        ('eth', '20230111', 1000, 'put', 100000000),
+        ('eth', '20230111', 2000, 'call', 100000000),
+        ('eth', '20230111', 2000, 'put', -100000000),
+     ],
+     [], [], 0, (-1000, -1000)),
+    ('testCase19', 'test_short_put_with_0_strike_MaxLoss', [('eth', '20230118', 100, 'put', -100000000)],
+     [], [], 0, (-100, -100)),
+    ('testCase20', 'test_USDC_depeg', [('eth', '20230118', 2000, 'put', -100000000)],
+     [], [], 0, (-2496, -234)),
+    ('testCase21', 'test_short_call_spread_with_offset', [('eth', '20230111', 1100, 'call', -101000000), ('eth', '20230111', 1200, 'call', 100000000)],
+     [], [], 0, (-125, -123)),
+    ('testCase22', 'test_short_eth_call_with_btc_collateral', [('eth', '20230118', 2000, 'call', -100000000)],
+     [], [('btc', 100000000)], 0, (22010, 22160)),
+    ('testCase23', 'test_short_btc_spread_with_eth_collateral', [('btc', '20230111', 20000, 'call', -100000000), ('btc', '20230111', 22000, 'call', 100000000)],
+     [], [('eth', 100000000)], 0, (-400, -400)),
+    ('testCase24', 'test_borrowing_ETH', [],
+     [], [('eth', 100000000)], 0, (1600, 1600)),
+    ('testCase25', 'test_short_eth_call_with_USDC_and_BTC', [('eth', '20230118', 2000, 'call', -100000000)],
+     [], [('btc', 100000000)], 1000000000000, (32010, 32160)),
+    ('testCase26', 'test_long_ATM_perp', [],
+     [('eth', 100000000, 200500000000)], [], 0, (-134, -104)),
+    ('testCase27', 'test_long_OTM_perp', [],
+     [('eth', 100000000, 220000000000)], [], 0, (-329, -299)),
+    ('testCase28', 'test_long_ITM_perp', [],
+     [('eth', 100000000, 140000000000)], [], 0, (470, 500)),
+    ('testCase29', 'test_short_ATM_perp', [],
+     [('eth', -100000000, 200000000000)], [], 0, (-131, -101)),
+    ('testCase30', 'test_short_OTM_perp', [],
+     [('eth', -100000000, 150000000000)], [], 0, (-631, -601)),
+    ('testCase31', 'test_short_ITM_perp', [],
+     [('eth', -100000000, 220000000000)], [], 0, (68, 98)),
+    ('testCase32', 'test_long_perp_with_btc', [],
+     [('eth', 100000000, 200500000000)], [('btc', 100000000)], 0, (22265, 22295)),
+    ('testCase33', 'test_short_call_low_vol_conf', [('eth', '20230118', 2000, 'call', -100000000)],
+     [], [], 0, (-1109, -239)),
+    ('testCase34', 'test_short_call_low_vol_and_fwd_confidence', [('eth', '20230118', 2000, 'call', -100000000)],
+     [], [], 0, (-869, -239)),
+    ('testCase35', 'test_short_call_low_spot_vol_fwd_confidence', [('eth', '20230118', 2000, 'call', -100000000)],
+     [], [], 0, (-1029, -239)),
+    ('testCase36', 'test_long_call_low_spot_vol_fwd_confidence', [('eth', '20230118', 2000, 'call', 100000000)],
+     [], [], 0, (0, 0)),
+    ('testCase37', 'test_short_options_two_expiries_low_conf_one_expiry', [('eth', '20230118', 2000, 'call', -100000000), ('eth', '20230227', 2300, 'put', -200000000)],
+     [], [], 0, (-2246, -1236)),
+    ('testCase38', 'test_long_eth_perp_low_perp_confidence', [],
+     [('eth', 100000000, 200500000000)], [], 0, (-854, -104)),
+    ('testCase39', 'test_base_asset_low_spot_confidence', [],
+     [], [('eth', 100000000)], 0, (880, 1600)),
+    ('testCase40', 'test_ITM_put_with_IM_multiple_of_MM', [('eth', '20230104', 7400, 'put', -100000000)],
+     [], [], 0, (-6094, -5804)),
+    ('testCase41', 'test_long_perp_and_USDC_depeg', [],
+     [('eth', 100000000, 200500000000)], [], 0, (-2246, -104)),
+    ('testCase42', 'test_general_portfolio', [
+        ('eth', '20230104', 7400, 'put', -100000000),
+        ('eth', '20230118', 7400, 'put', -100000000),
+        ('eth', '20230118', 2000, 'call', -400000000),
+        ('eth', '20230118', 2000, 'put', 210000000),
+        ('eth', '20230118', 2500, 'call', 1400000000),
+        ('eth', '20230118', 2500, 'put', 3210000000),
+        ('eth', '20230227', 1000, 'call', 10000000000),
+        ('btc', '20230111', 24450, 'call', -120000000),
+        ('btc', '20230111', 24800, 'call', 120000000),
+        ('btc', '20230227', 10000, 'put', -1100000000),
+     ],
+     [('eth', 200000000, 200700000000), ('btc', -400000000, 3000000000000)], [('eth', 400000000), ('btc', 1900000000)], -352242000000, (371310, 394499)),
+]
+
+# what a testCaseN body sets before running the case (in this order): stable-coin price, vol feed
+# (expiry, strike, vol, confidence), forward (expiry, price, confidence), ETH spot confidence, ETH perp confidence
+PORTFOLIO_SETUP = {
+    "testCase20": dict(stable=W // 10),
+    "testCase33": dict(vol=("20230118", 2000 * W, W // 2, W // 10)),
+    "testCase34": dict(vol=("20230118", 2000 * W, W // 2, W // 2), fwd=("20230118", F0118, 4 * W // 10 - 1)),
+    "testCase35": dict(vol=("20230118", 2000 * W, W // 2, W // 2), fwd=("20230118", F0118, 4 * W // 10), spot_conf=2 * W // 10),
+    "testCase36": dict(vol=("20230118", 2000 * W, W // 2, W // 2), fwd=("20230118", F0118, 4 * W // 10), spot_conf=2 * W // 10),
+    "testCase37": dict(vol=("20230118", 2000 * W, W // 2, 3 * W // 10), fwd=("20230118", F0118, 4 * W // 10), spot_conf=9 * W // 10),
+    "testCase38": dict(perp_conf=W // 10),
+    "testCase39": dict(spot_conf=W // 10),
+    "testCase41": dict(stable=W // 10),
+    "testCase42": dict(stable=97 * W // 100, vol=("20230118", 2000 * W, W // 2, W // 2), fwd=("20230118", F0118, 4 * W // 10 - 1),
+                       spot_conf=2 * W // 10),
+}
+
+
+def _portfolio_case(func, options, perps, bases, cash):
+    setup = PORTFOLIO_SETUP.get(func, {})
+    feeds = {}
+    for u in ("eth", "btc"):
+        f = _Feed(SPOT[u], PERP_PRICE[u], PORTFOLIO_PARAMS)
+        for date, off in zip(EXPIRY, FORWARD_OFFSETS[u], strict=True):
+            f.forwards[EXPIRY[date]] = (SPOT[u] + derive.to_wad(Fraction(off)), W)
+        feeds[u] = f
+    eth = feeds["eth"]
+    if "vol" in setup:
+        date, strike, vol, conf = setup["vol"]
+        eth.set_vol(EXPIRY[date], strike, vol, conf)
+    if "fwd" in setup:
+        date, price, conf = setup["fwd"]
+        eth.forwards[EXPIRY[date]] = (price, conf)
+    eth.spot_conf = setup.get("spot_conf", W)
+    eth.perp_conf = setup.get("perp_conf", W)
+    used = set()
+    for u, date, strike, kind, amount in options:  # _loadTestData: a 0.5 vol (confidence 1) unless one is set
+        f, e, k = feeds[u], EXPIRY[date], strike * W
+        if f.vols.get((e, k), 0) == 0:
+            f.set_vol(e, k, W // 2, W)
+        f.legs.append(derive.SRMLeg(e, k, kind == "call", amount * 10**10))
+        used.add(u)
+    for u, amount, entry in perps:  # mocked PnL (perpPrice − entry)·amount, no funding
+        f = feeds[u]
+        f.perp = amount * 10**10
+        f.perp_cash = derive.wmul(f.perp_price - entry * 10**10, f.perp)
+        used.add(u)
+    for u, amount in bases:
+        feeds[u].base = amount * 10**10
+        used.add(u)
+    markets = [feeds[u].market() for u in ("eth", "btc") if u in used]
+    return _margins(markets, cash * 10**10, setup.get("stable", W))
+
+
+@pytest.mark.parametrize("func, key, options, perps, bases, cash, expected", PORTFOLIO,
+                         ids=[_src("TestStandardManager_Portfolio_Cases.t.sol", r[0], r[1]) for r in PORTFOLIO])
+def test_portfolio_cases(func, key, options, perps, bases, cash, expected):
+    im, mm, _mtm = _portfolio_case(func, options, perps, bases, cash)
+    assert (_tdiv(im, W), _tdiv(mm, W)) == expected
+
+
+# ============================================================================ TestStandardManager_Cases.t.sol
+# setUp: TestStandardManagerBase, Config oracle contingency, depeg (0.98, 1.2), base asset factor 0.1 (IM scale 1);
+# spot ETH 1,500 / BTC 28,000, perp prices 1,505 / 27,990 in every case of test-cases.json.
+CASES_PARAMS = dataclasses.replace(PORTFOLIO_PARAMS, base_margin_factor=Fraction(1, 10))
+
+# (JSON key = testCaseN's argument, options (underlying, expiry s, strike, is call, amount, vol, vol confidence,
+#  forward, forward confidence), scenario, expected (realIM, realMM, PortfolioMtM)); scenario keys: cash, perps
+#  (ETH, BTC), entries, funding ((global, account) per perp), base (wETH, wBTC), confs ((spot, perp) per market),
+#  usdc, settle (settlement prices used as forwards of expiries under an hour)
+CASES = [
+    ('Test1', [('ETH', 500400, 1500*W, 1, -W, 1047884494084986240, W, 1500833279310993817600, W)],
+     dict(), (-304371585189059952640, -191871585189059952640, -79371585189059936256)),
+    ('Test2', [('ETH', 500400, 1500*W, 1, W, 1047884494084986240, W, 1500833279310993817600, W)],
+     dict(), (0, 0, 79371585189059936256)),
+    ('Test3', [('ETH', 500400, 1900*W, 1, -W, 1179993832279113216, W, 1500833279310993817600, W)],
+     dict(), (-156008261835426660352, -118508261835426660352, -6008261835426665472)),
+    ('Test4', [('ETH', 500400, 1300*W, 0, -W, 1083189415509876480, W, 1500833279310993817600, W)],
+     dict(), (-164322794294374039552, -126822794294374039552, -14322794294374035456)),
+    ('Test5', [
+        ('ETH', 500400, 1100*W, 1, -W, 1198874027186882048, W, 1500833279310993817600, W),
+        ('ETH', 500400, 1300*W, 1, W, 1083189415509876480, W, 1500833279310993817600, W),
+    ],
+     dict(), (-200*W, -200*W, -187084637669546065920)),
+    ('Test6', [
+        ('ETH', 500400, 1900*W, 1, W, 1179993832279113216, W, 1500833279310993817600, W),
+        ('ETH', 500400, 1700*W, 1, -W, 1116354471205355648, W, 1500833279310993817600, W),
+    ],
+     dict(), (-173104014466582446080, -135604014466582446080, -17095752631155775488)),
+    ('Test7', [
+        ('ETH', 500400, 1200*W, 1, W, 1138939398828297472, W, 1500833279310993817600, W),
+        ('ETH', 500400, 1000*W, 1, -W, 1262012129931914496, W, 1500833279310993817600, W),
+        ('ETH', 500400, 2500*W, 1, -100000000000000000, 1326538658030860032, W, 1500833279310993817600, W),
+    ],
+     dict(), (-380099993517319258112, -365091660724209385472, -195424980908164710400)),
+    ('Test8', [('ETH', 500400, 1500*W, 1, W, 1047884494084986240, W, 1500833279310993817600, W)],
+     dict(confs=((300000000000000000, W), (W, W))), (0, 0, 79371585189059936256)),
+    ('Test9', [('ETH', 500400, 1500*W, 1, W, 1047884494084986240, W, 1500833279310993817600, W)],
+     dict(confs=((100000000000000000, W), (W, W))), (0, 0, 79371585189059936256)),
+    ('Test10', [('ETH', 500400, 1500*W, 1, -W, 1047884494084986240, W, 1500833279310993817600, W)],
+     dict(confs=((800000000000000000, W), (W, W))), (-304371585189059952640, -191871585189059952640, -79371585189059936256)),
+    ('Test11', [('ETH', 500400, 1500*W, 1, W, 1047884494084986240, W, 1500833279310993817600, W)],
+     dict(confs=((800000000000000000, 300000000000000000), (W, W))), (0, 0, 79371585189059936256)),
+    ('Test12', [('ETH', 500400, 1500*W, 1, W, 1047884494084986240, 400000000000000000, 1500833279310993817600, 400000000000000000)],
+     dict(), (0, 0, 79371585189059936256)),
+    ('Test13', [('ETH', 500400, 1500*W, 1, W, 1047884494084986240, 100000000000000000, 1500833279310993817600, 400000000000000000)],
+     dict(), (0, 0, 79371585189059936256)),
+    ('Test14', [('ETH', 500400, 1500*W, 1, W, 1047884494084986240, W, 1500833279310993817600, W)],
+     dict(), (0, 0, 79371585189059936256)),
+    ('Test15', [('ETH', 500400, 1500*W, 1, W, 1047884494084986240, W, 1500833279310993817600, W)],
+     dict(), (0, 0, 79371585189059936256)),
+    ('Test16', [('ETH', 500400, 1500*W, 1, -W, 1047884494084986240, W, 1500833279310993817600, W)],
+     dict(usdc=300000000000000000), (-1528371585189059756032, -191871585189059952640, -79371585189059936256)),
+    ('Test17', [],
+     dict(perps=(W, 0), entries=(1535*W, None), funding=((0, 10*W), (0, None))), (-117825000000000000000, -95250000000000000000, -20*W)),
+    ('Test18', [],
+     dict(base=(W, 0)), (149999999999999967232, 149999999999999967232, 1500*W)),
+    ('Test19', [('ETH', 500400, 1800*W, 1, -W, 1149296483209361792, W, 1500833279310993817600, W)],
+     dict(base=(W, 0)), (-11877712074679975936, 25622287925320024064, 1488122287925319958528)),
+    ('Test20', [],
+     dict(base=(W, 0), confs=((150000000000000000, W), (W, W))), (-360*W, 149999999999999967232, 1500*W)),
+    ('Test21', [('ETH', 500400, 4500*W, 0, -W, 1597344442228649472, W, 1500833279310993817600, W)],
+     dict(), (-3385309438429764255744, -3224104227075965583360, -2999166722861363625984)),
+    ('Test22', [
+        ('ETH', 500400, 1500*W, 1, -W, 1047884494084986240, W, 1500833279310993817600, W),
+        ('ETH', 500400, 1500*W, 0, W, 1047884494084986240, W, 1500833279310993817600, W),
+        ('ETH', 500400, 2500*W, 1, W, 1326538658030860032, W, 1500833279310993817600, W),
+        ('ETH', 500400, 2500*W, 0, -W, 1326538658030860032, W, 1500833279310993817600, W),
+    ],
+     dict(), (-1000*W, -1000*W, -1000*W)),
+    ('Test23', [
+        ('ETH', 500400, 1500*W, 1, W, 1047884494084986240, W, 1500833279310993817600, W),
+        ('ETH', 500400, 1500*W, 0, -W, 1047884494084986240, W, 1500833279310993817600, W),
+        ('ETH', 500400, 1600*W, 1, -W, 1081482216317601280, W, 1500833279310993817600, W),
+        ('ETH', 500400, 1600*W, 0, W, 1081482216317601280, W, 1500833279310993817600, W),
+    ],
+     dict(), (0, 0, 100*W)),
+    ('Test24', [('ETH', 900, 1500*W, 1, -W, 1048124566815733120, W, 1500001498288419766272, W)],
+     dict(settle=(1450168707905438089216, 28000006992012624527360)), (-225000000001042219008, -112500000001042202624, -1042212373)),
+    ('Test25', [
+        ('ETH', 900, 1200*W, 1, W, 1138552060953866880, W, 1500001498288419766272, W),
+        ('ETH', 900, 1000*W, 1, -W, 1261652886173746688, W, 1500001498288419766272, W),
+        ('ETH', 900, 2500*W, 1, -100000000000000000, 1326819474341134848, W, 1500001498288419766272, W),
+    ],
+     dict(settle=(1450168707905438089216, 28000006992012624527360)), (-374020244948652589056, -359518557869598244864, -200*W)),
+    ('Test26', [
+        ('ETH', 1191600, 1200*W, 1, 3*W, 1139475314615725312, W, 1501985045187195830272, W),
+        ('ETH', 1191600, 1000*W, 1, -W, 1262509093212846848, W, 1501985045187195830272, W),
+        ('BTC', 2487600, 29000*W, 0, -2100000000000000000, 1064018976887010944, W, 28077410462932844675072, W),
+        ('BTC', 2487600, 34000*W, 0, 2100000000000000000, 1154802691702705408, W, 28077410462932844675072, W),
+    ],
+     dict(), (-200*W, -200*W, 8360697515580983345152)),
+    ('Test27', [
+        ('BTC', 500400, 18000*W, 1, -W, 1285379160050120704, W, 28015554547138552659968, W),
+        ('BTC', 500400, 23000*W, 1, W, 1120434399845483264, W, 28015554547138552659968, W),
+    ],
+     dict(), (-5000*W, -5000*W, -4871649868940087132160)),
+    ('Test28', [
+        ('BTC', 900, 17000*W, 0, W, 1320984566305318912, W, 28000027968050502303744, W),
+        ('ETH', 1191600, 1200*W, 1, 10*W, 1139475314615725312, W, 1501985045187195830272, W),
+        ('ETH', 2487600, 1400*W, 1, 5*W, 1041659241854383488, W, 1504146989085687808000, W),
+        ('ETH', 1191600, 2100*W, 1, W, 1234827945896114944, W, 1501985045187195830272, W),
+        ('ETH', 1191600, 3100*W, 0, 10*W, 1431135087174785536, W, 1501985045187195830272, W),
+        ('BTC', 500400, 11000*W, 1, -W, 1569122007346926848, W, 28015554547138552659968, W),
+        ('BTC', 2487600, 36999999999999997902848, 1, -3*W, 1202395474507852544, W, 28077410462932844675072, W),
+        ('BTC', 1191600, 14000*W, 0, 5*W, 1437456071716581376, 100000000000000000, 28037054176827652702208, 100000000000000000),
+        ('ETH', 2487600, 1000*W, 0, -3*W, 1263440422739979520, W, 1504146989085687808000, W),
+        ('ETH', 7758000, 2700*W, 0, 5*W, 1361015678626756608, W, 1512971000787409567744, W),
+        ('BTC', 1191600, 48000*W, 1, W, 1340352456491025920, 100000000000000000, 28037054176827652702208, 100000000000000000),
+        ('BTC', 900, 19000000000000002097152, 1, -W, 1250134338233608192, W, 28000027968050502303744, W),
+        ('ETH', 2487600, 3900*W, 1, -3*W, 1534790541517724416, W, 1504146989085687808000, W),
+        ('BTC', 500400, 43000000000000002097152, 0, 10*W, 1284446443694539264, W, 28015554547138552659968, W),
+        ('ETH', 2487600, 3300*W, 1, 10*W, 1459599920953603072, W, 1504146989085687808000, W),
+        ('ETH', 7758000, 3100*W, 0, -3*W, 1427701719028848640, W, 1512971000787409567744, W),
+        ('ETH', 500400, 1000*W, 1, 10*W, 1262012129931914496, W, 1500833279310993817600, W),
+        ('BTC', 2487600, 34000*W, 1, -3*W, 1154802691702705408, W, 28077410462932844675072, W),
+        ('BTC', 500400, 60000*W, 1, W, 1448429298934227456, W, 28015554547138552659968, W),
+        ('ETH', 900, 2100*W, 1, 5*W, 1235543454343518976, W, 1500001498288419766272, W),
+        ('BTC', 500400, 46000000000000004194304, 0, 10*W, 1319229961189179904, W, 28015554547138552659968, W),
+        ('ETH', 900, 3300*W, 1, -3*W, 1460873148425928192, W, 1500001498288419766272, W),
+        ('ETH', 2487600, 2300*W, 0, 10*W, 1282482509289968384, W, 1504146989085687808000, W),
+        ('ETH', 1191600, 4800*W, 1, -3*W, 1624042740993799936, W, 1501985045187195830272, W),
+        ('ETH', 7758000, 5000*W, 1, W, 1637908590061051392, W, 1512971000787409567744, W),
+        ('ETH', 1191600, 1600*W, 1, -3*W, 1081048412239005184, W, 1501985045187195830272, W),
+        ('BTC', 900, 51000000000000002097152, 0, -3*W, 1371083224000902144, W, 28000027968050502303744, W),
+        ('BTC', 2487600, 17000*W, 1, 5*W, 1322697505636562944, W, 28077410462932844675072, W),
+        ('ETH', 7758000, 3900*W, 0, -W, 1532219430053102336, W, 1512971000787409567744, W),
+        ('ETH', 1191600, 2700*W, 0, 5*W, 1364612791185947904, W, 1501985045187195830272, W),
+        ('BTC', 2487600, 43000000000000002097152, 1, 10*W, 1283293914337916672, W, 28077410462932844675072, W),
+        ('BTC', 1191600, 22000*W, 0, -3*W, 1152033654471031680, 100000000000000000, 28037054176827652702208, 100000000000000000),
+        ('BTC', 1191600, 43000000000000002097152, 0, 10*W, 1284045673969260544, 100000000000000000, 28037054176827652702208, 100000000000000000),
+        ('BTC', 2487600, 22000*W, 0, 10*W, 1153033397544527104, W, 28077410462932844675072, W),
+        ('ETH', 7758000, 1800*W, 1, -20*W, 1144678813846552192, W, 1512971000787409567744, W),
+        ('BTC', 7758000, 11000*W, 0, -3*W, 1573345230862685952, W, 28242125348031648759808, W),
+        ('BTC', 500400, 40000*W, 0, -3*W, 1246138408883320576, W, 28015554547138552659968, W),
+        ('BTC', 7758000, 8000*W, 0, 5*W, 1732141112410899968, W, 28242125348031648759808, W),
+        ('BTC', 900, 46000000000000004194304, 1, 10*W, 1319512266817433600, W, 28000027968050502303744, W),
+        ('ETH', 7758000, 4400*W, 1, -3*W, 1584405720806435328, W, 1512971000787409567744, W),
+        ('BTC', 2487600, 43000000000000002097152, 0, W, 1283293914337916672, W, 28077410462932844675072, W),
+        ('BTC', 900, 60000*W, 0, -W, 1448687080140712960, W, 28000027968050502303744, W),
+        ('ETH', 900, 5000*W, 1, 5*W, 1641449540030406400, W, 1500001498288419766272, W),
+        ('ETH', 500400, 2900*W, 0, -3*W, 1399776516896734976, W, 1500833279310993817600, W),
+        ('ETH', 2487600, 4200*W, 1, 5*W, 1567003290065562880, W, 1504146989085687808000, W),
+        ('BTC', 500400, 54000000000000004194304, 0, 5*W, 1398590103152026624, W, 28015554547138552659968, W),
+        ('ETH', 900, 4600*W, 0, -W, 1606828488517470720, W, 1500001498288419766272, W),
+        ('ETH', 1191600, 2900*W, 1, -W, 1399407566479993088, W, 1501985045187195830272, W),
+        ('BTC', 2487600, 56999999999999997902848, 1, -3*W, 1423336444018317312, W, 28077410462932844675072, W),
+        ('BTC', 2487600, 34000*W, 0, -20*W, 1154802691702705408, W, 28077410462932844675072, W),
+        ('BTC', 1191600, 31000000000000002097152, 1, 5*W, 1102386854995003136, 100000000000000000, 28037054176827652702208, 100000000000000000),
+        ('ETH', 7758000, 4400*W, 0, W, 1584405720806435328, W, 1512971000787409567744, W),
+        ('ETH', 1191600, 5000*W, 0, W, 1640906504611344640, W, 1501985045187195830272, W),
+        ('ETH', 2487600, 2500*W, 0, 10*W, 1325420899566138112, W, 1504146989085687808000, W),
+        ('BTC', 2487600, 54000000000000004194304, 0, W, 1397528234185979648, W, 28077410462932844675072, W),
+        ('ETH', 1191600, 1000*W, 0, 5*W, 1262509093212846848, W, 1501985045187195830272, W),
+        ('ETH', 900, 4400*W, 1, W, 1588065190066730752, W, 1500001498288419766272, W),
+        ('BTC', 1191600, 36999999999999997902848, 1, 5*W, 1203192345836495360, 100000000000000000, 28037054176827652702208, 100000000000000000),
+        ('ETH', 7758000, 2900*W, 1, -W, 1395897785163347200, W, 1512971000787409567744, W),
+        ('BTC', 7758000, 22000*W, 0, 5*W, 1157094331524444416, W, 28242125348031648759808, W),
+    ],
+     dict(perps=(23*W, -42*W), entries=(1599*W, 28578*W), funding=((42*W, 29*W), (4244*W, 9420000000000000000)), base=(11*W, 14*W),
+          settle=(1450168707905438089216, 28000006992012624527360)),
+     (-345644087250662870482944, -236807766095858642190336, 1076242654078214841827328)),
+]
+
+
+def _cases_case(options, sc):
+    confs = sc.get("confs", ((W, W), (W, W)))
+    feeds = {}
+    for i, (u, spot, perp_price) in enumerate((("ETH", 1500 * W, 1505 * W), ("BTC", 28000 * W, 27990 * W))):
+        f = _Feed(spot, perp_price, CASES_PARAMS)
+        f.spot_conf, f.perp_conf = confs[i]
+        feeds[u] = f
+    settle = dict(zip(("ETH", "BTC"), sc.get("settle", (None, None)), strict=True))
+    for u, e, _k, _c, _a, _v, _vc, fwd, fconf in options:  # "close to expiring": the settlement price as forward
+        feeds[u].forwards[e] = (settle[u] if e < 3600 else fwd, fconf)
+    perps, entries = sc.get("perps", (0, 0)), sc.get("entries", (None, None))
+    funding = sc.get("funding", ((0, None), (0, None)))
+    for i, u in enumerate(("ETH", "BTC")):
+        f = feeds[u]
+        f.perp, f.base = perps[i], sc.get("base", (0, 0))[i]
+        if f.perp:
+            pnl = derive.wmul(f.perp_price - entries[i], f.perp)
+            f.perp_cash = pnl - derive.wmul(f.perp, funding[i][0] - funding[i][1])
+    for u, e, k, c, amount, vol, vconf, _f, _fc in options:
+        k = k // 10**10 * 10**10  # "removing dust"
+        feeds[u].set_vol(e, k, vol, vconf)
+        feeds[u].legs.append(derive.SRMLeg(e, k, c == 1, amount))
+    return _margins([feeds["ETH"].market(), feeds["BTC"].market()], sc.get("cash", 0), sc.get("usdc", W))
+
+
+def _approx_eq_rel(got: int, expected: int, max_delta: float) -> bool:
+    """forge-std ``assertApproxEqRel``: equal when the expectation is 0, else ``|Δ| / |expected| ≤ max_delta``."""
+    if expected == 0:
+        return got == 0
+    return Fraction(abs(got - expected), abs(expected)) <= Fraction(max_delta)
+
+
+@pytest.mark.parametrize("key, options, scenario, expected", CASES,
+                         ids=[_src("TestStandardManager_Cases.t.sol", f"testCase{r[0][4:]}", r[0]) for r in CASES])
+def test_cases(key, options, scenario, expected):
+    got = _cases_case(options, scenario)
+    for g, e in zip(got, expected, strict=True):  # IM, MM, MtM
+        assert _approx_eq_rel(g, e, 0.001)  # upstream: assertApproxEqRel(…, 0.001e18)
+        assert abs(g - e) <= 1e-13 * abs(e) + 10**4  # ours: only the float64 model's round-off is left
+
+
+# ============================================================================ TestStandardManager_Option.t.sol
+# setUp: spot and forward 1,500 (confidence 1), expiry in 91 days, no vol set (0: intrinsic marks), vol confidence 1,
+# Config.getSRMParams() option params with unpaired IM / MM scales 1.4 / 1.2, no oracle contingency, depeg (0.98, 1.3).
+T91 = 91 * 86_400
+OPTION_PARAMS = derive.SRMParams(option=dataclasses.replace(DERIVE_TEST, unpaired_im_scale=1.4, unpaired_mm_scale=1.2),
+                                 perp_mm_req=Fraction(5, 100), perp_im_req=Fraction(1, 10), oc_perp_threshold=Fraction(0),
+                                 oc_option_threshold=Fraction(0), oc_base_threshold=Fraction(0), oc_factor=Fraction(0),
+                                 depeg_factor=Fraction(13, 10))
+
+
+def _isolated(strike, is_call, balance, initial, forward=1500 * W, params=OPTION_PARAMS):
+    """``getIsolatedMargin(marketId, strike, expiry, isCall, balance, isInitial)``."""
+    call, put = derive.black76_prices(T91, 0, forward, strike)
+    mtm = derive.wmul(call if is_call else put, balance)
+    return derive.srm_isolated_margin(is_call, strike, balance, mtm, 1500 * W, initial=initial, p=params)
+
+
+# With no vol the mark is the intrinsic value up to the moneyness truncation m = ⌊K·1e18/F⌋: an in-the-money call is
+# ⌊(1e18 − m)·F/1e18⌋ (1,400: 100 + 500 wei), a put ⌊(m − 1e18)·F/1e18⌋ (1,600: 100 − 1,000 wei).
+# (test, strike, is call, balance, upstream IM, upstream MM, tolerance, exact IM, exact MM)
+ISOLATED = [
+    ("testGetIsolatedMarginLongCall", 1000, True, W, 0, 0, 0, 0, 0),
+    # IM 0.15·1,500 + 100 = 325; MM 0.075·1,500 + 100 = 212.5
+    ("testGetIsolatedMarginShortATMCall", 1400, True, -W, -325 * W, -2125 * W // 10, 0.01,
+     -325 * W - 500, -2125 * W // 10 - 500),
+    ("testGetIsolatedMarginShortITMCall", 400, True, -W, -1325 * W, -1212 * W, 0.01, -1325 * W - 1000, -12125 * W // 10 - 1000),
+    # OTM 1/15 → rate 0.15 − 0.0667 below the 0.10 floor: 150; MM 112.5 (no mark)
+    ("testGetIsolatedMarginShortOTMCall", 1600, True, -W, -150 * W, -1125 * W // 10, 0.01, -150 * W, -1125 * W // 10),
+    ("testGetIsolatedMarginLongPut", 1000, False, W, 0, 0, 0, 0, 0),
+    # MM max(0.075·1,500, 0.075·100) + 100 = 212.5; IM max(225 + 100, 1.05·212.5) = 325
+    ("testGetIsolatedMarginShortATMPut", 1600, False, -W, -325 * W, -212 * W, 0.01, -325 * W + 1000, -2125 * W // 10 + 1000),
+    # MM max(112.5, 0.075·1,500) + 1,500 = 1,612.5; IM 225 + 1,500 = 1,725 (> 1.05·1,612.5 = 1,693.1)
+    ("testGetIsolatedMarginShortITMPut", 3000, False, -W, -1725 * W, -1612 * W, 0.01, -1725 * W, -16125 * W // 10),
+    ("testGetIsolatedMarginShortOTMPut", 1400, False, -W, -150 * W, -1125 * W // 10, 0.01, -150 * W, -1125 * W // 10),
+]
+
+
+@pytest.mark.parametrize("test, strike, is_call, balance, im, mm, tol, exact_im, exact_mm", ISOLATED,
+                         ids=[_src("TestStandardManager_Option.t.sol", r[0]) for r in ISOLATED])
+def test_option_isolated_margin(test, strike, is_call, balance, im, mm, tol, exact_im, exact_mm):
+    got_im = _isolated(strike * W, is_call, balance, True)
+    got_mm = _isolated(strike * W, is_call, balance, False)
+    assert _approx_eq_rel(got_im, im, tol) and _approx_eq_rel(got_mm, mm, tol)  # upstream (assertEq for longs)
+    assert (got_im, got_mm) == (exact_im, exact_mm)  # ours, worked above
+
+
+def _account(cash, legs, *, forward=1500 * W, expiry_s=T91, spot_conf=W, params=OPTION_PARAMS):
+    m = derive.SRMMarket(spot=1500 * W, spot_conf=spot_conf, legs=tuple(derive.SRMLeg(expiry_s, k * W, c, b) for k, c, b in legs),
+                         forwards={expiry_s: (forward, W)}, vol_confs={expiry_s: W}, params=params)
+    return _margins([m], cash)
+
+
+_CALL_1500 = _isolated(1500 * W, True, -W, True)
+_PUT_1500 = _isolated(1500 * W, False, -W, True)
+# A trade goes through iff the trader's post-trade initial margin is ≥ 0 (StandardManager._assessRisk).
+# (test, cash, legs (strike $, is call, balance) after the trade, forward, expiry s, trade passes)
+TRADES = [
+    ("testCanTradeOptionWithEnoughMargin", 190 * W, [(2000, True, -W)], 1500 * W, T91, True),
+    # short 1,500 C / long 1,600 C: the maximum loss of 100 is the whole requirement
+    ("testCanTradeSpreadWithMaxLoss", 100 * W, [(1500, True, -W), (1600, True, W)], 1500 * W, T91, True),
+    # 0.01 unpaired call: 1.4 × 1,500 × 0.01 = 21 on top of the max loss of 101 at 1,600 → 122 ≤ 123
+    ("testUnpairedLegsAreChargedInMargin", 123 * W, [(1500, True, -101 * W // 100), (1600, True, W)], 1500 * W, T91, True),
+    ("testCanHoldExpiredOption", 400 * W, [(2000, True, -W)], 1500 * W, 0, True),
+    ("testCanTradeZeroStrikeSpreadWithMaxLoss", 400 * W, [(0, True, -W), (400, True, W)], 1500 * W, T91, True),
+    ("testShortStraddle", -(_CALL_1500 + _PUT_1500), [(1500, True, -W), (1500, False, -W)], 1500 * W, T91, True),
+    # the opening trade at a forward of 2,100, then closing 5 (paying 100) at 2,300
+    ("testAllowRiskReducingTrade_MMEnough", 2600 * W, [(2000, True, -10 * W)], 2100 * W, T91, True),
+    ("testAllowRiskReducingTrade_MMEnough", 2500 * W, [(2000, True, -5 * W)], 2300 * W, T91, True),
+    # closing only 1 at 2,260 leaves the initial margin negative: SRM_PortfolioBelowMargin
+    ("testDisallowRiskReducingTrade_MMNotEnough", 2500 * W, [(2000, True, -9 * W)], 2260 * W, T91, False),
+]
+
+
+@pytest.mark.parametrize("test, cash, legs, forward, expiry_s, passes", TRADES,
+                         ids=[f"{_src('TestStandardManager_Option.t.sol', r[0])}#{i}" for i, r in enumerate(TRADES)])
+def test_option_trades(test, cash, legs, forward, expiry_s, passes):
+    im, _mm, _mtm = _account(cash, legs, forward=forward, expiry_s=expiry_s)
+    assert (im >= 0) is passes
+
+
+def test_option_no_forward_price():
+    # TestStandardManager_Option.t.sol::testCannotTradeWithExpiryWithNoForwardPrice: SRM_NoForwardPrice
+    m = derive.SRMMarket(spot=1500 * W, legs=(derive.SRMLeg(T91 + 1, 2000 * W, True, -W),), forwards={T91: (1500 * W, W)},
+                         params=OPTION_PARAMS)
+    with pytest.raises(InvalidInput):
+        derive.srm_margin([m], 190 * W, initial=True)
+
+
+def test_option_risk_reducing_trade_maintenance():
+    # TestStandardManager_Option.t.sol::testAllowRiskReducingTrade_MMEnough: MM < 0 before closing, > 0 after
+    assert _account(2600 * W, [(2000, True, -10 * W)], forward=2300 * W)[1] < 0
+    assert _account(2500 * W, [(2000, True, -5 * W)], forward=2300 * W)[1] > 0
+
+
+def test_option_oracle_contingency():
+    # TestStandardManager_Option.t.sol::testOracleContingencyOnOptions: OC params (0.8, 0.9, 0.8, 0.1); cash = the
+    # isolated IM of 10 short 2,000 calls; imBefore == 0, and at a spot confidence of 0.8: imAfter == −300e18
+    # ((1 − 0.8) × 0.1 × 1,500 × 10), MtM and MM unchanged — all assertEq upstream
+    p = dataclasses.replace(OPTION_PARAMS, oc_perp_threshold=Fraction(8, 10), oc_option_threshold=Fraction(9, 10),
+                            oc_base_threshold=Fraction(8, 10), oc_factor=Fraction(1, 10))
+    cash = -_isolated(2000 * W, True, -10 * W, True, params=p)
+    im0, mm0, mtm0 = _account(cash, [(2000, True, -10 * W)], params=p)
+    im1, mm1, mtm1 = _account(cash, [(2000, True, -10 * W)], params=p, spot_conf=8 * W // 10)
+    assert im0 == 0 and im1 == -300 * W and mtm0 == mtm1 and mm0 == mm1
+
+
+# ============================================================================ the pricer and the one formula
+# derivexyz/lyra-utils test/math/Black76.t.sol::testPrices at 4648e9b2 (benchmarks from Python; upstream tolerance
+# 1e-12 × 1e18 absolute). v2-core pins derive-utils 8f6962cb, not stored; the exact Portfolio_Cases above pass with it.
+BLACK76 = [
+    ((7 * 86_400, W, 1500 * W, 1500 * W, W), (82805080668634559515, 82805080668634559515)),
+    ((30 * 86_400, W // 4, 1000 * W, 1200 * W, 999178419873700600), (137082128426579297, 199972766103166719631)),
+    ((2 * 86_400, 3 * W // 4, 1000 * W, 700 * W, 999890416963563700), (299967125089526177817, 457084680)),
+    ((365 * 86_400, 25 * W, 1000 * W, 700 * W, 980198673306755300), (980198673306755267731, 686139071314728653306)),
+    ((365 * 86_400, 5 * W, 1000 * W, 700 * W, 980198673306755300), (970034553583819047162, 675974951591792546424)),
+    ((365 * 86_400, 4 * W, 1, 2**128 - 1, W), (0, 2**128 - 1)),
+    ((365 * 86_400, 4 * W, 2**128 - 1, 1, W), (2**128 - 1, 0)),
+    ((365 * 86_400, 4 * W, 1000 * W, 0, 99 * W // 100), (990 * W, 0)),
+    ((365 * 86_400, 4 * W, 0, 1000 * W, 99 * W // 100), (0, 990 * W)),
+]
+
+
+@pytest.mark.parametrize("args, expected", BLACK76, ids=[f"lyra-utils@4648e9b:test/math/Black76.t.sol::testPrices[{i}]" for i in range(len(BLACK76))])
+def test_black76_prices(args, expected):
+    got = derive.black76_prices(*args)
+    assert all(abs(g - e) <= 10**6 for g, e in zip(got, expected, strict=True))
+
+
+def test_float_standard_margin_caps_unpaired_calls_as_derive():
+    # Portfolio_Cases testCase21 (test_short_call_spread_with_offset) through the float path of
+    # option_standard: the same formulas (one home) give Derive's 125.034 / 123.031 (IM, MM) in dollars
+    e, fwd = EXPIRY["20230111"], SPOT["eth"] + derive.to_wad(Fraction("2.83305"))
+    marks = [derive.black76_prices(e, W // 2, fwd, k * W)[0] / W for k in (1100, 1200)]
+    r = standard_margin([True, True], [1100, 1200], [-1.01, 1.0], marks, 2000.0, inverse=False, params=DERIVE_TEST, forward=fwd / W)
+    im, mm, _ = _portfolio_case("testCase21", [("eth", "20230111", 1100, "call", -101000000),
+                                                ("eth", "20230111", 1200, "call", 100000000)], [], [], 0)
+    assert r.initial == pytest.approx(-im / W, rel=1e-12) and r.maintenance == pytest.approx(-mm / W, rel=1e-12)
+    assert r.max_loss == float("inf") and r.cap_initial == pytest.approx(101 + 1.2 * 0.01 * fwd / W, rel=1e-12)
+    # without unpaired scales (Deribit's rule) the net short call keeps the sum of the legs
+    deribit_like = dataclasses.replace(DERIVE_TEST, unpaired_im_scale=None, unpaired_mm_scale=None)
+    r0 = standard_margin([True, True], [1100, 1200], [-1.01, 1.0], marks, 2000.0, inverse=False, params=deribit_like)
+    assert r0.initial == r0.sum_initial > r.initial
+
+
+def test_float_short_put_maintenance_takes_the_mark_term():
+    # Portfolio_Cases testCase40 (test_ITM_put_with_IM_multiple_of_MM): a deep ITM put's maintenance is
+    # 0.075 × its mark (405), not 0.075 × spot (150), plus the mark; the float path agrees with the fixed point
+    e = EXPIRY["20230104"]
+    mark = derive.black76_prices(e, W // 2, SPOT["eth"] + derive.to_wad(Fraction("0.91345")), 7400 * W)[1]
+    im, mm = isolated_requirements(False, 7400.0, -1.0, mark / W, 2000.0, inverse=False, params=DERIVE_TEST)
+    fim, fmm, _ = _portfolio_case("testCase40", [("eth", "20230104", 7400, "put", -100000000)], [], [], 0)
+    assert im[0] == pytest.approx(-fim / W, rel=1e-12) and mm[0] == pytest.approx(-fmm / W, rel=1e-12)
+    assert mm[0] == pytest.approx(1.075 * mark / W, rel=1e-12) and im[0] == pytest.approx(1.05 * mm[0], rel=1e-12)
