@@ -176,9 +176,9 @@ def test_revoked_and_unknown_keys_are_refused(svc):
     _err(c.get("/v1/markets", headers={"X-API-Key": "rk_nothere_secret"}), 401, "unauthorized")
     _err(c.get("/v1/markets", headers={"X-API-Key": created["token"][:-2] + "xx"}), 401)
     _err(c.get("/v1/markets", headers={"X-API-Key": "garbage"}), 401)
-    # Bearer and query-string forms
+    # the Bearer form; a key in the URL is refused, with a message telling to use the header
     _ok(c.get("/v1/markets", headers={"Authorization": f"Bearer {k.tokens['auditor']}"}))
-    _ok(c.get("/v1/markets", params={"key": k.tokens["auditor"]}))
+    assert "X-API-Key header" in _err(c.get("/v1/markets", params={"key": k.tokens["auditor"]}), 401, "key_in_url")["message"]
     _err(c.delete("/v1/keys/doesnotexist", headers=k.h("risk")), 404, "unknown_entity")
     actions = [(e["action"], e["detail"].get("key_id")) for e in _ok(c.get("/v1/audit", headers=k.h("risk")))["entries"]]
     assert ("revoke_key", created["key_id"]) in actions and ("create_key", created["key_id"]) in actions
@@ -233,7 +233,8 @@ def test_the_stream_pushes_what_was_journaled(svc):
     c, k = svc.c, svc.keys
     setup_venue(c, k)
     _ok(c.post("/v1/fills", json={"fills": [FILL]}, headers=k.h("matcher")))
-    with c.websocket_connect(f"/v1/stream?key={k.tokens['auditor']}") as ws, \
+    ticket = _ok(c.post("/v1/tickets", headers=k.h("auditor")), 201)["ticket"]
+    with c.websocket_connect(f"/v1/stream?ticket={ticket}") as ws, \
          c.websocket_connect("/v1/stream", headers={"X-API-Key": k.tokens["bob"]}) as bob:
         assert ws.receive_json()["type"] == "hello" and bob.receive_json()["type"] == "hello"
         _ok(c.post("/v1/prices", json={"instrument": "BTC-PERP", "price": "45000"}, headers=k.h("oracle")))
@@ -243,8 +244,10 @@ def test_the_stream_pushes_what_was_journaled(svc):
         assert got[1]["subaccount"] == "alice/main" and got[0]["price"] == "45000"
         # bob, a trader, sees prices and commits but not alice's margin call
         assert [bob.receive_json()["type"] for _ in range(3)] == ["price", "commit", "commit"]
-    with c.websocket_connect("/v1/stream?key=rk_bad_key") as bad:
+    with c.websocket_connect("/v1/stream", headers={"X-API-Key": "rk_bad_key"}) as bad:
         assert bad.receive_json()["error"] == "unauthorized"
+    with c.websocket_connect(f"/v1/stream?ticket={ticket}") as used:  # a ticket is single-use
+        assert used.receive_json()["error"] == "invalid_ticket"
 
 
 def test_the_first_key_comes_from_the_cli(tmp_path):

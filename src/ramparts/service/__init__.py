@@ -1,12 +1,16 @@
 """The risk service: the engine behind an HTTP/WebSocket API, with keys, metrics and a dashboard.
 
-Modules: :mod:`~ramparts.service.app` (``create_app``: the FastAPI app around one journaled node),
-:mod:`~ramparts.service.api` (the ``/v1`` routes), :mod:`~ramparts.service.writer` (the single
-writer thread and group commit), :mod:`~ramparts.service.views` (read views of the engine),
-:mod:`~ramparts.service.models` (request/response models), :mod:`~ramparts.service.auth` (API keys,
-roles, rate limit, audit log), :mod:`~ramparts.service.stream` (the live stream),
-:mod:`~ramparts.service.metrics` (Prometheus, JSON logs), :mod:`~ramparts.service.cli`
-(``serve``, ``create-key``, ``revoke-key``). Needs the ``service`` extra (fastapi, uvicorn, prometheus-client).
+Modules: :mod:`~ramparts.service.app` (``create_app``: the FastAPI app around one journaled node,
+the stream endpoint, the dashboard and its security headers), :mod:`~ramparts.service.api` (the
+``/v1`` routes, stream tickets), :mod:`~ramparts.service.guard` (keys in headers only,
+authentication before the body, the body limit), :mod:`~ramparts.service.writer` (the single
+writer thread, group commit, the journal's writer lease, snapshots and recovery),
+:mod:`~ramparts.service.views` (read views of the engine), :mod:`~ramparts.service.models`
+(request/response models), :mod:`~ramparts.service.auth` (API keys, roles, rate limit,
+failed-login throttling, stream tickets, audit log), :mod:`~ramparts.service.stream` (the live
+stream and its limits), :mod:`~ramparts.service.metrics` (Prometheus, JSON logs),
+:mod:`~ramparts.service.cli` (``serve``, ``create-key``, ``revoke-key``). Needs the ``service``
+extra (fastapi, uvicorn, prometheus-client).
 """
 
 

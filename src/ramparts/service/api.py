@@ -3,7 +3,13 @@
 Writes become journal events and are acknowledged (201, or 200 with per-fill outcomes for a fill
 batch) only after the node journaled them; reads are snapshots taken on the writer thread. Every
 route names the action it needs (:data:`ramparts.service.auth.PERMISSIONS`); a trader is further
-confined to its own account's sub-accounts.
+confined to its own account's sub-accounts. The key comes from the ``X-API-Key`` or
+``Authorization: Bearer`` header only (``?key=`` is a 401 ``key_in_url``); ``POST /v1/tickets``
+turns it into a single-use ticket for the WebSocket stream. Every role of
+:data:`~ramparts.service.auth.ROLES`, ``sequencer`` included, can be given a key through
+``POST /v1/keys`` by a risk officer (none is held back). The ``responses`` of each route document
+every status it may answer: :data:`ERRORS` for reads, :data:`WRITE_ERRORS` (also 413) for routes
+with a body.
 """
 
 from __future__ import annotations
@@ -12,31 +18,37 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Security
-from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from ramparts.errors import UnknownEntity
 from ramparts.service import models as m
 from ramparts.service import views
 from ramparts.service.auth import AuthError, Principal
+from ramparts.service.guard import token_of
 
 router = APIRouter(prefix="/v1")
 
-_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="rk_<key_id>_<secret>")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="rk_<key_id>_<secret> (never in the URL)")
 _bearer = HTTPBearer(auto_error=False)
-_query = APIKeyQuery(name="key", auto_error=False, description="for browsers and WebSockets")
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": m.ErrorBody, "description": text}
     for code, text in (
-        (401, "missing, unknown or revoked API key"),
+        (401, "missing, unknown or revoked API key, or a key in the URL (key_in_url: send the X-API-Key header)"),
         (403, "the key's role may not do this, or a trader touched another account"),
         (404, "unknown instrument, asset or sub-account"),
-        (409, "rejected by the risk rules (error = the engine's reason)"),
+        (409, "rejected by the risk rules (error = the engine's reason), or journal_conflict: the journal moved on "
+              "under the service (nothing stored; retry)"),
         (422, "malformed input (field names the culprit)"),
-        (429, "rate limit of the key exceeded"),
-        (503, "the journal is unavailable"),
+        (429, "rate limit of the key exceeded (rate_limited), or too many failed authentications from this client or "
+              "for this key id (auth_throttled); Retry-After says when to retry"),
+        (503, "the journal or the key store is unavailable"),
     )
+}
+#: The responses of a route that takes a body: also 413.
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS, 413: {"model": m.ErrorBody, "description": "the request body is larger than the service's --max-body-bytes"},
 }
 
 
@@ -44,14 +56,14 @@ def _svc(request: Request):
     return request.app.state.svc
 
 
-async def _token(h: str | None = Security(_header), b: HTTPAuthorizationCredentials | None = Security(_bearer),
-           q: str | None = Security(_query)) -> str | None:
-    return h or (b.credentials if b is not None else None) or q
+async def _token(request: Request, h: str | None = Security(_header),
+                 b: HTTPAuthorizationCredentials | None = Security(_bearer)) -> str | None:
+    return token_of(h, None if b is None else f"Bearer {b.credentials}", "key" in request.query_params)
 
 
 def need(action: str):
     async def dependency(request: Request, token: str | None = Depends(_token)) -> Principal:
-        return await _svc(request).principal(token, action)
+        return await _svc(request).principal(token, action, client=request.client.host if request.client else None)
 
     dependency.__name__ = f"need_{action}"
     return dependency
@@ -87,27 +99,27 @@ async def _submit_price(request: Request, event: dict) -> m.EventAck:
 
 
 # ------------------------------------------------------------------------------------------- writes
-@router.post("/subaccounts", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["accounts"])
+@router.post("/subaccounts", status_code=201, response_model=m.EventAck, responses=WRITE_ERRORS, tags=["accounts"])
 async def open_subaccount(req: m.OpenSubAccountReq, request: Request, p: Principal = Depends(need("open_subaccount"))):
     """Open a sub-account ``account/sub`` (cross, or isolated on one instrument)."""
     _own(p, req.subaccount)
     return await _submit_one(request, _event("OpenSubAccount", req))
 
 
-@router.post("/deposits", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["accounts"])
+@router.post("/deposits", status_code=201, response_model=m.EventAck, responses=WRITE_ERRORS, tags=["accounts"])
 async def deposit(req: m.CashReq, request: Request, p: Principal = Depends(need("deposit"))):
     _own(p, req.subaccount)
     return await _submit_one(request, _event("Deposit", req))
 
 
-@router.post("/withdrawals", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["accounts"])
+@router.post("/withdrawals", status_code=201, response_model=m.EventAck, responses=WRITE_ERRORS, tags=["accounts"])
 async def withdraw(req: m.CashReq, request: Request, p: Principal = Depends(need("withdraw"))):
     """Withdraw up to the free collateral (409 ``free_collateral``, ``in_liquidation``, ``withdrawals_gated``)."""
     _own(p, req.subaccount)
     return await _submit_one(request, _event("Withdraw", req))
 
 
-@router.post("/fills", response_model=m.FillBatchAck, responses=ERRORS, tags=["trading"])
+@router.post("/fills", response_model=m.FillBatchAck, responses=WRITE_ERRORS, tags=["trading"])
 async def ingest_fills(req: m.FillBatchReq, request: Request, p: Principal = Depends(need("fills"))):
     """A batch of fills from the matching engine: applied in order, journaled in one transaction, one outcome each."""
     events = [_event("Fill", f) for f in req.fills]
@@ -121,7 +133,7 @@ async def ingest_fills(req: m.FillBatchReq, request: Request, p: Principal = Dep
     return m.FillBatchAck(accepted=ok, rejected=len(rows) - ok, outcomes=rows)
 
 
-@router.post("/batches", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["trading"])
+@router.post("/batches", status_code=201, response_model=m.EventAck, responses=WRITE_ERRORS, tags=["trading"])
 async def ingest_batch(req: m.TradeBatchReq, request: Request, p: Principal = Depends(need("batches"))):
     """Batch mode: one ``TradeBatch`` (fills and index prices in columns) journaled as one row.
 
@@ -133,19 +145,19 @@ async def ingest_batch(req: m.TradeBatchReq, request: Request, p: Principal = De
     return await _submit_one(request, _event("TradeBatch", req))
 
 
-@router.post("/prices", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["market data"])
+@router.post("/prices", status_code=201, response_model=m.EventAck, responses=WRITE_ERRORS, tags=["market data"])
 async def post_price(req: m.PriceReq, request: Request, p: Principal = Depends(need("prices"))):
     """An oracle price: re-margins the holders; the ack carries the margin calls it decided."""
     return await _submit_price(request, _event("OraclePrice", req))
 
 
-@router.post("/quotes", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["market data"])
+@router.post("/quotes", status_code=201, response_model=m.EventAck, responses=WRITE_ERRORS, tags=["market data"])
 async def post_quotes(req: m.QuotesReq, request: Request, p: Principal = Depends(need("prices"))):
     """Quotes from several oracle sources for one market: aggregated (median, outliers, heartbeat) and gated."""
     return await _submit_price(request, _event("OracleQuotes", req))
 
 
-@router.post("/assets", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["admin"])
+@router.post("/assets", status_code=201, response_model=m.EventAck, responses=WRITE_ERRORS, tags=["admin"])
 async def list_asset(req: m.AssetReq, request: Request, p: Principal = Depends(need("list_instrument"))):
     """List an asset; with ``collateral`` parameters it counts towards equity at its haircut value."""
     ack = await _submit_one(request, _event("ListAsset", req))
@@ -153,19 +165,19 @@ async def list_asset(req: m.AssetReq, request: Request, p: Principal = Depends(n
     return ack
 
 
-@router.post("/assets/prices", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["market data"])
+@router.post("/assets/prices", status_code=201, response_model=m.EventAck, responses=WRITE_ERRORS, tags=["market data"])
 async def post_asset_price(req: m.AssetPriceReq, request: Request, p: Principal = Depends(need("prices"))):
     """A collateral asset's market price: re-values its holders (haircut, depeg, dynamic haircut)."""
     return await _submit_one(request, _event("AssetPrice", req))
 
 
-@router.post("/assets/rates", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["market data"])
+@router.post("/assets/rates", status_code=201, response_model=m.EventAck, responses=WRITE_ERRORS, tags=["market data"])
 async def post_exchange_rate(req: m.ExchangeRateReq, request: Request, p: Principal = Depends(need("prices"))):
     """A liquid-staking token's redemption rate to its base asset."""
     return await _submit_one(request, _event("ExchangeRate", req))
 
 
-@router.post("/liquidations/bids", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["liquidation"])
+@router.post("/liquidations/bids", status_code=201, response_model=m.EventAck, responses=WRITE_ERRORS, tags=["liquidation"])
 async def liquidation_bid(req: m.BidReq, request: Request, p: Principal = Depends(need("bid"))):
     """A keeper claims the next liquidation step (or buys a Dutch auction) into its own sub-account."""
     if req.keeper.split("/", 1)[0] != p.account:
@@ -175,7 +187,7 @@ async def liquidation_bid(req: m.BidReq, request: Request, p: Principal = Depend
     return await _submit_one(request, event)
 
 
-@router.post("/breakers/reset", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["admin"])
+@router.post("/breakers/reset", status_code=201, response_model=m.EventAck, responses=WRITE_ERRORS, tags=["admin"])
 async def reset_breaker(req: m.BreakerResetReq, request: Request, p: Principal = Depends(need("parameters"))):
     """Reset a tripped circuit breaker by hand (journaled with the risk officer's key)."""
     ack = await _submit_one(request, _event("ResetBreaker", req, by=f"key-{p.key_id}"))
@@ -183,7 +195,7 @@ async def reset_breaker(req: m.BreakerResetReq, request: Request, p: Principal =
     return ack
 
 
-@router.post("/funding", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["market data"])
+@router.post("/funding", status_code=201, response_model=m.EventAck, responses=WRITE_ERRORS, tags=["market data"])
 async def funding_tick(req: m.FundingReq, request: Request, p: Principal = Depends(need("funding"))):
     """Pay one funding interval of a perpetual, on the instrument's schedule: refused (409
     ``funding_too_soon``) sooner than its ``funding.interval_seconds`` (default 8 h) after the last
@@ -193,14 +205,14 @@ async def funding_tick(req: m.FundingReq, request: Request, p: Principal = Depen
     return await _submit_one(request, _event("FundingTick", req, scheduled=True))
 
 
-@router.post("/liquidations/tick", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["liquidation"])
+@router.post("/liquidations/tick", status_code=201, response_model=m.EventAck, responses=WRITE_ERRORS, tags=["liquidation"])
 async def liquidation_tick(req: m.TickReq, request: Request, p: Principal = Depends(need("tick"))):
     """Run one tick of the waterfall; the liquidator credited is the key's keeper name."""
     name = p.account or f"key-{p.key_id}"
     return await _submit_one(request, _event("Tick", req, liquidator=name))
 
 
-@router.post("/parameters", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["admin"])
+@router.post("/parameters", status_code=201, response_model=m.EventAck, responses=WRITE_ERRORS, tags=["admin"])
 async def change_parameter(req: m.ParameterReq, request: Request, p: Principal = Depends(need("parameters"))):
     """A parameter change, journaled as an event (and audit-logged with the key that made it)."""
     ack = await _submit_one(request, _event("ParameterChange", req))
@@ -208,14 +220,14 @@ async def change_parameter(req: m.ParameterReq, request: Request, p: Principal =
     return ack
 
 
-@router.post("/instruments", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["admin"])
+@router.post("/instruments", status_code=201, response_model=m.EventAck, responses=WRITE_ERRORS, tags=["admin"])
 async def list_instrument(req: m.InstrumentReq, request: Request, p: Principal = Depends(need("list_instrument"))):
     ack = await _submit_one(request, _event("ListInstrument", req))
     await _audit(request, p, "list_instrument", {"seq": ack.seq, "symbol": req.symbol})
     return ack
 
 
-@router.post("/insurance/deposits", status_code=201, response_model=m.EventAck, responses=ERRORS, tags=["insurance"])
+@router.post("/insurance/deposits", status_code=201, response_model=m.EventAck, responses=WRITE_ERRORS, tags=["insurance"])
 async def fund_insurance(req: m.FundInsuranceReq, request: Request, p: Principal = Depends(need("fund_insurance"))):
     ack = await _submit_one(request, _event("FundInsurance", req))
     await _audit(request, p, "fund_insurance", {"seq": ack.seq, "fund": req.fund, "amount": str(req.amount)})
@@ -318,10 +330,22 @@ async def overview(request: Request, p: Principal = Depends(need("read_all"))):
     return out
 
 
+# ------------------------------------------------------------------------------------------- tickets
+@router.post("/tickets", status_code=201, response_model=m.TicketCreated, responses=WRITE_ERRORS, tags=["stream"])
+async def create_ticket(request: Request, p: Principal = Depends(need("stream"))):
+    """A single-use ticket for the WebSocket stream, valid about a minute: open ``/v1/stream?ticket=...``.
+
+    Browsers cannot put the ``X-API-Key`` header on a WebSocket, and keys are never accepted in a URL;
+    a ticket in a URL is harmless once used or expired. Revoking the key voids its tickets."""
+    ticket, ttl = _svc(request).auth.tickets.issue(p)
+    return {"ticket": ticket, "expires_in_s": ttl, "key_id": p.key_id}
+
+
 # ------------------------------------------------------------------------------------------- keys
-@router.post("/keys", status_code=201, response_model=m.KeyCreated, responses=ERRORS, tags=["admin"])
+@router.post("/keys", status_code=201, response_model=m.KeyCreated, responses=WRITE_ERRORS, tags=["admin"])
 async def create_key(req: m.KeyReq, request: Request, p: Principal = Depends(need("keys"))):
-    """Create an API key (the token is returned once); audit-logged durably with the key change."""
+    """Create an API key of any role (``sequencer`` included; the token is returned once); audit-logged
+    durably with the key change."""
     rec, token = await run_in_threadpool(_svc(request).keys.create_key, req.role, req.account, req.label, actor=p.key_id)
     return {**rec.public(), "token": token}
 

@@ -3,9 +3,29 @@
 This module owns the app's assembly: the :class:`Service` state (the single :class:`Writer`, the
 key store and authenticator, the stream hub, the metrics), the mapping of errors to JSON bodies
 ``{"error", "field", "message"}`` (InvalidInput 422, UnknownEntity 404, Rejected 409 with its
-reason, an event the engine failed to apply 422 ``event_failed``, authentication 401, role 403, rate
-limit 429, journal unavailable 503; a user mistake is never a 5xx), the WebSocket ``/v1/stream``, ``/metrics``, ``/healthz`` and the dashboard at ``/``.
-The REST routes themselves are in :mod:`ramparts.service.api`.
+reason, the journal moved on under the service 409 ``journal_conflict``, an event the engine failed
+to apply 422 ``event_failed``, authentication 401, role 403, rate limit and failed-login throttling
+429, a body over the limit 413, journal unavailable 503; a user mistake is never a 5xx), the
+WebSocket ``/v1/stream``, ``/metrics``, ``/healthz`` and the dashboard at ``/``.
+The REST routes themselves are in :mod:`ramparts.service.api`; what reaches them is checked by
+:mod:`ramparts.service.guard` (keys in headers only, authentication before the body, the body limit).
+
+Authentication (:meth:`Service.authenticate`) answers a verified token from the cache on the event
+loop; anything else runs scrypt on a worker thread (``anyio.to_thread``, at most
+``auth_threads`` at once, so the event loop keeps serving other requests and a flood of bad keys
+cannot take every thread), after the failed-login throttle had its say (429 without scrypt).
+
+The stream ``/v1/stream`` takes a single-use ticket (``?ticket=``, from ``POST /v1/tickets``) or a
+key in the ``X-API-Key`` / ``Authorization`` header, never ``?key=``; at most ``max_ws_per_key``
+streams per key, each with a queue of ``ws_queue`` messages (a subscriber that falls behind is
+closed with 4008 and a reason). Refusals are a JSON ``error`` message, then a close with code
+``4000 + status`` and the message as reason.
+
+The dashboard's HTML and scripts carry security headers (:data:`DASHBOARD_HEADERS`): a
+Content-Security-Policy allowing only this origin's scripts (``/static/plotly.min.js``,
+``/static/dashboard.js``), its inline styles (the page's ``<style>`` and Plotly's), its own
+``fetch``/WebSocket and ``data:`` images (Plotly), no framing, ``Referrer-Policy: no-referrer``,
+``X-Content-Type-Options: nosniff`` and ``X-Frame-Options: DENY``.
 """
 
 from __future__ import annotations
@@ -28,28 +48,76 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ramparts.errors import EventFailed, InvalidInput, JournalCorrupt, RampartsError, Rejected, UnknownEntity
 from ramparts.journal import JournalUnavailable
 from ramparts.service import views
-from ramparts.service.auth import Authenticator, AuthError, KeyStore, Principal
+from ramparts.service.auth import Authenticator, AuthError, FailureThrottle, KeyStore, Principal
+from ramparts.service.guard import MAX_BODY_BYTES, BodyGuard, token_of
 from ramparts.service.metrics import ServiceMetrics
-from ramparts.service.stream import Hub, messages
-from ramparts.service.writer import Writer
+from ramparts.service.stream import MAX_PER_KEY, QUEUE_SIZE, Dropped, Hub, messages
+from ramparts.service.writer import SNAPSHOT_EVERY, JournalConflict, Writer
 
 log = logging.getLogger("ramparts.service")
 STATIC = Path(__file__).parent / "static"
 COUNTED = ("MarginCall", "LiquidationStep", "LiquidationEnded", "Bankruptcy", "Deleverage", "InsuranceFundDraw", "SocialisedLoss", "BadDebt")
 
+#: Security headers of the dashboard's HTML (the scripts get the last three).
+DASHBOARD_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                               "img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; "
+                               "form-action 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+}
+SCRIPT_HEADERS = {k: v for k, v in DASHBOARD_HEADERS.items() if k != "Content-Security-Policy"}
+
 
 class Service:
     """Everything a request handler needs (``request.app.state.svc``)."""
 
-    def __init__(self, writer: Writer, keys: KeyStore, auth: Authenticator, metrics: ServiceMetrics, hub: Hub):
+    def __init__(self, writer: Writer, keys: KeyStore, auth: Authenticator, metrics: ServiceMetrics, hub: Hub,
+                 *, auth_threads: int = 4, max_auth_waiting: int = 256):
         self.writer, self.keys, self.auth, self.metrics, self.hub = writer, keys, auth, metrics, hub
         self.counters: Counter[str] = Counter({k: 0 for k in COUNTED})  # effects journaled since start
+        self.auth_threads, self.max_auth_waiting = auth_threads, max_auth_waiting
+        self._limiter: tuple[Any, Any] | None = None  # (event loop, anyio.CapacityLimiter)
+        self._auth_waiting = 0
 
-    async def principal(self, token: str | None, action: str, cost: float = 1.0) -> Principal:
+    def _auth_limiter(self):
+        import anyio
+
+        loop = asyncio.get_running_loop()
+        if self._limiter is None or self._limiter[0] is not loop:
+            self._limiter = (loop, anyio.CapacityLimiter(self.auth_threads))
+        return self._limiter[1]
+
+    async def authenticate(self, token: str | None, client: str | None = None) -> Principal:
+        """The principal of ``token`` (see the module docstring): the cache on the loop, the throttle,
+        then scrypt on a worker thread."""
         p = self.auth.cached(token)
-        if p is None:
-            p = await run_in_threadpool(self.auth.verify, token)
+        if p is not None:
+            return p
+        self.auth.precheck(token, client)  # 429 while throttled: no thread, no scrypt
+        if self._auth_waiting >= self.max_auth_waiting:
+            raise AuthError(429, "auth_busy", "too many authentications in progress; retry in a second", retry_after=1.0)
+        import anyio
+
+        self._auth_waiting += 1
+        try:
+            return await anyio.to_thread.run_sync(self.auth.verify, token, client, limiter=self._auth_limiter())
+        finally:
+            self._auth_waiting -= 1
+
+    async def principal(self, token: str | None, action: str, cost: float = 1.0, client: str | None = None) -> Principal:
+        """Authenticate, then authorise ``action`` (role and rate limit)."""
+        p = await self.authenticate(token, client)
         self.auth.authorize(p, action, cost=cost)
+        return p
+
+    async def redeem_ticket(self, ticket: str) -> Principal:
+        """The principal of a single-use stream ticket, its key re-checked for revocation."""
+        p = self.auth.tickets.redeem(ticket)
+        rec = await run_in_threadpool(self.keys.get, p.key_id)
+        if rec is None or rec.revoked_ns is not None:
+            raise AuthError(401, "revoked", f"API key {p.key_id} has been revoked")
         return p
 
     def on_commit(self, events: list[dict], outcomes: list, seconds: float, stats: Any) -> None:
@@ -81,6 +149,8 @@ def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
         return 404, {"error": "unknown_entity", "field": exc.field, "message": exc.message}
     if isinstance(exc, Rejected):
         return 409, {"error": exc.reason, "field": None, "message": exc.message}
+    if isinstance(exc, JournalConflict):
+        return 409, {"error": "journal_conflict", "field": None, "message": exc.message}
     if isinstance(exc, EventFailed):
         return 422, {"error": "event_failed", "field": None, "message": exc.message}
     if isinstance(exc, (JournalUnavailable, JournalCorrupt)):
@@ -105,35 +175,46 @@ def _plotly_js() -> str:
 
 
 def create_app(journal_url: str, *, namespace: str = "ramparts", api_keys_store: str | KeyStore | None = None,
-               durability: str = "full", snapshot_every: int = 0, bootstrap: list | None = None,
-               rate_limit: tuple[float, float] = (100.0, 200.0), max_batch: int = 2048,
-               max_clock_skew_s: float = 300.0) -> FastAPI:
+               durability: str = "full", snapshot_every: int = SNAPSHOT_EVERY, snapshot_interval_s: float = 0.0,
+               bootstrap: list | None = None, rate_limit: tuple[float, float] = (100.0, 200.0), max_batch: int = 2048,
+               max_clock_skew_s: float = 300.0, max_body_bytes: int = MAX_BODY_BYTES, max_ws_per_key: int = MAX_PER_KEY,
+               ws_queue: int = QUEUE_SIZE, auth_throttle: FailureThrottle | None = None, auth_threads: int = 4) -> FastAPI:
     """The risk service over the journal at ``journal_url`` (SQLite path / ``sqlite:///`` or ``postgresql://``).
 
     ``api_keys_store`` is a :class:`KeyStore` or its URL (default: the journal's database and
     namespace). ``bootstrap`` are the events journaled when the journal is empty (default: a
     USDC genesis). ``rate_limit`` is (tokens per second, burst) per key; a rate of 0 disables it.
     ``max_clock_skew_s`` is the furthest a request's own ``ts`` may be ahead of the service's
-    wall clock (see :mod:`ramparts.service.writer`).
+    wall clock; ``snapshot_every`` (events, 0: never by count) and ``snapshot_interval_s`` (seconds,
+    0: never by time) bound the replay at the next start (see :mod:`ramparts.service.writer`).
+    ``max_body_bytes`` is the largest request body (413 beyond, :mod:`ramparts.service.guard`);
+    ``max_ws_per_key`` and ``ws_queue`` bound the stream (:mod:`ramparts.service.stream`);
+    ``auth_throttle`` is the failed-login back-off (default :class:`FailureThrottle` ``()``: 5 free
+    failures per client address and per key id) and ``auth_threads`` the most scrypt
+    verifications run at once.
     """
     keys = api_keys_store if isinstance(api_keys_store, KeyStore) else KeyStore(api_keys_store or journal_url, namespace=namespace)
     metrics = ServiceMetrics()
     writer = Writer(journal_url, namespace=namespace, durability=durability, snapshot_every=snapshot_every,
-                    bootstrap=bootstrap, max_batch=max_batch, after_commit=_commit_stats,
-                    max_clock_skew_ns=round(max_clock_skew_s * 10**9))
-    svc = Service(writer, keys, Authenticator(keys, rate=rate_limit[0], burst=rate_limit[1]), metrics, Hub())
+                    snapshot_interval_s=snapshot_interval_s, bootstrap=bootstrap, max_batch=max_batch,
+                    after_commit=_commit_stats, max_clock_skew_ns=round(max_clock_skew_s * 10**9))
+    auth = Authenticator(keys, rate=rate_limit[0], burst=rate_limit[1], throttle=auth_throttle)
+    svc = Service(writer, keys, auth, metrics, Hub(ws_queue, max_ws_per_key), auth_threads=auth_threads)
     writer.listeners.append(svc.on_commit)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        await writer.start()
-        stats = await writer.read(_commit_stats)
-        metrics.accounts_at_risk.set(stats["at_risk"])
-        metrics.journal_seq.set(stats["seq"])
-        for fund, v in stats["insurance"].items():
-            metrics.insurance_fund.labels(fund).set(v)
-        log.info("service started", extra={"fields": {"journal_seq": stats["seq"], "namespace": namespace}})
         try:
+            await writer.start()
+            stats = await writer.read(_commit_stats)
+            metrics.accounts_at_risk.set(stats["at_risk"])
+            metrics.journal_seq.set(stats["seq"])
+            for fund, v in stats["insurance"].items():
+                metrics.insurance_fund.labels(fund).set(v)
+            rec = writer.recovery or {}
+            log.info("service started", extra={"fields": {"journal_seq": stats["seq"], "namespace": namespace,
+                                                          "recovery_seconds": round(rec.get("seconds", 0.0), 6),
+                                                          "replayed": rec.get("replayed"), "snapshot_seq": rec.get("snapshot_seq")}})
             yield
         finally:
             await writer.stop()
@@ -142,8 +223,10 @@ def create_app(journal_url: str, *, namespace: str = "ramparts", api_keys_store:
 
     app = FastAPI(title="ramparts risk service", version="1", lifespan=lifespan,
                   description="Margin and liquidation engine behind an append-before-acknowledge journal. "
-                              "Authenticate with `X-API-Key: rk_...` (or `Authorization: Bearer rk_...`).")
+                              "Authenticate with `X-API-Key: rk_...` (or `Authorization: Bearer rk_...`); keys in the URL "
+                              "are refused. The WebSocket `/v1/stream` takes a single-use `?ticket=` from `POST /v1/tickets`.")
     app.state.svc = svc
+    app.add_middleware(BodyGuard, service=svc, max_body_bytes=max_body_bytes)
 
     @app.exception_handler(RampartsError)
     async def _ramparts_error(request: Request, exc: RampartsError):
@@ -182,28 +265,35 @@ def create_app(journal_url: str, *, namespace: str = "ramparts", api_keys_store:
 
     @app.get("/", include_in_schema=False)
     async def dashboard() -> FileResponse:
-        return FileResponse(STATIC / "dashboard.html", media_type="text/html")
+        return FileResponse(STATIC / "dashboard.html", media_type="text/html", headers=DASHBOARD_HEADERS)
 
     @app.get("/static/dashboard.js", include_in_schema=False)
     async def dashboard_js() -> FileResponse:
-        return FileResponse(STATIC / "dashboard.js", media_type="text/javascript")
+        return FileResponse(STATIC / "dashboard.js", media_type="text/javascript", headers=SCRIPT_HEADERS)
 
     @app.get("/static/plotly.min.js", include_in_schema=False)
     async def plotly_js() -> Response:
         return Response(await run_in_threadpool(_plotly_js), media_type="text/javascript",
-                        headers={"Cache-Control": "public, max-age=86400"})
+                        headers={"Cache-Control": "public, max-age=86400", **SCRIPT_HEADERS})
 
     @app.websocket("/v1/stream")
     async def stream(ws: WebSocket):
-        token = ws.query_params.get("key") or ws.headers.get("x-api-key")
         await ws.accept()
+        client = ws.client.host if ws.client else None
         try:
-            principal = await svc.principal(token, "stream")
-        except AuthError as exc:
-            await ws.send_json({"type": "error", "error": exc.reason, "message": exc.message})
-            await ws.close(code=4000 + exc.status)
+            ticket = ws.query_params.get("ticket")
+            if ticket is not None and "key" not in ws.query_params:
+                principal = await svc.redeem_ticket(ticket)
+                svc.auth.authorize(principal, "stream")
+            else:
+                token = token_of(ws.headers.get("x-api-key"), ws.headers.get("authorization"), "key" in ws.query_params)
+                principal = await svc.principal(token, "stream", client=client)
+            q = svc.hub.subscribe(principal)
+        except RampartsError as exc:
+            status, body = error_body(exc)
+            await ws.send_json({"type": "error", "error": body["error"], "message": body["message"]})
+            await ws.close(code=4000 + status if status < 1000 else 1011, reason=_reason(body["message"]))
             return
-        q = svc.hub.subscribe(principal)
         try:
             seq = await writer.read(lambda e: e.seq)
             await ws.send_json({"type": "hello", "seq": seq, "role": principal.role, "ts": time.time_ns()})
@@ -215,8 +305,8 @@ def create_app(journal_url: str, *, namespace: str = "ramparts", api_keys_store:
                     getter.cancel()
                     break
                 msg = getter.result()
-                if msg is None:
-                    await ws.close(code=4008)
+                if isinstance(msg, Dropped):
+                    await ws.close(code=msg.code, reason=_reason(msg.reason))
                     break
                 await ws.send_json(msg)
         except (WebSocketDisconnect, RuntimeError):
@@ -225,6 +315,12 @@ def create_app(journal_url: str, *, namespace: str = "ramparts", api_keys_store:
             svc.hub.unsubscribe(q)
 
     return app
+
+
+def _reason(text: str) -> str:
+    """A WebSocket close reason: at most 123 bytes of UTF-8."""
+    raw = text.encode()
+    return text if len(raw) <= 123 else raw[:120].decode("utf-8", "ignore") + "..."
 
 
 async def _drain(ws: WebSocket) -> None:
@@ -238,4 +334,4 @@ async def _drain(ws: WebSocket) -> None:
         return
 
 
-__all__ = ["Service", "create_app", "error_body"]
+__all__ = ["DASHBOARD_HEADERS", "Service", "create_app", "error_body"]

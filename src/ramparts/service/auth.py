@@ -1,4 +1,4 @@
-"""API keys, roles, the per-key rate limit and the durable admin audit log of the risk service.
+"""API keys, roles, the per-key rate limit, failed-login throttling, stream tickets and the admin audit log.
 
 This module owns who may do what:
 
@@ -6,8 +6,12 @@ This module owns who may do what:
   plaintext token is shown once, at creation) and an append-only ``audit_log`` of admin actions
   (key creation and revocation), each written in the same durable transaction as the change it
   records. It lives in SQLite (WAL, ``synchronous=FULL``) or PostgreSQL (the journal's schema),
-  chosen by URL exactly like the journal.
-* :data:`PERMISSIONS` maps every action of the API to the roles allowed to do it. Roles:
+  chosen by URL exactly like the journal. A PostgreSQL connection the server dropped (a restart, a
+  failover, ``pg_terminate_backend``) is re-established once and the call retried, unless the drop
+  struck during a ``COMMIT`` (then the outcome is unknown and the call fails, 503); every other
+  database failure is :class:`~ramparts.journal.store.JournalUnavailable` (503), never a 500.
+* :data:`PERMISSIONS` maps every action of the API to the roles allowed to do it. Roles
+  (:data:`ROLES`, every one of them creatable through ``POST /v1/keys`` by a risk officer):
   ``trader`` (bound to one account: may only read and move its own sub-accounts ``account/*``),
   ``oracle`` (prices), ``matcher`` (the matching engine: fill batches), ``sequencer`` (the venue's
   sequencer: ``TradeBatch`` events merging the matcher's fills and the oracle's prices in one
@@ -17,7 +21,18 @@ This module owns who may do what:
 * :class:`Authenticator` turns a presented token into a :class:`Principal`: constant-time
   comparison of the scrypt hash, a short in-memory cache of verified tokens (keyed by a SHA-256 of
   the token, re-checked against the store for revocation every ``recheck_s``), and a token-bucket
-  :class:`RateLimiter` per key (HTTP 429 when empty).
+  :class:`RateLimiter` per key (HTTP 429 when empty). A token naming an unknown key id costs the
+  same scrypt as a wrong secret for a known one (it is checked against a dummy hash) and gets the
+  same 401, so failures are no oracle of which key ids exist.
+* :class:`FailureThrottle` makes failed authentication no CPU sink: after ``threshold`` failures
+  from one client address, or against one key id, further attempts are answered 429
+  (``auth_throttled``, with ``Retry-After``) **without running scrypt**, for a back-off that doubles
+  with every further failure (1 s, 2 s, 4 s, ... at most ``max_s``); failures are forgotten
+  ``forget_s`` after the last one. A token already verified (in the cache) is never throttled, so
+  an attacker hammering a key id does not lock its owner out.
+* :class:`TicketBook` issues single-use stream tickets (``POST /v1/tickets``, valid
+  :data:`TICKET_TTL_S` seconds): browsers cannot put headers on a WebSocket, and API keys are
+  never accepted in a URL, so the dashboard and other browser clients open ``/v1/stream?ticket=``.
 
 Tokens look like ``rk_<key_id>_<secret>``; only ``key_id`` is stored in clear.
 """
@@ -31,6 +46,8 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +79,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 }
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32, "maxmem": 64 * 1024 * 1024}
+
+#: An unknown key id is checked against this (salt, digest), which no secret matches: the same scrypt
+#: cost as a known key id with a wrong secret, so the time of a failure tells nothing.
+_DUMMY_SALT, _DUMMY_DIGEST = secrets.token_bytes(16), secrets.token_bytes(32)
+
+#: Seconds a stream ticket stays valid.
+TICKET_TTL_S = 60.0
 
 
 class AuthError(RampartsError):
@@ -135,6 +159,7 @@ class KeyStore:
 
                 if url.lower().startswith("postgres://"):
                     url = "postgresql://" + url[len("postgres://"):]
+                self._url = url
                 self._conn = psycopg.connect(url, autocommit=True, connect_timeout=10, application_name="ramparts-keys")
                 self._ph = "%s"
                 ns = f'"{self.namespace}"'
@@ -185,31 +210,87 @@ class KeyStore:
             except Exception:
                 pass
 
+    # -- PostgreSQL connection ----------------------------------------------------------------
+    def _describe(self) -> str:
+        from ramparts.journal.postgres import redact_url
+
+        return f"key store {redact_url(self._url)}"
+
+    def _pg(self, what: str, call: Callable[[Any, dict], Any]) -> Any:
+        """Run ``call(conn, state)`` on the PostgreSQL connection (under the lock). A connection the
+        server dropped (``OperationalError``/``InterfaceError``) is re-established once and the call
+        run again, unless ``state["committing"]`` says the drop struck during a ``COMMIT`` (its
+        outcome is unknown); any database failure becomes :class:`JournalUnavailable` (503)."""
+        import psycopg
+
+        for attempt in (0, 1):
+            state = {"committing": False}
+            try:
+                if self._conn.closed or self._conn.broken:
+                    self._reconnect()
+                return call(self._conn, state)
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                if attempt == 0 and not state["committing"]:
+                    try:
+                        self._reconnect()
+                    except psycopg.Error as again:
+                        raise JournalUnavailable(f"{self._describe()}: {what} failed, and reconnecting failed: "
+                                                 f"{_one_line(again)}") from None
+                    continue
+                unknown = " (the connection dropped during COMMIT: the change may or may not be stored)" if state["committing"] else ""
+                raise JournalUnavailable(f"{self._describe()}: {what} failed: {_one_line(exc)}{unknown}") from None
+            except psycopg.Error as exc:
+                raise JournalUnavailable(f"{self._describe()}: {what} failed: {_one_line(exc)}") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _reconnect(self) -> None:
+        import psycopg
+
+        try:
+            self._conn.close()
+        except Exception:  # noqa: BLE001 - closing a dead connection
+            pass
+        self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=10, application_name="ramparts-keys")
+
     # -- transactions -----------------------------------------------------------------------
     def _tx(self, statements: list[tuple[str, tuple]]) -> int:
         """Run statements in one transaction; returns the last statement's rowcount."""
         with self._lock:
             if self.is_pg:
-                with self._conn.transaction():
+                def run(conn, state: dict) -> int:
+                    with conn.transaction():
+                        cur = None
+                        for q, params in statements:
+                            cur = conn.execute(q, params)
+                        rowcount = cur.rowcount if cur is not None else 0
+                        state["committing"] = True  # leaving the block sends COMMIT
+                    return rowcount
+
+                return self._pg("write", run)
+            db = self._conn
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
                     cur = None
                     for q, params in statements:
-                        cur = self._conn.execute(q, params)
+                        cur = db.execute(q, params)
+                    db.execute("COMMIT")
                     return cur.rowcount if cur is not None else 0
-            db = self._conn
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                cur = None
-                for q, params in statements:
-                    cur = db.execute(q, params)
-                db.execute("COMMIT")
-                return cur.rowcount if cur is not None else 0
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise JournalUnavailable(f"key store: write failed: {exc}") from None
 
     def _query(self, q: str, params: tuple = ()) -> list[tuple]:
         with self._lock:
-            return list(self._conn.execute(q, params).fetchall())
+            if self.is_pg:
+                return self._pg("read", lambda conn, state: list(conn.execute(q, params).fetchall()))
+            try:
+                return list(self._conn.execute(q, params).fetchall())
+            except sqlite3.Error as exc:
+                raise JournalUnavailable(f"key store: read failed: {exc}") from None
 
     def _audit_stmt(self, actor: str, action: str, detail: dict) -> tuple[str, tuple]:
         p = self._ph
@@ -282,6 +363,10 @@ class KeyStore:
             self._conn.close()
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 class RateLimiter:
     """A token bucket per key: ``rate`` tokens per second, at most ``burst`` banked."""
 
@@ -305,57 +390,227 @@ class RateLimiter:
             return (cost - tokens) / self.rate
 
 
-class Authenticator:
-    """Verifies tokens against a :class:`KeyStore` with a short cache, and applies the rate limit."""
+class FailureThrottle:
+    """Failed-authentication back-off per client address and per key id (see the module docstring).
 
-    def __init__(self, store: KeyStore, *, rate: float = 100.0, burst: float = 200.0, recheck_s: float = 2.0):
+    ``threshold`` failures are free; the next block lasts ``base_s`` and doubles with every further
+    failure, up to ``max_s``. Attempts refused while blocked are not counted (they cost nothing).
+    Failures are forgotten ``forget_s`` after the last one; at most ``max_entries`` addresses and key
+    ids are remembered (the least recently failed are forgotten first). ``threshold <= 0`` disables it.
+    """
+
+    def __init__(self, threshold: int = 5, base_s: float = 1.0, max_s: float = 300.0, forget_s: float = 900.0,
+                 max_entries: int = 100_000):
+        self.threshold, self.base_s, self.max_s, self.forget_s = int(threshold), float(base_s), float(max_s), float(forget_s)
+        self.max_entries = int(max_entries)
+        self._entries: OrderedDict[tuple[str, str], list[float]] = OrderedDict()  # -> [failures, blocked until, last failure]
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _keys(key_id: str | None, client: str | None) -> list[tuple[str, str]]:
+        keys = []
+        if client:
+            keys.append(("client", client))
+        if key_id:
+            keys.append(("key", key_id))
+        return keys
+
+    def _live(self, k: tuple[str, str], now: float) -> list[float] | None:
+        e = self._entries.get(k)
+        if e is not None and now >= e[1] and now - e[2] > self.forget_s:
+            del self._entries[k]
+            return None
+        return e
+
+    def wait(self, key_id: str | None, client: str | None) -> tuple[float, str] | None:
+        """(seconds left, what is blocked) when an attempt must be refused now, else None."""
+        if self.threshold <= 0:
+            return None
+        now = time.monotonic()
+        worst = None
+        with self._lock:
+            for k in self._keys(key_id, client):
+                e = self._live(k, now)
+                if e is not None and e[1] > now and (worst is None or e[1] - now > worst[0]):
+                    worst = (e[1] - now, k)
+        if worst is None:
+            return None
+        left, (kind, name) = worst
+        what = f"from {name}" if kind == "client" else f"for key id {name}"
+        return left, what
+
+    def check(self, key_id: str | None, client: str | None) -> None:
+        """Raise :class:`AuthError` 429 ``auth_throttled`` while blocked (before any scrypt)."""
+        w = self.wait(key_id, client)
+        if w is not None:
+            left, what = w
+            raise AuthError(429, "auth_throttled", f"too many failed authentications {what}; retry in {max(1, round(left))} s",
+                            retry_after=left)
+
+    def failed(self, key_id: str | None, client: str | None) -> None:
+        if self.threshold <= 0:
+            return
+        now = time.monotonic()
+        with self._lock:
+            for k in self._keys(key_id, client):
+                e = self._live(k, now)
+                if e is None:
+                    e = self._entries[k] = [0, 0.0, now]
+                e[0] += 1
+                e[2] = now
+                if e[0] >= self.threshold:
+                    e[1] = now + min(self.max_s, self.base_s * 2.0 ** min(e[0] - self.threshold, 64))
+                self._entries.move_to_end(k)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def succeeded(self, key_id: str) -> None:
+        """A verified key: its own failures are forgotten (the client address's are not)."""
+        with self._lock:
+            self._entries.pop(("key", key_id), None)
+
+
+class TicketBook:
+    """Single-use stream tickets: ``rt_<random>``, valid ``ttl_s`` seconds, at most ``per_key``
+    outstanding per key (issuing more forgets the oldest) and ``max_total`` in all. Only a SHA-256 of
+    each ticket is kept."""
+
+    def __init__(self, ttl_s: float = TICKET_TTL_S, per_key: int = 16, max_total: int = 100_000):
+        self.ttl_s, self.per_key, self.max_total = float(ttl_s), int(per_key), int(max_total)
+        self._tickets: OrderedDict[bytes, tuple[Principal, float]] = OrderedDict()
+        self._by_key: dict[str, list[bytes]] = {}
+        self._lock = threading.Lock()
+
+    def _drop(self, h: bytes) -> None:
+        got = self._tickets.pop(h, None)
+        if got is not None:
+            hs = self._by_key.get(got[0].key_id)
+            if hs is not None:
+                if h in hs:
+                    hs.remove(h)
+                if not hs:
+                    del self._by_key[got[0].key_id]
+
+    def issue(self, principal: Principal) -> tuple[str, float]:
+        """A new ticket for ``principal`` and its lifetime in seconds."""
+        ticket = "rt_" + secrets.token_urlsafe(32)
+        h = hashlib.sha256(ticket.encode()).digest()
+        now = time.monotonic()
+        with self._lock:
+            while self._tickets:  # expired ones first (the oldest are at the front)
+                first = next(iter(self._tickets))
+                if self._tickets[first][1] > now:
+                    break
+                self._drop(first)
+            mine = self._by_key.get(principal.key_id, [])
+            while len(mine) >= self.per_key:
+                self._drop(mine[0])
+                mine = self._by_key.get(principal.key_id, [])
+            while len(self._tickets) >= self.max_total:
+                self._drop(next(iter(self._tickets)))
+            self._tickets[h] = (principal, now + self.ttl_s)
+            self._by_key.setdefault(principal.key_id, []).append(h)
+        return ticket, self.ttl_s
+
+    def redeem(self, ticket: str | None) -> Principal:
+        """The ticket's principal, once; raises :class:`AuthError` 401 ``invalid_ticket``."""
+        if isinstance(ticket, str) and 0 < len(ticket) <= 256:
+            h = hashlib.sha256(ticket.encode()).digest()
+            with self._lock:
+                got = self._tickets.get(h)
+                self._drop(h)
+            if got is not None and got[1] > time.monotonic():
+                return got[0]
+        raise AuthError(401, "invalid_ticket",
+                        f"unknown, used or expired ticket: POST /v1/tickets (with the X-API-Key header) for a new one "
+                        f"(single use, valid {self.ttl_s:g} s)")
+
+    def forget(self, key_id: str) -> None:
+        with self._lock:
+            for h in list(self._by_key.get(key_id, ())):
+                self._drop(h)
+
+    def __len__(self) -> int:
+        return len(self._tickets)
+
+
+class Authenticator:
+    """Verifies tokens against a :class:`KeyStore` with a short cache, throttles failures, issues
+    stream tickets, and applies the rate limit."""
+
+    def __init__(self, store: KeyStore, *, rate: float = 100.0, burst: float = 200.0, recheck_s: float = 2.0,
+                 throttle: FailureThrottle | None = None, tickets: TicketBook | None = None):
         self.store = store
         self.limiter = RateLimiter(rate, burst)
         self.recheck_s = recheck_s
+        self.throttle = throttle if throttle is not None else FailureThrottle()
+        self.tickets = tickets if tickets is not None else TicketBook()
         self._cache: dict[str, tuple[bytes, Principal, float]] = {}  # key_id -> (sha256(token), principal, checked at)
         self._lock = threading.Lock()
 
-    def verify(self, token: str | None) -> Principal:
-        """The principal of ``token``; raises :class:`AuthError` (401). Blocking (scrypt on a cache miss)."""
+    def _known(self, key_id: str, fast: bytes) -> tuple[bytes, Principal, float] | None:
+        """The cache entry when this exact token was verified before (fresh or not)."""
+        with self._lock:
+            hit = self._cache.get(key_id)
+        return hit if hit is not None and hmac.compare_digest(hit[0], fast) else None
+
+    def precheck(self, token: str | None, client: str | None = None) -> None:
+        """Raise 429 now, without I/O, if ``token`` would be throttled (a verified token never is)."""
+        parts = split_token(token) if token else None
+        if token and parts is not None and self._known(parts[0], hashlib.sha256(token.encode()).digest()) is not None:
+            return
+        if token:
+            self.throttle.check(parts[0] if parts else None, client)
+
+    def verify(self, token: str | None, client: str | None = None) -> Principal:
+        """The principal of ``token``; raises :class:`AuthError` (401, or 429 while ``client`` or the key
+        id is throttled). Blocking: scrypt on a cache miss, also for an unknown key id."""
         if not token:
-            raise AuthError(401, "unauthorized", "an API key is required (X-API-Key header, Bearer token, or ?key=)")
+            raise AuthError(401, "unauthorized", "an API key is required (X-API-Key header or Authorization: Bearer)")
         parts = split_token(token)
         if parts is None:
+            self.throttle.check(None, client)
+            self.throttle.failed(None, client)
             raise AuthError(401, "unauthorized", "malformed API key")
         key_id, secret = parts
         fast = hashlib.sha256(token.encode()).digest()
         now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(key_id)
-        if hit is not None and hmac.compare_digest(hit[0], fast) and now - hit[2] < self.recheck_s:
+        hit = self._known(key_id, fast)
+        if hit is not None and now - hit[2] < self.recheck_s:
             return hit[1]
+        if hit is None:  # a verified token (only revocation is re-checked) is never throttled
+            self.throttle.check(key_id, client)
         rec = self.store.get(key_id)
         if rec is None:
+            hmac.compare_digest(hash_secret(secret, _DUMMY_SALT), _DUMMY_DIGEST)  # the same cost as a known key id
+            self.throttle.failed(key_id, client)
             raise AuthError(401, "unauthorized", "unknown or invalid API key")
-        known = hit is not None and hmac.compare_digest(hit[0], fast)  # verified before: only revocation is re-checked
-        if not known and not hmac.compare_digest(hash_secret(secret, rec.salt), rec.digest):
+        if hit is None and not hmac.compare_digest(hash_secret(secret, rec.salt), rec.digest):
+            self.throttle.failed(key_id, client)
             raise AuthError(401, "unauthorized", "unknown or invalid API key")
         if rec.revoked_ns is not None:
-            with self._lock:
-                self._cache.pop(key_id, None)
+            self.forget(key_id)
+            self.throttle.failed(key_id, client)
             raise AuthError(401, "revoked", f"API key {key_id} has been revoked")
+        self.throttle.succeeded(key_id)
         principal = Principal(rec.key_id, rec.role, rec.account, rec.label)
         with self._lock:
             self._cache[key_id] = (fast, principal, now)
         return principal
 
     def forget(self, key_id: str) -> None:
+        """Drop a key's cached verification and its outstanding stream tickets (on revocation)."""
         with self._lock:
             self._cache.pop(key_id, None)
+        self.tickets.forget(key_id)
 
     def cached(self, token: str | None) -> Principal | None:
         """The principal if the token is in the fresh cache (no I/O), else None."""
         parts = split_token(token) if token else None
         if parts is None:
             return None
-        with self._lock:
-            hit = self._cache.get(parts[0])
-        if hit is not None and hmac.compare_digest(hit[0], hashlib.sha256(token.encode()).digest()) and time.monotonic() - hit[2] < self.recheck_s:
+        hit = self._known(parts[0], hashlib.sha256(token.encode()).digest())
+        if hit is not None and time.monotonic() - hit[2] < self.recheck_s:
             return hit[1]
         return None
 
@@ -368,4 +623,5 @@ class Authenticator:
             raise AuthError(429, "rate_limited", f"rate limit of key {principal.key_id} exceeded; retry in {wait:.2f}s", retry_after=wait)
 
 
-__all__ = ["PERMISSIONS", "ROLES", "AuthError", "Authenticator", "KeyRecord", "KeyStore", "Principal", "RateLimiter", "hash_secret"]
+__all__ = ["PERMISSIONS", "ROLES", "TICKET_TTL_S", "AuthError", "Authenticator", "FailureThrottle", "KeyRecord", "KeyStore",
+           "Principal", "RateLimiter", "TicketBook", "hash_secret", "split_token"]

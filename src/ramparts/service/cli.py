@@ -9,7 +9,17 @@ one clear line and never a traceback:
   venue starts) and refuses a read-only journal; the journal and key store are opened once before
   the server starts, so a corrupt or unreachable journal is reported here, not in the server's log;
 * ``create-key --store PATH`` may create the key store (the bootstrap of a new venue, before its
-  first ``serve``) in an existing folder; ``revoke-key`` refuses a store that does not exist.
+  first ``serve``) in an existing folder; ``revoke-key`` refuses a store that does not exist;
+* ``serve`` then takes the journal's writer lease and recovers the node (latest snapshot plus the
+  events after it) *before* the server starts: a second ``serve`` on the same journal, or any
+  journal that cannot be opened, is one line and exit code 2; on success it prints one line with
+  the recovery time, the snapshot used and the number of events replayed.
+
+``serve``'s hardening options: ``--snapshot-every N`` (events between snapshots, default 100,000;
+0: never by count) and ``--snapshot-interval SECONDS`` (also snapshot when that long passed and
+events arrived; default 0: off) bound the replay at the next start; ``--max-body-bytes`` (default
+1 MiB) caps a request body (413); ``--max-ws-per-key`` (default 8) caps one key's WebSocket
+streams and ``--ws-queue`` (default 1024) the messages a stream may fall behind before it is closed.
 
 ``python -m ramparts.service`` runs :data:`app` (the ``service`` group alone). The functions
 :func:`create_first_key` and :func:`serve` are the same without typer. fastapi and uvicorn (the
@@ -42,8 +52,13 @@ def create_first_key(store: str, *, namespace: str = "ramparts", role: str = "ri
 
 def serve(journal: str, *, keys: str | None = None, namespace: str = "ramparts", host: str = "127.0.0.1",
           port: int = 8000, durability: str = "full", rate: float = 100.0, burst: float = 200.0,
-          log_level: str = "info", max_clock_skew: float = 300.0) -> None:
-    """Run the service under uvicorn (one process: the node has a single writer)."""
+          log_level: str = "info", max_clock_skew: float = 300.0, snapshot_every: int = 100_000,
+          snapshot_interval: float = 0.0, max_body_bytes: int = 1024 * 1024, max_ws_per_key: int = 8,
+          ws_queue: int = 1024) -> None:
+    """Run the service under uvicorn (one process: the node has a single writer).
+
+    The writer's lease and the recovery happen here, before uvicorn starts, so their errors are the
+    caller's (``serve_cmd`` makes them one line) and the recovery is printed on stderr."""
     import uvicorn
 
     from ramparts.service.app import create_app
@@ -51,8 +66,26 @@ def serve(journal: str, *, keys: str | None = None, namespace: str = "ramparts",
 
     configure_logging(log_level.upper())
     api = create_app(journal, namespace=namespace, api_keys_store=keys, durability=durability,
-                     rate_limit=(rate, burst), max_clock_skew_s=max_clock_skew)
+                     rate_limit=(rate, burst), max_clock_skew_s=max_clock_skew, snapshot_every=snapshot_every,
+                     snapshot_interval_s=snapshot_interval, max_body_bytes=max_body_bytes,
+                     max_ws_per_key=max_ws_per_key, ws_queue=ws_queue)
+    svc = api.state.svc
+    try:
+        rec = svc.writer.open()
+    except BaseException:
+        svc.keys.close()
+        raise
+    typer.echo(recovery_line(journal, rec), err=True)
     uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False, workers=1)
+
+
+def recovery_line(journal: str, rec: dict) -> str:
+    """What the start took, in one line (printed by ``serve``)."""
+    where = journal.split("@")[-1] if "://" in journal else journal
+    snap = f"snapshot at seq {rec['snapshot_seq']:,}" if rec["snapshot_seq"] else "no snapshot"
+    boot = f", {rec['bootstrapped']} bootstrap event(s) journaled" if rec.get("bootstrapped") else ""
+    return (f"journal {where} recovered to seq {rec['seq']:,} in {rec['seconds']:.3f} s "
+            f"({snap}, {rec['replayed']:,} events replayed{boot})")
 
 
 def create_key_cmd(
@@ -106,6 +139,15 @@ def serve_cmd(
     log_level: str = typer.Option("info", help="debug, info, warning, error or critical"),
     max_clock_skew: float = typer.Option(300.0, min=0.0, help="seconds a request's own ts may be ahead of this "
                                                                 "machine's clock (a later ts is refused)"),
+    snapshot_every: int = typer.Option(100_000, min=0, help="events between two snapshots (a restart replays at "
+                                                            "most about this many; 0: never by count)"),
+    snapshot_interval: float = typer.Option(0.0, min=0.0, help="also snapshot when this many seconds passed since "
+                                                               "the last one and events arrived (0: off)"),
+    max_body_bytes: int = typer.Option(1024 * 1024, min=1, help="largest request body in bytes (413 beyond; checked "
+                                                                "after authentication, before parsing)"),
+    max_ws_per_key: int = typer.Option(8, min=1, help="WebSocket streams one key may hold at once"),
+    ws_queue: int = typer.Option(1024, min=1, help="messages a WebSocket stream may fall behind before it is "
+                                                   "closed (code 4008)"),
 ) -> None:
     """Run the risk service: one journaled engine behind an HTTP / WebSocket API, metrics, a dashboard at /."""
     from ramparts.journal import DURABILITIES, open_journal
@@ -126,7 +168,9 @@ def serve_cmd(
         with open_journal(journal, durability=durability, namespace=namespace):
             pass  # a read-only, corrupt or unreachable journal is reported here, before the server starts
         serve(journal, keys=keys, namespace=namespace, host=host, port=port, durability=durability, rate=rate,
-              burst=burst, log_level=log_level.lower(), max_clock_skew=max_clock_skew)
+              burst=burst, log_level=log_level.lower(), max_clock_skew=max_clock_skew, snapshot_every=snapshot_every,
+              snapshot_interval=snapshot_interval, max_body_bytes=max_body_bytes, max_ws_per_key=max_ws_per_key,
+              ws_queue=ws_queue)
 
 
 app.command("create-key")(create_key_cmd)
@@ -141,4 +185,4 @@ def register(root: typer.Typer) -> None:
                    help="The risk service: create-key, revoke-key, serve (API, stream, dashboard).")
 
 
-__all__ = ["app", "create_first_key", "register", "serve"]
+__all__ = ["app", "create_first_key", "recovery_line", "register", "serve"]

@@ -178,7 +178,9 @@ class FundInsuranceReq(_Req):
 
 
 class KeyReq(_Req):
-    role: Literal["trader", "oracle", "matcher", "liquidator", "risk_officer", "auditor"]
+    #: every role of :data:`ramparts.service.auth.ROLES` (``sequencer`` included: none is held back)
+    role: Literal["trader", "oracle", "matcher", "sequencer", "liquidator", "risk_officer", "auditor"] = Field(
+        description="trader, oracle, matcher, sequencer, liquidator, risk_officer or auditor")
     account: str | None = Field(default=None, max_length=64, description="the trader's account, or the liquidator's keeper name")
     label: str = Field(default="", max_length=200)
 
@@ -323,6 +325,14 @@ class KeyView(BaseModel):
 
 class KeyCreated(KeyView):
     token: str = Field(description="the API key; shown only once")
+
+
+class TicketCreated(BaseModel):
+    """A single-use WebSocket ticket: ``/v1/stream?ticket=...`` within ``expires_in_s`` seconds."""
+
+    ticket: str
+    expires_in_s: float
+    key_id: str
 
 
 class KeyList(BaseModel):

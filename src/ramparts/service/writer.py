@@ -19,36 +19,205 @@ for their time. An event whose own ``ts`` is more than ``max_clock_skew_ns`` (de
 ahead of the wall clock is refused (``InvalidInput`` on ``ts``) without reaching the engine: the
 engine's time never goes backwards, so one far-future stamp would otherwise move it there for good.
 A ``ts`` in the past is the engine's to refuse (before the engine time).
+
+One writer per journal: before it opens the journal the writer takes a :class:`JournalLease`, an
+exclusive lock held until it stops (for a SQLite journal an ``flock`` on ``<journal>.lock``, or
+``<journal>.<namespace>.lock``, beside it; for PostgreSQL a session advisory lock on a connection
+of its own), so a second ``serve`` on the same journal is refused at start
+(:class:`JournalInUse`, naming the lock and the holder's pid) instead of failing writes later. The
+kernel releases the lock when the process dies, ``kill -9`` included. Should an append still find
+that the journal moved on under the service (another program appended), the requests of that batch
+get :class:`JournalConflict` (HTTP 409) and the node rebuilds its memory from the journal.
+
+Bounded restarts: the writer opens the node from the latest snapshot plus the events after it, and
+records what that took in :attr:`Writer.recovery` (seconds, seq, the snapshot's seq, events
+replayed). It saves a snapshot every ``snapshot_every`` events (default 100,000) and, with
+``snapshot_interval_s``, also when that many seconds passed since the last one and events arrived
+(checked after commits and by a timer); a restart therefore replays at most about
+``snapshot_every`` events. A failed snapshot is logged and never fails the requests of a batch
+already journaled. :meth:`Writer.open` does the recovery synchronously (``ramparts serve`` calls it
+before the server starts, so a journal that cannot be opened is one line on the terminal, and the
+recovery time is printed); otherwise :meth:`Writer.start` does it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ramparts.engine.engine import Engine
-from ramparts.engine.node import Node, Outcome
-from ramparts.errors import InvalidInput
+from ramparts.engine.node import Node, Outcome, replay
+from ramparts.errors import InvalidInput, RampartsError
+from ramparts.journal import JournalUnavailable, journal_file, open_journal
 
 #: Default of the furthest an event's own ``ts`` may be ahead of the wall clock (5 minutes, ns).
 MAX_CLOCK_SKEW_NS = 300 * 10**9
+
+#: Default number of events between two snapshots.
+SNAPSHOT_EVERY = 100_000
+
+log = logging.getLogger("ramparts.service")
+
+
+class JournalInUse(JournalUnavailable):
+    """Another process (another ``serve``) holds this journal's :class:`JournalLease`."""
+
+
+class JournalConflict(RampartsError):
+    """The journal moved on under this service (another program appended to it): HTTP 409, a
+    conflict on the server's side, not the request's fault. The service reloaded the journal."""
+
+    def __init__(self, message: str):
+        self.message = message
+        super().__init__(message)
+
+
+class JournalLease:
+    """The exclusive right to write one journal, held from :meth:`acquire` to :meth:`release`.
+
+    SQLite: ``fcntl.flock`` on ``<file>.lock`` (``<file>.<namespace>.lock`` for another namespace),
+    which holds the holder's pid. PostgreSQL: ``pg_try_advisory_lock`` on a connection of its own.
+    An in-memory journal needs none. The lock file is left in place when released (removing it
+    would let two processes lock two different files).
+    """
+
+    def __init__(self, url: str, namespace: str = "ramparts"):
+        self.url, self.namespace = str(url), namespace
+        self._fd: int | None = None
+        self._pg = None
+        self.where: str | None = None
+
+    def acquire(self) -> None:
+        if self._fd is not None or self._pg is not None:
+            return
+        lowered = self.url.lower()
+        if lowered.startswith(("postgresql://", "postgres://")):
+            self._acquire_pg()
+            return
+        path = journal_file(self.url)
+        if path is None:  # in memory: private to this process
+            return
+        import fcntl
+
+        real = os.path.realpath(path)  # one lock whatever the path that names the journal
+        self.where = f"{real}.lock" if self.namespace == "ramparts" else f"{real}.{self.namespace}.lock"
+        try:
+            fd = os.open(self.where, os.O_RDWR | os.O_CREAT, 0o644)
+        except PermissionError:
+            try:
+                fd = os.open(self.where, os.O_RDONLY)
+            except OSError as exc:
+                raise JournalUnavailable(f"journal sqlite:{path}: cannot open its lock file {self.where}: {exc.strerror}") from None
+        except OSError as exc:
+            raise JournalUnavailable(f"journal sqlite:{path}: cannot open its lock file {self.where}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            except OSError:
+                holder = ""
+            os.close(fd)
+            who = f" (pid {holder})" if holder.isdigit() else ""
+            raise JournalInUse(f"journal sqlite:{path} is in use by another ramparts serve{who}: it holds {self.where}; "
+                               "a journal has one writer (stop the other server, or give this one another --journal)") from None
+        except OSError as exc:
+            os.close(fd)
+            raise JournalUnavailable(f"journal sqlite:{path}: cannot lock {self.where}: {exc.strerror}") from None
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError:
+            pass  # a read-only lock file still locks
+        self._fd = fd
+
+    def _acquire_pg(self) -> None:
+        import psycopg
+
+        from ramparts.journal.postgres import redact_url
+
+        url = self.url if not self.url.lower().startswith("postgres://") else "postgresql://" + self.url[len("postgres://"):]
+        self.where = f"{redact_url(url)} namespace {self.namespace}"
+        try:
+            conn = psycopg.connect(url, autocommit=True, connect_timeout=10, application_name="ramparts-lease")
+            got, holder = conn.execute(
+                "SELECT pg_try_advisory_lock(hashtext('ramparts.serve'), hashtext(%s)),"
+                " (SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted"
+                "  AND l.classid::int = hashtext('ramparts.serve') AND l.objid::int = hashtext(%s) LIMIT 1)",
+                (self.namespace, self.namespace)).fetchone()
+        except psycopg.Error as exc:
+            raise JournalUnavailable(f"journal {self.where}: cannot take the writer's lease: {' '.join(str(exc).split())}") from None
+        if not got:
+            conn.close()
+            who = f" (PostgreSQL backend pid {holder})" if holder else ""
+            raise JournalInUse(f"journal {self.where} is in use by another ramparts serve{who}: "
+                               "a journal has one writer (stop the other server, or give this one another namespace)")
+        self._pg = conn
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+        if self._pg is not None:
+            try:
+                self._pg.close()
+            except Exception:  # noqa: BLE001 - the session's end releases the lock anyway
+                pass
+            self._pg = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None or self._pg is not None
+
+
+class _CountingJournal:
+    """A journal as :func:`replay` sees it, counting the rows it reads (the events replayed)."""
+
+    def __init__(self, journal):
+        self._journal = journal
+        self.rows = 0
+
+    def latest_snapshot(self, *args, **kwargs):
+        return self._journal.latest_snapshot(*args, **kwargs)
+
+    def read(self, *args, **kwargs) -> Iterator:
+        for rec in self._journal.read(*args, **kwargs):
+            self.rows += 1
+            yield rec
+
+    def __getattr__(self, name: str):
+        return getattr(self._journal, name)
 
 
 class Writer:
     """Owns the node on its own thread; see the module docstring."""
 
-    def __init__(self, journal_url: str, *, namespace: str = "ramparts", durability: str = "full", snapshot_every: int = 0,
+    def __init__(self, journal_url: str, *, namespace: str = "ramparts", durability: str = "full",
+                 snapshot_every: int = SNAPSHOT_EVERY, snapshot_interval_s: float = 0.0,
                  bootstrap: Sequence[Any] | None = None, max_batch: int = 2048,
                  after_commit: Callable[[Engine], Any] | None = None, max_clock_skew_ns: int = MAX_CLOCK_SKEW_NS):
         if max_clock_skew_ns < 0:
             raise InvalidInput("max_clock_skew_ns", f"must be non-negative, got {max_clock_skew_ns}")
+        if snapshot_every < 0:
+            raise InvalidInput("snapshot_every", f"must be non-negative (0: never by count), got {snapshot_every}")
+        if snapshot_interval_s < 0:
+            raise InvalidInput("snapshot_interval_s", f"must be non-negative (0: never by time), got {snapshot_interval_s}")
         self.journal_url, self.namespace, self.durability = journal_url, namespace, durability
         self.max_clock_skew_ns = max_clock_skew_ns
         self.snapshot_every = snapshot_every
+        self.snapshot_interval_s = float(snapshot_interval_s)
+        self.lease = JournalLease(journal_url, namespace)
+        #: What opening the node took: ``seconds``, ``seq``, ``snapshot_seq`` (0: none), ``replayed``
+        #: (events applied after the snapshot) and ``bootstrapped`` (events journaled into an empty journal).
+        self.recovery: dict[str, Any] | None = None
+        self._snap_seq = 0
+        self._snap_time = time.monotonic()
+        self._ticker: asyncio.Task | None = None
         self.bootstrap = bootstrap
         self.max_batch = max_batch
         self.after_commit = after_commit
@@ -60,25 +229,67 @@ class Writer:
 
     # -- life cycle ------------------------------------------------------------------------
     def _open(self) -> Node:
-        node = Node.open(self.journal_url, durability=self.durability, snapshot_every=self.snapshot_every, namespace=self.namespace)
-        if node.engine.seq == 0:
-            if self.bootstrap is None:
-                from ramparts.engine.presets import genesis
+        """Take the lease, open the journal, replay it from its latest snapshot (on the writer thread)."""
+        if self.node is not None:
+            return self.node
+        self.lease.acquire()
+        try:
+            t0 = time.perf_counter()
+            journal = open_journal(self.journal_url, durability=self.durability, namespace=self.namespace)
+            try:
+                counting = _CountingJournal(journal)
+                engine = replay(counting)
+                node = Node(journal, engine, snapshot_every=0)  # the writer decides when to snapshot
+            except BaseException:
+                journal.close()
+                raise
+            seconds = time.perf_counter() - t0
+            replayed = counting.rows
+            self._snap_seq = engine.seq - replayed
+            self._snap_time = time.monotonic()
+            booted = 0
+            if node.engine.seq == 0:
+                if self.bootstrap is None:
+                    from ramparts.engine.presets import genesis
 
-                boot = [genesis(ts=0)]
-            else:
-                boot = list(self.bootstrap)
-            for event in boot:
-                node.submit(event)
+                    boot = [genesis(ts=0)]
+                else:
+                    boot = list(self.bootstrap)
+                for event in boot:
+                    node.submit(event)
+                booted = len(boot)
+        except BaseException:
+            self.lease.release()
+            raise
+        self.node = node
+        self.recovery = {"seconds": seconds, "seq": node.engine.seq, "snapshot_seq": self._snap_seq, "replayed": replayed,
+                         "bootstrapped": booted}
+        log.info("journal recovered", extra={"fields": {k: round(v, 6) if isinstance(v, float) else v for k, v in self.recovery.items()}})
+        self._maybe_snapshot()  # a long replay is not paid again at the next restart
         return node
+
+    def open(self) -> dict[str, Any]:
+        """Open the node now, synchronously, on the writer thread; returns :attr:`recovery`. Raises
+        :class:`JournalInUse` when another process holds the journal, or the journal's own errors."""
+        self._ex.submit(self._open).result()
+        return self.recovery
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self.node = await loop.run_in_executor(self._ex, self._open)
+        await loop.run_in_executor(self._ex, self._open)
         self._queue = asyncio.Queue()
         self._task = asyncio.create_task(self._run(), name="ramparts-writer")
+        if self.snapshot_interval_s > 0:
+            self._ticker = asyncio.create_task(self._tick(), name="ramparts-snapshots")
 
     async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            try:
+                await self._ticker
+            except asyncio.CancelledError:
+                pass
+            self._ticker = None
         if self._task is not None:
             await self._queue.put(None)
             await self._task
@@ -86,7 +297,43 @@ class Writer:
         if self.node is not None:
             await asyncio.get_running_loop().run_in_executor(self._ex, self.node.close)
             self.node = None
+        self.lease.release()
         self._ex.shutdown(wait=True)
+
+    # -- snapshots -------------------------------------------------------------------------------
+    def _maybe_snapshot(self) -> None:
+        """Save a snapshot when ``snapshot_every`` events or ``snapshot_interval_s`` seconds passed
+        since the last one (writer thread). A failure is logged, never raised."""
+        node = self.node
+        if node is None:
+            return
+        try:
+            seq = node.engine.seq
+        except Exception:  # noqa: BLE001 - the journal is unreachable: the next commit reports it
+            return
+        behind = seq - self._snap_seq
+        if behind <= 0:
+            return
+        due = (self.snapshot_every and behind >= self.snapshot_every) or \
+              (self.snapshot_interval_s > 0 and time.monotonic() - self._snap_time >= self.snapshot_interval_s)
+        if not due:
+            return
+        t0 = time.perf_counter()
+        try:
+            node.take_snapshot()
+        except Exception:  # noqa: BLE001 - the events are journaled: a snapshot is only an optimisation
+            log.exception("snapshot at seq %d failed", seq)
+            self._snap_time = time.monotonic()  # not again at once
+            return
+        self._snap_seq, self._snap_time = seq, time.monotonic()
+        log.info("snapshot saved", extra={"fields": {"seq": seq, "events_since_last": behind,
+                                                     "seconds": round(time.perf_counter() - t0, 6)}})
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(self.snapshot_interval_s, 60.0))
+            await loop.run_in_executor(self._ex, self._maybe_snapshot)
 
     # -- API ---------------------------------------------------------------------------------
     async def submit(self, events: list[dict]) -> list[Outcome]:
@@ -125,8 +372,13 @@ class Writer:
                 clock = ts
             admitted.append(ev)
         t0 = time.perf_counter()
-        outcomes = node.submit_batch(admitted)
+        try:
+            outcomes = node.submit_batch(admitted)
+        except InvalidInput as exc:  # from the journal's append: it no longer ends where this node thought
+            raise JournalConflict(f"the journal moved on under this service (another program appended to it: {exc.message}); "
+                                  "nothing of this request was stored and the service reloaded the journal: retry") from None
         seconds = time.perf_counter() - t0
+        self._maybe_snapshot()
         if early:
             it = iter(outcomes)
             outcomes = [early[i] if i in early else next(it) for i in range(len(events))]
@@ -178,4 +430,4 @@ class Writer:
                 return
 
 
-__all__ = ["MAX_CLOCK_SKEW_NS", "Writer"]
+__all__ = ["MAX_CLOCK_SKEW_NS", "SNAPSHOT_EVERY", "JournalConflict", "JournalInUse", "JournalLease", "Writer"]

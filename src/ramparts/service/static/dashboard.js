@@ -1,8 +1,20 @@
 // The risk dashboard's logic: poll /v1/overview, listen to /v1/stream, redraw. No build step.
+// The key comes from the fragment (/#key=rk_..., never sent to the server), or the form, and is kept
+// in sessionStorage; it travels in the X-API-Key header only. The WebSocket, which cannot carry a
+// header, opens with a single-use ticket from POST /v1/tickets.
 "use strict";
 
-const params = new URLSearchParams(location.search);
-let apiKey = params.get("key") || sessionStorage.getItem("ramparts-key") || "";
+function initialKey() {
+  const fromHash = new URLSearchParams(location.hash.slice(1)).get("key");
+  const fromQuery = new URLSearchParams(location.search).get("key");  // older links: taken, then removed
+  const key = fromHash || fromQuery;
+  if (key) {
+    sessionStorage.setItem("ramparts-key", key);
+    history.replaceState(null, "", location.pathname);  // out of the address bar and the history
+  }
+  return key || sessionStorage.getItem("ramparts-key") || "";
+}
+let apiKey = initialKey();
 const insuranceSeries = { x: [], y: [] };
 const COUNTERS = [
   ["MarginCall", "margin calls"], ["LiquidationStep", "liquidation steps"], ["LiquidationEnded", "liquidations ended"],
@@ -97,8 +109,23 @@ function feed(msg) {
   while (ul.children.length > 100) ul.lastChild.remove();
 }
 
-function connect() {
-  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/stream?key=${encodeURIComponent(apiKey)}`);
+async function ticket() {
+  const r = await fetch("/v1/tickets", { method: "POST", headers: { "X-API-Key": apiKey } });
+  const body = await r.json();
+  if (!r.ok) throw new Error(`${r.status} ${body.error}: ${body.message}`);
+  return body.ticket;
+}
+
+async function connect() {
+  let t;
+  try {
+    t = await ticket();
+  } catch (e) {
+    $("error").textContent = e.message;
+    setTimeout(connect, 3000);
+    return;
+  }
+  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/stream?ticket=${encodeURIComponent(t)}`);
   ws.onopen = () => { $("live").className = "on"; $("live").textContent = "live"; };
   ws.onmessage = (e) => {
     const msg = JSON.parse(e.data);
