@@ -152,3 +152,24 @@ def test_replay_command_runs_two_markets(tmp_path):
     bad = runner.invoke(app, ["replay", "yen-carry-2024", "--markets", "BTC,ETH", "--sensitivity", "--out", str(tmp_path / "s")])
     assert bad.exit_code == 2 and "--sensitivity" in bad.output and "Traceback" not in bad.output
     assert not math.isnan(s["open_interest_usdc"])
+
+
+# ------------------------------------------------------------------------------------------------ --population everywhere
+
+
+def test_stress_and_calibrate_take_the_scenario_population(tmp_path):
+    res = runner.invoke(app, ["stress", "--scenario", "jump", "--paths", "2", "--steps", "24", "--accounts", "80",
+                              "--out", str(tmp_path / "s")])
+    assert res.exit_code == 0, res.output
+    pop = json.loads((tmp_path / "s" / "summary.json").read_text())["summary"]["population"]
+    # the shipped scenario's crowd, matched to the --event's open interest (Black Thursday: 840M)
+    assert {t["name"] for t in pop["types"]} >= {"cross", "isolated", "basis"} and pop["open_interest_usd"] == 840e6
+    uni = runner.invoke(app, ["stress", "--scenario", "jump", "--paths", "2", "--steps", "24", "--accounts", "80",
+                              "--population", "uniform", "--out", str(tmp_path / "u")])
+    assert uni.exit_code == 0, uni.output
+    assert "types" not in json.loads((tmp_path / "u" / "summary.json").read_text())["summary"]["population"]
+    cal = runner.invoke(app, ["calibrate", "--margin-scale", "1", "--max-fraction", "1", "--scenario", "none", "--accounts", "60",
+                              "--events", "yen-carry-2024", "--out", str(tmp_path / "c")])
+    assert cal.exit_code == 0, cal.output
+    clash = runner.invoke(app, ["stress", "--book", "examples/book.csv", "--population", "uniform", "--out", str(tmp_path / "x")])
+    assert clash.exit_code == 2 and "--book replaces the synthetic population" in clash.output

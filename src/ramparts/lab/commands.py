@@ -542,6 +542,8 @@ def stress(
     paths: int = typer.Option(40, help="Monte Carlo paths"),
     steps: int = typer.Option(96, help="observations per synthetic path"),
     step_seconds: int = typer.Option(3600, help="time between observations (s)"),
+    population_choice: str = typer.Option(None, "--population", help=_POPULATION_HELP + " (default: default, its open interest "
+                                                                                       "matched to --event's figure)"),
     accounts: int = typer.Option(None, help="traders in the population (default 500)"),
     book: Path = typer.Option(None, "--book", help=_BOOK_HELP + " (every path opens it)"),
     seed: int = typer.Option(1, help="seed: path i depends only on (seed, i)"),
@@ -556,7 +558,6 @@ def stress(
 ) -> None:
     """Monte Carlo stress through the engine: the distribution of bad debt and P(insurance fund exhausted)."""
     from ramparts.lab.cluster import TaskRunner, parse_cluster
-    from ramparts.lab.population import PopulationSpec
     from ramparts.lab.replay import VenueSpec, check_population
     from ramparts.lab.stress import (
         BEARERS,
@@ -572,11 +573,13 @@ def stress(
         spec = StressSpec(scenario=scenario, n_paths=paths, n_steps=steps, step_s=step_seconds, seed=seed, vol_scale=vol_scale,
                           base=base, event=event)
         venue = VenueSpec(fund=fund)
+        liquidity = None
         if book is not None:
-            population = _book(book, {"--accounts": accounts})
+            population = _book(book, {"--accounts": accounts, "--population": population_choice})
             check_population(population, dict.fromkeys(markets(scenario)), venue)
         else:
-            population = PopulationSpec(n_accounts=500 if accounts is None else accounts, seed=seed)
+            ev_name = _event(event, "--event").name
+            population, liquidity, _ = _population(population_choice or "default", 500 if accounts is None else accounts, seed, ev_name)
         parse_cluster(cluster)
         _event(event, "--event")
         with run_folder("stress", scenario, out, force=force) as out_dir:
@@ -585,12 +588,14 @@ def stress(
             with progress(f"stress {scenario}", "paths") as bar:
                 task = bar.add_task("stress", total=paths)
                 runner = TaskRunner(run_task, cluster, progress=lambda k, n: bar.update(task, completed=k), checkpoint=checkpoint)
-                result = run_stress(spec, population=population, venue=venue, fits=fits,
+                result = run_stress(spec, population=population, venue=venue, fits=fits, liquidity=liquidity,
                                     runner=runner)
             files = write_stress_report(result, out_dir)
     s = result.summary
     ratio = s.get("fund_ratio_to_open_interest_mean")
-    who = f"book {book} ({population.n_accounts:,} sub-accounts)" if book is not None else f"{population.n_accounts} traders"
+    kind = "" if book is not None else (" (uniform population)" if population_choice == "uniform" else
+                                        f" (scenario {Path(population_choice).name if population_choice else 'default'})")
+    who = f"book {book} ({population.n_accounts:,} sub-accounts)" if book is not None else f"{population.n_accounts} traders{kind}"
     table = Table(title=f"stress {scenario}: {paths} paths × {who}, insurance fund {s['insurance_fund_start_usdc']:,.0f} USDC "
                         f"({venue.fund}" + ("" if ratio is None else f", {ratio:.2%} of open interest") + ")")
     table.add_column("figure")
@@ -670,6 +675,8 @@ def calibrate(
     scenario: str = typer.Option("jump", help="synthetic stress family (none: history only)"),
     paths: int = typer.Option(8, help="synthetic paths per parameter set"),
     steps: int = typer.Option(48, help="observations per synthetic path"),
+    population_choice: str = typer.Option(None, "--population", help=_POPULATION_HELP + " (default: default, its open interest "
+                                                                                       "matched to the first of --events)"),
     accounts: int = typer.Option(None, help="traders in the population (default 300)"),
     book: Path = typer.Option(None, "--book", help=_BOOK_HELP + " (every run opens it)"),
     seed: int = typer.Option(1, help="seed of the population and the paths"),
@@ -688,7 +695,6 @@ def calibrate(
         write_calibration_report,
     )
     from ramparts.lab.cluster import TaskRunner, parse_cluster
-    from ramparts.lab.population import PopulationSpec
     from ramparts.lab.replay import VenueSpec, check_population
     from ramparts.lab.stress import StressSpec, markets
 
@@ -701,19 +707,21 @@ def calibrate(
         for name in names:
             _event(name, "--events")
         scen = Scenarios(events=names, stress=stress_spec)
+        liquidity = None
         if book is not None:
-            population = _book(book, {"--accounts": accounts})
+            population = _book(book, {"--accounts": accounts, "--population": population_choice})
             symbols = markets(scenario) if stress_spec is not None and not names else ("BTC-PERP",)  # what every run lists
             check_population(population, dict.fromkeys(symbols), VenueSpec())
-        else:
-            population = PopulationSpec(n_accounts=300 if accounts is None else accounts, seed=seed)
+        else:  # one crowd for every run, matched to the first event's open interest (the default window's without one)
+            first = _event(names[0], "--events").name if names else "black-thursday-2020"
+            population, liquidity, _ = _population(population_choice or "default", 300 if accounts is None else accounts, seed, first)
         parse_cluster(cluster)
         total = grid.size * len(scen.labels())
         with run_folder("calibrate", "+".join((*names, scenario)), out, force=force) as out_dir:
             with progress("calibrate", "runs") as bar:
                 task = bar.add_task("calibrate", total=total)
                 runner = TaskRunner(evaluate_task, cluster, progress=lambda k, n: bar.update(task, completed=k), checkpoint=checkpoint)
-                result = run_calibration(grid, scen, population=population, runner=runner)
+                result = run_calibration(grid, scen, population=population, liquidity=liquidity, runner=runner)
             files = write_calibration_report(result, out_dir)
     f = result.frontier
     table = Table(title=f"Pareto set: {int(f['pareto'].sum())} of {len(f)} parameter sets ({len(scen.labels())} scenarios each)")

@@ -441,6 +441,9 @@ def run_stress(
     summary = summarise(table, spec, float(venue.insurance_fund))
     if isinstance(population, Book):
         summary["book"] = {**population.to_dict(), "positions_refused_max": int(table["book_positions_refused"].max())}
+    else:  # the population every path ran (a scenario's crowd, with its types and open interest, or the uniform one)
+        summary["population"] = population.to_dict()
+    summary["liquidity"] = liquidity.to_dict()
     return StressResult(spec, table, summary, fits)
 
 
