@@ -66,7 +66,7 @@ REWORDING = (
     (r"\(use the coarse path\)", "(pass --path coarse)"),
 )
 
-_EVENT_HELP = ("a built-in crash window (black-thursday-2020, china-ban-2021, ftx-2022, yen-carry-2024, "
+_EVENT_HELP = ("a built-in crash window (black-thursday-2020, china-ban-2021, luna-2022, ftx-2022, yen-carry-2024, "
                "tariff-cascade-2025) or a candle file")
 _SOURCE_ID_HELP = "the series to read from a multi-series file (default: the event's own)"
 _GAPS_HELP = "missing bars: error, forward_fill or skip"

@@ -94,12 +94,14 @@ class NamedEvent:
     rationale: str = ""
     refine: tuple[str, ...] = ()
     asset: str = "BTC"
-    others: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    #: the other assets' series: ``(asset, source_id, refine)``, or ``(asset, source_id, refine, file)`` when the asset's
+    #: series lives in another shipped file (``source_id`` then ``None`` for a single-series file)
+    others: tuple[tuple, ...] = ()
 
     @property
     def assets(self) -> tuple[str, ...]:
         """The assets this event can replay: its own first, then :attr:`others` (``("BTC", "ETH")``)."""
-        return (self.asset, *(a for a, _, _ in self.others))
+        return (self.asset, *(o[0] for o in self.others))
 
     def for_asset(self, asset: str) -> NamedEvent:
         """The same window read for another asset of the file: that asset's base series and refinement candidates.
@@ -112,9 +114,10 @@ class NamedEvent:
         a = asset.strip().upper()
         if a == self.asset:
             return self
-        for other, source_id, refine in self.others:
+        for other, source_id, refine, *file in self.others:
             if other == a:
                 return replace(self, name=f"{self.name}:{a}", source_id=source_id, symbol=f"{a}/USDT:USDT",
+                               file=file[0] if file else self.file,
                                interval=None, low=None, refine=refine, asset=a, others=(),
                                rationale=f"{a}: the same rule as the event's {self.asset} series (the venue's perpetual at the "
                                          "finest interval that covers the window), refined from the file's other "
@@ -263,6 +266,16 @@ NAMED_EVENTS: dict[str, NamedEvent] = {
                     "bybit_lin_BTC_15m_mohsenjfar"),
             others=(("ETH", "bn_usdm_ETH_15m_saam0", ("bn_spot_ETH_5m_harthor", "bybit_lin_ETH_15m_mohsenjfar")),),
         ),
+        NamedEvent(
+            "luna-2022", "LUNA / UST collapse week, 7-13 May 2022", "hourly/binance_usdm_BTCUSDT_perp_1h_2020-2022.csv.gz",
+            symbol="BTC/USDT:USDT", market="usdm_perp", interval="1h",
+            start="2022-05-07T00:00:00Z", end="2022-05-14T00:00:00Z", low=26631.0,
+            rationale="Binance USDⓈ-M perpetual, 1h, from the continuous hourly file (low 26,631 on 2022-05-12). The shipped "
+                      "data holds no intraday crash-window file for May 2022 (the 5-minute Binance and FTX spot series the "
+                      "data's provenance lists for 2022-05 were not shipped), so no finer series refines it: the path is "
+                      "the perpetual's four-point hourly bars, and --sensitivity shows how much that bar size weighs.",
+            others=(("ETH", None, (), "hourly/binance_usdm_ETHUSDT_perp_1h_2020-2022.csv.gz"),),
+        ),
     )
 }
 
@@ -348,7 +361,9 @@ def event_path(
     if method == "refined" and not finer and not named and not event.refine:
         path = price_path(base, (), method="coarse", order=order, wicks=wicks, tolerance=tolerance, bridge_step=bridge_step)
         assert path.provenance is not None
-        note = "not refined: a candle file is refined only from the finer series the caller names"
+        named_event = event.name.split(":")[0] in NAMED_EVENTS
+        note = ("not refined: no finer series of this asset ships for the window" if named_event
+                else "not refined: a candle file is refined only from the finer series the caller names")
         return replace(path, provenance=replace(path.provenance, notes=(*path.provenance.notes, note)))
     return price_path(base, finer, method=method, order=order, wicks=wicks, tolerance=tolerance, bridge_step=bridge_step)
 
