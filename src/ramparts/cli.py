@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[tuple[str, str | None], ...] = (
     ("ramparts.solvency.commands", None),  # verify-proof, prove-liabilities
     ("ramparts.service.cli", None),  # serve, and the service group (create-key, revoke-key, serve)
     ("ramparts.data.commands", "data"),  # list, verify, path, fetch the shipped market history
+    ("ramparts.venues.commands", None),  # venues: what ramparts reproduces of each venue
 )
 
 

@@ -1,0 +1,87 @@
+"""What ramparts reproduces of each venue, from which source, checked by which tests (``ramparts venues``).
+
+This module owns the catalogue of venues (:data:`VENUES`): for each, the module holding its arithmetic, the
+source it was read from (a repository at a pinned commit, or the venue's documentation as recorded in
+``shared/reference``), what the module reproduces, the test files that port the venue's own cases, the engine
+profile that runs its design in ``ramparts compare`` (if any) and what differs (the profile's ``differences``
+plus what the arithmetic module itself does not reproduce). ``ramparts venues`` prints it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ramparts.errors import UnknownEntity
+
+__all__ = ["VENUES", "VenueEntry", "entry"]
+
+
+@dataclass(frozen=True)
+class VenueEntry:
+    name: str
+    title: str
+    module: str  #: ``ramparts.venues.<name>``
+    source: str  #: repository @ commit, or the documentation the reference records
+    reproduced: str
+    tests: tuple[str, ...]  #: the test files that check it against the venue's own cases or published figures
+    profile: str | None = None  #: the engine profile of ``ramparts compare`` (ramparts.venues.profiles)
+    not_reproduced: tuple[str, ...] = field(default_factory=tuple)
+
+    def differences(self) -> tuple[str, ...]:
+        """What differs: the arithmetic module's own gaps, then the engine profile's ``differences``."""
+        from ramparts.venues.profiles import PROFILES
+
+        prof = PROFILES.get(self.profile) if self.profile else None
+        return (*self.not_reproduced, *(f"profile: {d}" for d in (prof.differences if prof else ())))
+
+
+VENUES: tuple[VenueEntry, ...] = (
+    VenueEntry("binance", "Binance USDⓈ-M", "ramparts.venues.binance",
+               "Binance's published formulas (shared/reference/cex-and-clearinghouses.md)",
+               "leverage brackets, maintenance amounts, liquidation price (cross and isolated)", ("tests/test_venues.py",), "binance"),
+    VenueEntry("dydx", "dYdX v4", "ramparts.venues.dydx", "dydxprotocol/v4-chain @ 84d4664bae71e3a077adaac67fb77ad19cd28d30",
+               "liquidity tiers, OI-scaled IMF, bankruptcy and fillable prices, insurance-fund delta, deleveraging conditions, "
+               "the funding pipeline (premium, clamp, sample tails, index delta, settlement), partial-liquidation sizes",
+               ("tests/test_venues.py", "tests/test_venue_dydx_cases.py"), "dydx",
+               ("the order-book premium samples (premium_ppm takes the impact prices as given)",)),
+    VenueEntry("hyperliquid", "Hyperliquid", "ramparts.venues.hyperliquid", "Hyperliquid documentation "
+               "(shared/reference/open-source-venues.md §4; the core is closed source)",
+               "margin tiers, liquidation price, backstop threshold, ADL ranking key, funding", ("tests/test_venues.py",),
+               "hyperliquid", ("no venue test suite exists to port: checked against the documentation's formulas and, in the lab, "
+                               "against the 2025-10-10 cascade (ramparts validate)",)),
+    VenueEntry("drift", "Drift v2", "ramparts.venues.drift", "drift-labs/protocol-v2 @ 0ae3e3b1db782a6765c3525b3dec38ad4d9d3a62",
+               "size-premium margin ratios, asset and liability weights, liquidation transfer price and fees, socialised loss "
+               "through funding", ("tests/test_venues.py",), "drift",
+               ("liquidate_perp and resolve_perp_bankruptcy as whole scenarios, the liquidation fee over time, the fill margin "
+                "type and high-leverage mode",)),
+    VenueEntry("derive", "Derive (Lyra) v2", "ramparts.venues.derive", "derivexyz/v2-core @ 7736900d395703c4f675376caa4c315402943831",
+               "the standard manager in 18-decimal fixed point (options with the unpaired-call cap, perps, base assets, "
+               "oracle-confidence and depeg charges, Black-76), PMRM_2's shocks and contingencies, the Dutch auction",
+               ("tests/test_venues.py", "tests/test_venue_derive_cases.py", "tests/test_option_margin.py"), "derive",
+               ("PMRM_2 as a whole portfolio margin (skew scenarios, dampened tails, revert-to-2), the insolvent auction",)),
+    VenueEntry("deribit", "Deribit", "ramparts.venues.deribit", "Deribit's documentation and private/pme/simulate API as "
+               "recorded in shared/reference/cex-and-clearinghouses.md",
+               "standard option margin (inverse units), the portfolio-margin risk array", ("tests/test_venues.py",), None),
+    VenueEntry("bitmex", "BitMEX XBTUSD (2020)", "ramparts.venues.profiles", "BitMEX's published risk limits and liquidation "
+               "(recalled; not in the shared reference)", "an engine profile only (risk limits, whole-position takeover)",
+               ("tests/test_validate.py",), "bitmex"),
+    VenueEntry("mango", "Mango v4", "ramparts.venues.mango", "blockworks-foundation/mango-v4 @ 1303a4a16228eb1e8e8d4f0eef724eaf63310c86",
+               "account health (init, maint, liquidation end) over tokens, spot open orders and perps, stable price, "
+               "weight scaling", ("tests/test_venue_mango_cases.py",), None,
+               ("I80F48 rounding (ramparts is exact: a few 2⁻⁴⁸ apart per operation)", "the max-swap / max-perp / max-borrow "
+                                                                                       "solvers")),
+    VenueEntry("synthetix", "Synthetix v3 perps", "ramparts.venues.synthetix", "Synthetixio/synthetix-v3 @ "
+               "23585f73c76d625b2a43aaf94dc440a8a1e7a8fa", "velocity funding, the skew-adjusted fill price, market debt",
+               ("tests/test_venue_synthetix_cases.py",), None, ("fees, keeper rewards, margin and liquidation of an order",)),
+    VenueEntry("opyn", "Opyn Gamma", "ramparts.venues.opyn", "opynfinance/GammaProtocol @ 841f81d9d05da9d27277b5775edfbb48c4012d2a",
+               "naked and spread margin, expired cash value, excess collateral, the liquidation debt price",
+               ("tests/test_venue_opyn_cases.py",), None, ("owner-only setters and the oracle contract (prices are passed in)",)),
+)
+
+
+def entry(name: str) -> VenueEntry:
+    """The catalogue entry of ``name``; an unknown name lists the known ones."""
+    for v in VENUES:
+        if v.name == name.strip().lower():
+            return v
+    raise UnknownEntity("venue", f"unknown venue {name!r} (one of {', '.join(v.name for v in VENUES)})")
