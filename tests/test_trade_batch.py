@@ -25,7 +25,7 @@ from ramparts.engine import events as ev
 from ramparts.engine.batch_kernel import requirement
 from ramparts.engine.node import Node, replay
 from ramparts.engine.presets import BTC_TIERS, future, genesis, perpetual
-from ramparts.errors import InvalidInput, RampartsError, UnknownEntity
+from ramparts.errors import InvalidInput, RampartsError, UnknownEntity, from_rejection
 from ramparts.fixedpoint import MAX_NOTIONAL
 from ramparts.journal import open_journal
 
@@ -115,6 +115,11 @@ def assert_same(setup: list, batch: ev.TradeBatch) -> Engine:
     fx_slow = one_by_one(slow, as_events(slow, batch))
     plain = [{k: v for k, v in f.items() if f["kind"] != "Rejected" or k not in ("reason", "field")} for f in fx_batch]
     assert plain == fx_slow
+    for f in fx_batch:  # one error model: a Rejected effect gives back the very error the single event raised
+        if f["kind"] == "Rejected":
+            err = from_rejection(f)
+            assert (type(err).__name__, str(err)) == (f["error"], f["message"])
+            assert getattr(err, "reason", None) == f.get("reason") and getattr(err, "field", None) == f.get("field")
     a, b = comparable(fast), comparable(slow)
     for key in a:
         assert a[key] == b[key], key
@@ -243,6 +248,15 @@ def test_the_compiled_gear_takes_ordinary_items_and_the_general_gear_the_rest():
     fx = poor.apply(build_batch([F(0, 0, 1), F(0, 0, 1, lots=10_000), F(0, 1, 0, lots=50, fee=10**12)]))
     assert poor.last_batch_stats == {"items": 3, "compiled": 3, "general": 0}  # refusals by the risk rules stay compiled
     assert [(f["item"], f["reason"]) for f in fx] == [(1, "initial_margin"), (2, "insufficient_equity")]
+    # one error model: each Rejected effect is the error the same fill raises as its own event
+    single = engine_of(setup_events(**PLAIN, deposits=[1_000, 1_000_000, 0, 0, 0, 0]))
+    items = as_events(single, build_batch([F(0, 0, 1), F(0, 0, 1, lots=10_000), F(0, 1, 0, lots=50, fee=10**12)]))
+    single.apply(items[0])
+    for f, x in zip(fx, items[1:], strict=True):
+        with pytest.raises(RampartsError) as raised:
+            single.apply(x)
+        err = from_rejection(f)
+        assert type(err) is type(raised.value) and str(err) == str(raised.value) and err.reason == raised.value.reason
     opt = engine_of(setup_events(**{**PLAIN, "option": True}, deposits=RICH))
     opt.apply(build_batch([F(0, 0, 1), P(0, 10), P(1, 10)]))
     assert opt.last_batch_stats == {"items": 3, "compiled": 2, "general": 1}  # BTC's price re-prices the option

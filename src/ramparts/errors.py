@@ -73,3 +73,27 @@ class EventFailed(RampartsError):
 
     def __reduce__(self):  # pickles (a Dask worker's error) as its cause's name
         return (type(self), (self.cause,))
+
+
+def from_rejection(effect: dict) -> RampartsError:
+    """The typed error a ``Rejected`` effect stands for: exactly what the same item raises as its own event.
+
+    One error model, whichever way an event arrives: a single event the rules refuse raises a
+    :class:`RampartsError` (:class:`Rejected` with its ``reason``, :class:`InvalidInput` or :class:`UnknownEntity`
+    with its ``field``) and changes nothing; the same item inside a ``TradeBatch`` is a ``Rejected`` effect
+    (``{"kind": "Rejected", "item": k, "error": <class name>, "message": str(error), "reason" | "field": ...}``)
+    while the rest of the batch goes on. ``from_rejection(effect)`` gives back the error the single event raises
+    (same class, same ``reason`` / ``field``, same message), so a caller can treat both paths alike.
+    """
+    if effect.get("kind") != "Rejected":
+        raise ValueError(f"not a Rejected effect: {effect.get('kind')!r}")
+    text = str(effect.get("message", ""))
+    name = effect.get("error")
+    if "reason" in effect:
+        reason = str(effect["reason"])
+        return Rejected(reason, text[len(reason) + 2 :] if text.startswith(f"{reason}: ") else text)
+    if "field" in effect:
+        field = str(effect["field"])
+        cls = UnknownEntity if name == "UnknownEntity" else InvalidInput
+        return cls(field, text[len(field) + 2 :] if text.startswith(f"{field}: ") else text)
+    return RampartsError(text)
