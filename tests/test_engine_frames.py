@@ -139,3 +139,19 @@ def test_empty_engine_gives_empty_frames(make):
     assert e.accounts().equity_units.dtype == np.int64
     m = e.markets_frame()
     assert tuple(m.columns) == MARKET_COLUMNS and len(m) == len(e.instruments)
+
+
+def test_effects_frame_keeps_exact_integers_and_missing_fields_apart():
+    from ramparts.engine import Engine
+    from ramparts.engine.presets import genesis
+
+    e = Engine()
+    e.apply(genesis(ts=0))
+    big = 2**60 + 1  # beyond a float's 53 bits
+    fx = [{"kind": "InsuranceFundDraw", "subaccount": "a/main", "amount": big},
+          {"kind": "MarginCall", "subaccount": "b/main", "equity": 5, "maintenance_margin": 7}]
+    df = e.effects_frame(fx)
+    assert list(df.columns[:2]) == ["kind", "subaccount"]
+    assert df.amount_units.iloc[0] == big and df.amount_units.isna().iloc[1] and str(df.amount_units.dtype) == "Int64"
+    assert df.equity.iloc[1] == 5e-6 and df.equity_units.iloc[1] == 5
+    assert e.effects_frame([]).columns.tolist() == ["kind"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import runpy
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -37,3 +38,19 @@ def test_remargin_a_book_tracker_agrees_with_a_full_remargin():
     # the price only falls and an account holds the instrument at most once, so no account recovers:
     # the breaches the tracker reported tick by tick are exactly those a full re-margin finds at the end
     assert out["newly"] == out["grew"] > 0
+
+
+def test_the_notebook_reads_the_venue_as_frames():
+    import pyarrow as pa
+
+    out = _main("notebook.py")([])
+    e, before, after, effects = out["engine"], out["before"], out["after"], out["effects"]
+    # one call gives every account's equity, maintenance margin, margin ratio and liquidation price
+    assert {"equity", "maintenance_margin", "margin_ratio", "liquidation_price"} <= set(before.columns)
+    assert after.equity_units.tolist() == [e.equity(e.sub_index(s)) for s in after.subaccount]
+    # the crash's effects, one row each, money in USDC with the exact integers beside it
+    assert set(effects.kind) >= {"MarginCall", "LiquidationStep"}
+    step = effects[effects.kind == "LiquidationStep"].iloc[0]
+    assert step.notional_units == round(step.notional * 10**6) and isinstance(step.notional_units, (int, np.integer))
+    assert out["arrow"].schema.field("equity_units").type == pa.int64()
+    assert out["positions"].set_index("subaccount").loc["carol/main", "entry_price"] == 60000

@@ -309,6 +309,13 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
 
         return frames.positions(self)
 
+    def effects_frame(self, fx: list[dict]):
+        """Effects (as :meth:`apply` returns them) as one pandas DataFrame: a row per effect, money in human units
+        with the exact integers in ``*_units`` columns (:func:`ramparts.engine.frames.effects`)."""
+        from ramparts.engine import frames
+
+        return frames.effects(self, fx)
+
     def markets_frame(self):
         """Every instrument's index, mark, open interest and last funding rate as a pandas
         DataFrame (``markets`` itself is the list of :class:`MarketState`)."""

@@ -1,7 +1,9 @@
 """Notebook views of an engine: its sub-accounts, positions and markets as pandas DataFrames.
 
 This module owns the read-only tabular API behind :meth:`Engine.accounts`,
-:meth:`Engine.positions`, :meth:`Engine.markets_frame` and :meth:`Engine.position_record`. It
+:meth:`Engine.positions`, :meth:`Engine.markets_frame`, :meth:`Engine.position_record` and
+:meth:`Engine.effects_frame` (a list of effects, as :meth:`Engine.apply` returns them, as one table), and
+:func:`as_arrow` (any of these frames as an Arrow table). It
 never mutates the engine; every figure is read from the engine's own state (the per-sub-account
 arrays ``sub_im`` / ``sub_mm``, :meth:`Engine.equity_array`, the
 :class:`~ramparts.engine.positions.PositionBook`), so a frame agrees with :meth:`Engine.risk`,
@@ -197,3 +199,42 @@ def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
         return "float64"
 
     return pd.DataFrame({c: pd.Series(dtype=dtype(c)) for c in columns})
+
+
+#: Effect fields that are amounts of the settlement asset in base units (shown in human units, kept in ``*_units``).
+EFFECT_MONEY = ("amount", "deficit", "quote", "notional", "penalty", "to_liquidator", "to_insurance", "insurance_paid", "loss",
+                "charged", "margin_to_vault", "equity", "maintenance_margin", "initial_margin", "counterparty_pnl",
+                "counterparty_notional", "counterparty_equity", "payment", "fee")
+
+
+def effects(engine: Engine, fx: list[dict]) -> pd.DataFrame:
+    """Effects as one table: a row per effect, ``kind`` first, every field a column (absent: missing).
+
+    Money fields (:data:`EFFECT_MONEY`, integers of the settlement asset's base units) are shown in human units,
+    their exact integers beside them as ``*_units`` (nullable ``Int64``: missing where an effect has no such field);
+    nested values (lists, dicts) are kept as they are.
+    """
+    d = engine.settlement.decimals
+    rows = []
+    for f in fx:
+        row = dict(f)
+        for k in EFFECT_MONEY:
+            v = row.get(k)
+            if isinstance(v, int) and not isinstance(v, bool):
+                row[f"{k}_units"] = v
+                row[k] = v / 10**d
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame({"kind": pd.Series(dtype="object")})
+    for c in [c for c in frame.columns if c.endswith("_units")]:  # exact: nullable int64, never through a float
+        frame[c] = pd.array([r.get(c) for r in rows], dtype="Int64")
+    first = ["kind", *[c for c in ("item", "subaccount", "instrument") if c in frame.columns]]
+    return frame[first + [c for c in frame.columns if c not in first]]
+
+
+def as_arrow(frame: pd.DataFrame):
+    """A frame of this module as a :class:`pyarrow.Table` (the exact ``*_units`` columns stay int64)."""
+    import pyarrow as pa
+
+    return pa.Table.from_pandas(frame, preserve_index=False)
