@@ -319,7 +319,8 @@ def run_replay(
             return max(i.schedule.initial_margin(units) for i in instrs.values()) / units
 
         traders, crowd_facts = generate_crowd(population, markets, max_lev, im_rate)
-        crowd = Crowd(population, traders, markets, t0, max_lev, collateral_scale=crowd_facts["open_interest_scale"]["long"])
+        crowd = Crowd(population, traders, markets, t0, max_lev, collateral_scale=crowd_facts["open_interest_scale"]["long"],
+                      im_rate=im_rate)
         _submit(node, [ev.OpenSubAccount(ts=t0, subaccount=MAKER),
                        *(ev.Deposit(ts=t0, subaccount=MAKER, asset="USDC", amount=str(amount))
                          for amount in crowd.maker_deposits({sym: float(p0[sym]) for sym in symbols}))], strict=True)
