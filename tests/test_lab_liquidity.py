@@ -29,8 +29,8 @@ def test_power_law_is_one_percent_at_the_published_depth_and_scales_with_gamma()
 
 @pytest.mark.parametrize("law", ["sqrt", "power"])
 def test_the_synthetic_book_holds_the_laws_depth(law):
-    from ramparts.engine.presets import genesis, perpetual
     from ramparts.engine.engine import Engine
+    from ramparts.engine.presets import genesis, perpetual
 
     e = Engine()
     for x in (genesis(ts=0), perpetual("BTC-PERP", "BTC", ts=0)):
