@@ -373,6 +373,8 @@ class Crowd:
     collateral_scale: float = 1.0  #: the open-interest scale of the crowd (dip buyers' deposits are scaled alike)
     #: the venue's initial-margin rate at a notional (its tier schedule), when known: dip buyers' leverage is capped by it
     im_rate: Callable[[float], float] | None = None
+    #: no dip buyer's notional above this (the crowd's max_account_share of its open interest), when it is matched
+    max_notional_usd: float | None = None
 
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.spec.seed + 7919)
@@ -470,6 +472,8 @@ class Crowd:
                           self.max_leverage * directional.leverage_cap)
                 # a dip buyer deposits like a cross trader of the crowd (same log-normal, same open-interest scale)
                 coll = Decimal(f"{max(directional.collateral_median * self.collateral_scale * math.exp(directional.collateral_sigma * float(self.rng.standard_normal())), 10.0):.2f}")
+                if self.max_notional_usd is not None and float(coll) * lev > self.max_notional_usd:  # as the members' cap
+                    coll = Decimal(f"{self.max_notional_usd / lev:.2f}")
                 if self.im_rate is not None:  # the tier at its own notional, as the crowd's members (generate_crowd)
                     lev = min(lev, directional.leverage_cap / self.im_rate(float(coll) * lev))
                 m = self.markets[0]

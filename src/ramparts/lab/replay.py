@@ -31,6 +31,7 @@ from ramparts.engine import events as ev
 from ramparts.engine.node import Node, replay
 from ramparts.engine.presets import BTC_TIERS, genesis, perpetual
 from ramparts.errors import InvalidInput
+from ramparts.fixedpoint import MAX_NOTIONAL
 from ramparts.journal import open_journal
 from ramparts.lab.book import Book, open_book, replay_instruments
 from ramparts.lab.crowd import MAKER_CAP_USD, Crowd, CrowdSpec, generate_crowd
@@ -315,12 +316,13 @@ def run_replay(
     elif isinstance(population, CrowdSpec):
         # a crowd opens over its warm-up (Crowd.step); the fund is sized against the open interest it builds
         def im_rate(notional_usd: float) -> float:  # the strictest listed market's initial-margin rate at a notional
-            units = max(int(notional_usd * 10**6), 1)
+            units = min(max(int(notional_usd * 10**6), 1), MAX_NOTIONAL)  # beyond the engine's limit: the top tier's rate
             return max(i.schedule.initial_margin(units) for i in instrs.values()) / units
 
         traders, crowd_facts = generate_crowd(population, markets, max_lev, im_rate)
+        target = crowd_facts["open_interest_target_usd"]
         crowd = Crowd(population, traders, markets, t0, max_lev, collateral_scale=crowd_facts["open_interest_scale"]["long"],
-                      im_rate=im_rate)
+                      im_rate=im_rate, max_notional_usd=None if target is None else population.max_account_share * target)
         _submit(node, [ev.OpenSubAccount(ts=t0, subaccount=MAKER),
                        *(ev.Deposit(ts=t0, subaccount=MAKER, asset="USDC", amount=str(amount))
                          for amount in crowd.maker_deposits({sym: float(p0[sym]) for sym in symbols}))], strict=True)
