@@ -6,8 +6,9 @@
   settlement) and the partial-liquidation sizes (quote quantums, ppm);
 * :mod:`ramparts.venues.hyperliquid`: margin tiers, liquidation price, backstop threshold, ADL key,
   funding;
-* :mod:`ramparts.venues.drift`: size-premium margin ratios, asset and liability weights,
-  liquidation transfer price, socialised loss through funding (Drift's integer units);
+* :mod:`ramparts.venues.drift`: size-premium margin ratios, asset and liability weights, the fill
+  margin type and high-leverage mode, the liquidation maths, liquidate_perp and resolve_perp_bankruptcy
+  as pure functions, funding with its fee-pool cap (Drift's integer units);
 * :mod:`ramparts.venues.derive`: Derive v2's standard manager (short options, perpetuals), PMRM_2's
   volatility shocks, static discounts and contingencies, and its Dutch auction (discount, buffer
   margin, fraction purchasable);

@@ -50,10 +50,17 @@ VENUES: tuple[VenueEntry, ...] = (
                "hyperliquid", ("no venue test suite exists to port: checked against the documentation's formulas and, in the lab, "
                                "against the 2025-10-10 cascade (ramparts validate)",)),
     VenueEntry("drift", "Drift v2", "ramparts.venues.drift", "drift-labs/protocol-v2 @ 0ae3e3b1db782a6765c3525b3dec38ad4d9d3a62",
-               "size-premium margin ratios, asset and liability weights, liquidation transfer price and fees, socialised loss "
-               "through funding", ("tests/test_venues.py",), "drift",
-               ("liquidate_perp and resolve_perp_bankruptcy as whole scenarios, the liquidation fee over time, the fill margin "
-                "type and high-leverage mode",)),
+               "size-premium margin ratios, asset and liability weights (scaled initial weight), the fill margin type and "
+               "high-leverage mode, the liquidation maths (shortage cover, time-based fee, max pct, perp and spot IF fees, swap "
+               "and transfer boundaries), liquidate_perp and resolve_perp_bankruptcy as pure functions, funding and its "
+               "fee-pool cap", ("tests/test_venues.py", "tests/test_venue_drift_cases.py"), "drift",
+               ("an account holding a cross and an isolated perp position at once",
+                "liquidate_perp_with_fill: fills against makers and the AMM (order matching, auctions, AMM reserves)",
+                "the spot-side liquidations (the controller's spot balance and interest accounting; the maths they call is ported)",
+                "spot positions beyond one USDC balance, several positions, pools, oracle validity",
+                "the AMM: reserve price, TWAP updates, the 24 h average funding rate, trigger prices, fill permissions",
+                "the liquidation's oracle TWAP-divergence guard and the liquidator's own initial-margin check (left to the caller)",
+                "one high-leverage flag (HighLeverage and HighLeverageMaintenance not told apart); no AssetTier")),
     VenueEntry("derive", "Derive (Lyra) v2", "ramparts.venues.derive", "derivexyz/v2-core @ 7736900d395703c4f675376caa4c315402943831",
                "the standard manager in 18-decimal fixed point (options with the unpaired-call cap, perps, base assets, "
                "oracle-confidence and depeg charges, Black-76), PMRM_2's shocks and contingencies, the Dutch auction",
