@@ -63,9 +63,19 @@ VENUES: tuple[VenueEntry, ...] = (
                 "one high-leverage flag (HighLeverage and HighLeverageMaintenance not told apart); no AssetTier")),
     VenueEntry("derive", "Derive (Lyra) v2", "ramparts.venues.derive", "derivexyz/v2-core @ 7736900d395703c4f675376caa4c315402943831",
                "the standard manager in 18-decimal fixed point (options with the unpaired-call cap, perps, base assets, "
-               "oracle-confidence and depeg charges, Black-76), PMRM_2's shocks and contingencies, the Dutch auction",
-               ("tests/test_venues.py", "tests/test_venue_derive_cases.py", "tests/test_option_margin.py"), "derive",
-               ("PMRM_2 as a whole portfolio margin (skew scenarios, dampened tails, revert-to-2), the insolvent auction",)),
+               "oracle-confidence and depeg charges, Black-76); PMRM_2 portfolio margin in the same fixed point (spot × vol "
+               "scenarios with static discounts, Linear/Abs skew, dampened tails, basis contingency, confidence, depeg and "
+               "collateral haircuts for LRTs and stables, the trusted-assessor basis check) with the SVI vol feed; the Dutch "
+               "auction (solvent bid price, max fraction with reserved cash, liquidator fee, termination and conversion, the "
+               "insolvent bid from min(MtM, 0) to MM paid by the security module, socialised shortfall, withdrawal block)",
+               ("tests/test_venues.py", "tests/test_venue_derive_cases.py", "tests/test_option_margin.py",
+                "tests/test_venue_derive_pmrm_cases.py", "tests/test_venue_derive_auction_cases.py"), "derive",
+               ("Black-76/SVI from lyra-utils 1ca255d/3c9e344/759e962, not the derive-utils 8f6962c v2-core pins (not stored)",
+                "PMRM_2 portfolio cases are float64 model values: reproduced within upstream's 1e-8 (observed ≤ 1.3e-10), not to "
+                "the wei",
+                "PMRM_2 account layer (account size, caps, OI fees, settlement, PMRM_2_1 lib override)",
+                "auction access control, perp settlement on bid and the portfolio transfer (executeBid); the security module "
+                "as upstream's MockSM")),
     VenueEntry("deribit", "Deribit", "ramparts.venues.deribit", "Deribit's documentation and private/pme/simulate API as "
                "recorded in shared/reference/cex-and-clearinghouses.md",
                "standard option margin (inverse units), the portfolio-margin risk array", ("tests/test_venues.py",), None),

@@ -1,7 +1,7 @@
 """Derive (Lyra) v2: the standard manager (SRM) in Derive's own 1e18 fixed point — option, perpetual,
 base-asset, oracle-contingency and depeg terms, with the lyra-utils Black-76 that marks its options —
-plus PMRM_2's volatility shocks, static discounts and contingencies, and the Dutch auction's
-discount, buffer and fraction.
+the Dutch auction (solvent and insolvent, with its security-module payout) in the same fixed point, and —
+in :mod:`ramparts.venues.derive_pmrm`, re-exported here — PMRM_2's scenario portfolio margin.
 
 Source: derivexyz/v2-core at commit ``7736900d395703c4f675376caa4c315402943831``
 (``src/risk-managers/StandardManager.sol``, ``SRMPortfolioViewer.sol``, ``PMRM_2.sol``,
@@ -24,7 +24,24 @@ This module owns
 * the SRM: :func:`srm_margin` (``_getMarginAndMarkToMarket``) over :class:`SRMMarket` holdings,
   :func:`srm_expiry_margin` (``_calcNetBasicMarginSingleExpiry``), :func:`srm_isolated_margin`
   (``_getIsolatedMargin``), and the decimal wrappers :func:`short_call_margin`, :func:`short_put_margin`,
-  :func:`perp_margin`.
+  :func:`perp_margin`;
+* the rest of lyra-utils that PMRM_2 and its tests use: :func:`annualise`, :func:`fp_sqrt`, :func:`fp_ln`,
+  :func:`fp_exp`, :func:`decpow` and the SVI vol feed :func:`svi_vol` / :func:`svi_k` (``src/math/SVI.sol`` at
+  ``759e962``; it reproduces the portfolio cases' marked vols to float64 precision);
+* ``DutchAuction.sol`` (checked against ``test/auction/unit-tests`` in ``tests/test_venue_derive_auction_cases.py``):
+  the pure :func:`da_discount_percentage`, :func:`da_buffer_margin`, :func:`da_max_proportion`,
+  :func:`da_liquidation_fee`, :func:`da_solvent_bid_price`, :func:`da_insolvent_bid_price`, and
+  :class:`DutchAuction`, the auctions' state machine (start, scenario update, bids with reserved cash,
+  conversion to insolvent, termination, insolvent MM outstanding and the withdrawal block) over explicit
+  margins, block times and security-module balance;
+* PMRM_2 (:mod:`ramparts.venues.derive_pmrm`, names re-exported lazily): ``pmrm_arrange``, ``pmrm_precompute``,
+  ``pmrm_scenario_pnl``, ``pmrm_margin``, ``pmrm_assess_risk`` … (checked against the 138 portfolio cases of
+  ``TestPMRM_2_PortfolioCasesNEW`` in ``tests/test_venue_derive_pmrm_cases.py``).
+
+The float / :class:`~fractions.Fraction` summaries :class:`PMRMParams`, :func:`vol_shocks`, :func:`static_discounts`,
+:func:`contingencies`, :class:`AuctionParams`, :func:`buffer_margin`, :func:`auction_discount` and
+:func:`max_fraction_purchasable` predate the exact ports and are kept for their callers; they quote the
+reference's decimals, not the contract's truncations.
 
 The SRM formulas (margin = collateral − requirement, negative = insufficient; ``amt < 0`` short,
 ``mtm = price·amt`` from Black-76 on the expiry's forward, discount 1)::
@@ -70,10 +87,30 @@ from ramparts.margin.option_standard import (
     unpaired_call_charge,
 )
 
+#: PMRM_2 lives in :mod:`ramparts.venues.derive_pmrm` (it imports this module's primitives); its names are
+#: re-exported here lazily (PEP 562) so that ``derive.pmrm_margin`` and ``from ramparts.venues.derive import …`` work.
+_PMRM_NAMES = ("VolShock", "PMRMScenario", "PMRM2Params", "PMRM2_CONFIG_TEST", "PMRM2_CONFIG_TEST_SCENARIOS",
+               "PMRMCollateralParams", "PMRMStrike", "PMRMExpiry", "PMRMCollateral", "PMRMPortfolio", "PMRMOptionBalance",
+               "PMRMForwardFeed", "PMRMCollateralBalance", "pmrm_arrange", "pmrm_expiry", "pmrm_precompute", "pmrm_scenario_pnl",
+               "pmrm_margin", "pmrm_basis_scenarios", "pmrm_check_scenarios", "pmrm_assess_risk", "pmrm_vol_shocks",
+               "pmrm_static_discounts", "pmrm_naked_shorts", "pmrm_expiry_mtm", "pmrm_skewed_expiry_mtm")
+
+
+def __getattr__(name: str):
+    if name in _PMRM_NAMES:
+        from ramparts.venues import derive_pmrm
+
+        return getattr(derive_pmrm, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = ["SRM", "PMRM", "AUCTION", "SRMLeg", "SRMMarket", "SRMParams", "WAD", "WAD_ARITHMETIC", "black76_prices",
            "buffer_margin", "auction_discount", "max_fraction_purchasable", "perp_margin", "short_call_margin",
            "short_put_margin", "srm_expiry_margin", "srm_isolated_margin", "srm_margin", "vol_shocks",
-           "static_discounts", "to_wad", "wdiv", "wmul"]
+           "static_discounts", "to_wad", "wdiv", "wmul", "annualise", "fp_sqrt", "fp_ln", "fp_exp", "decpow", "svi_vol", "svi_k",
+           "DutchAuction", "DutchAuctionParams", "DutchAuctionBid", "DutchAuctionState", "DutchAuctionRevert", "DA_CONFIG_TEST",
+           "da_discount_percentage", "da_buffer_margin", "da_max_proportion", "da_liquidation_fee", "da_solvent_bid_price",
+           "da_insolvent_bid_price", *_PMRM_NAMES]
 
 WAD = 10**18
 YEAR_S = 365 * 86_400
@@ -261,6 +298,73 @@ def black76_prices(seconds_to_expiry: int, vol: int, forward: int, strike: int, 
     call = min(std_call * fwd_disc // WAD, fwd_disc)
     put = min(std_put * fwd_disc // WAD, strike_disc)
     return call, put
+
+
+def annualise(seconds: int) -> int:
+    """``Black76.annualise``: a duration in seconds as a wad year fraction (``secs·1e18 / 365 d``, rounded down)."""
+    return seconds * WAD // YEAR_S
+
+
+def fp_sqrt(x: int) -> int:
+    """``FixedPointMathLib.sqrt``: √x of a non-negative wad number (``_sqrt(x·1e18)``, rounded down)."""
+    if x < 0:
+        raise InvalidInput("sqrt", "undefined for x < 0")
+    return _isqrt_babylonian(x * WAD)
+
+
+def fp_ln(x: int) -> int:
+    """``FixedPointMathLib.ln`` of a wad number (reverts — :class:`InvalidInput` — for x ≤ 0)."""
+    return _ln(x)
+
+
+def fp_exp(x: int) -> int:
+    """``FixedPointMathLib.exp`` of a wad number (0 below ≈ −42, :class:`InvalidInput` above ≈ 135)."""
+    return _exp(x)
+
+
+def decpow(a: int, b: int) -> int:
+    """``FixedPointMathLib.decPow``: ``exp(ln(a)·b / 1e18)`` (the product truncated toward zero)."""
+    return _exp(_tdiv(_ln(a) * b, WAD))
+
+
+_SVI_MAX_TOTAL_VAR = 144 * WAD
+_SVI_TOTAL_VOL_SCALAR = 4 * WAD
+
+
+def svi_k(strike: int, a: int, b: int, sigma: int, forward: int) -> int:
+    """lyra-utils ``SVI.getK``: ``ln(K/F)`` bounded to ``±4·√(a + b·σ)`` (``−bound`` when ``K/F`` truncates to 0)."""
+    bound_arg = a + wmul(b, sigma)
+    if bound_arg < 0:
+        raise InvalidInput("svi", "SVI: value must be positive")
+    k_bound = wmul(fp_sqrt(bound_arg), _SVI_TOTAL_VOL_SCALAR)
+    if forward == 0:
+        raise InvalidInput("forward", "division by zero")
+    sk = wdiv(strike, forward)
+    if sk == 0:
+        return -k_bound
+    return max(min(_ln(sk), k_bound), -k_bound)
+
+
+def svi_vol(strike: int, a: int, b: int, rho: int, m: int, sigma: int, forward: int, tau: int) -> int:
+    """lyra-utils ``SVI.getVol`` (``759e962``): the volatility of ``strike`` on an SVI slice, all wad integers.
+
+    ``w = a + b·(√((k − m)² + σ²) + ρ·(k − m))`` capped at 144, with ``k = ln(K/F)`` bounded to
+    ``±4·√(a + b·σ)``; the vol is ``√(w / τ)`` (``τ`` in wad years). 0 for a zero strike; a negative
+    ``w``, a zero forward or a negative ``a + b·σ`` raise :class:`InvalidInput` (the library reverts).
+    """
+    if strike == 0:
+        return 0
+    if forward == 0:
+        raise InvalidInput("forward", "SVI_NoForwardPrice")
+    k_m = svi_k(strike, a, b, sigma, forward) - m
+    inner = fp_sqrt(wmul(k_m, k_m) + wmul(sigma, sigma)) + wmul(rho, k_m)
+    w = a + wmul(b, inner)
+    if w < 0:
+        raise InvalidInput("svi", "SVI_InvalidParameters (negative total variance)")
+    w = min(w, _SVI_MAX_TOTAL_VAR)
+    if tau <= 0:
+        raise InvalidInput("tau", "must be positive")
+    return fp_sqrt(wdiv(w, tau))
 
 
 # ---------------------------------------------------------------------------------------- standard manager
@@ -578,3 +682,327 @@ def max_fraction_purchasable(bm, mtm, d, reserved_cash=0) -> Fraction:
     if den == 0:
         raise InvalidInput("auction", "the fraction is undefined (zero denominator)")
     return min(max(bm / den, Fraction(0)), Fraction(1))
+
+
+# ---------------------------------------------------------------------------------------- Dutch auction (wad, exact)
+class DutchAuctionRevert(InvalidInput):
+    """A revert of ``DutchAuction.sol``; ``error`` is the contract's custom error (``DA_…``)."""
+
+    def __init__(self, error: str, message: str = ""):
+        self.error = error
+        super().__init__("auction", error + (f" ({message})" if message else ""))
+
+
+@dataclass(frozen=True)
+class DutchAuctionParams:
+    """``IDutchAuction.AuctionParams`` (wad percentages, lengths in seconds). Defaults:
+    ``test/config-test.sol::getDefaultAuctionParam`` (100 % → 80 % over 10 min, → 0 over 2 h, insolvent 10 min,
+    no liquidator fee, buffer 10 %)."""
+
+    starting_mtm_percentage: int = WAD
+    fast_auction_cutoff_percentage: int = 8 * WAD // 10
+    fast_auction_length: int = 600
+    slow_auction_length: int = 7_200
+    insolvent_auction_length: int = 600
+    liquidator_fee_rate: int = 0
+    buffer_margin_percentage: int = WAD // 10
+
+    def validate(self) -> DutchAuctionParams:
+        """``setAuctionParams``: start ≤ 100 %, fee ≤ 10 %, cutoff ≤ start, buffer ≤ 400 % (``DA_InvalidParameter``)."""
+        if any(getattr(self, n) < 0 for n in self.__dataclass_fields__):
+            raise DutchAuctionRevert("DA_InvalidParameter", "uint fields")
+        if (self.starting_mtm_percentage > WAD or self.liquidator_fee_rate > WAD // 10
+                or self.fast_auction_cutoff_percentage > self.starting_mtm_percentage or self.buffer_margin_percentage > 4 * WAD):
+            raise DutchAuctionRevert("DA_InvalidParameter")
+        return self
+
+
+DA_CONFIG_TEST = DutchAuctionParams()
+
+
+def da_discount_percentage(elapsed_s: int, p: DutchAuctionParams = DA_CONFIG_TEST) -> int:
+    """``_getDiscountPercentage``: start % → cutoff % linearly over the fast auction (``Δ·t / fastLength``),
+    then cutoff % → 0 over the slow one (``cutoff − (cutoff·t / 1e18)·1e18 / slowLength``), 0 after (wad)."""
+    if elapsed_s < 0:
+        raise InvalidInput("elapsed_s", "must be non-negative (uint)")
+    if elapsed_s < p.fast_auction_length:
+        change = p.starting_mtm_percentage - p.fast_auction_cutoff_percentage
+        return p.starting_mtm_percentage - change * elapsed_s // p.fast_auction_length
+    if elapsed_s >= p.fast_auction_length + p.slow_auction_length:
+        return 0
+    return p.fast_auction_cutoff_percentage - wdiv(wmul(p.fast_auction_cutoff_percentage, elapsed_s - p.fast_auction_length),
+                                                   p.slow_auction_length)
+
+
+def da_buffer_margin(mm: int, mtm: int, p: DutchAuctionParams = DA_CONFIG_TEST) -> int:
+    """``_getBufferMargin``: ``MM + (MM − MtM)·bufferMarginPercentage`` (wad)."""
+    return mm + wmul(mm - mtm, p.buffer_margin_percentage)
+
+
+def da_max_proportion(mtm: int, bm: int, discount: int, reserved_cash: int = 0, mtm_cutoff: int = 0) -> int:
+    """``_getMaxProportion``: ``f = BM / (BM − MtM·d − R·(1 − d))`` with ``BM`` capped at 0; 100 % when
+    ``MtM < mtmCutoff``. A negative result reverts (SafeCast), as does a zero denominator."""
+    if mtm < mtm_cutoff:
+        return WAD
+    bm = min(bm, 0)
+    den = bm - wmul(mtm, discount) - wmul(reserved_cash, WAD - discount)
+    if den == 0:
+        raise DutchAuctionRevert("DivisionByZero", "BM − MtM·d − R·(1 − d) = 0")
+    f = wdiv(bm, den)
+    if f < 0:
+        raise DutchAuctionRevert("SafeCastOverflowedIntToUint", "negative proportion")
+    return f
+
+
+def da_liquidation_fee(mtm: int, bm: int, p: DutchAuctionParams = DA_CONFIG_TEST, mtm_cutoff: int = 0) -> int:
+    """``_getLiquidationFee`` (solvent start): ``maxProportion(d = 1, R = 0)·|MtM|·liquidatorFeeRate``."""
+    return wmul(wmul(da_max_proportion(mtm, bm, WAD, 0, mtm_cutoff), abs(mtm)), p.liquidator_fee_rate)
+
+
+def da_solvent_bid_price(mtm: int, reserved_cash: int, elapsed_s: int, p: DutchAuctionParams = DA_CONFIG_TEST) -> int:
+    """``_getSolventAuctionBidPrice``: ``(MtM − reservedCash)·d(t)``; 0 once the solvent auction is over;
+    ``DA_ReservedCashGreaterThanMtM`` if the reserved cash exceeds the MtM before then."""
+    if elapsed_s >= p.fast_auction_length + p.slow_auction_length:
+        return 0
+    if reserved_cash > mtm:
+        raise DutchAuctionRevert("DA_ReservedCashGreaterThanMtM")
+    return wmul(mtm - reserved_cash, da_discount_percentage(elapsed_s, p))
+
+
+def da_insolvent_bid_price(mm: int, mtm: int, elapsed_s: int, p: DutchAuctionParams = DA_CONFIG_TEST) -> int:
+    """``_getInsolventAuctionBidPrice`` (≤ 0: what the security module pays per 100 %): 0 if MM ≥ 0, else from
+    ``min(MtM, 0)`` to ``MM`` linearly over the insolvent auction (``(MM − m)·t / length + m``, truncated toward 0)."""
+    if mm >= 0:
+        return 0
+    m = min(mtm, 0)
+    if elapsed_s >= p.insolvent_auction_length:
+        return mm
+    return _tdiv((mm - m) * elapsed_s, p.insolvent_auction_length) + m
+
+
+@dataclass
+class DutchAuctionState:
+    """``IDutchAuction.Auction`` of one account."""
+
+    account: int
+    scenario: int
+    insolvent: bool
+    ongoing: bool
+    cached_mm: int
+    start_time: int
+    reserved_cash: int = 0
+
+
+@dataclass(frozen=True)
+class DutchAuctionBid:
+    """The result of a bid: the percentage of the current portfolio taken, the cash the bidder pays into the
+    account (solvent) or receives (insolvent: ``sm_paid`` from the security module, ``socialized`` printed
+    on the cash asset), and whether the bid terminated the auction."""
+
+    percentage: int
+    cash_from_bidder: int
+    cash_to_bidder: int
+    sm_paid: int = 0
+    socialized: int = 0
+    terminated: bool = False
+
+
+class DutchAuction:
+    """``DutchAuction.sol``'s auctions as a state machine over explicit inputs (wad integers, seconds).
+
+    ``margins(account, scenario) -> (maintenance margin, mark to market)`` stands for the manager's
+    ``getMarginAndMarkToMarket(account, false, scenario)``; every call takes the block time ``now``. The
+    security module pays insolvent bids from ``sm_balance`` (as the upstream ``MockSM``: what it cannot
+    pay is socialised). Not modelled: the manager whitelist, account ownership, the last-trade-id guard,
+    perp settlement and the transfer of the portfolio (``executeBid``) — the caller moves positions and
+    updates what ``margins`` returns. Reverts raise :class:`DutchAuctionRevert` before any state changes.
+    """
+
+    def __init__(self, margins, params: DutchAuctionParams = DA_CONFIG_TEST, *, mtm_cutoff: int = 0, sm_balance: int = 0):
+        self.margins = margins
+        self.params = params.validate()
+        self.mtm_cutoff = mtm_cutoff
+        self.sm_balance = sm_balance
+        self.auctions: dict[int, DutchAuctionState] = {}
+        self.total_insolvent_mm = 0
+        self.fees_paid = 0
+        self.socialized = 0
+
+    def set_params(self, params: DutchAuctionParams) -> None:
+        self.params = params.validate()
+
+    def set_mtm_cutoff(self, cutoff: int) -> None:
+        if cutoff > 1_000 * WAD:
+            raise DutchAuctionRevert("DA_InvalidParameter", "mtmCutoff > 1,000")
+        self.mtm_cutoff = cutoff
+
+    def _margin(self, account: int, scenario: int) -> tuple[int, int, int]:
+        mm, mtm = self.margins(account, scenario)
+        return mm, da_buffer_margin(mm, mtm, self.params), mtm
+
+    def _auction(self, account: int) -> DutchAuctionState:
+        return self.auctions.get(account) or DutchAuctionState(account, 0, False, False, 0, 0)
+
+    def _elapsed(self, a: DutchAuctionState, now: int) -> int:
+        if now < a.start_time:
+            raise InvalidInput("now", "before the auction's start")
+        return now - a.start_time
+
+    # -- start / convert / terminate
+    def start_auction(self, account: int, scenario: int, now: int) -> int:
+        """``startAuction``: needs MM < 0; solvent when MtM > 0 (the liquidator fee, returned, is charged to the
+        account), insolvent otherwise (its −MM joins ``total_insolvent_mm``)."""
+        mm, bm, mtm = self._margin(account, scenario)
+        if mm >= 0:
+            raise DutchAuctionRevert("DA_AccountIsAboveMaintenanceMargin")
+        if self._auction(account).ongoing:
+            raise DutchAuctionRevert("DA_AuctionAlreadyStarted")
+        if mtm > 0:
+            fee = da_liquidation_fee(mtm, bm, self.params, self.mtm_cutoff)
+            self.fees_paid += fee
+            self.auctions[account] = DutchAuctionState(account, scenario, False, True, 0, now)
+            return fee
+        self._start_insolvent(account, scenario, mm, now)
+        return 0
+
+    def _start_insolvent(self, account: int, scenario: int, mm: int, now: int) -> None:
+        self.total_insolvent_mm += -mm
+        self.auctions[account] = DutchAuctionState(account, scenario, True, True, -mm, now)
+
+    def update_scenario_id(self, account: int, scenario: int, now: int) -> None:
+        """``updateScenarioId``: anyone may switch to a scenario with a lower maintenance margin."""
+        a = self._auction(account)
+        if not a.ongoing:
+            raise DutchAuctionRevert("DA_AuctionNotStarted")
+        if self._margin(account, scenario)[0] >= self._margin(account, a.scenario)[0]:
+            raise DutchAuctionRevert("DA_ScenarioIdNotWorse")
+        a.scenario = scenario
+
+    def convert_to_insolvent(self, account: int, now: int) -> None:
+        """``convertToInsolventAuction``: once the solvent bid price is 0 and MM < 0 (restarts the clock)."""
+        a = self._auction(account)
+        mm, _bm, mtm = self._margin(account, a.scenario)
+        if a.insolvent:
+            raise DutchAuctionRevert("DA_AuctionAlreadyInInsolvencyMode")
+        if self._solvent_bid_price(a, mtm, now) > 0:
+            raise DutchAuctionRevert("DA_OngoingSolventAuction")
+        if mm >= 0:
+            raise DutchAuctionRevert("DA_AccountIsAboveMaintenanceMargin")
+        self._start_insolvent(account, a.scenario, mm, now)
+
+    def auction_status(self, account: int, now: int) -> tuple[bool, int, int, int]:
+        """``getAuctionStatus``: ``(can terminate, MtM, MM, BM)`` — insolvent (or past the solvent auction):
+        MM ≥ 0; solvent: MtM < 0, reserved cash ≥ MtM, or BM ≥ 0."""
+        a = self._auction(account)
+        if not a.ongoing:
+            raise DutchAuctionRevert("DA_NotOngoingAuction")
+        elapsed = self._elapsed(a, now)
+        mm, bm, mtm = self._margin(account, a.scenario)
+        if a.insolvent or elapsed >= self.params.fast_auction_length + self.params.slow_auction_length:
+            return mm >= 0, mtm, mm, bm
+        if mtm < 0 or a.reserved_cash >= mtm:
+            return True, mtm, mm, bm
+        return bm >= 0, mtm, mm, bm
+
+    def terminate_auction(self, account: int, now: int) -> None:
+        """``terminateAuction``: when :meth:`auction_status` allows it (releases its cached MM)."""
+        if not self.auction_status(account, now)[0]:
+            raise DutchAuctionRevert("DA_AuctionCannotTerminate")
+        self._terminate(account)
+
+    def _terminate(self, account: int) -> None:
+        a = self.auctions[account]
+        a.ongoing = False
+        self.total_insolvent_mm -= a.cached_mm
+
+    # -- views
+    def _solvent_bid_price(self, a: DutchAuctionState, mtm: int, now: int) -> int:
+        if not a.ongoing:
+            raise DutchAuctionRevert("DA_AuctionNotStarted")
+        return da_solvent_bid_price(mtm, a.reserved_cash, self._elapsed(a, now), self.params)
+
+    def _insolvent_bid_price(self, a: DutchAuctionState, mm: int, mtm: int, now: int) -> int:
+        if not a.ongoing:
+            raise DutchAuctionRevert("DA_AuctionNotStarted")
+        return da_insolvent_bid_price(mm, mtm, self._elapsed(a, now), self.params)
+
+    def current_bid_price(self, account: int, now: int) -> int:
+        """``getCurrentBidPrice``: the solvent price, or the (negative) insolvent one."""
+        a = self._auction(account)
+        mm, _bm, mtm = self._margin(account, a.scenario)
+        if not a.insolvent:
+            return self._solvent_bid_price(a, mtm, now)
+        return self._insolvent_bid_price(a, mm, mtm, now)
+
+    def max_proportion(self, account: int, scenario: int, now: int) -> int:
+        """``getMaxProportion``: the largest fraction of the current portfolio purchasable now."""
+        a = self._auction(account)
+        _mm, bm, mtm = self._margin(account, scenario)
+        if mtm < 0:
+            raise DutchAuctionRevert("DA_SolventAuctionEnded")
+        return da_max_proportion(mtm, bm, da_discount_percentage(now - a.start_time, self.params), a.reserved_cash, self.mtm_cutoff)
+
+    def is_withdraw_blocked(self, sm_account_cash: int | None) -> bool:
+        """``getIsWithdrawBlocked``: insolvent MM outstanding beyond the security module's cash
+        (``None``: no SM account set — never blocked)."""
+        if self.total_insolvent_mm > 0 and sm_account_cash is not None:
+            if sm_account_cash < 0:
+                raise DutchAuctionRevert("SafeCastOverflowedIntToUint", "negative SM cash balance")
+            return self.total_insolvent_mm > sm_account_cash
+        return False
+
+    # -- bidding
+    def bid(self, account: int, percent: int, now: int, *, bidder_cash: int | None, price_limit: int = 0) -> DutchAuctionBid:
+        """``bid``: buy ``percent`` (wad, ≤ 100 %) of the current portfolio.
+
+        ``bidder_cash`` is the bidder account's cash when cash is all it holds (``None`` otherwise:
+        ``DA_InvalidBidderPortfolio``). Solvent: the bidder pays ``bidPrice·f`` (``f`` capped at the max
+        proportion, which terminates the auction) into reserved cash and must hold that plus
+        ``|BM − reserved|·f``. Insolvent: the bidder receives ``−bidPrice·f`` from the security module (the
+        shortfall socialised) and must hold ``|MM|·f`` minus it; 100 % terminates. ``price_limit`` (≠ 0) caps
+        the cash paid (solvent) or the negative of the cash received (insolvent).
+        """
+        if percent > WAD or percent <= 0:
+            raise DutchAuctionRevert("DA_InvalidPercentage")
+        can_terminate, mtm, mm, bm = self.auction_status(account, now)
+        if can_terminate:
+            raise DutchAuctionRevert("DA_AuctionShouldBeTerminated")
+        a = self.auctions[account]
+
+        def ensure(expected: int) -> None:
+            if bidder_cash is None:
+                raise DutchAuctionRevert("DA_InvalidBidderPortfolio")
+            if bidder_cash < expected:
+                raise DutchAuctionRevert("DA_InsufficientCash")
+
+        if a.insolvent:
+            price = self._insolvent_bid_price(a, mm, mtm, now)
+            if price > 0:
+                raise DutchAuctionRevert("SafeCastOverflowedIntToUint", "positive insolvent bid")
+            to_bidder = wmul(-price, percent)
+            ensure(wmul(abs(mm), percent) - to_bidder)
+            if price_limit != 0 and -to_bidder > price_limit:
+                raise DutchAuctionRevert("DA_PriceLimitExceeded")
+            paid = min(self.sm_balance, to_bidder)
+            self.sm_balance -= paid
+            self.socialized += to_bidder - paid
+            done = percent == WAD
+            if done:
+                self._terminate(account)
+            return DutchAuctionBid(percent, 0, to_bidder, paid, to_bidder - paid, done)
+        price = self._solvent_bid_price(a, mtm, now)
+        if price <= 0:
+            raise DutchAuctionRevert("DA_SolventAuctionEnded")
+        discount = da_discount_percentage(now - a.start_time, self.params)
+        max_of_current = da_max_proportion(mtm, bm, discount, a.reserved_cash, self.mtm_cutoff)
+        done = False
+        if percent >= max_of_current:
+            percent, done = max_of_current, True
+        from_bidder = wmul(price, percent)
+        ensure(from_bidder + wmul(abs(bm - a.reserved_cash), percent))
+        if price_limit != 0 and from_bidder > price_limit:
+            raise DutchAuctionRevert("DA_PriceLimitExceeded")
+        a.reserved_cash += from_bidder
+        if done:
+            self._terminate(account)
+        return DutchAuctionBid(percent, from_bidder, 0, terminated=done)
