@@ -1,5 +1,7 @@
 """The lab's HTML reports in a real browser: Debian's Chromium via Playwright opens the files the
-commands write and checks that plotly drew every trace, with no script error on the page.
+writers produce and checks that plotly drew every trace, with no script error on the page, and that each
+page passes the checks every report passes (:func:`test_reports_browser.check_page`: verdict first,
+headline cells equal to the JSON, titled axes, legends beside their chart, dates on time axes).
 
 Screenshots go to ``tests/artifacts/`` (ignored by git).
 """
@@ -17,6 +19,7 @@ if not os.path.exists(CHROMIUM):
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
 
 from ramparts.lab.coverage import CoverageSpec, run_coverage, write_coverage_report  # noqa: E402
+from test_reports_browser import CHARTS_JS, check_page  # noqa: E402
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
@@ -38,9 +41,17 @@ def open_report(browser, html: Path, shot: str) -> tuple[object, list[str]]:
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.goto(html.resolve().as_uri())
     page.wait_for_selector(".plotly .main-svg", timeout=30_000)
+    page.wait_for_function("() => Array.from(document.querySelectorAll('.js-plotly-plot')).every(g => g._fullLayout)", timeout=30_000)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / shot), full_page=True)
     return page, errors
+
+
+def _chart(page, title: str):
+    """The locator of the chart whose title starts with ``title``."""
+    charts = page.evaluate(CHARTS_JS)
+    (i,) = [k for k, c in enumerate(charts) if c["title"].startswith(title)]
+    return page.locator(".js-plotly-plot").nth(i), charts[i]
 
 
 def test_coverage_report_draws_four_curves_and_the_tier_lines(browser, tmp_path):
@@ -50,19 +61,21 @@ def test_coverage_report_draws_four_curves_and_the_tier_lines(browser, tmp_path)
     files = write_coverage_report(res, tmp_path, tier_rates=tiers)
     page, errors = open_report(browser, files["html"], "coverage_report.png")
     assert errors == []
-    assert page.locator(".scatterlayer .trace").count() == 4
-    text = page.locator(".plotly").text_content()
-    assert "ramparts coverage: normal" in page.locator(".gtitle").text_content()
-    for label in (*tiers, "long, worst", "short, horizon"):
+    check_page(page, tmp_path)
+    assert "ramparts coverage: normal" in page.locator("h1").text_content()
+    curves, _ = _chart(page, "P(loss through a maintenance rate")
+    assert curves.locator(".scatterlayer .trace").count() == 4
+    text = curves.text_content()
+    for label in (*tiers, "long, worst within the horizon", "short, at the horizon's end", "none of 20,000"):
         assert label in text, label
-    # the curves are drawn as lines over many points, on log axes
-    d = page.locator(".scatterlayer .trace path.js-line").first.get_attribute("d")
+    # the curves are drawn as lines over many points, on log axes (a rate no path reached sits on the labelled floor)
+    d = curves.locator(".scatterlayer .trace path.js-line").first.get_attribute("d")
     assert d is not None and d.count("L") >= 10  # plotly merges collinear points
-    assert page.locator(".xtick").count() > 2 and page.locator(".ytick").count() > 2
+    assert curves.locator(".xtick").count() > 2 and curves.locator(".ytick").count() > 2
     page.close()
 
 
-def test_stress_report_draws_its_four_panels(browser, tmp_path):
+def test_stress_report_draws_its_charts(browser, tmp_path):
     from ramparts.lab.population import PopulationSpec
     from ramparts.lab.stress import StressSpec, run_stress, write_stress_report
 
@@ -71,37 +84,64 @@ def test_stress_report_draws_its_four_panels(browser, tmp_path):
     files = write_stress_report(result, tmp_path)
     page, errors = open_report(browser, files["html"], "stress_report.png")
     assert errors == []
-    titles = page.locator(".annotation-text").all_text_contents()
-    assert any("Bankruptcy deficit per path" in t for t in titles) and any("Insurance fund" in t for t in titles)
+    charts = check_page(page, tmp_path)["charts"]
+    titles = [c["title"] for c in charts]
+    for t in ("Bankruptcy deficit per path", "Insurance fund: lowest level per path", "Deficit against the path's drawdown",
+              "Loss beyond the fund per path", "Backstop vault loss per path", "Bad debt by who bore it, mean per path"):
+        assert t in titles, t
     beyond = int((result.table["loss_beyond_fund_usdc"] > 0).sum())
-    # + the backstop vault's loss per path and the bad debt by who bore it
-    assert page.locator(".barlayer .trace").count() == (5 if beyond else 4) and page.locator(".scatterlayer .trace").count() >= 1
-    assert any("Backstop vault loss per path" in t for t in titles) and any("Bad debt by who bore it" in t for t in titles)
-    assert beyond or any("no path lost anything beyond the fund" in t for t in titles)
-    assert f"{spec.n_paths} paths" in page.locator(".gtitle").text_content()
+    chart, _ = _chart(page, "Loss beyond the fund per path")
+    assert beyond or "no path lost anything beyond the fund" in chart.text_content()
+    _, bearers = _chart(page, "Bad debt by who bore it")
+    assert bearers["traces"][0]["x"] == ["insurance fund", "backstop vault", "ADL counterparties", "socialised"]
+    assert f"{spec.n_paths} paths" in page.locator("h1").text_content()
+    assert "P(insurance fund exhausted)" in page.locator("#verdict").text_content()
     page.close()
 
 
-def test_replay_report_draws_the_loss_layers_with_the_vault(browser, tmp_path):
+def _synthetic_replay(venue=None, n=60):
     import numpy as np
 
     from ramparts.lab.liquidity import LiquidityModel
     from ramparts.lab.population import PopulationSpec
     from ramparts.lab.replay import VenueSpec, run_replay
-    from ramparts.lab.report import loss_layers, write_report
 
     t = np.arange(48, dtype=np.int64) * 60 * 10**9 + 1_600_000_000 * 10**9
     p = 10_000 * np.exp(np.concatenate([np.zeros(8), np.linspace(0, np.log(0.5), 20), np.full(20, np.log(0.5))]))
-    r = run_replay(t, p, name="synthetic", population=PopulationSpec(n_accounts=60, seed=4), liquidity=LiquidityModel(depth=3e5),
-                   venue=VenueSpec(fund="1%oi"))
+    return run_replay(t, p, name="synthetic", population=PopulationSpec(n_accounts=n, seed=4), liquidity=LiquidityModel(depth=3e5),
+                      venue=venue or VenueSpec(fund="1%oi"))
+
+
+def test_replay_report_draws_the_loss_layers_with_the_vault(browser, tmp_path):
+    from ramparts.lab.report import loss_layers, write_report
+
+    r = _synthetic_replay()
     files = write_report(r, tmp_path)
     page, errors = open_report(browser, files["html"], "replay_report.png")
     assert errors == []
-    ticks = page.locator(".x5tick").all_text_contents()  # the loss-layer panel is the fifth x axis
+    check_page(page, tmp_path)
+    chart, _ = _chart(page, "Loss layers")
+    ticks = chart.locator(".xtick").all_text_contents()
     for label, _, _ in loss_layers(r):
         assert label in ticks, label
-    assert any("Loss layers" in x for x in page.locator(".annotation-text").all_text_contents())
     assert r.summary["vault_loss_usdc"] > 0
+    page.close()
+
+
+def test_replay_report_marks_adl_fills_and_bankruptcies_on_the_price(browser, tmp_path):
+    from ramparts.lab.report import write_report
+    from ramparts.venues.profiles import profile
+
+    r = _synthetic_replay(profile("dydx").venue)
+    assert r.deleverages and r.summary["bankruptcies"]
+    files = write_report(r, tmp_path)
+    page, errors = open_report(browser, files["html"], "replay_report_adl.png")
+    assert errors == []
+    check_page(page, tmp_path)
+    _, price = _chart(page, "Price and liquidations, ADL fills and bankruptcies")
+    names = [t["name"] for t in price["traces"]]
+    assert f"ADL fills ({len(r.deleverages):,})" in names and f"bankruptcies ({r.summary['bankruptcies']:,})" in names
+    assert any(n.startswith("liquidations (") for n in names)
     page.close()
 
 
@@ -121,12 +161,13 @@ def test_replay_report_opens_with_the_price_path_and_ends_with_the_sensitivity_c
     files = write_report(r, tmp_path, path=refined.provenance, sensitivity=run_sensitivity(cases, name="synthetic", base_result=r))
     page, errors = open_report(browser, files["html"], "replay_report_path.png")
     assert errors == []
+    check_page(page, tmp_path)
     section = page.locator("#price-path")
     assert "perp_1h (1h bars) refined from spot_5m (5m)" in section.locator("h3").text_content()
     assert section.locator("table").nth(1).locator("tr").count() == 1 + len(refined.provenance.wicks) == 2
     assert page.locator("#sensitivity table tr").count() == 1 + len(cases)
-    # the sensitivity chart is drawn after the main figure (whose script brings plotly): one bar a run
-    assert page.locator(".plotly").count() == 2
-    bars = page.locator(".plotly").nth(1).locator(".barlayer .point")
+    # the sensitivity chart closes the page, inside its section (plotly.js is in the page's head): one bar a run
+    assert page.locator("#sensitivity .plotly").count() == 1
+    bars = page.locator("#sensitivity .plotly .barlayer .point")
     assert bars.count() == len(cases)
     page.close()

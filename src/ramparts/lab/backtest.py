@@ -56,6 +56,7 @@ __all__ = [
     "exceedances",
     "kupiec_pof",
     "transition_counts",
+    "write_backtest_report",
 ]
 
 #: Basel zone boundaries on the binomial cumulative probability ``P(X <= x)``.
@@ -607,3 +608,77 @@ def requirement_series(prices: Any, model: str, *, horizon: int = 1, coverage: f
 
         return pd.Series(moves).rolling(w, min_periods=w // 2).quantile(q).to_numpy()
     raise InvalidInput("model", f"unknown margin model {model!r} (one of {', '.join(MARGIN_MODELS)})")
+
+
+# --------------------------------------------------------------------------------------------------
+# the report
+
+
+def _backtest_headline(doc: dict) -> list[tuple[str, list]]:
+    from ramparts.lab import reportkit as rk
+
+    c = rk.cell
+    rows = []
+    for label, key, spec in (("observations", "n_obs", ",d"), ("exceedances", "n_exceed", ",d"), ("exceedance rate", "exceed_rate", ".3%")):
+        rows.append((label, [c(doc[side][key], f"{side}/{key}", spec) for side in ("long", "short")]))
+    rows.append(("expected rate (1 − coverage)", [c(1 - doc["coverage"], None, ".3%")] * 2))
+    for label, key in (("Kupiec p-value (unconditional coverage)", "kupiec_p"), ("Christoffersen p-value (independence)", "independence_p"),
+                       ("Christoffersen p-value (conditional coverage)", "cc_p")):
+        rows.append((label, [c(doc[side][key], f"{side}/{key}", "p") for side in ("long", "short")]))
+    rows.append(("Basel zone", [c(doc[side]["traffic_light"], f"{side}/traffic_light", "text") for side in ("long", "short")]))
+    return rows
+
+
+def _zone_words(p: float | None) -> str:
+    if p is None:
+        return "not tested"
+    return f"rejected at 5 % (p = {p:.3g})" if p < 0.05 else f"not rejected (p = {p:.3g})"
+
+
+def write_backtest_report(bt: MarginBacktest, ts_ns: Any, out_dir: Any, *, doc: dict, title: str, series: str = "") -> dict[str, Any]:
+    """``backtest.json`` (``doc``: the run's facts and :meth:`MarginBacktest.summary`) and ``report.html``: the verdict
+    (Kupiec and Christoffersen p-values and the Basel zone of each side), the parameters, each side's realised loss
+    against the requirement with its exceedances, and the exceedances so far against what the coverage claims.
+    ``ts_ns`` are the times of the prices the backtest ran on; ``series`` names them."""
+    import json
+    from pathlib import Path
+
+    import plotly.graph_objects as go
+
+    from ramparts.lab import reportkit as rk
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"html": out / "report.html", "json": out / "backtest.json"}
+    files["json"].write_text(json.dumps(doc, indent=2))
+    ts = np.asarray(ts_ns, dtype=np.int64)
+    t = rk.times(ts[bt.start_index])
+    page = rk.Page(f"ramparts backtest-margin: {title}", command="backtest-margin")
+    q = bt.coverage
+    words = [f"the {s.side} side was exceeded {s.n_exceed:,} times in {s.n_obs:,} observations ({s.exceed_rate:.2%} against "
+             f"{1 - q:.2%} claimed), Kupiec {_zone_words(s.kupiec.pvalue)}, Basel zone {s.traffic_light}" for s in (bt.long, bt.short)]
+    page.verdict(f"The requirement claims {q:.2%} coverage: " + "; ".join(words) + ".",
+                 rk.headline(_backtest_headline(doc), columns=("long", "short"), source="backtest.json"))
+    page.parameters([("price series and bar size", series or doc.get("source")), ("window", rk.span(ts)),
+                     ("margin model", doc.get("model", "?") + (f", rate {doc['rate']:.2%}" if doc.get("rate") is not None else "")),
+                     ("horizon (margin period of risk)", f"{bt.horizon} observation(s)"), ("coverage claimed", f"{q:.2%}"),
+                     ("loss measured", "the worst point inside the horizon" if bt.worst_within_horizon else "at the end of the horizon"),
+                     ("observations", "overlapping (one a step)" if bt.overlapping or bt.horizon == 1 else f"non-overlapping (one every {bt.horizon} steps)")])
+    for side, colour in ((bt.long, rk.palette(0)), (bt.short, rk.palette(1))):
+        fig = rk.time_chart(f"{side.side.capitalize()} side: realised loss against the requirement", y="loss (fraction of notional)", height=420)
+        fig.add_trace(go.Scatter(x=t, y=side.losses, mode="lines", name=f"{side.side} loss", line={"color": colour, "width": 0.7}))
+        fig.add_trace(go.Scatter(x=t, y=side.requirements, mode="lines", name="requirement", line={"color": rk.COLOURS["requirement"], "width": 1.5}))
+        hit = np.asarray(side.hits, dtype=bool)
+        fig.add_trace(go.Scatter(x=t[hit], y=side.losses[hit], mode="markers", name=f"exceedances ({int(hit.sum()):,})",
+                                 marker={"color": rk.COLOURS["bankruptcy"], "size": 6}))
+        fig.update_yaxes(tickformat=".1%")
+        page.figure(fig)
+    cum = rk.time_chart("Exceedances so far against the number the coverage claims", y="exceedances (count)", height=400)
+    for side, colour in ((bt.long, rk.palette(0)), (bt.short, rk.palette(1))):
+        cum.add_trace(go.Scatter(x=t, y=np.cumsum(np.asarray(side.hits, dtype=int)), mode="lines", name=f"{side.side}: exceedances so far",
+                                 line={"color": colour, "shape": "hv"}))
+    cum.add_trace(go.Scatter(x=t, y=(1 - q) * np.arange(1, len(t) + 1), mode="lines", name=f"claimed: {1 - q:.2%} of observations",
+                             line={"color": rk.COLOURS["requirement"], "dash": "dash"}))
+    page.figure(cum, caption="A side whose curve climbs away from the dashed line is exceeded more often than the coverage claims.")
+    page.write(files["html"])
+    return files

@@ -231,35 +231,126 @@ def run_calibration(
     return CalibrationResult(grid, runs, aggregate(runs))
 
 
-def write_calibration_report(result: CalibrationResult, out_dir: str | Path) -> dict[str, Path]:
-    """``report.html`` (the frontier), ``frontier.json`` / ``frontier.parquet``, ``runs.parquet``."""
+#: The parameters' short names in the report and the console.
+SHORT = {"margin_scale": "scale", "im_to_mm": "IM/MM", "buffer": "buffer", "penalty": "penalty", "max_fraction": "step"}
+
+
+def calibration_caveats(result: CalibrationResult, scenarios: Scenarios | None = None) -> list[str]:
+    """Where the sweep is doubtful: probabilities from few scenarios, and a fitted stress model at its bounds."""
+    from ramparts.lab import reportkit as rk
+
+    f = result.frontier
+    k = int(f["scenarios"].iloc[0]) if len(f) else 0
+    out = []
+    if k and k < 20:
+        out.append(f"Each P(loss beyond the fund and the vault) rests on {k} scenario run(s): one run more or less moves it by "
+                   f"{1 / k:.0%}; sets that differ by less than that are not told apart (run more --paths).")
+    stress = scenarios.stress if scenarios is not None else None
+    if stress is not None:
+        from ramparts.lab.stress import family, fit_models
+
+        fam = family(stress)
+        if fam in ("garch", "gpd"):
+            fits = fit_models()
+            out += rk.fit_caveats(garch=fits.garch if fam == "garch" else None, gpd=fits.gpd if fam == "gpd" else None)
+    return out
+
+
+def _set_label(row, varying: list[str]) -> str:
+    return f"#{int(row['point'])}" + (": " + ", ".join(f"{SHORT[p]} {row[p]:g}" for p in varying) if varying else "")
+
+
+def write_calibration_report(result: CalibrationResult, out_dir: str | Path, *, scenarios: Scenarios | None = None,
+                             population=None) -> dict[str, Path]:
+    """``report.html`` (the Pareto set as the verdict, the grid and scenarios, the caveats, the frontier with every
+    parameter set labelled, the table of every set), ``frontier.json`` / ``frontier.parquet``, ``runs.parquet``.
+    ``scenarios`` and ``population`` (what every set ran) add their lines to the parameters."""
     import plotly.graph_objects as go
+
+    from ramparts.lab import reportkit as rk
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"html": out / "report.html", "json": out / "frontier.json", "frontier": out / "frontier.parquet", "runs": out / "runs.parquet"}
     f = result.frontier
-    labels = [", ".join(f"{p}={row[p]:g}" for p in PARAMETERS) for _, row in f.iterrows()]
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(
-        x=f["avg_initial_margin_rate"], y=f["p_bad_debt"], mode="markers", name="parameter sets", text=labels,
-        marker={"size": 8 + 22 * np.sqrt(f["mean_fund_draw_usdc"] / max(f["mean_fund_draw_usdc"].max(), 1)),
-                "color": f["mean_fund_draw_usdc"], "colorscale": "Viridis", "showscale": True, "colorbar": {"title": "mean fund draw (USDC)"},
-                "line": {"width": np.where(f["pareto"], 2, 0), "color": "red"}},
-    ))
+    notes = calibration_caveats(result, scenarios)
+    varying = [p for p in PARAMETERS if len(getattr(result.grid, p)) > 1]
+    labels = [_set_label(row, varying) for _, row in f.iterrows()]
+    stacked: dict[tuple[float, float], int] = {}  # sets on the same point: one label of all of them, on the first
+    for j, (x, y) in enumerate(zip(f["avg_initial_margin_rate"], f["p_bad_debt"], strict=True)):
+        at = stacked.setdefault((round(float(x), 9), round(float(y), 9)), j)
+        if at != j:
+            labels[at], labels[j] = labels[at] + "<br>" + labels[j], ""
+    k = int(f["scenarios"].iloc[0]) if len(f) else 0
+    page = rk.Page(f"ramparts calibrate: capital efficiency against bad debt ({len(f)} parameter sets × {k} scenarios)", command="calibrate")
     front = f[f["pareto"]].sort_values("avg_initial_margin_rate")
-    fig.add_trace(go.Scatter(x=front["avg_initial_margin_rate"], y=front["p_bad_debt"], mode="lines", name="Pareto set",
-                             line={"color": "red", "dash": "dot"}))
-    fig.update_layout(title=f"ramparts calibrate: capital efficiency against bad debt ({len(f)} parameter sets × {int(f['scenarios'].iloc[0])} scenarios)",
-                      xaxis_title="average initial margin rate at the open (lower = more capital-efficient)",
-                      yaxis_title="P(loss beyond the insurance fund)", xaxis_tickformat=".2%", yaxis_tickformat=".0%",
-                      template="plotly_white", height=700)
-    fig.write_html(paths["html"], include_plotlyjs="inline", full_html=True)
-    paths["json"].write_text(json.dumps({"grid": result.grid.to_dict(), "frontier": f.to_dict(orient="records")}, indent=2, default=str))
+    refused = "book_positions_refused_max" in f
+    rows = []
+    for i, row in front.iterrows():
+        c = [rk.cell(row[p], f"frontier/{i}/{p}", "g") for p in PARAMETERS]
+        c += [rk.cell(row["avg_initial_margin_rate"], f"frontier/{i}/avg_initial_margin_rate", ".3%"),
+              rk.cell(row["p_bad_debt"], f"frontier/{i}/p_bad_debt", ".1%"),
+              rk.cell(row["mean_fund_draw_usdc"], f"frontier/{i}/mean_fund_draw_usdc"),
+              rk.cell(row["mean_deficit_usdc"], f"frontier/{i}/mean_deficit_usdc")]
+        if refused:
+            c.append(rk.cell(int(row["book_positions_refused_max"]), f"frontier/{i}/book_positions_refused_max", ",d"))
+        rows.append((f"set #{int(row['point'])}", c))
+    cols = [*(SHORT[p] for p in PARAMETERS), "avg initial margin", "P(loss beyond fund and vault)", "mean fund draw (USDC)",
+            "mean deficit (USDC)", *(["book positions refused, most"] if refused else [])]
+    best = front.iloc[0] if len(front) else None
+    sentence = (f"{len(front)} of {len(f)} parameter sets are on the Pareto front (no other set needs less margin with no more bad-debt "
+                f"risk and fund draw)." + (f" The most capital-efficient of them, set #{int(best['point'])}, asks "
+                                           f"{best['avg_initial_margin_rate']:.2%} initial margin for P(loss beyond the fund and the vault) "
+                                           f"{best['p_bad_debt']:.0%}." if best is not None else ""))
+    page.verdict(sentence, rk.headline(rows, columns=cols, first="parameter set", source="frontier.json",
+                                       caption="The Pareto set, from the most capital-efficient."))
+    g = result.grid
+    params = [(f"{SHORT[p]} ({p})", ", ".join(f"{v:g}" for v in getattr(g, p))) for p in PARAMETERS]
+    if scenarios is not None:
+        params.append(("historical events", ", ".join(scenarios.events) or "none"))
+        st = scenarios.stress
+        params.append(("synthetic stress", "none" if st is None else f"{st.scenario}: {st.n_paths} paths of {st.n_steps} observations "
+                                                                   f"every {st.step_s} s, seed {st.seed}"))
+    else:
+        params.append(("scenarios", ", ".join(sorted(set(result.runs["scenario"])))))
+    if population is not None:
+        params.append(("population", f"book {population.file}: {population.n_accounts:,} sub-accounts" if hasattr(population, "positions")
+                       else f"{population.n_accounts:,} accounts, seed {getattr(population, 'seed', '—')}"))
+    params.append(("margin tiers", "the BTC tier table (ramparts.engine.presets.BTC_TIERS) times the scale"))
+    page.parameters(params)
+    page.caveats(notes)
+    fig = rk.chart("Capital efficiency against bad debt: every parameter set", x="average initial margin rate at the open "
+                   "(lower = more capital-efficient)", y="P(loss beyond the insurance fund and the vault)", height=640)
+    draw = f["mean_fund_draw_usdc"].to_numpy(dtype=float)
+    fig.add_trace(go.Scatter(
+        x=f["avg_initial_margin_rate"], y=f["p_bad_debt"], mode="markers+text", name="parameter sets (size, colour: mean fund draw)",
+        text=labels, textposition="top center", textfont={"size": 10},
+        customdata=[_set_label(row, varying) for _, row in f.iterrows()],
+        hovertemplate="%{customdata}<br>initial margin %{x:.3%}<br>P %{y:.1%}<br>fund draw %{marker.color:,.0f} USDC<extra></extra>",
+        marker={"size": 10 + 20 * np.sqrt(draw / max(draw.max(), 1)), "color": draw, "colorscale": [[0, "#dadaeb"], [1, "#3f007d"]],
+                "showscale": True, "cmin": 0, "cmax": max(float(draw.max()), 1.0), "colorbar": {"title": {"text": "mean fund<br>draw (USDC)"}, "x": 1.02, "xanchor": "left", "y": 0,
+                                         "yanchor": "bottom", "len": 0.6},
+                "line": {"width": np.where(f["pareto"], 2.5, 0.5), "color": np.where(f["pareto"], rk.COLOURS["bankruptcy"], "#666")}}))
+    fig.add_trace(go.Scatter(x=front["avg_initial_margin_rate"], y=front["p_bad_debt"], mode="lines", name="Pareto set (red rings)",
+                             line={"color": rk.COLOURS["bankruptcy"], "dash": "dot"}))
+    fig.update_layout(legend={"y": 1, "yanchor": "top", "x": 1.02}, margin={"r": 60})
+    fig.update_xaxes(tickformat=".2%")
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    page.figure(fig, caption="Each point a parameter set (#number: the table below); "
+                             "the varying parameters are written beside it. Red rings: the Pareto set.")
+    table = [[f"#{int(r['point'])}", *(f"{r[p]:g}" for p in PARAMETERS), f"{r['avg_initial_margin_rate']:.3%}", f"{r['p_bad_debt']:.1%}",
+              f"{r['mean_fund_draw_usdc']:,.0f}", f"{r['mean_deficit_usdc']:,.0f}", f"{r['mean_loss_beyond_fund_usdc']:,.0f}",
+              "yes" if r["pareto"] else ""] for _, r in f.iterrows()]
+    page.section("Every parameter set", rk.table(["set", *(SHORT[p] for p in PARAMETERS), "avg initial margin", "P(loss beyond fund and vault)",
+                                                  "mean fund draw (USDC)", "mean deficit (USDC)", "mean loss beyond the fund (USDC)",
+                                                  "Pareto"], table), id="sets")
+    page.write(paths["html"])
+    paths["json"].write_text(json.dumps({"grid": result.grid.to_dict(), "frontier": f.to_dict(orient="records"), "caveats": notes},
+                                        indent=2, default=str))
     f.to_parquet(paths["frontier"], index=False)
     result.runs.to_parquet(paths["runs"], index=False)
     return paths
 
 
 __all__ = ["PARAMETERS", "CalibrationResult", "ParameterGrid", "Scenarios", "aggregate", "evaluate_task", "pareto_front",
-           "run_calibration", "venue_for", "write_calibration_report"]
+           "calibration_caveats", "run_calibration", "venue_for", "write_calibration_report"]

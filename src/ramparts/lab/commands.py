@@ -1,5 +1,6 @@
 """The lab's commands: ``ramparts demo``, ``replay``, ``stress``, ``coverage``, ``calibrate``,
-``backtest-margin``, ``compare``, ``depeg``, ``replay-options`` and ``export-book``.
+``backtest-margin``, ``compare``, ``depeg``, ``replay-options``, ``export-book``, ``validate`` and
+``screenshots`` (a small run of every report, a full-page PNG of each in Chromium: :data:`SCREENSHOT_RUNS`).
 
 This module owns the command line of the lab (:mod:`ramparts.lab`): the options of each command,
 the checks of their values, the tables printed and where the reports go. The work itself is the
@@ -566,6 +567,7 @@ def stress(
         markets,
         run_stress,
         run_task,
+        stress_caveats,
         write_stress_report,
     )
 
@@ -590,7 +592,7 @@ def stress(
                 runner = TaskRunner(run_task, cluster, progress=lambda k, n: bar.update(task, completed=k), checkpoint=checkpoint)
                 result = run_stress(spec, population=population, venue=venue, fits=fits, liquidity=liquidity,
                                     runner=runner)
-            files = write_stress_report(result, out_dir)
+            files = write_stress_report(result, out_dir, population=population, venue=venue)
     s = result.summary
     ratio = s.get("fund_ratio_to_open_interest_mean")
     kind = "" if book is not None else (" (uniform population)" if population_choice == "uniform" else
@@ -622,6 +624,7 @@ def stress(
     ]:
         table.add_row(k, v)
     console.print(table)
+    _say_caveats(stress_caveats(result))
     show_files(files["html"], summary=files["json"], paths=files["paths"])
 
 
@@ -641,7 +644,13 @@ def coverage(
 ) -> None:
     """Margin coverage Monte Carlo: how far the price moves against a position within the liquidation horizon."""
     from ramparts.engine.presets import BTC_TIERS
-    from ramparts.lab.coverage import CoverageSpec, resolve_backend, run_coverage, write_coverage_report
+    from ramparts.lab.coverage import (
+        CoverageSpec,
+        coverage_caveats,
+        resolve_backend,
+        run_coverage,
+        write_coverage_report,
+    )
 
     with user_errors(FIELDS, REWORDING):
         backend = resolve_backend(backend)
@@ -662,6 +671,7 @@ def coverage(
     for name, rows in s["losses"].items():
         table.add_row(name.replace("_", ", "), *(f"{rows[f'{q:g}'][k]:.2%}" for q in spec.levels for k in ("var", "es")))
     console.print(table)
+    _say_caveats(coverage_caveats(result))
     show_files(files["html"], summary=files["json"], curve=files["csv"])
 
 
@@ -690,6 +700,7 @@ def calibrate(
         PARAMETERS,
         ParameterGrid,
         Scenarios,
+        calibration_caveats,
         evaluate_task,
         run_calibration,
         write_calibration_report,
@@ -722,7 +733,7 @@ def calibrate(
                 task = bar.add_task("calibrate", total=total)
                 runner = TaskRunner(evaluate_task, cluster, progress=lambda k, n: bar.update(task, completed=k), checkpoint=checkpoint)
                 result = run_calibration(grid, scen, population=population, liquidity=liquidity, runner=runner)
-            files = write_calibration_report(result, out_dir)
+            files = write_calibration_report(result, out_dir, scenarios=scen, population=population)
     f = result.frontier
     table = Table(title=f"Pareto set: {int(f['pareto'].sum())} of {len(f)} parameter sets ({len(scen.labels())} scenarios each)")
     short = {"margin_scale": "scale", "im_to_mm": "IM/MM", "buffer": "buffer", "penalty": "penalty", "max_fraction": "step"}
@@ -734,6 +745,7 @@ def calibrate(
                       f"{row['mean_fund_draw_usdc']:,.0f}", f"{row['mean_deficit_usdc']:,.0f}",
                       *([f"{int(row['book_positions_refused_max']):,}"] if refused else []))
     console.print(table)
+    _say_caveats(calibration_caveats(result, scen))
     show_files(files["html"], frontier=files["json"], runs=files["runs"])
 
 
@@ -755,8 +767,6 @@ def backtest_margin(
     force: bool = force_option(),
 ) -> None:
     """Backtest a margin model: exceedances, Kupiec and Christoffersen tests, Basel traffic light."""
-    import json
-
     import numpy as np
 
     from ramparts.data import data_path
@@ -787,9 +797,7 @@ def backtest_margin(
         bt = run_backtest(prices[first:], req[first:], horizon, coverage, worst_within_horizon=worst)
         with run_folder("backtest-margin", f"{label}-{model}", out, force=force) as out_dir:
             summary = {"source": source, "source_id": source_id or None, "model": model, "rate": rate, **bt.summary()}
-            (out_dir / "backtest.json").write_text(json.dumps(summary, indent=2))
-            _backtest_figure(candles.ts_ns[first:], bt, f"{model} margin on {label}").write_html(out_dir / "report.html",
-                                                                                                include_plotlyjs="inline")
+            _backtest_report(out_dir, candles, first, bt, summary, f"{model} margin on {label}")
     table = Table(title=f"margin backtest: {model} on {label}, horizon {horizon}, coverage {coverage:.2%}")
     for col in ("side", "obs", "hits", "rate", "expected", "Kupiec p", "Chr. p", "Basel"):
         table.add_column(col, justify="right")
@@ -802,23 +810,21 @@ def backtest_margin(
     show_files(out_dir / "report.html", summary=out_dir / "backtest.json")
 
 
-def _backtest_figure(ts_ns, bt, title: str):
-    import numpy as np
-    import pandas as pd
-    import plotly.graph_objects as go
+def _say_caveats(lines: list[str]) -> None:
+    """Print where the model is doubtful (the report says the same, under "Where the model is doubtful")."""
+    for line in lines:
+        from rich.markup import escape
 
-    idx = bt.start_index
-    t = pd.to_datetime(np.asarray(ts_ns)[idx], unit="ns", utc=True)
-    fig = go.Figure()
-    fig.add_trace(go.Scattergl(x=t, y=bt.long.losses, mode="lines", name="long loss", line={"color": "#999", "width": 0.6}))
-    fig.add_trace(go.Scattergl(x=t, y=bt.long.requirements, mode="lines", name="requirement", line={"color": "#1f77b4"}))
-    hit = bt.long.hits
-    fig.add_trace(go.Scattergl(x=t[hit], y=bt.long.losses[hit], mode="markers", name="long exceedances", marker={"color": "#d62728", "size": 5}))
-    hit_s = bt.short.hits
-    fig.add_trace(go.Scattergl(x=t[hit_s], y=-bt.short.losses[hit_s], mode="markers", name="short exceedances (shown negative)",
-                               marker={"color": "#ff7f0e", "size": 5}))
-    fig.update_layout(title=title, yaxis_tickformat=".1%", template="plotly_white", height=600)
-    return fig
+        console.print(f"[yellow]caveat:[/] {escape(line)}", soft_wrap=True, highlight=False)
+
+
+def _backtest_report(out_dir: Path, candles, first: int, bt, summary: dict, title: str) -> None:
+    """``backtest.json`` and ``report.html`` of ``backtest-margin`` (:func:`ramparts.lab.backtest.write_backtest_report`)."""
+    from ramparts.lab.backtest import write_backtest_report
+    from ramparts.lab.history import format_interval
+
+    series = f"{candles.source or candles.symbol or summary['source']} ({format_interval(int(candles.interval_ns))} bars)"
+    write_backtest_report(bt, candles.ts_ns[first:], out_dir, doc=summary, title=title, series=series)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -843,7 +849,7 @@ def compare(
     markets: str = typer.Option(None, help=_MARKETS_HELP),
 ) -> None:
     """The same crash and population through several venue profiles, side by side in one report."""
-    from ramparts.lab.compare import BEARERS, FIGURES, RATES, run_compare, write_compare_report
+    from ramparts.lab.compare import run_compare, write_compare_report
     from ramparts.lab.fund import FundRule
     from ramparts.lab.replay import check_population
     from ramparts.venues.profiles import profile
@@ -887,26 +893,13 @@ def compare(
                     r.summary["paths"] = mp.provenance()
             what = f"sub-accounts of {book}" if book is not None else "accounts"
             files = write_compare_report(table, results, profiles, out_dir,
-                                         f"{ev_.title}: {n_accounts:,} {what} through {len(profiles)} venue designs")
+                                         f"{ev_.title}: {n_accounts:,} {what} through {len(profiles)} venue designs",
+                                         path=path.provenance)
             _write_path(path, out_dir)
     kind = f"book {book}" if book is not None else ("scenario " + Path(scenario["scenario"]).name if scenario else "uniform population")
-    t = Table(title=f"{ev_.title}: the same {n_accounts:,} {'sub-accounts' if book is not None else 'accounts'} on each venue ({kind})")
-    t.add_column("figure")
-    for v in table["venue"]:
-        t.add_column(v, justify="right")
-    for k, label in FIGURES.items():
-        fmt = (lambda x: f"{x:.2%}") if k in RATES else (lambda x: f"{x:,.0f}")
-        t.add_row(label, *(fmt(x) for x in table[k]))
-    for b in BEARERS:
-        t.add_row(f"  bad debt borne by: {b.replace('_', ' ')} (USDC)", *(f"{x:,.0f}" for x in table[f"bad_debt_{b}_usdc"]))
-    t.add_row("fund sized by", *(f"{r} ({b})" for r, b in zip(table["fund_rule"], table["fund_basis"], strict=True)))
-    if "book_positions_refused" in table:  # each venue's initial margin decides what of the book it opens
-        t.add_row("book: positions opened / refused at the open", *(f"{a:,} / {b:,}" for a, b in
-                                                                   zip(table["book_positions_opened"], table["book_positions_refused"], strict=True)))
-    t.add_row("loss split adds up / value conserved / replay identical",
-              *("yes" if a and b and c else "NO"
-                for a, b, c in zip(table["loss_split_adds_up"], table["value_conserved"], table["replay_identical"], strict=True)))
-    console.print(t)
+    title = f"{ev_.title}: the same {n_accounts:,} {'sub-accounts' if book is not None else 'accounts'} on each venue ({kind})"
+    for t in _compare_tables(table, title):
+        console.print(t)
     for v, r in results.items():
         if r.summary.get("book", {}).get("refused"):
             console.print(f"{v}:", highlight=False, end=" ")
@@ -916,6 +909,56 @@ def compare(
     for v, r in results.items():
         console.print(f"fund, {v}: {r.summary['fund']['explanation']}", soft_wrap=True, highlight=False)
     show_files(files["html"], summary=files["json"], price_path=out_dir / "price_path.json")
+
+
+def _compare_rows(table) -> list[tuple[str, list[str]]]:
+    """The rows of the compare table: each figure (margin as a percent of notional), its value per venue."""
+    from ramparts.lab.compare import BEARERS, COUNTS, FIGURES, RATES
+
+    rows = []
+    for k, label in FIGURES.items():
+        fmt = (lambda x: f"{x:.2%}") if k in RATES else ((lambda x: f"{int(x):,}") if k in COUNTS else (lambda x: f"{x:,.0f}"))
+        rows.append((label, [("-" if x is None or x != x else fmt(x)) for x in table[k]]))
+    for b in BEARERS:
+        rows.append((f"  bad debt borne by: {b.replace('_', ' ')} (USDC)", [f"{x:,.0f}" for x in table[f"bad_debt_{b}_usdc"]]))
+    rows.append(("fund sized by", [f"{r}\n({b})" for r, b in zip(table["fund_rule"], table["fund_basis"], strict=True)]))
+    if "book_positions_refused" in table:  # each venue's initial margin decides what of the book it opens
+        rows.append(("book: positions opened / refused at the open",
+                     [f"{a:,} / {b:,}" for a, b in zip(table["book_positions_opened"], table["book_positions_refused"], strict=True)]))
+    rows.append(("loss split adds up / value conserved / replay identical",
+                 ["yes" if a and b and c else "NO"
+                  for a, b, c in zip(table["loss_split_adds_up"], table["value_conserved"], table["replay_identical"], strict=True)]))
+    return rows
+
+
+def _compare_tables(table, title: str, width: int | None = None) -> list[Table]:
+    """The compare table for the console, a column per venue. No number is ever cut: each venue's column is
+    as wide as its longest value and never wraps, and the venues are split over as many tables as the
+    terminal's width needs (a number folds onto a second line, whole, only on a terminal too narrow for one)."""
+    rows = _compare_rows(table)
+    venues = [str(v) for v in table["venue"]]
+    need = [max(len(v), *(len(line) for r in rows for line in r[1][i].splitlines())) for i, v in enumerate(venues)]
+    width = width or console.width
+    label = min(max(len(r[0]) for r in rows), 28)  # the labels wrap to this width on a narrow terminal
+    groups: list[list[int]] = [[]]
+    used = label + 4
+    for i, w in enumerate(need):
+        if groups[-1] and used + w + 3 > width:
+            groups.append([])
+            used = label + 4
+        groups[-1].append(i)
+        used += w + 3
+    out = []
+    for g, idx in enumerate(groups):
+        t = Table(title=title if len(groups) == 1 else f"{title} ({g + 1} of {len(groups)})")
+        room = width - sum(need[i] + 3 for i in idx) - 4  # what the numbers leave to the labels
+        t.add_column("figure", overflow="fold", min_width=max(8, min(label, 24, room)))
+        for i in idx:
+            t.add_column(venues[i], justify="right", no_wrap=True, overflow="fold", min_width=need[i])
+        for lab, cells in rows:
+            t.add_row(lab, *(cells[i] for i in idx))
+        out.append(t)
+    return out
 
 
 def depeg(
@@ -1139,6 +1182,83 @@ def validate(
         raise typer.Exit(1)
 
 
+# --------------------------------------------------------------------------------------------------
+# screenshots
+
+#: The small run of each lab report that ``ramparts screenshots`` makes (and the browser tests open): seconds each.
+#: Each is the command line after ``ramparts``, without ``--out``.
+SCREENSHOT_RUNS: dict[str, list[str]] = {
+    "replay": ["replay", "black-thursday-2020", "--accounts", "200"],
+    "compare": ["compare", "black-thursday-2020", "--accounts", "200", "--venues", "ramparts,binance,dydx"],
+    "stress": ["stress", "--paths", "4", "--steps", "24", "--accounts", "100"],
+    "coverage": ["coverage", "--paths", "20000", "--chunk", "10000", "--backend", "numpy"],
+    "calibrate": ["calibrate", "--margin-scale", "0.5,1,2", "--max-fraction", "1", "--paths", "2", "--steps", "24", "--accounts", "80"],
+    "backtest-margin": ["backtest-margin", "ftx-2022", "--model", "historical"],
+    "depeg": ["depeg", "--accounts", "200"],
+    "replay-options": ["replay-options", "--pairs", "20", "--every", "4"],
+    "validate": ["validate", "--check", "black-thursday-binance,black-thursday-bitmex"],
+}
+
+_CHROMIUM = "/usr/bin/chromium"
+
+
+def screenshots(
+    out: Path = out_option("screenshots"),
+    force: bool = force_option(),
+    only: str = typer.Option("", help="comma-separated reports to shoot (default: all): " + ", ".join(SCREENSHOT_RUNS)),
+    browser: Path = typer.Option(None, help=f"the Chromium to drive (default: {_CHROMIUM} if present, else Playwright's own)"),
+    width: int = typer.Option(1400, help="page width in pixels"),
+) -> None:
+    """Run a small version of every lab report into a temporary folder and write a full-page PNG of each (Chromium, Playwright)."""
+    import subprocess
+    import sys
+
+    names = [x.strip() for x in only.split(",") if x.strip()] or list(SCREENSHOT_RUNS)
+    unknown = [x for x in names if x not in SCREENSHOT_RUNS]
+    if unknown:
+        fail(f"--only: unknown report {', '.join(unknown)} (one of {', '.join(SCREENSHOT_RUNS)})")
+    if width < 320:
+        fail(f"--width: at least 320 pixels, got {width}")
+    exe = str(browser) if browser is not None else (_CHROMIUM if Path(_CHROMIUM).exists() else None)
+    if browser is not None and not browser.exists():
+        fail(f"--browser: no such file: {browser}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        fail("ramparts screenshots needs Playwright: pip install playwright (and a Chromium: apt-get install chromium)")
+    with run_folder("screenshots", "reports", out, force=force) as out_dir, tempfile.TemporaryDirectory() as tmp:
+        made: dict[str, Path] = {}
+        here = Path(tmp) / "cwd"  # an empty working folder: python -m puts it first on the path, so no report folder shadows a module
+        here.mkdir()
+        for name in names:
+            folder = Path(tmp) / "reports" / name
+            with console.status(f"running {' '.join(SCREENSHOT_RUNS[name])}"):
+                res = subprocess.run([sys.executable, "-m", "ramparts", *SCREENSHOT_RUNS[name], "--out", str(folder)],
+                                     capture_output=True, text=True, env={**os.environ, "COLUMNS": "120"}, cwd=here)
+            if res.returncode != 0:
+                why = (res.stderr.strip().splitlines() or res.stdout.strip().splitlines() or ["no output"])[-1]
+                fail(f"{name}: ramparts {' '.join(SCREENSHOT_RUNS[name])} failed: {why}")
+            made[name] = folder / "report.html"
+        with sync_playwright() as pw:
+            try:
+                chrome = pw.chromium.launch(**({"executable_path": exe} if exe else {}), args=["--no-sandbox", "--disable-gpu"])
+            except Exception as exc:  # a missing or broken browser is the user's to fix: one line
+                fail(f"cannot start Chromium ({exe or 'Playwright’s own'}): {str(exc).splitlines()[0]}")
+            try:
+                for name, html in made.items():
+                    page = chrome.new_page(viewport={"width": width, "height": 900})
+                    page.goto(html.resolve().as_uri())
+                    page.wait_for_function("() => Array.from(document.querySelectorAll('.js-plotly-plot')).every(g => g._fullLayout)",
+                                           timeout=60_000)
+                    png = out_dir / f"{name}.png"
+                    page.screenshot(path=str(png), full_page=True)
+                    page.close()
+                    console.print(f"{name}: {png} ({png.stat().st_size:,} bytes)", highlight=False)
+            finally:
+                chrome.close()
+    show_files(out_dir, label="screenshots")
+
+
 COMMANDS: tuple[tuple[str, Any], ...] = (
     ("demo", demo),
     ("replay", replay),
@@ -1151,6 +1271,7 @@ COMMANDS: tuple[tuple[str, Any], ...] = (
     ("replay-options", replay_options),
     ("export-book", export_book),
     ("validate", validate),
+    ("screenshots", screenshots),
 )
 
 
@@ -1160,4 +1281,4 @@ def register(app: typer.Typer) -> None:
         app.command(name)(fn)
 
 
-__all__ = ["COMMANDS", "FIELDS", "REWORDING", "register"]
+__all__ = ["COMMANDS", "FIELDS", "REWORDING", "SCREENSHOT_RUNS", "register"]

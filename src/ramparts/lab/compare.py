@@ -8,9 +8,11 @@ equity, the insurance fund (sized per profile by the same ``--fund`` rule, :mod:
 its start, gross draws, penalty income, end), the backstop vault's loss, ADL (fills, notional, what
 the counterparties gave up), socialised loss, the loss beyond the fund and the bad debt split by
 who bore it. The population may be a risk team's own book (:mod:`ramparts.lab.book`): each venue opens
-what its initial margin accepts, and the table says how many positions each refused. :func:`write_compare_report` writes one HTML page (grouped bars per figure, the oracle
-paths, the fund and vault over time, each profile's fund sizing and documented differences from
-its venue), a JSON summary and a Parquet table.
+what its initial margin accepts, and the table says how many positions each refused. :func:`write_compare_report`
+writes one HTML page (:mod:`ramparts.lab.reportkit`'s: the verdict, a headline table of every figure per venue keyed to
+``compare.json``, the parameters; the oracle paths, the fund and the vault over time; grouped bars of where the loss
+went, of the counts and of the margin as a percent of notional; the bad debt by who bore it; each profile's fund
+sizing and documented differences from its venue), a JSON summary and a Parquet table.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import replace
+from html import escape
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ramparts.lab.book import Book
@@ -98,44 +100,121 @@ def run_compare(ts_ns, price, profiles: list[VenueProfile], *, name: str, popula
     return pd.DataFrame(rows), results
 
 
+#: The grouped bars of the compare report: (title, y axis, [(table column, words, colour meaning)]).
+_BARS = (
+    ("Where the loss went, per venue", "USDC", (
+        ("insurance_fund_draws_usdc", "fund draws, gross", "fund"), ("penalty_income_usdc", "penalties to the fund", "income"),
+        ("vault_loss_usdc", "backstop vault loss", "vault"), ("adl_counterparty_loss_usdc", "ADL counterparties' loss", "adl"),
+        ("socialised_loss_usdc", "socialised loss", "socialised"), ("loss_beyond_fund_usdc", "loss beyond the fund", "total"))),
+    ("Liquidations, bankruptcies and ADL fills, per venue", "count", (
+        ("liquidation_steps", "liquidation steps", "liquidation"), ("bankruptcies", "bankrupt accounts", "bankruptcy"),
+        ("deleverages", "ADL fills", "adl"))),
+    ("Margin at the open, per venue", "percent of notional", (
+        ("initial_margin_rate_avg", "initial margin required", "requirement"),
+        ("collateral_to_notional_avg", "collateral posted", "collateral"))),
+)
+
+
+def compare_verdict(table: pd.DataFrame) -> str:
+    """One sentence: the range of the loss beyond the fund and of the bad debt across the venues."""
+    if table.empty:
+        return "No venue ran."
+    v = table.set_index("venue")
+    beyond, bad = v["loss_beyond_fund_usdc"], v["bad_debt_usdc"]
+    n_beyond = int((beyond > 0).sum())
+    return (f"Across {len(v)} venue designs the loss beyond the insurance fund ran from {beyond.min():,.0f} USDC ({beyond.idxmin()}) to "
+            f"{beyond.max():,.0f} USDC ({beyond.idxmax()}); {n_beyond} of {len(v)} lost anything beyond their fund. "
+            f"Bad debt net of penalties ran from {bad.min():,.0f} ({bad.idxmin()}) to {bad.max():,.0f} USDC ({bad.idxmax()}).")
+
+
+def compare_headline(table: pd.DataFrame) -> list[tuple[str, list]]:
+    """The headline rows of a compare table (a column per venue), keyed to ``compare.json``'s ``venues``."""
+    from ramparts.lab import reportkit as rk
+
+    n = len(table)
+
+    def row(label: str, col: str, spec: str) -> tuple[str, list]:
+        return label, [rk.cell(None if col not in table else _plain(table[col].iloc[i]), f"venues/{i}/{col}", spec) for i in range(n)]
+
+    rows = [row(label, k, ".2%" if k in RATES else (",d" if k in COUNTS else ",.0f")) for k, label in FIGURES.items()]
+    rows += [row(f"  bad debt borne by: {rk.BEARER_WORDS[b]} (USDC)", f"bad_debt_{b}_usdc", ",.0f") for b in BEARERS]
+    rows.append(("fund sized by", [f"{r} ({b})" for r, b in zip(table["fund_rule"], table["fund_basis"], strict=True)]))
+    if "book_positions_refused" in table:
+        rows.append(row("book: positions opened at the open", "book_positions_opened", ",d"))
+        rows.append(row("book: positions refused at the open", "book_positions_refused", ",d"))
+    rows += [row("loss split adds up", "loss_split_adds_up", "text"), row("value conserved", "value_conserved", "text"),
+             row("journal replay identical", "replay_identical", "text")]
+    return rows
+
+
+#: Figures that are counts (shown without decimals, as integers).
+COUNTS = ("liquidation_steps", "bankruptcies", "deleverages")
+
+
+def _plain(x):
+    """A numpy scalar as the Python value the JSON file holds."""
+    return x.item() if hasattr(x, "item") else x
+
+
 def write_compare_report(table: pd.DataFrame, results: dict[str, ReplayResult], profiles: list[VenueProfile], out_dir: str | Path,
-                         title: str) -> dict[str, Path]:
+                         title: str, *, path=None) -> dict[str, Path]:
+    """``report.html`` (the verdict per venue, the parameters, the oracle, fund and vault over time, grouped bars of
+    where the loss went, the counts and the margin, each venue's fund and differences), ``compare.json`` and
+    ``compare.parquet``. ``path`` (a :class:`~ramparts.lab.paths.PathProvenance`) names the price series."""
     import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
+
+    from ramparts.lab import reportkit as rk
+    from ramparts.lab.report import fund_words, population_words
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"html": out / "report.html", "json": out / "compare.json", "table": out / "compare.parquet"}
-    keys = list(FIGURES)
-    rows = (len(keys) + 1) // 2 + 1
-    rows += 1  # the backstop vault's equity over time, beside the bad debt by bearer
-    titles = ["oracle price seen by each venue", "insurance fund (USDC)"] + [FIGURES[k] for k in keys]
-    titles += [""] * (len(keys) % 2) + ["backstop vault equity (USDC)", "bad debt by who bore it (USDC)"]
-    fig = make_subplots(rows=rows, cols=2, subplot_titles=titles, vertical_spacing=0.03)
-    colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
-    for i, (venue, r) in enumerate(results.items()):
-        t = pd.to_datetime(np.asarray(r.series["ts_ns"]), unit="ns", utc=True)
-        c = colours[i % len(colours)]
-        fig.add_trace(go.Scatter(x=t, y=r.series["oracle_price"], name=venue, line={"color": c, "width": 1}, legendgroup=venue), row=1, col=1)
-        fig.add_trace(go.Scatter(x=t, y=r.series["insurance_fund"], name=venue, line={"color": c, "width": 1}, legendgroup=venue, showlegend=False),
-                      row=1, col=2)
-        fig.add_trace(go.Scatter(x=t, y=r.series["vault_equity"], name=venue, line={"color": c, "width": 1}, legendgroup=venue, showlegend=False),
-                      row=rows, col=1)
-    for j, k in enumerate(keys):
-        fig.add_trace(go.Bar(x=table["venue"], y=table[k], marker={"color": colours[: len(table)]}, showlegend=False), row=2 + j // 2, col=1 + j % 2)
-    bearer_colours = {"insurance_fund": "#9467bd", "backstop_vault": "#8c564b", "adl_counterparties": "#ff7f0e", "socialised": "#d62728"}
+    venues = list(table["venue"])
+    colour = {v: rk.palette(i) for i, v in enumerate(venues)}
+    page = rk.Page(f"ramparts compare: {title}", command="compare")
+    page.verdict(compare_verdict(table), rk.headline(compare_headline(table), columns=venues, source="compare.json"))
+    first = next(iter(results.values()), None)
+    if first is not None:
+        s0 = first.summary
+        series = path.describe() if path is not None else "the event's default series"
+        page.parameters([
+            ("event", s0.get("name", "").split(" on ")[0] or title), ("price series and bar size", series),
+            ("markets", ", ".join(s0.get("markets") or []) or "—"), ("window", rk.span(first.series["ts_ns"])),
+            ("population (the same on every venue)", population_words(s0)),
+            ("seed", "— (a book)" if s0.get("book") else (s0.get("population") or {}).get("seed")),
+            ("insurance fund rule", f"{table['fund_rule'].iloc[0]} on every venue, each from its own profile's published figures"),
+            ("venues", "; ".join(f"{p.name} ({p.title})" for p in profiles)),
+        ])
+    for key, words, unit in (("oracle_price", "Oracle price seen by each venue", "BTC price (USD)"),
+                             ("insurance_fund", "Insurance fund of each venue over time", "USDC"),
+                             ("vault_equity", "Backstop vault equity of each venue over time", "USDC")):
+        fig = rk.time_chart(words, y=unit, height=360)
+        for v, r in results.items():
+            fig.add_trace(go.Scatter(x=rk.times(r.series["ts_ns"]), y=r.series[key], name=v, line={"color": colour[v], "width": 1.2}))
+        page.figure(fig)
+    for words, unit, cols in _BARS:
+        fig = rk.chart(words, x="venue", y=unit, height=420)
+        for col, label, meaning in cols:
+            if col not in table:
+                continue
+            spec = ".2%" if col in RATES else ",.0f"
+            fig.add_trace(go.Bar(x=venues, y=table[col], name=label, marker={"color": rk.COLOURS[meaning]}, text=rk.bar_text(table[col], spec),
+                                 textposition="outside", cliponaxis=False))
+        fig.update_layout(barmode="group")
+        if unit.startswith("percent"):
+            fig.update_yaxes(tickformat=".1%")
+        page.figure(fig)
+    fig = rk.chart("Bad debt by who bore it, per venue", x="venue", y="USDC (< 0: a surplus)", height=420)
     for b in BEARERS:
-        fig.add_trace(go.Bar(x=table["venue"], y=table[f"bad_debt_{b}_usdc"], name=f"borne by: {b.replace('_', ' ')}",
-                             marker={"color": bearer_colours[b]}), row=rows, col=2)
+        fig.add_trace(go.Bar(x=venues, y=table[f"bad_debt_{b}_usdc"], name=f"borne by: {rk.BEARER_WORDS[b]}", marker={"color": rk.BEARER_COLOURS[b]}))
     fig.update_layout(barmode="relative")
-    notes = "<br>".join(f"<b>{p.name}</b> ({p.source}): " + ("; ".join(p.differences) or "—") for p in profiles)
-    funds = "<br>".join(f"<b>{v}</b>: {r.summary['fund']['explanation']}. Source: {r.summary['fund']['source']}" for v, r in results.items())
-    fig.update_layout(height=330 * rows, title=title, template="plotly_white")
-    html = fig.to_html(include_plotlyjs="inline", full_html=True)
-    html = html.replace("</body>", "<div style='font-family:sans-serif;font-size:13px;margin:16px'>"
-                                   f"<h3>Insurance fund of each venue</h3>{funds}"
-                                   f"<h3>How each profile differs from its venue</h3>{notes}</div></body>")
-    paths["html"].write_text(html, encoding="utf-8")
+    page.figure(fig)
+    notes = "".join(f"<li><b>{escape(p.name)}</b> ({escape(p.source)}): " + escape("; ".join(p.differences) or "—") + "</li>" for p in profiles)
+    funds = "".join(f"<li><b>{escape(v)}</b>: {escape(fund_words(r.summary['fund']))}. {escape(r.summary['fund']['explanation'])}</li>"
+                    for v, r in results.items())
+    page.section("Insurance fund of each venue", f"<ul>{funds}</ul>", id="funds")
+    page.section("How each profile differs from its venue", f"<ul>{notes}</ul>", id="differences")
+    page.write(paths["html"])
     doc = {"title": title, "venues": table.to_dict(orient="records"),
            "funds": {v: r.summary["fund"] for v, r in results.items()},
            "bad_debt_by_bearer_usdc": {v: r.summary["bad_debt_by_bearer_usdc"] for v, r in results.items()},

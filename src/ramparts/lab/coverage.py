@@ -370,35 +370,123 @@ def run_coverage(spec: CoverageSpec, *, backend: str = "auto", fits: Any = None,
     return CoverageResult(spec, used, params, summary, curves, seconds, ext if keep_paths else None)
 
 
+#: The four loss measures of a coverage run, in the field's words.
+MEASURES = {"long_worst": "long, worst within the horizon", "short_worst": "short, worst within the horizon",
+            "long_horizon": "long, at the horizon's end", "short_horizon": "short, at the horizon's end"}
+
+
+def coverage_caveats(result: CoverageResult) -> list[str]:
+    """Where the coverage figures are doubtful: a fitted model at its bounds, and quantiles with few paths
+    beyond them or rarer than the fitting history's horizons (:mod:`ramparts.lab.reportkit`)."""
+    from ramparts.lab import reportkit as rk
+
+    sp, p = result.spec, result.params
+    out = rk.fit_caveats(garch=p if sp.model == "garch" else None, gpd={"xi": p["xi"]} if sp.model == "gpd" else None)
+    history = None
+    if not (sp.model == "normal" and sp.sigma is not None):  # fitted to the shipped hourly history
+        from ramparts.lab.stress import fit_models
+
+        history = fit_models().observations * 3600 / sp.step_s
+    out += rk.quantile_caveats(int(result.summary["paths"]), sp.levels, what="the loss", unit="paths", history=history,
+                               horizon=sp.horizon_steps, history_label="hourly BTC, Binance spot 2017-2022")
+    missing = [q for q in sp.levels if any(result.summary["losses"][m][f"{q:g}"]["var_se"] is None for m in result.summary["losses"])]
+    if missing:
+        out.append(f"No standard error at {', '.join(f'{q:g}' for q in missing)}: too few paths for two batches with a tail each "
+                   "(run more paths).")
+    return out
+
+
+def _coverage_headline(s: dict, levels) -> list[tuple[str, list]]:
+    from ramparts.lab import reportkit as rk
+
+    rows = []
+    for name, words in MEASURES.items():
+        for q in levels:
+            r = s["losses"][name][f"{q:g}"]
+            k = f"summary/losses/{name}/{q:g}"
+            rows.append((f"{words}, level {q:g}", [rk.cell(r["var"], f"{k}/var", ".2%"), rk.cell(r["var_se"], f"{k}/var_se", ".2%"),
+                                                   rk.cell(r["es"], f"{k}/es", ".2%"), rk.cell(r["es_se"], f"{k}/es_se", ".2%")]))
+    rows.append(("median absolute move over the horizon", [rk.cell(s["median_abs_horizon_move"], "summary/median_abs_horizon_move", ".2%"),
+                                                          "", "", ""]))
+    return rows
+
+
 def write_coverage_report(result: CoverageResult, out_dir: str | Path, tier_rates: dict[str, float] | None = None) -> dict[str, Path]:
-    """``report.html`` (exceedance curves, log scale, with ``tier_rates`` marked), ``summary.json``
-    and ``exceedance.csv`` (one row per rate)."""
+    """``report.html`` (the VaR / ES table with standard errors, the parameters, the caveats, the exceedance
+    curves with ``tier_rates`` marked, VaR and ES by level), ``summary.json`` and ``exceedance.csv`` (one row per rate)."""
     import plotly.graph_objects as go
+
+    from ramparts.lab import reportkit as rk
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = {"html": out / "report.html", "json": out / "summary.json", "csv": out / "exceedance.csv"}
     c = result.exceedance
-    fig = go.Figure()
-    styles = {"long_worst": ("#d62728", "solid"), "short_worst": ("#1f77b4", "solid"),
-              "long_horizon": ("#d62728", "dot"), "short_horizon": ("#1f77b4", "dot")}
+    s, sp = result.summary, result.spec
+    notes = coverage_caveats(result)
+    n = int(s["paths"])
+    title = (f"ramparts coverage: {sp.model}, {n:,} paths of {sp.horizon_steps} × {sp.step_s} s "
+             f"({result.backend}, {result.seconds:.1f} s)")
+    page = rk.Page(title, command="coverage")
+    top = max(sp.levels)
+    lw = s["losses"]["long_worst"][f"{top:g}"]
+    sw = s["losses"]["short_worst"][f"{top:g}"]
+    sentence = (f"At {top:g}, a long position can lose {lw['var']:.2%} of its notional within the {sp.horizon_steps}-step horizon "
+                f"(expected shortfall {lw['es']:.2%}), a short {sw['var']:.2%} ({sw['es']:.2%}): a maintenance rate below these is "
+                "crossed more often than the level claims.")
+    page.verdict(sentence, rk.headline(_coverage_headline(s, sp.levels), columns=("VaR", "± s.e.", "ES", "± s.e."),
+                                       first="loss, fraction of notional", source="summary.json",
+                                       caption="Value-at-risk and expected shortfall of the loss, with their Monte Carlo standard errors "
+                                               "(— : not estimated)."))
+    model = {"garch": "GARCH(1,1)-t fitted to hourly BTC", "jump": "Merton jump diffusion (σ fitted to hourly BTC)",
+             "gpd": "Gaussian body and a fitted GPD loss tail", "normal": "i.i.d. normal log returns"}[sp.model]
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in result.params.items())
+    page.parameters([("model", f"{model}: {shown}"), ("horizon", f"{sp.horizon_steps} steps of {sp.step_s:,} s"),
+                     ("paths", f"{n:,} in chunks of {sp.chunk_paths:,} (results depend on seed and chunk)"), ("seed", sp.seed),
+                     ("confidence levels", ", ".join(f"{q:g}" for q in sp.levels)), ("volatility scale", f"{sp.vol_scale:g}"),
+                     ("backend", f"{result.backend} ({result.seconds:.1f} s)")])
+    page.caveats(notes)
+    floor = 0.3 / n  # a log axis has no zero: a rate no path reached is drawn on this floor, and says so
+    fig = rk.chart("P(loss through a maintenance rate within the horizon)", x="maintenance rate (fraction of notional, log scale)",
+                   y="probability (log scale)", height=620)
+    styles = {"long_worst": (rk.palette(0), "solid"), "short_worst": (rk.palette(1), "solid"),
+              "long_horizon": (rk.palette(0), "dot"), "short_horizon": (rk.palette(1), "dot")}
     for name, (colour, dash) in styles.items():
-        y = [v if v > 0 else None for v in c[name]]  # a log axis has no zero: the curve ends at the last path seen
-        fig.add_trace(go.Scatter(x=c["rate"], y=y, mode="lines", name=name.replace("_", ", "), line={"color": colour, "dash": dash}))
+        y = np.asarray(c[name], dtype=float)
+        zero = y <= 0
+        fig.add_trace(go.Scatter(x=c["rate"], y=np.where(zero, floor, y), mode="lines+markers", name=MEASURES[name],
+                                 line={"color": colour, "dash": dash}, marker={"size": np.where(zero, 7, 0), "symbol": "circle-open"},
+                                 text=[f"0 of {n:,} paths" if z else f"{v:.3g}" for z, v in zip(zero, y, strict=True)],
+                                 hovertemplate="rate %{x:.2%}: %{text}<extra>%{fullData.name}</extra>"))
     for label, r in (tier_rates or {}).items():
-        fig.add_vline(x=r, line={"color": "grey", "dash": "dash", "width": 1})
+        fig.add_vline(x=r, line={"color": rk.COLOURS["requirement"], "dash": "dash", "width": 1})
         # on a log axis an annotation's x is log10 of the value; vertical text keeps close rates apart
         fig.add_annotation(x=math.log10(r), y=0.02, yref="paper", text=label, textangle=-90, showarrow=False, xanchor="right",
-                           yanchor="bottom", font={"size": 11, "color": "grey"})
-    s, sp = result.summary, result.spec
-    fig.update_layout(template="plotly_white", height=620,
-                      title=(f"ramparts coverage: {sp.model}, {s['paths']:,} paths of {sp.horizon_steps} × {sp.step_s} s "
-                             f"({result.backend}, {result.seconds:.1f} s). P(loss through a maintenance rate within the horizon)"),
-                      xaxis={"title": "maintenance rate (fraction of notional)", "type": "log", "tickformat": ".1%",
-                             "tickvals": [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 0.9]},
-                      yaxis={"title": "probability", "type": "log"})
-    fig.write_html(files["html"], include_plotlyjs="inline", full_html=True)
-    doc = {"summary": s, "spec": sp.to_dict(), "params": result.params}
+                           yanchor="bottom", font={"size": 11, "color": "#0e7c86"})
+    decades = [10.0 ** -k for k in range(0, int(math.ceil(math.log10(n))) + 1) if 10.0 ** -k > floor * 2]
+    fig.update_layout(xaxis={"type": "log", "tickformat": ".1%", "tickvals": [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 0.9]},
+                      yaxis={"type": "log", "tickvals": [*decades, floor],
+                             "ticktext": [f"{v:g}" for v in decades] + [f"none of {n:,}"]})
+    fig.add_hline(y=floor, line={"color": "#999", "width": 1, "dash": "dot"})
+    page.figure(fig, caption=f"A curve that reaches the dotted floor: no path of {n:,} lost that much (zero, drawn on the floor of the log "
+                             "axis, open circles). Dashed lines: the maintenance rates of the tiers named.")
+    bars = rk.chart("Value-at-risk and expected shortfall by confidence level, worst within the horizon", x="confidence level",
+                    y="loss (fraction of notional)", height=440)
+    for name, colour in (("long_worst", rk.palette(0)), ("short_worst", rk.palette(1))):
+        for measure, pattern in (("var", ""), ("es", "/")):
+            rows = [s["losses"][name][f"{q:g}"] for q in sp.levels]
+            ys = [r[measure] for r in rows]
+            se = [r[f"{measure}_se"] for r in rows]
+            bars.add_trace(go.Bar(x=[f"{q:g}" for q in sp.levels], y=ys, name=f"{MEASURES[name].split(',')[0]}: {measure.upper()}",
+                                  marker={"color": colour, "pattern": {"shape": pattern}},
+                                  error_y={"type": "data", "array": [1.96 * (e or 0) for e in se], "visible": True},
+                                  text=[f"{v:.1%}" + ("" if e is not None else " (no s.e.)") for v, e in zip(ys, se, strict=True)],
+                                  textposition="outside", cliponaxis=False))
+    bars.update_layout(barmode="group")
+    bars.update_yaxes(tickformat=".0%")
+    page.figure(bars, caption="Whiskers: ± 1.96 Monte Carlo standard errors.")
+    page.write(files["html"])
+    doc = {"summary": s, "spec": sp.to_dict(), "params": result.params, "caveats": notes}
     files["json"].write_text(json.dumps(doc, indent=2, sort_keys=True, default=str))
     names = [k for k in c if k != "rate"]
     lines = ["rate," + ",".join(names)] + [",".join([f"{r:.6g}"] + [f"{c[k][i]:.9g}" for k in names]) for i, r in enumerate(c["rate"])]
@@ -407,4 +495,4 @@ def write_coverage_report(result: CoverageResult, out_dir: str | Path, tier_rate
 
 
 __all__ = ["BACKENDS", "MODELS", "CoverageResult", "CoverageSpec", "Extremes", "model_params", "resolve_backend", "run_coverage",
-           "simulate", "simulate_chunk", "summarise", "var_es", "write_coverage_report"]
+           "simulate", "simulate_chunk", "summarise", "var_es", "write_coverage_report", "coverage_caveats", "MEASURES"]

@@ -169,33 +169,75 @@ def run_depeg(spec: DepegSpec) -> DepegResult:
     return DepegResult(spec, label, df, summary)
 
 
+#: The three valuations of :func:`run_depeg`, in the field's words.
+VALUATIONS = {"at_peg": "at peg (trusting the peg)", "static": "market price, static haircut", "defended": "depeg defence"}
+
+
+def depeg_end(result: DepegResult) -> dict:
+    """What is left at the end of the window: accounts still below maintenance and their shortfall, per valuation."""
+    last = result.series.iloc[-1]
+    return {"at": pd.Timestamp(int(last["ts_ns"]), unit="ns", tz="UTC").isoformat(), "ratio": float(last["ratio"]),
+            "breach": {k: int(last[f"breach_{k}"]) for k in VALUATIONS}, "shortfall": {k: float(last[f"shortfall_{k}"]) for k in VALUATIONS}}
+
+
 def write_depeg_report(result: DepegResult, out_dir: str | Path) -> dict[str, Path]:
+    """``report.html`` (the verdict per valuation, with the accounts still below maintenance at the end; the
+    parameters; the peg, the defence's haircuts, the collateral value, the accounts below maintenance and
+    their shortfall over time), ``summary.json`` (the summary and ``at_end``) and ``series.parquet``."""
     import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
+
+    from ramparts.lab import reportkit as rk
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"html": out / "report.html", "json": out / "summary.json", "series": out / "series.parquet"}
     d = result.series
-    t = pd.to_datetime(d["ts_ns"], unit="ns", utc=True)
-    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07,
-                        subplot_titles=("Market / peg and the haircut in force", "Collateral value of the population (USD)",
-                                        "Accounts below maintenance"), specs=[[{"secondary_y": True}], [{}], [{}]])
-    fig.add_trace(go.Scatter(x=t, y=d["ratio"], name="market / peg", line={"color": "#1f77b4"}), row=1, col=1)
-    fig.add_trace(go.Scatter(x=t, y=d["haircut_in_force"], name="haircut in force (depeg defence)", line={"color": "#d62728", "shape": "hv"}),
-                  row=1, col=1, secondary_y=True)
-    fig.add_trace(go.Scatter(x=t, y=d["dynamic_haircut"], name="dynamic (volatility) haircut", line={"color": "#ff7f0e", "dash": "dot"}),
-                  row=1, col=1, secondary_y=True)
-    names = {"at_peg": "valued at peg", "static": "market price, static haircut", "defended": "depeg defence"}
-    colours = {"at_peg": "#7f7f7f", "static": "#1f77b4", "defended": "#d62728"}
-    for k, lab in names.items():
-        fig.add_trace(go.Scatter(x=t, y=d[f"value_{k}"], name=lab, line={"color": colours[k]}, legendgroup=k), row=2, col=1)
-        fig.add_trace(go.Scatter(x=t, y=d[f"breach_{k}"], name=lab, line={"color": colours[k], "shape": "hv"}, legendgroup=k, showlegend=False),
-                      row=3, col=1)
-    fig.update_yaxes(tickformat=".0%", secondary_y=True, row=1, col=1)
-    fig.update_layout(height=1000, template="plotly_white", title=f"ramparts depeg stress: {result.label}, {result.summary['accounts']:,} accounts")
-    fig.write_html(paths["html"], include_plotlyjs="inline", full_html=True)
-    paths["json"].write_text(json.dumps(result.summary, indent=2, default=str))
+    s, sp = result.summary, result.spec
+    end = depeg_end(result)
+    doc = dict(s, at_end=end)
+    t = rk.times(d["ts_ns"])
+    page = rk.Page(f"ramparts depeg stress: {result.label}, {s['accounts']:,} accounts", command="depeg")
+    b = end["breach"]
+    sentence = (f"The peg fell to {s['lowest_ratio']:.4f} at {s['at'][:16].replace('T', ' ')} UTC. At the end of the window "
+                f"({end['at'][:16].replace('T', ' ')} UTC, market / peg {end['ratio']:.4f}), {b['defended']:,} of {s['accounts']:,} accounts "
+                f"are still below maintenance under the depeg defence ({end['shortfall']['defended']:,.0f} USD short), {b['static']:,} "
+                f"under the static haircut and {b['at_peg']:,} trusting the peg.")
+    c = rk.cell
+    rows = [("most accounts below maintenance", [c(s[f"max_breach_{k}"], f"max_breach_{k}", ",d") for k in VALUATIONS]),
+            ("largest total shortfall (USD)", [c(s[f"max_shortfall_{k}"], f"max_shortfall_{k}") for k in VALUATIONS]),
+            ("accounts still below maintenance at the end", [c(b[k], f"at_end/breach/{k}", ",d") for k in VALUATIONS]),
+            ("shortfall at the end (USD)", [c(end["shortfall"][k], f"at_end/shortfall/{k}") for k in VALUATIONS]),
+            ("lowest market / peg", [c(s["lowest_ratio"], "lowest_ratio", ".4f"), "", ""]),
+            ("largest haircut in force (depeg defence)", ["", "", c(s["max_haircut_in_force"], "max_haircut_in_force", ".2%")]),
+            ("collateral posted (USD)", [c(s["collateral_usd"], "collateral_usd"), "", ""])]
+    page.verdict(sentence, rk.headline(rows, columns=list(VALUATIONS.values()), first="figure", source="summary.json"))
+    page.parameters([("peg path", f"{result.label} ({s['source']})"), ("window", rk.span(d["ts_ns"])),
+                     ("population", f"{sp.accounts:,} accounts posting the pegged asset; collateral at peg a cushion of "
+                                    f"{sp.cushion_min:.0%} to {sp.cushion_max:.0%} above maintenance (log-uniform)"), ("seed", sp.seed),
+                     ("static haircut", f"{sp.static_haircut:.2%}"),
+                     ("depeg defence", f"haircut {sp.depeg_factor:g} × ({sp.depeg_threshold:g} − market / peg) below {sp.depeg_threshold:g}, "
+                                       f"on a volatility haircut capped at {sp.dynamic_cap:.0%}, rising at most {sp.dynamic_max_up:.0%} a step"),
+                     *([("synthetic trough", f"{sp.trough:g}")] if sp.source == "synthetic" else [])])
+    colour = {"at_peg": rk.palette(3), "static": rk.palette(0), "defended": rk.palette(1)}
+    peg = rk.time_chart("Market price of the pegged asset against its peg", y="market / peg", height=360)
+    peg.add_trace(go.Scatter(x=t, y=d["ratio"], name="market / peg", line={"color": rk.COLOURS["price"]}))
+    peg.add_hline(y=sp.depeg_threshold, line={"color": rk.COLOURS["requirement"], "dash": "dash", "width": 1})
+    page.figure(peg, caption=f"Dashed: the threshold {sp.depeg_threshold:g} below which the depeg haircut starts.")
+    hc = rk.time_chart("Haircuts of the depeg defence", y="haircut (fraction of the collateral's value)", height=340)
+    hc.add_trace(go.Scatter(x=t, y=d["haircut_in_force"], name="haircut in force", line={"color": rk.COLOURS["requirement"], "shape": "hv"}))
+    hc.add_trace(go.Scatter(x=t, y=d["dynamic_haircut"], name="of which: volatility haircut",
+                            line={"color": rk.COLOURS["requirement"], "dash": "dot", "shape": "hv"}))
+    hc.update_yaxes(tickformat=".0%", rangemode="tozero")
+    page.figure(hc)
+    for key, words, unit in (("value", "Collateral value of the population under each valuation", "USD"),
+                             ("breach", "Accounts below maintenance under each valuation", "accounts (count)"),
+                             ("shortfall", "Total shortfall below maintenance under each valuation", "USD")):
+        fig = rk.time_chart(words, y=unit, height=360)
+        for k, lab in VALUATIONS.items():
+            fig.add_trace(go.Scatter(x=t, y=d[f"{key}_{k}"], name=lab, line={"color": colour[k], "shape": "hv" if key != "value" else "linear"}))
+        page.figure(fig)
+    page.write(paths["html"])
+    paths["json"].write_text(json.dumps(doc, indent=2, default=str))
     d.to_parquet(paths["series"], index=False)
     return paths
 

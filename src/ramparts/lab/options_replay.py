@@ -213,29 +213,68 @@ def _population(pop: OptionsPopulation, opts, p0: float, marks: dict[str, str], 
 
 
 def write_options_report(summary: dict, out_dir: str | Path) -> dict[str, Path]:
+    """``report.html`` (the verdict per margin mode, the parameters, BTC and its implied volatility, the accounts
+    below maintenance, and portfolio against cross margin: counts, bankruptcies on their own axis, money on
+    its own), ``summary.json`` and ``series.parquet``."""
     import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
+
+    from ramparts.lab import reportkit as rk
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"html": out / "report.html", "json": out / "summary.json", "series": out / "series.parquet"}
     d = summary["series"]
-    t = pd.to_datetime(d["ts_ns"], unit="ns", utc=True)
-    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07, specs=[[{"secondary_y": True}], [{}], [{"type": "bar"}]],
-                        subplot_titles=("BTC and the implied volatility used for the option marks", "Accounts below maintenance",
-                                        "Portfolio against cross margin"))
-    fig.add_trace(go.Scatter(x=t, y=d["price"], name="BTC", line={"color": "#1f77b4"}), row=1, col=1)
-    fig.add_trace(go.Scatter(x=t, y=d["vol"], name="implied vol", line={"color": "#ff7f0e", "shape": "hv"}), row=1, col=1, secondary_y=True)
-    for m, c in (("portfolio", "#2ca02c"), ("cross", "#d62728")):
-        fig.add_trace(go.Scatter(x=t, y=d[f"in_breach_{m}"], name=f"{m} margin", line={"color": c}), row=2, col=1)
-    figures = ["margin_calls", "liquidation_steps", "bankruptcies"]
-    for m, c in (("portfolio", "#2ca02c"), ("cross", "#d62728")):
-        fig.add_trace(go.Bar(x=figures + ["initial margin at open (k USDC)"],
-                             y=[summary["modes"][m][f] for f in figures] + [summary["initial_margin_at_open_usdc"][m] / 1e3], name=m,
-                             marker={"color": c}), row=3, col=1)
-    fig.update_layout(height=1100, template="plotly_white", barmode="group", title=f"ramparts options replay: {summary['name']}")
-    fig.update_yaxes(tickformat=".0%", secondary_y=True, row=1, col=1)
-    fig.write_html(paths["html"], include_plotlyjs="inline", full_html=True)
+    t = rk.times(d["ts_ns"])
+    modes = ("portfolio", "cross")
+    colour = {"portfolio": rk.palette(0), "cross": rk.palette(1)}
+    m, im = summary["modes"], summary["initial_margin_at_open_usdc"]
+    page = rk.Page(f"ramparts options replay: {summary['name']}", command="replay-options")
+    saved = 1 - im["portfolio"] / im["cross"] if im["cross"] else 0.0
+    sentence = (f"Portfolio margin asked {im['portfolio']:,.0f} USDC at the open against {im['cross']:,.0f} in cross margin "
+                f"({abs(saved):.1%} {'less' if saved >= 0 else 'more'}); through a {summary['drawdown']:.0%} fall it saw "
+                f"{m['portfolio']['bankruptcies']:,} bankruptcies ({m['portfolio']['deficit_usdc']:,.0f} USDC deficit) against "
+                f"{m['cross']['bankruptcies']:,} ({m['cross']['deficit_usdc']:,.0f} USDC) in cross margin.")
+    c = rk.cell
+    rows = [("accounts", [c(summary["accounts_per_mode"][x], f"accounts_per_mode/{x}", ",d") for x in modes]),
+            ("initial margin posted at the open (USDC)", [c(im[x], f"initial_margin_at_open_usdc/{x}") for x in modes])]
+    for k, label, spec in (("margin_calls", "margin calls", ",d"), ("liquidation_steps", "liquidation steps", ",d"),
+                           ("bankruptcies", "bankruptcies", ",d"), ("deficit_usdc", "bankruptcy deficit (USDC)", ",.0f")):
+        rows.append((label, [c(m[x][k], f"modes/{x}/{k}", spec) for x in modes]))
+    rows += [("opening fills refused (initial margin), both modes", [c(summary["opening_rejected"], "opening_rejected", ",d"), ""]),
+             ("value conserved", [c(summary["value_conserved"], "value_conserved", "text"), ""]),
+             ("journal replay reproduces the state hash", [c(summary["replay_identical"], "replay_identical", "text"), ""])]
+    page.verdict(sentence, rk.headline(rows, columns=[f"{x} margin" for x in modes], source="summary.json"))
+    pop = summary.get("population") or {}
+    page.parameters([("event", summary["name"]), ("window", rk.span(d["ts_ns"])),
+                     ("price", f"{summary['observations']:,} observations from {summary['first_price']:,.2f} to a low of {summary['low']:,.2f}"),
+                     ("options", f"calls and puts expiring in {summary['expiry_days']} days, strikes "
+                                 + ", ".join(f"{k:,}" for k in summary["strikes"])),
+                     ("implied volatility", summary["vol_source"]),
+                     ("population", f"{pop.get('pairs', '?')} accounts, each in a portfolio and a cross sub-account with the same collateral "
+                                    f"(median {pop.get('collateral_median', 0):,.0f} USDC)"), ("seed", pop.get("seed"))])
+    px = rk.time_chart("BTC and the implied volatility used for the option marks", y="BTC price (USD)", y2="implied volatility (annual)",
+                       height=400)
+    px.add_trace(go.Scatter(x=t, y=d["price"], name="BTC", line={"color": rk.COLOURS["price"]}), secondary_y=False)
+    px.add_trace(go.Scatter(x=t, y=d["vol"], name="implied vol", line={"color": rk.COLOURS["volatility"], "shape": "hv"}), secondary_y=True)
+    px.update_yaxes(tickformat=".0%", secondary_y=True)
+    page.figure(px)
+    br = rk.time_chart("Accounts below maintenance", y="accounts (count)", height=360)
+    for x in modes:
+        br.add_trace(go.Scatter(x=t, y=d[f"in_breach_{x}"], name=f"{x} margin", line={"color": colour[x], "shape": "hv"}))
+    page.figure(br)
+    for words, unit, keys in (("Portfolio against cross margin: margin calls and liquidation steps", "count",
+                               (("margin_calls", "margin calls"), ("liquidation_steps", "liquidation steps"))),
+                              ("Bankruptcies", "bankrupt accounts (count)", (("bankruptcies", "bankruptcies"),)),
+                              ("Initial margin at the open and bankruptcy deficit", "USDC", (("im", "initial margin at the open"),
+                                                                                            ("deficit_usdc", "bankruptcy deficit")))):
+        fig = rk.chart(words, x="figure", y=unit, height=380)
+        for x in modes:
+            ys = [im[x] if k == "im" else m[x][k] for k, _ in keys]
+            fig.add_trace(go.Bar(x=[label for _, label in keys], y=ys, name=f"{x} margin", marker={"color": colour[x]},
+                                 text=rk.bar_text(ys), textposition="outside", cliponaxis=False))
+        fig.update_layout(barmode="group")
+        page.figure(fig)
+    page.write(paths["html"])
     doc = {k: v for k, v in summary.items() if k != "series"}
     paths["json"].write_text(json.dumps(doc, indent=2, default=str))
     d.to_parquet(paths["series"], index=False)

@@ -347,7 +347,8 @@ def run_replay(
 
     n = ts_ns.size
     cols = {k: np.zeros(n) for k in ("market_price", "oracle_price", "insurance_fund", "vault_equity", "in_breach",
-                                      "ratio_p50", "ratio_p90", "ratio_p99", "liquidated_notional", "displacement", "vault_unwound")}
+                                      "ratio_p50", "ratio_p90", "ratio_p99", "liquidated_notional", "displacement", "vault_unwound",
+                                      "bankrupt")}
     for sym in symbols[1:]:
         cols[f"market_price:{sym}"] = np.zeros(n)
         cols[f"oracle_price:{sym}"] = np.zeros(n)
@@ -460,6 +461,7 @@ def run_replay(
                 totals["socialised_loss"] += f["amount"]
             elif kind == "Bankruptcy":
                 counts["bankruptcies"] += 1
+                cols["bankrupt"][k] += 1  # bankruptcies at this step (the report marks them on the price)
                 deficit += f["deficit"]
             elif kind == "AuctionInsolventFill":
                 keeper_bonus += f["to_liquidator"]

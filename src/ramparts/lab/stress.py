@@ -453,50 +453,179 @@ def run_task(task: tuple) -> dict:
     return run_case(generate_case(spec, i, fits), spec, population, venue, liquidity)
 
 
-def write_stress_report(result: StressResult, out_dir: str | Path) -> dict[str, Path]:
-    """``report.html`` (histograms of the deficit, the fund's low, the loss beyond the fund and the
-    backstop vault's loss; the bad debt by who bore it; exhaustion probability), ``summary.json``
-    (with the fitted models and the spec) and ``paths.parquet`` (one row per path)."""
+def family(spec: StressSpec) -> str:
+    """The path family a spec's paths are drawn from (``historical``, ``jump``, ``garch`` or ``gpd``)."""
+    if spec.scenario in BASE_SCENARIOS:
+        return spec.scenario
+    if spec.scenario == "correlation":
+        return spec.base if spec.base != "historical" else "garch"
+    return spec.base
+
+
+def stress_caveats(result: StressResult) -> list[str]:
+    """Where the stress is doubtful: a fitted model at its bounds (the family's), and tail quantiles of
+    too few paths (:mod:`ramparts.lab.reportkit`)."""
+    from ramparts.lab import reportkit as rk
+
+    fam = family(result.spec)
+    out = rk.fit_caveats(garch=result.fits.garch if fam == "garch" else None, gpd=result.fits.gpd if fam == "gpd" else None)
+    out += rk.quantile_caveats(int(result.summary["paths"]), (0.95, 0.99), what="the deficit, the loss beyond the fund, the vault loss "
+                               "and the bad debt per path", unit="paths")
+    return out
+
+
+def _stress_headline(s: dict) -> list[tuple[str, list]]:
+    from ramparts.lab import reportkit as rk
+
+    c = rk.cell
+    rows = [("P(insurance fund exhausted)", [c(s["p_fund_exhausted"], "summary/p_fund_exhausted", ".1%")]),
+            ("  95% confidence interval: low", [c(s["p_fund_exhausted_ci95"][0], "summary/p_fund_exhausted_ci95/0", ".1%")]),
+            ("  95% confidence interval: high", [c(s["p_fund_exhausted_ci95"][1], "summary/p_fund_exhausted_ci95/1", ".1%")]),
+            ("P(loss beyond the fund: vault / ADL / socialised)", [c(s["p_loss_beyond_fund"], "summary/p_loss_beyond_fund", ".1%")])]
+    if "p_loss_beyond_fund_and_vault" in s:
+        rows.append(("P(loss beyond the fund and the vault: ADL / socialised)",
+                     [c(s["p_loss_beyond_fund_and_vault"], "summary/p_loss_beyond_fund_and_vault", ".1%")]))
+    rows.append(("P(any bankruptcy)", [c(s["p_any_bankruptcy"], "summary/p_any_bankruptcy", ".1%")]))
+    rows.append(("insurance fund at the start, mean over the paths (USDC)", [c(s["insurance_fund_start_usdc"], "summary/insurance_fund_start_usdc")]))
+    if s.get("fund_ratio_to_open_interest_mean") is not None:
+        rows.append(("insurance fund / open interest, mean", [c(s["fund_ratio_to_open_interest_mean"], "summary/fund_ratio_to_open_interest_mean", ".2%")]))
+    for key, words in (("bankruptcy_deficit_usdc", "bankruptcy deficit"), ("loss_beyond_fund_usdc", "loss beyond the fund"),
+                       ("vault_loss_usdc", "backstop vault loss"), ("bad_debt_usdc", "bad debt")):
+        if key in s:
+            rows.append((f"{words} (USDC): mean / q95 / q99 / max", [c(s[key][q], f"summary/{key}/{q}") for q in ("mean", "q95", "q99", "max")]))
+    if "insurance_fund_draws_mean_usdc" in s:
+        rows.append(("mean fund draws, gross (USDC)", [c(s["insurance_fund_draws_mean_usdc"], "summary/insurance_fund_draws_mean_usdc")]))
+        rows.append(("mean penalty income (USDC)", [c(s["penalty_income_mean_usdc"], "summary/penalty_income_mean_usdc")]))
+    for b, v in (s.get("bad_debt_by_bearer_mean_usdc") or {}).items():
+        rows.append((f"  mean borne by the {rk.BEARER_WORDS.get(b, b)} (USDC)" if b != "socialised" else "  mean socialised (USDC)",
+                     [c(v, f"summary/bad_debt_by_bearer_mean_usdc/{b}")]))
+    rows.append(("median drawdown of the paths", [c(s["median_drawdown"], "summary/median_drawdown", ".1%")]))
+    rows.append(("mean liquidated notional (USDC)", [c(s["mean_liquidated_notional_usdc"], "summary/mean_liquidated_notional_usdc")]))
+    if "book" in s:
+        rows.append(("book: positions refused at the open, most on one path", [c(s["book"]["positions_refused_max"],
+                                                                                "summary/book/positions_refused_max", ",d")]))
+    # every row a single value, or four (mean / q95 / q99 / max): pad to four columns
+    return [(label, cells + [""] * (4 - len(cells))) for label, cells in rows]
+
+
+#: Up to this many paths, an outcome is drawn one bar a path (sorted); beyond it, as a histogram.
+PER_PATH_BARS = 60
+
+
+def _histogram(title: str, x, unit: str, colour: str, n: int, *, lowest_first: bool = False):
+    """One outcome per path: a bar a path, the worst first (the largest, or the lowest with ``lowest_first``; up to
+    :data:`PER_PATH_BARS` paths), else a histogram; all paths at zero is said in words, not drawn as one block."""
     import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
+
+    from ramparts.lab import reportkit as rk
+
+    v = np.asarray(x, dtype=float)
+    if n <= PER_PATH_BARS:
+        fig = rk.chart(title, x="path, lowest first" if lowest_first else "path, largest first", y=unit, height=360, legend=False)
+    else:
+        fig = rk.chart(title, x=unit, y="paths (count)", height=360, legend=False)
+    if not np.any(v != 0):
+        rk.empty_chart_note(fig, f"every path at 0 ({n} of {n}): nothing to draw")
+        fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+        fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
+        return fig
+    if n <= PER_PATH_BARS:
+        order = np.argsort(v if lowest_first else -v, kind="stable")
+        fig.add_trace(go.Bar(x=[f"path {i}" for i in order], y=v[order], name=title, marker={"color": colour},
+                             text=rk.bar_text(v[order]), textposition="outside", cliponaxis=False))
+        fig.update_xaxes(type="category")
+    else:
+        fig.add_trace(go.Histogram(x=v, nbinsx=40, name=title, marker={"color": colour}))
+    return fig
+
+
+def write_stress_report(result: StressResult, out_dir: str | Path, *, population=None, venue=None) -> dict[str, Path]:
+    """``report.html`` (the verdict, the parameters, the caveats; histograms of the deficit, the fund's low, the
+    loss beyond the fund and the backstop vault's loss; the deficit against the drawdown; the bad debt by who
+    bore it), ``summary.json`` (with the fitted models, the spec and the caveats) and ``paths.parquet`` (one row
+    per path). ``population`` and ``venue`` (what the run used) add their lines to the parameters."""
+    import plotly.graph_objects as go
+
+    from ramparts.lab import reportkit as rk
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"html": out / "report.html", "json": out / "summary.json", "paths": out / "paths.parquet"}
-    t, s = result.table, result.summary
-    fig = make_subplots(rows=3, cols=2, subplot_titles=(
-        "Bankruptcy deficit per path (USDC)", "Insurance fund: lowest level per path (USDC)",
-        "Deficit against the path's drawdown", "Loss beyond the fund per path (USDC)",
-        "Backstop vault loss per path (USDC)", "Bad debt by who bore it, mean per path (USDC)"))
-    fig.add_trace(go.Histogram(x=t["bankruptcy_deficit_usdc"], nbinsx=40, name="deficit", marker={"color": "#d62728"}), row=1, col=1)
-    fig.add_trace(go.Histogram(x=t["insurance_fund_min_usdc"], nbinsx=40, name="fund low", marker={"color": "#9467bd"}), row=1, col=2)
-    fig.add_vline(x=s["insurance_fund_start_usdc"] * result.spec.exhausted_below, line={"color": "red", "dash": "dash"}, row=1, col=2)
-    fig.add_trace(go.Scatter(x=t["drawdown"], y=t["bankruptcy_deficit_usdc"], mode="markers", name="paths",
-                             marker={"color": np.where(t["fund_exhausted"], "#d62728", "#1f77b4")},
-                             text=[f"path {p}: {lab}" for p, lab in zip(t["path"], t["label"], strict=True)]), row=2, col=1)
-    if (t["loss_beyond_fund_usdc"] > 0).any():
-        fig.add_trace(go.Histogram(x=t["loss_beyond_fund_usdc"], nbinsx=40, name="beyond fund", marker={"color": "#ff7f0e"}), row=2, col=2)
-    else:  # a histogram of zeros alone draws one solid block: say it in words instead
-        xd, yd = fig.layout.xaxis4.domain, fig.layout.yaxis4.domain  # the panel's place on the page
-        fig.add_annotation(text=f"no path lost anything beyond the fund ({len(t)} of {len(t)} at 0 USDC)", showarrow=False,
-                           xref="paper", yref="paper", x=sum(xd) / 2, y=sum(yd) / 2, xanchor="center", yanchor="middle",
-                           font={"size": 14})
-        fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, row=2, col=2)
-        fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, row=2, col=2)
-    if "vault_loss_usdc" in t:
-        fig.add_trace(go.Histogram(x=t["vault_loss_usdc"], nbinsx=40, name="vault loss", marker={"color": "#8c564b"}), row=3, col=1)
-        mean = s.get("bad_debt_by_bearer_mean_usdc", {})
-        fig.add_trace(go.Bar(x=[b.replace("_", " ") for b in mean], y=list(mean.values()), name="bad debt by bearer",
-                             marker={"color": ["#9467bd", "#8c564b", "#ff7f0e", "#d62728"][: len(mean)]}), row=3, col=2)
+    t, s, sp = result.table, result.summary, result.spec
+    notes = stress_caveats(result)
     lo, hi = s["p_fund_exhausted_ci95"]
     ratio = s.get("fund_ratio_to_open_interest_mean")
     fund = f"fund {s['insurance_fund_start_usdc']:,.0f} USDC" + ("" if ratio is None else f" ({ratio:.2%} of open interest)")
-    fig.update_layout(height=1300, template="plotly_white", showlegend=False,
-                      title=(f"ramparts stress: {s['scenario']}, {s['paths']} paths, {fund}; P(insurance fund exhausted) = "
-                             f"{s['p_fund_exhausted']:.1%} (95% CI {lo:.1%}–{hi:.1%}); P(loss beyond fund) = {s['p_loss_beyond_fund']:.1%}"))
-    fig.update_xaxes(title_text="drawdown", row=2, col=1, tickformat=".0%")
-    fig.write_html(paths["html"], include_plotlyjs="inline", full_html=True)
-    doc = {"summary": s, "spec": result.spec.to_dict(), "fitted_models": result.fits.to_dict()}
+    page = rk.Page(f"ramparts stress: {s['scenario']}, {s['paths']} paths, {fund}", command="stress")
+    sentence = (f"P(insurance fund exhausted) = {s['p_fund_exhausted']:.1%} (95% CI {lo:.1%}–{hi:.1%}) over {s['paths']} paths; "
+                f"P(loss beyond the fund) = {s['p_loss_beyond_fund']:.1%}; the bankruptcy deficit's q99 is "
+                f"{s['bankruptcy_deficit_usdc']['q99']:,.0f} USDC.")
+    page.verdict(sentence, rk.headline(_stress_headline(s), columns=("value or mean", "q95", "q99", "max"), source="summary.json"))
+    fam = family(sp)
+    who = f"book {s['book'].get('file')}" if "book" in s else "—"
+    if isinstance(population, Book):
+        who = f"book {population.file}: {population.n_accounts:,} sub-accounts, {population.positions:,} positions"
+    elif isinstance(population, PopulationSpec):
+        who = f"uniform: {population.n_accounts:,} accounts, leverage log-uniform 1.5-50×, seed {population.seed}"
+    elif population is not None:  # a scenario crowd
+        who = f"scenario crowd: {population.n_accounts:,} accounts, seed {getattr(population, 'seed', '—')}"
+    rows = [("scenario family", sp.scenario + ("" if sp.scenario in BASE_SCENARIOS else f" over {fam} paths")),
+            ("paths", f"{sp.n_paths:,} paths of {sp.n_steps:,} observations, every {sp.step_s:,} s"),
+            ("seed", f"{sp.seed} (path i depends only on the seed and i)"),
+            ("volatility scale", f"{sp.vol_scale:g}")]
+    if fam == "historical":
+        rows.append(("event (the historical family scales it)", f"{sp.event}, shocks × {sp.shock_scale[0]:g} to {sp.shock_scale[1]:g}"))
+    f = result.fits
+    if fam == "garch":
+        g = f.garch
+        rows.append(("fitted model", f"GARCH(1,1)-t on {f.observations:,} hourly BTC returns (Binance spot 2017-2022): ω {g['omega']:.3g}, "
+                                     f"α {g['alpha']:.4f}, β {g['beta']:.4f}, ν {g['nu']:.2f}"))
+    elif fam == "gpd":
+        g = f.gpd
+        rows.append(("fitted model", f"GPD loss tail on {g['n_obs']:,} hourly BTC returns: ξ {g['xi']:.3f}, scale {g['scale']:.4f}, "
+                                     f"threshold {g['threshold']:.4f} ({g['n_exceed']:,} exceedances); body σ {f.sigma_hourly:.4f}/h"))
+    elif fam == "jump":
+        rows.append(("model", f"Merton jump diffusion: σ {f.sigma_hourly:.4f}/h (fitted), {sp.jump_per_day:g} jumps a day of mean "
+                              f"{sp.jump_mean:.0%} and s.d. {sp.jump_std:.0%}"))
+    rows += [("population", who), ("insurance fund", fund + (f", rule {venue.fund}" if venue is not None else "")
+                                    + f"; exhausted below {sp.exhausted_below:.0%} of its start"),
+             ("venue", getattr(venue, "name", None) or "ramparts (the lab's default venue)")]
+    page.parameters(rows)
+    page.caveats(notes)
+    n = len(t)
+    page.figure(_histogram("Bankruptcy deficit per path", t["bankruptcy_deficit_usdc"], "bankruptcy deficit (USDC)", rk.COLOURS["bankruptcy"], n))
+    low = _histogram("Insurance fund: lowest level per path", t["insurance_fund_min_usdc"], "lowest fund level (USDC)", rk.COLOURS["fund"], n,
+                     lowest_first=True)
+    level = s["insurance_fund_start_usdc"] * sp.exhausted_below
+    if n <= PER_PATH_BARS:
+        low.add_hline(y=level, line={"color": rk.COLOURS["bankruptcy"], "dash": "dash"})
+    else:
+        low.add_vline(x=level, line={"color": rk.COLOURS["bankruptcy"], "dash": "dash"})
+    page.figure(low, caption=f"Dashed line: exhausted ({sp.exhausted_below:.0%} of the fund at the start).")
+    sc = rk.chart("Deficit against the path's drawdown", x="drawdown of the path", y="bankruptcy deficit (USDC)", height=400)
+    for exhausted, words, colour in ((False, "fund held", rk.palette(0)), (True, "fund exhausted", rk.COLOURS["fund"])):
+        m = t["fund_exhausted"].astype(bool) == exhausted
+        if m.any():
+            sc.add_trace(go.Scatter(x=t.loc[m, "drawdown"], y=t.loc[m, "bankruptcy_deficit_usdc"], mode="markers", name=words,
+                                    marker={"color": colour, "size": 8},
+                                    text=[f"path {p}: {lab}" for p, lab in zip(t.loc[m, "path"], t.loc[m, "label"], strict=True)]))
+    sc.update_xaxes(tickformat=".0%")
+    sc.update_yaxes(rangemode="tozero")
+    page.figure(sc)
+    beyond = _histogram("Loss beyond the fund per path", t["loss_beyond_fund_usdc"], "loss beyond the fund (USDC)", rk.COLOURS["total"], n)
+    if not (t["loss_beyond_fund_usdc"] > 0).any():
+        beyond.layout.annotations[0].text = f"no path lost anything beyond the fund ({n} of {n} at 0 USDC)"
+    page.figure(beyond)
+    if "vault_loss_usdc" in t:
+        page.figure(_histogram("Backstop vault loss per path", t["vault_loss_usdc"], "backstop vault loss (USDC)", rk.COLOURS["vault"], n))
+        mean = s.get("bad_debt_by_bearer_mean_usdc", {})
+        bar = rk.chart("Bad debt by who bore it, mean per path", x="who bore it", y="USDC per path (< 0: a surplus)", height=380, legend=False)
+        bar.add_trace(go.Bar(x=[rk.BEARER_WORDS.get(b, b) for b in mean], y=list(mean.values()), name="bad debt by bearer",
+                             marker={"color": [rk.BEARER_COLOURS.get(b, "#444") for b in mean]}, text=rk.bar_text(list(mean.values())),
+                             textposition="outside", cliponaxis=False))
+        page.figure(bar)
+    page.write(paths["html"])
+    doc = {"summary": s, "spec": sp.to_dict(), "fitted_models": result.fits.to_dict(), "caveats": notes}
     paths["json"].write_text(json.dumps(doc, indent=2, sort_keys=True, default=str))
     t.to_parquet(paths["paths"], index=False)
     return paths
@@ -515,6 +644,8 @@ __all__ = [
     "run_case",
     "run_stress",
     "run_task",
+    "family",
+    "stress_caveats",
     "summarise",
     "write_stress_report",
 ]

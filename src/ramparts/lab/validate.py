@@ -311,59 +311,84 @@ def run_validation(names: list[str] | None = None, *, progress: Callable[[str, i
     return out
 
 
+def _spec(f: Figure) -> str:
+    """The format spec of a figure's ``fmt`` (``"{:.1%}"`` → ``".1%"``)."""
+    return f.fmt[2:-1] if f.fmt.startswith("{:") and f.fmt.endswith("}") else ".3f"
+
+
 def write_validation(results: list[tuple[Check, list[FigureResult], dict]], out_dir: Path) -> dict[str, Path]:
-    """``validation.json`` and ``report.html`` (a table per check, lab beside reality and band, with a chart)."""
+    """``validation.json`` and ``report.html``: the verdict (a table per check: lab beside reality and the band, keyed
+    to the JSON), the parameters of each replay, a chart per check (each figure on its own scale, the band shaded),
+    and each figure's band basis, source and known gap."""
+    from html import escape as html_escape
+
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     from ramparts import __version__
+    from ramparts.lab import reportkit as rk
 
     doc = {"version": __version__, "checks": [
         {"name": c.name, "title": c.title, "event": c.event, "venue": c.venue, "markets": list(c.markets), "fund": c.fund,
          "figures": [f.to_dict() for f in figs], "run": facts} for c, figs, facts in results]}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "validation.json").write_text(json.dumps(doc, indent=2, default=str))
-    rows = [(c, f) for c, figs, _ in results for f in figs]
-    fig = make_subplots(rows=len(rows), cols=1, subplot_titles=[f"{c.title}: {f.figure.label}" for c, f in rows],
-                        vertical_spacing=min(0.06, 0.9 / max(len(rows), 1)))
-    for i, (_, f) in enumerate(rows, start=1):
-        lo, hi = f.figure.low, f.figure.high
-        fig.add_trace(go.Scatter(x=[lo, hi], y=[0, 0], mode="lines", line={"width": 14, "color": "rgba(46,139,87,0.35)"},
-                                 name="band", showlegend=i == 1, hovertemplate="band %{x}<extra></extra>"), row=i, col=1)
-        if f.figure.real is not None:
-            fig.add_trace(go.Scatter(x=[f.figure.real], y=[0], mode="markers", marker={"symbol": "diamond", "size": 14, "color": "black"},
-                                     name="real", showlegend=i == 1), row=i, col=1)
-        if not math.isnan(f.lab):
-            lab_x = f.lab if math.isfinite(f.lab) else hi * 2
-            fig.add_trace(go.Scatter(x=[lab_x], y=[0], mode="markers",
-                                     marker={"size": 14, "color": "#1f77b4" if f.inside else "#d62728"},
-                                     name="lab", showlegend=i == 1), row=i, col=1)
-        fig.update_yaxes(visible=False, row=i, col=1)
-    fig.update_layout(height=120 * len(rows) + 120, title="ramparts validate: the lab against what really happened",
-                      template="plotly_white", legend={"orientation": "h", "y": 1.02, "x": 0})
+    page = rk.Page(f"ramparts {__version__}: the lab against what really happened", command="validate")
+    every = [f for _, figs, _ in results for f in figs]
+    inside = sum(f.inside for f in every)
+    gaps = [f for f in every if not f.inside and f.figure.known_gap]
+    bad = [f for f in every if not f.inside and not f.figure.known_gap]
+    sentence = (f"{inside} of {len(every)} figures land inside their band"
+                + (f"; {len(bad)} OUTSIDE ({', '.join(f.figure.label for f in bad)})" if bad else "")
+                + (f"; {len(gaps)} outside as known gaps ({', '.join(f.figure.key for f in gaps)})" if gaps else "") + ".")
     tables = []
+    for ci, (c, figs, _) in enumerate(results):
+        rows = []
+        for fj, f in enumerate(figs):
+            k, sp = f"checks/{ci}/figures/{fj}", _spec(f.figure)
+            rows.append((f.figure.label, [rk.cell(f.to_dict()["lab"] if not math.isinf(f.lab) else f.lab, f"{k}/lab", sp),
+                                          rk.cell(f.figure.real, f"{k}/real", sp), rk.cell(f.figure.low, f"{k}/band/0", sp),
+                                          rk.cell(f.figure.high, f"{k}/band/1", sp), rk.cell(f.status, f"{k}/status", "text")]))
+        tables.append(rk.headline(rows, columns=("lab", "real", "band: low", "band: high", "status"), source="validation.json",
+                                  caption=c.title))
+    page.verdict(sentence, "".join(tables))
+    params = [("population", "the shipped default scenario (ramparts.lab.scenarios default.toml), seed 1")]
+    for c, _, facts in results:
+        series = "; ".join(f"{sym}: {pp.get('base', {}).get('source_id', '?')} ({pp.get('base', {}).get('interval', '?')} bars)"
+                           for sym, pp in (facts.get("paths") or {}).items()) if isinstance(facts.get("paths"), dict) else "—"
+        params.append((c.title, f"{facts['event']} on {facts['venue']}, markets {', '.join(facts['markets'])}; {facts['accounts']:,} accounts; "
+                                f"open interest {facts['open_interest_usdc']:,.0f} USDC; fund {facts['fund']['amount_usdc']:,.0f} USDC "
+                                f"({facts['fund']['rule']}, basis: {facts['fund']['basis']}); {facts['observations']:,} prices; series {series}"))
+    page.parameters(params)
+    for c, figs, _ in results:
+        fig = make_subplots(rows=len(figs), cols=1, vertical_spacing=min(0.25, 0.6 / max(len(figs), 1)))
+        for i, f in enumerate(figs, start=1):
+            lo, hi = f.figure.low, f.figure.high
+            fig.add_trace(go.Scatter(x=[lo, hi], y=[0, 0], mode="lines+markers", line={"width": 14, "color": "rgba(23,190,207,0.35)"},
+                                     marker={"symbol": "line-ns", "size": 16, "line": {"width": 2, "color": rk.COLOURS["requirement"]}},
+                                     name="band the lab must land in", legendgroup="band", showlegend=i == 1,
+                                     hovertemplate="band %{x}<extra></extra>"), row=i, col=1)
+            if f.figure.real is not None:
+                fig.add_trace(go.Scatter(x=[f.figure.real], y=[0], mode="markers", marker={"symbol": "diamond", "size": 14,
+                                                                                            "color": rk.COLOURS["breach"]},
+                                         name="real", legendgroup="real", showlegend=i == 1), row=i, col=1)
+            if not math.isnan(f.lab):
+                lab_x = f.lab if math.isfinite(f.lab) else hi * 2
+                fig.add_trace(go.Scatter(x=[lab_x], y=[0], mode="markers",
+                                         marker={"size": 14, "color": rk.palette(1) if f.inside else rk.COLOURS["bankruptcy"]},
+                                         name="lab (red: outside its band)", legendgroup="lab", showlegend=i == 1), row=i, col=1)
+            unit = "%" in _spec(f.figure)
+            fig.update_xaxes(title_text=f.figure.label, tickformat=".1%" if unit else None, row=i, col=1)
+            fig.update_yaxes(visible=False, row=i, col=1)
+        fig.update_layout(title={"text": c.title, "x": 0, "xref": "paper", "xanchor": "left"}, template="plotly_white",
+                          height=130 * len(figs) + 110, legend={"x": 1.02, "y": 1, "xanchor": "left"}, margin={"l": 40, "r": 40, "t": 60})
+        page.figure(fig)
     for c, figs, facts in results:
-        body = "".join(
-            f"<tr class='{'ok' if f.inside else ('gap' if f.figure.known_gap else 'bad')}'><td>{f.figure.label}</td>"
-            f"<td>{_fmt(f.figure, f.lab)}</td><td>{'—' if f.figure.real is None else _fmt(f.figure, f.figure.real)}</td>"
-            f"<td>{_fmt(f.figure, f.figure.low)} – {_fmt(f.figure, f.figure.high)}<br><small>{f.figure.band_basis}</small></td>"
-            f"<td>{f.status}{'<br><small>' + f.figure.known_gap + '</small>' if f.figure.known_gap else ''}</td>"
-            f"<td><small>{f.figure.source}</small></td></tr>" for f in figs)
-        run = (f"{facts['event']} · venue {facts['venue']} · markets {', '.join(facts['markets'])} · {facts['accounts']:,} accounts · "
-               f"open interest {facts['open_interest_usdc']:,.0f} USDC · fund {facts['fund']['amount_usdc']:,.0f} USDC "
-               f"({facts['fund']['basis']}) · {facts['observations']:,} prices")
-        notes = "".join(f"<li>{n}</li>" for n in [*facts["notes"], *facts["profile_differences"]])
-        tables.append(f"<h2>{c.title}</h2><p>{run}</p><table><tr><th>figure</th><th>lab</th><th>real</th><th>band</th>"
-                      f"<th>status</th><th>source</th></tr>{body}</table><ul>{notes}</ul>")
-    html = ("<!doctype html><html><head><meta charset='utf-8'><title>ramparts validate</title><style>"
-            "body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;width:100%}"
-            "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}tr.ok td:nth-child(5){color:#2e8b57}"
-            "tr.bad td:nth-child(5){color:#d62728;font-weight:bold}tr.gap td:nth-child(5){color:#b8860b}</style></head><body>"
-            f"<h1>ramparts {__version__}: the lab against what really happened</h1>"
-            "<p>Each check replays a real window through a venue's design with the shipped default scenario; each figure "
-            "is the lab's beside the real one and the band the lab must land in (see ramparts.lab.validate).</p>"
-            + "".join(tables) + fig.to_html(full_html=False, include_plotlyjs=True) + "</body></html>")
-    (out_dir / "report.html").write_text(html, encoding="utf-8")
+        rows = [[f.figure.label, f.figure.band_basis, f.figure.source, f.figure.known_gap or "—"] for f in figs]
+        notes = "".join(f"<li>{html_escape(n)}</li>" for n in [*facts["notes"], *facts["profile_differences"]])
+        page.section(f"{c.title}: bands and sources", rk.table(["figure", "band", "source", "known gap"], rows, cls="sources"),
+                     f"<ul>{notes}</ul>")
+    (out_dir / "report.html").write_text(page.render(), encoding="utf-8")
     return {"json": out_dir / "validation.json", "html": out_dir / "report.html"}
 
 
