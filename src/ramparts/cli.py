@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[tuple[str, str | None], ...] = (
     ("ramparts.service.cli", None),  # serve, and the service group (create-key, revoke-key, serve)
     ("ramparts.data.commands", "data"),  # list, verify, path, fetch the shipped market history
     ("ramparts.venues.commands", None),  # venues: what ramparts reproduces of each venue
+    ("ramparts.bus.commands", None),  # run: the engine fed by NATS JetStream, effects published back
 )
 
 
