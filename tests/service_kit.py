@@ -39,7 +39,7 @@ def new_namespace() -> str:
 
 @dataclass
 class Keys:
-    """One token per role (traders for accounts alice and bob)."""
+    """One token per role (traders for accounts alice and bob; ``custody`` moves money in and out)."""
 
     tokens: dict[str, str] = field(default_factory=dict)
     ids: dict[str, str] = field(default_factory=dict)
@@ -53,6 +53,7 @@ def make_keys(store) -> Keys:
     for name, role, account in (
         ("risk", "risk_officer", None), ("auditor", "auditor", None), ("oracle", "oracle", None),
         ("matcher", "matcher", None), ("sequencer", "sequencer", None), ("liquidator", "liquidator", "keeper1"),
+        ("custody", "custody", None),
         ("alice", "trader", "alice"), ("bob", "trader", "bob"),
     ):
         rec, token = store.create_key(role, account, name, actor="test")
@@ -74,7 +75,7 @@ def setup_venue(client, keys: Keys, *, alice: str = "1000", bob: str = "100000",
     ok(client.post("/v1/instruments", json=perp_body(), headers=keys.h("risk")))
     for who, amount in (("alice", alice), ("bob", bob)):
         ok(client.post("/v1/subaccounts", json={"subaccount": f"{who}/main"}, headers=keys.h(who)))
-        ok(client.post("/v1/deposits", json={"subaccount": f"{who}/main", "amount": amount}, headers=keys.h(who)))
+        ok(client.post("/v1/deposits", json={"subaccount": f"{who}/main", "amount": amount}, headers=keys.h("custody")))
     ok(client.post("/v1/insurance/deposits", json={"amount": insurance}, headers=keys.h("risk")))
     ok(client.post("/v1/prices", json={"instrument": "BTC-PERP", "price": "50000"}, headers=keys.h("oracle")))
 

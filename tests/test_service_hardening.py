@@ -516,10 +516,10 @@ def test_a_journal_that_moved_on_under_the_service_is_a_409(tmp_path):
         with Node.open(journal) as intruder:  # another program appends behind the service's back (no lease)
             intruder.submit({"kind": "Deposit", "subaccount": "bob/main", "asset": "USDC", "amount": "5",
                              "ts": intruder.engine.time_ns + 1})
-        r = c.post("/v1/deposits", json={"subaccount": "alice/main", "amount": "1"}, headers=keys.h("alice"))
+        r = c.post("/v1/deposits", json={"subaccount": "alice/main", "amount": "1"}, headers=keys.h("custody"))
         body = _err(r, 409, "journal_conflict")
         assert "moved on" in body["message"] and "retry" in body["message"]
-        _ok(c.post("/v1/deposits", json={"subaccount": "alice/main", "amount": "1"}, headers=keys.h("alice")), 201)
+        _ok(c.post("/v1/deposits", json={"subaccount": "alice/main", "amount": "1"}, headers=keys.h("custody")), 201)
         state = _ok(c.get("/v1/state", headers=keys.h("auditor")))
         with open_journal(journal) as j:
             assert j.last_seq() == state["seq"] and replay(j).state_hash() == state["state_hash"]

@@ -409,6 +409,28 @@ def encode_event(event: _Event) -> str:
     return canonical_json(event.model_dump(mode="json"))
 
 
+def check_readable(payload: str) -> None:
+    """Raise :class:`InvalidInput` unless the journal could read ``payload`` (an :func:`encode_event` text) back: a
+    free JSON value (a parameter, a collateral or margin object) may hold a lone surrogate (``"\\ud800"``), which
+    :func:`decode_event` refuses, so journaling it would leave a journal that no replay reads."""
+    if "\\ud" not in payload:  # no surrogate escape at all: the common case costs one scan
+        return
+    todo = [json.loads(payload)]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidInput("event", "a string is not valid Unicode (a lone surrogate): the journal could not "
+                                            "read it back") from None
+        elif isinstance(v, dict):
+            todo.extend(v.keys())
+            todo.extend(v.values())
+        elif isinstance(v, list):
+            todo.extend(v)
+
+
 def parse_event(data: Any) -> _Event:
     """Validate a dict (or JSON text) into an event; a malformed one raises :class:`InvalidInput`."""
     try:

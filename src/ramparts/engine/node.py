@@ -12,7 +12,11 @@ ahead of what is durable, whatever the exception:
   applied again without it, so the other events of a group commit are not failed by it (the
   engine is deterministic: they produce the same effects the second time);
 * an interrupt (``KeyboardInterrupt``, ``SystemExit``, a cancelled task) discards the in-memory
-  state and propagates.
+  state and propagates;
+* an event whose journal row could not be read back (a lone surrogate in a free JSON value, which
+  :func:`~ramparts.engine.events.decode_event` refuses) is refused with
+  :class:`~ramparts.errors.InvalidInput` before it is applied
+  (:func:`~ramparts.engine.events.check_readable`), so the journal always replays.
 
 A discarded engine is rebuilt before anything else reads it (:attr:`Node.engine`); if the rebuild
 fails too (the journal is unreachable), the next access tries again, so a read never sees state
@@ -29,7 +33,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ramparts.engine.engine import STATE_VERSION, Engine, snapshot_version
-from ramparts.engine.events import _Event, canonical_json, decode_event, encode_event, parse_event
+from ramparts.engine.events import (
+    _Event,
+    canonical_json,
+    check_readable,
+    decode_event,
+    encode_event,
+    parse_event,
+)
 from ramparts.errors import EventFailed, JournalCorrupt, RampartsError
 from ramparts.journal import JournalRecord, JournalStore, open_journal
 
@@ -181,8 +192,10 @@ class Node:
             try:
                 if isinstance(event, dict):
                     event = parse_event(event)
+                payload = encode_event(event)
+                check_readable(payload)  # before applying: an event its journal row could not replay is refused
                 effects = engine.apply(event)
-                record = JournalRecord(engine.seq, event.ts, event.kind, encode_event(event), canonical_json(effects))
+                record = JournalRecord(engine.seq, event.ts, event.kind, payload, canonical_json(effects))
             except RampartsError as exc:  # refused: the engine guarantees nothing changed
                 if raise_errors:
                     raise

@@ -1,7 +1,9 @@
 """The versioned REST routes of the risk service (``/v1``).
 
 Writes become journal events and are acknowledged (201, or 200 with per-fill outcomes for a fill
-batch) only after the node journaled them; reads are snapshots taken on the writer thread. Every
+batch) only after the node journaled them; reads are answered from published views, never on the
+writer thread (:mod:`ramparts.service.readview`: each states its seq in ``X-Ramparts-Seq``, reflects
+every write acknowledged before it unless ``?min_seq=`` asks otherwise). Every
 route names the action it needs (:data:`ramparts.service.auth.PERMISSIONS`); a trader is further
 confined to its own account's sub-accounts. The key comes from the ``X-API-Key`` or
 ``Authorization: Bearer`` header only (``?key=`` is a 401 ``key_in_url``); ``POST /v1/tickets``
@@ -10,20 +12,35 @@ turns it into a single-use ticket for the WebSocket stream. Every role of
 ``POST /v1/keys`` by a risk officer (none is held back). The ``responses`` of each route document
 every status it may answer: :data:`ERRORS` for reads, :data:`WRITE_ERRORS` (also 413) for routes
 with a body.
+
+The contract is the OpenAPI schema (:mod:`ramparts.service.models` states every pattern and bound): a
+request it allows is never refused as malformed. 422 means the request breaks the schema; what only
+the venue's state can decide (an instrument's tick grid, an asset's decimals, the engine's time, the
+clock skew, a parameter's value) is refused by the engine with 409 ``invalid_input`` naming the
+``field`` (:func:`_state_refusal`), an unknown entity with 404, a risk rule with 409 and its reason.
+``OPTIONS`` on a path answers 204 with ``Allow`` listing its documented methods, any other
+undocumented method 405 with the same ``Allow``.
+
+Money crosses the venue's boundary only through custody (:mod:`ramparts.service.custody`): a
+``custody`` or ``risk_officer`` key posts ``/v1/deposits`` and ``/v1/withdrawals`` (a custody key up
+to the custody cap per request, 403 ``over_custody_cap`` above it), journaled against the ledger
+account ``external`` (``GET /v1/custody``); a trader *requests* one (``POST /v1/custody/requests``),
+custody confirms it (``POST /v1/custody/requests/{request_id}/confirm``: the journaled event) or
+rejects it, the trader may cancel it.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from ramparts.errors import UnknownEntity
+from ramparts.errors import InvalidInput, UnknownEntity
+from ramparts.service import custody
 from ramparts.service import models as m
-from ramparts.service import views
 from ramparts.service.auth import AuthError, Principal
 from ramparts.service.guard import token_of
 
@@ -35,12 +52,18 @@ _bearer = HTTPBearer(auto_error=False)
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": m.ErrorBody, "description": text}
     for code, text in (
+        (400, "a malformed request: an unreadable body (not JSON, or nested too deep) or Content-Length"),
         (401, "missing, unknown or revoked API key, or a key in the URL (key_in_url: send the X-API-Key header)"),
-        (403, "the key's role may not do this, or a trader touched another account"),
-        (404, "unknown instrument, asset or sub-account"),
-        (409, "rejected by the risk rules (error = the engine's reason), or journal_conflict: the journal moved on "
-              "under the service (nothing stored; retry)"),
-        (422, "malformed input (field names the culprit)"),
+        (403, "the key's role may not do this, a trader touched another account, or a custody key went over the "
+              "custody cap (over_custody_cap)"),
+        (404, "unknown instrument, asset, sub-account, key or request"),
+        (409, "refused by the venue's rules or state: error = the engine's reason (initial_margin, free_collateral, "
+              "duplicate, ...), or invalid_input with the field a schema-valid value the venue's state refuses (off the "
+              "tick grid or the asset's decimals, a ts before the engine's time or beyond the clock skew, a parameter "
+              "the engine does not take), or journal_conflict: the journal moved on under the service (nothing "
+              "stored; retry)"),
+        (422, "the request breaks this schema (field names the culprit), or event_failed: the engine met a defect "
+              "applying it (nothing stored)"),
         (429, "rate limit of the key exceeded (rate_limited), or too many failed authentications from this client or "
               "for this key id (auth_throttled); Retry-After says when to retry"),
         (503, "the journal or the key store is unavailable"),
@@ -50,6 +73,28 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS, 413: {"model": m.ErrorBody, "description": "the request body is larger than the service's --max-body-bytes"},
 }
+
+
+def _ref(path: str, method: str) -> str:
+    return "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method
+
+
+def _links(status: int, links: dict[str, tuple[str, str, dict[str, str]]]) -> dict[int | str, dict[str, Any]]:
+    """:data:`WRITE_ERRORS` and OpenAPI links from this route's ``status`` answer to the operations it creates a
+    resource for (``name: (path, method, parameters)``), so a client (and schemathesis' stateful tests) can follow them."""
+    return {**WRITE_ERRORS, status: {"links": {name: {"operationRef": _ref(path, method), "parameters": params}
+                                              for name, (path, method, params) in links.items()}}}
+
+
+_REQUEST = {"request_id": "$response.body#/request_id"}
+CASH_REQUEST_LINKS = _links(201, {
+    "GetCashRequest": ("/v1/custody/requests/{request_id}", "get", _REQUEST),
+    "ConfirmCashRequest": ("/v1/custody/requests/{request_id}/confirm", "post", _REQUEST),
+    "RejectCashRequest": ("/v1/custody/requests/{request_id}/reject", "post", _REQUEST),
+    "CancelCashRequest": ("/v1/custody/requests/{request_id}/cancel", "post", _REQUEST),
+})
+KEY_LINKS = _links(201, {"RevokeKey": ("/v1/keys/{key_id}", "delete", {"key_id": "$response.body#/key_id"})})
+INSTRUMENT_LINKS = _links(201, {"AdlRanking": ("/v1/markets/{symbol}/adl", "get", {"symbol": "$request.body#/symbol"})})
 
 
 def _svc(request: Request):
@@ -83,10 +128,18 @@ def _event(kind: str, req: m._Req, **extra: Any) -> dict:
     return d
 
 
+def _state_refusal(exc: BaseException) -> BaseException:
+    """An :class:`InvalidInput` raised past the schema (by the writer or the engine) refuses a value the schema
+    allows, for a reason of the venue's state: 409, not 422 (see the module docstring)."""
+    if isinstance(exc, InvalidInput):
+        exc.status = 409
+    return exc
+
+
 async def _submit_one(request: Request, event: dict) -> m.EventAck:
     out = (await _svc(request).writer.submit([event]))[0]
     if out.error is not None:
-        raise out.error
+        raise _state_refusal(out.error)
     return m.EventAck(seq=out.seq, ts=event["ts"], kind=event["kind"], effects=out.effects)
 
 
@@ -106,17 +159,112 @@ async def open_subaccount(req: m.OpenSubAccountReq, request: Request, p: Princip
     return await _submit_one(request, _event("OpenSubAccount", req))
 
 
-@router.post("/deposits", status_code=201, response_model=m.EventAck, responses=WRITE_ERRORS, tags=["accounts"])
+@router.post("/deposits", status_code=201, response_model=m.EventAck, responses=WRITE_ERRORS, tags=["custody"])
 async def deposit(req: m.CashReq, request: Request, p: Principal = Depends(need("deposit"))):
-    _own(p, req.subaccount)
-    return await _submit_one(request, _event("Deposit", req))
+    """Custody (up to the custody cap) or a risk officer credits money from the outside world (the ledger
+    account ``external``) to a sub-account; audit-logged with the key. A trader requests one instead
+    (``POST /v1/custody/requests``)."""
+    return await _move_cash(request, p, "Deposit", req)
 
 
-@router.post("/withdrawals", status_code=201, response_model=m.EventAck, responses=WRITE_ERRORS, tags=["accounts"])
+@router.post("/withdrawals", status_code=201, response_model=m.EventAck, responses=WRITE_ERRORS, tags=["custody"])
 async def withdraw(req: m.CashReq, request: Request, p: Principal = Depends(need("withdraw"))):
-    """Withdraw up to the free collateral (409 ``free_collateral``, ``in_liquidation``, ``withdrawals_gated``)."""
+    """Custody (up to the custody cap) or a risk officer pays a sub-account's money out to the outside world,
+    up to its free collateral (409 ``free_collateral``, ``in_liquidation``, ``withdrawals_gated``)."""
+    return await _move_cash(request, p, "Withdraw", req)
+
+
+async def _move_cash(request: Request, p: Principal, kind: str, req: m.CashReq) -> m.EventAck:
+    _desk(request).check_cap(p, req.amount, req.asset)
+    ack = await _submit_one(request, _event(kind, req))
+    await _audit(request, p, kind.lower(), {"seq": ack.seq, "subaccount": req.subaccount, "asset": req.asset,
+                                            "amount": str(req.amount)})
+    return ack
+
+
+# ------------------------------------------------------------------------------------------- custody
+def _desk(request: Request):
+    return request.app.state.custody
+
+
+@router.post("/custody/requests", status_code=201, response_model=m.CashRequestView, responses=CASH_REQUEST_LINKS, tags=["custody"])
+async def request_cash(req: m.CashRequestReq, request: Request, p: Principal = Depends(need("request_cash"))):
+    """A trader asks custody for a deposit into, or a withdrawal from, one of its own sub-accounts: a pending
+    request (the sub-account and the asset must exist, the amount lie on the asset's grid). Nothing moves
+    until custody confirms it; a withdrawal is checked against the free collateral then."""
     _own(p, req.subaccount)
-    return await _submit_one(request, _event("Withdraw", req))
+    try:
+        await _svc(request).writer.read(custody.check_cash, req.subaccount, req.asset, req.amount)
+    except InvalidInput as exc:
+        raise _state_refusal(exc) from None
+    rec = await run_in_threadpool(_desk(request).request, p, req.kind, req.subaccount, req.asset, req.amount)
+    return rec.public()
+
+
+@router.get("/custody/requests", response_model=m.CashRequestList, responses=ERRORS, tags=["custody"])
+async def list_cash_requests(request: Request, status: Literal["pending", "confirming", "confirmed", "rejected", "cancelled"] | None = None,
+                             limit: int = Query(100, ge=1, le=1000), p: Principal = Depends(need("read_cash_requests"))):
+    """Deposit and withdrawal requests, oldest first (a trader: its own account's)."""
+    account = p.account if p.role == "trader" else None
+    rows = await run_in_threadpool(lambda: _desk(request).list(account=account, status=status, limit=limit))
+    return {"requests": [r.public() for r in rows]}
+
+
+@router.get("/custody/requests/{request_id}", response_model=m.CashRequestView, responses=ERRORS, tags=["custody"])
+async def get_cash_request(request: Request, request_id: str = Path(pattern=m.REQUEST_ID, max_length=19),
+                           p: Principal = Depends(need("read_cash_requests"))):
+    """One request (a trader: only its own account's; 404 otherwise)."""
+    return (await run_in_threadpool(_desk(request).find, request_id, p)).public()
+
+
+@router.post("/custody/requests/{request_id}/confirm", status_code=201, response_model=m.CashRequestView,
+             responses=WRITE_ERRORS, tags=["custody"])
+async def confirm_cash_request(request: Request, req: m.CashDecisionReq | None = None,
+                               request_id: str = Path(pattern=m.REQUEST_ID, max_length=19),
+                               p: Principal = Depends(need("decide_cash_request"))):
+    """Custody (up to the custody cap) or a risk officer confirms a pending request: its ``Deposit`` or
+    ``Withdraw`` is journaled (a withdrawal up to the free collateral now: 409 ``free_collateral`` leaves
+    the request pending) and the request becomes ``confirmed`` with the event's ``seq``."""
+    from ramparts.errors import RampartsError
+    from ramparts.journal import JournalUnavailable
+
+    desk = _desk(request)
+    rec = await run_in_threadpool(desk.claim, request_id, p)
+    try:
+        ack = await _submit_one(request, rec.event())
+    except JournalUnavailable:
+        raise  # the event may or may not be stored: the request stays confirming (see ramparts.service.custody)
+    except RampartsError:
+        await run_in_threadpool(desk.release, request_id)  # refused: nothing was journaled
+        raise
+    done = await run_in_threadpool(desk.settle, request_id, p, ack.seq, req.note if req is not None else "")
+    return done.public()
+
+
+@router.post("/custody/requests/{request_id}/reject", response_model=m.CashRequestView, responses=WRITE_ERRORS, tags=["custody"])
+async def reject_cash_request(request: Request, req: m.CashDecisionReq | None = None,
+                              request_id: str = Path(pattern=m.REQUEST_ID, max_length=19),
+                              p: Principal = Depends(need("decide_cash_request"))):
+    """Custody or a risk officer rejects a pending request (a risk officer also one left ``confirming``)."""
+    note = req.note if req is not None else ""
+    return (await run_in_threadpool(lambda: _desk(request).close_request(request_id, p, note, cancel=False))).public()
+
+
+@router.post("/custody/requests/{request_id}/cancel", response_model=m.CashRequestView, responses=WRITE_ERRORS, tags=["custody"])
+async def cancel_cash_request(request: Request, request_id: str = Path(pattern=m.REQUEST_ID, max_length=19),
+                              p: Principal = Depends(need("cancel_cash_request"))):
+    """The trader withdraws its own pending request."""
+    return (await run_in_threadpool(lambda: _desk(request).close_request(request_id, p, "", cancel=True))).public()
+
+
+@router.get("/custody", response_model=m.CustodyView, responses=ERRORS, tags=["custody"])
+async def custody_view(request: Request, p: Principal = Depends(need("read_custody"))):
+    """The ledger account ``external`` (the outside world) per asset, the settlement asset's ledger totals by
+    category (they add up to zero), the custody cap and the pending requests."""
+    desk = _desk(request)
+    view = await _svc(request).writer.read(custody.ledger_view)
+    pending = await run_in_threadpool(desk.pending_counts)
+    return {**view, "cap": None if desk.cap is None else str(desk.cap), "pending": pending}
 
 
 @router.post("/fills", response_model=m.FillBatchAck, responses=WRITE_ERRORS, tags=["trading"])
@@ -220,7 +368,7 @@ async def change_parameter(req: m.ParameterReq, request: Request, p: Principal =
     return ack
 
 
-@router.post("/instruments", status_code=201, response_model=m.EventAck, responses=WRITE_ERRORS, tags=["admin"])
+@router.post("/instruments", status_code=201, response_model=m.EventAck, responses=INSTRUMENT_LINKS, tags=["admin"])
 async def list_instrument(req: m.InstrumentReq, request: Request, p: Principal = Depends(need("list_instrument"))):
     ack = await _submit_one(request, _event("ListInstrument", req))
     await _audit(request, p, "list_instrument", {"seq": ack.seq, "symbol": req.symbol})
@@ -242,53 +390,70 @@ async def _audit(request: Request, p: Principal, action: str, detail: dict) -> N
 @router.get("/subaccounts", response_model=m.AccountList, responses=ERRORS, tags=["accounts"])
 async def list_subaccounts(request: Request, p: Principal = Depends(need("read_account"))):
     """Every sub-account (a trader: its own) with equity, maintenance margin, margin ratio and state."""
+    from ramparts.service import reads, readview
+
     owner = p.account if p.role == "trader" else None
-    return {"accounts": await _svc(request).writer.read(views.accounts, owner)}
+    return {"accounts": await reads.answer(request, readview.accounts, owner)}
 
 
 @router.get("/subaccounts/{account}/{sub}", response_model=m.AccountRiskView, responses=ERRORS, tags=["accounts"])
-async def account_risk(request: Request, account: str = Path(max_length=64), sub: str = Path(max_length=64),
+async def account_risk(request: Request, account: str = Path(pattern=m.ACCOUNT, max_length=64),
+                       sub: str = Path(pattern=m.ACCOUNT, max_length=64),
                        p: Principal = Depends(need("read_account"))):
     """Equity, initial and maintenance margin, margin ratio, liquidation price, waterfall state, positions."""
+    from ramparts.service import reads, readview
+
     sid = f"{account}/{sub}"
     _own(p, sid)
-    return await _svc(request).writer.read(views.account_risk, sid)
+    return await reads.answer(request, readview.account_risk, sid)
 
 
 @router.get("/liquidations/queue", response_model=m.QueueView, responses=ERRORS, tags=["liquidation"])
 async def liquidation_queue(request: Request, p: Principal = Depends(need("read_queue"))):
     """Sub-accounts in breach, in liquidation or bankrupt: bankrupt first, then by margin ratio."""
-    return await _svc(request).writer.read(lambda e: {"seq": e.seq, "accounts": views.queue(e)})
+    from ramparts.service import reads, readview
+
+    view = await reads.view_of(request)
+    return {"seq": view.seq, "accounts": await reads.compute(request, readview.queue, view)}
 
 
 @router.get("/insurance", response_model=m.InsuranceView, responses=ERRORS, tags=["insurance"])
 async def insurance(request: Request, p: Principal = Depends(need("read_queue"))):
-    return await _svc(request).writer.read(views.insurance)
+    from ramparts.service import reads, readview
+
+    return readview.insurance(await reads.view_of(request))
 
 
 @router.get("/markets", response_model=m.MarketList, responses=ERRORS, tags=["market data"])
 async def markets(request: Request, p: Principal = Depends(need("read_market"))):
     """Every instrument with its index, mark and open interest."""
-    return {"markets": await _svc(request).writer.read(views.markets)}
+    from ramparts.service import reads, readview
+
+    return {"markets": await reads.answer(request, readview.markets)}
 
 
 @router.get("/open-interest", response_model=dict[str, m.MarketView], responses=ERRORS, tags=["market data"])
 async def open_interest(request: Request, p: Principal = Depends(need("read_market"))):
     """Open interest per market (long side, equal to the short side), keyed by symbol."""
-    return {row["symbol"]: row for row in await _svc(request).writer.read(views.markets)}
+    from ramparts.service import reads, readview
+
+    return {row["symbol"]: row for row in await reads.answer(request, readview.markets)}
 
 
 @router.get("/markets/{symbol}/adl", response_model=m.AdlView, responses=ERRORS, tags=["liquidation"])
-async def adl_ranking(request: Request, symbol: str = Path(max_length=64), p: Principal = Depends(need("read_queue"))):
+async def adl_ranking(request: Request, symbol: str = Path(pattern=m.SYMBOL, max_length=32),
+                      p: Principal = Depends(need("read_queue"))):
     """Both sides in the order the waterfall would auto-deleverage them (profit % × leverage, highest first)."""
-    return await _svc(request).writer.read(views.adl, symbol)
+    from ramparts.service import reads, readview
+
+    return await reads.answer(request, readview.adl, symbol)
 
 
 @router.get("/events", response_model=m.EventPage, responses=ERRORS, tags=["journal"])
 async def events(request: Request, from_seq: int = Query(1, ge=1, le=2**63 - 1), limit: int = Query(100, ge=1, le=1000),
                  p: Principal = Depends(need("read_all"))):
     """The journal, in order: seq, kind, payload and effects of each event."""
-    return await _svc(request).writer.journal(_page, from_seq, limit)
+    return await _svc(request).journal_reader.run(_page, from_seq, limit)
 
 
 def _page(journal, from_seq: int, limit: int) -> dict:
@@ -306,28 +471,27 @@ def _page(journal, from_seq: int, limit: int) -> dict:
 @router.get("/state", response_model=m.StateView, responses=ERRORS, tags=["journal"])
 async def state(request: Request, p: Principal = Depends(need("read_queue"))):
     """The engine's sequence number, time and SHA-256 state hash (equal to a replay of the journal)."""
-    return await _svc(request).writer.read(views.state)
+    from ramparts.service import reads
+
+    return (await reads.hashed_of(request)).state()
 
 
 @router.get("/breakers", response_model=m.BreakerView, responses=ERRORS, tags=["liquidation"])
 async def breakers(request: Request, p: Principal = Depends(need("read_queue"))):
     """Circuit-breaker states (``configured: false`` when the engine has none)."""
-    return await _svc(request).writer.read(views.breakers)
+    from ramparts.service import reads, readview
+
+    return readview.breakers(await reads.view_of(request))
 
 
 @router.get("/overview", response_model=m.Overview, responses=ERRORS, tags=["dashboard"])
 async def overview(request: Request, p: Principal = Depends(need("read_all"))):
     """Everything the dashboard shows, in one consistent read."""
+    from ramparts.service import reads
+
     svc = _svc(request)
-
-    def build(e) -> dict:
-        return {**views.state(e), "accounts": max(len(e.subs) - 1, 0), "ratio_histogram": views.ratio_histogram(e),
-                "queue": views.queue(e)[:200], "insurance": views.insurance(e), "markets": views.markets(e),
-                "breakers": views.breakers(e)}
-
-    out = await svc.writer.read(build)
-    out["counters"] = dict(svc.counters)
-    return out
+    h = await reads.hashed_of(request)  # the state hash and the view of the same seq
+    return await reads.compute(request, reads.overview, h, dict(svc.counters))
 
 
 # ------------------------------------------------------------------------------------------- tickets
@@ -342,7 +506,7 @@ async def create_ticket(request: Request, p: Principal = Depends(need("stream"))
 
 
 # ------------------------------------------------------------------------------------------- keys
-@router.post("/keys", status_code=201, response_model=m.KeyCreated, responses=WRITE_ERRORS, tags=["admin"])
+@router.post("/keys", status_code=201, response_model=m.KeyCreated, responses=KEY_LINKS, tags=["admin"])
 async def create_key(req: m.KeyReq, request: Request, p: Principal = Depends(need("keys"))):
     """Create an API key of any role (``sequencer`` included; the token is returned once); audit-logged
     durably with the key change."""
@@ -372,4 +536,36 @@ async def audit_log(request: Request, limit: int = Query(100, ge=1, le=1000), p:
     return {"entries": await run_in_threadpool(_svc(request).keys.audit_entries, limit)}
 
 
-__all__ = ["router"]
+# ------------------------------------------------------------------------------------------- methods
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def answer_every_method(app) -> None:
+    """Per path of ``app``'s OpenAPI schema (call it once every route is included): ``OPTIONS`` answers 204 with
+    ``Allow`` (the documented methods and OPTIONS), every other undocumented method 405 with the same ``Allow``
+    (Starlette's own 405 names only the first route of a path, so a path with GET and POST would advertise one
+    of them, and OPTIONS would be a 405). The routes go first, where they match only those other methods."""
+    from fastapi.responses import Response
+    from starlette.exceptions import HTTPException
+
+    for path, item in app.openapi().get("paths", {}).items():
+        methods = {meth.upper() for meth in item if meth.upper() in _METHODS}
+        options, not_allowed = _method_handlers(", ".join(sorted(methods | {"OPTIONS"})), Response, HTTPException)
+        rest = [x for x in _METHODS if x not in methods and x != "OPTIONS"]
+        for handler, verbs in ((options, ["OPTIONS"]), (not_allowed, rest)):
+            if verbs:
+                app.add_api_route(path, handler, methods=verbs, include_in_schema=False, response_model=None)
+                app.router.routes.insert(0, app.router.routes.pop())
+
+
+def _method_handlers(allow: str, response, http_exception):
+    async def options():
+        return response(status_code=204, headers={"Allow": allow})
+
+    async def not_allowed():
+        raise http_exception(405, f"method not allowed here (allowed: {allow})", headers={"Allow": allow})
+
+    return options, not_allowed
+
+
+__all__ = ["answer_every_method", "router"]

@@ -2,13 +2,24 @@
 
 This module owns the app's assembly: the :class:`Service` state (the single :class:`Writer`, the
 key store and authenticator, the stream hub, the metrics), the mapping of errors to JSON bodies
-``{"error", "field", "message"}`` (InvalidInput 422, UnknownEntity 404, Rejected 409 with its
+``{"error", "field", "message"}`` (InvalidInput 422, or 409 where :mod:`ramparts.service.api` marks it a
+refusal by the venue's state, UnknownEntity 404, Rejected 409 with its
 reason, the journal moved on under the service 409 ``journal_conflict``, an event the engine failed
 to apply 422 ``event_failed``, authentication 401, role 403, rate limit and failed-login throttling
-429, a body over the limit 413, journal unavailable 503; a user mistake is never a 5xx), the
-WebSocket ``/v1/stream``, ``/metrics``, ``/healthz`` and the dashboard at ``/``.
-The REST routes themselves are in :mod:`ramparts.service.api`; what reaches them is checked by
-:mod:`ramparts.service.guard` (keys in headers only, authentication before the body, the body limit).
+429, a body over the limit 413, a read asking for a seq not reached 425, journal unavailable 503; a
+user mistake is never a 5xx), the WebSocket ``/v1/stream``, ``/metrics``, ``/healthz`` and the
+dashboard at ``/``. The REST routes themselves are in :mod:`ramparts.service.api` and
+:mod:`ramparts.service.reads`; what reaches them is checked by :mod:`ramparts.service.guard` (keys
+in headers only, authentication before the body, the body limit).
+
+The read side is wired here: the :class:`~ramparts.service.readview.Publisher` (views and state
+hashes, off the writer thread), told of each commit; the journal reader
+(:class:`~ramparts.service.readview.ReadJournal`); the ``X-Ramparts-Seq`` header
+(:class:`~ramparts.service.reads.SeqHeader`); and the :class:`~ramparts.service.history.History`,
+rebuilt from the journal at start (before serving for a journal of at most
+:data:`HISTORY_WAIT_EVENTS` events, while serving beyond) and fed by each commit. What the writer
+computes after each commit for the listeners is O(instruments) (:func:`_commit_stats`); the
+at-risk gauges are counted from a view when ``/metrics`` is read.
 
 Authentication (:meth:`Service.authenticate`) answers a verified token from the cache on the event
 loop; anything else runs scrypt on a worker thread (``anyio.to_thread``, at most
@@ -47,16 +58,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ramparts.errors import EventFailed, InvalidInput, JournalCorrupt, RampartsError, Rejected, UnknownEntity
 from ramparts.journal import JournalUnavailable
-from ramparts.service import views
+from ramparts.service import readview
 from ramparts.service.auth import Authenticator, AuthError, FailureThrottle, KeyStore, Principal
 from ramparts.service.guard import MAX_BODY_BYTES, BodyGuard, token_of
+from ramparts.service.history import History, Meta
 from ramparts.service.metrics import ServiceMetrics
 from ramparts.service.stream import MAX_PER_KEY, QUEUE_SIZE, Dropped, Hub, messages
 from ramparts.service.writer import SNAPSHOT_EVERY, JournalConflict, Writer
 
 log = logging.getLogger("ramparts.service")
 STATIC = Path(__file__).parent / "static"
-COUNTED = ("MarginCall", "LiquidationStep", "LiquidationEnded", "Bankruptcy", "Deleverage", "InsuranceFundDraw", "SocialisedLoss", "BadDebt")
 
 #: Security headers of the dashboard's HTML (the scripts get the last three).
 DASHBOARD_HEADERS = {
@@ -74,9 +85,14 @@ class Service:
     """Everything a request handler needs (``request.app.state.svc``)."""
 
     def __init__(self, writer: Writer, keys: KeyStore, auth: Authenticator, metrics: ServiceMetrics, hub: Hub,
-                 *, auth_threads: int = 4, max_auth_waiting: int = 256):
+                 *, auth_threads: int = 4, max_auth_waiting: int = 256, publisher: readview.Publisher | None = None,
+                 history: History | None = None):
         self.writer, self.keys, self.auth, self.metrics, self.hub = writer, keys, auth, metrics, hub
-        self.counters: Counter[str] = Counter({k: 0 for k in COUNTED})  # effects journaled since start
+        #: the read side: published views and state hashes, and the journal on a connection of its own
+        self.reads = publisher or readview.Publisher(writer)
+        self.journal_reader = readview.ReadJournal(writer)
+        #: counters, prices and insurance funds from the journal (rebuilt at start)
+        self.history = history or History()
         self.auth_threads, self.max_auth_waiting = auth_threads, max_auth_waiting
         self._limiter: tuple[Any, Any] | None = None  # (event loop, anyio.CapacityLimiter)
         self._auth_waiting = 0
@@ -120,37 +136,71 @@ class Service:
             raise AuthError(401, "revoked", f"API key {p.key_id} has been revoked")
         return p
 
+    @property
+    def counters(self) -> Counter[str]:
+        """Effects journaled since the journal began, by kind (:data:`~ramparts.service.history.COUNTED`)."""
+        return self.history.counters
+
     def on_commit(self, events: list[dict], outcomes: list, seconds: float, stats: Any) -> None:
-        for o in outcomes:
-            for fx in o.effects or ():
-                if fx.get("kind") in self.counters:
-                    self.counters[fx["kind"]] += 1
+        self.reads.committed()
         if stats is not None:
             self.metrics.observe_commit(events, outcomes, seconds, stats)
+        self.history.commit(events, outcomes, stats and stats["meta"], stats and stats["insurance_units"])
         self.hub.publish(messages(events, outcomes))
         rejected = sum(1 for o in outcomes if not o.accepted)
         log.debug("commit", extra={"fields": {"events": len(events), "rejected": rejected, "seconds": round(seconds, 6)}})
 
 
-def _commit_stats(engine) -> dict:
-    at_risk, in_liq = views.at_risk_counts(engine)
+def _commit_stats(engine, cache: dict) -> dict:
+    """What the commit listeners need, on the writer thread: O(instruments), never O(accounts) (the
+    at-risk gauges are computed from a view when ``/metrics`` is read). ``cache`` keeps the
+    instrument table of :class:`~ramparts.service.history.Meta` until an instrument is listed."""
+    from ramparts.service import views
+
+    units = views.insurance_units(engine)
     scale = 10 ** engine.settlement.decimals if engine.settlement else 1
-    return {"at_risk": at_risk, "in_liquidation": in_liq, "seq": engine.seq,
-            "insurance": {k: v / scale for k, v in views.insurance_units(engine).items()}}
+    if cache.get("list") is not engine.instruments or cache.get("n") != len(engine.instruments) \
+            or cache.get("meta") is None or cache["meta"].settlement is not engine.settlement:
+        cache["list"], cache["n"], cache["meta"] = engine.instruments, len(engine.instruments), Meta(engine.instruments, engine.settlement)
+    return {"seq": engine.seq, "insurance_units": units, "insurance": {k: v / scale for k, v in units.items()}, "meta": cache["meta"]}
+
+
+#: A journal of at most this many events has its history rebuilt before the service answers (a
+#: longer one is rebuilt while it serves; ``/v1/history`` says ``ready``).
+HISTORY_WAIT_EVENTS = 20_000
+
+
+async def _rebuild_history(svc: Service, view: readview.ReadView) -> None:
+    """Rebuild :attr:`Service.history` from journal rows 1 … ``view.seq`` on the journal reader's thread."""
+    meta = Meta(view.instruments, view.settlement)
+    t0 = time.perf_counter()
+    try:
+        rebuilt = await svc.journal_reader.run(History.rebuild, view.seq, meta, dict(view.insurance_units), svc.history.points)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # noqa: BLE001 - the service runs without its history rather than not at all
+        log.exception("the history could not be rebuilt from the journal")
+        rebuilt = History(svc.history.points)
+        rebuilt.seq = rebuilt.rebuilt_to = view.seq
+    svc.history.adopt(rebuilt)
+    log.info("history rebuilt", extra={"fields": {"to_seq": view.seq, "seconds": round(time.perf_counter() - t0, 3),
+                                                  "mismatches": rebuilt.mismatches}})
 
 
 def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
     """The HTTP status and JSON body of an error."""
     if isinstance(exc, AuthError):
         return exc.status, {"error": exc.reason, "field": None, "message": exc.message}
-    if isinstance(exc, InvalidInput):
-        return 422, {"error": "invalid_input", "field": exc.field, "message": exc.message}
+    if isinstance(exc, InvalidInput):  # 409 where the service marked it a refusal by the venue's state
+        return getattr(exc, "status", 422), {"error": "invalid_input", "field": exc.field, "message": exc.message}
     if isinstance(exc, UnknownEntity):
         return 404, {"error": "unknown_entity", "field": exc.field, "message": exc.message}
     if isinstance(exc, Rejected):
         return 409, {"error": exc.reason, "field": None, "message": exc.message}
     if isinstance(exc, JournalConflict):
         return 409, {"error": "journal_conflict", "field": None, "message": exc.message}
+    if isinstance(exc, readview.TooEarly):
+        return 425, {"error": exc.reason, "field": None, "message": exc.message}
     if isinstance(exc, EventFailed):
         return 422, {"error": "event_failed", "field": None, "message": exc.message}
     if isinstance(exc, (JournalUnavailable, JournalCorrupt)):
@@ -178,7 +228,9 @@ def create_app(journal_url: str, *, namespace: str = "ramparts", api_keys_store:
                durability: str = "full", snapshot_every: int = SNAPSHOT_EVERY, snapshot_interval_s: float = 0.0,
                bootstrap: list | None = None, rate_limit: tuple[float, float] = (100.0, 200.0), max_batch: int = 2048,
                max_clock_skew_s: float = 300.0, max_body_bytes: int = MAX_BODY_BYTES, max_ws_per_key: int = MAX_PER_KEY,
-               ws_queue: int = QUEUE_SIZE, auth_throttle: FailureThrottle | None = None, auth_threads: int = 4) -> FastAPI:
+               ws_queue: int = QUEUE_SIZE, auth_throttle: FailureThrottle | None = None, auth_threads: int = 4,
+               custody_cap: Any = None, view_budget: float = 0.01, hash_budget: float = 0.01, hash_mode: str = "auto",
+               history_points: int = 5000) -> FastAPI:
     """The risk service over the journal at ``journal_url`` (SQLite path / ``sqlite:///`` or ``postgresql://``).
 
     ``api_keys_store`` is a :class:`KeyStore` or its URL (default: the journal's database and
@@ -191,33 +243,53 @@ def create_app(journal_url: str, *, namespace: str = "ramparts", api_keys_store:
     ``max_ws_per_key`` and ``ws_queue`` bound the stream (:mod:`ramparts.service.stream`);
     ``auth_throttle`` is the failed-login back-off (default :class:`FailureThrottle` ``()``: 5 free
     failures per client address and per key id) and ``auth_threads`` the most scrypt
-    verifications run at once.
+    verifications run at once. ``custody_cap`` is the most a custody key may move in one deposit or
+    withdrawal (whole units; above it a risk officer's key is needed; None: no cap), see
+    :mod:`ramparts.service.custody`. ``view_budget`` and ``hash_budget`` are the most of the writer
+    thread's time the read side may take for views and for state hashes (fractions, default 1 % each),
+    ``hash_mode`` how the hash is computed (``auto``/``fork``: in a forked child; ``inline``: on the
+    writer thread), see :mod:`ramparts.service.readview`; ``history_points`` the points kept per
+    series of :mod:`ramparts.service.history`.
     """
     keys = api_keys_store if isinstance(api_keys_store, KeyStore) else KeyStore(api_keys_store or journal_url, namespace=namespace)
     metrics = ServiceMetrics()
+    meta_cache: dict = {}
     writer = Writer(journal_url, namespace=namespace, durability=durability, snapshot_every=snapshot_every,
                     snapshot_interval_s=snapshot_interval_s, bootstrap=bootstrap, max_batch=max_batch,
-                    after_commit=_commit_stats, max_clock_skew_ns=round(max_clock_skew_s * 10**9))
+                    after_commit=lambda e: _commit_stats(e, meta_cache), max_clock_skew_ns=round(max_clock_skew_s * 10**9))
     auth = Authenticator(keys, rate=rate_limit[0], burst=rate_limit[1], throttle=auth_throttle)
-    svc = Service(writer, keys, auth, metrics, Hub(ws_queue, max_ws_per_key), auth_threads=auth_threads)
+    publisher = readview.Publisher(writer, view_budget=view_budget, hash_budget=hash_budget, hash_mode=hash_mode)
+    metrics.watch_reads(lambda: publisher.stats)
+    svc = Service(writer, keys, auth, metrics, Hub(ws_queue, max_ws_per_key), auth_threads=auth_threads, publisher=publisher,
+                  history=History(history_points))
     writer.listeners.append(svc.on_commit)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        rebuild: asyncio.Task | None = None
         try:
             await writer.start()
-            stats = await writer.read(_commit_stats)
-            metrics.accounts_at_risk.set(stats["at_risk"])
-            metrics.journal_seq.set(stats["seq"])
-            for fund, v in stats["insurance"].items():
-                metrics.insurance_fund.labels(fund).set(v)
+            await publisher.start()
+            view = publisher.view
+            metrics.journal_seq.set(view.seq)
+            metrics.observe_risk(*readview.at_risk_counts(view))
+            scale = 10 ** view.settlement.decimals if view.settlement else 1
+            for fund, v in view.insurance_units.items():
+                metrics.insurance_fund.labels(fund).set(v / scale)
             rec = writer.recovery or {}
-            log.info("service started", extra={"fields": {"journal_seq": stats["seq"], "namespace": namespace,
+            log.info("service started", extra={"fields": {"journal_seq": view.seq, "namespace": namespace,
                                                           "recovery_seconds": round(rec.get("seconds", 0.0), 6),
                                                           "replayed": rec.get("replayed"), "snapshot_seq": rec.get("snapshot_seq")}})
+            rebuild = asyncio.create_task(_rebuild_history(svc, view), name="ramparts-history")
+            if view.seq <= HISTORY_WAIT_EVENTS:  # a small journal: served only once its history is back
+                await asyncio.shield(rebuild)
             yield
         finally:
+            if rebuild is not None and not rebuild.done():
+                rebuild.cancel()
+            await publisher.stop()
             await writer.stop()
+            await asyncio.get_running_loop().run_in_executor(None, svc.journal_reader.close)
             if not isinstance(api_keys_store, KeyStore):
                 keys.close()
 
@@ -226,12 +298,19 @@ def create_app(journal_url: str, *, namespace: str = "ramparts", api_keys_store:
                               "Authenticate with `X-API-Key: rk_...` (or `Authorization: Bearer rk_...`); keys in the URL "
                               "are refused. The WebSocket `/v1/stream` takes a single-use `?ticket=` from `POST /v1/tickets`.")
     app.state.svc = svc
+    from ramparts.service.custody import CustodyDesk
+
+    app.state.custody = CustodyDesk(keys, cap=custody_cap)
     app.add_middleware(BodyGuard, service=svc, max_body_bytes=max_body_bytes)
+    from ramparts.service.reads import SeqHeader
+
+    app.add_middleware(SeqHeader)  # every read's answer carries X-Ramparts-Seq
 
     @app.exception_handler(RampartsError)
     async def _ramparts_error(request: Request, exc: RampartsError):
         status, body = error_body(exc)
-        headers = {"Retry-After": f"{max(1, round(exc.retry_after))}"} if isinstance(exc, AuthError) and exc.retry_after else None
+        headers = {"Retry-After": f"{max(1, round(exc.retry_after))}"} \
+            if isinstance(exc, (AuthError, readview.TooEarly)) and exc.retry_after else None
         if status >= 500:
             log.error("request failed", extra={"fields": {"path": request.url.path, "error": body["message"]}})
         return JSONResponse(body, status_code=status, headers=headers)
@@ -252,8 +331,15 @@ def create_app(journal_url: str, *, namespace: str = "ramparts", api_keys_store:
         return JSONResponse(error_body(exc)[1], status_code=500)
 
     from ramparts.service.api import router
+    from ramparts.service.reads import document_reads
+    from ramparts.service.reads import router as reads_router
 
     app.include_router(router)
+    app.include_router(reads_router)
+    document_reads(app)
+    from ramparts.service.api import answer_every_method
+
+    answer_every_method(app)  # OPTIONS and 405 with the full Allow, once every documented route is in
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:
@@ -261,6 +347,8 @@ def create_app(journal_url: str, *, namespace: str = "ramparts", api_keys_store:
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:
+        view = await publisher.view_at()  # the at-risk gauges: from a view, never on the writer thread
+        metrics.observe_risk(*await run_in_threadpool(readview.at_risk_counts, view))
         return Response(metrics.render(), media_type=metrics.content_type)
 
     @app.get("/", include_in_schema=False)
@@ -295,7 +383,7 @@ def create_app(journal_url: str, *, namespace: str = "ramparts", api_keys_store:
             await ws.close(code=4000 + status if status < 1000 else 1011, reason=_reason(body["message"]))
             return
         try:
-            seq = await writer.read(lambda e: e.seq)
+            seq = writer.seq
             await ws.send_json({"type": "hello", "seq": seq, "role": principal.role, "ts": time.time_ns()})
             receiver = asyncio.ensure_future(_drain(ws))
             while True:

@@ -12,12 +12,44 @@ This module owns who may do what:
   database failure is :class:`~ramparts.journal.store.JournalUnavailable` (503), never a 500.
 * :data:`PERMISSIONS` maps every action of the API to the roles allowed to do it. Roles
   (:data:`ROLES`, every one of them creatable through ``POST /v1/keys`` by a risk officer):
-  ``trader`` (bound to one account: may only read and move its own sub-accounts ``account/*``),
-  ``oracle`` (prices), ``matcher`` (the matching engine: fill batches), ``sequencer`` (the venue's
-  sequencer: ``TradeBatch`` events merging the matcher's fills and the oracle's prices in one
-  order, batch mode), ``liquidator`` (liquidation
-  and funding ticks, the queue), ``risk_officer`` (parameters, listings, insurance funding,
-  onboarding, keys), ``auditor`` (read-only everything).
+  ``trader`` (bound to one account: may only read its own sub-accounts ``account/*``, open them,
+  and *request* deposits and withdrawals for them, never move money itself), ``oracle`` (prices),
+  ``matcher`` (the matching engine: fill batches), ``sequencer`` (the venue's sequencer:
+  ``TradeBatch`` events merging the matcher's fills and the oracle's prices in one order, batch
+  mode), ``liquidator`` (liquidation and funding ticks, the queue), ``custody`` (the venue's
+  treasury: the only role besides the risk officer that moves money across the venue's boundary,
+  deposits and withdrawals journaled against the ledger account ``external``, the outside world;
+  it confirms or rejects the traders' requests and moves at most the service's custody cap per
+  request), ``risk_officer`` (parameters, listings, insurance funding, onboarding, keys; deposits
+  and withdrawals of any size), ``auditor`` (read-only everything).
+
+  Who may do what (``action``: roles; a trader only for its own account):
+
+  ==========================  =====================================================================
+  ``request_cash``            trader (``POST /v1/custody/requests``: a pending request)
+  ``cancel_cash_request``     trader (its own pending request)
+  ``decide_cash_request``     custody (up to the cap), risk_officer (confirm: the journaled
+                              ``Deposit``/``Withdraw``; or reject)
+  ``deposit``, ``withdraw``   custody (up to the cap), risk_officer (``POST /v1/deposits``,
+                              ``/v1/withdrawals``, directly)
+  ``read_cash_requests``      trader (its own), custody, risk_officer, auditor
+  ``read_custody``            custody, risk_officer, auditor (``GET /v1/custody``: ``external``)
+  ``open_subaccount``         trader, risk_officer
+  ``fills``                   matcher
+  ``prices``                  oracle
+  ``batches``                 sequencer
+  ``funding``                 liquidator, risk_officer
+  ``tick``, ``bid``           liquidator
+  ``parameters``,             risk_officer
+  ``list_instrument``,
+  ``fund_insurance``,
+  ``keys``
+  ``read_account``            trader (its own), liquidator, custody, risk_officer, auditor
+  ``read_queue``              liquidator, risk_officer, auditor
+  ``read_all``                risk_officer, auditor
+  ``read_market``, ``stream`` every role
+  ==========================  =====================================================================
+
 * :class:`Authenticator` turns a presented token into a :class:`Principal`: constant-time
   comparison of the scrypt hash, a short in-memory cache of verified tokens (keyed by a SHA-256 of
   the token, re-checked against the store for revocation every ``recheck_s``), and a token-bucket
@@ -54,12 +86,17 @@ from typing import Any
 from ramparts.errors import InvalidInput, RampartsError
 from ramparts.journal.store import JournalUnavailable
 
-ROLES = ("trader", "oracle", "matcher", "sequencer", "liquidator", "risk_officer", "auditor")
+ROLES = ("trader", "oracle", "matcher", "sequencer", "liquidator", "custody", "risk_officer", "auditor")
 
 #: action -> roles allowed. ``trader`` actions are further restricted to the key's own account.
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "deposit": frozenset({"trader", "risk_officer"}),
-    "withdraw": frozenset({"trader"}),
+    "request_cash": frozenset({"trader"}),
+    "cancel_cash_request": frozenset({"trader"}),
+    "decide_cash_request": frozenset({"custody", "risk_officer"}),
+    "deposit": frozenset({"custody", "risk_officer"}),
+    "withdraw": frozenset({"custody", "risk_officer"}),
+    "read_cash_requests": frozenset({"trader", "custody", "risk_officer", "auditor"}),
+    "read_custody": frozenset({"custody", "risk_officer", "auditor"}),
     "open_subaccount": frozenset({"trader", "risk_officer"}),
     "fills": frozenset({"matcher"}),
     "prices": frozenset({"oracle"}),
@@ -71,7 +108,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "list_instrument": frozenset({"risk_officer"}),
     "fund_insurance": frozenset({"risk_officer"}),
     "keys": frozenset({"risk_officer"}),
-    "read_account": frozenset({"trader", "liquidator", "risk_officer", "auditor"}),
+    "read_account": frozenset({"trader", "liquidator", "custody", "risk_officer", "auditor"}),
     "read_queue": frozenset({"liquidator", "risk_officer", "auditor"}),
     "read_all": frozenset({"risk_officer", "auditor"}),
     "read_market": frozenset(ROLES),
@@ -292,6 +329,30 @@ class KeyStore:
             except sqlite3.Error as exc:
                 raise JournalUnavailable(f"key store: read failed: {exc}") from None
 
+    # -- for the service's other durable admin tables (custody requests) ---------------------------
+    @property
+    def placeholder(self) -> str:
+        """The parameter placeholder of this database (``?`` or ``%s``)."""
+        return self._ph
+
+    def table(self, name: str) -> str:
+        """The quoted name of the table ``name`` in this store's namespace."""
+        if self.is_pg:
+            return f'"{self.namespace}".{name}'
+        prefix = "" if self.namespace == "ramparts" else f"{self.namespace}_"
+        return f'"{prefix}{name}"'
+
+    def transaction(self, statements: list[tuple[str, tuple]]) -> int:
+        """Run statements in one durable transaction (503 on failure); the last one's rowcount."""
+        return self._tx(statements)
+
+    def query(self, q: str, params: tuple = ()) -> list[tuple]:
+        return self._query(q, params)
+
+    def audit_statement(self, actor: str, action: str, detail: dict) -> tuple[str, tuple]:
+        """The statement appending one entry to the audit log (to run in :meth:`transaction`)."""
+        return self._audit_stmt(actor, action, detail)
+
     def _audit_stmt(self, actor: str, action: str, detail: dict) -> tuple[str, tuple]:
         p = self._ph
         return (f"INSERT INTO {self._audit} (ts_ns, actor, action, detail) VALUES ({p}, {p}, {p}, {p})",
@@ -302,15 +363,12 @@ class KeyStore:
         """Create a key; returns its record and the plaintext token (shown only now)."""
         if role not in ROLES:
             raise InvalidInput("role", f"unknown role {role!r} (one of {', '.join(ROLES)})")
-        if role == "trader":
-            from ramparts.domain.accounts import check_name
+        from ramparts.domain.accounts import check_name
 
-            check_name(account, "account")
-        elif account is not None and role != "liquidator":
+        if role == "trader" or (role == "liquidator" and account is not None):
+            check_name(account, "account")  # a liquidator's keeper name is an account name too
+        elif account is not None:
             raise InvalidInput("account", f"only trader (its account) and liquidator (its keeper name) keys are bound, not {role}")
-        if account is not None and role == "liquidator":
-            if not isinstance(account, str) or not 0 < len(account) <= 64:
-                raise InvalidInput("account", "a liquidator name is 1 to 64 characters")
         if not isinstance(label, str) or len(label) > 200:
             raise InvalidInput("label", "at most 200 characters")
         key_id = secrets.token_hex(8)

@@ -19,7 +19,9 @@ one clear line and never a traceback:
 0: never by count) and ``--snapshot-interval SECONDS`` (also snapshot when that long passed and
 events arrived; default 0: off) bound the replay at the next start; ``--max-body-bytes`` (default
 1 MiB) caps a request body (413); ``--max-ws-per-key`` (default 8) caps one key's WebSocket
-streams and ``--ws-queue`` (default 1024) the messages a stream may fall behind before it is closed.
+streams and ``--ws-queue`` (default 1024) the messages a stream may fall behind before it is closed;
+``--custody-cap`` (default: none) is the most a custody key may deposit or withdraw in one request
+(:mod:`ramparts.service.custody`).
 
 ``python -m ramparts.service`` runs :data:`app` (the ``service`` group alone). The functions
 :func:`create_first_key` and :func:`serve` are the same without typer. fastapi and uvicorn (the
@@ -54,7 +56,7 @@ def serve(journal: str, *, keys: str | None = None, namespace: str = "ramparts",
           port: int = 8000, durability: str = "full", rate: float = 100.0, burst: float = 200.0,
           log_level: str = "info", max_clock_skew: float = 300.0, snapshot_every: int = 100_000,
           snapshot_interval: float = 0.0, max_body_bytes: int = 1024 * 1024, max_ws_per_key: int = 8,
-          ws_queue: int = 1024) -> None:
+          ws_queue: int = 1024, custody_cap: str | None = None) -> None:
     """Run the service under uvicorn (one process: the node has a single writer).
 
     The writer's lease and the recovery happen here, before uvicorn starts, so their errors are the
@@ -68,7 +70,7 @@ def serve(journal: str, *, keys: str | None = None, namespace: str = "ramparts",
     api = create_app(journal, namespace=namespace, api_keys_store=keys, durability=durability,
                      rate_limit=(rate, burst), max_clock_skew_s=max_clock_skew, snapshot_every=snapshot_every,
                      snapshot_interval_s=snapshot_interval, max_body_bytes=max_body_bytes,
-                     max_ws_per_key=max_ws_per_key, ws_queue=ws_queue)
+                     max_ws_per_key=max_ws_per_key, ws_queue=ws_queue, custody_cap=custody_cap)
     svc = api.state.svc
     try:
         rec = svc.writer.open()
@@ -93,7 +95,7 @@ def create_key_cmd(
                                                    "existing folder if missing) or postgresql:// URL"),
     namespace: str = typer.Option("ramparts", help="journal namespace (PostgreSQL schema)"),
     role: str = typer.Option("risk_officer",
-                             help="trader, oracle, matcher, sequencer, liquidator, risk_officer, auditor"),
+                             help="trader, oracle, matcher, sequencer, liquidator, custody, risk_officer, auditor"),
     account: str = typer.Option(None, help="the trader's account (or the liquidator's keeper name)"),
     label: str = typer.Option("bootstrap", help="a note kept with the key"),
 ) -> None:
@@ -148,6 +150,8 @@ def serve_cmd(
     max_ws_per_key: int = typer.Option(8, min=1, help="WebSocket streams one key may hold at once"),
     ws_queue: int = typer.Option(1024, min=1, help="messages a WebSocket stream may fall behind before it is "
                                                    "closed (code 4008)"),
+    custody_cap: str = typer.Option(None, "--custody-cap", help="the most a custody key may deposit or withdraw in one "
+                                                                "request, in whole units (above it: a risk officer's key)"),
 ) -> None:
     """Run the risk service: one journaled engine behind an HTTP / WebSocket API, metrics, a dashboard at /."""
     from ramparts.journal import DURABILITIES, open_journal
@@ -170,7 +174,7 @@ def serve_cmd(
         serve(journal, keys=keys, namespace=namespace, host=host, port=port, durability=durability, rate=rate,
               burst=burst, log_level=log_level.lower(), max_clock_skew=max_clock_skew, snapshot_every=snapshot_every,
               snapshot_interval=snapshot_interval, max_body_bytes=max_body_bytes, max_ws_per_key=max_ws_per_key,
-              ws_queue=ws_queue)
+              ws_queue=ws_queue, custody_cap=custody_cap)
 
 
 app.command("create-key")(create_key_cmd)

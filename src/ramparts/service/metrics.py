@@ -6,12 +6,19 @@ apps can live in one process, as in the tests), exposed at ``/metrics``:
 * ``ramparts_tick_to_decision_seconds``: from an ``OraclePrice`` request's arrival to its margin
   calls being decided *and journaled* (the commit returned);
 * ``ramparts_accounts_at_risk`` / ``ramparts_accounts_in_liquidation``: sub-accounts in breach (or
-  in liquidation, or bankrupt) / in liquidation, after the last commit;
+  in liquidation, or bankrupt) / in liquidation, counted from a view of the last commit when
+  ``/metrics`` is read (O(accounts): never on the writer thread, never per commit);
 * ``ramparts_insurance_fund{fund}``: insurance fund balances in the settlement asset;
 * ``ramparts_events_total{kind,outcome}``: events accepted / rejected (``rate()`` gives events/s);
 * ``ramparts_effects_total{kind}``: margin calls, liquidation steps, bankruptcies, ...;
 * ``ramparts_commit_seconds`` and ``ramparts_commit_events``: the writer's journal transactions;
-* ``ramparts_journal_seq``: the last journaled sequence number.
+* ``ramparts_journal_seq``: the last journaled sequence number;
+* ``ramparts_read_views_total`` / ``ramparts_read_capture_seconds_total``: views the read side had
+  the writer thread capture, and the writer-thread seconds they took;
+  ``ramparts_state_hashes_total``, ``ramparts_state_hash_forks_total``,
+  ``ramparts_state_hash_fork_seconds_total`` (writer thread), ``ramparts_state_hash_inline_seconds_total``
+  (writer thread, when no fork) and ``ramparts_state_hash_child_seconds_total`` (the forked children,
+  wall time): what the state hash cost (:mod:`ramparts.service.readview`).
 
 :class:`JsonFormatter` renders log records as one JSON object per line (``extra={"fields": {...}}``
 adds structured fields); :func:`configure_logging` installs it on the ``ramparts`` logger.
@@ -32,6 +39,30 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily
+
+#: The read side's costs exported from :attr:`Publisher.stats` (name, help, key).
+READ_COSTS = (
+    ("ramparts_read_views", "views captured on the writer thread for the readers", "views"),
+    ("ramparts_read_capture_seconds", "writer-thread seconds spent capturing views", "capture_s"),
+    ("ramparts_state_hashes", "state hashes published", "hashes"),
+    ("ramparts_state_hash_forks", "children forked to compute a state hash", "forks"),
+    ("ramparts_state_hash_fork_seconds", "writer-thread seconds spent forking them", "fork_s"),
+    ("ramparts_state_hash_inline_seconds", "writer-thread seconds spent hashing in place (no fork)", "inline_hash_s"),
+    ("ramparts_state_hash_child_seconds", "wall seconds the hash children ran (another process)", "child_s"),
+)
+
+
+class _ReadCosts:
+    """A collector of the read side's cost counters, read from a stats dict at each scrape."""
+
+    def __init__(self, stats):
+        self.stats = stats
+
+    def collect(self):
+        stats = self.stats() if callable(self.stats) else self.stats
+        for name, text, key in READ_COSTS:
+            yield CounterMetricFamily(name, text, value=float(stats.get(key, 0)))
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -63,11 +94,18 @@ class ServiceMetrics:
             self.events.labels(ev.get("kind", "?"), "accepted" if out.accepted else "rejected").inc()
             for fx in out.effects or ():
                 self.effects.labels(fx.get("kind", "?")).inc()
-        self.accounts_at_risk.set(stats["at_risk"])
-        self.accounts_in_liquidation.set(stats["in_liquidation"])
         for fund, value in stats["insurance"].items():
             self.insurance_fund.labels(fund).set(value)
         self.journal_seq.set(stats["seq"])
+
+    def watch_reads(self, stats) -> None:
+        """Export the read side's costs (``stats``: a dict, or a callable returning one) at each scrape."""
+        self.registry.register(_ReadCosts(stats))
+
+    def observe_risk(self, at_risk: int, in_liquidation: int) -> None:
+        """The at-risk gauges (counted from a published view, see :mod:`ramparts.service.readview`)."""
+        self.accounts_at_risk.set(at_risk)
+        self.accounts_in_liquidation.set(in_liquidation)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

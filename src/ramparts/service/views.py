@@ -1,8 +1,11 @@
-"""Read-only views of the engine's state for the API: risk, the liquidation queue, funds, ADL, markets.
+"""Read-only views of a live engine's state: risk, the liquidation queue, funds, ADL, markets.
 
 Pure functions of an :class:`~ramparts.engine.Engine` returning JSON-able dicts (money as decimal
-strings in the settlement asset). The service calls them on its writer thread, between two
-commits, so every view is a consistent snapshot.
+strings in the settlement asset): the definition of what each read route answers. The service
+itself answers from published views (:mod:`ramparts.service.readview`, whose functions give the
+same answers from a frozen copy, off the writer thread); it calls only the O(instruments) ones
+here (:func:`insurance_units`, :func:`breakers`) on the writer thread, when it takes a view. These
+are for a caller that holds the engine (tests, notebooks, tools).
 """
 
 from __future__ import annotations
@@ -210,19 +213,26 @@ def breakers(e: Engine) -> dict[str, Any]:
 
 
 def ratio_histogram(e: Engine) -> dict[str, int]:
-    """Sub-accounts with positions by margin ratio bucket (``bankrupt`` for equity ≤ 0)."""
+    """Sub-accounts by margin ratio bucket (maintenance / equity) among those holding a position,
+    ``bankrupt`` for those with equity ≤ 0, and ``no positions`` for the accounts holding none."""
     hist = {f"{lo:g}-{hi:g}" if hi != math.inf else f">={lo:g}": 0 for lo, hi in RATIO_BUCKETS}
     hist["bankrupt"] = 0
+    hist["no positions"] = 0
     if e.ledger is None:
         return hist
     equity, mm, user = _arrays(e)
-    sel = user & (mm > 0)
+    b = e.book
+    slots = np.fromiter(b._slot.values(), dtype=np.int64, count=len(b._slot))
+    held = np.zeros(len(e.subs), dtype=bool)
+    held[b.sub[slots[b.lots[slots] != 0]]] = True
+    sel = user & held
     eq, m = equity[sel], mm[sel]
     hist["bankrupt"] = int((eq <= 0).sum())
     pos = eq > 0
     ratio = m[pos] / eq[pos]
-    for (lo, hi), key in zip(RATIO_BUCKETS, list(hist)[:-1], strict=True):
+    for (lo, hi), key in zip(RATIO_BUCKETS, list(hist)[: len(RATIO_BUCKETS)], strict=True):
         hist[key] = int(((ratio >= lo) & (ratio < hi)).sum())
+    hist["no positions"] = int((user & ~held).sum())
     return hist
 
 

@@ -1,7 +1,20 @@
 """The single deterministic writer: one thread owns the :class:`~ramparts.engine.node.Node`.
 
-Every engine access of the service, write or read, runs on one dedicated thread, in FIFO order, so
-the engine never sees two callers at once and every read is a snapshot between two commits.
+Every engine access of the service runs on one dedicated thread, in FIFO order, so the engine never
+sees two callers at once. Reads do not queue here: they are served from views the read side
+publishes (:mod:`ramparts.service.readview`), each a frozen copy taken on this thread between two
+commits when a reader needs one (:meth:`Writer.on_writer_thread`, rate-budgeted there), and the
+state hash is computed from a forked copy-on-write image, off this thread. :attr:`Writer.seq` is
+the last committed seq (what a read waits for by default); :attr:`Writer.listeners` are told of
+each commit on the event loop.
+
+The writer thread shares the GIL with the event loop and the read threads, and a commit gives it up
+several times (each SQLite or PostgreSQL call releases it; ``fsync`` is the longest). Taking it back
+while another thread runs Python waits up to the interpreter's switch interval, 5 ms by default: a
+busy event loop would stretch every commit by several of those (measured: SQLite ``full`` commits
+fall to ~0.3× beside one busy Python thread at 5 ms, unchanged at 0.5 ms). So :meth:`Writer.start`
+lowers the process's switch interval to ``gil_switch_s`` (default 0.5 ms; ``None`` leaves it).
+
 Writes go through an asyncio queue drained by one writer task, which *group-commits*: the events
 of every request waiting at that moment are applied in arrival order and journaled in one
 transaction (:meth:`Node.submit_batch`), and each request's future is resolved with its own
@@ -45,7 +58,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -60,6 +75,9 @@ MAX_CLOCK_SKEW_NS = 300 * 10**9
 
 #: Default number of events between two snapshots.
 SNAPSHOT_EVERY = 100_000
+
+#: Default GIL switch interval the writer sets (seconds): see the module docstring.
+GIL_SWITCH_S = 0.0005
 
 log = logging.getLogger("ramparts.service")
 
@@ -200,7 +218,8 @@ class Writer:
     def __init__(self, journal_url: str, *, namespace: str = "ramparts", durability: str = "full",
                  snapshot_every: int = SNAPSHOT_EVERY, snapshot_interval_s: float = 0.0,
                  bootstrap: Sequence[Any] | None = None, max_batch: int = 2048,
-                 after_commit: Callable[[Engine], Any] | None = None, max_clock_skew_ns: int = MAX_CLOCK_SKEW_NS):
+                 after_commit: Callable[[Engine], Any] | None = None, max_clock_skew_ns: int = MAX_CLOCK_SKEW_NS,
+                 gil_switch_s: float | None = GIL_SWITCH_S):
         if max_clock_skew_ns < 0:
             raise InvalidInput("max_clock_skew_ns", f"must be non-negative, got {max_clock_skew_ns}")
         if snapshot_every < 0:
@@ -209,6 +228,7 @@ class Writer:
             raise InvalidInput("snapshot_interval_s", f"must be non-negative (0: never by time), got {snapshot_interval_s}")
         self.journal_url, self.namespace, self.durability = journal_url, namespace, durability
         self.max_clock_skew_ns = max_clock_skew_ns
+        self.gil_switch_s = gil_switch_s
         self.snapshot_every = snapshot_every
         self.snapshot_interval_s = float(snapshot_interval_s)
         self.lease = JournalLease(journal_url, namespace)
@@ -223,9 +243,15 @@ class Writer:
         self.after_commit = after_commit
         self.listeners: list[Callable[[list[dict], list[Outcome], float, Any], None]] = []
         self.node: Node | None = None
+        #: the last committed seq (set on the writer thread after each commit; read anywhere)
+        self.seq = 0
+        #: events submitted and not yet answered (queued or being committed): the most seq can move soon
+        self.pending = 0
         self._ex = ThreadPoolExecutor(1, thread_name_prefix="ramparts-writer")
         self._queue: asyncio.Queue | None = None
         self._task: asyncio.Task | None = None
+        self._busy: deque[tuple[float, float]] = deque()  # (end, seconds) of the commits of the last second, loop time
+        self._busy_s = 0.0  # their sum
 
     # -- life cycle ------------------------------------------------------------------------
     def _open(self) -> Node:
@@ -262,6 +288,7 @@ class Writer:
             self.lease.release()
             raise
         self.node = node
+        self.seq = node.engine.seq
         self.recovery = {"seconds": seconds, "seq": node.engine.seq, "snapshot_seq": self._snap_seq, "replayed": replayed,
                          "bootstrapped": booted}
         log.info("journal recovered", extra={"fields": {k: round(v, 6) if isinstance(v, float) else v for k, v in self.recovery.items()}})
@@ -275,6 +302,8 @@ class Writer:
         return self.recovery
 
     async def start(self) -> None:
+        if self.gil_switch_s:  # the writer takes the GIL back within this long of wanting it (see the module docstring)
+            sys.setswitchinterval(min(sys.getswitchinterval(), self.gil_switch_s))
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._ex, self._open)
         self._queue = asyncio.Queue()
@@ -339,16 +368,38 @@ class Writer:
     async def submit(self, events: list[dict]) -> list[Outcome]:
         """Journal ``events`` (dicts with a ``kind``); returns one outcome each, after the commit."""
         fut = asyncio.get_running_loop().create_future()
-        await self._queue.put((events, fut))
-        return await fut
+        self.pending += len(events)
+        try:
+            await self._queue.put((events, fut))
+            return await fut
+        finally:
+            self.pending -= len(events)
 
     async def read(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run ``fn(engine, *args)`` on the writer thread, between two commits."""
+        """Run ``fn(engine, *args)`` on the writer thread, between two commits. It holds up every write
+        behind it: the read routes use published views instead (:mod:`ramparts.service.readview`)."""
         return await asyncio.get_running_loop().run_in_executor(self._ex, lambda: fn(self.node.engine, *args))
 
     async def journal(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run ``fn(journal, *args)`` on the writer thread."""
+        """Run ``fn(journal, *args)`` on the writer thread (the read routes use a connection of their
+        own, :class:`~ramparts.service.readview.ReadJournal`, but for an in-memory journal)."""
         return await asyncio.get_running_loop().run_in_executor(self._ex, lambda: fn(self.node.journal, *args))
+
+    def _forget(self, now: float) -> None:
+        busy = self._busy
+        while busy and busy[0][0] <= now - 1.0:
+            self._busy_s -= busy.popleft()[1]
+        if not busy:
+            self._busy_s = 0.0  # no rounding left over
+
+    def utilisation(self) -> float:
+        """The share of the last second the writer spent committing (event loop time; on the loop)."""
+        self._forget(asyncio.get_running_loop().time())
+        return max(self._busy_s, 0.0)
+
+    async def on_writer_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args)`` on the writer thread, between two commits (the read side's captures)."""
+        return await asyncio.get_running_loop().run_in_executor(self._ex, fn, *args)
 
     # -- the writer task -----------------------------------------------------------------------
     def _commit(self, events: list[dict]) -> tuple[list[Outcome], float, Any]:
@@ -378,6 +429,7 @@ class Writer:
             raise JournalConflict(f"the journal moved on under this service (another program appended to it: {exc.message}); "
                                   "nothing of this request was stored and the service reloaded the journal: retry") from None
         seconds = time.perf_counter() - t0
+        self.seq = node.engine.seq
         self._maybe_snapshot()
         if early:
             it = iter(outcomes)
@@ -407,6 +459,7 @@ class Writer:
                 items.append(nxt)
                 n += len(nxt[0])
             flat = [ev for evs, _ in items for ev in evs]
+            t0 = loop.time()
             try:
                 outcomes, seconds, stats = await loop.run_in_executor(self._ex, self._commit, flat)
             except BaseException as exc:  # the journal failed: nothing of this batch is acknowledged
@@ -416,6 +469,10 @@ class Writer:
                 if stop:
                     return
                 continue
+            end = loop.time()
+            self._busy.append((end, end - t0))
+            self._busy_s += end - t0
+            self._forget(end)
             i = 0
             for evs, fut in items:
                 if not fut.done():
@@ -430,4 +487,4 @@ class Writer:
                 return
 
 
-__all__ = ["MAX_CLOCK_SKEW_NS", "SNAPSHOT_EVERY", "JournalConflict", "JournalInUse", "JournalLease", "Writer"]
+__all__ = ["GIL_SWITCH_S", "MAX_CLOCK_SKEW_NS", "SNAPSHOT_EVERY", "JournalConflict", "JournalInUse", "JournalLease", "Writer"]
