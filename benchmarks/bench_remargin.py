@@ -9,7 +9,9 @@ per size, all measured in the same run:
   list;
 * **one-instrument tick**: ``Engine.apply(OraclePrice)`` for one instrument: only its holders are
   re-margined, and the newly breached accounts are found (``--ticks`` timed after
-  ``--warmup-ticks`` untimed: the first grow buffers once);
+  ``--warmup-ticks`` untimed: the first grow buffers once). All of them: the engine's lazy
+  re-margin is switched off here (``lazy_remargin = False``); ``bench_tick_slack.py`` compares
+  the two;
 * **baseline**: a per-account Python loop doing the same full re-margin with the exact scalar
   schedule functions, timed on a sample of accounts and scaled per account.
 
@@ -111,6 +113,7 @@ def main() -> None:
           f"{'holders':>9} {'loop (scaled)':>14} {'speed-up':>9}")
     for n in args.sizes:
         e = build(n, n_instruments=args.instruments)
+        e.lazy_remargin = False  # this table is the full re-margin's; bench_tick_slack.py measures the lazy tick against it
         inst = e.instruments[0]
         base = e.markets[0].mark
         sample = range(1, 1 + min(n, args.loop_sample))

@@ -21,7 +21,11 @@ Money flows (all balanced postings in :class:`~ramparts.ledger.Ledger`):
 One :class:`OraclePrice` re-margins only the holders of that instrument, in one vectorised numpy
 pass: per-position caches of notional value, initial and maintenance margin are recomputed and the
 per-sub-account sums adjusted by the differences, so the equity and requirement of every
-sub-account are always current without touching the others.
+sub-account are always current without touching the others. By default it goes further
+(:mod:`~ramparts.engine.tick_slack`): each sub-account keeps a band of marks within which its
+margin slack provably holds, and a tick re-margins only the holders whose band the new mark
+leaves; the caches of the others catch up on read, and effects and state are those of the full
+pass (``Engine.lazy_remargin = False`` forces it).
 
 Equity of a sub-account = cash + Σ (lots × mark − cost) + the haircut value of its other
 collateral assets (cached per sub-account in ``sub_coll``, re-valued over an asset's holders
@@ -37,9 +41,10 @@ The handlers of each concern beyond the core live in mixins, one module each:
 :mod:`~ramparts.engine.collateral_ops` (collateral, borrowing, correlation add-on),
 :mod:`~ramparts.engine.oracle_ops` (quoted oracle, gates, breakers),
 :mod:`~ramparts.engine.derivatives_ops` (options, portfolio margin, the waterfall's position
-choice), :mod:`~ramparts.engine.solvency_ops` (proof of liabilities) and
+choice), :mod:`~ramparts.engine.solvency_ops` (proof of liabilities),
 :mod:`~ramparts.engine.batch_ops` (batch mode: ``TradeBatch``, compiled by
-:mod:`~ramparts.engine.batch_kernel`).
+:mod:`~ramparts.engine.batch_kernel`) and :mod:`~ramparts.engine.tick_slack` (the lazy
+re-margin of oracle ticks).
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ from ramparts.domain.accounts import MarginMode, SubAccount, SubAccountId
 from ramparts.domain.assets import Asset, check_symbol
 from ramparts.domain.instruments import Instrument, InstrumentKind
 from ramparts.engine import events as ev
-from ramparts.engine.batch_kernel import max_abs_lots, reprice_holders
+from ramparts.engine.batch_kernel import reprice_holders
 from ramparts.engine.batch_ops import BatchOps
 from ramparts.engine.collateral import CollateralState, parse_collateral
 from ramparts.engine.collateral_ops import CollateralOps
@@ -67,6 +72,7 @@ from ramparts.engine.flagged import FlaggedSet
 from ramparts.engine.oracle_ops import OracleOps
 from ramparts.engine.positions import PositionBook
 from ramparts.engine.solvency_ops import SolvencyOps
+from ramparts.engine.tick_slack import TickSlackOps
 from ramparts.errors import InvalidInput, RampartsError, Rejected, UnknownEntity
 from ramparts.fixedpoint import MAX_NOTIONAL, PPB, PPM, to_decimal
 from ramparts.ledger.ledger import Ledger
@@ -148,7 +154,7 @@ def _grow(arr: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
+class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
     """The deterministic margin and liquidation state machine (see the module docstring)."""
 
     #: re-margin tiered instruments of cross / isolated holders in one compiled pass (the numpy
@@ -167,6 +173,7 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
         self._sub_by_id: dict[SubAccountId, int] = {}
         self._sub_by_str: dict[str, int] = {}  # the canonical "account/sub" text of each id
         self.book = PositionBook()
+        self._lz_init()  # the lazy re-margin's state (ramparts.engine.tick_slack); registers itself as the book's owner
         self.ledger: Ledger | None = None
         self.liq = LiquidationConfig()
         self.margin_model = CompositeMarginModel()
@@ -221,7 +228,8 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
         if self.genesis is None and not isinstance(event, ev.Genesis):
             raise Rejected("no_genesis", "the first event must be Genesis")
         handler = getattr(self, "_on_" + event.kind)
-        effects = handler(event)
+        # the lazy re-margin applies each event under its policy (ramparts.engine.tick_slack)
+        effects = self._lz_apply(event, handler) if self.lazy_remargin or self._lz_was_on else handler(event)
         self.time_ns = event.ts
         self.seq += 1
         return effects
@@ -244,22 +252,25 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
         return self.instruments[idx]
 
     def equity(self, s: int) -> int:
-        return int(self.ledger.sub_cash[s]) + int(self.sub_value[s]) - int(self.sub_cost[s]) + int(self.sub_coll[s])
+        self._lz_read(s)  # exact: brings this sub-account's caches up to date if a lazy tick left them behind
+        return int(self.ledger.sub_cash[s]) + int(self._sub_value[s]) - int(self.sub_cost[s]) + int(self.sub_coll[s])
 
     def equity_array(self, subs: np.ndarray | slice | None = None) -> np.ndarray:
         """Equity of ``subs`` (default: every sub-account), vectorised: cash + uPnL + collateral value."""
         if subs is None:
             subs = slice(0, len(self.subs))
-        return self.ledger.sub_cash[subs] + self.sub_value[subs] - self.sub_cost[subs] + self.sub_coll[subs]
+        self._lz_read(subs)
+        return self.ledger.sub_cash[subs] + self._sub_value[subs] - self.sub_cost[subs] + self.sub_coll[subs]
 
     def risk(self, subaccount: str | int) -> AccountRisk:
         s = subaccount if isinstance(subaccount, int) else self.sub_index(subaccount)
+        self._lz_read(s)
         return AccountRisk(
             subaccount=str(self.subs[s].id),
             cash=int(self.ledger.sub_cash[s]),
             equity=self.equity(s),
-            initial_margin=int(self.sub_im[s]),
-            maintenance_margin=int(self.sub_mm[s]),
+            initial_margin=int(self._sub_im[s]),
+            maintenance_margin=int(self._sub_mm[s]),
             in_liquidation=bool(self.in_liquidation[s]),
         )
 
@@ -554,7 +565,9 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
         self._sub_by_id[sid] = idx
         self._sub_by_str[str(sid)] = idx
         n = idx + 1
-        for name in ("sub_value", "sub_cost", "sub_mm", "sub_im", "in_liquidation", "margin_called", "is_system", "sub_opt_adj_im",
+        self._lz_grow_subs(n)
+        self.book.ensure_subs(n)  # compiled passes walk ``head[s]`` of any sub-account, positions or not
+        for name in ("_sub_value", "sub_cost", "_sub_mm", "_sub_im", "in_liquidation", "margin_called", "is_system", "sub_opt_adj_im",
                      "sub_opt_adj_mm", "sub_pm_adj_im", "sub_pm_adj_mm", "is_portfolio", "sub_coll", "sub_corr_im", "sub_corr_mm",
                      "sub_borrow_im", "sub_borrow_mm", "sub_isolated"):
             setattr(self, name, _grow(getattr(self, name), n))
@@ -704,6 +717,7 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
         b.entry[slot] = entry
         self.sub_cost[s] += quote
         self._refresh_slot(slot)
+        self._lz_traded(s, instr.index, new)  # the lazy re-margin's watch (ramparts.engine.tick_slack)
         return slot
 
     def _realise(self, s: int) -> None:
@@ -814,17 +828,17 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
         if state.mark <= 0 or state.mark > MAX_NOTIONAL:
             raise InvalidInput("price", f"the mark price {state.mark} is out of range")
         h = self.book.holders(instr.index)
-        if h.size and max_abs_lots(h, 0, h.size, self.book.lots) * state.mark > MAX_NOTIONAL:
+        if h.size and not self._lz_notional_ok(instr.index, h, state.mark):
             raise InvalidInput("price", f"{shown} would overflow the notional limit of a position")
 
         def apply() -> list[dict]:
             m.index_price, m.mark_state, m.mark, m.last_oracle_ns = index, state, state.mark, ts
-            effects = self._remargin(instr, h)
+            effects = self._remargin_tick(instr, h)  # lazily where it can (ramparts.engine.tick_slack)
             for o in self._options_by_index.get(instr.index, ()):  # options priced off this index: new spot
                 opt = self.instruments[o]
                 opt.spot_lot = self._spot_lot(opt)
                 if self.markets[o].mark and not self.markets[o].settled:
-                    effects += self._remargin(opt, self.book.holders(o))
+                    effects += self._remargin_tick(opt, self.book.holders(o))
             return effects
 
         return apply
@@ -904,13 +918,16 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
 
     def remargin_all(self) -> list[dict]:
         """Full re-margin: recompute every position at the current marks (one vectorised pass per
-        instrument), then flag margin calls over every sub-account at once."""
+        instrument), then flag margin calls over every sub-account at once. The lazy re-margin's
+        bands are forgotten (its callers may have written positions straight into the book)."""
         for instr in self.instruments:
             h = self.book.holders(instr.index)
             if h.size and self.markets[instr.index].mark:
                 self._remargin(instr, h, calls=False)
         n = len(self.subs)
-        return self._margin_calls(np.arange(n, dtype=np.int64)) if n else []
+        effects = self._margin_calls(np.arange(n, dtype=np.int64)) if n else []
+        self._lz_invalidate_all()
+        return effects
 
     def _margin_calls(self, subs: np.ndarray) -> list[dict]:
         """Flag newly breached sub-accounts among ``subs`` (unique) and track insolvency."""
@@ -1090,6 +1107,10 @@ class Engine(CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
         before = self._refresh_defences(e.ts)
         if self.collateral.assets:
             before += self._collateral_tick(e.ts)
+        if self._lz_waterfall_quiet(e.ts):  # lazy re-margin: provably nothing for the waterfall to do
+            if self.global_draws_ts != e.ts:  # what run_waterfall does when it does nothing else
+                self.global_draws, self.global_draws_ts = {}, e.ts
+            return before + self._after_waterfall(e.ts)
         return before + run_waterfall(self, e.ts, e.liquidator) + self._after_waterfall(e.ts)
 
     def book_account(self, field: str = "book_account") -> int:

@@ -13,7 +13,16 @@ One row ("slot") per open (sub-account, instrument) position, in contiguous nump
 ``value``    int64    ``lots × mark`` at the last mark seen (cache)
 ``mm``       int64    maintenance margin of the position at that mark (cache)
 ``im``       int64    initial margin at that mark (cache)
+``band_lo``  int64    the engine's lazy re-margin: the lowest mark of the instrument at
+``band_hi``  int64    which the sub-account's last slack check still holds, and the highest
+                      (:mod:`ramparts.engine.tick_slack`; meaningless unless that module
+                      says the sub-account's band is valid)
 ===========  =======  ===============================================================
+
+``value``, ``mm`` and ``im`` are read through properties: an engine that re-margins lazily
+(:mod:`ramparts.engine.tick_slack`) may leave the caches of holders a tick provably did not
+affect behind the mark, and registers itself as the book's ``_owner`` so that any read of those
+columns from outside its own passes first brings every cache up to date.
 
 Per-instrument holder lists let one oracle tick re-margin only the holders of that instrument, in
 one vectorised pass; per-sub-account slot lists give the positions of an account. The same lists
@@ -35,11 +44,34 @@ from __future__ import annotations
 import numpy as np
 
 _FIELDS_I32 = ("sub", "instr")
-_FIELDS_I64 = ("lots", "cost", "entry", "value", "mm", "im")
+#: the int64 columns under their stored names (``_value``, ``_mm``, ``_im``: see the properties below)
+_FIELDS_I64 = ("lots", "cost", "entry", "_value", "_mm", "_im", "band_lo", "band_hi")
+
+
+def _cache_column(name: str) -> property:
+    """A cache column read through the owner's barrier (see the module docstring)."""
+    stored = "_" + name
+
+    def get(self):
+        o = self._owner
+        if o is not None and o._lz_dirty and not o._lz_mode:
+            o._lz_flush()
+        return self.__dict__[stored]
+
+    def put(self, value) -> None:
+        self.__dict__[stored] = value
+
+    return property(get, put, doc=f"``{name}`` cache column (exact on every read from outside the engine's passes)")
 
 
 class PositionBook:
     """Growable struct-of-arrays of positions (see the module docstring for the columns)."""
+
+    value = _cache_column("value")
+    mm = _cache_column("mm")
+    im = _cache_column("im")
+    #: the engine whose lazy re-margin may leave ``value`` / ``mm`` / ``im`` behind (None: never)
+    _owner = None
 
     def __init__(self, capacity: int = 1024):
         self.capacity = capacity

@@ -1,0 +1,180 @@
+"""Benchmark: the oracle tick with the lazy re-margin (margin slack kept per sub-account) against the
+forced full re-margin, on the same engine, in the same run.
+
+The population is ``bench_remargin.build``'s (N accounts × 4 positions over ``--instruments``
+perpetuals with Binance-like tiers, cash 8 % of the gross cost basis, the book then laid out
+instrument-major as replay and snapshots leave it). A price path is drawn once: each tick moves
+one instrument (chosen at random) by a normal step of ``--sigma`` (relative). The same path is
+applied in blocks that alternate the two modes on the one engine (``Engine.lazy_remargin``
+False / True), so that both see the same book and the machine's drift hits both alike:
+
+* **full**: every holder of the ticked instrument re-margined (``reprice_holders``), as before;
+* **lazy**: only the holders whose band the new mark leaves (plus those that must be re-margined
+  every tick: margin-called in breach, and so on) are re-margined; the rest are skipped
+  (``ramparts.engine.tick_slack``).
+
+The first ``--warmup`` ticks of each block are not timed (switching modes catches up every
+cache and rebuilds each instrument's index on its first lazy tick). Printed per size: tick p50 /
+p99 of each mode, the ratio full / lazy, the holders re-margined per lazy tick (mean) against
+the holders per tick, the p50 of the same event on an instrument nobody holds (what every tick
+costs before any re-margin: parsing, the mark model, the breakers), and a check that the
+engine's caches equal a fresh full re-margin at the end.
+
+With ``--stream-items N`` it also measures what the lazy re-margin costs elsewhere: a stream of
+one event per item (90 % fills of random accounts against a market maker, 10 % index prices) on
+``--stream-accounts`` accounts and ``--stream-instruments`` perpetuals, applied to a lazy and to a
+full engine in alternation (``--stream-rounds`` each), items per second and the end state hashes
+compared.
+
+Run: ``python benchmarks/bench_tick_slack.py [--sizes 1000000] [--instruments 200 20] [--ticks 2000]
+[--stream-items 20000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_remargin import build  # noqa: E402
+
+from ramparts.engine import Engine  # noqa: E402
+from ramparts.engine import events as ev  # noqa: E402
+from ramparts.engine.presets import BTC_TIERS, genesis, perpetual  # noqa: E402
+from ramparts.errors import RampartsError  # noqa: E402
+
+
+def run(n: int, n_instr: int, ticks: int, blocks: int, warmup: int, sigma: float, seed: int) -> dict:
+    t0 = time.perf_counter()
+    e = build(n, n_instruments=n_instr)
+    e.compact_positions()
+    built = time.perf_counter() - t0
+    rng = np.random.default_rng(seed)
+    per_block = ticks // blocks
+    prices = [float(e.instruments[i].price(e.markets[i].mark)) for i in range(n_instr)]
+    times: dict[bool, list[float]] = {False: [], True: []}
+    holders, rechecked = [], []
+    t = 1
+    for blk in range(2 * blocks):
+        lazy = blk % 2 == 1
+        e.lazy_remargin = lazy
+        for i in range(n_instr):  # untimed: the switch catches every cache up, and each index is (re)built
+            e.apply(ev.OraclePrice(ts=t, instrument=e.instruments[i].symbol, price=f"{prices[i]:.1f}"))
+            t += 1
+        for k in range(warmup + per_block):
+            i = int(rng.integers(0, n_instr))
+            prices[i] *= float(np.exp(rng.normal(0, sigma)))
+            x = ev.OraclePrice(ts=t, instrument=e.instruments[i].symbol, price=f"{prices[i]:.1f}")
+            r0 = e.lazy_stats["rechecked"]
+            t0 = time.perf_counter()
+            e.apply(x)
+            dt = time.perf_counter() - t0
+            t += 1
+            if k >= warmup:
+                times[lazy].append(dt)
+                if lazy:
+                    holders.append(e.book.holders(i).size)
+                    rechecked.append(e.lazy_stats["rechecked"] - r0)
+    # the floor: the same event on an instrument nobody holds (parsing, mark model, breakers, no re-margin)
+    e.apply(perpetual("EMPTY-PERP", "EMPTY", tiers=BTC_TIERS, ts=t))
+    empty = []
+    for k in range(200):
+        x = ev.OraclePrice(ts=t, instrument="EMPTY-PERP", price=f"{100 + k % 7:.1f}")
+        t0 = time.perf_counter()
+        e.apply(x)
+        empty.append(time.perf_counter() - t0)
+        t += 1
+    # the caches a reader sees equal a fresh full re-margin
+    m = len(e.subs)
+    mm, value = e.sub_mm[:m].copy(), e.sub_value[:m].copy()
+    e.lazy_remargin = False
+    e.remargin_all()
+    exact = bool(np.array_equal(mm, e.sub_mm[:m]) and np.array_equal(value, e.sub_value[:m]))
+    full, lazy_t = np.array(times[False]), np.array(times[True])
+    return {
+        "n": n, "instr": n_instr, "built": built, "holders": float(np.mean(holders)),
+        "full_p50": np.percentile(full, 50), "full_p99": np.percentile(full, 99),
+        "lazy_p50": np.percentile(lazy_t, 50), "lazy_p99": np.percentile(lazy_t, 99),
+        "rechecked": float(np.mean(rechecked)),
+        "empty_p50": np.percentile(empty, 50),
+        "exact": exact,
+    }
+
+
+def stream(n_acc: int, n_instr: int, n_items: int, rounds: int, seed: int) -> dict:
+    """Fills and prices one event at a time, lazy and full engines in alternation."""
+    rng = np.random.default_rng(seed)
+    setup = [genesis(ts=0), *(perpetual(f"S{k}-PERP", f"V{k}", tiers=BTC_TIERS) for k in range(n_instr))]
+    setup += [ev.OraclePrice(ts=0, instrument=f"S{k}-PERP", price="100") for k in range(n_instr)]
+    setup += [ev.OpenSubAccount(ts=0, subaccount="mm/main"), ev.Deposit(ts=0, subaccount="mm/main", asset="USDC", amount="1000000000")]
+    for a in range(n_acc):
+        setup += [ev.OpenSubAccount(ts=0, subaccount=f"a{a}/main"), ev.Deposit(ts=0, subaccount=f"a{a}/main", asset="USDC", amount="10000")]
+    px = [100.0] * n_instr
+    items = []
+    for t in range(1, n_items + 1):
+        k = int(rng.integers(0, n_instr))
+        if rng.random() < 0.9:
+            a = f"a{int(rng.integers(0, n_acc))}/main"
+            b, s = (a, "mm/main") if rng.random() < 0.5 else ("mm/main", a)
+            items.append(ev.Fill(ts=t, instrument=f"S{k}-PERP", buyer=b, seller=s, price=f"{px[k]:.1f}", size=f"{rng.uniform(0.001, 5):.3f}"))
+        else:
+            px[k] *= float(np.exp(rng.normal(0, 0.001)))
+            items.append(ev.OraclePrice(ts=t, instrument=f"S{k}-PERP", price=f"{px[k]:.1f}"))
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    hashes = set()
+    for _ in range(rounds):
+        for lazy in (False, True):
+            e = Engine()
+            e.lazy_remargin = lazy
+            for x in setup:
+                e.apply(x)
+            t0 = time.perf_counter()
+            for x in items:
+                try:
+                    e.apply(x)
+                except RampartsError:
+                    pass
+            rates[lazy].append(len(items) / (time.perf_counter() - t0))
+            hashes.add(e.state_hash())
+    return {"full": rates[False], "lazy": rates[True], "same_state": len(hashes) == 1}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="*", default=[1_000_000], help="accounts (none: the stream only)")
+    ap.add_argument("--instruments", type=int, nargs="+", default=[200, 20])
+    ap.add_argument("--ticks", type=int, default=2000, help="timed ticks per mode")
+    ap.add_argument("--blocks", type=int, default=4, help="alternating blocks per mode")
+    ap.add_argument("--warmup", type=int, default=20, help="untimed random ticks at the start of each block (after one per instrument)")
+    ap.add_argument("--sigma", type=float, default=0.0005, help="relative standard deviation of one tick's move")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--stream-items", type=int, default=0, help="also run the fills-and-prices stream (0: no)")
+    ap.add_argument("--stream-accounts", type=int, default=10_000)
+    ap.add_argument("--stream-instruments", type=int, default=10)
+    ap.add_argument("--stream-rounds", type=int, default=3)
+    args = ap.parse_args()
+    if args.stream_items:
+        r = stream(args.stream_accounts, args.stream_instruments, args.stream_items, args.stream_rounds, args.seed)
+        full, lazy = max(r["full"]), max(r["lazy"])
+        print(f"stream of {args.stream_items:,} items (90 % fills, 10 % prices), {args.stream_accounts:,} accounts, "
+              f"{args.stream_instruments} perpetuals: full {full:,.0f} items/s, lazy {lazy:,.0f} items/s (best of "
+              f"{args.stream_rounds} each), lazy / full {lazy / full:.2f}×, same end state: {r['same_state']}", flush=True)
+    if not args.sizes:
+        return
+    print(f"{'accounts':>10} {'instr':>6} {'holders/tick':>12} {'full p50':>9} {'full p99':>9} {'lazy p50':>9} {'lazy p99':>9} "
+          f"{'p50 ratio':>9} {'p99 ratio':>9} {'rechecked/tick':>14} {'no holders':>10} {'exact':>6}", flush=True)
+    for n in args.sizes:
+        for k in args.instruments:
+            r = run(n, k, args.ticks, args.blocks, args.warmup, args.sigma, args.seed)
+            print(f"{n:>10,} {k:>6} {r['holders']:>12,.0f} {r['full_p50'] * 1e3:>6.3f} ms {r['full_p99'] * 1e3:>6.3f} ms "
+                  f"{r['lazy_p50'] * 1e3:>6.3f} ms {r['lazy_p99'] * 1e3:>6.3f} ms {r['full_p50'] / r['lazy_p50']:>8.1f}× "
+                  f"{r['full_p99'] / r['lazy_p99']:>8.1f}× {r['rechecked']:>14,.1f} {r['empty_p50'] * 1e3:>7.3f} ms {str(r['exact']):>6}"
+                  f"   (built in {r['built']:.1f} s; sigma {args.sigma})", flush=True)
+
+
+if __name__ == "__main__":
+    main()
