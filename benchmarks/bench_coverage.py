@@ -8,8 +8,8 @@ one, on a GPU through CuPy; ratios against baselines measured in the same run.
   the worst long excursion compared against the CPU's within its Monte Carlo error.
 
 Run: ``python benchmarks/bench_coverage.py [--model garch --horizon 24 --burn 500 --cpu-paths 200000
---gpu-paths 20000000]``. The models are the hourly fits of ``../shared/data`` when it is there,
-otherwise fixed parameters of the same shape (printed either way).
+--gpu-paths 20000000]``. The models are the hourly fits of the shipped data (``ramparts.data``) when
+they can be made, otherwise fixed parameters of the same shape (printed either way).
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ def fits() -> tuple[FittedModels, str]:
     try:
         from ramparts.lab.stress import fit_models
 
-        return fit_models(), "fitted to ../shared/data hourly BTC"
-    except Exception as exc:  # noqa: BLE001 - no shared data on this machine: fixed parameters instead
-        return FALLBACK, f"fixed parameters ({type(exc).__name__}: no shared data)"
+        return fit_models(), "fitted to the shipped hourly BTC (ramparts.data)"
+    except Exception as exc:  # noqa: BLE001 - the fit failed: fixed parameters instead
+        return FALLBACK, f"fixed parameters ({type(exc).__name__}: the fit failed)"
 
 
 def timed(fn):

@@ -64,6 +64,19 @@ def test_no_code_looks_for_data_outside_the_package():
         assert "shared_data_dir" not in text, py
 
 
+def test_every_cited_reference_ships_with_the_package():
+    cited = set()
+    for f in (SRC / "ramparts").rglob("*"):
+        if f.suffix not in (".py", ".toml") or not f.is_file():
+            continue
+        text = f.read_text(encoding="utf-8")
+        assert "../shared" not in text and "shared/reference" not in text, f  # a fresh clone has no ../shared
+        cited.update(re.findall(r"ramparts/reference/([\w.-]+\.md)", text))
+    assert cited >= {"open-source-venues.md", "cex-and-clearinghouses.md", "published-crash-figures.md"}
+    for name in cited:
+        assert (SRC / "ramparts" / "reference" / name).is_file(), name
+
+
 def test_lookup_by_logical_or_shipped_name_and_unknown_names():
     a = data_path("funding/bitmex_XBTUSD_funding_2016-2020.csv")  # the original name; shipped compressed
     assert a == data_path("funding/bitmex_XBTUSD_funding_2016-2020.csv.gz") == data_path("./" + a.relative_to(rd.PACKAGE_DIR).as_posix())

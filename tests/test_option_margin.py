@@ -1,6 +1,6 @@
 """Option margin: the standard (strategy-based) margin and the scenario portfolio margin.
 
-Standard margin, hand-worked from the published formulas (``../shared/reference/open-source-venues.md``
+Standard margin, hand-worked from the published formulas (``ramparts/reference/open-source-venues.md``
 §3.1, Deribit parameters 0.15 / 0.10 / 0.075; the reference folder has no Deribit worked example, so
 every figure below is worked by hand). BTC at S = 100,000, inverse (coin) units unless marked linear::
 

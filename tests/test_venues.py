@@ -1,7 +1,7 @@
 """Venue arithmetic against the venues' published formulas and worked examples, table-driven, plus
 cross-checks against ramparts' own engine and ``ramparts compare``.
 
-Hand-worked values are derived in the comments from the formulas quoted in ``../shared/reference``.
+Hand-worked values are derived in the comments from the formulas quoted in ``ramparts/reference``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ The table
 =========
 
 :data:`OBSERVATIONS` lists insurance-fund figures published around crashes
-(``shared/reference/published-crash-figures.md``, "Insurance funds around crashes" and "Open
+(``ramparts/reference/published-crash-figures.md``, "Insurance funds around crashes" and "Open
 interest around crashes", plus two open-interest rankings found since and marked so). Each row
 holds the venue, the date, the amount in its currency and its conversion to USD, the open interest
 it is compared with where one was published, the sources, and every assumption the comparison
@@ -69,7 +69,7 @@ from decimal import Decimal, InvalidOperation
 from ramparts.errors import InvalidInput
 
 #: Where the table's figures were read (each row cites its own URLs from it).
-REFERENCE = "shared/reference/published-crash-figures.md"
+REFERENCE = "ramparts/reference/published-crash-figures.md"
 #: The BTC/USD daily closes used to convert BTC amounts (shipped in ramparts.data).
 BTC_USD_DAILY = "ramparts.data daily/btcusd_bitstamp-coinbase_daily_2011-2025.csv.gz (Bitstamp/Coinbase close)"
 #: An open-interest ranking found after the reference was written (Bybit's ranking of 2020-05-19, a Cointelegraph copy).
@@ -187,7 +187,7 @@ OBSERVATIONS: tuple[FundObservation, ...] = (
 #: Venues whose design has no insurance fund: ``auto`` sizes their fund at 0, with the reason (basis ``design``).
 NO_FUND: dict[str, str] = {
     "hyperliquid": "Hyperliquid has no insurance fund: its waterfall is user margin → book liquidation → the HLP "
-                   "backstop vault (the lab's backstop vault) → ADL (shared/reference/open-source-venues.md §4)",
+                   "backstop vault (the lab's backstop vault) → ADL (ramparts/reference/open-source-venues.md §4)",
 }
 
 #: The venue-profile-less default of ``auto`` (an assumption): the smallest derived ratio in the table.
@@ -316,7 +316,7 @@ def size_fund(rule: FundRule | str | float | Decimal, *, venue: str, when: str |
                           f"{float(ratio_d):.3%} × open interest {oi:,.0f} USDC = {amount:,} USDC, as given")
     design = NO_FUND.get(venue.strip().lower())
     if design is not None:
-        return FundSizing("auto", Decimal(0), oi, 0.0, "design", None, "shared/reference/open-source-venues.md §4",
+        return FundSizing("auto", Decimal(0), oi, 0.0, "design", None, "ramparts/reference/open-source-venues.md §4",
                           f"0 USDC: {design}")
     obs = published(venue, day)
     basis = "published"

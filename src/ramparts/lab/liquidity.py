@@ -13,7 +13,7 @@ shifted by the displacement, so liquidations lower the mark, which triggers more
 death spiral. ``depth_multiplier`` < 1 models liquidity evaporating in a crisis.
 
 A second law, ``law = "power"``, is the one fitted to Binance USDⓈ-M liquidation events
-(shared/reference/published-crash-figures.md, "Order-book depth and impact": 639 events of 21 symbols,
+(ramparts/reference/published-crash-figures.md, "Order-book depth and impact": 639 events of 21 symbols,
 ``log(move) = a + γ·log(V/D)``, γ = 0.875 ± 0.078, with ``D`` the notional resting within 1 % of mid at the
 moment):
 

@@ -86,7 +86,7 @@ def _same(a: PricePath, b: PricePath) -> bool:
     return len(a) == len(b) and bool(np.array_equal(a.ts_ns, b.ts_ns) and np.array_equal(a.price, b.price))
 
 
-#: The power impact law at Binance BTCUSDT's event-time depth (shared/reference/published-crash-figures.md, "Order-book
+#: The power impact law at Binance BTCUSDT's event-time depth (ramparts/reference/published-crash-figures.md, "Order-book
 #: depth and impact": ≈ $244M within 1 % of mid on normal days, thinning by a median 6.1× in liquidation events with
 #: |z| > 20, so ≈ $40M; ETHUSDT $116.9M / 6.1 ≈ $19M; γ = 0.875 fitted over 639 events).
 POWER_LAW = {"law": "power", "gamma": 0.875, "depth": 40e6, "depth_by_asset": {"ETH": 19.2e6}}

@@ -22,13 +22,13 @@ autodeleveraging-analysis @ aae0be8; see the data's PROVENANCE):
   (``liq_plus_adl_by_ticker``);
 * share of ADL'd positions in profit: 99.43 % (``realtime_analysis_summary``: ``profitable_positions_pct``);
 * effective leverage of the ADL'd accounts (notional / account value): median 0.196 (same file,
-  ``median_leverage_realtime``); shared/reference: cash-based leverage median 0.18–0.43×;
+  ``median_leverage_realtime``); ramparts/reference: cash-based leverage median 0.18–0.43×;
 * equity / profit of the deleveraged winners: median 4.41, p10 2.28, p90 14.96 over 17,771 accounts
   (``adl_headlines``);
 * negative equity at ADL time: 23.19M USD over 302 accounts (``insurance_fund_underwater``), against 5.51B USD of
   liquidation fills over all coins: 0.42 % of the liquidated notional; 302 of 437,723 tracked accounts (0.069 %).
 
-Black Thursday (shared/reference/published-crash-figures.md, "Insurance funds around crashes"): BitMEX's XBt fund
+Black Thursday (ramparts/reference/published-crash-figures.md, "Insurance funds around crashes"): BitMEX's XBt fund
 ≈ 35,500 → 33,880 BTC over 11–12 March (−4.6 %), its largest intraday decline 2,606 XBT (−7.3 %), "ADL fully
 avoided"; typical crash drawdowns of a venue's fund 5–65 %, not exhaustion.
 
@@ -144,7 +144,7 @@ def real_hyperliquid() -> dict:
 
 
 _HL_FILES = "ramparts.data liquidations/hyperliquid_2025-10-10_*"
-_PCF = "shared/reference/published-crash-figures.md, Insurance funds around crashes"
+_PCF = "ramparts/reference/published-crash-figures.md, Insurance funds around crashes"
 
 
 def _hyperliquid_check() -> Check:

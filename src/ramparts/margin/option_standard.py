@@ -62,10 +62,10 @@ References
 * derivexyz/v2-core ``7736900d395703c4f675376caa4c315402943831``, ``src/risk-managers/StandardManager.sol``
   (``_getIsolatedMarginForCall``, ``_getIsolatedMarginForPut``, ``_calcMaxLoss``,
   ``_calcNetBasicMarginSingleExpiry``) and ``test/config-test.sol``; summarised in
-  ``../shared/reference/open-source-venues.md`` §3.1. Its test cases are ported in
+  ``ramparts/reference/open-source-venues.md`` §3.1. Its test cases are ported in
   ``tests/test_venue_derive_cases.py`` (through :mod:`ramparts.venues.derive`, which evaluates these
   formulas in Derive's fixed point).
-* ``../shared/reference/cex-and-clearinghouses.md`` — Deribit (its portfolio margin; the standard option
+* ``ramparts/reference/cex-and-clearinghouses.md`` — Deribit (its portfolio margin; the standard option
   margin formulas and the 0.15 / 0.10 / 0.075 parameters are Deribit's public "Inverse options margin"
   documentation, which the reference folder does not reproduce: Derive's SRM is its on-chain twin).
 """

@@ -16,7 +16,7 @@ This module owns the portfolio-margin pipeline, in four vectorised steps:
    ``L ≥ 0`` combined through a *stressed* correlation matrix, plus the contingency add-ons, rounded
    **up** to int64 base units.
 
-Scenarios and vol shocks (Deribit PM, ``../shared/reference/cex-and-clearinghouses.md``)
+Scenarios and vol shocks (Deribit PM, ``ramparts/reference/cex-and-clearinghouses.md``)
 ------------------------------------------------------------------------------------------
 Price range ±16 % in 4 buckets a side (9 points incl. 0) × {vol up, unchanged, vol down}; for an
 option with ``D`` days to expiry (floored at 1 day, Derive's ``DTE_FLOOR``)::
@@ -27,7 +27,7 @@ option with ``D`` days to expiry (floored at 1 day, Derive's ``DTE_FLOOR``)::
 and the extended table −66 %, −33 %, +50 %, +100 %, +200 %, +300 %, +400 %, +500 % on vol-up only,
 counted at ``extended_weight`` of its loss (Deribit applies an ``extended_dampener``; we use the
 classic SPAN fraction 35 % — CME SPAN counts its ±3× extreme moves at 35 %, same reference file).
-Derive's PMRM_2 (``../shared/reference/open-source-venues.md`` §3.2) uses the same form
+Derive's PMRM_2 (``ramparts/reference/open-source-venues.md`` §3.2) uses the same form
 (``VOLRANGEUP 0.5``, ``VOLRANGEDOWN 0.275``, powers 0.3 / 0.13, min up-shocked vol 0.45).
 :meth:`ScenarioGrid.uniform` builds other grids (e.g. ±15 % in steps, 63 scenarios in the benchmark).
 

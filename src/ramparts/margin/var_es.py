@@ -2,7 +2,7 @@
 the margin period of risk, anti-procyclicality tools and predictive volatility forecasts.
 
 This module owns the *statistical* margin models of a clearinghouse (SPAN 2, OCC STANS and EMIR-style
-initial margin; ``../shared/reference/cex-and-clearinghouses.md``, "CME SPAN … SPAN 2", "OCC STANS",
+initial margin; ``ramparts/reference/cex-and-clearinghouses.md``, "CME SPAN … SPAN 2", "OCC STANS",
 "EU EMIR"). Every estimator works on a 1-d sample of **returns** of a position's value (for a long
 position the loss is ``−r``; pass ``−r`` for a short) and returns a :class:`VarEs` of **fractions of
 notional**; :func:`margin_units` turns one into int base units, rounded **up**.

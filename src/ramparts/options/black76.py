@@ -39,7 +39,7 @@ References
 ----------
 * F. Black, "The pricing of commodity contracts", J. Financial Economics 3 (1976).
 * Deribit, "Inverse options" (price in coin = USD price / underlying); Derive v2 prices with
-  Black-76 on the forward feed (``../shared/reference/open-source-venues.md`` §3).
+  Black-76 on the forward feed (``ramparts/reference/open-source-venues.md`` §3).
 """
 
 from __future__ import annotations

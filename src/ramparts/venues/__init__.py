@@ -24,5 +24,5 @@
   auction's debt price (1e27 fixed point);
 * :mod:`ramparts.venues.profiles`: each venue as an engine configuration for ``ramparts compare``.
 
-Each module cites the source it follows (``../shared/reference/``) in its docstring.
+Each module cites the source it follows (``ramparts/reference/``) in its docstring.
 """

@@ -1,6 +1,6 @@
 """Binance USDⓈ-M futures (one-way mode): leverage brackets, maintenance margin and liquidation price.
 
-Source: ``../shared/reference/cex-and-clearinghouses.md`` (Binance USD-M futures), which records
+Source: ``ramparts/reference/cex-and-clearinghouses.md`` (Binance USD-M futures), which records
 Binance's published formulas:
 
 * maintenance margin of a position = notional × MMR(bracket) − maintenance amount(bracket), with

@@ -2,7 +2,7 @@
 
 This module owns the catalogue of venues (:data:`VENUES`): for each, the module holding its arithmetic, the
 source it was read from (a repository at a pinned commit, or the venue's documentation as recorded in
-``shared/reference``), what the module reproduces, the test files that port the venue's own cases, the engine
+``ramparts/reference``), what the module reproduces, the test files that port the venue's own cases, the engine
 profile that runs its design in ``ramparts compare`` (if any) and what differs (the profile's ``differences``
 plus what the arithmetic module itself does not reproduce). ``ramparts venues`` prints it.
 """
@@ -37,7 +37,7 @@ class VenueEntry:
 
 VENUES: tuple[VenueEntry, ...] = (
     VenueEntry("binance", "Binance USDⓈ-M", "ramparts.venues.binance",
-               "Binance's published formulas (shared/reference/cex-and-clearinghouses.md)",
+               "Binance's published formulas (ramparts/reference/cex-and-clearinghouses.md)",
                "leverage brackets, maintenance amounts, liquidation price (cross and isolated)", ("tests/test_venues.py",), "binance"),
     VenueEntry("dydx", "dYdX v4", "ramparts.venues.dydx", "dydxprotocol/v4-chain @ 84d4664bae71e3a077adaac67fb77ad19cd28d30",
                "liquidity tiers, OI-scaled IMF, bankruptcy and fillable prices, insurance-fund delta, deleveraging conditions, "
@@ -45,7 +45,7 @@ VENUES: tuple[VenueEntry, ...] = (
                ("tests/test_venues.py", "tests/test_venue_dydx_cases.py"), "dydx",
                ("the order-book premium samples (premium_ppm takes the impact prices as given)",)),
     VenueEntry("hyperliquid", "Hyperliquid", "ramparts.venues.hyperliquid", "Hyperliquid documentation "
-               "(shared/reference/open-source-venues.md §4; the core is closed source)",
+               "(ramparts/reference/open-source-venues.md §4; the core is closed source)",
                "margin tiers, liquidation price, backstop threshold, ADL ranking key, funding", ("tests/test_venues.py",),
                "hyperliquid", ("no venue test suite exists to port: checked against the documentation's formulas and, in the lab, "
                                "against the 2025-10-10 cascade (ramparts validate)",)),
@@ -77,7 +77,7 @@ VENUES: tuple[VenueEntry, ...] = (
                 "auction access control, perp settlement on bid and the portfolio transfer (executeBid); the security module "
                 "as upstream's MockSM")),
     VenueEntry("deribit", "Deribit", "ramparts.venues.deribit", "Deribit's documentation and private/pme/simulate API as "
-               "recorded in shared/reference/cex-and-clearinghouses.md",
+               "recorded in ramparts/reference/cex-and-clearinghouses.md",
                "standard option margin (inverse units), the portfolio-margin risk array", ("tests/test_venues.py",), None),
     VenueEntry("bitmex", "BitMEX XBTUSD (2020)", "ramparts.venues.profiles", "BitMEX's published risk limits and liquidation "
                "(recalled; not in the shared reference)", "an engine profile only (risk limits, whole-position takeover)",

@@ -1,6 +1,6 @@
 """Deribit: standard (strategy-based) option margin and the portfolio-margin risk array.
 
-Source: ``../shared/reference/cex-and-clearinghouses.md`` (Deribit: the portfolio-margin
+Source: ``ramparts/reference/cex-and-clearinghouses.md`` (Deribit: the portfolio-margin
 documentation and the ``private/pme/simulate`` API as returned in 2024 for BTC) for the risk
 array: price range ±16 % in 4 buckets each side, three volatility scenarios per point, the vol
 shock for an option with ``D`` days to expiry ``up = max(vol·(1 + 0.5·(30/D)^p), 0.5)``,

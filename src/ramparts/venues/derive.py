@@ -6,7 +6,7 @@ in :mod:`ramparts.venues.derive_pmrm`, re-exported here — PMRM_2's scenario po
 Source: derivexyz/v2-core at commit ``7736900d395703c4f675376caa4c315402943831``
 (``src/risk-managers/StandardManager.sol``, ``SRMPortfolioViewer.sol``, ``PMRM_2.sol``,
 ``PMRMLib_2.sol``, ``src/liquidation/DutchAuction.sol``), summarised in
-``../shared/reference/open-source-venues.md`` §3; Black-76 and its fixed-point helpers from
+``ramparts/reference/open-source-venues.md`` §3; Black-76 and its fixed-point helpers from
 derivexyz/lyra-utils (``src/math/Black76.sol`` at ``1ca255d4d78cff8012ad50f566bf646153ec5eb7``,
 ``src/math/FixedPointMathLib.sol`` at ``3c9e344e46c1e7d6e21e23d9178f9597eadff2d0``,
 ``src/decimals/{Signed,}DecimalMath.sol``; v2-core pins the submodule at derive-utils ``8f6962cb…``,

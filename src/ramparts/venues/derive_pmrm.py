@@ -6,7 +6,7 @@ Source: derivexyz/v2-core at commit ``7736900d395703c4f675376caa4c315402943831``
 ``src/risk-managers/PMRM_2.sol`` (``_arrangePortfolio``, ``setScenarios``, ``_assessRisk``) and the structs of
 ``src/interfaces/IPMRM_2.sol`` / ``IPMRMLib_2.sol``; the fixed-point primitives (``multiplyDecimal``,
 ``divideDecimal``, ``ln``, ``exp``, ``sqrt``, ``decPow``, Black-76) are those of :mod:`ramparts.venues.derive`.
-Summarised in ``../shared/reference/open-source-venues.md`` §3.2. Checked against the upstream
+Summarised in ``ramparts/reference/open-source-venues.md`` §3.2. Checked against the upstream
 ``test/risk-managers/unit-tests/PMRM_2`` cases in ``tests/test_venue_derive_pmrm_cases.py``.
 
 The formulas (margin = collateral value − requirement, negative = insufficient; every product one

@@ -2,7 +2,7 @@
 liability weights (size discount, scaled initial asset weight), the liquidation maths, ``liquidate_perp``
 and ``resolve_perp_bankruptcy`` as pure functions, funding payments and socialised loss.
 
-Source: ``../shared/reference/open-source-venues.md`` §2, read from drift-labs/protocol-v2 at commit
+Source: ``ramparts/reference/open-source-venues.md`` §2, read from drift-labs/protocol-v2 at commit
 ``0ae3e3b1db782a6765c3525b3dec38ad4d9d3a62`` (``programs/drift/src/``: ``math/margin.rs``,
 ``math/liquidation.rs``, ``math/funding.rs``, ``math/bankruptcy.rs``, ``math/position.rs``,
 ``math/spot_balance.rs``, ``state/perp_market.rs``, ``state/spot_market.rs``, ``state/margin_calculation.rs``,

@@ -3,7 +3,7 @@ funding-tick rate, index delta, settlement), partial-liquidation limits, bankrup
 the insurance-fund delta of a liquidation, and deleveraging conditions — in dYdX's own units and rounding.
 
 Source: dydxprotocol/v4-chain at commit ``84d4664bae71e3a077adaac67fb77ad19cd28d30`` (summarised in
-``../shared/reference/open-source-venues.md`` §1): ``protocol/x/perpetuals/types/liquidity_tier.go``,
+``ramparts/reference/open-source-venues.md`` §1): ``protocol/x/perpetuals/types/liquidity_tier.go``,
 ``protocol/x/perpetuals/lib/lib.go``, ``protocol/x/perpetuals/funding/funding.go``,
 ``protocol/x/perpetuals/keeper/perpetual.go`` (``MaybeProcessNewFundingTickEpoch``,
 ``processStoredPremiums``, ``GetRemoveSampleTailsFunc``, ``processPremiumVotesIntoSamples``),

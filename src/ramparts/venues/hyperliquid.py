@@ -1,6 +1,6 @@
 """Hyperliquid: margin tiers, liquidation price, backstop threshold, ADL ranking and funding.
 
-Source: ``../shared/reference/open-source-venues.md`` §4 (Hyperliquid's documentation; the core is
+Source: ``ramparts/reference/open-source-venues.md`` §4 (Hyperliquid's documentation; the core is
 closed source):
 
 * initial margin = ``size × mark / leverage``; maintenance = half the initial margin at the

@@ -2,7 +2,7 @@
 (Serum3/OpenBook) open orders and perp positions, with asset and liability weights, the
 stable-price rule, deposit/borrow weight scaling, the health ratio and the leverage overview.
 
-Source: ``../shared/reference/open-source-venues.md`` §5, read from blockworks-foundation/mango-v4
+Source: ``ramparts/reference/open-source-venues.md`` §5, read from blockworks-foundation/mango-v4
 at commit ``1303a4a16228eb1e8e8d4f0eef724eaf63310c86`` (``programs/mango-v4/src/health/cache.rs``,
 ``programs/mango-v4/src/health/client.rs``, ``programs/mango-v4/src/state/bank.rs`` —
 ``scaled_init_asset_weight``, ``scaled_init_liab_weight``, ``maint_weights`` —,

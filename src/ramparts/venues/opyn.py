@@ -2,7 +2,7 @@
 spot shock and the upper-bound-value table by time to expiry, spread (max-loss) margin, expired cash
 values, a vault's excess collateral, and the liquidation (Dutch auction) debt price.
 
-Source: ``../shared/reference/open-source-venues.md`` §6, read from opynfinance/GammaProtocol at commit
+Source: ``ramparts/reference/open-source-venues.md`` §6, read from opynfinance/GammaProtocol at commit
 ``841f81d9d05da9d27277b5775edfbb48c4012d2a`` (``contracts/core/MarginCalculator.sol``,
 ``contracts/libs/FixedPointInt256.sol``, ``contracts/libs/SignedConverter.sol``).
 

@@ -73,7 +73,7 @@ INDEX_WEIGHTS: dict[str, tuple[float, str]] = {
     "bitmex": (0.0, "assumption (recalled, not in the reference): the mark is the .BXBT spot index plus a fair basis, "
                     "which the venue's own liquidations do not move"),
     "dydx": (0.0, "the oracle price is the validators' median of exchange prices; the venue's own book is not among them"),
-    "hyperliquid": (0.75, "shared/reference/open-source-venues.md §4: the mark is the median of the oracle plus a 150 s "
+    "hyperliquid": (0.75, "ramparts/reference/open-source-venues.md §4: the mark is the median of the oracle plus a 150 s "
                           "EMA of (book mid − oracle), the book's own median price and the CEX perpetuals' mids; with the "
                           "own book displaced alone the median is the 150 s EMA: most of the displacement after a few "
                           "minutes (0.75 assumed)"),
@@ -143,18 +143,18 @@ PROFILES: dict[str, VenueProfile] = {
     for p in (
         VenueProfile("ramparts", "ramparts default", "ramparts.engine.presets.BTC_TIERS, ramparts.liquidation.config", VenueSpec(),
                      ()),
-        VenueProfile("binance", "Binance USDⓈ-M", "shared/reference/cex-and-clearinghouses.md (Binance USD-M)", _binance(),
+        VenueProfile("binance", "Binance USDⓈ-M", "ramparts/reference/cex-and-clearinghouses.md (Binance USD-M)", _binance(),
                      ("liquidation clearance fee not in the reference: 1 % to the insurance fund assumed",
                       "ADL ranked by profit % × leverage as ramparts ranks it")),
         VenueProfile("bitmex", "BitMEX XBTUSD (2020)", "BitMEX's XBTUSD risk limits and liquidation as published in 2019–2020 "
-                     "(recalled; not in shared/reference: an assumption); fund: lab/fund.py bitmex rows", _bitmex(),
+                     "(recalled; not in ramparts/reference: an assumption); fund: lab/fund.py bitmex rows", _bitmex(),
                      ("XBTUSD was inverse (margined in XBT); the lab's market is linear in USDC",
                       "risk limits in USD at the 2020-03-11 close, 20 steps; the schedule is recalled, not read from a pinned source",
                       "the takeover at the bankruptcy price is modelled as a full close at the mark with a penalty of 0.5 % of "
                       "notional (the base maintenance rate) to the fund, capped by the equity left; the fund then carries no "
                       "position (BitMEX's engine worked the order off in the book)",
                       "ADL ranked by profit % × leverage as ramparts ranks it")),
-        VenueProfile("dydx", "dYdX v4", "v4-chain 84d4664 (shared/reference/open-source-venues.md §1)", _dydx(),
+        VenueProfile("dydx", "dYdX v4", "v4-chain 84d4664 (ramparts/reference/open-source-venues.md §1)", _dydx(),
                      ("the book is synthetic (20 levels a side from the lab's square-root impact model, reposted every "
                       "observation, one maker behind it), not dYdX's order book; the maker's margin is not checked",
                       "the liquidated position is the one with the largest maintenance margin, not a pseudo-random one; no "
@@ -168,17 +168,17 @@ PROFILES: dict[str, VenueProfile] = {
                       "ramparts.venues.dydx.liquidatable_position_size_delta",
                       "funding is not dYdX's pipeline (median of votes, hourly mean padded with zeros, clamp 6 × (IMF − MMF), "
                       "index delta truncated toward zero: ramparts.venues.dydx reproduces it); impact prices need dYdX's own book")),
-        VenueProfile("hyperliquid", "Hyperliquid", "Hyperliquid docs (shared/reference/open-source-venues.md §4)", _hyperliquid(),
+        VenueProfile("hyperliquid", "Hyperliquid", "Hyperliquid docs (ramparts/reference/open-source-venues.md §4)", _hyperliquid(),
                      ("between 2/3 of maintenance and maintenance, positions close at the mark against the backstop vault, "
                       "not as market orders on the book",
                       "ADL ranked by profit % × leverage, not (mark / entry) × (notional / account value), at the bankruptcy price, "
                       "not the previous mark")),
-        VenueProfile("drift", "Drift v2", "protocol-v2 0ae3e3b (shared/reference/open-source-venues.md §2)", _drift(),
+        VenueProfile("drift", "Drift v2", "protocol-v2 0ae3e3b (ramparts/reference/open-source-venues.md §2)", _drift(),
                      ("margin ratios illustrative (set per market by governance; not in the reference)", "no size premium (IMF) applied",
                       "the liquidation fee is fixed (no time-based increase) and steps go back to maintenance, not Drift's margin buffer",
                       "the backstop vault is the liquidator unless a keeper bids; no market fee pool between the fund and socialisation",
                       "the insurance fund is ramparts' global fund, without Drift's per-market tier caps")),
-        VenueProfile("derive", "Derive (Lyra) v2", "v2-core 7736900 (shared/reference/open-source-venues.md §3)", _derive(),
+        VenueProfile("derive", "Derive (Lyra) v2", "v2-core 7736900 (ramparts/reference/open-source-venues.md §3)", _derive(),
                      ("standard-manager perp margin only (no portfolio margin, no confidence contingencies)",
                       "the auction sells part of one position at a time, its discount a share of that part's equity, "
                       "not a fraction of the whole portfolio; buffer = maintenance × 1.1, not MM + (MM − MtM) × 10 %",

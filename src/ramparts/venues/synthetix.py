@@ -2,7 +2,7 @@
 proportional elapsed time, unrecorded and accrued funding per unit), the premium/discount fill price,
 and the market-debt accounting the funding feeds.
 
-Source: ``../shared/reference/open-source-venues.md`` §7, read from Synthetixio/synthetix-v3 at commit
+Source: ``ramparts/reference/open-source-venues.md`` §7, read from Synthetixio/synthetix-v3 at commit
 ``23585f73c76d625b2a43aaf94dc440a8a1e7a8fa`` (``markets/perps-market/contracts/storage/PerpsMarket.sol`` —
 ``currentFundingVelocity``, ``proportionalElapsed``, ``currentFundingRate``, ``unrecordedFunding``,
 ``calculateNextFunding``, ``recomputeFunding``, ``updatePositionData``, ``marketDebt`` —,
