@@ -128,6 +128,7 @@ from ramparts.solvency.commitments import (
     opens_to,
     point_add,
 )
+from ramparts.solvency.proof import _malformed, _Reject  # one rejection type for both proof formats
 from ramparts.solvency.range_proof import MAX_BITS, RangeProofError, proof_size, verify_range
 
 FORMAT = "ramparts-private-proof-of-liabilities"
@@ -268,15 +269,6 @@ class PrivateVerificationResult:
         return self.code in MALFORMED_CODES
 
 
-class _Reject(Exception):
-    def __init__(self, code: str, reason: str):
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-
-
-def _malformed(reason: str) -> _Reject:
-    return _Reject("malformed", reason)
 
 
 # --------------------------------------------------------------------------- strict parsing
