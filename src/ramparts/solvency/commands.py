@@ -287,11 +287,18 @@ def prove_liabilities(
             with run_folder("prove-liabilities", sid, out, force=force, parent=PROOFS) as out_dir:
                 pub = publish_liabilities(node, out_dir, salt_secret=secret, snapshot_id=sid)
     print_tree_summary(pub.tree, pub.build_seconds, console)
-    table = Table(title="reserves against liabilities")
-    for col in ("asset", "reserves held", "net liabilities", "surplus (insurance, fees, − bad debt)"):
+    _print_published(pub, out_dir, "reserves against liabilities",
+                     ("net liabilities", "surplus (insurance, fees, − bad debt)"), "net_liabilities")
+
+
+def _print_published(pub: Any, out_dir: Path, title: str, columns: tuple[str, str], liabilities_field: str) -> None:
+    """The tail both journal-backed provers print: reserves against liabilities per asset, what was journaled and
+    written; exit 1 when the reserves do not cover the liabilities."""
+    table = Table(title=title)
+    for col in ("asset", "reserves held", *columns):
         table.add_column(col, justify="right")
     for r in pub.attestation.rows:
-        table.add_row(r.asset, f"{r.holdings:,}", f"{r.net_liabilities:,}", f"{r.surplus:,}")
+        table.add_row(r.asset, f"{r.holdings:,}", f"{getattr(r, liabilities_field):,}", f"{r.surplus:,}")
     console.print(table)
     console.print(f"journaled LiabilitiesRoot for snapshot {pub.record['snapshot_id']} at sequence "
                   f"{pub.record['sequence']}; wrote {pub.proofs_written:,} proofs in {out_dir / 'proofs'}",
@@ -567,18 +574,8 @@ def prove_liabilities_private(
                 pub = publish_private_liabilities(node, out_dir, secret=secret, snapshot_id=sid, bits=bits,
                                                   workers=workers)
     print_private_summary(pub.tree, pub.deficits, pub.build_seconds, console)
-    table = Table(title="reserves against liabilities (no deficit credited)")
-    for col in ("asset", "reserves held", "liabilities", "surplus"):
-        table.add_column(col, justify="right")
-    for r in pub.attestation.rows:
-        table.add_row(r.asset, f"{r.holdings:,}", f"{r.liabilities_counted:,}", f"{r.surplus:,}")
-    console.print(table)
-    console.print(f"journaled LiabilitiesRoot for snapshot {pub.record['snapshot_id']} at sequence "
-                  f"{pub.record['sequence']}; wrote {pub.proofs_written:,} proofs in {out_dir / 'proofs'}",
-                  soft_wrap=True, highlight=False)
-    console.print(f"root: {out_dir / 'root.json'}", soft_wrap=True, highlight=False)
-    if not pub.attestation.solvent:
-        raise typer.Exit(1)
+    _print_published(pub, out_dir, "reserves against liabilities (no deficit credited)", ("liabilities", "surplus"),
+                     "liabilities_counted")
 
 
 def verify_private_proof_cmd(

@@ -22,7 +22,7 @@ import csv
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -104,30 +104,46 @@ def read_balances_csv(
     return list(accounts.items()), asset_list
 
 
-def write_tree(tree: Any, out_dir: Path, accounts: Iterable[str] | None = None) -> list[str]:
-    """Write ``out_dir/root.json`` and ``out_dir/proofs/<name>.json`` for ``accounts`` (default all).
+def write_tree(tree: Any, out_dir: Path, accounts: Iterable[str] | None = None, *,
+               verify_root: Callable[[dict[str, Any]], Any] | None = None,
+               dumps: Callable[[Any], str] | None = None,
+               extra: dict[str, Callable[[], bytes]] | None = None) -> list[str]:
+    """Write ``out_dir/root.json``, ``out_dir/proofs/<name>.json`` for ``accounts`` (default all) and any ``extra``
+    files (name → bytes), each written whole or not at all (a temporary file renamed).
 
-    An unknown account id raises :class:`~ramparts.errors.UnknownEntity` before anything is
-    written. Returns the account ids whose proofs were written.
+    One writer for both proof formats: the version-1 tree (defaults: :func:`verify_root_record`, indented JSON) and
+    the private tree (:func:`ramparts.solvency.private_tree.write_private_tree` passes its own root check, its
+    canonical ``dumps`` and ``tree.bin``). An unknown account id raises :class:`~ramparts.errors.UnknownEntity`
+    before anything is written; so does a root the format's own verifier refuses. Returns the account ids whose
+    proofs were written.
     """
+    verify_root = verify_root or verify_root_record
+    dumps = dumps or _json_text
     selected = list(tree.account_ids) if accounts is None else list(dict.fromkeys(accounts))
     for aid in selected:
         tree.index_of(aid)  # UnknownEntity before anything is written
+    out_dir = Path(out_dir)
     proofs_dir = out_dir / "proofs"
     proofs_dir.mkdir(parents=True, exist_ok=True)
     root = tree.root_record()
-    check = verify_root_record(root)
+    check = verify_root(root)
     if not check.ok:  # pragma: no cover - an internal inconsistency, never expected
         raise InvalidInput("root", check.reason)
-    _write_json(out_dir / "root.json", root)
+    _write(out_dir / "root.json", dumps(root).encode("utf-8"))
+    for name, data in (extra or {}).items():
+        _write(out_dir / name, data())
     for aid in selected:
-        _write_json(proofs_dir / proof_filename(aid), tree.proof(aid))
+        _write(proofs_dir / proof_filename(aid), dumps(tree.proof(aid)).encode("utf-8"))
     return selected
 
 
-def _write_json(path: Path, obj: Any) -> None:
+def _json_text(obj: Any) -> str:
+    return json.dumps(obj, indent=1, ensure_ascii=False) + "\n"
+
+
+def _write(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.write_bytes(data)
     tmp.replace(path)
 
 

@@ -435,30 +435,12 @@ def liabilities_from_equities(
 
 
 def write_private_tree(tree: PrivateTree, out_dir: Path, accounts: Iterable[str] | None = None) -> list[str]:
-    """Write ``root.json``, ``tree.bin`` and ``proofs/<name>.json`` for ``accounts`` (default all) under ``out_dir``."""
-    from ramparts.solvency.files import proof_filename
+    """Write ``root.json``, ``tree.bin`` and ``proofs/<name>.json`` for ``accounts`` (default all) under ``out_dir``
+    (the one proof-folder writer, :func:`ramparts.solvency.files.write_tree`, with this format's root check)."""
+    from ramparts.solvency.files import write_tree
 
-    selected = list(tree.account_ids) if accounts is None else list(dict.fromkeys(accounts))
-    for aid in selected:
-        tree.index_of(aid)  # UnknownEntity before anything is written
-    out_dir = Path(out_dir)
-    proofs_dir = out_dir / "proofs"
-    proofs_dir.mkdir(parents=True, exist_ok=True)
-    root = tree.root_record()
-    check = pp.verify_private_root(root)
-    if not check.ok:  # pragma: no cover - an internal inconsistency, never expected
-        raise InvalidInput("root", check.reason)
-    _write(out_dir / "root.json", pp.dumps(root).encode("utf-8"))
-    _write(out_dir / "tree.bin", tree.tree_file())
-    for aid in selected:
-        _write(proofs_dir / proof_filename(aid), pp.dumps(tree.proof(aid)).encode("utf-8"))
-    return selected
-
-
-def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    return write_tree(tree, out_dir, accounts, verify_root=pp.verify_private_root, dumps=pp.dumps,
+                      extra={"tree.bin": tree.tree_file})
 
 
 # --------------------------------------------------------------------------- the engine
