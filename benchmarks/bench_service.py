@@ -19,7 +19,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ import time
 from pathlib import Path
 
 import httpx
+from service_probe import cpu_seconds, free_port, percentile
 
 from ramparts.engine import events as ev
 from ramparts.engine.node import Node
@@ -35,26 +35,6 @@ from ramparts.errors import RampartsError
 from ramparts.service.auth import KeyStore
 
 ACCOUNTS = [f"t{i:03d}/main" for i in range(64)]
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process (Linux /proc), or nan elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return float("nan")
-
-
-def _pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
 
 
 def _fill(rng: random.Random, price: float) -> dict:
@@ -87,7 +67,7 @@ def bench_service(clients: int, seconds: float, n_fills: int, durability: str, t
     tokens = {role: ks.create_key(role, None, "bench")[1] for role in ("risk_officer", "oracle", "matcher")}
     ks.close()
     keys = {"risk": {"X-API-Key": tokens["risk_officer"]}, "oracle": {"X-API-Key": tokens["oracle"]}, "matcher": {"X-API-Key": tokens["matcher"]}}
-    port = _port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     src = Path(__file__).resolve().parents[1] / "src"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]))
@@ -118,9 +98,9 @@ def bench_service(clients: int, seconds: float, n_fills: int, durability: str, t
             await asyncio.gather(*(_client(base, keys, seconds, n_fills, i, lat, counts) for i in range(clients)))
             return time.perf_counter() - t0
 
-        cpu0, own0 = _cpu_s(proc.pid), time.process_time()
+        cpu0, own0 = cpu_seconds(proc.pid), time.process_time()
         wall = asyncio.run(run())
-        server_cpu, client_cpu = _cpu_s(proc.pid) - cpu0, time.process_time() - own0
+        server_cpu, client_cpu = cpu_seconds(proc.pid) - cpu0, time.process_time() - own0
         prom = {line.split()[0]: float(line.split()[1]) for line in httpx.get(f"{base}/metrics").text.splitlines()
                 if line.startswith(("ramparts_tick_to_decision_seconds_sum", "ramparts_tick_to_decision_seconds_count",
                                     "ramparts_commit_events_sum", "ramparts_commit_events_count"))}
@@ -130,8 +110,8 @@ def bench_service(clients: int, seconds: float, n_fills: int, durability: str, t
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
-    return {"events_per_s": sum(counts) / wall, "requests_per_s": len(lat) / wall, "p50_ms": _pct(lat, 0.5) * 1e3,
-            "p99_ms": _pct(lat, 0.99) * 1e3, "requests": len(lat), "events": sum(counts),
+    return {"events_per_s": sum(counts) / wall, "requests_per_s": len(lat) / wall, "p50_ms": percentile(lat, 0.5) * 1e3,
+            "p99_ms": percentile(lat, 0.99) * 1e3, "requests": len(lat), "events": sum(counts),
             "server_cpu": server_cpu / wall, "client_cpu": client_cpu / wall,
             "tick_ms": 1e3 * prom["ramparts_tick_to_decision_seconds_sum"] / max(prom["ramparts_tick_to_decision_seconds_count"], 1),
             "per_commit": prom["ramparts_commit_events_sum"] / max(prom["ramparts_commit_events_count"], 1)}
@@ -165,7 +145,7 @@ def bench_direct(seconds: float, durability: str, tmp: Path) -> dict:
         lat.append(time.perf_counter() - t0)
     wall = time.perf_counter() - t_start
     node.close()
-    return {"events_per_s": n / wall, "p50_ms": _pct(lat, 0.5) * 1e3, "p99_ms": _pct(lat, 0.99) * 1e3, "events": n}
+    return {"events_per_s": n / wall, "p50_ms": percentile(lat, 0.5) * 1e3, "p99_ms": percentile(lat, 0.99) * 1e3, "events": n}
 
 
 def main() -> None:

@@ -43,7 +43,6 @@ import multiprocessing as mp
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -51,6 +50,7 @@ import time
 from pathlib import Path
 
 import httpx
+from service_probe import cpu_seconds, free_port, percentile
 
 from ramparts.engine import events as ev
 from ramparts.engine.node import Node
@@ -59,25 +59,6 @@ from ramparts.service.auth import KeyStore
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 TRADERS = 2000  # the matcher's fills go between the first TRADERS sub-accounts
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _cpu_s(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return float("nan")
-
-
-def _pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
 
 
 def sub(i: int) -> str:
@@ -222,7 +203,7 @@ def _phase(base: str, tokens: dict, pid: int, seconds: float, others: list) -> d
     """``seconds`` of whatever ``others`` do beside the running matcher; returns the window and what they did."""
     ctx = mp.get_context("fork")
     out = ctx.Queue()
-    m0, cpu0, t0 = _metrics(base), _cpu_s(pid), time.time()
+    m0, cpu0, t0 = _metrics(base), cpu_seconds(pid), time.time()
     end = t0 + seconds
     procs = []
     for i, (kind, arg) in enumerate(others):
@@ -238,7 +219,7 @@ def _phase(base: str, tokens: dict, pid: int, seconds: float, others: list) -> d
     while time.time() < end:
         time.sleep(0.01)
     t1 = time.time()
-    cpu, m1 = (_cpu_s(pid) - cpu0) / (t1 - t0), _metrics(base)
+    cpu, m1 = (cpu_seconds(pid) - cpu0) / (t1 - t0), _metrics(base)
     for p in procs:
         p.join(30)
     d = {k: m1.get(k, 0.0) - m0.get(k, 0.0) for k in m1}
@@ -296,8 +277,8 @@ def report(phases: list, rounds: int, seconds: float) -> None:
     blat = [x for b in bases for x in b["lat"]]
     print(f"{'scenario':36} {'fills/s':>8} {'ratio':>6} {'(rounds)':>17} {'p50 ms':>7} {'p99 ms':>7} {'reads/s':>8} {'read p50':>9} "
           f"{'hashes':>6} {'views':>5} {'writer %':>8} {'cpu':>5}  their answers")
-    print(f"{'matcher alone (median of ' + str(len(bases)) + ')':36} {base_rate:8.0f} {1:6.2f} {'':>17} {_pct(blat, .5) * 1e3:7.2f} "
-          f"{_pct(blat, .99) * 1e3:7.2f} {'':>8} {'':>9} {0:6.0f} {sum(b['views'] for b in bases) / len(bases):5.0f} "
+    print(f"{'matcher alone (median of ' + str(len(bases)) + ')':36} {base_rate:8.0f} {1:6.2f} {'':>17} {percentile(blat, .5) * 1e3:7.2f} "
+          f"{percentile(blat, .99) * 1e3:7.2f} {'':>8} {'':>9} {0:6.0f} {sum(b['views'] for b in bases) / len(bases):5.0f} "
           f"{100 * _median([b['writer_share'] for b in bases]):7.2f}% {_median([b['cpu'] for b in bases]):5.2f}")
     for name, _ in SCENARIOS:
         idx = [i for i, (n, _) in enumerate(phases) if n == name]
@@ -311,8 +292,8 @@ def report(phases: list, rounds: int, seconds: float) -> None:
                 codes[k] = codes.get(k, 0) + v
         forks = sum(r["forks"] for r in runs)
         print(f"{name:36} {_median([r['fills_s'] for r in runs]):8.0f} {_median(ratios):6.2f} "
-              f"{'(' + ' '.join(f'{x:.2f}' for x in ratios) + ')':>17} {_pct(lat, .5) * 1e3:7.2f} {_pct(lat, .99) * 1e3:7.2f} "
-              f"{sum(r['reads'] for r in runs) / (len(runs) * seconds):8.1f} {_pct(rlat, .5) * 1e3:8.1f}ms {forks / len(runs):6.1f} "
+              f"{'(' + ' '.join(f'{x:.2f}' for x in ratios) + ')':>17} {percentile(lat, .5) * 1e3:7.2f} {percentile(lat, .99) * 1e3:7.2f} "
+              f"{sum(r['reads'] for r in runs) / (len(runs) * seconds):8.1f} {percentile(rlat, .5) * 1e3:8.1f}ms {forks / len(runs):6.1f} "
               f"{sum(r['views'] for r in runs) / len(runs):5.0f} {100 * _median([r['writer_share'] for r in runs]):7.2f}% "
               f"{_median([r['cpu'] for r in runs]):5.2f}  {', '.join(f'{k}: {v}' for k, v in sorted(codes.items()))}")
     forked = [r for n, r in phases if r["forks"]]
@@ -335,7 +316,7 @@ def main() -> None:
         ks = KeyStore(journal)
         tokens = {role: ks.create_key(role, None, "bench")[1] for role in ("matcher", "auditor")}
         ks.close()
-        port = _port()
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
         t0 = time.perf_counter()
