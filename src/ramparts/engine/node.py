@@ -58,9 +58,12 @@ def replay(journal: JournalStore, *, use_snapshot: bool = True, verify_effects: 
         snap = None  # written by another version of the engine: replay every event instead
     if snap is not None:
         seq, state_hash, blob = snap
-        engine = Engine.restore(blob)
-        if engine.seq != seq or engine.state_hash() != state_hash:
-            raise JournalCorrupt(f"snapshot at seq {seq} does not reproduce its state hash")
+        try:
+            engine = Engine.restore(blob, expect_hash=state_hash)  # its bytes checked against the journaled hash
+        except JournalCorrupt as exc:
+            raise JournalCorrupt(f"snapshot at seq {seq}: {exc}") from None
+        if engine.seq != seq:
+            raise JournalCorrupt(f"snapshot at seq {seq} does not reproduce its state hash (it holds seq {engine.seq})")
     for rec in journal.read(from_seq=engine.seq + 1, to_seq=to_seq):
         event = decode_event(rec.kind, rec.payload, rec.seq)
         try:

@@ -72,6 +72,56 @@ class Ledger:
         self._n_subs += 1
         return self._n_subs - 1
 
+    def add_subs(self, k: int) -> int:
+        """Open ``k`` new sub-account rows at once (as ``k`` calls of :meth:`add_sub`); returns the first index."""
+        first = self._n_subs
+        need = first + k
+        if need > self.sub_cash.shape[0]:
+            grown = np.zeros(max(need, self.sub_cash.shape[0] * 2), dtype=np.int64)
+            grown[:first] = self.sub_cash[:first]
+            self.sub_cash = grown
+        self._n_subs = need
+        return first
+
+    def load(self, rows: Iterable[Sequence]) -> None:
+        """Restore the balances of :meth:`items`' rows ``(asset, key, amount)`` into a ledger with no balance yet.
+
+        Checked before anything is written: every amount an int within the balance limit, every sub-account key an
+        open row, no (asset, key) twice, and each asset's balances summing to zero (a ledger is a set of balanced
+        postings); a violation raises ``ValueError`` and leaves the ledger empty.
+        """
+        if self._balances or self.sub_cash[: self._n_subs].any():
+            raise ValueError("load needs a ledger with no balance yet")
+        settle, n = self.settlement_asset, self._n_subs
+        sums: dict[str, int] = {}
+        named: dict[tuple[str, LedgerKey], int] = {}
+        idx: list[int] = []
+        val: list[int] = []
+        for a, k, v in rows:
+            if type(v) is not int or abs(v) > MAX_BALANCE or not isinstance(a, str):
+                raise ValueError(f"ledger row {[a, k, v]!r} is not an amount within the limit")
+            sums[a] = sums.get(a, 0) + v
+            if type(k) is int:
+                if not 0 <= k < n:
+                    raise ValueError(f"ledger row {[a, k, v]!r} names no sub-account")
+                if a == settle:
+                    idx.append(k)
+                    val.append(v)
+                    continue
+            elif not isinstance(k, str):
+                raise ValueError(f"ledger row {[a, k, v]!r} has no valid key")
+            if (a, k) in named:
+                raise ValueError(f"ledger row {[a, k, v]!r} repeats a balance")
+            if v:
+                named[(a, k)] = v
+        if any(sums.values()):
+            raise ValueError(f"the ledger does not balance in {min(a for a, t in sums.items() if t)}")
+        ix = np.asarray(idx, dtype=np.int64)
+        if ix.size and np.unique(ix).size != ix.size:
+            raise ValueError("a sub-account's settlement balance appears twice")
+        self.sub_cash[ix] = np.asarray(val, dtype=np.int64)
+        self._balances = named
+
     @property
     def n_subs(self) -> int:
         return self._n_subs
