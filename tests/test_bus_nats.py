@@ -166,7 +166,7 @@ def test_the_bus_gives_the_state_of_a_direct_run(server, tmp_path):
         await asyncio.wait_for(runner.ready.wait(), 10)
         from ramparts.service.writer import JournalInUse
 
-        with pytest.raises(JournalInUse):
+        with pytest.raises(JournalInUse, match="in use by another ramparts run"):
             await runner_for(journal, server.url).run()
         await publish(server.url, EVENTS)
         await wait_until(lambda: runner.high >= len(EVENTS), 30, "the whole stream")

@@ -493,12 +493,13 @@ def test_a_second_serve_on_the_same_journal_is_refused_at_start(tmp_path, monkey
         pass
 
 
-def test_a_journal_lease_on_postgres_admits_one_writer():
+@pytest.mark.parametrize("holder", ["ramparts serve", "ramparts run"])
+def test_a_journal_lease_on_postgres_admits_one_writer(holder):
     ns = new_namespace()
-    first, second = JournalLease(PG_URL, ns), JournalLease(PG_URL, ns)
+    first, second = JournalLease(PG_URL, ns, program=holder), JournalLease(PG_URL, ns)
     try:
         first.acquire()
-        with pytest.raises(JournalInUse, match="in use by another ramparts serve"):
+        with pytest.raises(JournalInUse, match=f"in use by another {holder} \\(PostgreSQL backend pid \\d+\\)"):
             second.acquire()
         first.release()
         second.acquire()
@@ -506,6 +507,34 @@ def test_a_journal_lease_on_postgres_admits_one_writer():
     finally:
         first.release()
         second.release()
+
+
+@pytest.mark.parametrize("holder", ["ramparts serve", "ramparts run"])
+def test_a_refused_lease_names_the_program_that_holds_it(tmp_path, holder):
+    """The journal lease message names what holds it (a ``ramparts run`` is not a second server)."""
+    journal = str(tmp_path / "j.sqlite")
+    first, second = JournalLease(journal, program=holder), JournalLease(journal, program="ramparts serve")
+    first.acquire()
+    try:
+        with pytest.raises(JournalInUse, match=f"in use by another {holder} \\(pid {os.getpid()}\\)"):
+            second.acquire()
+    finally:
+        first.release()
+    (tmp_path / "j.sqlite.lock").write_text("12345\n")  # a lock file written by an earlier release: pid only
+    assert "another ramparts process (pid 12345)" in _holder_text(journal, tmp_path)
+
+
+def _holder_text(journal: str, tmp_path) -> str:
+    import fcntl
+
+    fd = os.open(str(tmp_path / "j.sqlite.lock"), os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held by this descriptor: the lease below is refused
+    try:
+        with pytest.raises(JournalInUse) as info:
+            JournalLease(journal).acquire()
+        return str(info.value)
+    finally:
+        os.close(fd)
 
 
 def test_a_journal_that_moved_on_under_the_service_is_a_409(tmp_path):

@@ -220,7 +220,7 @@ class BusRunner:
         from ramparts.service.writer import JournalLease
 
         self._loop = asyncio.get_running_loop()
-        lease = JournalLease(self.journal_url, self.namespace)
+        lease = JournalLease(self.journal_url, self.namespace, program="ramparts run")
         lease.acquire()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="ramparts-bus-node")
         try:

@@ -95,17 +95,28 @@ class JournalConflict(RampartsError):
         super().__init__(message)
 
 
+_PG_APP = "ramparts-lease: "  # the lease connection's application_name, then the program holding it
+
+
+def _holder(program: str, where: str) -> str:
+    """``another ramparts run (pid 42)``: who holds a lease, from what the lock recorded (either may be unknown)."""
+    name = program.strip() if program.strip().startswith("ramparts") else "ramparts process"
+    return f"another {name}" + (f" ({where})" if where else "")
+
+
 class JournalLease:
     """The exclusive right to write one journal, held from :meth:`acquire` to :meth:`release`.
 
     SQLite: ``fcntl.flock`` on ``<file>.lock`` (``<file>.<namespace>.lock`` for another namespace),
-    which holds the holder's pid. PostgreSQL: ``pg_try_advisory_lock`` on a connection of its own.
+    which holds the holder's pid and program (``ramparts serve`` or ``ramparts run``). PostgreSQL:
+    ``pg_try_advisory_lock`` on a connection of its own, whose ``application_name`` names the program.
+    A refusal names the program and pid that hold the lease.
     An in-memory journal needs none. The lock file is left in place when released (removing it
     would let two processes lock two different files).
     """
 
-    def __init__(self, url: str, namespace: str = "ramparts"):
-        self.url, self.namespace = str(url), namespace
+    def __init__(self, url: str, namespace: str = "ramparts", program: str = "ramparts serve"):
+        self.url, self.namespace, self.program = str(url), namespace, program
         self._fd: int | None = None
         self._pg = None
         self.where: str | None = None
@@ -137,19 +148,19 @@ class JournalLease:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             try:
-                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+                holder = os.pread(fd, 96, 0).decode("ascii", "replace").strip()
             except OSError:
                 holder = ""
             os.close(fd)
-            who = f" (pid {holder})" if holder.isdigit() else ""
-            raise JournalInUse(f"journal sqlite:{path} is in use by another ramparts serve{who}: it holds {self.where}; "
-                               "a journal has one writer (stop the other server, or give this one another --journal)") from None
+            pid, _, program = holder.partition(" ")
+            raise JournalInUse(f"journal sqlite:{path} is in use by {_holder(program, f'pid {pid}' if pid.isdigit() else '')}: it holds "
+                               f"{self.where}; a journal has one writer (stop the other, or give this one another --journal)") from None
         except OSError as exc:
             os.close(fd)
             raise JournalUnavailable(f"journal sqlite:{path}: cannot lock {self.where}: {exc.strerror}") from None
         try:
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            os.pwrite(fd, f"{os.getpid()} {self.program}\n".encode("ascii", "replace"), 0)
         except OSError:
             pass  # a read-only lock file still locks
         self._fd = fd
@@ -162,19 +173,21 @@ class JournalLease:
         url = self.url if not self.url.lower().startswith("postgres://") else "postgresql://" + self.url[len("postgres://"):]
         self.where = f"{redact_url(url)} namespace {self.namespace}"
         try:
-            conn = psycopg.connect(url, autocommit=True, connect_timeout=10, application_name="ramparts-lease")
-            got, holder = conn.execute(
-                "SELECT pg_try_advisory_lock(hashtext('ramparts.serve'), hashtext(%s)),"
-                " (SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted"
-                "  AND l.classid::int = hashtext('ramparts.serve') AND l.objid::int = hashtext(%s) LIMIT 1)",
+            conn = psycopg.connect(url, autocommit=True, connect_timeout=10, application_name=f"{_PG_APP}{self.program}"[:63])
+            got, holder, app = conn.execute(
+                "SELECT pg_try_advisory_lock(hashtext('ramparts.serve'), hashtext(%s)), h.pid, a.application_name"
+                " FROM (SELECT 1) one LEFT JOIN (SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted"
+                "  AND l.classid::int = hashtext('ramparts.serve') AND l.objid::int = hashtext(%s) LIMIT 1) h ON true"
+                " LEFT JOIN pg_stat_activity a ON a.pid = h.pid",
                 (self.namespace, self.namespace)).fetchone()
         except psycopg.Error as exc:
             raise JournalUnavailable(f"journal {self.where}: cannot take the writer's lease: {' '.join(str(exc).split())}") from None
         if not got:
             conn.close()
-            who = f" (PostgreSQL backend pid {holder})" if holder else ""
-            raise JournalInUse(f"journal {self.where} is in use by another ramparts serve{who}: "
-                               "a journal has one writer (stop the other server, or give this one another namespace)")
+            program = app[len(_PG_APP):] if isinstance(app, str) and app.startswith(_PG_APP) else ""
+            raise JournalInUse(f"journal {self.where} is in use by "
+                               f"{_holder(program, f'PostgreSQL backend pid {holder}' if holder else '')}: "
+                               "a journal has one writer (stop the other, or give this one another namespace)")
         self._pg = conn
 
     def release(self) -> None:
