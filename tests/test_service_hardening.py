@@ -612,3 +612,16 @@ def test_the_openapi_schema_lists_the_new_statuses(tmp_path):
     assert "journal_conflict" in paths["/v1/fills"]["post"]["responses"]["409"]["description"]
     assert "sequencer" in json.dumps(spec["components"]["schemas"]["KeyReq"])
     app.state.svc.keys.close()
+
+
+def test_the_writer_puts_the_process_switch_interval_back_when_it_stops(tmp_path):
+    """The writer lowers the interpreter's GIL switch interval while it runs (its commits take the GIL back sooner);
+    a process that embeds the service gets its own setting back when the service stops."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.004)
+    try:
+        with TestClient(create_app(str(tmp_path / "j.sqlite"))):
+            assert sys.getswitchinterval() <= 0.0005
+        assert sys.getswitchinterval() == 0.004
+    finally:
+        sys.setswitchinterval(before)

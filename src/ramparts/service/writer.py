@@ -13,7 +13,8 @@ several times (each SQLite or PostgreSQL call releases it; ``fsync`` is the long
 while another thread runs Python waits up to the interpreter's switch interval, 5 ms by default: a
 busy event loop would stretch every commit by several of those (measured: SQLite ``full`` commits
 fall to ~0.3× beside one busy Python thread at 5 ms, unchanged at 0.5 ms). So :meth:`Writer.start`
-lowers the process's switch interval to ``gil_switch_s`` (default 0.5 ms; ``None`` leaves it).
+lowers the process's switch interval to ``gil_switch_s`` (default 0.5 ms; ``None`` leaves it) while it runs, and
+puts the previous value back when it stops.
 
 Writes go through an asyncio queue drained by one writer task, which *group-commits*: the events
 of every request waiting at that moment are applied in arrival order and journaled in one
@@ -242,6 +243,7 @@ class Writer:
         self.journal_url, self.namespace, self.durability = journal_url, namespace, durability
         self.max_clock_skew_ns = max_clock_skew_ns
         self.gil_switch_s = gil_switch_s
+        self._switch_before: float | None = None  # the process's switch interval before start() lowered it
         self.snapshot_every = snapshot_every
         self.snapshot_interval_s = float(snapshot_interval_s)
         self.lease = JournalLease(journal_url, namespace)
@@ -316,7 +318,8 @@ class Writer:
 
     async def start(self) -> None:
         if self.gil_switch_s:  # the writer takes the GIL back within this long of wanting it (see the module docstring)
-            sys.setswitchinterval(min(sys.getswitchinterval(), self.gil_switch_s))
+            self._switch_before = sys.getswitchinterval()
+            sys.setswitchinterval(min(self._switch_before, self.gil_switch_s))
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._ex, self._open)
         self._queue = asyncio.Queue()
@@ -325,6 +328,9 @@ class Writer:
             self._ticker = asyncio.create_task(self._tick(), name="ramparts-snapshots")
 
     async def stop(self) -> None:
+        if self._switch_before is not None:  # the process's own setting, back as it was
+            sys.setswitchinterval(self._switch_before)
+            self._switch_before = None
         if self._ticker is not None:
             self._ticker.cancel()
             try:
