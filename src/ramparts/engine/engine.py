@@ -360,7 +360,7 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
                 for i in self.instruments
             ],
             "subs": [[str(s.id), s.mode.value, s.instrument, s.system] for s in self.subs],
-            "positions": [list(r) for r in self.book.rows()],
+            "positions": self.book.rows(),
             "ledger": [] if led is None else [[a, k, v] for a, k, v in led.items()],
             "waterfall": {
                 "in_liquidation": np.nonzero(self.in_liquidation[: len(self.subs)])[0].tolist(),
@@ -388,7 +388,13 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
 
     def snapshot(self) -> bytes:
         """A compressed canonical snapshot; :meth:`restore` rebuilds an identical engine."""
-        return zlib.compress(self.canonical_state(), 6)
+        return self.snapshot_and_hash()[1]
+
+    def snapshot_and_hash(self) -> tuple[str, bytes]:
+        """``(state_hash(), snapshot())`` from one pass over the state: the snapshot is the canonical state,
+        compressed (zlib level 1: a tenth of level 6's time for about a tenth more bytes)."""
+        raw = self.canonical_state()
+        return hashlib.sha256(raw).hexdigest(), zlib.compress(raw, 1)
 
     @classmethod
     def restore(cls, blob: bytes, expect_hash: str | None = None) -> Engine:

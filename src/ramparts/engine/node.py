@@ -215,7 +215,7 @@ class Node:
         layout (more than an eighth of the book opened since), lay the book out again
         (:meth:`Engine.compact_positions`: no change to the state, a pass over the book at a moment
         that already pays for one)."""
-        self.journal.save_snapshot(self.engine.seq, self.engine.state_hash(), self.engine.snapshot())
+        self.journal.save_snapshot(self.engine.seq, *self.engine.snapshot_and_hash())
         self._last_snapshot = self.engine.seq
         book = self.engine.book
         if book.opened_since_compact > max(COMPACT_MIN_OPENED, len(book) // 8):

@@ -345,8 +345,12 @@ class PositionBook:
         self.opened_since_compact = 0
 
     # ------------------------------------------------------------------ canonical view
-    def rows(self) -> list[tuple[int, int, int, int, int]]:
-        """(sub, instr, lots, cost, entry) of every position, sorted: the hashed state."""
-        return sorted(
-            (sub, instr, int(self.lots[s]), int(self.cost[s]), int(self.entry[s])) for (sub, instr), s in self._slot.items()
-        )
+    def rows(self) -> list[list[int]]:
+        """[sub, instr, lots, cost, entry] of every position, sorted by (sub, instr): the hashed state."""
+        if not self._slot:
+            return []
+        slots = np.fromiter(self._slot.values(), dtype=np.int64, count=len(self._slot))
+        sub, instr = self.sub[slots].astype(np.int64), self.instr[slots].astype(np.int64)
+        order = np.lexsort((instr, sub))  # (sub, instr) pairs are unique: a total order
+        slots = slots[order]
+        return np.column_stack((sub[order], instr[order], self.lots[slots], self.cost[slots], self.entry[slots])).tolist()

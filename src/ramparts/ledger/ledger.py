@@ -26,6 +26,7 @@ int64 array (``sub_cash``) so that the risk kernels read them without copies.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -188,14 +189,14 @@ class Ledger:
     # ------------------------------------------------------------------ reporting
     def items(self) -> Iterable[tuple[str, LedgerKey, int]]:
         """Every non-zero balance as (asset, key, amount), in a canonical order."""
-        rows: list[tuple[str, LedgerKey, int]] = []
-        for i in range(self._n_subs):
-            v = int(self.sub_cash[i])
-            if v:
-                rows.append((self.settlement_asset, i, v))
-        rows.extend((a, k, v) for (a, k), v in self._balances.items())
-        rows.sort(key=_canonical_order)
-        return rows
+        named = sorted(((a, k, v) for (a, k), v in self._balances.items()), key=_canonical_order)
+        cash = self.sub_cash[: self._n_subs]
+        held = np.flatnonzero(cash)
+        a = self.settlement_asset
+        # the settlement asset's sub-account rows, already in index order, go where the canonical order puts them:
+        # after every row of an asset that sorts before it (and its own int keys, which live in sub_cash only)
+        at = bisect.bisect_left(named, (a, 1), key=lambda r: _canonical_order(r)[:2])
+        return named[:at] + [(a, i, v) for i, v in zip(held.tolist(), cash[held].tolist(), strict=True)] + named[at:]
 
     def totals(self, asset: str) -> dict[str, int]:
         """Sum of balances per category (see :data:`CATEGORIES`); they add up to zero."""
