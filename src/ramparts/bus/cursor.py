@@ -117,6 +117,69 @@ class BusJournal:
             staged.resolve(rows, rows[0][0])
         return staged
 
+    def _bus_sql(self, c: str, a: str, r: str, *, ph: str, integer: str, greatest: str) -> None:
+        """The side tables' DDL and statements for one backend: table names ``c, a, r`` (cursor, applied,
+        refused), its placeholder (``?`` / ``%s``), integer type and two-argument maximum function."""
+        p3, p4 = f"{ph}, {ph}, {ph}", f"{ph}, {ph}, {ph}, {ph}"
+        self._bus_ddl = (
+            f"CREATE TABLE IF NOT EXISTS {c} (stream TEXT PRIMARY KEY, stream_seq {integer} NOT NULL,"
+            f" journal_seq {integer} NOT NULL, fx_seq {integer} NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {a} (journal_seq {integer} PRIMARY KEY, stream TEXT NOT NULL,"
+            f" stream_seq {integer} NOT NULL, UNIQUE (stream, stream_seq))",
+            f"CREATE TABLE IF NOT EXISTS {r} (stream TEXT NOT NULL, stream_seq {integer} NOT NULL,"
+            f" after_seq {integer} NOT NULL, round_end {integer} NOT NULL, PRIMARY KEY (stream, stream_seq))",
+        )
+        self._q_cur_get = f"SELECT stream, stream_seq, journal_seq, fx_seq FROM {c} WHERE stream = {ph}"
+        self._q_cur_put = (f"INSERT INTO {c} AS cur (stream, stream_seq, journal_seq, fx_seq) VALUES ({p4})"
+                           " ON CONFLICT (stream) DO UPDATE SET stream_seq = excluded.stream_seq,"
+                           f" journal_seq = excluded.journal_seq, fx_seq = {greatest}(cur.fx_seq, excluded.fx_seq)")
+        self._q_fx_put = f"UPDATE {c} SET fx_seq = {greatest}(fx_seq, {ph}) WHERE stream = {ph}"
+        self._q_app_put = f"INSERT INTO {a} (journal_seq, stream, stream_seq) VALUES ({p3})"
+        self._q_app_get = (f"SELECT journal_seq, stream_seq FROM {a} WHERE journal_seq >= {ph} AND journal_seq <= {ph}"
+                           " ORDER BY journal_seq")
+        self._q_app_all = f"SELECT journal_seq, stream_seq FROM {a} WHERE stream = {ph} ORDER BY journal_seq"
+        self._q_ref_put = f"INSERT INTO {r} (stream, stream_seq, after_seq, round_end) VALUES ({p4})"
+        self._q_ref_get = (f"SELECT stream_seq, after_seq, round_end FROM {r} WHERE stream = {ph} AND round_end > {ph}"
+                           " ORDER BY stream_seq")
+        self._q_ref_all = f"SELECT stream_seq, after_seq, round_end FROM {r} WHERE stream = {ph} ORDER BY stream_seq"
+
+    def _bus_write(self, cur, staged: Staged, journal_seq: int) -> None:
+        """Write a group's bus rows and move the cursor, inside the caller's transaction (``cur``: a cursor or
+        connection of the backend); a group at or below the stored cursor is refused, nothing written."""
+        row = cur.execute(self._q_cur_get, (staged.stream,)).fetchone()
+        first = min((s for s, _ in staged.entries), default=staged.through)
+        if row is not None and first <= row[1]:
+            raise InvalidInput("stream_seq", f"bus: stream {staged.stream} seq {first} is at or below the journal's "
+                                             f"cursor {row[1]}: already dealt with; nothing written")
+        if staged.applied:
+            cur.executemany(self._q_app_put, staged.applied)
+        if staged.refused:
+            cur.executemany(self._q_ref_put, staged.refused)
+        cur.execute(self._q_cur_put, (staged.stream, staged.through, journal_seq, staged.fx_seq))
+
+    def _bus_query(self, query: str, params: tuple) -> list[tuple]:  # pragma: no cover - each backend has its own
+        raise NotImplementedError
+
+    def cursor(self, stream: str) -> Cursor | None:
+        """The stream's cursor, ``None`` before the bus's first commit."""
+        rows = self._bus_query(self._q_cur_get, (stream,))
+        return Cursor(*rows[0]) if rows else None
+
+    def stream_seqs(self, low: int, high: int) -> dict[int, int]:
+        """``{journal_seq: stream_seq}`` of the bus's rows in ``[low, high]``."""
+        return dict(self._bus_query(self._q_app_get, (low, high)))
+
+    def applied(self, stream: str) -> list[tuple[int, int]]:
+        """``(journal_seq, stream_seq)`` of every row the bus applied from ``stream``."""
+        return [tuple(r) for r in self._bus_query(self._q_app_all, (stream,))]
+
+    def refused(self, stream: str, after_fx: int | None = None) -> list[tuple[int, int, int]]:
+        """``(stream_seq, after_seq, round_end)`` of the refusals (only those of groups ending after
+        journal seq ``after_fx``, the ones whose notices may be unpublished, when given)."""
+        if after_fx is None:
+            return [tuple(r) for r in self._bus_query(self._q_ref_all, (stream,))]
+        return [tuple(r) for r in self._bus_query(self._q_ref_get, (stream, after_fx))]
+
 
 # ------------------------------------------------------------------------------------------ SQLite
 
@@ -129,26 +192,7 @@ class BusSQLiteJournal(BusJournal, SQLiteJournal):
         self._staged = None
         prefix = "" if self.namespace == DEFAULT_NAMESPACE else f"{self.namespace}_"
         c, a, r = (f'"{prefix}bus_{n}"' for n in ("cursor", "applied", "refused"))
-        self._bus_ddl = (
-            f"CREATE TABLE IF NOT EXISTS {c} (stream TEXT PRIMARY KEY, stream_seq INTEGER NOT NULL,"
-            " journal_seq INTEGER NOT NULL, fx_seq INTEGER NOT NULL)",
-            f"CREATE TABLE IF NOT EXISTS {a} (journal_seq INTEGER PRIMARY KEY, stream TEXT NOT NULL,"
-            " stream_seq INTEGER NOT NULL, UNIQUE (stream, stream_seq))",
-            f"CREATE TABLE IF NOT EXISTS {r} (stream TEXT NOT NULL, stream_seq INTEGER NOT NULL,"
-            " after_seq INTEGER NOT NULL, round_end INTEGER NOT NULL, PRIMARY KEY (stream, stream_seq))",
-        )
-        self._q_cur_get = f"SELECT stream, stream_seq, journal_seq, fx_seq FROM {c} WHERE stream = ?"
-        self._q_cur_put = (f"INSERT INTO {c} (stream, stream_seq, journal_seq, fx_seq) VALUES (?, ?, ?, ?)"
-                           " ON CONFLICT(stream) DO UPDATE SET stream_seq = excluded.stream_seq,"
-                           " journal_seq = excluded.journal_seq, fx_seq = max(fx_seq, excluded.fx_seq)")
-        self._q_fx_put = f"UPDATE {c} SET fx_seq = max(fx_seq, ?) WHERE stream = ?"
-        self._q_app_put = f"INSERT INTO {a} (journal_seq, stream, stream_seq) VALUES (?, ?, ?)"
-        self._q_app_get = f"SELECT journal_seq, stream_seq FROM {a} WHERE journal_seq >= ? AND journal_seq <= ? ORDER BY journal_seq"
-        self._q_app_all = f"SELECT journal_seq, stream_seq FROM {a} WHERE stream = ? ORDER BY journal_seq"
-        self._q_ref_put = f"INSERT INTO {r} (stream, stream_seq, after_seq, round_end) VALUES (?, ?, ?, ?)"
-        self._q_ref_get = (f"SELECT stream_seq, after_seq, round_end FROM {r} WHERE stream = ? AND round_end > ?"
-                           " ORDER BY stream_seq")
-        self._q_ref_all = f"SELECT stream_seq, after_seq, round_end FROM {r} WHERE stream = ? ORDER BY stream_seq"
+        self._bus_sql(c, a, r, ph="?", integer="INTEGER", greatest="max")
         db = self._db
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -162,18 +206,6 @@ class BusSQLiteJournal(BusJournal, SQLiteJournal):
         except sqlite3.Error as exc:
             self._db.close()
             raise self._error("open", exc) from None
-
-    def _bus_write(self, db, staged: Staged, journal_seq: int) -> None:
-        row = db.execute(self._q_cur_get, (staged.stream,)).fetchone()
-        first = min((s for s, _ in staged.entries), default=staged.through)
-        if row is not None and first <= row[1]:
-            raise InvalidInput("stream_seq", f"bus: stream {staged.stream} seq {first} is at or below the journal's "
-                                             f"cursor {row[1]}: already dealt with; nothing written")
-        if staged.applied:
-            db.executemany(self._q_app_put, staged.applied)
-        if staged.refused:
-            db.executemany(self._q_ref_put, staged.refused)
-        db.execute(self._q_cur_put, (staged.stream, staged.through, journal_seq, staged.fx_seq))
 
     def _append_rows(self, rows: list[Row]) -> None:
         staged = self._take_staged(rows)
@@ -219,26 +251,6 @@ class BusSQLiteJournal(BusJournal, SQLiteJournal):
             except sqlite3.Error as exc:
                 raise self._error("write the bus cursor", exc) from None
 
-    def cursor(self, stream: str) -> Cursor | None:
-        """The stream's cursor, ``None`` before the bus's first commit."""
-        row = self._bus_query(self._q_cur_get, (stream,))
-        return Cursor(*row[0]) if row else None
-
-    def stream_seqs(self, low: int, high: int) -> dict[int, int]:
-        """``{journal_seq: stream_seq}`` of the bus's rows in ``[low, high]``."""
-        return dict(self._bus_query(self._q_app_get, (low, high)))
-
-    def applied(self, stream: str) -> list[tuple[int, int]]:
-        """``(journal_seq, stream_seq)`` of every row the bus applied from ``stream``."""
-        return [tuple(r) for r in self._bus_query(self._q_app_all, (stream,))]
-
-    def refused(self, stream: str, after_fx: int | None = None) -> list[tuple[int, int, int]]:
-        """``(stream_seq, after_seq, round_end)`` of the refusals (only those of groups ending after
-        journal seq ``after_fx``, the ones whose notices may be unpublished, when given)."""
-        if after_fx is None:
-            return [tuple(r) for r in self._bus_query(self._q_ref_all, (stream,))]
-        return [tuple(r) for r in self._bus_query(self._q_ref_get, (stream, after_fx))]
-
     def _bus_query(self, query: str, params: tuple) -> list[tuple]:
         with self._lock:
             self._check_open()
@@ -263,26 +275,7 @@ class BusPostgresJournal(BusJournal, PostgresJournal):
         self._staged = None
         ns = f'"{self.namespace}"'
         c, a, r = f"{ns}.bus_cursor", f"{ns}.bus_applied", f"{ns}.bus_refused"
-        self._bus_ddl = (
-            f"CREATE TABLE IF NOT EXISTS {c} (stream TEXT PRIMARY KEY, stream_seq BIGINT NOT NULL,"
-            " journal_seq BIGINT NOT NULL, fx_seq BIGINT NOT NULL)",
-            f"CREATE TABLE IF NOT EXISTS {a} (journal_seq BIGINT PRIMARY KEY, stream TEXT NOT NULL,"
-            " stream_seq BIGINT NOT NULL, UNIQUE (stream, stream_seq))",
-            f"CREATE TABLE IF NOT EXISTS {r} (stream TEXT NOT NULL, stream_seq BIGINT NOT NULL,"
-            " after_seq BIGINT NOT NULL, round_end BIGINT NOT NULL, PRIMARY KEY (stream, stream_seq))",
-        )
-        self._q_cur_get = f"SELECT stream, stream_seq, journal_seq, fx_seq FROM {c} WHERE stream = %s"
-        self._q_cur_put = (f"INSERT INTO {c} AS cur (stream, stream_seq, journal_seq, fx_seq) VALUES (%s, %s, %s, %s)"
-                           " ON CONFLICT (stream) DO UPDATE SET stream_seq = EXCLUDED.stream_seq,"
-                           " journal_seq = EXCLUDED.journal_seq, fx_seq = greatest(cur.fx_seq, EXCLUDED.fx_seq)")
-        self._q_fx_put = f"UPDATE {c} SET fx_seq = greatest(fx_seq, %s) WHERE stream = %s"
-        self._q_app_put = f"INSERT INTO {a} (journal_seq, stream, stream_seq) VALUES (%s, %s, %s)"
-        self._q_app_get = f"SELECT journal_seq, stream_seq FROM {a} WHERE journal_seq >= %s AND journal_seq <= %s ORDER BY journal_seq"
-        self._q_app_all = f"SELECT journal_seq, stream_seq FROM {a} WHERE stream = %s ORDER BY journal_seq"
-        self._q_ref_put = f"INSERT INTO {r} (stream, stream_seq, after_seq, round_end) VALUES (%s, %s, %s, %s)"
-        self._q_ref_get = (f"SELECT stream_seq, after_seq, round_end FROM {r} WHERE stream = %s AND round_end > %s"
-                           " ORDER BY stream_seq")
-        self._q_ref_all = f"SELECT stream_seq, after_seq, round_end FROM {r} WHERE stream = %s ORDER BY stream_seq"
+        self._bus_sql(c, a, r, ph="%s", integer="BIGINT", greatest="greatest")
         import psycopg
 
         try:
@@ -293,18 +286,6 @@ class BusPostgresJournal(BusJournal, PostgresJournal):
         except psycopg.Error as exc:
             self._conn.close()
             raise self._error("open", exc) from None
-
-    def _bus_write(self, cur, staged: Staged, journal_seq: int) -> None:
-        row = cur.execute(self._q_cur_get, (staged.stream,)).fetchone()
-        first = min((s for s, _ in staged.entries), default=staged.through)
-        if row is not None and first <= row[1]:
-            raise InvalidInput("stream_seq", f"bus: stream {staged.stream} seq {first} is at or below the journal's "
-                                             f"cursor {row[1]}: already dealt with; nothing written")
-        if staged.applied:
-            cur.executemany(self._q_app_put, staged.applied)
-        if staged.refused:
-            cur.executemany(self._q_ref_put, staged.refused)
-        cur.execute(self._q_cur_put, (staged.stream, staged.through, journal_seq, staged.fx_seq))
 
     def _append_rows(self, rows: list[Row]) -> None:
         import psycopg
@@ -344,21 +325,6 @@ class BusPostgresJournal(BusJournal, PostgresJournal):
         with self._lock:
             self._check_open()
             self._query("write the bus cursor", self._q_fx_put + " RETURNING fx_seq", (fx_seq, stream))
-
-    def cursor(self, stream: str) -> Cursor | None:
-        rows = self._bus_query(self._q_cur_get, (stream,))
-        return Cursor(*rows[0]) if rows else None
-
-    def stream_seqs(self, low: int, high: int) -> dict[int, int]:
-        return dict(self._bus_query(self._q_app_get, (low, high)))
-
-    def applied(self, stream: str) -> list[tuple[int, int]]:
-        return [tuple(r) for r in self._bus_query(self._q_app_all, (stream,))]
-
-    def refused(self, stream: str, after_fx: int | None = None) -> list[tuple[int, int, int]]:
-        if after_fx is None:
-            return [tuple(r) for r in self._bus_query(self._q_ref_all, (stream,))]
-        return [tuple(r) for r in self._bus_query(self._q_ref_get, (stream, after_fx))]
 
     def _bus_query(self, query: str, params: tuple) -> list[tuple]:
         with self._lock:
