@@ -611,6 +611,9 @@ def register(app: typer.Typer) -> None:
     app.command("prove-liabilities-private")(prove_liabilities_private)
     app.command("verify-private-proof")(verify_private_proof_cmd)
     app.command("verify-private-tree")(verify_private_tree_cmd)
+    from ramparts.solvency import margin_commands  # prove-margin, verify-margin (private margin health)
+
+    margin_commands.register(app)
 
 
 __all__ = ["build_private_tree_command", "build_tree_command", "print_private_summary", "print_tree_summary",
