@@ -14,6 +14,9 @@ tests a bank applies to its value-at-risk model:
 * :func:`backtest_margin`: one call from a price series and a requirement (a fraction of notional)
   to the realised losses of a long and a short position over a horizon, their hits and all the
   tests, in a :class:`MarginBacktest`.
+* :func:`backtest_path`: how its prices are made (the series' closes, one a bar, through the lab's one
+  path maker :func:`ramparts.lab.paths.price_path`), with the finer series that ship for the window and
+  the bar extremes they do not confirm; the report and ``backtest.json`` (``price_path``) state it.
 
 Distributions come from :mod:`scipy.stats` (``chi2``, ``binom``); likelihoods use
 :func:`scipy.special.xlogy` so that the ``0 · log 0 = 0`` convention holds at the boundaries (no
@@ -50,6 +53,7 @@ __all__ = [
     "MarginBacktest",
     "SideBacktest",
     "backtest_margin",
+    "backtest_path",
     "basel_traffic_light",
     "christoffersen_conditional_coverage",
     "christoffersen_independence",
@@ -635,11 +639,41 @@ def _zone_words(p: float | None) -> str:
     return f"rejected at 5 % (p = {p:.3g})" if p < 0.05 else f"not rejected (p = {p:.3g})"
 
 
-def write_backtest_report(bt: MarginBacktest, ts_ns: Any, out_dir: Any, *, doc: dict, title: str, series: str = "") -> dict[str, Any]:
+def backtest_path(candles: Any, finer: Any = ()) -> Any:
+    """How a margin backtest's prices are made (:class:`~ramparts.lab.paths.PathProvenance`), through the lab's one path
+    maker: the series' closes, one observation a bar (:func:`ramparts.lab.paths.price_path`, coarse, ``close`` order).
+
+    A backtest measures a requirement against the moves between observations a fixed number of steps apart, so it
+    is not refined (a refined path's steps are uneven); ``finer`` (the finer series of the same asset that ship for the
+    window) are recorded instead, with how many bars each covers and how many bar extremes they do not confirm (not on
+    a path of closes either), so that the report can say which finer bar size to backtest at (``--source-id``)."""
+    from dataclasses import replace
+
+    from ramparts.lab.paths import price_path
+
+    prov = price_path(candles, finer, method="coarse", order="close").provenance
+    notes = ["not refined: a margin backtest walks the closes, one observation a bar, so that the horizon is a fixed number "
+             "of bars; the bars' intra-bar extremes, and so any unconfirmed wick, are not on its path"]
+    used = [(src, iv, n) for src, iv, n in prov.finer if n]
+    if used:
+        from ramparts.lab.history import format_interval
+
+        notes.append("finer series of the same asset ship for this window: " + ", ".join(
+            f"{src} ({format_interval(iv)}, covering {n:,} of {prov.bars:,} bars)" for src, iv, n in used)
+            + " (--source-id backtests at that bar size)")
+    if prov.wicks:
+        notes.append(f"{len(prov.wicks)} bar extreme(s) the finer series do not confirm (by more than {prov.wick_tolerance:.1%}); "
+                     "not on this path of closes")
+    return replace(prov, notes=tuple(notes), wick_policy=None, wicks=())
+
+
+def write_backtest_report(bt: MarginBacktest, ts_ns: Any, out_dir: Any, *, doc: dict, title: str, series: str = "",
+                          path: Any = None) -> dict[str, Any]:
     """``backtest.json`` (``doc``: the run's facts and :meth:`MarginBacktest.summary`) and ``report.html``: the verdict
     (Kupiec and Christoffersen p-values and the Basel zone of each side), the parameters, each side's realised loss
     against the requirement with its exceedances, and the exceedances so far against what the coverage claims.
-    ``ts_ns`` are the times of the prices the backtest ran on; ``series`` names them."""
+    ``ts_ns`` are the times of the prices the backtest ran on; ``series`` names them; ``path`` (:func:`backtest_path`)
+    says how they were made: the report's parameters and caveats state it, ``backtest.json`` carries it as ``price_path``."""
     import json
     from pathlib import Path
 
@@ -650,6 +684,8 @@ def write_backtest_report(bt: MarginBacktest, ts_ns: Any, out_dir: Any, *, doc: 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = {"html": out / "report.html", "json": out / "backtest.json"}
+    if path is not None:
+        doc = {**doc, "price_path": path.to_dict()}
     files["json"].write_text(json.dumps(doc, indent=2))
     ts = np.asarray(ts_ns, dtype=np.int64)
     t = rk.times(ts[bt.start_index])
@@ -663,7 +699,10 @@ def write_backtest_report(bt: MarginBacktest, ts_ns: Any, out_dir: Any, *, doc: 
                      ("margin model", doc.get("model", "?") + (f", rate {doc['rate']:.2%}" if doc.get("rate") is not None else "")),
                      ("horizon (margin period of risk)", f"{bt.horizon} observation(s)"), ("coverage claimed", f"{q:.2%}"),
                      ("loss measured", "the worst point inside the horizon" if bt.worst_within_horizon else "at the end of the horizon"),
-                     ("observations", "overlapping (one a step)" if bt.overlapping or bt.horizon == 1 else f"non-overlapping (one every {bt.horizon} steps)")])
+                     ("observations", "overlapping (one a step)" if bt.overlapping or bt.horizon == 1 else f"non-overlapping (one every {bt.horizon} steps)"),
+                     *(rk.path_rows(path) if path is not None else [])])
+    if path is not None:
+        page.caveats([*rk.path_caveats(path, what="the backtest"), *(n for n in path.notes[1:])])
     for side, colour in ((bt.long, rk.palette(0)), (bt.short, rk.palette(1))):
         fig = rk.time_chart(f"{side.side.capitalize()} side: realised loss against the requirement", y="loss (fraction of notional)", height=420)
         fig.add_trace(go.Scatter(x=t, y=side.losses, mode="lines", name=f"{side.side} loss", line={"color": colour, "width": 0.7}))

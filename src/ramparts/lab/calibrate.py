@@ -26,6 +26,12 @@ seeded synthetic one: the margin a point requires is then the book's own, and a 
 the book's accounts can meet refuses some of its positions at the open (``book_positions_refused``,
 per run and its maximum per point in the frontier), which the reader weighs with its bad debt.
 
+A historical event walks the same path ``ramparts replay`` walks (:func:`ramparts.lab.events.event_path`:
+the base series refined from the finest finer series of the same asset, unconfirmed wicks clipped);
+:func:`price_paths` is the record of every scenario's path (bar size, method, unconfirmed wicks, or
+synthetic for the stress paths), which the report's parameters and caveats state and ``frontier.json``
+carries as ``price_paths``.
+
 Each evaluation is the pure function :func:`evaluate_task` of a picklable task, so a sweep can be
 spread over workers and still give the same table.
 """
@@ -136,10 +142,9 @@ def evaluate_task(task: tuple) -> dict:
     k, point, label, i, scenarios, population, liquidity, base, fits = task
     venue = venue_for(point, base)
     if label.startswith("event:"):
-        from ramparts.lab.events import resolve_event
-        from ramparts.lab.paths import intrabar_path
+        from ramparts.lab.stress import historical_path
 
-        path = intrabar_path(resolve_event(label[6:]).load(), "worst_long")
+        path = historical_path(label[6:])  # the event's refined path, as ramparts replay walks it
         r = run_replay(path.ts_ns, path.price, name=label, population=population, liquidity=liquidity, venue=venue, verify_replay=False)
         s, t = r.summary, r.totals
         row = {"bankruptcy_deficit_usdc": s["bankruptcy_deficit_usdc"], "loss_beyond_fund_usdc": s["loss_beyond_fund_usdc"],
@@ -154,6 +159,18 @@ def evaluate_task(task: tuple) -> dict:
                                          "vault_loss_usdc", "insurance_fund_draws_usdc", "liquidation_steps", "initial_margin_rate_avg",
                                          "state_hash", "book_positions_refused") if key in row}
     return {"point": k, **point, "scenario": label, "path": i, **row}
+
+
+def price_paths(scenarios: Scenarios) -> dict:
+    """How each scenario's path is made (:class:`~ramparts.lab.paths.PathProvenance`), by label: ``event:<name>`` the
+    event's path (refined where a finer series ships, unconfirmed wicks listed), ``stress:<family>`` the synthetic
+    record of the stress paths."""
+    from ramparts.lab.stress import historical_path, path_provenance
+
+    out = {f"event:{e}": historical_path(e).provenance for e in scenarios.events}
+    if scenarios.stress is not None:
+        out[f"stress:{scenarios.stress.scenario}"] = path_provenance(scenarios.stress)
+    return out
 
 
 @dataclass
@@ -245,6 +262,9 @@ def calibration_caveats(result: CalibrationResult, scenarios: Scenarios | None =
     if k and k < 20:
         out.append(f"Each P(loss beyond the fund and the vault) rests on {k} scenario run(s): one run more or less moves it by "
                    f"{1 / k:.0%}; sets that differ by less than that are not told apart (run more --paths).")
+    if scenarios is not None:
+        for label, prov in price_paths(scenarios).items():
+            out += rk.path_caveats(prov, what=f"the {label.split(':', 1)[1]} path" if label.startswith("event:") else "every stress path")
     stress = scenarios.stress if scenarios is not None else None
     if stress is not None:
         from ramparts.lab.stress import family, fit_models
@@ -311,6 +331,8 @@ def write_calibration_report(result: CalibrationResult, out_dir: str | Path, *, 
         st = scenarios.stress
         params.append(("synthetic stress", "none" if st is None else f"{st.scenario}: {st.n_paths} paths of {st.n_steps} observations "
                                                                    f"every {st.step_s} s, seed {st.seed}"))
+        for label, prov in price_paths(scenarios).items():
+            params += rk.path_rows(prov, label=f"price path of {label}")
     else:
         params.append(("scenarios", ", ".join(sorted(set(result.runs["scenario"])))))
     if population is not None:
@@ -345,12 +367,14 @@ def write_calibration_report(result: CalibrationResult, out_dir: str | Path, *, 
                                                   "mean fund draw (USDC)", "mean deficit (USDC)", "mean loss beyond the fund (USDC)",
                                                   "Pareto"], table), id="sets")
     page.write(paths["html"])
-    paths["json"].write_text(json.dumps({"grid": result.grid.to_dict(), "frontier": f.to_dict(orient="records"), "caveats": notes},
-                                        indent=2, default=str))
+    doc = {"grid": result.grid.to_dict(), "frontier": f.to_dict(orient="records"), "caveats": notes}
+    if scenarios is not None:
+        doc["price_paths"] = {label: prov.to_dict() for label, prov in price_paths(scenarios).items()}
+    paths["json"].write_text(json.dumps(doc, indent=2, default=str))
     f.to_parquet(paths["frontier"], index=False)
     result.runs.to_parquet(paths["runs"], index=False)
     return paths
 
 
 __all__ = ["PARAMETERS", "CalibrationResult", "ParameterGrid", "Scenarios", "aggregate", "evaluate_task", "pareto_front",
-           "calibration_caveats", "run_calibration", "venue_for", "write_calibration_report"]
+           "calibration_caveats", "price_paths", "run_calibration", "venue_for", "write_calibration_report"]

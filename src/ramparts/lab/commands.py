@@ -565,6 +565,7 @@ def stress(
         StressSpec,
         fit_models,
         markets,
+        path_provenance,
         run_stress,
         run_task,
         stress_caveats,
@@ -624,6 +625,7 @@ def stress(
     ]:
         table.add_row(k, v)
     console.print(table)
+    console.print(f"price path: {path_provenance(spec).describe()}", soft_wrap=True, highlight=False)
     _say_caveats(stress_caveats(result))
     show_files(files["html"], summary=files["json"], paths=files["paths"])
 
@@ -781,6 +783,7 @@ def backtest_margin(
         fail(f"--rate is the flat model's requirement; --model {model} computes its own")
     with user_errors(FIELDS, REWORDING):
         selection = {"source_id": source_id} if source_id else {}
+        finer: list = []
         if source == "btc-hourly":
             label = source
             candles = load_candles(data_path(HOURLY["BTC"]), gaps=gaps, **selection)
@@ -788,6 +791,7 @@ def backtest_margin(
             ev_ = _event(source, "SOURCE")
             label = ev_.name
             candles = _candles(ev_, gaps, source_id)
+            finer = ev_.load_finer(candles)  # recorded (not walked): the finer bar sizes the window ships
         prices = candles.close
         req = requirement_series(prices, model, horizon=horizon, coverage=coverage, rate=rate)
         ok = np.isfinite(req)
@@ -797,7 +801,7 @@ def backtest_margin(
         bt = run_backtest(prices[first:], req[first:], horizon, coverage, worst_within_horizon=worst)
         with run_folder("backtest-margin", f"{label}-{model}", out, force=force) as out_dir:
             summary = {"source": source, "source_id": source_id or None, "model": model, "rate": rate, **bt.summary()}
-            _backtest_report(out_dir, candles, first, bt, summary, f"{model} margin on {label}")
+            _backtest_report(out_dir, candles, first, bt, summary, f"{model} margin on {label}", finer)
     table = Table(title=f"margin backtest: {model} on {label}, horizon {horizon}, coverage {coverage:.2%}")
     for col in ("side", "obs", "hits", "rate", "expected", "Kupiec p", "Chr. p", "Basel"):
         table.add_column(col, justify="right")
@@ -818,13 +822,14 @@ def _say_caveats(lines: list[str]) -> None:
         console.print(f"[yellow]caveat:[/] {escape(line)}", soft_wrap=True, highlight=False)
 
 
-def _backtest_report(out_dir: Path, candles, first: int, bt, summary: dict, title: str) -> None:
+def _backtest_report(out_dir: Path, candles, first: int, bt, summary: dict, title: str, finer=()) -> None:
     """``backtest.json`` and ``report.html`` of ``backtest-margin`` (:func:`ramparts.lab.backtest.write_backtest_report`)."""
-    from ramparts.lab.backtest import write_backtest_report
+    from ramparts.lab.backtest import backtest_path, write_backtest_report
     from ramparts.lab.history import format_interval
 
     series = f"{candles.source or candles.symbol or summary['source']} ({format_interval(int(candles.interval_ns))} bars)"
-    write_backtest_report(bt, candles.ts_ns[first:], out_dir, doc=summary, title=title, series=series)
+    write_backtest_report(bt, candles.ts_ns[first:], out_dir, doc=summary, title=title, series=series,
+                          path=backtest_path(candles, finer))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -996,6 +1001,7 @@ def depeg(
         t.add_row(label, f"{s[f'max_breach_{k}']:,}", f"{s[f'max_shortfall_{k}']:,.0f}")
     console.print(t)
     console.print(f"largest haircut in force: {s['max_haircut_in_force']:.2%}", highlight=False)
+    console.print(f"peg path: {result.path.describe()}", soft_wrap=True, highlight=False)
     show_files(files["html"], summary=files["json"], series=files["series"])
 
 
@@ -1045,22 +1051,31 @@ def replay_options(
     seed: int = typer.Option(1, help="population seed"),
     source_id: str = typer.Option("", help=_SOURCE_ID_HELP),
     gaps: str = typer.Option("error", help=_GAPS_HELP),
+    path_method: str = typer.Option("refined", "--path", help=_PATH_HELP),
+    intrabar: str = typer.Option("worst_long", help=_INTRABAR_HELP),
+    wicks: str = typer.Option("clip", help=_WICKS_HELP),
+    bar_size: str = typer.Option("1h", "--bar", help="cut the path into four-point bars of this size (none: walk it as made)"),
     out: Path = out_option("replay-options"),
     force: bool = force_option(),
 ) -> None:
     """Option books (covered calls, protective puts, strangles, hedged short calls) through a crash, portfolio against cross margin."""
-    from ramparts.lab.options_replay import OptionsPopulation, run_options_replay, write_options_report
-    from ramparts.lab.paths import intrabar_path
+    from ramparts.lab.options_replay import (
+        OptionsPopulation,
+        options_path,
+        run_options_replay,
+        write_options_report,
+    )
 
     with user_errors(FIELDS, REWORDING):
         population = OptionsPopulation(pairs=pairs, seed=seed)
         ev_ = _event(event)
-        path = intrabar_path(_candles(ev_, gaps, source_id), "close")
-        ts, px = path.ts_ns[::every], path.price[::every]
+        path = options_path(ev_, gaps=gaps, source_id=source_id or None, method=path_method, order=intrabar, wicks=wicks,
+                            bar=None if bar_size.strip().lower() == "none" else bar_size, every=every)
+        ts, px = path.ts_ns, path.price
         with run_folder("replay-options", ev_.name, out, force=force) as out_dir:
             with progress(f"options {ev_.name}", "prices") as bar:
                 task = bar.add_task("options", total=len(ts))
-                s = run_options_replay(ts, px, name=ev_.name, population=population, vol=vol,
+                s = run_options_replay(ts, px, name=ev_.name, population=population, vol=vol, path=path.provenance,
                                        progress=lambda k, n: bar.update(task, completed=k))
             files = write_options_report(s, out_dir)
     t = Table(title=f"{ev_.title}: {pairs} option books in each margin mode (vol: {s['vol_source']})")
@@ -1074,6 +1089,7 @@ def replay_options(
     console.print(t)
     console.print(f"opening fills refused (initial margin): {s['opening_rejected']}; value conserved; journal replay identical: "
                   f"{'yes' if s['replay_identical'] else 'NO'}", highlight=False)
+    _say_path(path)
     show_files(files["html"], summary=files["json"], series=files["series"])
 
 

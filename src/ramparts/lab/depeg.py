@@ -18,7 +18,9 @@ integers:
 Per step it reports the haircut in force, each valuation's total, the accounts whose collateral
 falls below maintenance under each, and their total shortfall. Built in: ``usdc-2023`` (USDC/USD
 daily candles of March 2023 from the shipped ``daily/`` data, walked open → low → high → close: the
-low is 0.8774 on 11 March after the SVB failure) and ``synthetic`` (a configurable V-shaped depeg
+low is 0.8774 on 11 March after the SVB failure; no finer USDC series ships, so the daily bars are
+not refined, and the report says so through the lab's one path maker, :func:`ramparts.lab.paths.price_path`,
+whose record the summary carries as ``price_path``) and ``synthetic`` (a configurable V-shaped depeg
 of an LST against its base, e.g. stETH/ETH in June 2022).
 
 :func:`run_engine_depeg` runs the same depeg through the engine itself (``ramparts depeg --engine``):
@@ -34,6 +36,7 @@ import math
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -89,22 +92,46 @@ class DepegSpec:
             raise InvalidInput("steps", f"expected 4 to 100,000, got {self.steps!r}")
 
 
-def peg_path(spec: DepegSpec) -> tuple[np.ndarray, np.ndarray, str]:
-    """``(ts_ns, market / peg ratio, label)``."""
-    if spec.source == "usdc-2023":
-        from ramparts.data import data_path
-        from ramparts.lab.history import load_candles
-        from ramparts.lab.paths import intrabar_path
+#: The shipped file of the USDC/USD depeg (and of BTC/USD beside it), and why its daily bars are not refined.
+USDC_FILE = "daily/yahoo_finance_crypto_daily_2014-2025.csv.gz"
+NOT_REFINED = ("not refined: no finer {symbol} series ships for March 2023 (the shipped data holds no intraday series of that "
+               "month), so each day is walked open → low → high → close")
 
-        c = load_candles(data_path("daily/yahoo_finance_crypto_daily_2014-2025.csv.gz"), symbol="USDC-USD",
-                         gaps="forward_fill").window("2023-03-01", "2023-04-01")
-        p = intrabar_path(c, "worst_long")
-        return p.ts_ns, np.minimum(p.price, 1.0), "USDC/USD, March 2023 (Yahoo Finance daily, open → low → high → close)"
+
+def _daily(symbol: str, order: str = "worst_long"):
+    """A Yahoo Finance daily series of March 2023 as a path, through the lab's one path maker
+    (:func:`ramparts.lab.paths.price_path`, coarse: no finer series ships), its record saying so."""
+    from dataclasses import replace
+
+    from ramparts.data import data_path
+    from ramparts.lab.history import load_candles
+    from ramparts.lab.paths import price_path
+
+    c = load_candles(data_path(USDC_FILE), symbol=symbol, gaps="forward_fill").window("2023-03-01", "2023-04-01")
+    c = replace(c, source=f"yahoo:{symbol}")  # the file holds one series per ticker
+    p = price_path(c, (), method="coarse", order=order)
+    return replace(p, provenance=replace(p.provenance, notes=(*p.provenance.notes, NOT_REFINED.format(symbol=symbol))))
+
+
+def peg_price_path(spec: DepegSpec):
+    """``(ts_ns, market / peg ratio, label, provenance)``: the peg path and how it was made
+    (:class:`~ramparts.lab.paths.PathProvenance`: the daily bars as four points each, or a synthetic record)."""
+    if spec.source == "usdc-2023":
+        p = _daily("USDC-USD")
+        return p.ts_ns, np.minimum(p.price, 1.0), "USDC/USD, March 2023 (Yahoo Finance daily, open → low → high → close)", p.provenance
+    from ramparts.lab.paths import synthetic_provenance
+
     n = spec.steps
     x = np.linspace(0, 1, n)
     ratio = 1 - (1 - spec.trough) * np.clip(1 - np.abs(x - 0.4) / 0.4, 0, 1) ** 1.5
     ts = 1_655_000_000 * 10**9 + np.arange(n, dtype=np.int64) * 3600 * 10**9
-    return ts, ratio, f"synthetic LST depeg to {spec.trough:.2f} of its base"
+    prov = synthetic_provenance(f"V-shaped depeg to {spec.trough:.2f} of the base (a deterministic shape, not a draw)", "1h", n)
+    return ts, ratio, f"synthetic LST depeg to {spec.trough:.2f} of its base", prov
+
+
+def peg_path(spec: DepegSpec) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(ts_ns, market / peg ratio, label)`` (:func:`peg_price_path` without the record)."""
+    return peg_price_path(spec)[:3]
 
 
 def _params(spec: DepegSpec, depeg: bool) -> CollateralParams:
@@ -121,11 +148,12 @@ class DepegResult:
     label: str
     series: pd.DataFrame
     summary: dict
+    path: Any = None  #: how the peg path was made (PathProvenance)
 
 
 def run_depeg(spec: DepegSpec) -> DepegResult:
     """Value the population's collateral along the peg path under the three rules."""
-    ts, ratio, label = peg_path(spec)
+    ts, ratio, label, prov = peg_price_path(spec)
     rng = np.random.default_rng(spec.seed)
     n = spec.accounts
     collateral = np.maximum(np.round(5_000 * np.exp(rng.normal(0, 1.2, n)), 2), 10.0)
@@ -165,8 +193,9 @@ def run_depeg(spec: DepegSpec) -> DepegResult:
         **{f"max_shortfall_{k}": float(df[f"shortfall_{k}"].max()) for k in ("at_peg", "static", "defended")},
         "max_haircut_in_force": float(df["haircut_in_force"].max()),
         "spec": asdict(spec),
+        "price_path": prov.to_dict(),
     }
-    return DepegResult(spec, label, df, summary)
+    return DepegResult(spec, label, df, summary, prov)
 
 
 #: The three valuations of :func:`run_depeg`, in the field's words.
@@ -217,7 +246,10 @@ def write_depeg_report(result: DepegResult, out_dir: str | Path) -> dict[str, Pa
                      ("static haircut", f"{sp.static_haircut:.2%}"),
                      ("depeg defence", f"haircut {sp.depeg_factor:g} × ({sp.depeg_threshold:g} − market / peg) below {sp.depeg_threshold:g}, "
                                        f"on a volatility haircut capped at {sp.dynamic_cap:.0%}, rising at most {sp.dynamic_max_up:.0%} a step"),
-                     *([("synthetic trough", f"{sp.trough:g}")] if sp.source == "synthetic" else [])])
+                     *([("synthetic trough", f"{sp.trough:g}")] if sp.source == "synthetic" else []),
+                     *(rk.path_rows(result.path, label="peg path: how it was made") if result.path is not None else [])])
+    if result.path is not None:
+        page.caveats(rk.path_caveats(result.path, what="the peg path"))
     colour = {"at_peg": rk.palette(3), "static": rk.palette(0), "defended": rk.palette(1)}
     peg = rk.time_chart("Market price of the pegged asset against its peg", y="market / peg", height=360)
     peg.add_trace(go.Scatter(x=t, y=d["ratio"], name="market / peg", line={"color": rk.COLOURS["price"]}))
@@ -265,13 +297,7 @@ def btc_path(spec: DepegSpec, ts: np.ndarray, btc: str) -> np.ndarray:
     """BTC/USD at the peg path's times: the March 2023 daily candles walked the same way, or flat."""
     if btc == "flat" or spec.source != "usdc-2023":
         return np.full(ts.size, 22_000.0)
-    from ramparts.data import data_path
-    from ramparts.lab.history import load_candles
-    from ramparts.lab.paths import intrabar_path
-
-    c = load_candles(data_path("daily/yahoo_finance_crypto_daily_2014-2025.csv.gz"), symbol="BTC-USD",
-                     gaps="forward_fill").window("2023-03-01", "2023-04-01")
-    p = intrabar_path(c, "worst_long")
+    p = _daily("BTC-USD")
     return np.interp(ts.astype(np.float64), p.ts_ns.astype(np.float64), p.price)
 
 
@@ -302,7 +328,7 @@ def run_engine_depeg(spec: DepegSpec, valuation: str = "defended", *, btc: str =
         raise InvalidInput("valuation", f"unknown valuation {valuation!r} (one of {', '.join(ENGINE_VALUATIONS)})")
     if btc not in ("history", "flat"):
         raise InvalidInput("btc", f"expected history or flat, got {btc!r}")
-    ts, ratio, label = peg_path(spec)
+    ts, ratio, label, prov = peg_price_path(spec)
     btc_px = btc_path(spec, ts, btc)
     step_ns = int(np.median(np.diff(ts)))
     rng = np.random.default_rng(spec.seed)
@@ -421,7 +447,9 @@ def run_engine_depeg(spec: DepegSpec, valuation: str = "defended", *, btc: str =
         "vault_overpaid": (totals["seized_value"] - totals["seized_market_value"]) / q,
         "recorded_bad_debt": -min(e.ledger.balance("USDT", "socialised_loss"), 0) / q,
         "vault_usdc_seized": e.ledger.balance("USDC", e.backstop) / q,
-        "value_conserved_per_asset": conserved, "state_hash": state_hash,
+        "value_conserved_per_asset": conserved, "state_hash": state_hash, "price_path": prov.to_dict(),
+        "btc_path": ("flat 22,000" if btc == "flat" or spec.source != "usdc-2023" else
+                     _daily("BTC-USD").provenance.describe() + ", read at the peg path's times (linear interpolation)"),
         "replay_matches": None if replay_hash is None else replay_hash == state_hash,
     }
     return {"summary": summary, "series": df}

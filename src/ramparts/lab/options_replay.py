@@ -20,6 +20,12 @@ daily close (the shipped ``options/`` data), held flat across strikes, when the 
 runs through a journaled :class:`~ramparts.engine.node.Node`; the backstop vault unwinds perpetuals
 into the market maker as in :mod:`ramparts.lab.replay` and keeps the options it takes over.
 
+The price path is made by the lab's one path maker (:func:`options_path`): the event's path as ``ramparts replay``
+walks it (its base series refined from the finest finer series of the same asset, unconfirmed wicks clipped),
+cut into four-point bars of :data:`OPTIONS_BAR` (an hour: the engine marks every option at every observation, so
+the bar bounds the run's cost), optionally thinned; the summary carries its record as ``price_path`` and the
+report states it (bar size, method, unconfirmed wicks).
+
 The result compares the two margin modes: initial margin posted at the open (capital efficiency),
 margin calls, liquidation steps, bankruptcies and the deficit.
 """
@@ -95,11 +101,50 @@ def _strikes(p0: float) -> list[int]:
     return sorted({int(round(p0 * (1 + k / 10) / 1000) * 1000) for k in range(-3, 4)})
 
 
+#: The bar the options replay walks by default: the event's path cut into hourly four-point bars (about as many
+#: observations as the 15-minute closes the replay walked before, whose cost per observation it keeps).
+OPTIONS_BAR = "1h"
+
+
+def options_path(event, *, gaps: str = "error", source_id: str | None = None, method: str = "refined", order: str = "worst_long",
+                 wicks: str = "clip", bar: str | None = OPTIONS_BAR, every: int = 1):
+    """The path an options replay of ``event`` walks, through the lab's one path maker: the event's path
+    (:func:`ramparts.lab.events.event_path`: its base series, each bar refined from the finest finer series of the same
+    asset that covers it, unconfirmed wicks clipped), cut into four-point bars of ``bar``
+    (:func:`ramparts.lab.paths.resample_path`; ``None``: as made), then every ``every``-th observation. The provenance
+    says all three steps, and keeps the finer series and the wicks."""
+    from dataclasses import replace
+
+    from ramparts.lab.events import event_path
+    from ramparts.lab.paths import PricePath, resample_path
+
+    if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+        raise InvalidInput("every", f"must be a whole number of at least 1, got {every!r}")
+    path = event_path(event, gaps=gaps, source_id=source_id, method=method, order=order, wicks=wicks)
+    if bar is not None:
+        from ramparts.lab.history import parse_interval
+
+        try:
+            parse_interval(bar)
+        except InvalidInput as exc:
+            raise InvalidInput("bar_size", f"{exc.message} (or none: walk the path as made)") from None
+        path = resample_path(path, bar, order)
+    if every > 1:
+        prov = path.provenance
+        kept = path.ts_ns[::every]
+        note = f"one observation in {every} kept ({len(kept):,} of {len(path):,}): the extremes between them are skipped"
+        path = PricePath(kept, path.price[::every], path.symbol, path.source, path.interval_ns, path.order,
+                         replace(prov, observations=len(kept), median_step_ns=int(np.median(np.diff(kept))) if len(kept) > 1 else 0,
+                                 notes=(*prov.notes, note)))
+    return path
+
+
 def run_options_replay(ts_ns: np.ndarray, price: np.ndarray, *, name: str = "options", population: OptionsPopulation | None = None,
                        vol: float = 0.6, insurance_fund: Decimal = Decimal("1000000"), journal_url: str = "sqlite://:memory:",
-                       verify_replay: bool = True, progress: Callable[[int, int], None] | None = None) -> dict:
+                       verify_replay: bool = True, progress: Callable[[int, int], None] | None = None, path=None) -> dict:
     """Replay ``price`` (BTC, quote per unit) with the options population; returns the summary dict
-    (with ``series``: a DataFrame per observation)."""
+    (with ``series``: a DataFrame per observation). ``path``: how the prices were made (a
+    :class:`~ramparts.lab.paths.PathProvenance`, e.g. :func:`options_path`'s), carried as ``price_path``."""
     pop = population or OptionsPopulation()
     ts_ns = np.asarray(ts_ns, np.int64)
     price = np.asarray(price, float)
@@ -169,6 +214,7 @@ def run_options_replay(ts_ns: np.ndarray, price: np.ndarray, *, name: str = "opt
         "initial_margin_at_open_usdc": im0, "modes": counts, "value_conserved": True, "state_hash": state_hash,
         "replay_identical": None if replay_hash is None else replay_hash == state_hash, "series": pd.DataFrame(rows),
         "population": pop.__dict__,
+        "price_path": None if path is None else path.to_dict(), "path_provenance": path,
     }
 
 
@@ -245,13 +291,17 @@ def write_options_report(summary: dict, out_dir: str | Path) -> dict[str, Path]:
              ("journal replay reproduces the state hash", [c(summary["replay_identical"], "replay_identical", "text"), ""])]
     page.verdict(sentence, rk.headline(rows, columns=[f"{x} margin" for x in modes], source="summary.json"))
     pop = summary.get("population") or {}
+    prov = summary.get("path_provenance")
     page.parameters([("event", summary["name"]), ("window", rk.span(d["ts_ns"])),
                      ("price", f"{summary['observations']:,} observations from {summary['first_price']:,.2f} to a low of {summary['low']:,.2f}"),
                      ("options", f"calls and puts expiring in {summary['expiry_days']} days, strikes "
                                  + ", ".join(f"{k:,}" for k in summary["strikes"])),
                      ("implied volatility", summary["vol_source"]),
                      ("population", f"{pop.get('pairs', '?')} accounts, each in a portfolio and a cross sub-account with the same collateral "
-                                    f"(median {pop.get('collateral_median', 0):,.0f} USDC)"), ("seed", pop.get("seed"))])
+                                    f"(median {pop.get('collateral_median', 0):,.0f} USDC)"), ("seed", pop.get("seed")),
+                     *(rk.path_rows(prov) if prov is not None else [("price path", "a path given to the replay (its making not recorded)")])])
+    if prov is not None:
+        page.caveats([*rk.path_caveats(prov), *(n for n in prov.notes if n.startswith("one observation in "))])
     px = rk.time_chart("BTC and the implied volatility used for the option marks", y="BTC price (USD)", y2="implied volatility (annual)",
                        height=400)
     px.add_trace(go.Scatter(x=t, y=d["price"], name="BTC", line={"color": rk.COLOURS["price"]}), secondary_y=False)
@@ -275,7 +325,7 @@ def write_options_report(summary: dict, out_dir: str | Path) -> dict[str, Path]:
         fig.update_layout(barmode="group")
         page.figure(fig)
     page.write(paths["html"])
-    doc = {k: v for k, v in summary.items() if k != "series"}
+    doc = {k: v for k, v in summary.items() if k not in ("series", "path_provenance")}
     paths["json"].write_text(json.dumps(doc, indent=2, default=str))
     d.to_parquet(paths["series"], index=False)
     return paths

@@ -63,7 +63,10 @@ finer series used, the observation count, the median step, the wick policy and e
 Everything here is deterministic: the same bars give the same path, to the bit.
 
 :func:`resample_path` turns a path into bars of another size and back into a four-point path (the
-bar-size axis of ``ramparts replay --sensitivity``).
+bar-size axis of ``ramparts replay --sensitivity``, the bar of ``ramparts replay-options --bar``); the
+result keeps the finer series and wicks of the path it was cut from. :func:`synthetic_provenance` is the
+record of a Monte Carlo path (``ramparts stress``, ``calibrate``'s synthetic scenarios, ``depeg synthetic``),
+so that every report states how its path was made, synthetic or not.
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ __all__ = [
     "intrabar_path",
     "price_path",
     "resample_path",
+    "synthetic_provenance",
 ]
 
 IntrabarOrder = Literal["olhc", "ohlc", "worst_long", "worst_short", "auto", "close"]
@@ -167,9 +171,10 @@ class PathProvenance:
 
     Attributes
     ----------
-    method : {"coarse", "refined", "resampled"}
+    method : {"coarse", "refined", "resampled", "synthetic"}
+        ``synthetic``: a Monte Carlo path drawn from a model (:func:`synthetic_provenance`), no historical bar.
     base_source : str or None
-        The base series (a ``source_id`` or a file name).
+        The base series (a ``source_id`` or a file name; for a synthetic path, the model).
     base_interval_ns : int or None
         Its bar length.
     order : str or None
@@ -251,6 +256,8 @@ class PathProvenance:
             return f"{base} refined from {used}"
         if self.method == "resampled":
             return f"{base}: {self.notes[0] if self.notes else 'resampled'}"
+        if self.method == "synthetic":
+            return f"synthetic path: {self.base_source or 'a model'}, one observation every {self.base_interval or '?'}"
         return f"{base} as four-point bars ({self.order})"
 
     def label(self) -> str:
@@ -259,10 +266,14 @@ class PathProvenance:
             return f"refined: {self.base_interval} bars from " + (", ".join(format_interval(i) for _, i, _ in self.finer) or "none")
         if self.method == "resampled":
             return f"resampled to {self.base_interval} bars"
+        if self.method == "synthetic":
+            return f"synthetic: {self.base_source or 'a model'}, {self.base_interval} steps"
         return f"coarse: {self.base_interval} bars, four points each" if self.order != "close" else f"coarse: {self.base_interval} closes"
 
     def rows(self) -> list[tuple[str, str]]:
         """(label, value) rows for a console table."""
+        if self.method == "synthetic":
+            return [("price path", self.describe()), ("  observations, step", f"{self.observations:,}, {_duration(self.median_step_ns)}")]
         sh = self.share()
         rows = [("price path", self.describe()),
                 ("  bars refined / bridged / coarse",
@@ -698,8 +709,23 @@ def resample_path(path: PricePath, interval: str | int, order: IntrabarOrder = "
     bars = Candles(b[starts], px[starts], np.maximum.reduceat(px, starts), np.minimum.reduceat(px, starts), px[ends - 1],
                    np.full(len(starts), np.nan), iv, symbol=path.symbol, source=path.source)
     out = intrabar_path(bars, order)
-    how = path.provenance.describe() if path.provenance is not None else (path.source or "a path")
+    src = path.provenance
+    how = src.describe() if src is not None else (path.source or "a path")
     assert out.provenance is not None
     prov = replace(out.provenance, method="resampled", base_interval_ns=iv,
                    notes=(f"{format_interval(iv)} bars of the observations of {how}",))
+    if src is not None:  # the finer series and the wicks of the path it was cut from: its extremes are that path's
+        prov = replace(prov, finer=src.finer, ignored=src.ignored, wick_policy=src.wick_policy, wick_tolerance=src.wick_tolerance,
+                       wicks=src.wicks, max_basis=src.max_basis)
     return replace(out, provenance=prov)
+
+
+def synthetic_provenance(model: str, step: str | int, observations: int, *, notes: Sequence[str] = ()) -> PathProvenance:
+    """The record of a synthetic path (Monte Carlo draws, or a set shape): ``model`` (e.g. ``"Monte Carlo draws of
+    GARCH(1,1)-t fitted to hourly BTC"``), one
+    observation every ``step``, ``observations`` of them. No historical bar lies under it, so there is no finer
+    series to refine from and no wick to check (``wick_policy`` is ``None``): a report says so instead."""
+    iv = parse_interval(step)
+    return PathProvenance("synthetic", model, iv, None, int(observations), observations=int(observations), median_step_ns=iv,
+                          notes=("synthetic: made by a model, not read from a historical window; no bar to refine, "
+                                 "no wick to check", *notes))

@@ -20,6 +20,9 @@ This module owns how a report of the lab reads, so that every command's report (
   seed...), always ending with the ramparts version.
 * :func:`chart` and :func:`time_chart`: a plotly figure in the house style: titled axes with units,
   a legend beside its own chart, dates on every time axis.
+* :func:`path_rows` and :func:`path_caveats`: how a report states its price path (bar size, how it was
+  made: refined, coarse, resampled or synthetic) and where it is doubtful (bars no finer series checks,
+  every unconfirmed wick), from the path's :class:`~ramparts.lab.paths.PathProvenance`.
 * :func:`fit_caveats` and :func:`quantile_caveats`: the sentences a report prints (and the console
   with it) when a fitted model sits at its bounds (GARCH persistence, Student-t degrees of freedom,
   the GPD tail index) or a quantile is extrapolated beyond the paths or the history behind it.
@@ -415,11 +418,60 @@ def quantile_caveats(n: int, levels: Sequence[float], *, what: str, unit: str = 
     return out
 
 
+# --------------------------------------------------------------------------------------------------
+# price paths: every report states its bar size and how its path was made (ramparts.lab.paths.PathProvenance)
+
+#: At most this many unconfirmed wicks are written out one by one in a caveat (the JSON lists them all).
+WICKS_LISTED = 5
+
+
+def path_rows(prov, *, label: str = "price path") -> list[tuple[str, str]]:
+    """The parameter rows of a :class:`~ramparts.lab.paths.PathProvenance`: the base series and its bar size, how
+    the path was made, the share of bars refined / bridged / coarse, the observations, the wick policy (its
+    ``rows()``, the first under ``label``)."""
+    return [(label if i == 0 else k.strip(), v) for i, (k, v) in enumerate(prov.rows())]
+
+
+def path_caveats(prov, *, what: str = "the price path") -> list[str]:
+    """Where a path is doubtful: a synthetic one (no history under it), bars kept coarse or bridged (extremes unchecked,
+    the bar size weighs on the answer), and every unconfirmed wick (a coarse extreme no finer series confirms)."""
+    out: list[str] = []
+    if prov.method == "synthetic":
+        return [f"{what[0].upper()}{what[1:]} is synthetic ({prov.base_source or 'a model'}, one observation every "
+                f"{prov.base_interval or '?'}): no historical window lies under it, so no finer series refines it and no wick is checked."]
+    iv = prov.base_interval or "?"
+    what_ = what[0].upper() + what[1:]
+    if prov.method == "coarse":
+        why = next((n for n in prov.notes if n.startswith("not refined")), "not refined")
+        if prov.order == "close":
+            tail = "the bars' extremes are not on the path, and the bar size weighs on the result."
+        elif prov.finer:
+            tail = "the extremes the finer series do not confirm are kept (listed below)."
+        else:
+            tail = "its extremes are unchecked, and the bar size weighs on the result."
+        out.append(f"{what_} walks {prov.base_source or 'the series'}'s {iv} bars as they are ({prov.label()}; {why}): {tail}")
+    elif prov.method == "resampled":
+        out.append(f"{what_} is cut into {iv} bars ({prov.describe()}): each bar walks the open, extremes and close of the "
+                   "observations inside it, four points, so the moves inside a bar are reordered and the bar size weighs on the result.")
+    elif prov.bars_bridged or prov.bars_coarse:
+        k = prov.bars_bridged + prov.bars_coarse
+        out.append(f"{k:,} of the {prov.bars:,} {iv} bars of {what} are covered by no finer series: "
+                   + ("bridged through their open, extremes and close" if prov.bars_bridged else "kept as four-point bars")
+                   + ", their extremes unchecked.")
+    if prov.wicks:
+        listed = "; ".join(w.describe() for w in prov.wicks[:WICKS_LISTED])
+        more = f"; and {len(prov.wicks) - WICKS_LISTED} more (the JSON lists them all)" if len(prov.wicks) > WICKS_LISTED else ""
+        out.append(f"{len(prov.wicks)} unconfirmed wick(s) in {what} (a coarse bar's extreme more than {prov.wick_tolerance:.1%} beyond "
+                   f"what the finer series confirms): {listed}{more}.")
+    return out
+
+
 def _levels(levels: Sequence[float]) -> str:
     qs = [f"{q:g}" for q in levels]
     return f"The {qs[0]} quantile" if len(qs) == 1 else f"The {', '.join(qs[:-1])} and {qs[-1]} quantiles"
 
 
 __all__ = ["BEARER_COLOURS", "BEARER_WORDS", "COLOURS", "PALETTE", "Cell", "Page", "bar_text", "caveats", "cell", "chart",
-           "empty_chart_note", "fit_caveats", "fmt", "headline", "note", "palette", "parameters", "quantile_caveats", "span", "table",
+           "empty_chart_note", "fit_caveats", "fmt", "headline", "note", "palette", "parameters", "path_caveats", "path_rows",
+           "quantile_caveats", "span", "table",
            "time_chart", "times", "utc"]

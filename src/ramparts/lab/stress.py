@@ -35,6 +35,13 @@ hourly candles (2017-2022) with scipy and arch; the fitted parameters are writte
 Each path's randomness comes from ``SeedSequence([seed, path])``, so a path does not depend on how
 many others are drawn, nor on the order or the machine they run on.
 
+Price path. The historical family walks the event's own path, made as ``ramparts replay`` makes it
+(:func:`ramparts.lab.events.event_path`: the base series' bars refined from the finest finer series of
+the same asset, an extreme no finer series confirms clipped and listed); the other families are
+synthetic Monte Carlo paths, one observation every ``step_s``. :func:`path_provenance` is the record
+(:class:`~ramparts.lab.paths.PathProvenance`) the summary carries as ``price_path`` and the report's
+parameters and caveats state: bar size, method, and every unconfirmed wick.
+
 Outcomes per path: liquidations, the insurance fund (its start, sized by the venue's fund rule
 against the path's open interest; its lowest level, gross draws and penalty income), the bankruptcy
 deficit (losses beyond the bankrupt accounts' own collateral), the backstop vault's loss, the ADL
@@ -221,17 +228,43 @@ def _returns(spec: StressSpec, fits: FittedModels, family: str, i: int) -> np.nd
 def _historical(spec: StressSpec, i: int) -> tuple[np.ndarray, np.ndarray]:
     from ramparts.lab.tails import scaled_historical_shock
 
-    path = _event_path(spec.event)
+    path = historical_path(spec.event)
     scale = float(np.random.default_rng(_seed(spec, i, 1)).uniform(*spec.shock_scale))
     return path.ts_ns, scaled_historical_shock(path.price, scale)
 
 
-@lru_cache(maxsize=4)
-def _event_path(event: str):
-    from ramparts.lab.events import resolve_event
-    from ramparts.lab.paths import intrabar_path
+@lru_cache(maxsize=8)
+def historical_path(event: str):
+    """The historical window's path: :func:`ramparts.lab.events.event_path`'s default (the event's base series, each
+    bar refined from the finest finer series of the same asset that covers it, unconfirmed wicks clipped), the same
+    path ``ramparts replay`` walks. Cached per process (``calibrate`` replays it at every grid point)."""
+    from ramparts.lab.events import event_path, resolve_event
 
-    return intrabar_path(resolve_event(event).load(), "worst_long")
+    return event_path(resolve_event(event))
+
+
+#: The synthetic families' models, in words (the path record of a synthetic run).
+_MODEL_WORDS = {"garch": "Monte Carlo draws of a GARCH(1,1)-t fitted to hourly BTC (Binance spot 2017-2022)",
+                "gpd": "Monte Carlo draws of a Gaussian body and GPD loss shocks fitted to hourly BTC (Binance spot 2017-2022)",
+                "jump": "Monte Carlo draws of a Merton jump diffusion, σ fitted to hourly BTC (Binance spot 2017-2022)"}
+
+
+def path_provenance(spec: StressSpec):
+    """How the paths of ``spec`` are made (:class:`~ramparts.lab.paths.PathProvenance`): the historical family's event
+    path (refined where a finer series ships, its unconfirmed wicks listed) with its moves magnified, or a synthetic
+    record (the model, one observation every ``step_s``) for the Monte Carlo families."""
+    from ramparts.lab.paths import synthetic_provenance
+
+    fam = family(spec)
+    if fam == "historical":
+        prov = historical_path(spec.event).provenance
+        lo, hi = spec.shock_scale
+        return replace(prov, notes=(*prov.notes, f"every log move from the start × a factor drawn per path from U({lo:g}, {hi:g}) "
+                                                 "(ramparts.lab.tails.scaled_historical_shock)"))
+    extra = [f"log returns × {spec.vol_scale:g} (vol_scale)"] if spec.vol_scale != 1 else []
+    if spec.scenario == "correlation":
+        extra.append("ETH-PERP correlated with BTC-PERP as in the hourly history until a random break")
+    return synthetic_provenance(_MODEL_WORDS[fam], spec.step_s * 10**9, spec.n_steps, notes=extra)
 
 
 def _base_path(spec: StressSpec, fits: FittedModels, family: str, i: int, t0: int) -> tuple[np.ndarray, np.ndarray]:
@@ -444,6 +477,7 @@ def run_stress(
     else:  # the population every path ran (a scenario's crowd, with its types and open interest, or the uniform one)
         summary["population"] = population.to_dict()
     summary["liquidity"] = liquidity.to_dict()
+    summary["price_path"] = path_provenance(spec).to_dict()
     return StressResult(spec, table, summary, fits)
 
 
@@ -471,6 +505,8 @@ def stress_caveats(result: StressResult) -> list[str]:
     out = rk.fit_caveats(garch=result.fits.garch if fam == "garch" else None, gpd=result.fits.gpd if fam == "gpd" else None)
     out += rk.quantile_caveats(int(result.summary["paths"]), (0.95, 0.99), what="the deficit, the loss beyond the fund, the vault loss "
                                "and the bad debt per path", unit="paths")
+    out += rk.path_caveats(path_provenance(result.spec), what="every path" if fam != "historical" else
+                           f"the {result.spec.event} path the historical family scales")
     return out
 
 
@@ -569,8 +605,12 @@ def write_stress_report(result: StressResult, out_dir: str | Path, *, population
         who = f"uniform: {population.n_accounts:,} accounts, leverage log-uniform 1.5-50×, seed {population.seed}"
     elif population is not None:  # a scenario crowd
         who = f"scenario crowd: {population.n_accounts:,} accounts, seed {getattr(population, 'seed', '—')}"
+    prov = path_provenance(sp)
+    shape = (f"{prov.observations:,} observations (the event's path)" if fam == "historical"
+             else f"{sp.n_steps:,} observations, every {sp.step_s:,} s")
     rows = [("scenario family", sp.scenario + ("" if sp.scenario in BASE_SCENARIOS else f" over {fam} paths")),
-            ("paths", f"{sp.n_paths:,} paths of {sp.n_steps:,} observations, every {sp.step_s:,} s"),
+            ("paths", f"{sp.n_paths:,} paths of {shape}"),
+            *rk.path_rows(prov),
             ("seed", f"{sp.seed} (path i depends only on the seed and i)"),
             ("volatility scale", f"{sp.vol_scale:g}")]
     if fam == "historical":
@@ -640,11 +680,13 @@ __all__ = [
     "fit_models",
     "generate_case",
     "generate_cases",
+    "historical_path",
     "markets",
     "run_case",
     "run_stress",
     "run_task",
     "family",
+    "path_provenance",
     "stress_caveats",
     "summarise",
     "write_stress_report",
