@@ -45,6 +45,7 @@ def test_the_hyperliquid_check_replays_both_markets_with_no_fund(validation):
     assert facts["markets"] == ["BTC-PERP", "ETH-PERP"] and set(facts["paths"]) == {"BTC-PERP", "ETH-PERP"}
     assert facts["fund"]["amount_usdc"] == 0 and facts["fund"]["basis"] == "design"
     assert facts["adl_fills"] > 0 and facts["liquidated_notional_usdc"] > 0
+    assert sum(facts["adl_notional_by_type"].values()) == pytest.approx(1.0)
     by_key = {f.figure.key: f for f in figures}
     # the figure is ADL over liquidations of the same run: recompute it from the run's own totals
     assert by_key["adl_to_liquidated"].lab == pytest.approx(facts["adl_notional_usdc"] / facts["liquidated_notional_usdc"])
@@ -64,10 +65,41 @@ def test_real_figures_are_read_from_the_shipped_files():
     # the numbers as the data's PROVENANCE quotes them (BTC 1.790 bn liquidated, 0.621 bn ADL; ETH 1.058 / 0.458)
     assert r["adl_to_liquidated_btc"] == pytest.approx(620_890_947.73 / 1_789_607_763.72)
     assert r["adl_to_liquidated"] == pytest.approx((620_890_947.73 + 458_008_925.03) / (1_789_607_763.72 + 1_058_159_258.96))
-    assert r["underwater_share"] == pytest.approx(302 / 437_723)
+    # 302 is a count of ADL fills on underwater accounts (of 34,983 fills), not of accounts (of 437,723 tracked)
+    assert r["adl_underwater_share"] == pytest.approx(302 / 34_983) == pytest.approx(0.008632764485607295)
+    assert r["underwater_fills_over_tracked_accounts"] == pytest.approx(302 / 437_723)
     assert r["negative_equity_to_liquidated"] == pytest.approx(23_191_104.48 / r["liquidated_notional_all_coins"])
     assert 5.4e9 < r["liquidated_notional_all_coins"] < 5.6e9  # "liquidation fills $5.51B"
     assert (r["equity_over_pnl_p10"], r["equity_over_pnl_median"], r["equity_over_pnl_p90"]) == pytest.approx((2.283, 4.413, 14.958), abs=1e-3)
+
+
+def test_lab_figures_follow_the_sources_definitions():
+    """The lab's side of the ADL figures on a hand-made run, each worked out by hand (validate's docstring, Formulas)."""
+    from types import SimpleNamespace
+
+    from ramparts.lab.validate import _lab_figures
+
+    def fill(cp, notional, pnl, equity, size=1.0):
+        return {"instrument": "BTC-PERP", "counterparty": cp, "notional": size, "counterparty_notional": notional,
+                "counterparty_pnl": pnl, "counterparty_equity": equity}
+
+    dl = [fill("isolated000001/iso", 300.0, 50.0, 100.0, 5.0),   # leverage 3, equity / profit 2 (its first fill in profit)
+          fill("isolated000001/iso", 200.0, 40.0, 120.0, 1.0),   # the same account again: not a second row of equity / profit
+          fill("cross000002/main", 100.0, 10.0, 500.0, 2.0),     # leverage 0.2, equity / profit 50
+          fill("vault000003/main", 400.0, -5.0, -20.0, 2.0)]     # underwater: leverage counted 0, not in profit
+    run = SimpleNamespace(summary={"insurance_fund_start_usdc": 0, "bankruptcy_deficit_usdc": 0.0, "bankruptcies": 1,
+                                   "accounts": 10, "insurance_fund_min_usdc": 0, "vault_loss_usdc": 0.0},
+                          liquidations=[{"instrument": "BTC-PERP", "notional": 40.0}], deleverages=dl)
+    lab = _lab_figures(run, CHECKS[0])
+    assert lab["deleveraged_leverage_median"] == pytest.approx(np.median([3.0, 200 / 120, 0.2, 0.0]))
+    assert lab["equity_over_pnl_median"] == pytest.approx(np.median([2.0, 50.0]))  # one row per account
+    assert lab["adl_underwater_share"] == pytest.approx(1 / 4)
+    assert lab["adl_in_profit_share"] == pytest.approx(3 / 4)
+    assert lab["adl_to_liquidated"] == pytest.approx(10.0 / 40.0)
+    assert lab["bankrupt_accounts_share"] == pytest.approx(0.1)
+    from ramparts.lab.validate import _adl_by_type
+
+    assert _adl_by_type(dl) == pytest.approx({"isolated": 0.6, "cross": 0.2, "vault": 0.2})
 
 
 def test_validate_command_writes_its_report(tmp_path):

@@ -43,3 +43,20 @@ def test_the_command_lists_and_details_venues():
     assert "differs: profile: the book is synthetic" in " ".join(one.output.split())
     bad = runner.invoke(app, ["venues", "--venue", "ftx"])
     assert bad.exit_code == 2 and "unknown venue 'ftx'" in bad.output and "Traceback" not in bad.output
+
+
+def test_in_engine_names_real_venue_functions_and_is_printed():
+    """Each ``in_engine`` line starts with the venue functions the engine calls for the profile: they exist."""
+    import functools
+
+    named = 0
+    for v in VENUES:
+        mod = importlib.import_module(v.module)
+        for line in v.in_engine:
+            assert v.profile, v.name  # only a venue with an engine profile runs anything in the engine
+            for name in line.split(":")[0].split(", "):
+                assert functools.reduce(getattr, name.split("."), mod) is not None, (v.name, name)
+                named += 1
+    assert named >= 4
+    one = CliRunner().invoke(app, ["venues", "--venue", "drift"], env={"COLUMNS": "200"})
+    assert one.exit_code == 0 and "in the engine: liquidation_fee" in " ".join(one.output.split())

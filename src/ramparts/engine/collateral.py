@@ -62,6 +62,9 @@ class AssetCollateral:
     last_update_ns: int = -1
     samples: tuple[int, ...] = field(default_factory=tuple)
     borrow: tuple[int, int] | None = None  #: (initial, maintenance) ppm of a borrow's market value; None: not lendable
+    #: the backing left behind the asset where it is held (ppm; derived from its location's state, not hashed here:
+    #: :mod:`ramparts.engine.locations`): its price counts at ``⌊price × backing_ppm / 10^6⌋``
+    backing_ppm: int = PPM
 
     def replace(self, **kw: Any) -> AssetCollateral:
         return dataclasses.replace(self, **kw)
@@ -239,7 +242,11 @@ class CollateralState:
         assets = {**self.assets, **overrides}
         if not amounts or not self._can_value(symbol, assets):
             return np.zeros(len(amounts), dtype=np.int64)
-        prices = {a: ac.price for a, ac in assets.items() if ac.price is not None}
+        # a location's failure values its assets at the backing that remains (ramparts.engine.locations); none left: no value
+        prices = {a: p for a, ac in assets.items() if ac.price is not None and (p := ac.price * ac.backing_ppm // PPM) > 0}
+        peg = assets[symbol].params.peg
+        if symbol not in prices or (peg is not None and peg.base is not None and peg.base not in prices):
+            return np.zeros(len(amounts), dtype=np.int64)
         rates = {a: ac.rate for a, ac in assets.items() if ac.rate is not None}
         dyn = {a: ac.dyn_ppm for a, ac in assets.items() if ac.dyn_ppm is not None}
         mat = np.empty((len(amounts), 1), dtype=object)

@@ -27,7 +27,7 @@ class CollateralOps:
         if self.in_liquidation[s]:
             raise Rejected("in_liquidation", f"{self.subs[s].id} is being liquidated")
         old = self.collateral.contrib.get(asset.symbol, {}).get(s, 0)
-        new = int(self.collateral.values(asset.symbol, [bal - units])[0])
+        new = self._holding_value(asset.symbol, s, bal - units)  # with its pending deposits (ramparts.engine.locations)
         equity_after = self.equity(s) - old + new
         im = int(self.sub_im[s]) - self._borrow_requirement(asset.symbol, bal)[0] + self._borrow_requirement(asset.symbol, bal - units)[0]
         if equity_after < im:
@@ -44,8 +44,9 @@ class CollateralOps:
         contrib = self.collateral.contrib[symbol]
         bal = self.ledger.balance(symbol, s)
         old = contrib.pop(s, 0)
-        new = int(self.collateral.values(symbol, [bal])[0]) if bal else 0
-        if bal:
+        held = bal or self._pending_units(symbol, s)  # a deposit pending at its location counts too (ramparts.engine.locations)
+        new = self._holding_value(symbol, s, bal) if held else 0
+        if held:
             contrib[s] = new
         self.sub_coll[s] += new - old
         if self.collateral.assets[symbol].borrow is not None:
@@ -59,7 +60,7 @@ class CollateralOps:
             if not holders:
                 continue
             amounts = [self.ledger.balance(a, s) for s in holders]
-            plan.append((a, np.array(holders, dtype=np.int64), self.collateral.values(a, amounts, overrides)))
+            plan.append((a, np.array(holders, dtype=np.int64), self._holding_values(a, holders, amounts, overrides)))
         return plan
 
     def _coll_apply(self, plan: list[tuple[str, np.ndarray, np.ndarray]]) -> np.ndarray:
@@ -106,6 +107,8 @@ class CollateralOps:
         for a, k, _v in self.ledger.items():
             if isinstance(k, int) and a in self.collateral.assets:
                 self._coll_touch(a, k)
+        for a, k in self._pending_holders():  # deposits pending at a location, nothing confirmed yet
+            self._coll_touch(a, k)
         if self.collateral.correlation is not None and self.subs:
             self._corr_refresh(np.arange(len(self.subs), dtype=np.int64))
 
@@ -182,7 +185,7 @@ class CollateralOps:
         """Move every valued collateral holding of ``s`` to the backstop vault, which pays its haircut
         value (price × (1 − haircut), rounded down: exactly what it counted in equity) in settlement
         cash. Equity of ``s`` is unchanged; each asset is conserved (balanced postings)."""
-        effects = []
+        effects = self._seize_pending(s)  # deposits still pending at a location: the vault takes the claim (ramparts.engine.locations)
         q = self.settlement.symbol
         for a in sorted(self.collateral.assets):
             value = self.collateral.contrib[a].get(s, 0)
@@ -314,7 +317,7 @@ class CollateralOps:
         keep_dyn = parsed.dynamic == old.dynamic
         new = parsed.replace(price=old.price, price_ts=old.price_ts, rate=old.rate,
                              dyn_ppm=old.dyn_ppm if keep_dyn else None, last_update_ns=old.last_update_ns if keep_dyn else -1,
-                             samples=old.samples if keep_dyn else ())
+                             samples=old.samples if keep_dyn else (), backing_ppm=old.backing_ppm)
         self.collateral.params_with({asset.symbol: new})  # validates the peg
         plan = self._coll_plan({asset.symbol}, {asset.symbol: new})
         self.collateral.install(asset.symbol, new)

@@ -43,8 +43,13 @@ The handlers of each concern beyond the core live in mixins, one module each:
 :mod:`~ramparts.engine.derivatives_ops` (options, portfolio margin, the waterfall's position
 choice), :mod:`~ramparts.engine.solvency_ops` (proof of liabilities),
 :mod:`~ramparts.engine.batch_ops` (batch mode: ``TradeBatch``, compiled by
-:mod:`~ramparts.engine.batch_kernel`) and :mod:`~ramparts.engine.tick_slack` (the lazy
-re-margin of oracle ticks).
+:mod:`~ramparts.engine.batch_kernel`), :mod:`~ramparts.engine.tick_slack` (the lazy
+re-margin of oracle ticks) and :mod:`~ramparts.engine.locations` (collateral held elsewhere:
+finality, transit, exposure limits, halts and failures).
+
+On a shard of a sharded venue (:mod:`ramparts.shard`), ``shard_link`` is how the engine reaches the
+sub-accounts another shard owns (a trade leg, its VM, a fill's fee and margin check); it is ``None``
+for one engine, which then behaves, and hashes, exactly as without it.
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ from ramparts.engine.defences import OracleDefences
 from ramparts.engine.derivatives_ops import DerivativesOps
 from ramparts.engine.events import canonical_json
 from ramparts.engine.flagged import FlaggedSet
+from ramparts.engine.locations import LocationOps, LocationState
 from ramparts.engine.oracle_ops import OracleOps
 from ramparts.engine.positions import PositionBook
 from ramparts.engine.solvency_ops import SolvencyOps
@@ -155,12 +161,15 @@ def _grow(arr: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps):
+class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps, BatchOps, LocationOps):
     """The deterministic margin and liquidation state machine (see the module docstring)."""
 
     #: re-margin tiered instruments of cross / isolated holders in one compiled pass (the numpy
     #: passes otherwise; the tests run both and compare)
     compiled_remargin = True
+    #: a shard of a sharded venue (:mod:`ramparts.shard`): the link to the other shards, through which
+    #: this engine reaches the sub-accounts it does not own; ``None`` (one engine owns everything)
+    shard_link = None
 
     def __init__(self) -> None:
         self.genesis: dict | None = None
@@ -206,11 +215,13 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
         self.sub_corr_im = np.zeros(cap, dtype=np.int64)
         self.sub_corr_mm = np.zeros(cap, dtype=np.int64)
         self.collateral = CollateralState()
+        self.locations = LocationState()  # where collateral is held, and what is in transit (ramparts.engine.locations)
         self.last_step_ns: dict[int, int] = {}
         self.insolvent = FlaggedSet()  # sub-accounts with negative equity (a set, with its mask kept for the compiled passes)
         self.global_draws: dict[int, int] = {}
         self.global_draws_ts = -1
-        self.auctions: dict[int, int] = {}  # sub-account → start of its Dutch auction (ns)
+        self.auctions: dict[int, int] = {}  # sub-account → start of its Dutch auction, or of its liquidation under Drift's rising fee (ns)
+        self.insolvent_auctions: dict[int, int] = {}  # sub-account → start of its Derive insolvent auction (ns)
         self.pending_bids: list[dict] = []  # keepers' bids waiting for the tick's batch auction
         # instrument → latest BookSnapshot: {"ts", "bids": [[lot price, lots], ...], "asks": [...]} (liquidation fills consume it)
         self.books: dict[int, dict] = {}
@@ -372,12 +383,14 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
                 # the later mechanisms' state, present only while it is not empty (a default venue hashes as before)
                 **({"auctions": sorted([k, v] for k, v in self.auctions.items())} if self.auctions else {}),
                 **({"pending_bids": self.pending_bids} if self.pending_bids else {}),
+                **({"insolvent_auctions": sorted([k, v] for k, v in self.insolvent_auctions.items())} if self.insolvent_auctions else {}),
             },
             "liabilities_roots": self.liabilities_roots,
             "defences": self.defences.to_dict(),
             "portfolio": self.pm_config,
         } | ({"collateral": self.collateral.to_dict()} if self.collateral.active else {}) | (
-            {"books": [[i, self.books[i]] for i in sorted(self.books)]} if self.books else {})
+            {"books": [[i, self.books[i]] for i in sorted(self.books)]} if self.books else {}) | (
+            {"locations": self.locations.to_dict()} if self.locations.active else {})
 
     def canonical_state(self) -> bytes:
         return canonical_json(self.state_dict()).encode()
@@ -459,12 +472,14 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
         e.global_draws = {k: v for k, v in w["global_draws"]}
         e.global_draws_ts = w["global_draws_ts"]
         e.auctions = {k: v for k, v in w.get("auctions", [])}
+        e.insolvent_auctions = {k: v for k, v in w.get("insolvent_auctions", [])}
         e.pending_bids = [dict(b) for b in w.get("pending_bids", [])]
         e.books = {i: {"ts": b["ts"], "bids": [list(x) for x in b["bids"]], "asks": [list(x) for x in b["asks"]]}
                    for i, b in d.get("books", [])}
         e.liabilities_roots = list(d.get("liabilities_roots", []))
         e.defences = OracleDefences.from_dict(d.get("defences"))
         e.collateral.load(d.get("collateral"), {a: x.decimals for a, x in e.assets.items()})
+        e._loc_load(d.get("locations"))
         e._rebuild_collateral()
         e.time_ns, e.seq = d["time_ns"], d["seq"]
         e.book.opened_since_compact = 0  # opened in (instrument, sub-account) order into an empty book: laid out already
@@ -652,18 +667,24 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
         s = self.sub_index(e.subaccount)
         asset = self._asset(e.asset)
         units = self._positive_units(asset, e.amount)
+        self._refuse_bound(asset.symbol, "deposit")  # an asset held at a location moves over it (LocationDeposit)
         if asset.symbol in self.collateral.assets:
             self.collateral.values(asset.symbol, [self.ledger.balance(asset.symbol, s) + units])  # validates: the value stays within limits
         self.ledger.transfer(asset.symbol, "external", s, units)
         self._coll_touch(asset.symbol, s)
         return []
 
-    def _on_Withdraw(self, e: ev.Withdraw) -> list[dict]:
+    def _on_Withdraw(self, e: ev.Withdraw, dest: str | None = None) -> list[dict]:
+        """A withdrawal; ``dest``: where a location's withdrawal sends the units (:mod:`ramparts.engine.locations`)."""
         s = self.sub_index(e.subaccount)
         asset = self._asset(e.asset)
         units = self._positive_units(asset, e.amount)
-        if self.insolvent:
-            raise Rejected("withdrawals_gated", f"withdrawals are gated while {len(self.insolvent)} sub-account(s) have negative equity")
+        if dest is None:
+            self._refuse_bound(asset.symbol, "withdraw")  # an asset held at a location leaves over it (LocationWithdraw)
+            dest = "external"
+        insolvent = len(self.insolvent) if self.shard_link is None else self.shard_link.insolvent_count()  # every shard's
+        if insolvent:
+            raise Rejected("withdrawals_gated", f"withdrawals are gated while {insolvent} sub-account(s) have negative equity")
         held = [self.instruments[i].symbol for i, _ in self.book.positions_of(s)]
         for symbol in ["*", *held, *([asset.symbol] if asset.symbol != self.settlement.symbol else [])]:
             why = self.defences.blocked(symbol, "withdrawal")
@@ -697,7 +718,7 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
                                                              f"{asset.amount(units - max(bal, 0))}")
             if asset.symbol in self.collateral.assets:
                 self._check_collateral_withdrawal(s, asset, units, bal)
-        self.ledger.transfer(asset.symbol, s, "external", units)
+        self.ledger.transfer(asset.symbol, s, dest, units)
         self._coll_touch(asset.symbol, s)
         return []
 
@@ -739,6 +760,8 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
 
     def _trade(self, s: int, instr: Instrument, delta: int, quote: int) -> int:
         """Change a position by ``delta`` lots for a signed total ``quote`` paid (cost basis += quote)."""
+        if self.shard_link is not None and not self.shard_link.owns(self, s):
+            return self.shard_link.trade(self, s, instr, delta, quote)  # another shard's account: its owner trades it
         b = self.book
         slot = b.slot(s, instr.index)
         if slot is None:
@@ -763,6 +786,8 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
 
     def _realise(self, s: int) -> None:
         """Realise variation margin of every position of ``s`` at the current marks."""
+        if self.shard_link is not None and not self.shard_link.owns(self, s):
+            return self.shard_link.realise(self, s)
         b = self.book
         for instr_idx, slot in self.book.positions_of(s):
             pnl = int(b.value[slot]) - int(b.cost[slot])
@@ -807,11 +832,16 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
         for s, delta, fee, _ in sides:
             self._trade(s, instr, delta, delta * price)
             if fee:
-                self.ledger.transfer(q.symbol, s, "fees", fee)
+                if self.shard_link is None or self.shard_link.owns(self, s):
+                    self.ledger.transfer(q.symbol, s, "fees", fee)
+                else:  # another shard's account: its owner takes the fee
+                    self.shard_link.fee(self, s, q.symbol, fee)
             self._realise(s)
         return []
 
     def _check_fill_side(self, s: int, instr: Instrument, m: MarketState, delta: int, price: int, fee: int, field: str) -> None:
+        if self.shard_link is not None and not self.shard_link.owns(self, s):  # another shard's account: its owner checks it
+            return self.shard_link.check_fill_side(self, s, instr.index, delta, price, fee, field)
         sub = self.subs[s]
         if sub.mode is MarginMode.ISOLATED and sub.instrument != instr.index:
             raise Rejected("isolated", f"{sub.id} is isolated on {self.instruments[sub.instrument].symbol}")
@@ -1143,16 +1173,23 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
     def _on_Tick(self, e: ev.Tick) -> list[dict]:
         from ramparts.liquidation.waterfall import run_waterfall
 
-        if not isinstance(e.liquidator, str) or not e.liquidator or len(e.liquidator) > 64:
-            raise InvalidInput("liquidator", "must be a non-empty name of at most 64 characters")
+        self.check_liquidator(e.liquidator)
         before = self._refresh_defences(e.ts)
         if self.collateral.assets:
             before += self._collateral_tick(e.ts)
+        if self.locations.active:  # deposits and withdrawals over a location complete at their finality
+            before += self._locations_tick(e.ts)
         if self._lz_waterfall_quiet(e.ts):  # lazy re-margin: provably nothing for the waterfall to do
             if self.global_draws_ts != e.ts:  # what run_waterfall does when it does nothing else
                 self.global_draws, self.global_draws_ts = {}, e.ts
             return before + self._after_waterfall(e.ts)
         return before + run_waterfall(self, e.ts, e.liquidator) + self._after_waterfall(e.ts)
+
+    @staticmethod
+    def check_liquidator(name: object) -> None:
+        """A Tick's liquidator: the name its penalty share is paid to."""
+        if not isinstance(name, str) or not name or len(name) > 64:
+            raise InvalidInput("liquidator", "must be a non-empty name of at most 64 characters")
 
     def book_account(self, field: str = "book_account") -> int:
         """The sub-account behind the displayed liquidity (``LiquidationConfig.book_account``): it

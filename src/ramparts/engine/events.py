@@ -10,7 +10,9 @@ integer nanoseconds since the epoch, at most ``2**63 - 1``.
 Input events
     ``Genesis`` (first, once), ``ListAsset``, ``ListInstrument``, ``OpenSubAccount``, ``Deposit``,
     ``Withdraw``, ``FundInsurance``, ``Fill``, ``OraclePrice``, ``OracleQuotes``, ``AssetPrice``, ``ExchangeRate``,
-    ``FundingTick``, ``Settlement``, ``ParameterChange``, ``ResetBreaker``, ``LiabilitiesRoot``, ``LiquidationBid``, ``BookSnapshot``, ``TradeBatch``, ``Tick``.
+    ``FundingTick``, ``Settlement``, ``ParameterChange``, ``ResetBreaker``, ``LiabilitiesRoot``, ``LiquidationBid``, ``BookSnapshot``, ``TradeBatch``, ``Tick``;
+    collateral held elsewhere (:mod:`ramparts.engine.locations`): ``ListLocation``, ``LocationStatus``,
+    ``LocationDeposit``, ``LocationWithdraw``.
 
     ``TradeBatch`` is batch mode: fills and index prices as integer columns in one event (one
     journal row), each item applied exactly as its own ``Fill`` / ``OraclePrice`` would be; a
@@ -33,7 +35,9 @@ replay) are plain JSON-able dicts with a ``kind``: ``MarginCall``, ``Liquidation
 ``BreakerReset``, ``LiabilitiesRootRecorded``; the later mechanisms add ``AuctionStarted``, ``AuctionInsolventFill``,
 ``BidQueued``, ``BidDropped``, ``BatchAuctionCleared``, ``BackstopLiquidation``, ``SocialisedFunding``, ``Dilution``
 and ``InsuranceHedge``; order-book liquidation adds ``LiquidationUnfilled`` (an order that found
-no level at its fillable price, or a fill the insurance fund could not pay).
+no level at its fillable price, or a fill the insurance fund could not pay); locations add
+``DepositPending``, ``DepositConfirmed``, ``WithdrawalInFlight``, ``WithdrawalArrived``,
+``LocationStatusChanged`` and ``PendingSeized``.
 """
 
 from __future__ import annotations
@@ -337,6 +341,54 @@ class TradeBatch(_Event):
     seller_fee: list[_BatchFee] | None = Field(default=None, max_length=MAX_BATCH_ITEMS)
 
 
+class ListLocation(_Event):
+    """Lists a location where collateral is held (a chain, a bridge, a custodian, another venue) and
+    binds assets to it: ``assets`` maps each listed collateral asset to its exposure limit (whole
+    units, the most the venue holds there). ``finality_ns``: how long a transfer over it takes to
+    be final; ``pending_haircut_ppm``: the share of a pending deposit's value left out until then
+    (see :mod:`ramparts.engine.locations`)."""
+
+    kind: Literal["ListLocation"] = "ListLocation"
+    location: str
+    finality_ns: int = Field(ge=0, le=INT64_MAX)
+    pending_haircut_ppm: int = Field(ge=0, le=1_000_000)
+    assets: dict[str, StrictDecimal]
+
+
+class LocationStatus(_Event):
+    """A location halts, resumes or fails: ``status`` ``active``, ``halted`` (no deposits or
+    withdrawals, nothing in transit moves) or ``failed`` (as halted, and its assets are valued at
+    ``backing_ppm`` of their price: the backing that remains). ``backing_ppm`` is required when
+    failing; otherwise omitted keeps the current one."""
+
+    kind: Literal["LocationStatus"] = "LocationStatus"
+    location: str
+    status: Literal["active", "halted", "failed"]
+    backing_ppm: int | None = Field(default=None, ge=0, le=1_000_000)
+    note: str = Field(default="", max_length=256)
+
+
+class LocationDeposit(_Event):
+    """A deposit of an asset that arrives over its location: pending until the location's finality."""
+
+    kind: Literal["LocationDeposit"] = "LocationDeposit"
+    subaccount: str
+    asset: str
+    amount: StrictDecimal
+    location: str
+
+
+class LocationWithdraw(_Event):
+    """A withdrawal of an asset out over its location: it leaves the account at once and arrives after
+    the location's finality (in flight until then)."""
+
+    kind: Literal["LocationWithdraw"] = "LocationWithdraw"
+    subaccount: str
+    asset: str
+    amount: StrictDecimal
+    location: str
+
+
 class Tick(_Event):
     """Drives the liquidation waterfall; ``liquidator`` is the keeper credited with penalties."""
 
@@ -365,6 +417,10 @@ Event = Annotated[
     | LiquidationBid
     | BookSnapshot
     | TradeBatch
+    | ListLocation
+    | LocationStatus
+    | LocationDeposit
+    | LocationWithdraw
     | Tick,
     Field(discriminator="kind"),
 ]
@@ -392,6 +448,10 @@ EVENT_TYPES: dict[str, type[_Event]] = {
         LiquidationBid,
         BookSnapshot,
         TradeBatch,
+        ListLocation,
+        LocationStatus,
+        LocationDeposit,
+        LocationWithdraw,
         Tick,
     )
 }

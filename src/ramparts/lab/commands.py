@@ -39,6 +39,7 @@ from ramparts.cli_common import (
     user_errors,
 )
 from ramparts.errors import DataError, InvalidInput
+from ramparts.lab.bridge_cli import bridge
 
 #: The lab's field names that are not the name of the command-line parameter showing them.
 FIELDS = {
@@ -1211,6 +1212,7 @@ SCREENSHOT_RUNS: dict[str, list[str]] = {
     "calibrate": ["calibrate", "--margin-scale", "0.5,1,2", "--max-fraction", "1", "--paths", "2", "--steps", "24", "--accounts", "80"],
     "backtest-margin": ["backtest-margin", "ftx-2022", "--model", "historical"],
     "depeg": ["depeg", "--accounts", "200"],
+    "bridge": ["bridge", "failure", "--accounts", "60"],
     "replay-options": ["replay-options", "--pairs", "20", "--every", "4"],
     "validate": ["validate", "--check", "black-thursday-binance,black-thursday-bitmex"],
 }
@@ -1284,6 +1286,7 @@ COMMANDS: tuple[tuple[str, Any], ...] = (
     ("backtest-margin", backtest_margin),
     ("compare", compare),
     ("depeg", depeg),
+    ("bridge", bridge),  # collateral held elsewhere: a bridge that fails, collateral in flight (ramparts.lab.bridge_cli)
     ("replay-options", replay_options),
     ("export-book", export_book),
     ("validate", validate),

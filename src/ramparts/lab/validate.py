@@ -21,12 +21,28 @@ autodeleveraging-analysis @ aae0be8; see the data's PROVENANCE):
 * ADL / liquidated notional: BTC 620.9M / 1,789.6M = 0.347; ETH 458.0M / 1,058.2M = 0.433; BTC + ETH 0.379
   (``liq_plus_adl_by_ticker``);
 * share of ADL'd positions in profit: 99.43 % (``realtime_analysis_summary``: ``profitable_positions_pct``);
-* effective leverage of the ADL'd accounts (notional / account value): median 0.196 (same file,
-  ``median_leverage_realtime``); ramparts/reference: cash-based leverage median 0.18–0.43×;
+* effective leverage of the ADL'd accounts: median 0.196 over the 34,983 ADL fills (same file,
+  ``median_leverage_realtime``); ramparts/reference: cash-based leverage median 0.18–0.43×. How the source computes
+  it (ConejoCapital/HyperMultiAssetedADL ``full_analysis_realtime.py``, read for this figure): per ADL fill, the
+  ADL'd account's notional *in that coin* (its size before its last fill in the coin × the ADL price) over its
+  *whole* account value (the 20:04 UTC snapshot's account value plus closed PnL, funding and transfers to 21:27,
+  no unrealised PnL since the snapshot), 0 where that value is ≤ 0;
 * equity / profit of the deleveraged winners: median 4.41, p10 2.28, p90 14.96 over 17,771 accounts
-  (``adl_headlines``);
-* negative equity at ADL time: 23.19M USD over 302 accounts (``insurance_fund_underwater``), against 5.51B USD of
-  liquidation fills over all coins: 0.42 % of the liquidated notional; 302 of 437,723 tracked accounts (0.069 %).
+  (``adl_headlines``; pluriholonomic ``_winner_overcollateralization``: per account, its first ADL fill with
+  unrealised PnL > 0 and equity > 0, total equity over total unrealised PnL of all its positions);
+* negative equity at ADL time: 23.19M USD (``insurance_fund_underwater``), against 5.51B USD of liquidation fills
+  over all coins: 0.42 % of the liquidated notional (the source sums the account equity of each underwater ADL fill,
+  so an account ADL'd in several coins counts once per coin: one account holds 8 of the file's top 10 rows at
+  ≈ −0.5M each; the per-shock deficits of pluriholonomic's ``per_shock_metrics_queue`` also add up to 23.19M);
+* ADL fills on underwater accounts: 302 of the 34,983 ADL fills (0.86 %, the file's ``underwater_share_percent``):
+  the source's ``negative_equity_count`` counts ADL *fills* whose account's total equity (cash + unrealised PnL of
+  every position) is below zero, not accounts. It was once read here as 302 of the 437,723 accounts the replay
+  tracked (0.069 %), which mixes a count of fills with a count of accounts, most of which hold nothing in the
+  crashing markets.
+
+The reconstruction is not settled: other versions of the same repository's documents (REAL_TIME_RECONSTRUCTION_SUMMARY.md,
+AUDIT_REPORT.md; commit not pinned, read through the code search) report a median leverage of 0.15–0.18× and 1,147–1,275
+underwater counts (−109M to −126M), against the shipped 79bad0f's 0.196× and 302 (−23.19M); the bands are wide for that.
 
 Black Thursday (ramparts/reference/published-crash-figures.md, "Insurance funds around crashes"): BitMEX's XBt fund
 ≈ 35,500 → 33,880 BTC over 11–12 March (−4.6 %), its largest intraday decline 2,606 XBT (−7.3 %), "ADL fully
@@ -37,10 +53,13 @@ Formulas
 Lab figures, from :class:`~ramparts.lab.replay.ReplayResult`: liquidated notional = Σ liquidation-step notional per
 market; ADL notional = Σ |ADL fill quote|; in profit = the counterparty's unrealised PnL > 0 before the fill (count
 share, as the real figure); effective leverage = counterparty position notional / its account equity before the
-fill (∞ when equity ≤ 0), the median over fills; equity / profit = account equity / unrealised PnL over the fills in
-profit; negative equity share = bankruptcy deficit at the mark / liquidated notional; fund drawdown = (fund at the
-start − its minimum + the backstop vault's loss, if any) / fund at the start: a venue's fund stands behind its
-liquidation engine, which the lab's backstop vault plays (it takes liquidated positions over and works them off).
+fill (0 when equity ≤ 0, as the source counts it), the median over fills; equity / profit = account equity / the
+position's unrealised PnL at each ADL'd account's first fill in profit with equity > 0, the median over accounts (as
+the source: one row per account); ADL fills on underwater accounts = fills whose counterparty's equity before the fill
+is < 0, over all ADL fills; negative equity share = bankruptcy deficit at the mark / liquidated notional; fund
+drawdown = (fund at the start − its minimum + the backstop vault's loss, if any) / fund at the start: a venue's fund
+stands behind its liquidation engine, which the lab's backstop vault plays (it takes liquidated positions over and
+works them off).
 """
 
 from __future__ import annotations
@@ -138,7 +157,9 @@ def real_hyperliquid() -> dict:
         "deleveraged_leverage_median": kf["median_leverage_realtime"],
         "equity_over_pnl_median": heads["median"], "equity_over_pnl_p10": heads["p10"], "equity_over_pnl_p90": heads["p90"],
         "negative_equity_to_liquidated": -float(under["total_negative_equity"]) / total_liq,
-        "underwater_share": kf["negative_equity_count"] / summary["accounts_tracked"],
+        # the source counts ADL fills on underwater accounts (302 of its 34,983 fills), not accounts (module docstring)
+        "adl_underwater_share": under["underwater_accounts"] / under["total_adl_events"],
+        "underwater_fills_over_tracked_accounts": kf["negative_equity_count"] / summary["accounts_tracked"],
         "liquidated_notional_all_coins": total_liq,
     }
 
@@ -165,20 +186,38 @@ def _hyperliquid_check() -> Check:
             Figure("deleveraged_leverage_median", "effective leverage of the ADL'd accounts (median, ×)", r["deleveraged_leverage_median"],
                    f"{_HL_FILES}realtime_analysis_summary (median_leverage_realtime); [pcf] cash-based leverage median 0.18–0.43×",
                    0.05, 1.0, "0.05× to 1× (real 0.20×; cash-based 0.18–0.43×)", "{:.2f}",
-                   known_gap="who is deleveraged: the lab's ADL ranking (profit % × leverage, as Hyperliquid's favours leverage) reaches the isolated 15×-median shorts first, and the ADL volume is absorbed by a few hundred of them; on Hyperliquid it spread over 17,771 winners, mostly large low-leverage accounts. The lab's short side lacks that mass of low-leverage holders. Hyperliquid's figure divides by the whole account's value, while the lab's isolated sub-accounts hold only their position's margin (the pre-crash account snapshot that would calibrate both, ConejoCapital/HyperReplay, is not shipped)"),
+                   known_gap="not closable with the shipped data. The hyperliquid profile ranks ADL by Hyperliquid's documented "
+                             "key, (mark / entry) × (notional / account value), positions in profit first; like profit % × "
+                             "leverage it takes the most levered winners first, so the lab's ADL (about 5 % of its short open "
+                             "interest) lands on the top of its short side: isolated sub-accounts opened near 15× (the isolated "
+                             "type's median, sourced from BitMEX and Binance in 2018–19), about 3.5× after the drop, carry most "
+                             "of it (the run's adl_notional_by_type). Under the same queue Hyperliquid's median of 0.20× means "
+                             "its ADL reached through the levered tail into a body of shorts at ≤ 0.2× of account value: how "
+                             "far depends on Hyperliquid's BTC/ETH open interest and the short side's leverage, neither in the "
+                             "shipped data (the account snapshot, ConejoCapital/HyperReplay, is not shipped: non-commercial "
+                             "licence); setting the crowd's short side from the ADL'd accounts' own leverage would make this "
+                             "figure circular. And the real figure divides one coin's notional by the whole account value of "
+                             "accounts holding positions in up to 171 coins (the lab replays 2), an account value without "
+                             "unrealised PnL since 20:04 UTC; the lab divides by its sub-account's equity at the mark"),
             Figure("equity_over_pnl_median", "equity / profit of the ADL'd accounts (median)", r["equity_over_pnl_median"],
                    "ramparts.data calibration/hyperliquid_adl_headlines_2025-10-10 (17,771 accounts)", r["equity_over_pnl_p10"],
                    r["equity_over_pnl_p90"], "the real p10 to p90", "{:.2f}",
-                   known_gap="the same as the leverage of the ADL'd accounts: the lab deleverages levered winners, whose "
-                             "equity is a small multiple of their profit"),
+                   known_gap="the same cause as the leverage of the ADL'd accounts: the lab deleverages its most levered "
+                             "winners, whose equity is a small multiple of their profit. The two real medians do not describe one "
+                             "single-coin account either: equity / profit = 1 + 1 / (L₀·r) for a position opened at leverage L₀ "
+                             "with profit fraction r, so 4.41 at BTC's r ≈ 12 % (adl_by_coin pnl_percent) is L₀ ≈ 2.4×, "
+                             "≈ 1.7× of equity after the drop, not 0.20×: the real ADL'd accounts held more than the one coin"),
             factor("negative_equity_to_liquidated", "negative equity / liquidated notional", 3.0,
                    f"{_HL_FILES}insurance_fund_underwater (−23.19M) over all coins' liquidation fills (5.51B)", fmt="{:.3%}"),
-            Figure("underwater_share", "accounts ending underwater (share of accounts)", r["underwater_share"],
-                   f"{_HL_FILES}realtime_analysis_summary (302 of 437,723 tracked accounts)", 0.0, 0.01,
-                   "at most 1 % (real 0.07 %)", "{:.2%}",
-                   known_gap="the lab's 2,000 accounts all hold leveraged BTC/ETH perpetuals, while the real denominator counts "
-                             "every tracked account, most without a position in the crashing markets; and the lab's 5-minute "
-                             "path and 30-second partial steps leave more accounts below zero than Hyperliquid's book did"),
+            Figure("adl_underwater_share", "ADL fills on accounts underwater (share of ADL fills)", r["adl_underwater_share"],
+                   f"{_HL_FILES}insurance_fund_underwater (302 of 34,983 ADL fills: underwater_share_percent); the source's "
+                   "negative_equity_count counts ADL fills whose account's total equity is < 0, so the lab counts its ADL fills "
+                   "whose counterparty's equity before the fill is < 0, over its ADL fills (it was once set against the 437,723 "
+                   "tracked accounts: 0.07 %, fills over accounts)",
+                   0.0, 3 * r["adl_underwater_share"],
+                   "0 to 3 × the real share (the negative-equity figure's factor 3); 0 included: at the real 0.86 % the lab's "
+                   "few hundred ADL fills expect about 2 underwater ones, and none is a likely draw (Poisson, p ≈ 0.1)",
+                   "{:.2%}"),
         ),
         notes=("Hyperliquid's own design: no insurance fund (the HLP vault is the backstop), 20 % steps with a 30 s cool-down, "
                "the whole account to the vault below 2/3 of maintenance, ADL for an account below zero",
@@ -225,9 +264,14 @@ def _lab_figures(result, check: Check) -> dict[str, float]:
     total_adl = sum(adl.values())
     dl = result.deleverages
     nan = float("nan")
-    lev = [d["counterparty_notional"] / d["counterparty_equity"] if d["counterparty_equity"] > 0 else math.inf for d in dl]
+    # as the source: 0 where the account value is not positive
+    lev = [d["counterparty_notional"] / d["counterparty_equity"] if d["counterparty_equity"] > 0 else 0.0 for d in dl]
     winners = [d for d in dl if d["counterparty_pnl"] > 0]
-    eq_pnl = [d["counterparty_equity"] / d["counterparty_pnl"] for d in winners]
+    first: dict[str, float] = {}  # per ADL'd account, its first fill in profit with equity > 0 (the source's rows)
+    for d in winners:
+        if d["counterparty_equity"] > 0 and d["counterparty"] not in first:
+            first[d["counterparty"]] = d["counterparty_equity"] / d["counterparty_pnl"]
+    eq_pnl = list(first.values())
     fund0 = s["insurance_fund_start_usdc"]
     return {
         "adl_to_liquidated": total_adl / total_liq if total_liq else nan,
@@ -237,13 +281,28 @@ def _lab_figures(result, check: Check) -> dict[str, float]:
         "deleveraged_leverage_median": float(np.median(lev)) if lev else nan,
         "equity_over_pnl_median": float(np.median(eq_pnl)) if eq_pnl else nan,
         "negative_equity_to_liquidated": s["bankruptcy_deficit_usdc"] / total_liq if total_liq else nan,
-        "underwater_share": s["bankruptcies"] / max(s["accounts"], 1),
+        "adl_underwater_share": sum(d["counterparty_equity"] < 0 for d in dl) / len(dl) if dl else nan,
+        "bankrupt_accounts_share": s["bankruptcies"] / max(s["accounts"], 1),
         "adl_notional": total_adl,
         # the venue's fund stands behind its liquidation engine (the lab's backstop vault): its unwind loss counts
         "fund_drawdown": (fund0 - s["insurance_fund_min_usdc"] + max(s["vault_loss_usdc"], 0.0)) / fund0 if fund0 > 0 else nan,
         "liquidated_notional": total_liq,
         "adl_top_decile_share": _top_share(dl),
     }
+
+
+def _adl_by_type(dl: list[dict]) -> dict[str, float]:
+    """Share of the ADL notional borne by each account type (the type is the counterparty's sub-account name up to its
+    number: ``isolated000123/iso`` → ``isolated``, a dip buyer ``dip1-000123/main`` → ``dip``)."""
+    import re
+
+    per: dict[str, float] = {}
+    for d in dl:
+        m = re.match(r"[A-Za-z_]+", d["counterparty"])
+        k = m.group(0) if m else d["counterparty"]
+        per[k] = per.get(k, 0.0) + d["notional"]
+    total = sum(per.values())
+    return {k: v / total for k, v in sorted(per.items(), key=lambda kv: -kv[1])} if total else {}
 
 
 def _top_share(dl: list[dict]) -> float:
@@ -286,6 +345,10 @@ def run_check(check: Check, *, progress: Callable[[int, int], None] | None = Non
         "fund": s["fund"], "paths": mp.provenance(), "observations": int(len(mp.ts_ns)),
         "liquidated_notional_usdc": lab["liquidated_notional"], "adl_notional_usdc": lab["adl_notional"],
         "adl_fills": len(result.deleverages), "adl_top_decile_share": lab["adl_top_decile_share"],
+        "adl_notional_by_type": _adl_by_type(result.deleverages),
+        # how far into the opposite side the ADL reached (Hyperliquid's own figure needs its open interest: not shipped)
+        "adl_to_open_interest": lab["adl_notional"] / s["open_interest_usdc"] if s["open_interest_usdc"] else None,
+        "bankrupt_accounts_share": lab["bankrupt_accounts_share"],
         "bankruptcies": s["bankruptcies"], "bankruptcy_deficit_usdc": s["bankruptcy_deficit_usdc"],
         "insurance_fund_start_usdc": s["insurance_fund_start_usdc"], "insurance_fund_min_usdc": s["insurance_fund_min_usdc"],
         "vault_loss_usdc": s["vault_loss_usdc"], "value_conserved": s["value_conserved"], "replay_identical": s["replay_identical"],

@@ -22,6 +22,14 @@ class LastResort(StrEnum):
     DILUTION = "dilution"  #: Derive: the loss spread over every settlement-asset balance holder (cash dilution)
 
 
+class AdlRank(StrEnum):
+    """How ``adl`` orders the opposite positions it deleverages (highest key first)."""
+
+    PROFIT_LEVERAGE = "profit_leverage"  #: profit % × effective leverage (Binance's ranking; the default)
+    #: Hyperliquid's documented key ``(mark / entry) × (notional / account value)``, positions in profit first
+    HYPERLIQUID = "hyperliquid"
+
+
 class Pricing(StrEnum):
     """How a liquidated position is priced and who takes it."""
 
@@ -35,8 +43,9 @@ class Pricing(StrEnum):
 #: they hold their defaults, so that the state (and its hash) of a default venue is unchanged.
 _LATER_KEYS = ("pricing", "if_fee_ppm", "auction_fast_ns", "auction_slow_ns", "auction_fast_discount_ppm",
                "auction_backstop_discount_ppm", "batch_auction", "backstop_below_ppm", "hedge_insurance", "hedge_max_notional",
-               "book_account", "bankruptcy_adjustment_ppm", "spread_to_mmr_ppm")
-_ENUMS = {"last_resort": LastResort, "pricing": Pricing}
+               "book_account", "bankruptcy_adjustment_ppm", "spread_to_mmr_ppm", "fee_ramp_slot_ns", "fee_max_ppm",
+               "auction_insolvent_ns", "auction_backstop_insolvent_ns", "adl_rank")
+_ENUMS = {"last_resort": LastResort, "pricing": Pricing, "adl_rank": AdlRank}
 _BOOLS = ("batch_auction", "hedge_insurance")
 _STRS = ("book_account",)
 
@@ -70,6 +79,9 @@ class LiquidationConfig:
         charging every open position of the market, both sides, pro rata to size, the parts
         summing exactly to the loss) or ``dilution`` (Derive: the loss spread pro rata over every
         positive settlement-asset balance).
+        ``adl_rank`` orders ``adl``'s counterparties: ``profit_leverage`` (default; profit % × effective
+        leverage, :func:`ramparts.liquidation.waterfall.adl_scores`) or ``hyperliquid`` (Hyperliquid's
+        documented key ``(mark / entry) × (notional / account value)``, the positions in profit first).
     Pricing strategy
         ``pricing``: ``fixed_penalty`` (default, above), ``oracle_fee`` or ``dutch_auction``.
 
@@ -80,6 +92,12 @@ class LiquidationConfig:
         of the closed notional (Drift's formula: MR_buf is the position's maintenance ratio with
         the buffer, shortage the account's distance to its buffered requirement); both fees
         together never exceed the account's equity. ``if_fee_ppm`` default 0.
+        ``fee_ramp_slot_ns`` (default 0 = a fixed fee; Drift 400,000,000, a Solana slot) makes the
+        liquidation fee rise over time as Drift's ``get_liquidation_fee`` does: ``penalty_ppm`` for the
+        first 1,500 slots since the account entered liquidation, then ``+1 ppm`` a slot, capped at
+        ``fee_max_ppm`` (Drift: ``min(3 × liquidator_fee, maintenance ratio)``); the insurance fee above
+        uses the risen fee; see :func:`ramparts.liquidation.pricing.oracle_fee_ppm`. The liquidation's
+        start is engine state (kept with the auctions').
 
         ``dutch_auction`` (Derive's auction adapted to perps): the first tick that finds the
         account below maintenance starts an auction whose discount grows linearly from 0 to
@@ -95,6 +113,13 @@ class LiquidationConfig:
         20 %). An insolvent account is bought whole: the insurance fund pays the deficit, and a
         keeper also the discount × the account's maintenance margin; without fund cover it goes
         to the last resort. The auctions are engine state (hashed, snapshotted).
+        ``auction_insolvent_ns`` (default 0 = off, as above; Derive 600 s, whole seconds) runs Derive's
+        insolvent auction instead: an account found with equity ≤ 0 starts one (``AuctionStarted`` with
+        ``insolvent``); a keeper buying it receives from the insurance fund Derive's
+        ``−bid price`` = the deficit + maintenance × elapsed / length (capped at the whole maintenance,
+        :func:`ramparts.liquidation.pricing.insolvent_auction_payout`), and the tick resolves it as a
+        bankruptcy (the vault takes it at the opening price: the fund pays the deficit only, then the
+        last resort) once ``auction_backstop_insolvent_ns`` (default 0 = at once) has passed.
         ``order_book`` (dYdX v4 ``x/clob/keeper/liquidations.go``): a step is a reduce-only
         immediate-or-cancel order against the latest :class:`~ramparts.engine.events.BookSnapshot`
         of the market, sized by the partial-step rules above (``max_fraction_ppm``,
@@ -155,6 +180,11 @@ class LiquidationConfig:
     book_account: str = ""
     bankruptcy_adjustment_ppm: int = 1_000_000
     spread_to_mmr_ppm: int = 1_500_000
+    fee_ramp_slot_ns: int = 0
+    fee_max_ppm: int = 0
+    auction_insolvent_ns: int = 0
+    auction_backstop_insolvent_ns: int = 0
+    adl_rank: AdlRank = AdlRank.PROFIT_LEVERAGE
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -178,12 +208,17 @@ class LiquidationConfig:
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise InvalidInput(f"liquidation.{f.name}", f"must be a non-negative int, got {v!r}")
         for name in ("max_fraction_ppm", "liquidator_share_ppm", "penalty_ppm", "if_fee_ppm", "auction_fast_discount_ppm",
-                     "auction_backstop_discount_ppm", "backstop_below_ppm"):
+                     "auction_backstop_discount_ppm", "backstop_below_ppm", "fee_max_ppm"):
             if getattr(self, name) > 1_000_000:
                 raise InvalidInput(f"liquidation.{name}", "must be at most 1e6 (100 %)")
         for name in ("max_fraction_ppm", "auction_fast_ns", "auction_slow_ns"):
             if getattr(self, name) == 0:
                 raise InvalidInput(f"liquidation.{name}", "must be positive")
+        if self.fee_ramp_slot_ns and self.fee_max_ppm < self.penalty_ppm:
+            raise InvalidInput("liquidation.fee_max_ppm", f"must be at least penalty_ppm ({self.penalty_ppm}) when the fee rises "
+                                                          "over time (fee_ramp_slot_ns)")
+        if self.auction_insolvent_ns % 10**9:
+            raise InvalidInput("liquidation.auction_insolvent_ns", "must be whole seconds (Derive counts block time in seconds)")
         if self.bankruptcy_adjustment_ppm < 1_000_000:
             raise InvalidInput("liquidation.bankruptcy_adjustment_ppm", "must be at least 1e6 (dYdX: BA ≥ 1)")
         if self.book_account:

@@ -1,9 +1,27 @@
 """Liquidation pricing strategies: at what price a liquidated position closes and what penalty it pays.
 
-This module holds the fixed penalty at mark ± fee. The engine's other strategies (``oracle_fee``,
-``dutch_auction``, selected by ``LiquidationConfig.pricing``) are priced by
-:func:`ramparts.liquidation.waterfall.plan_step`, because they depend on the account's equity and
-requirements, not only on the closed lots; order-book liquidation is still to come.
+This module holds the fixed penalty at mark ± fee, and the two time schedules that the engine takes
+from the venues' own arithmetic (their one home stays in :mod:`ramparts.venues`; these functions only
+convert the engine's nanoseconds and base units to the venue's clock):
+
+* :func:`oracle_fee_ppm` — Drift v2's liquidation fee rising over time (``get_liquidation_fee``,
+  protocol-v2 0ae3e3b ``math/liquidation.rs``, ported as :func:`ramparts.venues.drift.liquidation_fee`):
+  the base fee ``penalty_ppm`` for the first 1,500 slots of a liquidation, then
+  ``base + (slot − start slot) × 1 ppm``, capped at ``fee_max_ppm``. A slot is ``fee_ramp_slot_ns``
+  (Solana's 400 ms target: Drift's own "1,500 slots ≈ 10 minutes"); slots are absolute
+  (``ts // slot_ns``), as Drift compares the current slot with the slot the liquidation began in.
+* :func:`insolvent_auction_payout` — Derive v2's insolvent auction (``DutchAuction.sol``
+  ``_getInsolventAuctionBidPrice`` at v2-core 7736900, ported as
+  :func:`ramparts.venues.derive.da_insolvent_bid_price`): the bid price moves linearly from
+  ``min(MtM, 0)`` to ``MM`` (Derive's signed margin, equity − maintenance) over
+  ``auction_insolvent_ns``; a bidder taking the whole account receives ``−price`` from the security
+  module (the insurance fund). With the engine's equity ``E ≤ 0`` and maintenance ``M`` that is
+  ``−E + ⌊M·t / length⌋``: the deficit, plus the maintenance margin pro rata to the time elapsed.
+  Derive counts block timestamps in whole seconds: ``t = ts // 1e9 − start // 1e9``.
+
+The engine's other strategies (``oracle_fee``, ``dutch_auction``, ``order_book``, selected by
+``LiquidationConfig.pricing``) are priced by :func:`ramparts.liquidation.waterfall.plan_step`,
+because they depend on the account's equity and requirements, not only on the closed lots.
 """
 
 from __future__ import annotations
@@ -12,6 +30,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ramparts.fixedpoint import PPM, ceil_div
+from ramparts.venues import derive, drift
+
+NS_PER_S = 10**9
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +63,29 @@ class FixedPenaltyPricing:
     def quote(self, lots_closed: int, mark: int) -> LiquidationQuote:
         notional = abs(lots_closed) * mark
         return LiquidationQuote(quote=lots_closed * mark, penalty=ceil_div(notional * self.penalty_ppm, PPM))
+
+
+def oracle_fee_ppm(cfg, started_ns: int | None, ts: int) -> int:
+    """The liquidation fee (ppm of the closed notional) of ``oracle_fee`` pricing at ``ts`` for a liquidation
+    that began at ``started_ns`` (``None``: it begins now). Fixed ``penalty_ppm`` unless ``fee_ramp_slot_ns``
+    is set; then Drift's :func:`~ramparts.venues.drift.liquidation_fee` over the slots in between."""
+    if not cfg.fee_ramp_slot_ns:
+        return cfg.penalty_ppm
+    slot_ns = cfg.fee_ramp_slot_ns
+    start = ts if started_ns is None else started_ns
+    return drift.liquidation_fee(cfg.penalty_ppm, cfg.fee_max_ppm, start // slot_ns, ts // slot_ns)
+
+
+def insolvent_elapsed_s(started_ns: int | None, ts: int) -> int:
+    """Whole seconds of block time between the start of an insolvent auction and ``ts`` (Derive's clock)."""
+    start = ts if started_ns is None else started_ns
+    return max(ts // NS_PER_S - start // NS_PER_S, 0)
+
+
+def insolvent_auction_payout(cfg, equity: int, maintenance: int, elapsed_s: int) -> int:
+    """What the insurance fund pays the buyer of a whole insolvent account (``equity ≤ 0``, quote base units)
+    ``elapsed_s`` into its insolvent auction: ``−da_insolvent_bid_price(equity − maintenance, equity, t)``
+    with Derive's ``insolventAuctionLength = auction_insolvent_ns / 1e9`` (the venue's formula, evaluated
+    in the engine's base units; it truncates toward zero, so the fund pays the smaller amount)."""
+    params = derive.DutchAuctionParams(insolvent_auction_length=cfg.auction_insolvent_ns // NS_PER_S)
+    return -derive.da_insolvent_bid_price(equity - maintenance, equity, elapsed_s, params)

@@ -32,7 +32,8 @@ e. **Insurance fund.** A bankrupt account (equity ≤ 0 at the mark) first has i
    ``insurance_cap_per_tick`` per market per tick.
 f. **Auto-deleveraging**, when the funds cannot cover the deficit: the bankrupt positions are
    closed against opposite positions ranked by profit % × effective leverage (highest first,
-   :func:`adl_ranking`), at the bankrupt account's bankruptcy price.
+   :func:`adl_ranking`; or by Hyperliquid's documented key, ``adl_rank``), at the bankrupt account's
+   bankruptcy price.
    ``adl_random`` iterates them from a pseudo-random start instead (dYdX, :func:`random_start`).
 g. **Socialised loss**, the configurable alternative to ADL: the funds pay what they can and the
    rest is charged pro rata over the opposite side's open interest (``socialised``), through a
@@ -42,6 +43,10 @@ g. **Socialised loss**, the configurable alternative to ADL: the funds pay what 
    Withdrawals are gated while any sub-account has negative equity (see the engine).
 h. **Insurance hedging** (``hedge_insurance``): after the waterfall, the vault's inherited
    positions are unwound at the mark against the largest opposite position, within a limit.
+
+On a sharded venue (:mod:`ramparts.shard`) one tick runs over every shard's engine in sub-account
+order (``run_waterfall(..., parts=...)``); the fund's balance and draws, the ADL candidates and the
+margin calls of counterparties go through the engine's ``shard_link``, so the result is one engine's.
 
 Every step is an effect in the journal: ``MarginCall``, ``LiquidationStep``, ``LiquidationEnded``,
 ``InsuranceFundDraw``, ``Deleverage``, ``SocialisedLoss``, ``BadDebt``; and with the later
@@ -53,6 +58,7 @@ mechanisms ``AuctionStarted``, ``AuctionInsolventFill``, ``BidQueued``, ``BidDro
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 from dataclasses import dataclass
 from decimal import Decimal
@@ -63,7 +69,8 @@ import numpy as np
 
 from ramparts.fixedpoint import PPM, ceil_div
 from ramparts.liquidation.allocation import allocate_pro_rata
-from ramparts.liquidation.config import LastResort, Pricing
+from ramparts.liquidation.config import AdlRank, LastResort, Pricing
+from ramparts.liquidation.pricing import insolvent_auction_payout, insolvent_elapsed_s, oracle_fee_ppm
 
 if TYPE_CHECKING:
     from ramparts.domain.instruments import Instrument
@@ -75,58 +82,141 @@ if TYPE_CHECKING:
 MAX_CASCADE_ROUNDS = 16
 
 
-def adl_ranking(lots: np.ndarray, value: np.ndarray, entry: np.ndarray, equity: np.ndarray, subs: np.ndarray) -> np.ndarray:
+def adl_ranking(lots: np.ndarray, value: np.ndarray, entry: np.ndarray, equity: np.ndarray, subs: np.ndarray,
+                rank: AdlRank | str = AdlRank.PROFIT_LEVERAGE) -> np.ndarray:
     """Order (indices into the arrays) in which opposite positions are deleveraged.
 
-    Score = profit % × effective leverage, highest first (Binance's and Hyperliquid's ranking):
+    ``profit_leverage`` (default): score = profit % × effective leverage, highest first (Binance's ranking):
     profit % = (value − entry notional) / |entry notional| and effective leverage =
     |value| / equity (an account with equity ≤ 0 counts as infinitely levered but its profit % is
-    what it is). Ties go to the lower sub-account index, so the order is deterministic.
+    what it is). ``hyperliquid``: Hyperliquid's documented sorting key, ``(mark / entry) × (notional /
+    account value)`` = (value / entry notional) × |value| / equity, highest first among the positions
+    in profit (value − entry notional > 0), then the others by the same key (ramparts/reference/
+    open-source-venues.md §4: "the specific sorting index to determine the affected users in profit";
+    what follows once they are used up is not documented: an assumption). Ties go to the lower
+    sub-account index, so the order is deterministic.
     """
+    if AdlRank(rank) is AdlRank.HYPERLIQUID:
+        in_profit = (value.astype(np.float64) - entry.astype(np.float64)) > 0
+        return np.lexsort((subs, -_hyperliquid_keys(value, entry, equity), ~in_profit))
+    return np.lexsort((subs, -adl_scores(lots, value, entry, equity)))
+
+
+def _hyperliquid_keys(value: np.ndarray, entry: np.ndarray, equity: np.ndarray) -> np.ndarray:
+    """Hyperliquid's ADL key ``(mark / entry) × (notional / account value)`` per position (float64, finite)."""
+    value_f = value.astype(np.float64)
+    entry_f = entry.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(entry_f != 0, value_f / entry_f, 0.0)  # lots × mark / (lots × entry price): mark / entry
+        leverage = np.where(equity > 0, np.abs(value_f) / np.maximum(equity, 1).astype(np.float64), np.inf)
+        key = ratio * leverage
+    return np.nan_to_num(key, nan=0.0, posinf=np.finfo(np.float64).max, neginf=-np.finfo(np.float64).max)
+
+
+def adl_keys(lots: np.ndarray, value: np.ndarray, entry: np.ndarray, equity: np.ndarray,
+             rank: AdlRank | str = AdlRank.PROFIT_LEVERAGE) -> np.ndarray:
+    """The key :func:`adl_ranking` sorts by under ``rank`` (float64, finite, higher first; under ``hyperliquid`` the
+    positions in profit come before the others whatever their key): what the service shows beside each rank."""
+    if AdlRank(rank) is AdlRank.HYPERLIQUID:
+        return _hyperliquid_keys(value, entry, equity)
+    return adl_scores(lots, value, entry, equity)
+
+
+def adl_scores(lots: np.ndarray, value: np.ndarray, entry: np.ndarray, equity: np.ndarray) -> np.ndarray:
+    """The ranking key of :func:`adl_ranking` per position (float64, finite; higher goes first). A
+    position's score depends on its own row only, so shards' scores merge into the one-engine order
+    (:mod:`ramparts.shard`)."""
     value_f = value.astype(np.float64)
     entry_f = entry.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         profit = np.where(entry_f != 0, (value_f - entry_f) / np.abs(entry_f), 0.0)
         leverage = np.where(equity > 0, np.abs(value_f) / np.maximum(equity, 1).astype(np.float64), np.inf)
         score = profit * leverage
-    score = np.nan_to_num(score, nan=0.0, posinf=np.finfo(np.float64).max, neginf=-np.finfo(np.float64).max)
-    return np.lexsort((subs, -score))
+    return np.nan_to_num(score, nan=0.0, posinf=np.finfo(np.float64).max, neginf=-np.finfo(np.float64).max)
 
 
-def run_waterfall(engine: Engine, ts: int, liquidator: str) -> list[dict]:
-    """Run one tick of the waterfall over every sub-account in breach; returns the effects."""
+def run_waterfall(engine: Engine, ts: int, liquidator: str, parts: list | None = None) -> list[dict]:
+    """Run one tick of the waterfall over every sub-account in breach; returns the effects.
+
+    ``parts``: the :class:`TickPart` of every engine of a sharded venue (:mod:`ramparts.shard`,
+    ``engine``'s among them), each holding the accounts it owns; every part's due accounts are stepped
+    by their owner in one order, the sub-account index, exactly as one engine steps its own."""
     e = engine
-    cfg = e.liq
-    n = len(e.subs)
-    if e.global_draws_ts != ts:
-        e.global_draws, e.global_draws_ts = {}, ts
-    if n == 0:
-        return []
-    equity = e.equity_array()
-    paused = e.liquidation_paused()  # markets whose oracle gate or circuit breaker blocks liquidation
-    due = ((equity < e.sub_mm[:n]) | e.in_liquidation[:n] | (equity < 0)) & ~e.is_system[:n] & ~paused
+    group = [TickPart(e)] if parts is None else parts
     effects: list[dict] = []
-    if e.pending_bids:  # a batch auction: the keepers' bids of this tick first
-        effects += clear_batch(e, ts, paused)
-        equity = e.equity_array()
-        due |= e.in_liquidation[:n] & ~e.is_system[:n] & ~paused
-    timed = cfg.pricing is not Pricing.DUTCH_AUCTION  # an auction's pace is its discount, not the cool-down
-    for s in np.nonzero(due)[0].tolist():
-        last = e.last_step_ns.get(s)
-        if timed and last is not None and ts - last < cfg.cooldown_ns and equity[s] >= 0:
-            continue  # the cool-down never delays resolving a bankrupt account
-        effects.extend(_step(e, s, ts, liquidator))
+    due = []
+    for part in group:  # every part before any step: what is due is decided on the state the tick found
+        fx, accounts = part.open_tick(ts)
+        effects += fx
+        due.append(accounts)
+    for k, s in _in_order(due):
+        effects.extend(group[k].step(s, ts, liquidator))
     # deleveraging or socialised charges can leave a counterparty bankrupt: resolve it in the same tick
     for _ in range(MAX_CASCADE_ROUNDS):
-        equity = e.equity_array()
-        bankrupt = np.nonzero((equity < 0) & ~e.is_system[:n] & ~paused)[0].tolist()
+        bankrupt = _in_order([part.bankrupt_now() for part in group])
         if not bankrupt:
             break
-        for s in bankrupt:
-            effects.extend(_step(e, s, ts, liquidator))
-    if cfg.hedge_insurance:
+        for k, s in bankrupt:
+            effects.extend(group[k].step(s, ts, liquidator))
+    if e.liq.hedge_insurance:
         effects += hedge_insurance(e, ts)
     return effects
+
+
+class TickPart:
+    """One engine's side of a tick (:func:`run_waterfall`): the accounts due when the tick opens, those
+    bankrupt at the start of each cascade round, and the step of one of them."""
+
+    def __init__(self, e: Engine):
+        self.e = e
+        self.paused: np.ndarray | None = None
+
+    def open_tick(self, ts: int) -> tuple[list[dict], list[int]]:
+        """Start the tick: the fund's per-tick draws reset, a batch auction cleared, and the accounts
+        due (in breach, being liquidated or bankrupt, past their cool-down), ascending."""
+        e = self.e
+        cfg = e.liq
+        n = len(e.subs)
+        if e.global_draws_ts != ts:
+            e.global_draws, e.global_draws_ts = {}, ts
+        if n == 0:
+            self.paused = np.zeros(0, dtype=bool)
+            return [], []
+        effects: list[dict] = []
+        equity = e.equity_array()
+        self.paused = paused = e.liquidation_paused()  # markets whose oracle gate or circuit breaker blocks liquidation
+        due = ((equity < e.sub_mm[:n]) | e.in_liquidation[:n] | (equity < 0)) & ~e.is_system[:n] & ~paused
+        if e.pending_bids:  # a batch auction: the keepers' bids of this tick first
+            effects += clear_batch(e, ts, paused)
+            equity = e.equity_array()
+            due |= e.in_liquidation[:n] & ~e.is_system[:n] & ~paused
+        timed = cfg.pricing is not Pricing.DUTCH_AUCTION  # an auction's pace is its discount, not the cool-down
+        out = []
+        for s in np.nonzero(due)[0].tolist():  # (only an account's own step moves its cool-down: decided here)
+            last = e.last_step_ns.get(s)
+            if timed and last is not None and ts - last < cfg.cooldown_ns and equity[s] >= 0:
+                continue  # the cool-down never delays resolving a bankrupt account
+            out.append(s)
+        return effects, out
+
+    def bankrupt_now(self) -> list[int]:
+        e = self.e
+        n = len(e.subs)
+        return np.nonzero((e.equity_array() < 0) & ~e.is_system[:n] & ~self.paused)[0].tolist()
+
+    def step(self, s: int, ts: int, liquidator: str) -> list[dict]:
+        return _step(self.e, s, ts, liquidator)
+
+
+def _in_order(lists: list[list[int]]) -> list[tuple[int, int]]:
+    """(engine number, sub-account) from each engine's ascending list, merged by sub-account index
+    (an account is due on its owner only)."""
+    if len(lists) == 1:
+        return [(0, s) for s in lists[0]]
+    merged = [(k, s) for s, k in heapq.merge(*([(s, k) for s in lst] for k, lst in enumerate(lists)))]
+    if len({s for _, s in merged}) != len(merged):
+        raise AssertionError("a sub-account is due on two shards")
+    return merged
 
 
 def _end(e: Engine, s: int) -> dict:
@@ -134,6 +224,7 @@ def _end(e: Engine, s: int) -> dict:
     e.margin_called[s] = False
     e.last_step_ns.pop(s, None)
     e.auctions.pop(s, None)
+    e.insolvent_auctions.pop(s, None)
     return {"kind": "LiquidationEnded", "subaccount": str(e.subs[s].id), "equity": e.equity(s), "maintenance": int(e.sub_mm[s])}
 
 
@@ -157,7 +248,11 @@ def _step(e: Engine, s: int, ts: int, liquidator: str) -> list[dict]:
     if cfg.pricing is Pricing.ORDER_BOOK and e.book.n_positions_of(s):
         return _book_step(e, s, ts, equity, mm)
     if equity < 0 or (equity == 0 and mm > 0):
-        return _bankrupt(e, s, ts)
+        if cfg.pricing is Pricing.DUTCH_AUCTION and cfg.auction_insolvent_ns and cfg.auction_backstop_insolvent_ns:
+            effects += _start_insolvent_auction(e, s, ts, equity, mm)  # Derive: keepers may buy it until the vault does
+            if ts - e.insolvent_auctions[s] < cfg.auction_backstop_insolvent_ns:
+                return effects
+        return effects + _bankrupt(e, s, ts)
     if e.in_liquidation[s] and (equity >= _target(e, mm) or mm == 0):
         return [_end(e, s)]
     if not e.in_liquidation[s]:
@@ -176,7 +271,8 @@ def _step(e: Engine, s: int, ts: int, liquidator: str) -> list[dict]:
             return effects  # the auction waits for a keeper until the vault's discount is reached
         plan = plan_step(e, s, disc=disc)
         return effects + _execute(e, s, ts, plan, [(vault, plan.qty)], str(e.subs[vault].id))
-    plan = plan_step(e, s)
+    _start_fee_clock(e, s, ts)
+    plan = plan_step(e, s, ts=ts)
     if cfg.pricing is Pricing.ORACLE_FEE:
         return effects + _execute(e, s, ts, plan, [(vault, plan.qty)], str(e.subs[vault].id))
     return effects + _execute(e, s, ts, plan, [(vault, plan.qty)], liquidator)
@@ -272,18 +368,25 @@ def keeper_discount(e: Engine, s: int, ts: int) -> int:
     if cfg.pricing is Pricing.DUTCH_AUCTION:
         return auction_discount(cfg, ts - e.auctions.get(s, ts))
     if cfg.pricing is Pricing.ORACLE_FEE:
-        return cfg.penalty_ppm
+        return oracle_fee_ppm(cfg, e.auctions.get(s), ts)  # Drift: rising with the slots since the liquidation began
     return cfg.penalty_ppm * cfg.liquidator_share_ppm // PPM
 
 
+def _start_fee_clock(e: Engine, s: int, ts: int) -> None:
+    """Drift's rising liquidation fee counts from the start of the liquidation: keep it (engine state)."""
+    if e.liq.pricing is Pricing.ORACLE_FEE and e.liq.fee_ramp_slot_ns:
+        e.auctions.setdefault(s, ts)
+
+
 def plan_step(e: Engine, s: int, *, disc: int | None = None, rate: int | None = None, max_qty: int | None = None,
-              qty: int | None = None) -> StepPlan:
+              qty: int | None = None, ts: int | None = None) -> StepPlan:
     """Price the next step of ``s`` under the configured strategy, without changing anything.
 
     The position with the largest maintenance margin is reduced by the smallest size that restores
     maintenance × (1 + buffer) under the strategy's own limits, then by at most ``max_qty`` (a
     keeper's bid), or by exactly ``qty`` (a batch clearing). ``disc`` is the auction's discount;
-    ``rate`` replaces the liquidator's rate (a batch auction's uniform clearing discount).
+    ``rate`` replaces the liquidator's rate (a batch auction's uniform clearing discount). ``ts``
+    dates the step (``oracle_fee``: Drift's fee rises with it when ``fee_ramp_slot_ns`` is set).
     """
     cfg = e.liq
     pricing_kind = cfg.pricing
@@ -299,12 +402,13 @@ def plan_step(e: Engine, s: int, *, disc: int | None = None, rate: int | None = 
     side = 1 if lots > 0 else -1
     cap_eq = max(equity, 0)
     if_ppm = 0
+    liq_ppm = cfg.penalty_ppm if ts is None else oracle_fee_ppm(cfg, e.auctions.get(s), ts)  # oracle fee: the rate now
     if pricing_kind is Pricing.ORACLE_FEE and cfg.if_fee_ppm and abs_lots:
         # Drift: if_fee = min(if_liquidation_fee, 0.95 × max(MR_buf − liq_fee − shortage / notional, 0))
         notional = abs_lots * mark
         mr_buf = slot_mm * (PPM + cfg.buffer_ppm) // notional
         shortage_ppm = ceil_div(max(_target(e, mm) - equity, 0) * PPM, notional)
-        if_ppm = min(cfg.if_fee_ppm, 95 * max(mr_buf - cfg.penalty_ppm - shortage_ppm, 0) // 100)
+        if_ppm = min(cfg.if_fee_ppm, 95 * max(mr_buf - liq_ppm - shortage_ppm, 0) // 100)
 
     def mm_after(q: int) -> int:
         """The closed position's maintenance after closing ``q`` lots, as the rest of the account sees it:
@@ -316,7 +420,7 @@ def plan_step(e: Engine, s: int, *, disc: int | None = None, rate: int | None = 
         """(fee in the price, transfer to the liquidator, to the fund) of closing ``q`` lots."""
         notional = q * mark
         if pricing_kind is Pricing.ORACLE_FEE:
-            fee = min(ceil_div(notional * (cfg.penalty_ppm if rate is None else rate), PPM), cap_eq)
+            fee = min(ceil_div(notional * (liq_ppm if rate is None else rate), PPM), cap_eq)
             return fee, 0, min(ceil_div(notional * if_ppm, PPM), cap_eq - fee)
         if pricing_kind is Pricing.DUTCH_AUCTION:
             share = equity * (slot_mm - mm_new) // mm if mm else cap_eq  # the bought part's equity (its MM share)
@@ -365,6 +469,8 @@ def plan_step(e: Engine, s: int, *, disc: int | None = None, rate: int | None = 
         d = disc if rate is None else rate
     elif rate is not None:
         d = rate
+    elif pricing_kind is Pricing.ORACLE_FEE:
+        d = liq_ppm
     else:
         d = keeper_discount(e, s, 0)
     return StepPlan(instr, slot, lots, q, delta, mark, equity, mm, slot_mm, mm_new, delta * mark + fee, fee, to_liq, to_fund, d or 0)
@@ -577,6 +683,14 @@ def _book_order(e: Engine, s: int, ts: int, equity: int, mm: int) -> list[dict]:
     return effects
 
 
+def _start_insolvent_auction(e: Engine, s: int, ts: int, equity: int, mm: int) -> list[dict]:
+    """Derive's insolvent auction of ``s`` (``auction_insolvent_ns``): its clock starts when it is first found insolvent."""
+    if s in e.insolvent_auctions:
+        return []
+    e.insolvent_auctions[s] = ts
+    return [{"kind": "AuctionStarted", "subaccount": str(e.subs[s].id), "equity": equity, "maintenance": mm, "insolvent": True}]
+
+
 def _start_auction(e: Engine, s: int, ts: int, equity: int, mm: int) -> list[dict]:
     if s in e.auctions:
         return []
@@ -619,7 +733,7 @@ def _fund_plan(e: Engine, parts: list[tuple[Instrument, int]]) -> tuple[list[tup
     """How much of each deficit part the insurance funds can pay: (draws, uncovered per part)."""
     cap = e.liq.insurance_cap_per_tick
     asset = e.settlement.symbol
-    global_left = e.ledger.balance(asset, "insurance:global")
+    global_left = _fund_balance(e, asset, "insurance:global")
     market_left: dict[str, int] = {}
     drawn_now: dict[int, int] = {}
     draws: list[tuple[Instrument, str, int]] = []
@@ -630,7 +744,7 @@ def _fund_plan(e: Engine, parts: list[tuple[Instrument, int]]) -> tuple[list[tup
             continue
         if instr.insurance_fund == "market":
             key = f"insurance:{instr.symbol}"
-            left = market_left.setdefault(key, e.ledger.balance(asset, key))
+            left = market_left.setdefault(key, _fund_balance(e, asset, key))
             take = min(need, max(left, 0))
             if take:
                 draws.append((instr, key, take))
@@ -639,7 +753,7 @@ def _fund_plan(e: Engine, parts: list[tuple[Instrument, int]]) -> tuple[list[tup
         if need:
             room = global_left
             if cap:
-                room = min(room, cap - e.global_draws.get(instr.index, 0) - drawn_now.get(instr.index, 0))
+                room = min(room, cap - _fund_drawn(e, instr.index) - drawn_now.get(instr.index, 0))
             take = min(need, max(room, 0))
             if take:
                 draws.append((instr, "insurance:global", take))
@@ -745,12 +859,25 @@ def _global_proxy(e: Engine):
     return _Proxy()
 
 
+def _fund_drawn(e: Engine, instr_idx: int) -> int:
+    """What the global fund paid for a market in this tick (its cap): this engine's count, or the fund shard's."""
+    return e.global_draws.get(instr_idx, 0) if e.shard_link is None else e.shard_link.fund_drawn(instr_idx)
+
+
+def _fund_balance(e: Engine, asset: str, key: str) -> int:
+    """What an insurance fund holds now: this engine's balance, or the fund shard's (:mod:`ramparts.shard`)."""
+    return e.ledger.balance(asset, key) if e.shard_link is None else e.shard_link.fund_balance(asset, key)
+
+
 def _apply_draws(e: Engine, s: int, draws: list) -> list[dict]:
     out = []
     for instr, key, amount in draws:
         e.ledger.transfer(e.settlement.symbol, key, s, amount)
         if key == "insurance:global":
-            e.global_draws[instr.index] = e.global_draws.get(instr.index, 0) + amount
+            if e.shard_link is None:
+                e.global_draws[instr.index] = e.global_draws.get(instr.index, 0) + amount
+            else:  # the fund shard counts the draws of every shard
+                e.shard_link.fund_draw(instr.index, amount)
         out.append({"kind": "InsuranceFundDraw", "subaccount": str(e.subs[s].id), "instrument": instr.symbol, "fund": key, "amount": amount})
     return out
 
@@ -762,25 +889,17 @@ def _deleverage(e: Engine, s: int, instr: Instrument, slot: int, deficit: int, t
     mark = e.markets[instr.index].mark
     side = 1 if lots > 0 else -1
     value = lots * mark
-    h = b.holders(instr.index)
-    opp = h[(np.sign(b.lots[h]) == -side) & (b.sub[h] != s)]
-    subs = b.sub[opp].astype(np.int64)
-    equity = e.equity_array(subs)
-    if e.liq.last_resort is LastResort.ADL_RANDOM:
-        start = random_start(e.seq + 1, str(e.subs[s].id), instr.symbol, int(opp.size))
-        order = np.concatenate([opp[start:], opp[:start]])  # holders are sorted by sub-account index
-    else:
-        order = opp[adl_ranking(b.lots[opp], b.value[opp], b.entry[opp], equity, subs)]
+    # on a shard, the ADL coordinator merges every shard's ranking into the one-engine order (ramparts.shard)
+    order = adl_candidates(e, s, instr.index, side) if e.shard_link is None else e.shard_link.adl_candidates(e, s, instr.index, side)
     takes: list[tuple[int, int]] = []
     before: list[tuple[int, int, int]] = []  # each counterparty's position before: unrealised PnL, |notional|, account equity
-    eq_of = dict(zip(opp.tolist(), equity.tolist(), strict=True))
     remaining = abs(lots)
-    for cslot in order.tolist():
+    for c, c_lots, c_value, c_entry, c_equity, *_ in order:
         if remaining == 0:
             break
-        take = min(remaining, abs(int(b.lots[cslot])))
-        takes.append((int(b.sub[cslot]), take))
-        before.append((int(b.value[cslot]) - int(b.entry[cslot]), abs(int(b.value[cslot])), int(eq_of[cslot])))
+        take = min(remaining, abs(c_lots))
+        takes.append((c, take))
+        before.append((c_value - c_entry, abs(c_value), c_equity))
         remaining -= take
     assert remaining == 0, "open interest does not net to zero"
     counter_total = value + deficit  # what the counterparties pay in total, signed
@@ -808,6 +927,35 @@ def _deleverage(e: Engine, s: int, instr: Instrument, slot: int, deficit: int, t
             }
         )
     return effects
+
+
+def adl_candidates(e: Engine, s: int, instr_idx: int, side: int, *, keyed: bool = False):
+    """The positions of instrument ``instr_idx`` opposite to ``side`` held on this engine, other than
+    ``s``'s, in deleveraging order: rows (sub-account, lots, value, entry notional, account equity),
+    with ``keyed`` each followed by its sort key (a tuple), so that the rows of several shards merged by
+    (key, sub-account) come in the order one engine holding them all would give (:mod:`ramparts.shard`)."""
+    b = e.book
+    h = b.holders(instr_idx)
+    opp = h[(np.sign(b.lots[h]) == -side) & (b.sub[h] != s)]
+    subs = b.sub[opp].astype(np.int64)
+    equity = e.equity_array(subs)
+    lots, value, entry = b.lots[opp], b.value[opp], b.entry[opp]
+    if e.liq.last_resort is LastResort.ADL_RANDOM:
+        if keyed:
+            raise AssertionError("a random-start ADL has no merge key")
+        start = random_start(e.seq + 1, str(e.subs[s].id), e.instruments[instr_idx].symbol, int(opp.size))
+        k = np.concatenate([np.arange(start, opp.size), np.arange(start)])  # holders are sorted by sub-account index
+    else:
+        k = adl_ranking(lots, value, entry, equity, subs, e.liq.adl_rank)
+    rows = zip(subs[k].tolist(), lots[k].tolist(), value[k].tolist(), entry[k].tolist(), equity[k].tolist(), strict=True)
+    if not keyed:
+        return rows
+    if AdlRank(e.liq.adl_rank) is AdlRank.HYPERLIQUID:  # adl_ranking's sort keys, most significant first
+        in_profit = (value.astype(np.float64) - entry.astype(np.float64)) > 0
+        keys = list(zip((~in_profit[k]).tolist(), (-_hyperliquid_keys(value, entry, equity)[k]).tolist(), strict=True))
+    else:
+        keys = [(x,) for x in (-adl_scores(lots, value, entry, equity)[k]).tolist()]
+    return [(*r, key) for r, key in zip(rows, keys, strict=True)]
 
 
 def _socialise(e: Engine, s: int, instr: Instrument, side: int, loss: int, touched: set[int]) -> dict:
@@ -850,9 +998,10 @@ def _finish(e: Engine, s: int, ts: int, touched: set[int]) -> list[dict]:
     e.margin_called[s] = False
     e.last_step_ns[s] = ts
     e.auctions.pop(s, None)
+    e.insolvent_auctions.pop(s, None)
     e.insolvent.discard(s)
     others = np.array(sorted(touched - {s}), dtype=np.int64)
-    effects = e._margin_calls(others) if others.size else []
+    effects = (e._margin_calls(others) if e.shard_link is None else e.shard_link.margin_calls(e, others)) if others.size else []
     if e.equity(s) < 0:
         e.insolvent.add(s)
     return effects
@@ -1090,16 +1239,19 @@ def keeper_bid(e: Engine, bid, ts: int) -> list[dict]:
     if not dutch and last is not None and ts - last < cfg.cooldown_ns:
         raise Rejected("cooldown", f"{e.subs[s].id} was liquidated {(ts - last) / 1e9:.3f}s ago (cool-down {cfg.cooldown_ns / 1e9:g}s)")
     disc = auction_discount(cfg, ts - e.auctions[s]) if dutch and s in e.auctions else (0 if dutch else keeper_discount(e, s, ts))
+    if bankrupt and cfg.auction_insolvent_ns:  # Derive's insolvent auction: the share of the maintenance margin paid now
+        disc = min(insolvent_elapsed_s(e.insolvent_auctions.get(s), ts) * 10**9 * PPM // cfg.auction_insolvent_ns, PPM)
     if disc < bid.min_discount_ppm:
         raise Rejected("discount", f"the current discount {disc} ppm is below the bid's minimum {bid.min_discount_ppm} ppm")
     if bankrupt:
         return _auction_insolvent(e, k, s, ts, disc)
-    plan = plan_step(e, s, disc=disc if dutch else None, max_qty=_bid_cap(e, s, lot_cap, frac))
+    plan = plan_step(e, s, disc=disc if dutch else None, max_qty=_bid_cap(e, s, lot_cap, frac), ts=ts)
     _check_keeper(e, k, [(plan.instr, -plan.delta)], plan.reward)
     # validated: mutate
     effects: list[dict] = []
     e._realise(s)
     effects += _enter_liquidation(e, s, equity, mm)
+    _start_fee_clock(e, s, ts)
     if dutch:
         effects += _start_auction(e, s, ts, equity, mm)
     return effects + _execute(e, s, ts, plan, [(k, plan.qty)], str(e.subs[k].id))
@@ -1107,13 +1259,18 @@ def keeper_bid(e: Engine, bid, ts: int) -> list[dict]:
 
 def _auction_insolvent(e: Engine, k: int, s: int, ts: int, disc: int) -> list[dict]:
     """A keeper buys an insolvent account's auction: every position at the mark; the insurance fund
-    pays the deficit and the keeper the discount × the account's maintenance margin."""
+    pays the deficit and the keeper the discount × the account's maintenance margin, or, with
+    ``auction_insolvent_ns``, Derive's insolvent bid price (:func:`~ramparts.liquidation.pricing.insolvent_auction_payout`)."""
     from ramparts.errors import Rejected
 
     b = e.book
+    cfg = e.liq
     equity, mm = e.equity(s), int(e.sub_mm[s])
     deficit = -equity if equity < 0 else 0
-    bonus = disc * mm // PPM
+    if cfg.auction_insolvent_ns:
+        bonus = insolvent_auction_payout(cfg, equity, mm, insolvent_elapsed_s(e.insolvent_auctions.get(s), ts)) - deficit
+    else:
+        bonus = disc * mm // PPM
     positions = [(e.instruments[i], slot) for i, slot in b.positions_of(s)]
     weights = [int(b.mm[slot]) for _, slot in positions]
     if sum(weights) == 0:
@@ -1178,8 +1335,9 @@ def clear_batch(e: Engine, ts: int, paused: np.ndarray) -> list[dict]:
         effects += _enter_liquidation(e, s, equity, mm)
         if dutch:
             effects += _start_auction(e, s, ts, equity, mm)
+        _start_fee_clock(e, s, ts)
         limit = auction_discount(cfg, ts - e.auctions[s]) if dutch else keeper_discount(e, s, ts)
-        full = plan_step(e, s, disc=limit if dutch else None)
+        full = plan_step(e, s, disc=limit if dutch else None, ts=ts)
         remaining = full.qty
         fills: list[tuple[dict, int]] = []
         for bid in group:
@@ -1201,7 +1359,7 @@ def clear_batch(e: Engine, ts: int, paused: np.ndarray) -> list[dict]:
         if not fills:
             continue
         clearing = max(bid["min_discount_ppm"] for bid, _ in fills)
-        plan = plan_step(e, s, disc=limit if dutch else None, rate=clearing, qty=full.qty - remaining)
+        plan = plan_step(e, s, disc=limit if dutch else None, rate=clearing, qty=full.qty - remaining, ts=ts)
         takers = [(bid["keeper"], take) for bid, take in fills]
         effects.append({"kind": "BatchAuctionCleared", "subaccount": str(e.subs[s].id), "instrument": plan.instr.symbol,
                         "clearing_discount_ppm": clearing, "strategy_discount_ppm": limit, "step_lots": full.qty,

@@ -63,7 +63,7 @@ from typing import Any
 import numpy as np
 
 from ramparts.errors import InvalidInput, RampartsError, UnknownEntity
-from ramparts.liquidation.waterfall import adl_ranking
+from ramparts.liquidation.waterfall import adl_keys, adl_ranking
 from ramparts.service import views
 
 log = logging.getLogger("ramparts.service")
@@ -148,6 +148,7 @@ class ReadView:
     insurance_units: dict
     breakers: dict
     owners: OwnerIndex
+    adl_rank: str = "profit_leverage"  # the venue's ADL ranking (LiquidationConfig.adl_rank)
     memo: dict = field(default_factory=dict)
 
     @classmethod
@@ -175,6 +176,7 @@ class ReadView:
             schedules=tuple(i.schedule for i in instruments),
             markets=tuple((m.index_price, m.mark, m.settled, m.last_funding_rate_ppb) for m in e.markets),
             insurance_units=views.insurance_units(e), breakers=views.breakers(e), owners=owners or OwnerIndex(),
+            adl_rank=str(e.liq.adl_rank),
         )
 
     # -- helpers ------------------------------------------------------------------------------------
@@ -415,22 +417,19 @@ def adl(v: ReadView, symbol: str, limit: int | None = None) -> dict[str, Any]:
         for name, sign in (("longs", 1), ("shorts", -1)):
             opp = h[np.sign(v.b_lots[h]) == sign]
             subs = v.b_sub[opp].astype(np.int64)
-            order = adl_ranking(v.b_lots[opp], v.b_value[opp], v.b_entry[opp], v.equity[subs], subs)
-            out[name] = (opp[order], subs[order])  # slots and sub-accounts, in deleveraging order
+            lots, value, entry, equity = v.b_lots[opp], v.b_value[opp], v.b_entry[opp], v.equity[subs]
+            order = adl_ranking(lots, value, entry, equity, subs, v.adl_rank)
+            keys = adl_keys(lots, value, entry, equity, v.adl_rank)
+            out[name] = (opp[order], subs[order], keys[order])  # slots, sub-accounts and keys, in deleveraging order
         return out
 
     sides = v.memoised(("adl", instr.symbol), ranked)
     out: dict[str, Any] = {"instrument": instr.symbol}
-    for name, (slots, subs) in sides.items():
-        rows = []
-        for rank, (slot, s) in enumerate(zip(slots[:limit].tolist(), subs[:limit].tolist(), strict=True), start=1):
-            value, entry, eq = float(v.b_value[slot]), float(v.b_entry[slot]), int(v.equity[s])
-            profit = (value - entry) / abs(entry) if entry else 0.0
-            lev = abs(value) / eq if eq > 0 else None
-            score = profit * lev if lev is not None else (math.copysign(1e300, profit) if profit else 0.0)
-            rows.append({"rank": rank, "subaccount": str(v.subs[s].id), "size": str(instr.size(int(v.b_lots[slot]))),
-                         "profit_pct": profit * 100.0, "leverage": lev, "score": score})
-        out[name] = rows
+    for name, (slots, subs, keys) in sides.items():
+        out[name] = [views.adl_row(rank, str(v.subs[s].id), instr.size(int(v.b_lots[slot])), int(v.b_value[slot]),
+                                   int(v.b_entry[slot]), int(v.equity[s]), k)
+                     for rank, (slot, s, k) in enumerate(zip(slots[:limit].tolist(), subs[:limit].tolist(),
+                                                             keys[:limit].tolist(), strict=True), start=1)]
     if limit is not None:
         out["longs_total"], out["shorts_total"] = int(sides["longs"][0].size), int(sides["shorts"][0].size)
     return out

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ramparts.engine.engine import Engine
-from ramparts.liquidation.waterfall import adl_ranking
+from ramparts.liquidation.waterfall import adl_keys, adl_ranking
 
 RATIO_BUCKETS = [(0.0, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 0.9), (0.9, 1.0), (1.0, math.inf)]
 
@@ -154,7 +154,7 @@ def insurance_units(e: Engine) -> dict[str, int]:
 
 
 def adl(e: Engine, symbol: str) -> dict[str, Any]:
-    """Both sides of a market in the order the waterfall deleverages them (profit % × leverage)."""
+    """Both sides of a market in the order the waterfall deleverages them (the venue's ``adl_rank``)."""
     instr = e.instrument(symbol)
     b = e.book
     h = b.holders(instr.index)
@@ -164,18 +164,22 @@ def adl(e: Engine, symbol: str) -> dict[str, Any]:
         opp = h[np.sign(b.lots[h]) == sign]
         subs = b.sub[opp].astype(np.int64)
         equity = e.equity_array(subs)
-        order = adl_ranking(b.lots[opp], b.value[opp], b.entry[opp], equity, subs)
-        rows = []
-        for rank, i in enumerate(order.tolist(), start=1):
-            slot = int(opp[i])
-            value, entry, eq = float(b.value[slot]), float(b.entry[slot]), int(equity[i])
-            profit = (value - entry) / abs(entry) if entry else 0.0
-            lev = abs(value) / eq if eq > 0 else None
-            score = profit * lev if lev is not None else (math.copysign(1e300, profit) if profit else 0.0)
-            rows.append({"rank": rank, "subaccount": str(e.subs[int(subs[i])].id), "size": str(instr.size(int(b.lots[slot]))),
-                         "profit_pct": profit * 100.0, "leverage": lev, "score": score})
-        out[name] = rows
+        lots, value, entry = b.lots[opp], b.value[opp], b.entry[opp]
+        order = adl_ranking(lots, value, entry, equity, subs, e.liq.adl_rank)
+        keys = adl_keys(lots, value, entry, equity, e.liq.adl_rank)
+        out[name] = [adl_row(rank, str(e.subs[int(subs[i])].id), instr.size(int(lots[i])), int(value[i]), int(entry[i]),
+                             int(equity[i]), float(keys[i])) for rank, i in enumerate(order.tolist(), start=1)]
     return out
+
+
+def adl_row(rank: int, subaccount: str, size: Any, value: int, entry: int, equity: int, key: float) -> dict[str, Any]:
+    """One row of an ADL ranking as the service shows it: profit % and effective leverage (display), and ``score``,
+    the key the engine's ranking sorts by under the venue's ``adl_rank``
+    (:func:`~ramparts.liquidation.waterfall.adl_keys`)."""
+    profit = (value - entry) / abs(entry) if entry else 0.0
+    lev = abs(value) / equity if equity > 0 else None
+    return {"rank": rank, "subaccount": subaccount, "size": str(size), "profit_pct": profit * 100.0, "leverage": lev,
+            "score": key}
 
 
 def markets(e: Engine) -> list[dict[str, Any]]:

@@ -3,8 +3,10 @@
 This module owns the catalogue of venues (:data:`VENUES`): for each, the module holding its arithmetic, the
 source it was read from (a repository at a pinned commit, or the venue's documentation as recorded in
 ``ramparts/reference``), what the module reproduces, the test files that port the venue's own cases, the engine
-profile that runs its design in ``ramparts compare`` (if any) and what differs (the profile's ``differences``
-plus what the arithmetic module itself does not reproduce). ``ramparts venues`` prints it.
+profile that runs its design in ``ramparts compare`` (if any), which of the venue's own functions that profile's
+engine run calls (``in_engine``: the strategy and the function, so a profile's fidelity is checkable) and what
+differs (the profile's ``differences`` plus what the arithmetic module itself does not reproduce). ``ramparts
+venues`` prints it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ class VenueEntry:
     tests: tuple[str, ...]  #: the test files that check it against the venue's own cases or published figures
     profile: str | None = None  #: the engine profile of ``ramparts compare`` (ramparts.venues.profiles)
     not_reproduced: tuple[str, ...] = field(default_factory=tuple)
+    #: the venue functions the engine runs for the profile: "function: where the engine calls it (config key)"
+    in_engine: tuple[str, ...] = field(default_factory=tuple)
 
     def differences(self) -> tuple[str, ...]:
         """What differs: the arithmetic module's own gaps, then the engine profile's ``differences``."""
@@ -60,7 +64,10 @@ VENUES: tuple[VenueEntry, ...] = (
                 "spot positions beyond one USDC balance, several positions, pools, oracle validity",
                 "the AMM: reserve price, TWAP updates, the 24 h average funding rate, trigger prices, fill permissions",
                 "the liquidation's oracle TWAP-divergence guard and the liquidator's own initial-margin check (left to the caller)",
-                "one high-leverage flag (HighLeverage and HighLeverageMaintenance not told apart); no AssetTier")),
+                "one high-leverage flag (HighLeverage and HighLeverageMaintenance not told apart); no AssetTier"),
+               ("liquidation_fee: the oracle_fee pricing's liquidator fee, rising over time (LiquidationConfig.fee_ramp_slot_ns, "
+                "tests/test_venue_engine.py)",
+                "base_liquidator_fee, max_liquidation_fee: the profile's base and maximum fee (profiles.DRIFT_MARKET)")),
     VenueEntry("derive", "Derive (Lyra) v2", "ramparts.venues.derive", "derivexyz/v2-core @ 7736900d395703c4f675376caa4c315402943831",
                "the standard manager in 18-decimal fixed point (options with the unpaired-call cap, perps, base assets, "
                "oracle-confidence and depeg charges, Black-76); PMRM_2 portfolio margin in the same fixed point (spot × vol "
@@ -75,7 +82,18 @@ VENUES: tuple[VenueEntry, ...] = (
                 "the wei",
                 "PMRM_2 account layer (account size, caps, OI fees, settlement, PMRM_2_1 lib override)",
                 "auction access control, perp settlement on bid and the portfolio transfer (executeBid); the security module "
-                "as upstream's MockSM")),
+                "as upstream's MockSM"),
+               ("da_insolvent_bid_price: what the insurance fund pays a keeper buying an insolvent account "
+                "(LiquidationConfig.auction_insolvent_ns, tests/test_venue_engine.py)",
+                "DA_CONFIG_TEST: the profile's fast, slow and insolvent auction lengths")),
+    VenueEntry("derive-pmrm", "Derive (Lyra) v2 PMRM_2", "ramparts.venues.derive_pmrm",
+               "derivexyz/v2-core @ 7736900d395703c4f675376caa4c315402943831",
+               "PMRM_2 portfolio margin (the derive entry's arithmetic, its own engine profile for perp-only accounts)",
+               ("tests/test_venue_derive_pmrm_cases.py", "tests/test_venue_engine.py"), "derive-pmrm",
+               ("in the engine only for perp-only accounts: options, collateral, confidence and depeg terms are not carried "
+                "by the profile's rates",),
+               ("pmrm_margin: the profile's initial and maintenance rates (ramparts.margin.derive_pmrm; the engine's equity "
+                "− requirement equals PMRM_2's margin on random perp-only accounts, tests/test_venue_engine.py)",)),
     VenueEntry("deribit", "Deribit", "ramparts.venues.deribit", "Deribit's documentation and private/pme/simulate API as "
                "recorded in ramparts/reference/cex-and-clearinghouses.md",
                "standard option margin (inverse units), the portfolio-margin risk array", ("tests/test_venues.py",), None),
@@ -84,9 +102,13 @@ VENUES: tuple[VenueEntry, ...] = (
                ("tests/test_validate.py",), "bitmex"),
     VenueEntry("mango", "Mango v4", "ramparts.venues.mango", "blockworks-foundation/mango-v4 @ 1303a4a16228eb1e8e8d4f0eef724eaf63310c86",
                "account health (init, maint, liquidation end) over tokens, spot open orders and perps, stable price, "
-               "weight scaling", ("tests/test_venue_mango_cases.py",), None,
+               "weight scaling", ("tests/test_venue_mango_cases.py", "tests/test_venue_engine.py"), "mango",
                ("I80F48 rounding (ramparts is exact: a few 2⁻⁴⁸ apart per operation)", "the max-swap / max-perp / max-borrow "
-                                                                                       "solvers")),
+                                                                                       "solvers",
+                "the liquidation instructions (token and perp base liquidation, negative-pnl takeover, bankruptcy)"),
+               ("PerpInfo.unweighted_health_unsettled_pnl: the profile's initial and maintenance rates and its "
+                "LiquidationEnd target (ramparts.margin.mango; the engine's maint health equals HealthCache.health on "
+                "random accounts, tests/test_venue_engine.py)",)),
     VenueEntry("synthetix", "Synthetix v3 perps", "ramparts.venues.synthetix", "Synthetixio/synthetix-v3 @ "
                "23585f73c76d625b2a43aaf94dc440a8a1e7a8fa", "velocity funding, the skew-adjusted fill price, market debt",
                ("tests/test_venue_synthetix_cases.py",), None, ("fees, keeper rewards, margin and liquidation of an order",)),

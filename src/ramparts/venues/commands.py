@@ -30,14 +30,17 @@ def venues(
         console.print(f"reproduced: {v.reproduced}", soft_wrap=True, highlight=False)
         console.print(f"tests: {', '.join(v.tests)}", soft_wrap=True, highlight=False)
         console.print(f"engine profile (ramparts compare): {v.profile or 'none'}", highlight=False)
+        for f in v.in_engine:
+            console.print(f"  in the engine: {f}", soft_wrap=True, highlight=False)
         for d in v.differences():
             console.print(f"  differs: {d}", soft_wrap=True, highlight=False)
         return
     t = Table(title="venues: ramparts venues --venue NAME shows what differs", show_lines=True)
-    for col in ("venue", "source", "reproduced", "tests", "profile", "differences"):
+    for col in ("venue", "source", "reproduced", "tests", "profile", "in engine", "differences"):
         t.add_column(col, overflow="fold")
     for v in VENUES:
-        t.add_row(v.name, v.source, v.reproduced, "\n".join(v.tests), v.profile or "-", f"{len(v.differences())}")
+        t.add_row(v.name, v.source, v.reproduced, "\n".join(v.tests), v.profile or "-",
+                  "\n".join(f.split(":")[0] for f in v.in_engine) or "-", f"{len(v.differences())}")
     console.print(t)
 
 

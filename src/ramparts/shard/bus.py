@@ -1,0 +1,409 @@
+"""Shards as processes over NATS: the protocol of :mod:`ramparts.shard.cluster` with every
+cross-shard call a NATS request (issue 25 item 2, shard processes: a first slice; ``nats-py`` is
+imported here only).
+
+What it owns:
+
+* :class:`ShardNode`, one process per shard (``python -m ramparts.shard.bus --shard K/N --nats URL``;
+  ``K == N`` is the fund shard): an :class:`~ramparts.engine.engine.Engine` whose ``shard_link`` is a
+  :class:`RemoteLink`, serving requests on ``PREFIX.shard.K`` (JSON ``{"op", "args"}`` →
+  ``{"ok": result}`` or ``{"error": {...}}``): events routed to it, a leg for one of its accounts,
+  a fill side to check, its fund balance and insolvent count, its ranked ADL candidates, margin
+  calls, and its part of a tick (open, bankrupt accounts, one account's step, close). Engine work
+  runs on one thread; a request the engine makes to another shard while serving one (a leg, a fund
+  read, an ADL ranking) waits for its reply, and no shard ever calls back the shard calling it, so
+  the nesting cannot deadlock.
+* :class:`BusCluster`, the coordinator: the :class:`~ramparts.shard.cluster.Router` with each
+  shard behind a NATS request, a local directory engine (broadcasts only), and the tick driven
+  over the shards' :class:`RemotePart`; :meth:`BusCluster.consume` reads the venue's events from a
+  JetStream stream (``PREFIX.in.>``, one total order) and applies them.
+
+Not built here: a journal per shard (a shard's memory is its only state, so a killed shard loses
+the venue), exactly-once consumption, failover, effects published back to subjects; the input is
+consumed in order but an event whose requests time out leaves the shards where they were.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from ramparts.engine import events as ev
+from ramparts.engine.engine import Engine
+from ramparts.errors import InvalidInput, RampartsError, Rejected, UnknownEntity
+from ramparts.liquidation.waterfall import TickPart, adl_candidates, run_waterfall
+from ramparts.shard.cluster import (
+    Directory,
+    Router,
+    _merge_by_sub,
+    check_netting,
+    check_shard,
+    combine_views,
+    engine_view,
+    merge_effects,
+)
+
+TIMEOUT_S = 30.0
+
+
+def _plain(x):
+    """JSON for the numpy scalars an effect may carry."""
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.floating):
+        return float(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    raise TypeError(f"not JSON: {type(x).__name__}")
+
+
+def _error_dict(exc: RampartsError) -> dict:
+    for cls, attr in ((Rejected, "reason"), (InvalidInput, "field"), (UnknownEntity, "field")):
+        if type(exc) is cls:
+            return {"type": cls.__name__, "arg": getattr(exc, attr), "message": exc.message}
+    return {"type": "RampartsError", "arg": None, "message": str(exc)}
+
+
+def _error_from(d: dict) -> RampartsError:
+    cls = {"Rejected": Rejected, "InvalidInput": InvalidInput, "UnknownEntity": UnknownEntity}.get(d["type"])
+    return RampartsError(d["message"]) if cls is None else cls(d["arg"], d["message"])
+
+
+class _Caller:
+    """Blocking requests over an asyncio NATS connection running on another thread."""
+
+    def __init__(self, nc, loop: asyncio.AbstractEventLoop, prefix: str):
+        self.nc, self.loop, self.prefix = nc, loop, prefix
+
+    def call(self, k: int, op: str, **args):
+        data = json.dumps({"op": op, "args": args}).encode()
+        fut = asyncio.run_coroutine_threadsafe(self.nc.request(f"{self.prefix}.shard.{k}", data, timeout=TIMEOUT_S), self.loop)
+        reply = json.loads(fut.result(TIMEOUT_S + 5).data)
+        if "error" in reply:
+            raise _error_from(reply["error"])
+        return reply["ok"]
+
+
+def _register(directory: Directory, owner_of: list[int], engine: Engine, kind: str, n_shards: int) -> None:
+    """After a Genesis or an OpenSubAccount: the directory's new entries (the same rule on every node)."""
+    if kind == "Genesis":
+        directory.pins[engine.subs[engine.backstop].id.account] = n_shards
+        owner_of[:] = [n_shards] * len(engine.subs)
+    elif kind == "OpenSubAccount":
+        owner_of.append(directory.shard_of(engine.subs[-1].id.account))
+
+
+class RemoteLink:
+    """A shard process's ``shard_link``: :class:`~ramparts.shard.cluster.ShardLink`'s calls as requests."""
+
+    def __init__(self, node: ShardNode):
+        self.node = node
+
+    def _call(self, k: int, op: str, **args):
+        return self.node.caller.call(k, op, **args)
+
+    def owns(self, e: Engine, s: int) -> bool:
+        return self.node.owner_of[s] == self.node.k
+
+    def trade(self, e: Engine, s: int, instr, delta: int, quote: int) -> int:
+        row = self.node.clearing.setdefault(instr.index, [0, 0])  # the mirror of the leg sent
+        row[0] += delta
+        row[1] += quote
+        self._call(self.node.owner_of[s], "leg", s=s, i=instr.index, delta=delta, quote=quote)
+        return -1
+
+    def realise(self, e: Engine, s: int) -> None:
+        self._call(self.node.owner_of[s], "realise", s=s)
+
+    def fee(self, e: Engine, s: int, asset: str, amount: int) -> None:
+        self._call(self.node.owner_of[s], "fee", s=s, asset=asset, amount=amount)
+
+    def check_fill_side(self, e: Engine, s: int, instr_idx: int, delta: int, price: int, fee: int, field: str) -> None:
+        self._call(self.node.owner_of[s], "check", s=s, i=instr_idx, delta=delta, price=price, fee=fee, field=field)
+
+    def _others(self) -> list[int]:
+        return [k for k in range(self.node.n + 1) if k != self.node.k]
+
+    def fund_balance(self, asset: str, key: str) -> int:
+        return self.node.engine.ledger.balance(asset, key) + sum(self._call(k, "balance", asset=asset, key=key) for k in self._others())
+
+    def fund_drawn(self, instr_idx: int) -> int:
+        if self.node.k == self.node.n:
+            return self.node.engine.global_draws.get(instr_idx, 0)
+        return self._call(self.node.n, "drawn", i=instr_idx)
+
+    def fund_draw(self, instr_idx: int, amount: int) -> None:
+        if self.node.k == self.node.n:
+            self.node.op_draw(instr_idx, amount)
+        else:
+            self._call(self.node.n, "draw", i=instr_idx, amount=amount)
+
+    def insolvent_count(self) -> int:
+        return len(self.node.engine.insolvent) + sum(self._call(k, "insolvent") for k in self._others())
+
+    def margin_calls(self, e: Engine, subs: np.ndarray) -> list[dict]:
+        groups: dict[int, list[int]] = {}
+        for s in subs.tolist():
+            groups.setdefault(self.node.owner_of[s], []).append(s)
+        per = [e._margin_calls(np.array(g, dtype=np.int64)) if k == self.node.k else self._call(k, "margin_calls", subs=g)
+               for k, g in sorted(groups.items())]
+        return _merge_by_sub(e, per)
+
+    def adl_candidates(self, e: Engine, s: int, instr_idx: int, side: int) -> list[tuple]:
+        import heapq
+
+        ranked = []
+        for k in range(self.node.n + 1):
+            rows = adl_candidates(e, s, instr_idx, side, keyed=True) if k == self.node.k else [
+                (*r[:5], tuple(r[5])) for r in self._call(k, "adl", s=s, i=instr_idx, side=side)]
+            ranked.append(rows)
+        return list(heapq.merge(*ranked, key=lambda r: (r[5], r[0])))
+
+
+class ShardNode:
+    """One shard process (see the module docstring)."""
+
+    def __init__(self, k: int, n: int, nats_url: str, prefix: str = "ramparts"):
+        self.k, self.n, self.url, self.prefix = k, n, nats_url, prefix
+        self.engine = Engine()
+        self.engine.lazy_remargin = False  # legs arrive from other shards outside the engine's own events
+        self.engine.shard_link = RemoteLink(self)
+        self.directory = Directory(n)
+        self.owner_of: list[int] = []
+        self.clearing: dict[int, list[int]] = {}
+        self.part = TickPart(self.engine)
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix=f"shard{k}")  # the engine's one thread
+        self.caller: _Caller | None = None
+        self.done: asyncio.Event | None = None
+        self.stopping = False
+
+    async def serve(self) -> None:
+        import nats
+
+        loop = asyncio.get_running_loop()
+        nc = await nats.connect(self.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
+        self.caller = _Caller(nc, loop, self.prefix)
+        self.done = asyncio.Event()
+
+        async def handle(msg) -> None:
+            reply = await loop.run_in_executor(self.pool, self.handle, msg.data)
+            await msg.respond(reply)
+            if self.stopping:
+                self.done.set()
+
+        await nc.subscribe(f"{self.prefix}.shard.{self.k}", cb=handle)
+        await nc.flush()
+        await self.done.wait()
+        await nc.drain()
+
+    def handle(self, data: bytes) -> bytes:
+        req = json.loads(data)
+        try:
+            result = getattr(self, "op_" + req["op"])(**req["args"])
+            return json.dumps({"ok": result}, default=_plain).encode()
+        except RampartsError as exc:
+            return json.dumps({"error": _error_dict(exc)}).encode()
+        except Exception:  # noqa: BLE001 - a defect: the caller gets the traceback instead of a timeout
+            import traceback
+
+            return json.dumps({"error": {"type": "Internal", "arg": None, "message": traceback.format_exc()}}).encode()
+
+    # ------------------------------------------------------------------ operations
+    def op_ping(self) -> int:
+        return self.k
+
+    def op_stop(self) -> None:
+        self.stopping = True  # after the reply
+
+    def op_apply(self, event: dict) -> list[dict]:
+        e = ev.parse_event(event)
+        fx = self.engine.apply(e)
+        _register(self.directory, self.owner_of, self.engine, e.kind, self.n)
+        return fx
+
+    def op_leg(self, s: int, i: int, delta: int, quote: int) -> None:
+        row = self.clearing.setdefault(i, [0, 0])  # the opposite of the leg received
+        row[0] -= delta
+        row[1] -= quote
+        self.engine._trade(s, self.engine.instruments[i], delta, quote)
+
+    def op_realise(self, s: int) -> None:
+        self.engine._realise(s)
+
+    def op_fee(self, s: int, asset: str, amount: int) -> None:
+        self.engine.ledger.transfer(asset, s, "fees", amount)
+
+    def op_check(self, s: int, i: int, delta: int, price: int, fee: int, field: str) -> None:
+        x = self.engine
+        x._check_fill_side(s, x.instruments[i], x.markets[i], delta, price, fee, field)
+
+    def op_balance(self, asset: str, key: str) -> int:
+        return self.engine.ledger.balance(asset, key)
+
+    def op_drawn(self, i: int) -> int:
+        return self.engine.global_draws.get(i, 0)
+
+    def op_draw(self, i: int, amount: int) -> None:
+        d = self.engine.global_draws
+        d[i] = d.get(i, 0) + amount
+
+    def op_insolvent(self) -> int:
+        return len(self.engine.insolvent)
+
+    def op_margin_calls(self, subs: list[int]) -> list[dict]:
+        return self.engine._margin_calls(np.array(subs, dtype=np.int64))
+
+    def op_adl(self, s: int, i: int, side: int) -> list:
+        return [list(r) for r in adl_candidates(self.engine, s, i, side, keyed=True)]
+
+    def op_tick_open(self, ts: int) -> dict:
+        before = self.engine._refresh_defences(ts)
+        fx, due = self.part.open_tick(ts)
+        return {"before": before, "fx": fx, "due": due}
+
+    def op_bankrupt(self) -> list[int]:
+        return self.part.bankrupt_now()
+
+    def op_step(self, s: int, ts: int, liquidator: str) -> list[dict]:
+        return self.part.step(s, ts, liquidator)
+
+    def op_tick_close(self, ts: int) -> list[dict]:
+        after = self.engine._after_waterfall(ts)
+        self.engine.time_ns = ts
+        self.engine.seq += 1
+        return after
+
+    def op_view(self) -> dict:
+        return engine_view(self.engine, [o == self.k for o in self.owner_of])
+
+    def op_reconcile(self) -> list:
+        check_shard(self.engine, self.k, self.owner_of, self.clearing)
+        return sorted([i, v] for i, v in self.clearing.items())
+
+    def op_state_hash(self) -> str:
+        return self.engine.state_hash()
+
+
+class RemotePart:
+    """A shard's part of a tick (:class:`~ramparts.liquidation.waterfall.TickPart`) over the bus."""
+
+    def __init__(self, cluster: BusCluster, k: int):
+        self.cluster, self.k = cluster, k
+        self.before: list[dict] = []
+
+    def open_tick(self, ts: int) -> tuple[list[dict], list[int]]:
+        r = self.cluster.call(self.k, "tick_open", ts=ts)
+        self.before = r["before"]
+        return r["fx"], r["due"]
+
+    def bankrupt_now(self) -> list[int]:
+        return self.cluster.call(self.k, "bankrupt")
+
+    def step(self, s: int, ts: int, liquidator: str) -> list[dict]:
+        return self.cluster.call(self.k, "step", s=s, ts=ts, liquidator=liquidator)
+
+
+class BusCluster(Router):
+    """The coordinator of ``n_shards`` shard processes and a fund shard process on one NATS system."""
+
+    def __init__(self, n_shards: int, nats_url: str, prefix: str = "ramparts"):
+        local = Engine()  # the directory: broadcasts only, no account of its own
+        super().__init__(n_shards, None, local)
+        self.url, self.prefix = nats_url, prefix
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="bus-cluster")
+        self.thread.start()
+        import nats
+
+        self.nc = asyncio.run_coroutine_threadsafe(nats.connect(nats_url), self.loop).result(TIMEOUT_S)
+        self.caller = _Caller(self.nc, self.loop, prefix)
+
+    def call(self, k: int, op: str, **args):
+        return self.caller.call(k, op, **args)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        import time
+
+        deadline = time.monotonic() + timeout
+        for k in range(self.n_shards + 1):
+            while True:
+                try:
+                    fut = asyncio.run_coroutine_threadsafe(
+                        self.nc.request(f"{self.prefix}.shard.{k}", json.dumps({"op": "ping", "args": {}}).encode(), timeout=1), self.loop)
+                    fut.result(5)
+                    break
+                except Exception:  # noqa: BLE001 - not subscribed yet
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"shard {k} did not answer") from None
+
+    def _apply_on(self, k: int, event: ev._Event) -> list[dict]:
+        return self.call(k, "apply", event=event.model_dump(mode="json"))
+
+    def _run_tick(self, e: ev.Tick) -> list[dict]:
+        parts = [RemotePart(self, k) for k in range(self.n_shards + 1)]
+        effects = run_waterfall(self.local, e.ts, e.liquidator, parts=parts)
+        before = merge_effects(self.local, [p.before for p in parts])
+        after = merge_effects(self.local, [self.call(k, "tick_close", ts=e.ts) for k in range(self.n_shards + 1)])
+        self.local.time_ns = e.ts
+        return before + effects + after
+
+    def view(self) -> dict:
+        return combine_views([self.call(k, "view") for k in range(self.n_shards + 1)])
+
+    def reconcile(self) -> None:
+        books = [{int(i): v for i, v in self.call(k, "reconcile")} for k in range(self.n_shards + 1)]
+        check_netting(books)
+
+    def consume(self, stream: str, count: int, durable: str = "coordinator") -> list[tuple]:
+        """Apply the first ``count`` events of JetStream ``stream`` in order, a batch fetched, applied and
+        acknowledged at a time; per event ``("ok", effects)`` or ``("refused", type, code, message)``."""
+        run = self._run
+        sub = run(self.nc.jetstream().pull_subscribe(f"{self.prefix}.in.>", durable=durable, stream=stream))
+        out: list[tuple] = []
+        while len(out) < count:
+            for m in run(sub.fetch(min(100, count - len(out)), timeout=10)):
+                try:
+                    out.append(("ok", self.apply(json.loads(m.data))))
+                except RampartsError as exc:
+                    out.append(("refused", type(exc).__name__, getattr(exc, "reason", getattr(exc, "field", None)), str(exc)))
+                run(m.ack())
+        return out
+
+    def _run(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(TIMEOUT_S)
+
+    def close(self) -> None:
+        for k in range(self.n_shards + 1):
+            try:
+                self.call(k, "stop")
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+        asyncio.run_coroutine_threadsafe(self.nc.drain(), self.loop).result(TIMEOUT_S)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m ramparts.shard.bus", description="one shard process of a sharded venue")
+    ap.add_argument("--shard", required=True, help="K/N: shard K of N (K == N: the fund shard)")
+    ap.add_argument("--nats", default="nats://127.0.0.1:4222", help="the NATS server")
+    ap.add_argument("--prefix", default="ramparts", help="subject prefix (PREFIX.shard.K)")
+    args = ap.parse_args(argv)
+    try:
+        k, n = (int(x) for x in args.shard.split("/"))
+        if not (n >= 1 and 0 <= k <= n):
+            raise ValueError
+    except ValueError:
+        ap.error(f"--shard: expected K/N with 0 <= K <= N and N >= 1, got {args.shard!r}")
+    asyncio.run(ShardNode(k, n, args.nats, args.prefix).serve())
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["BusCluster", "RemoteLink", "RemotePart", "ShardNode", "main"]
