@@ -479,3 +479,17 @@ def test_replay_runs_the_scenario_crowd_by_default_and_the_uniform_one_on_reques
     assert res.exit_code == 0, res.output
     u = json.loads((here / "uniform" / "summary.json").read_text())
     assert "crowd" not in u and "scenario" not in u and u["accounts"] <= 60
+
+
+def test_compare_all_runs_the_scenario_through_every_venue_profile(here):
+    """``--venues all`` is every profile ``ramparts venues`` knows (mango, derive-pmrm and bitmex included), the same
+    crowd and scenario through each, value conserved and the replay identical in every one."""
+    from ramparts.venues.profiles import PROFILES
+
+    res = CliRunner().invoke(app, ["compare", "crash.csv", "--venues", "all", "--accounts", "40", "--out", "cmp"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(next(Path("cmp").rglob("compare.json")).read_text())
+    rows = summary["venues"] if isinstance(summary, dict) and "venues" in summary else summary
+    names = [r["venue"] for r in rows]
+    assert names == list(PROFILES) and len(names) >= 9
+    assert all(r["value_conserved"] and r["replay_identical"] for r in rows)

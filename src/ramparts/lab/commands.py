@@ -839,7 +839,8 @@ def _backtest_report(out_dir: Path, candles, first: int, bt, summary: dict, titl
 
 def compare(
     event: str = typer.Argument("black-thursday-2020", help=_EVENT_HELP),
-    venues: str = typer.Option("ramparts,binance,dydx,hyperliquid,drift,derive", help="comma-separated venue profiles"),
+    venues: str = typer.Option("ramparts,binance,dydx,hyperliquid,drift,derive",
+                               help="comma-separated venue profiles, or all (every profile of ramparts venues)"),
     population_choice: str = typer.Option(None, "--population", help=_POPULATION_HELP + " (the same for every venue; default: default)"),
     book: Path = typer.Option(None, "--book", help=_BOOK_HELP + " (the same for every venue)"),
     accounts: int = typer.Option(None, help="accounts in the population (default: the scenario's, 2,000)"),
@@ -861,7 +862,12 @@ def compare(
     from ramparts.venues.profiles import profile
 
     with user_errors(FIELDS, REWORDING):
-        profiles = [profile(v.strip()) for v in venues.split(",") if v.strip()]
+        if venues.strip().lower() == "all":
+            from ramparts.venues.profiles import PROFILES
+
+            profiles = list(PROFILES.values())
+        else:
+            profiles = [profile(v.strip()) for v in venues.split(",") if v.strip()]
         if not profiles:
             raise InvalidInput("venues", "name at least one venue profile")
         rule = FundRule.parse(fund)
