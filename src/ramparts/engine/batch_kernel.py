@@ -64,6 +64,32 @@ def requirement(i, lots, mark, floors, imr, mmr, imq, imr_rem, mmq, mmr_rem):
     return im, mm
 
 
+def call_transition(equity, maintenance, system, called, insolvent):
+    """``Engine._margin_calls`` for one sub-account, as a transition of its two flags:
+    ``(flags, called, insolvent)`` after it, ``flags`` the bits of what changed (1: newly
+    margin-called, ``E < M``; 2: became insolvent, ``E < 0``; 4: became solvent again, ``E ≥ 0``).
+    A system sub-account is never called nor made insolvent (but leaves the insolvent set once
+    ``E ≥ 0``, as the engine's set difference does). The one home of this rule for the compiled
+    passes (:func:`_reprice_flags`, :func:`ramparts.engine.tick_slack.lazy_tick`);
+    ``call_transition.py_func`` is its plain-Python twin (``tests/test_call_transition.py`` checks
+    both against ``Engine._margin_calls``)."""
+    f = 0
+    if not system:
+        if equity < maintenance and not called:
+            called = True
+            f |= 1
+        if equity < 0 and not insolvent:
+            insolvent = True
+            f |= 2
+    if equity >= 0 and insolvent:
+        insolvent = False
+        f |= 4
+    return f, called, insolvent
+
+
+call_transition = numba.njit(cache=True, inline="always")(call_transition)
+
+
 @numba.njit(cache=True, inline="always")
 def _abs(x):
     return x if x >= 0 else -x
@@ -299,17 +325,7 @@ def _reprice_flags(i, price, lo, hi, h_slots, calls, b_sub, b_lots, b_value, b_i
             continue
         # a sub-account holds one slot per instrument, so its equity is final here
         equity = sub_cash[s] + sv - sub_cost[s] + sub_coll[s]
-        f = 0
-        if not system[s]:
-            if equity < smm and not margin_called[s]:
-                margin_called[s] = True
-                f |= 1
-            if equity < 0 and not insolvent[s]:
-                insolvent[s] = True
-                f |= 2
-        if equity >= 0 and insolvent[s]:
-            insolvent[s] = False
-            f |= 4
+        f, margin_called[s], insolvent[s] = call_transition(equity, smm, system[s], margin_called[s], insolvent[s])
         flags[j] = f
         out_equity[j] = equity
         out_mm[j] = smm
