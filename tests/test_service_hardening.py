@@ -31,6 +31,7 @@ with warnings.catch_warnings():  # starlette's TestClient warns about httpx at i
 from starlette.websockets import WebSocketDisconnect  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
+from ramparts.engine import Engine  # noqa: E402
 from ramparts.engine.node import Node, replay  # noqa: E402
 from ramparts.journal import open_journal  # noqa: E402
 from ramparts.service import auth as auth_module  # noqa: E402
@@ -625,3 +626,50 @@ def test_the_writer_puts_the_process_switch_interval_back_when_it_stops(tmp_path
         assert sys.getswitchinterval() == 0.004
     finally:
         sys.setswitchinterval(before)
+
+
+@pytest.mark.parametrize("mode", ["fork", "inline"])
+def test_snapshots_encoded_in_a_forked_child_or_inline_restore_the_state_of_their_seq(tmp_path, mode):
+    """A snapshot taken while the service runs (in a forked child by default, on the writer thread inline) is the
+    state of the commit it was taken at: its hash is that of the journal's replay to that seq, and a restart from it
+    reproduces the state."""
+    path = str(tmp_path / "journal.sqlite")
+    app, keys = _app(tmp_path, snapshot_every=4, snapshot_mode=mode)
+    with TestClient(app) as c:
+        w = app.state.svc.writer
+        assert w.snapshot_mode == mode
+        setup_venue(c, keys)
+        for price in ("50100", "50200", "50300", "50400"):
+            _ok(c.post("/v1/prices", json={"instrument": "BTC-PERP", "price": price}, headers=keys.h("oracle")))
+            _ok(c.post("/v1/fills", json={"fills": [FILL]}, headers=keys.h("matcher")))
+        before = _ok(c.get("/v1/state", headers=keys.h("auditor")))
+    assert w.snapshot_stats["taken"] >= 1 and w.snapshot_stats["failed"] == 0
+    with open_journal(path) as j:
+        seq, state_hash, blob = j.latest_snapshot()
+        assert replay(j, use_snapshot=False, to_seq=seq).state_hash() == state_hash
+        assert Engine.restore(blob, expect_hash=state_hash).seq == seq
+        assert replay(j).state_hash() == before["state_hash"]
+
+
+def test_a_failed_snapshot_child_is_logged_and_changes_nothing(tmp_path, monkeypatch, caplog):
+    from ramparts.service import writer as writer_mod
+
+    def broken(engine):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(writer_mod, "_snapshot_bytes", broken)
+    app, keys = _app(tmp_path, snapshot_every=3, snapshot_mode="fork")
+    with caplog.at_level(logging.ERROR, logger="ramparts"), TestClient(app) as c:
+        setup_venue(c, keys)
+        for price in ("50100", "50200", "50300"):
+            _ok(c.post("/v1/prices", json={"instrument": "BTC-PERP", "price": price}, headers=keys.h("oracle")))
+        w = app.state.svc.writer
+        deadline = time.time() + 10
+        while w.snapshot_stats["failed"] == 0 and time.time() < deadline:
+            time.sleep(0.05)
+        state = _ok(c.get("/v1/state", headers=keys.h("auditor")))  # the service goes on
+    assert w.snapshot_stats["failed"] >= 1 and w.snapshot_stats["taken"] == 0
+    assert any("snapshot at seq" in r.getMessage() for r in caplog.records)
+    with open_journal(str(tmp_path / "journal.sqlite")) as j:
+        assert j.latest_snapshot() is None
+        assert replay(j).state_hash() == state["state_hash"]

@@ -217,6 +217,11 @@ class Node:
         that already pays for one)."""
         self.journal.save_snapshot(self.engine.seq, *self.engine.snapshot_and_hash())
         self._last_snapshot = self.engine.seq
+        self.compact_if_scattered()
+
+    def compact_if_scattered(self) -> None:
+        """Lay the book out again (:meth:`Engine.compact_positions`) if more than an eighth of it was opened since
+        the last layout: no change to the state, a pass over the book at a moment that already pays for one."""
         book = self.engine.book
         if book.opened_since_compact > max(COMPACT_MIN_OPENED, len(book) // 8):
             self.engine.compact_positions()

@@ -230,7 +230,7 @@ def create_app(journal_url: str, *, namespace: str = "ramparts", api_keys_store:
                max_clock_skew_s: float = 300.0, max_body_bytes: int = MAX_BODY_BYTES, max_ws_per_key: int = MAX_PER_KEY,
                ws_queue: int = QUEUE_SIZE, auth_throttle: FailureThrottle | None = None, auth_threads: int = 4,
                custody_cap: Any = None, view_budget: float = 0.01, hash_budget: float = 0.01, hash_mode: str = "auto",
-               history_points: int = 5000) -> FastAPI:
+               history_points: int = 5000, snapshot_mode: str = "auto") -> FastAPI:
     """The risk service over the journal at ``journal_url`` (SQLite path / ``sqlite:///`` or ``postgresql://``).
 
     ``api_keys_store`` is a :class:`KeyStore` or its URL (default: the journal's database and
@@ -249,14 +249,16 @@ def create_app(journal_url: str, *, namespace: str = "ramparts", api_keys_store:
     thread's time the read side may take for views and for state hashes (fractions, default 1 % each),
     ``hash_mode`` how the hash is computed (``auto``/``fork``: in a forked child; ``inline``: on the
     writer thread), see :mod:`ramparts.service.readview`; ``history_points`` the points kept per
-    series of :mod:`ramparts.service.history`.
+    series of :mod:`ramparts.service.history`; ``snapshot_mode`` where snapshots are encoded
+    (``auto``/``fork``: a forked child, the writer pays only the fork; ``inline``: the writer thread).
     """
     keys = api_keys_store if isinstance(api_keys_store, KeyStore) else KeyStore(api_keys_store or journal_url, namespace=namespace)
     metrics = ServiceMetrics()
     meta_cache: dict = {}
     writer = Writer(journal_url, namespace=namespace, durability=durability, snapshot_every=snapshot_every,
                     snapshot_interval_s=snapshot_interval_s, bootstrap=bootstrap, max_batch=max_batch,
-                    after_commit=lambda e: _commit_stats(e, meta_cache), max_clock_skew_ns=round(max_clock_skew_s * 10**9))
+                    after_commit=lambda e: _commit_stats(e, meta_cache), max_clock_skew_ns=round(max_clock_skew_s * 10**9),
+                    snapshot_mode=snapshot_mode)
     auth = Authenticator(keys, rate=rate_limit[0], burst=rate_limit[1], throttle=auth_throttle)
     publisher = readview.Publisher(writer, view_budget=view_budget, hash_budget=hash_budget, hash_mode=hash_mode)
     metrics.watch_reads(lambda: publisher.stats)

@@ -479,9 +479,12 @@ class Hashed:
         return {"seq": self.seq, "time_ns": self.time_ns, "state_hash": self.state_hash}
 
 
-def _fork_hash(engine) -> tuple[int, int]:
-    """Fork a child that computes ``engine.state_hash()`` from its copy-on-write image and writes it
-    to a pipe; returns (pid, read end). Runs on the writer thread: the image is this commit's state."""
+def fork_child(produce: Callable[[], bytes]) -> tuple[int, int]:
+    """Fork a child that writes ``produce()`` (computed from its copy-on-write image of this process) to a pipe
+    and ``_exit``\\ s; returns (pid, read end). Called on the writer thread, between two commits, the image is
+    that commit's state. The child runs at ``nice`` 10 with its garbage collector off (no finaliser of the
+    parent's sockets or connections may run in it) and default signal handlers. Used for the state hash
+    (:func:`_fork_hash`) and for the service's snapshots (:mod:`ramparts.service.writer`)."""
     r, w = os.pipe()
     with warnings.catch_warnings():  # Python 3.12 warns about fork() in a threaded process: the child below
         warnings.simplefilter("ignore", DeprecationWarning)  # only computes and _exits, it takes no lock
@@ -489,7 +492,7 @@ def _fork_hash(engine) -> tuple[int, int]:
     if pid == 0:  # pragma: no cover - the child (its coverage is not collected)
         code = 1
         try:
-            gc.disable()  # no finaliser of the parent's objects (sockets, connections) may run here
+            gc.disable()
             os.close(r)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 try:
@@ -500,7 +503,7 @@ def _fork_hash(engine) -> tuple[int, int]:
                 os.nice(10)
             except OSError:
                 pass
-            data = engine.state_hash().encode("ascii")
+            data = memoryview(produce())
             while data:
                 data = data[os.write(w, data):]
             code = 0
@@ -510,9 +513,9 @@ def _fork_hash(engine) -> tuple[int, int]:
     return pid, r
 
 
-def _collect(pid: int, fd: int, timeout_s: float) -> str | None:
-    """Read the child's hash (None if it failed or ran past ``timeout_s``) and reap it."""
-    buf = b""
+def collect_child(pid: int, fd: int, timeout_s: float) -> bytes | None:
+    """Read everything a :func:`fork_child` child wrote (None if it failed or ran past ``timeout_s``) and reap it."""
+    chunks: list[bytes] = []
     deadline = time.monotonic() + timeout_s
     killed = False
     try:
@@ -522,15 +525,25 @@ def _collect(pid: int, fd: int, timeout_s: float) -> str | None:
                 os.kill(pid, signal.SIGKILL)
                 killed = True
                 break
-            chunk = os.read(fd, 256)
+            chunk = os.read(fd, 1 << 20)
             if not chunk:
                 break
-            buf += chunk
+            chunks.append(chunk)
     finally:
         os.close(fd)
         _, status = os.waitpid(pid, 0)
-    ok = not killed and os.waitstatus_to_exitcode(status) == 0 and len(buf) == 64
-    return buf.decode("ascii") if ok else None
+    return b"".join(chunks) if not killed and os.waitstatus_to_exitcode(status) == 0 else None
+
+
+def _fork_hash(engine) -> tuple[int, int]:
+    """A child computing ``engine.state_hash()`` (:func:`fork_child`)."""
+    return fork_child(lambda: engine.state_hash().encode("ascii"))
+
+
+def _collect(pid: int, fd: int, timeout_s: float) -> str | None:
+    """The child's hash (None if it failed, ran past ``timeout_s`` or wrote something else)."""
+    buf = collect_child(pid, fd, timeout_s)
+    return buf.decode("ascii") if buf is not None and len(buf) == 64 else None
 
 
 # ------------------------------------------------------------------------------------------- the publisher
