@@ -12,7 +12,17 @@ Source: derivexyz/v2-core at ``7736900d395703c4f675376caa4c315402943831``, folde
   assertion, plus a tighter one of ours (the float model's own round-off, ``1e-13`` relative + 10⁴ wei);
 * ``TestStandardManager_Option.t.sol``: isolated margins (``assertApproxEqRel`` 1 %, plus the exact
   wei values worked by hand below), trades that must pass or revert on the initial margin, and the
-  oracle contingency (exact ``assertEq``).
+  oracle contingency (exact ``assertEq``); the setters' bounds, the asset whitelist, OI fees and option
+  settlement through :class:`ramparts.venues.derive.StandardManagerConfig`;
+* ``TestStandardManager_Perp.t.sol``, ``TestStandardManager_Misc.t.sol``, ``TestStandardManager_MutiAsset.t.sol``:
+  perp requirements and their bounds, trades through ``handleAdjustment`` (bypass, no negative cash, account size,
+  trusted assessor), perp settlement, base-asset margin with its contingency, multi-market and depeg margins — all
+  exact (``assertEq``) upstream and here.
+
+Counts: Portfolio_Cases 42/42, Cases 28/28, Option 33/34, Perp 14/15, Misc 10/10, MutiAsset 11/12. Not ported: the two
+owner-only access-control tests (``testViewerSetter``, ``testCannotSetPerpMarginRequirementFromNonOwner``: ramparts
+has no owner) and ``testPassMultipleManagerData`` (oracle updates carried in manager data: no feeds contracts here).
+The accounts' balances (``SubAccounts``) are written out by the harness, as the tests' transfers leave them.
 
 The harness reproduces what each Solidity test sets up (mock feeds, the order in which a mock vol feed
 overwrites an expiry's confidence, strikes stripped of dust below 1e10, perp PnL and funding), then
@@ -637,3 +647,515 @@ def test_float_short_put_maintenance_takes_the_mark_term():
     fim, fmm, _ = _portfolio_case("testCase40", [("eth", "20230104", 7400, "put", -100000000)], [], [], 0)
     assert im[0] == pytest.approx(-fim / W, rel=1e-12) and mm[0] == pytest.approx(-fmm / W, rel=1e-12)
     assert mm[0] == pytest.approx(1.075 * mark / W, rel=1e-12) and im[0] == pytest.approx(1.05 * mm[0], rel=1e-12)
+
+
+# ============================================================================ TestStandardManager_Option.t.sol: admin, OI fee, settlement
+# The Option setUp (above) through StandardManagerConfig: market "weth" (id 1) with perp and option whitelisted, perp
+# requirements 0.05 / 0.1, the Config option parameters, depeg (0.98, 1.3), stable feed at 1, a fee-recipient account.
+def _option_manager():
+    c = derive.StandardManagerConfig(OPTION_PARAMS)
+    mid = c.create_market("weth")
+    c.whitelist_asset("perp", mid, derive.SRM_PERP)
+    c.whitelist_asset("option", mid, derive.SRM_OPTION)
+    c.set_oracles_for_market(mid, "feed", "feed", "feed")
+    c.set_perp_margin_requirements(mid, 5 * W // 100, W // 10)
+    c.set_stable_feed("stableFeed")
+    c.set_depeg_parameters(98 * W // 100, 13 * W // 10)
+    c.fee_recipient = "feeRecipient"
+    return c, mid
+
+
+def _revert(error, fn, *args, **kw):
+    with pytest.raises(derive.SRMRevert) as e:
+        fn(*args, **kw)
+    assert e.value.error == error and isinstance(e.value, InvalidInput)
+
+
+def test_option_whitelist_asset():
+    # testWhitelistAsset: a new market "btc" takes over both assets; their details and assetMap follow
+    c, _ = _option_manager()
+    btc = c.create_market("btc")
+    c.whitelist_asset("perp", btc, derive.SRM_PERP)
+    c.whitelist_asset("option", btc, derive.SRM_OPTION)
+    assert c.asset_details("perp") == (True, btc, derive.SRM_PERP) and c.asset_details("option") == (True, btc, derive.SRM_OPTION)
+    assert c.asset_map[(btc, derive.SRM_PERP)] == "perp" and c.asset_map[(btc, derive.SRM_OPTION)] == "option"
+
+
+def test_option_set_option_parameters():
+    # testSetOptionParameters: OptionMarginParams(0.2, 0.15, 0.1, 0.07, 0.09, 1.4, 1.2, 1.05) read back field by field
+    c, mid = _option_manager()
+    params = (2 * W // 10, 15 * W // 100, W // 10, 7 * W // 100, 9 * W // 100, 14 * W // 10, 12 * W // 10, 105 * W // 100)
+    c.set_option_margin_params(mid, *params)
+    assert c.option_margin_params(mid) == params
+    o = c.params[mid].option  # and they land under ramparts' names, which the margin formulas read
+    assert (o.im_base, o.im_floor, o.mm_base, o.mm_put_base, o.mm_put_mark, o.unpaired_im_scale, o.unpaired_mm_scale,
+            o.put_im_over_mm) == (0.2, 0.15, 0.1, 0.07, 0.09, 1.4, 1.2, 1.05)
+
+
+def test_option_admin_market_not_created():
+    # testCannotSetOptionParamsForInvalidMarketId (lastMarketId + 1, Config params) and
+    # testCannotSetOraclesForNonExistentMarket (market 5): SRM_MarketNotCreated
+    c, _ = _option_manager()
+    config = tuple(OPTION_PARAMS.wad("option." + n) for n in derive._OPTION_WAD_NAMES)
+    _revert("SRM_MarketNotCreated", c.set_option_margin_params, c.last_market_id + 1, *config)
+    _revert("SRM_MarketNotCreated", c.set_oracles_for_market, 5, "feed", "feed", "feed")
+
+
+def test_option_set_feeds():
+    # testSetOracles, testSetStableFeed
+    c, mid = _option_manager()
+    c.set_oracles_for_market(mid, "newFeed", "newFeed", "newFeed")
+    c.set_stable_feed("newStable")
+    assert c.get_market_feeds(mid) == ("newFeed", "newFeed", "newFeed") and c.stable_feed == "newStable"
+
+
+def test_option_set_depeg_and_contingency_parameters():
+    # testSetDepegParameters (0.99, 1.2), testSetOracleContingencyParams (0.8, 0.9, 0.7, 0.05): read back exactly
+    c, mid = _option_manager()
+    c.set_depeg_parameters(99 * W // 100, 12 * W // 10)
+    c.set_oracle_contingency_params(mid, 8 * W // 10, 9 * W // 10, 7 * W // 10, 5 * W // 100)
+    assert c.depeg_params() == (99 * W // 100, 12 * W // 10)
+    assert c.oracle_contingency_params(mid) == (8 * W // 10, 9 * W // 10, 7 * W // 10, 5 * W // 100)
+    assert c.params[mid].depeg_threshold == Fraction(99, 100)  # the margin arithmetic reads the new values
+
+
+# (test, setter, wad arguments after the market id, expected error)
+ADMIN_REVERTS = [
+    ("testCannotSetInvalidDepegParameters", "depeg", (101 * W // 100, 12 * W // 10), "SRM_InvalidDepegParams"),
+    ("testCannotSetInvalidDepegParameters", "depeg", (9 * W // 10, 4 * W), "SRM_InvalidDepegParams"),
+    ("testCannotSetInvalidOracleContingencyParams", "oc", (101 * W // 100, 9 * W // 10, 8 * W // 10, 5 * W // 100),
+     "SRM_InvalidOracleContingencyParams"),
+    ("testCannotSetInvalidOracleContingencyParams", "oc", (9 * W // 10, 101 * W // 100, 8 * W // 10, 5 * W // 100),
+     "SRM_InvalidOracleContingencyParams"),
+    ("testCannotSetInvalidOracleContingencyParams", "oc", (9 * W // 10, 8 * W // 10, 101 * W // 100, 5 * W // 100),
+     "SRM_InvalidOracleContingencyParams"),
+    ("testCannotSetInvalidOracleContingencyParams", "oc", (5 * W // 10, 9 * W // 10, 9 * W // 10, 12 * W // 10),
+     "SRM_InvalidOracleContingencyParams"),
+]
+
+
+@pytest.mark.parametrize("test, setter, args, error", ADMIN_REVERTS,
+                         ids=[f"{_src('TestStandardManager_Option.t.sol', r[0])}#{i}" for i, r in enumerate(ADMIN_REVERTS)])
+def test_option_admin_reverts(test, setter, args, error):
+    c, mid = _option_manager()
+    before = (c.depeg_params(), c.oracle_contingency_params(mid))
+    if setter == "depeg":
+        _revert(error, c.set_depeg_parameters, *args)
+    else:
+        _revert(error, c.set_oracle_contingency_params, mid, *args)
+    assert (c.depeg_params(), c.oracle_contingency_params(mid)) == before  # a revert changes nothing
+
+
+def _option_market(legs, params=OPTION_PARAMS):
+    return derive.SRMMarket(spot=1500 * W, legs=tuple(derive.SRMLeg(T91, k * W, c, b) for k, c, b in legs),
+                            forwards={T91: (1500 * W, W)}, vol_confs={T91: W}, params=params)
+
+
+# (test, fee-bypassed caller, cash after the fee): alice (300 cash) shorts one 3,000 call whose OI rose from 0;
+# rate 0.001 on the forward of 1,500: fee 1.5
+OI_FEES = [("testOIFeeOnOption", False, 300 * W - 1500 * W // 1000), ("testBypassOIFee", True, 300 * W)]
+
+
+@pytest.mark.parametrize("test, bypass, cash_after", OI_FEES, ids=[_src("TestStandardManager_Option.t.sol", r[0]) for r in OI_FEES])
+def test_option_oi_fee(test, bypass, cash_after):
+    c, mid = _option_manager()
+    c.oi_fee_rate["option"] = W // 1000
+    if bypass:
+        c.fee_bypassed.add("this")
+    cash = 300 * W - c.oi_fee("this", [("option", -W, 1500 * W, True)])
+    assert cash == cash_after
+    assert c.handle_adjustment([("option", -W)], {}, cash, [_option_market([(3000, True, -W)], c.params[mid])])
+    assert c.oi_fee("this", [("option", -W, 1500 * W, False)]) == 0  # no OI increase, no fee
+
+
+# (test, settled value of alice's 10 short 2,000 calls, cash delta): both settle −500 out of alice's cash
+SETTLE_OPTIONS = [("testCanSettleOptions", -500 * W), ("testSettleOptionWithManagerData", -500 * W)]
+
+
+@pytest.mark.parametrize("test, value", SETTLE_OPTIONS, ids=[_src("TestStandardManager_Option.t.sol", r[0]) for r in SETTLE_OPTIONS])
+def test_option_settle(test, value):
+    c, mid = _option_manager()
+    market = _option_market([(2000, True, -10 * W)], c.params[mid])
+    assert c.handle_adjustment([("option", -10 * W)], {}, 2000 * W, [market])  # the opening trade passes its IM check
+    assert c.settle_options("option", [(value, True), (123 * W, False)]) == value  # unsettled sub-ids are skipped
+    if test == "testSettleOptionWithManagerData":  # the helper's zero cash transfer is not risk adding
+        assert c.handle_adjustment([(derive.SRM_CASH, 0)], {}, 2000 * W + value, []) is False
+
+
+def test_option_cannot_settle_weird_asset():
+    # testCannotSettleWeirdAsset: SRM_UnsupportedAsset
+    c, _ = _option_manager()
+    _revert("SRM_UnsupportedAsset", c.settle_options, "badAsset", [])
+
+
+# ============================================================================ TestStandardManager_Perp.t.sol
+# setUp: market "weth" with perp and option whitelisted, oracles, stable feed at 1, depeg (0.98, 1.3); spot and perp
+# price 1,500 (confidence 1). Perp requirements, option parameters and oracle contingency are left unset (zero).
+PERP_PARAMS = derive.SRMParams(option=OPTION_PARAMS.option, perp_mm_req=Fraction(0), perp_im_req=Fraction(0),
+                               base_margin_factor=Fraction(0), base_im_scale=Fraction(0), oc_perp_threshold=Fraction(0),
+                               oc_option_threshold=Fraction(0), oc_base_threshold=Fraction(0), oc_factor=Fraction(0))
+
+
+def _perp_manager():
+    c = derive.StandardManagerConfig(PERP_PARAMS)
+    mid = c.create_market("weth")
+    c.whitelist_asset("perp", mid, derive.SRM_PERP)
+    c.whitelist_asset("option", mid, derive.SRM_OPTION)
+    c.set_oracles_for_market(mid, "feed", "feed", "feed")
+    c.set_stable_feed("stableFeed")
+    c.set_depeg_parameters(98 * W // 100, 13 * W // 10)
+    return c, mid
+
+
+def _perp_market(c, mid, balance, spot_conf=W):
+    return derive.SRMMarket(spot=1500 * W, spot_conf=spot_conf, perp=balance, perp_price=1500 * W, params=c.params[mid])
+
+
+def _trade_perp(c, mid, amount, from_cash=0, to_cash=0, asset="perp"):
+    """``_tradePerpContract(alice, bob, amount)``: alice −amount, bob +amount, each through handleAdjustment."""
+    for balance, cash in ((-amount, from_cash), (amount, to_cash)):
+        c.handle_adjustment([(asset, balance)], {asset: balance}, cash, [_perp_market(c, mid, balance)])
+
+
+# (test, mm, im): SRM_InvalidPerpMarginParams
+PERP_REQ_REVERTS = [("testCannotSetPerpMMLargerThanIM", W // 10, 5 * W // 100),
+                    ("testCannotSetInvalidPerpMarginRequirement", W // 10, 0),
+                    ("testCannotSetInvalidPerpMarginRequirement", W // 10, W),
+                    ("testCannotSetInvalidPerpMarginRequirement", W, W // 10),
+                    ("testCannotSetInvalidPerpMarginRequirement", 0, W // 10)]
+
+
+@pytest.mark.parametrize("test, mm, im", PERP_REQ_REVERTS,
+                         ids=[f"{_src('TestStandardManager_Perp.t.sol', r[0])}#{i}" for i, r in enumerate(PERP_REQ_REVERTS)])
+def test_perp_invalid_margin_requirements(test, mm, im):
+    c, mid = _perp_manager()
+    _revert("SRM_InvalidPerpMarginParams", c.set_perp_margin_requirements, mid, mm, im)
+    assert c.perp_margin_requirements(mid) == (0, 0)
+    c.set_perp_margin_requirements(mid, 5 * W // 100, W // 10)  # the valid pair of the margin tests is accepted
+    assert c.perp_margin_requirements(mid) == (5 * W // 100, W // 10)
+
+
+# (test, cash each side deposits, trade passes): 10 perps at 1,500 × 0.1 need 1,500
+PERP_TRADES = [("testCanTradePerpWithEnoughMargin", 1500 * W, True), ("testCannotTradePerpWithInsufficientMargin", 1499 * W, False)]
+
+
+@pytest.mark.parametrize("test, cash, passes", PERP_TRADES, ids=[_src("TestStandardManager_Perp.t.sol", r[0]) for r in PERP_TRADES])
+def test_perp_trade_margin(test, cash, passes):
+    c, mid = _perp_manager()
+    c.set_perp_margin_requirements(mid, 5 * W // 100, W // 10)
+    if passes:
+        _trade_perp(c, mid, 10 * W, cash, cash)
+    else:
+        _revert("SRM_PortfolioBelowMargin", _trade_perp, c, mid, 10 * W, cash, cash)
+    im, _ = derive.srm_margin([_perp_market(c, mid, -10 * W)], cash, initial=True)
+    assert im == cash - 1500 * W  # exact: the requirement is 1,500e18
+
+
+def test_perp_oracle_contingency():
+    # testOracleContingencyOnPerps: OC (0.75, 0, 0, 0.1); both sides hold 1,500 cash and ±10 perps; IM 0 before;
+    # at a spot confidence of 0.7 both IMs are exactly −450e18 ((1 − 0.7) × 0.1 × 1,500 × 10); MtM and MM unchanged
+    c, mid = _perp_manager()
+    c.set_perp_margin_requirements(mid, 5 * W // 100, W // 10)
+    c.set_oracle_contingency_params(mid, 75 * W // 100, 0, 0, W // 10)
+    _trade_perp(c, mid, 10 * W, 1500 * W, 1500 * W)
+    for balance in (-10 * W, 10 * W):
+        im0, mtm0 = derive.srm_margin([_perp_market(c, mid, balance)], 1500 * W, initial=True)
+        mm0, _ = derive.srm_margin([_perp_market(c, mid, balance)], 1500 * W, initial=False)
+        im1, mtm1 = derive.srm_margin([_perp_market(c, mid, balance, 7 * W // 10)], 1500 * W, initial=True)
+        mm1, _ = derive.srm_margin([_perp_market(c, mid, balance, 7 * W // 10)], 1500 * W, initial=False)
+        assert (im0, im1, mtm1, mm1) == (0, -450 * W, mtm0, mm0)
+
+
+# (test, alice's perp balance, (pnl, funding) mocked, extra market created, cash delta)
+PERP_SETTLES = [
+    ("testNoCashMovesIfNothingToSettle", 0, (0, 0), False, 0),
+    ("testWontSettlePerpIfNoBalance", 0, (W, 100 * W), False, 0),
+    ("testCashChangesBasedOnPerpContractPNLAndFundingValues", -W, (W, 100 * W), False, 101 * W),
+    ("testSettlePerpWithManagerData", -W, (0, 100 * W), False, 100 * W),
+    ("testCanSettleIntoNegativeCash", -W, (0, -10000 * W), False, -10000 * W),
+    ("testCanSettleWhenPerpForSomeMarketIsUnset", -W, (0, 1000 * W), True, 1000 * W),
+]
+
+
+@pytest.mark.parametrize("test, balance, pnl_funding, new_market, delta", PERP_SETTLES,
+                         ids=[_src("TestStandardManager_Perp.t.sol", r[0]) for r in PERP_SETTLES])
+def test_perp_settle_with_index(test, balance, pnl_funding, new_market, delta):
+    c, mid = _perp_manager()
+    if balance:
+        _trade_perp(c, mid, -balance)  # alice trades with no cash: the unset requirements are zero
+    if new_market:
+        c.create_market("LYRA")  # a market without a perp is skipped
+    got = c.settle_perps_with_index({"perp": balance}, {"perp": pnl_funding})
+    assert got == delta
+    if test == "testSettlePerpWithManagerData":  # the helper's zero cash transfer is not risk adding
+        assert c.handle_adjustment([(derive.SRM_CASH, 0)], {"perp": balance}, got, [_perp_market(c, mid, balance)]) is False
+    if test == "testCanSettleIntoNegativeCash":
+        assert got < 0  # upstream: assertLt(cash, 0); settlement itself runs no margin check
+
+
+def test_perp_account_reverts():
+    c, mid = _perp_manager()
+    # testCannotHaveNegativeCash: alice's unrealised PnL of 1,000 is not settled; sending 1,000 cash leaves −1,000
+    _revert("SRM_NoNegativeCash", c.handle_adjustment, [(derive.SRM_CASH, -1000 * W)], {}, -1000 * W, [])
+    # testCannotHaveUnrecognizedAsset: a transfer of a non-whitelisted asset
+    _revert("SRM_UnsupportedAsset", c.handle_adjustment, [("badAsset", W)], {}, 0, [])
+    # testCannotHave2PerpContractsForSameMarket: whitelisting perp2 for the market drops the old perp
+    c.whitelist_asset("perp2", mid, derive.SRM_PERP)
+    assert c.asset_details("perp") == (False, 0, None)
+    _revert("SRM_UnsupportedAsset", _trade_perp, c, mid, W)
+
+
+def test_risk_reducing_trades_skip_the_check():
+    # StandardManager.handleAdjustment's bypass (used by every test above): reducing a perp, adding cash or buying
+    # options runs no check even when under water; a trusted risk assessor is held to maintenance, not initial, margin
+    c, mid = _perp_manager()
+    c.set_perp_margin_requirements(mid, 5 * W // 100, W // 10)
+    under = [_perp_market(c, mid, -10 * W)]
+    assert c.handle_adjustment([("perp", 5 * W)], {"perp": -10 * W}, 0, under) is False
+    assert c.handle_adjustment([("option", W), (derive.SRM_CASH, W)], {}, 0, under) is False
+    _revert("SRM_PortfolioBelowMargin", c.handle_adjustment, [("perp", -W)], {"perp": -10 * W}, 1000 * W, under)
+    assert c.handle_adjustment([("perp", -W)], {"perp": -10 * W}, 750 * W, under, trusted=True)  # MM 0.05 × 15,000
+
+
+# ============================================================================ TestStandardManagerBase.t.sol setUp (Misc, MutiAsset)
+# markets weth (1) and wbtc (2), each with a perp, an option and a base asset (WrappedERC20Asset) whitelisted; spot, perp
+# price and every forward at ethSpot 1,500 / btcSpot 20,000 (confidence 1); expiries 7 / 14 / 30 days; no vol set
+# (0, and confidence 0); perps 0.05 / 0.065; Config option parameters; depeg (0.98, 1.3) with the stable at 1; base
+# margin factors and oracle contingency left unset (zero).
+ETH, BTC = 1500 * W, 20_000 * W
+E1, E2, E3 = 7 * _D, 14 * _D, 30 * _D
+BASE_PARAMS = dataclasses.replace(PERP_PARAMS, option=DERIVE_TEST, perp_mm_req=Fraction(5, 100), perp_im_req=Fraction(65, 1000))
+
+
+def _base_manager(perp_im=None):
+    c = derive.StandardManagerConfig(BASE_PARAMS)
+    for name, pre in (("weth", "eth"), ("wbtc", "btc")):
+        mid = c.create_market(name)
+        c.whitelist_asset(pre + "Perp", mid, derive.SRM_PERP)
+        c.whitelist_asset(pre + "Option", mid, derive.SRM_OPTION)
+        c.whitelist_asset(name + "Asset", mid, derive.SRM_BASE)
+        c.set_oracles_for_market(mid, pre + "Feed", pre + "Feed", pre + "Feed")
+        if perp_im is not None:  # MutiAsset setUp: perp IM overridden to 0.1
+            c.set_perp_margin_requirements(mid, 5 * W // 100, perp_im)
+    c.set_stable_feed("stableFeed")
+    c.set_depeg_parameters(98 * W // 100, 13 * W // 10)
+    return c
+
+
+def _mkt(c, mid, spot, *, legs=(), perp=0, base=0, spot_conf=W):
+    """A market of the base setUp: ``legs`` are (expiry s, strike wad, is call, balance)."""
+    return derive.SRMMarket(spot=spot, spot_conf=spot_conf, legs=tuple(derive.SRMLeg(*leg) for leg in legs),
+                            forwards={e: (spot, W) for e in (E1, E2, E3)}, perp=perp, perp_price=spot, base=base,
+                            params=c.params[mid])
+
+
+def _iso(c, mid, spot, strike, expiry, balance=-W):
+    """``getIsolatedMargin(marketId, strike, expiry, isCall=true, balance, isInitial=true)`` at forward = spot, vol 0."""
+    mtm = derive.wmul(derive.black76_prices(expiry, 0, spot, strike)[0], balance)
+    return derive.srm_isolated_margin(True, strike, balance, mtm, spot, initial=True, p=c.params[mid])
+
+
+# ============================================================================ TestStandardManager_Misc.t.sol
+def test_misc_transfer_cash_and_option_params():
+    c = _base_manager()
+    # testCanTransferCash: 1,000 deposited, 1,000 sent: cash 0 is not negative and the empty account has margin 0
+    assert c.handle_adjustment([(derive.SRM_CASH, -1000 * W)], {}, 0, [])
+    # testCannotSetInvalidMarginParams: the Config option parameters with maxSpotReq 1.5
+    config = [BASE_PARAMS.wad("option." + n) for n in derive._OPTION_WAD_NAMES]
+    _revert("SRM_InvalidOptionMarginParams", c.set_option_margin_params, 1, 15 * W // 10, *config[1:])
+
+
+def test_misc_borrowing_against_base():
+    # testCanEnableBorrowing, testCanHaveNegativeCashIfBorrowingEnabled, testCannotWithdrawBaseIfNegativeCash:
+    # base factor (0.5, IM scale 1) on wbtc; bob holds 1 wbtc and withdraws btcSpot / 2 of cash: margin exactly 0
+    c = _base_manager()
+    c.borrowing_enabled = True
+    c.set_base_asset_margin_factor(2, W // 2, W)
+    assert c.handle_adjustment([(derive.SRM_CASH, -BTC // 2)], {}, -BTC // 2, [_mkt(c, 2, BTC, base=W)])
+    assert derive.srm_margin([_mkt(c, 2, BTC, base=W)], -BTC // 2, initial=True)[0] == 0
+    # withdrawing the wbtc then leaves −btcSpot / 2: SRM_PortfolioBelowMargin
+    _revert("SRM_PortfolioBelowMargin", c.handle_adjustment, [("wbtcAsset", -W)], {}, -BTC // 2, [_mkt(c, 2, BTC)])
+
+
+def test_misc_borrowing_disabled_keeps_negative_cash():
+    # testCanHaveNegativeCashWhenBorrowingBecomesDisabled: base (0.8, 0.8); bob deposits 5 wbtc
+    c = _base_manager()
+    c.set_base_asset_margin_factor(2, 8 * W // 10, 8 * W // 10)
+    five = [_mkt(c, 2, BTC, base=5 * W)]
+    _revert("SRM_NoNegativeCash", c.handle_adjustment, [(derive.SRM_CASH, -BTC)], {}, -BTC, five)
+    c.borrowing_enabled = True
+    assert c.handle_adjustment([(derive.SRM_CASH, -BTC)], {}, -BTC, five)
+    c.borrowing_enabled = False
+    _revert("SRM_NoNegativeCash", c.handle_adjustment, [(derive.SRM_CASH, -W)], {}, -BTC - W, five)
+    # sending 1 wbtc away still passes (no cash delta; 4 × 20,000 × 0.64 − 20,000 > 0)
+    assert c.handle_adjustment([("wbtcAsset", -W)], {}, -BTC, [_mkt(c, 2, BTC, base=4 * W)])
+    # receiving or depositing cash is not risk adding
+    assert c.handle_adjustment([(derive.SRM_CASH, W)], {}, -BTC + W, [_mkt(c, 2, BTC, base=4 * W)]) is False
+    c.borrowing_enabled = True
+    assert c.handle_adjustment([(derive.SRM_CASH, -W)], {}, -BTC, [_mkt(c, 2, BTC, base=4 * W)])
+
+
+def _eth_calls(holdings, expiry=E2):
+    """The ETH market of an account whose option holdings are ``{("ethOption", strike $): balance}``."""
+    return [(expiry, k * W, True, b) for (a, k), b in holdings.items() if a == "ethOption" and b]
+
+
+def test_misc_max_account_size():
+    c = _base_manager()
+    # testCannotTradeMoreThanMaxAccountSize: max 10; alice sends 11 option sub-ids (100 each): 11 new assets
+    c.set_max_account_size(10)
+    alice = {("ethOption", i): -100 * W for i in range(11)}
+    deltas = [("ethOption", -100 * W, i) for i in range(11)]
+    _revert("SRM_TooManyAssets", c.handle_adjustment, deltas, {}, 0, [], holdings=alice)
+    # testCanTradeMoreThanMaxAccountSizeIfAlreadyHadIt: bob holds cash and 11 long 0.1 calls (12 assets), max 8
+    c = _base_manager()
+    strikes = [1500 + i for i in range(11)]
+    bob = {(derive.SRM_CASH, 0): 10_000 * W, **{("ethOption", k): W // 10 for k in strikes}}
+    assert len(bob) == 12
+    c.set_max_account_size(8)
+    close = [("ethOption", -W // 10, k) for k in strikes[:2]]
+    for k in strikes[:2]:
+        bob[("ethOption", k)] = 0
+    m = [_mkt(c, 1, ETH, legs=_eth_calls(bob))]
+    assert c.handle_adjustment(close, {}, 10_000 * W, m, holdings=bob)  # 10 left: shrinking is allowed
+    assert _srm_len(bob) == 10
+    for k in strikes[:2]:  # sending them again opens two shorts: 12 > 8 and growing
+        bob[("ethOption", k)] = -W // 10
+    m = [_mkt(c, 1, ETH, legs=_eth_calls(bob))]
+    _revert("SRM_TooManyAssets", c.handle_adjustment, close, {}, 10_000 * W, m, holdings=bob)
+    c.set_max_account_size(12)
+    assert c.handle_adjustment(close, {}, 10_000 * W, m, holdings=bob) and _srm_len(bob) == 12
+    _revert("BM_InvalidMaxAccountSize", c.set_max_account_size, 7)
+    _revert("BM_InvalidMaxAccountSize", c.set_max_account_size, 501)
+
+
+def _srm_len(holdings):
+    return sum(1 for v in holdings.values() if v)
+
+
+def test_misc_settle_perps_beyond_max_asset_size():
+    # testCanSettlePerpsIfBeyondMaxAssetSize: bob holds cash, 10 long 0.1 calls and 10 long ETH perps (12 assets)
+    c = _base_manager()
+    bob = {(derive.SRM_CASH, 0): 10_000 * W, ("ethPerp", 0): 10 * W, **{("ethOption", 1500 + i): W // 10 for i in range(10)}}
+    c.set_max_account_size(8)
+    c.set_base_asset_margin_factor(2, W // 2, W)
+    bob[("wbtcAsset", 0)] = 1000 * W  # depositing base would make 13 > 8: SRM_TooManyAssets
+    _revert("SRM_TooManyAssets", c.handle_adjustment, [("wbtcAsset", 1000 * W)], {}, 10_000 * W, [], holdings=bob)
+    c.set_max_account_size(14)
+    assert c.handle_adjustment([("wbtcAsset", 1000 * W)], {}, 10_000 * W, [], holdings=bob) is False
+    c.set_max_account_size(8)
+    bob[(derive.SRM_CASH, 0)] = 0  # withdrawing all cash shrinks the account to 12: allowed, and the base covers it
+    markets = [_mkt(c, 1, ETH, legs=_eth_calls(bob), perp=10 * W), _mkt(c, 2, BTC, base=1000 * W)]
+    assert c.handle_adjustment([(derive.SRM_CASH, -10_000 * W)], {"ethPerp": 10 * W}, 0, markets, holdings=bob)
+    # settlement runs no account-size check: 100 PnL + 100 funding land in cash (13 assets again)
+    assert c.settle_perps_with_index({"ethPerp": 10 * W}, {"ethPerp": (100 * W, 100 * W)}) == 200 * W
+
+
+def test_misc_trusted_risk_assessor():
+    # testTrustedRiskAssessorCanBypassIMButNotMM: alice shorts one ATM 1,500 call (14 days, no vol: mark 0);
+    # IM 0.15 × 1,500 = 225, MM 0.075 × 1,500 = 112.5 ("im ~-220, mm ~-120" upstream)
+    c = _base_manager()
+    m = [_mkt(c, 1, ETH, legs=[(E2, 1500 * W, True, -W)])]
+    _revert("SRM_PortfolioBelowMargin", c.handle_adjustment, [("ethOption", -W)], {}, 100 * W, m, trusted=True)
+    _revert("SRM_PortfolioBelowMargin", c.handle_adjustment, [("ethOption", -W)], {}, 200 * W, m)
+    assert c.handle_adjustment([("ethOption", -W)], {}, 200 * W, m, trusted=True)
+    im, mm = (derive.srm_margin(m, 200 * W, initial=i)[0] for i in (True, False))
+    assert im < 0 < mm  # upstream
+    assert (im, mm) == (-25 * W, 875 * W // 10)  # ours: exact
+
+
+# ============================================================================ TestStandardManager_MutiAsset.t.sol
+# setUp: the base setUp with perp IM 0.1 in both markets. Alice (the sender) ends short; every case asserts exact values.
+def _alice(c, eth_legs=(), btc_legs=(), eth_perp=0, btc_perp=0):
+    return [_mkt(c, 1, ETH, legs=eth_legs, perp=eth_perp), _mkt(c, 2, BTC, legs=btc_legs, perp=btc_perp)]
+
+
+def test_multi_asset_option_and_perp_margins():
+    c = _base_manager(perp_im=W // 10)
+    eth1, btc1 = _iso(c, 1, ETH, 2000 * W, E1), _iso(c, 2, BTC, 30_000 * W, E1)
+    eth2, btc2 = _iso(c, 1, ETH, 2000 * W, E2), _iso(c, 2, BTC, 30_000 * W, E2)
+    assert (eth1, btc1) == (-150 * W, -2000 * W)  # ours: OTM calls at the 0.1 floor
+    # testCanTradeMultipleMarkets: cash = −(isolated IMs); IM exactly 0
+    legs_e, legs_b = [(E1, 2000 * W, True, -W)], [(E1, 30_000 * W, True, -W)]
+    assert c.handle_adjustment([("ethOption", -W), ("btcOption", -W)], {}, -(eth1 + btc1), _alice(c, legs_e, legs_b))
+    assert derive.srm_margin(_alice(c, legs_e, legs_b), -(eth1 + btc1), initial=True)[0] == 0
+    # testCanTradeMultiMarketMultiExpiry: two expiries per market
+    legs_e2, legs_b2 = legs_e + [(E2, 2000 * W, True, -W)], legs_b + [(E2, 30_000 * W, True, -W)]
+    assert derive.srm_margin(_alice(c, legs_e2, legs_b2), -(eth1 + btc1 + eth2 + btc2), initial=True)[0] == 0
+    # testCanTradeMultiMarketOptionPerps: plus a short perp in each market (150 and 2,000 at IM 0.1)
+    cash = -(eth1 + btc1) + 150 * W + 2000 * W
+    book = _alice(c, legs_e, legs_b, -W, -W)
+    assert c.handle_adjustment([("ethOption", -W), ("btcOption", -W), ("ethPerp", -W), ("btcPerp", -W)],
+                               {"ethPerp": -W, "btcPerp": -W}, cash, book)
+    assert derive.srm_margin(book, cash, initial=True)[0] == 0
+    assert derive.srm_margin(_alice(c, eth_perp=W, btc_perp=W), 2150 * W, initial=True)[0] == 0  # bob, long both perps
+
+
+def test_multi_asset_depeg():
+    # testMultiMarketDepeg: USDC at 0.95: (0.98 − 0.95) × 1.3 × spot × (1 short call + 1 perp): 117 (ETH) + 1,560 (BTC)
+    c = _base_manager(perp_im=W // 10)
+    needed = 150 * W + 2000 * W + 150 * W + 2000 * W + 117 * W + 1560 * W
+    book = _alice(c, [(E1, 2000 * W, True, -W)], [(E1, 30_000 * W, True, -W)], -W, -W)
+    im, _ = derive.srm_margin(book, needed, initial=True, stable_price=95 * W // 100)
+    assert im == 0
+    assert derive.srm_margin(book, needed, initial=True)[0] == 1677 * W  # the add-on is the whole difference at par
+
+
+def test_multi_asset_doge_market():
+    # testCanTradeMultiMarkets: a third market "doge" (spot 0.0005) with an option only, params (0.15, 0.1, 0.075,
+    # 0.075, 0.075, 1.4, 1.2, 1.05); alice shorts 1 ETH 2,000 call, 1,000 doge 0.0006 calls, 1 ETH and 1 BTC perp
+    c = _base_manager(perp_im=W // 10)
+    doge = c.create_market("doge")
+    c.whitelist_asset("dogeOption", doge, derive.SRM_OPTION)
+    c.set_oracles_for_market(doge, "dogeFeed", "dogeFeed", "dogeFeed")
+    c.set_option_margin_params(doge, 15 * W // 100, W // 10, 75 * W // 1000, 75 * W // 1000, 75 * W // 1000,
+                               14 * W // 10, 12 * W // 10, 105 * W // 100)
+    spot = 5 * W // 10_000
+    doge_iso = _iso(c, doge, spot, 6 * W // 10_000, E1, -1000 * W)
+    assert doge_iso == -5 * W // 100  # ours: 0.1 × 0.0005 × 1,000
+    cash = -(_iso(c, 1, ETH, 2000 * W, E1) + doge_iso) + 150 * W + 2000 * W
+    book = _alice(c, [(E1, 2000 * W, True, -W)], (), -W, -W) + [
+        derive.SRMMarket(spot=spot, legs=(derive.SRMLeg(E1, 6 * W // 10_000, True, -1000 * W),), forwards={E1: (spot, W)},
+                         params=c.params[doge])]
+    assert c.handle_adjustment([("ethOption", -W), ("dogeOption", -1000 * W), ("ethPerp", -W), ("btcPerp", -W)],
+                               {"ethPerp": -W, "btcPerp": -W}, cash, book)
+    assert derive.srm_margin(book, cash, initial=True)[0] == 0
+
+
+# (test, base factor, IM scale, wbtc held, spot confidence, OC params or None, IM, MM, MtM) — upstream assertEq
+BASE_CASES = [
+    ("testBaseAssetMarginDefaultToZero", 0, 0, 2 * W, W, None, 0, 0, 40_000 * W),
+    ("testBaseAssetCanAddMargin", W // 2, W, 2 * W, W, None, BTC, BTC, 40_000 * W),
+    # 2 × 20,000 × (1 − 0.3) × 0.1 = 2,800 off the IM only
+    ("testBaseAssetMarginWithContingency", W // 2, W, 2 * W, 3 * W // 10, (W // 2, W // 2, W // 2, W // 10),
+     BTC - 2800 * W, BTC, 40_000 * W),
+    ("testInitialMarginForBase", 0, 0, 100 * W, W, None, 0, 0, 20_000 * 100 * W),
+    ("testInitialMarginForBase", W // 2, W, 100 * W, W, None, 10_000 * 100 * W, 10_000 * 100 * W, 20_000 * 100 * W),
+    ("testInitialMarginForBase", W, W // 2, 100 * W, W, None, 10_000 * 100 * W, 20_000 * 100 * W, 20_000 * 100 * W),
+    ("testInitialMarginForBase", W // 2, 0, 100 * W, W, None, 0, 10_000 * 100 * W, 20_000 * 100 * W),
+]
+
+
+@pytest.mark.parametrize("test, factor, scale, held, conf, oc, im, mm, mtm", BASE_CASES,
+                         ids=[f"{_src('TestStandardManager_MutiAsset.t.sol', r[0])}#{i}" for i, r in enumerate(BASE_CASES)])
+def test_multi_asset_base_margin(test, factor, scale, held, conf, oc, im, mm, mtm):
+    c = _base_manager(perp_im=W // 10)
+    if oc:
+        c.set_oracle_contingency_params(2, *oc)
+    if factor or scale:
+        c.set_base_asset_margin_factor(2, factor, scale)
+    c.borrowing_enabled = test == "testInitialMarginForBase"  # toggled upstream; margins do not depend on it
+    book = [_mkt(c, 2, BTC, base=held, spot_conf=conf)]
+    got_im, got_mtm = derive.srm_margin(book, 0, initial=True)
+    got_mm, _ = derive.srm_margin(book, 0, initial=False)
+    assert (got_im, got_mm, got_mtm) == (im, mm, mtm)
+
+
+def test_multi_asset_base_mark_to_market_and_bounds():
+    c = _base_manager(perp_im=W // 10)
+    # testCanTradeBaseAsset: 10 weth marks 15,000; adding 2 wbtc marks 55,000
+    assert derive.srm_margin([_mkt(c, 1, ETH, base=10 * W)], 0, initial=True)[1] == 10 * ETH
+    assert derive.srm_margin([_mkt(c, 1, ETH, base=10 * W), _mkt(c, 2, BTC, base=2 * W)], 0, initial=True)[1] == 10 * ETH + 2 * BTC
+    # testCannotSetInvalidBaseMarginFactor
+    _revert("SRM_InvalidBaseDiscountFactor", c.set_base_asset_margin_factor, 2, 101 * W // 100, W)
+    _revert("SRM_InvalidBaseDiscountFactor", c.set_base_asset_margin_factor, 2, W, 101 * W // 100)

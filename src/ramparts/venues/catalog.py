@@ -74,7 +74,10 @@ VENUES: tuple[VenueEntry, ...] = (
                "scenarios with static discounts, Linear/Abs skew, dampened tails, basis contingency, confidence, depeg and "
                "collateral haircuts for LRTs and stables, the trusted-assessor basis check) with the SVI vol feed; the Dutch "
                "auction (solvent bid price, max fraction with reserved cash, liquidator fee, termination and conversion, the "
-               "insolvent bid from min(MtM, 0) to MM paid by the security module, socialised shortfall, withdrawal block)",
+               "insolvent bid from min(MtM, 0) to MM paid by the security module, socialised shortfall, withdrawal block); "
+               "the SRM's setters' bounds, whitelist, OI fees, trade check (bypass, no negative cash, account size, trusted "
+               "assessor) and settlement. Upstream SRM cases: Portfolio_Cases 42/42, Cases 28/28, Option 33/34, Perp 14/15, "
+               "Misc 10/10, MutiAsset 11/12",
                ("tests/test_venues.py", "tests/test_venue_derive_cases.py", "tests/test_option_margin.py",
                 "tests/test_venue_derive_pmrm_cases.py", "tests/test_venue_derive_auction_cases.py"), "derive",
                ("Black-76/SVI from lyra-utils 1ca255d/3c9e344/759e962, not the derive-utils 8f6962c v2-core pins (not stored)",
@@ -82,7 +85,9 @@ VENUES: tuple[VenueEntry, ...] = (
                 "the wei",
                 "PMRM_2 account layer (account size, caps, OI fees, settlement, PMRM_2_1 lib override)",
                 "auction access control, perp settlement on bid and the portfolio transfer (executeBid); the security module "
-                "as upstream's MockSM"),
+                "as upstream's MockSM",
+                "SRM owner-only access control (testViewerSetter, testCannotSetPerpMarginRequirementFromNonOwner), oracle "
+                "updates in manager data (testPassMultipleManagerData); SubAccounts balances are the caller's"),
                ("da_insolvent_bid_price: what the insurance fund pays a keeper buying an insolvent account "
                 "(LiquidationConfig.auction_insolvent_ns, tests/test_venue_engine.py)",
                 "DA_CONFIG_TEST: the profile's fast, slow and insolvent auction lengths")),

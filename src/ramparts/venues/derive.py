@@ -28,6 +28,10 @@ This module owns
 * the rest of lyra-utils that PMRM_2 and its tests use: :func:`annualise`, :func:`fp_sqrt`, :func:`fp_ln`,
   :func:`fp_exp`, :func:`decpow` and the SVI vol feed :func:`svi_vol` / :func:`svi_k` (``src/math/SVI.sol`` at
   ``759e962``; it reproduces the portfolio cases' marked vols to float64 precision);
+* the standard manager's configuration and account hooks: :class:`StandardManagerConfig` (markets, the asset
+  whitelist, the bounded setters ``srm_check_*``, OI fees :func:`srm_oi_fee`, ``handleAdjustment``'s risk-adding
+  bypass, account-size check :func:`srm_previous_assets_length`, no-negative-cash and trusted-assessor rules, perp and
+  option settlement), reverting with :class:`SRMRevert` under the contract's error names;
 * ``DutchAuction.sol`` (checked against ``test/auction/unit-tests`` in ``tests/test_venue_derive_auction_cases.py``):
   the pure :func:`da_discount_percentage`, :func:`da_buffer_margin`, :func:`da_max_proportion`,
   :func:`da_liquidation_fee`, :func:`da_solvent_bid_price`, :func:`da_insolvent_bid_price`, and
@@ -37,6 +41,12 @@ This module owns
 * PMRM_2 (:mod:`ramparts.venues.derive_pmrm`, names re-exported lazily): ``pmrm_arrange``, ``pmrm_precompute``,
   ``pmrm_scenario_pnl``, ``pmrm_margin``, ``pmrm_assess_risk`` … (checked against the 138 portfolio cases of
   ``TestPMRM_2_PortfolioCasesNEW`` in ``tests/test_venue_derive_pmrm_cases.py``).
+
+Upstream cases reproduced (``test/risk-managers/unit-tests/StandardManager/``, ported in
+``tests/test_venue_derive_cases.py``): ``_Portfolio_Cases`` 42/42, ``_Cases`` 28/28, ``_Option`` 33/34, ``_Perp`` 14/15,
+``_Misc`` 10/10, ``_MutiAsset`` 11/12. Not reproduced: owner-only access control (``testViewerSetter``,
+``testCannotSetPerpMarginRequirementFromNonOwner``) and oracle updates carried in manager data
+(``testPassMultipleManagerData``); account balances (``SubAccounts``) are supplied by the caller, not modelled.
 
 The float / :class:`~fractions.Fraction` summaries :class:`PMRMParams`, :func:`vol_shocks`, :func:`static_discounts`,
 :func:`contingencies`, :class:`AuctionParams`, :func:`buffer_margin`, :func:`auction_discount` and
@@ -72,6 +82,7 @@ wad integers. The sign convention is Derive's: a requirement is a **negative** m
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -110,7 +121,10 @@ __all__ = ["SRM", "PMRM", "AUCTION", "SRMLeg", "SRMMarket", "SRMParams", "WAD", 
            "static_discounts", "to_wad", "wdiv", "wmul", "annualise", "fp_sqrt", "fp_ln", "fp_exp", "decpow", "svi_vol", "svi_k",
            "DutchAuction", "DutchAuctionParams", "DutchAuctionBid", "DutchAuctionState", "DutchAuctionRevert", "DA_CONFIG_TEST",
            "da_discount_percentage", "da_buffer_margin", "da_max_proportion", "da_liquidation_fee", "da_solvent_bid_price",
-           "da_insolvent_bid_price", *_PMRM_NAMES]
+           "da_insolvent_bid_price", "SRMRevert", "StandardManagerConfig", "SRM_CASH", "SRM_PERP", "SRM_OPTION", "SRM_BASE",
+           "srm_check_perp_margin_requirements", "srm_check_base_margin_params", "srm_check_option_margin_params",
+           "srm_check_oracle_contingency_params", "srm_check_depeg_params", "srm_oi_fee", "srm_previous_assets_length",
+           *_PMRM_NAMES]
 
 WAD = 10**18
 YEAR_S = 365 * 86_400
@@ -1006,3 +1020,288 @@ class DutchAuction:
         if done:
             self._terminate(account)
         return DutchAuctionBid(percent, from_bidder, 0, terminated=done)
+
+
+# ---------------------------------------------------------------------------------------- SRM configuration and account hooks
+class SRMRevert(InvalidInput):
+    """A revert of ``StandardManager.sol``; ``error`` is the contract's custom error (``SRM_…``)."""
+
+    def __init__(self, error: str, message: str = ""):
+        self.error = error
+        super().__init__("standard manager", error + (f" ({message})" if message else ""))
+
+
+SRM_CASH = "cash"  #: the cash asset's name in :meth:`StandardManagerConfig.handle_adjustment` deltas
+SRM_PERP, SRM_OPTION, SRM_BASE = "perpetual", "option", "base"  #: ``IStandardManager.AssetType``
+
+
+def srm_check_perp_margin_requirements(mm_req: int, im_req: int) -> None:
+    """``setPerpMarginRequirements``' bounds (wad): ``0 < mm ≤ im < 1`` else ``SRM_InvalidPerpMarginParams``."""
+    if mm_req > im_req or mm_req == 0 or mm_req >= WAD or im_req >= WAD:
+        raise SRMRevert("SRM_InvalidPerpMarginParams", f"need 0 < mm <= im < 1e18, got mm={mm_req}, im={im_req}")
+
+
+def srm_check_base_margin_params(margin_factor: int, im_scale: int) -> None:
+    """``setBaseAssetMarginFactor``' bounds (wad): both ``≤ 1`` else ``SRM_InvalidBaseDiscountFactor``."""
+    if margin_factor > WAD or im_scale > WAD:
+        raise SRMRevert("SRM_InvalidBaseDiscountFactor", "margin factor and IM scale must be <= 1e18")
+
+
+_OPTION_WAD_NAMES = ("im_base", "im_floor", "mm_base", "mm_put_base", "mm_put_mark", "unpaired_im_scale", "unpaired_mm_scale",
+                     "put_im_over_mm")  # OptionMarginParams' order: maxSpotReq … MMPutMtMReq, unpaired IM/MM, mmOffsetScale
+
+
+def srm_check_option_margin_params(max_spot_req: int, min_spot_req: int, mm_call_spot_req: int, mm_put_spot_req: int,
+                                   mm_put_mtm_req: int, unpaired_im_scale: int, unpaired_mm_scale: int, mm_offset_scale: int) -> None:
+    """``setOptionMarginParams``' bounds (wad, struct order): spot requirements ≤ 1.2, maintenance rates ≤ 1,
+    unpaired scales and ``mmOffsetScale`` in [1, 3], else ``SRM_InvalidOptionMarginParams``."""
+    if (max_spot_req > 12 * WAD // 10 or min_spot_req > 12 * WAD // 10 or mm_call_spot_req > WAD or mm_put_spot_req > WAD
+            or mm_put_mtm_req > WAD or any(not WAD <= s <= 3 * WAD for s in (unpaired_mm_scale, unpaired_im_scale, mm_offset_scale))):
+        raise SRMRevert("SRM_InvalidOptionMarginParams")
+
+
+def srm_check_oracle_contingency_params(perp_threshold: int, option_threshold: int, base_threshold: int, oc_factor: int) -> None:
+    """``setOracleContingencyParams``' bounds (wad): all four ``≤ 1`` else ``SRM_InvalidOracleContingencyParams``."""
+    if max(perp_threshold, option_threshold, base_threshold, oc_factor) > WAD:
+        raise SRMRevert("SRM_InvalidOracleContingencyParams", "thresholds and factor must be <= 1e18")
+
+
+def srm_check_depeg_params(threshold: int, depeg_factor: int) -> None:
+    """``setDepegParameters``' bounds (wad): ``threshold ≤ 1``, ``depegFactor ≤ 3`` else ``SRM_InvalidDepegParams``."""
+    if threshold > WAD or depeg_factor > 3 * WAD:
+        raise SRMRevert("SRM_InvalidDepegParams", "need threshold <= 1e18 and depeg factor <= 3e18")
+
+
+def srm_oi_fee(delta: int, price: int, fee_rate: int, oi_increased: bool) -> int:
+    """``BasePortfolioViewer.getAssetOIFee``: ``|delta|·price·rate`` (two ``multiplyDecimal``) if the trade raised the
+    open interest of the sub-id, else 0 (``price``: the expiry's forward for options, the perp price for perps)."""
+    return wmul(wmul(abs(delta), price), fee_rate) if oi_increased else 0
+
+
+def srm_previous_assets_length(holdings: Mapping[tuple[str, int], int], deltas) -> int:
+    """``BasePortfolioViewer.getPreviousAssetsLength``: how many assets the account held before ``deltas``
+    (``(asset, delta[, sub_id])``), from its post-trade non-zero ``holdings`` keyed ``(asset, sub_id)``: a balance
+    equal to its delta is new, a delta whose balance is gone closed one."""
+    held = {k: v for k, v in holdings.items() if v != 0}
+    removed = new = 0
+    for d in deltas:
+        asset, delta, sub_id = (*d, 0) if len(d) == 2 else d
+        if delta == 0:
+            continue
+        if (asset, sub_id) in held:
+            removed += held[(asset, sub_id)] == delta
+        else:
+            new += 1
+    return len(held) + new - removed
+
+
+def _wad_fraction(v: int) -> Fraction:
+    return Fraction(v, WAD)
+
+
+class StandardManagerConfig:
+    """The standard manager's configuration and account hooks around :func:`srm_margin` (``StandardManager.sol``):
+    markets (``createMarket``, ``SRM_MarketNotCreated``), the asset whitelist (``whitelistAsset``: one asset per market
+    and type, a re-whitelisted slot drops its predecessor), the validated setters, oracles and stable feed (opaque
+    names), OI fees (``_chargeAllOIFee`` / ``_payFee``), the trade check (``handleAdjustment`` / ``_assessRisk``) and
+    perp / option settlement (``settlePerpsWithIndex``, ``settleOptions``).
+
+    Assets are names (``str``); a market's :class:`SRMParams` start at ``default_params`` (the contract's storage
+    starts at zero: pass the parameters a test's ``setUp`` leaves). Owner-only access control is not modelled.
+    """
+
+    def __init__(self, default_params: SRMParams = SRM) -> None:
+        self.default_params = default_params
+        self.last_market_id = 0
+        self.market_names: dict[int, str] = {}
+        self.params: dict[int, SRMParams] = {}
+        self.asset_map: dict[tuple[int, str], str] = {}
+        self._details: dict[str, tuple[int, str]] = {}
+        self.feeds: dict[int, tuple[str, str, str]] = {}
+        self.stable_feed: str | None = None
+        self.borrowing_enabled = False
+        self.fee_recipient: str | None = None
+        self.min_oi_fee = 0
+        self.oi_fee_rate: dict[str, int] = {}
+        self.fee_bypassed: set[str] = set()
+        self.max_account_size = 128  # BaseManager.maxAccountSize's initial value
+
+    # -- markets and assets
+    def create_market(self, name: str) -> int:
+        self.last_market_id += 1
+        self.market_names[self.last_market_id] = name
+        self.params[self.last_market_id] = self.default_params
+        return self.last_market_id
+
+    def _check_market(self, market_id: int) -> None:
+        if not 1 <= market_id <= self.last_market_id:  # market 0 is never created (the contract checks only > last)
+            raise SRMRevert("SRM_MarketNotCreated", f"market {market_id} (last created: {self.last_market_id})")
+
+    def whitelist_asset(self, asset: str, market_id: int, asset_type: str) -> None:
+        self._check_market(market_id)
+        if asset_type not in (SRM_PERP, SRM_OPTION, SRM_BASE):
+            raise InvalidInput("asset_type", f"must be one of {SRM_PERP}, {SRM_OPTION}, {SRM_BASE}; got {asset_type!r}")
+        previous = self.asset_map.get((market_id, asset_type))
+        if previous is not None:
+            prev = self._details.pop(previous, None)
+            if prev is not None:
+                self.asset_map.pop(prev, None)
+        # as the contract: an asset moved from another slot leaves that slot's assetMap entry in place
+        self._details[asset] = (market_id, asset_type)
+        self.asset_map[(market_id, asset_type)] = asset
+
+    def asset_details(self, asset: str) -> tuple[bool, int, str | None]:
+        """``assetDetails``: ``(isWhitelisted, marketId, assetType)`` (``(False, 0, None)`` if unknown)."""
+        d = self._details.get(asset)
+        return (True, *d) if d else (False, 0, None)
+
+    def _whitelisted(self, asset: str) -> tuple[int, str]:
+        d = self._details.get(asset)
+        if d is None:
+            raise SRMRevert("SRM_UnsupportedAsset", f"asset {asset!r} is not whitelisted")
+        return d
+
+    # -- setters (each checks the market, then its bounds)
+    def set_perp_margin_requirements(self, market_id: int, mm_req: int, im_req: int) -> None:
+        self._check_market(market_id)
+        srm_check_perp_margin_requirements(mm_req, im_req)
+        self.params[market_id] = dataclasses.replace(self.params[market_id], perp_mm_req=_wad_fraction(mm_req),
+                                                     perp_im_req=_wad_fraction(im_req))
+
+    def set_base_asset_margin_factor(self, market_id: int, margin_factor: int, im_scale: int) -> None:
+        self._check_market(market_id)
+        srm_check_base_margin_params(margin_factor, im_scale)
+        self.params[market_id] = dataclasses.replace(self.params[market_id], base_margin_factor=_wad_fraction(margin_factor),
+                                                     base_im_scale=_wad_fraction(im_scale))
+
+    def set_option_margin_params(self, market_id: int, *params: int) -> None:
+        """``OptionMarginParams`` in struct order (wad): maxSpotReq, minSpotReq, mmCallSpotReq, mmPutSpotReq,
+        MMPutMtMReq, unpairedIMScale, unpairedMMScale, mmOffsetScale."""
+        self._check_market(market_id)
+        if len(params) != 8:
+            raise InvalidInput("params", f"OptionMarginParams has 8 fields, got {len(params)}")
+        srm_check_option_margin_params(*params)
+        values = {}
+        for n, v in zip(_OPTION_WAD_NAMES, params, strict=True):
+            f = float(_wad_fraction(v))  # StandardOptionParams holds floats: refuse a value they cannot carry exactly
+            if to_wad(f) != v:
+                raise InvalidInput(n, f"{v} wei has no exact float decimal form; the option parameters are floats")
+            values[n] = f
+        # StandardOptionParams also refuses minSpotReq > maxSpotReq and mmCallSpotReq > minSpotReq (stricter than the contract)
+        opt = dataclasses.replace(self.params[market_id].option, **values)
+        self.params[market_id] = dataclasses.replace(self.params[market_id], option=opt)
+
+    def option_margin_params(self, market_id: int) -> tuple[int, ...]:
+        """``optionMarginParams(marketId)`` (wad, struct order)."""
+        return tuple(self.params[market_id].wad("option." + n) for n in _OPTION_WAD_NAMES)
+
+    def set_oracle_contingency_params(self, market_id: int, perp_threshold: int, option_threshold: int,
+                                      base_threshold: int, oc_factor: int) -> None:
+        self._check_market(market_id)
+        srm_check_oracle_contingency_params(perp_threshold, option_threshold, base_threshold, oc_factor)
+        self.params[market_id] = dataclasses.replace(
+            self.params[market_id], oc_perp_threshold=_wad_fraction(perp_threshold), oc_option_threshold=_wad_fraction(option_threshold),
+            oc_base_threshold=_wad_fraction(base_threshold), oc_factor=_wad_fraction(oc_factor))
+
+    def set_depeg_parameters(self, threshold: int, depeg_factor: int) -> None:
+        """Manager-wide in the contract: applied to every market's :class:`SRMParams` (and to markets created later)."""
+        srm_check_depeg_params(threshold, depeg_factor)
+        kw = {"depeg_threshold": _wad_fraction(threshold), "depeg_factor": _wad_fraction(depeg_factor)}
+        self.default_params = dataclasses.replace(self.default_params, **kw)
+        for m in self.params:
+            self.params[m] = dataclasses.replace(self.params[m], **kw)
+
+    def depeg_params(self) -> tuple[int, int]:
+        return self.default_params.wad("depeg_threshold"), self.default_params.wad("depeg_factor")
+
+    def oracle_contingency_params(self, market_id: int) -> tuple[int, int, int, int]:
+        p = self.params[market_id]
+        return tuple(p.wad(n) for n in ("oc_perp_threshold", "oc_option_threshold", "oc_base_threshold", "oc_factor"))
+
+    def perp_margin_requirements(self, market_id: int) -> tuple[int, int]:
+        return self.params[market_id].wad("perp_mm_req"), self.params[market_id].wad("perp_im_req")
+
+    def set_oracles_for_market(self, market_id: int, spot_feed: str, forward_feed: str, vol_feed: str) -> None:
+        self._check_market(market_id)
+        self.feeds[market_id] = (spot_feed, forward_feed, vol_feed)
+
+    def get_market_feeds(self, market_id: int) -> tuple[str, str, str] | tuple[None, None, None]:
+        return self.feeds.get(market_id, (None, None, None))
+
+    def set_stable_feed(self, feed: str) -> None:
+        self.stable_feed = feed
+
+    def set_max_account_size(self, size: int) -> None:
+        """``BaseManager.setMaxAccountSize``: 8 ≤ size ≤ 500 else ``BM_InvalidMaxAccountSize``."""
+        if not 8 <= size <= 500:
+            raise SRMRevert("BM_InvalidMaxAccountSize", f"must be within [8, 500], got {size}")
+        self.max_account_size = size
+
+    # -- fees, trade checks and settlement
+    def oi_fee(self, caller: str, trades: list[tuple[str, int, int, bool]]) -> int:
+        """``_chargeAllOIFee`` + ``_payFee``: the cash the trader pays for ``(asset, delta, price, oi_increased)`` legs
+        (0 for a fee-bypassed caller or without a fee recipient; else at least ``minOIFee``)."""
+        if caller in self.fee_bypassed:
+            return 0
+        fee = 0
+        for asset, delta, price, increased in trades:
+            d = self._details.get(asset)
+            if d is not None and d[1] in (SRM_PERP, SRM_OPTION):
+                fee += srm_oi_fee(delta, price, self.oi_fee_rate.get(asset, 0), increased)
+        if fee == 0 or self.fee_recipient is None:
+            return 0
+        return max(fee, self.min_oi_fee)
+
+    def handle_adjustment(self, deltas: list[tuple], balances: Mapping[str, int], cash: int,
+                          markets: list[SRMMarket] | tuple[SRMMarket, ...], *, trusted: bool = False, stable_price: int = WAD,
+                          holdings: Mapping[tuple[str, int], int] | None = None) -> bool:
+        """``handleAdjustment`` after a transfer: ``deltas`` are ``(asset, delta[, sub_id])`` (:data:`SRM_CASH` for cash),
+        ``balances`` the post-trade perp balances, ``cash`` and ``markets`` the post-trade portfolio (perp PnL already
+        settled into ``cash``); ``holdings`` (optional) every post-trade balance keyed ``(asset, sub_id)``, for the
+        account-size check. Returns whether the risk check ran; raises :class:`SRMRevert` (``SRM_UnsupportedAsset``,
+        ``SRM_TooManyAssets``, ``SRM_NoNegativeCash``, ``SRM_PortfolioBelowMargin``). A trade that only reduces perps,
+        adds cash or buys options skips the check; a trusted risk assessor is held to maintenance, anyone else to
+        initial margin. An account above ``max_account_size`` assets may trade only if it does not grow."""
+        risk_adding, positive_cash = False, True
+        for asset, delta, *_ in deltas:
+            if asset == SRM_CASH:
+                if delta < 0:
+                    risk_adding, positive_cash = True, False
+                continue
+            _market, kind = self._whitelisted(asset)
+            if kind == SRM_PERP:
+                pos = balances.get(asset, 0)
+                if pos != 0 and delta * pos > 0:
+                    risk_adding = True
+            elif delta < 0:
+                risk_adding = True
+        if holdings is not None:
+            n = sum(1 for v in holdings.values() if v != 0)
+            if n > self.max_account_size and srm_previous_assets_length(holdings, deltas) < n:
+                raise SRMRevert("SRM_TooManyAssets", f"{n} assets > max account size {self.max_account_size}")
+        if not risk_adding:
+            return False
+        if not self.borrowing_enabled and cash < 0 and not positive_cash:
+            raise SRMRevert("SRM_NoNegativeCash", f"cash would be {cash}")
+        margin, _ = srm_margin(markets, cash, initial=not trusted, stable_price=stable_price)
+        if margin < 0:
+            raise SRMRevert("SRM_PortfolioBelowMargin", f"{'maintenance' if trusted else 'initial'} margin {margin}")
+        return True
+
+    def settle_perps_with_index(self, balances: Mapping[str, int], pnl_and_funding: Mapping[str, tuple[int, int]]) -> int:
+        """``settlePerpsWithIndex``: the cash delta (``pnl + funding``) of each market's perp the account holds;
+        markets without a perp and zero balances are skipped. The cash may go negative (no check here)."""
+        delta = 0
+        for market_id in range(1, self.last_market_id + 1):
+            perp = self.asset_map.get((market_id, SRM_PERP))
+            if perp is None or balances.get(perp, 0) == 0:
+                continue
+            pnl, funding = pnl_and_funding.get(perp, (0, 0))
+            delta += pnl + funding
+        return delta
+
+    def settle_options(self, option: str, values: list[tuple[int, bool]]) -> int:
+        """``settleOptions``: the cash delta, the sum of ``calcSettlementValue`` over the account's settled sub-ids
+        (``(value, is_settled)``); ``SRM_UnsupportedAsset`` for an asset that is not whitelisted."""
+        self._whitelisted(option)
+        return sum(v for v, settled in values if settled)
