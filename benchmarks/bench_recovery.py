@@ -17,6 +17,9 @@ Measured, each on a fresh process state (the Node closed and the journal reopene
 * **full replay** (the baseline) = ``replay(journal, use_snapshot=False)``: every event from genesis, its events/s,
   the same end state hash required.
 
+Also timed on the recovered engine: the next snapshot, encoded inline (what a writer thread would pay) and by a forked
+child as ``ramparts serve`` does (the writer pays the fork).
+
 Printed: the parts, the total against the target (≤ 3 s at 1M accounts with a 100,000-event tail), the tail's
 replay rate and the full replay's rate against the target (≥ 300,000 events/s), and the ratio full / recovery.
 Run: ``python benchmarks/bench_recovery.py [--accounts 1000000] [--tail 100000] [--full-replay]`` (the full
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import resource
 import tempfile
 import time
@@ -148,9 +152,25 @@ def recover(path: str) -> dict:
     end_hash = e2.state_hash()
     j.close()
     restore_s = t_restore - t_r0
+    # what the next snapshot costs the service's writer: inline, or the fork of a child that encodes it
+    t2 = time.perf_counter()
+    e2.snapshot_and_hash()
+    snap_inline = time.perf_counter() - t2
+    fork_s = child_s = float("nan")
+    if hasattr(os, "fork"):
+        from ramparts.service.readview import collect_child, fork_child
+        from ramparts.service.writer import _snapshot_bytes
+
+        t3 = time.perf_counter()
+        pid, fd = fork_child(lambda: _snapshot_bytes(e2))
+        fork_s = time.perf_counter() - t3
+        data = collect_child(pid, fd, 3600)
+        child_s = time.perf_counter() - t3
+        assert data is not None and data[:64].decode() == end_hash
     return {"read_s": t_read - t0, "unzip_s": t_unz - t_read, "json_s": t_parse - t_unz, "restore_s": restore_s,
             "rehash_s": t_hash - t_restore, "total_s": total, "tail_s": total - (t_read - t0) - restore_s,
-            "seq": e2.seq, "snap_seq": seq, "end_hash": end_hash, "blob_mb": len(blob) / 1e6}
+            "seq": e2.seq, "snap_seq": seq, "end_hash": end_hash, "blob_mb": len(blob) / 1e6,
+            "snap_inline_s": snap_inline, "snap_fork_s": fork_s, "snap_child_s": child_s}
 
 
 def full_replay(path: str, to_seq: int | None) -> dict:
@@ -209,6 +229,9 @@ def main() -> None:
           f"{r['json_s']:.2f}, the bytes' SHA-256 against the journaled hash included) | tail of {tail_n:,} events "
           f"{r['tail_s']:.2f} s ({tail_n / max(r['tail_s'], 1e-9):,.0f} events/s, effects compared with the journal's)")
     print(f"  (the state hash rebuilt from the restored engine, which restarts no longer pay: {r['rehash_s']:.2f} s)")
+    print(f"the next snapshot: inline (Engine.snapshot_and_hash on the writer thread) {r['snap_inline_s']:.2f} s; "
+          f"forked (ramparts serve): the writer pays {1e3 * r['snap_fork_s']:.0f} ms, the child "
+          f"{r['snap_child_s']:.2f} s on another core ({r['snap_inline_s'] / r['snap_fork_s']:.0f}x less writer time)")
     f = full_replay(path, None if a.full_replay else min(a.full_sample, r["seq"]))
     rate = f["events"] / f["seconds"]
     print(f"full replay (baseline, same run) of {f['events']:,} events: {f['seconds']:.2f} s = {rate:,.0f} events/s "
