@@ -13,6 +13,8 @@ are listed in ``NOT_PORTED`` with the reason.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from ramparts.errors import Rejected
@@ -444,27 +446,6 @@ def test_negative_perp_pnl_liquidation_buffer():
     assert c.total_collateral_plus_buffer == -QUOTE_PRECISION
 
 
-# ...::fill_perp_order_margin_requirement_with_isolated::cross_fill_* (cross account only; the isolated ETH position
-# of the other cross_fill_* tests is not modelled): (test fn, USDC, base, quote, margin type, meets requirement)
-_FILL = "calculate_margin_requirement_and_total_collateral_and_liability_info::fill_perp_order_margin_requirement_with_isolated"
-CROSS_FILL = [
-    (f"{_FILL}::cross_fill_increasing_passes_when_cross_passes_fill_isolated_maintenance", "", 150, 1, -100, MRT.FILL, True),
-    (f"{_FILL}::cross_fill_increasing_fails_when_cross_only_passes_maintenance", "", 70, 10, -1000, MRT.FILL, False),
-    (f"{_FILL}::cross_fill_increasing_fails_when_cross_fails_maintenance", "", 40, 10, -1000, MRT.FILL, False),
-    (f"{_FILL}::cross_fill_decreasing_passes_when_all_pass_maintenance", "", 70, 10, -1000, MRT.MAINTENANCE, True),
-    (f"{_FILL}::cross_fill_decreasing_fails_when_cross_fails_maintenance", "", 40, 10, -1000, MRT.MAINTENANCE, False),
-]
-
-
-@pytest.mark.parametrize("fn, case, usdc, base, quote, mt, meets", CROSS_FILL, ids=_ids(M_MARGIN, CROSS_FILL))
-def test_cross_fill_margin_type(fn, case, usdc, base, quote, mt, meets):
-    market = PerpMarket(margin_ratio_initial=1000, margin_ratio_maintenance=500, order_step_size=10000000)
-    c = drift.perp_account_margin(_usdc(usdc * SPOT_BALANCE_PRECISION),
-                                  PerpPosition(base_asset_amount=base * BASE_PRECISION, quote_asset_amount=quote * QUOTE_PRECISION),
-                                  market, 100 * PRICE_PRECISION, mt)
-    assert c.meets_margin_requirement is meets
-
-
 # (test fn, case, user max_margin_ratio, position max_margin_ratio, margin type, expected requirement)
 _CUSTOM = "calculate_margin_requirement_and_total_collateral"
 CUSTOM_RATIO = [
@@ -873,20 +854,15 @@ def test_user_with_isolated_position():
 # ============================================================================ what is not ported
 NOT_PORTED = {
     f"{C_LIQ}::liquidate_perp::unhealthy_cross_margin_doesnt_cause_isolated_position_liquidation":
-        "an account with a cross and an isolated position at once (PerpAccount holds one position)",
+        "liquidating an account with a cross and an isolated position at once: account_margin computes such an account, "
+        "but liquidate_perp_account (PerpAccount) holds one position",
     f"{C_LIQ}::liquidate_isolated_perp::unhealthy_isolated_perp_doesnt_cause_cross_margin_liquidation":
-        "an account with a cross and an isolated position at once",
+        "liquidating an account with a cross and an isolated position at once (as above)",
     f"{C_LIQ}::liquidate_perp_with_fill::*": "fills against makers and the AMM (order matching, auctions, AMM reserves)",
     f"{C_LIQ}::liquidate_spot::*, liquidate_spot_with_swap::*, liquidate_borrow_for_perp_pnl::*, "
     f"liquidate_perp_pnl_for_deposit::*, liquidate_isolated_perp_pnl_for_deposit::*, liquidate_dust_*::*":
         "spot balance and interest accounting of the controller (the maths they use is ported above)",
     f"{C_LIQ}::liquidation_mode::*": "the LiquidatePerpMode dispatch over a multi-position User",
-    f"{M_MARGIN}::test::asset_tier_checks": "AssetTier ordering (not used by the margin maths ported here)",
-    f"{M_MARGIN}::calculate_margin_requirement_and_total_collateral* (other tests), calculate_max_withdrawable_amount, "
-    f"validate_spot_margin_trading, calculate_user_equity, pools, isolated_position, get_margin_calculation_for_disable_"
-    f"high_leverage_mode, margin_type_config, meets_place_order_margin_requirement_with_isolated, "
-    f"fill_perp_order_margin_requirement_with_isolated": "spot positions beyond one USDC balance (worst-case order-fill "
-    "simulation of spot orders), several positions, pools, oracle validity",
     f"{M_MARGIN}::test::calculate_user_equity_value_tests[reserve_price]": "the AMM's reserve price",
     f"{M_FUND}::max_funding_rates[update_funding_rate]": "update_funding_rate's oracle-validity guard",
     f"{M_FUND}::unsettled_funding_pnl[twaps, last_24h_avg_funding_rate, block_operation]":
@@ -897,3 +873,480 @@ NOT_PORTED = {
 
 def test_not_ported_is_documented():
     assert all(reason for reason in NOT_PORTED.values())
+
+
+# ============================================================================ math/margin/tests.rs: multi-position accounts
+# The account tests' markets: USDC (market 0, oracle QuoteAsset = $1) and SOL (market 1, Pyth $100, 9 decimals,
+# asset weights 0.8 / 0.9, liability weights 1.2 / 1.1); the SOL perp (margin 10 % / 5 %, oracle $100). Balances are
+# the tests' scaled balances (1e9) at cumulative interest 1e10.
+_USDC_M = SpotMarket(market_index=0, decimals=6, initial_asset_weight=SPOT_WEIGHT_PRECISION,
+                     maintenance_asset_weight=SPOT_WEIGHT_PRECISION)
+_SOL_M = SpotMarket(market_index=1, decimals=9, initial_asset_weight=8 * SPOT_WEIGHT_PRECISION // 10,
+                    maintenance_asset_weight=9 * SPOT_WEIGHT_PRECISION // 10,
+                    initial_liability_weight=12 * SPOT_WEIGHT_PRECISION // 10,
+                    maintenance_liability_weight=11 * SPOT_WEIGHT_PRECISION // 10)
+_SPOT_MARKETS = {0: _USDC_M, 1: _SOL_M}
+_SPOT_PRICES = {0: PRICE_PRECISION, 1: 100 * PRICE_PRECISION}
+_SOL_PERP = {0: PerpMarket(margin_ratio_initial=1000, margin_ratio_maintenance=500, order_step_size=10000000)}
+_SB = SPOT_BALANCE_PRECISION
+_MCTRM = "calculate_margin_requirement_and_total_collateral"
+_USDC_100 = drift.SpotPosition(0, 100 * _SB)
+_SOL_BORROW_100 = drift.SpotPosition(1, 100 * _SB, borrow=True)
+_PERP_100 = PerpPosition(base_asset_amount=100 * BASE_PRECISION)
+
+# (test fn, case, spot positions, perp positions, margin type, account_margin kwargs, expected (attribute → value))
+ACCOUNT_MARGIN = [
+    (f"{_MCTRM}::usdc_deposit_and_5x_sol_bid", "", (drift.SpotPosition(0, 10000 * _SB), drift.SpotPosition(
+        1, 0, open_orders=1, open_bids=500 * 10**9)), (), MRT.INITIAL, {},
+     dict(margin_requirement=50000010000, total_collateral=50000000000)),
+    (f"{_MCTRM}::usdc_deposit_and_5x_sol_ask", "", (drift.SpotPosition(0, 10000 * _SB), drift.SpotPosition(
+        1, 0, open_orders=1, open_asks=-500 * 10**9)), (), MRT.INITIAL, {},
+     dict(margin_requirement=60000010000, total_collateral=60000000000)),
+    (f"{_MCTRM}::sol_deposit_and_5x_sol_ask", "", (drift.SpotPosition(1, 500 * _SB, open_orders=1,
+                                                                       open_asks=-3000 * 10**9),), (), MRT.INITIAL, {},
+     dict(margin_requirement=300000010000, total_collateral=300000000000)),
+    (f"{_MCTRM}::user_custom_margin_ratio", "user 2x (initial)", (_USDC_100, _SOL_BORROW_100), (_PERP_100,), MRT.INITIAL,
+     dict(user_max_margin_ratio=2 * MARGIN_PRECISION), dict(margin_requirement=50000000000)),
+    (f"{_MCTRM}::user_custom_margin_ratio", "user 1x (initial)", (_USDC_100, _SOL_BORROW_100), (_PERP_100,), MRT.INITIAL,
+     dict(user_max_margin_ratio=MARGIN_PRECISION), dict(margin_requirement=30000000000)),
+    (f"{_MCTRM}::user_custom_margin_ratio", "user 0.5x (initial)", (_USDC_100, _SOL_BORROW_100), (_PERP_100,), MRT.INITIAL,
+     dict(user_max_margin_ratio=MARGIN_PRECISION // 2), dict(margin_requirement=20000000000)),
+    (f"{_MCTRM}::user_custom_margin_ratio", "user 10x ignored at maintenance", (_USDC_100, _SOL_BORROW_100), (_PERP_100,),
+     MRT.MAINTENANCE, dict(user_max_margin_ratio=10 * MARGIN_PRECISION), dict(margin_requirement=11500000000)),
+    (f"{_MCTRM}::user_custom_margin_ratio", "SOL deposit, user 0.5x", (drift.SpotPosition(1, 100 * _SB),), (), MRT.INITIAL,
+     dict(user_max_margin_ratio=MARGIN_PRECISION // 2), dict(total_collateral=5000000000)),
+    (f"{_MCTRM}::margin_ratio_override", "override 2x", (_USDC_100, _SOL_BORROW_100), (_PERP_100,), MRT.INITIAL,
+     dict(margin_ratio_override=2 * MARGIN_PRECISION), dict(margin_requirement=50000000000)),
+    (f"{_MCTRM}::margin_ratio_override", "override 1x", (_USDC_100, _SOL_BORROW_100), (_PERP_100,), MRT.INITIAL,
+     dict(margin_ratio_override=MARGIN_PRECISION), dict(margin_requirement=30000000000)),
+    (f"{_MCTRM}::margin_ratio_override", "override 0.5x", (_USDC_100, _SOL_BORROW_100), (_PERP_100,), MRT.INITIAL,
+     dict(margin_ratio_override=MARGIN_PRECISION // 2), dict(margin_requirement=20000000000)),
+    (f"{_MCTRM}::margin_ratio_override", "override 10x applies at maintenance", (_USDC_100, _SOL_BORROW_100), (_PERP_100,),
+     MRT.MAINTENANCE, dict(margin_ratio_override=10 * MARGIN_PRECISION), dict(margin_requirement=210000000000)),
+    (f"{_MCTRM}::margin_ratio_override", "SOL deposit, override 0.5x", (drift.SpotPosition(1, 100 * _SB),), (), MRT.INITIAL,
+     dict(margin_ratio_override=MARGIN_PRECISION // 2), dict(total_collateral=5000000000)),
+]
+_SOL_LOSS = {0: _USDC_M, 1: replace(_SOL_M, cumulative_deposit_interest=SPOT_CUMULATIVE_INTEREST_PRECISION // 99)}
+# The oracle-validity tests: USDC's twap is default_quote_oracle's $1; the SOL spot market sets no historical oracle
+# data, so its last_oracle_price_twap is 0 and Drift classes the $100 Pyth price TooVolatile (100e6 / 1 > 5).
+_TWAPS = dict(spot_oracle_twaps={0: PRICE_PRECISION, 1: 0})
+_BAD_DEPOSIT = dict(all_deposit_oracles_valid=False, all_liability_oracles_valid=True)
+_BAD_LIABILITY = dict(all_deposit_oracles_valid=True, all_liability_oracles_valid=False)
+ACCOUNT_MARGIN += [
+    (f"{_MCTRM}::user_dust_deposit", "10 lamports after a big loss, user 2x", (drift.SpotPosition(1, 1040),), (), MRT.INITIAL,
+     dict(user_max_margin_ratio=2 * MARGIN_PRECISION, spot_markets=_SOL_LOSS, **_TWAPS),
+     dict(total_collateral=0, margin_requirement=0, **_BAD_DEPOSIT)),
+    (f"{_MCTRM}::user_dust_borrow", "1 lamport at $100, user 2x", (drift.SpotPosition(1, 1, borrow=True),), (), MRT.INITIAL,
+     dict(user_max_margin_ratio=2 * MARGIN_PRECISION, **_TWAPS), dict(total_collateral=0, margin_requirement=3, **_BAD_LIABILITY)),
+    (f"{_MCTRM}::user_dust_borrow", "1 lamport below a penny, user 2x", (drift.SpotPosition(1, 1, borrow=True),), (),
+     MRT.INITIAL, dict(user_max_margin_ratio=2 * MARGIN_PRECISION, spot_prices={0: PRICE_PRECISION, 1: PRICE_PRECISION // 10000},
+                       **_TWAPS), dict(total_collateral=0, margin_requirement=3, **_BAD_LIABILITY)),
+    (f"{_MCTRM}::strict_maintenance", "USDC twap 0.9, SOL twap 110", (drift.SpotPosition(0, 10000 * _SB), _SOL_BORROW_100), (),
+     MRT.MAINTENANCE, dict(strict=True, spot_prices={0: (PRICE_PRECISION, PRICE_PRECISION * 9 // 10),
+                                                     1: (100 * PRICE_PRECISION, 110 * PRICE_PRECISION)}),
+     dict(total_collateral=9000000000, margin_requirement=12100000000)),
+]
+
+_LIAB = "calculate_margin_requirement_and_total_collateral_and_liability_info"
+for _twap, _tc in ((PRICE_PRECISION, 990000), (95 * PRICE_PRECISION // 100, 950000), (101 * PRICE_PRECISION // 100, 990000)):
+    ACCOUNT_MARGIN.append((f"{_LIAB}::usdc_less_than_1_with_deposit", f"USDC $0.99, twap {_twap}", (drift.SpotPosition(0, _SB),),
+                           (), MRT.INITIAL, dict(strict=True, spot_prices={0: (99 * 10_000, _twap)}),
+                           dict(total_collateral=_tc, margin_requirement=0)))
+for _twap, _mr in ((PRICE_PRECISION, 1010000), (102 * PRICE_PRECISION // 100, 1020000), (99 * PRICE_PRECISION // 100, 1010000)):
+    ACCOUNT_MARGIN.append((f"{_LIAB}::usdc_more_than_1_with_borrow", f"USDC $1.01, twap {_twap}",
+                           (drift.SpotPosition(0, _SB, borrow=True),), (), MRT.INITIAL,
+                           dict(strict=True, spot_prices={0: (101 * 10_000, _twap)}),
+                           dict(total_collateral=0, margin_requirement=_mr)))
+
+_ISO_TIER = {0: replace(_SOL_PERP[0], contract_tier=ContractTier.ISOLATED)}
+ACCOUNT_MARGIN += [
+    (f"{_LIAB}::no_perp_position_but_trigger_order", "", (_USDC_100,), (PerpPosition(open_orders=1),), MRT.INITIAL, {},
+     dict(margin_requirement=QUOTE_PRECISION // 100, with_perp_isolated_liability=False, with_spot_isolated_liability=False)),
+    (f"{_LIAB}::isolated_contract_tier_count_and_check", "resting limit order only", (_USDC_100,),
+     (PerpPosition(open_orders=1),), MRT.INITIAL, dict(perp_markets=_ISO_TIER),
+     dict(margin_requirement=QUOTE_PRECISION // 100, with_spot_isolated_liability=False, with_perp_isolated_liability=True)),
+    (f"{_LIAB}::isolated_contract_tier_count_and_check", "0.01 SOL long and an order to close", (_USDC_100,),
+     (PerpPosition(base_asset_amount=10000000, open_orders=1),), MRT.INITIAL, dict(perp_markets=_ISO_TIER),
+     dict(margin_requirement=110000, with_perp_isolated_liability=True)),
+    (f"{_LIAB}::no_spot_position_but_trigger_order", "", (_USDC_100, drift.SpotPosition(1, 0, open_orders=1)), (),
+     MRT.INITIAL, {}, dict(margin_requirement=QUOTE_PRECISION // 100)),
+]
+
+
+# invalid_oracle_for_*: ignore_invalid_deposit_oracles values deposits behind the invalid SOL oracle at 0; upstream
+# asserts only that the requirement is not 0: (test fn, spot positions, expected flags)
+INVALID_ORACLE = [
+    (f"{_MCTRM}::invalid_oracle_for_deposit", (drift.SpotPosition(0, 100 * _SB, borrow=True), drift.SpotPosition(1, 100 * _SB)),
+     _BAD_DEPOSIT),
+    (f"{_MCTRM}::invalid_oracle_for_bid", (drift.SpotPosition(1, 0, open_orders=1, open_bids=100 * BASE_PRECISION),), _BAD_DEPOSIT),
+    (f"{_MCTRM}::invalid_oracle_for_ask", (drift.SpotPosition(1, 0, open_orders=1, open_asks=-100 * BASE_PRECISION),),
+     _BAD_LIABILITY),
+]
+
+
+@pytest.mark.parametrize("fn, spot, flags", INVALID_ORACLE, ids=[_src(M_MARGIN, r[0]) for r in INVALID_ORACLE])
+def test_invalid_oracle_ignored_deposits(fn, spot, flags):
+    c = drift.account_margin(spot, (), spot_markets=_SPOT_MARKETS, spot_prices=_SPOT_PRICES, margin_type=MRT.INITIAL,
+                             user_max_margin_ratio=2 * MARGIN_PRECISION, ignore_invalid_deposit_oracles=True, **_TWAPS)
+    assert (c.all_deposit_oracles_valid, c.all_liability_oracles_valid) == tuple(flags.values())
+    assert c.total_collateral == 0
+    assert c.margin_requirement != 0
+    # (not upstream) the user's 2x ratio already weights SOL deposits at 0; without it the ignore flag is what zeroes them
+    if flags is _BAD_DEPOSIT:
+        def tc(ignore):
+            return drift.account_margin(spot, (), spot_markets=_SPOT_MARKETS, spot_prices=_SPOT_PRICES, margin_type=MRT.INITIAL,
+                                        ignore_invalid_deposit_oracles=ignore, **_TWAPS).total_collateral
+        assert tc(True) == 0 < tc(False)
+
+
+@pytest.mark.parametrize("price, twap, conf, delay, valid", [
+    (100 * PRICE_PRECISION, 0, 0, 0, False), (100 * PRICE_PRECISION, 20 * PRICE_PRECISION, 0, 0, True),
+    (100 * PRICE_PRECISION, 17 * PRICE_PRECISION, 0, 0, True), (100 * PRICE_PRECISION, 16 * PRICE_PRECISION, 0, 0, False),
+    (16 * PRICE_PRECISION, 100 * PRICE_PRECISION, 0, 0, False),
+    (0, 0, 0, 0, False), (100 * PRICE_PRECISION, 100 * PRICE_PRECISION, 2 * PRICE_PRECISION, 0, True),
+    (100 * PRICE_PRECISION, 100 * PRICE_PRECISION, 2 * PRICE_PRECISION + 100, 0, False),
+    (100 * PRICE_PRECISION, 100 * PRICE_PRECISION, 0, 120, True), (100 * PRICE_PRECISION, 100 * PRICE_PRECISION, 0, 121, False)])
+def test_oracle_valid_for_margin_guard_rails(price, twap, conf, delay, valid):
+    """math/oracle.rs::oracle_validity under OracleGuardRails::default (state/state.rs), checked at its boundaries
+    (not an upstream test): TooVolatile is ``max/min > 5`` in integer division (100/17 = 5 passes, 100/16 = 6 fails),
+    TooUncertain ``conf·1e6/price > 20000``, StaleForMargin ``delay > 120``."""
+    assert drift.oracle_valid_for_margin(price, twap, confidence=conf, delay=delay) is valid
+
+
+def test_dust_token_amounts():
+    """math/margin/tests.rs::...::user_dust_deposit / user_dust_borrow: the token amounts asserted before the margin."""
+    assert drift.SpotPosition(1, 1040).signed_token_amount(_SOL_LOSS[1]) == 10
+    assert drift.SpotPosition(1, 1, borrow=True).signed_token_amount(_SOL_M) == -1
+    assert drift.SpotPosition(0, 0).signed_token_amount(_USDC_M) == 0
+
+
+
+
+@pytest.mark.parametrize("fn, case, spot, perps, mt, kwargs, expected", ACCOUNT_MARGIN, ids=_ids(M_MARGIN, ACCOUNT_MARGIN))
+def test_account_margin(fn, case, spot, perps, mt, kwargs, expected):
+    c = drift.account_margin(spot, perps, margin_type=mt, **{**dict(
+        spot_markets=_SPOT_MARKETS, perp_markets=_SOL_PERP, spot_prices=_SPOT_PRICES, perp_prices={0: 100 * PRICE_PRECISION}),
+        **kwargs})
+    assert {k: getattr(c, k) for k in expected} == expected
+
+
+# calculate_user_equity::* (test fn, spot positions, perp positions, expected net USD value, quote 1e6)
+USER_EQUITY = [
+    ("calculate_user_equity::usdc_deposit_positive_perp_pnl", (drift.SpotPosition(0, 10 * _SB),),
+     (PerpPosition(base_asset_amount=BASE_PRECISION, quote_asset_amount=-90 * QUOTE_PRECISION),), 20000000),
+    ("calculate_user_equity::usdc_deposit_negative_perp_pnl", (drift.SpotPosition(0, 10 * _SB),),
+     (PerpPosition(base_asset_amount=BASE_PRECISION, quote_asset_amount=-105 * QUOTE_PRECISION),), 5000000),
+    ("calculate_user_equity::usdc_deposit_sol_borrow", (drift.SpotPosition(0, 10000 * _SB),
+                                                        drift.SpotPosition(1, 90 * _SB, borrow=True)), (), 1000000000),
+]
+
+
+@pytest.mark.parametrize("fn, spot, perps, expected", USER_EQUITY, ids=[_src(M_MARGIN, r[0]) for r in USER_EQUITY])
+def test_user_equity(fn, spot, perps, expected):
+    perp_market = {0: PerpMarket(margin_ratio_initial=2000, margin_ratio_maintenance=1000, order_step_size=1000)}
+    assert drift.user_equity(spot, perps, spot_markets=_SPOT_MARKETS, perp_markets=perp_market, spot_prices=_SPOT_PRICES,
+                             perp_prices={0: 100 * PRICE_PRECISION}) == expected
+
+
+# calculate_perp_position_value_and_pnl_prediction_market::* (a Prediction contract: price in [0, $1], margin 100 % /
+# 99.99 %, unrealised pnl weights 0 initial / 1 maintenance): (test fn, base, quote, price,
+# expected (initial requirement, initial upnl), (maintenance requirement, maintenance upnl))
+_PRED = "calculate_perp_position_value_and_pnl_prediction_market"
+PREDICTION = [
+    (f"{_PRED}::long", -BASE_PRECISION, QUOTE_PRECISION * 3 // 4, PRICE_PRECISION // 4, (750000, 0), (749925, 500000)),
+    (f"{_PRED}::short", BASE_PRECISION, -QUOTE_PRECISION // 4, PRICE_PRECISION * 3 // 4, (750000, 0), (749925, 500000)),
+]
+
+
+@pytest.mark.parametrize("fn, base, quote, price, initial, maintenance", PREDICTION, ids=[_src(M_MARGIN, r[0]) for r in PREDICTION])
+def test_prediction_market_value_and_pnl(fn, base, quote, price, initial, maintenance):
+    market = PerpMarket(margin_ratio_initial=10_000, margin_ratio_maintenance=9_999, prediction_market=True,
+                        unrealized_pnl_maintenance_asset_weight=SPOT_WEIGHT_PRECISION, unrealized_pnl_initial_asset_weight=0)
+    position = PerpPosition(base_asset_amount=base, quote_asset_amount=quote)
+    for mt, expected in ((MRT.INITIAL, initial), (MRT.MAINTENANCE, maintenance)):
+        assert drift.perp_position_value_and_pnl(position, market, price, mt)[:2] == expected
+
+
+# get_margin_calculation_for_disable_high_leverage_mode::margin_type_config::* (state/margin_calculation.rs
+# MarginTypeConfig): (test fn, config, expected cross type, {isolated market index: expected type})
+_MTC = "get_margin_calculation_for_disable_high_leverage_mode::margin_type_config"
+_D, _IPO, _CMO = drift.MarginTypeConfig.default, drift.MarginTypeConfig.isolated_position_override, drift.MarginTypeConfig.cross_margin_override
+_I, _M, _F = MRT.INITIAL, MRT.MAINTENANCE, MRT.FILL
+MARGIN_TYPE_CONFIG = [
+    (f"{_MTC}::default_returns_same_type_for_cross_and_isolated", "initial", _D(_I), _I, {0: _I, 1: _I, 99: _I}),
+    (f"{_MTC}::default_returns_same_type_for_cross_and_isolated", "maintenance", _D(_M), _M, {0: _M, 1: _M}),
+    (f"{_MTC}::default_returns_same_type_for_cross_and_isolated", "fill", _D(_F), _F, {0: _F}),
+    (f"{_MTC}::isolated_position_override_cross_uses_default", "", _IPO(0, _I, _M, _I), _I, {}),
+    (f"{_MTC}::isolated_position_override_matching_market_uses_override", "", _IPO(5, _I, _M, _I), None, {5: _I}),
+    (f"{_MTC}::isolated_position_override_non_matching_market_uses_default", "", _IPO(5, _I, _M, _I), None,
+     {0: _M, 1: _M, 4: _M, 6: _M, 99: _M}),
+    (f"{_MTC}::cross_margin_override_cross_uses_override", "", _CMO(_I, _M), _I, {}),
+    (f"{_MTC}::cross_margin_override_all_isolated_use_default", "", _CMO(_I, _M), None, {0: _M, 1: _M, 5: _M, 99: _M}),
+    (f"{_MTC}::scenario_increase_cross_position_size", "", _CMO(_I, _M), _I, {0: _M, 1: _M, 2: _M}),
+    (f"{_MTC}::scenario_increase_isolated_position_size", "", _IPO(0, _I, _M, _I), _I, {0: _I, 1: _M, 2: _M}),
+    (f"{_MTC}::scenario_reduce_position_size", "", _D(_M), _M, {0: _M, 1: _M, 2: _M}),
+    (f"{_MTC}::fill_margin_type_scenarios", "isolated override", _IPO(3, _F, _M, _I), _I, {3: _F, 0: _M}),
+    (f"{_MTC}::fill_margin_type_scenarios", "cross override", _CMO(_F, _M), _F, {0: _M}),
+]
+
+
+@pytest.mark.parametrize("fn, case, config, cross, isolated", MARGIN_TYPE_CONFIG, ids=_ids(M_MARGIN, MARGIN_TYPE_CONFIG))
+def test_margin_type_config(fn, case, config, cross, isolated):
+    if cross is not None:
+        assert config.cross_margin_requirement_type() is cross
+    for index, expected in isolated.items():
+        assert config.isolated_margin_requirement_type(index) is expected
+
+
+def test_margin_type_config_drives_account_margin():
+    """A CrossMarginOverride's cross type is the one account_margin applies (the SOL perp at 10 % initial)."""
+    c = drift.account_margin((), (_PERP_100,), spot_markets=_SPOT_MARKETS, perp_markets=_SOL_PERP, spot_prices=_SPOT_PRICES,
+                             perp_prices={0: 100 * PRICE_PRECISION}, margin_type=_CMO(_I, _M))
+    assert c.margin_requirement == 100 * 100 * QUOTE_PRECISION * 1000 // MARGIN_PRECISION
+
+
+# calculate_max_withdrawable_amount::* (the USDC / SOL markets above): (test fn, spot positions, market, expected tokens)
+MAX_WITHDRAWABLE = [
+    ("calculate_max_withdrawable_amount::usdc_withdraw", (drift.SpotPosition(0, 10000 * _SB), drift.SpotPosition(
+        1, 0, open_orders=1, open_bids=100 * 10**9)), 0, 10000000000),
+    ("calculate_max_withdrawable_amount::sol_withdraw", (drift.SpotPosition(0, 10000 * _SB, borrow=True),
+                                                         drift.SpotPosition(1, 200 * _SB)), 1, 74999999000),
+    ("calculate_max_withdrawable_amount::sol_dust_withdraw", (drift.SpotPosition(0, 1, borrow=True),
+                                                              drift.SpotPosition(1, 8008)), 1, 7000),
+]
+
+
+@pytest.mark.parametrize("fn, spot, index, expected", MAX_WITHDRAWABLE, ids=[_src(M_MARGIN, r[0]) for r in MAX_WITHDRAWABLE])
+def test_max_withdrawable_amount(fn, spot, index, expected):
+    assert drift.max_withdrawable_amount(index, spot, spot_markets=_SPOT_MARKETS, spot_prices=_SPOT_PRICES) == expected
+
+
+# validate_spot_margin_trading::* : (test fn, spot positions, perp positions, margin trading on, expected error or None)
+_ISO_PERP = {0: PerpMarket(margin_ratio_initial=1000, margin_ratio_maintenance=500, order_step_size=10000000,
+                           contract_tier=ContractTier.ISOLATED)}
+SPOT_MARGIN_TRADING = [
+    ("validate_spot_margin_trading::sol_ask_larger_than_deposit", (drift.SpotPosition(0, 10000 * _SB), drift.SpotPosition(
+        1, _SB, open_asks=-100 * 10**9)), (), False, "MarginTradingDisabled"),
+    ("validate_spot_margin_trading::sol_ask_smaller_than_deposit", (drift.SpotPosition(0, 10000 * _SB), drift.SpotPosition(
+        1, 2 * _SB, open_asks=-(10**9))), (), False, None),
+    ("validate_spot_margin_trading::sol_ask_with_borrow", (drift.SpotPosition(0, 10000 * _SB), drift.SpotPosition(
+        1, 2 * _SB, borrow=True, open_asks=-(10**9))), (), False, "MarginTradingDisabled"),
+    ("validate_spot_margin_trading::sol_bids_value_larger_than_usdc_deposit", (drift.SpotPosition(0, 100 * _SB),
+     drift.SpotPosition(1, 2 * _SB, open_bids=2 * 10**9)), (), False, "MarginTradingDisabled"),
+    ("validate_spot_margin_trading::sol_bids_value_smaller_than_usdc_deposit", (drift.SpotPosition(0, 1000 * _SB),
+     drift.SpotPosition(1, 2 * _SB, open_bids=2 * 10**9)), (), False, None),
+    ("validate_spot_margin_trading::sol_bids_with_usdc_borrow", (drift.SpotPosition(0, 100 * _SB, borrow=True),
+     drift.SpotPosition(1, 2 * _SB, open_bids=2 * 10**9)), (), False, "MarginTradingDisabled"),
+    ("validate_spot_margin_trading::attempt_enable_margin_trading_with_isolated_perp", (drift.SpotPosition(0, 100 * _SB),
+     drift.SpotPosition(1, 2 * _SB, open_bids=2 * 10**9)), (PerpPosition(
+         base_asset_amount=BASE_PRECISION, quote_asset_amount=-150 * QUOTE_PRECISION, quote_entry_amount=-150 * QUOTE_PRECISION,
+         quote_break_even_amount=-150 * QUOTE_PRECISION, open_orders=1, open_bids=BASE_PRECISION),), True,
+     "IsolatedAssetTierViolation"),
+]
+
+
+@pytest.mark.parametrize("fn, spot, perps, enabled, error", SPOT_MARGIN_TRADING,
+                         ids=[_src(M_MARGIN, r[0]) for r in SPOT_MARGIN_TRADING])
+def test_validate_spot_margin_trading(fn, spot, perps, enabled, error):
+    kwargs = dict(spot_markets=_SPOT_MARKETS, perp_markets=_ISO_PERP, spot_prices=_SPOT_PRICES, margin_trading_enabled=enabled)
+    if error is None:
+        assert drift.validate_spot_margin_trading(spot, perps, **kwargs) is None
+    else:
+        with pytest.raises(Rejected) as e:
+            drift.validate_spot_margin_trading(spot, perps, **kwargs)
+        assert e.value.reason == error
+
+
+# ---- cross and isolated positions in one account (get_margin_calculation_for_disable_high_leverage_mode::
+# meets_place_order_margin_requirement_with_isolated::*, ::fill_perp_order_margin_requirement_with_isolated::*): SOL-PERP
+# (market 0, $100) and ETH-PERP (market 2, $1000), both 10 % / 5 %; USDC the only spot market. Positions in whole units.
+_SOL_ETH = {0: PerpMarket(margin_ratio_initial=1000, margin_ratio_maintenance=500, order_step_size=10000000, market_index=0),
+            2: PerpMarket(margin_ratio_initial=1000, margin_ratio_maintenance=500, order_step_size=10000000, market_index=2)}
+_SOL_ETH_PRICES = {0: 100 * PRICE_PRECISION, 2: 1000 * PRICE_PRECISION}
+
+
+def _cross(market: int, base: int, quote: int, **kw) -> PerpPosition:
+    return PerpPosition(market_index=market, base_asset_amount=base * BASE_PRECISION, quote_asset_amount=quote * QUOTE_PRECISION,
+                        **kw)
+
+
+def _iso(market: int, base: int, quote: int, usdc: int, **kw) -> PerpPosition:
+    return _cross(market, base, quote, isolated=True, isolated_position_scaled_balance=usdc * _SB, **kw)
+
+
+_MPO = "get_margin_calculation_for_disable_high_leverage_mode::meets_place_order_margin_requirement_with_isolated"
+# (test fn, USDC cross deposit, perp positions, risk increasing, isolated market index of the order, passes)
+PLACE_ORDER = [
+    ("cross_order_passes_when_isolated_fails_initial_but_passes_maintenance", 1000, (_iso(0, 10, -1000, 70),), True, None, True),
+    ("cross_order_passes_when_cross_passes_initial_no_other_isolated", 1000, (), True, None, True),
+    ("cross_order_fails_when_other_isolated_fails_maintenance", 1000, (_iso(0, 10, -1000, 40),), True, None, False),
+    ("cross_order_fails_when_cross_only_passes_maintenance", 70, (_cross(0, 10, -1000),), True, None, False),
+    ("cross_order_fails_when_cross_fails_maintenance", 40, (_cross(0, 10, -1000),), True, None, False),
+    ("cross_order_not_risk_increasing_passes_when_all_pass_maintenance", 70, (_cross(0, 10, -1000),), False, None, True),
+    ("cross_order_not_risk_increasing_fails_when_other_isolated_fails_maintenance", 1000, (_iso(0, 10, -1000, 40),), False, None,
+     False),
+    ("cross_order_not_risk_increasing_fails_when_cross_fails_maintenance", 40, (_cross(0, 10, -1000),), False, None, False),
+    ("isolated_order_passes_when_other_isolated_fails_initial_but_passes_maintenance", 1000,
+     (_iso(0, 10, -1000, 70), _iso(2, 1, -1000, 200)), True, 2, True),
+    ("isolated_order_fails_when_cross_account_fails_initial_margin", 80, (_cross(0, 10, -1000), _iso(2, 1, -1000, 200)), True, 2,
+     True),  # upstream asserts is_ok: a cross account at maintenance only passes an isolated order (cross checked at MM)
+    ("isolated_order_fails_when_isolated_deposit_would_make_cross_fail_initial_margin", 110,
+     (_cross(0, 10, -1000), _iso(2, 1, -1000, 110, open_orders=1, open_bids=BASE_PRECISION // 2)), True, 2, False),
+    ("isolated_order_passes_when_cross_has_plenty_of_collateral", 1000, (_iso(2, 1, -1000, 150),), True, 2, True),
+    ("isolated_order_fails_when_other_isolated_fails_maintenance_margin", 1000, (_iso(0, 10, -1000, 40), _iso(2, 1, -1000, 200)),
+     True, 2, False),
+    ("isolated_order_passes_when_cross_only_passes_maintenance", 70, (_iso(2, 1, -1000, 150),), True, 2, True),
+    ("isolated_order_fails_when_current_isolated_only_passes_maintenance", 1000, (_iso(2, 1, -1000, 70),), True, 2, False),
+    ("isolated_order_fails_when_current_isolated_fails_maintenance", 1000, (_iso(2, 1, -1000, 40),), True, 2, False),
+    ("isolated_order_not_risk_increasing_passes_when_all_pass_maintenance", 70, (_cross(0, 10, -1000), _iso(2, 1, -1000, 70)),
+     False, 2, True),
+    ("isolated_order_not_risk_increasing_fails_when_other_isolated_fails_maintenance", 1000,
+     (_iso(0, 10, -1000, 40), _iso(2, 1, -1000, 200)), False, 2, False),
+]
+
+
+@pytest.mark.parametrize("fn, usdc, perps, risk_increasing, iso_index, passes", PLACE_ORDER,
+                         ids=[_src(M_MARGIN, f"{_MPO}::{r[0]}") for r in PLACE_ORDER])
+def test_meets_place_order_margin_requirement(fn, usdc, perps, risk_increasing, iso_index, passes):
+    kwargs = dict(risk_increasing=risk_increasing, isolated_market_index=iso_index, spot_markets={0: _USDC_M},
+                  perp_markets=_SOL_ETH, spot_prices={0: (PRICE_PRECISION, PRICE_PRECISION)}, perp_prices=_SOL_ETH_PRICES)
+    spot = (drift.SpotPosition(0, usdc * _SB),)
+    if passes:
+        assert drift.meets_place_order_margin_requirement(spot, perps, **kwargs).meets_margin_requirement
+    else:
+        with pytest.raises(Rejected) as e:
+            drift.meets_place_order_margin_requirement(spot, perps, **kwargs)
+        assert e.value.reason == "InsufficientCollateral"
+
+
+_FPO = "get_margin_calculation_for_disable_high_leverage_mode::fill_perp_order_margin_requirement_with_isolated"
+_FILL_ISO_0 = drift.MarginTypeConfig.isolated_position_override(0, MRT.FILL, MRT.MAINTENANCE, MRT.MAINTENANCE)
+_MAINT_ISO_0 = drift.MarginTypeConfig.isolated_position_override(0, MRT.MAINTENANCE, MRT.MAINTENANCE, MRT.MAINTENANCE)
+_FILL_CROSS = drift.MarginTypeConfig.cross_margin_override(MRT.FILL, MRT.MAINTENANCE)
+_MAINT_CROSS = drift.MarginTypeConfig.cross_margin_override(MRT.MAINTENANCE, MRT.MAINTENANCE)
+# (test fn, USDC cross deposit, perp positions, margin type config, meets the requirement)
+FILL_ISOLATED = [
+    ("isolated_fill_increasing_passes_when_current_isolated_passes_fill_others_maintenance", 70, (_iso(0, 1, -100, 150),),
+     _FILL_ISO_0, True),
+    ("isolated_fill_increasing_fails_when_current_isolated_only_passes_maintenance", 1000, (_iso(0, 1, -100, 7),), _FILL_ISO_0,
+     False),
+    ("isolated_fill_increasing_fails_when_current_isolated_fails_maintenance", 1000, (_iso(0, 10, -1000, 40),), _FILL_ISO_0, False),
+    ("isolated_fill_increasing_fails_when_cross_fails_maintenance", 40, (_iso(0, 1, -100, 150), _cross(2, 1, -1000)), _FILL_ISO_0,
+     False),
+    ("isolated_fill_increasing_fails_when_other_isolated_fails_maintenance", 70, (_iso(0, 1, -100, 150), _iso(2, 1, -1000, 40)),
+     _FILL_ISO_0, False),
+    ("isolated_fill_decreasing_passes_when_all_pass_maintenance", 70, (_iso(0, 10, -1000, 70),), _MAINT_ISO_0, True),
+    ("isolated_fill_decreasing_fails_when_current_isolated_fails_maintenance", 1000, (_iso(0, 10, -1000, 40),), _MAINT_ISO_0, False),
+    ("isolated_fill_decreasing_fails_when_other_isolated_fails_maintenance", 70, (_iso(0, 10, -1000, 70), _iso(2, 1, -1000, 40)),
+     _MAINT_ISO_0, False),
+    ("cross_fill_increasing_passes_when_cross_passes_fill_isolated_maintenance", 150, (_cross(0, 1, -100),), _FILL_CROSS, True),
+    ("cross_fill_increasing_fails_when_cross_only_passes_maintenance", 70, (_cross(0, 10, -1000),), _FILL_CROSS, False),
+    ("cross_fill_increasing_fails_when_cross_fails_maintenance", 40, (_cross(0, 10, -1000),), _FILL_CROSS, False),
+    ("cross_fill_increasing_fails_when_other_isolated_fails_maintenance", 150, (_cross(0, 1, -100), _iso(2, 1, -1000, 40)),
+     _FILL_CROSS, False),
+    ("cross_fill_decreasing_passes_when_all_pass_maintenance", 70, (_cross(0, 10, -1000),), _MAINT_CROSS, True),
+    ("cross_fill_decreasing_fails_when_cross_fails_maintenance", 40, (_cross(0, 10, -1000),), _MAINT_CROSS, False),
+    ("cross_fill_decreasing_fails_when_other_isolated_fails_maintenance", 70, (_cross(0, 10, -1000), _iso(2, 1, -1000, 40)),
+     _MAINT_CROSS, False),
+]
+
+
+@pytest.mark.parametrize("fn, usdc, perps, config, meets", FILL_ISOLATED, ids=[_src(M_MARGIN, f"{_FPO}::{r[0]}") for r in FILL_ISOLATED])
+def test_fill_margin_requirement_with_isolated(fn, usdc, perps, config, meets):
+    c = drift.account_margin((drift.SpotPosition(0, usdc * _SB),), perps, spot_markets={0: _USDC_M}, perp_markets=_SOL_ETH,
+                             spot_prices={0: PRICE_PRECISION}, perp_prices=_SOL_ETH_PRICES, margin_type=config)
+    assert c.meets_margin_requirement is meets
+
+
+# test::asset_tier_checks (ContractTier::is_as_safe_as; the defaults are HighlySpeculative and Unlisted):
+# (contract tier, best contract, best asset, expected)
+_CT, _AT = ContractTier, drift.AssetTier
+ASSET_TIER_CHECKS = [
+    (_CT.A, _CT.A, _AT.UNLISTED, True), (_CT.A, _CT.A, _AT.CROSS, True), (_CT.B, _CT.HIGHLY_SPECULATIVE, _AT.UNLISTED, True),
+    (_CT.C, _CT.SPECULATIVE, _AT.UNLISTED, True), (_CT.C, _CT.C, _AT.CROSS, True),
+    (_CT.SPECULATIVE, _CT.SPECULATIVE, _AT.UNLISTED, True), (_CT.SPECULATIVE, _CT.ISOLATED, _AT.UNLISTED, True),
+    (_CT.SPECULATIVE, _CT.HIGHLY_SPECULATIVE, _AT.UNLISTED, True), (_CT.ISOLATED, _CT.ISOLATED, _AT.UNLISTED, True),
+    (_CT.A, _CT.A, _AT.COLLATERAL, False), (_CT.A, _CT.B, _AT.COLLATERAL, False), (_CT.B, _CT.A, _AT.COLLATERAL, False),
+    (_CT.B, _CT.A, _AT.UNLISTED, False), (_CT.C, _CT.B, _AT.CROSS, False), (_CT.C, _CT.B, _AT.ISOLATED, False),
+    (_CT.C, _CT.A, _AT.UNLISTED, False), (_CT.SPECULATIVE, _CT.A, _AT.UNLISTED, False),
+    (_CT.SPECULATIVE, _CT.A, _AT.COLLATERAL, False), (_CT.SPECULATIVE, _CT.B, _AT.COLLATERAL, False),
+    (_CT.SPECULATIVE, _CT.B, _AT.CROSS, False), (_CT.SPECULATIVE, _CT.C, _AT.COLLATERAL, False),
+    (_CT.HIGHLY_SPECULATIVE, _CT.C, _AT.COLLATERAL, False), (_CT.HIGHLY_SPECULATIVE, _CT.SPECULATIVE, _AT.ISOLATED, False),
+    (_CT.SPECULATIVE, _CT.SPECULATIVE, _AT.COLLATERAL, False), (_CT.SPECULATIVE, _CT.SPECULATIVE, _AT.CROSS, False),
+    (_CT.SPECULATIVE, _CT.ISOLATED, _AT.COLLATERAL, False), (_CT.SPECULATIVE, _CT.ISOLATED, _AT.CROSS, False),
+    (_CT.SPECULATIVE, _CT.ISOLATED, _AT.ISOLATED, False), (_CT.HIGHLY_SPECULATIVE, _CT.ISOLATED, _AT.UNLISTED, True),
+    (_CT.ISOLATED, _CT.A, _AT.UNLISTED, False), (_CT.ISOLATED, _CT.HIGHLY_SPECULATIVE, _AT.UNLISTED, False),
+    (_CT.ISOLATED, _CT.ISOLATED, _AT.ISOLATED, False), (_CT.ISOLATED, _CT.HIGHLY_SPECULATIVE, _AT.UNLISTED, False),
+]
+
+
+@pytest.mark.parametrize("tier, best_contract, best_asset, expected", ASSET_TIER_CHECKS,
+                         ids=[_src(M_MARGIN, "test::asset_tier_checks", f"{i}") for i in range(len(ASSET_TIER_CHECKS))])
+def test_asset_tier_checks(tier, best_contract, best_asset, expected):
+    assert drift.contract_tier_is_as_safe_as(tier, best_contract, best_asset) is expected
+
+
+# pools::* : a market outside the user's pool is refused.
+POOLS = [
+    ("pools::spot", (drift.SpotPosition(0, 10000 * _SB),), (), {0: replace(_USDC_M, pool_id=1)}, {}),
+    ("pools::perp_market_invalid_pool_id", (), (_PERP_100,), {}, {0: replace(_SOL_PERP[0], pool_id=1)}),
+]
+
+
+@pytest.mark.parametrize("fn, spot, perps, spot_markets, perp_markets", POOLS, ids=[_src(M_MARGIN, r[0]) for r in POOLS])
+def test_pools_invalid_pool_id(fn, spot, perps, spot_markets, perp_markets):
+    with pytest.raises(Rejected) as e:
+        drift.account_margin(spot, perps, spot_markets=spot_markets, perp_markets=perp_markets, spot_prices=_SPOT_PRICES,
+                             perp_prices={0: 100 * PRICE_PRECISION}, margin_type=MRT.INITIAL)
+    assert e.value.reason == "InvalidPoolId"
+    # (not upstream) the same account in its own pool is accepted; a pool-1 user's USDC deposit counts as 0
+    drift.account_margin(spot, perps, spot_markets=spot_markets, perp_markets=perp_markets, spot_prices=_SPOT_PRICES,
+                         perp_prices={0: 100 * PRICE_PRECISION}, margin_type=MRT.INITIAL, user_pool_id=1)
+    if spot:
+        assert drift.account_margin(spot, (), spot_markets={0: _USDC_M}, spot_prices=_SPOT_PRICES, user_pool_id=1,
+                                    margin_type=MRT.INITIAL).total_collateral == 0
+
+
+def test_isolated_position_margin_requirement():
+    """math/margin/tests.rs::isolated_position::isolated_position_margin_requirement: a cross account (20k USDC, 100 SOL
+    borrowed) beside an isolated 100 SOL long entered at $110 with $100 of isolated USDC; then with a 10 % buffer."""
+    spot = (drift.SpotPosition(0, 20000 * _SB), _SOL_BORROW_100)
+    perps = (_iso(0, 100, -11000, 100),)
+    kw = dict(spot_markets=_SPOT_MARKETS, perp_markets=_SOL_PERP, spot_prices=_SPOT_PRICES, perp_prices={0: 100 * PRICE_PRECISION},
+              margin_type=MRT.INITIAL)
+    c = drift.account_margin(spot, perps, **kw)
+    iso = c.isolated_calculation(0)
+    assert (c.margin_requirement, c.total_collateral) == (12000000000, 20000000000)
+    assert (iso.margin_requirement, iso.total_collateral) == (1000000000, -900000000)
+    assert (c.meets_margin_requirement, c.meets_cross_margin_requirement, iso.meets_margin_requirement) == (False, True, False)
+    b = drift.account_margin(spot, perps, margin_buffer=1000, **kw)
+    iso = b.isolated_calculation(0)
+    assert (b.margin_requirement_plus_buffer, b.total_collateral_plus_buffer) == (13000000000, 20000000000)
+    assert (iso.margin_requirement_plus_buffer, iso.total_collateral_plus_buffer) == (2000000000, -1000000000)
+
+
+def test_disable_high_leverage_mode_leaves_user_unchanged():
+    """math/margin/tests.rs::get_margin_calculation_for_disable_high_leverage_mode::check_user_not_changed: the
+    positions' max margin ratios (here on an open SOL long, so they would matter) are ignored and the user is unchanged."""
+    spot = (drift.SpotPosition(0, 20000 * _SB), _SOL_BORROW_100)
+    perps = (replace(_PERP_100, max_margin_ratio=2 * MARGIN_PRECISION), PerpPosition(market_index=1, max_margin_ratio=5 * MARGIN_PRECISION))
+    before = (spot, perps)
+    kw = dict(spot_markets=_SPOT_MARKETS, perp_markets=_SOL_PERP, spot_prices=_SPOT_PRICES, perp_prices={0: 100 * PRICE_PRECISION})
+    c = drift.margin_calculation_for_disable_high_leverage_mode(spot, perps, **kw)
+    assert (spot, perps) == before and perps[0].max_margin_ratio == 2 * MARGIN_PRECISION
+    # the 10 % market ratio, not the position's 2x: 12000 (SOL borrow × 1.2) + 10000 × 10 %, buffer 1 % of 20000 liability
+    assert c.margin_requirement == 12000000000 + 1000000000
+    assert c.margin_requirement_plus_buffer == 13000000000 + (10000000000 + 10000000000) // 100
+
+
+def test_account_margin_bad_input_is_named():
+    """(not upstream) a market or price missing from the maps is an InvalidInput naming the argument, not a KeyError."""
+    from ramparts.errors import InvalidInput
+    for call in (lambda: drift.account_margin((drift.SpotPosition(3, _SB),), spot_markets=_SPOT_MARKETS, spot_prices=_SPOT_PRICES),
+                 lambda: drift.account_margin((), (_PERP_100,), spot_markets=_SPOT_MARKETS, spot_prices=_SPOT_PRICES),
+                 lambda: drift.user_equity((drift.SpotPosition(1, _SB),), spot_markets=_SPOT_MARKETS, spot_prices={0: PRICE_PRECISION}),
+                 lambda: drift.max_withdrawable_amount(5, (), spot_markets=_SPOT_MARKETS, spot_prices=_SPOT_PRICES)):
+        with pytest.raises(InvalidInput):
+            call()
+    with pytest.raises(InvalidInput):
+        drift.SpotPosition(1, -1)

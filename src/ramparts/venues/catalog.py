@@ -55,13 +55,17 @@ VENUES: tuple[VenueEntry, ...] = (
                                "against the 2025-10-10 cascade (ramparts validate)",)),
     VenueEntry("drift", "Drift v2", "ramparts.venues.drift", "drift-labs/protocol-v2 @ 0ae3e3b1db782a6765c3525b3dec38ad4d9d3a62",
                "size-premium margin ratios, asset and liability weights (scaled initial weight), the fill margin type and "
-               "high-leverage mode, the liquidation maths (shortage cover, time-based fee, max pct, perp and spot IF fees, swap "
+               "high-leverage mode, the account margin calculation over spot and perp positions (cross and isolated, worst-case "
+               "spot order fills, strict prices, custom ratios, margin-type configs, oracle validity, pools), place-order, "
+               "withdrawal and spot-margin-trading checks; Drift's tests reproduced: math/margin 87/87, math/liquidation 28/28, "
+               "controller/liquidation 28/66, state/perp_market 3/16, math/funding 4/4, math/bankruptcy 7/7; the liquidation maths (shortage cover, time-based fee, max pct, perp and spot IF fees, swap "
                "and transfer boundaries), liquidate_perp and resolve_perp_bankruptcy as pure functions, funding and its "
                "fee-pool cap", ("tests/test_venues.py", "tests/test_venue_drift_cases.py"), "drift",
                ("an account holding a cross and an isolated perp position at once",
                 "liquidate_perp_with_fill: fills against makers and the AMM (order matching, auctions, AMM reserves)",
                 "the spot-side liquidations (the controller's spot balance and interest accounting; the maths they call is ported)",
-                "spot positions beyond one USDC balance, several positions, pools, oracle validity",
+                "liquidating an account of several positions (the margin of such an account is reproduced; liquidate_perp_account "
+                "takes one position); fuel bonuses; the oracle's stable-coin staleness and data-point rules",
                 "the AMM: reserve price, TWAP updates, the 24 h average funding rate, trigger prices, fill permissions",
                 "the liquidation's oracle TWAP-divergence guard and the liquidator's own initial-margin check (left to the caller)",
                 "one high-leverage flag (HighLeverage and HighLeverageMaintenance not told apart); no AssetTier"),

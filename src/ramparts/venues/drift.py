@@ -1,13 +1,22 @@
 """Drift v2: size-premium margin ratios (initial, fill, maintenance, high-leverage mode), asset and
-liability weights (size discount, scaled initial asset weight), the liquidation maths, ``liquidate_perp``
-and ``resolve_perp_bankruptcy`` as pure functions, funding payments and socialised loss.
+liability weights (size discount, scaled initial asset weight), the account margin calculation over spot and perp
+positions (cross and isolated, worst-case spot order fills, strict oracle prices, custom ratios, margin-type
+configs, oracle validity, pools), the place-order and spot-margin-trading checks, the liquidation maths,
+``liquidate_perp`` and ``resolve_perp_bankruptcy`` as pure functions, funding payments and socialised loss.
+
+Drift's own unit tests reproduced (``tests/test_venue_drift_cases.py``; #[test] functions at the pinned commit):
+``math/margin/tests.rs`` 87/87 (one assertion left: the AMM reserve price in calculate_user_equity_value_tests),
+``math/liquidation/tests.rs`` 28/28, ``controller/liquidation/tests.rs`` 28/66, ``state/perp_market/tests.rs``
+3/16, ``math/funding/tests.rs`` 4/4, ``math/bankruptcy/tests.rs`` 7/7. What is not reproduced, and why, is the
+test module's ``NOT_PORTED``.
 
 Source: ``ramparts/reference/open-source-venues.md`` §2, read from drift-labs/protocol-v2 at commit
 ``0ae3e3b1db782a6765c3525b3dec38ad4d9d3a62`` (``programs/drift/src/``: ``math/margin.rs``,
 ``math/liquidation.rs``, ``math/funding.rs``, ``math/bankruptcy.rs``, ``math/position.rs``,
 ``math/spot_balance.rs``, ``state/perp_market.rs``, ``state/spot_market.rs``, ``state/margin_calculation.rs``,
 ``state/liquidation_mode.rs``, ``controller/liquidation.rs``, ``controller/position.rs``,
-``controller/funding.rs``). The venue's own unit tests are ported in ``tests/test_venue_drift_cases.py``.
+``controller/funding.rs``, ``state/user.rs`` (SpotPosition, OrderFillSimulation), ``math/oracle.rs`` and
+``state/state.rs`` (oracle validity under OracleGuardRails::default)). The venue's own unit tests are ported in ``tests/test_venue_drift_cases.py``.
 
 Units, as Drift's (ints): PRICE 1e6, BASE 1e9, QUOTE 1e6, margin ratios and weights 1e4 (1000 =
 10 %), liquidation fees and IF fees 1e6, ``imf_factor`` 1e6, liquidation percentages 1e4, funding
@@ -31,6 +40,16 @@ Margin (``math/margin.rs``, ``state/perp_market.rs``)::
                                    initial aw scaled by start/deposit_value once deposits exceed the start
     unrealised-pnl asset weight = 1 if pnl ≤ 0; maintenance weight; initial/fill: size-discounted by
                                    unrealized_pnl_imf_factor (size = pnl·1e3), scaled by max_imbalance/net pnl
+
+Account margin (``calculate_margin_requirement_and_total_collateral_and_liability_info``)::
+
+    USDC (spot 0)     deposit → collateral at min(price, twap₅) (strict); borrow → requirement at max(price, twap₅)
+    other spot        per side, fill all bids or all asks at max price: balance' = balance + orders,
+                      contribution = balance'·price·weight(balance')/1e4 + orders_value; keep the lower (asks on a tie);
+                      custom ratio r: asset weight ≤ 1e4 − r, liability weight ≥ 1e4 + r;  + $0.01 per open order
+    perp              requirement(custom = max(user, position) ratio at initial, then the override) and weighted pnl
+                      to cross, or, isolated, to its own calculation with its USDC balance
+    place order       strict; risk-increasing: own account initial, the rest maintenance; else all maintenance
 
 Liquidation (``math/liquidation.rs``, ``controller/liquidation.rs::liquidate_perp``)::
 
@@ -59,23 +78,23 @@ __all__ = [
     "BASE_PRECISION", "DEFAULT_LIQUIDATION_MARGIN_BUFFER_RATIO", "FUNDING_RATE_PRECISION", "LIQUIDATION_FEE_PRECISION",
     "LIQUIDATION_PCT_PRECISION", "MARGIN_PRECISION", "PRICE_PRECISION", "QUOTE_PRECISION", "SPOT_BALANCE_PRECISION",
     "SPOT_CUMULATIVE_INTEREST_PRECISION", "U128_MAX", "U32_MAX", "U64_MAX",
-    "ContractTier", "MarginCalculation", "MarginRequirementType", "PerpAccount", "PerpAccountLiquidation",
+    "AssetTier", "ContractTier", "MarginCalculation", "MarginRequirementType", "MarginTypeConfig", "OrderFillSimulation", "SpotPosition", "PerpAccount", "PerpAccountLiquidation",
     "PerpBankruptcy", "PerpLiquidation", "PerpMarket", "PerpPosition", "SpotMarket",
-    "asset_transfer_for_liability_transfer", "asset_weight", "base_asset_amount_to_cover_margin_shortage",
-    "base_asset_value", "base_liquidator_fee", "cumulative_deposit_interest_delta_to_resolve_bankruptcy",
+    "account_margin", "asset_transfer_for_liability_transfer", "asset_weight", "base_asset_amount_to_cover_margin_shortage",
+    "base_asset_value", "base_liquidator_fee", "contract_tier_is_as_safe_as", "cumulative_deposit_interest_delta_to_resolve_bankruptcy",
     "fee_pool", "funding_payment", "funding_payment_in_quote_precision", "funding_rate",
     "funding_rate_deltas_to_resolve_bankruptcy", "funding_rate_long_short", "high_leverage_mode_initial_margin_ratio",
     "is_cross_margin_bankrupt", "is_isolated_margin_bankrupt", "liability_transfer_implied_by_asset_amount",
     "liability_transfer_to_cover_margin_shortage", "liability_weight", "liquidate_perp", "liquidate_perp_account",
     "liquidation_fee", "liquidation_multiplier", "liquidation_order_limit_price", "liquidation_transfer_price",
     "margin_calculation", "margin_ratio", "margin_requirement", "max_liquidation_fee", "max_pct_to_liquidate",
-    "max_price_divergence_for_funding_rate", "perp_account_margin", "perp_if_fee", "perp_margin_ratio",
-    "perp_position_value_and_pnl", "resolve_perp_bankruptcy", "scaled_initial_asset_weight", "set_user_status_to_being_liquidated",
+    "margin_calculation_for_disable_high_leverage_mode", "max_price_divergence_for_funding_rate", "meets_place_order_margin_requirement", "oracle_valid_for_margin", "max_withdrawable_amount", "perp_account_margin", "perp_if_fee", "perp_margin_ratio",
+    "perp_liability_value", "perp_position_value_and_pnl", "resolve_perp_bankruptcy", "scaled_initial_asset_weight", "set_user_status_to_being_liquidated",
     "settle_funding_payment",
     "size_discount_asset_weight", "size_premium_liability_weight", "socialised_loss_funding_delta",
-    "spot_asset_weight", "spot_if_fee", "spot_liability_weight", "spot_token_amount", "standardize_base_asset_amount",
+    "spot_asset_weight", "spot_fill_simulation", "strict_token_value", "user_equity", "spot_if_fee", "spot_liability_weight", "spot_token_amount", "standardize_base_asset_amount",
     "standardize_base_asset_amount_ceil", "swap_price", "token_value", "unrealized_asset_weight", "update_position",
-    "validate_swap_within_liquidation_boundaries", "validate_transfer_satisfies_limit_price", "worst_case_liability_value",
+    "validate_any_isolated_tier_requirements", "validate_spot_margin_trading", "validate_swap_within_liquidation_boundaries", "validate_transfer_satisfies_limit_price", "worst_case_liability_value",
 ]
 
 PRICE_PRECISION = 10**6
@@ -177,6 +196,23 @@ class ContractTier(enum.IntEnum):
     ISOLATED = 5
 
 
+class AssetTier(enum.IntEnum):
+    """``state/spot_market.rs::AssetTier``, most privileged first (default Unlisted)."""
+
+    COLLATERAL = 0
+    PROTECTED = 1
+    CROSS = 2
+    ISOLATED = 3
+    UNLISTED = 4
+
+
+def contract_tier_is_as_safe_as(tier: ContractTier, best_contract: ContractTier, best_asset: AssetTier) -> bool:
+    """``ContractTier::is_as_safe_as``: ``tier ≤ best_contract`` and, unless the best asset is Unlisted, the best
+    asset is Cross or worse and ``tier ≤ C`` (tiers A–C rank above assets below Collateral status)."""
+    t, c, a = ContractTier(tier), ContractTier(best_contract), AssetTier(best_asset)
+    return t <= c and (a is AssetTier.UNLISTED or (a >= AssetTier.CROSS and t <= ContractTier.C))
+
+
 # ============================================================================ margin ratios and weights
 def size_premium_liability_weight(size: int, imf_factor: int, liability_weight: int, precision: int = MARGIN_PRECISION,
                                   bounded: bool = True) -> int:
@@ -266,9 +302,12 @@ class PerpMarket:
     contract_tier: ContractTier = ContractTier.HIGHLY_SPECULATIVE
     cumulative_funding_rate_long: int = 0
     cumulative_funding_rate_short: int = 0
+    prediction_market: bool = False  #: ``contract_type == ContractType::Prediction`` (prices in [0, 1e6])
+    market_index: int = 0
+    pool_id: int = 0
 
     def __post_init__(self):
-        for name in ("margin_ratio_initial", "margin_ratio_maintenance", "imf_factor", "high_leverage_margin_ratio_initial",
+        for name in ("market_index", "pool_id", "margin_ratio_initial", "margin_ratio_maintenance", "imf_factor", "high_leverage_margin_ratio_initial",
                      "high_leverage_margin_ratio_maintenance", "liquidator_fee", "if_liquidation_fee",
                      "unrealized_pnl_initial_asset_weight", "unrealized_pnl_maintenance_asset_weight",
                      "unrealized_pnl_imf_factor", "unrealized_pnl_max_imbalance"):
@@ -354,10 +393,18 @@ class SpotMarket:
     borrow_balance: int = 0
     cumulative_deposit_interest: int = SPOT_CUMULATIVE_INTEREST_PRECISION
     cumulative_borrow_interest: int = SPOT_CUMULATIVE_INTEREST_PRECISION
+    market_index: int = 0  #: 0 is the quote (USDC) market, valued unweighted
+    pool_id: int = 0
+    asset_tier: AssetTier = AssetTier.UNLISTED
 
     def __post_init__(self):
         for name in self.__dataclass_fields__:
-            _nonneg(name, getattr(self, name))
+            if name != "asset_tier":
+                _nonneg(name, getattr(self, name))
+        try:
+            object.__setattr__(self, "asset_tier", AssetTier(self.asset_tier))
+        except ValueError:
+            raise InvalidInput("asset_tier", f"one of {[t.name.lower() for t in AssetTier]}, got {self.asset_tier!r}") from None
         if self.decimals > 19:
             raise InvalidInput("decimals", "at most 19")
 
@@ -437,10 +484,16 @@ class PerpPosition:
     open_asks: int = 0
     open_orders: int = 0
     last_cumulative_funding_rate: int = 0
+    market_index: int = 0
+    max_margin_ratio: int = 0  #: the position's self-chosen initial margin ratio (1e4), 0 = none
+    isolated: bool = False  #: ``position_flag & IsolatedPosition``: margined on its own balance
+    isolated_position_scaled_balance: int = 0  #: the isolated quote (USDC) balance, scaled 1e9
 
     def __post_init__(self):
         for name in self.__dataclass_fields__:
-            _int(name, getattr(self, name))
+            if name != "isolated":
+                _int(name, getattr(self, name))
+        _nonneg("isolated_position_scaled_balance", self.isolated_position_scaled_balance)
         if self.open_bids < 0 or self.open_asks > 0 or self.open_orders < 0:
             raise InvalidInput("open_orders", "open bids are ≥ 0, open asks ≤ 0, the order count ≥ 0")
 
@@ -459,11 +512,21 @@ def base_asset_value(base_asset_amount: int, oracle_price: int) -> int:
         PRICE_TIMES_AMM_TO_QUOTE_PRECISION_RATIO)
 
 
-def worst_case_liability_value(position: PerpPosition, oracle_price: int) -> tuple[int, int]:
+def perp_liability_value(base_asset_amount: int, oracle_price: int, prediction_market: bool = False) -> int:
+    """``math/position.rs::calculate_perp_liability_value``: the base asset value; in a prediction market a short's
+    liability is ``|base| × (1e6 − |price|) / 1e9`` and a long's ``|base| × |price| / 1e9``."""
+    if not prediction_market:
+        return base_asset_value(base_asset_amount, oracle_price)
+    base, price = _int("base_asset_amount", base_asset_amount), abs(_int("oracle_price", oracle_price))
+    return abs(base) * (max(PRICE_PRECISION - price, 0) if base < 0 else price) // BASE_PRECISION
+
+
+def worst_case_liability_value(position: PerpPosition, oracle_price: int, prediction_market: bool = False) -> tuple[int, int]:
     """``PerpPosition::worst_case_liability_value``: (base, value) with all bids or all asks filled, whichever is
     worth more (asks on a tie)."""
     bids, asks = position.base_asset_amount + position.open_bids, position.base_asset_amount + position.open_asks
-    vb, va = base_asset_value(bids, oracle_price), base_asset_value(asks, oracle_price)
+    vb, va = (perp_liability_value(bids, oracle_price, prediction_market),
+              perp_liability_value(asks, oracle_price, prediction_market))
     return (asks, va) if va >= vb else (bids, vb)
 
 
@@ -510,7 +573,7 @@ def perp_position_value_and_pnl(position: PerpPosition, market: PerpMarket, orac
         signed_value = _tdiv(base * max(price, 0), BASE_PRECISION)
         value, pnl = abs(signed_value), signed_value + position.quote_asset_amount
     total_pnl = pnl + unrealized_funding
-    worst_base, liability = worst_case_liability_value(position, price)
+    worst_base, liability = worst_case_liability_value(position, price, market.prediction_market)
     liability = liability * q_hi // PRICE_PRECISION
     ratio = max(_nonneg("user_custom_margin_ratio", user_custom_margin_ratio),
                 perp_margin_ratio(market, abs(worst_base), mt, high_leverage_mode))
@@ -536,6 +599,33 @@ class MarginCalculation:
     total_collateral_buffer: int = 0
     margin_requirement_plus_buffer: int = 0  #: 0 without a buffer, as in Drift
     margin_buffer: int = 0
+    num_spot_liabilities: int = 0  #: counted by account_margin
+    num_perp_liabilities: int = 0  #: counted by account_margin (isolated positions included)
+    isolated: tuple = ()  #: ``isolated_margin_calculations``: (market index, MarginCalculation) per isolated position
+    all_deposit_oracles_valid: bool = True  #: every deposit's oracle valid for MarginCalc (account_margin)
+    all_liability_oracles_valid: bool = True  #: every liability's oracle valid for MarginCalc (account_margin)
+    with_perp_isolated_liability: bool = False  #: a perp liability in an Isolated-tier market
+    with_spot_isolated_liability: bool = False  #: a spot liability in an Isolated-tier asset
+
+    @property
+    def num_liabilities(self) -> int:
+        """``get_num_of_liabilities``: spot + perp liabilities."""
+        return self.num_spot_liabilities + self.num_perp_liabilities
+
+    def isolated_calculation(self, market_index: int) -> MarginCalculation:
+        for index, calc in self.isolated:
+            if index == market_index:
+                return calc
+        raise Rejected("InvalidMarginCalculation", f"no isolated margin calculation for perp market {market_index}")
+
+    @property
+    def meets_cross_margin_requirement(self) -> bool:
+        return self.total_collateral >= self.margin_requirement
+
+    @property
+    def free_collateral(self) -> int:
+        """``get_cross_free_collateral``: ``max(total_collateral − margin_requirement, 0)``."""
+        return max(self.total_collateral - self.margin_requirement, 0)
 
     @property
     def total_collateral_plus_buffer(self) -> int:
@@ -543,7 +633,8 @@ class MarginCalculation:
 
     @property
     def meets_margin_requirement(self) -> bool:
-        return self.total_collateral >= self.margin_requirement
+        """Cross and every isolated calculation meet their requirement."""
+        return self.total_collateral >= self.margin_requirement and all(c.meets_margin_requirement for _, c in self.isolated)
 
     @property
     def meets_margin_requirement_with_buffer(self) -> bool:
@@ -582,30 +673,429 @@ def perp_account_margin(quote_deposit: int, position: PerpPosition, market: Perp
                         quote_twap_5min: int | None = None, high_leverage_mode: bool = False,
                         user_max_margin_ratio: int = 0, position_max_margin_ratio: int = 0,
                         net_user_pnl: int = 0) -> MarginCalculation:
-    """``calculate_margin_requirement_and_total_collateral_and_liability_info`` for an account of one USDC balance
-    (``quote_deposit`` token amount 1e6, negative = borrowed; Drift values the quote market's deposit unweighted) and
-    one perp position; also an isolated position's own calculation (``quote_deposit`` = its isolated balance). The
-    user's and the position's self-chosen ``max_margin_ratio`` (the larger) apply to the initial requirement only."""
+    """:func:`account_margin` for an account of one USDC balance (``quote_deposit`` token amount 1e6, negative =
+    borrowed, at cumulative interest 1e10) and one cross perp position; also an isolated position's own calculation
+    (``quote_deposit`` = its isolated balance). ``quote_twap_5min`` makes the calculation strict. The user's and the
+    position's self-chosen ``max_margin_ratio`` (the larger) apply to the initial requirement only."""
     dep = _int("quote_deposit", quote_deposit)
-    custom = (max(_nonneg("user_max_margin_ratio", user_max_margin_ratio),
-                  _nonneg("position_max_margin_ratio", position_max_margin_ratio))
-              if _margin_type(margin_type) is MarginRequirementType.INITIAL else 0)
-    collateral, requirements = [], []
-    if dep != 0:
-        strict_hi = strict_lo = quote_price
-        if quote_twap_5min is not None:
-            strict_hi, strict_lo = max(quote_price, quote_twap_5min), min(quote_price, quote_twap_5min)
-        v = token_value(dep, 6, strict_lo if dep > 0 else strict_hi)
-        if dep > 0:
-            collateral.append(v)
+    usdc = SpotMarket(decimals=6, initial_asset_weight=SPOT_WEIGHT_PRECISION, maintenance_asset_weight=SPOT_WEIGHT_PRECISION)
+    # token = scaled × 1e10 / 1e13, so scaled = token × 1e3 reproduces the amount exactly (a borrow's ceiling included)
+    spot = (SpotPosition(0, abs(dep) * 1000, borrow=dep < 0),)
+    pos = replace(position, market_index=market.market_index, isolated=False,
+                  max_margin_ratio=max(position.max_margin_ratio, _nonneg("position_max_margin_ratio", position_max_margin_ratio)))
+    return account_margin(spot, (pos,), spot_markets={0: usdc}, perp_markets={market.market_index: market},
+                          spot_prices={0: (_nonneg("quote_price", quote_price), quote_twap_5min)},
+                          perp_prices={market.market_index: oracle_price}, margin_type=margin_type,
+                          strict=quote_twap_5min is not None, user_max_margin_ratio=user_max_margin_ratio,
+                          high_leverage_mode=high_leverage_mode, margin_buffer=margin_buffer, net_user_pnl=net_user_pnl)
+
+
+# ============================================================================ multi-position accounts (math/margin.rs)
+@dataclass(frozen=True)
+class MarginTypeConfig:
+    """``state/margin_calculation.rs::MarginTypeConfig``: which margin type the cross account and each isolated
+    position are checked at. ``Default(t)`` uses ``t`` everywhere; ``IsolatedPositionOverride`` checks one isolated
+    market at its own type, the other isolated ones at a default and cross at its own; ``CrossMarginOverride`` checks
+    cross at the override and every isolated position at the default."""
+
+    cross: MarginRequirementType
+    isolated_default: MarginRequirementType
+    override_market_index: int | None = None
+    override: MarginRequirementType | None = None
+
+    @classmethod
+    def default(cls, margin_type) -> MarginTypeConfig:
+        t = _margin_type(margin_type)
+        return cls(t, t)
+
+    @classmethod
+    def isolated_position_override(cls, market_index: int, margin_type, default_isolated_margin_type,
+                                   cross_margin_type) -> MarginTypeConfig:
+        return cls(_margin_type(cross_margin_type), _margin_type(default_isolated_margin_type),
+                   _nonneg("market_index", market_index), _margin_type(margin_type))
+
+    @classmethod
+    def cross_margin_override(cls, margin_type, default_margin_type) -> MarginTypeConfig:
+        return cls(_margin_type(margin_type), _margin_type(default_margin_type))
+
+    def cross_margin_requirement_type(self) -> MarginRequirementType:
+        return self.cross
+
+    def isolated_margin_requirement_type(self, market_index: int) -> MarginRequirementType:
+        if self.override is not None and self.override_market_index == market_index:
+            return self.override
+        return self.isolated_default
+
+
+@dataclass(frozen=True)
+class SpotPosition:
+    """``state/user.rs::SpotPosition``: a scaled balance (1e9) in ``market_index``, deposit or borrow, and its open
+    orders (bids ≥ 0, asks ≤ 0, in the market's token units)."""
+
+    market_index: int = 0
+    scaled_balance: int = 0
+    borrow: bool = False
+    open_bids: int = 0
+    open_asks: int = 0
+    open_orders: int = 0
+
+    def __post_init__(self):
+        for name in ("market_index", "scaled_balance", "open_orders"):
+            _nonneg(name, getattr(self, name))
+        if _int("open_bids", self.open_bids) < 0 or _int("open_asks", self.open_asks) > 0:
+            raise InvalidInput("open_orders", "open bids are ≥ 0, open asks ≤ 0")
+
+    @property
+    def is_available(self) -> bool:
+        return self.scaled_balance == 0 and self.open_orders == 0
+
+    @property
+    def has_open_order(self) -> bool:
+        return self.open_orders != 0 or self.open_bids != 0 or self.open_asks != 0
+
+    def signed_token_amount(self, market: SpotMarket) -> int:
+        amount = spot_token_amount(self.scaled_balance, market, self.borrow)
+        return -amount if self.borrow else amount
+
+
+def _strict(price: int, twap_5min: int | None) -> tuple[int, int, int]:
+    """``StrictOraclePrice``: (current, min, max); the 5-minute TWAP counts only in a strict calculation."""
+    p = _int("oracle_price", price)
+    if twap_5min is None:
+        return p, p, p
+    t = _int("oracle_twap_5min", twap_5min)
+    return p, min(p, t), max(p, t)
+
+
+def strict_token_value(token_amount: int, decimals: int, price: int, twap_5min: int | None = None) -> int:
+    """``get_strict_token_value``: a deposit at the lower of price and TWAP, a borrow at the higher."""
+    _, lo, hi = _strict(price, twap_5min)
+    return token_value(token_amount, decimals, lo if token_amount > 0 else hi)
+
+
+@dataclass(frozen=True)
+class OrderFillSimulation:
+    """``state/user.rs::OrderFillSimulation`` (quote 1e6; token amount in the market's units)."""
+
+    token_amount: int
+    orders_value: int
+    token_value: int
+    weighted_token_value: int
+    free_collateral_contribution: int
+
+
+def spot_fill_simulation(position: SpotPosition, market: SpotMarket, oracle_price: int, margin_type="initial", *,
+                         oracle_twap_5min: int | None = None, user_custom_margin_ratio: int = 0) -> OrderFillSimulation:
+    """``SpotPosition::get_worst_case_fill_simulation`` then ``apply_user_custom_margin_ratio``: fill all bids or all
+    asks at the (strict) max price, weight the resulting balance, and keep the side that leaves less free collateral
+    (asks on a tie). A custom ratio r lowers an asset weight to ``min(w_init, 1e4 − r)`` or raises a liability weight to
+    ``max(w_init, 1e4 + r)``."""
+    mt = _margin_type(margin_type)
+    current, _, hi = _strict(oracle_price, oracle_twap_5min)
+    amount = position.signed_token_amount(market)
+    value = strict_token_value(amount, market.decimals, oracle_price, oracle_twap_5min)
+
+    def weighted(a: int, v: int) -> int:
+        if v > 0:
+            return _tdiv(v * spot_asset_weight(market, abs(a), current, mt), SPOT_WEIGHT_PRECISION)
+        if v < 0:
+            return _tdiv(v * spot_liability_weight(market, abs(a), mt), SPOT_WEIGHT_PRECISION)
+        return 0
+
+    if position.open_bids == 0 and position.open_asks == 0:
+        w = weighted(amount, value)
+        sim = OrderFillSimulation(amount, 0, value, w, w)
+    else:
+        sides = []
+        for orders in (position.open_bids, position.open_asks):
+            order_value = token_value(-orders, market.decimals, hi)
+            a, v = amount + orders, value - order_value
+            w = weighted(a, v)
+            sides.append(OrderFillSimulation(a, order_value, v, w, w + order_value))
+        bid, ask = sides
+        sim = ask if ask.free_collateral_contribution <= bid.free_collateral_contribution else bid
+    r = _nonneg("user_custom_margin_ratio", user_custom_margin_ratio)
+    if r == 0 or sim.weighted_token_value == 0:
+        return sim
+    if sim.weighted_token_value < 0:
+        w = max(spot_liability_weight(market, abs(sim.token_amount), MarginRequirementType.INITIAL), r + SPOT_WEIGHT_PRECISION)
+    else:
+        w = min(spot_asset_weight(market, abs(sim.token_amount), current, MarginRequirementType.INITIAL),
+                max(SPOT_WEIGHT_PRECISION - r, 0))
+    wv = _tdiv(sim.token_value * w, SPOT_WEIGHT_PRECISION)
+    return replace(sim, weighted_token_value=wv, free_collateral_contribution=wv + sim.orders_value)
+
+
+TOO_VOLATILE_RATIO = 5  # OracleGuardRails::default (state/state.rs): 5x or 80 % down
+CONFIDENCE_INTERVAL_MAX_SIZE = 20_000  # 2 % of price (BID_ASK_SPREAD_PRECISION 1e6)
+SLOTS_BEFORE_STALE_FOR_MARGIN = 120  # ~60 seconds
+
+
+def oracle_valid_for_margin(price: int, last_oracle_price_twap: int, *, confidence: int = 0, delay: int = 0,
+                            max_confidence_interval_multiplier: int = 1) -> bool:
+    """``math/oracle.rs::oracle_validity`` then ``is_oracle_valid_for_action(MarginCalc)`` under the default guard
+    rails: invalid if the price is ≤ 0, ``max(price, twap) / max(min(price, twap), 1) > 5`` (TooVolatile),
+    ``conf × 1e6 / price > 20000 × multiplier`` (TooUncertain) or ``delay > 120`` slots (StaleForMargin). The
+    stable-coin pull sources' tripled staleness and insufficient data points (valid for margin) are not modelled."""
+    p, t = _int("price", price), _int("last_oracle_price_twap", last_oracle_price_twap)
+    if p <= 0:
+        return False
+    if max(p, t) // max(min(t, p), 1) > TOO_VOLATILE_RATIO:
+        return False
+    if _nonneg("confidence", confidence) * PRICE_PRECISION // p > CONFIDENCE_INTERVAL_MAX_SIZE * max_confidence_interval_multiplier:
+        return False
+    return _int("delay", delay) <= SLOTS_BEFORE_STALE_FOR_MARGIN
+
+
+def _market(markets, index: int, what: str):
+    if markets is None or index not in markets:
+        raise InvalidInput(what, f"no market {index}")
+    return markets[index]
+
+
+def _price_of(prices, index: int, what: str) -> tuple[int, int | None]:
+    if index not in prices:
+        raise InvalidInput(what, f"no oracle price for market {index}")
+    p = prices[index]
+    return (p, None) if isinstance(p, int) else (p[0], p[1])
+
+
+def account_margin(spot_positions=(), perp_positions=(), *, spot_markets, perp_markets=None, spot_prices,
+                   perp_prices=None, margin_type="maintenance", strict: bool = False, user_max_margin_ratio: int = 0,
+                   margin_ratio_override: int | None = None, high_leverage_mode: bool = False,
+                   margin_buffer: int = 0, spot_oracle_twaps=None, perp_oracle_twaps=None,
+                   ignore_invalid_deposit_oracles: bool = False, net_user_pnl: int = 0,
+                   user_pool_id: int = 0) -> MarginCalculation:
+    """``calculate_margin_requirement_and_total_collateral_and_liability_info`` over a cross account of several spot
+    and perp positions (markets and prices keyed by market index; a spot price is ``price`` or ``(price,
+    twap_5min)``, the TWAP read only when ``strict``). ``margin_type`` is a type or a :class:`MarginTypeConfig`.
+
+    Spot market 0 (the quote) adds its strict token value unweighted (a borrow as requirement and liability); any
+    other spot position adds $0.01 per open order and its worst-case fill simulation (weighted value to collateral or
+    to the requirement, the orders' value likewise). Each perp position adds its requirement (custom ratio =
+    max(user, position) max margin ratio, initial only, then the override) and weighted pnl, valued at the quote
+    market's strict price. With ``spot_oracle_twaps`` / ``perp_oracle_twaps`` (market index → the market's
+    ``last_oracle_price_twap``) each oracle is checked by :func:`oracle_valid_for_margin` (a market left out counts as
+    valid) into ``all_deposit_oracles_valid`` / ``all_liability_oracles_valid``, and ``ignore_invalid_deposit_oracles``
+    values deposits behind an invalid oracle at 0. Each market must be in the user's pool (``InvalidPoolId``), except
+    that a pool-1 user's USDC deposit is allowed and valued at 0. Isolated perp positions (``isolated``) get their own
+    calculation in ``isolated`` (its USDC balance + weighted pnl against its requirement, at the config's isolated
+    type). Fuel bonuses are not modelled."""
+    def valid(twaps, index: int, price: int) -> bool:
+        return twaps is None or index not in twaps or oracle_valid_for_margin(price, twaps[index])
+
+    deposits_ok = liabilities_ok = True
+    perp_isolated = spot_isolated = False
+    cfg = margin_type if isinstance(margin_type, MarginTypeConfig) else MarginTypeConfig.default(margin_type)
+    cross = cfg.cross_margin_requirement_type()
+    user_ratio = _nonneg("user_max_margin_ratio", user_max_margin_ratio)
+    override = None if margin_ratio_override is None else _nonneg("margin_ratio_override", margin_ratio_override)
+    spot_custom = user_ratio if cross is MarginRequirementType.INITIAL else 0
+    if override is not None:
+        spot_custom = max(override, spot_custom)
+    collateral, requirements, liabilities, perp_liabilities, isolated = [], [], 0, 0, []
+    for sp in spot_positions:
+        if sp.is_available:
+            continue
+        market = _market(spot_markets, sp.market_index, "spot_markets")
+        skip_value = False
+        if not (user_pool_id == 1 and sp.market_index == 0 and not sp.borrow):
+            if user_pool_id != market.pool_id:
+                raise Rejected("InvalidPoolId", f"user pool id ({user_pool_id}) == spot market pool id ({market.pool_id})")
         else:
-            requirements.append((abs(v), abs(v)))
-    req, weighted, liability, _ = perp_position_value_and_pnl(
-        position, market, oracle_price, margin_type, quote_price=quote_price, quote_twap_5min=quote_twap_5min,
-        user_custom_margin_ratio=custom, high_leverage_mode=high_leverage_mode, net_user_pnl=net_user_pnl)
-    requirements.append((req, liability))
-    collateral.append(weighted)
-    return margin_calculation(collateral, requirements, margin_buffer)
+            skip_value = True
+        price, twap = _price_of(spot_prices, sp.market_index, "spot_prices")
+        twap = twap if strict else None
+        ok = valid(spot_oracle_twaps, sp.market_index, price)
+        if sp.market_index == 0:
+            v = strict_token_value(sp.signed_token_amount(market), market.decimals, price, twap)
+            if sp.borrow:
+                if v == 0:
+                    raise Rejected("InvalidMarginRatio", "token_value=0 for a quote borrow")
+                requirements.append((abs(v), abs(v)))
+                liabilities += 1
+                liabilities_ok &= ok
+            else:
+                collateral.append(0 if (ignore_invalid_deposit_oracles and not ok) or skip_value else v)
+                deposits_ok &= ok
+            continue
+        sim = spot_fill_simulation(sp, market, price, cross, oracle_twap_5min=twap, user_custom_margin_ratio=spot_custom)
+        requirements.append((sp.open_orders * OPEN_ORDER_MARGIN_REQUIREMENT, 0))
+        if sim.token_value > 0:
+            collateral.append(0 if ignore_invalid_deposit_oracles and not ok else sim.weighted_token_value)
+            deposits_ok &= ok
+        elif sim.token_value < 0:
+            if sim.weighted_token_value == 0:
+                raise Rejected("InvalidOracle", f"weighted_token_value=0 in spot market {sp.market_index}")
+            requirements.append((abs(sim.weighted_token_value), abs(sim.token_value)))
+        if sim.token_value < 0 or (sim.token_value == 0 and sp.has_open_order):
+            liabilities += 1
+            liabilities_ok &= ok
+            spot_isolated |= market.asset_tier is AssetTier.ISOLATED
+        if sim.orders_value > 0:
+            collateral.append(0 if ignore_invalid_deposit_oracles and not ok else sim.orders_value)
+        elif sim.orders_value < 0:
+            requirements.append((-sim.orders_value, -sim.orders_value))
+    for pp in perp_positions:
+        if (pp.base_asset_amount == 0 and pp.quote_asset_amount == 0 and not pp.has_open_order
+                and pp.isolated_position_scaled_balance == 0):
+            continue
+        market = _market(perp_markets, pp.market_index, "perp_markets")
+        if user_pool_id != market.pool_id:
+            raise Rejected("InvalidPoolId", f"user pool id ({user_pool_id}) == perp market pool id ({market.pool_id})")
+        quote_price, quote_twap = _price_of(spot_prices, 0, "spot_prices")
+        price, _ = _price_of(perp_prices or {}, pp.market_index, "perp_prices")
+        mt = cfg.isolated_margin_requirement_type(pp.market_index) if pp.isolated else cross
+        custom = (max(user_ratio, _nonneg("max_margin_ratio", pp.max_margin_ratio))
+                  if mt is MarginRequirementType.INITIAL else 0)
+        if override is not None:
+            custom = max(override, custom)
+        q_twap = quote_twap if strict else None
+        req, weighted, liability, _ = perp_position_value_and_pnl(
+            pp, market, price, mt, quote_price=quote_price, quote_twap_5min=q_twap,
+            user_custom_margin_ratio=custom, high_leverage_mode=high_leverage_mode, net_user_pnl=net_user_pnl)
+        if pp.isolated:
+            usdc = _market(spot_markets, 0, "spot_markets")
+            deposit = strict_token_value(spot_token_amount(pp.isolated_position_scaled_balance, usdc), usdc.decimals,
+                                         quote_price, q_twap)
+            isolated.append((pp.market_index, margin_calculation((deposit, weighted), ((req, liability),), margin_buffer)))
+        else:
+            requirements.append((req, liability))
+            collateral.append(weighted)
+        has_liability = pp.base_asset_amount != 0 or pp.quote_asset_amount < 0 or pp.has_open_order
+        perp_liabilities += has_liability
+        perp_isolated |= has_liability and market.contract_tier is ContractTier.ISOLATED
+        if has_liability or mt is not MarginRequirementType.INITIAL:
+            liabilities_ok &= valid(spot_oracle_twaps, 0, quote_price) and valid(perp_oracle_twaps, pp.market_index, price)
+    return replace(margin_calculation(collateral, requirements, margin_buffer), num_spot_liabilities=liabilities,
+                   num_perp_liabilities=perp_liabilities, isolated=tuple(isolated),
+                   all_deposit_oracles_valid=deposits_ok, all_liability_oracles_valid=liabilities_ok,
+                   with_perp_isolated_liability=perp_isolated, with_spot_isolated_liability=spot_isolated)
+
+
+def margin_calculation_for_disable_high_leverage_mode(spot_positions=(), perp_positions=(), **kwargs) -> MarginCalculation:
+    """``get_margin_calculation_for_disable_high_leverage_mode``: the initial calculation with a 1 % buffer and every
+    perp position's own ``max_margin_ratio`` cleared (the user's is kept). Drift clears and restores them on the user
+    in place; here the inputs are immutable and untouched."""
+    cleared = tuple(replace(pp, max_margin_ratio=0) for pp in perp_positions)
+    return account_margin(spot_positions, cleared, margin_type=MarginRequirementType.INITIAL,
+                          margin_buffer=MARGIN_PRECISION // 100, **kwargs)
+
+
+def validate_any_isolated_tier_requirements(calc: MarginCalculation, *, quote_is_borrow: bool = False,
+                                            reduce_only: bool = False, margin_trading_enabled: bool = False) -> None:
+    """``validate_any_isolated_tier_requirements``: with a liability in an Isolated-tier perp market, at most one perp
+    liability, margin trading off, and no spot liability but a USDC borrow; with an Isolated-tier spot liability, no
+    perp liability and one spot liability (``IsolatedAssetTierViolation``; a reduce-only user is exempt)."""
+    if calc.with_perp_isolated_liability and not reduce_only:
+        if calc.num_perp_liabilities > 1:
+            raise Rejected("IsolatedAssetTierViolation", "increasing perp liabilities above 1 with an isolated tier liability")
+        if margin_trading_enabled:
+            raise Rejected("IsolatedAssetTierViolation", "isolated tier liability with margin trading enabled")
+        if calc.num_spot_liabilities > 0 and not (calc.num_spot_liabilities == 1 and quote_is_borrow):
+            raise Rejected("IsolatedAssetTierViolation", "spot liabilities beyond usdc with an isolated tier liability")
+    if calc.with_spot_isolated_liability and not reduce_only:
+        if not (calc.num_perp_liabilities == 0 and calc.num_spot_liabilities == 1):
+            raise Rejected("IsolatedAssetTierViolation", "perp liabilities above 0 with an isolated tier liability")
+
+
+def meets_place_order_margin_requirement(spot_positions=(), perp_positions=(), *, risk_increasing: bool,
+                                         isolated_market_index: int | None = None, spot_markets, perp_markets=None,
+                                         spot_prices, perp_prices=None, user_max_margin_ratio: int = 0,
+                                         reduce_only: bool = False, margin_trading_enabled: bool = False) -> MarginCalculation:
+    """``meets_place_order_margin_requirement``: a strict calculation where a risk-increasing order checks its own
+    account at initial margin and everything else at maintenance (an isolated order: that position initial, cross and
+    the other isolated maintenance; a cross order: cross initial, isolated maintenance) and any other order everything
+    at maintenance; raises ``InsufficientCollateral`` unless cross and every isolated calculation meet their
+    requirement, then applies the isolated-tier rules. Returns the calculation."""
+    mt_i, mt_m = MarginRequirementType.INITIAL, MarginRequirementType.MAINTENANCE
+    if not risk_increasing:
+        cfg = MarginTypeConfig.default(mt_m)
+    elif isolated_market_index is not None:
+        cfg = MarginTypeConfig.isolated_position_override(isolated_market_index, mt_i, mt_m, mt_m)
+    else:
+        cfg = MarginTypeConfig.cross_margin_override(mt_i, mt_m)
+    calc = account_margin(spot_positions, perp_positions, spot_markets=spot_markets, perp_markets=perp_markets,
+                          spot_prices=spot_prices, perp_prices=perp_prices, margin_type=cfg, strict=True,
+                          user_max_margin_ratio=user_max_margin_ratio)
+    if not calc.meets_margin_requirement:
+        raise Rejected("InsufficientCollateral", "the order would leave the account below its margin requirement")
+    quote = next((sp for sp in spot_positions if sp.market_index == 0 and sp.scaled_balance > 0), None)
+    validate_any_isolated_tier_requirements(calc, quote_is_borrow=quote is not None and quote.borrow, reduce_only=reduce_only,
+                                            margin_trading_enabled=margin_trading_enabled)
+    return calc
+
+
+def max_withdrawable_amount(market_index: int, spot_positions=(), perp_positions=(), *, spot_markets, perp_markets=None,
+                            spot_prices, perp_prices=None, user_max_margin_ratio: int = 0) -> int:
+    """``calculate_max_withdrawable_amount`` (token units of the market): ``u64::MAX`` if the initial asset weight is 0,
+    the whole deposit if the account has no liabilities, else ``(free collateral − 1) × 1e4 / w × 1e6 / price``
+    rescaled from 6 decimals to the market's, each step truncated."""
+    calc = account_margin(spot_positions, perp_positions, spot_markets=spot_markets, perp_markets=perp_markets,
+                          spot_prices=spot_prices, perp_prices=perp_prices, margin_type=MarginRequirementType.INITIAL,
+                          user_max_margin_ratio=user_max_margin_ratio)
+    market = _market(spot_markets, market_index, "spot_markets")
+    position = next((sp for sp in spot_positions if sp.market_index == market_index), None)
+    if position is None:
+        raise Rejected("CouldNotFindSpotPosition", f"no spot position in market {market_index}")
+    amount = spot_token_amount(position.scaled_balance, market, position.borrow)
+    price = _price_of(spot_prices, market_index, "spot_prices")[0]
+    weight = spot_asset_weight(market, amount, price, MarginRequirementType.INITIAL)
+    if weight == 0:
+        return U64_MAX
+    if calc.num_liabilities == 0:
+        return amount
+    num, den = (10 ** (market.decimals - 6), 1) if market.decimals > 6 else (1, 10 ** (6 - market.decimals))
+    return max(calc.free_collateral - 1, 0) * MARGIN_PRECISION // weight * PRICE_PRECISION // price * num // den
+
+
+def validate_spot_margin_trading(spot_positions=(), perp_positions=(), *, spot_markets, perp_markets=None, spot_prices,
+                                 margin_trading_enabled: bool = False) -> None:
+    """``validate_spot_margin_trading``: with margin trading on, no perp position may be in an Isolated-tier market
+    (``IsolatedAssetTierViolation``); with it off, open asks may not exceed a spot balance (no new borrow) and the value
+    of all open bids may not exceed the USDC balance (``MarginTradingDisabled``)."""
+    if margin_trading_enabled:
+        for pp in perp_positions:
+            if pp.base_asset_amount == 0 and pp.quote_asset_amount == 0 and not pp.has_open_order:
+                continue
+            if _market(perp_markets, pp.market_index, "perp_markets").contract_tier is ContractTier.ISOLATED:
+                raise Rejected("IsolatedAssetTierViolation",
+                               f"Isolated perpetual market = {pp.market_index} doesn't allow margin trading")
+        return
+    bids_value = 0
+    for sp in spot_positions:
+        market = _market(spot_markets, sp.market_index, "spot_markets")
+        if sp.open_asks < 0 and sp.signed_token_amount(market) + sp.open_asks < 0:
+            raise Rejected("MarginTradingDisabled", f"Open asks can lead to increased borrow in spot market {sp.market_index}")
+        if sp.open_bids > 0:
+            bids_value += token_value(-sp.open_bids, market.decimals, _price_of(spot_prices, sp.market_index, "spot_prices")[0])
+    quote = next((sp for sp in spot_positions if sp.market_index == 0 and not sp.is_available), None)
+    quote_amount = quote.signed_token_amount(_market(spot_markets, 0, "spot_markets")) if quote is not None else 0
+    if bids_value != 0 and quote_amount + bids_value < 0:
+        raise Rejected("MarginTradingDisabled", "Open bids leads to increased borrow for spot market 0")
+
+
+def user_equity(spot_positions=(), perp_positions=(), *, spot_markets, perp_markets=None, spot_prices,
+                perp_prices=None) -> int:
+    """``calculate_user_equity``: Σ spot token values at the oracle price + Σ perp (pnl + unsettled funding) × quote
+    price / 1e6 (quote 1e6), unweighted."""
+    total = 0
+    for sp in spot_positions:
+        if sp.is_available:
+            continue
+        market = _market(spot_markets, sp.market_index, "spot_markets")
+        total += token_value(sp.signed_token_amount(market), market.decimals, _price_of(spot_prices, sp.market_index, "spot_prices")[0])
+    for pp in perp_positions:
+        if pp.base_asset_amount == 0 and pp.quote_asset_amount == 0 and not pp.has_open_order:
+            continue
+        market = _market(perp_markets, pp.market_index, "perp_markets")
+        price = _price_of(perp_prices or {}, pp.market_index, "perp_prices")[0]
+        base = pp.base_asset_amount
+        funding = funding_payment(market.cumulative_funding_rate_long if base > 0 else market.cumulative_funding_rate_short,
+                                  pp.last_cumulative_funding_rate, base)
+        pnl = pp.quote_asset_amount if base == 0 else _tdiv(base * max(price, 0), BASE_PRECISION) + pp.quote_asset_amount
+        total += _tdiv((pnl + funding) * _price_of(spot_prices, 0, "spot_prices")[0], PRICE_PRECISION)
+    return total
 
 
 # ============================================================================ math/liquidation.rs
