@@ -485,3 +485,21 @@ def test_cli_errors_are_clear(tmp_path, monkeypatch):
     assert res.exit_code == 2 and "--root-hash" in res.output
     res = _run("verify-margin", "nothere.json", "--root", "r.json")
     assert res.exit_code == 2 and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("args", [["prove-margin", "--journal", "j.sqlite", "--subaccount", "a/main", "--secret-file", "s"],
+                                  ["verify-margin", "p.json", "--root", "r.json"]])
+def test_without_the_curve_library_the_commands_say_what_to_install(tmp_path, monkeypatch, args):
+    """A base install (no ``zk`` extra) gets one line naming the extra, not an ImportError traceback."""
+    from ramparts.solvency import margin_commands
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("j.sqlite", "s", "p.json", "r.json"):
+        Path(name).write_text("x" * 32)
+    monkeypatch.setattr(margin_commands, "_zk_missing", lambda: "the private proofs need coincurve (libsecp256k1): "
+                                                                 "pip install 'ramparts[zk]'")
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2, res.output
+    text = " ".join(res.output.split())
+    assert "pip install 'ramparts[zk]'" in text and "Traceback" not in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["j.sqlite", "p.json", "r.json", "s"]  # nothing created

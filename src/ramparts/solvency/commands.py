@@ -279,9 +279,7 @@ def prove_liabilities(
 
     with user_errors(FIELDS):
         journal_to_read(journal, "--journal")
-        secret = secret_file.read_bytes().strip()
-        if len(secret) < 16:
-            raise InvalidInput("secret_file", "the secret must hold at least 16 bytes")
+        secret = _secret(secret_file)
         with Node.open(journal, namespace=namespace, create=False) as node:
             sid = snapshot_id or f"seq-{node.engine.seq}"
             with run_folder("prove-liabilities", sid, out, force=force, parent=PROOFS) as out_dir:
@@ -484,6 +482,7 @@ def build_private_tree_command(
 
 
 def _secret(path: Path | None) -> bytes | None:
+    """The server secret in ``path`` (surrounding whitespace stripped), at least 16 bytes; None without a path."""
     if path is None:
         return None
     secret = Path(path).read_bytes().strip()

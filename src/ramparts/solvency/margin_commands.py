@@ -37,8 +37,7 @@ from ramparts.cli_common import (
     user_errors,
 )
 from ramparts.errors import InvalidInput
-
-PROOFS = Path("proofs")
+from ramparts.solvency.commands import PROOFS, _read_limited, _secret, _zk_missing
 
 
 class Requirement(StrEnum):
@@ -51,31 +50,21 @@ def _levels(requirement: str) -> tuple[str, ...]:
     return ("maintenance", "initial") if requirement == "both" else (requirement,)
 
 
-def _read(path: Path, limit: int, what: str, out: Console) -> bytes | None:
-    try:
-        with Path(path).open("rb") as fh:
-            raw = fh.read(limit + 1)
-    except OSError as exc:
-        out.print(f"[bold red]error:[/] cannot read {escape(str(path))}: {escape(exc.strerror or str(exc))}")
-        return None
-    if len(raw) > limit:
-        out.print(f"[bold red]error:[/] {escape(str(path))} is larger than {limit:,} bytes; not {what}")
-        return None
-    return raw
-
-
 def verify_margin_command(proof_path: Path, root_path: Path, *, root_hash: str | None = None,
                           journal: str | None = None, namespace: str = "ramparts",
                           console: Console | None = None) -> int:
     """Verify a margin proof against ``root.json`` (and the journaled root hash); print the verdict; 0 / 1 / 2."""
+    out = console or Console()
+    if (missing := _zk_missing()) is not None:
+        out.print(f"[bold red]error:[/] {escape(missing)}", soft_wrap=True)
+        return 2
     from ramparts.solvency.margin_proof import MAX_PROOF_BYTES, verify_margin
 
-    out = console or Console()
     if root_hash is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", root_hash.strip()):
         out.print("[bold red]error:[/] --root-hash must be 64 hex characters")
         return 2
-    raw = _read(proof_path, MAX_PROOF_BYTES, "a margin proof", out)
-    rraw = None if raw is None else _read(root_path, MAX_PROOF_BYTES, "a margin root", out)
+    raw = _read_limited(proof_path, MAX_PROOF_BYTES, "a margin proof", out)
+    rraw = None if raw is None else _read_limited(root_path, MAX_PROOF_BYTES, "a margin root", out)
     if raw is None or rraw is None:
         return 2
     try:
@@ -143,6 +132,8 @@ def prove_margin(
     the sub-account's proof; verify-margin checks it without learning positions or balances.
     Exit 1 when the requirement is not met (nothing journaled).
     """
+    if (missing := _zk_missing()) is not None:
+        fail(missing)
     from ramparts.engine.node import Node
     from ramparts.solvency.files import proof_filename
     from ramparts.solvency.margin_proof import MarginNotMet, dumps, publish_margin_root
@@ -160,9 +151,7 @@ def prove_margin(
 
     with user_errors({"secret": "secret_file"}):
         journal_to_read(journal, "--journal")
-        secret = secret_file.read_bytes().strip()
-        if len(secret) < 16:
-            raise InvalidInput("secret_file", "the secret must hold at least 16 bytes")
+        secret = _secret(secret_file)
         with Node.open(journal, namespace=namespace, create=False) as node:
             subaccount = str(node.engine.subs[node.engine.sub_index(subaccount, "subaccount")].id)
             with run_folder("prove-margin", proof_filename(subaccount)[:-5], out, force=force, parent=PROOFS) as out_dir:
