@@ -366,8 +366,9 @@ class Writer:
             await self._queue.put(None)
             await self._task
             self._task = None
-        if self._snap_thread is not None:  # a snapshot being saved: let it land before the journal closes
-            await asyncio.get_running_loop().run_in_executor(None, self._snap_thread.join, self.snapshot_timeout_s)
+        saving = self._snap_thread  # (the thread clears the attribute itself when it ends)
+        if saving is not None:  # a snapshot being saved: let it land before the journal closes
+            await asyncio.get_running_loop().run_in_executor(None, saving.join, self.snapshot_timeout_s)
         if self.node is not None:
             await asyncio.get_running_loop().run_in_executor(self._ex, self.node.close)
             self.node = None
