@@ -32,6 +32,25 @@ MAX_PRICE = 10**24
 __all__ = ["MAX_PRICE", "StrictDecimal", "check_keys", "decimal", "name", "opt_ppm", "opt_price", "ppm", "price", "strict_int"]
 
 
+def all_valid_unicode(value: Any) -> bool:
+    """Whether every string (and dict key) inside a JSON value is valid Unicode: JSON's ``\\ud800`` escapes can spell
+    a lone surrogate, which UTF-8 cannot carry (the journal could not read it back, no answer could show it)."""
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(v, dict):
+            todo.extend(v.keys())
+            todo.extend(v.values())
+        elif isinstance(v, list):
+            todo.extend(v)
+    return True
+
+
 def strict_int(value: Any, field: str, *, lo: int | None = None, hi: int | None = None) -> int:
     """An int (or integral Decimal) within ``[lo, hi]``; anything else raises InvalidInput."""
     if isinstance(value, bool):

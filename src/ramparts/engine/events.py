@@ -50,7 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ramparts.errors import InvalidInput, JournalCorrupt
 from ramparts.fixedpoint import INT64_MAX
-from ramparts.validation import StrictDecimal
+from ramparts.validation import StrictDecimal, all_valid_unicode
 
 
 class _Event(BaseModel):
@@ -475,20 +475,8 @@ def check_readable(payload: str) -> None:
     :func:`decode_event` refuses, so journaling it would leave a journal that no replay reads."""
     if "\\ud" not in payload:  # no surrogate escape at all: the common case costs one scan
         return
-    todo = [json.loads(payload)]
-    while todo:
-        v = todo.pop()
-        if isinstance(v, str):
-            try:
-                v.encode("utf-8")
-            except UnicodeEncodeError:
-                raise InvalidInput("event", "a string is not valid Unicode (a lone surrogate): the journal could not "
-                                            "read it back") from None
-        elif isinstance(v, dict):
-            todo.extend(v.keys())
-            todo.extend(v.values())
-        elif isinstance(v, list):
-            todo.extend(v)
+    if not all_valid_unicode(json.loads(payload)):
+        raise InvalidInput("event", "a string is not valid Unicode (a lone surrogate): the journal could not read it back")
 
 
 def parse_event(data: Any) -> _Event:

@@ -51,6 +51,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from ramparts.validation import all_valid_unicode
+
 INT64_MAX = 2**63 - 1
 
 #: Free text kept by the service (a key's label, a custody note): no control characters (PostgreSQL cannot store NUL).
@@ -142,19 +144,8 @@ Int64 = Annotated[int, Field(ge=0, le=INT64_MAX), BeforeValidator(_json_int),
 def _unicode(value: Any) -> Any:
     """Every string (and key) of a free JSON value is valid Unicode: JSON's ``\\ud800`` escapes can spell a lone
     surrogate, which no UTF-8 answer could carry back (every read showing it would fail)."""
-    todo = [value]
-    while todo:
-        v = todo.pop()
-        if isinstance(v, str):
-            try:
-                v.encode("utf-8")
-            except UnicodeEncodeError:
-                raise PydanticCustomError("string_unicode", "a string is not valid Unicode (a lone surrogate)") from None
-        elif isinstance(v, dict):
-            todo.extend(v.keys())
-            todo.extend(v.values())
-        elif isinstance(v, list):
-            todo.extend(v)
+    if not all_valid_unicode(value):
+        raise PydanticCustomError("string_unicode", "a string is not valid Unicode (a lone surrogate)")
     return value
 
 
