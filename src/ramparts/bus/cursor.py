@@ -193,54 +193,30 @@ class BusSQLiteJournal(BusJournal, SQLiteJournal):
         prefix = "" if self.namespace == DEFAULT_NAMESPACE else f"{self.namespace}_"
         c, a, r = (f'"{prefix}bus_{n}"' for n in ("cursor", "applied", "refused"))
         self._bus_sql(c, a, r, ph="?", integer="INTEGER", greatest="max")
-        db = self._db
         try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._write("open") as db:
                 for stmt in self._bus_ddl:
                     db.execute(stmt)
-                db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
-        except sqlite3.Error as exc:
+        except BaseException:
             self._db.close()
-            raise self._error("open", exc) from None
+            raise
 
     def _append_rows(self, rows: list[Row]) -> None:
         staged = self._take_staged(rows)
-        db = self._db
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                check_continues(rows, check_last_seq(db.execute(self._q_last).fetchone()[0]))
-                db.executemany(self._q_insert, rows)
-                if staged is not None:
-                    self._bus_write(db, staged, rows[-1][0])
-                db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
-        except sqlite3.Error as exc:
-            raise self._error("append", exc) from None
+        with self._write("append") as db:
+            check_continues(rows, check_last_seq(db.execute(self._q_last).fetchone()[0]))
+            db.executemany(self._q_insert, rows)
+            if staged is not None:
+                self._bus_write(db, staged, rows[-1][0])
 
     def commit_cursor(self, staged: Staged) -> None:
         """Record a group that appended no journal row (every message dead-lettered or refused)."""
         with self._lock:
             self._check_open()
-            db = self._db
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    last = check_last_seq(db.execute(self._q_last).fetchone()[0])
-                    staged.resolve([], last + 1)
-                    self._bus_write(db, staged, last)
-                    db.execute("COMMIT")
-                except BaseException:
-                    self._rollback()
-                    raise
-            except sqlite3.Error as exc:
-                raise self._error("write the bus cursor", exc) from None
+            with self._write("write the bus cursor") as db:
+                last = check_last_seq(db.execute(self._q_last).fetchone()[0])
+                staged.resolve([], last + 1)
+                self._bus_write(db, staged, last)
 
     def record_fx(self, stream: str, fx_seq: int) -> None:
         """Move the effects watermark of ``stream`` to ``fx_seq`` (never backwards)."""

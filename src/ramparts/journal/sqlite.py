@@ -56,6 +56,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ramparts.errors import InvalidInput, JournalCorrupt
@@ -185,32 +187,23 @@ class SQLiteJournal(_BaseJournal):
             raise self._error("open", exc) from None
 
     def _create_schema(self) -> None:
-        db = self._db
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                for stmt in self._ddl:
-                    db.execute(stmt)
-                for name, expected in (("journal", _JOURNAL_COLUMNS), ("snapshots", _SNAPSHOT_COLUMNS), ("meta", _META_COLUMNS)):
-                    table = self._tables[name]
-                    cols = tuple(row[1] for row in db.execute(f'PRAGMA table_info("{table}")'))
-                    if cols != expected:
-                        raise JournalCorrupt(
-                            f"journal {self.description}: table {table} has columns {cols}, expected {expected}; not a ramparts journal"
-                        )
-                row = db.execute(self._q_meta_get).fetchone()
-                if row is None:
-                    db.execute(self._q_meta_put, (str(FORMAT_VERSION),))
-                elif row[0] != str(FORMAT_VERSION):
+        with self._write("open") as db:
+            for stmt in self._ddl:
+                db.execute(stmt)
+            for name, expected in (("journal", _JOURNAL_COLUMNS), ("snapshots", _SNAPSHOT_COLUMNS), ("meta", _META_COLUMNS)):
+                table = self._tables[name]
+                cols = tuple(row[1] for row in db.execute(f'PRAGMA table_info("{table}")'))
+                if cols != expected:
                     raise JournalCorrupt(
-                        f"journal {self.description} has format version {row[0]!r}; this ramparts reads version {FORMAT_VERSION}"
+                        f"journal {self.description}: table {table} has columns {cols}, expected {expected}; not a ramparts journal"
                     )
-                db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
-        except sqlite3.Error as exc:
-            raise self._error("open", exc) from None
+            row = db.execute(self._q_meta_get).fetchone()
+            if row is None:
+                db.execute(self._q_meta_put, (str(FORMAT_VERSION),))
+            elif row[0] != str(FORMAT_VERSION):
+                raise JournalCorrupt(
+                    f"journal {self.description} has format version {row[0]!r}; this ramparts reads version {FORMAT_VERSION}"
+                )
 
     # -- introspection ----------------------------------------------------------------------
 
@@ -232,18 +225,9 @@ class SQLiteJournal(_BaseJournal):
     # -- backend hooks ----------------------------------------------------------------------
 
     def _append_rows(self, rows: list[tuple[int, int, str, str, str]]) -> None:
-        db = self._db
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                check_continues(rows, check_last_seq(db.execute(self._q_last).fetchone()[0]))
-                db.executemany(self._q_insert, rows)
-                db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
-        except sqlite3.Error as exc:
-            raise self._error("append", exc) from None
+        with self._write("append") as db:
+            check_continues(rows, check_last_seq(db.execute(self._q_last).fetchone()[0]))
+            db.executemany(self._q_insert, rows)
 
     def _last_seq(self) -> Any:
         try:
@@ -258,20 +242,11 @@ class SQLiteJournal(_BaseJournal):
             raise self._error("read", exc) from None
 
     def _save_snapshot(self, seq: int, state_hash: str, blob: bytes) -> None:
-        db = self._db
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                last = check_last_seq(db.execute(self._q_last).fetchone()[0])
-                if seq > last:
-                    raise InvalidInput("seq", f"snapshot seq {seq} is beyond the journal's last seq {last}")
-                db.execute(self._q_snap_put, (seq, state_hash, blob))
-                db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
-        except sqlite3.Error as exc:
-            raise self._error("save snapshot", exc) from None
+        with self._write("save snapshot") as db:
+            last = check_last_seq(db.execute(self._q_last).fetchone()[0])
+            if seq > last:
+                raise InvalidInput("seq", f"snapshot seq {seq} is beyond the journal's last seq {last}")
+            db.execute(self._q_snap_put, (seq, state_hash, blob))
 
     def _latest_snapshot(self, high: int) -> tuple | None:
         try:
@@ -286,6 +261,23 @@ class SQLiteJournal(_BaseJournal):
             raise self._error("close", exc) from None
 
     # -- helpers ----------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction: ``BEGIN IMMEDIATE`` (SQLite's write lock taken first, so a check inside sees what
+        the write will follow), ``COMMIT`` at the end of the block, ``ROLLBACK`` on any exception; a sqlite3 error
+        becomes the journal's own (:meth:`_error`) for ``what``."""
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        except sqlite3.Error as exc:
+            raise self._error(what, exc) from None
 
     def _rollback(self) -> None:
         try:
