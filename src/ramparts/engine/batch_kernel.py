@@ -91,6 +91,19 @@ call_transition = numba.njit(cache=True, inline="always")(call_transition)
 
 
 @numba.njit(cache=True, inline="always")
+def store_requirements(s, p, value, im, mm, sub_value, sub_im, sub_mm, b_value, b_im, b_mm):
+    """Put a position's new caches (value, initial, maintenance) in slot ``p`` and fold their change into
+    sub-account ``s``'s sums: the one home of that step for the compiled passes (the trade of a side, the lazy
+    re-margin's cache sync; :func:`reprice_holders` keeps the new sums in locals for its margin-call decision)."""
+    sub_value[s] += value - b_value[p]
+    sub_im[s] += im - b_im[p]
+    sub_mm[s] += mm - b_mm[p]
+    b_value[p] = value
+    b_im[p] = im
+    b_mm[p] = mm
+
+
+@numba.njit(cache=True, inline="always")
 def _abs(x):
     return x if x >= 0 else -x
 
@@ -215,12 +228,7 @@ def _trade_side(s, slot, i, delta, price, fee, mark,
     sub_cost[s] += quote
     value = new * mark
     im, mm = requirement(i, new, mark, floors, imr, mmr, imq, imr_rem, mmq, mmr_rem)
-    sub_value[s] += value - b_value[slot]
-    sub_im[s] += im - b_im[slot]
-    sub_mm[s] += mm - b_mm[slot]
-    b_value[slot] = value
-    b_im[slot] = im
-    b_mm[slot] = mm
+    store_requirements(s, slot, value, im, mm, sub_value, sub_im, sub_mm, b_value, b_im, b_mm)
     sub_cash[s] -= fee
     p = head[s]
     while p >= 0:  # realise variation margin of every position of the side

@@ -73,6 +73,7 @@ from ramparts.engine.batch_kernel import (
     max_abs_lots,
     reprice_holders,
     requirement,
+    store_requirements,
 )
 from ramparts.errors import RampartsError
 from ramparts.fixedpoint import MAX_NOTIONAL
@@ -121,12 +122,7 @@ def sync_subs(subs, head, nxt, b_instr, b_lots, b_value, b_im, b_mm, marks, lazy
                 value = lots * marks[i]
                 if value != b_value[p]:
                     im, mm = requirement(i, lots, marks[i], floors, imr, mmr, imq, imr_rem, mmq, mmr_rem)
-                    sub_value[s] += value - b_value[p]
-                    sub_im[s] += im - b_im[p]
-                    sub_mm[s] += mm - b_mm[p]
-                    b_value[p] = value
-                    b_im[p] = im
-                    b_mm[p] = mm
+                    store_requirements(s, p, value, im, mm, sub_value, sub_im, sub_mm, b_value, b_im, b_mm)
             p = nxt[p]
 
 
