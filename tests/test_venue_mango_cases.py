@@ -5,26 +5,41 @@ values are Mango's expressions, evaluated here in exact rationals (Mango evaluat
 compares within 0.001); ramparts' exact health must equal them exactly, and also be within the
 source's own tolerance of the f64 value.
 
+The solver tests of client.rs (``test_max_swap``, ``test_max_perp``, ``test_max_borrow``) assert what
+the source asserts: the value (health or health ratio) after the solver's answer and after one unit more,
+against the target, with the source's own slack (``+ 1.0`` for swaps, ``max_binary_search_error = 0.1``
+for perps and borrows, ``< 1.0`` / ``< 0.3`` on amounts, exact ``5.0`` where the source uses
+``assert_eq!``). Values are compared as f64, as the source does after ``to_num::<f64>()``. Their inputs
+are the source's decimal literals taken exactly (``adjust_by_usdc`` divides exactly here; Mango rounds
+to I80F48). Each scenario of a source test is one row, its loops over targets and price factors kept.
+
 Repository: blockworks-foundation/mango-v4 at 1303a4a16228eb1e8e8d4f0eef724eaf63310c86.
-Not ported (see the report): client.rs ``test_max_swap``, ``test_max_perp``, ``test_max_borrow``
-(solvers over the cache), ``test_scanning_retreiver_mismatched_oracle_for_perps_throws_error``
-(account-retriever plumbing), and the I80F48 division half of cache.rs ``test_precision``.
+Ported: cache.rs 4 of 4 tests (``test_precision`` both halves, ``test_health0``, ``test_health1``,
+``test_health_with_skips``); client.rs 7 of 8 tests. Not ported:
+``test_scanning_retreiver_mismatched_oracle_for_perps_throws_error`` — it checks that Mango's account
+retriever refuses a perp market whose oracle account is not the one the market names; ramparts takes
+prices as values and has no account retriever or oracle accounts, so there is nothing to call.
 """
 
 from __future__ import annotations
 
+import sys
+from dataclasses import replace
 from fractions import Fraction
 
 import pytest
 
 from ramparts.errors import InvalidInput
 from ramparts.venues.mango import (
+    I64_MAX,
     I80F48_MAX,
+    BankState,
     HealthCache,
     HealthType,
     PerpInfo,
     Serum3Info,
     TokenInfo,
+    i80f48_div,
     maint_weights,
     spot_amount_given_for_health_zero,
     spot_amount_taken_for_health_zero,
@@ -290,6 +305,308 @@ def test_leverage(name, b0, b1, perp, serum, expected):
     hc = HealthCache.build([_default_token(0, 0, 1, b0), _default_token(1, "0.2", 2, b1)], oo, perps)
     assert hc.leverage() == expected
     assert abs(float(hc.leverage()) - float(expected)) < 0.001  # the source's leverage_eq tolerance
+
+
+# --- cache.rs test_precision (the I80F48 division half) ---------------------------------------------------------------
+
+def test_precision_division():
+    """cache.rs ``test_precision``: 1 / 2⁴⁸ is the smallest I80F48 step, 1 / 2⁴⁹ divides to zero."""
+    assert i80f48_div(1, 2**48) != 0
+    assert i80f48_div(1, 2**49) == 0
+
+
+# --- client.rs test_max_swap --------------------------------------------------------------------------------------------
+# The source's Mango account holds empty positions in tokens 0, 1 and 2 (the health cache's balances are set
+# apart from it), so every bank sees the account at position 0; the mock banks have no net borrow limit
+# (i64::MAX) except in test 5. The weights of the banks are copied from the cache (find_max_swap_actual).
+
+F64_MAX = sys.float_info.max
+F64_MIN = -sys.float_info.max
+HEALTH_FN = lambda c: c.health(INIT)  # noqa: E731
+RATIO_FN = lambda c: c.health_ratio(INIT)  # noqa: E731
+MAX_SWAP_FNS = {"health": HEALTH_FN, "health_ratio": RATIO_FN}
+
+
+def _swap_base() -> HealthCache:
+    return HealthCache([_default_token(0, "0.1", 2), _default_token(1, "0.2", 3), _default_token(2, "0.3", 4)])
+
+
+def _adjust_by_usdc(c: HealthCache, ti: int, usdc) -> HealthCache:
+    """``adjust_by_usdc``: ``balance_spot += usdc / oracle``."""
+    tokens = list(c.tokens)
+    tokens[ti] = replace(tokens[ti], balance=tokens[ti].balance + q(usdc) / tokens[ti].prices.oracle)
+    return replace(c, tokens=tuple(tokens))
+
+
+def _with_token(c: HealthCache, ti: int, **changes) -> HealthCache:
+    tokens = list(c.tokens)
+    tokens[ti] = replace(tokens[ti], **changes)
+    return replace(c, tokens=tuple(tokens))
+
+
+def _swap_banks(source, target, net_borrow_limits):
+    def bank(ti):
+        return BankState.of(position=0, net_borrow_limit_per_window_quote=net_borrow_limits.get(ti, 2**63 - 1))
+    return bank(source), bank(target)
+
+
+def _find_max_swap(c, source, target, min_value, price_factor, fn, net_borrow_limits=None):
+    """``find_max_swap_actual``: (amount, value after it, after amount − 1, after amount + 1)."""
+    sb, tb = _swap_banks(source, target, net_borrow_limits or {})
+    swap_price = q(price_factor) * c.tokens[source].prices.oracle / c.tokens[target].prices.oracle
+    unlimited = c.max_swap_source_for_health_fn(source, target, swap_price, q(min_value), fn, source_bank=sb, target_bank=tb)
+    amount = c.apply_limits_to_swap(source, target, swap_price, unlimited, source_bank=sb, target_bank=tb)
+    if amount == I80F48_MAX:
+        return F64_MAX, F64_MAX, F64_MAX, F64_MAX
+
+    def value_for_amount(a):
+        try:
+            return float(fn(c.cache_after_swap(source, target, a, swap_price, source_bank=sb, target_bank=tb)))
+        except InvalidInput:  # a negative amount: the source's withdraw refuses it
+            return F64_MIN
+
+    return float(amount), value_for_amount(amount), value_for_amount(amount - 1), value_for_amount(amount + 1)
+
+
+def _check_max_swap(c, source, target, min_value, price_factor, fn):
+    """``check_max_swap_result``, with its assertions as in the source."""
+    _, actual_value, _, plus_value = _find_max_swap(c, source, target, min_value, price_factor, fn)
+    where = f"{source}->{target} price_factor {price_factor} target {min_value}"
+    if actual_value < min_value:
+        assert plus_value < actual_value, where
+    else:
+        assert actual_value >= min_value, where
+        assert actual_value < min_value + 1.0 or plus_value < min_value, where
+
+
+def _check_grid(c, fn, price_factors, pairs):
+    for price_factor in price_factors:
+        for target in range(1, 100):
+            for source, tgt in pairs:
+                _check_max_swap(c, source, tgt, target, price_factor, fn)
+
+
+def _max_swap_scenario(n: int, name: str):
+    fn = MAX_SWAP_FNS[name]
+    base = _swap_base()
+    if n == 0:
+        c = _adjust_by_usdc(base, 1, 100)
+        _check_grid(c, fn, ("0.1", "0.9", "1.1"), [(0, 1), (1, 0), (0, 2)])
+        # at this unlikely price swapping is healthy without end
+        assert _find_max_swap(c, 0, 1, 50, "1.5", fn)[0] > 1e16
+    elif n == 1:
+        c = _adjust_by_usdc(_adjust_by_usdc(base, 0, -20), 1, 100)
+        _check_grid(c, fn, ("0.1", "0.9", "1.1"), [(0, 1), (1, 0), (0, 2), (2, 0)])
+    elif n == 2:
+        c = _adjust_by_usdc(_adjust_by_usdc(base, 0, -50), 1, 100)
+        _check_max_swap(c, 1, 0, 100, "1.0", fn)  # reachable although the init ratio is below 100
+    elif n == 3:
+        c = _adjust_by_usdc(_adjust_by_usdc(_adjust_by_usdc(base, 0, -30), 1, 100), 2, -30)
+        init_ratio = float(c.health_ratio(INIT))
+        amount, actual_ratio, _, _ = _find_max_swap(c, 1, 0, 100, "1.0", fn)
+        assert actual_ratio / 2.0 > init_ratio
+        assert abs(amount - 100.0 / 3.0) < 1.0
+    elif n == 4:
+        c = _adjust_by_usdc(_adjust_by_usdc(_adjust_by_usdc(base, 0, 100), 1, -2), 2, -65)
+        init_ratio = c.health_ratio(INIT)
+        assert 3 < init_ratio < 4
+        for target in (1, 3, 4):
+            _check_max_swap(c, 0, 1, target, "1.0", fn)
+    elif n == 5:
+        c = _adjust_by_usdc(base, 1, 100)
+        # bank 0's net borrow limit (50 quote) caps the swap
+        assert _find_max_swap(c, 0, 1, 1, "1.0", fn, net_borrow_limits={0: 50})[0] < 51.0
+    elif n == 6:
+        oo = Serum3Info.of(0, 1, 0, base_total=30 // 3, quote_total=30 // 2)  # reserved base 10, quote 15
+        c = replace(base, serum3=(oo,))
+        c = _adjust_by_usdc(_adjust_by_usdc(_adjust_by_usdc(c, 0, -20), 1, -40), 2, 120)
+        _check_grid(c, fn, ("0.9", "1.1"), [(0, 1), (1, 0), (0, 2), (1, 2), (2, 0), (2, 1)])
+    elif n in (7, 8):
+        # negative health at the start; swapping can (7) or cannot (8) make it positive
+        c = _adjust_by_usdc(_adjust_by_usdc(base, 0, -20), 1, 20 if n == 7 else 10)
+        assert c.health(INIT) < 0
+        if name == "health":
+            assert _find_max_swap(c, 1, 0, 1, "1.0", fn)[0] > 0.0
+        _check_grid(c, fn, ("0.9", "1.1"), [(1, 0)])
+    elif n == 9:
+        # swapping into a token of zero asset weight
+        c = _with_token(_adjust_by_usdc(base, 0, 10), 1, init_asset_weight=0)
+        assert _find_max_swap(c, 0, 1, 1, "1.0", fn)[0] > 0.0
+        _check_grid(c, fn, ("0.9", "1.1"), [(0, 1)])
+    elif n == 10:
+        # a perp market settling in token 1
+        c = _adjust_by_usdc(replace(base, perps=(_default_perp("0.3", 2, settle_token_index=1),)), 0, 60)
+        for perp_quote in (-10, 10):
+            c = replace(c, perps=(replace(c.perps[0], quote=q(perp_quote)),))
+            _check_grid(c, fn, ("0.9", "1.1"), [(0, 1), (1, 0)])
+    elif n == 11:
+        # between two tokens of zero asset weight: the answer is always all the deposits (5 tokens)
+        c = _with_token(_with_token(_adjust_by_usdc(base, 0, 10), 0, init_asset_weight=0), 1, init_asset_weight=0)
+        assert _find_max_swap(c, 0, 1, 1, "1.0", fn)[0] == 5.0
+        for cache in (c, _adjust_by_usdc(c, 1, 6)):  # then with 2 tokens already in token 1
+            for price_factor in ("0.9", "1.1"):
+                for target in range(1, 100):
+                    assert _find_max_swap(cache, 0, 1, target, price_factor, fn)[0] == 5.0
+
+
+def test_max_swap_start():
+    """client.rs ``test_max_swap``: on an empty account health is 0, the ratio I80F48::MAX, and the limited
+    max swap 0 → 1 at price 2/3 (source oracle 1) for ratio 50 is 0."""
+    c = _swap_base()
+    assert c.health(INIT) == 0
+    assert c.health_ratio(INIT) == I80F48_MAX
+    sb, tb = _swap_banks(0, 1, {})
+    assert c.max_swap_source_for_health_ratio(0, 1, Fraction(2, 3), 50, source_bank=sb, target_bank=tb,
+                                              source_oracle_price=1) == 0
+
+
+MAX_SWAP_CASES = [(n, name) for name in MAX_SWAP_FNS for n in range(12)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n,name", MAX_SWAP_CASES, ids=[f"{CLIENT_RS}::test_max_swap[test {n} {name}]@{COMMIT[:8]}" for n, name in MAX_SWAP_CASES])
+def test_max_swap(n, name):
+    _max_swap_scenario(n, name)
+
+
+# --- client.rs test_max_perp --------------------------------------------------------------------------------------------
+
+PERP_BASE_LOT_SIZE = 100
+
+
+def _perp_base() -> HealthCache:
+    return HealthCache([_default_token(0, "0.0", 1), _default_token(1, "0.2", "1.5")], [],
+                       [_default_perp("0.3", 2, settle_token_index=1, base_lot_size=PERP_BASE_LOT_SIZE)])
+
+
+def _adjust_token(c: HealthCache, ti: int, value) -> HealthCache:
+    return _with_token(c, ti, balance=c.tokens[ti].balance + q(value))
+
+
+def _perp_traded(c: HealthCache, base_lots: int, trade_price) -> HealthCache:
+    """The source's own edit of the cache: ``base_lots += lots``, ``quote -= lots × base_lot_size × price``."""
+    p = c.perps[0]
+    return replace(c, perps=(replace(p, base_lots=p.base_lots + base_lots, quote=p.quote - base_lots * PERP_BASE_LOT_SIZE * trade_price),))
+
+
+def _find_max_trade(c: HealthCache, side: str, ratio, price_factor):
+    trade_price = q(price_factor) * c.perps[0].prices.oracle
+    base_lots = c.max_perp_for_health_ratio(0, trade_price, side, q(ratio))
+    if base_lots == I64_MAX:
+        return I64_MAX, F64_MAX, F64_MAX
+    direction = 1 if side == "bid" else -1
+    actual_ratio = float(_perp_traded(c, direction * base_lots, trade_price).health_ratio(INIT))
+    plus_ratio = float(_perp_traded(c, direction * (base_lots + 1), trade_price).health_ratio(INIT))
+    return base_lots, actual_ratio, plus_ratio
+
+
+def _check_max_trade(c: HealthCache, side: str, ratio, price_factor):
+    _, actual_ratio, plus_ratio = _find_max_trade(c, side, ratio, price_factor)
+    max_binary_search_error = 0.1
+    assert ratio <= actual_ratio, (side, ratio, price_factor)
+    assert plus_ratio - max_binary_search_error <= ratio, (side, ratio, price_factor)
+
+
+def test_max_perp_start():
+    """client.rs ``test_max_perp``: empty account, then the extreme prices on 3000 of token 0."""
+    c = _perp_base()
+    assert c.health(INIT) == 0
+    assert c.health_ratio(INIT) == I80F48_MAX
+    assert c.max_perp_for_health_ratio(0, 2, "bid", 50) == 0
+    c = _adjust_token(c, 0, 3000)
+    # extremely bad prices
+    _check_max_trade(c, "bid", 50, "2.0")
+    _check_max_trade(c, "ask", 50, "0.1")
+    # extremely good prices
+    assert _find_max_trade(c, "bid", 50, "0.1")[0] == I64_MAX
+    assert _find_max_trade(c, "ask", 50, "1.5")[0] == I64_MAX
+
+
+MAX_PERP_CASES = [(settle, lots, side) for settle in (-500, 0, 300) for lots in (-5, 0, 3) for side in ("bid", "ask")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("settle,lots,side", MAX_PERP_CASES,
+                         ids=[f"{CLIENT_RS}::test_max_perp[test 0: lots {lots}, settle {s}, {side}]@{COMMIT[:8]}" for s, lots, side in MAX_PERP_CASES])
+def test_max_perp(settle, lots, side):
+    c = _adjust_token(_adjust_token(_perp_base(), 0, 3000), 1, settle)
+    c = _perp_traded(c, lots, 2)  # existing position bought at 2
+    for price_factor in ("0.8", "1.0", "1.1"):
+        for ratio in range(1, 101):
+            _check_max_trade(c, side, ratio, price_factor)
+
+
+# --- client.rs test_max_borrow ------------------------------------------------------------------------------------------
+
+def _borrow_base() -> HealthCache:
+    return HealthCache([_default_token(0, "0.0", 1), _default_token(1, "0.2", 2)])
+
+
+def _bank0(position=0, **scaling) -> BankState:
+    """``mock_bank_and_oracle(group, 0, 1.0, 0.0, 0.0)`` (weights 1, no net borrow limit: i64::MAX) with the
+    account's position in it; ``scaling``: the bank's deposits, potential serum tokens and scaling start."""
+    info = TokenInfo.of(0, position, oracle_price=1, init_asset_weight=1, init_liab_weight=1, maint_asset_weight=1,
+                        maint_liab_weight=1, **scaling) if scaling else None
+    return BankState.of(info, position=position, net_borrow_limit_per_window_quote=2**63 - 1)
+
+
+def _check_max_borrow(c: HealthCache, ratio, bank: BankState) -> float:
+    """``find_max_borrow`` + ``check_max_borrow``, with the source's assertions."""
+    initial_ratio = float(c.health_ratio(INIT))
+    max_borrow = c.max_borrow_for_health_ratio(0, q(ratio), bank=bank)
+    after, after_plus = c.cache_after_borrow(0, max_borrow, bank=bank), c.cache_after_borrow(0, max_borrow + 1, bank=bank)
+    assert after is not None and after_plus is not None  # the source unwraps both
+    actual_ratio, plus_ratio = float(after.health_ratio(INIT)), float(after_plus.health_ratio(INIT))
+    max_binary_search_error = 0.1
+    if initial_ratio >= ratio:
+        assert ratio <= actual_ratio
+        assert plus_ratio - max_binary_search_error <= ratio
+    return float(max_borrow)
+
+
+MAX_BORROW_CASES = [
+    # (name, token 0 balance, token 1 balance, target ratios) — client.rs test_max_borrow
+    ("token0 100", 100, 0, (50,)),
+    ("token1 50", 0, 50, (100, 50, 0)),
+    ("token0 50, token1 50", 50, 50, (100, 50, 0)),
+    ("token0 -50, token1 50", -50, 50, (100, 50, 0)),
+]
+
+
+def test_max_borrow_start():
+    """client.rs ``test_max_borrow``: on an empty account the max borrow for ratio 50 is 0."""
+    c = _borrow_base()
+    assert c.health(INIT) == 0
+    assert c.health_ratio(INIT) == I80F48_MAX
+    assert c.max_borrow_for_health_ratio(0, 50, bank=_bank0()) == 0
+
+
+@pytest.mark.parametrize("name,b0,b1,ratios", MAX_BORROW_CASES,
+                         ids=[f"{CLIENT_RS}::test_max_borrow[{c[0]}]@{COMMIT[:8]}" for c in MAX_BORROW_CASES])
+def test_max_borrow(name, b0, b1, ratios):
+    c = _with_token(_with_token(_borrow_base(), 0, balance=q(b0)), 1, balance=q(b1))
+    results = [_check_max_borrow(c, r, _bank0()) for r in ratios]
+    if name == "token0 100":
+        assert results == [100.0]
+
+
+def test_max_borrow_init_weight_scaling():
+    """client.rs ``test_max_borrow``, the case with init weight scaling: the bank holds the account's 500
+    deposits, 300 potential serum tokens, scaling from 600 quote (token 0 contributes 500 × 600 / 800 = 375)."""
+    scaling = dict(deposits=500, potential_serum_tokens=300, deposit_weight_scale_start_quote=600)
+    c = HealthCache([TokenInfo.of(0, 500, oracle_price=1, init_asset_weight=1, init_liab_weight=1, maint_asset_weight=1,
+                                  maint_liab_weight=1, **scaling),
+                     _default_token(1, "0.2", 2, -100)])  # 2 × 100 × 1.2 = 240 liabilities
+    assert c.tokens[0].init_scaled_asset_weight == Fraction(3, 4)
+    bank = _bank0(position=500, **scaling)
+    _check_max_borrow(c, 100, bank)
+    _check_max_borrow(c, 50, bank)
+    max_borrow = _check_max_borrow(c, 0, bank)
+    assert abs(260.0 - max_borrow) < 0.3  # leaves 240 tokens, under 600 in the bank
+    # the bank now scales from 500 quote; the cache keeps its weight until a change re-reads the bank
+    bank = _bank0(position=500, **dict(scaling, deposit_weight_scale_start_quote=500))
+    max_borrow = _check_max_borrow(c, 0, bank)
+    assert abs(222.6 - max_borrow) < 0.3
 
 
 # --- ramparts' own checks of the module (not ported) --------------------------------------------------------------------

@@ -41,7 +41,22 @@ I80F48 / f64 arithmetic rounds, ramparts does not; the differences are bounded b
   as usize]``); here it is looked up by token index (identical whenever token i sits at position i).
 
 :func:`to_i80f48` quantises a value to the I80F48 grid (round to nearest, as ``from_num``/``from_str``) for a
-caller who wants Mango's stored inputs exactly.
+caller who wants Mango's stored inputs exactly; :func:`i80f48_div` is I80F48's truncating division.
+
+The solvers of ``client.rs`` run over the same cache (:meth:`HealthCache.max_swap_source_for_health_fn`,
+:meth:`HealthCache.max_swap_source_for_health_ratio`, :meth:`HealthCache.max_perp_for_health_ratio`,
+:meth:`HealthCache.max_borrow_for_health_fn`, :meth:`HealthCache.max_borrow_for_health_ratio`) with Mango's
+searches (:func:`find_maximum`, :func:`scan_right_until_less_than`, :func:`binary_search`: same brackets,
+steps, stopping rules and iteration caps), on exact amounts. A token change goes through the token's bank
+(:class:`BankState`: the account's position in it, its totals, net borrow and deposit limits), as Mango's
+``Bank::withdraw_with_fee`` / ``Bank::deposit`` followed by ``adjust_token_balance``. Differences:
+
+* Mango's midpoints and health values carry I80F48 rounding; here they are exact, so a search can stop one
+  step apart from Mango's when a value sits within rounding of a threshold.
+* ``adjust_token_balance`` rescales the init *asset* weight at the Init asset price, ``new_health_cache`` at
+  the Init liability price; ramparts uses the liability price in both (equal whenever oracle = stable).
+* after a change the token takes the bank's unscaled init weights too (Mango keeps the cache's, which only
+  Liquidation-End health reads); bank-side dusting and index rounding (``I80F48::DELTA``) are not modelled.
 """
 
 from __future__ import annotations
@@ -52,9 +67,10 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 
-from ramparts.errors import InvalidInput
+from ramparts.errors import InvalidInput, Rejected
 
-__all__ = ["I80F48_MAX", "I80F48_MIN", "HealthCache", "HealthType", "PerpInfo", "Prices", "Serum3Info", "TokenInfo", "maint_weights",
+__all__ = ["I64_MAX", "I80F48_MAX", "I80F48_MIN", "BankState", "HealthCache", "HealthType", "PerpInfo", "Prices", "Serum3Info",
+           "TokenInfo", "binary_search", "find_maximum", "i80f48_div", "maint_weights", "scan_right_until_less_than",
            "spot_amount_given_for_health_zero", "spot_amount_taken_for_health_zero", "to_i80f48", "unsettled_funding"]
 
 FRAC_BITS = 48
@@ -625,3 +641,472 @@ class HealthCache:
         i = self._token_pos(settle_token_index)
         t = self.tokens[i]
         return spot_amount_taken_for_health_zero(h, balances[i], t.asset_weighted_price(mt), t.liab_weighted_price(mt))
+
+    # --- the solvers of client.rs: how far a swap, a perp trade or a borrow can go -------------------------------
+    # Mango runs these searches in I80F48; here every amount and every health value is exact, while the
+    # search itself (brackets, step sizes, stopping rules, iteration caps) is Mango's.
+
+    def _bank_view(self, token_index: int, bank: BankState | None) -> tuple[int, TokenInfo, BankState, Fraction]:
+        """(position in ``tokens``, the bank's token info, the bank state, the account's native position)."""
+        i = self._token_pos(token_index)
+        b = BankState() if bank is None else bank
+        info = self.tokens[i] if b.info is None else b.info
+        if info.token_index != token_index:
+            raise InvalidInput("bank", f"bank of token index {info.token_index} given for token index {token_index}")
+        position = self.tokens[i].balance if b.position is None else b.position
+        return i, info, b, position
+
+    def _after_bank_change(self, token_index: int, change: Fraction, bank: BankState | None) -> tuple[HealthCache, int]:
+        """The cache after ``change`` native tokens went into (> 0) or out of (< 0) the account's position,
+        and the bank's net borrows in the window afterwards.
+
+        ``Bank::withdraw_with_fee`` / ``Bank::deposit`` move the *bank's* totals according to the account's
+        position in it (deposits are used up before borrowing starts; a borrow pays the loan origination
+        fee into borrows; a deposit repays borrows first), then ``HealthCache::adjust_token_balance``
+        (cache.rs @1303a4a) adds ``change`` to the cached balance and takes the bank's init weights and
+        scaling for the token. Net borrows grow by ``ceil(borrowed)`` and shrink by ``ceil(−repaid)``
+        (``Bank::update_net_borrows``, bank.rs @1303a4a, assuming the change falls in the current window).
+        Not modelled: dusting of a position left with less than one native token, and the extra
+        ``I80F48::DELTA`` the bank's index rounding can add.
+        """
+        i, info, b, p = self._bank_view(token_index, bank)
+        deposits, borrows, net = info.deposits, info.borrows, 0
+        if change < 0:
+            amount = -change
+            if p >= 0 and p - amount >= 0:
+                deposits -= amount
+            else:
+                borrowed = amount - p if p >= 0 else amount
+                if p >= 0:
+                    deposits -= p
+                borrowed += b.loan_origination_fee_rate * borrowed
+                borrows += borrowed
+                net = _ceil(borrowed)
+        elif change > 0:
+            if p < 0:
+                net = _ceil(max(p, -change))
+                if p + change < 0:
+                    borrows -= change
+                else:
+                    borrows += p
+                    deposits += p + change
+            else:
+                deposits += change
+        t = self.tokens[i]
+        new = replace(t, balance=t.balance + change, deposits=deposits, borrows=borrows,
+                      init_asset_weight=info.init_asset_weight, init_liab_weight=info.init_liab_weight,
+                      potential_serum_tokens=info.potential_serum_tokens,
+                      deposit_weight_scale_start_quote=info.deposit_weight_scale_start_quote,
+                      borrow_weight_scale_start_quote=info.borrow_weight_scale_start_quote)
+        tokens = list(self.tokens)
+        tokens[i] = new
+        return replace(self, tokens=tuple(tokens)), b.net_borrows_in_window + net
+
+    def cache_after_swap(self, source_token_index: int, target_token_index: int, amount, price, *,
+                         source_bank: BankState | None = None, target_bank: BankState | None = None) -> HealthCache:
+        """``HealthCache::cache_after_swap`` (client.rs @1303a4a): ``amount`` source native withdrawn and
+        ``amount × price`` target native deposited (``price``: target native per source native)."""
+        a, px = _num("amount", amount), _num("price", price)
+        if a < 0 or px < 0:
+            raise InvalidInput("amount", "a swap moves a non-negative amount at a non-negative price")
+        if source_token_index == target_token_index:
+            raise InvalidInput("target_token_index", "a swap needs two different tokens")
+        c, _ = self._after_bank_change(source_token_index, -a, source_bank)
+        c, _ = c._after_bank_change(target_token_index, a * px, target_bank)
+        return c
+
+    def cache_after_borrow(self, token_index: int, amount, *, bank: BankState | None = None) -> HealthCache | None:
+        """The cache after withdrawing ``amount`` native tokens (``cache_after_borrow`` inside
+        ``max_borrow_for_health_fn``, client.rs @1303a4a); ``None`` when the bank's net borrow limit
+        refuses it (``Bank::check_net_borrows``)."""
+        a = _num("amount", amount)
+        if a < 0:
+            raise InvalidInput("amount", "must be non-negative")
+        c, net = self._after_bank_change(token_index, -a, bank)
+        _, info, b, _ = self._bank_view(token_index, bank)
+        if b.remaining_net_borrows_quote(self.tokens[self._token_pos(token_index)].prices.oracle, info.prices.stable, net) < 0:
+            return None
+        return c
+
+    @staticmethod
+    def _apply_limits_to_swap(oracle: Fraction, source_info: TokenInfo, sb: BankState, source_position: Fraction,
+                              target_info: TokenInfo, tb: BankState, target_position: Fraction, price: Fraction,
+                              source_unlimited: Fraction) -> Fraction:
+        """``HealthCache::apply_limits_to_swap`` (client.rs @1303a4a), with I80F48's saturating arithmetic:
+        ``potential_source = min(unlimited, remaining_net_borrows / oracle + max(position, 0))``,
+        ``potential_target = min(potential_source × price, remaining_deposits − min(target_position, 0))``,
+        result ``min(potential_source, potential_target / price)``."""
+        available_net_borrows = _sat_div(sb.remaining_net_borrows_quote(oracle, source_info.prices.stable, sb.net_borrows_in_window), oracle)
+        potential_source = min(source_unlimited, _sat(available_net_borrows + max(source_position, _ZERO)))
+        available_deposits = tb.remaining_deposits_until_limit(target_info)
+        potential_target = min(_sat(potential_source * price), _sat(available_deposits - min(target_position, _ZERO)))
+        return min(potential_source, _sat_div(potential_target, price))
+
+    def max_swap_source_for_health_fn(self, source_token_index: int, target_token_index: int, price, min_fn_value,
+                                      target_fn, *, source_bank: BankState | None = None,
+                                      target_bank: BankState | None = None) -> Fraction:
+        """``HealthCache::max_swap_source_for_health_fn`` (client.rs @1303a4a): the most source native that
+        can be swapped into the target at ``price`` (target native per source native) while
+        ``target_fn(cache after the swap)`` stays ≥ ``min_fn_value``; no bank limits applied.
+
+        Init health only. ``I80F48_MAX`` when the final slope
+        ``−source.init_scaled_liab_weight × liab_price + target.init_asset_weight × asset_price × price`` is ≥ 0.
+        Otherwise :func:`find_maximum` over ``[0, max((|source| + reserved) , (|target| + reserved) / price)]``
+        (effective balances, serum reservations) with step 0.1; if that maximum is ≤ ``min_fn_value`` its
+        amount is the answer; else, from the zero-health estimate ``a_max − health(a_max) / slope``,
+        :func:`scan_right_until_less_than` and :func:`binary_search` (step 0.1) find the crossing.
+        """
+        ht = HealthType.INIT
+        px, min_v = _num("price", price), _num("min_fn_value", min_fn_value)
+        si, ti = self._token_pos(source_token_index), self._token_pos(target_token_index)
+        source, target = self.tokens[si], self.tokens[ti]
+        max_reserved, _ = self._serum3_reservations(ht)
+        balances = self.effective_token_balances(ht)
+        final_health_slope = (-source.init_scaled_liab_weight * source.prices.liab(ht)
+                              + target.init_asset_weight * target.prices.asset(ht) * px)
+        if final_health_slope >= 0:
+            return I80F48_MAX
+
+        def after(amount: Fraction) -> HealthCache:
+            return self.cache_after_swap(source_token_index, target_token_index, amount, px,
+                                         source_bank=source_bank, target_bank=target_bank)
+
+        def fn_value(amount: Fraction) -> Fraction:
+            return target_fn(after(amount))
+
+        rightmost = max(abs(balances[si]) + max_reserved[si], (abs(balances[ti]) + max_reserved[ti]) / px)
+        amount_for_max_value, max_value = find_maximum(_ZERO, rightmost, _TENTH, fn_value)
+        if max_value <= min_v:
+            return amount_for_max_value
+        health_at_max_value = after(amount_for_max_value).health(ht)
+        if health_at_max_value == 0:
+            return amount_for_max_value
+        if health_at_max_value < 0:
+            return _ZERO
+        zero_health_estimate = amount_for_max_value - health_at_max_value / final_health_slope
+        right_bound = scan_right_until_less_than(zero_health_estimate, min_v, fn_value)
+        if right_bound == zero_health_estimate:
+            return binary_search(amount_for_max_value, max_value, right_bound, min_v, _TENTH, fn_value)
+        return binary_search(zero_health_estimate, fn_value(zero_health_estimate), right_bound, min_v, _TENTH, fn_value)
+
+    def apply_limits_to_swap(self, source_token_index: int, target_token_index: int, price, source_unlimited, *,
+                             source_bank: BankState | None = None, target_bank: BankState | None = None,
+                             source_oracle_price=None) -> Fraction:
+        """The source amount after the source bank's net borrow limit and the target bank's deposit limit
+        (see :meth:`_apply_limits_to_swap`); positions and limits come from the :class:`BankState` arguments,
+        ``source_oracle_price`` defaults to the cache's oracle price of the source token."""
+        si, source_info, sb, sp = self._bank_view(source_token_index, source_bank)
+        _, target_info, tb, tp = self._bank_view(target_token_index, target_bank)
+        oracle = self.tokens[si].prices.oracle if source_oracle_price is None else _num("source_oracle_price", source_oracle_price)
+        if oracle <= 0:
+            raise InvalidInput("source_oracle_price", "must be positive")
+        return self._apply_limits_to_swap(oracle, source_info, sb, sp, target_info, tb, tp,
+                                          _num("price", price), _num("source_unlimited", source_unlimited))
+
+    def max_swap_source_for_health_ratio(self, source_token_index: int, target_token_index: int, price, min_ratio, *,
+                                         source_bank: BankState | None = None, target_bank: BankState | None = None,
+                                         source_oracle_price=None, with_limits: bool = True) -> Fraction:
+        """``max_swap_source_for_health_ratio_with_limits`` (``with_limits=False``: ``…_ignoring_limits``),
+        client.rs @1303a4a: :meth:`max_swap_source_for_health_fn` on the Init health ratio, then
+        :meth:`apply_limits_to_swap`."""
+        unlimited = self.max_swap_source_for_health_fn(source_token_index, target_token_index, price, min_ratio,
+                                                       lambda c: c.health_ratio(HealthType.INIT),
+                                                       source_bank=source_bank, target_bank=target_bank)
+        if not with_limits:
+            return unlimited
+        return self.apply_limits_to_swap(source_token_index, target_token_index, price, unlimited,
+                                         source_bank=source_bank, target_bank=target_bank,
+                                         source_oracle_price=source_oracle_price)
+
+    def _perp_pos(self, perp_market_index: int) -> int:
+        for i, p in enumerate(self.perps):
+            if p.perp_market_index == perp_market_index:
+                return i
+        raise InvalidInput("perp_market_index", f"perp market {perp_market_index} not found")
+
+    def cache_after_perp_trade(self, perp_market_index: int, base_lots: int, price) -> HealthCache:
+        """The cache after ``base_lots`` (signed: > 0 buys) traded at ``price`` (native quote per native base):
+        ``base_lots += lots``, ``quote −= lots × base_lot_size × price`` (``cache_after_trade`` in
+        ``max_perp_for_health_ratio``, client.rs @1303a4a)."""
+        lots, px = _int("base_lots", base_lots), _num("price", price)
+        i = self._perp_pos(perp_market_index)
+        p = self.perps[i]
+        perps = list(self.perps)
+        perps[i] = replace(p, base_lots=p.base_lots + lots, quote=p.quote - lots * p.base_lot_size * px)
+        return replace(self, perps=tuple(perps))
+
+    def max_perp_for_health_ratio(self, perp_market_index: int, price, side: str, min_ratio) -> int:
+        """``HealthCache::max_perp_for_health_ratio`` (client.rs @1303a4a): the most base lots a ``"bid"`` or
+        ``"ask"`` at ``price`` may trade while the Init health ratio stays ≥ ``min_ratio``.
+
+        0 when the ratio is already negative; ``I64_MAX`` when the final slope (bid:
+        ``init_base_asset_weight × asset_price − price``, ask: ``price − init_base_liab_weight × liab_price``)
+        is ≥ 0. A position being reduced first closes (``case1_start = |base_lots|``). Past that, the search
+        runs up to ``case1_start − health / (slope × settle_liab_weighted_price × base_lot_size × 0.99) + 1``,
+        where the health is taken with overall asset weight 1 and the settle token's asset weight set to
+        its liability weight; :func:`binary_search` (step 1 lot) on the ratio of the truncated lot count.
+        """
+        ht = HealthType.INIT
+        px, min_r = _num("price", price), _num("min_ratio", min_ratio)
+        if side not in ("bid", "ask"):
+            raise InvalidInput("side", f"must be 'bid' or 'ask', got {side!r}")
+        initial_ratio = self.health_ratio(ht)
+        if initial_ratio < 0:
+            return 0
+        direction = 1 if side == "bid" else -1
+        pi = self._perp_pos(perp_market_index)
+        perp = self.perps[pi]
+        prices, base_lot_size = perp.prices, perp.base_lot_size
+        settle_pos = self._token_pos(perp.settle_token_index)
+        settle = self.tokens[settle_pos]
+        if direction == 1:
+            final_health_slope = perp.init_base_asset_weight * prices.asset(ht) - px
+        else:
+            final_health_slope = -perp.init_base_liab_weight * prices.liab(ht) + px
+        if final_health_slope >= 0:
+            return I64_MAX
+        final_health_slope *= settle.liab_weighted_price(ht)
+
+        def after(lots: int) -> HealthCache:
+            return self.cache_after_perp_trade(perp_market_index, direction * lots, px)
+
+        def ratio_trunc(lots: Fraction) -> Fraction:
+            return after(_trunc(lots)).health_ratio(ht)
+
+        initial_base_lots = perp.base_lots
+        has_case2 = (initial_base_lots > 0 and direction == -1) or (initial_base_lots < 0 and direction == 1)
+        if has_case2:
+            case1_start = abs(initial_base_lots)
+            case1_start_ratio = after(case1_start).health_ratio(ht)
+        else:
+            case1_start, case1_start_ratio = 0, initial_ratio
+        if initial_ratio <= min_r and case1_start_ratio < min_r:
+            base_lots = Fraction(case1_start) if case1_start_ratio >= initial_ratio else _ZERO
+        elif case1_start_ratio >= min_r:
+            start = after(case1_start)
+            perps, tokens = list(start.perps), list(start.tokens)
+            perps[pi] = replace(perps[pi], init_overall_asset_weight=Fraction(1))
+            s = tokens[settle_pos]
+            tokens[settle_pos] = replace(s, init_asset_weight=s.init_scaled_liab_weight, deposit_weight_scale_start_quote=None)
+            start_health = replace(start, tokens=tuple(tokens), perps=tuple(perps)).health(ht)
+            if start_health <= 0:
+                return 0
+            zero_health_amount = case1_start - start_health / (final_health_slope * base_lot_size * _NINETY_NINE_HUNDREDTHS) + 1
+            if ratio_trunc(zero_health_amount) > 0:
+                raise Rejected("solver", "max_perp_for_health_ratio: the zero-health estimate still has a positive ratio")
+            base_lots = binary_search(Fraction(case1_start), case1_start_ratio, zero_health_amount, min_r, Fraction(1), ratio_trunc)
+        else:
+            base_lots = binary_search(_ZERO, initial_ratio, Fraction(case1_start), min_r, Fraction(1), ratio_trunc)
+        return _trunc(base_lots)
+
+    def max_borrow_for_health_fn(self, token_index: int, min_fn_value, target_fn, *, bank: BankState | None = None) -> Fraction:
+        """``HealthCache::max_borrow_for_health_fn`` (client.rs @1303a4a): the most native tokens that can be
+        withdrawn while ``target_fn`` stays ≥ ``min_fn_value``.
+
+        0 when ``target_fn(self) ≤ min_fn_value`` or when ``limit = max(balance, 0) + max(init health, 0) /
+        init_scaled_liab_weight`` is ≤ 0; otherwise :func:`binary_search` on ``[0, limit]`` with step 1,
+        a withdrawal refused by the net borrow limit counting as ``I80F48_MIN``.
+        """
+        min_v = _num("min_fn_value", min_fn_value)
+        initial = target_fn(self)
+        if initial <= min_v:
+            return _ZERO
+        ht = HealthType.INIT
+        i = self._token_pos(token_index)
+        token = self.tokens[i]
+        token_balance = self.effective_token_balances(ht)[i]
+
+        def fn_value(amount: Fraction) -> Fraction:
+            c = self.cache_after_borrow(token_index, amount, bank=bank)
+            return I80F48_MIN if c is None else target_fn(c)
+
+        limit = max(token_balance, _ZERO) + max(self.health(ht), _ZERO) / token.init_scaled_liab_weight
+        if limit <= 0:
+            return _ZERO
+        return binary_search(_ZERO, initial, limit, min_v, Fraction(1), fn_value)
+
+    def max_borrow_for_health_ratio(self, token_index: int, min_ratio, *, bank: BankState | None = None) -> Fraction:
+        """``HealthCache::max_borrow_for_health_ratio`` (client.rs @1303a4a): :meth:`max_borrow_for_health_fn`
+        on the Init health ratio."""
+        return self.max_borrow_for_health_fn(token_index, min_ratio, lambda c: c.health_ratio(HealthType.INIT), bank=bank)
+
+
+#: ``i64::MAX``, the "unbounded" answer of :meth:`HealthCache.max_perp_for_health_ratio`.
+I64_MAX = 2**63 - 1
+#: ``I80F48::from_num(0.1)`` and ``I80F48::from_num(0.99)``: the solvers' constants as Mango stores them.
+_TENTH = to_i80f48("0.1")
+_NINETY_NINE_HUNDREDTHS = to_i80f48("0.99")
+
+
+def _sat(x: Fraction) -> Fraction:
+    """I80F48 saturation: clamp to ``[I80F48_MIN, I80F48_MAX]``."""
+    return min(max(x, I80F48_MIN), I80F48_MAX)
+
+
+def _sat_div(a: Fraction, b: Fraction) -> Fraction:
+    """``saturating_div`` (exact quotient, clamped); a zero divisor saturates by the dividend's sign."""
+    if b == 0:
+        return I80F48_MAX if a >= 0 else I80F48_MIN
+    return _sat(a / b)
+
+
+def _ceil(x: Fraction) -> int:
+    return -((-x.numerator) // x.denominator)
+
+
+def _trunc(x: Fraction) -> int:
+    """``round_to_zero().to_num::<i64>()``."""
+    return int(x)
+
+
+def i80f48_div(a, b) -> Fraction:
+    """I80F48 division of the stored values of ``a`` and ``b`` (each first put on the 2⁻⁴⁸ grid with
+    :func:`to_i80f48`): ``bits = trunc(a_bits × 2⁴⁸ / b_bits)``, truncated toward zero. Division by
+    zero and results outside the I80F48 range are refused (Mango's plain ``/`` panics there)."""
+    a_bits = to_i80f48(a) * 2**FRAC_BITS
+    b_bits = to_i80f48(b) * 2**FRAC_BITS
+    if b_bits == 0:
+        raise InvalidInput("b", "division by zero")
+    n, d = int(a_bits) * 2**FRAC_BITS, int(b_bits)
+    q = abs(n) // abs(d)
+    if (n < 0) != (d < 0):
+        q = -q
+    r = Fraction(q, 2**FRAC_BITS)
+    if r > I80F48_MAX or r < I80F48_MIN:
+        raise InvalidInput("a", "the quotient overflows I80F48")
+    return r
+
+
+@dataclass(frozen=True)
+class BankState:
+    """What the solvers need of a token's bank beyond the health cache (``Bank`` in ``bank.rs``).
+
+    ``info``: the bank's weights, totals and scaling configuration (``None``: the cache's own token info);
+    after a change it replaces the cache's, as ``adjust_token_balance`` re-reads the bank.
+    ``position``: the account's native position in the bank (``None``: the cache's balance).
+    ``net_borrow_limit_per_window_quote``: ``None`` or negative means no limit;
+    ``net_borrows_in_window``: native borrows already counted in the current window;
+    ``deposit_limit``: 0 means none; ``loan_origination_fee_rate`` is charged on new borrows.
+    """
+
+    info: TokenInfo | None = None
+    position: Fraction | None = None
+    net_borrow_limit_per_window_quote: int | None = None
+    net_borrows_in_window: int = 0
+    deposit_limit: int = 0
+    loan_origination_fee_rate: Fraction = _ZERO
+
+    @classmethod
+    def of(cls, info: TokenInfo | None = None, *, position=None, net_borrow_limit_per_window_quote: int | None = None,
+           net_borrows_in_window: int = 0, deposit_limit: int = 0, loan_origination_fee_rate=0) -> BankState:
+        """Validated constructor."""
+        if info is not None and not isinstance(info, TokenInfo):
+            raise InvalidInput("info", f"expected TokenInfo, got {info!r}")
+        limit = None if net_borrow_limit_per_window_quote is None else _int("net_borrow_limit_per_window_quote", net_borrow_limit_per_window_quote)
+        fee = _num("loan_origination_fee_rate", loan_origination_fee_rate)
+        if fee < 0:
+            raise InvalidInput("loan_origination_fee_rate", "must be non-negative")
+        return cls(info, None if position is None else _num("position", position), limit,
+                   _int("net_borrows_in_window", net_borrows_in_window), _int("deposit_limit", deposit_limit, nonneg=True), fee)
+
+    def remaining_net_borrows_quote(self, oracle_price: Fraction, stable_price: Fraction, net_borrows_in_window: int) -> Fraction:
+        """``Bank::remaining_net_borrows_quote`` (bank.rs @1303a4a): ``limit − max(oracle, stable) × net borrows``;
+        ``I80F48_MAX`` without a limit or with negative net borrows."""
+        limit = self.net_borrow_limit_per_window_quote
+        if net_borrows_in_window < 0 or limit is None or limit < 0:
+            return I80F48_MAX
+        return limit - max(oracle_price, stable_price) * net_borrows_in_window
+
+    def remaining_deposits_until_limit(self, info: TokenInfo) -> Fraction:
+        """``Bank::remaining_deposits_until_limit`` (bank.rs @1303a4a): ``deposit_limit − deposits −
+        potential_serum_tokens`` (``I80F48_MAX`` without a limit; Mango's extra ``DELTA`` of deposits is not
+        modelled)."""
+        if self.deposit_limit == 0:
+            return I80F48_MAX
+        return self.deposit_limit - info.deposits - info.potential_serum_tokens
+
+
+def scan_right_until_less_than(start: Fraction, target: Fraction, fun) -> Fraction:
+    """``scan_right_until_less_than`` (client.rs @1303a4a): from ``start``, double ``max(current, 1)`` until
+    ``fun(current) ≤ target`` (at most 20 evaluations, and not past ``I80F48_MAX``)."""
+    current = start
+    for _ in range(20):
+        if fun(current) <= target:
+            return current
+        nxt = max(current, Fraction(1)) * 2
+        if nxt > I80F48_MAX:
+            break
+        current = nxt
+    raise Rejected("solver", "could not find an amount that brings the value down to the target")
+
+
+def binary_search(left: Fraction, left_value: Fraction, right: Fraction, target_value: Fraction, min_step: Fraction,
+                  fun) -> Fraction:
+    """``binary_search`` (client.rs @1303a4a): bisect ``[left, right]`` (whose values must bracket
+    ``target_value``) for at most 50 steps; stop with ``left`` once ``|right − left| < min_step``, or with
+    the midpoint once its value exceeds the target by less than 0.1. ``right``'s value is read once."""
+    right_value = fun(right)
+    if not ((left_value <= target_value <= right_value) or (left_value >= target_value >= right_value)):
+        raise Rejected("solver", f"left {float(left_value)} and right {float(right_value)} do not contain the target "
+                                 f"value {float(target_value)}")
+    for _ in range(50):
+        if abs(right - left) < min_step:
+            return left
+        new = (left + right) / 2
+        new_value = fun(new)
+        error = _sat(new_value - target_value)
+        if 0 < error < _TENTH:
+            return new
+        if (new_value > target_value) != (right_value > target_value):
+            left = new
+        else:
+            right = new
+    raise Rejected("solver", "binary search iterations exhausted")
+
+
+def find_maximum(left: Fraction, right: Fraction, min_step: Fraction, fun) -> tuple[Fraction, Fraction]:
+    """``find_maximum`` (client.rs @1303a4a): (amount, value) of the maximum of ``fun`` on ``[left, right]``,
+    assuming a single (possibly flat) peak, the rightmost point of a flat one. Keeps (left, mid, right)
+    and, when mid beats both ends, probes the quarter points; stops once ``right − left ≤ min_step``."""
+    if right < left:
+        raise InvalidInput("right", "must be >= left")
+    mid = (left + right) / 2
+    left_value, right_value, mid_value = fun(left), fun(right), fun(mid)
+
+    def check(ok: bool):
+        if not ok:
+            raise Rejected("solver", "find_maximum: the function has more than one peak")
+
+    while right - left > min_step:
+        if left_value > mid_value:
+            check(mid_value >= right_value)
+            right, right_value = mid, mid_value
+            mid = (left + mid) / 2
+            mid_value = fun(mid)
+        elif mid_value <= right_value:
+            check(left_value <= mid_value)
+            left, left_value = mid, mid_value
+            mid = (mid + right) / 2
+            mid_value = fun(mid)
+        else:
+            leftmid = (left + mid) / 2
+            leftmid_value = fun(leftmid)
+            check(leftmid_value >= left_value)
+            if leftmid_value > mid_value:
+                right, right_value = mid, mid_value
+                mid, mid_value = leftmid, leftmid_value
+                continue
+            rightmid = (mid + right) / 2
+            rightmid_value = fun(rightmid)
+            check(rightmid_value >= right_value)
+            if rightmid_value >= mid_value:
+                left, left_value = mid, mid_value
+                mid, mid_value = rightmid, rightmid_value
+                continue
+            left, left_value = leftmid, leftmid_value
+            right, right_value = rightmid, rightmid_value
+    if left_value > mid_value:
+        return left, left_value
+    if mid_value > right_value:
+        return mid, mid_value
+    return right, right_value
