@@ -5,7 +5,8 @@ This module owns the command line of :mod:`ramparts.bus`. ``run`` takes the jour
 to NATS, creates the three streams if they are missing, publishes again whatever effects a previous
 run could not confirm, and consumes until ``SIGINT`` / ``SIGTERM`` (it finishes the group in hand,
 records where it stopped, and prints what it did). A journal that does not exist is started in an
-existing, writable folder, as ``serve`` does. ``nats-py`` (the ``bus`` extra) is imported only here.
+existing, writable folder, as ``serve`` does. ``--failover`` makes the process a candidate of
+:mod:`ramparts.bus.failover` (primary or hot standby, by a lease in JetStream's key-value store). ``nats-py`` (the ``bus`` extra) is imported only here.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ def run(
     effects: str = typer.Option("", help="effect kinds to publish, comma-separated (default: all)"),
     connect_timeout: float = typer.Option(10.0, min=0.1, help="seconds to keep trying the first connection to NATS"),
     log_level: str = typer.Option("info", help="debug, info, warning or error"),
+    failover: bool = typer.Option(False, "--failover", help="take part in failover: hold the engine's lease in JetStream's "
+                                  "key-value store, or stand by following the journal and take over when it expires"),
+    lease_ttl: float = typer.Option(3.0, "--lease-ttl", help="with --failover: seconds a lease lasts unrenewed "
+                                    "(the same for every candidate)"),
 ) -> None:
     """Apply the events of NATS JetStream through the journaled engine and publish their effects."""
     import asyncio
@@ -53,15 +58,29 @@ def run(
         config = BusConfig(nats_url=nats, subjects=Subjects(prefix, stream_prefix), durable=durable, batch=batch,
                            ack_wait_s=ack_wait, duplicate_window_s=duplicate_window, connect_timeout_s=connect_timeout,
                            effects=frozenset(k.strip() for k in effects.split(",") if k.strip()) or None)
-        runner = BusRunner(journal, config, namespace=namespace, durability=durability, snapshot_every=snapshot_every)
+        def make_runner() -> BusRunner:
+            return BusRunner(journal, config, namespace=namespace, durability=durability, snapshot_every=snapshot_every)
+
+        runner = make_runner()
+        if failover:
+            from ramparts.bus.failover import Failover, FailoverConfig
+
+            candidate = Failover(make_runner, FailoverConfig(ttl_s=lease_ttl))
 
         async def main():
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, runner.stop)
-            return await runner.run()
+                loop.add_signal_handler(sig, candidate.stop if failover else runner.stop)
+            return await (candidate.run() if failover else runner.run())
 
         stats = asyncio.run(main())
+    if failover:
+        terms = stats.takeovers
+        console.print(
+            f"stopped: {len(terms)} term(s) as primary ({sum(t.stepped_down for t in terms)} stepped down), "
+            f"{stats.applied:,} events applied, {stats.rows_followed:,} journal rows followed as standby",
+            soft_wrap=True, highlight=False)
+        return
     console.print(
         f"stopped at stream seq {runner.high}: {stats.applied:,} events applied, {stats.refused:,} refused, "
         f"{stats.dead_letters - stats.refused:,} dead-lettered undecoded, {stats.duplicates:,} redeliveries skipped, "

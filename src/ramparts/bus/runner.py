@@ -215,17 +215,23 @@ class BusRunner:
         else:
             self._stopping = True
 
-    async def run(self) -> BusStats:
-        """Open the journal (taking its writer lease), connect, catch up, consume until :meth:`stop`."""
+    async def run(self, *, lease=None, journal=None, engine=None, pool: ThreadPoolExecutor | None = None) -> BusStats:
+        """Open the journal (taking its writer lease), connect, catch up, consume until :meth:`stop`.
+
+        A standby taking over (:mod:`ramparts.bus.failover`) hands in the writer lease it already took,
+        the journal it followed, its engine (equal to that journal's replay) and the thread that owns
+        them; all are released when the run ends."""
         from ramparts.service.writer import JournalLease
 
         self._loop = asyncio.get_running_loop()
-        lease = JournalLease(self.journal_url, self.namespace, program="ramparts run")
-        lease.acquire()
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="ramparts-bus-node")
+        if lease is None:
+            lease = JournalLease(self.journal_url, self.namespace, program="ramparts run")
+            lease.acquire()
+        own_pool = pool is None
+        self._pool = pool or ThreadPoolExecutor(1, thread_name_prefix="ramparts-bus-node")
         try:
-            self.journal = open_bus_journal(self.journal_url, durability=self.durability, namespace=self.namespace)
-            self.node = await self._in_node(lambda: Node(self.journal, snapshot_every=self.snapshot_every))
+            self.journal = journal or open_bus_journal(self.journal_url, durability=self.durability, namespace=self.namespace)
+            self.node = await self._in_node(lambda: Node(self.journal, engine, snapshot_every=self.snapshot_every))
             cur = self.journal.cursor(self.stream)
             seq = self.node.engine.seq
             if cur is None:  # the bus's first start on this journal: what it holds is not the bus's to publish
@@ -246,7 +252,8 @@ class BusRunner:
             raise
         finally:
             await self._shutdown()
-            self._pool.shutdown(wait=True)
+            if own_pool:
+                self._pool.shutdown(wait=True)
             lease.release()
 
     async def _shutdown(self) -> None:

@@ -64,6 +64,16 @@ def replay(journal: JournalStore, *, use_snapshot: bool = True, verify_effects: 
             raise JournalCorrupt(f"snapshot at seq {seq}: {exc}") from None
         if engine.seq != seq:
             raise JournalCorrupt(f"snapshot at seq {seq} does not reproduce its state hash (it holds seq {engine.seq})")
+    replay_rows(engine, journal, to_seq=to_seq, verify_effects=verify_effects)
+    engine.compact_positions()  # the replayed trading scattered the slots: lay them out for the ticks to come
+    return engine
+
+
+def replay_rows(engine: Engine, journal: JournalStore, *, to_seq: int | None = None, verify_effects: bool = True) -> int:
+    """Apply to ``engine`` the journal rows after its seq (through ``to_seq``), each checked to decode,
+    apply as the same seq and (``verify_effects``) reproduce its recorded effects; returns how many.
+    :func:`replay` ends with it; a hot standby (:mod:`ramparts.bus.failover`) follows a journal with it."""
+    n = 0
     for rec in journal.read(from_seq=engine.seq + 1, to_seq=to_seq):
         event = decode_event(rec.kind, rec.payload, rec.seq)
         try:
@@ -74,8 +84,8 @@ def replay(journal: JournalStore, *, use_snapshot: bool = True, verify_effects: 
             raise JournalCorrupt(f"journal row {rec.seq} applied as event {engine.seq}")
         if verify_effects and canonical_json(effects) != rec.effects:
             raise JournalCorrupt(f"journal row {rec.seq}: replay produced different effects")
-    engine.compact_positions()  # the replayed trading scattered the slots: lay them out for the ticks to come
-    return engine
+        n += 1
+    return n
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,4 +246,4 @@ class Node:
         self.close()
 
 
-__all__ = ["COMPACT_MIN_OPENED", "Node", "Outcome", "replay"]
+__all__ = ["COMPACT_MIN_OPENED", "Node", "Outcome", "replay", "replay_rows"]
