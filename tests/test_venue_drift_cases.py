@@ -7,8 +7,14 @@ equality, as upstream's ``assert_eq!``. Where an upstream test drives ``liquidat
 framework (oracle map, market maps, ``User``), the row carries what that framework hands the maths: the USDC
 balance (``scaled_balance`` × cumulative interest 1e10 / 1e13 → token amount), the perp position, the market's
 margin and fee parameters, the oracle price, and ``State``'s buffer / initial pct / duration; the AMM reserves
-the tests set are not read by ``liquidate_perp`` and are left out. Assertions that need what is not modelled
-are listed in ``NOT_PORTED`` with the reason.
+the tests set are not read by ``liquidate_perp`` and are left out. The spot-side controller tests
+(``liquidate_spot``, ``liquidate_spot_with_swap``, ``liquidate_borrow_for_perp_pnl``,
+``liquidate_perp_pnl_for_deposit`` cross and isolated, ``liquidation_mode``, the mixed cross + isolated accounts) run
+against :mod:`ramparts.venues.drift_spot` on a ``SpotAccount`` holding the tests' spot and perp positions in their
+slot order, with the tests' spot markets (weights, fees, deposit / borrow totals, TWAPs) and oracle prices.
+Assertions that need what is not modelled are listed in ``NOT_PORTED`` with the reason.
+
+Counts (#[test] functions at the pinned commit): ``controller/liquidation/tests.rs`` 60/66.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from dataclasses import replace
 import pytest
 
 from ramparts.errors import Rejected
-from ramparts.venues import drift
+from ramparts.venues import drift, drift_spot
 from ramparts.venues.drift import (
     BASE_PRECISION,
     LIQUIDATION_FEE_PRECISION,
@@ -35,6 +41,7 @@ from ramparts.venues.drift import (
     SpotMarket,
 )
 from ramparts.venues.drift import MarginRequirementType as MRT
+from ramparts.venues.drift_spot import SpotAccount
 
 COMMIT = "0ae3e3b1db782a6765c3525b3dec38ad4d9d3a62"
 SPOT_WEIGHT_PRECISION = MARGIN_PRECISION
@@ -853,21 +860,18 @@ def test_user_with_isolated_position():
 
 # ============================================================================ what is not ported
 NOT_PORTED = {
-    f"{C_LIQ}::liquidate_perp::unhealthy_cross_margin_doesnt_cause_isolated_position_liquidation":
-        "liquidating an account with a cross and an isolated position at once: account_margin computes such an account, "
-        "but liquidate_perp_account (PerpAccount) holds one position",
-    f"{C_LIQ}::liquidate_isolated_perp::unhealthy_isolated_perp_doesnt_cause_cross_margin_liquidation":
-        "liquidating an account with a cross and an isolated position at once (as above)",
     f"{C_LIQ}::liquidate_perp_with_fill::*": "fills against makers and the AMM (order matching, auctions, AMM reserves)",
-    f"{C_LIQ}::liquidate_spot::*, liquidate_spot_with_swap::*, liquidate_borrow_for_perp_pnl::*, "
-    f"liquidate_perp_pnl_for_deposit::*, liquidate_isolated_perp_pnl_for_deposit::*, liquidate_dust_*::*":
-        "spot balance and interest accounting of the controller (the maths they use is ported above)",
-    f"{C_LIQ}::liquidation_mode::*": "the LiquidatePerpMode dispatch over a multi-position User",
-    f"{M_MARGIN}::test::calculate_user_equity_value_tests[reserve_price]": "the AMM's reserve price",
+    f"{C_LIQ}::liquidate_dust_prediction_market::test, liquidate_dust_spot_market::test":
+        "the fixtures are base64 snapshots of mainnet accounts (User, SpotMarket / PerpMarket, Pyth oracles) that need "
+        "Drift's full zero-copy account layouts to decode, and they run at the snapshot's `now`, accruing interest "
+        "with the markets' borrow-rate curves (update_spot_market_cumulative_interest is not modelled)",
+    f"{C_LIQ}::liquidate_perp_pnl_for_deposit::successful_liquidation_pnl_transfer_to_cover_margin_shortage"
+    "[market.amm.total_liquidation_fee], liquidate_isolated_perp_pnl_for_deposit::"
+    "successful_liquidation_pnl_transfer_leaves_position_bankrupt[market.amm.total_liquidation_fee]":
+        "the perp market's AMM fee total is not modelled by the spot-side liquidations (they never charge it)",
     f"{M_FUND}::max_funding_rates[update_funding_rate]": "update_funding_rate's oracle-validity guard",
     f"{M_FUND}::unsettled_funding_pnl[twaps, last_24h_avg_funding_rate, block_operation]":
         "the AMM's mark/oracle TWAP updates (_update_amm), the 24h average and the oracle guard",
-    f"{S_PERP}::amm, get_trigger_price, amm_can_fill_order_tests": "AMM pricing, trigger prices, fill permissions",
 }
 
 
@@ -1350,3 +1354,577 @@ def test_account_margin_bad_input_is_named():
             call()
     with pytest.raises(InvalidInput):
         drift.SpotPosition(1, -1)
+
+
+# ============================================================================ controller/liquidation/tests.rs: spot side
+# liquidate_spot's markets: USDC (0, $1, 200 deposited) and SOL (1, Pyth $100, 6 decimals, weights 0.8/0.9 and
+# 1.2/1.1, 1 deposited and 1 borrowed, 5-min and 1h TWAPs 99 % of the price); the liquidator holds 100 USDC. Scaled
+# balances (1e9) at cumulative interest 1e10. The oracle map's slot delay and Pyth's zero confidence leave the
+# oracles valid; ``now`` never accrues interest (no borrow-rate curve).
+
+_SBP = SPOT_BALANCE_PRECISION
+_USDC_L = SpotMarket(market_index=0, decimals=6, initial_asset_weight=SPOT_WEIGHT_PRECISION,
+                     maintenance_asset_weight=SPOT_WEIGHT_PRECISION, deposit_balance=200 * _SBP,
+                     last_oracle_price_twap=QUOTE_PRECISION, last_oracle_price_twap_5min=QUOTE_PRECISION)
+_SOL_L = SpotMarket(market_index=1, decimals=6, initial_asset_weight=8 * SPOT_WEIGHT_PRECISION // 10,
+                    maintenance_asset_weight=9 * SPOT_WEIGHT_PRECISION // 10,
+                    initial_liability_weight=12 * SPOT_WEIGHT_PRECISION // 10,
+                    maintenance_liability_weight=11 * SPOT_WEIGHT_PRECISION // 10, deposit_balance=_SBP, borrow_balance=_SBP,
+                    liquidator_fee=LIQUIDATION_FEE_PRECISION // 1000, last_oracle_price_twap=100 * PRICE_PRECISION * 99 // 100,
+                    last_oracle_price_twap_5min=100 * PRICE_PRECISION * 99 // 100)
+_SPOT_L_PRICES = {0: PRICE_PRECISION, 1: 100 * PRICE_PRECISION}
+_LIQUIDATOR_100 = SpotAccount((drift.SpotPosition(0, 100 * _SBP),))
+
+
+def _spot_user(usdc: int, sol_borrow: int, **kw) -> SpotAccount:
+    return SpotAccount((drift.SpotPosition(0, usdc), drift.SpotPosition(1, sol_borrow, borrow=True)), **kw)
+
+
+def _liq_spot(user, markets, max_transfer, *, buffer, pct=LIQUIDATION_PCT_PRECISION, slot=0, limit=None, asset=0,
+              liquidator=_LIQUIDATOR_100, prices=_SPOT_L_PRICES):
+    return drift_spot.liquidate_spot(user, liquidator, asset, 1, max_transfer, spot_markets=markets, spot_prices=prices,
+                                     slot=slot, limit_price=limit, liquidation_margin_buffer_ratio=buffer,
+                                     initial_pct_to_liquidate=pct, liquidation_duration=150)
+
+
+def _balances(account: SpotAccount) -> list[tuple[int, bool]]:
+    return [(p.scaled_balance, p.borrow) for p in account.spot_positions]
+
+
+# (test fn, user USDC, user SOL borrow, SOL market overrides, liquidator max transfer, buffer,
+#  expected user balances, expected liquidator balances (scaled, borrow?))
+LIQUIDATE_SPOT = [
+    ("liquidate_spot::successful_liquidation_liability_transfer_implied_by_asset_amount", 100 * _SBP, _SBP, {}, 10**6, 10,
+     [(0, False), (999999, True)], [(200000000000, False), (999000001, True)]),
+    ("liquidate_spot::successful_liquidation_liability_transfer_to_cover_margin_shortage", 105 * _SBP, _SBP,
+     dict(if_liquidation_fee=LIQUIDATION_FEE_PRECISION // 1000), 10**6, MARGIN_PRECISION // 50,
+     [(45558159000, False), (406768999, True)], [(159441841000, False), (593824001, True)]),
+    ("liquidate_spot::successful_liquidation_dust_borrow", 107 * _SBP // 50, _SBP // 50,
+     dict(if_liquidation_fee=LIQUIDATION_FEE_PRECISION // 1000), 10**6, MARGIN_PRECISION // 50,
+     [(0, False), (19999, True)], [(102140000000, False), (20000001, True)]),
+]
+
+
+@pytest.mark.parametrize("fn, usdc, sol, over, max_transfer, buffer, user_expected, liq_expected", LIQUIDATE_SPOT,
+                         ids=[_src(C_LIQ, r[0]) for r in LIQUIDATE_SPOT])
+def test_liquidate_spot(fn, usdc, sol, over, max_transfer, buffer, user_expected, liq_expected):
+    out = _liq_spot(_spot_user(usdc, sol), {0: _USDC_L, 1: replace(_SOL_L, **over)}, max_transfer, buffer=buffer)
+    assert [b for b, _ in _balances(out.user)] == [b for b, _ in user_expected]
+    assert _balances(out.liquidator) == liq_expected
+
+
+def test_liquidate_spot_to_cover_margin_shortage_after():
+    """liquidate_spot::successful_liquidation_liability_transfer_to_cover_margin_shortage: the user's margin after,
+    the strict values of its remaining borrow, the revenue pool's IF fee, and the scaled borrows summing to 1 SOL."""
+    markets = {0: _USDC_L, 1: replace(_SOL_L, if_liquidation_fee=LIQUIDATION_FEE_PRECISION // 1000)}
+    out = _liq_spot(_spot_user(105 * _SBP, _SBP), markets, 10**6, buffer=MARGIN_PRECISION // 50)
+    c = drift.account_margin(out.user.spot_positions, spot_markets=out.spot_markets, spot_prices=_SPOT_L_PRICES,
+                             margin_type=MRT.MAINTENANCE, margin_buffer=MARGIN_PRECISION // 50)
+    assert (c.margin_requirement, c.total_collateral, c.margin_requirement_plus_buffer) == (44744590, 45558159, 45558128)
+    sol = out.spot_markets[1]
+    tokens = drift.spot_token_amount(out.user.spot_positions[1].scaled_balance, sol, borrow=True)
+    value = drift.token_value(tokens, 6, 100 * PRICE_PRECISION)
+    assert (tokens, value) == (406769, 40676900)
+    assert drift.strict_token_value(tokens, 6, 100 * PRICE_PRECISION, 10 * PRICE_PRECISION) == 4067690
+    assert drift.strict_token_value(tokens, 6, 100 * PRICE_PRECISION, 200 * PRICE_PRECISION) == value
+    assert drift.strict_token_value(-tokens, 6, 100 * PRICE_PRECISION, 200 * PRICE_PRECISION) == -(value * 2)
+    assert abs(c.total_collateral) * MARGIN_PRECISION // abs(value) == 11200
+    assert drift.spot_token_amount(sol.revenue_pool_balance, sol) == 593
+    assert (out.liquidator.spot_positions[1].scaled_balance + out.user.spot_positions[1].scaled_balance
+            - sol.revenue_pool_balance) == _SBP
+
+
+def test_liquidate_spot_liquidator_max_liability_transfer():
+    """liquidate_spot::successful_liquidation_liquidator_max_liability_transfer: a 1h TWAP at 14.42 % of the price
+    is too volatile to liquidate against (an error); at 67.44 % the liquidator's 0.1 SOL cap binds."""
+    sol = replace(_SOL_L, last_oracle_price_twap=100 * PRICE_PRECISION * 1442 // 10000,
+                  last_oracle_price_twap_5min=100 * PRICE_PRECISION * 999 // 1000)
+    user = _spot_user(100 * _SBP, _SBP)
+    with pytest.raises(Rejected):
+        _liq_spot(user, {0: _USDC_L, 1: sol}, 10**6 // 10, buffer=10)
+    sol = replace(sol, last_oracle_price_twap=100 * PRICE_PRECISION * 6744 // 10000)
+    out = _liq_spot(user, {0: _USDC_L, 1: sol}, 10**6 // 10, buffer=10)
+    assert [b for b, _ in _balances(out.user)] == [89989990000, 899999999]
+    assert _balances(out.liquidator) == [(110010010000, False), (100000001, True)]
+
+
+LIQUIDATE_SPOT_LIMIT = [
+    ("liquidate_spot::failure_due_to_limit_price", 100000000 * PRICE_PRECISION // 999000 + 1, False),
+    ("liquidate_spot::success_with_to_limit_price", 100000000 * PRICE_PRECISION // 999000 - 1, True),
+]
+
+
+@pytest.mark.parametrize("fn, limit, ok", LIQUIDATE_SPOT_LIMIT, ids=[_src(C_LIQ, r[0]) for r in LIQUIDATE_SPOT_LIMIT])
+def test_liquidate_spot_limit_price(fn, limit, ok):
+    args = (_spot_user(100 * _SBP, _SBP), {0: _USDC_L, 1: _SOL_L}, 10**6)
+    if ok:
+        _liq_spot(*args, buffer=MARGIN_PRECISION // 50, limit=limit)
+    else:
+        with pytest.raises(Rejected) as e:
+            _liq_spot(*args, buffer=MARGIN_PRECISION // 50, limit=limit)
+        assert e.value.reason == "LiquidationDoesntSatisfyLimitPrice"
+
+
+def test_liquidate_spot_over_multiple_slots():
+    """liquidate_spot::liquidate_over_multiple_slots: 1050 USDC against 10 SOL borrowed, initial pct 10 %, duration
+    150 slots; calls at slots 1, 51 and 136 (a $10 cap on the liquidator's transfer); 10 SOL deposited and borrowed."""
+    markets = {0: _USDC_L, 1: replace(_SOL_L, if_liquidation_fee=LIQUIDATION_FEE_PRECISION // 1000,
+                                      deposit_balance=10 * _SBP, borrow_balance=10 * _SBP)}
+    liquidator = SpotAccount((drift.SpotPosition(0, 1000 * _SBP),))
+    kw = dict(buffer=MARGIN_PRECISION // 50, pct=LIQUIDATION_PCT_PRECISION // 10, liquidator=liquidator)
+
+    def pct_freed(out):
+        c = drift.account_margin(out.user.spot_positions, spot_markets=out.spot_markets, spot_prices=_SPOT_L_PRICES,
+                                 margin_type=MRT.MAINTENANCE, margin_buffer=MARGIN_PRECISION // 50)
+        shortage = abs(c.margin_requirement_plus_buffer - c.total_collateral)
+        return out.user.liquidation_margin_freed * PRICE_PRECISION // (shortage + out.user.liquidation_margin_freed)
+
+    out = _liq_spot(_spot_user(1050 * _SBP, 10 * _SBP), markets, 10 * 10**6, slot=1, **kw)
+    u = out.user
+    assert (u.last_active_slot, u.being_liquidated, u.liquidation_margin_freed) == (1, True, 7000031)
+    assert [p.scaled_balance for p in u.spot_positions] == [990558159000, 9406768999]
+    assert pct_freed(out) == 100000
+    out = _liq_spot(u, out.spot_markets, 10 * 10**6, slot=51, **dict(kw, liquidator=out.liquidator))
+    u = out.user
+    assert (u.last_active_slot, u.liquidation_margin_freed) == (1, 30328714)
+    assert [p.scaled_balance for p in u.spot_positions] == [792456458000, 7429711998]
+    assert pct_freed(out) == 433267
+    assert u.being_liquidated
+    out = _liq_spot(u, out.spot_markets, 10 * 10**6, slot=136, **dict(kw, liquidator=out.liquidator))
+    u = out.user
+    assert (u.last_active_slot, u.liquidation_margin_freed) == (1, 0)
+    assert [p.scaled_balance for p in u.spot_positions] == [455580082000, 4067681997]
+    assert not u.being_liquidated
+
+
+def test_liquidate_spot_half_if_fee():
+    """liquidate_spot::successful_liquidation_half_if_fee: SOL (9 decimals, liquidator fee 1 %, IF fee 5 %) borrowed
+    against 105 USDT (market 2, quote oracle, weight 0.9, fee 1 %): the IF takes 2.39 %, and the user then meets its
+    maintenance requirement."""
+    sol = replace(_SOL_L, decimals=9, liquidator_fee=LIQUIDATION_FEE_PRECISION // 100,
+                  if_liquidation_fee=LIQUIDATION_FEE_PRECISION // 20)
+    usdt = SpotMarket(market_index=2, decimals=6, initial_asset_weight=8 * SPOT_WEIGHT_PRECISION // 10,
+                      maintenance_asset_weight=9 * SPOT_WEIGHT_PRECISION // 10, deposit_balance=200 * _SBP,
+                      liquidator_fee=LIQUIDATION_FEE_PRECISION // 100, last_oracle_price_twap=QUOTE_PRECISION,
+                      last_oracle_price_twap_5min=QUOTE_PRECISION)
+    user = SpotAccount((drift.SpotPosition(0, 0), drift.SpotPosition(1, _SBP, borrow=True), drift.SpotPosition(2, 105 * _SBP)))
+    prices = {0: PRICE_PRECISION, 1: 100 * PRICE_PRECISION, 2: PRICE_PRECISION}
+    out = _liq_spot(user, {0: _USDC_L, 1: sol, 2: usdt}, 10**9, buffer=MARGIN_PRECISION // 50, asset=2, prices=prices)
+    sol_after = out.spot_markets[1]
+    assert drift.spot_token_amount(sol_after.revenue_pool_balance, sol_after) == 23944781
+    c = drift.account_margin(out.user.spot_positions, spot_markets=out.spot_markets, spot_prices=prices,
+                             margin_type=MRT.MAINTENANCE, margin_buffer=MARGIN_PRECISION // 50)
+    assert c.meets_margin_requirement
+
+
+# liquidate_borrow_for_perp_pnl: the SOL perp (market 0, $100, 10 % / 5 %, unrealised-pnl weights 0.9 / 1, liquidator
+# fee 1 %) holds the user's closed positive pnl; its SOL borrow sits in slot 0; the liquidator holds 100 USDC. The
+# tests pass PERCENTAGE_PRECISION (1e6) as the initial pct, which the max-pct maths caps at 100 %.
+_SOL_PERP_L = PerpMarket(margin_ratio_initial=1000, margin_ratio_maintenance=500, order_step_size=10000000,
+                         unrealized_pnl_initial_asset_weight=9000, unrealized_pnl_maintenance_asset_weight=10000,
+                         liquidator_fee=LIQUIDATION_FEE_PRECISION // 100)
+_PERP_L_PRICES = {0: 100 * PRICE_PRECISION}
+
+
+def _liq_borrow(user, max_transfer, *, buffer, sol=_SOL_L, perp=_SOL_PERP_L, pct=drift.PERCENTAGE_PRECISION, slot=0,
+                limit=None, liquidator=_LIQUIDATOR_100):
+    return drift_spot.liquidate_borrow_for_perp_pnl(
+        user, liquidator, 0, 1, max_transfer, spot_markets={0: _USDC_L, 1: sol}, spot_prices=_SPOT_L_PRICES,
+        perp_markets={0: perp}, perp_prices=_PERP_L_PRICES, slot=slot, limit_price=limit,
+        liquidation_margin_buffer_ratio=buffer, initial_pct_to_liquidate=pct, liquidation_duration=150)
+
+
+def _pnl_user(sol_borrow: int, pnl: int) -> SpotAccount:
+    return SpotAccount((drift.SpotPosition(1, sol_borrow, borrow=True),), (PerpPosition(quote_asset_amount=pnl),))
+
+
+# (test fn, SOL borrow, user pnl, SOL market overrides, perp market, max transfer, buffer,
+#  expected user SOL borrow and pnl, liquidator SOL borrow and pnl)
+LIQUIDATE_BORROW_FOR_PERP_PNL = [
+    ("liquidate_borrow_for_perp_pnl::successful_liquidation_liquidator_max_liability_transfer", _SBP, 100 * _Q, {},
+     _SOL_PERP_L, 8 * 10**5, 10, (199999999, 19119120), (800000001, 80880880)),
+    ("liquidate_borrow_for_perp_pnl::successful_liquidation_liability_transfer_to_cover_margin_shortage", _SBP, 105 * _Q,
+     {}, _SOL_PERP_L, 2 * 10**6, MARGIN_PRECISION // 50, (357739999, 40066807), (642260001, 64933193)),
+    ("liquidate_borrow_for_perp_pnl::successful_liquidation_liability_transfer_implied_by_pnl", _SBP, 80 * _Q, {},
+     replace(_SOL_PERP_L, margin_ratio_maintenance=0), 2 * 10**6, 10, (208711999, 0), (791288001, 80000000)),
+    ("liquidate_borrow_for_perp_pnl::successful_liquidation_dust_position", _SBP // 50, 107 * _Q // 50,
+     dict(borrow_balance=_SBP // 50), _SOL_PERP_L, 2 * 10**6, MARGIN_PRECISION // 50, (0, 0), (20000001, 2140000)),
+]
+
+
+@pytest.mark.parametrize("fn, borrow, pnl, over, perp, max_transfer, buffer, user_expected, liq_expected",
+                         LIQUIDATE_BORROW_FOR_PERP_PNL, ids=[_src(C_LIQ, r[0]) for r in LIQUIDATE_BORROW_FOR_PERP_PNL])
+def test_liquidate_borrow_for_perp_pnl(fn, borrow, pnl, over, perp, max_transfer, buffer, user_expected, liq_expected):
+    out = _liq_borrow(_pnl_user(borrow, pnl), max_transfer, buffer=buffer, sol=replace(_SOL_L, **over), perp=perp)
+    assert (out.user.spot_positions[0].scaled_balance, out.user.perp_positions[0].quote_asset_amount) == user_expected
+    assert out.liquidator.spot_positions[1].borrow
+    assert (out.liquidator.spot_positions[1].scaled_balance, out.liquidator.perp_positions[0].quote_asset_amount) == liq_expected
+    if "cover_margin_shortage" in fn:  # the test's margin after, margin ratio over the borrow, and no revenue
+        c = drift.account_margin(out.user.spot_positions, out.user.perp_positions, spot_markets=out.spot_markets,
+                                 perp_markets={0: perp}, spot_prices=_SPOT_L_PRICES, perp_prices=_PERP_L_PRICES,
+                                 margin_type=MRT.MAINTENANCE, margin_buffer=buffer)
+        assert (c.total_collateral, c.margin_requirement_plus_buffer) == (40066807, 40066880)
+        value = drift.token_value(drift.spot_token_amount(out.user.spot_positions[0].scaled_balance, out.spot_markets[1],
+                                                          borrow=True), 6, 100 * PRICE_PRECISION)
+        assert abs(c.total_collateral) * MARGIN_PRECISION // abs(value) == 11199
+        assert drift.spot_token_amount(out.spot_markets[1].revenue_pool_balance, out.spot_markets[1]) == 0
+
+
+LIQUIDATE_BORROW_LIMIT = [
+    ("liquidate_borrow_for_perp_pnl::failure_due_to_limit_price", 80880880 * PRICE_PRECISION // 800000 + 1, False),
+    ("liquidate_borrow_for_perp_pnl::success_with_limit_price", 80880880 * PRICE_PRECISION // 800000 - 1, True),
+]
+
+
+@pytest.mark.parametrize("fn, limit, ok", LIQUIDATE_BORROW_LIMIT, ids=[_src(C_LIQ, r[0]) for r in LIQUIDATE_BORROW_LIMIT])
+def test_liquidate_borrow_for_perp_pnl_limit_price(fn, limit, ok):
+    if ok:
+        _liq_borrow(_pnl_user(_SBP, 100 * _Q), 8 * 10**5, buffer=10, limit=limit)
+    else:
+        with pytest.raises(Rejected) as e:
+            _liq_borrow(_pnl_user(_SBP, 100 * _Q), 8 * 10**5, buffer=10, limit=limit)
+        assert e.value.reason == "LiquidationDoesntSatisfyLimitPrice"
+
+
+def test_liquidate_borrow_for_perp_pnl_over_multiple_slots():
+    """liquidate_borrow_for_perp_pnl::successful_liquidation_over_multiple_slots: $1050 pnl against 10 SOL borrowed
+    (100 SOL deposited, 11 borrowed in the market), initial pct 10 %, slots 1, 51, 136, a 10 SOL liquidator cap."""
+    sol = replace(_SOL_L, deposit_balance=100 * _SBP, borrow_balance=11 * _SBP)
+    kw = dict(buffer=MARGIN_PRECISION // 50, sol=sol, pct=LIQUIDATION_PCT_PRECISION // 10)
+
+    def pct_freed(out):
+        c = drift.account_margin(out.user.spot_positions, out.user.perp_positions, spot_markets=out.spot_markets,
+                                 perp_markets={0: _SOL_PERP_L}, spot_prices=_SPOT_L_PRICES, perp_prices=_PERP_L_PRICES,
+                                 margin_type=MRT.MAINTENANCE, margin_buffer=MARGIN_PRECISION // 50)
+        shortage = abs(c.margin_requirement_plus_buffer - c.total_collateral)
+        return out.user.liquidation_margin_freed * PRICE_PRECISION // (shortage + out.user.liquidation_margin_freed)
+
+    out = _liq_borrow(_pnl_user(10 * _SBP, 1050 * _Q), 10 * 10**6, slot=1,
+                      liquidator=SpotAccount((drift.SpotPosition(0, 1000 * _SBP),)), **kw)
+    u = out.user
+    assert (u.last_active_slot, u.liquidation_margin_freed) == (1, 6999927)
+    assert (u.spot_positions[0].scaled_balance, u.perp_positions[0].quote_asset_amount) == (9357739999, 985066807)
+    assert pct_freed(out) == 99998
+    out = _liq_borrow(u, 10 * 10**6, slot=51, liquidator=out.liquidator, **dict(kw, sol=out.spot_markets[1]))
+    u = out.user
+    assert (u.last_active_slot, u.liquidation_margin_freed) == (1, 30328628)
+    assert (u.spot_positions[0].scaled_balance, u.perp_positions[0].quote_asset_amount) == (7217275998, 768663540)
+    assert pct_freed(out) == 433266
+    out = _liq_borrow(u, 10 * 10**6, slot=136, liquidator=out.liquidator, **dict(kw, sol=out.spot_markets[1]))
+    assert (out.user.liquidation_margin_freed, out.user.last_active_slot) == (0, 1)
+
+
+# liquidate_perp_pnl_for_deposit (cross): the user's SOL deposit (slot 0; the market holds 1 SOL deposited, none
+# borrowed) against its closed negative pnl in the SOL perp; the liquidator holds 100 USDC.
+_SOL_DEP = replace(_SOL_L, borrow_balance=0)
+
+
+def _liq_pnl(user, max_transfer, *, buffer, pct=drift.PERCENTAGE_PRECISION, slot=0, limit=None,
+             liquidator=_LIQUIDATOR_100, sol=_SOL_DEP):
+    return drift_spot.liquidate_perp_pnl_for_deposit(
+        user, liquidator, 0, 1, max_transfer, spot_markets={0: _USDC_L, 1: sol}, spot_prices=_SPOT_L_PRICES,
+        perp_markets={0: _SOL_PERP_L}, perp_prices=_PERP_L_PRICES, slot=slot, limit_price=limit,
+        liquidation_margin_buffer_ratio=buffer, initial_pct_to_liquidate=pct, liquidation_duration=150)
+
+
+def _deposit_user(sol_deposit: int, pnl: int) -> SpotAccount:
+    return SpotAccount((drift.SpotPosition(1, sol_deposit),), (PerpPosition(quote_asset_amount=pnl),))
+
+
+# (test fn, SOL deposit, user pnl, max pnl transfer, buffer, expected user SOL deposit and pnl, liquidator SOL and pnl)
+LIQUIDATE_PERP_PNL_FOR_DEPOSIT = [
+    ("liquidate_perp_pnl_for_deposit::successful_liquidation_liquidator_max_pnl_transfer", _SBP, -100 * _Q, 50 * 10**6, 10,
+     (494445000, -50000000), (505555000, -50000000)),
+    ("liquidate_perp_pnl_for_deposit::successful_liquidation_pnl_transfer_to_cover_margin_shortage", _SBP, -91 * _Q,
+     200 * 10**6, MARGIN_PRECISION // 50, (740788000, -65363637), (259212000, -25636363)),
+    ("liquidate_perp_pnl_for_deposit::successful_liquidation_pnl_transfer_implied_by_asset_amount", _SBP, -150 * _Q,
+     200 * 10**6, 10, (0, -51098901), (1000000000, -98901099)),
+    ("liquidate_perp_pnl_for_deposit::successful_liquidate_dust_position", _SBP // 50, -91 * _Q // 50, 200 * 10**6,
+     MARGIN_PRECISION // 50, (0, 0), (20000000, -1820000)),
+]
+
+
+@pytest.mark.parametrize("fn, deposit, pnl, max_transfer, buffer, user_expected, liq_expected", LIQUIDATE_PERP_PNL_FOR_DEPOSIT,
+                         ids=[_src(C_LIQ, r[0]) for r in LIQUIDATE_PERP_PNL_FOR_DEPOSIT])
+def test_liquidate_perp_pnl_for_deposit(fn, deposit, pnl, max_transfer, buffer, user_expected, liq_expected):
+    out = _liq_pnl(_deposit_user(deposit, pnl), max_transfer, buffer=buffer)
+    assert (out.user.spot_positions[0].scaled_balance, out.user.perp_positions[0].quote_asset_amount) == user_expected
+    assert not out.liquidator.spot_positions[1].borrow
+    assert (out.liquidator.spot_positions[1].scaled_balance, out.liquidator.perp_positions[0].quote_asset_amount) == liq_expected
+
+
+LIQUIDATE_PNL_LIMIT = [
+    ("liquidate_perp_pnl_for_deposit::failure_due_to_limit_price", 505555 * PRICE_PRECISION // 50000000 + 1, False),
+    ("liquidate_perp_pnl_for_deposit::success_with_limit_price", 505555 * PRICE_PRECISION // 50000000 - 1, True),
+]
+
+
+@pytest.mark.parametrize("fn, limit, ok", LIQUIDATE_PNL_LIMIT, ids=[_src(C_LIQ, r[0]) for r in LIQUIDATE_PNL_LIMIT])
+def test_liquidate_perp_pnl_for_deposit_limit_price(fn, limit, ok):
+    if ok:
+        _liq_pnl(_deposit_user(_SBP, -100 * _Q), 50 * 10**6, buffer=10, limit=limit)
+    else:
+        with pytest.raises(Rejected) as e:
+            _liq_pnl(_deposit_user(_SBP, -100 * _Q), 50 * 10**6, buffer=10, limit=limit)
+        assert e.value.reason == "LiquidationDoesntSatisfyLimitPrice"
+
+
+def test_liquidate_perp_pnl_for_deposit_over_multiple_slots():
+    """liquidate_perp_pnl_for_deposit::successful_liquidation_over_multiple_slots: 10 SOL against −$950 pnl, initial
+    pct 10 %, slots 1, 51 ($200 cap) and 136 ($2000 cap); the liquidator holds 1000 USDC."""
+    kw = dict(buffer=MARGIN_PRECISION // 50, pct=LIQUIDATION_PCT_PRECISION // 10)
+
+    def pct_freed(out):
+        c = drift.account_margin(out.user.spot_positions, out.user.perp_positions, spot_markets=out.spot_markets,
+                                 perp_markets={0: _SOL_PERP_L}, spot_prices=_SPOT_L_PRICES, perp_prices=_PERP_L_PRICES,
+                                 margin_type=MRT.MAINTENANCE, margin_buffer=MARGIN_PRECISION // 50)
+        shortage = c.margin_shortage  # this test reads cross_margin_margin_shortage
+        return out.user.liquidation_margin_freed * PRICE_PRECISION // (shortage + out.user.liquidation_margin_freed)
+
+    out = _liq_pnl(_deposit_user(10 * _SBP, -950 * _Q), 200 * 10**6, slot=1,
+                   liquidator=SpotAccount((drift.SpotPosition(0, 1000 * _SBP),)), **kw)
+    u = out.user
+    assert (u.last_active_slot, u.liquidation_margin_freed) == (1, 6900038)
+    assert (u.spot_positions[0].scaled_balance, u.perp_positions[0].quote_asset_amount) == (9365758000, -887272728)
+    assert pct_freed(out) == 100000
+    out = _liq_pnl(u, 200 * 10**6, slot=51, liquidator=out.liquidator, sol=out.spot_markets[1], **kw)
+    u = out.user
+    assert (u.last_active_slot, u.liquidation_margin_freed) == (1, 28900058)
+    assert (u.spot_positions[0].scaled_balance, u.perp_positions[0].quote_asset_amount) == (7343536000, -687272728)
+    assert pct_freed(out) == 418841
+    out = _liq_pnl(u, 2000 * 10**6, slot=136, liquidator=out.liquidator, sol=out.spot_markets[1], **kw)
+    assert (out.user.last_active_slot, out.user.liquidation_margin_freed) == (1, 0)
+
+
+def _slot(positions: tuple, i: int):
+    """Slot ``i`` of Drift's fixed position array: past the positions given, an empty default one."""
+    return positions[i] if i < len(positions) else type(positions[0])()
+
+
+def test_liquidate_perp_pnl_for_deposit_asset_tier_violation():
+    """liquidate_perp_pnl_for_deposit::failure_due_to_asset_tier_violation: with a SOL borrow (Collateral tier)
+    outstanding, a HighlySpeculative perp's negative pnl may not be liquidated first; once liquidate_spot has taken
+    the borrow, two pnl liquidations ($50 cap) leave the user first being liquidated, then bankrupt."""
+    usdc = replace(_USDC_L, asset_tier=drift.AssetTier.COLLATERAL)
+    sol = replace(_SOL_L, deposit_balance=10 * _SBP, borrow_balance=_SBP, asset_tier=drift.AssetTier.COLLATERAL)
+    perp = PerpMarket(margin_ratio_initial=1000, margin_ratio_maintenance=500, order_step_size=10000000,
+                      liquidator_fee=LIQUIDATION_FEE_PRECISION // 100)
+    markets = dict(spot_prices=_SPOT_L_PRICES, perp_markets={0: perp}, perp_prices=_PERP_L_PRICES)
+    user = SpotAccount((drift.SpotPosition(0, 200 * _SBP), drift.SpotPosition(1, _SBP, borrow=True)),
+                       (PerpPosition(quote_asset_amount=-100 * _Q),))
+    liquidator = SpotAccount((drift.SpotPosition(0, 2500 * _SBP),))
+    pnl_kw = dict(liquidation_margin_buffer_ratio=10, initial_pct_to_liquidate=drift.PERCENTAGE_PRECISION,
+                  liquidation_duration=150, **markets)
+    with pytest.raises(Rejected):
+        drift_spot.liquidate_perp_pnl_for_deposit(user, liquidator, 0, 0, 50 * 10**6, spot_markets={0: usdc, 1: sol}, **pnl_kw)
+    # State { initial_pct_to_liquidate: (PERCENTAGE_PRECISION / 10) as u16 }: Rust's cast keeps 100000 mod 2^16
+    out = drift_spot.liquidate_spot(user, liquidator, 0, 1, 10**9, spot_markets={0: usdc, 1: sol},
+                                    liquidation_margin_buffer_ratio=MARGIN_PRECISION // 50,
+                                    initial_pct_to_liquidate=(drift.PERCENTAGE_PRECISION // 10) % 2**16,
+                                    liquidation_duration=150, **markets)
+    assert out.user.spot_positions[1].scaled_balance == 0
+    out = drift_spot.liquidate_perp_pnl_for_deposit(out.user, out.liquidator, 0, 0, 50 * 10**6,
+                                                    spot_markets=out.spot_markets, **pnl_kw)
+    u = out.user
+    assert (u.perp_positions[0].quote_asset_amount, u.spot_positions[0].scaled_balance) == (-50000000, 49394850000)
+    assert (u.being_liquidated, u.bankrupt) == (True, False)  # status == BeingLiquidated
+    out = drift_spot.liquidate_perp_pnl_for_deposit(u, out.liquidator, 0, 0, 50 * 10**6, spot_markets=out.spot_markets,
+                                                    **pnl_kw)
+    u = out.user
+    assert (u.spot_positions[0].scaled_balance, u.spot_positions[1].scaled_balance) == (0, 0)
+    assert u.perp_positions[0].quote_asset_amount == -1099098
+    assert (u.being_liquidated, u.bankrupt) == (False, True)  # status == Bankrupt
+
+
+def test_liquidate_perp_pnl_for_deposit_contract_tier_violation():
+    """liquidate_perp_pnl_for_deposit::failure_due_to_contract_tier_violation: a Speculative perp's pnl (−$150) may
+    not go before the tier-A perp's (−$100); once that is taken ($5000 cap), the Speculative one is ($50 cap)."""
+    perp_a = PerpMarket(margin_ratio_initial=1000, margin_ratio_maintenance=500, order_step_size=10000000,
+                        liquidator_fee=LIQUIDATION_FEE_PRECISION // 100, contract_tier=ContractTier.A)
+    perp_spec = replace(perp_a, contract_tier=ContractTier.SPECULATIVE, market_index=1)
+    kw = dict(spot_markets={0: _USDC_L, 1: _SOL_DEP}, spot_prices=_SPOT_L_PRICES, perp_markets={0: perp_a, 1: perp_spec},
+              perp_prices={0: 100 * PRICE_PRECISION, 1: 100 * PRICE_PRECISION}, liquidation_margin_buffer_ratio=10,
+              initial_pct_to_liquidate=drift.PERCENTAGE_PRECISION, liquidation_duration=150)
+    user = SpotAccount((drift.SpotPosition(0, 200 * _SBP), drift.SpotPosition(1, _SBP // 1000)),
+                       (PerpPosition(quote_asset_amount=-100 * _Q), PerpPosition(market_index=1, quote_asset_amount=-150 * _Q)))
+    with pytest.raises(Rejected):
+        drift_spot.liquidate_perp_pnl_for_deposit(user, _LIQUIDATOR_100, 1, 0, 50 * 10**6, **kw)
+    assert user.perp_positions[0].quote_asset_amount == -100000000
+    out = drift_spot.liquidate_perp_pnl_for_deposit(user, _LIQUIDATOR_100, 0, 0, 5000 * 10**6, **kw)
+    assert out.user.perp_positions[0].quote_asset_amount == 0
+    out = drift_spot.liquidate_perp_pnl_for_deposit(out.user, out.liquidator, 1, 0, 50 * 10**6,
+                                                    **dict(kw, spot_markets=out.spot_markets))
+    u, liq = out.user, out.liquidator
+    assert u.spot_positions[0].scaled_balance == 48484849000
+    assert (u.perp_positions[0].quote_asset_amount, u.perp_positions[1].quote_asset_amount) == (0, -100000000)
+    assert (_slot(liq.spot_positions, 1).borrow, _slot(liq.spot_positions, 1).scaled_balance) == (False, 0)
+    assert liq.perp_positions[0].quote_asset_amount == -100000000
+
+
+def test_liquidate_spot_with_swap():
+    """liquidate_spot_with_swap::successful_liquidation_liability_transfer_to_cover_margin_shortage: 105 USDC against
+    1 SOL borrowed (SOL liquidator and IF fees 1 %, buffer 2 %): a swap of more than the covering asset + 25 bps is
+    refused; 64.3382 USDC in for 0.643382 SOL out covers the shortage and the IF takes 1 % of the SOL."""
+    sol = replace(_SOL_L, liquidator_fee=LIQUIDATION_FEE_PRECISION // 100, if_liquidation_fee=LIQUIDATION_FEE_PRECISION // 100)
+    kw = dict(spot_markets={0: _USDC_L, 1: sol}, spot_prices=_SPOT_L_PRICES, liquidation_margin_buffer_ratio=MARGIN_PRECISION // 50)
+    user = _spot_user(105 * _SBP, _SBP)
+    asset_transfer, liability_transfer = 64338200, 643382
+    with pytest.raises(Rejected) as e:
+        drift_spot.liquidate_spot_with_swap_begin(user, _LIQUIDATOR_100, 0, 1, asset_transfer + asset_transfer // 400 + 1,
+                                                  initial_pct_to_liquidate=LIQUIDATION_PCT_PRECISION, liquidation_duration=150,
+                                                  **kw)
+    assert e.value.reason == "InvalidLiquidation"
+    user = drift_spot.liquidate_spot_with_swap_begin(user, _LIQUIDATOR_100, 0, 1, asset_transfer,
+                                                     initial_pct_to_liquidate=LIQUIDATION_PCT_PRECISION,
+                                                     liquidation_duration=150, **kw)
+    out = drift_spot.liquidate_spot_with_swap_end(user, 0, 1, asset_transfer, liability_transfer, **kw)
+    assert not out.user.being_liquidated
+    assert out.user.spot_positions[0].signed_token_amount(out.spot_markets[0]) == 40661800
+    assert out.user.spot_positions[1].signed_token_amount(out.spot_markets[1]) == -363051
+    assert drift.spot_token_amount(out.spot_markets[1].revenue_pool_balance, out.spot_markets[1]) == liability_transfer // 100
+
+
+# liquidate_isolated_perp_pnl_for_deposit: the negative pnl of an isolated SOL-perp position with 90 USDC of its own
+# (no cross balances) against the liquidator's 100 USDC.
+def _iso_pnl_user(pnl: int) -> SpotAccount:
+    return SpotAccount((), (PerpPosition(quote_asset_amount=pnl, isolated=True, isolated_position_scaled_balance=90 * _SBP),))
+
+
+def test_liquidate_isolated_perp_pnl_for_deposit_max_pnl_transfer():
+    """liquidate_isolated_perp_pnl_for_deposit::successful_liquidation_liquidator_max_pnl_transfer: −$100 pnl, a $50
+    cap: half the pnl for ~$50.5 of the isolated USDC."""
+    out = drift_spot.liquidate_perp_pnl_for_deposit(
+        _iso_pnl_user(-100 * _Q), _LIQUIDATOR_100, 0, 0, 50 * 10**6, spot_markets={0: _USDC_L, 1: _SOL_DEP},
+        spot_prices=_SPOT_L_PRICES, perp_markets={0: _SOL_PERP_L}, perp_prices=_PERP_L_PRICES,
+        liquidation_margin_buffer_ratio=10, initial_pct_to_liquidate=drift.PERCENTAGE_PRECISION, liquidation_duration=150)
+    p = out.user.perp_positions[0]
+    assert (p.isolated_position_scaled_balance, p.quote_asset_amount) == (39494950000, -50000000)
+    assert not _slot(out.liquidator.spot_positions, 1).borrow
+    assert out.liquidator.spot_positions[0].scaled_balance == 150505050000
+    assert out.liquidator.perp_positions[0].quote_asset_amount == -50000000
+
+
+def test_liquidate_isolated_perp_pnl_for_deposit_leaves_position_bankrupt():
+    """liquidate_isolated_perp_pnl_for_deposit::successful_liquidation_pnl_transfer_leaves_position_bankrupt: −$91
+    pnl against 90 USDC (perp IF fee 1 %, unused here): all the USDC goes, −$1.90 is left and the position is
+    bankrupt; the user then fails its maintenance requirement (the position's); resolving the bankruptcy clears the
+    position's quote and its flags."""
+    perp = replace(_SOL_PERP_L, if_liquidation_fee=LIQUIDATION_FEE_PRECISION // 100)
+    kw = dict(spot_prices=_SPOT_L_PRICES, perp_markets={0: perp}, perp_prices=_PERP_L_PRICES)
+    out = drift_spot.liquidate_perp_pnl_for_deposit(
+        _iso_pnl_user(-91 * _Q), _LIQUIDATOR_100, 0, 0, 200 * 10**6, spot_markets={0: _USDC_L, 1: _SOL_DEP},
+        liquidation_margin_buffer_ratio=MARGIN_PRECISION // 50, initial_pct_to_liquidate=drift.PERCENTAGE_PRECISION,
+        liquidation_duration=150, **kw)
+    p = out.user.perp_positions[0]
+    assert (p.isolated_position_scaled_balance, p.quote_asset_amount) == (0, -1900000)
+    assert 0 in out.user.isolated_bankrupt  # position_flag & Bankrupt
+    assert out.liquidator.spot_positions[0].scaled_balance == 190000000000
+    assert out.liquidator.perp_positions[0].quote_asset_amount == -89100000
+    c = drift.account_margin(out.user.spot_positions, out.user.perp_positions, spot_markets=out.spot_markets,
+                             margin_type=MRT.MAINTENANCE, margin_buffer=MARGIN_PRECISION // 50, **kw)
+    assert c.meets_margin_requirement is False
+    # resolve_perp_bankruptcy(market 0, insurance vault 0): the market's longs (base_asset_amount_long 1) absorb it
+    user, _ = drift_spot.resolve_perp_bankruptcy_account(out.user, out.liquidator, 0, insurance_fund_vault_balance=0,
+                                                         base_asset_amount_long=BASE_PRECISION, base_asset_amount_short=0)
+    p = user.perp_positions[0]
+    assert (p.isolated_position_scaled_balance, p.quote_asset_amount) == (0, 0)
+    assert 0 not in user.isolated_bankrupt  # position_flag & Bankrupt == 0
+    assert not (user.being_liquidated or user.isolated_being_liquidated)  # is_being_liquidated() == false
+
+
+# liquidation_mode::*: which calculation, status and orders a perp liquidation works on.
+def test_liquidation_mode_meets_margin_requirements():
+    """liquidation_mode::tests_meets_margin_requirements: an isolated SOL-perp position (−$100 pnl) beside a cross
+    one in market 1 (−$100); 200 USDC cross / 90 isolated: cross meets, isolated does not; 90 / 200: the reverse."""
+    markets = {0: _SOL_PERP_L, 1: replace(_SOL_PERP_L, market_index=1)}
+    cross, isolated = drift_spot.CrossMarginLiquidatePerpMode(0), drift_spot.IsolatedMarginLiquidatePerpMode(0)
+    for cross_usdc, iso_usdc, cross_meets in ((200, 90, True), (90, 200, False)):
+        perps = (PerpPosition(quote_asset_amount=-100 * _Q, isolated=True, isolated_position_scaled_balance=iso_usdc * _SBP),
+                 PerpPosition(market_index=1, quote_asset_amount=-100 * _Q))
+        c = drift.account_margin((drift.SpotPosition(0, cross_usdc * _SBP),), perps, spot_markets={0: _USDC_L, 1: _SOL_DEP},
+                                 perp_markets=markets, spot_prices=_SPOT_L_PRICES,
+                                 perp_prices={0: 100 * PRICE_PRECISION, 1: 100 * PRICE_PRECISION},
+                                 margin_type=MRT.MAINTENANCE, margin_buffer=MARGIN_PRECISION // 50)
+        assert cross.meets_margin_requirements(c) is cross_meets
+        assert isolated.meets_margin_requirements(c) is (not cross_meets)
+
+
+def test_get_perp_liquidation_mode_returns_cross_margin_when_no_position():
+    """liquidation_mode::get_perp_liquidation_mode_returns_cross_margin_when_no_position: a user being liquidated with
+    no position in the market gets the cross mode, which sees it being liquidated and lets it leave."""
+    user = SpotAccount((), (), being_liquidated=True)
+    mode = drift_spot.get_perp_liquidation_mode(user, 0)
+    assert mode.user_is_being_liquidated(user) is True
+    assert not mode.exit_liquidation(user).being_liquidated
+
+
+def test_get_perp_liquidation_mode_returns_isolated_when_isolated_position():
+    """liquidation_mode::get_perp_liquidation_mode_returns_isolated_when_isolated_position: an isolated position gets
+    the isolated mode: not being liquidated, and it cancels only that perp market's orders."""
+    user = SpotAccount((), (PerpPosition(base_asset_amount=1, quote_asset_amount=-100 * _Q, isolated=True,
+                                         isolated_position_scaled_balance=90 * _SBP),))
+    mode = drift_spot.get_perp_liquidation_mode(user, 0)
+    assert mode.user_is_being_liquidated(user) is False
+    assert mode.cancel_orders_params() == ("perp", 0)
+
+
+# Accounts with a cross and an isolated perp position: a liquidation in one mode leaves the other untouched.
+_TWO_PERPS = {0: PerpMarket(margin_ratio_initial=1000, margin_ratio_maintenance=500, order_step_size=10000000,
+                            liquidator_fee=LIQUIDATION_FEE_PRECISION // 100, if_liquidation_fee=LIQUIDATION_FEE_PRECISION // 100)}
+_TWO_PERPS[1] = replace(_TWO_PERPS[0], market_index=1)
+_TWO_PERP_PRICES = {0: 100 * PRICE_PRECISION, 1: 100 * PRICE_PRECISION}
+
+
+def test_unhealthy_cross_margin_doesnt_cause_isolated_position_liquidation():
+    """liquidate_perp::unhealthy_cross_margin_doesnt_cause_isolated_position_liquidation: a cross long (entered at
+    $150, no collateral) and an isolated long in market 1 (entered at $50, 200 USDC isolated): the isolated one is
+    refused (SufficientCollateral), the cross one is liquidated and the isolated position is unchanged."""
+    usdc = SpotMarket(market_index=0, decimals=6, initial_asset_weight=SPOT_WEIGHT_PRECISION)
+    user = SpotAccount((), (PerpPosition(base_asset_amount=_B, quote_asset_amount=-150 * _Q, quote_entry_amount=-150 * _Q,
+                                         quote_break_even_amount=-150 * _Q),
+                            PerpPosition(market_index=1, base_asset_amount=_B, quote_asset_amount=-50 * _Q,
+                                         quote_entry_amount=-50 * _Q, quote_break_even_amount=-150 * _Q, isolated=True,
+                                         isolated_position_scaled_balance=200 * _SBP)))
+    kw = dict(spot_markets={0: usdc}, spot_prices={0: PRICE_PRECISION}, perp_markets=_TWO_PERPS, perp_prices=_TWO_PERP_PRICES,
+              liquidation_margin_buffer_ratio=10, initial_pct_to_liquidate=LIQUIDATION_PCT_PRECISION, liquidation_duration=150)
+    with pytest.raises(Rejected) as e:
+        drift_spot.liquidate_perp_in_account(user, 1, BASE_PRECISION, **kw)
+    assert e.value.reason == "SufficientCollateral"
+    out = drift_spot.liquidate_perp_in_account(user, 0, BASE_PRECISION, **kw)
+    assert out.user.perp_positions[1] == user.perp_positions[1]
+
+
+def test_unhealthy_isolated_perp_doesnt_cause_cross_margin_liquidation():
+    """liquidate_isolated_perp::unhealthy_isolated_perp_doesnt_cause_cross_margin_liquidation: 100 USDC and a $1 borrow
+    of market 1 (a $1 stable, weights 1) beside a cross long in perp 1 at its entry price and an isolated long in perp
+    0 entered at $150 with no isolated balance and a 1-base bid: the cross perp and the spot borrow are refused
+    (SufficientCollateral); cross meets, the isolated position does not; liquidating it leaves the cross positions
+    unchanged."""
+    usdc = SpotMarket(market_index=0, decimals=6, initial_asset_weight=SPOT_WEIGHT_PRECISION,
+                      maintenance_asset_weight=SPOT_WEIGHT_PRECISION, initial_liability_weight=SPOT_WEIGHT_PRECISION,
+                      maintenance_liability_weight=SPOT_WEIGHT_PRECISION, last_oracle_price_twap=PRICE_PRECISION,
+                      last_oracle_price_twap_5min=PRICE_PRECISION)
+    spot_markets = {0: usdc, 1: replace(usdc, market_index=1)}
+    spot_prices = {0: PRICE_PRECISION, 1: PRICE_PRECISION}
+    user = SpotAccount((drift.SpotPosition(0, 100 * _SBP), drift.SpotPosition(1, _SBP, borrow=True)),
+                       (PerpPosition(base_asset_amount=_B, quote_asset_amount=-150 * _Q, quote_entry_amount=-150 * _Q,
+                                     quote_break_even_amount=-150 * _Q, open_orders=1, open_bids=_B, isolated=True),
+                        PerpPosition(market_index=1, base_asset_amount=_B, quote_asset_amount=-100 * _Q,
+                                     quote_entry_amount=-100 * _Q, quote_break_even_amount=-100 * _Q)))
+    kw = dict(spot_markets=spot_markets, spot_prices=spot_prices, perp_markets=_TWO_PERPS, perp_prices=_TWO_PERP_PRICES,
+              liquidation_margin_buffer_ratio=10, initial_pct_to_liquidate=LIQUIDATION_PCT_PRECISION, liquidation_duration=150)
+    with pytest.raises(Rejected) as e:
+        drift_spot.liquidate_perp_in_account(user, 1, BASE_PRECISION, **kw)
+    assert e.value.reason == "SufficientCollateral"
+    liquidator = SpotAccount((drift.SpotPosition(0, 50 * _SBP),))
+    with pytest.raises(Rejected) as e:
+        drift_spot.liquidate_spot(user, liquidator, 0, 1, 1, **kw)
+    assert e.value.reason == "SufficientCollateral"
+    c = drift.account_margin(user.spot_positions, user.perp_positions, spot_markets=spot_markets, spot_prices=spot_prices,
+                             perp_markets=_TWO_PERPS, perp_prices=_TWO_PERP_PRICES, margin_type=MRT.MAINTENANCE,
+                             margin_buffer=10)
+    assert (c.meets_cross_margin_requirement, c.meets_margin_requirement) == (True, False)
+    assert c.isolated_calculation(0).meets_margin_requirement is False
+    out = drift_spot.liquidate_perp_in_account(user, 0, BASE_PRECISION, **kw)
+    assert out.user.spot_positions == user.spot_positions
+    assert out.user.perp_positions[1] == user.perp_positions[1]

@@ -58,15 +58,18 @@ VENUES: tuple[VenueEntry, ...] = (
                "high-leverage mode, the account margin calculation over spot and perp positions (cross and isolated, worst-case "
                "spot order fills, strict prices, custom ratios, margin-type configs, oracle validity, pools), place-order, "
                "withdrawal and spot-margin-trading checks; Drift's tests reproduced: math/margin 87/87, math/liquidation 28/28, "
-               "controller/liquidation 28/66, state/perp_market 3/16, math/funding 4/4, math/bankruptcy 7/7; the liquidation maths (shortage cover, time-based fee, max pct, perp and spot IF fees, swap "
-               "and transfer boundaries), liquidate_perp and resolve_perp_bankruptcy as pure functions, funding and its "
-               "fee-pool cap", ("tests/test_venues.py", "tests/test_venue_drift_cases.py"), "drift",
-               ("an account holding a cross and an isolated perp position at once",
-                "liquidate_perp_with_fill: fills against makers and the AMM (order matching, auctions, AMM reserves)",
-                "the spot-side liquidations (the controller's spot balance and interest accounting; the maths they call is ported)",
-                "liquidating an account of several positions (the margin of such an account is reproduced; liquidate_perp_account "
-                "takes one position); fuel bonuses; the oracle's stable-coin staleness and data-point rules",
-                "the AMM: reserve price, TWAP updates, the 24 h average funding rate, trigger prices, fill permissions",
+               "controller/liquidation 60/66, state/perp_market 16/16, math/amm 11/11, math/funding 4/4, math/bankruptcy 7/7; the "
+               "liquidation maths (shortage cover, time-based fee, max pct, perp and spot IF fees, swap and transfer "
+               "boundaries), liquidate_perp and resolve_perp_bankruptcy as pure functions, on one position or a whole account "
+               "(cross and isolated modes), the spot-side liquidations (liquidate_spot, with swap, borrow for perp pnl, perp "
+               "pnl for deposit) over spot balances (ramparts.venues.drift_spot), the AMM's prices, trigger price, fill "
+               "permission and TWAPs (ramparts.venues.drift_amm), funding and its fee-pool cap",
+               ("tests/test_venues.py", "tests/test_venue_drift_cases.py", "tests/test_venue_drift_amm_cases.py"), "drift",
+               ("liquidate_perp_with_fill: fills against makers and the AMM (order matching, auctions)",
+                "liquidate_dust_*: mainnet account snapshots (base64 account layouts) accruing interest through rate curves; "
+                "spot interest accrual is not modelled",
+                "fuel bonuses; the oracle's stable-coin staleness and data-point rules",
+                "the 24 h average funding rate and the rest of the AMM's per-slot update (_update_amm)",
                 "the liquidation's oracle TWAP-divergence guard and the liquidator's own initial-margin check (left to the caller)",
                 "one high-leverage flag (HighLeverage and HighLeverageMaintenance not told apart); no AssetTier"),
                ("liquidation_fee: the oracle_fee pricing's liquidator fee, rising over time (LiquidationConfig.fee_ramp_slot_ns, "
@@ -111,9 +114,9 @@ VENUES: tuple[VenueEntry, ...] = (
                ("tests/test_validate.py",), "bitmex"),
     VenueEntry("mango", "Mango v4", "ramparts.venues.mango", "blockworks-foundation/mango-v4 @ 1303a4a16228eb1e8e8d4f0eef724eaf63310c86",
                "account health (init, maint, liquidation end) over tokens, spot open orders and perps, stable price, "
-               "weight scaling", ("tests/test_venue_mango_cases.py", "tests/test_venue_engine.py"), "mango",
-               ("I80F48 rounding (ramparts is exact: a few 2⁻⁴⁸ apart per operation)", "the max-swap / max-perp / max-borrow "
-                                                                                       "solvers",
+               "weight scaling, the max swap / perp trade / borrow solvers for a health target", ("tests/test_venue_mango_cases.py", "tests/test_venue_engine.py"), "mango",
+               ("I80F48 rounding (ramparts is exact: a few 2⁻⁴⁸ apart per operation; the max-swap / max-perp / max-borrow "
+                "solvers follow Mango's searches on exact values, so one can stop a step apart near a threshold)",
                 "the liquidation instructions (token and perp base liquidation, negative-pnl takeover, bankruptcy)"),
                ("PerpInfo.unweighted_health_unsettled_pnl: the profile's initial and maintenance rates and its "
                 "LiquidationEnd target (ramparts.margin.mango; the engine's maint health equals HealthCache.health on "

@@ -5,9 +5,10 @@ configs, oracle validity, pools), the place-order and spot-margin-trading checks
 ``liquidate_perp`` and ``resolve_perp_bankruptcy`` as pure functions, funding payments and socialised loss.
 
 Drift's own unit tests reproduced (``tests/test_venue_drift_cases.py``; #[test] functions at the pinned commit):
-``math/margin/tests.rs`` 87/87 (one assertion left: the AMM reserve price in calculate_user_equity_value_tests),
-``math/liquidation/tests.rs`` 28/28, ``controller/liquidation/tests.rs`` 28/66, ``state/perp_market/tests.rs``
-3/16, ``math/funding/tests.rs`` 4/4, ``math/bankruptcy/tests.rs`` 7/7. What is not reproduced, and why, is the
+``math/margin/tests.rs`` 87/87 (its AMM reserve-price assertion with :mod:`ramparts.venues.drift_amm`),
+``math/liquidation/tests.rs`` 28/28, ``controller/liquidation/tests.rs`` 60/66 (the spot-side liquidations with
+:mod:`ramparts.venues.drift_spot`), ``state/perp_market/tests.rs`` 16/16 and ``math/amm/tests.rs`` 11/11 (with
+:mod:`ramparts.venues.drift_amm`, ``tests/test_venue_drift_amm_cases.py``), ``math/funding/tests.rs`` 4/4, ``math/bankruptcy/tests.rs`` 7/7. What is not reproduced, and why, is the
 test module's ``NOT_PORTED``.
 
 Source: ``ramparts/reference/open-source-venues.md`` §2, read from drift-labs/protocol-v2 at commit
@@ -88,7 +89,7 @@ __all__ = [
     "liability_transfer_to_cover_margin_shortage", "liability_weight", "liquidate_perp", "liquidate_perp_account",
     "liquidation_fee", "liquidation_multiplier", "liquidation_order_limit_price", "liquidation_transfer_price",
     "margin_calculation", "margin_ratio", "margin_requirement", "max_liquidation_fee", "max_pct_to_liquidate",
-    "margin_calculation_for_disable_high_leverage_mode", "max_price_divergence_for_funding_rate", "meets_place_order_margin_requirement", "oracle_valid_for_margin", "max_withdrawable_amount", "perp_account_margin", "perp_if_fee", "perp_margin_ratio",
+    "margin_calculation_for_disable_high_leverage_mode", "max_price_divergence_for_funding_rate", "meets_place_order_margin_requirement", "oracle_valid_for_liquidate", "oracle_valid_for_margin", "max_withdrawable_amount", "perp_account_margin", "perp_if_fee", "perp_margin_ratio",
     "perp_liability_value", "perp_position_value_and_pnl", "resolve_perp_bankruptcy", "scaled_initial_asset_weight", "set_user_status_to_being_liquidated",
     "settle_funding_payment",
     "size_discount_asset_weight", "size_premium_liability_weight", "socialised_loss_funding_delta",
@@ -396,6 +397,11 @@ class SpotMarket:
     market_index: int = 0  #: 0 is the quote (USDC) market, valued unweighted
     pool_id: int = 0
     asset_tier: AssetTier = AssetTier.UNLISTED
+    liquidator_fee: int = 0  #: 1e6; the asset side's premium, the liability side's discount
+    if_liquidation_fee: int = 0  #: 1e6, the insurance fund's cut of a transferred liability
+    revenue_pool_balance: int = 0  #: ``revenue_pool.scaled_balance`` (a deposit, 1e9)
+    last_oracle_price_twap: int = 0  #: ``historical_oracle_data``: the 1h TWAP the oracle-validity check reads
+    last_oracle_price_twap_5min: int = 0  #: the 5-min TWAP a liquidation's price band reads
 
     def __post_init__(self):
         for name in self.__dataclass_fields__:
@@ -606,6 +612,8 @@ class MarginCalculation:
     all_liability_oracles_valid: bool = True  #: every liability's oracle valid for MarginCalc (account_margin)
     with_perp_isolated_liability: bool = False  #: a perp liability in an Isolated-tier market
     with_spot_isolated_liability: bool = False  #: a spot liability in an Isolated-tier asset
+    tracked_market: tuple | None = None  #: ``("spot" | "perp", index)`` whose requirement is tracked (account_margin)
+    tracked_market_margin_requirement: int = 0  #: the requirement that market added (cross, or its isolated one)
 
     @property
     def num_liabilities(self) -> int:
@@ -648,6 +656,20 @@ class MarginCalculation:
         if self.margin_buffer == 0:
             raise Rejected("InvalidMarginCalculation", "margin buffer mode not enabled")
         return max(self.margin_requirement_plus_buffer - self.total_collateral_plus_buffer, 0)
+
+    def tracked_market_margin_shortage(self, margin_shortage: int) -> int:
+        """``tracked_market_margin_shortage``: ``shortage × tracked requirement / requirement`` (an isolated perp
+        market's own requirement as the denominator; 0 when it is 0); state/margin_calculation.rs @0ae3e3b."""
+        if self.tracked_market is None:
+            raise Rejected("InvalidMarginCalculation", "no market to track margin requirement")
+        requirement = self.margin_requirement
+        if self.tracked_market[0] == "perp":
+            for index, calc in self.isolated:
+                if index == self.tracked_market[1]:
+                    requirement = calc.margin_requirement
+        if requirement == 0:
+            return 0
+        return _nonneg("margin_shortage", margin_shortage) * self.tracked_market_margin_requirement // requirement
 
 
 def margin_calculation(collateral=(), requirements=(), margin_buffer: int = 0) -> MarginCalculation:
@@ -837,14 +859,22 @@ def oracle_valid_for_margin(price: int, last_oracle_price_twap: int, *, confiden
     rails: invalid if the price is ≤ 0, ``max(price, twap) / max(min(price, twap), 1) > 5`` (TooVolatile),
     ``conf × 1e6 / price > 20000 × multiplier`` (TooUncertain) or ``delay > 120`` slots (StaleForMargin). The
     stable-coin pull sources' tripled staleness and insufficient data points (valid for margin) are not modelled."""
-    p, t = _int("price", price), _int("last_oracle_price_twap", last_oracle_price_twap)
-    if p <= 0:
+    if not oracle_valid_for_liquidate(price, last_oracle_price_twap):
         return False
-    if max(p, t) // max(min(t, p), 1) > TOO_VOLATILE_RATIO:
-        return False
+    p = _int("price", price)
     if _nonneg("confidence", confidence) * PRICE_PRECISION // p > CONFIDENCE_INTERVAL_MAX_SIZE * max_confidence_interval_multiplier:
         return False
     return _int("delay", delay) <= SLOTS_BEFORE_STALE_FOR_MARGIN
+
+
+def oracle_valid_for_liquidate(price: int, last_oracle_price_twap: int) -> bool:
+    """``math/oracle.rs::oracle_validity`` then ``is_oracle_valid_for_action(Liquidate)`` @0ae3e3b under the default
+    guard rails: only a non-positive price or a too volatile one (``max(price, twap) / max(min(price, twap), 1) > 5``)
+    is refused."""
+    p, t = _int("price", price), _int("last_oracle_price_twap", last_oracle_price_twap)
+    if p <= 0:
+        return False
+    return max(p, t) // max(min(t, p), 1) <= TOO_VOLATILE_RATIO
 
 
 def _market(markets, index: int, what: str):
@@ -865,7 +895,7 @@ def account_margin(spot_positions=(), perp_positions=(), *, spot_markets, perp_m
                    margin_ratio_override: int | None = None, high_leverage_mode: bool = False,
                    margin_buffer: int = 0, spot_oracle_twaps=None, perp_oracle_twaps=None,
                    ignore_invalid_deposit_oracles: bool = False, net_user_pnl: int = 0,
-                   user_pool_id: int = 0) -> MarginCalculation:
+                   user_pool_id: int = 0, track_market: tuple[str, int] | None = None) -> MarginCalculation:
     """``calculate_margin_requirement_and_total_collateral_and_liability_info`` over a cross account of several spot
     and perp positions (markets and prices keyed by market index; a spot price is ``price`` or ``(price,
     twap_5min)``, the TWAP read only when ``strict``). ``margin_type`` is a type or a :class:`MarginTypeConfig`.
@@ -880,7 +910,9 @@ def account_margin(spot_positions=(), perp_positions=(), *, spot_markets, perp_m
     values deposits behind an invalid oracle at 0. Each market must be in the user's pool (``InvalidPoolId``), except
     that a pool-1 user's USDC deposit is allowed and valued at 0. Isolated perp positions (``isolated``) get their own
     calculation in ``isolated`` (its USDC balance + weighted pnl against its requirement, at the config's isolated
-    type). Fuel bonuses are not modelled."""
+    type). ``track_market`` (``("spot", i)`` or ``("perp", i)``: ``MarginContext::track_market_margin_requirement``)
+    sums the requirement that market adds into ``tracked_market_margin_requirement`` (a quote borrow and negative
+    spot orders value count for ``("spot", 0)``). Fuel bonuses are not modelled."""
     def valid(twaps, index: int, price: int) -> bool:
         return twaps is None or index not in twaps or oracle_valid_for_margin(price, twaps[index])
 
@@ -893,7 +925,10 @@ def account_margin(spot_positions=(), perp_positions=(), *, spot_markets, perp_m
     spot_custom = user_ratio if cross is MarginRequirementType.INITIAL else 0
     if override is not None:
         spot_custom = max(override, spot_custom)
-    collateral, requirements, liabilities, perp_liabilities, isolated = [], [], 0, 0, []
+    collateral, requirements, liabilities, perp_liabilities, isolated, tracked = [], [], 0, 0, [], 0
+    if track_market is not None and (len(track_market) != 2 or track_market[0] not in ("spot", "perp")):
+        raise InvalidInput("track_market", f"('spot' | 'perp', market index), got {track_market!r}")
+    track = None if track_market is None else (track_market[0], _nonneg("track_market", track_market[1]))
     for sp in spot_positions:
         if sp.is_available:
             continue
@@ -913,6 +948,7 @@ def account_margin(spot_positions=(), perp_positions=(), *, spot_markets, perp_m
                 if v == 0:
                     raise Rejected("InvalidMarginRatio", "token_value=0 for a quote borrow")
                 requirements.append((abs(v), abs(v)))
+                tracked += abs(v) if track == ("spot", 0) else 0
                 liabilities += 1
                 liabilities_ok &= ok
             else:
@@ -921,6 +957,7 @@ def account_margin(spot_positions=(), perp_positions=(), *, spot_markets, perp_m
             continue
         sim = spot_fill_simulation(sp, market, price, cross, oracle_twap_5min=twap, user_custom_margin_ratio=spot_custom)
         requirements.append((sp.open_orders * OPEN_ORDER_MARGIN_REQUIREMENT, 0))
+        tracked += sp.open_orders * OPEN_ORDER_MARGIN_REQUIREMENT if track == ("spot", sp.market_index) else 0
         if sim.token_value > 0:
             collateral.append(0 if ignore_invalid_deposit_oracles and not ok else sim.weighted_token_value)
             deposits_ok &= ok
@@ -928,6 +965,7 @@ def account_margin(spot_positions=(), perp_positions=(), *, spot_markets, perp_m
             if sim.weighted_token_value == 0:
                 raise Rejected("InvalidOracle", f"weighted_token_value=0 in spot market {sp.market_index}")
             requirements.append((abs(sim.weighted_token_value), abs(sim.token_value)))
+            tracked += abs(sim.weighted_token_value) if track == ("spot", sp.market_index) else 0
         if sim.token_value < 0 or (sim.token_value == 0 and sp.has_open_order):
             liabilities += 1
             liabilities_ok &= ok
@@ -936,6 +974,7 @@ def account_margin(spot_positions=(), perp_positions=(), *, spot_markets, perp_m
             collateral.append(0 if ignore_invalid_deposit_oracles and not ok else sim.orders_value)
         elif sim.orders_value < 0:
             requirements.append((-sim.orders_value, -sim.orders_value))
+            tracked += -sim.orders_value if track == ("spot", 0) else 0
     for pp in perp_positions:
         if (pp.base_asset_amount == 0 and pp.quote_asset_amount == 0 and not pp.has_open_order
                 and pp.isolated_position_scaled_balance == 0):
@@ -959,8 +998,10 @@ def account_margin(spot_positions=(), perp_positions=(), *, spot_markets, perp_m
             deposit = strict_token_value(spot_token_amount(pp.isolated_position_scaled_balance, usdc), usdc.decimals,
                                          quote_price, q_twap)
             isolated.append((pp.market_index, margin_calculation((deposit, weighted), ((req, liability),), margin_buffer)))
+            tracked += req if track == ("perp", pp.market_index) else 0
         else:
             requirements.append((req, liability))
+            tracked += req if track == ("perp", pp.market_index) else 0
             collateral.append(weighted)
         has_liability = pp.base_asset_amount != 0 or pp.quote_asset_amount < 0 or pp.has_open_order
         perp_liabilities += has_liability
@@ -970,7 +1011,8 @@ def account_margin(spot_positions=(), perp_positions=(), *, spot_markets, perp_m
     return replace(margin_calculation(collateral, requirements, margin_buffer), num_spot_liabilities=liabilities,
                    num_perp_liabilities=perp_liabilities, isolated=tuple(isolated),
                    all_deposit_oracles_valid=deposits_ok, all_liability_oracles_valid=liabilities_ok,
-                   with_perp_isolated_liability=perp_isolated, with_spot_isolated_liability=spot_isolated)
+                   with_perp_isolated_liability=perp_isolated, with_spot_isolated_liability=spot_isolated,
+                   tracked_market=track, tracked_market_margin_requirement=tracked)
 
 
 def margin_calculation_for_disable_high_leverage_mode(spot_positions=(), perp_positions=(), **kwargs) -> MarginCalculation:
