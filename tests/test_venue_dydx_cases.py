@@ -7,9 +7,33 @@ upstream's ``require.Equal``. The keeper plumbing the Go tests go through (store
 pairs) is replaced by the values it hands the functions under test: market prices from
 ``testutil/constants/prices.go`` (BTC 5,000,000,000 × 10^-5, ETH 3,000,000,000 × 10^-6), liquidity
 tiers from ``testutil/constants/perpetuals.go`` and step sizes from ``testutil/constants/clob_pair.go``.
+
+Coverage of the upstream test functions ported here: 130 of their 133 cases (was 87 of 89 before the
+order-book premium tables were added): TestGetFundingIndexDelta 4/4, TestGetSettlementPpmWithPerpetual 13/13,
+TestLiquidityTierGetMaintenanceMarginPpm 7/7, TestLiquidityTierGetMaxAbsFundingClampPpm 7/7,
+TestGetRemoveSampleTailsFunc 8/8, TestMaybeProcessNewFundingSampleEpoch 5/6,
+TestMaybeProcessNewFundingTickEpoch_ProcessNewEpoch 18/18, TestGetMaxAndMinPositionNotionalLiquidatable 3/4,
+TestGetMaxLiquidatableNotionalAndInsuranceLost 4/4, TestGetPerpetualPositionToLiquidate 18/18,
+TestFillAmountToQuoteQuantums 5/5, TestGetAveragePriceSubticks 5/5, TestPriceToSubticks 3/3,
+TestMemClobPriceTimePriority_getImpactPriceSubticks 14/14, TestGetPremiumPrice 16/17.
+
+Not ported (none of them is arithmetic):
+
+- perpetual_test.go::TestMaybeProcessNewFundingSampleEpoch["Not new epoch"]: it checks that the keeper does
+  nothing unless the funding-sample epoch has just started (epoch/block-height gating); ramparts has no epochs.
+- liquidations_test.go::TestGetMaxAndMinPositionNotionalLiquidatable["errors are propagated"]: a lookup of a
+  perpetual id that does not exist (ErrPerpetualDoesNotExist); ramparts takes the position's notional directly.
+- memclob_get_premium_price_test.go::TestGetPremiumPrice["error: clob pair is not a perpetual"]: a spot CLOB pair
+  is refused (ErrPremiumWithNonPerpetualClobPair); :func:`dydx.book_premium_ppm` only models perpetual books.
+- keeper/get_price_premium_test.go::TestGetPricePremiumForPerpetual (whole function): it mocks the memclob and
+  tests the perpetual → CLOB pair lookup, its errors and the zero premium of a non-active pair.
+- The maker collateral check inside getImpactPriceSubticks (the keeper's AddOrderToOrderbookSubaccountUpdatesCheck)
+  is not ported: the impact-price rows take each maker's pass/fail as an input (see that table's comment).
 """
 
 from __future__ import annotations
+
+from fractions import Fraction
 
 import pytest
 
@@ -235,8 +259,9 @@ def test_maybe_process_new_funding_tick_epoch(case, sample_s, tick_s, perps, sam
 
 
 def test_premium_rounds_toward_zero_and_is_clamped():
-    # memclob.go getPricePremiumFromSide (no ported table: its tests need an order book): impact / index − 1
-    # in ppm, rounded toward zero, clamped to the premium-vote clamp of the tier (60e6 × (IMF − MMF))
+    # memclob.go getPricePremiumFromSide on given impact prices (the book-driven upstream table is
+    # TestGetPremiumPrice below): impact / index − 1 in ppm, rounded toward zero, clamped to the
+    # premium-vote clamp of the tier (60e6 × (IMF − MMF))
     large = dydx.LIQUIDITY_TIERS["Large-Cap"]
     clamp = large.max_abs_funding_clamp_ppm(dydx.PREMIUM_VOTE_CLAMP_FACTOR_PPM)
     assert clamp == 480_000  # 60 × (2 % − 1.2 %)
@@ -367,3 +392,167 @@ def test_mainnet_like_liquidation_limits_and_median_rounding():
     assert [dydx.median(v) for v in ([1, 2], [-1, -2], [-3, 2], [3, -2], [5], [0, 0])] == [2, -2, -1, 1, 5, 0]
     with pytest.raises(InvalidInput):
         dydx.liquidatable_position_size_delta(0, -8, 5_000_000_000, -5, 5)
+
+
+# ============================================================================ premium from the order book
+# protocol/x/clob/types/quantums_test.go :: TestFillAmountToQuoteQuantums (base quantums, subticks, qce, expected quote)
+FILL_AMOUNT = [
+    ("Converts from base to quote quantums", 1, 1, 1, 10),
+    ("quantumConversionExponent is negative", 1_000, 5_000_000, -4, 500_000),
+    ("quantumConversionExponent is zero", 5_000_000, 1, 0, 5_000_000),
+    ("Calculation rounds down and can return 0 quoteQuantums", 9, 1, -1, 0),
+    ("Calculation overflows", MAX_UINT64, 1, 6, 18446744073709551615000000),
+]
+
+
+@pytest.mark.parametrize("case, base, subticks, qce, expected", FILL_AMOUNT,
+                         ids=[_src("protocol/x/clob/types/quantums_test.go", "TestFillAmountToQuoteQuantums", r[0]) for r in FILL_AMOUNT])
+def test_fill_amount_to_quote_quantums(case, base, subticks, qce, expected):
+    assert dydx.fill_amount_to_quote_quantums(subticks, base, qce) == expected
+
+
+# protocol/x/clob/types/quantums_test.go :: TestGetAveragePriceSubticks (quote, base, qce, expected subticks or None: panics)
+AVERAGE_PRICE = [
+    ("Converts from quote quantums to subticks", 10, 1, 1, Fraction(1, 1)),
+    ("quantumConversionExponent is negative", 500_000, 1_000, -4, Fraction(5_000_000, 1)),
+    ("quantumConversionExponent is zero", 5_000_000, 5_000_000, 0, Fraction(1, 1)),
+    ("Not divisble", 24_001_111, 5_000_000, -2, Fraction(24001111, 50_000)),
+    ("Panics if bigBaseQuantums is zero", 100, 0, 6, None),
+]
+
+
+@pytest.mark.parametrize("case, quote, base, qce, expected", AVERAGE_PRICE,
+                         ids=[_src("protocol/x/clob/types/quantums_test.go", "TestGetAveragePriceSubticks", r[0]) for r in AVERAGE_PRICE])
+def test_get_average_price_subticks(case, quote, base, qce, expected):
+    if expected is None:
+        with pytest.raises(InvalidInput):
+            dydx.average_price_subticks(quote, base, qce)
+    else:
+        assert dydx.average_price_subticks(quote, base, qce) == expected
+
+
+# protocol/x/clob/types/price_to_subticks_test.go :: TestPriceToSubticks
+# (market price, exponent, qce, base atomic resolution, quote atomic resolution, expected subticks)
+PRICE_TO_SUBTICKS = [
+    ("typical BTC configuration, at $10_000", 1_000_000_000, -5, -8, -10, -6, Fraction(100_000_000, 1)),
+    ("typical ETH configuration, at $1_200", 1_200_000_000, -6, -9, -9, -6, Fraction(1_200_000_000, 1)),
+    ("retains digits if not divisible", 1_200_000_000, -6, -9, -18, -6, Fraction(12, 10)),
+]
+
+
+@pytest.mark.parametrize("case, price, exponent, qce, atomic, quote_atomic, expected", PRICE_TO_SUBTICKS,
+                         ids=[_src("protocol/x/clob/types/price_to_subticks_test.go", "TestPriceToSubticks", r[0]) for r in PRICE_TO_SUBTICKS])
+def test_price_to_subticks(case, price, exponent, qce, atomic, quote_atomic, expected):
+    assert dydx.price_to_subticks(price, exponent, qce, atomic, quote_atomic) == expected
+
+
+# protocol/x/clob/memclob/memclob_get_impact_price_subticks_test.go :: TestMemClobPriceTimePriority_getImpactPriceSubticks
+# ClobPair_Btc (quantum conversion exponent −8). Resting makers (subticks, quantums, collateralized), best first:
+# asks Bob 1 BTC @ 500_000_000, Alice 1 BTC @ 500_010_000; bids Bob 1 BTC @ 500_000_000, Alice 1 BTC @ 499_990_000.
+# The keeper's collateral check of each maker is an input here (it is not ported): the test's subaccounts
+# Bob_Num0_100_000USD, Alice_Num0_100_000USD and Bob_Num0_50_000USD pass (the "exact collat" cases' expected
+# impact price is reachable only if Bob's order passes), Bob_Num0_1USD fails (skipped).
+# Upstream compares with requireLargeValuesAlmostEqual: |expected − got| < 1 subtick (its tolerance, kept here).
+BTC_QCE = -8
+
+
+def _makers(is_bid: bool, bob_ok: bool, only_first: bool = False):
+    book = [(500_000_000, 10_000_000_000, bob_ok), (499_990_000 if is_bid else 500_010_000, 10_000_000_000, True)]
+    return book[:1] if only_first else book
+
+
+HALF = Fraction(1, 2)
+IMPACT_PRICE = [
+    ("Buy crosses single level (orders collateralized) with sufficient liquidity", False, True, False, 10_000_000_000,
+     Fraction(500_000_000)),
+    ("Buy crosses multiple levels (orders collateralized) and clears book exactly", False, True, False, 100_001_000_000,
+     HALF * 500_000_000 + HALF * 500_010_000),
+    ("Buy notional too large for book (orders collateralized)", False, True, False, 300_000_000_000, None),
+    ("Sell crosses single level (orders collateralized) with sufficient liquidity", True, True, False, 5_000_000_000,
+     Fraction(500_000_000)),
+    ("Sell crosses multiple levels (orders collateralized) and clears book exactly", True, True, False, 99_999_000_000,
+     HALF * 500_000_000 + HALF * 499_990_000),
+    ("Sell notional too large for book (orders collateralized)", True, True, False, 300_000_000_000, None),
+    ("Buy matches with ask that has insufficient collateral causing higher impact price", False, False, False, 5_000_000_000,
+     Fraction(500_010_000)),
+    ("Buy notional too large due to order with insufficient collateral", False, False, False, 70_000_000_000, None),
+    ("Sell matches with bid that has insufficient collateral causing lower impact price", True, False, False, 5_000_000_000,
+     Fraction(499_990_000)),
+    ("Sell notional too large due to order with insufficient collateral", True, False, False, 70_000_000_000, None),
+    ("Maker ask has exact collat", False, True, True, 50_000_000_000, Fraction(500_000_000)),
+    ("Maker ask has just insufficient collat", False, True, True, 50_001_000_000, None),
+    ("Maker bid has exact collat", True, True, True, 50_000_000_000, Fraction(500_000_000)),
+    ("Maker bid has just insufficient collat", True, True, True, 50_001_000_000, None),
+]
+
+
+@pytest.mark.parametrize("case, is_bid, bob_ok, only_first, notional, expected", IMPACT_PRICE,
+                         ids=[_src("protocol/x/clob/memclob/memclob_get_impact_price_subticks_test.go",
+                                   "TestMemClobPriceTimePriority_getImpactPriceSubticks", r[0]) for r in IMPACT_PRICE])
+def test_get_impact_price_subticks(case, is_bid, bob_ok, only_first, notional, expected):
+    got = dydx.impact_price_subticks(_makers(is_bid, bob_ok, only_first), is_bid, notional, BTC_QCE)
+    if expected is None:
+        assert got is None
+    else:
+        assert got is not None and abs(got - expected) < 1
+
+
+# protocol/x/clob/memclob/memclob_get_premium_price_test.go :: TestGetPremiumPrice
+# ClobPair_Btc (qce −8), base atomic resolution −10, quote −6, index exponent −5 (all cases).
+# (case, bids and asks as (subticks, quantums), index price, max abs premium vote ppm, impact notional, expected
+#  premium ppm, or the field an upstream panic / error is about)
+# "Impact Bid < Index < Best Bid < Best Ask, 0 premium" places two bids with the same OrderId (Alice_Num0,
+# ClientId 1); the memclob keeps the later one (it replaces the first, else PlaceOrder fails the setup), so the
+# book holds 0.1 BTC @ 99_999_000 and 1 BTC @ 99_990_000.
+PREMIUM = [
+    ("Best Bid < Index < Best Ask, premium = 0", [(99_990_000, 10_000_000_000)], [(100_010_000, 10_000_000_000)],
+     1_000_000_000, 1_000_000, 5_000_000_000, 0),
+    ("Index < Impact Bid < Best Bid < Best Ask, positive premium",
+     [(99_990_000, 1_000_000_000), (99_980_000, 10_000_000_000)], [(100_010_000, 10_000_000_000)],
+     900_000_000, 1_000_000, 5_000_000_000, 110911),
+    ("Impact Bid < Best Bid < Best Ask < Impact Ask < Index, negative premium", [(99_990_000, 10_000_000_000)],
+     [(100_020_000, 10_000_000_000), (100_015_000, 1_000_000_000), (100_010_000, 1_000_000_000)],
+     1_000_300_000, 1_000_000, 5_000_000_000, -129),
+    ("Impact Bid < Best Bid < Best Ask = Impact Ask < Index, negative premium", [(99_990_000, 10_000_000_000)],
+     [(100_010_000, 10_000_000_000)], 1_000_190_000, 1_000_000, 5_000_000_000, -89),
+    ("Index < Impact Bid = Best Bid < Best Ask, positive premium", [(99_999_000, 10_000_000_000)],
+     [(100_010_000, 10_000_000_000)], 999_750_000, 1_000_000, 5_000_000_000, 240),
+    ("Impact Bid < Index < Best Bid < Best Ask, 0 premium", [(99_999_000, 1_000_000_000), (99_990_000, 10_000_000_000)],
+     [(100_010_000, 10_000_000_000)], 999_982_000, 1_000_000, 5_000_000_000, 0),
+    ("BestAsk < Index; Impact Ask = Infinity (low liquidity); 0 premium", [(99_998_000, 10_000_000_000)],
+     [(100_001_000, 1_000_000_000)], 1_000_100_000, 100_000, 2_000_000_000, 0),
+    ("Impact Bid = 0 (low liquidity); Index < Best Bid; 0 premium", [(99_998_000, 1_000_000_000)],
+     [(100_001_000, 10_000_000_000)], 999_950_000, 100_000, 2_000_000_000, 0),
+    ("Not enough liquidity on both sides, return 0", [(99_998_000, 1_000_000_000)], [(100_001_000, 1_000_000_000)],
+     1_000_000_000, 100_000, 2_000_000_000, 0),
+    ("Orderbook is empty, return 0", [], [], 1_000_000_000, 100_000, 2_000_000_000, 0),
+    ("Index << Impact Bid, maximum premium (clamped)", [(99_999_000, 10_000_000_000)], [(100_010_000, 10_000_000_000)],
+     600_000_000, 100_000, 5_000_000_000, 100_000),
+    ("Impact Ask << Index, minimum premium (clamped)", [(99_999_000, 10_000_000_000)], [(100_010_000, 10_000_000_000)],
+     1_500_000_000, 100_000, 5_000_000_000, -100_000),
+    ("Index < Impact Bid < Impact Ask = Infinity (low liquidity); positive premium", [(99_998_000, 10_000_000_000)],
+     [(100_001_000, 1_000_000_000)], 999_900_000, 100_000, 5_000_000_000, 80),
+    ("0 = Impact Bid (low liquidity) < Impact Ask; negative premium", [(99_998_000, 1_000_000_000)],
+     [(100_001_000, 10_000_000_000)], 1_000_100_000, 100_000, 5_000_000_000, -89),
+    # the two error cases leave the index (price and exponent) and the base atomic resolution at Go's zero value;
+    # the clamp overflow panics first (its zero index is never read), the zero index errors; the expected
+    # failure is named by the offending field
+    ("error: maxAbsPremiumVotePpm overflow int32", [], [(100_010_000, 10_000_000_000)], 0, MAX_INT32 + 1, 0,
+     "max_abs_premium_ppm"),
+    ("error: index price is zero", [], [], 0, 100_000, 1000, "index_price"),
+    ("Zero impact amount, positive premium, use best bid as impact price", [(99_999_000, 10_000_000_000)],
+     [(100_010_000, 10_000_000_000)], 999_750_000, 1_000_000, 0, 240),
+]
+
+
+@pytest.mark.parametrize("case, bids, asks, index, max_abs, notional, expected", PREMIUM,
+                         ids=[_src("protocol/x/clob/memclob/memclob_get_premium_price_test.go", "TestGetPremiumPrice", r[0])
+                              for r in PREMIUM])
+def test_get_premium_price(case, bids, asks, index, max_abs, notional, expected):
+    if isinstance(expected, str):
+        with pytest.raises(InvalidInput) as err:
+            dydx.book_premium_ppm(bids, asks, index, 0, 0, BTC_QCE, notional, max_abs)
+        assert err.value.field == expected
+    else:
+        args = (bids, asks, index, -5, -10, BTC_QCE, notional, max_abs)
+        assert dydx.book_premium_ppm(*args) == expected

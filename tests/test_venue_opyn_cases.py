@@ -6,8 +6,21 @@ tests' own (integers in collateral decimals, or the revert reason, which rampart
 tests' decimals, oTokens as :class:`Otoken`, oracle prices passed per call, block time as ``now``.
 
 Repository: opynfinance/GammaProtocol at 841f81d9d05da9d27277b5775edfbb48c4012d2a.
-Not ported: the ``onlyOwner`` reverts ("Ownable: caller is not the owner"), the constructor's zero-oracle
-revert and ``getExpiredPayoutRate(address(0))`` (addresses are not modelled).
+
+Coverage (``it`` blocks of the two unit-test files): marginCalculator.test.ts 97 of 99,
+marginCalculatorNakedMargin.test.ts 26 of 30 (the naked setters' cases run in order inside
+``test_naked_setters_sequence``); every ``it`` whose assertion is arithmetic or a parameter check is ported.
+Not ported, because ramparts models neither addresses nor access control (none is arithmetic):
+
+- marginCalculator.test.ts › Deployment test › "should revert deploying Calculator with addressbook address
+  equal to zero" (``MarginCalculator: invalid oracle address``);
+- marginCalculator.test.ts › Get cash value and payout rate › "Should revert when entering address(0)"
+  (``getExpiredPayoutRate(ZERO_ADDR)``: ``MarginCalculator: Invalid token address``);
+- marginCalculatorNakedMargin.test.ts, the four ``onlyOwner`` reverts ("Ownable: caller is not the owner"):
+  Collateral dust › "should revert setting collateral dust from address other than owner"; Upper bound value ›
+  "should revert setting product upper bound value from non owner"; Spot shock value › "should revert setting
+  spot shock value when sender is not owner"; Oracle deviation value › "should revert setting oracle deviation
+  value when sender is not owner".
 """
 
 from __future__ import annotations

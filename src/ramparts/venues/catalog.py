@@ -45,9 +45,12 @@ VENUES: tuple[VenueEntry, ...] = (
                "leverage brackets, maintenance amounts, liquidation price (cross and isolated)", ("tests/test_venues.py",), "binance"),
     VenueEntry("dydx", "dYdX v4", "ramparts.venues.dydx", "dydxprotocol/v4-chain @ 84d4664bae71e3a077adaac67fb77ad19cd28d30",
                "liquidity tiers, OI-scaled IMF, bankruptcy and fillable prices, insurance-fund delta, deleveraging conditions, "
-               "the funding pipeline (premium, clamp, sample tails, index delta, settlement), partial-liquidation sizes",
+               "the funding pipeline (the book's impact prices and premium vote, clamp, sample tails, index delta, "
+               "settlement), fill quantums and subtick prices, partial-liquidation sizes; dYdX's tests reproduced: 130/133 "
+               "cases of the ported test functions",
                ("tests/test_venues.py", "tests/test_venue_dydx_cases.py"), "dydx",
-               ("the order-book premium samples (premium_ppm takes the impact prices as given)",)),
+               ("the order book's collateral check of makers (book_premium_ppm takes which makers pass as an input); the "
+                "funding epochs' timing",)),
     VenueEntry("hyperliquid", "Hyperliquid", "ramparts.venues.hyperliquid", "Hyperliquid documentation "
                "(ramparts/reference/open-source-venues.md §4; the core is closed source)",
                "margin tiers, liquidation price, backstop threshold, ADL ranking key, funding", ("tests/test_venues.py",),

@@ -1,13 +1,16 @@
-"""dYdX v4: liquidity tiers, open-interest-scaled initial margin, funding (premium, clamp, samples,
-funding-tick rate, index delta, settlement), partial-liquidation limits, bankruptcy and fillable prices,
-the insurance-fund delta of a liquidation, and deleveraging conditions — in dYdX's own units and rounding.
+"""dYdX v4: liquidity tiers, open-interest-scaled initial margin, funding (premium from the order book,
+clamp, samples, funding-tick rate, index delta, settlement), partial-liquidation limits, bankruptcy and
+fillable prices, the insurance-fund delta of a liquidation, and deleveraging conditions — in dYdX's own
+units and rounding.
 
 Source: dydxprotocol/v4-chain at commit ``84d4664bae71e3a077adaac67fb77ad19cd28d30`` (summarised in
 ``ramparts/reference/open-source-venues.md`` §1): ``protocol/x/perpetuals/types/liquidity_tier.go``,
 ``protocol/x/perpetuals/lib/lib.go``, ``protocol/x/perpetuals/funding/funding.go``,
 ``protocol/x/perpetuals/keeper/perpetual.go`` (``MaybeProcessNewFundingTickEpoch``,
 ``processStoredPremiums``, ``GetRemoveSampleTailsFunc``, ``processPremiumVotesIntoSamples``),
-``protocol/x/clob/memclob/memclob.go`` (``getPricePremiumFromSide``), ``protocol/lib/quantums.go``,
+``protocol/x/clob/memclob/memclob.go`` (``GetPricePremium``, ``getPricePremiumFromSide``,
+``getImpactPriceSubticks``), ``protocol/x/clob/types/quantums.go`` (``FillAmountToQuoteQuantums``,
+``GetAveragePriceSubticks``), ``protocol/x/clob/types/price_to_subticks.go``, ``protocol/lib/quantums.go``,
 ``protocol/lib/math.go`` (``Median``, ``AvgInt32``), ``protocol/lib/margin/risk.go``,
 ``protocol/x/clob/keeper/liquidations.go`` (``GetMaxAndMinPositionNotionalLiquidatable``,
 ``GetSubaccountMaxNotionalLiquidatable``, ``GetSubaccountMaxInsuranceLost``,
@@ -25,6 +28,10 @@ quote uses a Euclidean floor, the fillable price is an exact rational.
 Funding::
 
     premium (ppm)      round_to_zero(impact / index · 1e6 − 1e6), clamped to ±premium_vote_clamp
+    book premium       premium of the impact bid if index < best bid, of the impact ask if index > best
+                       ask, else 0; also 0 when the impact price is not beyond the index or the side
+                       cannot absorb the impact notional
+    impact price       impact notional / ceil(Σ base quantums walked best first) (in subticks)
     clamp(tier, f)     floor(f · (IMF − MMF) / 1e6)          f = funding_rate_clamp_factor (6e6) or
                                                               premium_vote_clamp_factor (60e6)
     sample             median of the premium votes padded with zeros to min_num_votes_per_sample
@@ -50,10 +57,11 @@ from fractions import Fraction
 from ramparts.errors import InvalidInput
 
 __all__ = ["FUNDING_RATE_CLAMP_FACTOR_PPM", "LIQUIDATIONS_CONFIG", "LIQUIDITY_TIERS", "LiquidationsConfig", "LiquidityTier",
-           "PREMIUM_VOTE_CLAMP_FACTOR_PPM", "adjusted_imf_ppm", "bankruptcy_quote", "base_to_quote_quantums", "fillable_price",
-           "funding_index_delta", "funding_sample_ppm", "funding_tick_rate_ppm", "insurance_fund_delta", "is_liquidatable",
+           "PREMIUM_VOTE_CLAMP_FACTOR_PPM", "adjusted_imf_ppm", "average_price_subticks", "bankruptcy_quote", "base_to_quote_quantums",
+           "book_premium_ppm", "fill_amount_to_quote_quantums", "fillable_price", "funding_index_delta", "funding_sample_ppm",
+           "funding_tick_rate_ppm", "impact_price_subticks", "insurance_fund_delta", "is_liquidatable",
            "liquidatable_position_size_delta", "margin_requirements", "max_abs_funding_clamp_ppm", "median",
-           "position_notional_liquidatable", "premium_ppm", "quote_to_base_quantums", "remove_sample_tails", "settlement_ppm",
+           "position_notional_liquidatable", "premium_ppm", "price_to_subticks", "quote_to_base_quantums", "remove_sample_tails", "settlement_ppm",
            "should_deleverage", "subaccount_max_insurance_lost", "subaccount_max_notional_liquidatable", "summarize_premiums"]
 
 ONE_MILLION = 1_000_000
@@ -247,6 +255,115 @@ def premium_ppm(impact_price, index_price, max_abs_premium_ppm: int) -> int:
     r = Fraction(impact_price) * ONE_MILLION / index - ONE_MILLION
     rounded = _quo(r.numerator, r.denominator)
     return max(-max_abs_premium_ppm, min(max_abs_premium_ppm, rounded))
+
+
+# ============================================================================ premium from the order book
+#: The largest premium-vote clamp ``GetPricePremium`` accepts (``MustConvertBigIntToInt32``).
+MAX_INT32 = 2**31 - 1
+
+
+def fill_amount_to_quote_quantums(subticks: int, base_quantums: int, quantum_conversion_exponent: int) -> int:
+    """``clob/types/quantums.go::FillAmountToQuoteQuantums``: the quote quantums of ``base_quantums`` filled at
+    ``subticks``, ``subticks · base · 10^qce`` (floored for a negative exponent, ``BigIntMulPow10`` rounding down)."""
+    n = _int("subticks", subticks, nonneg=True) * _int("base_quantums", base_quantums, nonneg=True)
+    e = _int("quantum_conversion_exponent", quantum_conversion_exponent)
+    return n * 10**e if e >= 0 else n // 10**-e
+
+
+def average_price_subticks(quote_quantums: int, base_quantums: int, quantum_conversion_exponent: int) -> Fraction:
+    """``clob/types/quantums.go::GetAveragePriceSubticks``: the exact average price
+    ``quote / (base · 10^qce)`` in subticks (a rational); zero base quantums is an error (upstream panics)."""
+    if _int("base_quantums", base_quantums) == 0:
+        raise InvalidInput("base_quantums", "the average price of zero base quantums is undefined")
+    return Fraction(_int("quote_quantums", quote_quantums)) / base_quantums / Fraction(10) ** _int("quantum_conversion_exponent",
+                                                                                                   quantum_conversion_exponent)
+
+
+def price_to_subticks(price: int, exponent: int, quantum_conversion_exponent: int, atomic_resolution: int,
+                      quote_atomic_resolution: int = QUOTE_ATOMIC_RESOLUTION) -> Fraction:
+    """``clob/types/price_to_subticks.go::PriceToSubticks``: an oracle price ``price · 10^exponent`` as
+    subticks, ``price · 10^(exponent − qce + atomic_resolution − quote_atomic_resolution)`` (exact rational)."""
+    e = exponent - quantum_conversion_exponent + atomic_resolution - quote_atomic_resolution
+    return Fraction(_int("price", price, nonneg=True)) * Fraction(10) ** e
+
+
+def _book_side(orders, is_bid: bool) -> list[tuple[int, int, bool]]:
+    """Resting orders ``(subticks, quantums[, collateralized])`` of one side, best price first (a stable sort
+    keeps the given time priority within a price level)."""
+    side = []
+    for order in orders:
+        subticks, quantums, *rest = order
+        ok = rest[0] if rest else True
+        if _int("quantums", quantums, nonneg=True) == 0:
+            raise InvalidInput("quantums", "a resting order needs a positive remaining size")
+        side.append((_int("subticks", subticks, nonneg=True), quantums, bool(ok)))
+    return sorted(side, key=lambda o: -o[0] if is_bid else o[0])
+
+
+def impact_price_subticks(orders, is_bid: bool, impact_notional: int, quantum_conversion_exponent: int) -> Fraction | None:
+    """``memclob.go::getImpactPriceSubticks``: the average price (subticks, rational) at which an order of
+    ``impact_notional`` quote quantums fills against one side of the book, or ``None`` when that side is too
+    thin to absorb it.
+
+    ``orders`` are the resting makers ``(subticks, remaining quantums[, collateralized])`` of the side
+    (bids when ``is_bid``); makers whose collateral check fails (``collateralized`` false, the keeper's
+    ``AddOrderToOrderbookSubaccountUpdatesCheck``) are skipped. Walking best first, a maker is taken whole
+    while the remaining notional exceeds its full quote ``FillAmountToQuoteQuantums(subticks, size, qce)``,
+    else the fraction ``remaining / full`` of its size; then
+    ``impact = GetAveragePriceSubticks(impact_notional, ceil(Σ base), qce)``. A zero impact notional takes
+    the best order's price (without a collateral check).
+    """
+    side = _book_side(orders, is_bid)
+    remaining = _int("impact_notional", impact_notional, nonneg=True)
+    if remaining == 0 and side:
+        return Fraction(side[0][0])
+    base = Fraction(0)
+    for subticks, quantums, collateralized in side:
+        if remaining <= 0:
+            break
+        if not collateralized:
+            continue
+        full = fill_amount_to_quote_quantums(subticks, quantums, quantum_conversion_exponent)
+        base += quantums if remaining > full else Fraction(remaining, full) * quantums
+        remaining -= full
+    if remaining > 0:
+        return None
+    return average_price_subticks(impact_notional, _ceil_div(base.numerator, base.denominator), quantum_conversion_exponent)
+
+
+def book_premium_ppm(bids, asks, index_price: int, index_exponent: int, atomic_resolution: int, quantum_conversion_exponent: int,
+                     impact_notional: int, max_abs_premium_ppm: int) -> int:
+    """``memclob.go::GetPricePremium`` (with ``getPricePremiumFromSide``): one premium vote (ppm) from the
+    order book against the index.
+
+    ``P = (max(0, impact bid − index) − max(0, index − impact ask)) / index``: with the index in subticks
+    (:func:`price_to_subticks`), the impact bid is priced only when index < best bid, the impact ask only
+    when index > best ask; the premium is ``premium_ppm(impact, index, max_abs_premium_ppm)`` (rounded toward
+    zero, clamped) if the impact price still lies beyond the index, else 0 — also 0 for an empty book or a
+    side too thin for ``impact_notional`` (:func:`impact_price_subticks`). ``bids``/``asks`` are resting
+    orders ``(subticks, quantums[, collateralized])``. A clamp outside int32, a zero index or a crossed book
+    raise :class:`InvalidInput` (upstream panics or errors).
+    """
+    if not -MAX_INT32 - 1 <= _int("max_abs_premium_ppm", max_abs_premium_ppm) <= MAX_INT32:
+        raise InvalidInput("max_abs_premium_ppm", "must fit an int32")
+    index = price_to_subticks(index_price, index_exponent, quantum_conversion_exponent, atomic_resolution)
+    if index == 0:
+        raise InvalidInput("index_price", "a zero index price has no premium")
+    bid_side, ask_side = _book_side(bids, True), _book_side(asks, False)
+    if not bid_side and not ask_side:
+        return 0
+    if bid_side and ask_side and bid_side[0][0] >= ask_side[0][0]:
+        raise InvalidInput("book", "the order book is crossed")
+    if bid_side and index < bid_side[0][0]:
+        is_bid, orders = True, bids
+    elif ask_side and index > ask_side[0][0]:
+        is_bid, orders = False, asks
+    else:
+        return 0
+    impact = impact_price_subticks(orders, is_bid, impact_notional, quantum_conversion_exponent)
+    if impact is None or (is_bid and index >= impact) or (not is_bid and index <= impact):
+        return 0
+    return premium_ppm(impact, index, max_abs_premium_ppm)
 
 
 def median(values: list[int]) -> int:
