@@ -12,8 +12,20 @@ The harness reproduces ``DutchAuctionBase``: ``MockLiquidatableManager`` returns
 change when a test sets them); bob, the liquidator, holds 20,000 cash; ``MockSM`` pays insolvent bids from its
 mocked balance (0 unless set), the rest being socialised; the auction parameters are
 ``config-test.sol::getDefaultAuctionParam`` (:data:`~ramparts.venues.derive.DA_CONFIG_TEST`). Block time starts
-at ``T0``. Upstream tests of access control (whitelisted managers, account ownership) and of perp settlement
-are not arithmetic and are not ported.
+at ``T0``. ``settlePerpsWithIndex``, which a bid calls on the manager, is the auction's ``settle`` hook (the mock
+records it as ``perpSettled``).
+
+Counts (ported / upstream test functions): SolventAuction 32/33, InsolventAuction 11/13, DutchAuctionView 4/5,
+AuctionEdgeCases 1/1. Not ported:
+
+* ``SolventAuction.t.sol::testCannotBidFromNonOwner`` — asserts ``DA_SenderNotOwner`` (the bidder account's NFT
+  owner must be the caller): account ownership, which ramparts does not model;
+* ``InsolventAuction.t.sol::testCannotStartAuctionOnUnWhitelistedManager``,
+  ``::testCannotBidOnAuctionOnUnWhitelistedManager`` — assert ``DA_NotWhitelistedManager`` after the owner
+  de-lists the account's manager: ramparts' :class:`~ramparts.venues.derive.DutchAuction` serves the one manager
+  it is built with (its ``margins``), there is no registry of managers to de-list;
+* ``DutchAuctionView.t.sol::testSetSMAccount`` — only stores and reads back the security module's account id;
+  ramparts keeps no account ids (the SM's cash is passed to ``is_withdraw_blocked``).
 """
 
 from __future__ import annotations
@@ -38,19 +50,24 @@ def _src(file: str, func: str) -> str:
 
 
 class Mock:
-    """``MockLiquidatableManager``: ``getMarginAndMarkToMarket(acc, false, scenario)`` = (mocked MM, mocked MtM)."""
+    """``MockLiquidatableManager``: ``getMarginAndMarkToMarket(acc, false, scenario)`` = (mocked MM, mocked MtM);
+    ``settlePerpsWithIndex(acc)`` records ``perpSettled[acc]`` (``settleInterest`` does nothing)."""
 
     def __init__(self):
         self.mm: dict[tuple[int, int], int] = {}
         self.mtm: dict[int, int] = {}
+        self.perp_settled: set[int] = set()
 
     def __call__(self, account, scenario):
         return self.mm.get((account, scenario), 0), self.mtm.get(account, 0)
 
+    def settle(self, account):
+        self.perp_settled.add(account)
+
 
 def _auction(params=P, **kw):
     mock = Mock()
-    return mock, DutchAuction(mock, params, **kw)
+    return mock, DutchAuction(mock, params, settle=mock.settle, **kw)
 
 
 def _revert(error):
@@ -369,6 +386,15 @@ def test_changing_mm_during_auction():
     mock.mm[(ALICE, SCENARIO)] = 10 * W
     c2 = da.bid(ALICE, W // 10, now, bidder_cash=BOB_CASH).cash_from_bidder
     assert c1 > c2
+
+
+def test_bid_settles_perps():
+    # ::testBidShouldSettlePerps: a bid settles the auctioned account's perps (manager.perpSettled(alice) == true)
+    mock, da = _auction()
+    _solvent(mock, da)
+    assert ALICE not in mock.perp_settled
+    da.bid(ALICE, W, T0, bidder_cash=BOB_CASH)
+    assert mock.perp_settled == {ALICE}
 
 
 def test_bid_when_mm_almost_zero():

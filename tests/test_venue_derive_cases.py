@@ -19,9 +19,17 @@ Source: derivexyz/v2-core at ``7736900d395703c4f675376caa4c315402943831``, folde
   trusted assessor), perp settlement, base-asset margin with its contingency, multi-market and depeg margins — all
   exact (``assertEq``) upstream and here.
 
-Counts: Portfolio_Cases 42/42, Cases 28/28, Option 33/34, Perp 14/15, Misc 10/10, MutiAsset 11/12. Not ported: the two
-owner-only access-control tests (``testViewerSetter``, ``testCannotSetPerpMarginRequirementFromNonOwner``: ramparts
-has no owner) and ``testPassMultipleManagerData`` (oracle updates carried in manager data: no feeds contracts here).
+Counts (ported / upstream test functions): Portfolio_Cases 42/42, Cases 28/28, Option 33/34, Perp 14/15, Misc 10/10,
+MutiAsset 11/12. Not ported:
+
+* ``TestStandardManager_Option.t.sol::testViewerSetter`` — only checks that ``BasePortfolioViewer.setStandardManager``
+  reverts for a non-owner (access control; ramparts has no owner and no viewer contract);
+* ``TestStandardManager_Perp.t.sol::testCannotSetPerpMarginRequirementFromNonOwner`` — only checks that
+  ``setPerpMarginRequirements`` reverts for a non-owner (access control; the setter's bounds are ported);
+* ``TestStandardManager_MutiAsset.t.sol::testPassMultipleManagerData`` — asserts that the spot feeds read the prices
+  carried in a trade's manager data (``IDataReceiver.acceptData``): ramparts takes feed values as inputs, it has
+  no feed contracts to update.
+
 The accounts' balances (``SubAccounts``) are written out by the harness, as the tests' transfers leave them.
 
 The harness reproduces what each Solidity test sets up (mock feeds, the order in which a mock vol feed

@@ -36,11 +36,13 @@ This module owns
   the pure :func:`da_discount_percentage`, :func:`da_buffer_margin`, :func:`da_max_proportion`,
   :func:`da_liquidation_fee`, :func:`da_solvent_bid_price`, :func:`da_insolvent_bid_price`, and
   :class:`DutchAuction`, the auctions' state machine (start, scenario update, bids with reserved cash,
-  conversion to insolvent, termination, insolvent MM outstanding and the withdrawal block) over explicit
-  margins, block times and security-module balance;
+  conversion to insolvent, termination, insolvent MM outstanding and the withdrawal block, the perp settlement a
+  bid triggers) over explicit margins, block times and security-module balance;
 * PMRM_2 (:mod:`ramparts.venues.derive_pmrm`, names re-exported lazily): ``pmrm_arrange``, ``pmrm_precompute``,
   ``pmrm_scenario_pnl``, ``pmrm_margin``, ``pmrm_assess_risk`` … (checked against the 138 portfolio cases of
-  ``TestPMRM_2_PortfolioCasesNEW`` in ``tests/test_venue_derive_pmrm_cases.py``).
+  ``TestPMRM_2_PortfolioCasesNEW`` in ``tests/test_venue_derive_pmrm_cases.py``) and ``PMRMManager`` (PMRM_2's
+  setters, ``handleAdjustment`` (live-auction lock, supported assets, account size, risk check), OI fees and
+  settlement).
 
 Upstream cases reproduced (``test/risk-managers/unit-tests/StandardManager/``, ported in
 ``tests/test_venue_derive_cases.py``): ``_Portfolio_Cases`` 42/42, ``_Cases`` 28/28, ``_Option`` 33/34, ``_Perp`` 14/15,
@@ -104,7 +106,8 @@ _PMRM_NAMES = ("VolShock", "PMRMScenario", "PMRM2Params", "PMRM2_CONFIG_TEST", "
                "PMRMCollateralParams", "PMRMStrike", "PMRMExpiry", "PMRMCollateral", "PMRMPortfolio", "PMRMOptionBalance",
                "PMRMForwardFeed", "PMRMCollateralBalance", "pmrm_arrange", "pmrm_expiry", "pmrm_precompute", "pmrm_scenario_pnl",
                "pmrm_margin", "pmrm_basis_scenarios", "pmrm_check_scenarios", "pmrm_assess_risk", "pmrm_vol_shocks",
-               "pmrm_static_discounts", "pmrm_naked_shorts", "pmrm_expiry_mtm", "pmrm_skewed_expiry_mtm")
+               "pmrm_static_discounts", "pmrm_naked_shorts", "pmrm_expiry_mtm", "pmrm_skewed_expiry_mtm", "PMRMRevert",
+               "PMRMManager", "PMRM_CASH", "PMRM_OPTION", "PMRM_PERP")
 
 
 def __getattr__(name: str):
@@ -124,7 +127,7 @@ __all__ = ["SRM", "PMRM", "AUCTION", "SRMLeg", "SRMMarket", "SRMParams", "WAD", 
            "da_insolvent_bid_price", "SRMRevert", "StandardManagerConfig", "SRM_CASH", "SRM_PERP", "SRM_OPTION", "SRM_BASE",
            "srm_check_perp_margin_requirements", "srm_check_base_margin_params", "srm_check_option_margin_params",
            "srm_check_oracle_contingency_params", "srm_check_depeg_params", "srm_oi_fee", "srm_previous_assets_length",
-           *_PMRM_NAMES]
+           "bm_valid_max_account_size", "bm_oi_fee_charged", "bm_settled_cash", *_PMRM_NAMES]
 
 WAD = 10**18
 YEAR_S = 365 * 86_400
@@ -827,13 +830,17 @@ class DutchAuction:
     ``margins(account, scenario) -> (maintenance margin, mark to market)`` stands for the manager's
     ``getMarginAndMarkToMarket(account, false, scenario)``; every call takes the block time ``now``. The
     security module pays insolvent bids from ``sm_balance`` (as the upstream ``MockSM``: what it cannot
-    pay is socialised). Not modelled: the manager whitelist, account ownership, the last-trade-id guard,
-    perp settlement and the transfer of the portfolio (``executeBid``) — the caller moves positions and
-    updates what ``margins`` returns. Reverts raise :class:`DutchAuctionRevert` before any state changes.
+    pay is socialised). ``settle(account)`` (optional) stands for the manager's ``settleInterest`` +
+    ``settlePerpsWithIndex``, which ``bid`` calls on the auctioned account before reading its margins.
+    Not modelled: the manager whitelist, account ownership, the last-trade-id guard and the transfer of the
+    portfolio (``executeBid``) — the caller moves positions and updates what ``margins`` returns. Reverts
+    raise :class:`DutchAuctionRevert` before any state changes.
     """
 
-    def __init__(self, margins, params: DutchAuctionParams = DA_CONFIG_TEST, *, mtm_cutoff: int = 0, sm_balance: int = 0):
+    def __init__(self, margins, params: DutchAuctionParams = DA_CONFIG_TEST, *, mtm_cutoff: int = 0, sm_balance: int = 0,
+                 settle=None):
         self.margins = margins
+        self.settle = settle
         self.params = params.validate()
         self.mtm_cutoff = mtm_cutoff
         self.sm_balance = sm_balance
@@ -978,6 +985,8 @@ class DutchAuction:
         """
         if percent > WAD or percent <= 0:
             raise DutchAuctionRevert("DA_InvalidPercentage")
+        if self.settle is not None:  # realise the account's perp PnL and interest in cash first (DutchAuction.bid)
+            self.settle(account)
         can_terminate, mtm, mm, bm = self.auction_status(account, now)
         if can_terminate:
             raise DutchAuctionRevert("DA_AuctionShouldBeTerminated")
@@ -1078,6 +1087,21 @@ def srm_oi_fee(delta: int, price: int, fee_rate: int, oi_increased: bool) -> int
     return wmul(wmul(abs(delta), price), fee_rate) if oi_increased else 0
 
 
+def bm_oi_fee_charged(fee: int, has_recipient: bool, min_oi_fee: int) -> int:
+    """``BaseManager._payFee``: the cash an account pays for its trade's OI ``fee`` — nothing when the fee is 0 or no
+    fee recipient is set, else ``max(fee, minOIFee)`` (v2-core ``src/risk-managers/BaseManager.sol::_payFee`` @7736900)."""
+    if fee == 0 or not has_recipient:
+        return 0
+    return max(fee, min_oi_fee)
+
+
+def bm_settled_cash(values) -> int:
+    """``BaseManager._settleAccountOptions``: the account's cash delta, ``Σ value`` over its option balances whose
+    ``calcSettlementValue`` is ``(value, is_settled=True)``; unsettled ones are skipped (v2-core
+    ``src/risk-managers/BaseManager.sol::_settleAccountOptions`` @7736900)."""
+    return sum(v for v, settled in values if settled)
+
+
 def srm_previous_assets_length(holdings: Mapping[tuple[str, int], int], deltas) -> int:
     """``BasePortfolioViewer.getPreviousAssetsLength``: how many assets the account held before ``deltas``
     (``(asset, delta[, sub_id])``), from its post-trade non-zero ``holdings`` keyed ``(asset, sub_id)``: a balance
@@ -1093,6 +1117,13 @@ def srm_previous_assets_length(holdings: Mapping[tuple[str, int], int], deltas) 
         else:
             new += 1
     return len(held) + new - removed
+
+
+def bm_valid_max_account_size(size: int) -> bool:
+    """``BaseManager.setMaxAccountSize``' bound (both managers): ``8 ≤ size ≤ 500`` assets per account, else the
+    setter reverts ``BM_InvalidMaxAccountSize`` (v2-core ``src/risk-managers/BaseManager.sol::setMaxAccountSize``
+    @7736900)."""
+    return 8 <= size <= 500
 
 
 def _wad_fraction(v: int) -> Fraction:
@@ -1232,8 +1263,8 @@ class StandardManagerConfig:
         self.stable_feed = feed
 
     def set_max_account_size(self, size: int) -> None:
-        """``BaseManager.setMaxAccountSize``: 8 ≤ size ≤ 500 else ``BM_InvalidMaxAccountSize``."""
-        if not 8 <= size <= 500:
+        """``BaseManager.setMaxAccountSize``: :func:`bm_valid_max_account_size` else ``BM_InvalidMaxAccountSize``."""
+        if not bm_valid_max_account_size(size):
             raise SRMRevert("BM_InvalidMaxAccountSize", f"must be within [8, 500], got {size}")
         self.max_account_size = size
 
@@ -1248,9 +1279,7 @@ class StandardManagerConfig:
             d = self._details.get(asset)
             if d is not None and d[1] in (SRM_PERP, SRM_OPTION):
                 fee += srm_oi_fee(delta, price, self.oi_fee_rate.get(asset, 0), increased)
-        if fee == 0 or self.fee_recipient is None:
-            return 0
-        return max(fee, self.min_oi_fee)
+        return bm_oi_fee_charged(fee, self.fee_recipient is not None, self.min_oi_fee)
 
     def handle_adjustment(self, deltas: list[tuple], balances: Mapping[str, int], cash: int,
                           markets: list[SRMMarket] | tuple[SRMMarket, ...], *, trusted: bool = False, stable_price: int = WAD,
@@ -1304,4 +1333,4 @@ class StandardManagerConfig:
         """``settleOptions``: the cash delta, the sum of ``calcSettlementValue`` over the account's settled sub-ids
         (``(value, is_settled)``); ``SRM_UnsupportedAsset`` for an asset that is not whitelisted."""
         self._whitelisted(option)
-        return sum(v for v, settled in values if settled)
+        return bm_settled_cash(values)

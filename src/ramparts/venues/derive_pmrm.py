@@ -3,7 +3,8 @@ own 1e18 fixed point with Solidity's truncation.
 
 Source: derivexyz/v2-core at commit ``7736900d395703c4f675376caa4c315402943831`` — ``src/risk-managers/PMRMLib_2.sol``
 (``addPrecomputes``, ``getScenarioPnL``, ``getMarginAndMarkToMarket`` and the setters' bounds),
-``src/risk-managers/PMRM_2.sol`` (``_arrangePortfolio``, ``setScenarios``, ``_assessRisk``) and the structs of
+``src/risk-managers/PMRM_2.sol`` (``_arrangePortfolio``, ``setScenarios``, ``_assessRisk``, and in
+:class:`PMRMManager` the setters and ``handleAdjustment``) and the structs of
 ``src/interfaces/IPMRM_2.sol`` / ``IPMRMLib_2.sol``; the fixed-point primitives (``multiplyDecimal``,
 ``divideDecimal``, ``ln``, ``exp``, ``sqrt``, ``decPow``, Black-76) are those of :mod:`ramparts.venues.derive`.
 Summarised in ``ramparts/reference/open-source-venues.md`` §3.2. Checked against the upstream
@@ -47,10 +48,15 @@ from ramparts.venues.derive import (
     _tdiv,
     annualise,
     black76_prices,
+    bm_oi_fee_charged,
+    bm_settled_cash,
+    bm_valid_max_account_size,
     decpow,
     fp_exp,
     fp_ln,
     fp_sqrt,
+    srm_oi_fee,
+    srm_previous_assets_length,
     wdiv,
     wmul,
 )
@@ -59,7 +65,8 @@ __all__ = ["VolShock", "PMRMScenario", "PMRM2Params", "PMRM2_CONFIG_TEST", "PMRM
            "PMRMStrike", "PMRMExpiry", "PMRMCollateral", "PMRMPortfolio", "PMRMOptionBalance", "PMRMForwardFeed",
            "PMRMCollateralBalance", "pmrm_arrange", "pmrm_expiry", "pmrm_precompute", "pmrm_scenario_pnl", "pmrm_margin",
            "pmrm_basis_scenarios", "pmrm_check_scenarios", "pmrm_assess_risk", "pmrm_vol_shocks", "pmrm_static_discounts",
-           "pmrm_naked_shorts", "pmrm_expiry_mtm", "pmrm_skewed_expiry_mtm"]
+           "pmrm_naked_shorts", "pmrm_expiry_mtm", "pmrm_skewed_expiry_mtm", "PMRMRevert", "PMRMManager", "PMRM_CASH",
+           "PMRM_OPTION", "PMRM_PERP"]
 
 _30D = 30 * 86_400
 _MAX_U64 = 2**64 - 1
@@ -583,3 +590,155 @@ def pmrm_assess_risk(pf: PMRMPortfolio, scenarios: Sequence[PMRMScenario], *, tr
         return pmrm_margin(pf, pmrm_basis_scenarios(p), initial=False, p=p)[0] >= 0
     return pmrm_margin(pf, scenarios, initial=True, p=p)[0] >= 0
 
+
+
+# ---------------------------------------------------------------------------------------- manager configuration and hooks
+class PMRMRevert(InvalidInput):
+    """A revert of ``PMRM_2.sol`` (or of its ``BaseManager``); ``error`` is the contract's custom error."""
+
+    def __init__(self, error: str, message: str = ""):
+        self.error = error
+        super().__init__("PMRM_2", error + (f" ({message})" if message else ""))
+
+
+PMRM_CASH, PMRM_OPTION, PMRM_PERP = "cash", "option", "perp"  #: the manager's own assets in ``handle_adjustment`` deltas
+_PMRM_FEEDS = ("spot", "stable", "forward", "interest_rate", "vol")
+
+
+class PMRMManager:
+    """PMRM_2's configuration and account hooks around :func:`pmrm_margin` (v2-core ``src/risk-managers/PMRM_2.sol``
+    @7736900): ``maxExpiries`` (``initialize`` / ``setMaxExpiries``), ``maxAccountSize`` (``BaseManager``), the
+    scenarios (``setScenarios`` → :func:`pmrm_check_scenarios`), the five feeds (opaque names, ``None`` for
+    ``address(0)``), collateral assets (``setCollateralSpotFeed`` + ``PMRMLib_2.setCollateralParameters``), the
+    trade check (``handleAdjustment``), OI fees (``_chargeAllOIFee``), ``getMarginAndMarkToMarket(account, isInitial,
+    scenarioId)`` and perp / option settlement. Assets are names: :data:`PMRM_CASH`, :data:`PMRM_OPTION`,
+    :data:`PMRM_PERP` or a collateral's.
+
+    Defaults are the upstream unit tests' ``PMRM_2TestBase.setUp`` (maxExpiries 11, maxAccountSize 128 from
+    ``__BaseManagerUpgradeable_init``, ``config-test.sol`` parameters and scenarios; no fee recipient). Not
+    modelled: owner-only access control, the rest of ``_preAdjustmentHooks`` (pause, manager data and its callee
+    whitelist, asset caps) and the ``SubAccounts`` ledger (the caller passes the post-trade holdings and the
+    arranged :class:`PMRMPortfolio`, and moves the fee and settlement cash).
+    """
+
+    def __init__(self, *, max_expiries: int = 11, scenarios: Sequence[PMRMScenario] = PMRM2_CONFIG_TEST_SCENARIOS,
+                 params: PMRM2Params = PMRM2_CONFIG_TEST, max_account_size: int = 128) -> None:
+        if not 0 < max_expiries <= 30:  # initialize's bound
+            raise PMRMRevert("PMRM_2_InvalidMaxExpiries", f"must be within [1, 30], got {max_expiries}")
+        self.max_expiries = max_expiries
+        self.scenarios = pmrm_check_scenarios(scenarios)
+        self.params = params.validate()
+        self.max_account_size = max_account_size
+        self.feeds: dict[str, str | None] = dict.fromkeys(_PMRM_FEEDS)
+        self.collateral_feeds: dict[str, str | None] = {}
+        self.collateral_params: dict[str, PMRMCollateralParams] = {}
+        self.fee_recipient: str | None = None
+        self.min_oi_fee = 0
+        self.oi_fee_rate: dict[str, int] = {}  # the viewer's setOIFeeRateBPS per asset (wad)
+        self.fee_bypassed: set[str] = set()
+
+    # -- setters
+    def set_max_expiries(self, n: int) -> None:
+        """``setMaxExpiries``: only raises the limit, to at most 30, else ``PMRM_2_InvalidMaxExpiries``."""
+        if not (n <= 30 and n > self.max_expiries):
+            raise PMRMRevert("PMRM_2_InvalidMaxExpiries", f"need {self.max_expiries} < n <= 30, got {n}")
+        self.max_expiries = n
+
+    def set_max_account_size(self, size: int) -> None:
+        """``BaseManager.setMaxAccountSize``: :func:`~ramparts.venues.derive.bm_valid_max_account_size` else
+        ``BM_InvalidMaxAccountSize``."""
+        if not bm_valid_max_account_size(size):
+            raise PMRMRevert("BM_InvalidMaxAccountSize", f"must be within [8, 500], got {size}")
+        self.max_account_size = size
+
+    def set_scenarios(self, scenarios: Sequence[PMRMScenario]) -> None:
+        """``setScenarios``: replaces the margin scenarios (checked by :func:`pmrm_check_scenarios`)."""
+        self.scenarios = pmrm_check_scenarios(scenarios)
+
+    def set_feed(self, kind: str, feed: str | None) -> None:
+        """``setSpotFeed`` / ``setStableFeed`` / ``setForwardFeed`` / ``setInterestRateFeed`` / ``setVolFeed``
+        (``kind``: spot, stable, forward, interest_rate, vol); no check upstream."""
+        if kind not in _PMRM_FEEDS:
+            raise InvalidInput("kind", f"must be one of {_PMRM_FEEDS}, got {kind!r}")
+        self.feeds[kind] = feed
+
+    def set_collateral(self, asset: str, feed: str | None, params: PMRMCollateralParams | None = None) -> None:
+        """``setCollateralSpotFeed`` (``PMRM_2_InvalidCollateralAsset`` for the option, perp or cash asset) and,
+        when given, ``PMRMLib_2.setCollateralParameters`` (:meth:`PMRMCollateralParams.validate`)."""
+        if asset in (PMRM_OPTION, PMRM_PERP, PMRM_CASH):
+            raise PMRMRevert("PMRM_2_InvalidCollateralAsset", f"{asset!r} is one of the manager's own assets")
+        self.collateral_feeds[asset] = feed
+        if params is not None:
+            self.collateral_params[asset] = params.validate()
+
+    def collateral_enabled(self, asset: str) -> bool:
+        """``_isCollateralEnabled``: a spot feed is set and the asset's parameters are enabled."""
+        params = self.collateral_params.get(asset)
+        return self.collateral_feeds.get(asset) is not None and params is not None and params.enabled
+
+    # -- account hooks
+    def handle_adjustment(self, deltas: Sequence[tuple], holdings: Mapping[tuple[str, int], int],
+                          portfolio: PMRMPortfolio | None = None, *, trusted: bool = False, auction_live: bool = False) -> bool:
+        """``handleAdjustment`` of one account after a transfer; ``deltas`` are ``(asset, delta[, sub_id])``,
+        ``holdings`` every post-trade balance keyed ``(asset, sub_id)`` and ``portfolio`` the post-trade arranged
+        portfolio (needed only when the trade adds risk). In the contract's order: an account under a live auction
+        reverts ``BM_AccountUnderLiquidation``; any perp delta adds risk (the contract first settles the perp's
+        realised PnL into cash: pass the holdings and portfolio after it), any other asset must be cash, the option or
+        an enabled collateral (``PMRM_2_UnsupportedAsset``) and adds risk when its delta is negative; more than
+        ``max_account_size`` non-zero balances reverts ``PMRM_2_TooManyAssets`` unless the account did not grow
+        (``getPreviousAssetsLength``: :func:`~ramparts.venues.derive.srm_previous_assets_length`); a risk-adding
+        trade must pass :func:`pmrm_assess_risk` (``PMRM_2_InsufficientMargin``). Returns whether the risk check ran.
+        """
+        if auction_live:
+            raise PMRMRevert("BM_AccountUnderLiquidation", "the account is being auctioned")
+        risk_adding = False
+        for asset, delta, *_ in deltas:
+            if asset == PMRM_PERP:
+                risk_adding = True
+                continue
+            if asset not in (PMRM_CASH, PMRM_OPTION) and not self.collateral_enabled(asset):
+                raise PMRMRevert("PMRM_2_UnsupportedAsset", f"asset {asset!r}")
+            if delta < 0:
+                risk_adding = True
+        n = sum(1 for v in holdings.values() if v != 0)
+        if n > self.max_account_size and n > srm_previous_assets_length(holdings, deltas):
+            raise PMRMRevert("PMRM_2_TooManyAssets", f"{n} assets > max account size {self.max_account_size}")
+        if not risk_adding:
+            return False
+        if portfolio is None:
+            raise InvalidInput("portfolio", "a risk-adding trade needs the post-trade portfolio")
+        if not pmrm_assess_risk(portfolio, self.scenarios, trusted=trusted, p=self.params):
+            raise PMRMRevert("PMRM_2_InsufficientMargin")
+        return True
+
+    def margin_and_mtm(self, portfolio: PMRMPortfolio, initial: bool, scenario_id: int) -> tuple[int, int]:
+        """``getMarginAndMarkToMarket(account, isInitial, scenarioId)``: :func:`pmrm_margin` over the one scenario
+        ``scenarios[scenario_id]`` — an id past the scenarios reverts (Solidity's out-of-bounds panic 0x32)."""
+        if not 0 <= scenario_id < len(self.scenarios):
+            raise PMRMRevert("Panic(0x32)", f"scenario {scenario_id} of {len(self.scenarios)}")
+        margin, mtm, _ = pmrm_margin(portfolio, (self.scenarios[scenario_id],), initial=initial, p=self.params)
+        return margin, mtm
+
+    def oi_fee(self, caller: str, trades: Sequence[tuple[str, int, int, bool]]) -> int:
+        """``_chargeAllOIFee`` + ``_payFee``: the cash the account pays for its ``(asset, delta, price, oi_increased)``
+        legs — :func:`~ramparts.venues.derive.srm_oi_fee` on the option (price: the expiry's forward, fixed + variable
+        portions) and the perp (price: the perp price); 0 for a fee-bypassed caller; then
+        :func:`~ramparts.venues.derive.bm_oi_fee_charged`. The contract moves it to the fee recipient before the
+        risk check, and a fee is not a delta (it makes no trade risk adding)."""
+        if caller in self.fee_bypassed:
+            return 0
+        fee = sum(srm_oi_fee(delta, price, self.oi_fee_rate.get(asset, 0), increased)
+                  for asset, delta, price, increased in trades if asset in (PMRM_OPTION, PMRM_PERP))
+        return bm_oi_fee_charged(fee, self.fee_recipient is not None, self.min_oi_fee)
+
+    def settle_options(self, option: str, values: Iterable[tuple[int, bool]]) -> int:
+        """``settleOptions``: ``PMRM_2_UnsupportedAsset`` unless ``option`` is the manager's option asset, else the
+        cash delta :func:`~ramparts.venues.derive.bm_settled_cash` of the account's ``(value, is_settled)``."""
+        if option != PMRM_OPTION:
+            raise PMRMRevert("PMRM_2_UnsupportedAsset", f"{option!r} is not the manager's option asset")
+        return bm_settled_cash(values)
+
+    def settle_perps_with_index(self, pnl: int, funding: int) -> int:
+        """``settlePerpsWithIndex`` (anyone may call it): the cash delta ``pnl + funding`` the perp's realised PnL and
+        funding move into the account — no account-size check, so an account may end above ``max_account_size``."""
+        return pnl + funding
