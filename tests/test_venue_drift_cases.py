@@ -23,7 +23,7 @@ from dataclasses import replace
 
 import pytest
 
-from ramparts.errors import Rejected
+from ramparts.errors import InvalidInput, Rejected
 from ramparts.venues import drift, drift_spot
 from ramparts.venues.drift import (
     BASE_PRECISION,
@@ -643,6 +643,37 @@ def test_successful_liquidation_by_canceling_order():
     assert out.account.position.base_asset_amount == _B
     assert (out.account.position.open_orders, out.account.position.open_bids) == (0, 0)
     assert out.liquidation is None  # liquidator.perp_positions[0].base_asset_amount == 0
+
+
+def test_high_leverage_case_through_the_account_flow():
+    """liquidate_perp::successful_liquidate_perp_with_fill_long_high_leverage run on a ``SpotAccount`` through
+    :func:`drift_spot.liquidate_perp_in_account` (the flow :func:`drift.liquidate_perp_account` adapts): 3 USDC (slot 0)
+    and the 2-base long with a 1-base bid, the user in high-leverage mode; upstream's expected position, liquidator
+    position and IF fee."""
+    usdc = SpotMarket(decimals=6, initial_asset_weight=SPOT_WEIGHT_PRECISION, maintenance_asset_weight=SPOT_WEIGHT_PRECISION)
+    user = SpotAccount((drift.SpotPosition(0, 3 * SPOT_BALANCE_PRECISION),), (_pos(2 * _B, -200 * _Q, bids=_B, orders=1),),
+                       high_leverage_mode=True)
+    out = drift_spot.liquidate_perp_in_account(
+        user, 0, 10 * _B, spot_markets={0: usdc}, spot_prices={0: PRICE_PRECISION}, perp_markets={0: _HLM_MARKET},
+        perp_prices={0: _P100}, liquidation_margin_buffer_ratio=MARGIN_PRECISION // 50, liquidation_duration=150)
+    p, liq = out.user.perp_positions[0], out.liquidation
+    assert (p.base_asset_amount, p.quote_asset_amount, p.quote_entry_amount, p.quote_break_even_amount) == (
+        500000000, -51500000, -50000000, -51500000)
+    assert (liq.liquidator_position.base_asset_amount, liq.liquidator_position.quote_asset_amount, liq.if_fee) == (
+        1500000000, -149250000, 750000)
+    assert not out.user.being_liquidated
+
+
+def test_isolated_account_adapter_status_and_balance():
+    """Not an upstream case (ramparts' check of the :class:`PerpAccount` adapter in the isolated mode): an isolated
+    position flagged as being liquidated that is already closed leaves liquidation with no transfer (Drift keeps a
+    flagged position in the margin calculation, ``PerpPosition::is_available``), as the cross account of
+    liquidate_perp::clear_being_liquidated_when_position_fully_liquidated does; an isolated balance below 0 is refused."""
+    account = _account(0, PerpPosition(), being_liquidated=True, isolated=True)
+    out = drift.liquidate_perp_account(account, _LIQ_MARKET, _P100, _B, liquidation_margin_buffer_ratio=10, liquidation_duration=150)
+    assert not out.account.being_liquidated and out.liquidation is None
+    with pytest.raises(InvalidInput):
+        drift.liquidate_perp_account(PerpAccount(-_Q, _pos(_B, -150 * _Q), isolated=True), _LIQ_MARKET, _P100, _B)
 
 
 LIMIT_PRICE_FAILURES = [

@@ -3,6 +3,10 @@ liability weights (size discount, scaled initial asset weight), the account marg
 positions (cross and isolated, worst-case spot order fills, strict oracle prices, custom ratios, margin-type
 configs, oracle validity, pools), the place-order and spot-margin-trading checks, the liquidation maths,
 ``liquidate_perp`` and ``resolve_perp_bankruptcy`` as pure functions, funding payments and socialised loss.
+The controller's ``liquidate_perp`` flow (margin check, status, order cancellation, the transfer, margin freed,
+leaving or bankruptcy) has one home, :func:`ramparts.venues.drift_spot.liquidate_perp_in_account`;
+:func:`liquidate_perp_account` adapts a one-position :class:`PerpAccount` to it, and :func:`liquidate_perp` here
+is its transfer step.
 
 Drift's own unit tests reproduced (``tests/test_venue_drift_cases.py``; #[test] functions at the pinned commit):
 ``math/margin/tests.rs`` 87/87 (its AMM reserve-price assertion with :mod:`ramparts.venues.drift_amm`),
@@ -690,6 +694,19 @@ def margin_calculation(collateral=(), requirements=(), margin_buffer: int = 0) -
     return MarginCalculation(tc, mr, tcb, mrb, buf)
 
 
+_QUOTE_SCALED_PER_TOKEN = SPOT_BALANCE_PRECISION // QUOTE_PRECISION
+#: the USDC market of a :class:`PerpAccount` (weights 1, interest 1e10)
+_PERP_ACCOUNT_QUOTE_MARKET = SpotMarket(decimals=6, initial_asset_weight=SPOT_WEIGHT_PRECISION,
+                                        maintenance_asset_weight=SPOT_WEIGHT_PRECISION)
+
+
+def _quote_balance(quote_deposit: int) -> SpotPosition:
+    """A USDC token amount (1e6, negative = borrowed) as a scaled balance at cumulative interest 1e10:
+    token = scaled × 1e10 / 1e13, so scaled = token × 1e3 gives the amount back exactly (a borrow's ceiling included)."""
+    dep = _int("quote_deposit", quote_deposit)
+    return SpotPosition(0, abs(dep) * _QUOTE_SCALED_PER_TOKEN, borrow=dep < 0)
+
+
 def perp_account_margin(quote_deposit: int, position: PerpPosition, market: PerpMarket, oracle_price: int,
                         margin_type="maintenance", *, margin_buffer: int = 0, quote_price: int = PRICE_PRECISION,
                         quote_twap_5min: int | None = None, high_leverage_mode: bool = False,
@@ -699,13 +716,10 @@ def perp_account_margin(quote_deposit: int, position: PerpPosition, market: Perp
     borrowed, at cumulative interest 1e10) and one cross perp position; also an isolated position's own calculation
     (``quote_deposit`` = its isolated balance). ``quote_twap_5min`` makes the calculation strict. The user's and the
     position's self-chosen ``max_margin_ratio`` (the larger) apply to the initial requirement only."""
-    dep = _int("quote_deposit", quote_deposit)
-    usdc = SpotMarket(decimals=6, initial_asset_weight=SPOT_WEIGHT_PRECISION, maintenance_asset_weight=SPOT_WEIGHT_PRECISION)
-    # token = scaled × 1e10 / 1e13, so scaled = token × 1e3 reproduces the amount exactly (a borrow's ceiling included)
-    spot = (SpotPosition(0, abs(dep) * 1000, borrow=dep < 0),)
+    spot = (_quote_balance(quote_deposit),)
     pos = replace(position, market_index=market.market_index, isolated=False,
                   max_margin_ratio=max(position.max_margin_ratio, _nonneg("position_max_margin_ratio", position_max_margin_ratio)))
-    return account_margin(spot, (pos,), spot_markets={0: usdc}, perp_markets={market.market_index: market},
+    return account_margin(spot, (pos,), spot_markets={0: _PERP_ACCOUNT_QUOTE_MARKET}, perp_markets={market.market_index: market},
                           spot_prices={0: (_nonneg("quote_price", quote_price), quote_twap_5min)},
                           perp_prices={market.market_index: oracle_price}, margin_type=margin_type,
                           strict=quote_twap_5min is not None, user_max_margin_ratio=user_max_margin_ratio,
@@ -895,7 +909,8 @@ def account_margin(spot_positions=(), perp_positions=(), *, spot_markets, perp_m
                    margin_ratio_override: int | None = None, high_leverage_mode: bool = False,
                    margin_buffer: int = 0, spot_oracle_twaps=None, perp_oracle_twaps=None,
                    ignore_invalid_deposit_oracles: bool = False, net_user_pnl: int = 0,
-                   user_pool_id: int = 0, track_market: tuple[str, int] | None = None) -> MarginCalculation:
+                   user_pool_id: int = 0, track_market: tuple[str, int] | None = None,
+                   flagged_perp_markets=frozenset()) -> MarginCalculation:
     """``calculate_margin_requirement_and_total_collateral_and_liability_info`` over a cross account of several spot
     and perp positions (markets and prices keyed by market index; a spot price is ``price`` or ``(price,
     twap_5min)``, the TWAP read only when ``strict``). ``margin_type`` is a type or a :class:`MarginTypeConfig`.
@@ -912,7 +927,9 @@ def account_margin(spot_positions=(), perp_positions=(), *, spot_markets, perp_m
     calculation in ``isolated`` (its USDC balance + weighted pnl against its requirement, at the config's isolated
     type). ``track_market`` (``("spot", i)`` or ``("perp", i)``: ``MarginContext::track_market_margin_requirement``)
     sums the requirement that market adds into ``tracked_market_margin_requirement`` (a quote borrow and negative
-    spot orders value count for ``("spot", 0)``). Fuel bonuses are not modelled."""
+    spot orders value count for ``("spot", 0)``). An empty perp position is skipped (``PerpPosition::is_available``)
+    unless its market is in ``flagged_perp_markets`` (its position flag says being liquidated or bankrupt: an
+    isolated position under liquidation keeps its calculation once closed). Fuel bonuses are not modelled."""
     def valid(twaps, index: int, price: int) -> bool:
         return twaps is None or index not in twaps or oracle_valid_for_margin(price, twaps[index])
 
@@ -977,7 +994,7 @@ def account_margin(spot_positions=(), perp_positions=(), *, spot_markets, perp_m
             tracked += -sim.orders_value if track == ("spot", 0) else 0
     for pp in perp_positions:
         if (pp.base_asset_amount == 0 and pp.quote_asset_amount == 0 and not pp.has_open_order
-                and pp.isolated_position_scaled_balance == 0):
+                and pp.isolated_position_scaled_balance == 0 and pp.market_index not in flagged_perp_markets):
             continue
         market = _market(perp_markets, pp.market_index, "perp_markets")
         if user_pool_id != market.pool_id:
@@ -1547,8 +1564,9 @@ def is_isolated_margin_bankrupt(position: PerpPosition, isolated_balance: int) -
 @dataclass(frozen=True)
 class PerpAccount:
     """A Drift user as ``liquidate_perp`` sees it here: one USDC balance (token amount 1e6, negative = borrowed) and one
-    perp position, either cross-margined or isolated (then ``quote_deposit`` is the position's isolated balance), with
-    the liquidation status fields of ``state/user.rs::User``."""
+    perp position, either cross-margined or isolated (then ``quote_deposit`` is the position's isolated balance, ≥ 0),
+    with the liquidation status fields of ``state/user.rs::User`` (for an isolated position, that position's flags).
+    :func:`liquidate_perp_account` runs it through the general account flow of :mod:`ramparts.venues.drift_spot`."""
 
     quote_deposit: int
     position: PerpPosition
@@ -1593,76 +1611,49 @@ def liquidate_perp_account(account: PerpAccount, market: PerpMarket, oracle_pric
                            initial_pct_to_liquidate: int = LIQUIDATION_PCT_PRECISION, liquidation_duration: int = 0,
                            quote_oracle_price: int = PRICE_PRECISION,
                            liquidator_position: PerpPosition | None = None) -> PerpAccountLiquidation:
-    """``liquidate_perp`` on a :class:`PerpAccount`: the margin check (``SufficientCollateral`` unless already being
-    liquidated; an account being liquidated whose buffered requirement is met leaves liquidation), entering
-    liquidation (the fee and pct clocks start at ``slot``), cancelling the orders (and leaving if that suffices), the
-    transfer (:func:`liquidate_perp`), the margin freed, and leaving liquidation when the shortage is covered or
-    entering bankruptcy when nothing but negative pnl is left. Funding is settled first (the user's and the
-    liquidator's positions). The oracle's TWAP-divergence guard and the liquidator's own initial-margin check are the
-    caller's."""
-    a = account
-    if a.bankrupt:
-        raise Rejected("UserBankrupt", "user bankrupt")
-    buf = _nonneg("liquidation_margin_buffer_ratio", liquidation_margin_buffer_ratio)
-    a = replace(a, position=settle_funding_payment(a.position, market)[0])
-    if liquidator_position is not None:
-        liquidator_position = settle_funding_payment(liquidator_position, market)[0]
+    """``controller/liquidation.rs::liquidate_perp`` @0ae3e3b on a :class:`PerpAccount`, an adapter over the flow's one
+    home, :func:`ramparts.venues.drift_spot.liquidate_perp_in_account` (margin check, entering liquidation,
+    cancelling orders, the :func:`liquidate_perp` transfer, margin freed, leaving liquidation or entering bankruptcy;
+    funding settled first). The account becomes a one-position ``SpotAccount`` in ``market``: cross, a USDC
+    balance of ``quote_deposit`` in slot 0 and the user's status; isolated, no spot balance, the position's isolated
+    balance ``quote_deposit`` (≥ 0) and the status on that market. The USDC oracle is ``quote_oracle_price``. The
+    position, status and margin-freed tally come back into the account (the deposit is not moved by
+    ``liquidate_perp``). The oracle's TWAP-divergence guard and the liquidator's own margin check are the caller's."""
+    from ramparts.venues import drift_spot  # drift_spot imports this module
 
-    def calc(acc: PerpAccount) -> MarginCalculation:
-        return perp_account_margin(acc.quote_deposit, acc.position, market, oracle_price, MarginRequirementType.MAINTENANCE,
-                                   margin_buffer=buf, quote_price=quote_oracle_price,
-                                   high_leverage_mode=acc.high_leverage_mode)
+    a, index = account, market.market_index
+    iso = frozenset((index,))
+    if a.isolated:
+        balance = _nonneg("quote_deposit (an isolated balance)", a.quote_deposit) * _QUOTE_SCALED_PER_TOKEN
+        user = drift_spot.SpotAccount(
+            (), (replace(a.position, market_index=index, isolated=True, isolated_position_scaled_balance=balance),),
+            last_active_slot=a.last_active_slot, liquidation_margin_freed=a.liquidation_margin_freed,
+            isolated_being_liquidated=iso if a.being_liquidated else (), isolated_bankrupt=iso if a.bankrupt else (),
+            high_leverage_mode=a.high_leverage_mode)
+    else:
+        user = drift_spot.SpotAccount(
+            (_quote_balance(a.quote_deposit),), (replace(a.position, market_index=index, isolated=False),),
+            being_liquidated=a.being_liquidated, bankrupt=a.bankrupt, last_active_slot=a.last_active_slot,
+            liquidation_margin_freed=a.liquidation_margin_freed, high_leverage_mode=a.high_leverage_mode)
+    out = drift_spot.liquidate_perp_in_account(
+        user, index, liquidator_max_base_asset_amount, spot_markets={0: _PERP_ACCOUNT_QUOTE_MARKET},
+        spot_prices={0: quote_oracle_price}, perp_markets={index: market}, perp_prices={index: oracle_price}, slot=slot,
+        limit_price=limit_price, liquidation_margin_buffer_ratio=liquidation_margin_buffer_ratio,
+        initial_pct_to_liquidate=initial_pct_to_liquidate, liquidation_duration=liquidation_duration,
+        liquidator_position=liquidator_position)
 
-    def exit_(acc: PerpAccount) -> PerpAccount:
-        return replace(acc, being_liquidated=False, bankrupt=False,
-                       liquidation_margin_freed=acc.liquidation_margin_freed if acc.isolated else 0)
+    def restore(p: PerpPosition) -> PerpPosition:  # the account's own position fields back
+        return replace(p, market_index=a.position.market_index, isolated=a.position.isolated,
+                       isolated_position_scaled_balance=a.position.isolated_position_scaled_balance)
 
-    def freed_to(acc: PerpAccount, amount: int) -> PerpAccount:
-        return acc if acc.isolated else replace(acc, liquidation_margin_freed=acc.liquidation_margin_freed + amount)
-
-    initial = calc(a)
-    if not a.being_liquidated and initial.meets_margin_requirement:
-        raise Rejected("SufficientCollateral", "the user meets its maintenance margin requirement")
-    if a.being_liquidated and initial.meets_margin_requirement_with_buffer:
-        return PerpAccountLiquidation(exit_(a), None, 0, initial.margin_shortage)
-    if not (a.position.is_open_position or a.position.has_open_order):
-        raise Rejected("PositionDoesntHaveOpenPositionOrOrders", "no position or order in the market")
-    if not a.being_liquidated:  # enter_*_liquidation: the fee and pct clocks start now
-        a = replace(a, being_liquidated=True, last_active_slot=_nonneg("slot", slot),
-                    liquidation_margin_freed=a.liquidation_margin_freed if a.isolated else 0)
-    freed, current = 0, initial
-    if a.position.open_orders > 0:  # cancel_orders
-        a = replace(a, position=replace(a.position, open_bids=0, open_asks=0, open_orders=0))
-        current = calc(a)
-        freed = max(initial.margin_shortage - current.margin_shortage, 0)
-        a = freed_to(a, freed)
-        if current.meets_margin_requirement_with_buffer:
-            return PerpAccountLiquidation(exit_(a), None, freed, current.margin_shortage)
-    if a.position.base_asset_amount == 0:
-        return PerpAccountLiquidation(a, None, freed, current.margin_shortage)
-    shortage = current.margin_shortage
-    perp_req = perp_position_value_and_pnl(a.position, market, oracle_price, MarginRequirementType.MAINTENANCE,
-                                           quote_price=quote_oracle_price, high_leverage_mode=a.high_leverage_mode)[0]
-    tracked = shortage * perp_req // current.margin_requirement if current.margin_requirement else 0
-    liq = liquidate_perp(a.position, market, oracle_price, shortage, liquidator_max_base_asset_amount,
-                         limit_price=limit_price, quote_oracle_price=quote_oracle_price,
-                         liquidation_margin_buffer_ratio=buf, slot=slot, last_active_slot=a.last_active_slot,
-                         liquidation_margin_freed=a.liquidation_margin_freed,
-                         initial_pct_to_liquidate=initial_pct_to_liquidate, liquidation_duration=liquidation_duration,
-                         high_leverage_mode=a.high_leverage_mode, tracked_margin_shortage=tracked, isolated=a.isolated,
-                         liquidator_position=liquidator_position)
-    if liq.base_asset_amount == 0:
-        return PerpAccountLiquidation(a, liq, freed, shortage)
-    a = replace(a, position=liq.user_position)
-    step_freed = max(shortage - calc(a).margin_shortage, 0)
-    a = freed_to(a, step_freed)
-    freed += step_freed
-    if liq.covers_margin_shortage:
-        a = exit_(a)
-    elif (is_isolated_margin_bankrupt(a.position, max(a.quote_deposit, 0)) if a.isolated
-          else is_cross_margin_bankrupt((a.quote_deposit,), (a.position,))):
-        a = replace(a, being_liquidated=False, bankrupt=True)
-    return PerpAccountLiquidation(a, liq, freed, shortage)
+    u = out.user
+    being, bankrupt = ((index in u.isolated_being_liquidated, index in u.isolated_bankrupt) if a.isolated
+                       else (u.being_liquidated, u.bankrupt))
+    after = replace(a, position=restore(u.perp_positions[0]), being_liquidated=being, bankrupt=bankrupt,
+                    last_active_slot=u.last_active_slot, liquidation_margin_freed=u.liquidation_margin_freed)
+    liq = out.liquidation if out.liquidation is None else replace(out.liquidation,
+                                                                  user_position=restore(out.liquidation.user_position))
+    return PerpAccountLiquidation(after, liq, out.margin_freed, out.margin_shortage)
 
 
 # ============================================================================ resolve_perp_bankruptcy

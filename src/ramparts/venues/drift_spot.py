@@ -10,8 +10,9 @@ Reproduces, in Drift's units (token amounts in each market's decimals, scaled ba
   liability), ``liquidate_spot_with_swap_begin`` / ``_end`` (the checks around a liquidator's swap, then the
   user's side), ``liquidate_borrow_for_perp_pnl`` (a borrow taken over for closed positive perp pnl),
   ``liquidate_perp_pnl_for_deposit`` (negative perp pnl taken over for a deposit, cross or isolated),
-  ``liquidate_perp`` over a multi-position account (:func:`liquidate_perp_in_account`, the transfer being
-  :func:`ramparts.venues.drift.liquidate_perp`) and the account side of ``resolve_perp_bankruptcy``, on a
+  ``liquidate_perp`` over a multi-position account (:func:`liquidate_perp_in_account`, the flow's one home: the
+  transfer is :func:`ramparts.venues.drift.liquidate_perp`, and :func:`ramparts.venues.drift.liquidate_perp_account`
+  adapts a one-position account to it) and the account side of ``resolve_perp_bankruptcy``, on a
   :class:`SpotAccount` (spot and perp positions plus the liquidation status fields of ``state/user.rs::User``);
 * ``state/liquidation_mode.rs``: the cross and isolated perp liquidation modes (which calculation, status flags
   and orders a liquidation works on) and ``math/margin.rs::calculate_user_safest_position_tiers``.
@@ -60,6 +61,7 @@ from ramparts.venues.drift import (
     SpotMarket,
     SpotPosition,
     _nonneg,
+    _price_of,
     account_margin,
     asset_transfer_for_liability_transfer,
     contract_tier_is_as_safe_as,
@@ -176,7 +178,7 @@ def oracle_too_divergent_with_twap_5min(oracle_price: int, oracle_twap_5min: int
 @dataclass(frozen=True)
 class SpotAccount:
     """A Drift ``User`` as the spot-side liquidations see it: its spot positions in slot order (slot 0 is the
-    quote market's), its perp positions, and the liquidation status fields."""
+    quote market's), its perp positions, the liquidation status fields and its high-leverage mode."""
 
     spot_positions: tuple = ()
     perp_positions: tuple = ()
@@ -187,6 +189,7 @@ class SpotAccount:
     pool_id: int = 0
     isolated_being_liquidated: frozenset = frozenset()  #: perp markets whose isolated position is being liquidated
     isolated_bankrupt: frozenset = frozenset()  #: perp markets whose isolated position is bankrupt
+    high_leverage_mode: bool = False  #: ``User::is_high_leverage_mode``: HLM margin ratios and liquidator fee
 
     def __post_init__(self):
         object.__setattr__(self, "isolated_being_liquidated", frozenset(self.isolated_being_liquidated))
@@ -320,7 +323,8 @@ class _Env:
                               perp_markets=self.perp_markets, spot_prices=self.spot_prices,
                               perp_prices=self.perp_prices, margin_type=margin_type,
                               margin_buffer=self.buffer if buffer is None else buffer, user_pool_id=account.pool_id,
-                              track_market=track)
+                              high_leverage_mode=account.high_leverage_mode, track_market=track,
+                              flagged_perp_markets=account.isolated_being_liquidated | account.isolated_bankrupt)
 
 
 def _env(spot_markets, perp_markets, spot_prices, perp_prices, slot, buffer, initial_pct, duration) -> _Env:
@@ -928,7 +932,8 @@ def resolve_perp_bankruptcy_account(user: SpotAccount, liquidator: SpotAccount, 
 @dataclass(frozen=True)
 class AccountPerpLiquidation:
     """One ``liquidate_perp`` call on a :class:`SpotAccount`: the user after it, the transfer (None when the call
-    ended before one) and the margin freed (quote 1e6)."""
+    ended before one), the margin freed (quote 1e6) and the mode's buffered shortage the transfer was sized on (after
+    cancelling orders; 0 when the user left liquidation, as its shortage then is)."""
 
     user: SpotAccount
     liquidation: PerpLiquidation | None
@@ -944,10 +949,18 @@ def liquidate_perp_in_account(user: SpotAccount, market_index: int, liquidator_m
     """``controller/liquidation.rs::liquidate_perp`` @0ae3e3b on an account of several spot and perp positions, in
     the position's liquidation mode (:func:`get_perp_liquidation_mode`): a cross position is liquidated only when
     the cross account fails its requirement, an isolated one only when its own calculation does, and only that
-    mode's orders, status and balances are touched. Funding is settled first; the shortage is the mode's (buffered)
-    one after cancelling orders, the IF fee is sized on the market's tracked share of it, and the transfer is
-    :func:`ramparts.venues.drift.liquidate_perp`. The liquidator's own margin check and the oracle guards are the
-    caller's."""
+    mode's orders, status and balances are touched. The one home of the controller flow
+    (:func:`ramparts.venues.drift.liquidate_perp_account` adapts a one-position account to it)::
+
+        settle funding (user's and liquidator's position in the market)
+        margin     = maintenance calculation, liquidation buffer, market tracked; the mode's view of it
+        refuse / leave / enter / cancel orders  (_begin; PositionDoesntHaveOpenPositionOrOrders before entering)
+        stop       when no base is left
+        transfer   = drift.liquidate_perp(position, shortage after cancelling, tracked share of it for the IF fee,
+                     the user's high-leverage mode, max pct 100 % when isolated)
+        freed     += shortage − mode's shortage after;  covers the shortage → leave, else bankrupt if only losses remain
+
+    The liquidator's own margin check and the oracle guards are the caller's."""
     env = _env(spot_markets, perp_markets, spot_prices, perp_prices, slot, liquidation_margin_buffer_ratio,
                initial_pct_to_liquidate, liquidation_duration)
     mode = get_perp_liquidation_mode(user, market_index)
@@ -955,6 +968,7 @@ def liquidate_perp_in_account(user: SpotAccount, market_index: int, liquidator_m
     if market_index not in env.perp_markets or market_index not in env.perp_prices:
         raise InvalidInput("perp_markets", f"no market or price for perp market {market_index}")
     market, price = env.perp_markets[market_index], env.perp_prices[market_index]
+    quote_price = _price_of(env.spot_prices, QUOTE_SPOT_MARKET_INDEX, "spot_prices")[0]
     i = user.perp_index(market_index)
     if i is not None:
         user = _set_perp(user, i, settle_funding_payment(user.perp_positions[i], market)[0])
@@ -966,15 +980,18 @@ def liquidate_perp_in_account(user: SpotAccount, market_index: int, liquidator_m
             raise Rejected("PositionDoesntHaveOpenPositionOrOrders", "no position or order in the market")
 
     user, calc, freed = _begin(env, user, None, ("perp", market_index), mode=mode, check=has_position)
-    if calc is None or user.perp_positions[i].base_asset_amount == 0:
+    if calc is None:
         return AccountPerpLiquidation(user, None, freed)
     view = mode.view(calc)
+    if user.perp_positions[i].base_asset_amount == 0:
+        return AccountPerpLiquidation(user, None, freed, view.margin_shortage if view.margin_buffer else 0)
     shortage = view.margin_shortage
     liq = liquidate_perp(user.perp_positions[i], market, price, shortage, liquidator_max_base_asset_amount,
-                         limit_price=limit_price, quote_oracle_price=env.spot_prices[QUOTE_SPOT_MARKET_INDEX],
+                         limit_price=limit_price, quote_oracle_price=quote_price,
                          liquidation_margin_buffer_ratio=env.buffer, slot=env.slot,
                          last_active_slot=user.last_active_slot, liquidation_margin_freed=user.liquidation_margin_freed,
                          initial_pct_to_liquidate=env.initial_pct, liquidation_duration=env.duration,
+                         high_leverage_mode=user.high_leverage_mode,
                          tracked_margin_shortage=calc.tracked_market_margin_shortage(shortage), isolated=isolated,
                          liquidator_position=liquidator_position)
     if liq.base_asset_amount == 0:
