@@ -11,7 +11,9 @@ venue's stream from JetStream in order, each event's requests carrying determini
   (``--crash-after draw:N``: the request between its arrival and its grant);
 * the coordinator itself abandoned half-way and a new one started, which consumes the stream from its
   first message (the shards answer what they served from their journals);
-* the NATS server killed with SIGKILL and started again on its file store mid-stream.
+* the NATS server killed with SIGKILL and started again on its file store mid-stream;
+* every shard run as a primary with a hot standby (``--failover``): primaries of a shard and of the
+  fund shard killed mid-stream, each standby taking over when the lease expires.
 
 After each, every event's outcome (effects in order, or the same refusal) equals one in-process
 :class:`~ramparts.engine.Engine`'s, the per-account view is equal, and the clearing nets to zero.
@@ -38,6 +40,7 @@ from ramparts.shard.log import RequestLog  # noqa: E402
 from test_shards import _outcome, venue_stream  # noqa: E402
 
 N = 2
+TTL = 1.0
 PREFIX = "venue"
 STREAM = "VENUE_IN"
 EVENTS = venue_stream(4, n_accounts=16)
@@ -66,14 +69,22 @@ async def _publish(url: str) -> None:
     await nc.close()
 
 
+def journaled(path: str) -> int:
+    log = RequestLog(path)
+    try:
+        return len(log.refresh())
+    finally:
+        log.close()
+
+
 class Venue:
     """The shard processes (each on its journal) and a coordinator consuming on a thread."""
 
-    def __init__(self, srv: NatsServer, tmp_path, crash_after: dict[int, str] | None = None):
+    def __init__(self, srv: NatsServer, tmp_path, crash_after: dict[int, str] | None = None, failover: bool = False):
         self.srv, self.tmp = srv, tmp_path
         self.procs: dict[int, subprocess.Popen] = {}
         for k in range(N + 1):
-            self.start(k, (crash_after or {}).get(k))
+            self.start(k, (crash_after or {}).get(k), failover=failover)
         self.cluster = BusCluster(N, srv.url, prefix=PREFIX)
         self.cluster.wait_ready()
         self.result: list | None = None
@@ -83,12 +94,15 @@ class Venue:
     def log(self, k: int) -> str:
         return str(self.tmp / f"shard{k}.db")
 
-    def start(self, k: int, crash_after: str | None = None) -> None:
+    def start(self, k: int, crash_after: str | None = None, *, failover: bool = False) -> subprocess.Popen:
         cmd = [sys.executable, "-m", "ramparts.shard.bus", "--shard", f"{k}/{N}", "--nats", self.srv.url,
                "--prefix", PREFIX, "--log", self.log(k)]
         if crash_after:
             cmd += ["--crash-after", crash_after]
-        self.procs[k] = subprocess.Popen(cmd)
+        if failover:
+            cmd += ["--failover", "--lease-ttl", str(TTL)]
+        self.procs[k] = p = subprocess.Popen(cmd)
+        return p
 
     def kill(self, k: int) -> None:
         self.procs[k].kill()
@@ -163,10 +177,7 @@ def test_kill_9_of_a_shard_then_of_the_fund_shard_mid_stream(server, tmp_path):
         v.check(v.finish())
     finally:
         v.close()
-    for k in range(N + 1):
-        log = RequestLog(v.log(k))
-        assert len(log) > 0
-        log.close()
+    assert all(journaled(v.log(k)) > 0 for k in range(N + 1))
 
 
 def test_the_fund_shard_dies_between_a_draw_request_and_its_grant(server, tmp_path):
@@ -194,10 +205,10 @@ def test_a_coordinator_restarted_from_the_stream_start_gets_the_journaled_answer
     try:
         first = v.cluster.consume(STREAM, len(EVENTS) // 2)  # then "crashes": abandoned, a new one starts
         assert [_json(o) for o in first] == REF_OUTCOMES[: len(EVENTS) // 2]
-        served = [len(RequestLog(v.log(k))) for k in range(N + 1)]
+        served = [journaled(v.log(k)) for k in range(N + 1)]
         v.cluster = BusCluster(N, server.url, prefix=PREFIX)
         v.check(v.cluster.consume(STREAM, len(EVENTS)))
-        again = [len(RequestLog(v.log(k))) for k in range(N + 1)]
+        again = [journaled(v.log(k)) for k in range(N + 1)]
         assert all(a > s for a, s in zip(again, served, strict=True))  # the second half was new work
     finally:
         v.close()
@@ -213,4 +224,33 @@ def test_kill_9_of_the_nats_server_mid_stream(server, tmp_path):
         server.start()
         v.check(v.finish())
     finally:
+        v.close()
+
+
+def test_hot_standbys_take_over_killed_shard_primaries(server, tmp_path):
+    """Each shard has a primary and a standby following its journal; the primaries of shard 0 and of
+    the fund shard are killed with SIGKILL mid-stream and their standbys take over after the lease's
+    TTL. Events keep their outcomes; the standbys answer what the primaries journaled."""
+    v = Venue(server, tmp_path, failover=True)
+    standbys = {}
+    try:
+        for k in range(N + 1):
+            primary = v.procs[k]
+            standbys[k] = v.start(k, failover=True)
+            v.procs[k] = primary
+        v.consume_in_background()
+        gaps = []
+        for k, at in ((0, len(EVENTS) // 3), (N, 2 * len(EVENTS) // 3)):
+            v.wait_progress(at)
+            v.kill(k)
+            t0, before = time.monotonic(), v.cluster.progress
+            v.procs[k] = standbys.pop(k)
+            v.wait_progress(before + 5)
+            gaps.append(time.monotonic() - t0)
+        v.check(v.finish())
+        assert all(g < TTL + 10 for g in gaps), gaps
+    finally:
+        for p in standbys.values():
+            p.kill()
+            p.wait()
         v.close()

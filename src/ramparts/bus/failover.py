@@ -157,7 +157,6 @@ class Failover:
         #: Set while this candidate is the primary.
         self.leading = asyncio.Event()
         self._stopping = False
-        self._lost = False
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._journal = None
@@ -172,6 +171,10 @@ class Failover:
             self.runner.stop()
         if self._wake is not None:
             self._wake.set()
+
+    def _on_lost(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
 
     def stop_threadsafe(self) -> None:
         """:meth:`stop` from another thread."""
@@ -190,10 +193,10 @@ class Failover:
         try:
             kv = await open_lease_bucket(nc.jetstream(timeout=self.bus.publish_timeout_s), self.bucket, self.config.ttl_s)
             while not self._stopping:
-                revision = await self._stand_by(kv, pool)
-                if revision is None:
+                lease = Lease(kv, self.key, self.config, on_lost=self._on_lost)
+                if not await self._stand_by(lease, pool):
                     break
-                await self._lead(kv, revision, pool)
+                await self._lead(lease, pool)
             return self.stats
         finally:
             await self._close_follower(pool)
@@ -240,21 +243,15 @@ class Failover:
         if journal is not None:
             await self._in(pool, journal.close)
 
-    async def _stand_by(self, kv, pool) -> int | None:
-        """Follow the journal until the lease is won (its revision) or the candidate stops (``None``)."""
-        from nats.js.errors import KeyWrongLastSequenceError
-
+    async def _stand_by(self, lease: Lease, pool) -> bool:
+        """Follow the journal until the lease is won (``True``) or the candidate stops (``False``)."""
         announced = False
         while not self._stopping:
-            try:
-                return await kv.create(self.key, self.config.identity.encode())
-            except KeyWrongLastSequenceError:
-                pass  # held by another candidate
-            except Exception as exc:  # noqa: BLE001 - NATS down: keep following, try again
-                log.warning("trying the lease failed (%s)", exc or type(exc).__name__)
+            if await lease.try_take():
+                return True
             if not announced:
                 log.info("standing by: the lease %s/%s is held by %s", self.bucket, self.key,
-                         await self._holder(kv) or "another candidate")
+                         await lease.holder() or "another candidate")
                 announced = True
             self.stats.rows_followed += await self._in(pool, self._follow)
             self._wake.clear()
@@ -262,25 +259,16 @@ class Failover:
                 await asyncio.wait_for(self._wake.wait(), self.config.poll_s)
             except TimeoutError:
                 pass
-        return None
-
-    async def _holder(self, kv) -> str | None:
-        try:
-            return await lease_holder(kv, self.key)
-        except Exception:  # noqa: BLE001 - only for the log line
-            return None
+        return False
 
     # ------------------------------------------------------------------------------------ primary
 
-    async def _lead(self, kv, revision: int, pool) -> None:
-        """One term as primary: keep the lease, take the journal, run until stopped or stepped down."""
+    async def _lead(self, lease: Lease, pool) -> None:
+        """One term as primary: the lease is held; take the journal, run until stopped or stepped down."""
         from ramparts.service.writer import JournalInUse, JournalLease
 
         won = time.time()
-        self._lost = False
-        state = {"revision": revision}
-        renewing = asyncio.create_task(self._renew(kv, state))
-        lease = JournalLease(self.journal_url, self.namespace, program="ramparts run")
+        writer = JournalLease(self.journal_url, self.namespace, program="ramparts run")
         term = Takeover(won_at=won, journal_lease_wait_s=0.0, tail_rows=0)
         self.stats.takeovers.append(term)
         log.info("took the lease %s/%s; taking the journal", self.bucket, self.key)
@@ -288,10 +276,10 @@ class Failover:
             t0 = time.monotonic()
             while True:  # the old primary's process may still hold the journal: wait for it to go
                 try:
-                    lease.acquire()
+                    writer.acquire()
                     break
                 except JournalInUse:
-                    if self._stopping or self._lost:
+                    if self._stopping or lease.lost:
                         return
                     await asyncio.sleep(self.config.poll_s)
             term.journal_lease_wait_s = time.monotonic() - t0
@@ -300,35 +288,61 @@ class Failover:
                 engine = self._engine
                 await self._in(pool, engine.compact_positions)
             except BaseException:
-                lease.release()
+                writer.release()
                 raise
             journal, self._journal, self._engine = self._journal, None, None  # the runner owns them now
             self.runner = runner = self.make_runner()
             self.leading.set()
             ready = asyncio.create_task(runner.ready.wait())
             ready.add_done_callback(lambda _t: setattr(term, "consuming_at", time.time()))
-            if self._stopping or self._lost:
+            if self._stopping or lease.lost:
                 runner.stop()
             try:
-                self.stats.runs.append(await runner.run(lease=lease, journal=journal, engine=engine, pool=pool))
+                self.stats.runs.append(await runner.run(lease=writer, journal=journal, engine=engine, pool=pool))
             finally:
                 ready.cancel()
                 self.runner = None
                 self.leading.clear()
-            if self._lost:
+            if lease.lost:
                 term.stepped_down = True
                 log.warning("stepped down: the lease was not renewed in time; standing by again")
         finally:
-            renewing.cancel()
-            try:
-                await renewing
-            except asyncio.CancelledError:
-                pass
-            if not self._lost:
-                await self._release(kv, state["revision"])
+            await lease.release()
 
-    async def _renew(self, kv, state: dict) -> None:
-        """Renew every quarter TTL; step down when the lease is another's or ¾ TTL passed unrenewed."""
+
+class Lease:
+    """A candidate's hold on one key of a lease bucket (see the module docstring): :meth:`try_take`
+    creates the key if absent and starts renewing it every quarter TTL; :attr:`lost` turns true (and
+    ``on_lost`` is called) when a renewal finds the entry gone or replaced, or none succeeded for ¾ TTL;
+    :meth:`release` stops renewing and deletes the key if it is still ours."""
+
+    def __init__(self, kv, key: str, config: FailoverConfig, on_lost: Callable[[], None] | None = None):
+        self.kv, self.key, self.config, self.on_lost = kv, key, config, on_lost
+        self.revision: int | None = None
+        self.lost = False
+        self._task: asyncio.Task | None = None
+
+    async def try_take(self) -> bool:
+        from nats.js.errors import KeyWrongLastSequenceError
+
+        try:
+            self.revision = await self.kv.create(self.key, self.config.identity.encode())
+        except KeyWrongLastSequenceError:
+            return False  # held by another candidate
+        except Exception as exc:  # noqa: BLE001 - NATS down: the caller tries again
+            log.warning("trying the lease failed (%s)", exc or type(exc).__name__)
+            return False
+        self.lost = False
+        self._task = asyncio.create_task(self._renew())
+        return True
+
+    async def holder(self) -> str | None:
+        try:
+            return await lease_holder(self.kv, self.key)
+        except Exception:  # noqa: BLE001 - only for log lines
+            return None
+
+    async def _renew(self) -> None:
         from nats.js.errors import KeyWrongLastSequenceError
 
         ttl = self.config.ttl_s
@@ -336,8 +350,8 @@ class Failover:
         while True:
             await asyncio.sleep(ttl / 4)
             try:
-                state["revision"] = await asyncio.wait_for(
-                    kv.update(self.key, self.config.identity.encode(), last=state["revision"]), ttl / 4)
+                self.revision = await asyncio.wait_for(
+                    self.kv.update(self.key, self.config.identity.encode(), last=self.revision), ttl / 4)
                 last_ok = time.monotonic()
                 continue
             except KeyWrongLastSequenceError:
@@ -346,18 +360,28 @@ class Failover:
                 if time.monotonic() - last_ok < 0.75 * ttl:
                     continue
                 why = f"not renewed for {time.monotonic() - last_ok:.1f} s ({exc or type(exc).__name__})"
-            log.warning("lost the lease %s/%s: %s", self.bucket, self.key, why)
-            self._lost = True
-            if self.runner is not None:
-                self.runner.stop()
+            log.warning("lost the lease %s: %s", self.key, why)
+            self.lost = True
+            if self.on_lost is not None:
+                self.on_lost()
             return
 
-    async def _release(self, kv, revision: int) -> None:
-        """Delete the lease (only our own revision) so that a standby takes over at once."""
+    async def release(self) -> None:
+        """Stop renewing; delete the entry (only our own revision) so that a standby takes over at once."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        if self.lost or self.revision is None:
+            return
         try:
-            await asyncio.wait_for(kv.delete(self.key, last=revision), 2.0)
+            await asyncio.wait_for(self.kv.delete(self.key, last=self.revision), 2.0)
         except Exception as exc:  # noqa: BLE001 - it expires by itself after the TTL
             log.info("releasing the lease failed (%s); it expires after %g s", exc or type(exc).__name__, self.config.ttl_s)
+        self.revision = None
 
 
-__all__ = ["Failover", "FailoverConfig", "FailoverStats", "Takeover", "lease_bucket", "lease_holder", "open_lease_bucket"]
+__all__ = ["Failover", "FailoverConfig", "FailoverStats", "Lease", "Takeover", "lease_bucket", "lease_holder", "open_lease_bucket"]

@@ -43,6 +43,7 @@ import os
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -63,6 +64,9 @@ from ramparts.shard.cluster import (
 from ramparts.shard.log import RequestLog
 
 log = logging.getLogger("ramparts.shard")
+
+if TYPE_CHECKING:
+    from ramparts.bus.failover import FailoverConfig
 
 TIMEOUT_S = 30.0
 #: Seconds an idempotent request (one with an id) waits for its reply before it is sent again.
@@ -159,6 +163,13 @@ async def _disconnected() -> None:
     log.warning("NATS: disconnected; reconnecting")
 
 
+def shard_lease_bucket(prefix: str) -> str:
+    """The key-value bucket of the shards' leases (``--failover``) for subject prefix ``prefix``."""
+    from ramparts.bus.failover import lease_bucket
+
+    return lease_bucket(prefix.upper().replace(".", "_") + "_SHARDS").removesuffix("_LEASE")
+
+
 def _register(directory: Directory, owner_of: list[int], engine: Engine, kind: str, n_shards: int) -> None:
     """After a Genesis or an OpenSubAccount: the directory's new entries (the same rule on every node)."""
     if kind == "Genesis":
@@ -248,6 +259,8 @@ class ShardNode:
         self._rid: str | None = None
         self._nested: list[dict] = []
         self._replay: deque | None = None
+        #: Set when the shard's lease was lost (``--failover``): it answers nothing more.
+        self.lost = False
         self.engine = Engine()
         self.engine.lazy_remargin = False  # legs arrive from other shards outside the engine's own events
         self.engine.shard_link = RemoteLink(self)
@@ -260,28 +273,72 @@ class ShardNode:
         self.done: asyncio.Event | None = None
         self.stopping = False
 
-    async def serve(self) -> None:
+    async def serve(self, failover: FailoverConfig | None = None) -> None:
+        """Serve until stopped. With ``failover`` the process is a candidate for this shard: it
+        stands by, following the shard's journal, until it holds the shard's lease
+        (``<PREFIX>_SHARDS`` key-value bucket, key ``shard-K``), then serves; it exits when it loses the
+        lease (exit code 3: a supervisor starts it again, as a standby)."""
         import nats
 
         loop = asyncio.get_running_loop()
-        replayed = await loop.run_in_executor(self.pool, self.replay)
-        if replayed:
-            log.info("shard %d: replayed %d journaled requests", self.k, replayed)
         nc = await nats.connect(self.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1, error_cb=_quiet,
                                 disconnected_cb=_disconnected)
         self.caller = _Caller(nc, loop, self.prefix)
         self.done = asyncio.Event()
+        lease = None
+        if failover is not None:
+            from ramparts.bus.failover import Lease, open_lease_bucket
 
-        async def handle(msg) -> None:
-            reply = await loop.run_in_executor(self.pool, self.handle, msg.data)
-            await msg.respond(reply)
-            if self.stopping:
+            kv = await open_lease_bucket(nc.jetstream(timeout=5), shard_lease_bucket(self.prefix), failover.ttl_s)
+
+            def lost() -> None:
+                self.lost = True
                 self.done.set()
 
-        await nc.subscribe(f"{self.prefix}.shard.{self.k}", cb=handle)
-        await nc.flush()
-        await self.done.wait()
-        await nc.drain()
+            lease = Lease(kv, f"shard-{self.k}", failover, on_lost=lost)
+            while not await lease.try_take():  # a hot standby: replay what the primary journals meanwhile
+                await loop.run_in_executor(self.pool, self.replay)
+                await asyncio.sleep(failover.poll_s)
+            log.warning("shard %d: took the lease (%s)", self.k, failover.identity)
+        from ramparts.service.writer import JournalInUse
+
+        fence = self._fence() if self.log.path is not None else None
+        try:
+            if fence is not None:
+                while True:  # a primary that lost its lease may still be finishing a request
+                    try:
+                        fence.acquire()
+                        break
+                    except JournalInUse:
+                        await asyncio.sleep(0.05)
+            replayed = await loop.run_in_executor(self.pool, self.replay)
+            if replayed:
+                log.info("shard %d: replayed %d journaled requests", self.k, replayed)
+
+            async def handle(msg) -> None:
+                if self.lost:
+                    return  # no longer the shard's primary: a retry reaches the new one
+                reply = await loop.run_in_executor(self.pool, self.handle, msg.data)
+                await msg.respond(reply)
+                if self.stopping:
+                    self.done.set()
+
+            await nc.subscribe(f"{self.prefix}.shard.{self.k}", cb=handle)
+            await nc.flush()
+            await self.done.wait()
+            await nc.drain()
+        finally:
+            if lease is not None:
+                await lease.release()
+            if fence is not None:
+                fence.release()
+        if self.lost:
+            raise SystemExit(3)
+
+    def _fence(self):
+        from ramparts.service.writer import JournalLease
+
+        return JournalLease(self.log.path, program=f"ramparts shard {self.k}/{self.n}")
 
     def handle(self, data: bytes) -> bytes:
         """Serve one request (on the engine's thread): a journaled id gets its journaled reply; a new
@@ -331,9 +388,10 @@ class ShardNode:
         return _result(reply)
 
     def replay(self) -> int:
-        """Rebuild the state from the journal (see :mod:`ramparts.shard.log`); returns the rows replayed."""
+        """Apply the journal's rows not yet applied (all of them at start; a standby, the primary's new
+        ones), each re-executed with its nested replies from the row (see :mod:`ramparts.shard.log`)."""
         n = 0
-        for row in self.log.rows():
+        for row in self.log.refresh():
             self._replay = deque(json.loads(row.nested))
             try:
                 reply = self._execute(row.op, json.loads(row.args))
@@ -573,6 +631,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--log", default=None, help="the shard's journal (a SQLite file); without it the shard's state "
                                                 "lives in memory only")
     ap.add_argument("--durability", default="normal", choices=["full", "normal"], help="the journal's fsync policy")
+    ap.add_argument("--failover", action="store_true", help="a candidate for this shard: stand by following its "
+                                                                "journal (--log, on a shared file system) until the "
+                                                                "shard's lease is free, then serve")
+    ap.add_argument("--lease-ttl", type=float, default=3.0, help="with --failover: seconds a lease lasts unrenewed")
     ap.add_argument("--crash-after", default=None, help=argparse.SUPPRESS)  # OP:N, fault tests only
     args = ap.parse_args(argv)
     try:
@@ -585,13 +647,23 @@ def main(argv: list[str] | None = None) -> None:
     if args.crash_after:
         op, _, count = args.crash_after.partition(":")
         crash = (op, int(count))
+    if args.failover and not args.log:
+        ap.error("--failover: a standby follows the shard's journal: give --log")
+    failover = None
+    if args.failover:
+        from ramparts.bus.failover import FailoverConfig
+
+        try:
+            failover = FailoverConfig(ttl_s=args.lease_ttl)
+        except InvalidInput as exc:
+            ap.error(f"--lease-ttl: {exc.message}")
     logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(ShardNode(k, n, args.nats, args.prefix, log=args.log, durability=args.durability,
-                          crash_after=crash).serve())
+                          crash_after=crash).serve(failover))
 
 
 if __name__ == "__main__":
     main()
 
 
-__all__ = ["BusCluster", "RemoteLink", "RemotePart", "ShardNode", "ShardUnreachable", "main"]
+__all__ = ["BusCluster", "RemoteLink", "RemotePart", "ShardNode", "ShardUnreachable", "main", "shard_lease_bucket"]

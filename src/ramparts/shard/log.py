@@ -22,6 +22,11 @@ The reply is sent only after its row is committed (append before acknowledge). T
   re-running its stream after a restart all get the first answer. Reads are journaled too, so a
   retried read of a state that has since moved still answers as the first time.
 
+A standby shard process (``--failover``) follows the primary's journal on a shared file system by
+replaying each new row as it appears (:meth:`RequestLog.refresh`), and takes over when the primary's
+lease expires (:mod:`ramparts.bus.failover`'s :class:`~ramparts.bus.failover.Lease`); the journal's
+lock file (``flock``) fences the two.
+
 Storage: SQLite in WAL mode, one transaction a row, ``synchronous=NORMAL`` by default (survives the
 process's death; ``full`` survives the machine's). ``path=None`` keeps the rows in memory (the
 exactly-once answers without the restart).
@@ -30,7 +35,6 @@ exactly-once answers without the restart).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ramparts.errors import InvalidInput
@@ -65,9 +69,6 @@ class RequestLog:
             db.execute("CREATE TABLE IF NOT EXISTS served (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, op TEXT NOT NULL,"
                        " args TEXT NOT NULL, nested TEXT NOT NULL, reply BLOB NOT NULL)")
             self._db = db
-            for rid, reply, n in db.execute("SELECT id, reply, n FROM served ORDER BY n"):
-                self._replies[rid] = bytes(reply)
-                self._n = n
 
     def __len__(self) -> int:
         return len(self._replies)
@@ -87,12 +88,18 @@ class RequestLog:
         self._n = n
         self._replies[rid] = reply
 
-    def rows(self) -> Iterator[Served]:
-        """Every journaled request, in the order served (none when in memory)."""
+    def refresh(self) -> list[Served]:
+        """The rows journaled since the last look (by this process or, for a standby, by the primary),
+        in order; their replies become known to :meth:`reply`. A journal starts with a first look."""
         if self._db is None:
-            return iter(())
-        return (Served(n, rid, op, args, nested, bytes(reply)) for n, rid, op, args, nested, reply in
-                self._db.execute("SELECT n, id, op, args, nested, reply FROM served ORDER BY n"))
+            return []
+        rows = [Served(n, rid, op, args, nested, bytes(reply)) for n, rid, op, args, nested, reply in
+                self._db.execute("SELECT n, id, op, args, nested, reply FROM served WHERE n > ? ORDER BY n", (self._n,))]
+        for row in rows:
+            self._replies[row.id] = row.reply
+        if rows:
+            self._n = rows[-1].n
+        return rows
 
     def close(self) -> None:
         if self._db is not None:
