@@ -153,7 +153,9 @@ def main() -> None:
 def bench_bus(n_accounts: int, n_events: int, seed: int) -> None:
     """The same protocol with each shard a process on a local ``nats-server`` (ramparts.shard.bus): the
     stream published to JetStream first, then consumed and applied by the coordinator; events/s
-    against one in-process Engine over the same events, same run."""
+    against one in-process Engine over the same events, same run, and each event's latency (read to
+    outcome, through every shard it concerns) p50 / p99; each shard count in memory and journaled
+    (``--log``: every request journaled before its answer, :mod:`ramparts.shard.log`)."""
     import asyncio
     import json
     import subprocess
@@ -181,25 +183,32 @@ def bench_bus(n_accounts: int, n_events: int, seed: int) -> None:
             await js.publish("bench.in.events", json.dumps(e).encode())
         await nc.close()
 
+    print(f"{'':<44}{'events/s':>10}{'vs Engine':>10}{'p50 ms':>9}{'p99 ms':>9}")
     for shards in (1, 2, 4):
-        with tempfile.TemporaryDirectory() as d, NatsServer(store_dir=d) as srv:
-            procs = [subprocess.Popen([sys.executable, "-m", "ramparts.shard.bus", "--shard", f"{k}/{shards}", "--nats", srv.url,
-                                       "--prefix", "bench"]) for k in range(shards + 1)]
-            c = BusCluster(shards, srv.url, prefix="bench")
-            try:
-                c.wait_ready()
-                asyncio.run(publish(srv.url, "BENCH_IN"))
-                t0 = time.perf_counter()
-                got = c.consume("BENCH_IN", len(events))
-                secs = time.perf_counter() - t0
-                assert sum(1 for g in got if g[0] != "ok") == refused
-                assert json.loads(json.dumps(venue_view(one))) == c.view(), "the shard processes' state differs"
-                c.reconcile()
-                print(f"{f'{shards} shard process(es) + fund':<30}{len(events) / secs:>10,.0f} events/s{base_s / secs:>8.3f}x one Engine")
-            finally:
-                c.close()
-                for p in procs:
-                    p.wait(timeout=30)
+        for journaled in (False, True):
+            with tempfile.TemporaryDirectory() as d, NatsServer(store_dir=d) as srv:
+                logs = (lambda k: ["--log", f"{d}/shard{k}.db"]) if journaled else (lambda k: [])
+                procs = [subprocess.Popen([sys.executable, "-m", "ramparts.shard.bus", "--shard", f"{k}/{shards}", "--nats",
+                                           srv.url, "--prefix", "bench", *logs(k)]) for k in range(shards + 1)]
+                c = BusCluster(shards, srv.url, prefix="bench")
+                try:
+                    c.wait_ready()
+                    asyncio.run(publish(srv.url, "BENCH_IN"))
+                    lat: list[float] = []
+                    t0 = time.perf_counter()
+                    got = c.consume("BENCH_IN", len(events), timings=lat)
+                    secs = time.perf_counter() - t0
+                    assert sum(1 for g in got if g[0] != "ok") == refused
+                    assert json.loads(json.dumps(venue_view(one))) == c.view(), "the shard processes' state differs"
+                    c.reconcile()
+                    lat.sort()
+                    p50, p99 = lat[len(lat) // 2] * 1e3, lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1e3
+                    name = f"{shards} shard process(es) + fund{', journaled' if journaled else ''}"
+                    print(f"{name:<44}{len(events) / secs:>10,.0f}{base_s / secs:>9.4f}x{p50:>9.2f}{p99:>9.2f}")
+                finally:
+                    c.close()
+                    for p in procs:
+                        p.wait(timeout=30)
 
 
 if __name__ == "__main__":

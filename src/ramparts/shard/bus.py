@@ -160,7 +160,7 @@ async def _quiet(exc: Exception) -> None:
 
 
 async def _disconnected() -> None:
-    log.warning("NATS: disconnected; reconnecting")
+    log.info("NATS: disconnected (reconnecting unless closing)")
 
 
 def shard_lease_bucket(prefix: str) -> str:
@@ -572,24 +572,30 @@ class BusCluster(Router):
         books = [{int(i): v for i, v in self.call(k, "reconcile")} for k in range(self.n_shards + 1)]
         check_netting(books)
 
-    def consume(self, stream: str, count: int) -> list[tuple]:
+    def consume(self, stream: str, count: int, timings: list[float] | None = None) -> list[tuple]:
         """Apply the first ``count`` events of JetStream ``stream`` in stream order, event ``s`` under the
         key ``s<s>``; per event ``("ok", effects)`` or ``("refused", type, code, message)``.
 
         The shards' journals are the truth of what was applied, so a coordinator keeps no cursor: one
         started again (after a crash) consumes from the stream's first message, and every request it
-        repeats is answered from the shards' journals, not applied again (:mod:`ramparts.shard.log`)."""
+        repeats is answered from the shards' journals, not applied again (:mod:`ramparts.shard.log`).
+        ``timings``: each event's seconds from read to outcome are appended to it."""
+        import time
+
         js = self.nc.jetstream(timeout=2)
         out: list[tuple] = []
         self.progress = 0
         for sseq in range(1, count + 1):
             m = self._read(js, stream, sseq)
+            t0 = time.perf_counter()
             try:
                 out.append(("ok", self.apply(json.loads(m.data), key=f"s{sseq}")))
             except ShardUnreachable:
                 raise
             except RampartsError as exc:
                 out.append(("refused", type(exc).__name__, getattr(exc, "reason", getattr(exc, "field", None)), str(exc)))
+            if timings is not None:
+                timings.append(time.perf_counter() - t0)
             self.progress = sseq
         return out
 
