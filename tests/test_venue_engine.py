@@ -24,14 +24,15 @@ import pytest
 from enginekit import S, Venue, usdc
 from ramparts.engine import Engine
 from ramparts.engine import events as ev
-from ramparts.errors import InvalidInput
+from ramparts.errors import InvalidInput, Rejected
 from ramparts.fixedpoint import PPM, ceil_div
 from ramparts.liquidation.config import LiquidationConfig
 from ramparts.venues import derive, drift, mango
 from ramparts.venues.profiles import DRIFT_MARKET, DRIFT_SLOT_NS, MANGO_WEIGHTS, PROFILES, profile
 
 ACCOUNTS = ("alice/main", "bob/main", "carol/main")
-NEW_KEYS = {"fee_ramp_slot_ns", "fee_max_ppm", "auction_insolvent_ns", "auction_backstop_insolvent_ns"}
+NEW_KEYS = {"fee_ramp_slot_ns", "fee_max_ppm", "auction_insolvent_ns", "auction_backstop_insolvent_ns", "max_pct_initial_bps",
+            "max_pct_duration_slots"}
 
 
 def kinds(fx, kind):
@@ -142,6 +143,141 @@ def test_a_capped_ramp_charges_what_a_fixed_fee_charges():
     assert runs[0] == runs[1] and len(runs[0][0]) >= 3  # several steps, spread over 45 min (1,500 slots = 10 min)
 
 
+# ============================================================================ Drift: the max percentage to liquidate
+
+DRIFT = profile("drift").venue
+
+
+def drift_long(liq: dict | None = None, t0: int = 1_000 * S + 123) -> tuple[Venue, int]:
+    """The drift profile's engine (its tiers, IM 5 % / MM 3 %, and its liquidation): alice 60,000 USDC, long 10 BTC at
+    50,000; at 45,000 equity 10,000 < MM 13,500, a shortage of 3,500 USDC (no buffer). Liquidation starts at ``t0``."""
+    v = Venue(liquidation=DRIFT.liquidation if liq is None else liq, perp={"tiers": DRIFT.tiers}, accounts=ACCOUNTS)
+    v.deposit("alice/main", 60_000)
+    v.deposit("bob/main", 1_000_000)
+    v.price(50_000)
+    v.fill("alice/main", "bob/main", 50_000, "10")
+    v.price(45_000)
+    return v, t0
+
+
+def unlimited_step(v: Venue, ts: int) -> int:
+    """The lots a step at ``ts`` would close without Drift's limit: the engine's own smallest close restoring maintenance
+    (a copy of the engine through its snapshot, the limit off, no minimum step, no small-position rule)."""
+    twin = Engine.restore(v.e.snapshot())
+    twin.liq = twin.liq.replace("max_pct_initial_bps", 10_000).replace("min_step_notional", 0).replace("full_close_notional", 0)
+    (step,) = kinds(twin.apply(ev.Tick(ts=ts, liquidator="keeper")), "LiquidationStep")
+    return -step["lots"]
+
+
+def drift_schedule(v: Venue, t0: int, every_slots: int, initial: int, duration: int) -> list[dict]:
+    """Tick every ``every_slots`` slots until the liquidation ends; at each step check the engine's lots against
+    ``drift.max_pct_to_liquidate`` fed the slot, the start slot, the shortage before the step and the margin freed so far
+    (this test's own tally of the shortage's falls, read from the engine's equity and maintenance after each tick)."""
+    sub = v.e.sub_index("alice/main")
+    freed, steps, k = 0, [], 0
+    while True:
+        ts = t0 + k * every_slots * DRIFT_SLOT_NS
+        to_cover = unlimited_step(v, ts)
+        fx = v.tick(ts=ts)
+        (step,) = kinds(fx, "LiquidationStep")
+        shortage = max(step["maintenance_before"] - step["equity_before"], 0)  # the profile's buffer is 0
+        pct = drift.max_pct_to_liquidate(shortage, ts // DRIFT_SLOT_NS, t0 // DRIFT_SLOT_NS, freed, initial, duration)
+        assert step["max_pct"] == pct and step["to_cover"] == to_cover
+        assert -step["lots"] == min(ceil_div(to_cover * pct, drift.LIQUIDATION_PCT_PRECISION), 10_000 + sum(s["lots"] for s in steps))
+        freed += max(shortage - max(int(v.e.sub_mm[sub]) - v.e.equity(sub), 0), 0)
+        assert step["margin_freed"] == freed
+        steps.append(step)
+        if kinds(fx, "LiquidationEnded"):
+            assert not v.e.auctions and not v.e.liq_freed  # the start and the tally end with the liquidation
+            return steps
+        assert v.e.auctions == {sub: t0} and v.e.liq_freed == {sub: freed}  # engine state: hashed and snapshotted
+        k += 1
+
+
+def test_engine_steps_follow_drifts_max_pct_to_liquidate_slot_by_slot():
+    """The profile (10 %, 150 slots): a tick every 10 slots frees 1/15 of the shortage more each time, until it is gone."""
+    v, t0 = drift_long()
+    steps = drift_schedule(v, t0, 10, 1_000, 150)
+    assert [s["max_pct"] for s in steps][:3] == [1_000, 739, 800] and steps[-1]["max_pct"] == 10_000
+    assert len(steps) == 15 and steps[-1]["margin_freed"] == usdc(3_500)  # the whole shortage, over 140 slots
+    assert {s["discount_ppm"] for s in steps} == {10_000}  # within the 1,500-slot grace period: the base fee
+
+
+def test_a_longer_liquidation_pays_the_risen_fee():
+    """Drift's limit spreads a liquidation over time, so its later steps pay the fee that has risen since it began
+    (``get_liquidation_fee``): with a 5,000-slot duration and a tick every 500 slots."""
+    liq = dict(DRIFT.liquidation, max_pct_duration_slots=5_000)
+    v, t0 = drift_long(liq)
+    steps = drift_schedule(v, t0, 500, 1_000, 5_000)
+    fees = [s["discount_ppm"] for s in steps]
+    assert len(steps) > 4 and fees == sorted(fees) and fees[0] == 10_000 and fees[-1] > fees[0]
+    for k, s in enumerate(steps):
+        assert s["discount_ppm"] == drift.liquidation_fee(10_000, 30_000, t0 // DRIFT_SLOT_NS, t0 // DRIFT_SLOT_NS + k * 500)
+
+
+def test_the_profile_no_longer_liquidates_in_one_step():
+    """Before the limit, the drift profile closed what restored maintenance at once; now 10 % of it, then the rest
+    once the 150 slots are over, at the fee of that slot."""
+    v, t0 = drift_long()
+    first = kinds(v.tick(ts=t0), "LiquidationStep")
+    assert [s["lots"] for s in first] == [-778] and v.e.in_liquidation[v.e.sub_index("alice/main")]  # ceil(7,778 × 10 %)
+    t = t0 + 2_000 * DRIFT_SLOT_NS
+    fx = v.tick(ts=t)
+    (second,) = kinds(fx, "LiquidationStep")
+    assert kinds(fx, "LiquidationEnded") and second["max_pct"] == 10_000
+    assert second["discount_ppm"] == drift.liquidation_fee(10_000, 30_000, t0 // DRIFT_SLOT_NS, t // DRIFT_SLOT_NS) == 12_000
+    off, t0 = drift_long(dict(DRIFT.liquidation, max_pct_initial_bps=10_000))
+    (whole,) = kinds(off.tick(ts=t0), "LiquidationStep")
+    assert -whole["lots"] == unlimited_step(drift_long()[0], t0) == 7_778  # the old rule's one step
+
+
+def test_no_allowance_no_step_and_a_small_position_goes_whole():
+    """Drift: nothing while the allowance is 0 (initial 0 %, no slot elapsed); a position worth at most
+    ``full_close_notional`` goes whole (Drift's $50; raised here, since a $50 position's shortage is under $50, where
+    the allowance is 100 % anyway)."""
+    v, t0 = drift_long(dict(DRIFT.liquidation, max_pct_initial_bps=0))
+    fx = v.tick(ts=t0)
+    assert not kinds(fx, "LiquidationStep") and v.e.in_liquidation[v.e.sub_index("alice/main")]
+    with pytest.raises(Rejected, match="max percentage"):
+        v.apply(ev.LiquidationBid(ts=v.now(t0 + 1), liquidator="carol/main", subaccount="alice/main"))
+    (step,) = kinds(v.tick(ts=t0 + 15 * DRIFT_SLOT_NS), "LiquidationStep")  # 15 of 150 slots: 10 %
+    assert step["max_pct"] == drift.max_pct_to_liquidate(usdc(3_500), 15, 0, 0, 0, 150) == 1_000
+    w = Venue(liquidation=dict(DRIFT.liquidation, full_close_notional=usdc(50_000)), perp={"tiers": DRIFT.tiers}, accounts=ACCOUNTS)
+    w.deposit("alice/main", 2_600)
+    w.deposit("bob/main", 1_000_000)
+    w.price(50_000)
+    w.fill("alice/main", "bob/main", 50_000, "1")
+    w.price(47_600)  # equity 200 < MM 1,428: a shortage of 1,228 USDC, a position worth 47,600 ≤ 50,000
+    (whole,) = kinds(w.tick(ts=t0), "LiquidationStep")
+    assert whole["lots"] == -1_000 and whole["max_pct"] == 1_000
+
+
+def test_the_freed_margin_is_state_that_replays():
+    """Mid-liquidation, the start and the margin freed are in the state: a snapshot restores the same hash, and replaying
+    the events reproduces it."""
+    events = []
+    orig = Venue.apply
+
+    def recording(self, event, _orig=orig):
+        events.append(event)
+        return _orig(self, event)
+
+    Venue.apply = recording
+    try:
+        v, t0 = drift_long()
+        v.tick(ts=t0)
+        v.tick(ts=t0 + 30 * DRIFT_SLOT_NS)
+    finally:
+        Venue.apply = orig
+    sub = v.e.sub_index("alice/main")
+    assert v.e.liq_freed[sub] > 0 and v.e.state_dict()["waterfall"]["liq_freed"] == [[sub, v.e.liq_freed[sub]]]
+    assert Engine.restore(v.e.snapshot()).state_hash() == v.e.state_hash()
+    e2 = Engine()
+    for event in events:
+        e2.apply(event)
+    assert e2.state_hash() == v.e.state_hash() and e2.auctions == v.e.auctions and e2.liq_freed == v.e.liq_freed
+
+
 # ============================================================================ Derive: the insolvent auction
 
 INSOLVENT = {"pricing": "dutch_auction", "auction_insolvent_ns": 600 * S, "auction_backstop_insolvent_ns": 600 * S}
@@ -250,7 +386,7 @@ def test_profiles_run_the_venue_functions():
 def test_other_profiles_and_the_default_state_do_not_carry_the_new_keys():
     for name, p in PROFILES.items():
         keys = set(LiquidationConfig.from_dict(p.venue.liquidation).to_dict()) & NEW_KEYS
-        assert keys == ({"fee_ramp_slot_ns", "fee_max_ppm"} if name == "drift" else {"auction_insolvent_ns"} if name.startswith("derive")
+        assert keys == ({"fee_ramp_slot_ns", "fee_max_ppm", "max_pct_initial_bps", "max_pct_duration_slots"} if name == "drift" else {"auction_insolvent_ns"} if name.startswith("derive")
                         else set()), name
     assert not set(LiquidationConfig().to_dict()) & NEW_KEYS
 
@@ -262,6 +398,9 @@ def test_other_profiles_and_the_default_state_do_not_carry_the_new_keys():
         ({"fee_max_ppm": 2_000_000}, "fee_max_ppm.*at most 1e6"),
         ({"auction_insolvent_ns": 1_500_000_000}, "auction_insolvent_ns.*whole seconds"),
         ({"fee_ramp_slot_ns": -1}, "fee_ramp_slot_ns.*non-negative"),
+        ({"max_pct_initial_bps": 10_001}, "max_pct_initial_bps.*at most 10,000"),
+        ({"max_pct_initial_bps": 1_000}, "max_pct_initial_bps.*oracle_fee and fee_ramp_slot_ns"),
+        ({"max_pct_initial_bps": 1_000, "pricing": "oracle_fee"}, "max_pct_initial_bps.*fee_ramp_slot_ns"),
     ],
 )
 def test_bad_parameters_are_clear_errors(liq, match):

@@ -222,6 +222,7 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
         self.global_draws_ts = -1
         self.auctions: dict[int, int] = {}  # sub-account → start of its Dutch auction, or of its liquidation under Drift's rising fee (ns)
         self.insolvent_auctions: dict[int, int] = {}  # sub-account → start of its Derive insolvent auction (ns)
+        self.liq_freed: dict[int, int] = {}  # sub-account → margin its liquidation freed so far (Drift's max pct; base units)
         self.pending_bids: list[dict] = []  # keepers' bids waiting for the tick's batch auction
         # instrument → latest BookSnapshot: {"ts", "bids": [[lot price, lots], ...], "asks": [...]} (liquidation fills consume it)
         self.books: dict[int, dict] = {}
@@ -384,6 +385,7 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
                 **({"auctions": sorted([k, v] for k, v in self.auctions.items())} if self.auctions else {}),
                 **({"pending_bids": self.pending_bids} if self.pending_bids else {}),
                 **({"insolvent_auctions": sorted([k, v] for k, v in self.insolvent_auctions.items())} if self.insolvent_auctions else {}),
+                **({"liq_freed": sorted([k, v] for k, v in self.liq_freed.items())} if self.liq_freed else {}),
             },
             "liabilities_roots": self.liabilities_roots,
             "defences": self.defences.to_dict(),
@@ -473,6 +475,7 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
         e.global_draws_ts = w["global_draws_ts"]
         e.auctions = {k: v for k, v in w.get("auctions", [])}
         e.insolvent_auctions = {k: v for k, v in w.get("insolvent_auctions", [])}
+        e.liq_freed = {k: v for k, v in w.get("liq_freed", [])}
         e.pending_bids = [dict(b) for b in w.get("pending_bids", [])]
         e.books = {i: {"ts": b["ts"], "bids": [list(x) for x in b["bids"]], "asks": [list(x) for x in b["asks"]]}
                    for i, b in d.get("books", [])}

@@ -204,7 +204,7 @@ def _empty(columns: tuple[str, ...]) -> pd.DataFrame:
 #: Effect fields that are amounts of the settlement asset in base units (shown in human units, kept in ``*_units``).
 EFFECT_MONEY = ("amount", "deficit", "quote", "notional", "penalty", "to_liquidator", "to_insurance", "insurance_paid", "loss",
                 "charged", "margin_to_vault", "equity", "maintenance_margin", "initial_margin", "counterparty_pnl",
-                "counterparty_notional", "counterparty_equity", "payment", "fee")
+                "counterparty_notional", "counterparty_equity", "payment", "fee", "margin_freed")
 
 
 def effects(engine: Engine, fx: list[dict]) -> pd.DataFrame:

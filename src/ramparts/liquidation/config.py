@@ -44,7 +44,8 @@ class Pricing(StrEnum):
 _LATER_KEYS = ("pricing", "if_fee_ppm", "auction_fast_ns", "auction_slow_ns", "auction_fast_discount_ppm",
                "auction_backstop_discount_ppm", "batch_auction", "backstop_below_ppm", "hedge_insurance", "hedge_max_notional",
                "book_account", "bankruptcy_adjustment_ppm", "spread_to_mmr_ppm", "fee_ramp_slot_ns", "fee_max_ppm",
-               "auction_insolvent_ns", "auction_backstop_insolvent_ns", "adl_rank")
+               "auction_insolvent_ns", "auction_backstop_insolvent_ns", "adl_rank", "max_pct_initial_bps",
+               "max_pct_duration_slots")
 _ENUMS = {"last_resort": LastResort, "pricing": Pricing, "adl_rank": AdlRank}
 _BOOLS = ("batch_auction", "hedge_insurance")
 _STRS = ("book_account",)
@@ -98,6 +99,17 @@ class LiquidationConfig:
         ``fee_max_ppm`` (Drift: ``min(3 × liquidator_fee, maintenance ratio)``); the insurance fee above
         uses the risen fee; see :func:`ramparts.liquidation.pricing.oracle_fee_ppm`. The liquidation's
         start is engine state (kept with the auctions').
+        ``max_pct_initial_bps`` (default 10,000 = 100 % = off) and ``max_pct_duration_slots`` (default 0) limit
+        each step as Drift's ``calculate_max_pct_to_liquidate`` does (needs ``fee_ramp_slot_ns``, the slot, and
+        ``oracle_fee``): with the shortage ``S = max(maintenance × (1 + buffer) − equity, 0)`` (read in Drift's
+        1e6 quote units) and ``F`` the margin freed by this liquidation's earlier steps (the sum of each step's
+        fall in ``S``), a step may free ``pct = initial + 10,000 × slots since the start / duration``
+        (capped at 100 %; 100 % when ``S`` < $50) of ``S + F``, less ``F``: it closes
+        ``ceil(to_cover × max_pct / 1e4)`` lots, ``max_pct`` that allowance over ``S`` (1e4,
+        :func:`ramparts.venues.drift.max_pct_to_liquidate`) and ``to_cover`` the smallest number of lots that
+        restores the target (the whole position when none does), or the whole position when its notional is
+        at most ``full_close_notional`` (Drift: $50); nothing while the allowance is 0. ``max_fraction_ppm``
+        and ``min_step_notional`` do not apply then. ``F`` is engine state (kept with the auctions').
 
         ``dutch_auction`` (Derive's auction adapted to perps): the first tick that finds the
         account below maintenance starts an auction whose discount grows linearly from 0 to
@@ -185,6 +197,8 @@ class LiquidationConfig:
     auction_insolvent_ns: int = 0
     auction_backstop_insolvent_ns: int = 0
     adl_rank: AdlRank = AdlRank.PROFIT_LEVERAGE
+    max_pct_initial_bps: int = 10_000
+    max_pct_duration_slots: int = 0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -217,6 +231,11 @@ class LiquidationConfig:
         if self.fee_ramp_slot_ns and self.fee_max_ppm < self.penalty_ppm:
             raise InvalidInput("liquidation.fee_max_ppm", f"must be at least penalty_ppm ({self.penalty_ppm}) when the fee rises "
                                                           "over time (fee_ramp_slot_ns)")
+        if self.max_pct_initial_bps > 10_000:
+            raise InvalidInput("liquidation.max_pct_initial_bps", "must be at most 10,000 (100 %, Drift's 1e4 precision)")
+        if self.max_pct_limited and (self.pricing is not Pricing.ORACLE_FEE or not self.fee_ramp_slot_ns):
+            raise InvalidInput("liquidation.max_pct_initial_bps", "below 10,000 it needs pricing oracle_fee and fee_ramp_slot_ns "
+                                                                  "(Drift's slot, the clock of its max percentage)")
         if self.auction_insolvent_ns % 10**9:
             raise InvalidInput("liquidation.auction_insolvent_ns", "must be whole seconds (Derive counts block time in seconds)")
         if self.bankruptcy_adjustment_ppm < 1_000_000:
@@ -225,6 +244,11 @@ class LiquidationConfig:
             from ramparts.domain.accounts import SubAccountId
 
             SubAccountId.parse(self.book_account, "liquidation.book_account")
+
+    @property
+    def max_pct_limited(self) -> bool:
+        """Drift's max percentage to liquidate is on (``max_pct_initial_bps`` below 100 %)."""
+        return self.max_pct_initial_bps < 10_000
 
     def to_dict(self) -> dict[str, Any]:
         """Every parameter; the later keys only where they differ from their defaults (see ``_LATER_KEYS``)."""

@@ -10,6 +10,10 @@ convert the engine's nanoseconds and base units to the venue's clock):
   ``base + (slot − start slot) × 1 ppm``, capped at ``fee_max_ppm``. A slot is ``fee_ramp_slot_ns``
   (Solana's 400 ms target: Drift's own "1,500 slots ≈ 10 minutes"); slots are absolute
   (``ts // slot_ns``), as Drift compares the current slot with the slot the liquidation began in.
+* :func:`max_pct_to_liquidate` — Drift v2's limit on how much of its shortage a liquidation may free by now
+  (``calculate_max_pct_to_liquidate``, protocol-v2 0ae3e3b ``math/liquidation.rs``, ported as
+  :func:`ramparts.venues.drift.max_pct_to_liquidate`), over the same slots as the fee and with the engine's
+  shortage and freed margin converted to Drift's 1e6 quote units.
 * :func:`insolvent_auction_payout` — Derive v2's insolvent auction (``DutchAuction.sol``
   ``_getInsolventAuctionBidPrice`` at v2-core 7736900, ported as
   :func:`ramparts.venues.derive.da_insolvent_bid_price`): the bid price moves linearly from
@@ -74,6 +78,34 @@ def oracle_fee_ppm(cfg, started_ns: int | None, ts: int) -> int:
     slot_ns = cfg.fee_ramp_slot_ns
     start = ts if started_ns is None else started_ns
     return drift.liquidation_fee(cfg.penalty_ppm, cfg.fee_max_ppm, start // slot_ns, ts // slot_ns)
+
+
+#: Drift's 100 % for the max percentage to liquidate (1e4).
+LIQUIDATION_PCT_PRECISION = drift.LIQUIDATION_PCT_PRECISION
+
+
+def drift_quote(units: int, decimals: int) -> int:
+    """``units`` of the settlement asset (``decimals`` decimals) in Drift's QUOTE_PRECISION (1e6), truncated:
+    ``units × 10^6 / 10^decimals`` (the identity for USDC)."""
+    if decimals <= 6:
+        return units * 10 ** (6 - decimals)
+    return units // 10 ** (decimals - 6)
+
+
+def max_pct_to_liquidate(cfg, started_ns: int | None, ts: int, shortage: int, freed: int, decimals: int) -> int:
+    """The share (Drift's 1e4) of the current ``shortage`` that a step at ``ts`` may free, for a liquidation that
+    began at ``started_ns`` (``None``: now) and has freed ``freed`` so far (both in settlement base units with
+    ``decimals`` decimals): Drift's :func:`~ramparts.venues.drift.max_pct_to_liquidate` with
+    ``slot = ts // fee_ramp_slot_ns``, ``last_active_slot = start // fee_ramp_slot_ns``, ``initial_pct =
+    max_pct_initial_bps`` and ``liquidation_duration = max_pct_duration_slots``, i.e.
+    ``(min(initial + 1e4·slots/duration, 1e4) × (S + F) / 1e4 − F) × 1e4 / S`` (100 % when ``S`` < $50).
+    Always 100 % while the limit is off (``max_pct_initial_bps`` = 10,000)."""
+    if not cfg.max_pct_limited:
+        return drift.LIQUIDATION_PCT_PRECISION
+    slot_ns = cfg.fee_ramp_slot_ns
+    start = ts if started_ns is None else started_ns
+    return drift.max_pct_to_liquidate(drift_quote(shortage, decimals), ts // slot_ns, start // slot_ns,
+                                      drift_quote(freed, decimals), cfg.max_pct_initial_bps, cfg.max_pct_duration_slots)
 
 
 def insolvent_elapsed_s(started_ns: int | None, ts: int) -> int:

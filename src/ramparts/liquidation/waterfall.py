@@ -8,7 +8,9 @@ a. **Trigger and target.** A sub-account whose equity falls below its maintenanc
 b. **Gradual steps.** One step per sub-account per tick, separated by the cool-down; a step closes
    part of the position with the largest maintenance margin: the smallest size that restores the
    buffer, but at most ``max_fraction`` of the position, at least ``min_step_notional``, and the
-   whole position when it is small.
+   whole position when it is small. Under ``oracle_fee`` with ``max_pct_initial_bps`` below 100 %, a
+   step is instead Drift's share of that size, ``max_pct_to_liquidate`` of the shortage, growing with
+   the slots since the liquidation began (:func:`plan_step`; the margin freed so far is engine state).
 c. **Pricing** is a strategy (``LiquidationConfig.pricing``): the fixed penalty closes at the mark
    against the backstop vault and charges the penalty on the closed notional; ``oracle_fee``
    (Drift) hands the position to the liquidator at oracle ∓ fee plus Drift's insurance fee;
@@ -70,7 +72,13 @@ import numpy as np
 from ramparts.fixedpoint import PPM, ceil_div
 from ramparts.liquidation.allocation import allocate_pro_rata
 from ramparts.liquidation.config import AdlRank, LastResort, Pricing
-from ramparts.liquidation.pricing import insolvent_auction_payout, insolvent_elapsed_s, oracle_fee_ppm
+from ramparts.liquidation.pricing import (
+    LIQUIDATION_PCT_PRECISION,
+    insolvent_auction_payout,
+    insolvent_elapsed_s,
+    max_pct_to_liquidate,
+    oracle_fee_ppm,
+)
 
 if TYPE_CHECKING:
     from ramparts.domain.instruments import Instrument
@@ -224,6 +232,7 @@ def _end(e: Engine, s: int) -> dict:
     e.margin_called[s] = False
     e.last_step_ns.pop(s, None)
     e.auctions.pop(s, None)
+    e.liq_freed.pop(s, None)
     e.insolvent_auctions.pop(s, None)
     return {"kind": "LiquidationEnded", "subaccount": str(e.subs[s].id), "equity": e.equity(s), "maintenance": int(e.sub_mm[s])}
 
@@ -273,6 +282,8 @@ def _step(e: Engine, s: int, ts: int, liquidator: str) -> list[dict]:
         return effects + _execute(e, s, ts, plan, [(vault, plan.qty)], str(e.subs[vault].id))
     _start_fee_clock(e, s, ts)
     plan = plan_step(e, s, ts=ts)
+    if plan.qty == 0 and cfg.max_pct_limited:
+        return effects  # Drift's max percentage allows nothing yet (max_pct_initial_bps 0 at the start)
     if cfg.pricing is Pricing.ORACLE_FEE:
         return effects + _execute(e, s, ts, plan, [(vault, plan.qty)], str(e.subs[vault].id))
     return effects + _execute(e, s, ts, plan, [(vault, plan.qty)], liquidator)
@@ -336,6 +347,8 @@ class StepPlan:
     to_liquidator: int
     to_fund: int
     discount_ppm: int
+    max_pct: int | None = None  #: Drift's max percentage to liquidate (1e4) when ``max_pct_initial_bps`` limits the step
+    to_cover: int | None = None  #: the lots that would restore the target, before that limit
 
     @property
     def penalty(self) -> int:
@@ -372,6 +385,17 @@ def keeper_discount(e: Engine, s: int, ts: int) -> int:
     return cfg.penalty_ppm * cfg.liquidator_share_ppm // PPM
 
 
+def margin_freed(e: Engine, s: int) -> int:
+    """The margin (settlement base units) that the current liquidation of ``s`` has freed so far."""
+    return e.liq_freed.get(s, 0)
+
+
+def shortage(e: Engine, equity: int, mm: int) -> int:
+    """The distance to the buffered target, ``max(maintenance × (1 + buffer) − equity, 0)`` (Drift's margin
+    shortage with its liquidation buffer)."""
+    return max(_target(e, mm) - equity, 0)
+
+
 def _start_fee_clock(e: Engine, s: int, ts: int) -> None:
     """Drift's rising liquidation fee counts from the start of the liquidation: keep it (engine state)."""
     if e.liq.pricing is Pricing.ORACLE_FEE and e.liq.fee_ramp_slot_ns:
@@ -387,6 +411,14 @@ def plan_step(e: Engine, s: int, *, disc: int | None = None, rate: int | None = 
     keeper's bid), or by exactly ``qty`` (a batch clearing). ``disc`` is the auction's discount;
     ``rate`` replaces the liquidator's rate (a batch auction's uniform clearing discount). ``ts``
     dates the step (``oracle_fee``: Drift's fee rises with it when ``fee_ramp_slot_ns`` is set).
+
+    With Drift's limit on (``max_pct_initial_bps`` < 10,000) the size is ``controller/liquidation.rs::liquidate_perp``'s
+    (protocol-v2 0ae3e3b): ``min(lots, max(ceil(to_cover × max_pct / 1e4), lots if notional ≤ full_close_notional))``,
+    0 when ``to_cover × max_pct`` is 0, where ``to_cover`` is the smallest close restoring the target (the whole
+    position when none does) and ``max_pct`` is :func:`ramparts.liquidation.pricing.max_pct_to_liquidate` of the
+    current shortage and the liquidation's margin freed so far; rounding up to a whole lot is Drift's
+    truncation then ``standardize_base_asset_amount_ceil`` with the lot as the order step (the same integer
+    whenever the step, in Drift's base units, is a multiple of 1e4).
     """
     cfg = e.liq
     pricing_kind = cfg.pricing
@@ -447,10 +479,20 @@ def plan_step(e: Engine, s: int, *, disc: int | None = None, rate: int | None = 
                 lo = mid + 1
         return lo
 
+    pct = to_cover = None
     if qty is not None:
         q = qty
     elif pricing_kind is Pricing.DUTCH_AUCTION:
         q = abs_lots if shortfall(abs_lots) < 0 else smallest(1, abs_lots)
+    elif cfg.max_pct_limited:
+        # Drift's liquidate_perp: to_cover × max_pct / 1e4 (rounded up to a lot), or the whole position when it is
+        # small; nothing while that allowance is 0
+        to_cover = abs_lots if shortfall(abs_lots) < 0 else smallest(1, abs_lots)
+        pct = max_pct_to_liquidate(cfg, e.auctions.get(s), e.time_ns if ts is None else ts, shortage(e, equity, mm),
+                                   margin_freed(e, s), e.settlement.decimals)
+        allowed = ceil_div(to_cover * pct, LIQUIDATION_PCT_PRECISION)
+        whole = abs_lots if abs_lots * mark <= cfg.full_close_notional else 0
+        q = min(abs_lots, max(allowed, whole)) if allowed else 0
     else:
         min_lots = max(ceil_div(cfg.min_step_notional, mark), 1)
         if abs_lots * mark <= cfg.full_close_notional:
@@ -473,7 +515,8 @@ def plan_step(e: Engine, s: int, *, disc: int | None = None, rate: int | None = 
         d = liq_ppm
     else:
         d = keeper_discount(e, s, 0)
-    return StepPlan(instr, slot, lots, q, delta, mark, equity, mm, slot_mm, mm_new, delta * mark + fee, fee, to_liq, to_fund, d or 0)
+    return StepPlan(instr, slot, lots, q, delta, mark, equity, mm, slot_mm, mm_new, delta * mark + fee, fee, to_liq, to_fund, d or 0,
+                    pct, to_cover)
 
 
 def _execute(e: Engine, s: int, ts: int, plan: StepPlan, takers: list[tuple[int, int]], liquidator: str,
@@ -523,6 +566,10 @@ def _execute(e: Engine, s: int, ts: int, plan: StepPlan, takers: list[tuple[int,
     if not default:
         step.update({"pricing": cfg.pricing.value, "discount_ppm": plan.discount_ppm,
                      "takers": [[str(e.subs[t].id), side * q] for t, q in takers]})
+    if cfg.max_pct_limited:  # Drift: the margin this step freed joins the liquidation's tally (engine state)
+        freed = margin_freed(e, s) + max(shortage(e, equity, mm) - shortage(e, e.equity(s), int(e.sub_mm[s])), 0)
+        e.liq_freed[s] = freed
+        step.update({"margin_freed": freed, **({"max_pct": plan.max_pct, "to_cover": plan.to_cover} if plan.max_pct is not None else {})})
     if extra:
         step.update(extra)
     effects = [step]
@@ -998,6 +1045,7 @@ def _finish(e: Engine, s: int, ts: int, touched: set[int]) -> list[dict]:
     e.margin_called[s] = False
     e.last_step_ns[s] = ts
     e.auctions.pop(s, None)
+    e.liq_freed.pop(s, None)
     e.insolvent_auctions.pop(s, None)
     e.insolvent.discard(s)
     others = np.array(sorted(touched - {s}), dtype=np.int64)
@@ -1246,6 +1294,8 @@ def keeper_bid(e: Engine, bid, ts: int) -> list[dict]:
     if bankrupt:
         return _auction_insolvent(e, k, s, ts, disc)
     plan = plan_step(e, s, disc=disc if dutch else None, max_qty=_bid_cap(e, s, lot_cap, frac), ts=ts)
+    if plan.qty == 0 and cfg.max_pct_limited:
+        raise Rejected("max_pct", f"Drift's max percentage to liquidate allows no step of {e.subs[s].id} yet")
     _check_keeper(e, k, [(plan.instr, -plan.delta)], plan.reward)
     # validated: mutate
     effects: list[dict] = []

@@ -29,6 +29,8 @@ published insurance fund (:mod:`ramparts.lab.fund`: ``binance`` and ``bitmex`` h
 ``drift``          BTC-PERP-like IM 5 % / MM 3 %, the liquidator takes the position at
                    oracle × (1 − fee), the fee Drift's ``get_liquidation_fee`` (1 %, rising 1 ppm a
                    400 ms slot after 1,500 slots, ≤ 3 %), insurance fee per Drift's formula (≤ 1 %),
+                   each step at most Drift's max percentage to liquidate (10 % of the shortage, rising
+                   to 100 % over 150 slots),
                    losses beyond the fund socialised through a one-off funding charge on every position
 ``derive-pmrm``    Derive's portfolio manager PMRM_2 on perp-only accounts (IM 17 %, MM 13 % with the
                    upstream test scenarios), liquidated as ``derive``
@@ -142,6 +144,10 @@ DRIFT_MARKET = drift.PerpMarket(margin_ratio_initial=500, margin_ratio_maintenan
                                 if_liquidation_fee=10_000)
 #: A Solana slot: Drift's ``LIQUIDATION_FEE_ADJUST_GRACE_PERIOD_SLOTS = 1_500`` is commented "~10 minutes", 400 ms a slot.
 DRIFT_SLOT_NS = 400_000_000
+#: ``State::initial_pct_to_liquidate`` and ``liquidation_duration`` (slots): Drift's governance sets them (mainnet's values are
+#: not in the reference); 10 % and 150 slots are the values protocol-v2's own liquidation tests use (an assumption).
+DRIFT_INITIAL_PCT_TO_LIQUIDATE = drift.LIQUIDATION_PCT_PRECISION // 10
+DRIFT_LIQUIDATION_DURATION = 150
 
 
 def _drift() -> VenueSpec:
@@ -151,7 +157,11 @@ def _drift() -> VenueSpec:
                      liquidation={"cooldown_ns": 0, "max_fraction_ppm": 1_000_000, "buffer_ppm": 0,
                                   "penalty_ppm": drift.base_liquidator_fee(m), "pricing": "oracle_fee",
                                   "if_fee_ppm": m.if_liquidation_fee, "fee_ramp_slot_ns": DRIFT_SLOT_NS,
-                                  "fee_max_ppm": drift.max_liquidation_fee(m), "last_resort": "socialised_funding"},
+                                  "fee_max_ppm": drift.max_liquidation_fee(m), "last_resort": "socialised_funding",
+                                  # calculate_max_pct_to_liquidate; a position worth at most $50 may go whole
+                                  "max_pct_initial_bps": DRIFT_INITIAL_PCT_TO_LIQUIDATE,
+                                  "max_pct_duration_slots": DRIFT_LIQUIDATION_DURATION,
+                                  "full_close_notional": 50 * drift.QUOTE_PRECISION},
                      name="drift", index_weight=INDEX_WEIGHTS["drift"][0])
 
 
@@ -236,8 +246,10 @@ PROFILES: dict[str, VenueProfile] = {
                       "slot taken as 400 ms (Solana's target), not over real slots",
                       "the insurance fee is ramparts' adaptation of calculate_perp_if_fee (shortage against the buffered "
                       "target, in ppm of the closed notional, rounded up), not the integer port ramparts.venues.drift.perp_if_fee",
-                      "a step closes what restores maintenance (Drift: its margin buffer), with no max_pct_to_liquidate "
-                      "schedule over time; see ramparts.venues.drift.liquidate_perp",
+                      "a step closes Drift's max_pct_to_liquidate share (10 % of the shortage at first, all of it after 150 "
+                      "slots: the values of Drift's tests, not mainnet's) of what restores maintenance, sized by ramparts' "
+                      "search over whole lots rather than base_asset_amount_to_cover_margin_shortage; the margin freed is the "
+                      "fall in ramparts' shortage; no margin buffer (Drift: liquidation_margin_buffer_ratio)",
                       "the backstop vault is the liquidator unless a keeper bids; no market fee pool between the fund and socialisation",
                       "the insurance fund is ramparts' global fund, without Drift's per-market tier caps")),
         VenueProfile("derive", "Derive (Lyra) v2", "v2-core 7736900 (ramparts/reference/open-source-venues.md §3)", _derive(),
