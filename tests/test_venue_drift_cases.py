@@ -12,9 +12,12 @@ the tests set are not read by ``liquidate_perp`` and are left out. The spot-side
 ``liquidate_perp_pnl_for_deposit`` cross and isolated, ``liquidation_mode``, the mixed cross + isolated accounts) run
 against :mod:`ramparts.venues.drift_spot` on a ``SpotAccount`` holding the tests' spot and perp positions in their
 slot order, with the tests' spot markets (weights, fees, deposit / borrow totals, TWAPs) and oracle prices.
-Assertions that need what is not modelled are listed in ``NOT_PORTED`` with the reason.
+``liquidate_perp_with_fill`` (the liquidation order filled against a maker or the AMM) runs against
+:func:`ramparts.venues.drift_spot.liquidate_perp_with_fill_in_account` and :mod:`ramparts.venues.drift_fill`, with the
+tests' AMM reserves, spread reserves and fill limits, and the oracle delay they give (which decides whether the AMM
+may fill). Assertions that need what is not modelled are listed in ``NOT_PORTED`` with the reason.
 
-Counts (#[test] functions at the pinned commit): ``controller/liquidation/tests.rs`` 60/66.
+Counts (#[test] functions at the pinned commit): ``controller/liquidation/tests.rs`` 64/66.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dataclasses import replace
 import pytest
 
 from ramparts.errors import InvalidInput, Rejected
-from ramparts.venues import drift, drift_spot
+from ramparts.venues import drift, drift_amm, drift_fill, drift_spot
 from ramparts.venues.drift import (
     BASE_PRECISION,
     LIQUIDATION_FEE_PRECISION,
@@ -891,11 +894,14 @@ def test_user_with_isolated_position():
 
 # ============================================================================ what is not ported
 NOT_PORTED = {
-    f"{C_LIQ}::liquidate_perp_with_fill::*": "fills against makers and the AMM (order matching, auctions, AMM reserves)",
     f"{C_LIQ}::liquidate_dust_prediction_market::test, liquidate_dust_spot_market::test":
-        "the fixtures are base64 snapshots of mainnet accounts (User, SpotMarket / PerpMarket, Pyth oracles) that need "
-        "Drift's full zero-copy account layouts to decode, and they run at the snapshot's `now`, accruing interest "
-        "with the markets' borrow-rate curves (update_spot_market_cumulative_interest is not modelled)",
+        "each asserts only that liquidate_perp / liquidate_spot returns Ok(()) on base64 snapshots of mainnet accounts "
+        "(a User, the USDC and SOL SpotMarkets, a prediction PerpMarket, a Prelaunch oracle and Pyth pull "
+        "PriceUpdateV2 oracles); reproducing it needs a decoder for Drift's full zero-copy layouts (anchor "
+        "discriminator, every User / SpotMarket / PerpMarket / AMM field in order with its padding) and the oracle "
+        "accounts' layouts, the oracle validity of those Pyth prices (confidence, posted-slot delay) at the snapshot's "
+        "clock, and the interest accrual of update_spot_market_cumulative_interest through the markets' borrow-rate "
+        "curves up to the snapshot's `now` -- none of which is modelled; a partial decode would not be the upstream case",
     f"{C_LIQ}::liquidate_perp_pnl_for_deposit::successful_liquidation_pnl_transfer_to_cover_margin_shortage"
     "[market.amm.total_liquidation_fee], liquidate_isolated_perp_pnl_for_deposit::"
     "successful_liquidation_pnl_transfer_leaves_position_bankrupt[market.amm.total_liquidation_fee]":
@@ -1959,3 +1965,91 @@ def test_unhealthy_isolated_perp_doesnt_cause_cross_margin_liquidation():
     out = drift_spot.liquidate_perp_in_account(user, 0, BASE_PRECISION, **kw)
     assert out.user.spot_positions == user.spot_positions
     assert out.user.perp_positions[1] == user.perp_positions[1]
+
+
+# ============================================================================ controller/liquidation/tests.rs: liquidate_perp_with_fill
+# The four tests share one market: AMM reserves 100/100, sqrt_k 100, peg $100, step 0.01, tick 1, quote amount −$150,
+# oracle $100 (its TWAPs too: HistoricalOracleData::default_price); margin 10 % / 5 %, liquidator fee 1 %, IF fee 1 %.
+# USDC (market 0) as the tests set it (initial weight 1, interest 1e10). The user: USDC 4, a 1-base position at $100
+# (long or short). A maker (USDC 100) rests a post-only 0.5 limit at $100 placed at slot 99; the fill is at slot 100.
+# Maker tests: spread reserves 101/99 (bid) and 99/101 (ask), max_fill_reserve_fraction 100, max base reserve 0.
+# AMM tests: spread reserves 100/100, max_fill_reserve_fraction 1, max base reserve u64::MAX, min 0, no maker.
+# Oracle validity, an input to amm_can_fill_order: math/oracle.rs::oracle_validity without overrides flags every
+# delay as stale for immediate AMM fills, and as stale for low-risk ones once the delay exceeds 10 slots. The maker
+# tests' Pyth account leaves valid_slot 0 (delay 100); the AMM tests set it to the clock slot (delay 0).
+_FILL_R = drift_amm.AMM_RESERVE_PRECISION
+_FILL_MARKET = PerpMarket(margin_ratio_initial=1000, margin_ratio_maintenance=500,
+                          liquidator_fee=LIQUIDATION_FEE_PRECISION // 100, if_liquidation_fee=LIQUIDATION_FEE_PRECISION // 100,
+                          order_step_size=10000000)
+_FILL_USDC = SpotMarket(market_index=0, decimals=6, initial_asset_weight=SPOT_WEIGHT_PRECISION)
+
+
+def _fill_amm(with_amm: bool) -> drift_fill.FillAmm:
+    amm = drift_amm.AMM(base_asset_reserve=100 * _FILL_R, quote_asset_reserve=100 * _FILL_R, sqrt_k=100 * _FILL_R,
+                        peg_multiplier=100 * drift_amm.PEG_PRECISION, order_step_size=10000000, order_tick_size=1,
+                        quote_asset_amount=-150 * QUOTE_PRECISION, max_base_asset_reserve=2**64 - 1 if with_amm else 0,
+                        last_oracle_price=_P100, last_oracle_price_twap=_P100, last_oracle_price_twap_5min=_P100)
+    if with_amm:
+        return drift_fill.FillAmm(amm, 100 * _FILL_R, 100 * _FILL_R, 100 * _FILL_R, 100 * _FILL_R, max_fill_reserve_fraction=1)
+    return drift_fill.FillAmm(amm, 101 * _FILL_R, 99 * _FILL_R, 99 * _FILL_R, 101 * _FILL_R, max_fill_reserve_fraction=100)
+
+
+# (test fn, user long?, AMM test?, expected user (base, quote), maker (base, quote) or None, liquidator (base, quote),
+#  market.amm.total_liquidation_fee)
+LIQUIDATE_PERP_WITH_FILL = [
+    ("successful_liquidate_perp_with_fill_long", True, False, (640000000, -64396000), (360000000, -35992800), (0, 3600),
+     360000),
+    ("successful_liquidate_perp_with_fill_short", False, False, (-640000000, 63604000), (-360000000, 36007200), (0, 3600),
+     360000),
+    ("successful_liquidate_perp_with_fill_long_with_amm", True, True, (640000000, -64523715), None, (0, 3587), 358708),
+    ("successful_liquidate_perp_with_fill_short_with_amm", False, True, (-640000000, 63472500), None, (0, 3613), 361300),
+]
+
+
+@pytest.mark.parametrize("fn, long, with_amm, user_expected, maker_expected, liq_expected, if_total", LIQUIDATE_PERP_WITH_FILL,
+                         ids=[_src(C_LIQ, "liquidate_perp_with_fill::" + r[0]) for r in LIQUIDATE_PERP_WITH_FILL])
+def test_liquidate_perp_with_fill(fn, long, with_amm, user_expected, maker_expected, liq_expected, if_total):
+    sign, B, Q = (1 if long else -1), BASE_PRECISION, QUOTE_PRECISION
+    user = SpotAccount((drift.SpotPosition(0, 4 * SPOT_BALANCE_PRECISION),),
+                       (PerpPosition(base_asset_amount=sign * B, quote_asset_amount=-sign * 100 * Q,
+                                     quote_entry_amount=-sign * 100 * Q, quote_break_even_amount=-sign * 100 * Q),))
+    maker_dir = drift_amm.PositionDirection.LONG if long else drift_amm.PositionDirection.SHORT
+    makers = () if with_amm else (drift_fill.MakerOrder(
+        maker_dir, _P100, B // 2, PerpPosition(open_orders=1, open_bids=B // 2 if long else 0,
+                                               open_asks=0 if long else -B // 2),
+        quote_deposit=100 * Q, slot=99),)
+    fa = _fill_amm(with_amm)
+    mm = drift_amm.mm_oracle_price_data(0, 0, 0, drift_amm.OracleValidity.VALID,
+                                        drift_amm.OraclePriceData(price=_P100, delay=0 if with_amm else 100))
+    taker_order = drift_amm.Order(slot=100, direction=maker_dir)  # the liquidation order: opposite the position
+    amm_ok = drift_amm.amm_can_fill_order(drift_amm.AmmPerpMarket(amm=fa.amm), taker_order, 100,
+                                          drift_amm.FillMode.LIQUIDATION, 0,
+                                          drift_amm.StaleForAmm(immediate=True, low_risk=not with_amm),
+                                          drift_amm.user_can_skip_auction_duration(0, True), mm)
+    assert amm_ok == with_amm
+    out = drift_spot.liquidate_perp_with_fill_in_account(
+        user, 0, spot_markets={0: _FILL_USDC}, spot_prices={0: PRICE_PRECISION}, perp_markets={0: _FILL_MARKET},
+        perp_prices={0: _P100}, fill_amm=fa, amm_is_available=amm_ok, oracle_twap_5min=_P100, makers=makers, slot=100,
+        liquidation_margin_buffer_ratio=10, initial_pct_to_liquidate=LIQUIDATION_PCT_PRECISION, liquidation_duration=150)
+    p = out.user.perp_positions[0]
+    assert (p.base_asset_amount, p.quote_asset_amount) == user_expected
+    assert (p.open_orders, p.open_bids) == (0, 0)
+    if maker_expected is not None:
+        m = out.fill.makers[0].position
+        assert (m.base_asset_amount, m.quote_asset_amount) == maker_expected
+    f = out.fill.filler_position
+    assert (f.base_asset_amount, f.quote_asset_amount) == liq_expected
+    assert out.if_fee == if_total  # the market's total_liquidation_fee starts at 0
+
+
+def test_liquidate_perp_with_fill_no_fill_is_an_error():
+    """No maker and no AMM: Drift's LiquidationOrderFailedToFill (controller/liquidation.rs::liquidate_perp_with_fill)."""
+    user = SpotAccount((drift.SpotPosition(0, 4 * SPOT_BALANCE_PRECISION),),
+                       (PerpPosition(base_asset_amount=BASE_PRECISION, quote_asset_amount=-100 * QUOTE_PRECISION),))
+    with pytest.raises(Rejected) as e:
+        drift_spot.liquidate_perp_with_fill_in_account(
+            user, 0, spot_markets={0: _FILL_USDC}, spot_prices={0: PRICE_PRECISION}, perp_markets={0: _FILL_MARKET},
+            perp_prices={0: _P100}, fill_amm=_fill_amm(False), amm_is_available=False, oracle_twap_5min=_P100, slot=100,
+            liquidation_margin_buffer_ratio=10)
+    assert e.value.reason == "LiquidationOrderFailedToFill"
+

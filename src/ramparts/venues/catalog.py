@@ -61,14 +61,17 @@ VENUES: tuple[VenueEntry, ...] = (
                "high-leverage mode, the account margin calculation over spot and perp positions (cross and isolated, worst-case "
                "spot order fills, strict prices, custom ratios, margin-type configs, oracle validity, pools), place-order, "
                "withdrawal and spot-margin-trading checks; Drift's tests reproduced: math/margin 87/87, math/liquidation 28/28, "
-               "controller/liquidation 60/66, state/perp_market 16/16, math/amm 11/11, math/funding 4/4, math/bankruptcy 7/7; the "
+               "controller/liquidation 64/66, state/perp_market 16/16, math/amm 11/11, math/funding 4/4, math/bankruptcy 7/7; the "
                "liquidation maths (shortage cover, time-based fee, max pct, perp and spot IF fees, swap and transfer "
                "boundaries), liquidate_perp and resolve_perp_bankruptcy as pure functions, on one position or a whole account "
                "(cross and isolated modes), the spot-side liquidations (liquidate_spot, with swap, borrow for perp pnl, perp "
-               "pnl for deposit) over spot balances (ramparts.venues.drift_spot), the AMM's prices, trigger price, fill "
-               "permission and TWAPs (ramparts.venues.drift_amm), funding and its fee-pool cap",
+               "pnl for deposit) over spot balances (ramparts.venues.drift_spot), liquidate_perp_with_fill against makers and "
+               "the AMM (ramparts.venues.drift_fill), the AMM's prices, trigger price, fill permission and TWAPs "
+               "(ramparts.venues.drift_amm), funding and its fee-pool cap; in the engine: the rising liquidation fee and "
+               "the max percentage to liquidate over time",
                ("tests/test_venues.py", "tests/test_venue_drift_cases.py", "tests/test_venue_drift_amm_cases.py"), "drift",
-               ("liquidate_perp_with_fill: fills against makers and the AMM (order matching, auctions)",
+               ("liquidate_perp_with_fill: the AMM's JIT making, a second AMM fill, maker orders other than post-only "
+                "fixed-price limits (refused with InvalidInput); referrers, fee statistics",
                 "liquidate_dust_*: mainnet account snapshots (base64 account layouts) accruing interest through rate curves; "
                 "spot interest accrual is not modelled",
                 "fuel bonuses; the oracle's stable-coin staleness and data-point rules",

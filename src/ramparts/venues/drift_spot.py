@@ -12,7 +12,9 @@ Reproduces, in Drift's units (token amounts in each market's decimals, scaled ba
   ``liquidate_perp_pnl_for_deposit`` (negative perp pnl taken over for a deposit, cross or isolated),
   ``liquidate_perp`` over a multi-position account (:func:`liquidate_perp_in_account`, the flow's one home: the
   transfer is :func:`ramparts.venues.drift.liquidate_perp`, and :func:`ramparts.venues.drift.liquidate_perp_account`
-  adapts a one-position account to it) and the account side of ``resolve_perp_bankruptcy``, on a
+  adapts a one-position account to it), ``liquidate_perp_with_fill`` (the position closed by a liquidation order
+  filled against makers and the AMM, :func:`liquidate_perp_with_fill_in_account`; the fill is
+  :mod:`ramparts.venues.drift_fill`) and the account side of ``resolve_perp_bankruptcy``, on a
   :class:`SpotAccount` (spot and perp positions plus the liquidation status fields of ``state/user.rs::User``);
 * ``state/liquidation_mode.rs``: the cross and isolated perp liquidation modes (which calculation, status flags
   and orders a liquidation works on) and ``math/margin.rs::calculate_user_safest_position_tiers``.
@@ -43,12 +45,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ramparts.errors import InvalidInput, Rejected
+from ramparts.venues import drift_fill
 from ramparts.venues.drift import (
     LIQUIDATION_FEE_PRECISION,
     LIQUIDATION_PCT_PRECISION,
     PERCENTAGE_PRECISION,
     QUOTE_PRECISION,
     SPOT_WEIGHT_PRECISION,
+    U64_MAX,
     U128_MAX,
     AssetTier,
     ContractTier,
@@ -60,23 +64,32 @@ from ramparts.venues.drift import (
     PerpPosition,
     SpotMarket,
     SpotPosition,
+    _add_quote,
     _nonneg,
     _price_of,
     account_margin,
     asset_transfer_for_liability_transfer,
+    base_asset_amount_to_cover_margin_shortage,
+    base_asset_value,
     contract_tier_is_as_safe_as,
     is_cross_margin_bankrupt,
     is_isolated_margin_bankrupt,
     liability_transfer_implied_by_asset_amount,
     liability_transfer_to_cover_margin_shortage,
     liquidate_perp,
+    liquidation_fee,
     liquidation_multiplier,
+    liquidation_order_limit_price,
+    max_liquidation_fee,
     max_pct_to_liquidate,
     oracle_valid_for_liquidate,
+    perp_if_fee,
+    perp_margin_ratio,
     resolve_perp_bankruptcy,
     settle_funding_payment,
     spot_if_fee,
     spot_token_amount,
+    standardize_base_asset_amount_ceil,
     token_value,
     unrealized_asset_weight,
     validate_swap_within_liquidation_boundaries,
@@ -84,8 +97,8 @@ from ramparts.venues.drift import (
 )
 
 __all__ = [
-    "AccountPerpLiquidation", "CrossMarginLiquidatePerpMode", "IsolatedMarginLiquidatePerpMode", "SpotAccount", "SpotAccountLiquidation",
-    "get_perp_liquidation_mode", "liquidate_borrow_for_perp_pnl", "liquidate_perp_in_account", "liquidate_perp_pnl_for_deposit",
+    "AccountPerpFillLiquidation", "AccountPerpLiquidation", "CrossMarginLiquidatePerpMode", "IsolatedMarginLiquidatePerpMode", "SpotAccount", "SpotAccountLiquidation",
+    "get_perp_liquidation_mode", "liquidate_borrow_for_perp_pnl", "liquidate_perp_in_account", "liquidate_perp_with_fill_in_account", "liquidate_perp_pnl_for_deposit",
     "liquidate_spot", "liquidate_spot_with_swap_begin", "liquidate_spot_with_swap_end", "oracle_too_divergent_with_twap_5min", "resolve_perp_bankruptcy_account", "safest_position_tiers", "spot_balance",
     "update_spot_balances",
 ]
@@ -941,6 +954,29 @@ class AccountPerpLiquidation:
     margin_shortage: int = 0
 
 
+def _perp_liquidation_begin(env: _Env, user: SpotAccount, market_index: int, liquidator_position: PerpPosition | None):
+    """The start shared by ``liquidate_perp`` and ``liquidate_perp_with_fill``: the position's liquidation mode,
+    funding settled on the user's and the liquidator's position, then :func:`_begin` with the market tracked
+    (``PositionDoesntHaveOpenPositionOrOrders`` before entering). Returns ``(user, liquidator_position, mode,
+    calculation or None, freed)``."""
+    mode = get_perp_liquidation_mode(user, market_index)
+    if market_index not in env.perp_markets or market_index not in env.perp_prices:
+        raise InvalidInput("perp_markets", f"no market or price for perp market {market_index}")
+    market = env.perp_markets[market_index]
+    i = user.perp_index(market_index)
+    if i is not None:
+        user = _set_perp(user, i, settle_funding_payment(user.perp_positions[i], market)[0])
+    if liquidator_position is not None:
+        liquidator_position = settle_funding_payment(liquidator_position, market)[0]
+
+    def has_position(u: SpotAccount) -> None:
+        if i is None or not (u.perp_positions[i].is_open_position or u.perp_positions[i].has_open_order):
+            raise Rejected("PositionDoesntHaveOpenPositionOrOrders", "no position or order in the market")
+
+    user, calc, freed = _begin(env, user, None, ("perp", market_index), mode=mode, check=has_position)
+    return user, liquidator_position, mode, calc, freed
+
+
 def liquidate_perp_in_account(user: SpotAccount, market_index: int, liquidator_max_base_asset_amount: int, *,
                               spot_markets, spot_prices, perp_markets, perp_prices, slot: int = 0,
                               limit_price: int | None = None, liquidation_margin_buffer_ratio: int,
@@ -963,25 +999,13 @@ def liquidate_perp_in_account(user: SpotAccount, market_index: int, liquidator_m
     The liquidator's own margin check and the oracle guards are the caller's."""
     env = _env(spot_markets, perp_markets, spot_prices, perp_prices, slot, liquidation_margin_buffer_ratio,
                initial_pct_to_liquidate, liquidation_duration)
-    mode = get_perp_liquidation_mode(user, market_index)
+    user, liquidator_position, mode, calc, freed = _perp_liquidation_begin(env, user, market_index, liquidator_position)
+    if calc is None:
+        return AccountPerpLiquidation(user, None, freed)
     isolated = isinstance(mode, IsolatedMarginLiquidatePerpMode)
-    if market_index not in env.perp_markets or market_index not in env.perp_prices:
-        raise InvalidInput("perp_markets", f"no market or price for perp market {market_index}")
     market, price = env.perp_markets[market_index], env.perp_prices[market_index]
     quote_price = _price_of(env.spot_prices, QUOTE_SPOT_MARKET_INDEX, "spot_prices")[0]
     i = user.perp_index(market_index)
-    if i is not None:
-        user = _set_perp(user, i, settle_funding_payment(user.perp_positions[i], market)[0])
-    if liquidator_position is not None:
-        liquidator_position = settle_funding_payment(liquidator_position, market)[0]
-
-    def has_position(u: SpotAccount) -> None:
-        if i is None or not (u.perp_positions[i].is_open_position or u.perp_positions[i].has_open_order):
-            raise Rejected("PositionDoesntHaveOpenPositionOrOrders", "no position or order in the market")
-
-    user, calc, freed = _begin(env, user, None, ("perp", market_index), mode=mode, check=has_position)
-    if calc is None:
-        return AccountPerpLiquidation(user, None, freed)
     view = mode.view(calc)
     if user.perp_positions[i].base_asset_amount == 0:
         return AccountPerpLiquidation(user, None, freed, view.margin_shortage if view.margin_buffer else 0)
@@ -1001,3 +1025,100 @@ def liquidate_perp_in_account(user: SpotAccount, market_index: int, liquidator_m
     user = mode.add_freed(user, step)
     user = mode.exit(user) if liq.covers_margin_shortage else mode.settle_bankruptcy(user)
     return AccountPerpLiquidation(user, liq, freed + step, shortage)
+
+
+@dataclass(frozen=True)
+class AccountPerpFillLiquidation:
+    """One ``liquidate_perp_with_fill`` call on a :class:`SpotAccount`: the user after it, the order's fill (None
+    when the call ended before placing one), the insurance-fund fee the user paid on the fill's quote (the market's
+    ``total_liquidation_fee`` increment), the margin freed, the buffered shortage the order was sized on, the
+    order's size and limit price, and the IF fee rate (1e6)."""
+
+    user: SpotAccount
+    fill: drift_fill.PerpFill | None
+    if_fee: int = 0
+    margin_freed: int = 0
+    margin_shortage: int = 0
+    base_asset_amount: int = 0
+    limit_price: int = 0
+    if_fee_rate: int = 0
+
+
+def liquidate_perp_with_fill_in_account(user: SpotAccount, market_index: int, *, spot_markets, spot_prices, perp_markets,
+                                        perp_prices, fill_amm, amm_is_available: bool, oracle_twap_5min: int,
+                                        makers=(), slot: int = 0, liquidation_margin_buffer_ratio: int,
+                                        initial_pct_to_liquidate: int = LIQUIDATION_PCT_PRECISION,
+                                        liquidation_duration: int = 0,
+                                        liquidator_position: PerpPosition | None = None,
+                                        **fee_kwargs) -> AccountPerpFillLiquidation:
+    """``controller/liquidation.rs::liquidate_perp_with_fill`` @0ae3e3b: instead of the liquidator taking the
+    position over at the oracle, the user's position is closed by a reduce-only limit order filled against
+    ``makers`` (:class:`ramparts.venues.drift_fill.MakerOrder`) and the AMM (``fill_amm``,
+    :class:`ramparts.venues.drift_fill.FillAmm`), the liquidator being the filler::
+
+        settle funding; margin check / leave / enter / cancel orders (as liquidate_perp, the market tracked)
+        stop       when no base is left; PriceBandsBreached when the oracle is ≥ 50 % off its 5-min TWAP
+        ratio      = maintenance ratio of |base| (user's high-leverage mode) + buffer
+        if_rate    = perp_if_fee(tracked shortage, |base|, ratio, market liquidator_fee, price, quote price)
+        to_cover   = ceil_step(base_asset_amount_to_cover_margin_shortage(shortage, ratio, liquidator_fee, if_rate))
+        base       = ceil_step(min(|base|, max(to_cover · max_pct / 1e4, all of it if worth ≤ $50)))  (0 → stop)
+        limit      = oracle ∓ oracle · get_liquidation_fee(liquidator_fee, max fee, last_active_slot, slot) / 1e6
+        fill       = drift_fill.fill_liquidation_order(...)   (nothing filled → LiquidationOrderFailedToFill)
+        if_fee     = fill quote · if_rate / 1e6, paid from the user's quote (and break-even) to the IF
+        freed     += shortage − mode's shortage after; leave if the buffered requirement is met, else bankrupt
+                     if only losses remain
+
+    ``fee_kwargs`` go to :func:`ramparts.venues.drift_fill.fill_liquidation_order` (fee tiers, filler rewards).
+    The user's remaining order is cancelled, so its open orders, bids and asks in the market end at 0. Not
+    modelled: the liquidator's pool / bankruptcy checks, paused operations, ``update_amm_and_check_validity``
+    (the AMM's oracle / TWAP update before the fill), settlement-price markets, ``place_perp_order``'s order
+    validation."""
+    env = _env(spot_markets, perp_markets, spot_prices, perp_prices, slot, liquidation_margin_buffer_ratio,
+               initial_pct_to_liquidate, liquidation_duration)
+    user, liquidator_position, mode, calc, freed = _perp_liquidation_begin(env, user, market_index, liquidator_position)
+    if calc is None:
+        return AccountPerpFillLiquidation(user, None, margin_freed=freed)
+    market, price = env.perp_markets[market_index], env.perp_prices[market_index]
+    quote_price = _price_of(env.spot_prices, QUOTE_SPOT_MARKET_INDEX, "spot_prices")[0]
+    i = user.perp_index(market_index)
+    view = mode.view(calc)
+    position = user.perp_positions[i]
+    if position.base_asset_amount == 0:
+        return AccountPerpFillLiquidation(user, None, margin_freed=freed)
+    if oracle_too_divergent_with_twap_5min(price, oracle_twap_5min):
+        raise Rejected("PriceBandsBreached", "oracle too divergent from its 5-min TWAP")
+    user_base, step = abs(position.base_asset_amount), market.order_step_size
+    ratio = perp_margin_ratio(market, user_base, MarginRequirementType.MAINTENANCE, user.high_leverage_mode)
+    ratio += env.buffer
+    shortage = view.margin_shortage
+    if_rate = perp_if_fee(calc.tracked_market_margin_shortage(shortage), user_base, ratio, market.liquidator_fee, price,
+                          quote_price, market.if_liquidation_fee)
+    to_cover = standardize_base_asset_amount_ceil(
+        base_asset_amount_to_cover_margin_shortage(shortage, ratio, market.liquidator_fee, if_rate, price, quote_price),
+        step)
+    allowed = to_cover * mode.max_pct(env, user, shortage) // LIQUIDATION_PCT_PRECISION
+    if allowed > U64_MAX:
+        raise Rejected("CastingFailure", "base asset amount allowed overflows u64")
+    summary = dict(margin_freed=freed, margin_shortage=shortage, if_fee_rate=if_rate)
+    if allowed == 0:
+        return AccountPerpFillLiquidation(user, None, **summary)
+    min_base = 0 if base_asset_value(user_base, price) > 50 * QUOTE_PRECISION else user_base
+    base = standardize_base_asset_amount_ceil(min(user_base, max(allowed, min_base)), step)
+    long = position.base_asset_amount > 0
+    fee_rate = liquidation_fee(market.liquidator_fee, max_liquidation_fee(market), user.last_active_slot, env.slot)
+    limit = liquidation_order_limit_price(price, long, fee_rate)
+    fill = drift_fill.fill_liquidation_order(
+        position, drift_fill.SHORT if long else drift_fill.LONG, base, limit, market=market, fill_amm=fill_amm,
+        oracle_price=price, oracle_twap_5min=oracle_twap_5min, makers=makers, amm_is_available=amm_is_available,
+        order_slot=env.slot, slot=env.slot, filler_position=liquidator_position,
+        high_leverage_mode=user.high_leverage_mode,
+        twap_5min_percent_divergence=MAX_ORACLE_TWAP_5MIN_PERCENT_DIVERGENCE, **fee_kwargs)
+    if fill.base_asset_amount == 0:
+        raise Rejected("LiquidationOrderFailedToFill", "the liquidation order did not fill")
+    if_fee = fill.quote_asset_amount * if_rate // LIQUIDATION_FEE_PRECISION
+    user = _set_perp(user, i, _no_orders(_add_quote(fill.user_position, -if_fee)))
+    step_freed = max(shortage - mode.view(env.margin(user)).margin_shortage, 0)
+    user = mode.add_freed(user, step_freed)
+    after = mode.view(env.margin(user))
+    user = mode.exit(user) if after.meets_margin_requirement_with_buffer else mode.settle_bankruptcy(user)
+    return AccountPerpFillLiquidation(user, fill, if_fee, freed + step_freed, shortage, base, limit, if_rate)
