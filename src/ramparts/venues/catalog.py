@@ -89,16 +89,19 @@ VENUES: tuple[VenueEntry, ...] = (
                "auction (solvent bid price, max fraction with reserved cash, liquidator fee, termination and conversion, the "
                "insolvent bid from min(MtM, 0) to MM paid by the security module, socialised shortfall, withdrawal block); "
                "the SRM's setters' bounds, whitelist, OI fees, trade check (bypass, no negative cash, account size, trusted "
-               "assessor) and settlement. Upstream SRM cases: Portfolio_Cases 42/42, Cases 28/28, Option 33/34, Perp 14/15, "
-               "Misc 10/10, MutiAsset 11/12",
+               "assessor) and settlement; PMRM_2's manager (PMRMManager: settings and bounds, collateral assets, the trade check, "
+               "OI fees, settlement). Upstream cases: SRM Portfolio_Cases 42/42, Cases 28/28, Option 33/34, Perp 14/15, "
+               "Misc 10/10, MutiAsset 11/12; PMRM_2 PortfolioCasesNEW 138/138, EdgeCases 11/12, Admin 6/6, Settle 5/6, "
+               "OIFee 1/1, BaseAsset 1/4; SVI 8/8; auction Solvent 32/33, Insolvent 11/13",
                ("tests/test_venues.py", "tests/test_venue_derive_cases.py", "tests/test_option_margin.py",
                 "tests/test_venue_derive_pmrm_cases.py", "tests/test_venue_derive_auction_cases.py"), "derive",
                ("Black-76/SVI from lyra-utils 1ca255d/3c9e344/759e962, not the derive-utils 8f6962c v2-core pins (not stored)",
                 "PMRM_2 portfolio cases are float64 model values: reproduced within upstream's 1e-8 (observed ≤ 1.3e-10), not to "
                 "the wei",
-                "PMRM_2 account layer (account size, caps, OI fees, settlement, PMRM_2_1 lib override)",
-                "auction access control, perp settlement on bid and the portfolio transfer (executeBid); the security module "
-                "as upstream's MockSM",
+                "PMRM_2 per-manager asset caps (BaseAsset deposit / withdraw past cap / transfer), manager-data processing, "
+                "the PMRM_2_1 lib override",
+                "auction access control (bidder ownership, un-whitelisted managers), the portfolio transfer (executeBid); "
+                "the security module as upstream's MockSM",
                 "SRM owner-only access control (testViewerSetter, testCannotSetPerpMarginRequirementFromNonOwner), oracle "
                 "updates in manager data (testPassMultipleManagerData); SubAccounts balances are the caller's"),
                ("da_insolvent_bid_price: what the insurance fund pays a keeper buying an insolvent account "
