@@ -10,7 +10,8 @@ venue's stream from JetStream in order, each event's requests carrying determini
 * the fund shard dying right after it executed an insurance draw, before journaling or answering it
   (``--crash-after draw:N``: the request between its arrival and its grant);
 * the coordinator itself abandoned half-way and a new one started, which consumes the stream from its
-  first message (the shards answer what they served from their journals);
+  first message (the shards answer what they served from their journals), or, with its own state,
+  from its last snapshot, publishing every effect and refusal notice exactly once;
 * the NATS server killed with SIGKILL and started again on its file store mid-stream;
 * every shard run as a primary with a hot standby (``--failover``): primaries of a shard and of the
   fund shard killed mid-stream, each standby taking over when the lease expires.
@@ -32,6 +33,8 @@ import pytest
 
 nats = pytest.importorskip("nats", reason="nats-py is in the test extra: pip install -e '.[test]'")
 
+from ramparts.bus import ensure_streams  # noqa: E402
+from ramparts.bus.protocol import Subjects  # noqa: E402
 from ramparts.bus.server import NatsServer, find_nats_server  # noqa: E402
 from ramparts.engine import Engine  # noqa: E402
 from ramparts.shard import venue_view  # noqa: E402
@@ -254,3 +257,53 @@ def test_hot_standbys_take_over_killed_shard_primaries(server, tmp_path):
             p.kill()
             p.wait()
         v.close()
+
+
+def _stream_bodies(url: str, stream: str) -> list[dict]:
+    async def read():
+        nc = await nats.connect(url)
+        js = nc.jetstream(timeout=5)
+        info = await js.stream_info(stream)
+        out = [json.loads((await js.get_msg(stream, q)).data) for q in range(info.state.first_seq, info.state.last_seq + 1)]
+        await nc.close()
+        return out
+
+    return asyncio.run(read())
+
+
+def test_a_coordinator_with_a_state_restarts_from_its_snapshot_and_publishes_each_effect_once(server, tmp_path):
+    """The coordinator keeps its cursor and a snapshot every 40 events and publishes effects and refusal
+    notices; abandoned after 110 events, a new one restores the snapshot at 80, applies 81..110 again
+    (answered from the shards' journals, not published again) and goes on. The effects stream holds
+    every effect of one engine once, in order, with the engine's event sequence; the dead-letter stream
+    one notice per refusal."""
+    subjects = Subjects(PREFIX, "VENUE")
+    state = str(tmp_path / "coordinator.db")
+
+    async def streams():  # a 100 ms duplicate window (the least): a second publish of an effect would be stored, not dropped
+        nc = await nats.connect(server.url)
+        await ensure_streams(nc.jetstream(timeout=5), subjects, duplicate_window_s=0.1)
+        await nc.close()
+
+    asyncio.run(streams())
+    v = Venue(server, tmp_path)
+    try:
+        first = v.cluster.consume(STREAM, 110, state=state, effects=subjects, snapshot_every=40)
+        assert [_json(o) for o in first] == REF_OUTCOMES[:110]
+        v.cluster = BusCluster(N, server.url, prefix=PREFIX)
+        time.sleep(0.3)
+        rest = v.cluster.consume(STREAM, len(EVENTS), state=state, effects=subjects, snapshot_every=40)
+        assert len(rest) == len(EVENTS) - 80  # from the snapshot at 80
+        v.check([_json(o) for o in first[:80]] + rest)
+    finally:
+        v.close()
+    want, seq = [], 0
+    for o in REF_OUTCOMES:
+        if o[0] == "ok":
+            seq += 1
+            want += [(seq, i, f) for i, f in enumerate(o[1])]
+    got = [[b["seq"], b["index"], b["effect"]] for b in _stream_bodies(server.url, subjects.effects_stream)]
+    assert got == _json(want), "effects missing, repeated or out of order"
+    notices = [b for b in _stream_bodies(server.url, subjects.dlq_stream)]
+    assert sorted(b["stream_seq"] for b in notices) == [k + 1 for k, o in enumerate(REF_OUTCOMES) if o[0] == "refused"]
+    assert all(b["message"] == REF_OUTCOMES[b["stream_seq"] - 1][3] for b in notices)

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ramparts.bus.protocol import Subjects
 from ramparts.engine import events as ev
 from ramparts.engine.engine import Engine
 from ramparts.errors import InvalidInput, JournalCorrupt, RampartsError, Rejected, UnknownEntity
@@ -61,7 +62,7 @@ from ramparts.shard.cluster import (
     engine_view,
     merge_effects,
 )
-from ramparts.shard.log import RequestLog
+from ramparts.shard.log import CoordinatorState, RequestLog
 
 log = logging.getLogger("ramparts.shard")
 
@@ -572,32 +573,101 @@ class BusCluster(Router):
         books = [{int(i): v for i, v in self.call(k, "reconcile")} for k in range(self.n_shards + 1)]
         check_netting(books)
 
-    def consume(self, stream: str, count: int, timings: list[float] | None = None) -> list[tuple]:
-        """Apply the first ``count`` events of JetStream ``stream`` in stream order, event ``s`` under the
-        key ``s<s>``; per event ``("ok", effects)`` or ``("refused", type, code, message)``.
+    def consume(self, stream: str, count: int, timings: list[float] | None = None, *, state: str | None = None,
+                effects: Subjects | None = None, snapshot_every: int = 1000) -> list[tuple]:
+        """Apply events ``1 .. count`` of JetStream ``stream`` in stream order, event ``s`` under the key
+        ``s<s>``; per event applied here ``("ok", effects)`` or ``("refused", type, code, message)``.
 
-        The shards' journals are the truth of what was applied, so a coordinator keeps no cursor: one
-        started again (after a crash) consumes from the stream's first message, and every request it
-        repeats is answered from the shards' journals, not applied again (:mod:`ramparts.shard.log`).
-        ``timings``: each event's seconds from read to outcome are appended to it."""
+        The shards' journals are the truth of what was applied: every request this coordinator repeats is
+        answered from them, not applied again (:mod:`ramparts.shard.log`). Without ``state`` the
+        coordinator keeps nothing and consumes from the stream's first message. With ``state`` (a SQLite
+        file, :class:`~ramparts.shard.log.CoordinatorState`) it restores its last snapshot and consumes
+        from there (snapshots every ``snapshot_every`` events), and returns the outcomes of the events
+        after the snapshot. With ``effects`` each event's effects are published to ``P.fx.<kind>`` and
+        each refusal to ``P.dlq.refused`` (the messages of ``ramparts run``, :mod:`ramparts.bus.protocol`,
+        ``seq`` the venue's event sequence), each message stored by JetStream before the next event, and
+        never twice: the cursor moves after the publishing, and the events a restart applies again up to
+        the cursor are not published again. ``timings``: each event's seconds from read to outcome."""
         import time
 
+        from ramparts.bus.protocol import DeadLetter, dead_letter_message, effect_message
+
         js = self.nc.jetstream(timeout=2)
+        if effects is not None:
+            from ramparts.bus.runner import ensure_streams
+
+            self._run(ensure_streams(js, effects))  # the effects and dead-letter streams, if missing
+        keeper = CoordinatorState(state) if state is not None else None
+        published = start = 0
+        if keeper is not None:
+            published, start, blob = keeper.load(stream)
+            if blob is not None:
+                self._restore(blob)
         out: list[tuple] = []
-        self.progress = 0
-        for sseq in range(1, count + 1):
-            m = self._read(js, stream, sseq)
-            t0 = time.perf_counter()
-            try:
-                out.append(("ok", self.apply(json.loads(m.data), key=f"s{sseq}")))
-            except ShardUnreachable:
-                raise
-            except RampartsError as exc:
-                out.append(("refused", type(exc).__name__, getattr(exc, "reason", getattr(exc, "field", None)), str(exc)))
-            if timings is not None:
-                timings.append(time.perf_counter() - t0)
-            self.progress = sseq
+        self.progress = start
+        try:
+            for sseq in range(start + 1, count + 1):
+                m = self._read(js, stream, sseq)
+                t0 = time.perf_counter()
+                error = None
+                try:
+                    fx = self.apply(json.loads(m.data), key=f"s{sseq}")
+                    out.append(("ok", fx))
+                except ShardUnreachable:
+                    raise
+                except RampartsError as exc:
+                    error = exc
+                    out.append(("refused", type(exc).__name__, getattr(exc, "reason", getattr(exc, "field", None)), str(exc)))
+                if effects is not None and sseq > published:
+                    if error is None:
+                        msgs = [effect_message(effects, seq=self.seq, index=i, ts=self.time_ns, event_kind=json.loads(m.data)["kind"],
+                                               stream_seq=sseq, effect=f) for i, f in enumerate(fx)]
+                    else:
+                        msgs = [dead_letter_message(effects, DeadLetter.from_error(error), stream=stream, stream_seq=sseq,
+                                                    subject=m.subject, data=m.data)]
+                    self._publish(js, msgs)
+                if keeper is not None and sseq > published:
+                    snap = (sseq, self._snapshot()) if snapshot_every and sseq % snapshot_every == 0 else None
+                    keeper.advance(stream, sseq, snap)
+                if timings is not None:
+                    timings.append(time.perf_counter() - t0)
+                self.progress = sseq
+        finally:
+            if keeper is not None:
+                keeper.close()
         return out
+
+    def _publish(self, js, messages: list[tuple[str, bytes, dict]]) -> None:
+        """Store ``messages`` in JetStream (a copy within the duplicate window is dropped by its id), trying
+        again while the server is unreachable (for ``RETRY_S``)."""
+        import time
+
+        deadline = time.monotonic() + RETRY_S
+        for subject, data, headers in messages:
+            while True:
+                try:
+                    self._run(js.publish(subject, data, headers=headers))
+                    break
+                except Exception as exc:  # noqa: BLE001 - timeouts and a reconnecting connection
+                    if time.monotonic() > deadline:
+                        raise ShardUnreachable(f"cannot publish to {subject} for {RETRY_S:g} s: {exc}") from exc
+                    time.sleep(0.1)
+
+    def _snapshot(self) -> bytes:
+        """The coordinator's state: the directory engine, the routing table, the clocks."""
+        import base64
+
+        return json.dumps({"local": base64.b64encode(self.local.snapshot()).decode("ascii"), "pins": self.directory.pins,
+                           "owner_of": self.owner_of, "time_ns": self.time_ns, "seq": self.seq}).encode()
+
+    def _restore(self, blob: bytes) -> None:
+        import base64
+
+        d = json.loads(blob)
+        self.local = Engine.restore(base64.b64decode(d["local"]))
+        self.directory.pins = dict(d["pins"])
+        self.owner_of = list(d["owner_of"])
+        self.time_ns, self.seq = d["time_ns"], d["seq"]
 
     def _read(self, js, stream: str, sseq: int):
         """Message ``sseq`` of ``stream``, read again while the server is unreachable (for ``RETRY_S``)."""

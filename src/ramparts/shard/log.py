@@ -107,4 +107,52 @@ class RequestLog:
             self._db = None
 
 
-__all__ = ["RequestLog", "Served"]
+class CoordinatorState:
+    """The coordinator's own journal (one row): how far it has applied and published the input stream
+    (``applied``: every event through it is applied and its effects published), and a snapshot of its
+    state (the directory engine, routing table and clocks) taken at ``snap_seq``. A restarted
+    coordinator restores the snapshot and consumes from ``snap_seq + 1``; the events up to ``applied``
+    are answered from the shards' journals and not published again."""
+
+    def __init__(self, path: str, durability: str = "normal"):
+        if durability not in ("full", "normal"):
+            raise InvalidInput("durability", f"{durability!r} is not one of full, normal")
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={durability.upper()}")
+        db.execute("CREATE TABLE IF NOT EXISTS coordinator (one INTEGER PRIMARY KEY CHECK (one = 1), stream TEXT NOT NULL,"
+                   " applied INTEGER NOT NULL, snap_seq INTEGER NOT NULL, snap BLOB)")
+        self._db = db
+
+    def load(self, stream: str) -> tuple[int, int, bytes | None]:
+        """``(applied, snap_seq, snapshot)`` for ``stream`` (``(0, 0, None)`` at the start); a state kept
+        for another stream is refused."""
+        row = self._db.execute("SELECT stream, applied, snap_seq, snap FROM coordinator").fetchone()
+        if row is None:
+            return 0, 0, None
+        if row[0] != stream:
+            raise InvalidInput("stream", f"the coordinator's state follows stream {row[0]}, not {stream}")
+        return row[1], row[2], None if row[3] is None else bytes(row[3])
+
+    def advance(self, stream: str, applied: int, snapshot: tuple[int, bytes] | None = None) -> None:
+        """Record that every event through ``applied`` is applied and published (and, with ``snapshot``,
+        the coordinator's state at its seq), in one transaction."""
+        if snapshot is None:
+            cur = self._db.execute("UPDATE coordinator SET applied = ? WHERE stream = ? AND applied < ?", (applied, stream, applied))
+            if cur.rowcount == 1:
+                return
+            if self._db.execute("SELECT 1 FROM coordinator").fetchone() is not None:
+                raise InvalidInput("applied", f"the coordinator's cursor moves forward only (to {applied})")
+            self._db.execute("INSERT INTO coordinator (one, stream, applied, snap_seq, snap) VALUES (1, ?, ?, 0, NULL)",
+                             (stream, applied))
+            return
+        seq, blob = snapshot
+        self._db.execute("INSERT INTO coordinator (one, stream, applied, snap_seq, snap) VALUES (1, ?, ?, ?, ?) "
+                         "ON CONFLICT (one) DO UPDATE SET applied = excluded.applied, snap_seq = excluded.snap_seq, "
+                         "snap = excluded.snap", (stream, applied, seq, blob))
+
+    def close(self) -> None:
+        self._db.close()
+
+
+__all__ = ["CoordinatorState", "RequestLog", "Served"]
