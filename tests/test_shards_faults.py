@@ -14,7 +14,10 @@ venue's stream from JetStream in order, each event's requests carrying determini
   from its last snapshot, publishing every effect and refusal notice exactly once;
 * the NATS server killed with SIGKILL and started again on its file store mid-stream;
 * every shard run as a primary with a hot standby (``--failover``): primaries of a shard and of the
-  fund shard killed mid-stream, each standby taking over when the lease expires.
+  fund shard killed mid-stream, each standby taking over when the lease expires;
+* a redelivery storm: every request, the coordinator's and the shards' own, sent twice;
+* a slow shard: its first tick takes longer than a caller waits, so the request is sent again while
+  the shard is still serving it.
 
 After each, every event's outcome (effects in order, or the same refusal) equals one in-process
 :class:`~ramparts.engine.Engine`'s, the per-account view is equal, and the clearing nets to zero.
@@ -83,9 +86,11 @@ def journaled(path: str) -> int:
 class Venue:
     """The shard processes (each on its journal) and a coordinator consuming on a thread."""
 
-    def __init__(self, srv: NatsServer, tmp_path, crash_after: dict[int, str] | None = None, failover: bool = False):
+    def __init__(self, srv: NatsServer, tmp_path, crash_after: dict[int, str] | None = None, failover: bool = False,
+                 extra: dict[int, list[str]] | None = None):
         self.srv, self.tmp = srv, tmp_path
         self.procs: dict[int, subprocess.Popen] = {}
+        self.extra = extra or {}
         for k in range(N + 1):
             self.start(k, (crash_after or {}).get(k), failover=failover)
         self.cluster = BusCluster(N, srv.url, prefix=PREFIX)
@@ -104,7 +109,7 @@ class Venue:
             cmd += ["--crash-after", crash_after]
         if failover:
             cmd += ["--failover", "--lease-ttl", str(TTL)]
-        self.procs[k] = p = subprocess.Popen(cmd)
+        self.procs[k] = p = subprocess.Popen(cmd + self.extra.get(k, []))
         return p
 
     def kill(self, k: int) -> None:
@@ -307,3 +312,21 @@ def test_a_coordinator_with_a_state_restarts_from_its_snapshot_and_publishes_eac
     notices = [b for b in _stream_bodies(server.url, subjects.dlq_stream)]
     assert sorted(b["stream_seq"] for b in notices) == [k + 1 for k, o in enumerate(REF_OUTCOMES) if o[0] == "refused"]
     assert all(b["message"] == REF_OUTCOMES[b["stream_seq"] - 1][3] for b in notices)
+
+
+def test_a_redelivery_storm_every_request_twice(server, tmp_path):
+    v = Venue(server, tmp_path, extra={k: ["--storm"] for k in range(N + 1)})
+    try:
+        v.cluster.caller.storm = True
+        v.check(v.cluster.consume(STREAM, len(EVENTS)))
+    finally:
+        v.close()
+
+
+def test_a_slow_shard_is_asked_again_while_it_serves(server, tmp_path):
+    v = Venue(server, tmp_path, extra={1: ["--slow", "tick_open:2.6"]})
+    try:
+        v.check(v.cluster.consume(STREAM, len(EVENTS)))
+        assert v.cluster.caller.retries >= 1  # the coordinator's attempt timed out and the request went again
+    finally:
+        v.close()

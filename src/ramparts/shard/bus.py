@@ -120,6 +120,10 @@ class _Caller:
 
     def __init__(self, nc, loop: asyncio.AbstractEventLoop, prefix: str):
         self.nc, self.loop, self.prefix = nc, loop, prefix
+        #: The fault of a redelivery storm (tests): every request with an id sent twice.
+        self.storm = False
+        #: Requests sent again after no answer (an attempt timed out, or nobody served the subject).
+        self.retries = 0
 
     def call(self, k: int, op: str, **args):
         return _result(self.call_raw(k, op, None, args))
@@ -140,6 +144,8 @@ class _Caller:
             fut = asyncio.run_coroutine_threadsafe(self.nc.request(subject, data, timeout=TIMEOUT_S), self.loop)
             return json.loads(fut.result(TIMEOUT_S + 5).data)
         deadline = time.monotonic() + RETRY_S
+        if self.storm:  # a copy first, its answer dropped: the request itself is then answered from the journal
+            asyncio.run_coroutine_threadsafe(self.nc.publish(subject, data, reply=self.nc.new_inbox()), self.loop).result(5)
         while True:
             fut = asyncio.run_coroutine_threadsafe(self.nc.request(subject, data, timeout=ATTEMPT_S), self.loop)
             try:
@@ -147,6 +153,7 @@ class _Caller:
             except (NoRespondersError, NatsTimeout, TimeoutError) as exc:
                 if time.monotonic() > deadline:
                     raise ShardUnreachable(f"shard {k} did not answer {op} ({rid}) for {RETRY_S:g} s") from exc
+                self.retries += 1
                 if isinstance(exc, NoRespondersError):
                     time.sleep(0.05)
             except Exception as exc:  # noqa: BLE001 - the connection reconnecting (the server restarting)
@@ -251,11 +258,16 @@ class ShardNode:
     """One shard process (see the module docstring)."""
 
     def __init__(self, k: int, n: int, nats_url: str, prefix: str = "ramparts", *, log: str | None = None,
-                 durability: str = "normal", crash_after: tuple[str, int] | None = None):
+                 durability: str = "normal", crash_after: tuple[str, int] | None = None,
+                 slow: tuple[str, float] | None = None, storm: bool = False):
         self.k, self.n, self.url, self.prefix = k, n, nats_url, prefix
         self.log = RequestLog(log, durability)
         #: (op, n): die (``os._exit``) right after executing the n-th ``op``, before journaling it (tests).
         self.crash_after = crash_after
+        #: (op, s): the first ``op`` takes ``s`` seconds longer (a slow shard: its callers time out and retry; tests).
+        self.slow = slow
+        #: Every request this shard makes sent twice (a redelivery storm; tests).
+        self.storm = storm
         self._executed: dict[str, int] = {}
         self._rid: str | None = None
         self._nested: list[dict] = []
@@ -285,6 +297,7 @@ class ShardNode:
         nc = await nats.connect(self.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1, error_cb=_quiet,
                                 disconnected_cb=_disconnected)
         self.caller = _Caller(nc, loop, self.prefix)
+        self.caller.storm = self.storm
         self.done = asyncio.Event()
         lease = None
         if failover is not None:
@@ -353,6 +366,11 @@ class ShardNode:
             return seen
         self._rid, self._nested = rid, []
         try:
+            if self.slow is not None and req["op"] == self.slow[0]:
+                import time
+
+                time.sleep(self.slow[1])
+                self.slow = None
             reply = self._execute(req["op"], req["args"])
             if self.crash_after is not None:
                 op, n = self.crash_after
@@ -712,6 +730,8 @@ def main(argv: list[str] | None = None) -> None:
                                                                 "shard's lease is free, then serve")
     ap.add_argument("--lease-ttl", type=float, default=3.0, help="with --failover: seconds a lease lasts unrenewed")
     ap.add_argument("--crash-after", default=None, help=argparse.SUPPRESS)  # OP:N, fault tests only
+    ap.add_argument("--slow", default=None, help=argparse.SUPPRESS)  # OP:SECONDS, fault tests only
+    ap.add_argument("--storm", action="store_true", help=argparse.SUPPRESS)  # every request sent twice, fault tests only
     args = ap.parse_args(argv)
     try:
         k, n = (int(x) for x in args.shard.split("/"))
@@ -723,6 +743,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.crash_after:
         op, _, count = args.crash_after.partition(":")
         crash = (op, int(count))
+    slow = None
+    if args.slow:
+        op, _, secs = args.slow.partition(":")
+        slow = (op, float(secs))
     if args.failover and not args.log:
         ap.error("--failover: a standby follows the shard's journal: give --log")
     failover = None
@@ -735,7 +759,7 @@ def main(argv: list[str] | None = None) -> None:
             ap.error(f"--lease-ttl: {exc.message}")
     logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(ShardNode(k, n, args.nats, args.prefix, log=args.log, durability=args.durability,
-                          crash_after=crash).serve(failover))
+                          crash_after=crash, slow=slow, storm=args.storm).serve(failover))
 
 
 if __name__ == "__main__":
