@@ -9,21 +9,16 @@ folder ``test/auction/unit-tests/`` (``SolventAuction.t.sol``, ``InsolventAuctio
 The harness reproduces ``DutchAuctionBase``: ``MockLiquidatableManager`` returns mocked maintenance margins per
 (account, scenario) and a mocked mark to market per account — here the ``Mock`` below, handed to
 :class:`~ramparts.venues.derive.DutchAuction` as ``margins``; ``executeBid`` does nothing (the mocked margins only
-change when a test sets them); bob, the liquidator, holds 20,000 cash; ``MockSM`` pays insolvent bids from its
+change when a test sets them); bob, the liquidator, holds 20,000 cash; alice, bob and charlie own their accounts (``owners``: the bidder
+account's owner must send the bid) and the manager is whitelisted on the auction; ``MockSM`` pays insolvent bids from its
 mocked balance (0 unless set), the rest being socialised; the auction parameters are
 ``config-test.sol::getDefaultAuctionParam`` (:data:`~ramparts.venues.derive.DA_CONFIG_TEST`). Block time starts
 at ``T0``. ``settlePerpsWithIndex``, which a bid calls on the manager, is the auction's ``settle`` hook (the mock
 records it as ``perpSettled``).
 
-Counts (ported / upstream test functions): SolventAuction 32/33, InsolventAuction 11/13, DutchAuctionView 4/5,
+Counts (ported / upstream test functions): SolventAuction 33/33, InsolventAuction 13/13, DutchAuctionView 4/5,
 AuctionEdgeCases 1/1. Not ported:
 
-* ``SolventAuction.t.sol::testCannotBidFromNonOwner`` — asserts ``DA_SenderNotOwner`` (the bidder account's NFT
-  owner must be the caller): account ownership, which ramparts does not model;
-* ``InsolventAuction.t.sol::testCannotStartAuctionOnUnWhitelistedManager``,
-  ``::testCannotBidOnAuctionOnUnWhitelistedManager`` — assert ``DA_NotWhitelistedManager`` after the owner
-  de-lists the account's manager: ramparts' :class:`~ramparts.venues.derive.DutchAuction` serves the one manager
-  it is built with (its ``margins``), there is no registry of managers to de-list;
 * ``DutchAuctionView.t.sol::testSetSMAccount`` — only stores and reads back the security module's account id;
   ramparts keeps no account ids (the SM's cash is passed to ``is_withdraw_blocked``).
 """
@@ -89,6 +84,10 @@ def _insolvent(mock, da, acc=ALICE, now=T0):
 
 
 BOB_CASH = 20_000 * W
+# _setupAccounts: alice, bob and charlie own their accounts (createAccountWithApproval); the test contract itself
+# (msg.sender when no prank is set) owns none of them
+OWNERS = {ALICE: "alice", BOB: "bob", CHARLIE: "charlie"}
+THIS = "this"
 
 
 # ============================================================================ DutchAuctionView.t.sol
@@ -195,6 +194,27 @@ def test_insolvent_bidder_cash():
     with _revert("DA_InvalidBidderPortfolio"):
         da.bid(ALICE, W, T0, bidder_cash=None)
     assert da.bid(ALICE, W, T0, bidder_cash=20_000 * W).terminated
+
+
+def test_cannot_start_auction_on_unwhitelisted_manager():
+    # ::testCannotStartAuctionOnUnWhitelistedManager: the owner de-lists the manager (alice's margins never set:
+    # the whitelist is checked before them) → DA_NotWhitelistedManager
+    _mock, da = _auction()
+    da.set_whitelist_manager("manager", False)
+    with _revert("DA_NotWhitelistedManager"):
+        da.start_auction(ALICE, SCENARIO, T0)
+    assert ALICE not in da.auctions
+
+
+def test_cannot_bid_on_auction_on_unwhitelisted_manager():
+    # ::testCannotBidOnAuctionOnUnWhitelistedManager: alice's default insolvent auction, then the manager is de-listed:
+    # bid(alice, bob, 0.5) from the test contract → DA_NotWhitelistedManager (before the settle hook and the owner check)
+    mock, da = _auction(owners=OWNERS)
+    _insolvent(mock, da)
+    da.set_whitelist_manager("manager", False)
+    with _revert("DA_NotWhitelistedManager"):
+        da.bid(ALICE, W // 2, T0, bidder_cash=BOB_CASH, bidder=BOB, sender=THIS)
+    assert mock.perp_settled == set() and da.auctions[ALICE].ongoing  # ours: nothing moved
 
 
 def test_insolvent_bid_paid_by_security_module():
@@ -310,6 +330,18 @@ def test_cannot_start_on_solvent_account_or_twice():
     _solvent(mock, da)
     with _revert("DA_AuctionAlreadyStarted"):
         da.start_auction(ALICE, SCENARIO, T0)
+
+
+def test_cannot_bid_from_non_owner():
+    # ::testCannotBidFromNonOwner: alice's default solvent auction; bid(alice, bobAcc, 1) sent by the test contract,
+    # which does not own bob's account → DA_SenderNotOwner
+    mock, da = _auction(owners=OWNERS)
+    _solvent(mock, da)
+    with _revert("DA_SenderNotOwner"):
+        da.bid(ALICE, W, T0, bidder_cash=BOB_CASH, bidder=BOB, sender=THIS)
+    assert da.auctions[ALICE].reserved_cash == 0 and da.auctions[ALICE].ongoing  # ours: nothing moved
+    # (ours) the same bid sent by bob goes through
+    assert da.bid(ALICE, W, T0, bidder_cash=BOB_CASH, bidder=BOB, sender="bob").percentage > 0
 
 
 def test_bid_with_max_percentage():

@@ -20,15 +20,16 @@ Source: derivexyz/v2-core at ``7736900d395703c4f675376caa4c315402943831``, folde
   exact (``assertEq``) upstream and here.
 
 Counts (ported / upstream test functions): Portfolio_Cases 42/42, Cases 28/28, Option 33/34, Perp 14/15, Misc 10/10,
-MutiAsset 11/12. Not ported:
+MutiAsset 12/12. Not ported:
 
 * ``TestStandardManager_Option.t.sol::testViewerSetter`` — only checks that ``BasePortfolioViewer.setStandardManager``
   reverts for a non-owner (access control; ramparts has no owner and no viewer contract);
 * ``TestStandardManager_Perp.t.sol::testCannotSetPerpMarginRequirementFromNonOwner`` — only checks that
-  ``setPerpMarginRequirements`` reverts for a non-owner (access control; the setter's bounds are ported);
-* ``TestStandardManager_MutiAsset.t.sol::testPassMultipleManagerData`` — asserts that the spot feeds read the prices
-  carried in a trade's manager data (``IDataReceiver.acceptData``): ramparts takes feed values as inputs, it has
-  no feed contracts to update.
+  ``setPerpMarginRequirements`` reverts for a non-owner (access control; the setter's bounds are ported).
+
+``testPassMultipleManagerData`` runs the trade's manager data through the manager's callee whitelist
+(:class:`ramparts.venues.derive.BaseManagerHooks`) to two stand-ins for ``MockFeeds`` whose ``acceptData`` stores the
+spot, as upstream's mock does.
 
 The accounts' balances (``SubAccounts``) are written out by the harness, as the tests' transfers leave them.
 
@@ -1097,6 +1098,29 @@ def test_multi_asset_option_and_perp_margins():
                                {"ethPerp": -W, "btcPerp": -W}, cash, book)
     assert derive.srm_margin(book, cash, initial=True)[0] == 0
     assert derive.srm_margin(_alice(c, eth_perp=W, btc_perp=W), 2150 * W, initial=True)[0] == 0  # bob, long both perps
+
+
+def test_multi_asset_pass_multiple_manager_data():
+    # testPassMultipleManagerData: setUp whitelists ethFeed and btcFeed as callees. Alice deposits 10,000 cash
+    # (trade 1); a transfer alice → bob of one ETH 2,500 call at expiry1 (trade 2) carries the manager data
+    # [(ethFeed, 2,100), (btcFeed, 30,100)]: alice's hook, the first, hands each feed its spot (MockFeeds.acceptData
+    # sets the spot only); bob's hook skips it (same trade id). Both feeds then read the new spots.
+    c = _base_manager(perp_im=W // 10)
+    for feed in ("ethFeed", "btcFeed"):
+        c.set_whitelisted_callee(feed, True)
+    spots = {"ethFeed": ETH, "btcFeed": BTC}
+    receivers = {f: (lambda v, f=f: spots.__setitem__(f, v)) for f in spots}
+    data = [("ethFeed", 2100 * W), ("btcFeed", 30_100 * W)]
+
+    def alice_book():  # read at the risk check, after the data: ethFeed's new spot, expiry1's forward still 1,500
+        leg = derive.SRMLeg(E1, 2500 * W, True, -W)
+        return [derive.SRMMarket(spot=spots["ethFeed"], legs=(leg,), forwards={e: (ETH, W) for e in (E1, E2, E3)},
+                                 perp_price=ETH, params=c.params[1])]
+
+    assert c.handle_adjustment([("ethOption", -W)], {}, 10_000 * W, alice_book, trade_id=2, manager_data=data,
+                               receivers=receivers)  # the short adds risk: alice's IM check passes (no revert)
+    assert c.handle_adjustment([("ethOption", W)], {}, 0, [], trade_id=2, manager_data=data, receivers=receivers) is False
+    assert (spots["ethFeed"], spots["btcFeed"]) == (2100 * W, 30_100 * W)
 
 
 def test_multi_asset_depeg():

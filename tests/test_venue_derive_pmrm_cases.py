@@ -31,9 +31,13 @@ Every row names its file and test function:
   and the fuzz test's property (256 runs, as forge's default, plus the domain's corners).
 
 Counts (ported / live upstream test functions, + the commented-out ones): PortfolioCasesNEW 138/138 (+1),
-PerpFeed 1/1, RiskBypass 6/6, ArrangePortfolio 2/2, EdgeCases 11/12 (+1), Admin 6/6 (+4), Settle 5/6, OIFee 1/1,
-BaseAsset 1/4, Contingencies 0/1, Upgrade 0/1, SVI 8/8. A settlement "with manager data" is the helper's settlement
-call followed by the zero cash transfer that carried it (not risk adding), as in the standard-manager port. Not ported:
+PerpFeed 1/1, RiskBypass 6/6, ArrangePortfolio 2/2, EdgeCases 11/12 (+1), Admin 6/6 (+4), Settle 6/6, OIFee 1/1,
+BaseAsset 4/4, Contingencies 0/1, Upgrade 0/1, SVI 8/8. A settlement "with manager data" is a zero cash transfer whose
+manager data the first account's hook dispatches through the callee whitelist
+(:class:`~ramparts.venues.derive.BaseManagerHooks`) to a stand-in for the settlement helper, whose ``acceptData`` makes
+the manager's settlement call. The asset caps (``BaseAsset``) are the ledger of
+:class:`~ramparts.venues.derive.WrappedAsset` (per-manager cap, total position and pre-trade snapshot) checked by the
+manager's hook; a small ``SubAccounts`` stand-in (``_Ledger``) sequences the transactions. Not ported:
 
 * ``TestPMRM_2_PortfolioCasesNEW.t.sol::test_67_misc_skew_scenario_with_spot_move`` — commented out upstream
   (its parameters are rejected by ``setScenarios``; the port checks that rejection instead);
@@ -43,16 +47,7 @@ call followed by the zero cash transfer that carried it (not risk adding), as in
   groups options by expiry in a mapping, so there is no lookup that can miss and no equivalent to call;
 * ``TestPMRM_2_Admin.t.sol::testSetPMRM_2ParametersBasisContingency``, ``::testSetPMRM_2ParametersOtherContingency``,
   ``::testSetPMRM_2ParametersMargin``, ``::testSetPMRM_2ParametersVolShock`` — commented out upstream;
-  ``test_setters_bounds`` checks the bounds of the current ``PMRMLib_2`` setters, read from the source.
-
-* ``TestPMRM_2_Settle.t.sol::testCannotCallUnWhitelistedContractInProcessManagerData`` — ``BM_UnauthorizedCall``
-  from ``_processManagerData``'s callee whitelist: manager data dispatch is not modelled (feeds and helpers are
-  the caller's inputs);
-* ``TestPMRM_2_BaseAsset.t.sol::testCanDepositBase``, ``::testCanWithdrawEvenPastCap``,
-  ``::testCannotTransferBaseFromAnotherManager`` — their assertions are ``BM_AssetCapExceeded`` (or its absence):
-  the wrapped asset's total position cap per manager (``viewer.checkAllAssetCaps``), a cross-account ledger ramparts
-  does not keep; only the last test's ``initialize`` maxExpiries bounds (31, 0 revert; 11 passes) are checked, in
-  ``test_admin_feeds_and_limits``;
+  ``test_setters_bounds`` checks the bounds of the current ``PMRMLib_2`` setters, read from the source;
 * ``TestPMRM_2_Contingencies.t.sol::testPMRM_2Scenario_OptionContingency`` — asserts nothing (its only assertion
   is commented out upstream, a TODO on a field the portfolio no longer has);
 * ``TestPMRM_2_Upgrade.t.sol::testCanUpgradeContract`` — a proxy upgrade and re-initialisation: no arithmetic;
@@ -1810,11 +1805,6 @@ def test_admin_feeds_and_limits():
     # ::testCannotSetInvalidMaxSize: 1 and 1,000 → BM_InvalidMaxAccountSize
     for size in (1, 1000):
         _pmrm_revert("BM_InvalidMaxAccountSize", m.set_max_account_size, size)
-    # TestPMRM_2_BaseAsset.t.sol::testCannotTransferBaseFromAnotherManager (its initialize calls only; the test's
-    # asset-cap assertions are not ported): maxExpiries 31 or 0 → PMRM_2_InvalidMaxExpiries, 11 initialises
-    for n in (31, 0):
-        _pmrm_revert("PMRM_2_InvalidMaxExpiries", pm.PMRMManager, max_expiries=n)
-    assert pm.PMRMManager(max_expiries=11).max_expiries == 11
 
 
 def test_base_asset_cannot_set_invalid_feeds():
@@ -1823,6 +1813,118 @@ def test_base_asset_cannot_set_invalid_feeds():
     m = _pmrm_manager()
     for asset in (pm.PMRM_OPTION, pm.PMRM_PERP, pm.PMRM_CASH):
         _pmrm_revert("PMRM_2_InvalidCollateralAsset", m.set_collateral, asset, None)
+
+
+# TestPMRM_2_BaseAsset.t.sol's asset caps. setUp: baseAsset (weth, 18 decimals) whitelists pmrm_2 with a total
+# position cap of 10,000; no account holds weth. _Ledger stands for SubAccounts: each transaction (a deposit or a
+# withdrawal: assetAdjustment; a transfer: submitTransfers) takes the next trade id, runs the asset's hook for each
+# balance move, then each touched account's manager hook (sender first) with its post-trade holdings and portfolio;
+# a revert leaves every balance and the asset's ledger as they were.
+BASE = "baseAsset"
+NEW_ACC = 9  # the account created for the second manager
+ZERO_LIB = pm.PMRM2Params(**dict.fromkeys(pm.PMRM2Params.__dataclass_fields__, 0))  # a PMRMLib_2 no setter was called on
+
+
+class _Ledger:
+    def __init__(self):
+        self.base = derive.WrappedAsset()
+        self.manager: dict = {}
+        self.holdings: dict[int, dict] = {}
+        self.trade_id = 0
+
+    def open(self, acc, manager):
+        self.manager[acc], self.holdings[acc] = manager, {}
+
+    def _tx(self, moves):
+        self.trade_id += 1
+        tid, saved = self.trade_id, (dict(self.base.total_position), dict(self.base.snapshots))
+        after, deltas = {a: dict(h) for a, h in self.holdings.items()}, {}
+        try:
+            for acc, d in moves:
+                after[acc][(BASE, 0)] = self.base.handle_adjustment(self.manager[acc], tid, after[acc].get((BASE, 0), 0), d)
+                deltas.setdefault(acc, []).append((BASE, d, 0))
+            checked = [self.manager[acc].handle_adjustment(ds, after[acc], _pf(after[acc], 0), trade_id=tid,
+                                                           assets={BASE: self.base}) for acc, ds in deltas.items()]
+        except InvalidInput:
+            self.base.total_position, self.base.snapshots = saved
+            raise
+        self.holdings = after
+        return checked
+
+    def deposit(self, acc, amount):
+        return self._tx([(acc, amount)])
+
+    def withdraw(self, acc, amount):
+        return self._tx([(acc, -amount)])
+
+    def transfer(self, src, dst, amount):
+        return self._tx([(src, -amount), (dst, amount)])
+
+
+ALICE_ACC, BOB_ACC = 1, 2
+
+
+def _base_setup():
+    m, book = _pmrm_manager(), _Ledger()
+    book.base.set_whitelist_manager(m, True)
+    book.base.set_total_position_cap(m, 10_000 * W)
+    book.open(ALICE_ACC, m)
+    book.open(BOB_ACC, m)
+    return m, book
+
+
+def test_base_asset_can_deposit():
+    # TestPMRM_2_BaseAsset.t.sol::testCanDepositBase: cap 0 → depositing 100 into bob's account reverts
+    # BM_AssetCapExceeded (pmrm_2's total goes 0 → 100); with cap 100 the same deposit goes through
+    m, book = _base_setup()
+    book.base.set_total_position_cap(m, 0)
+    book.base.set_whitelist_manager(m, True)
+    _pmrm_revert("BM_AssetCapExceeded", book.deposit, BOB_ACC, 100 * W)
+    assert book.holdings[BOB_ACC] == {} and book.base.total_position.get(m, 0) == 0  # ours: the revert left nothing
+    book.base.set_total_position_cap(m, 100 * W)
+    assert book.deposit(BOB_ACC, 100 * W) == [False]  # adds collateral only: no risk check
+    assert book.holdings[BOB_ACC] == {(BASE, 0): 100 * W}
+
+
+def test_base_asset_can_withdraw_even_past_cap():
+    # TestPMRM_2_BaseAsset.t.sol::testCanWithdrawEvenPastCap: 100 deposited under a cap of 100; the cap drops to 0;
+    # bob withdraws 10 (his own account): the total falls 100 → 90, so the cap does not bite; the withdrawal adds risk
+    # and passes the IM check (90 weth)
+    m, book = _base_setup()
+    book.base.set_total_position_cap(m, 100 * W)
+    book.deposit(BOB_ACC, 100 * W)
+    book.base.set_total_position_cap(m, 0)
+    assert book.withdraw(BOB_ACC, 10 * W) == [True]
+    assert book.holdings[BOB_ACC] == {(BASE, 0): 90 * W}
+
+
+def test_base_asset_cannot_transfer_base_from_another_manager():
+    # TestPMRM_2_BaseAsset.t.sol::testCannotTransferBaseFromAnotherManager: bob deposits 100 under a cap of 100, then
+    # pmrm_2's cap drops to 0
+    m, book = _base_setup()
+    book.base.set_total_position_cap(m, 100 * W)
+    book.deposit(BOB_ACC, 100 * W)
+    book.base.set_total_position_cap(m, 0)
+    # a second PMRM_2 (a new PMRMLib_2): initialize with maxExpiries 31 or 0 → PMRM_2_InvalidMaxExpiries; 11 initialises
+    for n in (31, 0):
+        _pmrm_revert("PMRM_2_InvalidMaxExpiries", pm.PMRMManager, max_expiries=n)
+    new = pm.PMRMManager(max_expiries=11)
+    assert new.max_expiries == 11
+    for kind, feed in (("spot", "feed"), ("stable", "stableFeed"), ("forward", "feed"), ("interest_rate", "feed"), ("vol", "feed")):
+        new.set_feed(kind, feed)
+    new.params = ZERO_LIB  # newLib: only its collateral parameters are set below, every other parameter stays 0
+    new.set_scenarios(pm.PMRM2_CONFIG_TEST_SCENARIOS)  # Config.get_2_1DefaultScenarios()
+    book.base.set_whitelist_manager(new, True)
+    new.set_collateral(BASE, "feed", BASE_COLL)  # risk cancelling, MM haircut 0.02, IM haircut 0.01
+    book.open(NEW_ACC, new)
+    book.base.set_total_position_cap(new, 2**256 - 1)
+    book.deposit(NEW_ACC, 100 * W)
+    # bob can send 20 out (pmrm_2's total 100 → 80; the new manager's 100 → 120 under its max cap)
+    assert book.transfer(BOB_ACC, NEW_ACC, 20 * W) == [True, False]
+    # but not take them back: pmrm_2's total would rise 80 → 100 past its cap of 0 → BM_AssetCapExceeded
+    _pmrm_revert("BM_AssetCapExceeded", book.transfer, NEW_ACC, BOB_ACC, 20 * W)
+    assert book.holdings[BOB_ACC] == {(BASE, 0): 80 * W} and book.holdings[NEW_ACC] == {(BASE, 0): 120 * W}  # ours
+    assert (book.base.total_position[m], book.base.total_position[new]) == (80 * W, 120 * W)  # ours
 
 
 def test_oi_fee():
@@ -1846,16 +1948,38 @@ SETTLE_PERPS = ["testCanSettlePerps", "testCanSettleWithManagerData"]
 SETTLE_OPTIONS = ["testCanSettleOptions", "testCanSettleOptionWithManagerData"]
 
 
+def _settle_manager():
+    """TestPMRM_2_Settle's setUp: both settlement helpers are whitelisted callees."""
+    m = _pmrm_manager()
+    for helper in ("perpHelper", "optionHelper"):
+        m.set_whitelisted_callee(helper, True)
+    return m
+
+
+def _transfer_zero_cash(m, alice, bob, trade_id, helper, settle):
+    """A zero cash transfer alice → bob carrying ``[(helper, data)]``: alice's hook (first) dispatches it — the
+    helper's ``acceptData`` is ``settle`` —, bob's skips it (same trade id); neither is risk adding."""
+    data, receivers = [(helper, ("pmrm_2", "aliceAcc"))], {helper: settle}
+    for acc in (alice, bob):
+        assert m.handle_adjustment([(pm.PMRM_CASH, 0, 0)], acc, trade_id=trade_id, manager_data=data, receivers=receivers) is False
+
+
 @pytest.mark.parametrize("test", SETTLE_PERPS, ids=[_src("TestPMRM_2_Settle.t.sol", t) for t in SETTLE_PERPS])
 def test_settle_perps(test):
     # mockAccountPnlAndFunding(alice, funding 0, pnl 100); settlePerpsWithIndex(alice) — directly, or through
-    # PerpSettlementHelper carried in the manager data of a zero cash transfer alice → bob (not risk adding):
+    # PerpSettlementHelper carried in the manager data of a zero cash transfer alice → bob (trade 1):
     # alice's cash rises by 100
-    m = _pmrm_manager()
-    alice = {(pm.PMRM_CASH, 0): m.settle_perps_with_index(100 * W, 0)}
-    assert alice[(pm.PMRM_CASH, 0)] == 100 * W
+    m = _settle_manager()
+    alice, bob = {(pm.PMRM_CASH, 0): 0}, {}
+
+    def settle(_data):  # PerpSettlementHelper.acceptData → pmrm_2.settlePerpsWithIndex(alice)
+        alice[(pm.PMRM_CASH, 0)] += m.settle_perps_with_index(100 * W, 0)
+
     if test == "testCanSettleWithManagerData":
-        assert m.handle_adjustment([(pm.PMRM_CASH, 0, 0)], alice) is False
+        _transfer_zero_cash(m, alice, bob, 1, "perpHelper", settle)
+    else:
+        settle(None)
+    assert alice[(pm.PMRM_CASH, 0)] == 100 * W
 
 
 @pytest.mark.parametrize("test", SETTLE_OPTIONS, ids=[_src("TestPMRM_2_Settle.t.sol", t) for t in SETTLE_OPTIONS])
@@ -1863,14 +1987,33 @@ def test_settle_options(test):
     # _tradeOptionAndMockSettlementValue(−500): alice (2,000 cash) sends bob 1 call (2,000, +1 day; her IM check
     # passes), the sub-id is mocked settled with value −500; settleOptions(option, alice) — directly, or through
     # OptionSettlementHelper in a zero cash transfer's manager data: cashBefore − cashAfter = 500
-    m = _pmrm_manager()
-    alice = {(pm.PMRM_CASH, 0): 2000 * W, (pm.PMRM_OPTION, 2000): -W}
-    assert m.handle_adjustment([(pm.PMRM_OPTION, -W, 2000)], alice, _pf(alice, 86_400))
+    m = _settle_manager()
+    alice, bob = {(pm.PMRM_CASH, 0): 2000 * W, (pm.PMRM_OPTION, 2000): -W}, {(pm.PMRM_OPTION, 2000): W}
+    assert m.handle_adjustment([(pm.PMRM_OPTION, -W, 2000)], alice, _pf(alice, 86_400), trade_id=2)
     before = alice[(pm.PMRM_CASH, 0)]
-    alice[(pm.PMRM_CASH, 0)] += m.settle_options(pm.PMRM_OPTION, [(-500 * W, True)])
-    assert before - alice[(pm.PMRM_CASH, 0)] == 500 * W
+
+    def settle(_data):  # OptionSettlementHelper.acceptData → pmrm_2.settleOptions(option, alice)
+        alice[(pm.PMRM_CASH, 0)] += m.settle_options(pm.PMRM_OPTION, [(-500 * W, True)])
+
     if test == "testCanSettleOptionWithManagerData":
-        assert m.handle_adjustment([(pm.PMRM_CASH, 0, 0)], alice) is False
+        _transfer_zero_cash(m, alice, bob, 3, "optionHelper", settle)
+    else:
+        settle(None)
+    assert before - alice[(pm.PMRM_CASH, 0)] == 500 * W
+
+
+def test_settle_cannot_call_unwhitelisted_contract_in_manager_data():
+    # TestPMRM_2_Settle.t.sol::testCannotCallUnWhitelistedContractInProcessManagerData: setUp whitelists both settlement
+    # helpers; the test removes optionHelper, deposits 2,000 cash for alice (trade 1), then a zero cash transfer
+    # alice → bob (trade 2) carries manager data for optionHelper → BM_UnauthorizedCall (alice's hook, the first)
+    m = _pmrm_manager()
+    for helper in ("perpHelper", "optionHelper"):
+        m.set_whitelisted_callee(helper, True)
+    m.set_whitelisted_callee("optionHelper", False)
+    alice, called = {(pm.PMRM_CASH, 0): 2000 * W}, []
+    _pmrm_revert("BM_UnauthorizedCall", m.handle_adjustment, [(pm.PMRM_CASH, 0, 0)], alice, trade_id=2,
+                 manager_data=[("optionHelper", b"")], receivers={"optionHelper": called.append})
+    assert called == [] and m.last_oracle_update_trade_id == 0  # ours: nothing was dispatched
 
 
 def test_settle_option_with_bad_address():

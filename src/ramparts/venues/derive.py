@@ -32,12 +32,17 @@ This module owns
   whitelist, the bounded setters ``srm_check_*``, OI fees :func:`srm_oi_fee`, ``handleAdjustment``'s risk-adding
   bypass, account-size check :func:`srm_previous_assets_length`, no-negative-cash and trusted-assessor rules, perp and
   option settlement), reverting with :class:`SRMRevert` under the contract's error names;
+* what both managers' ``_preAdjustmentHooks`` keep as state, :class:`BaseManagerHooks`: the manager-data dispatch
+  through a whitelist of callees (``BM_UnauthorizedCall``, once per trade id) and the per-manager asset caps
+  (``BM_AssetCapExceeded``, :func:`bm_asset_cap_exceeded`) over the ledger of a ``WrappedERC20Asset``,
+  :class:`WrappedAsset` (manager whitelist, caps, total positions, pre-trade snapshots);
 * ``DutchAuction.sol`` (checked against ``test/auction/unit-tests`` in ``tests/test_venue_derive_auction_cases.py``):
   the pure :func:`da_discount_percentage`, :func:`da_buffer_margin`, :func:`da_max_proportion`,
   :func:`da_liquidation_fee`, :func:`da_solvent_bid_price`, :func:`da_insolvent_bid_price`, and
   :class:`DutchAuction`, the auctions' state machine (start, scenario update, bids with reserved cash,
   conversion to insolvent, termination, insolvent MM outstanding and the withdrawal block, the perp settlement a
-  bid triggers) over explicit margins, block times and security-module balance;
+  bid triggers, the manager whitelist and the bidder account's owner) over explicit margins, block times and
+  security-module balance;
 * PMRM_2 (:mod:`ramparts.venues.derive_pmrm`, names re-exported lazily): ``pmrm_arrange``, ``pmrm_precompute``,
   ``pmrm_scenario_pnl``, ``pmrm_margin``, ``pmrm_assess_risk`` … (checked against the 138 portfolio cases of
   ``TestPMRM_2_PortfolioCasesNEW`` in ``tests/test_venue_derive_pmrm_cases.py``) and ``PMRMManager`` (PMRM_2's
@@ -46,9 +51,9 @@ This module owns
 
 Upstream cases reproduced (``test/risk-managers/unit-tests/StandardManager/``, ported in
 ``tests/test_venue_derive_cases.py``): ``_Portfolio_Cases`` 42/42, ``_Cases`` 28/28, ``_Option`` 33/34, ``_Perp`` 14/15,
-``_Misc`` 10/10, ``_MutiAsset`` 11/12. Not reproduced: owner-only access control (``testViewerSetter``,
-``testCannotSetPerpMarginRequirementFromNonOwner``) and oracle updates carried in manager data
-(``testPassMultipleManagerData``); account balances (``SubAccounts``) are supplied by the caller, not modelled.
+``_Misc`` 10/10, ``_MutiAsset`` 12/12. Not reproduced: owner-only access control (``testViewerSetter``,
+``testCannotSetPerpMarginRequirementFromNonOwner``); account balances (``SubAccounts``) are supplied by the caller,
+not modelled.
 
 The float / :class:`~fractions.Fraction` summaries :class:`PMRMParams`, :func:`vol_shocks`, :func:`static_discounts`,
 :func:`contingencies`, :class:`AuctionParams`, :func:`buffer_margin`, :func:`auction_discount` and
@@ -127,7 +132,8 @@ __all__ = ["SRM", "PMRM", "AUCTION", "SRMLeg", "SRMMarket", "SRMParams", "WAD", 
            "da_insolvent_bid_price", "SRMRevert", "StandardManagerConfig", "SRM_CASH", "SRM_PERP", "SRM_OPTION", "SRM_BASE",
            "srm_check_perp_margin_requirements", "srm_check_base_margin_params", "srm_check_option_margin_params",
            "srm_check_oracle_contingency_params", "srm_check_depeg_params", "srm_oi_fee", "srm_previous_assets_length",
-           "bm_valid_max_account_size", "bm_oi_fee_charged", "bm_settled_cash", *_PMRM_NAMES]
+           "bm_valid_max_account_size", "bm_oi_fee_charged", "bm_settled_cash", "bm_asset_cap_exceeded", "WrappedAsset",
+           "WrappedAssetRevert", "BaseManagerHooks", *_PMRM_NAMES]
 
 WAD = 10**18
 YEAR_S = 365 * 86_400
@@ -832,15 +838,22 @@ class DutchAuction:
     security module pays insolvent bids from ``sm_balance`` (as the upstream ``MockSM``: what it cannot
     pay is socialised). ``settle(account)`` (optional) stands for the manager's ``settleInterest`` +
     ``settlePerpsWithIndex``, which ``bid`` calls on the auctioned account before reading its margins.
-    Not modelled: the manager whitelist, account ownership, the last-trade-id guard and the transfer of the
-    portfolio (``executeBid``) — the caller moves positions and updates what ``margins`` returns. Reverts
-    raise :class:`DutchAuctionRevert` before any state changes.
+    ``manager`` names the manager ``margins`` stands for (the one every account here is under); the auction's manager
+    whitelist (``managerWhitelisted``, :meth:`set_whitelist_manager`) starts with it, as the upstream tests' ``setUp``
+    leaves it (the contract's storage starts empty). ``owners`` maps account ids to their owners
+    (``SubAccounts.ownerOf``), for a bid's ``DA_SenderNotOwner``. Not modelled: the last-trade-id guard, the bidder's
+    manager (``DA_CannotBidWithDifferentManager``) and the transfer of the portfolio (``executeBid``) — the caller
+    moves positions and updates what ``margins`` returns. Reverts raise :class:`DutchAuctionRevert` before any state
+    changes.
     """
 
     def __init__(self, margins, params: DutchAuctionParams = DA_CONFIG_TEST, *, mtm_cutoff: int = 0, sm_balance: int = 0,
-                 settle=None):
+                 settle=None, manager: str = "manager", owners: Mapping[int, str] | None = None):
         self.margins = margins
         self.settle = settle
+        self.manager = manager
+        self.whitelisted_managers: set[str] = {manager}
+        self.owners: dict[int, str] = dict(owners or {})
         self.params = params.validate()
         self.mtm_cutoff = mtm_cutoff
         self.sm_balance = sm_balance
@@ -851,6 +864,14 @@ class DutchAuction:
 
     def set_params(self, params: DutchAuctionParams) -> None:
         self.params = params.validate()
+
+    def set_whitelist_manager(self, manager: str, whitelisted: bool) -> None:
+        """``setWhitelistManager``: enable (or disable) starting and bidding on auctions of ``manager``'s accounts."""
+        (self.whitelisted_managers.add if whitelisted else self.whitelisted_managers.discard)(manager)
+
+    def _check_manager(self) -> None:
+        if self.manager not in self.whitelisted_managers:
+            raise DutchAuctionRevert("DA_NotWhitelistedManager", f"manager {self.manager!r}")
 
     def set_mtm_cutoff(self, cutoff: int) -> None:
         if cutoff > 1_000 * WAD:
@@ -871,8 +892,10 @@ class DutchAuction:
 
     # -- start / convert / terminate
     def start_auction(self, account: int, scenario: int, now: int) -> int:
-        """``startAuction``: needs MM < 0; solvent when MtM > 0 (the liquidator fee, returned, is charged to the
-        account), insolvent otherwise (its −MM joins ``total_insolvent_mm``)."""
+        """``startAuction``: the account's manager must be whitelisted (``DA_NotWhitelistedManager``); needs MM < 0;
+        solvent when MtM > 0 (the liquidator fee, returned, is charged to the account), insolvent otherwise (its −MM
+        joins ``total_insolvent_mm``)."""
+        self._check_manager()
         mm, bm, mtm = self._margin(account, scenario)
         if mm >= 0:
             raise DutchAuctionRevert("DA_AccountIsAboveMaintenanceMargin")
@@ -973,8 +996,13 @@ class DutchAuction:
         return False
 
     # -- bidding
-    def bid(self, account: int, percent: int, now: int, *, bidder_cash: int | None, price_limit: int = 0) -> DutchAuctionBid:
+    def bid(self, account: int, percent: int, now: int, *, bidder_cash: int | None, price_limit: int = 0,
+            bidder: int | None = None, sender: str | None = None) -> DutchAuctionBid:
         """``bid``: buy ``percent`` (wad, ≤ 100 %) of the current portfolio.
+
+        In the contract's order: the percentage (``DA_InvalidPercentage``), the manager whitelist
+        (``DA_NotWhitelistedManager``), the settle hook, then — when a ``bidder`` account is given — its owner in
+        :attr:`owners` must be ``sender`` (``msg.sender``; ``DA_SenderNotOwner``).
 
         ``bidder_cash`` is the bidder account's cash when cash is all it holds (``None`` otherwise:
         ``DA_InvalidBidderPortfolio``). Solvent: the bidder pays ``bidPrice·f`` (``f`` capped at the max
@@ -985,8 +1013,14 @@ class DutchAuction:
         """
         if percent > WAD or percent <= 0:
             raise DutchAuctionRevert("DA_InvalidPercentage")
+        self._check_manager()
         if self.settle is not None:  # realise the account's perp PnL and interest in cash first (DutchAuction.bid)
             self.settle(account)
+        if bidder is not None:
+            if bidder not in self.owners:
+                raise InvalidInput("bidder", f"account {bidder} has no owner in owners (ownerOf reverts)")
+            if self.owners[bidder] != sender:
+                raise DutchAuctionRevert("DA_SenderNotOwner", f"account {bidder} is owned by {self.owners[bidder]!r}")
         can_terminate, mtm, mm, bm = self.auction_status(account, now)
         if can_terminate:
             raise DutchAuctionRevert("DA_AuctionShouldBeTerminated")
@@ -1126,16 +1160,157 @@ def bm_valid_max_account_size(size: int) -> bool:
     return 8 <= size <= 500
 
 
+# ---------------------------------------------------------------------------------------- wrapped assets and BaseManager hooks
+def _check_trade_id(trade_id: int) -> None:
+    if isinstance(trade_id, bool) or not isinstance(trade_id, int) or trade_id <= 0:
+        raise InvalidInput("trade_id", f"SubAccounts' trade ids start at 1, got {trade_id!r}")
+
+
+class WrappedAssetRevert(InvalidInput):
+    """A revert of ``WrappedERC20Asset.sol`` (or of its ``ManagerWhitelist``); ``error`` is the contract's custom error."""
+
+    def __init__(self, error: str, message: str = ""):
+        self.error = error
+        super().__init__("wrapped asset", error + (f" ({message})" if message else ""))
+
+
+def bm_asset_cap_exceeded(cap: int, pre_trade_position: int, post_trade_position: int) -> bool:
+    """``BasePortfolioViewer._checkAssetCap``: a trade breaks an asset's per-manager cap only when it raised the
+    manager's total position (``pre < post``) **and** the total ends above the cap (``post > cap``); a trade that
+    lowers it passes even past the cap (v2-core ``src/risk-managers/BasePortfolioViewer.sol::_checkAssetCap``
+    @7736900)."""
+    return pre_trade_position < post_trade_position and post_trade_position > cap
+
+
+class WrappedAsset:
+    """The ledger of a ``WrappedERC20Asset`` (v2-core ``src/assets/WrappedERC20Asset.sol`` with
+    ``utils/ManagerWhitelist.sol`` and ``utils/PositionTracking.sol`` @7736900) that the managers' asset-cap check reads:
+    the whitelisted managers, each manager's cap ``totalPositionCap`` (0 until set), its total position
+    ``totalPosition = Σ |balance|`` over the accounts it manages, and the total's snapshot taken at a trade's first
+    adjustment (``totalPositionBeforeTrade``). Managers are keys (any hashable: the manager objects themselves).
+
+    Not modelled: the ERC20 transfers and decimals conversion (an 18-decimal token: the amounts are the balances),
+    ``onlyAccounts`` and owner-only access control. An EVM revert undoes the whole transaction: the caller (the
+    ``SubAccounts`` harness) restores :attr:`total_position` and :attr:`snapshots` when a later hook of the same
+    transaction reverts.
+    """
+
+    def __init__(self) -> None:
+        self.whitelisted_managers: set = set()
+        self.total_position_cap: dict = {}
+        self.total_position: dict = {}
+        self.snapshots: dict = {}  # (manager, trade id) -> total position before the trade
+
+    def set_whitelist_manager(self, manager, whitelisted: bool) -> None:
+        """``ManagerWhitelist.setWhitelistManager``."""
+        (self.whitelisted_managers.add if whitelisted else self.whitelisted_managers.discard)(manager)
+
+    def set_total_position_cap(self, manager, cap: int) -> None:
+        """``PositionTracking.setTotalPositionCap`` (a uint: negative caps are refused)."""
+        if cap < 0:
+            raise InvalidInput("cap", f"must be >= 0 (uint), got {cap}")
+        self.total_position_cap[manager] = cap
+
+    def handle_adjustment(self, manager, trade_id: int, pre_balance: int, amount: int, sub_id: int = 0) -> int:
+        """``WrappedERC20Asset.handleAdjustment``: the account's new balance ``pre + amount``. Reverts
+        ``WERC_InvalidSubId`` (sub id ≠ 0), ``MW_UnknownManager`` (manager not whitelisted) and, for a non-zero
+        amount, ``WERC_CannotBeNegative``; before the last check it snapshots the manager's total position for
+        ``trade_id`` (once per trade) and moves it by ``|pre + amount| − |pre|`` (no cap check here: the manager
+        makes it, :meth:`cap_exceeded`)."""
+        _check_trade_id(trade_id)
+        if sub_id != 0:
+            raise WrappedAssetRevert("WERC_InvalidSubId", f"sub id {sub_id}")
+        if manager not in self.whitelisted_managers:
+            raise WrappedAssetRevert("MW_UnknownManager")
+        post = pre_balance + amount
+        if amount != 0 and post < 0:
+            raise WrappedAssetRevert("WERC_CannotBeNegative", f"balance would be {post}")
+        self.snapshots.setdefault((manager, trade_id), self.total_position.get(manager, 0))
+        self.total_position[manager] = self.total_position.get(manager, 0) + abs(post) - abs(pre_balance)
+        return post if amount != 0 else pre_balance
+
+    def cap_exceeded(self, manager, trade_id: int) -> bool:
+        """:func:`bm_asset_cap_exceeded` on the manager's cap, its snapshot for ``trade_id`` (0 if none was taken)
+        and its current total position."""
+        return bm_asset_cap_exceeded(self.total_position_cap.get(manager, 0), self.snapshots.get((manager, trade_id), 0),
+                                     self.total_position.get(manager, 0))
+
+
+class BaseManagerHooks:
+    """The stateful part of ``BaseManager._preAdjustmentHooks`` shared by both managers (v2-core
+    ``src/risk-managers/BaseManager.sol`` @7736900): the manager-data dispatch (``_processManagerData``: a
+    whitelist of callees, ``setWhitelistedCallee``, and the last trade id whose data was processed) and the asset
+    caps (``viewer.checkAllAssetCaps``). A subclass provides ``_revert(error, message)``."""
+
+    def _init_base_hooks(self) -> None:
+        self.whitelisted_callees: set[str] = set()
+        self.last_oracle_update_trade_id = 0
+
+    def _revert(self, error: str, message: str = "") -> InvalidInput:
+        """The manager's revert (its exception, to raise) carrying ``error``."""
+        raise NotImplementedError
+
+    def set_whitelisted_callee(self, callee: str, whitelisted: bool) -> None:
+        """``setWhitelistedCallee``: allow (or forbid) a receiver of manager data."""
+        (self.whitelisted_callees.add if whitelisted else self.whitelisted_callees.discard)(callee)
+
+    def process_manager_data(self, trade_id: int, manager_data, receivers: Mapping | None = None) -> None:
+        """``_processManagerData``: ``manager_data`` is the decoded ``ManagerData[]``, ``(receiver, data)`` pairs.
+        Nothing happens for empty data or a trade whose data was already processed (``lastOracleUpdateTradeId``: the
+        first account's hook of a transfer does it, the others skip); else a receiver outside the whitelist reverts
+        ``BM_UnauthorizedCall`` and each receiver's ``acceptData(data)`` — ``receivers[receiver](data)`` — runs in
+        order. The whitelist is checked for every receiver before any is called (a revert undoes the earlier calls)."""
+        manager_data = list(manager_data)
+        if not manager_data:
+            return
+        _check_trade_id(trade_id)
+        if self.last_oracle_update_trade_id == trade_id:
+            return
+        for receiver, _data in manager_data:
+            if receiver not in self.whitelisted_callees:
+                raise self._revert("BM_UnauthorizedCall", f"receiver {receiver!r} is not a whitelisted callee")
+        receivers = receivers or {}
+        missing = [r for r, _ in manager_data if r not in receivers]
+        if missing:
+            raise InvalidInput("receivers", f"no acceptData for {missing}")
+        self.last_oracle_update_trade_id = trade_id
+        for receiver, data in manager_data:
+            receivers[receiver](data)
+
+    def check_asset_caps(self, trade_id: int, holdings: Mapping[tuple[str, int], int], assets: Mapping[str, WrappedAsset]) -> None:
+        """``BasePortfolioViewer.checkAllAssetCaps(this manager, account, tradeId)``: every asset the account holds
+        (non-zero ``holdings`` keyed ``(asset, sub_id)``) that has a ledger in ``assets`` must pass
+        :meth:`WrappedAsset.cap_exceeded`, else ``BM_AssetCapExceeded`` (cash is never checked; assets without a
+        ledger here are not checked)."""
+        _check_trade_id(trade_id)
+        for name in dict.fromkeys(a for (a, _sid), v in holdings.items() if v != 0):
+            ledger = assets.get(name)
+            if ledger is not None and ledger.cap_exceeded(self, trade_id):
+                raise self._revert("BM_AssetCapExceeded", f"{name!r}: total position {ledger.total_position.get(self, 0)} "
+                                   f"> cap {ledger.total_position_cap.get(self, 0)}")
+
+    def pre_adjustment_hooks(self, trade_id: int, holdings: Mapping[tuple[str, int], int] | None, manager_data=(),
+                             receivers: Mapping | None = None, assets: Mapping[str, WrappedAsset] | None = None) -> None:
+        """``_preAdjustmentHooks`` in order (the pause and the OI fee are not part of it here): the manager data,
+        then the asset caps (when ``assets`` are given, which needs the post-trade ``holdings``)."""
+        self.process_manager_data(trade_id, manager_data, receivers)
+        if assets:
+            if holdings is None:
+                raise InvalidInput("holdings", "the asset-cap check needs the post-trade holdings")
+            self.check_asset_caps(trade_id, holdings, assets)
+
+
 def _wad_fraction(v: int) -> Fraction:
     return Fraction(v, WAD)
 
 
-class StandardManagerConfig:
+class StandardManagerConfig(BaseManagerHooks):
     """The standard manager's configuration and account hooks around :func:`srm_margin` (``StandardManager.sol``):
     markets (``createMarket``, ``SRM_MarketNotCreated``), the asset whitelist (``whitelistAsset``: one asset per market
     and type, a re-whitelisted slot drops its predecessor), the validated setters, oracles and stable feed (opaque
-    names), OI fees (``_chargeAllOIFee`` / ``_payFee``), the trade check (``handleAdjustment`` / ``_assessRisk``) and
-    perp / option settlement (``settlePerpsWithIndex``, ``settleOptions``).
+    names), OI fees (``_chargeAllOIFee`` / ``_payFee``), the trade check (``handleAdjustment`` / ``_assessRisk``, after
+    :class:`BaseManagerHooks`' manager data and asset caps) and perp / option settlement (``settlePerpsWithIndex``,
+    ``settleOptions``).
 
     Assets are names (``str``); a market's :class:`SRMParams` start at ``default_params`` (the contract's storage
     starts at zero: pass the parameters a test's ``setUp`` leaves). Owner-only access control is not modelled.
@@ -1156,6 +1331,10 @@ class StandardManagerConfig:
         self.oi_fee_rate: dict[str, int] = {}
         self.fee_bypassed: set[str] = set()
         self.max_account_size = 128  # BaseManager.maxAccountSize's initial value
+        self._init_base_hooks()
+
+    def _revert(self, error: str, message: str = "") -> SRMRevert:
+        return SRMRevert(error, message)
 
     # -- markets and assets
     def create_market(self, name: str) -> int:
@@ -1282,15 +1461,20 @@ class StandardManagerConfig:
         return bm_oi_fee_charged(fee, self.fee_recipient is not None, self.min_oi_fee)
 
     def handle_adjustment(self, deltas: list[tuple], balances: Mapping[str, int], cash: int,
-                          markets: list[SRMMarket] | tuple[SRMMarket, ...], *, trusted: bool = False, stable_price: int = WAD,
-                          holdings: Mapping[tuple[str, int], int] | None = None) -> bool:
+                          markets, *, trusted: bool = False, stable_price: int = WAD,
+                          holdings: Mapping[tuple[str, int], int] | None = None, trade_id: int = 0, manager_data=(),
+                          receivers: Mapping | None = None, assets: Mapping[str, WrappedAsset] | None = None) -> bool:
         """``handleAdjustment`` after a transfer: ``deltas`` are ``(asset, delta[, sub_id])`` (:data:`SRM_CASH` for cash),
         ``balances`` the post-trade perp balances, ``cash`` and ``markets`` the post-trade portfolio (perp PnL already
-        settled into ``cash``); ``holdings`` (optional) every post-trade balance keyed ``(asset, sub_id)``, for the
-        account-size check. Returns whether the risk check ran; raises :class:`SRMRevert` (``SRM_UnsupportedAsset``,
-        ``SRM_TooManyAssets``, ``SRM_NoNegativeCash``, ``SRM_PortfolioBelowMargin``). A trade that only reduces perps,
-        adds cash or buys options skips the check; a trusted risk assessor is held to maintenance, anyone else to
-        initial margin. An account above ``max_account_size`` assets may trade only if it does not grow."""
+        settled into ``cash``; ``markets`` may be a zero-argument callable, evaluated after the manager data, as the
+        contract reads its feeds only then); ``holdings`` (optional) every post-trade balance keyed ``(asset, sub_id)``,
+        for the account-size check. First :meth:`BaseManagerHooks.pre_adjustment_hooks` (``trade_id``, ``manager_data``
+        and its ``receivers``, the ``assets``' caps: ``BM_UnauthorizedCall``, ``BM_AssetCapExceeded``). Returns whether
+        the risk check ran; raises :class:`SRMRevert` (``SRM_UnsupportedAsset``, ``SRM_TooManyAssets``,
+        ``SRM_NoNegativeCash``, ``SRM_PortfolioBelowMargin``). A trade that only reduces perps, adds cash or buys options
+        skips the check; a trusted risk assessor is held to maintenance, anyone else to initial margin. An account above
+        ``max_account_size`` assets may trade only if it does not grow."""
+        self.pre_adjustment_hooks(trade_id, holdings, manager_data, receivers, assets)
         risk_adding, positive_cash = False, True
         for asset, delta, *_ in deltas:
             if asset == SRM_CASH:
@@ -1312,6 +1496,8 @@ class StandardManagerConfig:
             return False
         if not self.borrowing_enabled and cash < 0 and not positive_cash:
             raise SRMRevert("SRM_NoNegativeCash", f"cash would be {cash}")
+        if callable(markets):
+            markets = markets()
         margin, _ = srm_margin(markets, cash, initial=not trusted, stable_price=stable_price)
         if margin < 0:
             raise SRMRevert("SRM_PortfolioBelowMargin", f"{'maintenance' if trusted else 'initial'} margin {margin}")

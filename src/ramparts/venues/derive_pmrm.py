@@ -45,6 +45,8 @@ from dataclasses import dataclass, replace
 from ramparts.errors import InvalidInput
 from ramparts.venues.derive import (
     WAD,
+    BaseManagerHooks,
+    WrappedAsset,
     _tdiv,
     annualise,
     black76_prices,
@@ -605,7 +607,7 @@ PMRM_CASH, PMRM_OPTION, PMRM_PERP = "cash", "option", "perp"  #: the manager's o
 _PMRM_FEEDS = ("spot", "stable", "forward", "interest_rate", "vol")
 
 
-class PMRMManager:
+class PMRMManager(BaseManagerHooks):
     """PMRM_2's configuration and account hooks around :func:`pmrm_margin` (v2-core ``src/risk-managers/PMRM_2.sol``
     @7736900): ``maxExpiries`` (``initialize`` / ``setMaxExpiries``), ``maxAccountSize`` (``BaseManager``), the
     scenarios (``setScenarios`` → :func:`pmrm_check_scenarios`), the five feeds (opaque names, ``None`` for
@@ -615,10 +617,10 @@ class PMRMManager:
     :data:`PMRM_PERP` or a collateral's.
 
     Defaults are the upstream unit tests' ``PMRM_2TestBase.setUp`` (maxExpiries 11, maxAccountSize 128 from
-    ``__BaseManagerUpgradeable_init``, ``config-test.sol`` parameters and scenarios; no fee recipient). Not
-    modelled: owner-only access control, the rest of ``_preAdjustmentHooks`` (pause, manager data and its callee
-    whitelist, asset caps) and the ``SubAccounts`` ledger (the caller passes the post-trade holdings and the
-    arranged :class:`PMRMPortfolio`, and moves the fee and settlement cash).
+    ``__BaseManagerUpgradeable_init``, ``config-test.sol`` parameters and scenarios; no fee recipient). The
+    manager-data dispatch and the asset caps of ``_preAdjustmentHooks`` are :class:`~ramparts.venues.derive.BaseManagerHooks`'.
+    Not modelled: owner-only access control, the pause, and the ``SubAccounts`` ledger (the caller passes the
+    post-trade holdings and the arranged :class:`PMRMPortfolio`, and moves the fee and settlement cash).
     """
 
     def __init__(self, *, max_expiries: int = 11, scenarios: Sequence[PMRMScenario] = PMRM2_CONFIG_TEST_SCENARIOS,
@@ -636,6 +638,10 @@ class PMRMManager:
         self.min_oi_fee = 0
         self.oi_fee_rate: dict[str, int] = {}  # the viewer's setOIFeeRateBPS per asset (wad)
         self.fee_bypassed: set[str] = set()
+        self._init_base_hooks()
+
+    def _revert(self, error: str, message: str = "") -> PMRMRevert:
+        return PMRMRevert(error, message)
 
     # -- setters
     def set_max_expiries(self, n: int) -> None:
@@ -678,17 +684,22 @@ class PMRMManager:
 
     # -- account hooks
     def handle_adjustment(self, deltas: Sequence[tuple], holdings: Mapping[tuple[str, int], int],
-                          portfolio: PMRMPortfolio | None = None, *, trusted: bool = False, auction_live: bool = False) -> bool:
+                          portfolio: PMRMPortfolio | None = None, *, trusted: bool = False, auction_live: bool = False,
+                          trade_id: int = 0, manager_data=(), receivers: Mapping | None = None,
+                          assets: Mapping[str, WrappedAsset] | None = None) -> bool:
         """``handleAdjustment`` of one account after a transfer; ``deltas`` are ``(asset, delta[, sub_id])``,
         ``holdings`` every post-trade balance keyed ``(asset, sub_id)`` and ``portfolio`` the post-trade arranged
-        portfolio (needed only when the trade adds risk). In the contract's order: an account under a live auction
-        reverts ``BM_AccountUnderLiquidation``; any perp delta adds risk (the contract first settles the perp's
+        portfolio (needed only when the trade adds risk). In the contract's order: the pre-adjustment hooks
+        (:meth:`~ramparts.venues.derive.BaseManagerHooks.pre_adjustment_hooks`: the trade's ``manager_data`` for its
+        ``receivers``, ``BM_UnauthorizedCall``; the caps of the ``assets`` ledgers, ``BM_AssetCapExceeded``); an account
+        under a live auction reverts ``BM_AccountUnderLiquidation``; any perp delta adds risk (the contract first settles the perp's
         realised PnL into cash: pass the holdings and portfolio after it), any other asset must be cash, the option or
         an enabled collateral (``PMRM_2_UnsupportedAsset``) and adds risk when its delta is negative; more than
         ``max_account_size`` non-zero balances reverts ``PMRM_2_TooManyAssets`` unless the account did not grow
         (``getPreviousAssetsLength``: :func:`~ramparts.venues.derive.srm_previous_assets_length`); a risk-adding
         trade must pass :func:`pmrm_assess_risk` (``PMRM_2_InsufficientMargin``). Returns whether the risk check ran.
         """
+        self.pre_adjustment_hooks(trade_id, holdings, manager_data, receivers, assets)
         if auction_live:
             raise PMRMRevert("BM_AccountUnderLiquidation", "the account is being auctioned")
         risk_adding = False
