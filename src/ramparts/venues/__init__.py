@@ -12,6 +12,7 @@
   spot balances and the controller's liquidations over a whole account (spot, borrow for perp pnl, perp pnl for
   deposit, cross and isolated modes); :mod:`ramparts.venues.drift_amm`: the AMM's prices, trigger price, fill
   permission and TWAPs; :mod:`ramparts.venues.drift_fill`: a liquidation order filled against makers and the AMM;
+  :mod:`ramparts.venues.drift_accounts`: Drift's on-chain account layouts decoded (mainnet snapshots in its tests);
 * :mod:`ramparts.venues.derive`: Derive v2's standard manager (short options, perpetuals), PMRM_2's
   volatility shocks, static discounts and contingencies, and its Dutch auction (discount, buffer
   margin, fraction purchasable);

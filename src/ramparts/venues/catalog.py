@@ -61,7 +61,7 @@ VENUES: tuple[VenueEntry, ...] = (
                "high-leverage mode, the account margin calculation over spot and perp positions (cross and isolated, worst-case "
                "spot order fills, strict prices, custom ratios, margin-type configs, oracle validity, pools), place-order, "
                "withdrawal and spot-margin-trading checks; Drift's tests reproduced: math/margin 87/87, math/liquidation 28/28, "
-               "controller/liquidation 64/66, state/perp_market 16/16, math/amm 11/11, math/funding 4/4, math/bankruptcy 7/7; the "
+               "controller/liquidation 66/66, state/perp_market 16/16, math/amm 11/11, math/funding 4/4, math/bankruptcy 7/7; the "
                "liquidation maths (shortage cover, time-based fee, max pct, perp and spot IF fees, swap and transfer "
                "boundaries), liquidate_perp and resolve_perp_bankruptcy as pure functions, on one position or a whole account "
                "(cross and isolated modes), the spot-side liquidations (liquidate_spot, with swap, borrow for perp pnl, perp "
@@ -72,8 +72,8 @@ VENUES: tuple[VenueEntry, ...] = (
                ("tests/test_venues.py", "tests/test_venue_drift_cases.py", "tests/test_venue_drift_amm_cases.py"), "drift",
                ("liquidate_perp_with_fill: the AMM's JIT making, a second AMM fill, maker orders other than post-only "
                 "fixed-price limits (refused with InvalidInput); referrers, fee statistics",
-                "liquidate_dust_*: mainnet account snapshots (base64 account layouts) accruing interest through rate curves; "
-                "spot interest accrual is not modelled",
+                "the spot markets' deposit / borrow / utilization token TWAPs (interest accrual and the oracle TWAPs are "
+                "ported: drift_spot.update_spot_market_cumulative_interest); paused-operation flags in the accrual",
                 "fuel bonuses; the oracle's stable-coin staleness and data-point rules",
                 "the 24 h average funding rate and the rest of the AMM's per-slot update (_update_amm)",
                 "the liquidation's oracle TWAP-divergence guard and the liquidator's own initial-margin check (left to the caller)",
@@ -91,19 +91,19 @@ VENUES: tuple[VenueEntry, ...] = (
                "the SRM's setters' bounds, whitelist, OI fees, trade check (bypass, no negative cash, account size, trusted "
                "assessor) and settlement; PMRM_2's manager (PMRMManager: settings and bounds, collateral assets, the trade check, "
                "OI fees, settlement). Upstream cases: SRM Portfolio_Cases 42/42, Cases 28/28, Option 33/34, Perp 14/15, "
-               "Misc 10/10, MutiAsset 11/12; PMRM_2 PortfolioCasesNEW 138/138, EdgeCases 11/12, Admin 6/6, Settle 5/6, "
-               "OIFee 1/1, BaseAsset 1/4; SVI 8/8; auction Solvent 32/33, Insolvent 11/13",
+               "Misc 10/10, MutiAsset 12/12; PMRM_2 PortfolioCasesNEW 138/138, EdgeCases 11/12, Admin 6/6, Settle 6/6, "
+               "OIFee 1/1, BaseAsset 4/4; SVI 8/8; auction Solvent 33/33, Insolvent 13/13; the wrapped asset's per-manager "
+               "caps, manager-data processing and the auction's manager whitelist and bidder ownership",
                ("tests/test_venues.py", "tests/test_venue_derive_cases.py", "tests/test_option_margin.py",
                 "tests/test_venue_derive_pmrm_cases.py", "tests/test_venue_derive_auction_cases.py"), "derive",
                ("Black-76/SVI from lyra-utils 1ca255d/3c9e344/759e962, not the derive-utils 8f6962c v2-core pins (not stored)",
                 "PMRM_2 portfolio cases are float64 model values: reproduced within upstream's 1e-8 (observed ≤ 1.3e-10), not to "
                 "the wei",
-                "PMRM_2 per-manager asset caps (BaseAsset deposit / withdraw past cap / transfer), manager-data processing, "
-                "the PMRM_2_1 lib override",
-                "auction access control (bidder ownership, un-whitelisted managers), the portfolio transfer (executeBid); "
-                "the security module as upstream's MockSM",
-                "SRM owner-only access control (testViewerSetter, testCannotSetPerpMarginRequirementFromNonOwner), oracle "
-                "updates in manager data (testPassMultipleManagerData); SubAccounts balances are the caller's"),
+                "the PMRM_2_1 lib override; PMRM_2 EdgeCases testPMRM_2_notFoundError (an internal array search: ramparts "
+                "keys options by expiry)",
+                "the portfolio transfer (executeBid); the security module as upstream's MockSM",
+                "SRM owner-only access control (testViewerSetter, testCannotSetPerpMarginRequirementFromNonOwner); "
+                "SubAccounts balances are the caller's"),
                ("da_insolvent_bid_price: what the insurance fund pays a keeper buying an insolvent account "
                 "(LiquidationConfig.auction_insolvent_ns, tests/test_venue_engine.py)",
                 "DA_CONFIG_TEST: the profile's fast, slow and insolvent auction lengths")),

@@ -310,6 +310,9 @@ class PerpMarket:
     prediction_market: bool = False  #: ``contract_type == ContractType::Prediction`` (prices in [0, 1e6])
     market_index: int = 0
     pool_id: int = 0
+    #: ``status == MarketStatus::Settlement``: its ``expiry_price`` (1e6), which values positions (and the
+    #: liquidation's transfer) in place of the oracle; such a market has no margin requirement. None = not settled.
+    settlement_price: int | None = None
 
     def __post_init__(self):
         for name in ("market_index", "pool_id", "margin_ratio_initial", "margin_ratio_maintenance", "imf_factor", "high_leverage_margin_ratio_initial",
@@ -327,9 +330,12 @@ class PerpMarket:
 
 def perp_margin_ratio(market: PerpMarket, size: int, margin_type="initial", high_leverage_mode: bool = False) -> int:
     """``PerpMarket::get_margin_ratio``: the default ratio of the type (fill = mean of initial and maintenance), HLM
-    ratios for a high-leverage user where the market enables them, and the size premium (``size`` base 1e9)."""
+    ratios for a high-leverage user where the market enables them, and the size premium (``size`` base 1e9); 0 in a
+    settled market (``settlement_price`` set)."""
     mt = _margin_type(margin_type)
     _nonneg("size", size)
+    if market.settlement_price is not None:
+        return 0
     hlm = high_leverage_mode and market.high_leverage_mode_enabled
     if hlm:
         mri, mrm = market.high_leverage_margin_ratio_initial, market.high_leverage_margin_ratio_maintenance
@@ -406,6 +412,15 @@ class SpotMarket:
     revenue_pool_balance: int = 0  #: ``revenue_pool.scaled_balance`` (a deposit, 1e9)
     last_oracle_price_twap: int = 0  #: ``historical_oracle_data``: the 1h TWAP the oracle-validity check reads
     last_oracle_price_twap_5min: int = 0  #: the 5-min TWAP a liquidation's price band reads
+    # the borrow-rate curve and clocks ``drift_spot.update_spot_market_cumulative_interest`` reads (rates 1e6)
+    optimal_utilization: int = 0  #: 1e6
+    optimal_borrow_rate: int = 0  #: 1e6 (annual)
+    max_borrow_rate: int = 0  #: 1e6 (annual)
+    min_borrow_rate: int = 0  #: the stored u8: the floor is this × 0.5 % (``get_min_borrow_rate``)
+    insurance_fund_total_factor: int = 0  #: ``insurance_fund.total_factor``: the stakers' cut of deposit interest, 1e6
+    last_interest_ts: int = 0
+    last_twap_ts: int = 0
+    last_oracle_price_twap_ts: int = 0  #: ``historical_oracle_data.last_oracle_price_twap_ts``
 
     def __post_init__(self):
         for name in self.__dataclass_fields__:
@@ -567,7 +582,9 @@ def perp_position_value_and_pnl(position: PerpPosition, market: PerpMarket, orac
                                 net_user_pnl: int = 0) -> tuple[int, int, int, int]:
     """``calculate_perp_position_value_and_pnl``: (margin requirement, weighted unrealised pnl incl. unsettled funding,
     worst-case liability value, base asset value). ``quote_twap_5min`` makes the quote price strict (liability at
-    max(quote, twap), positive pnl at the min, negative at the max)."""
+    max(quote, twap), positive pnl at the min, negative at the max). In a settled market (``settlement_price``) the
+    value and pnl are at the settlement price, the worst-case liability still at the oracle price, and the
+    requirement is only the open orders'."""
     mt = _margin_type(margin_type)
     price = _int("oracle_price", oracle_price)
     qp = _nonneg("quote_price", quote_price)
@@ -577,17 +594,20 @@ def perp_position_value_and_pnl(position: PerpPosition, market: PerpMarket, orac
     base = position.base_asset_amount
     rate = market.cumulative_funding_rate_long if base > 0 else market.cumulative_funding_rate_short
     unrealized_funding = funding_payment(rate, position.last_cumulative_funding_rate, base)
+    valuation = price if market.settlement_price is None else _int("settlement_price", market.settlement_price)
     if base == 0:
         value, pnl = 0, position.quote_asset_amount
     else:
-        signed_value = _tdiv(base * max(price, 0), BASE_PRECISION)
+        signed_value = _tdiv(base * max(valuation, 0), BASE_PRECISION)
         value, pnl = abs(signed_value), signed_value + position.quote_asset_amount
     total_pnl = pnl + unrealized_funding
     worst_base, liability = worst_case_liability_value(position, price, market.prediction_market)
     liability = liability * q_hi // PRICE_PRECISION
-    ratio = max(_nonneg("user_custom_margin_ratio", user_custom_margin_ratio),
-                perp_margin_ratio(market, abs(worst_base), mt, high_leverage_mode))
-    requirement = liability * ratio // MARGIN_PRECISION + position.open_orders * OPEN_ORDER_MARGIN_REQUIREMENT
+    requirement = position.open_orders * OPEN_ORDER_MARGIN_REQUIREMENT
+    if market.settlement_price is None:
+        ratio = max(_nonneg("user_custom_margin_ratio", user_custom_margin_ratio),
+                    perp_margin_ratio(market, abs(worst_base), mt, high_leverage_mode))
+        requirement += liability * ratio // MARGIN_PRECISION
     weight = unrealized_asset_weight(market, total_pnl, mt, net_user_pnl)
     q = q_lo if total_pnl > 0 else q_hi if total_pnl < 0 else qp
     weighted = total_pnl

@@ -35,8 +35,10 @@ The liquidations share one skeleton, written once here (``_begin`` / ``_transfer
 An error leaves every input as it was: where Drift has already flagged the user as being liquidated before it
 fails, a later call here enters liquidation afresh (at its own slot).
 
-Not modelled: interest accrual on ``now`` (``update_spot_market_cumulative_interest``: every market here has no
-borrow-rate curve, where Drift accrues nothing), ``cumulative_deposits`` bookkeeping, fuel bonuses, events,
+Interest accrual to ``now`` (``update_spot_market_cumulative_interest`` with the market's borrow-rate curve, and the
+oracle TWAP update that follows it) is :func:`update_spot_market_cumulative_interest`; the liquidations here do not
+call it: a caller replaying ``update_spot_market_and_check_validity`` applies it to the asset and liability markets
+first. Not modelled: ``cumulative_deposits`` bookkeeping, the deposit / borrow token TWAPs, fuel bonuses, events,
 paused operations, the LST-pool oracle-delay rule, and the insurance fund stake.
 """
 
@@ -45,7 +47,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ramparts.errors import InvalidInput, Rejected
-from ramparts.venues import drift_fill
+from ramparts.venues import drift_amm, drift_fill
 from ramparts.venues.drift import (
     LIQUIDATION_FEE_PRECISION,
     LIQUIDATION_PCT_PRECISION,
@@ -65,6 +67,7 @@ from ramparts.venues.drift import (
     SpotMarket,
     SpotPosition,
     _add_quote,
+    _int,
     _nonneg,
     _price_of,
     account_margin,
@@ -100,7 +103,8 @@ __all__ = [
     "AccountPerpFillLiquidation", "AccountPerpLiquidation", "CrossMarginLiquidatePerpMode", "IsolatedMarginLiquidatePerpMode", "SpotAccount", "SpotAccountLiquidation",
     "get_perp_liquidation_mode", "liquidate_borrow_for_perp_pnl", "liquidate_perp_in_account", "liquidate_perp_with_fill_in_account", "liquidate_perp_pnl_for_deposit",
     "liquidate_spot", "liquidate_spot_with_swap_begin", "liquidate_spot_with_swap_end", "oracle_too_divergent_with_twap_5min", "resolve_perp_bankruptcy_account", "safest_position_tiers", "spot_balance",
-    "update_spot_balances",
+    "update_spot_balances", "spot_utilization", "spot_borrow_rate", "accumulated_interest",
+    "update_spot_market_oracle_twaps", "update_spot_market_cumulative_interest",
 ]
 
 MAX_SPOT_POSITIONS = 8
@@ -176,6 +180,117 @@ def _update_revenue_pool(token_amount: int, market: SpotMarket) -> SpotMarket:
     pool, market = update_spot_balances(token_amount, False, market, SpotPosition(market.market_index,
                                                                                   market.revenue_pool_balance))
     return replace(market, revenue_pool_balance=pool.scaled_balance)
+
+
+# ============================================================================ interest accrual
+SPOT_UTILIZATION_PRECISION = PERCENTAGE_PRECISION  #: 1e6
+SPOT_RATE_PRECISION = PERCENTAGE_PRECISION  #: 1e6 (annual rates)
+IF_FACTOR_PRECISION = PERCENTAGE_PRECISION  #: 1e6
+ONE_YEAR = 31_536_000
+ONE_MINUTE, FIVE_MINUTE, ONE_HOUR = 60, 300, 3600
+#: ``math/constants.rs::INTEREST_RATE_SEGMENT_AND_WEIGHTS``: (utilization end 1e6, share of max − optimal rate, ‰)
+INTEREST_RATE_SEGMENT_AND_WEIGHTS = ((850_000, 50), (900_000, 100), (950_000, 150), (990_000, 200), (995_000, 250),
+                                     (1_000_000, 250))
+#: ``SpotMarket::get_sanitize_clamp_denominator`` by asset tier (None = the default band)
+_SANITIZE_CLAMP_DENOMINATOR = {AssetTier.COLLATERAL: 10, AssetTier.PROTECTED: 10, AssetTier.CROSS: 5,
+                               AssetTier.ISOLATED: 3, AssetTier.UNLISTED: None}
+
+
+def spot_utilization(market: SpotMarket) -> int:
+    """``math/spot_balance.rs::calculate_spot_market_utilization`` @0ae3e3b: ``borrow tokens × 1e6 / deposit
+    tokens`` (token amounts of the market's totals, the borrow rounded up); 1e6 when borrows have no deposits, 0
+    when both are 0."""
+    deposits = spot_token_amount(market.deposit_balance, market)
+    borrows = spot_token_amount(market.borrow_balance, market, borrow=True)
+    if deposits == 0:
+        return 0 if borrows == 0 else SPOT_UTILIZATION_PRECISION
+    return borrows * SPOT_UTILIZATION_PRECISION // deposits
+
+
+def spot_borrow_rate(market: SpotMarket, utilization: int) -> int:
+    """``math/spot_balance.rs::calculate_borrow_rate`` @0ae3e3b (annual, 1e6): up to the optimal utilization
+    ``u × (optimal rate × 1e6 / optimal u) / 1e6``; above it the optimal rate plus, segment by segment of
+    ``INTEREST_RATE_SEGMENT_AND_WEIGHTS``, ``(max − optimal) × weight / 1000`` for each passed segment and that
+    share × the part of the segment reached / its width for the last; never below ``min_borrow_rate × 5000``."""
+    optimal_util, optimal_rate = market.optimal_utilization, market.optimal_borrow_rate
+    min_rate = market.min_borrow_rate * (PERCENTAGE_PRECISION // 200)
+    if utilization <= optimal_util:
+        if optimal_util == 0:
+            raise Rejected("MathError", "optimal utilization is 0")
+        rate = utilization * (optimal_rate * SPOT_UTILIZATION_PRECISION // optimal_util) // SPOT_UTILIZATION_PRECISION
+    else:
+        extra = market.max_borrow_rate - optimal_rate
+        if extra < 0:
+            raise Rejected("MathError", "max borrow rate below the optimal rate")
+        rate, prev = optimal_rate, optimal_util
+        for end, weight in INTEREST_RATE_SEGMENT_AND_WEIGHTS:
+            if end < prev:
+                raise Rejected("MathError", "optimal utilization past a rate segment")
+            segment_total = extra * weight // 1000
+            if utilization <= end:
+                rate += segment_total * (utilization - prev) // (end - prev)
+                break
+            rate, prev = rate + segment_total, end
+    return max(rate, min_rate)
+
+
+def accumulated_interest(market: SpotMarket, now: int) -> tuple[int, int]:
+    """``math/spot_balance.rs::calculate_accumulated_interest`` @0ae3e3b: ``(deposit, borrow)`` increments of the
+    cumulative interests (1e10) over ``dt = now − last_interest_ts``: nothing when ``dt ≤ 0`` or utilization is 0,
+    else with ``r = borrow rate × dt``: borrow ``cbi × r / ONE_YEAR / 1e6 + 1`` and deposit ``cdi × (r × u / 1e6)
+    / ONE_YEAR / 1e6``."""
+    if _int("now", now) <= market.last_interest_ts:
+        return 0, 0
+    utilization = spot_utilization(market)
+    if utilization == 0:
+        return 0, 0
+    modified_borrow_rate = spot_borrow_rate(market, utilization) * (now - market.last_interest_ts)
+    modified_deposit_rate = modified_borrow_rate * utilization // SPOT_UTILIZATION_PRECISION
+    borrow = market.cumulative_borrow_interest * modified_borrow_rate // ONE_YEAR // SPOT_RATE_PRECISION + 1
+    deposit = market.cumulative_deposit_interest * modified_deposit_rate // ONE_YEAR // SPOT_RATE_PRECISION
+    return deposit, borrow
+
+
+def update_spot_market_oracle_twaps(market: SpotMarket, oracle_price: int, now: int) -> SpotMarket:
+    """The oracle part of ``controller/spot_balance.rs::update_spot_market_twap_stats`` @0ae3e3b: the price capped
+    by ``sanitize_new_price`` (the asset tier's band) enters the 1h and 5-min TWAPs (``calculate_new_twap`` from
+    ``last_oracle_price_twap_ts``), stored with ``ts = now`` when the 1h TWAP moved or ``now − last_twap_ts ≥ 60``;
+    ``last_twap_ts = now``. The deposit / borrow / utilization token TWAPs (read by no liquidation) are not kept."""
+    since_last = max(0, _int("now", now) - market.last_twap_ts)
+    capped = drift_amm.sanitize_new_price(oracle_price, market.last_oracle_price_twap,
+                                          _SANITIZE_CLAMP_DENOMINATOR[market.asset_tier])
+    twap = drift_amm.calculate_new_twap(capped, now, market.last_oracle_price_twap, market.last_oracle_price_twap_ts,
+                                        ONE_HOUR)
+    twap_5min = drift_amm.calculate_new_twap(capped, now, market.last_oracle_price_twap_5min,
+                                             market.last_oracle_price_twap_ts, FIVE_MINUTE)
+    if twap != market.last_oracle_price_twap or since_last >= ONE_MINUTE:
+        market = replace(market, last_oracle_price_twap=twap, last_oracle_price_twap_5min=twap_5min,
+                         last_oracle_price_twap_ts=now)
+    return replace(market, last_twap_ts=now)
+
+
+def update_spot_market_cumulative_interest(market: SpotMarket, now: int, oracle_price: int | None = None) -> SpotMarket:
+    """``controller/spot_balance.rs::update_spot_market_cumulative_interest`` @0ae3e3b: with ``(deposit, borrow)``
+    of :func:`accumulated_interest`, when ``deposit > 0`` and ``borrow > 1``: the stakers' share ``deposit ×
+    total_factor / 1e6`` goes to the revenue pool as ``deposit_balance × share / 10^(19 − decimals)`` tokens
+    (``get_interest_token_amount``, deposited at the new interest) and, if the lenders' rest is positive, it and
+    ``borrow`` are added to the cumulative interests and ``last_interest_ts = now``. Then, given the oracle price,
+    :func:`update_spot_market_oracle_twaps`. (The market's paused-operation flags are not modelled.)"""
+    deposit, borrow = accumulated_interest(market, now)
+    if deposit > 0 and borrow > 1:
+        for_stakers = deposit * market.insurance_fund_total_factor // IF_FACTOR_PRECISION
+        for_lenders = deposit - for_stakers
+        if for_lenders > 0:
+            market = replace(market, cumulative_deposit_interest=market.cumulative_deposit_interest + for_lenders,
+                             cumulative_borrow_interest=market.cumulative_borrow_interest + borrow,
+                             last_interest_ts=now)
+            token_amount = market.deposit_balance * for_stakers // 10 ** (19 - market.decimals)
+            market = _update_revenue_pool(token_amount, market)
+    if oracle_price is not None:
+        market = update_spot_market_oracle_twaps(market, oracle_price, now)
+    else:
+        market = replace(market, last_twap_ts=now)
+    return market
 
 
 def oracle_too_divergent_with_twap_5min(oracle_price: int, oracle_twap_5min: int,
@@ -599,13 +714,16 @@ def liquidate_spot(user: SpotAccount, liquidator: SpotAccount, asset_market_inde
                    liquidator_max_liability_transfer: int, *, spot_markets, spot_prices, perp_markets=None,
                    perp_prices=None, slot: int = 0, limit_price: int | None = None,
                    liquidation_margin_buffer_ratio: int, initial_pct_to_liquidate: int = LIQUIDATION_PCT_PRECISION,
-                   liquidation_duration: int = 0) -> SpotAccountLiquidation:
+                   liquidation_duration: int = 0,
+                   max_oracle_twap_5min_percent_divergence: int = MAX_ORACLE_TWAP_5MIN_PERCENT_DIVERGENCE,
+                   ) -> SpotAccountLiquidation:
     """``controller/liquidation.rs::liquidate_spot`` @0ae3e3b: the liquidator takes over ``liability transfer`` of
     the user's borrow and receives ``asset transfer`` of its deposit (asset at a premium of the asset market's
     ``liquidator_fee``, liability at that discount of the liability market's); ``if_fee = transfer ×
     calculate_spot_if_fee(tracked shortage, …) / 1e6`` of it goes to the liability market's revenue pool instead
     of repaying the user's borrow. Maintenance asset and liability weights; the liability's is raised by the
-    buffer. Both oracles must be within 50 % of their 5-min TWAPs (``PriceBandsBreached``). The spot markets are
+    buffer. Both oracles must be within ``max_oracle_twap_5min_percent_divergence`` (``State``'s
+    ``max(oracle_twap_5min_percent_divergence, 50 %)``, 1e6) of their 5-min TWAPs (``PriceBandsBreached``). The spot markets are
     keyed by index (with ``last_oracle_price_twap`` / ``_5min`` set); prices are oracle prices (1e6)."""
     env = _env(spot_markets, perp_markets, spot_prices, perp_prices, slot, liquidation_margin_buffer_ratio,
                initial_pct_to_liquidate, liquidation_duration)
@@ -640,7 +758,8 @@ def liquidate_spot(user: SpotAccount, liquidator: SpotAccount, asset_market_inde
         return SpotAccountLiquidation(user, liquidator, env.spot_markets, margin_freed=freed, margin_shortage=shortage)
     transfer, asset, to_cover, pct = sized
     for name, price, m in (("liability", liability_price, liability_market), ("asset", asset_price, asset_market)):
-        if oracle_too_divergent_with_twap_5min(price, m.last_oracle_price_twap_5min):
+        if oracle_too_divergent_with_twap_5min(price, m.last_oracle_price_twap_5min,
+                                               max_oracle_twap_5min_percent_divergence):
             raise Rejected("PriceBandsBreached", f"{name} oracle too divergent")
     validate_transfer_satisfies_limit_price(asset, transfer, asset_market.decimals, liability_market.decimals, limit_price)
     if_fee = transfer * if_rate // LIQUIDATION_FEE_PRECISION
@@ -996,7 +1115,8 @@ def liquidate_perp_in_account(user: SpotAccount, market_index: int, liquidator_m
                      the user's high-leverage mode, max pct 100 % when isolated)
         freed     += shortage − mode's shortage after;  covers the shortage → leave, else bankrupt if only losses remain
 
-    The liquidator's own margin check and the oracle guards are the caller's."""
+    In a settled market (``PerpMarket.settlement_price``) the transfer is at the settlement price. The liquidator's
+    own margin check and the oracle guards (none for a settled market's price band) are the caller's."""
     env = _env(spot_markets, perp_markets, spot_prices, perp_prices, slot, liquidation_margin_buffer_ratio,
                initial_pct_to_liquidate, liquidation_duration)
     user, liquidator_position, mode, calc, freed = _perp_liquidation_begin(env, user, market_index, liquidator_position)
@@ -1004,6 +1124,8 @@ def liquidate_perp_in_account(user: SpotAccount, market_index: int, liquidator_m
         return AccountPerpLiquidation(user, None, freed)
     isolated = isinstance(mode, IsolatedMarginLiquidatePerpMode)
     market, price = env.perp_markets[market_index], env.perp_prices[market_index]
+    if market.settlement_price is not None:  # a settled market transfers at its expiry price
+        price = market.settlement_price
     quote_price = _price_of(env.spot_prices, QUOTE_SPOT_MARKET_INDEX, "spot_prices")[0]
     i = user.perp_index(market_index)
     view = mode.view(calc)
