@@ -40,7 +40,7 @@ def server():
         yield srv
 
 
-async def holder(url: str) -> str | None:
+async def holder(url) -> str | None:
     nc = await nats.connect(url)
     try:
         kv = await open_lease_bucket(nc.jetstream(timeout=5), BUCKET, TTL)
@@ -205,3 +205,49 @@ def test_ramparts_run_failover_refuses_a_bad_lease_length_in_the_flags_words(tmp
                           "--lease-ttl", "0.1"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2, out
     assert "--lease-ttl" in out.stderr + out.stdout and "Traceback" not in out.stderr
+
+
+def test_on_a_three_node_jetstream_cluster_a_node_then_the_primary_killed(tmp_path):
+    """The plan for more machines, on loopback: three routed nats-server nodes, the streams and the
+    lease bucket at three replicas, two candidates connected to the whole cluster. A NATS node is
+    killed with SIGKILL at a third of the stream (the clients reconnect to the others, the streams
+    keep a quorum), then the primary at two thirds (the standby takes over). Exactly once still holds."""
+    from ramparts.bus import ensure_streams
+    from ramparts.bus.server import NatsCluster
+
+    journal = str(tmp_path / "cluster.db")
+    with NatsCluster(3, store_dir=tmp_path / "nats") as cluster:
+        urls = [node.url for node in cluster.nodes]
+
+        async def streams():
+            nc = await nats.connect(urls)
+            await ensure_streams(nc.jetstream(timeout=10), bn.SJ, replicas=3)
+            await nc.close()
+
+        asyncio.run(streams())
+        asyncio.run(bn.publish(urls, EVENTS, timeout=10))
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        cmd = candidate_cmd(journal, cluster.url) + ["--replicas", "3"]
+        procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)]
+        try:
+            wait_for(lambda: bn._cursor(journal) > 0, 60, "the first primary to consume", procs)
+            procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+            wait_for(lambda: bn._cursor(journal) >= len(EVENTS) // 3, 60, "a third", procs)
+            cluster.nodes[0].kill()
+            at = bn._cursor(journal)
+            wait_for(lambda: bn._cursor(journal) >= 2 * len(EVENTS) // 3, 60, "two thirds after a node's death", procs)
+            assert at < 2 * len(EVENTS) // 3
+            primary = procs[0] if asyncio.run(holder(urls[1:])).endswith(f" {procs[0].pid}") else procs[1]
+            standby = procs[1] if primary is procs[0] else procs[0]
+            primary.kill()
+            primary.wait()
+            wait_for(lambda: bn._cursor(journal) >= len(EVENTS), 60, "the whole stream", [standby])
+            standby.send_signal(signal.SIGTERM)
+            out = standby.communicate(timeout=30)[0].decode()
+            assert standby.returncode == 0, out
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+        bn.check_exactly_once(journal, urls[1:])

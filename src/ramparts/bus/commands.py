@@ -18,7 +18,8 @@ from ramparts.cli_common import console, fail, journal_to_create, user_errors
 
 def run(
     journal: str = typer.Option(..., "--journal", help="the journal: a SQLite path, sqlite:///path or postgresql://..."),
-    nats: str = typer.Option("nats://127.0.0.1:4222", "--nats", help="the NATS server (JetStream enabled)"),
+    nats: str = typer.Option("nats://127.0.0.1:4222", "--nats", help="the NATS server (JetStream enabled); a cluster's "
+                             "nodes comma-separated"),
     namespace: str = typer.Option("ramparts", help="journal namespace (PostgreSQL schema, SQLite table prefix)"),
     durability: str = typer.Option("full", help="journal durability: full (fsync per group commit) or normal"),
     prefix: str = typer.Option("ramparts", help="subject prefix: PREFIX.in.*, PREFIX.fx.*, PREFIX.dlq.*"),
@@ -35,6 +36,8 @@ def run(
                                   "key-value store, or stand by following the journal and take over when it expires"),
     lease_ttl: float = typer.Option(3.0, "--lease-ttl", help="with --failover: seconds a lease lasts unrenewed "
                                     "(the same for every candidate)"),
+    replicas: int = typer.Option(1, "--replicas", min=1, max=5, help="copies of each stream and lease bucket this "
+                                 "process creates (3 on a three-node JetStream cluster)"),
 ) -> None:
     """Apply the events of NATS JetStream through the journaled engine and publish their effects."""
     import asyncio
@@ -57,7 +60,8 @@ def run(
         journal_to_create(journal, "--journal")
         config = BusConfig(nats_url=nats, subjects=Subjects(prefix, stream_prefix), durable=durable, batch=batch,
                            ack_wait_s=ack_wait, duplicate_window_s=duplicate_window, connect_timeout_s=connect_timeout,
-                           effects=frozenset(k.strip() for k in effects.split(",") if k.strip()) or None)
+                           effects=frozenset(k.strip() for k in effects.split(",") if k.strip()) or None,
+                           replicas=replicas)
         def make_runner() -> BusRunner:
             return BusRunner(journal, config, namespace=namespace, durability=durability, snapshot_every=snapshot_every)
 

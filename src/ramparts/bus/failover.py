@@ -107,9 +107,10 @@ def lease_bucket(stream_prefix: str) -> str:
     return bucket
 
 
-async def open_lease_bucket(js, bucket: str, ttl_s: float):
-    """The lease bucket (created with the TTL if missing, file storage, one revision a key); a bucket
-    that exists with another TTL is refused (two lease lengths would break the takeover's timing)."""
+async def open_lease_bucket(js, bucket: str, ttl_s: float, *, replicas: int = 1):
+    """The lease bucket (created with the TTL if missing, file storage, one revision a key, ``replicas``
+    copies on a JetStream cluster); a bucket that exists with another TTL is refused (two lease lengths
+    would break the takeover's timing)."""
     from nats.js import api
     from nats.js.errors import BucketNotFoundError, NotFoundError
 
@@ -117,7 +118,7 @@ async def open_lease_bucket(js, bucket: str, ttl_s: float):
         kv = await js.key_value(bucket)
     except (BucketNotFoundError, NotFoundError):
         kv = await js.create_key_value(api.KeyValueConfig(bucket=bucket, ttl=ttl_s, history=1,
-                                                          storage=api.StorageType.FILE))
+                                                          storage=api.StorageType.FILE, replicas=replicas))
     status = await kv.status()
     have = status.ttl or 0.0
     if abs(have - ttl_s) > 1e-3:
@@ -191,7 +192,7 @@ class Failover:
         nc = await self._connect()
         pool = ThreadPoolExecutor(1, thread_name_prefix="ramparts-bus-node")
         try:
-            kv = await open_lease_bucket(nc.jetstream(timeout=self.bus.publish_timeout_s), self.bucket, self.config.ttl_s)
+            kv = await self._lease_bucket(nc)
             while not self._stopping:
                 lease = Lease(kv, self.key, self.config, on_lost=self._on_lost)
                 if not await self._stand_by(lease, pool):
@@ -211,7 +212,7 @@ class Failover:
 
         nc = Client()
         try:
-            await asyncio.wait_for(nc.connect(servers=[self.bus.nats_url], connect_timeout=2, allow_reconnect=True,
+            await asyncio.wait_for(nc.connect(servers=self.bus.servers, connect_timeout=2, allow_reconnect=True,
                                               max_reconnect_attempts=-1, reconnect_time_wait=0.25,
                                               name="ramparts-run-lease"), self.bus.connect_timeout_s)
         except (TimeoutError, Exception) as exc:  # noqa: BLE001 - nats raises several kinds
@@ -222,6 +223,22 @@ class Failover:
             raise BusUnavailable(f"cannot connect to NATS at {self.bus.nats_url} "
                                  f"(tried for {self.bus.connect_timeout_s:g} s): {exc or type(exc).__name__}") from None
         return nc
+
+    async def _lease_bucket(self, nc):
+        """The lease bucket, looked up (or created) again while JetStream does not answer."""
+        delay = 0.1
+        while True:
+            try:
+                return await open_lease_bucket(nc.jetstream(timeout=self.bus.publish_timeout_s), self.bucket,
+                                               self.config.ttl_s, replicas=self.bus.replicas)
+            except InvalidInput:
+                raise
+            except Exception as exc:  # noqa: BLE001 - timeouts while a node or the cluster's leader is down
+                if self._stopping:
+                    raise BusUnavailable(f"JetStream did not answer ({exc or type(exc).__name__})") from None
+                log.warning("opening the lease bucket failed (%s); trying again", exc or type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, 2.0)
 
     async def _in(self, pool, fn):
         return await self._loop.run_in_executor(pool, fn)

@@ -102,6 +102,13 @@ class BusConfig:
     connect_timeout_s: float = 10.0
     #: Effect kinds to publish (``None``: every kind).
     effects: frozenset[str] | None = None
+    #: Copies of each stream (and lease bucket) the runner creates: 3 on a three-node JetStream cluster.
+    replicas: int = 1
+
+    @property
+    def servers(self) -> list[str]:
+        """The server URLs (``nats_url`` may list several, comma-separated: the nodes of a cluster)."""
+        return [u.strip() for u in self.nats_url.split(",") if u.strip()]
 
 
 @dataclass
@@ -132,10 +139,12 @@ class BusStats:
     started_stream_seq: int = 0
 
 
-async def ensure_streams(js, subjects: Subjects, *, duplicate_window_s: float = 120.0, create: bool = True) -> list[str]:
+async def ensure_streams(js, subjects: Subjects, *, duplicate_window_s: float = 120.0, create: bool = True,
+                         replicas: int = 1) -> list[str]:
     """Create the input, effects and dead-letter streams of ``subjects`` that do not exist (file
-    storage, limits retention, the given duplicate window); returns the names created. ``create=False``:
-    raise :class:`BusUnavailable` for a missing one. Existing streams are left as they are."""
+    storage, limits retention, the given duplicate window, ``replicas`` copies on a JetStream cluster);
+    returns the names created. ``create=False``: raise :class:`BusUnavailable` for a missing one.
+    Existing streams are left as they are."""
     from nats.js import api
     from nats.js.errors import NotFoundError
 
@@ -149,7 +158,8 @@ async def ensure_streams(js, subjects: Subjects, *, duplicate_window_s: float = 
             if not create:
                 raise BusUnavailable(f"stream {name} does not exist (create it, or let ramparts run create it)") from None
         await js.add_stream(api.StreamConfig(name=name, subjects=[subject], storage=api.StorageType.FILE,
-                                             retention=api.RetentionPolicy.LIMITS, duplicate_window=duplicate_window_s))
+                                             retention=api.RetentionPolicy.LIMITS, duplicate_window=duplicate_window_s,
+                                             num_replicas=replicas))
         created.append(name)
     return created
 
@@ -307,7 +317,7 @@ class BusRunner:
         nc = Client()
         try:
             await asyncio.wait_for(nc.connect(
-                servers=[self.config.nats_url], connect_timeout=2, allow_reconnect=True, max_reconnect_attempts=-1,
+                servers=self.config.servers, connect_timeout=2, allow_reconnect=True, max_reconnect_attempts=-1,
                 reconnect_time_wait=0.25, error_cb=on_error, disconnected_cb=on_disconnect, reconnected_cb=on_reconnect,
                 name="ramparts-run", pending_size=64 * 1024 * 1024), self.config.connect_timeout_s)
         except (TimeoutError, Exception) as exc:  # noqa: BLE001 - nats raises several kinds
@@ -321,8 +331,20 @@ class BusRunner:
         self.js = self.nc.jetstream(timeout=self.config.publish_timeout_s, publish_async_max_pending=20_000)
 
     async def _ensure_streams(self) -> None:
-        for name in await ensure_streams(self.js, self.subjects, duplicate_window_s=self.config.duplicate_window_s,
-                                         create=self.config.create_streams):
+        """The streams, created if missing; while JetStream does not answer (a node down, a cluster
+        electing a leader) tried again until it does or the runner is stopped."""
+        while True:
+            try:
+                created = await ensure_streams(self.js, self.subjects, duplicate_window_s=self.config.duplicate_window_s,
+                                               replicas=self.config.replicas, create=self.config.create_streams)
+                break
+            except BusUnavailable:
+                raise  # a stream is missing and may not be created
+            except Exception as exc:  # noqa: BLE001 - timeouts, no responders, a reconnecting connection
+                if self._stopping:
+                    raise BusUnavailable(f"JetStream did not answer ({exc or type(exc).__name__})") from None
+                await self._back_off("looking up the streams", exc)
+        for name in created:
             log.info("created stream %s", name)
 
     async def _resync(self) -> None:
