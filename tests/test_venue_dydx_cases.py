@@ -8,25 +8,27 @@ pairs) is replaced by the values it hands the functions under test: market price
 ``testutil/constants/prices.go`` (BTC 5,000,000,000 × 10^-5, ETH 3,000,000,000 × 10^-6), liquidity
 tiers from ``testutil/constants/perpetuals.go`` and step sizes from ``testutil/constants/clob_pair.go``.
 
-Coverage of the upstream test functions ported here: 130 of their 133 cases (was 87 of 89 before the
-order-book premium tables were added): TestGetFundingIndexDelta 4/4, TestGetSettlementPpmWithPerpetual 13/13,
+Coverage of the upstream test functions ported here: all 138 of their 138 cases (was 130 of 133 before the
+epoch gate, the perpetual lookup, the spot CLOB pair check and the keeper's premium lookup were added):
+TestGetFundingIndexDelta 4/4, TestGetSettlementPpmWithPerpetual 13/13,
 TestLiquidityTierGetMaintenanceMarginPpm 7/7, TestLiquidityTierGetMaxAbsFundingClampPpm 7/7,
-TestGetRemoveSampleTailsFunc 8/8, TestMaybeProcessNewFundingSampleEpoch 5/6,
-TestMaybeProcessNewFundingTickEpoch_ProcessNewEpoch 18/18, TestGetMaxAndMinPositionNotionalLiquidatable 3/4,
+TestGetRemoveSampleTailsFunc 8/8, TestMaybeProcessNewFundingSampleEpoch 6/6,
+TestMaybeProcessNewFundingTickEpoch_ProcessNewEpoch 18/18, TestGetMaxAndMinPositionNotionalLiquidatable 4/4,
 TestGetMaxLiquidatableNotionalAndInsuranceLost 4/4, TestGetPerpetualPositionToLiquidate 18/18,
 TestFillAmountToQuoteQuantums 5/5, TestGetAveragePriceSubticks 5/5, TestPriceToSubticks 3/3,
-TestMemClobPriceTimePriority_getImpactPriceSubticks 14/14, TestGetPremiumPrice 16/17.
+TestMemClobPriceTimePriority_getImpactPriceSubticks 14/14, TestGetPremiumPrice 17/17,
+TestGetPricePremiumForPerpetual 5/5.
 
-Not ported (none of them is arithmetic):
+How the keeper state is stood in for: the funding-sample epoch is its start block and the block height
+(:func:`dydx.is_new_funding_sample_epoch`); the keeper's perpetuals are a mapping passed in (a missing id raises
+``UnknownEntity``, as ``ErrPerpetualDoesNotExist``); a spot CLOB pair is a flag of :func:`dydx.book_premium_ppm`;
+``GetPricePremiumForPerpetual``'s perpetual → CLOB pair map, CLOB pair statuses and mocked memclob are arguments of
+:func:`dydx.premium_for_perpetual` (the mock is a callable returning the mock's value or raising its error).
+Upstream's events (the emitted ABCI events of the sample epoch, the indexer's market-create events) are not
+asserted: ramparts emits none.
 
-- perpetual_test.go::TestMaybeProcessNewFundingSampleEpoch["Not new epoch"]: it checks that the keeper does
-  nothing unless the funding-sample epoch has just started (epoch/block-height gating); ramparts has no epochs.
-- liquidations_test.go::TestGetMaxAndMinPositionNotionalLiquidatable["errors are propagated"]: a lookup of a
-  perpetual id that does not exist (ErrPerpetualDoesNotExist); ramparts takes the position's notional directly.
-- memclob_get_premium_price_test.go::TestGetPremiumPrice["error: clob pair is not a perpetual"]: a spot CLOB pair
-  is refused (ErrPremiumWithNonPerpetualClobPair); :func:`dydx.book_premium_ppm` only models perpetual books.
-- keeper/get_price_premium_test.go::TestGetPricePremiumForPerpetual (whole function): it mocks the memclob and
-  tests the perpetual → CLOB pair lookup, its errors and the zero premium of a non-active pair.
+Not modelled (no upstream case is left out for it):
+
 - The maker collateral check inside getImpactPriceSubticks (the keeper's AddOrderToOrderbookSubaccountUpdatesCheck)
   is not ported: the impact-price rows take each maker's pass/fail as an input (see that table's comment).
 """
@@ -37,7 +39,7 @@ from fractions import Fraction
 
 import pytest
 
-from ramparts.errors import InvalidInput
+from ramparts.errors import InvalidInput, UnknownEntity
 from ramparts.venues import dydx
 
 COMMIT = "84d4664bae71e3a077adaac67fb77ad19cd28d30"
@@ -174,7 +176,11 @@ def test_get_remove_sample_tails_func(case, ratio, samples, expected):
 # protocol/x/perpetuals/keeper/perpetual_test.go :: TestMaybeProcessNewFundingSampleEpoch
 # (case, MinNumVotesPerSample, premium votes' NumPremiums, {perpetual id: votes}, {perpetual id: new sample})
 # A zero sample is not stored (so absent from the expected samples); a perpetual without votes has none.
+# The funding-sample epoch starts at block 23 (currentEpochStartBlock); every "New epoch" case runs at block 23 and
+# expects the votes reset to empty; "Not new epoch" runs at block 25 and expects no sample and the votes unchanged
+# (its store has no NumPremiums, Go's zero value).
 SAMPLE_EPOCH = [
+    ("Not new epoch", 1, 0, {0: [51, 51, -100, -100]}, {}),
     ("New epoch, empty premium samples storage", 1, 4, {0: [51, 51, -100, -100], 1: [51, 51, 100, 100]}, {0: -25, 1: 76}),
     ("New epoch, add new sample to existing samples, skip zero samples", 1, 6,
      {0: [-1000, 1000, 51, -50, 100, -100], 1: [0, 0, 1, 2, 3, 4], 2: [-1000, -500, -5, 5, 500, 1000]}, {0: 1, 1: 2}),
@@ -189,8 +195,15 @@ SAMPLE_EPOCH = [
                          ids=[_src("protocol/x/perpetuals/keeper/perpetual_test.go", "TestMaybeProcessNewFundingSampleEpoch", r[0])
                               for r in SAMPLE_EPOCH])
 def test_maybe_process_new_funding_sample_epoch(case, min_votes, num, votes, expected):
-    got = {pid: dydx.funding_sample_ppm(v, num, min_votes) for pid, v in votes.items()}
-    assert {pid: s for pid, s in got.items() if s != 0} == expected
+    new_epoch = case != "Not new epoch"
+    block_height = 23 if new_epoch else 25
+    assert dydx.is_new_funding_sample_epoch(23, block_height) is new_epoch
+    samples, votes_left = dydx.maybe_process_new_funding_sample_epoch(23, block_height, votes, num, min_votes)
+    assert samples == expected
+    assert votes_left == ({} if new_epoch else votes)
+    if new_epoch:
+        got = {pid: dydx.funding_sample_ppm(v, num, min_votes) for pid, v in votes.items()}
+        assert {pid: s for pid, s in got.items() if s != 0} == expected
 
 
 def test_maybe_process_new_funding_sample_epoch_panic_more_premiums_than_num_premiums():
@@ -293,6 +306,8 @@ MIN_MAX_NOTIONAL = [
     ("Can get max notional liquidatable", (100, 500_000), 100_000_000, 100, 25_000_000_000),
     ("min and max notional liquidatable can be overridden", (10_000_000, 1_000_000), 10_000, 5_000_000, 5_000_000),
 ]
+# the perpetuals the keeper holds in this test: BtcUsd_100PercentMarginRequirement (id 0) only
+MIN_MAX_PERPETUALS = {0: (PERPS["BtcUsd_100PercentMarginRequirement"][1], *MARKETS[0])}
 
 
 @pytest.mark.parametrize("case, limits, quantums, lo, hi", MIN_MAX_NOTIONAL,
@@ -302,6 +317,15 @@ def test_get_max_and_min_position_notional_liquidatable(case, limits, quantums, 
     market, atomic, _f, _t = PERPS["BtcUsd_100PercentMarginRequirement"]
     notional = dydx.base_to_quote_quantums(quantums, atomic, *MARKETS[market])
     assert dydx.position_notional_liquidatable(notional, _config(position=limits)) == (lo, hi)
+    assert dydx.position_notional_liquidatable_for_perpetual(0, quantums, MIN_MAX_PERPETUALS, _config(position=limits)) == (lo, hi)
+
+
+def test_get_max_and_min_position_notional_liquidatable_errors_are_propagated():
+    # same file and function, case "errors are propagated": a position in perpetual 999, which does not exist
+    # (LiquidationsConfig_No_Limit; quantums 1) -> perptypes.ErrPerpetualDoesNotExist
+    with pytest.raises(UnknownEntity) as err:
+        dydx.position_notional_liquidatable_for_perpetual(999, 1, MIN_MAX_PERPETUALS, _config())
+    assert err.value.field == "perpetual_id"
 
 
 # protocol/x/clob/keeper/liquidations_test.go :: TestGetMaxLiquidatableNotionalAndInsuranceLost
@@ -539,6 +563,7 @@ PREMIUM = [
     # failure is named by the offending field
     ("error: maxAbsPremiumVotePpm overflow int32", [], [(100_010_000, 10_000_000_000)], 0, MAX_INT32 + 1, 0,
      "max_abs_premium_ppm"),
+    ("error: clob pair is not a perpetual", [], [], 0, 100_000, 1000, "clob_pair"),
     ("error: index price is zero", [], [], 0, 100_000, 1000, "index_price"),
     ("Zero impact amount, positive premium, use best bid as impact price", [(99_999_000, 10_000_000_000)],
      [(100_010_000, 10_000_000_000)], 999_750_000, 1_000_000, 0, 240),
@@ -550,9 +575,61 @@ PREMIUM = [
                               for r in PREMIUM])
 def test_get_premium_price(case, bids, asks, index, max_abs, notional, expected):
     if isinstance(expected, str):
+        # ClobPair_Spot_Btc (a spot pair; its qce −8 as ClobPair_Btc) for "error: clob pair is not a perpetual"
+        perpetual = case != "error: clob pair is not a perpetual"
         with pytest.raises(InvalidInput) as err:
-            dydx.book_premium_ppm(bids, asks, index, 0, 0, BTC_QCE, notional, max_abs)
+            dydx.book_premium_ppm(bids, asks, index, 0, 0, BTC_QCE, notional, max_abs, clob_pair_is_perpetual=perpetual)
         assert err.value.field == expected
     else:
         args = (bids, asks, index, -5, -10, BTC_QCE, notional, max_abs)
         assert dydx.book_premium_ppm(*args) == expected
+
+
+# protocol/x/clob/keeper/get_price_premium_test.go :: TestGetPricePremiumForPerpetual
+# The keeper holds ClobPair_Btc (id 0, perpetual 0) or ClobPair_Btc_Initializing (id 0, status INITIALIZING); the
+# memclob is a mock: in "Success" it returns premiumPpm's zero value 0, in "Failure: GetPricePremium failure" the error
+# "GetPricePremium error"; the other cases set no expectation on it (a call would fail the test).
+# (case, perpetual id, perpetualIdToClobPairId override or None, CLOB pair status, mock result: int, error text or
+#  None (not called), expected premium or (error type, field, message))
+class _MockMemclobError(Exception):
+    pass
+
+
+KEEPER_PREMIUM = [
+    ("Success", 0, None, "ACTIVE", 0, 0),
+    ("Failure: GetClobPairIdForPerpetual error", 1, None, "ACTIVE", None,
+     (UnknownEntity, "perpetual_id", "Perpetual ID 1 has no associated CLOB pairs")),
+    ("Failure: GetPricePremium failure", 0, None, "ACTIVE", "GetPricePremium error",
+     (_MockMemclobError, None, "GetPricePremium error")),
+    ("Failure, clob pair not found", 0, {0: [1]}, "ACTIVE", None,
+     (UnknownEntity, "clob_pair_id", "did not find clob pair with clobPairId = 1")),
+    ("Success, premium is zeroed for initializing clob pair", 0, None, "INITIALIZING", None, 0),
+]
+
+
+@pytest.mark.parametrize("case, perpetual_id, override, status, mock, expected", KEEPER_PREMIUM,
+                         ids=[_src("protocol/x/clob/keeper/get_price_premium_test.go", "TestGetPricePremiumForPerpetual", r[0])
+                              for r in KEEPER_PREMIUM])
+def test_get_price_premium_for_perpetual(case, perpetual_id, override, status, mock, expected):
+    calls = []
+
+    def memclob(clob_pair_id):
+        calls.append(clob_pair_id)
+        if mock is None:
+            raise AssertionError("the memclob mock has no expectation for this case")
+        if isinstance(mock, str):
+            raise _MockMemclobError(mock)
+        return mock
+
+    pairs = override if override is not None else {0: [0]}
+    args = (perpetual_id, pairs, {0: status}, memclob)
+    if isinstance(expected, tuple):
+        kind, field, message = expected
+        with pytest.raises(kind) as err:
+            dydx.premium_for_perpetual(*args)
+        assert message in str(err.value)
+        if field is not None:
+            assert err.value.field == field
+    else:
+        assert dydx.premium_for_perpetual(*args) == expected
+    assert calls == ([0] if mock is not None else [])

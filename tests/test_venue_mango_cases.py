@@ -15,10 +15,11 @@ to I80F48). Each scenario of a source test is one row, its loops over targets an
 
 Repository: blockworks-foundation/mango-v4 at 1303a4a16228eb1e8e8d4f0eef724eaf63310c86.
 Ported: cache.rs 4 of 4 tests (``test_precision`` both halves, ``test_health0``, ``test_health1``,
-``test_health_with_skips``); client.rs 7 of 8 tests. Not ported:
-``test_scanning_retreiver_mismatched_oracle_for_perps_throws_error`` — it checks that Mango's account
-retriever refuses a perp market whose oracle account is not the one the market names; ramparts takes
-prices as values and has no account retriever or oracle accounts, so there is nothing to call.
+``test_health_with_skips``); client.rs 8 of 8 tests (was 7 of 8). The retriever test
+(``test_scanning_retreiver_mismatched_oracle_for_perps_throws_error``) runs against
+:func:`ramparts.venues.mango.perp_market_and_oracle_price`, which takes the perp markets (index, the oracle key
+each names) and the oracle accounts handed in (key, price) as lists: account bytes, owners, banks and open-orders
+accounts of upstream's fixture do not enter the check and are not modelled.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from fractions import Fraction
 
 import pytest
 
-from ramparts.errors import InvalidInput
+from ramparts.errors import InvalidInput, UnknownEntity
 from ramparts.venues.mango import (
     I64_MAX,
     I80F48_MAX,
@@ -41,6 +42,7 @@ from ramparts.venues.mango import (
     TokenInfo,
     i80f48_div,
     maint_weights,
+    perp_market_and_oracle_price,
     spot_amount_given_for_health_zero,
     spot_amount_taken_for_health_zero,
     to_i80f48,
@@ -214,6 +216,22 @@ def test_precision_from_str():
 
 
 # --- client.rs --------------------------------------------------------------------------------------------------------
+
+def test_scanning_retreiver_mismatched_oracle_for_perps_throws_error():
+    """client.rs ``test_scanning_retreiver_mismatched_oracle_for_perps_throws_error``: perp market 9 names
+    oracle1 (price 1.0), perp market 8 names oracle2 (price 5.0); the two perp oracle accounts are handed in
+    the other way round (oracle2, oracle1), so retrieving market 9 (active perp position 0) is an error
+    (upstream asserts only ``is_err``)."""
+    perp_markets = [(9, "oracle1"), (8, "oracle2")]
+    oracle1, oracle2 = ("oracle1", q("1.0")), ("oracle2", q("5.0"))
+    with pytest.raises(InvalidInput) as err:
+        perp_market_and_oracle_price(9, perp_markets, [oracle2, oracle1])
+    assert err.value.field == "perp_oracles"
+    # not upstream: in the order the markets name them, the oracle account's price comes back
+    assert perp_market_and_oracle_price(9, perp_markets, [oracle1, oracle2]) == 1
+    with pytest.raises(UnknownEntity):
+        perp_market_and_oracle_price(7, perp_markets, [oracle1, oracle2])
+
 
 def test_health_perp_funding():
     """client.rs ``test_health_perp_funding``: unsettled funding 10 × (10.1 − 10.0) comes off the perp quote."""

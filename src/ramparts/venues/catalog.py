@@ -46,11 +46,11 @@ VENUES: tuple[VenueEntry, ...] = (
     VenueEntry("dydx", "dYdX v4", "ramparts.venues.dydx", "dydxprotocol/v4-chain @ 84d4664bae71e3a077adaac67fb77ad19cd28d30",
                "liquidity tiers, OI-scaled IMF, bankruptcy and fillable prices, insurance-fund delta, deleveraging conditions, "
                "the funding pipeline (the book's impact prices and premium vote, clamp, sample tails, index delta, "
-               "settlement), fill quantums and subtick prices, partial-liquidation sizes; dYdX's tests reproduced: 130/133 "
-               "cases of the ported test functions",
+               "settlement), fill quantums and subtick prices, partial-liquidation sizes, the funding-sample epochs and the "
+               "keeper's premium lookup; dYdX's tests reproduced: 138/138 cases of the ported test functions",
                ("tests/test_venues.py", "tests/test_venue_dydx_cases.py"), "dydx",
                ("the order book's collateral check of makers (book_premium_ppm takes which makers pass as an input); the "
-                "funding epochs' timing",)),
+                "emitted events",)),
     VenueEntry("hyperliquid", "Hyperliquid", "ramparts.venues.hyperliquid", "Hyperliquid documentation "
                "(ramparts/reference/open-source-venues.md §4; the core is closed source)",
                "margin tiers, liquidation price, backstop threshold, ADL ranking key, funding", ("tests/test_venues.py",),

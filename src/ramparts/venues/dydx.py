@@ -7,7 +7,9 @@ Source: dydxprotocol/v4-chain at commit ``84d4664bae71e3a077adaac67fb77ad19cd28d
 ``ramparts/reference/open-source-venues.md`` §1): ``protocol/x/perpetuals/types/liquidity_tier.go``,
 ``protocol/x/perpetuals/lib/lib.go``, ``protocol/x/perpetuals/funding/funding.go``,
 ``protocol/x/perpetuals/keeper/perpetual.go`` (``MaybeProcessNewFundingTickEpoch``,
-``processStoredPremiums``, ``GetRemoveSampleTailsFunc``, ``processPremiumVotesIntoSamples``),
+``processStoredPremiums``, ``GetRemoveSampleTailsFunc``, ``processPremiumVotesIntoSamples``,
+``MaybeProcessNewFundingSampleEpoch``), ``protocol/x/epochs/keeper/epoch_info.go``
+(``NumBlocksSinceEpochStart``), ``protocol/x/clob/keeper/get_price_premium.go``,
 ``protocol/x/clob/memclob/memclob.go`` (``GetPricePremium``, ``getPricePremiumFromSide``,
 ``getImpactPriceSubticks``), ``protocol/x/clob/types/quantums.go`` (``FillAmountToQuoteQuantums``,
 ``GetAveragePriceSubticks``), ``protocol/x/clob/types/price_to_subticks.go``, ``protocol/lib/quantums.go``,
@@ -54,11 +56,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from ramparts.errors import InvalidInput
+from ramparts.errors import InvalidInput, UnknownEntity
 
-__all__ = ["FUNDING_RATE_CLAMP_FACTOR_PPM", "LIQUIDATIONS_CONFIG", "LIQUIDITY_TIERS", "LiquidationsConfig", "LiquidityTier",
+__all__ = ["CLOB_PAIR_STATUS_ACTIVE", "FUNDING_RATE_CLAMP_FACTOR_PPM", "LIQUIDATIONS_CONFIG", "LIQUIDITY_TIERS", "LiquidationsConfig", "LiquidityTier",
            "PREMIUM_VOTE_CLAMP_FACTOR_PPM", "adjusted_imf_ppm", "average_price_subticks", "bankruptcy_quote", "base_to_quote_quantums",
-           "book_premium_ppm", "fill_amount_to_quote_quantums", "fillable_price", "funding_index_delta", "funding_sample_ppm",
+           "book_premium_ppm", "fill_amount_to_quote_quantums", "is_new_funding_sample_epoch",
+           "maybe_process_new_funding_sample_epoch", "perpetual_net_notional", "position_notional_liquidatable_for_perpetual",
+           "premium_for_perpetual", "fillable_price", "funding_index_delta", "funding_sample_ppm",
            "funding_tick_rate_ppm", "impact_price_subticks", "insurance_fund_delta", "is_liquidatable",
            "liquidatable_position_size_delta", "margin_requirements", "max_abs_funding_clamp_ppm", "median",
            "position_notional_liquidatable", "premium_ppm", "price_to_subticks", "quote_to_base_quantums", "remove_sample_tails", "settlement_ppm",
@@ -332,7 +336,7 @@ def impact_price_subticks(orders, is_bid: bool, impact_notional: int, quantum_co
 
 
 def book_premium_ppm(bids, asks, index_price: int, index_exponent: int, atomic_resolution: int, quantum_conversion_exponent: int,
-                     impact_notional: int, max_abs_premium_ppm: int) -> int:
+                     impact_notional: int, max_abs_premium_ppm: int, *, clob_pair_is_perpetual: bool = True) -> int:
     """``memclob.go::GetPricePremium`` (with ``getPricePremiumFromSide``): one premium vote (ppm) from the
     order book against the index.
 
@@ -341,11 +345,14 @@ def book_premium_ppm(bids, asks, index_price: int, index_exponent: int, atomic_r
     when index > best ask; the premium is ``premium_ppm(impact, index, max_abs_premium_ppm)`` (rounded toward
     zero, clamped) if the impact price still lies beyond the index, else 0 — also 0 for an empty book or a
     side too thin for ``impact_notional`` (:func:`impact_price_subticks`). ``bids``/``asks`` are resting
-    orders ``(subticks, quantums[, collateralized])``. A clamp outside int32, a zero index or a crossed book
-    raise :class:`InvalidInput` (upstream panics or errors).
+    orders ``(subticks, quantums[, collateralized])``. A clamp outside int32, a spot CLOB pair
+    (``clob_pair_is_perpetual`` false: ``ErrPremiumWithNonPerpetualClobPair``, checked after the clamp and
+    before the index), a zero index or a crossed book raise :class:`InvalidInput` (upstream panics or errors).
     """
     if not -MAX_INT32 - 1 <= _int("max_abs_premium_ppm", max_abs_premium_ppm) <= MAX_INT32:
         raise InvalidInput("max_abs_premium_ppm", "must fit an int32")
+    if not clob_pair_is_perpetual:
+        raise InvalidInput("clob_pair", "a price premium needs a perpetual CLOB pair, not a spot one")
     index = price_to_subticks(index_price, index_exponent, quantum_conversion_exponent, atomic_resolution)
     if index == 0:
         raise InvalidInput("index_price", "a zero index price has no premium")
@@ -364,6 +371,34 @@ def book_premium_ppm(bids, asks, index_price: int, index_exponent: int, atomic_r
     if impact is None or (is_bid and index >= impact) or (not is_bid and index <= impact):
         return 0
     return premium_ppm(impact, index, max_abs_premium_ppm)
+
+
+#: ``ClobPair_STATUS_ACTIVE``: the only CLOB pair status whose book yields a premium.
+CLOB_PAIR_STATUS_ACTIVE = "ACTIVE"
+
+
+def premium_for_perpetual(perpetual_id: int, perpetual_to_clob_pair_ids, clob_pair_status, premium_of_clob_pair) -> int:
+    """``clob/keeper/get_price_premium.go::GetPricePremiumForPerpetual`` (with ``clob_pair.go::GetClobPairIdForPerpetual``):
+    the premium vote (ppm) of a perpetual from the book of its CLOB pair.
+
+    ``perpetual_to_clob_pair_ids`` maps a perpetual id to its CLOB pair ids (exactly one is expected),
+    ``clob_pair_status`` maps a CLOB pair id to its status and ``premium_of_clob_pair(clob_pair_id)`` is the
+    memclob's premium of that pair (e.g. :func:`book_premium_ppm` over its book). A perpetual without CLOB
+    pairs (``ErrNoClobPairForPerpetual``) or a CLOB pair id that is not stored (``ErrInvalidClob``) raise
+    :class:`UnknownEntity`; zero or several pairs raise :class:`InvalidInput` (upstream panics); a pair
+    whose status is not ``ACTIVE`` has premium 0 (its book is not read); errors of the book lookup propagate.
+    """
+    if perpetual_id not in perpetual_to_clob_pair_ids:
+        raise UnknownEntity("perpetual_id", f"Perpetual ID {perpetual_id} has no associated CLOB pairs")
+    ids = list(perpetual_to_clob_pair_ids[perpetual_id])
+    if len(ids) != 1:
+        raise InvalidInput("perpetual_id", f"perpetual {perpetual_id} must have exactly one CLOB pair, has {len(ids)}")
+    clob_pair_id = ids[0]
+    if clob_pair_id not in clob_pair_status:
+        raise UnknownEntity("clob_pair_id", f"did not find clob pair with clobPairId = {clob_pair_id}")
+    if clob_pair_status[clob_pair_id] != CLOB_PAIR_STATUS_ACTIVE:
+        return 0
+    return premium_of_clob_pair(clob_pair_id)
 
 
 def median(values: list[int]) -> int:
@@ -414,6 +449,31 @@ def funding_sample_ppm(votes: list[int], num_votes: int, min_num_votes: int = MI
     if not votes:
         return 0
     return summarize_premiums(votes, num_votes, min_num_votes, median)
+
+
+def is_new_funding_sample_epoch(current_epoch_start_block: int, block_height: int) -> bool:
+    """``MaybeProcessNewFundingSampleEpoch``'s gate (``epochs/keeper/epoch_info.go::NumBlocksSinceEpochStart``):
+    a block starts a new funding-sample epoch iff ``block_height − current_epoch_start_block == 0``. A block
+    before the epoch's start block raises :class:`InvalidInput` (upstream's uint32 conversion panics)."""
+    n = _int("block_height", block_height) - _int("current_epoch_start_block", current_epoch_start_block, nonneg=True)
+    if n < 0:
+        raise InvalidInput("block_height", "precedes the start block of the current funding-sample epoch")
+    return n == 0
+
+
+def maybe_process_new_funding_sample_epoch(current_epoch_start_block: int, block_height: int, votes, num_votes: int,
+                                           min_num_votes: int = MIN_NUM_VOTES_PER_SAMPLE) -> tuple[dict[int, int], dict[int, list[int]]]:
+    """``perpetuals/keeper/perpetual.go::MaybeProcessNewFundingSampleEpoch``: ``(new samples, premium votes left)``.
+
+    ``votes`` maps a perpetual id to its premium votes (``NumPremiums`` = ``num_votes``). Outside the first
+    block of a funding-sample epoch (:func:`is_new_funding_sample_epoch`) nothing happens: no sample, the votes
+    stay. At the first block every perpetual's votes become one sample (:func:`funding_sample_ppm`), the zero
+    samples are not stored, and the votes are cleared.
+    """
+    if not is_new_funding_sample_epoch(current_epoch_start_block, block_height):
+        return {}, {pid: list(v) for pid, v in votes.items()}
+    samples = {pid: funding_sample_ppm(list(v), num_votes, min_num_votes) for pid, v in votes.items()}
+    return {pid: s for pid, s in samples.items() if s != 0}, {}
 
 
 def funding_tick_rate_ppm(samples: list[int], num_samples: int, tier: LiquidityTier, *, default_funding_ppm: int = 0,
@@ -473,6 +533,25 @@ def position_notional_liquidatable(position_notional: int, config: LiquidationsC
     n = abs(_int("position_notional", position_notional))
     lo = min(config.min_position_notional_liquidated, n)
     return lo, max(lo, _mul_ppm(n, config.max_position_portion_liquidated_ppm))
+
+
+def perpetual_net_notional(perpetual_id: int, quantums: int, perpetuals) -> int:
+    """``perpetuals/keeper/perpetual.go::GetNetNotional``: the signed notional (quote quantums) of ``quantums`` of
+    a perpetual, :func:`base_to_quote_quantums` at its market price. ``perpetuals`` maps a perpetual id to
+    ``(atomic_resolution, price, exponent)``; an id it lacks raises :class:`UnknownEntity`
+    (``ErrPerpetualDoesNotExist``)."""
+    if perpetual_id not in perpetuals:
+        raise UnknownEntity("perpetual_id", f"perpetual {perpetual_id} does not exist")
+    atomic_resolution, price, exponent = perpetuals[perpetual_id]
+    return base_to_quote_quantums(quantums, atomic_resolution, price, exponent)
+
+
+def position_notional_liquidatable_for_perpetual(perpetual_id: int, quantums: int, perpetuals,
+                                                  config: LiquidationsConfig = LIQUIDATIONS_CONFIG) -> tuple[int, int]:
+    """``clob/keeper/liquidations.go::GetMaxAndMinPositionNotionalLiquidatable`` from a position: its notional by
+    :func:`perpetual_net_notional` (a missing perpetual raises :class:`UnknownEntity`), then
+    :func:`position_notional_liquidatable`."""
+    return position_notional_liquidatable(perpetual_net_notional(perpetual_id, quantums, perpetuals), config)
 
 
 def subaccount_max_notional_liquidatable(notional_liquidated: int, config: LiquidationsConfig = LIQUIDATIONS_CONFIG, *,

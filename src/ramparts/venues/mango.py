@@ -6,7 +6,9 @@ Source: ``ramparts/reference/open-source-venues.md`` §5, read from blockworks-f
 at commit ``1303a4a16228eb1e8e8d4f0eef724eaf63310c86`` (``programs/mango-v4/src/health/cache.rs``,
 ``programs/mango-v4/src/health/client.rs``, ``programs/mango-v4/src/state/bank.rs`` —
 ``scaled_init_asset_weight``, ``scaled_init_liab_weight``, ``maint_weights`` —,
-``programs/mango-v4/src/state/mango_account_components.rs`` — ``unsettled_funding``).
+``programs/mango-v4/src/state/mango_account_components.rs`` — ``unsettled_funding``;
+``programs/mango-v4/src/health/account_retriever.rs`` — the perp oracle key check of
+:func:`perp_market_and_oracle_price`).
 
 The arithmetic, in Mango's own units (*native* token amounts, prices in native quote per native
 token, weights as plain ratios)::
@@ -67,10 +69,11 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 
-from ramparts.errors import InvalidInput, Rejected
+from ramparts.errors import InvalidInput, Rejected, UnknownEntity
 
 __all__ = ["I64_MAX", "I80F48_MAX", "I80F48_MIN", "BankState", "HealthCache", "HealthType", "PerpInfo", "Prices", "Serum3Info",
-           "TokenInfo", "binary_search", "find_maximum", "i80f48_div", "maint_weights", "scan_right_until_less_than",
+           "TokenInfo", "binary_search", "find_maximum", "i80f48_div", "maint_weights", "perp_market_and_oracle_price",
+           "scan_right_until_less_than",
            "spot_amount_given_for_health_zero", "spot_amount_taken_for_health_zero", "to_i80f48", "unsettled_funding"]
 
 FRAC_BITS = 48
@@ -407,6 +410,35 @@ class PerpInfo:
             w = self.maint_overall_asset_weight if health_type is HealthType.MAINT else self.init_overall_asset_weight
             return w * u
         return u
+
+
+def perp_market_and_oracle_price(perp_market_index: int, perp_markets, perp_oracles):
+    """``ScanningAccountRetriever::perp_market_and_oracle_price`` (``scanned_perp_market_and_oracle`` with
+    ``PerpMarket::oracle_state``'s key check; ``programs/mango-v4/src/health/account_retriever.rs`` and
+    ``programs/mango-v4/src/state/perp_market.rs`` @1303a4a): the oracle price of a perp market from the
+    accounts handed to the health check.
+
+    ``perp_markets`` are the perp-market accounts in the order passed, each ``(perp_market_index, oracle key)``
+    (the oracle the market names); ``perp_oracles`` the oracle accounts that follow them, each
+    ``(key, price)``, the i-th one read for the i-th market. The market's position ``i`` is found by its index
+    (none: :class:`UnknownEntity`; two with one index: :class:`InvalidInput`, as the scan refuses duplicates);
+    if ``perp_oracles[i]``'s key is not the market's oracle key, :class:`InvalidInput` (``require_keys_eq!``).
+    The price is returned as handed in (the oracle decoding and staleness checks are not modelled).
+    """
+    markets = list(perp_markets)
+    oracles = list(perp_oracles)
+    positions = [i for i, (index, _oracle) in enumerate(markets) if index == perp_market_index]
+    if not positions:
+        raise UnknownEntity("perp_market_index", f"perp market index {perp_market_index} not found")
+    if len({index for index, _oracle in markets}) != len(markets):
+        raise InvalidInput("perp_markets", "duplicate perp market for one perp market index")
+    if len(oracles) < len(markets):
+        raise InvalidInput("perp_oracles", f"{len(markets)} perp markets need as many oracle accounts, got {len(oracles)}")
+    i = positions[0]
+    expected_key, (key, price) = markets[i][1], oracles[i]
+    if key != expected_key:
+        raise InvalidInput("perp_oracles", f"perp market {perp_market_index} names oracle {expected_key!r}, got account {key!r}")
+    return _num("price", price)
 
 
 def spot_amount_taken_for_health_zero(health, starting_spot, asset_weighted_price, liab_weighted_price) -> Fraction:
