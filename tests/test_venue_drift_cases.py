@@ -18,10 +18,15 @@ tests' AMM reserves, spread reserves and fill limits, and the oracle delay they 
 may fill). The two ``liquidate_dust_*`` tests run on upstream's base64 snapshots of mainnet accounts, decoded with
 Drift's layouts by :mod:`ramparts.venues.drift_accounts` (``User``, ``SpotMarket``, ``PerpMarket``, Pyth pull and
 Prelaunch oracles); the spot one first accrues interest and oracle TWAPs to the test's clock on the liquidated
-markets (:func:`ramparts.venues.drift_spot.update_spot_market_cumulative_interest`). Assertions that need what is not
-modelled are listed in ``NOT_PORTED`` with the reason.
+markets (:func:`ramparts.venues.drift_spot.update_spot_market_cumulative_interest`). The pnl-for-deposit rows read the
+perp market's ``amm.total_liquidation_fee`` as the result's ``if_fee`` (the market's total starts at 0 there). The
+``math/funding/tests.rs`` market tests run :func:`ramparts.venues.drift_amm.update_funding_rate`, ``block_operation``,
+``on_the_hour_update`` and ``update_amm`` (``_update_amm`` without curve updates, as those tests' markets) on an
+:class:`ramparts.venues.drift_amm.AmmPerpMarket`. Assertions that need what is not modelled would be listed in
+``NOT_PORTED`` with the reason (none at present).
 
-Counts (#[test] functions at the pinned commit): ``controller/liquidation/tests.rs`` 66/66.
+Counts (#[test] functions at the pinned commit, every assertion ported): ``controller/liquidation/tests.rs`` 66/66,
+``math/funding/tests.rs`` 4/4.
 """
 
 from __future__ import annotations
@@ -855,10 +860,77 @@ def test_max_price_divergence_for_funding_rate(fn, case, tier, expected):
     assert drift.max_price_divergence_for_funding_rate(tier, 49 * PRICE_PRECISION) == expected
 
 
+# max_funding_rates / unsettled_funding_pnl: the test market (reserves 512.295 / 488 base, sqrt_k 500, peg $50, mark TWAP
+# $50, oracle TWAP $49, 1 h funding period), State's oracle rails (stale for AMM 10 slots, margin 120, confidence 1000,
+# too volatile 5x) and the Pyth oracle get_pyth_price(51, 6) read at slot 0 ($51, no confidence, no delay).
+_FUND_RAILS = drift_amm.OracleGuardRails(validity=drift_amm.ValidityGuardRails(
+    slots_before_stale_for_amm=10, slots_before_stale_for_margin=120, confidence_interval_max_size=1000, too_volatile_ratio=5))
+_FUND_ORACLE = drift_amm.OraclePriceData(51 * PRICE_PRECISION)
+
+
+def _funding_market(base_asset_amount_with_amm: int, tier=ContractTier.HIGHLY_SPECULATIVE, **amm) -> drift_amm.AmmPerpMarket:
+    return drift_amm.AmmPerpMarket(amm=drift_amm.AMM(
+        base_asset_reserve=512295081967, quote_asset_reserve=488 * BASE_PRECISION, sqrt_k=500 * BASE_PRECISION,
+        peg_multiplier=50000000, base_asset_amount_with_amm=base_asset_amount_with_amm, base_asset_amount_long=12295081967,
+        base_asset_amount_short=-12295081967 * 2, total_exchange_fee=QUOTE_PRECISION // 2,
+        total_fee_minus_distributions=QUOTE_PRECISION * 99999, last_mark_price_twap=50 * PRICE_PRECISION,
+        last_oracle_price_twap=49 * PRICE_PRECISION, funding_period=3600, **amm), contract_tier=tier)
+
+
+def test_max_funding_rates_update_funding_rate():
+    """math/funding/tests.rs::max_funding_rates, its update_funding_rate call (tier B, now 0, slot 0, funding not
+    paused): no funding update — the first hour has not passed and the reserve price is 100 % off the (zero) 5-min
+    oracle TWAP."""
+    market = _funding_market(-12295081967, ContractTier.B, base_asset_amount_with_unsettled_lp=-500 * BASE_PRECISION)
+    _, did_succeed = drift_amm.update_funding_rate(market, _FUND_ORACLE, 0, 0, _FUND_RAILS, False, None)
+    assert not did_succeed
+
+
+def test_unsettled_funding_pnl():
+    """math/funding/tests.rs::unsettled_funding_pnl: before the hour the funding update waits and block_operation blocks
+    (the 5-min oracle TWAP is 0); an hour (7200 slots) later _update_amm (MM oracle: the exchange price one slot older,
+    default validity) moves the oracle TWAP to $51 and the update slot, funding is no longer blocked, and
+    update_funding_rate pays negative funding (oracle TWAP above mark) with the AMM, short 512 of the imbalance,
+    earning $71.72 from the users."""
+    market = _funding_market(-12295081967 - BASE_PRECISION * 500)
+    assert drift_amm.reserve_price(market.amm) == 47628800
+    assert market.amm.net_unsettled_funding_pnl == 0
+    now, slot = 0, 0
+    assert drift_amm.on_the_hour_update(now, market.amm.last_funding_rate_ts, market.amm.funding_period) == 3600
+    assert drift_amm.on_the_hour_update(now + 3600, market.amm.last_funding_rate_ts, market.amm.funding_period) == 0
+    mm = drift_amm.mm_oracle_price_data(_FUND_ORACLE.price, _FUND_ORACLE.delay + 1, 0, drift_amm.OracleValidity.VALID,
+                                        _FUND_ORACLE)
+    assert drift_amm.block_operation(market, _FUND_ORACLE, _FUND_RAILS, drift_amm.reserve_price(market.amm), slot) is True
+    assert market.amm.last_update_slot == slot
+    now, slot = now + 3600, slot + 3600 * 2
+    market, cost = drift_amm.update_amm(market, mm, _FUND_RAILS, now, slot)
+    assert cost == 0
+    assert market.amm.last_update_slot == slot
+    assert market.amm.last_mark_price_twap == 50000000
+    assert market.amm.last_oracle_price_twap == 51000000
+    assert drift_amm.block_operation(market, _FUND_ORACLE, _FUND_RAILS, drift_amm.reserve_price(market.amm), slot) is False
+    assert market.amm.total_fee_minus_distributions == 99999000000
+    market, did_succeed = drift_amm.update_funding_rate(market, _FUND_ORACLE, now, slot, _FUND_RAILS, False, None)
+    a = market.amm
+    assert did_succeed
+    assert a.last_mark_price_twap == 47629736
+    assert a.last_mark_price_twap > drift_amm.reserve_price(a)
+    assert a.last_oracle_price_twap == 51000000
+    assert (a.cumulative_funding_rate_long, a.cumulative_funding_rate_short) == (-140002666, -140002666)
+    assert a.last_funding_rate == -140002666
+    assert a.last_24h_avg_funding_rate == int(-140002666 / 24) + 1  # Rust's -140002666 / 24 truncates
+    assert a.last_funding_rate_ts == now
+    assert a.net_revenue_since_last_funding == 0
+    assert a.total_fee_minus_distributions == 100070722677
+    assert a.total_fee == 0
+    assert a.net_unsettled_funding_pnl != 0
+    assert a.net_unsettled_funding_pnl == -71722677
+
+
 def test_unsettled_funding_pnl_rate():
-    """math/funding/tests.rs::unsettled_funding_pnl, from the TWAPs the test asserts after _update_amm (mark
-    47,629,736, oracle 51,000,000; the TWAP updates themselves are not ported): update_funding_rate's rate (offset
-    oracle/5000, HighlySpeculative clamp oracle/10, /24) and the imbalanced market's funding revenue."""
+    """math/funding/tests.rs::unsettled_funding_pnl, the rate step alone, from the TWAPs the test asserts after
+    update_funding_rate (mark 47,629,736, oracle 51,000,000): the rate (offset oracle/5000, HighlySpeculative clamp
+    oracle/10, /24) and the imbalanced market's funding revenue."""
     rate = drift.funding_rate(47629736, 51000000, ContractTier.HIGHLY_SPECULATIVE, 3600)
     long_rate, short_rate, revenue, tfmd = drift.funding_rate_long_short(
         rate, base_asset_amount_with_amm=-12295081967 - BASE_PRECISION * 500, base_asset_amount_long=12295081967,
@@ -899,18 +971,11 @@ def test_user_with_isolated_position():
 
 
 # ============================================================================ what is not ported
-NOT_PORTED = {
-    f"{C_LIQ}::liquidate_perp_pnl_for_deposit::successful_liquidation_pnl_transfer_to_cover_margin_shortage"
-    "[market.amm.total_liquidation_fee], liquidate_isolated_perp_pnl_for_deposit::"
-    "successful_liquidation_pnl_transfer_leaves_position_bankrupt[market.amm.total_liquidation_fee]":
-        "the perp market's AMM fee total is not modelled by the spot-side liquidations (they never charge it)",
-    f"{M_FUND}::max_funding_rates[update_funding_rate]": "update_funding_rate's oracle-validity guard",
-    f"{M_FUND}::unsettled_funding_pnl[twaps, last_24h_avg_funding_rate, block_operation]":
-        "the AMM's mark/oracle TWAP updates (_update_amm), the 24h average and the oracle guard",
-}
+NOT_PORTED: dict[str, str] = {}  # every assertion of the tests above is ported
 
 
 def test_not_ported_is_documented():
+    assert isinstance(NOT_PORTED, dict)
     assert all(reason for reason in NOT_PORTED.values())
 
 
@@ -1686,6 +1751,9 @@ def test_liquidate_perp_pnl_for_deposit(fn, deposit, pnl, max_transfer, buffer, 
     assert (out.user.spot_positions[0].scaled_balance, out.user.perp_positions[0].quote_asset_amount) == user_expected
     assert not out.liquidator.spot_positions[1].borrow
     assert (out.liquidator.spot_positions[1].scaled_balance, out.liquidator.perp_positions[0].quote_asset_amount) == liq_expected
+    if fn.endswith("successful_liquidation_pnl_transfer_to_cover_margin_shortage"):
+        # market_after.amm.total_liquidation_fee == 0: the market's total starts at 0 and this call adds out.if_fee
+        assert out.if_fee == 0
 
 
 LIQUIDATE_PNL_LIMIT = [
@@ -1855,6 +1923,7 @@ def test_liquidate_isolated_perp_pnl_for_deposit_leaves_position_bankrupt():
     assert 0 in out.user.isolated_bankrupt  # position_flag & Bankrupt
     assert out.liquidator.spot_positions[0].scaled_balance == 190000000000
     assert out.liquidator.perp_positions[0].quote_asset_amount == -89100000
+    assert out.if_fee == 0  # market_after.amm.total_liquidation_fee == 0 (starts at 0; this call adds out.if_fee)
     c = drift.account_margin(out.user.spot_positions, out.user.perp_positions, spot_markets=out.spot_markets,
                              margin_type=MRT.MAINTENANCE, margin_buffer=MARGIN_PRECISION // 50, **kw)
     assert c.meets_margin_requirement is False

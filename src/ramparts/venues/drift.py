@@ -10,10 +10,11 @@ is its transfer step.
 
 Drift's own unit tests reproduced (``tests/test_venue_drift_cases.py``; #[test] functions at the pinned commit):
 ``math/margin/tests.rs`` 87/87 (its AMM reserve-price assertion with :mod:`ramparts.venues.drift_amm`),
-``math/liquidation/tests.rs`` 28/28, ``controller/liquidation/tests.rs`` 64/66 (the spot-side liquidations with
+``math/liquidation/tests.rs`` 28/28, ``controller/liquidation/tests.rs`` 66/66 (the spot-side liquidations with
 :mod:`ramparts.venues.drift_spot`, ``liquidate_perp_with_fill`` with :mod:`ramparts.venues.drift_fill`), ``state/perp_market/tests.rs`` 16/16 and ``math/amm/tests.rs`` 11/11 (with
-:mod:`ramparts.venues.drift_amm`, ``tests/test_venue_drift_amm_cases.py``), ``math/funding/tests.rs`` 4/4, ``math/bankruptcy/tests.rs`` 7/7. What is not reproduced, and why, is the
-test module's ``NOT_PORTED``.
+:mod:`ramparts.venues.drift_amm`, ``tests/test_venue_drift_amm_cases.py``), ``math/funding/tests.rs`` 4/4 (``update_funding_rate`` with
+:mod:`ramparts.venues.drift_amm`), ``math/bankruptcy/tests.rs`` 7/7. What is not reproduced, and why, would be listed
+in the test module's ``NOT_PORTED`` (empty at present).
 
 Source: ``ramparts/reference/open-source-venues.md`` §2, read from drift-labs/protocol-v2 at commit
 ``0ae3e3b1db782a6765c3525b3dec38ad4d9d3a62`` (``programs/drift/src/``: ``math/margin.rs``,

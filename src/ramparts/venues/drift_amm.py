@@ -1,7 +1,9 @@
 """Drift v2's perp-market AMM: reserve, bid and ask prices, the trigger price for stop orders, whether the AMM
 may fill an order (``PerpMarket::amm_can_fill_order`` with the oracle-validity, MM-oracle and auction-skip checks it
-calls), the users' net pnl against the AMM and the expiry price, and the AMM's oracle / mark TWAP and
-standard-deviation updates.
+calls), the users' net pnl against the AMM and the expiry price, the AMM's oracle / mark TWAP and
+standard-deviation updates, and the hourly funding update (``controller/funding.rs::update_funding_rate`` with its
+oracle guard ``math/oracle.rs::block_operation`` / ``oracle_validity``, ``math/helpers.rs::on_the_hour_update`` and
+``controller/repeg.rs::_update_amm`` for markets without curve updates).
 
 :mod:`ramparts.venues.drift` owns the margin and liquidation maths (this module imports its constants, contract
 tiers and Rust-integer helpers); this module owns the AMM side of ``state/perp_market.rs`` and what it reads from
@@ -32,6 +34,11 @@ Formulas::
     new TWAP          = (price · since_last + twap · max(1, period − since_last)) / (sum) ± 1 toward the price
     oracle update     = oracle normalised toward reserve (± confidence, within 2.5 bps), capped to twap ± twap/3
     std               = max(|price − twap|, |price − twap_5min|)   (the rolling sum's 1-hour window keeps only it)
+    funding blocked   = AMM not updated for > funding_period slots, oracle invalid for UpdateFunding, reserve
+                        > max(10 %, rail) off the 5-min oracle TWAP, or UpdateFunding paused
+    funding update    = rate(mark TWAP at the execution-premium price, oracle TWAP) split long/short against a third
+                        of the fee pool; cumulative rates +=, 24 h average = new TWAP over 24 h,
+                        net_unsettled_funding_pnl −= the AMM's funding pnl
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 
-from ramparts.errors import Rejected
+from ramparts.errors import InvalidInput, Rejected
 from ramparts.venues.drift import (
     BASE_PRECISION,
     FUNDING_RATE_BUFFER,
@@ -55,6 +62,8 @@ from ramparts.venues.drift import (
     _nonneg,
     _tdiv,
     _usub,
+    funding_rate,
+    funding_rate_long_short,
 )
 
 __all__ = [
@@ -71,6 +80,9 @@ __all__ = [
     "new_oracle_conf_pct", "new_oracle_price_twap", "normalise_oracle_price", "sanitize_new_price",
     "update_amm_mark_std", "update_amm_oracle_std", "update_mark_twap", "update_mark_twap_from_estimates",
     "update_oracle_price_twap",
+    "OracleGuardRails", "ValidityGuardRails", "block_operation", "is_oracle_mark_too_divergent",
+    "oracle_twap_5min_price_spread_pct", "oracle_validity", "on_the_hour_update", "perp_mm_oracle_price_data",
+    "update_amm", "update_funding_rate", "update_spreads",
 ]
 
 AMM_RESERVE_PRECISION = BASE_PRECISION
@@ -339,6 +351,27 @@ class AMM:
     last_oracle_normalised_price: int = 0
     last_oracle_conf_pct: int = 0
     last_oracle_reserve_price_spread_pct: int = 0
+    last_update_slot: int = 0
+    base_asset_amount_long: int = 0
+    base_asset_amount_short: int = 0
+    total_exchange_fee: int = 0
+    total_liquidation_fee: int = 0
+    total_fee_withdrawn: int = 0
+    cumulative_funding_rate_long: int = 0
+    cumulative_funding_rate_short: int = 0
+    last_funding_rate_long: int = 0
+    last_funding_rate_short: int = 0
+    last_24h_avg_funding_rate: int = 0
+    curve_update_intensity: int = 0
+    mm_oracle_price: int = 0
+    mm_oracle_slot: int = 0
+    mm_oracle_sequence_id: int = 0
+    oracle_slot_delay_override: int = 0
+    oracle_low_risk_slot_delay_override: int = 0
+    stable_coin_oracle: bool = False  #: ``oracle_source`` is PythStableCoinPull or PythLazerStableCoin
+    amm_spread_adjustment: int = 0
+    last_oracle_valid: bool = False
+    total_fee: int = 0
 
 
 @dataclass(frozen=True)
@@ -858,3 +891,239 @@ def update_mark_twap_from_estimates(amm: AMM, now: int, precomputed_trade_price:
     :func:`estimate_best_bid_ask_price`."""
     bid, ask = estimate_best_bid_ask_price(amm, precomputed_trade_price, direction)
     return update_mark_twap(amm, now, bid, ask, precomputed_trade_price, sanitize_clamp)
+
+
+# ============================================================================ oracle guard rails and funding updates
+TWENTY_FOUR_HOUR = 24 * ONE_HOUR
+
+#: ``PerpMarket::get_max_confidence_interval_multiplier`` by contract tier
+MAX_CONFIDENCE_INTERVAL_MULTIPLIER = {ContractTier.A: 1, ContractTier.B: 1, ContractTier.C: 2, ContractTier.SPECULATIVE: 10,
+                                      ContractTier.HIGHLY_SPECULATIVE: 50, ContractTier.ISOLATED: 50}
+#: ``PerpMarket::get_sanitize_clamp_denominator`` by contract tier (None: the default TWAP band)
+PERP_SANITIZE_CLAMP_DENOMINATOR = {ContractTier.A: 10, ContractTier.B: 5, ContractTier.C: 2}
+
+
+@dataclass(frozen=True)
+class ValidityGuardRails:
+    """``state/state.rs::ValidityGuardRails`` (defaults: ``OracleGuardRails::default()``'s)."""
+
+    slots_before_stale_for_amm: int = 10
+    slots_before_stale_for_margin: int = 120
+    confidence_interval_max_size: int = 20_000
+    too_volatile_ratio: int = 5
+
+
+@dataclass(frozen=True)
+class OracleGuardRails:
+    """``state/state.rs::OracleGuardRails``: the validity rails and the price-divergence rails (defaults: 10 %
+    mark/oracle, 50 % oracle/5-min TWAP, 1e6)."""
+
+    validity: ValidityGuardRails = ValidityGuardRails()
+    mark_oracle_percent_divergence: int = PERCENTAGE_PRECISION // 10
+    oracle_twap_5min_percent_divergence: int = PERCENTAGE_PRECISION // 2
+
+
+def oracle_validity(last_oracle_twap: int, oracle: OraclePriceData, rails: ValidityGuardRails,
+                    max_confidence_interval_multiplier: int, *, stable_coin_oracle: bool = False,
+                    slots_before_stale_for_amm_immediate_override: int = 0,
+                    oracle_low_risk_slot_delay_override: int = 0) -> OracleValidity | StaleForAmm:
+    """``math/oracle.rs::oracle_validity`` @0ae3e3b, the first failure of: price ≤ 0 (NonPositive);
+    ``max(price, twap) / max(min(price, twap), 1) > too_volatile_ratio`` (TooVolatile); ``conf · 1e6 / price >
+    confidence_interval_max_size · multiplier`` (TooUncertain); ``delay > slots_before_stale_for_margin`` (×3 for a
+    stable-coin oracle; StaleForMargin); too few data points (InsufficientDataPoints); StaleForAMM with
+    ``immediate = delay > override`` (always true for a zero override) and ``low_risk = delay > low-risk override``
+    (``slots_before_stale_for_amm`` for a zero override); else Valid. Upstream computes the confidence pct before the
+    ladder, so a price ≤ 0 is its MathError/cast failure (raised here too)."""
+    price, conf, delay = _int("price", oracle.price), _nonneg("confidence", oracle.confidence), _int("delay", oracle.delay)
+    twap = _int("last_oracle_twap", last_oracle_twap)
+    too_volatile = _tdiv(max(price, twap), max(min(twap, price), 1)) > rails.too_volatile_ratio
+    if price <= 0:
+        raise Rejected("MathError", f"oracle price {price} <= 0 (confidence pct divides by it as a u64)")
+    conf_too_large = conf * BID_ASK_SPREAD_PRECISION // price > rails.confidence_interval_max_size * max_confidence_interval_multiplier
+    imm, low = slots_before_stale_for_amm_immediate_override, oracle_low_risk_slot_delay_override
+    stale_immediate = delay > max(imm, 0) if imm != 0 else True
+    stale_low_risk = delay > max(low, 0) if low != 0 else delay > rails.slots_before_stale_for_amm
+    margin_slots = rails.slots_before_stale_for_margin * (3 if stable_coin_oracle else 1)
+    if too_volatile:
+        return OracleValidity.TOO_VOLATILE
+    if conf_too_large:
+        return OracleValidity.TOO_UNCERTAIN
+    if delay > margin_slots:
+        return OracleValidity.STALE_FOR_MARGIN
+    if not oracle.has_sufficient_number_of_data_points:
+        return OracleValidity.INSUFFICIENT_DATA_POINTS
+    if stale_immediate or stale_low_risk:
+        return StaleForAmm(immediate=stale_immediate, low_risk=stale_low_risk)
+    return OracleValidity.VALID
+
+
+def oracle_twap_5min_price_spread_pct(amm: AMM, other_price: int) -> int:
+    """``math/amm.rs::calculate_oracle_twap_5min_price_spread_pct``: ``(other − 5-min oracle TWAP) · 1e6 / other``
+    (truncated)."""
+    other = _u64("other_price", other_price)
+    return _i64("spread_pct", _tdiv((other - amm.last_oracle_price_twap_5min) * BID_ASK_SPREAD_PRECISION, other))
+
+
+def is_oracle_mark_too_divergent(price_spread_pct: int, guard_rails: OracleGuardRails = OracleGuardRails()) -> bool:
+    """``math/amm.rs::is_oracle_mark_too_divergent``: ``|spread pct| > max(mark_oracle_percent_divergence, 10 %)``."""
+    return abs(price_spread_pct) > max(guard_rails.mark_oracle_percent_divergence, PERCENTAGE_PRECISION // 10)
+
+
+def block_operation(market: AmmPerpMarket, oracle: OraclePriceData, guard_rails: OracleGuardRails, reserve: int,
+                    slot: int) -> bool:
+    """``math/oracle.rs::block_operation`` @0ae3e3b (with ``get_oracle_status``): funding is blocked when the AMM was
+    last updated more than ``funding_period`` slots ago, the oracle (:func:`oracle_validity` against the oracle
+    TWAP, both staleness overrides = ``slots_before_stale_for_amm``) fails ``UpdateFunding``, the reserve price is
+    more than the allowed divergence from the 5-min oracle TWAP (:func:`is_oracle_mark_too_divergent`), or the
+    market's UpdateFunding operation is paused."""
+    amm, rails = market.amm, guard_rails.validity
+    override = _cast("slots_before_stale_for_amm", rails.slots_before_stale_for_amm, -128, 127)
+    validity = oracle_validity(amm.last_oracle_price_twap, oracle, rails,
+                               MAX_CONFIDENCE_INTERVAL_MULTIPLIER[ContractTier(market.contract_tier)],
+                               stable_coin_oracle=amm.stable_coin_oracle,
+                               slots_before_stale_for_amm_immediate_override=override,
+                               oracle_low_risk_slot_delay_override=override)
+    too_divergent = is_oracle_mark_too_divergent(oracle_twap_5min_price_spread_pct(amm, reserve), guard_rails)
+    slots_since_update = max(0, _u64("slot", slot) - amm.last_update_slot)
+    return (slots_since_update > amm.funding_period
+            or not is_oracle_valid_for_action(validity, DriftAction.UPDATE_FUNDING)
+            or too_divergent or bool(market.paused_operations & PerpOperation.UPDATE_FUNDING))
+
+
+def on_the_hour_update(now: int, last_update_ts: int, update_period: int) -> int:
+    """``math/helpers.rs::on_the_hour_update`` @0ae3e3b: seconds until the next update may run. The wait is the
+    period, or, when the last update was ``d = last mod period`` (Euclidean) past a boundary, ``period − d`` (if
+    ``d ≤ period/3``) or ``2·period − d``; the remaining time is ``max(0, wait − (now − last))``."""
+    now, last, period = _i64("now", now), _i64("last_update_ts", last_update_ts), _i64("update_period", update_period)
+    wait = period
+    if period > 1:
+        delay = last % period  # period > 1, so Python's modulo is Rust's rem_euclid
+        if delay != 0:
+            wait = 2 * period - delay if delay > _tdiv(period, 3) else period - delay
+            if wait > 2 * period:
+                wait -= period
+    return max(0, wait - (now - last))
+
+
+def perp_mm_oracle_price_data(market: AmmPerpMarket, oracle: OraclePriceData, clock_slot: int,
+                              rails: ValidityGuardRails = ValidityGuardRails()) -> MMOraclePriceData:
+    """``state/perp_market.rs::PerpMarket::get_mm_oracle_price_data`` @0ae3e3b: the AMM's MM oracle (price
+    ``mm_oracle_price``, delay ``slot − mm_oracle_slot``, the exchange oracle's confidence), NonPositive when its
+    price is 0, else :func:`oracle_validity` with the market's own staleness overrides; then
+    :func:`mm_oracle_price_data`."""
+    amm = market.amm
+    delay = _int("clock_slot", clock_slot) - amm.mm_oracle_slot
+    if amm.mm_oracle_price == 0:
+        validity = OracleValidity.NON_POSITIVE
+    else:
+        mm = OraclePriceData(amm.mm_oracle_price, oracle.confidence, delay, True, None)
+        validity = oracle_validity(amm.last_oracle_price_twap, mm, rails,
+                                   MAX_CONFIDENCE_INTERVAL_MULTIPLIER[ContractTier(market.contract_tier)],
+                                   stable_coin_oracle=amm.stable_coin_oracle,
+                                   slots_before_stale_for_amm_immediate_override=amm.oracle_slot_delay_override,
+                                   oracle_low_risk_slot_delay_override=amm.oracle_low_risk_slot_delay_override)
+    return mm_oracle_price_data(amm.mm_oracle_price, delay, amm.mm_oracle_sequence_id, validity, oracle)
+
+
+def update_funding_rate(market: AmmPerpMarket, oracle: OraclePriceData, now: int, slot: int,
+                        guard_rails: OracleGuardRails = OracleGuardRails(), funding_paused: bool = False,
+                        precomputed_reserve_price: int | None = None) -> tuple[AmmPerpMarket, bool]:
+    """``controller/funding.rs::update_funding_rate`` @0ae3e3b: (market after, whether funding was updated).
+
+    Nothing changes (False) when funding is paused, :func:`block_operation` blocks it, or
+    :func:`on_the_hour_update` leaves time to wait. Otherwise the oracle TWAP takes the exchange oracle
+    (:func:`update_oracle_price_twap`, the tier's clamp), the mark TWAP takes the execution-premium price — the ask
+    when ``long_spread > short_spread``, the bid when smaller, else the reserve price
+    (:func:`update_mark_twap_from_estimates`); the rate is :func:`ramparts.venues.drift.funding_rate` of the two
+    TWAPs, split by :func:`ramparts.venues.drift.funding_rate_long_short` (which also moves
+    ``total_fee_minus_distributions``); the cumulative rates add the long/short rates, the last rates and oracle TWAP
+    are recorded, ``last_24h_avg_funding_rate = calculate_new_twap(rate, now, avg, last_funding_rate_ts, 24 h)``,
+    ``net_unsettled_funding_pnl −=`` the AMM's uncapped funding pnl, ``last_funding_rate_ts = now`` and
+    ``net_revenue_since_last_funding = 0``. A positive ``curve_update_intensity`` (``formulaic_update_k``) is not
+    modelled: ``InvalidInput``."""
+    amm = market.amm
+    reserve = reserve_price(amm) if precomputed_reserve_price is None else precomputed_reserve_price
+    blocked = block_operation(market, oracle, guard_rails, reserve, slot)
+    wait = on_the_hour_update(now, amm.last_funding_rate_ts, amm.funding_period)
+    if funding_paused or blocked or wait != 0:
+        return market, False
+    tier = ContractTier(market.contract_tier)
+    clamp = PERP_SANITIZE_CLAMP_DENOMINATOR.get(tier)
+    mm = perp_mm_oracle_price_data(market, oracle, slot, guard_rails.validity)
+    amm, oracle_twap = update_oracle_price_twap(amm, now, mm, reserve, clamp)
+    if amm.long_spread > amm.short_spread:
+        premium_price, direction = ask_price(amm, reserve), PositionDirection.LONG
+    elif amm.long_spread < amm.short_spread:
+        premium_price, direction = bid_price(amm, reserve), PositionDirection.SHORT
+    else:
+        premium_price, direction = reserve, None
+    amm, mid_twap = update_mark_twap_from_estimates(amm, now, premium_price, direction, clamp)
+    rate = _i64("funding_rate", funding_rate(_i64("mark_twap", mid_twap), oracle_twap, tier, amm.funding_period))
+    long_rate, short_rate, revenue, tfmd = funding_rate_long_short(
+        rate, base_asset_amount_with_amm=amm.base_asset_amount_with_amm, base_asset_amount_long=amm.base_asset_amount_long,
+        base_asset_amount_short=amm.base_asset_amount_short, total_fee_minus_distributions=amm.total_fee_minus_distributions,
+        total_exchange_fee=amm.total_exchange_fee, total_liquidation_fee=amm.total_liquidation_fee,
+        total_fee_withdrawn=amm.total_fee_withdrawn)
+    if amm.curve_update_intensity > 0:
+        raise InvalidInput("curve_update_intensity", "formulaic_update_k (k adjustment on funding) is not modelled")
+    amm = replace(
+        amm, total_fee_minus_distributions=tfmd,
+        cumulative_funding_rate_long=amm.cumulative_funding_rate_long + long_rate,
+        cumulative_funding_rate_short=amm.cumulative_funding_rate_short + short_rate,
+        last_funding_rate=rate, last_funding_oracle_twap=oracle_twap,
+        last_funding_rate_long=long_rate, last_funding_rate_short=short_rate,
+        last_24h_avg_funding_rate=calculate_new_twap(rate, now, amm.last_24h_avg_funding_rate, amm.last_funding_rate_ts,
+                                                     TWENTY_FOUR_HOUR),
+        net_unsettled_funding_pnl=_i64("net_unsettled_funding_pnl", amm.net_unsettled_funding_pnl - revenue),
+        last_funding_rate_ts=now, net_revenue_since_last_funding=0)
+    return replace(market, amm=amm), True
+
+
+_U32_MAX = 2**32 - 1
+
+
+def update_spreads(amm: AMM) -> AMM:
+    """``controller/amm.rs::update_spreads`` @0ae3e3b for an AMM with ``curve_update_intensity == 0`` (the only case
+    modelled; a positive intensity, which computes dynamic spreads and a reference-price offset, is ``InvalidInput``):
+    both spreads are ``base_spread / 2``; a negative ``amm_spread_adjustment`` a cuts each to ``max(s − s·|a|/100,
+    1)``, a positive one raises it to ``max(s + ceil(s·a/100), 1)`` (u32 saturating); the reference-price offset
+    becomes 0. The bid/ask spread reserves upstream then refreshes are not part of :class:`AMM`."""
+    if amm.curve_update_intensity != 0:
+        raise InvalidInput("curve_update_intensity", "update_spreads with a positive curve_update_intensity is not modelled")
+    long_spread = short_spread = _nonneg("base_spread", amm.base_spread) // 2
+    adj = _cast("amm_spread_adjustment", amm.amm_spread_adjustment, -128, 127)
+    if adj < 0:
+        long_spread, short_spread = (max(sp - min(sp * -adj, _U32_MAX) // 100, 1) for sp in (long_spread, short_spread))
+    elif adj > 0:
+        long_spread, short_spread = (max(min(sp + -(-min(sp * adj, _U32_MAX) // 100), _U32_MAX), 1)
+                                     for sp in (long_spread, short_spread))
+    return replace(amm, long_spread=long_spread, short_spread=short_spread, reference_price_offset=0)
+
+
+def update_amm(market: AmmPerpMarket, mm_oracle: MMOraclePriceData, guard_rails: OracleGuardRails, now: int,
+               clock_slot: int) -> tuple[AmmPerpMarket, int]:
+    """``controller/repeg.rs::_update_amm`` @0ae3e3b for an active market (status neither Settlement nor Delisted,
+    which upstream skips) without curve updates: (market after, repeg cost = 0). The safe oracle's validity
+    (:func:`oracle_validity` against the oracle TWAP, the market's own staleness overrides) decides: a positive
+    ``curve_update_intensity`` with an oracle valid for ``UpdateAMMCurve`` would repeg (not modelled:
+    ``InvalidInput``); valid for ``UpdateTwap``, the oracle TWAPs take the oracle at the reserve price
+    (:func:`update_oracle_price_twap`, the tier's clamp); the spreads are refreshed (:func:`update_spreads`); valid
+    for ``FillOrderAmmLowRisk``, ``last_update_slot = clock_slot`` and ``last_oracle_valid`` is set, else cleared."""
+    amm = market.amm
+    validity = oracle_validity(amm.last_oracle_price_twap, mm_oracle.safe_oracle_price_data, guard_rails.validity,
+                               MAX_CONFIDENCE_INTERVAL_MULTIPLIER[ContractTier(market.contract_tier)],
+                               stable_coin_oracle=amm.stable_coin_oracle,
+                               slots_before_stale_for_amm_immediate_override=amm.oracle_slot_delay_override,
+                               oracle_low_risk_slot_delay_override=amm.oracle_low_risk_slot_delay_override)
+    if is_oracle_valid_for_action(validity, DriftAction.UPDATE_AMM_CURVE) and min(amm.curve_update_intensity, 100) > 0:
+        raise InvalidInput("curve_update_intensity", "the repeg of _update_amm is not modelled")
+    reserve = reserve_price(amm)
+    if is_oracle_valid_for_action(validity, DriftAction.UPDATE_TWAP):
+        amm, _ = update_oracle_price_twap(amm, now, mm_oracle, reserve,
+                                          PERP_SANITIZE_CLAMP_DENOMINATOR.get(ContractTier(market.contract_tier)))
+    amm = update_spreads(amm)
+    if is_oracle_valid_for_action(validity, DriftAction.FILL_ORDER_AMM_LOW_RISK):
+        amm = replace(amm, last_update_slot=_u64("clock_slot", clock_slot), last_oracle_valid=True)
+    else:
+        amm = replace(amm, last_oracle_valid=False)
+    return replace(market, amm=amm), 0

@@ -427,7 +427,9 @@ class SpotAccountLiquidation:
     spot_markets: dict
     asset_transfer: int = 0
     liability_transfer: int = 0
-    if_fee: int = 0  #: liability tokens paid into the liability market's revenue pool
+    #: liability tokens paid into the liability market's revenue pool; for ``liquidate_perp_pnl_for_deposit``, the
+    #: increment to the perp market's ``amm.total_liquidation_fee`` (always 0: that liquidation charges no IF fee)
+    if_fee: int = 0
     margin_freed: int = 0  #: by the order cancellation and the transfer (quote 1e6)
     margin_shortage: int = 0  #: the buffered shortage the transfer was sized on
     liability_transfer_to_cover_margin_shortage: int = 0
@@ -856,7 +858,8 @@ def liquidate_perp_pnl_for_deposit(user: SpotAccount, liquidator: SpotAccount, p
     user's negative (closed, unsettled) perp pnl and receives that much of the user's deposit: the liability is the
     pnl (quote decimals 6 at the quote oracle price, weight 1e4 + buffer, a discount of the perp market's
     ``liquidator_fee``); the deposit at its maintenance asset weight and a premium of its market's
-    ``liquidator_fee``; no insurance-fund fee; the whole pnl may go when it is at most $10. The perp market's
+    ``liquidator_fee``; no insurance-fund fee, so the perp market's ``amm.total_liquidation_fee`` is left as it was
+    (the result's ``if_fee`` is 0); the whole pnl may go when it is at most $10. The perp market's
     contract tier must be as safe as the user's safest liabilities (:func:`safest_position_tiers`), else
     ``TierViolationLiquidatingPerpPnl``. Funding is assumed settled.
 
