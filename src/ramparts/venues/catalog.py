@@ -75,7 +75,8 @@ VENUES: tuple[VenueEntry, ...] = (
                 "the spot markets' deposit / borrow / utilization token TWAPs (interest accrual and the oracle TWAPs are "
                 "ported: drift_spot.update_spot_market_cumulative_interest); paused-operation flags in the accrual",
                 "fuel bonuses; the oracle's stable-coin staleness and data-point rules",
-                "the 24 h average funding rate and the rest of the AMM's per-slot update (_update_amm)",
+                "the AMM's curve updates (k adjustment: curve_update_intensity > 0 is refused with InvalidInput) and market "
+                "status in _update_amm",
                 "the liquidation's oracle TWAP-divergence guard and the liquidator's own initial-margin check (left to the caller)",
                 "one high-leverage flag (HighLeverage and HighLeverageMaintenance not told apart); no AssetTier"),
                ("liquidation_fee: the oracle_fee pricing's liquidator fee, rising over time (LiquidationConfig.fee_ramp_slot_ns, "
