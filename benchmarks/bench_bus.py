@@ -34,7 +34,6 @@ import argparse
 import asyncio
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_throughput import batches, item_stream, one_per_item, setup_events  # noqa: E402
 
 from ramparts.bus import BusConfig, BusRunner, Subjects, ensure_streams, input_message  # noqa: E402
+from ramparts.bus.cursor import dealt_with  # noqa: E402
 from ramparts.bus.server import NatsServer  # noqa: E402
 from ramparts.engine import events as ev  # noqa: E402
 from ramparts.engine.node import Node  # noqa: E402
@@ -151,16 +151,6 @@ async def through_bus(url: str, journal: str, subjects: Subjects, setup: list, e
 # ---------------------------------------------------------------------------------------- latency
 
 
-def _cursor(path: str) -> int:
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-        try:
-            row = db.execute("SELECT stream_seq FROM bus_cursor").fetchone()
-        finally:
-            db.close()
-    except sqlite3.Error:
-        return 0
-    return row[0] if row else 0
 
 
 async def latency(url: str, journal: str, probes: int, load_rate: float, durability: str) -> dict:
@@ -213,7 +203,7 @@ async def latency(url: str, journal: str, probes: int, load_rate: float, durabil
         await send(ev.OpenSubAccount(ts=0, subaccount=f"bg{i}/main"))
         last = await send(ev.Deposit(ts=0, subaccount=f"bg{i}/main", asset="USDC", amount="1000000"))
     deadline = time.monotonic() + 60
-    while _cursor(journal) < last:
+    while dealt_with(journal) < last:
         if proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("ramparts run did not start: " + proc.stdout.read().decode())
         await asyncio.sleep(0.01)
@@ -249,7 +239,7 @@ async def latency(url: str, journal: str, probes: int, load_rate: float, durabil
             await send(ev.OpenSubAccount(ts=ts, subaccount=name))
             await send(ev.Deposit(ts=ts, subaccount=name, asset="USDC", amount="1000"))
             last = await send(ev.Fill(ts=ts, instrument="BTC-PERP", buyer=name, seller="mm/main", price="10000.0", size="9.5"))
-            while _cursor(journal) < last:
+            while dealt_with(journal) < last:
                 await asyncio.sleep(0.001)
             await asyncio.sleep(0.002)
             # price → MarginCall of the new probe (the older ones are already called)

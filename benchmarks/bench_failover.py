@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import os
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -33,7 +32,7 @@ import time
 import nats
 
 from ramparts.bus import Subjects, ensure_streams, input_message
-from ramparts.bus.cursor import open_bus_journal
+from ramparts.bus.cursor import dealt_with, open_bus_journal
 from ramparts.bus.sample import sample_stream
 from ramparts.bus.server import NatsServer
 from ramparts.engine.node import Node, replay
@@ -42,16 +41,6 @@ from ramparts.journal import open_journal
 SJ = Subjects()
 
 
-def cursor(path: str) -> int:
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-        try:
-            row = db.execute("SELECT stream_seq FROM bus_cursor").fetchone()
-        finally:
-            db.close()
-    except sqlite3.Error:
-        return 0
-    return row[0] if row else 0
 
 
 async def publish(url: str, events, start: int = 0) -> None:
@@ -86,21 +75,21 @@ def trial(mode: str, events, ref_hash: str, ttl: float, batch: int) -> float:
             cmd += ["--failover", "--lease-ttl", str(ttl)]
         procs = [subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
         try:
-            wait(lambda: cursor(journal) > 0, 60, "the first primary")
+            wait(lambda: dealt_with(journal) > 0, 60, "the first primary")
             if mode != "cold restart":
                 procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
                 time.sleep(max(2.0, ttl))  # the standby has started and follows the journal
-            wait(lambda: cursor(journal) >= first, 120, "the first two thirds of the stream")
-            at = cursor(journal)
+            wait(lambda: dealt_with(journal) >= first, 120, "the first two thirds of the stream")
+            at = dealt_with(journal)
             t0 = time.monotonic()
             procs[0].send_signal(signal.SIGTERM if mode == "clean hand-over" else signal.SIGKILL)
             if mode == "cold restart":
                 procs[0].wait(10)
                 procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             asyncio.run(publish(srv.url, events[first:], start=first))
-            wait(lambda: cursor(journal) > at, 120, "consuming to resume")
+            wait(lambda: dealt_with(journal) > at, 120, "consuming to resume")
             gap = time.monotonic() - t0
-            wait(lambda: cursor(journal) >= len(events), 300, "the end of the stream")
+            wait(lambda: dealt_with(journal) >= len(events), 300, "the end of the stream")
         finally:
             for p in procs:
                 if p.poll() is None:

@@ -23,7 +23,7 @@ nats = pytest.importorskip("nats", reason="nats-py is in the test extra: pip ins
 
 import test_bus_nats as bn  # noqa: E402
 from ramparts.bus import BusConfig, BusRunner  # noqa: E402
-from ramparts.bus.cursor import open_bus_journal  # noqa: E402
+from ramparts.bus.cursor import dealt_with, open_bus_journal  # noqa: E402
 from ramparts.bus.failover import Failover, FailoverConfig, lease_bucket, lease_holder, open_lease_bucket  # noqa: E402
 from ramparts.bus.server import NatsServer, find_nats_server  # noqa: E402
 from ramparts.errors import InvalidInput  # noqa: E402
@@ -230,18 +230,18 @@ def test_on_a_three_node_jetstream_cluster_a_node_then_the_primary_killed(tmp_pa
         cmd = candidate_cmd(journal, cluster.url) + ["--replicas", "3"]
         procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)]
         try:
-            wait_for(lambda: bn._cursor(journal) > 0, 60, "the first primary to consume", procs)
+            wait_for(lambda: dealt_with(journal) > 0, 60, "the first primary to consume", procs)
             procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
-            wait_for(lambda: bn._cursor(journal) >= len(EVENTS) // 3, 60, "a third", procs)
+            wait_for(lambda: dealt_with(journal) >= len(EVENTS) // 3, 60, "a third", procs)
             cluster.nodes[0].kill()
-            at = bn._cursor(journal)
-            wait_for(lambda: bn._cursor(journal) >= 2 * len(EVENTS) // 3, 60, "two thirds after a node's death", procs)
+            at = dealt_with(journal)
+            wait_for(lambda: dealt_with(journal) >= 2 * len(EVENTS) // 3, 60, "two thirds after a node's death", procs)
             assert at < 2 * len(EVENTS) // 3
             primary = procs[0] if asyncio.run(holder(urls[1:])).endswith(f" {procs[0].pid}") else procs[1]
             standby = procs[1] if primary is procs[0] else procs[0]
             primary.kill()
             primary.wait()
-            wait_for(lambda: bn._cursor(journal) >= len(EVENTS), 60, "the whole stream", [standby])
+            wait_for(lambda: dealt_with(journal) >= len(EVENTS), 60, "the whole stream", [standby])
             standby.send_signal(signal.SIGTERM)
             out = standby.communicate(timeout=30)[0].decode()
             assert standby.returncode == 0, out

@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ import pytest
 nats = pytest.importorskip("nats", reason="nats-py is in the test extra: pip install -e '.[test]'")
 
 from ramparts.bus import BusConfig, BusRunner, Faults, Subjects, ensure_streams, input_message  # noqa: E402
-from ramparts.bus.cursor import open_bus_journal  # noqa: E402
+from ramparts.bus.cursor import dealt_with, open_bus_journal  # noqa: E402
 from ramparts.bus.runner import SimulatedCrash  # noqa: E402
 from ramparts.bus.sample import sample_stream  # noqa: E402
 from ramparts.bus.server import NatsServer, find_nats_server  # noqa: E402
@@ -201,16 +200,6 @@ def test_the_bus_on_a_postgresql_journal(server):
 # --------------------------------------------------------------------------------------------- (b)
 
 
-def _cursor(path: str) -> int:
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-        try:
-            row = db.execute("SELECT stream_seq FROM bus_cursor").fetchone()
-        finally:
-            db.close()
-    except sqlite3.Error:
-        return 0
-    return row[0] if row else 0
 
 
 def test_kill_9_of_ramparts_run_mid_stream_then_restart(server, tmp_path):
@@ -227,7 +216,7 @@ def test_kill_9_of_ramparts_run_mid_stream_then_restart(server, tmp_path):
         try:
             target = stop_at or len(EVENTS)
             deadline = time.monotonic() + 30
-            while _cursor(journal) < target:
+            while dealt_with(journal) < target:
                 assert proc.poll() is None, proc.stdout.read().decode()
                 assert time.monotonic() < deadline, "ramparts run made no progress"
                 time.sleep(0.01)

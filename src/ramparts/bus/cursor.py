@@ -324,4 +324,22 @@ def open_bus_journal(url: str, *, durability: str = "full", namespace: str = DEF
     return BusSQLiteJournal(where, durability=durability, namespace=namespace)
 
 
-__all__ = ["BusJournal", "BusPostgresJournal", "BusSQLiteJournal", "Cursor", "Staged", "open_bus_journal"]
+def dealt_with(path: str, namespace: str = DEFAULT_NAMESPACE) -> int:
+    """How far the bus has dealt with its input stream, read from the SQLite journal at ``path`` on a
+    read-only connection (for monitors, tests and benchmarks, while ``ramparts run`` writes it): the
+    cursor's stream sequence; 0 before the first commit, or while the file or the table does not exist."""
+    import sqlite3
+
+    prefix = "" if namespace == DEFAULT_NAMESPACE else f"{namespace}_"
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            row = db.execute(f'SELECT max(stream_seq) FROM "{prefix}bus_cursor"').fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return 0
+    return row[0] if row and row[0] is not None else 0
+
+
+__all__ = ["BusJournal", "BusPostgresJournal", "BusSQLiteJournal", "Cursor", "Staged", "dealt_with", "open_bus_journal"]

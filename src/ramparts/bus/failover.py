@@ -48,7 +48,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ramparts.bus.cursor import open_bus_journal
-from ramparts.bus.runner import BusRunner, BusStats, BusUnavailable
+from ramparts.bus.runner import BusRunner, BusStats, BusUnavailable, connect
 from ramparts.errors import InvalidInput
 
 log = logging.getLogger("ramparts.bus.failover")
@@ -189,7 +189,7 @@ class Failover:
     async def run(self) -> FailoverStats:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        nc = await self._connect()
+        nc = await connect(self.bus, "ramparts-run-lease")
         pool = ThreadPoolExecutor(1, thread_name_prefix="ramparts-bus-node")
         try:
             kv = await self._lease_bucket(nc)
@@ -206,23 +206,6 @@ class Failover:
                 await nc.close()
             except Exception:  # noqa: BLE001 - closing anyway
                 pass
-
-    async def _connect(self):
-        from nats.aio.client import Client
-
-        nc = Client()
-        try:
-            await asyncio.wait_for(nc.connect(servers=self.bus.servers, connect_timeout=2, allow_reconnect=True,
-                                              max_reconnect_attempts=-1, reconnect_time_wait=0.25,
-                                              name="ramparts-run-lease"), self.bus.connect_timeout_s)
-        except (TimeoutError, Exception) as exc:  # noqa: BLE001 - nats raises several kinds
-            try:
-                await nc.close()
-            except Exception:  # noqa: BLE001
-                pass
-            raise BusUnavailable(f"cannot connect to NATS at {self.bus.nats_url} "
-                                 f"(tried for {self.bus.connect_timeout_s:g} s): {exc or type(exc).__name__}") from None
-        return nc
 
     async def _lease_bucket(self, nc):
         """The lease bucket, looked up (or created) again while JetStream does not answer."""

@@ -139,6 +139,27 @@ class BusStats:
     started_stream_seq: int = 0
 
 
+async def connect(config: BusConfig, name: str, **options):
+    """A NATS connection to ``config``'s servers that reconnects for ever once made; the first
+    connection is tried for ``connect_timeout_s`` (with reconnects unlimited nats-py would try it for
+    ever), then :class:`BusUnavailable`. ``options``: nats-py's callbacks and limits."""
+    from nats.aio.client import Client
+
+    nc = Client()
+    try:
+        await asyncio.wait_for(nc.connect(servers=config.servers, connect_timeout=2, allow_reconnect=True,
+                                          max_reconnect_attempts=-1, reconnect_time_wait=0.25, name=name, **options),
+                               config.connect_timeout_s)
+    except (TimeoutError, Exception) as exc:  # noqa: BLE001 - nats raises several kinds
+        try:
+            await nc.close()
+        except Exception:  # noqa: BLE001
+            pass
+        raise BusUnavailable(f"cannot connect to NATS at {config.nats_url} "
+                             f"(tried for {config.connect_timeout_s:g} s): {exc or type(exc).__name__}") from None
+    return nc
+
+
 async def ensure_streams(js, subjects: Subjects, *, duplicate_window_s: float = 120.0, create: bool = True,
                          replicas: int = 1) -> list[str]:
     """Create the input, effects and dead-letter streams of ``subjects`` that do not exist (file
@@ -311,23 +332,8 @@ class BusRunner:
             self._need_resync = True
             self._arrived.set()
 
-        from nats.aio.client import Client
-
-        # with reconnects unlimited nats-py retries the first connection for ever: bound it
-        nc = Client()
-        try:
-            await asyncio.wait_for(nc.connect(
-                servers=self.config.servers, connect_timeout=2, allow_reconnect=True, max_reconnect_attempts=-1,
-                reconnect_time_wait=0.25, error_cb=on_error, disconnected_cb=on_disconnect, reconnected_cb=on_reconnect,
-                name="ramparts-run", pending_size=64 * 1024 * 1024), self.config.connect_timeout_s)
-        except (TimeoutError, Exception) as exc:  # noqa: BLE001 - nats raises several kinds
-            try:
-                await nc.close()
-            except Exception:  # noqa: BLE001
-                pass
-            raise BusUnavailable(f"cannot connect to NATS at {self.config.nats_url} "
-                                 f"(tried for {self.config.connect_timeout_s:g} s): {exc or type(exc).__name__}") from None
-        self.nc = nc
+        self.nc = await connect(self.config, "ramparts-run", error_cb=on_error, disconnected_cb=on_disconnect,
+                                reconnected_cb=on_reconnect, pending_size=64 * 1024 * 1024)
         self.js = self.nc.jetstream(timeout=self.config.publish_timeout_s, publish_async_max_pending=20_000)
 
     async def _ensure_streams(self) -> None:
@@ -711,4 +717,4 @@ class BusRunner:
         return out
 
 
-__all__ = ["BusConfig", "BusRunner", "BusStats", "BusUnavailable", "Faults", "SimulatedCrash", "ensure_streams"]
+__all__ = ["BusConfig", "BusRunner", "BusStats", "BusUnavailable", "Faults", "SimulatedCrash", "connect", "ensure_streams"]
