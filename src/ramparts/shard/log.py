@@ -40,6 +40,17 @@ from dataclasses import dataclass
 from ramparts.errors import InvalidInput
 
 
+def _open(path: str, durability: str, ddl: str) -> sqlite3.Connection:
+    """A SQLite file in WAL mode with ``synchronous`` = ``durability`` (full or normal) and ``ddl``'s table."""
+    if durability not in ("full", "normal"):
+        raise InvalidInput("durability", f"{durability!r} is not one of full, normal")
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA synchronous={durability.upper()}")
+    db.execute(ddl)
+    return db
+
+
 @dataclass(frozen=True, slots=True)
 class Served:
     """One journaled request."""
@@ -56,19 +67,14 @@ class RequestLog:
     """The journal of one shard process; see the module docstring."""
 
     def __init__(self, path: str | None = None, durability: str = "normal"):
-        if durability not in ("full", "normal"):
-            raise InvalidInput("durability", f"{durability!r} is not one of full, normal")
         self.path = path
         self._replies: dict[str, bytes] = {}
         self._n = 0
-        self._db = None
-        if path is not None:
-            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(f"PRAGMA synchronous={durability.upper()}")
-            db.execute("CREATE TABLE IF NOT EXISTS served (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, op TEXT NOT NULL,"
-                       " args TEXT NOT NULL, nested TEXT NOT NULL, reply BLOB NOT NULL)")
-            self._db = db
+        self._db = None if path is None else _open(
+            path, durability, "CREATE TABLE IF NOT EXISTS served (n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, "
+                              "op TEXT NOT NULL, args TEXT NOT NULL, nested TEXT NOT NULL, reply BLOB NOT NULL)")
+        if path is None and durability not in ("full", "normal"):
+            raise InvalidInput("durability", f"{durability!r} is not one of full, normal")
 
     def __len__(self) -> int:
         return len(self._replies)
@@ -115,14 +121,8 @@ class CoordinatorState:
     are answered from the shards' journals and not published again."""
 
     def __init__(self, path: str, durability: str = "normal"):
-        if durability not in ("full", "normal"):
-            raise InvalidInput("durability", f"{durability!r} is not one of full, normal")
-        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute(f"PRAGMA synchronous={durability.upper()}")
-        db.execute("CREATE TABLE IF NOT EXISTS coordinator (one INTEGER PRIMARY KEY CHECK (one = 1), stream TEXT NOT NULL,"
-                   " applied INTEGER NOT NULL, snap_seq INTEGER NOT NULL, snap BLOB)")
-        self._db = db
+        self._db = _open(path, durability, "CREATE TABLE IF NOT EXISTS coordinator (one INTEGER PRIMARY KEY CHECK (one = 1), "
+                                           "stream TEXT NOT NULL, applied INTEGER NOT NULL, snap_seq INTEGER NOT NULL, snap BLOB)")
 
     def load(self, stream: str) -> tuple[int, int, bytes | None]:
         """``(applied, snap_seq, snapshot)`` for ``stream`` (``(0, 0, None)`` at the start); a state kept
