@@ -126,9 +126,13 @@ class NatsCluster:
         return ",".join(node.url for node in self.nodes)
 
     def start(self, timeout: float = 30.0) -> NatsCluster:
-        for node in self.nodes:
-            node.start()
-        self.wait_ready(timeout)
+        try:
+            for node in self.nodes:
+                node.start()
+            self.wait_ready(timeout)
+        except BaseException:
+            self.stop()  # no node left running when the cluster did not come up
+            raise
         return self
 
     def wait_ready(self, timeout: float = 30.0) -> None:
