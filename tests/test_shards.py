@@ -23,11 +23,16 @@ from ramparts.shard import Cluster, Directory, ShardDiverged, venue_view
 S = 10**9
 
 
-def venue_stream(seed: int, n_accounts: int = 32) -> list[dict]:
+def venue_stream(seed: int, n_accounts: int = 32, moves: bool = False) -> list[dict]:
     """A venue's journal: listings, deposits, funds, ~8 fills an account at up to ~9x leverage, price
     noise, funding and ticks, then a two-step BTC crash (longs bankrupt, draws, ADL) and an ETH squeeze
-    (shorts), more ticks past the cool-down, withdrawals and trading after."""
+    (shorts), more ticks past the cool-down, withdrawals and trading after. With ``moves``, account
+    moves (``MoveAccount``, to shard ``shard mod N``) are mixed in: about one event in twenty, half the
+    accounts after each crash price (some margin-called), and every account after each crash tick (some of
+    them then in liquidation); the other events are the
+    same as without."""
     rng = random.Random(seed)
+    mrng = random.Random(seed * 7 + 1)  # the moves' own draws: the venue's events do not change
     out: list[dict] = []
     t = 0
 
@@ -35,6 +40,14 @@ def venue_stream(seed: int, n_accounts: int = 32) -> list[dict]:
         nonlocal t
         t += S
         out.append({"kind": kind, "ts": t, **kw})
+        if moves and kind not in ("Genesis", "ListInstrument", "OraclePrice") and mrng.random() < 0.05:
+            move()
+
+    def move() -> None:
+        if accounts:
+            out.append({"kind": "MoveAccount", "ts": t, "account": mrng.choice(accounts).split("/")[0], "shard": mrng.randrange(8)})
+
+    accounts: list[str] = []
 
     out.append({"kind": "Genesis", "ts": 0, "liquidation": {}})
     flat = {"tiers": [["0", "0.1", "0.05"]]}
@@ -46,7 +59,7 @@ def venue_stream(seed: int, n_accounts: int = 32) -> list[dict]:
     steps = {"BTC-PERP": Decimal("0.001"), "ETH-PERP": Decimal("0.01")}
     for sym, p in marks.items():
         add("OraclePrice", instrument=sym, price=str(p))
-    accounts = [f"u{i:02d}/main" for i in range(n_accounts)]
+    accounts += [f"u{i:02d}/main" for i in range(n_accounts)]
     for a in accounts:
         add("OpenSubAccount", subaccount=a)
         add("Deposit", subaccount=a, asset="USDC", amount=str(rng.randrange(2_000, 30_000)))
@@ -90,9 +103,15 @@ def venue_stream(seed: int, n_accounts: int = 32) -> list[dict]:
     for drop in (rng.uniform(0.1, 0.14), rng.uniform(0.07, 0.11)):
         marks["BTC-PERP"] *= Decimal(str(round(1 - drop, 6)))
         add("OraclePrice", instrument="BTC-PERP", price=q(marks["BTC-PERP"], ticks["BTC-PERP"]))
+        if moves:  # margin-called accounts, before the tick starts their liquidation: they move, flag and all
+            for a in mrng.sample(accounts, len(accounts) // 2):
+                out.append({"kind": "MoveAccount", "ts": t, "account": a.split("/")[0], "shard": mrng.randrange(8)})
         for a in rng.sample(accounts, 4):
             add("Withdraw", subaccount=a, asset="USDC", amount="1")
         add("Tick", liquidator="keeper")
+        if moves:  # every account once: those being liquidated are refused
+            for a in mrng.sample(accounts, len(accounts)):
+                out.append({"kind": "MoveAccount", "ts": t, "account": a.split("/")[0], "shard": mrng.randrange(8)})
         add("Tick", liquidator="keeper")
     # the squeeze: ETH gaps up (shorts)
     marks["ETH-PERP"] *= Decimal(str(round(1 + rng.uniform(0.12, 0.2), 6)))
@@ -124,11 +143,19 @@ def _outcome(target, event: dict):
 
 
 def run_both(stream: list[dict], n_shards: int) -> tuple[Engine, Cluster, list[dict]]:
-    """Apply ``stream`` to one engine and to ``n_shards`` shards, comparing after every event."""
+    """Apply ``stream`` to one engine and to ``n_shards`` shards, comparing after every event (a
+    ``MoveAccount`` goes to the shards only: one engine has nothing to do for it)."""
     one = Engine()
     cluster = Cluster(n_shards)
     log = []
     for i, event in enumerate(stream):
+        if event["kind"] == "MoveAccount":
+            event = {**event, "shard": event["shard"] % n_shards}
+            a = _outcome(cluster, event)
+            assert venue_view(one) == venue_view(cluster), f"event {i}: the move of {event['account']} changed the venue"
+            cluster.reconcile()
+            log.append({"event": event, "outcome": a, "own_insolvent": None})
+            continue
         a = _outcome(one, event)
         own_insolvent = None  # a withdrawal: how many insolvent accounts its own shard holds
         if event["kind"] == "Withdraw" and event["subaccount"] in cluster.local._sub_by_str:
@@ -203,6 +230,61 @@ def test_hypothesis_seeds():
         run_both(venue_stream(seed, n_accounts=16), n)
 
     check()
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_accounts_moved_between_shards_keep_one_engines_answer(seed):
+    """Moves mixed into the stream (before, during and after the crash): after every event the shards
+    still give one engine's effects and view, and the reconciler passes; moves of accounts holding
+    positions happen, and moves of accounts being liquidated are refused with nothing changed."""
+    stream = venue_stream(seed, n_accounts=16, moves=True)
+    for n in (2, 4):
+        one, cluster, log = run_both(stream, n)
+        moved = [r for r in log if r["event"]["kind"] == "MoveAccount" and r["outcome"][0] == "ok"]
+        reasons = {r["outcome"][2] for r in log if r["event"]["kind"] == "MoveAccount" and r["outcome"][0] == "refused"}
+        assert sum(r["outcome"][1][0]["positions"] > 0 for r in moved) >= 5, len(moved)
+        assert {"account_busy", "same_shard"} <= reasons, reasons
+        for r in moved:  # the routing follows the account
+            fx = r["outcome"][1][0]
+            assert fx["from_shard"] != fx["to_shard"] == r["event"]["shard"]
+        last = {}
+        for r in moved:
+            last[r["event"]["account"]] = r["event"]["shard"]
+        for account, k in last.items():
+            assert cluster.directory.shard_of(account) == k
+            assert all(cluster.owner_of[s] == k for s, sub in enumerate(cluster.local.subs) if sub.id.account == account)
+        assert venue_view(one) == venue_view(cluster)
+
+
+def test_a_move_refused_changes_nothing():
+    stream = venue_stream(5, n_accounts=8)
+    cluster = Cluster(2)
+    for event in stream[:40]:
+        _outcome(cluster, event)
+    account = next(a for a in (f"u{i:02d}" for i in range(8)) if cluster.directory.shard_of(a) == 0)
+    before = venue_view(cluster), [dict(b) for b in cluster.clearing], list(cluster.owner_of), cluster.seq
+    ts = cluster.time_ns
+    bad = [({"kind": "MoveAccount", "ts": ts, "account": "nobody", "shard": 1}, "UnknownEntity", "account"),
+           ({"kind": "MoveAccount", "ts": ts, "account": account, "shard": 2}, "InvalidInput", "shard"),
+           ({"kind": "MoveAccount", "ts": ts, "account": account, "shard": 0}, "Rejected", "same_shard"),
+           ({"kind": "MoveAccount", "ts": ts - 1, "account": account, "shard": 1}, "InvalidInput", "ts"),
+           ({"kind": "MoveAccount", "ts": ts, "account": account, "shard": "1"}, "InvalidInput", "shard"),
+           ({"kind": "MoveAccount", "ts": ts, "account": account}, "InvalidInput", "shard"),
+           ({"kind": "MoveAccount", "ts": ts, "account": account, "shard": 1, "to": 1}, "InvalidInput", "to"),
+           ({"kind": "MoveAccount", "ts": ts, "account": cluster.local.subs[cluster.local.backstop].id.account, "shard": 0},
+            "Rejected", "system_account")]
+    for event, cls, what in bad:
+        out = _outcome(cluster, event)
+        assert out[:3] == ("refused", cls, what), (event, out)
+        assert (venue_view(cluster), [dict(b) for b in cluster.clearing], list(cluster.owner_of), cluster.seq) == before
+    # and the move itself: nothing of the account left behind, the clock and the sequence where they were
+    out = _outcome(cluster, {"kind": "MoveAccount", "ts": ts, "account": account, "shard": 1})
+    assert out[0] == "ok" and out[1][0]["kind"] == "AccountMoved"
+    assert venue_view(cluster) == before[0] and cluster.seq == before[3] and cluster.time_ns == ts
+    subs = [s for s, sub in enumerate(cluster.local.subs) if sub.id.account == account]
+    old = cluster.engines[0]
+    assert all(old.ledger.sub_cash[s] == 0 and not old.book.positions_of(s) for s in subs)
+    cluster.reconcile()
 
 
 def test_directory_is_stable_and_pins():

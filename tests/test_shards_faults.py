@@ -18,6 +18,8 @@ venue's stream from JetStream in order, each event's requests carrying determini
 * a redelivery storm: every request, the coordinator's and the shards' own, sent twice;
 * a slow shard: its first tick takes longer than a caller waits, so the request is sent again while
   the shard is still serving it.
+* account moves in the stream, the new owner dying in the middle of a hand-over, then the whole
+  stream consumed again by a second coordinator.
 
 After each, every event's outcome (effects in order, or the same refusal) equals one in-process
 :class:`~ramparts.engine.Engine`'s, the per-account view is equal, and the clearing nets to zero.
@@ -322,3 +324,56 @@ def test_a_slow_shard_is_asked_again_while_it_serves(server, tmp_path):
         assert v.cluster.caller.retries >= 1  # the coordinator's attempt timed out and the request went again
     finally:
         v.close()
+
+
+def test_accounts_moved_while_the_new_owner_dies_mid_hand_over(server, tmp_path):
+    """A stream with account moves (``MoveAccount``, :mod:`ramparts.shard.cluster`): shard 1 takes in its
+    second moved account, then dies before journaling or answering it; started again, it replays its
+    journal and takes the retried hand-over once (the old owner answers its half from its journal).
+    Then a second coordinator consumes the whole stream again from its start: every hand-over is
+    answered from the journals, none applied twice. The outcomes of the venue's events, the view and
+    the clearing equal one engine's, and the effects stream holds each move's ``AccountMoved`` once
+    beside the engine's effects (a move takes no venue sequence number, so its message has its own id)."""
+    moves = [{**e, "shard": e["shard"] % N} if e["kind"] == "MoveAccount" else e
+             for e in venue_stream(4, n_accounts=16, moves=True)]
+    assert [e for e in moves if e["kind"] != "MoveAccount"] == EVENTS
+    asyncio.run(_publish(server.url, "MOVES_IN", "moves", moves))
+    subjects = Subjects(PREFIX, "VENUE")
+    v = Venue(server, tmp_path, crash_after={1: "move_in:2"})
+    out: dict = {}
+    try:
+        def work():
+            try:
+                out["first"] = v.cluster.consume("MOVES_IN", len(moves), effects=subjects)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                out["error"] = exc
+
+        thread = threading.Thread(target=work, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 120
+        while v.procs[1].poll() is None:
+            assert "error" not in out and thread.is_alive(), out.get("error") or "finished without the fault"
+            assert time.monotonic() < deadline, "shard 1 never took in a second account"
+            time.sleep(0.01)
+        assert v.procs[1].returncode == 137
+        v.start(1)
+        thread.join(300)
+        assert not thread.is_alive() and "error" not in out, out.get("error")
+        v.cluster = BusCluster(N, server.url, prefix=PREFIX)
+        again = v.cluster.consume("MOVES_IN", len(moves))
+        for outcomes in (out["first"], again):
+            venue = [_json(o) for e, o in zip(moves, outcomes, strict=True) if e["kind"] != "MoveAccount"]
+            v.check(venue)
+        assert [_json(o) for o in again] == [_json(o) for o in out["first"]]
+        moved = [o[1][0] for e, o in zip(moves, out["first"], strict=True) if e["kind"] == "MoveAccount" and o[0] == "ok"]
+        assert sum(m["positions"] > 0 for m in moved) >= 3, moved
+    finally:
+        v.close()
+    bodies = _stream_bodies(server.url, subjects.effects_stream)
+    assert [b["effect"] for b in bodies if b["event"] == "MoveAccount"] == _json(moved)
+    want, seq = [], 0
+    for o in REF_OUTCOMES:
+        if o[0] == "ok":
+            seq += 1
+            want += [(seq, i, f) for i, f in enumerate(o[1])]
+    assert [[b["seq"], b["index"], b["effect"]] for b in bodies if b["event"] != "MoveAccount"] == _json(want)

@@ -202,10 +202,11 @@ def input_message(subjects: Subjects, event: _Event | dict, msg_id: str | None =
 
 
 def effect_message(subjects: Subjects, *, seq: int, index: int, ts: int, event_kind: str, stream_seq: int | None,
-                   effect: dict) -> tuple[str, bytes, dict[str, str]]:
-    """``(subject, data, headers)`` of effect ``index`` of journal row ``seq``."""
+                   effect: dict, msg_id: str | None = None) -> tuple[str, bytes, dict[str, str]]:
+    """``(subject, data, headers)`` of effect ``index`` of journal row ``seq``; ``msg_id`` (JetStream's
+    de-duplication id) defaults to ``<prefix>:fx:<seq>:<index>``."""
     body = {"seq": seq, "index": index, "ts": ts, "event": event_kind, "stream_seq": stream_seq, "effect": effect}
-    headers = {"Nats-Msg-Id": f"{subjects.prefix}:fx:{seq}:{index}", "Ramparts-Seq": str(seq), "Ramparts-Index": str(index)}
+    headers = {"Nats-Msg-Id": msg_id or f"{subjects.prefix}:fx:{seq}:{index}", "Ramparts-Seq": str(seq), "Ramparts-Index": str(index)}
     return subjects.effect(str(effect.get("kind", "Effect"))), canonical_json(body).encode(), headers
 
 

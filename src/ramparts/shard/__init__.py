@@ -8,6 +8,6 @@ shard's grants, the ADL coordinator's merge, the merge of effects and the cleari
 call a request, the input from a JetStream stream); it imports ``nats-py``, so it is not imported here.
 """
 
-from ramparts.shard.cluster import Cluster, Directory, ShardDiverged, venue_view
+from ramparts.shard.cluster import Cluster, Directory, MoveAccount, ShardDiverged, venue_view
 
-__all__ = ["Cluster", "Directory", "ShardDiverged", "venue_view"]
+__all__ = ["Cluster", "Directory", "MoveAccount", "ShardDiverged", "venue_view"]

@@ -9,7 +9,9 @@ What it owns:
   :class:`RemoteLink`, serving requests on ``PREFIX.shard.K`` (JSON ``{"op", "args"}`` →
   ``{"ok": result}`` or ``{"error": {...}}``): events routed to it, a leg for one of its accounts,
   a fill side to check, its fund balance and insolvent count, its ranked ADL candidates, margin
-  calls, and its part of a tick (open, bankrupt accounts, one account's step, close). Engine work
+  calls, its part of a tick (open, bankrupt accounts, one account's step, close), and its part in
+  an account's move (hand out, hand in, or only the new routing: ``move_out``, ``move_in``,
+  ``moved``, each journaled like any request). Engine work
   runs on one thread; a request the engine makes to another shard while serving one (a leg, a fund
   read, an ADL ranking) waits for its reply, and no shard ever calls back the shard calling it, so
   the nesting cannot deadlock.
@@ -27,10 +29,11 @@ has journaled from the journal. So a shard, the fund shard or the NATS server ma
 point, and a coordinator started again consumes the stream from its start, and every shard still
 applies every request once (``tests/test_shards_faults.py``).
 
-Not built here: a standby per shard (the shard's journal is local; ``ramparts run --failover`` has
-the lease and the journal-following standby for one engine), effects published back to subjects by
-the coordinator, a cursor for the coordinator (it re-reads the stream from its start, answered from
-the shards' journals, so its restart grows with the stream), snapshots of a shard's journal.
+Also here: a hot standby per shard (``--failover``: a lease per shard in JetStream's key-value
+store, the standby replaying the primary's journal), the coordinator's cursor and snapshot and its
+effects published to subjects exactly once (:meth:`BusCluster.consume`), and account moves (the
+halves of a hand-over as journaled requests, :meth:`BusCluster._hand_over`). Not built: snapshots of
+a shard's journal (a shard's restart replays every request it served).
 """
 
 from __future__ import annotations
@@ -60,7 +63,10 @@ from ramparts.shard.cluster import (
     check_shard,
     combine_views,
     engine_view,
+    hand_in,
+    hand_out,
     merge_effects,
+    rehome,
 )
 from ramparts.shard.log import CoordinatorState, RequestLog
 
@@ -463,6 +469,18 @@ class ShardNode:
     def op_insolvent(self) -> int:
         return len(self.engine.insolvent)
 
+    def op_move_out(self, account: str, subs: list[int], to: int) -> dict:
+        state = hand_out(self.engine, subs, self.clearing)  # refused here: nothing changed
+        rehome(self.directory, self.owner_of, account, subs, to)
+        return state
+
+    def op_move_in(self, account: str, state: dict) -> int:
+        rehome(self.directory, self.owner_of, account, [r["s"] for r in state["subs"]], self.k)
+        return hand_in(self.engine, state, self.clearing)
+
+    def op_moved(self, account: str, subs: list[int], to: int) -> None:
+        rehome(self.directory, self.owner_of, account, subs, to)
+
     def op_margin_calls(self, subs: list[int]) -> list[dict]:
         return self.engine._margin_calls(np.array(subs, dtype=np.int64))
 
@@ -576,6 +594,14 @@ class BusCluster(Router):
     def _apply_on(self, k: int, event: ev._Event) -> list[dict]:
         return self.call(k, "apply", event=event.model_dump(mode="json"))
 
+    def _hand_over(self, src: int, dst: int, account: str, subs: list[int]) -> int:
+        state = self.call(src, "move_out", account=account, subs=subs, to=dst)  # refused there: nothing changed
+        n = self.call(dst, "move_in", account=account, state=state)
+        for k in range(self.n_shards + 1):
+            if k not in (src, dst):
+                self.call(k, "moved", account=account, subs=subs, to=dst)
+        return n
+
     def _run_tick(self, e: ev.Tick) -> list[dict]:
         parts = [RemotePart(self, k) for k in range(self.n_shards + 1)]
         effects = run_waterfall(self.local, e.ts, e.liquidator, parts=parts)
@@ -638,8 +664,11 @@ class BusCluster(Router):
                     out.append(("refused", type(exc).__name__, getattr(exc, "reason", getattr(exc, "field", None)), str(exc)))
                 if effects is not None and sseq > published:
                     if error is None:
-                        msgs = [effect_message(effects, seq=self.seq, index=i, ts=self.time_ns, event_kind=json.loads(m.data)["kind"],
-                                               stream_seq=sseq, effect=f) for i, f in enumerate(fx)]
+                        kind = json.loads(m.data)["kind"]
+                        # a move takes no venue sequence number: its effect is named by its stream position
+                        msg_id = f"{effects.prefix}:fx:move:{stream}:{sseq}" if kind == "MoveAccount" else None
+                        msgs = [effect_message(effects, seq=self.seq, index=i, ts=self.time_ns, event_kind=kind,
+                                               stream_seq=sseq, effect=f, msg_id=msg_id) for i, f in enumerate(fx)]
                     else:
                         msgs = [dead_letter_message(effects, DeadLetter.from_error(error), stream=stream, stream_seq=sseq,
                                                     subject=m.subject, data=m.data)]

@@ -9,7 +9,19 @@ The protocol (each rule is what makes the result independent of how many shards 
   the fund shard. ``OpenSubAccount`` is broadcast, so every engine registers every sub-account and
   sub-account indices are global (the directory of who exists); only the owner holds an account's
   cash, positions and flags (the others keep an empty row, which :meth:`Cluster.reconcile` checks).
-  Moving an account (a journaled hand-over) is designed, not built.
+* **Moves.** ``{"kind": "MoveAccount", "ts", "account", "shard"}`` in the event stream hands every
+  sub-account of ``account`` over to ``shard`` (:meth:`Router.apply`): the owner takes its cash,
+  positions (lots, cost basis, entry) and flags out (:func:`hand_out`, refused with
+  ``Rejected("account_busy")`` while the account is being liquidated or is insolvent, before anything
+  changes), the new owner puts them in (:func:`hand_in`), and every engine and the directory pin the
+  account to its new shard (new sub-accounts of it open there). The cash crosses through a
+  ``handover`` ledger row on each side (+ on the old owner, − on the new: they net to zero across
+  shards) and each position through the clearing books like a leg (the old owner's clearing takes the
+  position, the new one's its opposite), so the reconciler's identities hold through a move. A move is
+  not a venue event: one engine has nothing to do for it, so it takes no sequence number and leaves
+  the venue's clock where it was (its ``ts`` must not be before it); its one effect is
+  ``AccountMoved``. Over the bus each half is a journaled request with its deterministic id, so a
+  move survives the death of either shard or of the coordinator half-way (``tests/test_shards_faults.py``).
 * **Broadcast, in one global order:** ``Genesis``, listings, ``OpenSubAccount``, ``OraclePrice``,
   ``FundingTick``, ``ParameterChange`` go to every engine (the shards and the fund shard), so every
   engine holds the same marks, schedules and parameters; each re-margins only its own holders. Their
@@ -60,7 +72,7 @@ import numpy as np
 
 from ramparts.engine import events as ev
 from ramparts.engine.engine import Engine
-from ramparts.errors import InvalidInput, RampartsError, Rejected
+from ramparts.errors import InvalidInput, RampartsError, Rejected, UnknownEntity
 from ramparts.liquidation.config import LastResort, LiquidationConfig, Pricing
 from ramparts.liquidation.waterfall import TickPart, adl_candidates, run_waterfall
 
@@ -84,6 +96,106 @@ class Directory:
         if pinned is not None:
             return pinned
         return int.from_bytes(hashlib.sha256(account.encode()).digest()[:8], "big") % self.n_shards
+
+
+#: The ledger row through which a moved account's cash leaves its old shard and reaches its new one.
+HANDOVER = "handover"
+
+
+class MoveAccount:
+    """A hand-over of every sub-account of ``account`` to shard ``shard`` (see the module docstring)."""
+
+    kind = "MoveAccount"
+    FIELDS = ("kind", "ts", "account", "shard")
+
+    def __init__(self, ts: int, account: str, shard: int):
+        self.ts, self.account, self.shard = ts, account, shard
+
+    @classmethod
+    def parse(cls, d: dict) -> MoveAccount:
+        """From its JSON form; a missing, unknown or mistyped field is an :class:`InvalidInput` naming it."""
+        for key in d:
+            if key not in cls.FIELDS:
+                raise InvalidInput(str(key), f"MoveAccount has no field {key!r} (it has ts, account, shard)")
+        for key in cls.FIELDS[1:]:
+            if key not in d:
+                raise InvalidInput(key, f"MoveAccount needs {key!r}")
+        ts, account, shard = d["ts"], d["account"], d["shard"]
+        if not isinstance(ts, int) or isinstance(ts, bool) or ts < 0:
+            raise InvalidInput("ts", f"must be a non-negative integer (ns), got {ts!r}")
+        if not isinstance(account, str) or not account:
+            raise InvalidInput("account", f"must be an account name, got {account!r}")
+        if not isinstance(shard, int) or isinstance(shard, bool):
+            raise InvalidInput("shard", f"must be a shard number, got {shard!r}")
+        return cls(ts, account, shard)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "ts": self.ts, "account": self.account, "shard": self.shard}
+
+
+def hand_out(x: Engine, subs: list[int], clearing: dict[int, list[int]]) -> dict:
+    """The old owner's half of a move: take sub-accounts ``subs`` out of engine ``x`` and return what
+    :func:`hand_in` needs to put them in elsewhere (JSON-shaped). Cash goes to the ``handover`` row,
+    each position leaves through ``clearing`` (which takes it: own + clearing stays 0), and the flags
+    a quiet account may carry (margin called, the last liquidation step's time, the margin a
+    liquidation freed) go with it. Refused, with nothing changed, while a sub-account is in
+    liquidation, insolvent or in an auction."""
+    for s in subs:
+        if x.in_liquidation[s] or s in x.insolvent or s in x.auctions or s in x.insolvent_auctions:
+            raise Rejected("account_busy", f"{x.subs[s].id} is being liquidated or is insolvent; it can move once that is over")
+    out = []
+    for s in subs:
+        cash = {a: x.ledger.balance(a, s) for a in sorted(x.assets) if x.ledger.balance(a, s)}
+        positions = [[i, int(x.book.lots[slot]), int(x.book.cost[slot]), int(x.book.entry[slot])]
+                     for i, slot in sorted(x.book.positions_of(s))]
+        out.append({"s": s, "cash": cash, "positions": positions, "margin_called": bool(x.margin_called[s]),
+                    "last_step_ns": x.last_step_ns.get(s), "liq_freed": x.liq_freed.get(s)})
+    for rec in out:
+        s = rec["s"]
+        for asset, amount in rec["cash"].items():
+            x.ledger.post(asset, ((s, -amount), (HANDOVER, amount)))
+        for i, lots, cost, _entry in rec["positions"]:
+            slot = x._trade(s, x.instruments[i], -lots, -cost)
+            x.book.entry[slot] = 0
+            x.book.close(slot)
+            row = clearing.setdefault(i, [0, 0])
+            row[0] += lots
+            row[1] += cost
+        x.margin_called[s] = False
+        x.last_step_ns.pop(s, None)
+        x.liq_freed.pop(s, None)
+    return {"subs": out}
+
+
+def hand_in(x: Engine, state: dict, clearing: dict[int, list[int]]) -> int:
+    """The new owner's half of a move: put what :func:`hand_out` took into engine ``x`` (the cash from
+    the ``handover`` row, each position through ``clearing``, which takes its opposite); returns the
+    number of positions."""
+    n = 0
+    for rec in state["subs"]:
+        s = rec["s"]
+        for asset, amount in rec["cash"].items():
+            x.ledger.post(asset, ((HANDOVER, -amount), (s, amount)))
+        for i, lots, cost, entry in rec["positions"]:
+            slot = x._trade(s, x.instruments[i], lots, cost)
+            x.book.entry[slot] = entry
+            row = clearing.setdefault(i, [0, 0])
+            row[0] -= lots
+            row[1] -= cost
+            n += 1
+        x.margin_called[s] = rec["margin_called"]
+        if rec["last_step_ns"] is not None:
+            x.last_step_ns[s] = rec["last_step_ns"]
+        if rec["liq_freed"] is not None:
+            x.liq_freed[s] = rec["liq_freed"]
+    return n
+
+
+def rehome(directory: Directory, owner_of: list[int], account: str, subs: list[int], shard: int) -> None:
+    """The routing half of a move, the same on every node: ``account`` and its sub-accounts live on ``shard``."""
+    directory.pins[account] = shard
+    for s in subs:
+        owner_of[s] = shard
 
 
 class ShardLink:
@@ -176,7 +288,11 @@ class Router:
     def _run_tick(self, e: ev.Tick) -> list[dict]:
         raise NotImplementedError
 
-    def apply(self, event: ev._Event | dict) -> list[dict]:
+    def apply(self, event: ev._Event | MoveAccount | dict) -> list[dict]:
+        if isinstance(event, dict) and event.get("kind") == MoveAccount.kind:
+            event = MoveAccount.parse(event)
+        if isinstance(event, MoveAccount):
+            return self._move(event)
         if isinstance(event, dict):
             event = ev.parse_event(event)
         if event.ts < self.time_ns:
@@ -190,6 +306,33 @@ class Router:
         self.time_ns = event.ts
         self.seq += 1
         return effects
+
+    def _hand_over(self, src: int, dst: int, account: str, subs: list[int]) -> int:
+        """Move ``subs`` (every sub-account of ``account``) from shard ``src`` to ``dst`` and rehome them
+        everywhere; returns the number of positions moved. Refusals come before any change."""
+        raise NotImplementedError
+
+    def _move(self, m: MoveAccount) -> list[dict]:
+        """A hand-over (see the module docstring): no sequence number, the clock where it was."""
+        if self.local.genesis is None:
+            raise Rejected("no_genesis", "the first event must be Genesis")
+        if m.ts < self.time_ns:
+            raise InvalidInput("ts", f"event time {m.ts} is before the engine time {self.time_ns}")
+        subs = [s for s, sub in enumerate(self.local.subs) if sub.id.account == m.account]
+        if not subs:
+            raise UnknownEntity("account", f"unknown account {m.account!r}")
+        if not 0 <= m.shard < self.n_shards:
+            raise InvalidInput("shard", f"must be a shard from 0 to {self.n_shards - 1}, got {m.shard} (the fund shard "
+                                        f"holds only the backstop vault)")
+        if any(self.local.is_system[s] for s in subs):
+            raise Rejected("system_account", f"{m.account} holds the backstop vault, which lives on the fund shard")
+        src = self.owner_of[subs[0]]
+        if src == m.shard:
+            raise Rejected("same_shard", f"{m.account} is on shard {m.shard} already")
+        n = self._hand_over(src, m.shard, m.account, subs)
+        rehome(self.directory, self.owner_of, m.account, subs, m.shard)
+        return [{"kind": "AccountMoved", "account": m.account, "from_shard": src, "to_shard": m.shard,
+                 "subaccounts": [str(self.local.subs[s].id) for s in subs], "positions": n, "ts": m.ts}]
 
     def _broadcast(self, event: ev._Event) -> list[dict]:
         first = self.local.apply(event)  # refused here: no shard has seen it
@@ -302,6 +445,13 @@ class Cluster(Router):
 
     def _apply_on(self, k: int, event: ev._Event) -> list[dict]:
         return self.engines[k].apply(event)
+
+    def _hand_over(self, src: int, dst: int, account: str, subs: list[int]) -> int:
+        state = hand_out(self.engines[src], subs, self.clearing[src])  # refused here: nothing changed
+        rehome(self.directory, self.owner_of, account, subs, dst)  # the engines share this routing table
+        n = hand_in(self.engines[dst], state, self.clearing[dst])
+        self.cross_legs += n
+        return n
 
     def _run_tick(self, e: ev.Tick) -> list[dict]:
         before = merge_effects(self.local, [x._refresh_defences(e.ts) for x in self.engines])
@@ -468,5 +618,5 @@ def combine_views(parts: list[dict]) -> dict:
             "global_draws": parts[-1]["global_draws"], "markets": parts[0]["markets"], "liquidation": parts[0]["liquidation"]}
 
 
-__all__ = ["Cluster", "Directory", "Router", "ShardDiverged", "ShardLink", "check_netting", "check_shard", "combine_views",
-           "engine_view", "merge_effects", "venue_view"]
+__all__ = ["HANDOVER", "Cluster", "Directory", "MoveAccount", "Router", "ShardDiverged", "ShardLink", "check_netting", "check_shard", "combine_views",
+           "engine_view", "hand_in", "hand_out", "merge_effects", "rehome", "venue_view"]
