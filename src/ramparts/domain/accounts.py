@@ -10,13 +10,18 @@ each sub-account has its own collateral and positions and is liquidated on its o
 * ``portfolio``: scenario (risk-array) margin over every position of the sub-account: perpetuals,
   futures and options on one underlying net, underlyings offset through a stressed correlation
   (:mod:`ramparts.engine.portfolio`).
+
+:class:`SubAccounts` is the venue's register of them, by index.
 """
 
 from __future__ import annotations
 
 import re
+from array import array
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from operator import index
 
 from ramparts.errors import InvalidInput
 
@@ -55,6 +60,11 @@ class SubAccountId:
     def __str__(self) -> str:
         return f"{self.account}/{self.sub}"
 
+    @classmethod
+    def canonical(cls, text: object, field: str = "subaccount") -> str:
+        """``text`` checked as :meth:`parse` checks it, kept as text (a register of a million ids holds no id object)."""
+        return str(cls.parse(text, field))
+
 
 @dataclass(slots=True)
 class SubAccount:
@@ -65,3 +75,100 @@ class SubAccount:
     mode: MarginMode
     instrument: int | None = None  # bound instrument of an isolated sub-account
     system: bool = False  # the backstop vault: never liquidated by the waterfall
+
+
+_MODES = tuple(MarginMode)  # a sub-account's mode is kept as its position here
+
+
+class SubAccounts(Sequence[SubAccount]):
+    """The sub-accounts of a venue by index, kept as columns: the canonical ``"account/sub"`` text, the
+    bound instrument, the mode and the system flag; ``subs[s]`` builds its :class:`SubAccount` (a copy:
+    nothing is ever changed through it). A million of them cost their texts and one dict, not a
+    record, an id, two name strings and two dicts each (issue 24 item 5). Only ever appended to, so
+    a reader holding it sees its first ``n`` entries unchanged."""
+
+    __slots__ = ("by_name", "by_id", "_names", "_instrument", "_flags")
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, int] = {}  # the canonical text → index: the events' own key, so the hot lookup
+        self.by_id = _ById(self.by_name)
+        self._names: list[str] = []  # the same string objects as by_name's keys
+        self._instrument = array("q")  # the bound instrument of an isolated sub-account, −1 otherwise
+        self._flags = bytearray()  # the mode's position in _MODES, | 4 for a system sub-account
+
+    def add(self, sid: SubAccountId | str, mode: MarginMode, instrument: int | None, system: bool) -> int:
+        """Register the next sub-account (``sid`` an id or its canonical text); returns its index."""
+        idx = len(self._names)
+        name = str(sid)
+        self._names.append(name)
+        self.by_name[name] = idx
+        self._instrument.append(-1 if instrument is None else instrument)
+        self._flags.append(_MODES.index(mode) | (4 if system else 0))
+        return idx
+
+    def name(self, s: int) -> str:
+        """The canonical ``"account/sub"`` text of sub-account ``s`` (``str(subs[s].id)`` without building it)."""
+        return self._names[s]
+
+    def rows(self) -> list[list]:
+        """``[text, mode, bound instrument or None, system]`` per sub-account, in index order (the snapshot's)."""
+        modes = [m.value for m in _MODES]
+        return [[name, modes[f & 3], None if i < 0 else i, bool(f & 4)]
+                for name, i, f in zip(self._names, self._instrument, self._flags, strict=True)]
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __getitem__(self, s):
+        if isinstance(s, slice):
+            return [self[k] for k in range(*s.indices(len(self._names)))]
+        name = self._names[s]  # raises IndexError out of range, as a list does
+        s = index(s)
+        if s < 0:
+            s += len(self._names)
+        return _record(s, name, self._instrument[s], self._flags[s])
+
+    def __iter__(self) -> Iterator[SubAccount]:
+        # not strict: a reader on another thread may see an append half done (the shortest column bounds it)
+        for s, (name, i, f) in enumerate(zip(self._names, self._instrument, self._flags, strict=False)):
+            yield _record(s, name, i, f)
+
+
+_new, _set_account, _set_sub = object.__new__, SubAccountId.account.__set__, SubAccountId.sub.__set__
+
+
+def _record(s: int, name: str, instrument: int, flags: int) -> SubAccount:
+    """Sub-account ``s`` from its columns. Its id is filled in directly, not through the frozen dataclass's
+    ``__init__`` (half the cost of a lookup that effects and reads make per sub-account): the text was checked
+    when the sub-account was opened."""
+    account, sub = name.split("/")
+    sid = _new(SubAccountId)
+    _set_account(sid, account)
+    _set_sub(sid, sub)
+    return SubAccount(s, sid, _MODES[flags & 3], None if instrument < 0 else instrument, bool(flags & 4))
+
+
+class _ById(Mapping):
+    """``SubAccountId`` → index, through its canonical text: one dict serves both keys."""
+
+    __slots__ = ("_by_name",)
+
+    def __init__(self, by_name: dict[str, int]) -> None:
+        self._by_name = by_name
+
+    def __getitem__(self, sid: SubAccountId) -> int:
+        if not isinstance(sid, SubAccountId):
+            raise KeyError(sid)
+        return self._by_name[str(sid)]
+
+    def __contains__(self, sid: object) -> bool:
+        return isinstance(sid, SubAccountId) and str(sid) in self._by_name
+
+    def get(self, sid, default=None):
+        return self._by_name.get(str(sid), default) if isinstance(sid, SubAccountId) else default
+
+    def __iter__(self) -> Iterator[SubAccountId]:
+        return (SubAccountId(*name.split("/")) for name in self._by_name)
+
+    def __len__(self) -> int:
+        return len(self._by_name)

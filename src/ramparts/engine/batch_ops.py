@@ -295,7 +295,7 @@ class BatchOps:
         made: list[tuple[int, int, dict]] = []
         for r in range(calls):
             s = int(fx_sub[r])
-            made.append((int(fx_item[r]), s, {"kind": "MarginCall", "subaccount": str(subs[s].id), "equity": int(fx_equity[r]),
+            made.append((int(fx_item[r]), s, {"kind": "MarginCall", "subaccount": subs.name(s), "equity": int(fx_equity[r]),
                                               "maintenance": int(fx_mm[r]), "item": int(fx_item[r])}))  # fmt: skip
         for k_, side, code, equity, im in refusals[: counters[5]].tolist():
             made.append((k_, 0, _rejection(k_, self._batch_refusal(c, k_, side, code, equity, im))))

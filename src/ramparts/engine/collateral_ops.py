@@ -195,8 +195,8 @@ class CollateralOps:
                 self.ledger.transfer(q, s, self.backstop, -value)
                 self._coll_touch(a, s)
                 self._coll_touch(a, self.backstop)
-                effects.append({"kind": "BorrowTransferred", "subaccount": str(self.subs[s].id), "asset": a, "units": -units,
-                                "value": -value, "to": str(self.subs[self.backstop].id)})
+                effects.append({"kind": "BorrowTransferred", "subaccount": self.subs.name(s), "asset": a, "units": -units,
+                                "value": -value, "to": self.subs.name(self.backstop)})
                 continue
             if value <= 0:
                 continue  # no price yet or a 100 % haircut: nothing to sell it for
@@ -204,8 +204,8 @@ class CollateralOps:
             self.ledger.transfer(q, self.backstop, s, value)
             self._coll_touch(a, s)
             self._coll_touch(a, self.backstop)
-            effects.append({"kind": "CollateralSeized", "subaccount": str(self.subs[s].id), "asset": a, "units": units,
-                            "value": value, "to": str(self.subs[self.backstop].id)})
+            effects.append({"kind": "CollateralSeized", "subaccount": self.subs.name(s), "asset": a, "units": units,
+                            "value": value, "to": self.subs.name(self.backstop)})
         return effects
 
     def _corr_requirements(self, subs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -63,7 +63,7 @@ from typing import Any
 
 import numpy as np
 
-from ramparts.domain.accounts import MarginMode, SubAccount, SubAccountId
+from ramparts.domain.accounts import MarginMode, SubAccountId, SubAccounts
 from ramparts.domain.assets import Asset, check_symbol
 from ramparts.domain.instruments import Instrument, InstrumentKind
 from ramparts.engine import events as ev
@@ -157,7 +157,14 @@ def _grow(arr: np.ndarray, n: int) -> np.ndarray:
     if n <= arr.shape[0]:
         return arr
     out = np.zeros(max(n, arr.shape[0] * 2), dtype=arr.dtype)
-    out[: arr.shape[0]] = arr
+    # a page of np.zeros is resident only once written: copying a column that is (nearly) all zero, as most
+    # of these are on a venue without options, portfolio margin or multi-asset collateral, would make it so
+    k = np.count_nonzero(arr)
+    if k > arr.shape[0] // 64:
+        out[: arr.shape[0]] = arr
+    elif k:
+        nz = np.flatnonzero(arr)
+        out[nz] = arr[nz]
     return out
 
 
@@ -179,9 +186,9 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
         self.markets: list[MarketState] = []
         self.mark_models: list[Any] = []
         self._instr_by_symbol: dict[str, int] = {}
-        self.subs: list[SubAccount] = []
-        self._sub_by_id: dict[SubAccountId, int] = {}
-        self._sub_by_str: dict[str, int] = {}  # the canonical "account/sub" text of each id
+        self.subs = SubAccounts()  # identities as columns: ``subs[s]`` builds the record on demand
+        self._sub_by_str = self.subs.by_name  # the canonical "account/sub" text of each id → index
+        self._sub_by_id = self.subs.by_id  # SubAccountId → index, through its text (no second dict)
         self.book = PositionBook()
         self._lz_init()  # the lazy re-margin's state (ramparts.engine.tick_slack); registers itself as the book's owner
         self.ledger: Ledger | None = None
@@ -253,7 +260,7 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
             if idx is not None:
                 return idx
         sid = SubAccountId.parse(subaccount, field)
-        idx = self._sub_by_id.get(sid)
+        idx = self._sub_by_str.get(str(sid))
         if idx is None:
             raise UnknownEntity(field, f"unknown sub-account {sid}")
         return idx
@@ -279,7 +286,7 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
         s = subaccount if isinstance(subaccount, int) else self.sub_index(subaccount)
         self._lz_read(s)
         return AccountRisk(
-            subaccount=str(self.subs[s].id),
+            subaccount=self.subs.name(s),
             cash=int(self.ledger.sub_cash[s]),
             equity=self.equity(s),
             initial_margin=int(self._sub_im[s]),
@@ -371,7 +378,7 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
                 {"spec": i.to_dict(), "mark_model": self.mark_models[i.index].to_dict(), "market": self.markets[i.index].to_dict()}
                 for i in self.instruments
             ],
-            "subs": [[str(s.id), s.mode.value, s.instrument, s.system] for s in self.subs],
+            "subs": self.subs.rows(),
             "positions": self.book.rows(),
             "ledger": [] if led is None else [[a, k, v] for a, k, v in led.items()],
             "waterfall": {
@@ -462,7 +469,7 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
             if instr.is_option:
                 instr.spot_lot = e._spot_lot(instr) if not e.markets[instr.index].settled else instr.spot_lot
         e.pm_config = dict(d.get("portfolio", {}))  # before the positions: their requirements depend on it
-        e._add_subs([(SubAccountId.parse(sid), MarginMode(mode), instrument, system)  # [0]: the vault, opened by Genesis
+        e._add_subs([(SubAccountId.canonical(sid), MarginMode(mode), instrument, system)  # [0]: the vault, opened by Genesis
                      for sid, mode, instrument, system in d["subs"][len(e.subs):]])
         e.ledger.load(d["ledger"])
         e._load_positions(d["positions"])
@@ -586,16 +593,15 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
     def _add_sub(self, sid: SubAccountId, mode: MarginMode, instrument: int | None, system: bool) -> int:
         return self._add_subs([(sid, mode, instrument, system)])
 
-    def _add_subs(self, items: Sequence[tuple[SubAccountId, MarginMode, int | None, bool]]) -> int:
-        """Open sub-accounts ``(id, mode, bound instrument, system)`` in order; returns the index of the first.
-        The arrays grow once for all of them (a snapshot of a million sub-accounts restores in one pass)."""
+    def _add_subs(self, items: Sequence[tuple[SubAccountId | str, MarginMode, int | None, bool]]) -> int:
+        """Open sub-accounts ``(id or its canonical text, mode, bound instrument, system)`` in order; returns the
+        index of the first. The arrays grow once for all of them (a snapshot of a million sub-accounts restores
+        in one pass)."""
         first = self.ledger.add_subs(len(items))
         assert first == len(self.subs)
-        for k, (sid, mode, instrument, system) in enumerate(items):
-            idx = first + k
-            self.subs.append(SubAccount(idx, sid, mode, instrument, system))
-            self._sub_by_id[sid] = idx
-            self._sub_by_str[str(sid)] = idx
+        add = self.subs.add
+        for sid, mode, instrument, system in items:
+            add(sid, mode, instrument, system)
         n = first + len(items)
         self._lz_grow_subs(n)
         self.book.ensure_subs(n)  # compiled passes walk ``head[s]`` of any sub-account, positions or not
@@ -1017,7 +1023,7 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
             self.insolvent.difference_update(subs[equity >= 0].tolist())
         effects = []
         for s in np.sort(new).tolist():
-            effects.append({"kind": "MarginCall", "subaccount": str(self.subs[s].id), "equity": self.equity(s), "maintenance": int(self.sub_mm[s])})
+            effects.append({"kind": "MarginCall", "subaccount": self.subs.name(s), "equity": self.equity(s), "maintenance": int(self.sub_mm[s])})
         return effects
 
     def _realise_market(self, instr: Instrument, h: np.ndarray) -> None:

@@ -107,7 +107,7 @@ def accounts(engine: Engine) -> pd.DataFrame:
             liq[i] = float(lp)
     d = engine.settlement.decimals
     return pd.DataFrame({
-        "subaccount": [str(engine.subs[s].id) for s in subs],
+        "subaccount": [engine.subs.name(s) for s in subs],
         "mode": [engine.subs[s].mode.value for s in subs],
         "cash": _human(cash, d),
         "equity": _human(equity, d),
@@ -144,7 +144,7 @@ def positions(engine: Engine) -> pd.DataFrame:
         mark_lot = engine.markets[i].mark
         value = lots * mark_lot  # int64: the engine bounds |lots| × mark by MAX_NOTIONAL
         parts.append(pd.DataFrame({
-            "subaccount": [str(engine.subs[s].id) for s in b.sub[h]],
+            "subaccount": [engine.subs.name(s) for s in b.sub[h]],
             "instrument": instr.symbol,
             "size": [float(instr.size(int(x))) for x in lots],
             "lots": lots,

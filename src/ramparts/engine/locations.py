@@ -312,7 +312,7 @@ class LocationOps:
         bal = self.ledger.balance(asset.symbol, s)
         pend = self._pending_units(asset.symbol, s)
         self.collateral.values(asset.symbol, [bal + pend + units])  # validates: the value stays within limits
-        sid = str(self.subs[s].id)
+        sid = self.subs.name(s)
         if loc.finality_ns == 0:
             self.ledger.transfer(asset.symbol, "external", s, units)
             self._coll_touch(asset.symbol, s)
@@ -339,7 +339,7 @@ class LocationOps:
         dest = f"inflight:{loc.id}" if loc.finality_ns else "external"
         # the ordinary withdrawal (gates, breakers, free collateral), its units sent to ``dest``
         self._on_Withdraw(ev.Withdraw(ts=e.ts, subaccount=e.subaccount, asset=e.asset, amount=e.amount), dest=dest)
-        sid = str(self.subs[s].id)
+        sid = self.subs.name(s)
         if not loc.finality_ns:
             return [{"kind": "WithdrawalArrived", "subaccount": sid, "asset": asset.symbol, "units": units, "location": loc.id, "id": None}]
         t = Transit(self.locations.next_id, loc.id, asset.symbol, s, units, e.ts + loc.finality_ns)
@@ -367,11 +367,11 @@ class LocationOps:
             self.locations._drop_pending(t)
             self.ledger.transfer(t.asset, f"pending:{t.location}", t.sub, t.units)
             touched.add((t.asset, t.sub))
-            effects.append({"kind": "DepositConfirmed", "subaccount": str(self.subs[t.sub].id), "asset": t.asset, "units": t.units,
+            effects.append({"kind": "DepositConfirmed", "subaccount": self.subs.name(t.sub), "asset": t.asset, "units": t.units,
                             "location": t.location, "id": t.id})
         for t in withdrawals:
             self.ledger.transfer(t.asset, f"inflight:{t.location}", "external", t.units)
-            effects.append({"kind": "WithdrawalArrived", "subaccount": str(self.subs[t.sub].id), "asset": t.asset, "units": t.units,
+            effects.append({"kind": "WithdrawalArrived", "subaccount": self.subs.name(t.sub), "asset": t.asset, "units": t.units,
                             "location": t.location, "id": t.id})
         for a, s in sorted(touched):
             self._coll_touch(a, s)
@@ -413,8 +413,8 @@ class LocationOps:
             self._coll_touch(a, self.backstop)
             paid = max(before - self.collateral.contrib[a].get(s, 0), 0)
             self.ledger.transfer(q, self.backstop, s, paid)
-            effects.append({"kind": "PendingSeized", "subaccount": str(self.subs[s].id), "asset": a,
-                            "units": sum(t.units for t in by_asset[a]), "value": paid, "to": str(self.subs[self.backstop].id)})
+            effects.append({"kind": "PendingSeized", "subaccount": self.subs.name(s), "asset": a,
+                            "units": sum(t.units for t in by_asset[a]), "value": paid, "to": self.subs.name(self.backstop)})
         return effects
 
     def _loc_load(self, d: dict | None) -> None:

@@ -24,10 +24,10 @@ class SolvencyOps:
         """
         asset = self.settlement.symbol
         # the settlement leaf is cash + unrealised PnL; other assets are owed in kind (their balances)
-        out: dict[str, dict[str, int]] = {str(sub.id): {asset: self.equity(s) - int(self.sub_coll[s])} for s, sub in enumerate(self.subs)}
+        out: dict[str, dict[str, int]] = {self.subs.name(s): {asset: self.equity(s) - int(self.sub_coll[s])} for s in range(len(self.subs))}
         for a, k, v in self.ledger.items():
             if isinstance(k, int) and a != asset and v:
-                out[str(self.subs[k].id)][a] = v
+                out[self.subs.name(k)][a] = v
             if isinstance(k, str) and k.startswith("liquidator:") and v:
                 leaf = out.setdefault("@liquidator/" + k.split(":", 1)[1], {})
                 leaf[a] = leaf.get(a, 0) + v

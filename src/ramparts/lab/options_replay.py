@@ -172,7 +172,7 @@ def run_options_replay(ts_ns: np.ndarray, price: np.ndarray, *, name: str = "opt
     subs = {mode: [e.sub_index(a[mode]) for a in accounts if a[mode] in {str(x.id) for x in e.subs}] for mode in ("portfolio", "cross")}
     im0 = {m: float(sum(int(e.sub_im[s]) for s in subs[m])) / 1e6 for m in subs}
     counts = {m: {"margin_calls": 0, "liquidation_steps": 0, "bankruptcies": 0, "deficit_usdc": 0.0} for m in subs}
-    mode_of = {str(e.subs[s].id): m for m, ss in subs.items() for s in ss}
+    mode_of = {e.subs.name(s): m for m, ss in subs.items() for s in ss}
     rows = []
     for k in range(ts_ns.size):
         t = int(ts_ns[k])

@@ -370,7 +370,7 @@ def run_replay(
     # (order book), keepers' bonuses the fund paid (insolvent auctions), socialised loss charged to
     # others, margin the vault kept (backstop takeovers), rewards the vault took as the liquidator
     book_paid = keeper_bonus = charged = vault_margin = to_vault = 0
-    vault_id = str(e.subs[vault].id)
+    vault_id = e.subs.name(vault)
     displacement = dict.fromkeys(symbols, 0.0)
     shown = {sym: float(p0[sym]) for sym in symbols}
     last_funding = t0

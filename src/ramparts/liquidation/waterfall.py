@@ -234,7 +234,7 @@ def _end(e: Engine, s: int) -> dict:
     e.auctions.pop(s, None)
     e.liq_freed.pop(s, None)
     e.insolvent_auctions.pop(s, None)
-    return {"kind": "LiquidationEnded", "subaccount": str(e.subs[s].id), "equity": e.equity(s), "maintenance": int(e.sub_mm[s])}
+    return {"kind": "LiquidationEnded", "subaccount": e.subs.name(s), "equity": e.equity(s), "maintenance": int(e.sub_mm[s])}
 
 
 def _target(e: Engine, mm: int) -> int:
@@ -279,13 +279,13 @@ def _step(e: Engine, s: int, ts: int, liquidator: str) -> list[dict]:
         if disc < cfg.auction_backstop_discount_ppm:
             return effects  # the auction waits for a keeper until the vault's discount is reached
         plan = plan_step(e, s, disc=disc)
-        return effects + _execute(e, s, ts, plan, [(vault, plan.qty)], str(e.subs[vault].id))
+        return effects + _execute(e, s, ts, plan, [(vault, plan.qty)], e.subs.name(vault))
     _start_fee_clock(e, s, ts)
     plan = plan_step(e, s, ts=ts)
     if plan.qty == 0 and cfg.max_pct_limited:
         return effects  # Drift's max percentage allows nothing yet (max_pct_initial_bps 0 at the start)
     if cfg.pricing is Pricing.ORACLE_FEE:
-        return effects + _execute(e, s, ts, plan, [(vault, plan.qty)], str(e.subs[vault].id))
+        return effects + _execute(e, s, ts, plan, [(vault, plan.qty)], e.subs.name(vault))
     return effects + _execute(e, s, ts, plan, [(vault, plan.qty)], liquidator)
 
 
@@ -297,7 +297,7 @@ def _enter_liquidation(e: Engine, s: int, equity: int, mm: int) -> list[dict]:
     if e.margin_called[s]:
         return []
     e.margin_called[s] = True
-    return [{"kind": "MarginCall", "subaccount": str(e.subs[s].id), "equity": equity, "maintenance": mm}]
+    return [{"kind": "MarginCall", "subaccount": e.subs.name(s), "equity": equity, "maintenance": mm}]
 
 
 def _repay_borrows(e: Engine, s: int, ts: int) -> list[dict]:
@@ -314,8 +314,8 @@ def _repay_borrows(e: Engine, s: int, ts: int) -> list[dict]:
         e.ledger.transfer(q, s, e.backstop, cost)
         e._coll_touch(a, s)
         e._coll_touch(a, e.backstop)
-        effects.append({"kind": "BorrowRepaid", "subaccount": str(e.subs[s].id), "asset": a, "units": units, "cost": cost,
-                        "from": str(e.subs[e.backstop].id)})
+        effects.append({"kind": "BorrowRepaid", "subaccount": e.subs.name(s), "asset": a, "units": units, "cost": cost,
+                        "from": e.subs.name(e.backstop)})
     e.last_step_ns[s] = ts
     if e.equity(s) < 0:
         e.insolvent.add(s)
@@ -550,7 +550,7 @@ def _execute(e: Engine, s: int, ts: int, plan: StepPlan, takers: list[tuple[int,
     e.last_step_ns[s] = ts
     step = {
         "kind": "LiquidationStep",
-        "subaccount": str(e.subs[s].id),
+        "subaccount": e.subs.name(s),
         "instrument": instr.symbol,
         "lots": delta,
         "price": _price_str(instr, quote, delta),
@@ -565,7 +565,7 @@ def _execute(e: Engine, s: int, ts: int, plan: StepPlan, takers: list[tuple[int,
     }
     if not default:
         step.update({"pricing": cfg.pricing.value, "discount_ppm": plan.discount_ppm,
-                     "takers": [[str(e.subs[t].id), side * q] for t, q in takers]})
+                     "takers": [[e.subs.name(t), side * q] for t, q in takers]})
     if cfg.max_pct_limited:  # Drift: the margin this step freed joins the liquidation's tally (engine state)
         freed = margin_freed(e, s) + max(shortage(e, equity, mm) - shortage(e, e.equity(s), int(e.sub_mm[s])), 0)
         e.liq_freed[s] = freed
@@ -688,7 +688,7 @@ def _book_order(e: Engine, s: int, ts: int, equity: int, mm: int) -> list[dict]:
         snap["bids"] = [lv for lv in snap["bids"] if lv[1] > 0]
         snap["asks"] = [lv for lv in snap["asks"] if lv[1] > 0]
     if not filled:
-        effects: list[dict] = [{"kind": "LiquidationUnfilled", "subaccount": str(e.subs[s].id), "instrument": instr.symbol,
+        effects: list[dict] = [{"kind": "LiquidationUnfilled", "subaccount": e.subs.name(s), "instrument": instr.symbol,
                                 "lots": -side * plan.qty, "limit_price": str(instr.price(limit)), "reason": stop,
                                 "equity": equity, "maintenance": mm}]
         if equity < 0:  # dYdX: deleveraging only after a zero fill with negative TNC
@@ -700,7 +700,7 @@ def _book_order(e: Engine, s: int, ts: int, equity: int, mm: int) -> list[dict]:
     delta_total = -side * filled
     step = {
         "kind": "LiquidationStep",
-        "subaccount": str(e.subs[s].id),
+        "subaccount": e.subs.name(s),
         "instrument": instr.symbol,
         "lots": delta_total,
         "price": _price_str(instr, quote_total, delta_total),
@@ -708,7 +708,7 @@ def _book_order(e: Engine, s: int, ts: int, equity: int, mm: int) -> list[dict]:
         "penalty": to_fund,
         "to_liquidator": 0,
         "to_insurance": to_fund,
-        "liquidator": str(e.subs[maker].id),
+        "liquidator": e.subs.name(maker),
         "bankruptcy_price": _price_str(instr, bq_total, delta_total),
         "equity_before": equity,
         "maintenance_before": mm,
@@ -719,7 +719,7 @@ def _book_order(e: Engine, s: int, ts: int, equity: int, mm: int) -> list[dict]:
         "fills": fills,
         "insurance_paid": fund_paid,
         "unfilled": stop,
-        "takers": [[str(e.subs[maker].id), -delta_total]],
+        "takers": [[e.subs.name(maker), -delta_total]],
     }
     effects = [step] + draw_fx
     if e.equity(s) < 0:  # a partial fill below the bankruptcy price: insolvent until resolved (withdrawals gated)
@@ -735,21 +735,21 @@ def _start_insolvent_auction(e: Engine, s: int, ts: int, equity: int, mm: int) -
     if s in e.insolvent_auctions:
         return []
     e.insolvent_auctions[s] = ts
-    return [{"kind": "AuctionStarted", "subaccount": str(e.subs[s].id), "equity": equity, "maintenance": mm, "insolvent": True}]
+    return [{"kind": "AuctionStarted", "subaccount": e.subs.name(s), "equity": equity, "maintenance": mm, "insolvent": True}]
 
 
 def _start_auction(e: Engine, s: int, ts: int, equity: int, mm: int) -> list[dict]:
     if s in e.auctions:
         return []
     e.auctions[s] = ts
-    return [{"kind": "AuctionStarted", "subaccount": str(e.subs[s].id), "equity": equity, "maintenance": mm}]
+    return [{"kind": "AuctionStarted", "subaccount": e.subs.name(s), "equity": equity, "maintenance": mm}]
 
 
 def _backstop_takeover(e: Engine, s: int, ts: int, equity: int, mm: int) -> list[dict]:
     """Hyperliquid's backstop liquidation: every position at the mark and the remaining margin to the vault."""
     b = e.book
     vault = e.backstop
-    vault_id = str(e.subs[vault].id)
+    vault_id = e.subs.name(vault)
     effects: list[dict] = []
     for instr_idx, slot in b.positions_of(s):
         instr = e.instruments[instr_idx]
@@ -760,7 +760,7 @@ def _backstop_takeover(e: Engine, s: int, ts: int, equity: int, mm: int) -> list
         e._trade(s, instr, -lots, quote)
         e._trade(vault, instr, lots, -quote)
         effects.append({
-            "kind": "LiquidationStep", "subaccount": str(e.subs[s].id), "instrument": instr.symbol, "lots": -lots,
+            "kind": "LiquidationStep", "subaccount": e.subs.name(s), "instrument": instr.symbol, "lots": -lots,
             "price": _price_str(instr, quote, lots), "notional": abs(quote), "penalty": 0, "to_liquidator": 0, "to_insurance": 0,
             "liquidator": vault_id, "bankruptcy_price": _price_str(instr, quote - (equity * pos_mm // mm if mm else 0), lots),
             "equity_before": equity, "maintenance_before": mm, "pricing": "backstop",
@@ -770,7 +770,7 @@ def _backstop_takeover(e: Engine, s: int, ts: int, equity: int, mm: int) -> list
     margin = max(int(e.ledger.sub_cash[s]), 0)
     e.ledger.transfer(e.settlement.symbol, s, vault, margin)
     e.last_step_ns[s] = ts
-    effects.append({"kind": "BackstopLiquidation", "subaccount": str(e.subs[s].id), "equity": equity, "maintenance": mm,
+    effects.append({"kind": "BackstopLiquidation", "subaccount": e.subs.name(s), "equity": equity, "maintenance": mm,
                     "threshold_ppm": e.liq.backstop_below_ppm, "positions": len(effects), "margin_to_vault": margin})
     effects.append(_end(e, s))
     return effects
@@ -823,7 +823,7 @@ def _close_at_mark(e: Engine, s: int, instr: Instrument, slot: int, deficit: int
     e._trade(e.backstop if taker is None else taker, instr, lots, -quote)
     return {
         "kind": "LiquidationStep",
-        "subaccount": str(e.subs[s].id),
+        "subaccount": e.subs.name(s),
         "instrument": instr.symbol,
         "lots": -lots,
         "price": _price_str(instr, quote, lots),
@@ -854,7 +854,7 @@ def _bankrupt(e: Engine, s: int, ts: int, *, skip_fund: bool = False) -> list[di
     if positions and sum(weights) == 0:
         weights = [abs(int(b.value[slot])) for _, slot in positions]
     shares = allocate_pro_rata(deficit, weights) if positions and sum(weights) else []
-    effects: list[dict] = [{"kind": "Bankruptcy", "subaccount": str(e.subs[s].id), "equity": equity, "deficit": deficit}] + seized
+    effects: list[dict] = [{"kind": "Bankruptcy", "subaccount": e.subs.name(s), "equity": equity, "deficit": deficit}] + seized
     touched: set[int] = {s}
 
     if not positions:  # a cash deficit with nothing left to close
@@ -863,7 +863,7 @@ def _bankrupt(e: Engine, s: int, ts: int, *, skip_fund: bool = False) -> list[di
         effects += _apply_draws(e, s, draws)
         if uncovered:
             e.ledger.transfer(asset, "socialised_loss", s, uncovered)
-            effects.append({"kind": "BadDebt", "subaccount": str(e.subs[s].id), "amount": uncovered})
+            effects.append({"kind": "BadDebt", "subaccount": e.subs.name(s), "amount": uncovered})
         return effects + _finish(e, s, ts, touched)
 
     draws, rest = _fund_plan(e, [(instr, d) for (instr, _), d in zip(positions, shares, strict=True)])
@@ -925,7 +925,7 @@ def _apply_draws(e: Engine, s: int, draws: list) -> list[dict]:
                 e.global_draws[instr.index] = e.global_draws.get(instr.index, 0) + amount
             else:  # the fund shard counts the draws of every shard
                 e.shard_link.fund_draw(instr.index, amount)
-        out.append({"kind": "InsuranceFundDraw", "subaccount": str(e.subs[s].id), "instrument": instr.symbol, "fund": key, "amount": amount})
+        out.append({"kind": "InsuranceFundDraw", "subaccount": e.subs.name(s), "instrument": instr.symbol, "fund": key, "amount": amount})
     return out
 
 
@@ -961,8 +961,8 @@ def _deleverage(e: Engine, s: int, instr: Instrument, slot: int, deficit: int, t
         effects.append(
             {
                 "kind": "Deleverage",
-                "subaccount": str(e.subs[s].id),
-                "counterparty": str(e.subs[c].id),
+                "subaccount": e.subs.name(s),
+                "counterparty": e.subs.name(c),
                 "instrument": instr.symbol,
                 "lots": side * take,
                 "quote": q,
@@ -990,7 +990,7 @@ def adl_candidates(e: Engine, s: int, instr_idx: int, side: int, *, keyed: bool 
     if e.liq.last_resort is LastResort.ADL_RANDOM:
         if keyed:
             raise AssertionError("a random-start ADL has no merge key")
-        start = random_start(e.seq + 1, str(e.subs[s].id), e.instruments[instr_idx].symbol, int(opp.size))
+        start = random_start(e.seq + 1, e.subs.name(s), e.instruments[instr_idx].symbol, int(opp.size))
         k = np.concatenate([np.arange(start, opp.size), np.arange(start)])  # holders are sorted by sub-account index
     else:
         k = adl_ranking(lots, value, entry, equity, subs, e.liq.adl_rank)
@@ -1031,7 +1031,7 @@ def _socialise(e: Engine, s: int, instr: Instrument, side: int, loss: int, touch
             charged += c
     return {
         "kind": "SocialisedLoss",
-        "subaccount": str(e.subs[s].id),
+        "subaccount": e.subs.name(s),
         "instrument": instr.symbol,
         "loss": loss,
         "charged": charged,
@@ -1090,7 +1090,7 @@ def _socialise_funding(e: Engine, s: int, instr: Instrument, side: int, loss: in
     charged = sum(charges)
     return {
         "kind": "SocialisedFunding",
-        "subaccount": str(e.subs[s].id),
+        "subaccount": e.subs.name(s),
         "instrument": instr.symbol,
         "loss": loss,
         "charged": charged,
@@ -1122,7 +1122,7 @@ def _dilute(e: Engine, s: int, instr: Instrument, side: int, loss: int, touched:
         touched.update(holders.tolist())
     return {
         "kind": "Dilution",
-        "subaccount": str(e.subs[s].id),
+        "subaccount": e.subs.name(s),
         "instrument": instr.symbol,
         "loss": loss,
         "charged": charged,
@@ -1169,7 +1169,7 @@ def hedge_insurance(e: Engine, ts: int) -> list[dict]:
         effects.append({
             "kind": "InsuranceHedge",
             "instrument": instr.symbol,
-            "counterparty": str(e.subs[c].id),
+            "counterparty": e.subs.name(c),
             "lots": delta,
             "price": _price_str(instr, quote, delta),
             "vault_lots_before": lots,
@@ -1276,7 +1276,7 @@ def keeper_bid(e: Engine, bid, ts: int) -> list[dict]:
             raise Rejected("duplicate_bid", f"{e.subs[k].id} already bids on {e.subs[s].id} in this tick")
         e.pending_bids.append({"seq": e.seq + 1, "keeper": k, "subaccount": s, "lots": lot_cap, "max_fraction_ppm": frac,
                                "min_discount_ppm": bid.min_discount_ppm})
-        return [{"kind": "BidQueued", "liquidator": str(e.subs[k].id), "subaccount": str(e.subs[s].id),
+        return [{"kind": "BidQueued", "liquidator": e.subs.name(k), "subaccount": e.subs.name(s),
                  "min_discount_ppm": bid.min_discount_ppm, "queued": len(e.pending_bids)}]
     equity, mm = e.equity(s), int(e.sub_mm[s])
     dutch = cfg.pricing is Pricing.DUTCH_AUCTION
@@ -1304,7 +1304,7 @@ def keeper_bid(e: Engine, bid, ts: int) -> list[dict]:
     _start_fee_clock(e, s, ts)
     if dutch:
         effects += _start_auction(e, s, ts, equity, mm)
-    return effects + _execute(e, s, ts, plan, [(k, plan.qty)], str(e.subs[k].id))
+    return effects + _execute(e, s, ts, plan, [(k, plan.qty)], e.subs.name(k))
 
 
 def _auction_insolvent(e: Engine, k: int, s: int, ts: int, disc: int) -> list[dict]:
@@ -1333,9 +1333,9 @@ def _auction_insolvent(e: Engine, k: int, s: int, ts: int, disc: int) -> list[di
     _check_keeper(e, k, [(instr, int(b.lots[slot])) for instr, slot in positions], bonus)
     # validated: mutate
     e._realise(s)
-    effects: list[dict] = [{"kind": "Bankruptcy", "subaccount": str(e.subs[s].id), "equity": equity, "deficit": deficit}]
+    effects: list[dict] = [{"kind": "Bankruptcy", "subaccount": e.subs.name(s), "equity": equity, "deficit": deficit}]
     shares = allocate_pro_rata(deficit, weights)
-    keeper_id = str(e.subs[k].id)
+    keeper_id = e.subs.name(k)
     for (instr, slot), d in zip(positions, shares, strict=True):
         step = _close_at_mark(e, s, instr, slot, d, equity, mm, taker=k)
         step.update({"liquidator": keeper_id, "pricing": "dutch_auction", "discount_ppm": disc})
@@ -1344,7 +1344,7 @@ def _auction_insolvent(e: Engine, k: int, s: int, ts: int, disc: int) -> list[di
     e._realise(k)
     effects += _apply_draws(e, s, draws)
     e.ledger.transfer(e.settlement.symbol, s, k, bonus)
-    effects.append({"kind": "AuctionInsolventFill", "subaccount": str(e.subs[s].id), "liquidator": keeper_id, "deficit": deficit,
+    effects.append({"kind": "AuctionInsolventFill", "subaccount": e.subs.name(s), "liquidator": keeper_id, "deficit": deficit,
                     "discount_ppm": disc, "to_liquidator": bonus, "insurance_paid": deficit + bonus})
     return effects + _finish(e, s, ts, {s, k})
 
@@ -1411,7 +1411,7 @@ def clear_batch(e: Engine, ts: int, paused: np.ndarray) -> list[dict]:
         clearing = max(bid["min_discount_ppm"] for bid, _ in fills)
         plan = plan_step(e, s, disc=limit if dutch else None, rate=clearing, qty=full.qty - remaining, ts=ts)
         takers = [(bid["keeper"], take) for bid, take in fills]
-        effects.append({"kind": "BatchAuctionCleared", "subaccount": str(e.subs[s].id), "instrument": plan.instr.symbol,
+        effects.append({"kind": "BatchAuctionCleared", "subaccount": e.subs.name(s), "instrument": plan.instr.symbol,
                         "clearing_discount_ppm": clearing, "strategy_discount_ppm": limit, "step_lots": full.qty,
                         "filled_lots": plan.qty, "bids": len(group),
                         "fills": [[str(e.subs[bid["keeper"]].id), take] for bid, take in fills]})

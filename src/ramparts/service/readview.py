@@ -256,7 +256,7 @@ def _ratio(equity: int, mm: int) -> float | None:
 
 def summary(v: ReadView, s: int) -> dict[str, Any]:
     equity, mm = int(v.equity[s]), int(v.mm[s])
-    return {"subaccount": str(v.subs[s].id), "equity": v.amt(equity), "maintenance_margin": v.amt(mm),
+    return {"subaccount": v.subs.name(s), "equity": v.amt(equity), "maintenance_margin": v.amt(mm),
             "margin_ratio": _ratio(equity, mm), "state": _STATES[int(v.state_codes()[s])]}
 
 
@@ -300,7 +300,7 @@ def account_risk(v: ReadView, subaccount: str) -> dict[str, Any]:
                                 v.schedules[instr_idx], instr.lot_underlying)
         lp = None if raw is None else instr.price(raw)
     return {
-        "subaccount": str(v.subs[s].id),
+        "subaccount": v.subs.name(s),
         "mode": v.subs[s].mode.value,
         "cash": v.amt(int(v.cash[s])),
         "equity": v.amt(equity),
@@ -322,7 +322,7 @@ def queue_order(v: ReadView) -> list[int]:
         eq, mm = v.equity, v.mm
         due = np.flatnonzero(v.user & ((eq < mm) | v.in_liq | v.called | (eq < 0)))
         bankrupt = (v.state_codes()[due] == 3).tolist()
-        keys = [(not b, -(_ratio(e, m) or 0.0), str(v.subs[s].id), s)
+        keys = [(not b, -(_ratio(e, m) or 0.0), v.subs.name(s), s)
                 for b, e, m, s in zip(bankrupt, eq[due].tolist(), mm[due].tolist(), due.tolist(), strict=True)]
         keys.sort()
         return [k[3] for k in keys]
@@ -426,7 +426,7 @@ def adl(v: ReadView, symbol: str, limit: int | None = None) -> dict[str, Any]:
     sides = v.memoised(("adl", instr.symbol), ranked)
     out: dict[str, Any] = {"instrument": instr.symbol}
     for name, (slots, subs, keys) in sides.items():
-        out[name] = [views.adl_row(rank, str(v.subs[s].id), instr.size(int(v.b_lots[slot])), int(v.b_value[slot]),
+        out[name] = [views.adl_row(rank, v.subs.name(s), instr.size(int(v.b_lots[slot])), int(v.b_value[slot]),
                                    int(v.b_entry[slot]), int(v.equity[s]), k)
                      for rank, (slot, s, k) in enumerate(zip(slots[:limit].tolist(), subs[:limit].tolist(),
                                                              keys[:limit].tolist(), strict=True), start=1)]

@@ -50,7 +50,7 @@ def _arrays(e: Engine) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def summary(e: Engine, s: int, equity: int | None = None, mm: int | None = None) -> dict[str, Any]:
     equity = e.equity(s) if equity is None else int(equity)
     mm = int(e.sub_mm[s]) if mm is None else int(mm)
-    return {"subaccount": str(e.subs[s].id), "equity": _amt(e, equity), "maintenance_margin": _amt(e, mm),
+    return {"subaccount": e.subs.name(s), "equity": _amt(e, equity), "maintenance_margin": _amt(e, mm),
             "margin_ratio": _ratio(equity, mm), "state": _state(e, s, equity, mm)}
 
 
@@ -226,7 +226,7 @@ def ratio_histogram(e: Engine) -> dict[str, int]:
         return hist
     equity, mm, user = _arrays(e)
     b = e.book
-    slots = np.fromiter(b._slot.values(), dtype=np.int64, count=len(b._slot))
+    slots = b.live_slots()
     held = np.zeros(len(e.subs), dtype=bool)
     held[b.sub[slots[b.lots[slots] != 0]]] = True
     sel = user & held

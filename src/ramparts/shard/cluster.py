@@ -318,7 +318,8 @@ class Router:
             raise Rejected("no_genesis", "the first event must be Genesis")
         if m.ts < self.time_ns:
             raise InvalidInput("ts", f"event time {m.ts} is before the engine time {self.time_ns}")
-        subs = [s for s, sub in enumerate(self.local.subs) if sub.id.account == m.account]
+        names = self.local.subs
+        subs = [s for s in range(len(names)) if names.name(s).partition("/")[0] == m.account]
         if not subs:
             raise UnknownEntity("account", f"unknown account {m.account!r}")
         if not 0 <= m.shard < self.n_shards:
@@ -332,7 +333,7 @@ class Router:
         n = self._hand_over(src, m.shard, m.account, subs)
         rehome(self.directory, self.owner_of, m.account, subs, m.shard)
         return [{"kind": "AccountMoved", "account": m.account, "from_shard": src, "to_shard": m.shard,
-                 "subaccounts": [str(self.local.subs[s].id) for s in subs], "positions": n, "ts": m.ts}]
+                 "subaccounts": [self.local.subs.name(s) for s in subs], "positions": n, "ts": m.ts}]
 
     def _broadcast(self, event: ev._Event) -> list[dict]:
         first = self.local.apply(event)  # refused here: no shard has seen it
@@ -588,12 +589,12 @@ def engine_view(x: Engine, owned: list[bool]) -> dict:
     """One engine's share of :func:`venue_view`: the sub-accounts it owns, its venue ledger rows, its
     draws and markets (the fund shard's draws and any engine's markets are the venue's)."""
     accounts = {}
-    for s, sub in enumerate(x.subs):
+    for s in range(len(x.subs)):
         if not owned[s]:
             continue
         positions = sorted([x.instruments[i].symbol, int(x.book.lots[slot]), int(x.book.cost[slot]), int(x.book.entry[slot])]
                            for i, slot in x.book.positions_of(s))
-        accounts[str(sub.id)] = {
+        accounts[x.subs.name(s)] = {
             "cash": int(x.ledger.sub_cash[s]), "positions": positions, "equity": x.equity(s),
             "im": int(x.sub_im[s]), "mm": int(x.sub_mm[s]), "in_liquidation": bool(x.in_liquidation[s]),
             "margin_called": bool(x.margin_called[s]), "insolvent": s in x.insolvent, "last_step_ns": x.last_step_ns.get(s),

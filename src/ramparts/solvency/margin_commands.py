@@ -153,7 +153,7 @@ def prove_margin(
         journal_to_read(journal, "--journal")
         secret = _secret(secret_file)
         with Node.open(journal, namespace=namespace, create=False) as node:
-            subaccount = str(node.engine.subs[node.engine.sub_index(subaccount, "subaccount")].id)
+            subaccount = node.engine.subs.name(node.engine.sub_index(subaccount, "subaccount"))
             with run_folder("prove-margin", proof_filename(subaccount)[:-5], out, force=force, parent=PROOFS) as out_dir:
                 try:
                     pub = publish_margin_root(node, secret, check)
