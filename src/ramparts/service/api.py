@@ -43,6 +43,7 @@ from ramparts.service import custody
 from ramparts.service import models as m
 from ramparts.service.auth import AuthError, Principal
 from ramparts.service.guard import token_of
+from ramparts.service.ingest import batch_event
 
 router = APIRouter(prefix="/v1")
 
@@ -288,9 +289,7 @@ async def ingest_batch(req: m.TradeBatchReq, request: Request, p: Principal = De
     Each item does what its own fill or price would; a refused item is a ``Rejected`` effect with
     its ``item`` number, and the rest of the batch goes on. A malformed batch is refused whole (422).
     """
-    if req.ts is None and req.time:
-        req = req.model_copy(update={"ts": max(req.time)})
-    return await _submit_one(request, _event("TradeBatch", req))
+    return await _submit_one(request, batch_event(req))
 
 
 @router.post("/prices", status_code=201, response_model=m.EventAck, responses=WRITE_ERRORS, tags=["market data"])

@@ -62,6 +62,7 @@ from ramparts.service import readview
 from ramparts.service.auth import Authenticator, AuthError, FailureThrottle, KeyStore, Principal
 from ramparts.service.guard import MAX_BODY_BYTES, BodyGuard, token_of
 from ramparts.service.history import History, Meta
+from ramparts.service.ingest import serve_ingest
 from ramparts.service.metrics import ServiceMetrics
 from ramparts.service.stream import MAX_PER_KEY, QUEUE_SIZE, Dropped, Hub, messages
 from ramparts.service.writer import SNAPSHOT_EVERY, JournalConflict, Writer
@@ -365,6 +366,10 @@ def create_app(journal_url: str, *, namespace: str = "ramparts", api_keys_store:
     async def plotly_js() -> Response:
         return Response(await run_in_threadpool(_plotly_js), media_type="text/javascript",
                         headers={"Cache-Control": "public, max-age=86400", **SCRIPT_HEADERS})
+
+    @app.websocket("/v1/ingest")
+    async def ingest(ws: WebSocket):
+        await serve_ingest(ws, svc)
 
     @app.websocket("/v1/stream")
     async def stream(ws: WebSocket):

@@ -5,6 +5,8 @@ apps can live in one process, as in the tests), exposed at ``/metrics``:
 
 * ``ramparts_tick_to_decision_seconds``: from an ``OraclePrice`` request's arrival to its margin
   calls being decided *and journaled* (the commit returned);
+* ``ramparts_ingest_ack_seconds``: from a ``/v1/ingest`` frame's arrival to its acknowledgement
+  being sent (decoded, applied, journaled);
 * ``ramparts_accounts_at_risk`` / ``ramparts_accounts_in_liquidation``: sub-accounts in breach (or
   in liquidation, or bankrupt) / in liquidation, counted from a view of the last commit when
   ``/metrics`` is read (O(accounts): never on the writer thread, never per commit);
@@ -76,6 +78,8 @@ class ServiceMetrics:
         r = self.registry = CollectorRegistry()
         self.tick_to_decision = Histogram("ramparts_tick_to_decision_seconds", "OraclePrice received -> margin calls decided and journaled",
                                           buckets=LATENCY_BUCKETS, registry=r)
+        self.ingest_ack = Histogram("ramparts_ingest_ack_seconds", "a /v1/ingest frame received -> applied, journaled and acknowledged",
+                                    buckets=LATENCY_BUCKETS, registry=r)
         self.accounts_at_risk = Gauge("ramparts_accounts_at_risk", "sub-accounts in breach, in liquidation or bankrupt", registry=r)
         self.accounts_in_liquidation = Gauge("ramparts_accounts_in_liquidation", "sub-accounts in liquidation", registry=r)
         self.insurance_fund = Gauge("ramparts_insurance_fund", "insurance fund balance (settlement asset)", ["fund"], registry=r)
