@@ -141,7 +141,7 @@ def bench_ingest(clients: int, seconds: float, batch: int, window: int, durabili
         wall = asyncio.run(run())
         server_cpu, client_cpu = cpu_seconds(proc.pid) - cpu0, time.process_time() - own0
         prom = {line.split()[0]: float(line.split()[1]) for line in httpx.get(f"{base}/metrics").text.splitlines()
-                if line.startswith(("ramparts_commit_events_sum", "ramparts_commit_events_count"))}
+                if line.startswith(("ramparts_commit_events_sum", "ramparts_commit_events_count", "ramparts_commit_seconds_sum", "ramparts_ingest_ack_seconds_sum", "ramparts_ingest_ack_seconds_count"))}
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -151,7 +151,9 @@ def bench_ingest(clients: int, seconds: float, batch: int, window: int, durabili
     return {"fills_per_s": sum(counts) / wall, "frames_per_s": len(lat) / wall, "p50_ms": percentile(lat, 0.5) * 1e3,
             "p99_ms": percentile(lat, 0.99) * 1e3, "frames": len(lat), "fills": sum(counts), "refused": sum(1 for x in counts if not x),
             "server_cpu": server_cpu / wall, "client_cpu": client_cpu / wall,
-            "per_commit": prom["ramparts_commit_events_sum"] / max(prom["ramparts_commit_events_count"], 1), "bodies": per_client}
+            "per_commit": prom["ramparts_commit_events_sum"] / max(prom["ramparts_commit_events_count"], 1), "bodies": per_client,
+            "writer_busy": prom["ramparts_commit_seconds_sum"] / wall,
+            "server_ack_ms": 1e3 * prom["ramparts_ingest_ack_seconds_sum"] / max(prom["ramparts_ingest_ack_seconds_count"], 1)}
 
 
 def bench_direct(bodies: list[dict], seconds: float, durability: str, tmp: Path) -> dict:
@@ -198,7 +200,8 @@ def main() -> None:
     print(f"  ingest  : {svc['fills_per_s']:11,.0f} fills/s  {svc['frames_per_s']:7,.0f} frames/s  ack p50 {svc['p50_ms']:7.2f} ms  "
           f"p99 {svc['p99_ms']:7.2f} ms  ({svc['fills']:,} fills, {svc['frames']:,} frames, {svc['refused']} refused)")
     print(f"            CPU cores busy: server {svc['server_cpu']:.2f}, clients {svc['client_cpu']:.2f} (of {os.cpu_count()}); "
-          f"{svc['per_commit']:.1f} frames per journal commit")
+          f"{svc['per_commit']:.1f} frames per journal commit; the writer's transactions (apply + commit) busy "
+          f"{svc['writer_busy']:.0%} of the time; mean frame received -> ack sent, server side, {svc['server_ack_ms']:.2f} ms")
     print(f"  direct  : {direct['fills_per_s']:11,.0f} fills/s  Node.submit of one batch p50 {direct['p50_ms']:7.2f} ms  "
           f"p99 {direct['p99_ms']:7.2f} ms  ({direct['frames']:,} batches, one commit each)")
     print(f"  ratio ingest/direct fills/s: {svc['fills_per_s'] / direct['fills_per_s']:.2f}x;  targets: >= 100,000 fills/s, ack p99 <= 10 ms")
