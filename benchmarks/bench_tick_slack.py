@@ -22,9 +22,13 @@ machine's load sets for any tick's p99), and a check that the engine's caches eq
 re-margin at the end. A second line per size says what the slow lazy ticks did: the share of
 them that folded an index and their p50, the p99 of the others and of the holders re-margined a
 tick, and one fold of the biggest index timed by the engine's kernel and by the numpy fold it
-replaced (kept here as the baseline), on the same inputs, results checked equal. With
-``--chunk-ticks N``, a third line: the lazy tick with its stages 16 holders at a time (the
-engine's) against all the triggered holders at once, N ticks each in alternating blocks.
+replaced (kept here as the baseline), on the same inputs, results checked equal. A third line: the
+index's incremental merge (the share of lazy ticks that took a step of it and their p99, the
+entries a tick merged, the slowest step, the merges finished and those that had to be finished at
+once; each lazy block starts from rebuilt indexes, so few merges begin within one). With
+``--chunk-ticks N``, a fourth line: the lazy tick with its stages 16 holders at a time (the
+engine's) against all the triggered holders at once, N ticks each in alternating blocks on one
+engine after the others (the index's steady state: the share of its ticks that took a merge step).
 
 With ``--stream-items N`` it also measures what the lazy re-margin costs elsewhere: a stream of
 one event per item (90 % fills of random accounts against a market maker, 10 % index prices) on
@@ -55,10 +59,24 @@ from ramparts.engine import (
 from ramparts.engine import events as ev  # noqa: E402
 from ramparts.engine.presets import BTC_TIERS, genesis, perpetual  # noqa: E402
 from ramparts.errors import RampartsError  # noqa: E402
-from ramparts.margin.slack_index import _fold_both  # noqa: E402
+from ramparts.margin.slack_index import SlackIndex, _fold_both  # noqa: E402
+
+
+def warm_merge() -> None:
+    """Compile the index's merge step before anything is timed (its first merge comes hundreds of
+    ticks into a block, past the untimed warm-up ticks)."""
+    idx = SlackIndex()
+    idx.ensure(1)
+    s = np.arange(8, dtype=np.int64)
+    stamp = np.ones(8, dtype=np.int64)
+    idx.build(0, s, s + 1, s, stamp.copy())
+    idx._start(0, stamp)
+    idx.finish(stamp)
+    idx.step_max_s = 0.0
 
 
 def run(n: int, n_instr: int, ticks: int, blocks: int, warmup: int, sigma: float, seed: int, chunk_ticks: int = 0) -> dict:
+    warm_merge()
     t0 = time.perf_counter()
     e = build(n, n_instruments=n_instr)
     e.compact_positions()
@@ -67,7 +85,7 @@ def run(n: int, n_instr: int, ticks: int, blocks: int, warmup: int, sigma: float
     per_block = ticks // blocks
     prices = [float(e.instruments[i].price(e.markets[i].mark)) for i in range(n_instr)]
     times: dict[bool, list[float]] = {False: [], True: []}
-    holders, rechecked, folded = [], [], []
+    holders, rechecked, folded, merged = [], [], [], []
     t = 1
     for blk in range(2 * blocks):
         lazy = blk % 2 == 1
@@ -80,7 +98,7 @@ def run(n: int, n_instr: int, ticks: int, blocks: int, warmup: int, sigma: float
             prices[i] *= float(np.exp(rng.normal(0, sigma)))
             x = ev.OraclePrice(ts=t, instrument=e.instruments[i].symbol, price=f"{prices[i]:.1f}")
             r0 = e.lazy_stats["rechecked"]
-            f0 = e._lz_index.folds
+            f0, w0 = e._lz_index.folds, e._lz_index.merged
             t0 = time.perf_counter()
             e.apply(x)
             dt = time.perf_counter() - t0
@@ -91,6 +109,7 @@ def run(n: int, n_instr: int, ticks: int, blocks: int, warmup: int, sigma: float
                     holders.append(e.book.holders(i).size)
                     rechecked.append(e.lazy_stats["rechecked"] - r0)
                     folded.append(e._lz_index.folds > f0)
+                    merged.append(e._lz_index.merged - w0)
     # the floor: the same event on an instrument nobody holds (parsing, mark model, breakers, no re-margin)
     e.apply(perpetual("EMPTY-PERP", "EMPTY", tiers=BTC_TIERS, ts=t))
     empty = []
@@ -109,6 +128,8 @@ def run(n: int, n_instr: int, ticks: int, blocks: int, warmup: int, sigma: float
     e.remargin_all()
     exact = bool(np.array_equal(mm, e.sub_mm[:m]) and np.array_equal(value, e.sub_value[:m]))
     full, lazy_t = np.array(times[False]), np.array(times[True])
+    merged_a = np.array(merged)
+    idx = e._lz_index
     return {
         "n": n, "instr": n_instr, "built": built, "holders": float(np.mean(holders)),
         "full_p50": np.percentile(full, 50), "full_p99": np.percentile(full, 99),
@@ -120,17 +141,22 @@ def run(n: int, n_instr: int, ticks: int, blocks: int, warmup: int, sigma: float
         "fold_share": float(np.mean(folded)), "fold_p50": float(np.percentile(lazy_t[np.array(folded)], 50)) if any(folded) else 0.0,
         "nofold_p99": float(np.percentile(lazy_t[~np.array(folded)], 99)), "rechecked_p99": float(np.percentile(rechecked, 99)),
         "fold_new": fold_new, "fold_old": fold_old, "fold_entries": fold_entries, "chunks": chunks,
+        # the incremental merge: ticks that took a step of it, their p99, entries a tick merged, the slowest step
+        "merge_share": float(np.mean(merged_a > 0)),
+        "merge_p99": float(np.percentile(lazy_t[merged_a > 0], 99)) if (merged_a > 0).any() else 0.0,
+        "merged_mean": float(merged_a.mean()), "merged_max": int(merged_a.max()), "step_max": idx.step_max_s,
+        "runs": idx.runs, "merges": idx.merges, "forced": idx.forced,
     }
 
 
 def chunk_pipeline(e, rng, prices: list[float], t: int, ticks: int, sigma: float) -> tuple[dict, int]:
     """The lazy tick's stages 16 holders at a time (``tick_slack.LAZY_CHUNK``, the engine's) against
     all the triggered holders at once (the baseline: the pass before it was chunked), in blocks
-    of 100 ticks alternating on the one engine: per setting the tick p50 / p99 and the µs a
-    re-margined holder costs on ticks that re-margin 500 or more (tick time / holders); and the
-    next free timestamp."""
+    of 100 ticks alternating on the one engine: per setting the tick p50 / p99, the µs a
+    re-margined holder costs on ticks that re-margin 500 or more (tick time / holders) and the share
+    of ticks that took a step of the index's merge; and the next free timestamp."""
     n_instr = len(prices)
-    out: dict[int, list[tuple[float, int]]] = {16: [], 0: []}
+    out: dict[int, list[tuple[float, int, bool]]] = {16: [], 0: []}
     for blk in range(2 * (ticks // 100)):
         size = 16 if blk % 2 else 0
         tick_slack.LAZY_CHUNK = size if size else 1 << 40
@@ -139,19 +165,21 @@ def chunk_pipeline(e, rng, prices: list[float], t: int, ticks: int, sigma: float
             prices[i] *= float(np.exp(rng.normal(0, sigma)))
             x = ev.OraclePrice(ts=t, instrument=e.instruments[i].symbol, price=f"{prices[i]:.1f}")
             r0 = e.lazy_stats["rechecked"]
+            w0 = e._lz_index.merged
             t0 = time.perf_counter()
             e.apply(x)
             dt = time.perf_counter() - t0
             t += 1
             if k >= 10:  # the first ten of a block untimed
-                out[size].append((dt, e.lazy_stats["rechecked"] - r0))
+                out[size].append((dt, e.lazy_stats["rechecked"] - r0, e._lz_index.merged > w0))
     tick_slack.LAZY_CHUNK = 16
     res = {}
     for size, rows in out.items():
         d = np.array([r[0] for r in rows])
         h = np.array([r[1] for r in rows])
         big = h >= 500
-        res[size] = (np.percentile(d, 50), np.percentile(d, 99), d[big].sum() / max(int(h[big].sum()), 1), int(big.sum()))
+        stepped = float(np.mean([r[2] for r in rows]))  # ticks that took a step of the index's merge
+        res[size] = (np.percentile(d, 50), np.percentile(d, 99), d[big].sum() / max(int(h[big].sum()), 1), int(big.sum()), stepped)
     return res, t
 
 
@@ -183,8 +211,10 @@ def fold_costs(e, repeat: int = 7) -> tuple[float, float, int]:
     idx = e._lz_index
     i = max(range(idx.ok.shape[0]), key=lambda j: idx.size(j) if idx.ok[j] else -1)
     n = int(idx.p_n[i])
-    new = tuple(idx.pend[c, i, :n].copy() for c in range(4))
-    by_lo, by_hi = idx._by_lo[i], idx._by_hi[i]
+    parts = [idx._merging[i].entries(), idx._middle[i].entries(), tuple(idx.pend[c, i, :n] for c in range(4))]
+    new = tuple(np.concatenate(col) for col in zip(*parts, strict=True))
+    big = idx._big[i]
+    by_lo, by_hi = (big.lo, big.lo_hi, big.lo_s, big.lo_t), (big.hi, big.hi_s, big.hi_t)
     a = _fold_both(by_lo, by_hi, new, e._lz_stamp)
     b = numpy_fold(by_lo, by_hi, new, e._lz_stamp)
     for x, y in zip(a, b, strict=True):
@@ -276,11 +306,16 @@ def main() -> None:
                   f"({r['fold_entries']:,} entries): kernel {r['fold_new'] * 1e3:.2f} ms, numpy baseline {r['fold_old'] * 1e3:.2f} ms "
                   f"({r['fold_old'] / r['fold_new']:.1f}×); the tick of an instrument nobody holds: p99 {r['empty_p99'] * 1e3:.3f} ms "
                   f"(this machine's floor for any tick's p99 at its current load)", flush=True)
+            print(f"{'':>17} incremental merge: {r['merge_share']:.1%} of the lazy ticks took a step, their p99 "
+                  f"{r['merge_p99'] * 1e3:.3f} ms; entries merged a tick (per sorted copy) mean {r['merged_mean']:,.0f}, "
+                  f"max {r['merged_max']:,}; slowest step {r['step_max'] * 1e3:.3f} ms; {r['runs']:,} middle runs, "
+                  f"{r['merges']} merges finished, {r['forced']} finished at once", flush=True)
             if r["chunks"]:
                 a, b = r["chunks"][16], r["chunks"][0]
                 print(f"{'':>17} lazy tick, stages 16 holders at a time: p50 {a[0] * 1e3:.3f} ms, p99 {a[1] * 1e3:.3f} ms, "
                       f"{a[2] * 1e6:.2f} µs a holder on {a[3]} ticks of ≥ 500; all at once (baseline): p50 {b[0] * 1e3:.3f} ms, "
-                      f"p99 {b[1] * 1e3:.3f} ms, {b[2] * 1e6:.2f} µs on {b[3]}; µs a holder {b[2] / a[2]:.2f}×", flush=True)
+                      f"p99 {b[1] * 1e3:.3f} ms, {b[2] * 1e6:.2f} µs on {b[3]}; µs a holder {b[2] / a[2]:.2f}×; a merge step on "
+                      f"{a[4]:.1%} and {b[4]:.1%} of these ticks", flush=True)
 
 
 if __name__ == "__main__":

@@ -24,12 +24,11 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
     from starlette.websockets import WebSocketDisconnect
 
-from service_kit import make_keys, setup_venue
-
 from ramparts.engine.node import replay
 from ramparts.journal import open_journal
 from ramparts.service.app import create_app
 from ramparts.service.ingest import WINDOW, decode_batch, encode_batch
+from service_kit import make_keys, setup_venue
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

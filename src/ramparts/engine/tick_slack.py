@@ -78,6 +78,7 @@ from ramparts.engine.batch_kernel import (
 from ramparts.errors import RampartsError
 from ramparts.fixedpoint import MAX_NOTIONAL
 from ramparts.margin.slack_index import (
+    _NO_OVERFLOW,
     ABOVE,
     ALWAYS,
     BELOW,
@@ -191,7 +192,7 @@ def _prefetch_slots(s, head, nxt, b_instr, b_lots, b_value, b_im, b_mm, band_lo,
 
 
 @numba.njit(cache=True)
-def lazy_tick(i, price, tick, lo_v, lo_s, lo_t, hi_v, hi_s, hi_t, seen,
+def lazy_tick(i, price, tick, levels, seen,
               head, nxt, b_instr, b_lots, b_value, b_im, b_mm, marks, lazyable, rmax,
               floors, imr, mmr, imq, imr_rem, mmq, mmr_rem,
               sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, system, portfolio, margin_called, insolvent,
@@ -205,9 +206,9 @@ def lazy_tick(i, price, tick, lo_v, lo_s, lo_t, hi_v, hi_s, hi_t, seen,
     same order as stage by stage over all of them.
 
     Returns ``(subs, flags, equity, maintenance, overflow entries...)`` with ``subs`` sorted."""
-    trig, n_dead, hits = triggered_unsorted(price, i, lo_v, lo_s, lo_t, hi_v, hi_s, hi_t, pend, p_n, stamp, seen, tick)
+    trig, n_dead, hits = triggered_unsorted(price, i, levels, pend, p_n, stamp, seen, tick)
     dead_seen[i] += n_dead
-    if dead_seen[i] > max(DEAD_SCAN, 2 * limit[i]):  # dead entries where the ticks look: fold this index after the pass
+    if dead_seen[i] > max(DEAD_SCAN, 2 * limit[i]):  # dead entries where the ticks look: settle weighs a merge after the pass
         fold[i] = True
     trig.sort()
     nt = trig.shape[0]
@@ -258,7 +259,7 @@ def lazy_tick(i, price, tick, lo_v, lo_s, lo_t, hi_v, hi_s, hi_t, seen,
         m += _reband_all(chunk, True, floor, counter, stamp, kind_of, head, nxt, b_instr, b_lots, band_lo, band_hi, marks, lazyable,
                          rmax, sub_cash, sub_value, sub_cost, sub_coll, sub_mm, system, portfolio, margin_called, insolvent, ok, dead,
                          limit, pend, p_n, fold, ov_i[m:], ov_lo[m:], ov_hi[m:], ov_s[m:], ov_t[m:], min_rel)  # fmt: skip
-    kill_hits(hits, i, stamp, lo_t, hi_t, pend)
+    kill_hits(hits, i, stamp, levels, pend)
     return subs[:n], flags[:n], out_eq[:n], out_mm[:n], ov_i[:m], ov_lo[:m], ov_hi[:m], ov_s[:m], ov_t[:m]
 
 
@@ -417,7 +418,7 @@ class TickSlackOps:
     def _lz_reband(self, subs: np.ndarray, keep_always: bool, kill: bool = False) -> None:
         """Recompute the bands of the exact sub-accounts ``subs`` and index them (``kill``: then
         mark the entries of the last :meth:`SlackIndex.triggered` they replaced as dead, before
-        any fold moves them)."""
+        any merge step copies them)."""
         if not len(subs):
             return
         b = self.book
@@ -637,10 +638,10 @@ class TickSlackOps:
                 effects = self._margin_calls(trig)
                 self._lz_reband(trig, keep_always=True, kill=True)
             if idx.fold[i]:
-                idx.compact(i, self._lz_stamp)
+                idx.settle(_NO_OVERFLOW, self._lz_stamp)
             n_trig = int(trig.size)
         else:
-            out = lazy_tick(i, mark, self._lz_tickno, *idx.arrays(i), self._lz_seen, b.head, b.next, b.instr, b.lots, b._value, b._im,
+            out = lazy_tick(i, mark, self._lz_tickno, idx.levels(i), self._lz_seen, b.head, b.next, b.instr, b.lots, b._value, b._im,
                             b._mm, self._lz_marks, self._lz_lazyable, self._lz_rmax, *self._lz_tab, self.ledger.sub_cash,
                             self._sub_value, self.sub_cost, self.sub_coll, self._sub_im, self._sub_mm, self.is_system,
                             self.is_portfolio, self.margin_called, self.insolvent.mask(len(self.subs)), self._lz_floor,
@@ -657,7 +658,7 @@ class TickSlackOps:
                 if f & 4:
                     self.insolvent.discard(s)
                 if f & 1:
-                    effects.append({"kind": "MarginCall", "subaccount": str(self.subs[s].id), "equity": int(eq[r]), "maintenance": int(mm[r])})
+                    effects.append({"kind": "MarginCall", "subaccount": self.subs.name(s), "equity": int(eq[r]), "maintenance": int(mm[r])})
         st = self.lazy_stats
         st["lazy_ticks"] += 1
         st["rechecked"] += n_trig

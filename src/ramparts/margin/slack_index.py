@@ -66,22 +66,47 @@ band each time costs more than re-margining it.
 
 The index
 ---------
-Per instrument, the entries ``(lo, hi, sub-account, stamp)`` sorted by ``lo`` and (a second copy)
-by ``hi``, plus a pending list of recent insertions in arrival order, which the compiled passes
-append to. A sub-account's ``stamp`` changes whenever its band is recomputed, which makes its
-older entries dead. A tick to ``P`` reads the ``lo``-sorted suffix with ``lo > P``, the
-``hi``-sorted prefix with ``hi < P`` and the pending entries: ALWAYS entries (``lo = 2^63−1``,
-``hi = −2^63``) are met every time. The entries a tick met whose sub-account then got a new band
-are marked dead in place (stamp −1), so that the next ticks pass them over without looking a stamp
-up. An instrument's index is folded (pending merged in, dead entries dropped: O(n) moves, no full
-sort; one compiled pass, :func:`_fold_run`, for each sorted copy) when its pending entries pass
-``max(1024, n/8)``, when the bands recomputed since its last fold pass that, or when its ticks have
-had to look up the stamps of more than twice that many dead entries. The fold runs inside the tick
-that triggers it: at 200,000 entries it is the slowest step of the engine's lazy tick (the p99 of
-``benchmarks/bench_tick_slack.py`` over 20 instruments; ``benchmarks/README.md``).
+Per instrument, entries ``(lo, hi, sub-account, stamp)`` in four levels, each entry in exactly one,
+every sorted level kept twice (by ``lo``, carrying ``hi``; and by ``hi``) as sorted runs back to
+back:
+
+* **pending**: recent insertions in arrival order, which the compiled passes append to; past
+  ``limit = max(1024, n/16)`` (``n``: the big level's size) their live entries, sorted (numpy's
+  argsort: O(k log k), about 12,500 entries at ``n`` = 200,000), become
+* a new run of the **middle** level (nothing else moves); past ``max(4·limit, n/4)`` entries the
+  middle is frozen as
+* the **merging** level, merged into the big one by steps of at most
+  ``STEP_EVERY·STEP`` (8 · 8,192) entries per sorted copy, one at every :attr:`SlackIndex.STEP_EVERY`-th
+  :meth:`SlackIndex.settle` while a merge runs (about 2 ms at 1M accounts), the pieces two at a
+  time, the smallest first (the middle's runs, then the result with the big level: about
+  ``n + 3·n/4`` moves per ``n/4`` new entries, against ``n + n/4`` for one fold); until the last
+  step the queries read the pieces, which stay as they were, and then the result replaces both;
+* the **big** level.
+
+Why these sizes: a merge's cost is the stamp look-up of each entry it moves (a cache miss, ~15 ns
+an entry and copy at 1M accounts), and the big level is moved once per merge, so the middle is
+let grow to ``n/4`` (a middle of ``n/8`` in runs of ``n/64`` kept a merge running on nine lazy ticks
+in ten, and its steps made the median tick 3x slower); the steps are few and big rather than one at every
+settle so that most ticks take none (a tick's median stays that of a tick without a merge, its
+p99 one step above the slowest re-margins).
+
+A sub-account's ``stamp`` changes whenever its band is recomputed, which makes its older entries
+dead; a merge drops the dead entries it meets (one that dies after it was copied stays, dead, in
+the result). A tick to ``P`` reads, in each run of each sorted level, the ``lo``-sorted suffix with
+``lo > P`` and the ``hi``-sorted prefix with ``hi < P``, and the pending entries: ALWAYS entries
+(``lo = 2^63−1``, ``hi = −2^63``) are met every time. The entries a tick met whose sub-account then
+got a new band are marked dead in place (stamp −1), so that the next ticks pass them over without
+looking a stamp up. A merge also starts when the bands recomputed since the last one pass ``n/4``,
+or when the ticks have had to look up the stamps of more than ``n/2`` dead entries. No event pays a
+whole fold: per :meth:`SlackIndex.settle`, at most one run's sort per instrument it flagged and one
+step (at every ``STEP_EVERY``-th call); only when a middle fills before its predecessor's merge ended is
+that merge finished at once (counted in ``SlackIndex.forced``; ``benchmarks/bench_tick_slack.py`` reports it). :meth:`SlackIndex.compact`
+folds everything at once (the tests; the numpy fold of ``benchmarks/bench_tick_slack.py``).
 """
 
 from __future__ import annotations
+
+import time
 
 import numba
 import numpy as np
@@ -243,7 +268,7 @@ def _reband_all(subs, keep_always, floor, counter, stamp, kind_of, head, nxt, b_
                 i = b_instr[p]
                 if ok[i]:
                     dead[i] += 1
-                    if dead[i] > limit[i]:
+                    if dead[i] % limit[i] == 0:  # now and then, not at every band: settle weighs a merge
                         fold[i] = True
                 p = nxt[p]
         t = counter[0]
@@ -331,52 +356,75 @@ def holder_entries(h_slots, floor, stamp, kind_of, b_sub, b_lots, band_lo, band_
 
 # ============================================================================== the index
 @numba.njit(cache=True)
-def triggered_unsorted(price, i, lo_v, lo_s, lo_t, hi_v, hi_s, hi_t, pend, p_n, stamp, seen, tick):
+def triggered_unsorted(price, i, levels, pend, p_n, stamp, seen, tick):
     """Distinct sub-accounts with a live entry in instrument ``i`` whose band ``price`` is
     outside, in no particular order (``seen[s] == tick`` marks those already taken); the number
     of dead entries whose stamp had to be looked up on the way (past :data:`DEAD_SCAN` the caller
     folds the instrument); and where each live entry met lies (``hits``: rows of sub-account,
-    stamp, array (0 by lo, 1 by hi, 2 pending), position), for :func:`kill_hits`.
+    stamp, array (``2·level + copy`` for the sorted levels, copy 0 by lo and 1 by hi; 6 pending),
+    position), for :func:`kill_hits`. ``levels``: the instrument's sorted levels (big, merging,
+    middle), each ``(lo, lo's sub, lo's stamp, hi, hi's sub, hi's stamp, run bounds in the
+    copy by lo, in the copy by hi)``.
 
-    Entries already known dead carry the stamp −1 and are passed over without a look-up. (The three
+    Entries already known dead carry the stamp −1 and are passed over without a look-up. (The
     runs are written out: one inlined helper for their common body measured 6× slower.)"""
-    a = np.searchsorted(lo_v, price, side="right")  # lo > price from a on
-    b = np.searchsorted(hi_v, price, side="left")  # hi < price before b
+    n_runs = 0
+    for L in range(3):
+        n_runs += levels[L][6].shape[0] - 1
+    starts = np.empty((n_runs, 2), dtype=np.int64)
     n_p = p_n[i]
-    cap = lo_v.shape[0] - a + b + n_p
+    cap = n_p
+    k = 0
+    for L in range(3):
+        lv = levels[L]
+        bounds, bounds_hi = lv[6], lv[7]
+        for r in range(bounds.shape[0] - 1):
+            b0, b1 = bounds[r], bounds[r + 1]
+            c0, c1 = bounds_hi[r], bounds_hi[r + 1]
+            a = b0 + np.searchsorted(lv[0][b0:b1], price, side="right")  # lo > price from a on
+            b = c0 + np.searchsorted(lv[3][c0:c1], price, side="left")  # hi < price before b
+            starts[k, 0], starts[k, 1] = a, b
+            cap += b1 - a + b - c0
+            k += 1
     out = np.empty(cap, dtype=np.int64)
     hits = np.empty((cap, 4), dtype=np.int64)
     m = 0
     h = 0
     dead = 0
-    for q in range(a, lo_v.shape[0]):
-        t = lo_t[q]
-        if t < 0:
-            continue
-        s = lo_s[q]
-        if t != stamp[s]:
-            dead += 1
-            continue
-        hits[h, 0], hits[h, 1], hits[h, 2], hits[h, 3] = s, t, 0, q
-        h += 1
-        if seen[s] != tick:
-            seen[s] = tick
-            out[m] = s
-            m += 1
-    for q in range(b):
-        t = hi_t[q]
-        if t < 0:
-            continue
-        s = hi_s[q]
-        if t != stamp[s]:
-            dead += 1
-            continue
-        hits[h, 0], hits[h, 1], hits[h, 2], hits[h, 3] = s, t, 1, q
-        h += 1
-        if seen[s] != tick:
-            seen[s] = tick
-            out[m] = s
-            m += 1
+    k = 0
+    for L in range(3):
+        lv = levels[L]
+        lo_s, lo_t, hi_s, hi_t, bounds, bounds_hi = lv[1], lv[2], lv[4], lv[5], lv[6], lv[7]
+        for r in range(bounds.shape[0] - 1):
+            for q in range(starts[k, 0], bounds[r + 1]):
+                t = lo_t[q]
+                if t < 0:
+                    continue
+                s = lo_s[q]
+                if t != stamp[s]:
+                    dead += 1
+                    continue
+                hits[h, 0], hits[h, 1], hits[h, 2], hits[h, 3] = s, t, 2 * L, q
+                h += 1
+                if seen[s] != tick:
+                    seen[s] = tick
+                    out[m] = s
+                    m += 1
+            for q in range(bounds_hi[r], starts[k, 1]):
+                t = hi_t[q]
+                if t < 0:
+                    continue
+                s = hi_s[q]
+                if t != stamp[s]:
+                    dead += 1
+                    continue
+                hits[h, 0], hits[h, 1], hits[h, 2], hits[h, 3] = s, t, 2 * L + 1, q
+                h += 1
+                if seen[s] != tick:
+                    seen[s] = tick
+                    out[m] = s
+                    m += 1
+            k += 1
     for q in range(n_p):
         if pend[0, i, q] > price or pend[1, i, q] < price:
             t = pend[3, i, q]
@@ -386,7 +434,7 @@ def triggered_unsorted(price, i, lo_v, lo_s, lo_t, hi_v, hi_s, hi_t, pend, p_n, 
             if t != stamp[s]:
                 dead += 1
                 continue
-            hits[h, 0], hits[h, 1], hits[h, 2], hits[h, 3] = s, t, 2, q
+            hits[h, 0], hits[h, 1], hits[h, 2], hits[h, 3] = s, t, 6, q
             h += 1
             if seen[s] != tick:
                 seen[s] = tick
@@ -396,21 +444,21 @@ def triggered_unsorted(price, i, lo_v, lo_s, lo_t, hi_v, hi_s, hi_t, pend, p_n, 
 
 
 @numba.njit(cache=True)
-def kill_hits(hits, i, stamp, lo_t, hi_t, pend):
+def kill_hits(hits, i, stamp, levels, pend):
     """After the triggered sub-accounts got new bands: mark the entries met by the scan whose
     sub-account's stamp moved on as dead in place (stamp −1), so that later ticks pass them
-    over without looking the stamp up (the next fold drops them)."""
+    over without looking the stamp up (the next merge drops them)."""
     for h in range(hits.shape[0]):
         s = hits[h, 0]
         if stamp[s] != hits[h, 1]:
             where = hits[h, 2]
             q = hits[h, 3]
-            if where == 0:
-                lo_t[q] = -1
-            elif where == 1:
-                hi_t[q] = -1
-            else:
+            if where == 6:
                 pend[3, i, q] = -1
+            elif where % 2 == 0:
+                levels[where // 2][2][q] = -1
+            else:
+                levels[where // 2][5][q] = -1
 
 
 @numba.njit(cache=True)
@@ -450,6 +498,47 @@ def _fold_run(key, sub, t, other, new_key, new_sub, new_t, new_other, live_stamp
     return o_key, o_sub, o_t, o_other
 
 
+@numba.njit(cache=True)
+def _merge_step(a_key, a_sub, a_t, a_other, b_key, b_sub, b_t, b_other, o_key, o_sub, o_t, o_other, cur, budget, live_stamp):
+    """Up to ``budget`` entries of two sorted runs ``a``, ``b`` merged into ``o`` from where the
+    last step stopped (``cur``: next of ``a``, next of ``b``, next row of ``o``; updated), the
+    dead ones dropped (stamp −1 or not the sub-account's current one); at equal keys ``a``'s
+    first. ``other`` (the other edge) is carried where not empty. Returns the entries consumed.
+    The same merge as :func:`_fold_run`, resumable: an index's big merge spread over many ticks."""
+    qa, qb, r = cur[0], cur[1], cur[2]
+    na, nb = a_key.shape[0], b_key.shape[0]
+    with_other = o_other.shape[0] > 0
+    # the stamps of every entry this step may consume looked up first, in loops without branches
+    # between the loads: their cache misses overlap (1.5x faster a step than looking up inside the merge)
+    a0, b0 = qa, qb
+    ea, eb = min(na, qa + budget), min(nb, qb + budget)
+    live_a = np.empty(ea - a0, dtype=np.bool_)
+    for q in range(a0, ea):
+        live_a[q - a0] = a_t[q] >= 0 and a_t[q] == live_stamp[a_sub[q]]
+    live_b = np.empty(eb - b0, dtype=np.bool_)
+    for q in range(b0, eb):
+        live_b[q - b0] = b_t[q] >= 0 and b_t[q] == live_stamp[b_sub[q]]
+    used = 0
+    while used < budget and (qa < na or qb < nb):
+        used += 1
+        if qb >= nb or (qa < na and a_key[qa] <= b_key[qb]):
+            if live_a[qa - a0]:
+                o_key[r], o_sub[r], o_t[r] = a_key[qa], a_sub[qa], a_t[qa]
+                if with_other:
+                    o_other[r] = a_other[qa]
+                r += 1
+            qa += 1
+        else:
+            if live_b[qb - b0]:
+                o_key[r], o_sub[r], o_t[r] = b_key[qb], b_sub[qb], b_t[qb]
+                if with_other:
+                    o_other[r] = b_other[qb]
+                r += 1
+            qb += 1
+    cur[0], cur[1], cur[2] = qa, qb, r
+    return used
+
+
 def _fold_both(by_lo: tuple, by_hi: tuple, new: tuple, live_stamp: np.ndarray) -> tuple[tuple, tuple]:
     """Both sorted copies of an instrument's index folded with the ``new`` entries ``(lo, hi,
     sub, stamp)`` (any order; the dead ones dropped): ``(by_lo, by_hi)``, one kernel
@@ -466,11 +555,61 @@ def _fold_both(by_lo: tuple, by_hi: tuple, new: tuple, live_stamp: np.ndarray) -
 
 
 _Z = np.zeros(0, dtype=np.int64)
+_B0 = np.zeros(1, dtype=np.int64)
+_NO_OVERFLOW = (_Z, _Z, _Z, _Z, _Z)
 
 
-#: looked-up dead entries an instrument's ticks may meet (since its last fold) before it is folded,
-#: at least: a fold costs about as much as ``2 × limit`` look-ups (a quarter of the entries)
+#: looked-up dead entries an instrument's ticks may meet (since its last merge began) before a merge
+#: starts, at least: a merge costs about as much as look-ups of a quarter of the entries
 DEAD_SCAN = 512
+
+
+class _Level:
+    """One sorted level of an instrument's index: sorted runs back to back (``bounds``: where each
+    starts, then the end), each kept twice, by ``lo`` (carrying ``hi``) and by ``hi``. The two
+    copies of a merged run may differ in length (``bounds_hi``): each pass of a merge drops the
+    entries dead when it meets them, and an entry may die between the two."""
+
+    __slots__ = ("lo", "lo_hi", "lo_s", "lo_t", "hi", "hi_s", "hi_t", "bounds", "bounds_hi")
+
+    def __init__(self, by_lo: tuple = (_Z, _Z, _Z, _Z), by_hi: tuple = (_Z, _Z, _Z), bounds: np.ndarray | None = None) -> None:
+        self.lo, self.lo_hi, self.lo_s, self.lo_t = by_lo
+        self.hi, self.hi_s, self.hi_t = by_hi
+        self.bounds = np.array([0, by_lo[0].shape[0]], dtype=np.int64) if bounds is None else bounds
+        self.bounds_hi = np.array([0, by_hi[0].shape[0]], dtype=np.int64) if bounds is None else bounds
+
+    @property
+    def n(self) -> int:
+        return int(self.bounds[-1])
+
+    def kernel(self) -> tuple:
+        return (self.lo, self.lo_s, self.lo_t, self.hi, self.hi_s, self.hi_t, self.bounds, self.bounds_hi)
+
+    def run(self, r: int) -> tuple[tuple, tuple]:
+        """Run ``r`` as ``(by_lo, by_hi)`` views."""
+        a, b = int(self.bounds[r]), int(self.bounds[r + 1])
+        c, d = int(self.bounds_hi[r]), int(self.bounds_hi[r + 1])
+        return (self.lo[a:b], self.lo_hi[a:b], self.lo_s[a:b], self.lo_t[a:b]), (self.hi[c:d], self.hi_s[c:d], self.hi_t[c:d])
+
+    def entries(self) -> tuple:
+        """``(lo, hi, sub, stamp)`` of every entry (dead ones included), views."""
+        n = self.n
+        return self.lo[:n], self.lo_hi[:n], self.lo_s[:n], self.lo_t[:n]
+
+
+_EMPTY = _Level(bounds=_B0)
+
+
+class _Merge:
+    """An instrument's big merge in progress: sorted pieces (the big level and the frozen middle's
+    runs, ``(by_lo, by_hi)``), merged two at a time, the two smallest first; the current pair's
+    outputs and where each copy's merge stands."""
+
+    __slots__ = ("pieces", "pair", "out_lo", "out_hi", "cur_lo", "cur_hi")
+
+    def __init__(self, pieces: list) -> None:
+        self.pieces = pieces
+        self.pair = None
 
 
 class SlackIndex:
@@ -479,10 +618,12 @@ class SlackIndex:
     An instrument's index is either *built* (``ok[i]``: it holds a live entry for every holder
     whose band is valid and not NEVER) or not (the engine re-margins that instrument in full and
     builds it). Entries carry the sub-account's stamp; an entry is live while its stamp is the
-    sub-account's current one (the caller's ``stamp`` array). Per instrument: the entries sorted
-    by ``lo`` (with their ``hi``, sub-account and stamp), a second copy sorted by ``hi``, and up to
-    ``limit[i]`` pending entries in arrival order (rows of ``pend[0..3, i]``: lo, hi, sub-account,
-    stamp; ``p_n[i]`` used), which the compiled passes append to directly.
+    sub-account's current one (the caller's ``stamp`` array). Per instrument, four levels, each
+    entry in exactly one: the big sorted level; the merging level (a frozen middle, being merged
+    into the big one a bounded slice per event; empty when no merge runs); the middle level
+    (sorted runs, one per batch of pending entries); and up to ``limit[i]`` pending entries in
+    arrival order (rows of ``pend[0..3, i]``: lo, hi, sub-account, stamp; ``p_n[i]`` used),
+    which the compiled passes append to directly.
     """
 
     _MIN_PENDING = 1024
@@ -490,6 +631,15 @@ class SlackIndex:
     #: _MIN_ROOM per instrument; an instrument whose limit does not fit folds when its room is full
     _ROOM_BUDGET = 2**21
     _MIN_ROOM = 2 * _MIN_PENDING + 64
+    #: pending entries become a middle run past ``big/_PENDING_SHARE`` (at least _MIN_PENDING); the
+    #: middle is merged into the big level past ``big/_MIDDLE_SHARE`` (at least 4 runs' worth)
+    _PENDING_SHARE = 16
+    _MIDDLE_SHARE = 4
+    #: entries each copy of a merge consumes at most per step (:meth:`step`)
+    STEP = 8192
+    #: :meth:`settle` takes a step of ``STEP_EVERY·STEP`` entries at every ``STEP_EVERY``-th call
+    #: while a merge runs, not one of ``STEP`` at each: the same throughput, on a minority of ticks
+    STEP_EVERY = 8
 
     def __init__(self) -> None:
         self.ok = np.zeros(0, dtype=np.bool_)
@@ -498,12 +648,25 @@ class SlackIndex:
         self.limit = np.zeros(0, dtype=np.int64)
         self.p_n = np.zeros(0, dtype=np.int64)
         self.fold = np.zeros(0, dtype=np.bool_)
-        #: dead entries whose stamp a tick had to look up, per instrument, since its last fold
+        #: dead entries whose stamp a tick had to look up, per instrument, since its last merge began
         self.dead_seen = np.zeros(0, dtype=np.int64)
         self.pend = np.zeros((4, 0, 2 * self._MIN_PENDING + 64), dtype=np.int64)
-        self.folds = 0  # (diagnostics: folds so far)
-        self._by_lo: list[tuple[np.ndarray, ...]] = []  # (lo, hi, sub, stamp) sorted by lo
-        self._by_hi: list[tuple[np.ndarray, ...]] = []  # (hi, sub, stamp) sorted by hi
+        # (diagnostics) whole folds inside one call, runs added, merges finished, merges that had
+        # to be finished at once (the middle filled before its merge ended), entries merged, the
+        # slowest merge step in seconds
+        self.folds = 0
+        self.runs = 0
+        self.merges = 0
+        self.forced = 0
+        self.merged = 0
+        self.step_max_s = 0.0
+        self._big: list[_Level] = []
+        self._merging: list[_Level] = []
+        self._middle: list[_Level] = []
+        self._job: list[_Merge | None] = []
+        self._active: list[int] = []  # instruments with a merge in progress, in the order they began
+        self._settles = 0  # settle calls since the last step
+        self._big_n = np.zeros(0, dtype=np.int64)  # size of the big level when its limits were set
 
     def ensure(self, n: int) -> None:
         """Room for instruments ``0 … n−1`` (new ones not built)."""
@@ -517,11 +680,14 @@ class SlackIndex:
         self.dead_seen = np.concatenate([self.dead_seen, np.zeros(grow, dtype=np.int64)])
         self.p_n = np.concatenate([self.p_n, np.zeros(grow, dtype=np.int64)])
         self.limit = np.concatenate([self.limit, np.full(grow, self._MIN_PENDING, dtype=np.int64)])
+        self._big_n = np.concatenate([self._big_n, np.zeros(grow, dtype=np.int64)])
         pend = np.zeros((4, n, max(self.pend.shape[2], 2 * self._MIN_PENDING + 64)), dtype=np.int64)
         pend[:, :k, : self.pend.shape[2]] = self.pend
         self.pend = pend
-        self._by_lo += [(_Z, _Z, _Z, _Z)] * grow
-        self._by_hi += [(_Z, _Z, _Z)] * grow
+        self._big += [_EMPTY] * grow
+        self._merging += [_EMPTY] * grow
+        self._middle += [_EMPTY] * grow
+        self._job += [None] * grow
 
     def reset(self) -> None:
         """Forget every instrument's entries (none is built)."""
@@ -532,18 +698,20 @@ class SlackIndex:
         self.dead_seen[:] = 0
         self.p_n[:] = 0
         self.limit[:] = self._MIN_PENDING
-        self._by_lo = [(_Z, _Z, _Z, _Z)] * n
-        self._by_hi = [(_Z, _Z, _Z)] * n
+        self._big = [_EMPTY] * n
+        self._merging = [_EMPTY] * n
+        self._middle = [_EMPTY] * n
+        self._job = [None] * n
+        self._active = []
 
     def size(self, i: int) -> int:
         """Entries of instrument ``i``, dead ones included."""
-        return int(self._by_lo[i][0].shape[0] + self.p_n[i])
+        return self._big[i].n + self._merging[i].n + self._middle[i].n + int(self.p_n[i])
 
-    def arrays(self, i: int) -> tuple[np.ndarray, ...]:
-        """Instrument ``i``'s sorted arrays for the compiled passes: ``(lo, lo's sub, lo's stamp,
-        hi, hi's sub, hi's stamp)``."""
-        lo_v, _, lo_s, lo_t = self._by_lo[i]
-        return (lo_v, lo_s, lo_t, *self._by_hi[i])
+    def levels(self, i: int) -> tuple[tuple, ...]:
+        """Instrument ``i``'s sorted levels for the compiled passes (big, merging, middle), each
+        ``(lo, lo's sub, lo's stamp, hi, hi's sub, hi's stamp, run bounds)``."""
+        return self._big[i].kernel(), self._merging[i].kernel(), self._middle[i].kernel()
 
     def build(self, i: int, lo: np.ndarray, hi: np.ndarray, sub: np.ndarray, stamp: np.ndarray) -> None:
         """Instrument ``i``'s index from scratch: exactly these entries."""
@@ -552,36 +720,147 @@ class SlackIndex:
         self._set(i, (lo[a], hi[a], sub[a], stamp[a]), (hi[b], sub[b], stamp[b]))
 
     def _set(self, i: int, by_lo: tuple, by_hi: tuple) -> None:
-        lo = by_lo[0]
-        self._by_lo[i] = by_lo
-        self._by_hi[i] = by_hi
+        """Instrument ``i``'s index: exactly these sorted entries, in its big level."""
+        self._big[i] = _Level(by_lo, by_hi)
+        self._merging[i] = _EMPTY
+        self._middle[i] = _EMPTY
+        if self._job[i] is not None:
+            self._job[i] = None
+            self._active.remove(i)
         self.p_n[i] = 0
         self.dead[i] = 0
         self.dead_seen[i] = 0
         self.fold[i] = False
-        self.limit[i] = max(self._MIN_PENDING, int(lo.shape[0]) // 8)
+        self._limits(i)
+        self.ok[i] = True
+
+    def _limits(self, i: int) -> None:
+        """Instrument ``i``'s pending limit from its big level's size, and room for it."""
+        n = self._big[i].n
+        self._big_n[i] = n
+        self.limit[i] = max(self._MIN_PENDING, n // self._PENDING_SHARE)
         room = max(self._MIN_ROOM, self._ROOM_BUDGET // max(self.pend.shape[1], 1))
         need = min(2 * int(self.limit[i]) + 64, room)
-        if need > self.pend.shape[2]:  # room for twice the limit (within the budget: past it, entries overflow into a fold)
+        if need > self.pend.shape[2]:  # room for twice the limit (within the budget: past it, entries overflow into a run)
             pend = np.zeros((4, self.pend.shape[1], max(need, min(2 * self.pend.shape[2], room))), dtype=np.int64)
             pend[:, :, : self.pend.shape[2]] = self.pend
             self.pend = pend
-        self.ok[i] = True
+
+    def _middle_limit(self, i: int) -> int:
+        return max(4 * int(self.limit[i]), int(self._big_n[i]) // self._MIDDLE_SHARE)
+
+    def _dead_limit(self, i: int) -> int:
+        return max(self._MIN_PENDING, int(self._big_n[i]) // self._MIDDLE_SHARE)
 
     def compact(self, i: int, live_stamp: np.ndarray, extra: tuple | None = None) -> None:
-        """Fold instrument ``i``'s pending entries (and ``extra`` ones: ``(lo, hi, sub, stamp)``)
-        into its sorted arrays and drop the dead ones: the sorted arrays are filtered (they stay
-        sorted) and the new entries, sorted, merged in (O(n) moves, no full sort)."""
-        n = int(self.p_n[i])
-        new = tuple(self.pend[c, i, :n] for c in range(4))
+        """Fold all of instrument ``i`` at once (its merging and middle levels, its pending
+        entries and ``extra`` ones ``(lo, hi, sub, stamp)``, into its big level, the dead ones
+        dropped: one merge, no full sort; any merge in progress is dropped)."""
+        parts = [self._merging[i].entries(), self._middle[i].entries(), tuple(self.pend[c, i, : int(self.p_n[i])] for c in range(4))]
         if extra is not None:
-            new = tuple(np.concatenate((a, b)) for a, b in zip(new, extra, strict=True))
-        by_lo, by_hi = _fold_both(self._by_lo[i], self._by_hi[i], new, live_stamp)
+            parts.append(extra)
+        new = tuple(np.concatenate(col) for col in zip(*parts, strict=True))
+        big = self._big[i]
+        self.folds += 1
+        by_lo, by_hi = _fold_both((big.lo, big.lo_hi, big.lo_s, big.lo_t), (big.hi, big.hi_s, big.hi_t), new, live_stamp)
         self._set(i, by_lo, by_hi)
+
+    def _add_run(self, i: int, live_stamp: np.ndarray, extra: tuple | None = None) -> None:
+        """Instrument ``i``'s pending entries (and ``extra`` ones), the live ones sorted, as a new
+        run at the end of its middle level (O(k log k) for k entries; nothing else moves)."""
+        k = int(self.p_n[i])
+        cols = tuple(self.pend[c, i, :k] for c in range(4))
+        if extra is not None:
+            cols = tuple(np.concatenate((a, b)) for a, b in zip(cols, extra, strict=True))
+        lo, hi, sub, t = cols
+        live = (t >= 0) & (t == live_stamp[sub])
+        lo, hi, sub, t = lo[live], hi[live], sub[live], t[live]
+        self.p_n[i] = 0
+        if not lo.size:
+            return
+        mid = self._middle[i]
+        n = mid.n
+        if mid is _EMPTY or n + lo.size > mid.lo.shape[0]:  # a new buffer: room for the middle's limit and a run past it
+            cap = max(self._middle_limit(i) + self.pend.shape[2] + 64, 2 * (n + lo.size))
+            cols = [np.empty(cap, dtype=np.int64) for _ in range(7)]
+            for c, old in zip(cols, (mid.lo, mid.lo_hi, mid.lo_s, mid.lo_t, mid.hi, mid.hi_s, mid.hi_t), strict=True):
+                c[:n] = old[:n]
+            mid = _Level(tuple(cols[:4]), tuple(cols[4:]), mid.bounds)
+        m = n + lo.size
+        a = np.argsort(lo)
+        mid.lo[n:m], mid.lo_hi[n:m], mid.lo_s[n:m], mid.lo_t[n:m] = lo[a], hi[a], sub[a], t[a]
+        b = np.argsort(hi)
+        mid.hi[n:m], mid.hi_s[n:m], mid.hi_t[n:m] = hi[b], sub[b], t[b]
+        mid.bounds = mid.bounds_hi = np.append(mid.bounds, m)  # a middle run's copies have the same entries
+        self._middle[i] = mid
+        self.runs += 1
+
+    def _start(self, i: int, live_stamp: np.ndarray) -> None:
+        """Freeze instrument ``i``'s middle (its pending entries added as a last run) as the
+        merging level and start merging it into the big level (a merge still running is finished
+        first: the middle filled faster than the steps merged)."""
+        if self._job[i] is not None:
+            self.forced += 1
+            self._advance(i, 1 << 62, live_stamp)
+        if self.p_n[i]:
+            self._add_run(i, live_stamp)
+        mid = self._middle[i]
+        self._merging[i] = mid
+        self._middle[i] = _EMPTY
+        big = self._big[i]
+        pieces = [((big.lo, big.lo_hi, big.lo_s, big.lo_t), (big.hi, big.hi_s, big.hi_t))]
+        pieces += [mid.run(r) for r in range(mid.bounds.shape[0] - 1)]
+        if len(pieces) == 1:  # an empty middle (the merge is for the dead entries): the big level filtered
+            pieces.append(((_Z, _Z, _Z, _Z), (_Z, _Z, _Z)))
+        self._job[i] = _Merge(pieces)
+        self._active.append(i)
+        self.dead[i] = 0
+        self.dead_seen[i] = 0
+
+    def _advance(self, i: int, budget: int, live_stamp: np.ndarray) -> int:
+        """Up to ``budget`` entries (per sorted copy) of instrument ``i``'s merge; when it ends,
+        its result becomes the big level. Returns the entries consumed."""
+        job = self._job[i]
+        used = 0
+        while used < budget:
+            if job.pair is None:
+                if len(job.pieces) == 1:
+                    by_lo, by_hi = job.pieces[0]
+                    self._big[i] = _Level(by_lo, by_hi)
+                    self._merging[i] = _EMPTY
+                    self._job[i] = None
+                    self._active.remove(i)
+                    self.merges += 1
+                    self._limits(i)
+                    break
+                job.pieces.sort(key=lambda p: p[0][0].shape[0])  # the two smallest first: the fewest moves in all
+                job.pair = (job.pieces.pop(0), job.pieces.pop(0))
+                m = job.pair[0][0][0].shape[0] + job.pair[1][0][0].shape[0]
+                job.out_lo = tuple(np.empty(m, dtype=np.int64) for _ in range(4))
+                m = job.pair[0][1][0].shape[0] + job.pair[1][1][0].shape[0]
+                job.out_hi = tuple(np.empty(m, dtype=np.int64) for _ in range(3))
+                job.cur_lo = np.zeros(3, dtype=np.int64)
+                job.cur_hi = np.zeros(3, dtype=np.int64)
+            (a_lo, a_hi), (b_lo, b_hi) = job.pair
+            k = budget - used
+            o = job.out_lo
+            u = _merge_step(a_lo[0], a_lo[2], a_lo[3], a_lo[1], b_lo[0], b_lo[2], b_lo[3], b_lo[1], o[0], o[2], o[3], o[1],
+                            job.cur_lo, k, live_stamp)
+            o = job.out_hi
+            u = max(u, _merge_step(a_hi[0], a_hi[1], a_hi[2], _Z, b_hi[0], b_hi[1], b_hi[2], _Z, o[0], o[1], o[2], _Z,
+                                   job.cur_hi, k, live_stamp))
+            used += u
+            n_lo, n_hi = a_lo[0].shape[0] + b_lo[0].shape[0], a_hi[0].shape[0] + b_hi[0].shape[0]
+            if job.cur_lo[0] + job.cur_lo[1] == n_lo and job.cur_hi[0] + job.cur_hi[1] == n_hi:
+                r, r2 = int(job.cur_lo[2]), int(job.cur_hi[2])
+                job.pieces.append((tuple(c[:r] for c in job.out_lo), tuple(c[:r2] for c in job.out_hi)))
+                job.pair = None
+        self.merged += used
+        return used
 
     def append(self, i: int, lo, hi, sub, stamp, live_stamp: np.ndarray) -> None:
         """Add entries to built instrument ``i`` from Python (the compiled passes append
-        themselves): pending while there is room, then a fold."""
+        themselves): pending while there is room, then a new run."""
         lo, hi, sub, stamp = (np.atleast_1d(np.asarray(x, dtype=np.int64)) for x in (lo, hi, sub, stamp))
         n0 = int(self.p_n[i])
         k = min(int(lo.size), self.pend.shape[2] - n0)
@@ -594,23 +873,55 @@ class SlackIndex:
         self.settle(ov, live_stamp)
 
     def settle(self, overflow: tuple, live_stamp: np.ndarray) -> None:
-        """After a compiled pass appended entries: fold the instruments it flagged, with the
-        entries that did not fit (``overflow``: ``(instr, lo, hi, sub, stamp)``)."""
+        """After a compiled pass appended entries (or a tick's scan met dead ones): the pending
+        entries of the instruments it flagged past their limit (with the entries that did not fit,
+        ``overflow``: ``(instr, lo, hi, sub, stamp)``) become a middle run; a middle past its limit,
+        or an index with many dead entries, starts a merge into the big level; then, at every
+        :attr:`STEP_EVERY`-th call while merges are in progress, one step of ``STEP_EVERY·STEP`` entries. The per-call work is bounded apart from a
+        run's sort: no whole fold (unless a middle fills before its last merge ended)."""
         ov_i, ov_lo, ov_hi, ov_s, ov_t = overflow
         for i in np.flatnonzero(self.fold).tolist():
-            self.folds += 1
+            self.fold[i] = False
             extra = None
             if ov_i.size:
                 sel = ov_i == i
                 if sel.any():
                     extra = (ov_lo[sel], ov_hi[sel], ov_s[sel], ov_t[sel])
-            self.compact(i, live_stamp, extra)
+            if extra is not None or self.p_n[i] > self.limit[i]:
+                self._add_run(i, live_stamp, extra)
+            full = self._middle[i].n > self._middle_limit(i)
+            dead = self.dead[i] > self._dead_limit(i) or self.dead_seen[i] > max(DEAD_SCAN, 2 * self._dead_limit(i))
+            if full or (dead and self._job[i] is None):
+                self._start(i, live_stamp)
+        if self._active:
+            self._settles += 1
+            if self._settles >= self.STEP_EVERY:
+                self._settles = 0
+                self.step(live_stamp, self.STEP_EVERY * self.STEP)
+
+    def step(self, live_stamp: np.ndarray, budget: int = 0) -> None:
+        """One bounded step (``budget`` entries per sorted copy, :attr:`STEP` if 0, over all
+        instruments) of the merges in progress."""
+        if not self._active:
+            return
+        t0 = time.perf_counter()
+        budget = budget or self.STEP
+        for i in list(self._active):
+            budget -= self._advance(i, budget, live_stamp)
+            if budget <= 0:
+                break
+        self.step_max_s = max(self.step_max_s, time.perf_counter() - t0)
+
+    def finish(self, live_stamp: np.ndarray) -> None:
+        """Every merge in progress run to its end (checks, benchmarks)."""
+        for i in list(self._active):
+            self._advance(i, 1 << 62, live_stamp)
 
     def triggered(self, i: int, price: int, stamp: np.ndarray, seen: np.ndarray, tick: int) -> np.ndarray:
         """Sub-accounts with a live entry in instrument ``i`` whose band does not contain
         ``price``, sorted (``seen`` / ``tick``: a per-sub-account scratch array and a value not
         used in it before, which drop the repeats)."""
-        out, dead, hits = triggered_unsorted(np.int64(price), i, *self.arrays(i), self.pend, self.p_n, stamp, seen, np.int64(tick))
+        out, dead, hits = triggered_unsorted(np.int64(price), i, self.levels(i), self.pend, self.p_n, stamp, seen, np.int64(tick))
         out.sort()
         self.dead_seen[i] += dead
         if self.dead_seen[i] > max(DEAD_SCAN, 2 * self.limit[i]):
@@ -621,15 +932,14 @@ class SlackIndex:
     def kill_hits(self, stamp: np.ndarray) -> None:
         """:func:`kill_hits` for the last :meth:`triggered` (once its sub-accounts have new bands)."""
         i, hits = self._hits
-        lo_v, lo_s, lo_t, hi_v, hi_s, hi_t = self.arrays(i)
-        kill_hits(hits, i, stamp, lo_t, hi_t, self.pend)
+        kill_hits(hits, i, stamp, self.levels(i), self.pend)
 
     def live_entries(self, i: int, live_stamp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(lo, hi, sub, stamp) of instrument ``i``'s live entries, sorted by sub-account (checks)."""
-        lo_v, lo_hi, lo_s, lo_t = self._by_lo[i]
         n = int(self.p_n[i])
-        lo, hi = np.concatenate((lo_v, self.pend[0, i, :n])), np.concatenate((lo_hi, self.pend[1, i, :n]))
-        sub, t = np.concatenate((lo_s, self.pend[2, i, :n])), np.concatenate((lo_t, self.pend[3, i, :n]))
+        parts = [self._big[i].entries(), self._merging[i].entries(), self._middle[i].entries(),
+                 tuple(self.pend[c, i, :n] for c in range(4))]
+        lo, hi, sub, t = (np.concatenate(col) for col in zip(*parts, strict=True))
         live = t == live_stamp[sub]
         order = np.argsort(sub[live], kind="stable")
         return lo[live][order], hi[live][order], sub[live][order], t[live][order]
