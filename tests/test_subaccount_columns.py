@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ramparts.bus.sample import sample_stream
 from ramparts.domain.accounts import MarginMode, SubAccount, SubAccountId, SubAccounts
 from ramparts.engine import Engine
-from ramparts.bus.sample import sample_stream
 from ramparts.errors import RampartsError
 
 
