@@ -26,19 +26,15 @@ import asyncio
 import json
 import os
 import random
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from service_probe import cpu_seconds, free_port, percentile
+from service_probe import cpu_seconds, percentile, start_service, stop_service
 
 from ramparts.engine import events as ev
 from ramparts.engine.node import Node
-from ramparts.service.auth import KeyStore
 from ramparts.service.ingest import encode_batch
 
 ACCOUNTS = [f"t{i:03d}/main" for i in range(256)]
@@ -91,31 +87,9 @@ async def _client(url: str, token: str, bodies: list[dict], seconds: float, wind
         await task
 
 
-def _start(journal: str, durability: str) -> tuple[subprocess.Popen, str, dict]:
-    ks = KeyStore(journal)
-    tokens = {role: ks.create_key(role, None, "bench")[1] for role in ("risk_officer", "oracle", "sequencer")}
-    ks.close()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    src = Path(__file__).resolve().parents[1] / "src"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.Popen([sys.executable, "-m", "ramparts.service", "serve", "--journal", journal, "--port", str(port), "--rate", "0",
-                             "--durability", durability, "--log-level", "warning"], env=env)
-    deadline = time.time() + 30
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            if time.time() > deadline:
-                raise
-            time.sleep(0.1)
-    return proc, base, tokens
-
-
 def bench_ingest(clients: int, seconds: float, batch: int, window: int, durability: str, as_json: bool, tmp: Path) -> dict:
     journal = str(tmp / "ingest.sqlite")
-    proc, base, tokens = _start(journal, durability)
+    proc, base, tokens = start_service(journal, durability, ("risk_officer", "oracle", "sequencer"))
     try:
         h = {"X-API-Key": tokens["risk_officer"]}
         with httpx.Client(base_url=base, timeout=30) as c:
@@ -143,11 +117,7 @@ def bench_ingest(clients: int, seconds: float, batch: int, window: int, durabili
         prom = {line.split()[0]: float(line.split()[1]) for line in httpx.get(f"{base}/metrics").text.splitlines()
                 if line.startswith(("ramparts_commit_events_sum", "ramparts_commit_events_count", "ramparts_commit_seconds_sum", "ramparts_ingest_ack_seconds_sum", "ramparts_ingest_ack_seconds_count"))}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_service(proc)
     return {"fills_per_s": sum(counts) / wall, "frames_per_s": len(lat) / wall, "p50_ms": percentile(lat, 0.5) * 1e3,
             "p99_ms": percentile(lat, 0.99) * 1e3, "frames": len(lat), "fills": sum(counts), "refused": sum(1 for x in counts if not x),
             "server_cpu": server_cpu / wall, "client_cpu": client_cpu / wall,

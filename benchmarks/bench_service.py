@@ -18,21 +18,17 @@ import argparse
 import asyncio
 import os
 import random
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from service_probe import cpu_seconds, free_port, percentile
+from service_probe import cpu_seconds, percentile, start_service, stop_service
 
 from ramparts.engine import events as ev
 from ramparts.engine.node import Node
 from ramparts.engine.presets import genesis, perpetual
 from ramparts.errors import RampartsError
-from ramparts.service.auth import KeyStore
 
 ACCOUNTS = [f"t{i:03d}/main" for i in range(64)]
 
@@ -63,26 +59,9 @@ async def _client(base: str, keys: dict, seconds: float, n_fills: int, seed: int
 
 def bench_service(clients: int, seconds: float, n_fills: int, durability: str, tmp: Path) -> dict:
     journal = str(tmp / "service.sqlite")
-    ks = KeyStore(journal)
-    tokens = {role: ks.create_key(role, None, "bench")[1] for role in ("risk_officer", "oracle", "matcher")}
-    ks.close()
+    proc, base, tokens = start_service(journal, durability, ("risk_officer", "oracle", "matcher"))
     keys = {"risk": {"X-API-Key": tokens["risk_officer"]}, "oracle": {"X-API-Key": tokens["oracle"]}, "matcher": {"X-API-Key": tokens["matcher"]}}
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    src = Path(__file__).resolve().parents[1] / "src"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.Popen([sys.executable, "-m", "ramparts.service", "serve", "--journal", journal, "--port", str(port), "--rate", "0",
-                             "--durability", durability, "--log-level", "warning"], env=env)
     try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.1)
         with httpx.Client(base_url=base, timeout=30) as c:
             c.post("/v1/instruments", json={"symbol": "BTC-PERP", "underlying": "BTC", "size_step": "0.001", "tick_size": "0.1",
                                             "margin": {"tiers": [["0", "0.1", "0.05"]]}}, headers=keys["risk"]).raise_for_status()
@@ -105,11 +84,7 @@ def bench_service(clients: int, seconds: float, n_fills: int, durability: str, t
                 if line.startswith(("ramparts_tick_to_decision_seconds_sum", "ramparts_tick_to_decision_seconds_count",
                                     "ramparts_commit_events_sum", "ramparts_commit_events_count"))}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_service(proc)
     return {"events_per_s": sum(counts) / wall, "requests_per_s": len(lat) / wall, "p50_ms": percentile(lat, 0.5) * 1e3,
             "p99_ms": percentile(lat, 0.99) * 1e3, "requests": len(lat), "events": sum(counts),
             "server_cpu": server_cpu / wall, "client_cpu": client_cpu / wall,
