@@ -32,7 +32,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ramparts.engine.engine import STATE_VERSION, Engine, snapshot_version
+from ramparts.engine.engine import Engine
 from ramparts.engine.events import (
     _Event,
     canonical_json,
@@ -54,15 +54,15 @@ def replay(journal: JournalStore, *, use_snapshot: bool = True, verify_effects: 
     """Rebuild the engine from ``journal`` (latest snapshot, then the rows after it)."""
     engine = Engine()
     snap = journal.latest_snapshot(to_seq) if use_snapshot else None
-    if snap is not None and snapshot_version(snap[2]) not in (None, STATE_VERSION):
-        snap = None  # written by another version of the engine: replay every event instead
     if snap is not None:
         seq, state_hash, blob = snap
         try:
-            engine = Engine.restore(blob, expect_hash=state_hash)  # its bytes checked against the journaled hash
+            # its bytes checked against the journaled hash; None: written by another version of the engine
+            restored = Engine.restore_current(blob, expect_hash=state_hash)
         except JournalCorrupt as exc:
             raise JournalCorrupt(f"snapshot at seq {seq}: {exc}") from None
-        if engine.seq != seq:
+        engine = restored if restored is not None else engine  # otherwise every event is replayed
+        if restored is not None and engine.seq != seq:
             raise JournalCorrupt(f"snapshot at seq {seq} does not reproduce its state hash (it holds seq {engine.seq})")
     replay_rows(engine, journal, to_seq=to_seq, verify_effects=verify_effects)
     engine.compact_positions()  # the replayed trading scattered the slots: lay them out for the ticks to come

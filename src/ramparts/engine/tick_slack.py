@@ -408,6 +408,24 @@ class TickSlackOps:
             self._lz_pending = []
             self._lz_reband(subs[self._lz_stamp[subs] < self._lz_floor], keep_always=False)
 
+    def _lz_prime(self) -> None:
+        """Right after a restore every cache is exact: if the lazy re-margin is on for this book, compute every
+        sub-account's band and build each instrument's slack index now, in one pass, rather than in a full tick
+        of each instrument at its first price (which first brings all its holders' caches up to date: a chain
+        walk of scattered slots, ~40 ms an instrument at 1M sub-accounts, ~8 s over the first 10,000 events of a
+        tail against 0.7 s here). The same state and effects as those first ticks (``tick_slack``'s invariant)."""
+        if not self._lz_active():
+            return
+        self._lz_was_on = True  # what the first event would set, after a flush and invalidation that find nothing behind
+        self._lz_invalidate_all()
+        self._lz_reband(np.arange(len(self.subs), dtype=np.int64), keep_always=False)
+        b = self.book
+        for i in range(len(self.instruments)):
+            h = b.holders(i)
+            if h.size >= self.lazy_min_holders and self._lz_lazyable[i]:  # what a full tick would index (_remargin_tick)
+                entries = holder_entries(h, self._lz_floor, self._lz_stamp, self._lz_kind, b.sub, b.lots, b.band_lo, b.band_hi)
+                self._lz_index.build(i, *entries)
+
     def _lz_invalidate_all(self) -> None:
         """Forget every band and every instrument's index (after an event that may have changed anyone)."""
         self._lz_pending = []
