@@ -121,10 +121,12 @@ async def run_to_end(runner: BusRunner, last: int, timeout: float = 30.0) -> Non
 
 
 def check_exactly_once(journal_url: str, url: str, events=EVENTS, ref: Reference = REF, *, offsets=None,
-                       namespace: str = "ramparts", more_refused: frozenset[int] = frozenset()) -> None:
+                       namespace: str = "ramparts", more_refused: frozenset[int] = frozenset(), ordered: bool = True) -> None:
     """The end state of every scenario (see the module docstring). ``offsets``: the stream seq of each
     event (default: event ``k`` is stream seq ``k + 1``); ``more_refused``: stream seqs of messages
-    outside ``events`` that the engine refuses."""
+    outside ``events`` that the engine refuses. ``ordered=False``: the effects may be stored out of
+    journal order (each once): when the server dies with effects in flight, one it never stored is
+    published again from the journal after later ones that it did (see :mod:`ramparts.bus.runner`)."""
     sseq_of = offsets or [k + 1 for k in range(len(events))]
     with open_bus_journal(journal_url, namespace=namespace) as j:
         assert replay(j).state_hash() == ref.hash
@@ -143,6 +145,8 @@ def check_exactly_once(journal_url: str, url: str, events=EVENTS, ref: Reference
         assert refused == {sseq_of[k] for k in ref.refused} | more_refused
     fx = asyncio.run(stream_bodies(url, SJ.effects_stream))
     got = [(b["seq"], b["index"], b["effect"]) for _, b in fx]
+    if not ordered:
+        got = sorted(got, key=lambda r: (r[0], r[1]))
     assert got == ref.effects, "effects missing, repeated or out of order"
     dlq = asyncio.run(stream_bodies(url, SJ.dlq_stream))
     notices = {b["stream_seq"]: b for _, b in dlq if b["reason"] == "refused"}
@@ -368,6 +372,6 @@ def test_kill_9_of_the_nats_server_mid_stream_then_restart(tmp_path):
             assert stats.resyncs >= 2
 
         asyncio.run(scenario())
-        check_exactly_once(journal, srv.url)
+        check_exactly_once(journal, srv.url, ordered=False)
     finally:
         srv.stop()

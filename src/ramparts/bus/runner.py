@@ -40,7 +40,10 @@ Effects, exactly once
     or when the runner goes idle or stops). After a crash or a failed publish the runner publishes
     again from the journal everything after ``fx_seq`` (JetStream's duplicate window drops the
     copies), and the refusal notices of groups after ``fx_seq``, whose reasons it derives again by
-    replaying the journal to the refused message's place.
+    replaying the journal to the refused message's place. The effects stream is in journal order
+    except after such a failure: publishes are pipelined, so when the server dies with effects in
+    flight, one it never stored is published again after later ones that it did. Each effect carries
+    its journal ``seq`` and ``index``, which order them.
 
 Failures
     NATS unreachable: the runner keeps reconnecting; nothing is committed that could not be
