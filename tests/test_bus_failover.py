@@ -40,11 +40,24 @@ def server():
         yield srv
 
 
-async def holder(url) -> str | None:
+async def holder(url, patience_s: float = 30.0) -> str | None:
+    """Who holds the engine's lease; asked again while the JetStream API does not answer (a cluster
+    electing a new leader after a node's death answers nothing for a few seconds)."""
+    from nats.errors import NoRespondersError
+    from nats.errors import TimeoutError as NatsTimeout
+    from nats.js.errors import ServiceUnavailableError
+
     nc = await nats.connect(url)
+    deadline = time.monotonic() + patience_s
     try:
-        kv = await open_lease_bucket(nc.jetstream(timeout=5), BUCKET, TTL)
-        return await lease_holder(kv, "ramparts-engine")
+        while True:
+            try:
+                kv = await open_lease_bucket(nc.jetstream(timeout=5), BUCKET, TTL)
+                return await lease_holder(kv, "ramparts-engine")
+            except (NatsTimeout, NoRespondersError, ServiceUnavailableError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
     finally:
         await nc.close()
 
