@@ -250,7 +250,16 @@ def test_on_a_three_node_jetstream_cluster_a_node_then_the_primary_killed(tmp_pa
             at = dealt_with(journal)
             wait_for(lambda: dealt_with(journal) >= 2 * len(EVENTS) // 3, 60, "two thirds after a node's death", procs)
             assert at < 2 * len(EVENTS) // 3
-            primary = procs[0] if asyncio.run(holder(urls[1:])).endswith(f" {procs[0].pid}") else procs[1]
+            held: list[str] = []  # the lease may be between holders while the cluster elects a leader: wait for one
+
+            def someone_holds() -> bool:
+                h = asyncio.run(holder(urls[1:]))
+                if h is not None:
+                    held.append(h)
+                return h is not None
+
+            wait_for(someone_holds, 60, "a process to hold the lease after the node's death", procs)
+            primary = procs[0] if held[-1].endswith(f" {procs[0].pid}") else procs[1]
             standby = procs[1] if primary is procs[0] else procs[0]
             primary.kill()
             primary.wait()
