@@ -53,6 +53,7 @@ from typing import Any
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -211,7 +212,8 @@ def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
     return 500, {"error": "internal", "field": None, "message": "internal error"}
 
 
-def _validation_body(exc: RequestValidationError) -> dict[str, Any]:
+def _validation_body(exc: RequestValidationError | ValidationError) -> dict[str, Any]:
+    """The 422 body of a request (or a ``/v1/ingest`` frame) its schema refused: the first error's field and message."""
     errs = exc.errors()
     err = errs[0] if errs else {}
     loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]

@@ -215,17 +215,11 @@ def _frame_event(msg: dict) -> dict:
     return batch_event(m.TradeBatchReq.model_validate_json(text))
 
 
-def _validation_body(exc: ValidationError) -> dict:
-    err = (exc.errors() or [{}])[0]
-    return {"error": "invalid_input", "field": ".".join(str(p) for p in err.get("loc", ())) or None,
-            "message": str(err.get("msg", "invalid batch"))}
-
-
 async def serve_ingest(ws: WebSocket, svc: Any) -> None:
     """One sequencer's connection (see the module docstring)."""
     from starlette.websockets import WebSocketDisconnect
 
-    from ramparts.service.app import _reason, error_body
+    from ramparts.service.app import _reason, _validation_body, error_body
     from ramparts.service.guard import token_of
 
     await ws.accept()
