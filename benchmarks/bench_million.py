@@ -6,13 +6,13 @@ Figures, all measured in the same run:
 * **read bandwidth**: ``np.sum`` (one thread) and a numba ``prange`` sum (all threads) over a
   256 MiB int64 array; the larger is the bandwidth;
 * **full re-margin** of ``--accounts × --positions`` positions over ``--instruments`` perpetuals
-  (:func:`ramparts.margin.kernels.remargin_accounts`: equity, initial and maintenance margin and
+  (:func:`ramparts.engine.kernels.remargin_accounts`: equity, initial and maintenance margin and
   the breach list per account, exact int64): median of ``--repeat`` runs after warm-up, and its
   ratio to the **floor** = bytes touched (the CSR layout read once, the outputs written once)
   ÷ bandwidth;
 * **scipy baseline**: the plain ``scipy.sparse`` CSR matrix-vector product ``lots @ marks``
   over the same layout (equity only, no margin), and its ratio to the same floor;
-* **tick latency**: :meth:`ramparts.margin.liquidation_index.BreachTracker.tick` over
+* **tick latency**: :meth:`ramparts.engine.liquidation_index.BreachTracker.tick` over
   ``--ticks`` random one-instrument moves of ±0.1–2 % on a second book of ``--accounts``
   accounts, 70 % holding one position (the liquidation-price index) and 30 % holding
   ``--positions`` (the incremental kernel); p50 / p99 / max, and a few ticks checked against a
@@ -37,10 +37,11 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from ramparts.engine.kernels import remargin_accounts
+from ramparts.engine.liquidation_index import BreachTracker
 from ramparts.engine.presets import BTC_TIERS
 from ramparts.fixedpoint import MAX_NOTIONAL
-from ramparts.margin.kernels import AccountBook, RemarginResult, TierTables, remargin_accounts
-from ramparts.margin.liquidation_index import BreachTracker
+from ramparts.margin.layout import AccountBook, RemarginResult, TierTables
 from ramparts.margin.schedule import MarginSchedule
 
 USDC = 10**6

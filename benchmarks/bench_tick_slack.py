@@ -58,8 +58,8 @@ from ramparts.engine import (
 )
 from ramparts.engine import events as ev  # noqa: E402
 from ramparts.engine.presets import BTC_TIERS, genesis, perpetual  # noqa: E402
+from ramparts.engine.slack_index import SlackIndex, _fold_both  # noqa: E402
 from ramparts.errors import RampartsError  # noqa: E402
-from ramparts.margin.slack_index import SlackIndex, _fold_both  # noqa: E402
 
 
 def warm_merge() -> None:

@@ -1,14 +1,14 @@
 """Re-margin a whole book of accounts in one compiled pass, then follow one instrument's ticks.
 
-What this example owns: the library-level risk kernels of :mod:`ramparts.margin.kernels` and
-:mod:`ramparts.margin.liquidation_index`, used directly, without the engine:
+What this example owns: the library-level risk kernels of :mod:`ramparts.engine.kernels` and
+:mod:`ramparts.engine.liquidation_index`, used directly, without the engine:
 
 1. a book of ``--accounts`` accounts holding ``--positions`` perpetual positions each, in the
-   account-major CSR layout (:class:`~ramparts.margin.kernels.AccountBook`), and Binance-like
-   notional tiers for every instrument (:class:`~ramparts.margin.kernels.TierTables`);
+   account-major CSR layout (:class:`~ramparts.margin.layout.AccountBook`), and Binance-like
+   notional tiers for every instrument (:class:`~ramparts.margin.layout.TierTables`);
 2. a full re-margin (equity, initial and maintenance margin, the breach list), checked against the
    pure-numpy reference on a sample of accounts;
-3. a :class:`~ramparts.margin.liquidation_index.BreachTracker` fed a falling price of one
+3. a :class:`~ramparts.engine.liquidation_index.BreachTracker` fed a falling price of one
    instrument: each tick returns the accounts that newly breach maintenance, and the last state is
    checked against a full re-margin at the final marks.
 
@@ -25,9 +25,10 @@ import time
 import numpy as np
 from rich.console import Console
 
+from ramparts.engine.kernels import remargin_accounts
+from ramparts.engine.liquidation_index import BreachTracker
 from ramparts.engine.presets import BTC_TIERS
-from ramparts.margin.kernels import AccountBook, TierTables, remargin_accounts, remargin_reference
-from ramparts.margin.liquidation_index import BreachTracker
+from ramparts.margin.layout import AccountBook, TierTables, remargin_reference
 from ramparts.margin.schedule import MarginSchedule
 
 USDC = 10**6

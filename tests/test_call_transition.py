@@ -2,7 +2,7 @@
 used by the compiled full re-margin (``_reprice_flags``) and the lazy tick (``tick_slack.lazy_tick``).
 
 Its compiled form and its plain-Python twin (``call_transition.py_func``) are checked against the
-engine's own vectorised rule (``Engine._margin_calls``: numpy masks over the whole set), which
+engine's own vectorised rule (``Engine.margin_calls``: numpy masks over the whole set), which
 shares no code with them, over every combination of flags and of the equity's position relative
 to zero and to the maintenance margin (equal included, on both sides).
 """
@@ -24,7 +24,7 @@ _FLAGS = list(itertools.product((False, True), repeat=3))  # system, margin-call
 
 
 def _engine_reference() -> list[tuple[int, bool, bool]]:
-    """``Engine._margin_calls`` on one sub-account per case: (flags, called, insolvent) after it."""
+    """``Engine.margin_calls`` on one sub-account per case: (flags, called, insolvent) after it."""
     rows = [(eq, mm, system, called, ins) for eq, mm in _CASES for system, called, ins in _FLAGS]
     e = Engine()
     e.apply(genesis(ts=0))
@@ -38,7 +38,7 @@ def _engine_reference() -> list[tuple[int, bool, bool]]:
             e.insolvent.add(s)
     before_called = e.margin_called[subs].copy()
     before_ins = e.insolvent.mask(len(e.subs))[subs].copy()
-    effects = e._margin_calls(subs)
+    effects = e.margin_calls(subs)
     newly = {x["subaccount"] for x in effects if x["kind"] == "MarginCall"}
     out = []
     for k, s in enumerate(subs.tolist()):

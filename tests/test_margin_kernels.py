@@ -19,22 +19,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ramparts.engine.presets import BTC_TIERS
-from ramparts.errors import InvalidInput
-from ramparts.fixedpoint import MAX_NOTIONAL, PPM
-from ramparts.margin.kernels import (
-    FAST_NOTIONAL,
-    AccountBook,
-    RemarginResult,
-    TierTables,
+from ramparts.engine.kernels import (
     dense_state,
     position_requirements,
     remargin_accounts,
-    remargin_reference,
     remargin_subset,
     tick_holders,
 )
-from ramparts.margin.liquidation_index import BreachTracker, LiquidationIndex, single_liquidation_prices
+from ramparts.engine.liquidation_index import BreachTracker, LiquidationIndex, single_liquidation_prices
+from ramparts.engine.presets import BTC_TIERS
+from ramparts.errors import InvalidInput
+from ramparts.fixedpoint import MAX_NOTIONAL, PPM
+from ramparts.margin.layout import FAST_NOTIONAL, AccountBook, RemarginResult, TierTables, remargin_reference
 from ramparts.margin.liquidation_price import liquidation_price
 from ramparts.margin.schedule import MarginSchedule, MarginTier
 from ramparts.margin.vectorised import initial_margin_array, maintenance_margin_array

@@ -206,7 +206,7 @@ def test_a_snapshot_that_is_not_the_journaled_state_is_corrupt(tmp_path, tamper)
 # engine must equal the journal's replay afterwards, and the other events of the batch must be unaffected.
 
 #: engine internals that run after an event has started to change the state, where a defect is injected
-HOOKS = ["_trade", "_realise", "_remargin", "_realise_market", "_margin_calls", "_refresh_slot"]
+HOOKS = ["trade", "realise", "_remargin", "_realise_market", "margin_calls", "_refresh_slot"]
 EXCEPTIONS = [ZeroDivisionError, OverflowError, decimal.Overflow, MemoryError, RuntimeError, KeyError, AssertionError]
 
 
@@ -283,7 +283,7 @@ def test_an_exception_of_any_kind_mid_batch_leaves_memory_equal_to_the_journal(t
 def test_submit_raises_event_failed_and_keeps_nothing(tmp_path, exc):
     node = _funded(tmp_path, 7)
     before = node.engine.state_hash()
-    armed, _ = _armed("_trade", exc, 1)  # the buyer's side is booked, then the defect
+    armed, _ = _armed("trade", exc, 1)  # the buyer's side is booked, then the defect
     with armed, pytest.raises(EventFailed) as info:
         node.submit(_fill_at_mark(node))
     assert info.value.cause == exc.__name__
@@ -295,7 +295,7 @@ def test_submit_raises_event_failed_and_keeps_nothing(tmp_path, exc):
 def test_an_interrupt_mid_event_discards_memory_and_the_next_read_rebuilds_it(tmp_path):
     node = _funded(tmp_path, 8)
     before = node.engine.state_hash()
-    armed, _ = _armed("_realise", KeyboardInterrupt, 1)
+    armed, _ = _armed("realise", KeyboardInterrupt, 1)
     with armed, pytest.raises(KeyboardInterrupt):
         node.submit_batch([ev.Deposit(ts=node.engine.time_ns, subaccount="a/x", asset="USDC", amount="5"), _fill_at_mark(node)])
     assert node.engine.state_hash() == before == _replayed(node).state_hash()

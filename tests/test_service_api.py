@@ -387,7 +387,7 @@ def test_an_event_that_fails_inside_the_engine_changes_nothing_and_fails_no_othe
 
     c, k = svc.c, svc.keys
     setup_venue(c, k)
-    trade = Engine._trade
+    trade = Engine.trade
 
     def defect(self, s, instr, delta, quote):
         out = trade(self, s, instr, delta, quote)
@@ -395,7 +395,7 @@ def test_an_event_that_fails_inside_the_engine_changes_nothing_and_fails_no_othe
             raise OverflowError("a defect")
         return out
 
-    monkeypatch.setattr(Engine, "_trade", defect)
+    monkeypatch.setattr(Engine, "trade", defect)
     before = _state(svc)
     out = _ok(c.post("/v1/fills", json={"fills": [{**FILL, "size": "0.01"}, {**FILL, "size": "0.013"}, {**FILL, "size": "0.02"}]},
                      headers=k.h("matcher")))

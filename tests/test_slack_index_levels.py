@@ -7,8 +7,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ramparts.margin import slack_index
-from ramparts.margin.slack_index import _I64_MAX, _I64_MIN, SlackIndex, _merge_step
+from ramparts.engine import slack_index
+from ramparts.engine.slack_index import _I64_MAX, _I64_MIN, SlackIndex, _merge_step
 
 N_SUBS = 61
 

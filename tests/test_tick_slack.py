@@ -32,8 +32,8 @@ from hypothesis import strategies as st
 from ramparts.engine import Engine
 from ramparts.engine import events as ev
 from ramparts.engine.presets import BTC_TIERS, genesis, perpetual
+from ramparts.engine.slack_index import SlackIndex
 from ramparts.errors import RampartsError
-from ramparts.margin.slack_index import SlackIndex
 
 S = 10**9
 DAY = 86_400 * S
@@ -427,7 +427,7 @@ def test_the_index_returns_exactly_the_live_bands_a_price_leaves(ops, room):
     """The index against a brute force over the live bands: random bands (ALWAYS ones
     included) re-stamped at random, queries at random prices, the pending room and the fold
     thresholds tiny so that overflows, folds, in-place kills and merges all happen."""
-    from ramparts.margin.slack_index import _I64_MAX, _I64_MIN
+    from ramparts.engine.slack_index import _I64_MAX, _I64_MIN
 
     old = (SlackIndex._MIN_PENDING, SlackIndex._MIN_ROOM, SlackIndex._ROOM_BUDGET)
     SlackIndex._MIN_PENDING, SlackIndex._MIN_ROOM, SlackIndex._ROOM_BUDGET = 2, room, room

@@ -1,4 +1,8 @@
-"""The deterministic engine: typed events, the state machine, its position store and its journal node."""
+"""The deterministic engine: typed events, the state machine, its position store and its journal node, and the
+compiled margin kernels and indexes it runs (:mod:`ramparts.engine.kernels`, :mod:`ramparts.engine.batch_kernel`,
+:mod:`ramparts.engine.liquidation_index`, :mod:`ramparts.engine.slack_index`). The engine is the top of the margin
+stack: it imports the liquidation waterfall and hands itself to it as a
+:class:`~ramparts.liquidation.state.LiquidationState`; nothing below imports it."""
 
 from ramparts.engine.engine import AccountRisk, Engine
 from ramparts.engine.events import (

@@ -35,6 +35,7 @@ from llvmlite import ir
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ramparts.engine.kernels import split_req
 from ramparts.fixedpoint import MAX_BALANCE, MAX_NOTIONAL
 
 PPM = 1_000_000
@@ -42,14 +43,9 @@ INT64_MAX = np.iinfo(np.int64).max
 
 
 @numba.njit(cache=True, inline="always")
-def _ceil_ppm(x):
-    return -((-x) // 1_000_000)
-
-
-@numba.njit(cache=True, inline="always")
 def requirement(i, lots, mark, floors, imr, mmr, imq, imr_rem, mmq, mmr_rem):
     """(initial, maintenance) of ``lots`` of instrument ``i`` at ``mark``: the tiered schedule's
-    ``⌈(n·rate − C)/10^6⌉`` exactly (split as ``n = q·10^6 + r`` so that nothing overflows for
+    ``⌈(n·rate − C)/10^6⌉`` exactly (:func:`ramparts.engine.kernels.split_req`, so that nothing overflows for
     any ``n ≤ MAX_NOTIONAL``), as :meth:`TieredMarginModel.position_requirements` computes it."""
     if lots == 0:
         return 0, 0
@@ -57,22 +53,18 @@ def requirement(i, lots, mark, floors, imr, mmr, imq, imr_rem, mmq, mmr_rem):
     k = 0
     while floors[i, k + 1] <= n:
         k += 1
-    q = n // 1_000_000
-    r = n - q * 1_000_000
-    im = (q * imr[i, k] - imq[i, k]) + _ceil_ppm(r * imr[i, k] - imr_rem[i, k])
-    mm = (q * mmr[i, k] - mmq[i, k]) + _ceil_ppm(r * mmr[i, k] - mmr_rem[i, k])
-    return im, mm
+    return split_req(n, imr[i, k], imq[i, k], imr_rem[i, k]), split_req(n, mmr[i, k], mmq[i, k], mmr_rem[i, k])
 
 
 def call_transition(equity, maintenance, system, called, insolvent):
-    """``Engine._margin_calls`` for one sub-account, as a transition of its two flags:
+    """``Engine.margin_calls`` for one sub-account, as a transition of its two flags:
     ``(flags, called, insolvent)`` after it, ``flags`` the bits of what changed (1: newly
     margin-called, ``E < M``; 2: became insolvent, ``E < 0``; 4: became solvent again, ``E ≥ 0``).
     A system sub-account is never called nor made insolvent (but leaves the insolvent set once
     ``E ≥ 0``, as the engine's set difference does). The one home of this rule for the compiled
     passes (:func:`_reprice_flags`, :func:`ramparts.engine.tick_slack.lazy_tick`);
     ``call_transition.py_func`` is its plain-Python twin (``tests/test_call_transition.py`` checks
-    both against ``Engine._margin_calls``)."""
+    both against ``Engine.margin_calls``)."""
     f = 0
     if not system:
         if equity < maintenance and not called:
@@ -181,7 +173,7 @@ def _side_ok(s, slot, i, delta, price, fee, mark, spot, iso_j, system_j, blocked
 @numba.njit(cache=True)
 def _side_bound(s, slot, delta, price, mark, sub_cash_s, fee, head, nxt, b_lots, b_value, b_cost, b_entry):
     """A bound on every balance the side's postings can reach, or −1 where an int64 product of
-    ``Engine._trade`` could overflow (the item is then left to the Python handler)."""
+    ``Engine.trade`` could overflow (the item is then left to the Python handler)."""
     old = b_lots[slot]
     new = old + delta
     quote = delta * price  # |delta| ≤ MAX_NOTIONAL, price ≤ MAX_NOTIONAL: checked by the caller
@@ -210,7 +202,7 @@ def _trade_side(s, slot, i, delta, price, fee, mark,
                 sub_cash, sub_value, sub_cost, sub_im, sub_mm, head, nxt,
                 b_instr, b_lots, b_cost, b_entry, b_value, b_im, b_mm, vm_delta,
                 floors, imr, mmr, imq, imr_rem, mmq, mmr_rem):  # fmt: skip
-    """``Engine._trade`` + the fee + ``Engine._realise`` of one side (flat slots stay allocated)."""
+    """``Engine.trade`` + the fee + ``Engine.realise`` of one side (flat slots stay allocated)."""
     quote = delta * price
     old = b_lots[slot]
     new = old + delta
@@ -282,7 +274,7 @@ def _reprice_flags(i, price, lo, hi, h_slots, calls, b_sub, b_lots, b_value, b_i
                    sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
                    floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, far, flags, out_equity, out_mm):  # fmt: skip
     """``Engine._remargin`` of the slots ``h_slots[lo:hi]`` of instrument ``i`` at ``price`` and,
-    with ``calls``, its ``_margin_calls``, leaving per holder ``j`` (holder order) the ``flags[j]``
+    with ``calls``, its ``margin_calls``, leaving per holder ``j`` (holder order) the ``flags[j]``
     (1 margin call, 2 became insolvent, 4 became solvent; 0 for a flat slot, skipped) and the
     equity and maintenance margin. Compiled twice (:func:`_variant`): serial, and parallel over
     the holders, whose slots and sub-accounts are distinct (one slot per sub-account and
@@ -377,7 +369,7 @@ def reprice_holders(k, i, price, lo, hi, h_slots, calls, b_sub, b_lots, b_value,
                     sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
                     floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag, counters):  # fmt: skip
     """``Engine._remargin`` of the slots ``h_slots[lo:hi]`` of instrument ``i`` at mark ``price``,
-    and with ``calls`` its ``_margin_calls``: newly breached sub-accounts become rows of
+    and with ``calls`` its ``margin_calls``: newly breached sub-accounts become rows of
     ``fx_*`` (item ``k``) and insolvency changes rows of ``ins_*``, from ``counters[0]`` and
     ``counters[1]`` on (room for ``hi − lo`` rows each is the caller's to ensure). Flat slots are
     skipped; each sub-account may appear once (one slot per instrument).

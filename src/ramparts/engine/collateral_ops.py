@@ -37,7 +37,7 @@ class CollateralOps:
                 f"margin {q.amount(im)} (the holding counts {q.amount(old)}, after it {q.amount(new)})",
             )
 
-    def _coll_touch(self, symbol: str, s: int) -> None:
+    def collateral_touched(self, symbol: str, s: int) -> None:
         """Re-value one sub-account's holding of ``symbol`` after its balance changed."""
         if symbol not in self.collateral.assets:
             return
@@ -106,9 +106,9 @@ class CollateralOps:
         self.collateral.contrib = {a: {} for a in self.collateral.assets}
         for a, k, _v in self.ledger.items():
             if isinstance(k, int) and a in self.collateral.assets:
-                self._coll_touch(a, k)
+                self.collateral_touched(a, k)
         for a, k in self._pending_holders():  # deposits pending at a location, nothing confirmed yet
-            self._coll_touch(a, k)
+            self.collateral_touched(a, k)
         if self.collateral.correlation is not None and self.subs:
             self._corr_refresh(np.arange(len(self.subs), dtype=np.int64))
 
@@ -139,7 +139,7 @@ class CollateralOps:
         if breaker_state is not None:
             self.defences.breaker_state = breaker_state
         subs = self._coll_apply(plan)
-        return effects + breaker_fx + (self._margin_calls(subs) if subs.size else [])
+        return effects + breaker_fx + (self.margin_calls(subs) if subs.size else [])
 
     def _on_ExchangeRate(self, e: ev.ExchangeRate) -> list[dict]:
         from ramparts.margin.haircuts import RATE_SCALE
@@ -159,7 +159,7 @@ class CollateralOps:
         plan = self._coll_plan({asset.symbol}, {asset.symbol: new})
         self.collateral.assets[asset.symbol] = new
         subs = self._coll_apply(plan)
-        return self._margin_calls(subs) if subs.size else []
+        return self.margin_calls(subs) if subs.size else []
 
     def _collateral_tick(self, ts: int) -> list[dict]:
         """At a Tick: the dynamic haircuts due at ``ts`` step (bounded), re-valuing their holders."""
@@ -179,7 +179,7 @@ class CollateralOps:
         plan = self._coll_plan(changed, updates)  # every value first (validated), then install
         self.collateral.assets.update(updates)
         touched = self._coll_apply(plan)
-        return effects + (self._margin_calls(touched) if touched.size else [])
+        return effects + (self.margin_calls(touched) if touched.size else [])
 
     def seize_collateral(self, s: int) -> list[dict]:
         """Move every valued collateral holding of ``s`` to the backstop vault, which pays its haircut
@@ -193,8 +193,8 @@ class CollateralOps:
             if units < 0 and value < 0:  # a borrow: the vault takes the liability over, the account pays what it counted
                 self.ledger.transfer(a, self.backstop, s, -units)
                 self.ledger.transfer(q, s, self.backstop, -value)
-                self._coll_touch(a, s)
-                self._coll_touch(a, self.backstop)
+                self.collateral_touched(a, s)
+                self.collateral_touched(a, self.backstop)
                 effects.append({"kind": "BorrowTransferred", "subaccount": self.subs.name(s), "asset": a, "units": -units,
                                 "value": -value, "to": self.subs.name(self.backstop)})
                 continue
@@ -202,8 +202,8 @@ class CollateralOps:
                 continue  # no price yet or a 100 % haircut: nothing to sell it for
             self.ledger.transfer(a, s, self.backstop, units)
             self.ledger.transfer(q, self.backstop, s, value)
-            self._coll_touch(a, s)
-            self._coll_touch(a, self.backstop)
+            self.collateral_touched(a, s)
+            self.collateral_touched(a, self.backstop)
             effects.append({"kind": "CollateralSeized", "subaccount": self.subs.name(s), "asset": a, "units": units,
                             "value": value, "to": self.subs.name(self.backstop)})
         return effects
@@ -301,7 +301,7 @@ class CollateralOps:
             return []
         subs = np.arange(n, dtype=np.int64)
         self._corr_refresh(subs)
-        return self._margin_calls(subs)
+        return self.margin_calls(subs)
 
     def _set_asset_collateral(self, symbol: str, key: str, value: Any) -> list[dict]:
         asset = self._asset(symbol)
@@ -322,4 +322,4 @@ class CollateralOps:
         plan = self._coll_plan({asset.symbol}, {asset.symbol: new})
         self.collateral.install(asset.symbol, new)
         subs = self._coll_apply(plan)
-        return self._margin_calls(subs) if subs.size else []
+        return self.margin_calls(subs) if subs.size else []

@@ -78,7 +78,7 @@ class DerivativesOps:
 
             return int(requirements(self, [s], {(s, instr.index): lots_after})[1][0])
         slot_mm = int(self.book.mm[slot]) if slot is not None else 0
-        return mm - slot_mm + (self._requirements(instr, lots_after, mark)[1] if lots_after else 0)
+        return mm - slot_mm + (self.requirements(instr, lots_after, mark)[1] if lots_after else 0)
 
     def _option_bound(self, s: int) -> None:
         """Cap the option requirement of sub-account ``s`` per (underlying, expiry) at the group's

@@ -87,6 +87,7 @@ from ramparts.errors import InvalidInput, RampartsError, Rejected, UnknownEntity
 from ramparts.fixedpoint import MAX_NOTIONAL, PPB, PPM, to_decimal
 from ramparts.ledger.ledger import Ledger
 from ramparts.liquidation.config import LiquidationConfig
+from ramparts.liquidation.waterfall import keeper_bid, run_waterfall
 from ramparts.margin.funding import FundingParams, funding_rate_ppb, premium_index_ppb
 from ramparts.margin.models import CompositeMarginModel
 from ramparts.margin.schedule import MarginSchedule
@@ -747,7 +748,7 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
         if asset.symbol in self.collateral.assets:
             self.collateral.values(asset.symbol, [self.ledger.balance(asset.symbol, s) + units])  # validates: the value stays within limits
         self.ledger.transfer(asset.symbol, "external", s, units)
-        self._coll_touch(asset.symbol, s)
+        self.collateral_touched(asset.symbol, s)
         return []
 
     def _on_Withdraw(self, e: ev.Withdraw, dest: str | None = None) -> list[dict]:
@@ -780,7 +781,7 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
             if units > cash:
                 raise Rejected("insufficient_balance", f"withdrawal of {asset.amount(units)} exceeds the cash balance "
                                                        f"{asset.amount(max(cash, 0))}: borrowing against collateral is not supported")
-            self._realise(s)
+            self.realise(s)
         else:
             bal = self.ledger.balance(asset.symbol, s)
             ac = self.collateral.assets.get(asset.symbol)
@@ -795,7 +796,7 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
             if asset.symbol in self.collateral.assets:
                 self._check_collateral_withdrawal(s, asset, units, bal)
         self.ledger.transfer(asset.symbol, s, dest, units)
-        self._coll_touch(asset.symbol, s)
+        self.collateral_touched(asset.symbol, s)
         return []
 
     def _on_FundInsurance(self, e: ev.FundInsurance) -> list[dict]:
@@ -811,7 +812,7 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
         return []
 
     # ================================================================== positions
-    def _requirements(self, instr: Instrument, lots: int, mark: int) -> tuple[int, int]:
+    def requirements(self, instr: Instrument, lots: int, mark: int) -> tuple[int, int]:
         """(initial, maintenance) of one position at ``mark``, exact."""
         return self.margin_model.position_requirements(instr, lots, mark)
 
@@ -822,7 +823,7 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
         s = int(b.sub[slot])
         lots = int(b.lots[slot])
         value = lots * self.markets[instr.index].mark
-        im, mm = self._requirements(instr, lots, self.markets[instr.index].mark) if lots else (0, 0)
+        im, mm = self.requirements(instr, lots, self.markets[instr.index].mark) if lots else (0, 0)
         self.sub_value[s] += value - int(b.value[slot])
         self.sub_im[s] += im - int(b.im[slot])
         self.sub_mm[s] += mm - int(b.mm[slot])
@@ -834,7 +835,7 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
         if self.is_portfolio[s]:
             self._portfolio([s])
 
-    def _trade(self, s: int, instr: Instrument, delta: int, quote: int) -> int:
+    def trade(self, s: int, instr: Instrument, delta: int, quote: int) -> int:
         """Change a position by ``delta`` lots for a signed total ``quote`` paid (cost basis += quote)."""
         if self.shard_link is not None and not self.shard_link.owns(self, s):
             return self.shard_link.trade(self, s, instr, delta, quote)  # another shard's account: its owner trades it
@@ -860,7 +861,7 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
         self._lz_traded(s, instr.index, new)  # the lazy re-margin's watch (ramparts.engine.tick_slack)
         return slot
 
-    def _realise(self, s: int) -> None:
+    def realise(self, s: int) -> None:
         """Realise variation margin of every position of ``s`` at the current marks."""
         if self.shard_link is not None and not self.shard_link.owns(self, s):
             return self.shard_link.realise(self, s)
@@ -906,13 +907,13 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
         for s, delta, fee, field in sides:
             self._check_fill_side(s, instr, m, delta, price, fee, field)
         for s, delta, fee, _ in sides:
-            self._trade(s, instr, delta, delta * price)
+            self.trade(s, instr, delta, delta * price)
             if fee:
                 if self.shard_link is None or self.shard_link.owns(self, s):
                     self.ledger.transfer(q.symbol, s, "fees", fee)
                 else:  # another shard's account: its owner takes the fee
                     self.shard_link.fee(self, s, q.symbol, fee)
-            self._realise(s)
+            self.realise(s)
         return []
 
     def _check_fill_side(self, s: int, instr: Instrument, m: MarketState, delta: int, price: int, fee: int, field: str) -> None:
@@ -940,7 +941,7 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
                 im_after = int(requirements(self, [s], {(s, instr.index): new})[0][0]) + int(self.sub_borrow_im[s])
             else:
                 im_old = int(self.book.im[slot]) if slot is not None else 0
-                im_new, _ = self._requirements(instr, new, m.mark)
+                im_new, _ = self.requirements(instr, new, m.mark)
                 im_after = int(self.sub_im[s]) - im_old + im_new
                 if self.collateral.correlation is not None:
                     im_after += self._corr_im_after(s, instr, slot, im_new) - int(self.sub_corr_im[s])
@@ -1016,7 +1017,7 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
         pm = subs[self.is_portfolio[subs]]
         if pm.size:
             self._portfolio(np.unique(pm).tolist())
-        return self._margin_calls(subs) if calls else []
+        return self.margin_calls(subs) if calls else []
 
     def _remargin_compiled(self, instr: Instrument, h: np.ndarray, mark: int, calls: bool) -> list[dict]:
         """:meth:`_remargin` of a tiered instrument held by cross / isolated sub-accounts, in one
@@ -1072,11 +1073,11 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
             if h.size and self.markets[instr.index].mark:
                 self._remargin(instr, h, calls=False)
         n = len(self.subs)
-        effects = self._margin_calls(np.arange(n, dtype=np.int64)) if n else []
+        effects = self.margin_calls(np.arange(n, dtype=np.int64)) if n else []
         self._lz_invalidate_all()
         return effects
 
-    def _margin_calls(self, subs: np.ndarray) -> list[dict]:
+    def margin_calls(self, subs: np.ndarray) -> list[dict]:
         """Flag newly breached sub-accounts among ``subs`` (unique) and track insolvency."""
         equity = self.equity_array(subs)
         mm = self.sub_mm[subs]
@@ -1151,7 +1152,7 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
         m.last_funding_ns, m.last_funding_rate_ppb = e.ts, rate
         self._realise_market(instr, h)
         effects = [{"kind": "Funding", "instrument": instr.symbol, "rate_ppb": rate, "paid": paid, "received": received, "residue_to_fees": paid - received}]
-        return effects + (self._margin_calls(self.book.sub[h]) if h.size else [])
+        return effects + (self.margin_calls(self.book.sub[h]) if h.size else [])
 
     def _on_Settlement(self, e: ev.Settlement) -> list[dict]:
         instr = self.instrument(e.instrument)
@@ -1204,7 +1205,7 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
             subs = np.nonzero(self.is_portfolio[: len(self.subs)])[0].tolist()
             if subs:
                 self._portfolio(subs)
-                return self._margin_calls(np.asarray(subs, dtype=np.int64))
+                return self.margin_calls(np.asarray(subs, dtype=np.int64))
             return []
         if e.target == "breakers":
             if e.key != "rules":
@@ -1247,8 +1248,6 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
 
     # ================================================================== liquidation
     def _on_Tick(self, e: ev.Tick) -> list[dict]:
-        from ramparts.liquidation.waterfall import run_waterfall
-
         self.check_liquidator(e.liquidator)
         before = self._refresh_defences(e.ts)
         if self.collateral.assets:
@@ -1317,8 +1316,6 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
         """A keeper claims a liquidation step (or an auction) of a liquidatable sub-account at the
         current price; with ``batch_auction`` the bid waits for the next tick's clearing. Validated
         in full before anything changes (see :func:`ramparts.liquidation.waterfall.keeper_bid`)."""
-        from ramparts.liquidation.waterfall import keeper_bid
-
         return keeper_bid(self, e, e.ts)
 
 

@@ -293,7 +293,7 @@ class LocationOps:
                 self.collateral.assets[a] = ac
             subs = self._coll_apply(plan)
             if subs.size:
-                effects += self._margin_calls(subs)
+                effects += self.margin_calls(subs)
         return effects
 
     def _on_LocationDeposit(self, e: ev.LocationDeposit) -> list[dict]:
@@ -315,13 +315,13 @@ class LocationOps:
         sid = self.subs.name(s)
         if loc.finality_ns == 0:
             self.ledger.transfer(asset.symbol, "external", s, units)
-            self._coll_touch(asset.symbol, s)
+            self.collateral_touched(asset.symbol, s)
             return [{"kind": "DepositConfirmed", "subaccount": sid, "asset": asset.symbol, "units": units, "location": loc.id, "id": None}]
         t = Transit(self.locations.next_id, loc.id, asset.symbol, s, units, e.ts + loc.finality_ns)
         self.ledger.transfer(asset.symbol, "external", f"pending:{loc.id}", units)  # the first change: it validates the balances
         self.locations.next_id += 1
         self.locations._add_pending(t)
-        self._coll_touch(asset.symbol, s)
+        self.collateral_touched(asset.symbol, s)
         return [{"kind": "DepositPending", "subaccount": sid, "asset": asset.symbol, "units": units, "location": loc.id,
                  "id": t.id, "due_ns": t.due_ns}]
 
@@ -374,9 +374,9 @@ class LocationOps:
             effects.append({"kind": "WithdrawalArrived", "subaccount": self.subs.name(t.sub), "asset": t.asset, "units": t.units,
                             "location": t.location, "id": t.id})
         for a, s in sorted(touched):
-            self._coll_touch(a, s)
+            self.collateral_touched(a, s)
         if touched:
-            effects += self._margin_calls(np.array(sorted({s for _, s in touched}), dtype=np.int64))
+            effects += self.margin_calls(np.array(sorted({s for _, s in touched}), dtype=np.int64))
         return effects
 
     def _lz_leave_tick(self) -> None:
@@ -409,8 +409,8 @@ class LocationOps:
                 t.sub = self.backstop
                 per = self.locations.pend_units.setdefault(a, {})
                 per[self.backstop] = per.get(self.backstop, 0) + t.units
-            self._coll_touch(a, s)
-            self._coll_touch(a, self.backstop)
+            self.collateral_touched(a, s)
+            self.collateral_touched(a, self.backstop)
             paid = max(before - self.collateral.contrib[a].get(s, 0), 0)
             self.ledger.transfer(q, self.backstop, s, paid)
             effects.append({"kind": "PendingSeized", "subaccount": self.subs.name(s), "asset": a,

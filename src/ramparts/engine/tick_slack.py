@@ -4,7 +4,7 @@ slack the move can have consumed; the others are provably unaffected and are not
 This module owns :class:`TickSlackOps` (mixed into :class:`~ramparts.engine.engine.Engine`):
 what each event does to the lazy state, the tick itself, the per-sub-account bands kept in the
 position book (``band_lo`` / ``band_hi``) and their per-instrument ordered index
-(:class:`~ramparts.margin.slack_index.SlackIndex`, where the bound and its derivation live), and
+(:class:`~ramparts.engine.slack_index.SlackIndex`, where the bound and its derivation live), and
 the barrier that keeps every read exact. The switch is :attr:`TickSlackOps.lazy_remargin` (class
 or instance attribute; ``RAMPARTS_FULL_REMARGIN=1`` in the environment turns it off by default):
 off, every tick re-margins every holder as before. It only engages on a big book
@@ -16,7 +16,7 @@ What a full re-margin does for a holder ``s`` of the ticked instrument (``Engine
 recompute its positions' value, initial and maintenance margin at the new mark, then flag a
 ``MarginCall`` if ``E < M`` and it was not margin-called, add it to the insolvent set if ``E < 0``
 and take it out if ``E ≥ 0`` (system sub-accounts are never called nor added). The band of ``s``
-(:func:`~ramparts.margin.slack_index.band_subs`), computed from its exact state, guarantees that
+(:func:`~ramparts.engine.slack_index.band_subs`), computed from its exact state, guarantees that
 while every mark stays inside it none of those three outcomes changes; so the tick only has to
 re-margin the holders whose band the new mark leaves (plus the ALWAYS ones), which the index
 returns in two binary searches. Every effect, flag and therefore the state hash is the same as on
@@ -43,7 +43,7 @@ but everything else may, so:
   - a *watched* event (``FundingTick``, ``LiquidationBid``, ``AssetPrice``, ``ExchangeRate``,
     parameter changes other than a margin schedule or the correlation matrix, a waterfall that
     runs): every cache up to date first; after it, the bands of the sub-accounts whose cash,
-    cost basis, collateral value, borrow requirement, flags or positions (``Engine._trade``)
+    cost basis, collateral value, borrow requirement, flags or positions (``Engine.trade``)
     changed are recomputed, the others still hold (no mark or schedule moved);
   - *neutral* events (listings, new sub-accounts, book snapshots, insurance deposits, breaker
     resets) touch nothing; every other event (a margin schedule, the correlation matrix, a
@@ -75,9 +75,7 @@ from ramparts.engine.batch_kernel import (
     requirement,
     store_requirements,
 )
-from ramparts.errors import RampartsError
-from ramparts.fixedpoint import MAX_NOTIONAL
-from ramparts.margin.slack_index import (
+from ramparts.engine.slack_index import (
     _NO_OVERFLOW,
     ABOVE,
     ALWAYS,
@@ -93,6 +91,8 @@ from ramparts.margin.slack_index import (
     kill_hits,
     triggered_unsorted,
 )
+from ramparts.errors import RampartsError
+from ramparts.fixedpoint import MAX_NOTIONAL
 
 #: modes of the barrier: 0 = none running (reads of the caches bring them up to date)
 _TICK, _SUBS, _FLUSH = 1, 2, 3
@@ -199,7 +199,7 @@ def lazy_tick(i, price, tick, levels, seen,
               floor, counter, stamp, kind_of, band_lo, band_hi, ok, dead, limit, pend, p_n, fold, dead_seen, min_rel, chunk):  # fmt: skip
     """The lazy pass of one tick of instrument ``i`` to ``price`` (no portfolio sub-account about):
     the holders whose band ``price`` leaves, from the index; their caches brought up to date
-    (:func:`sync_subs`); ``Engine._margin_calls`` on them (``call_transition``; the flags flipped
+    (:func:`sync_subs`); ``Engine.margin_calls`` on them (``call_transition``; the flags flipped
     here, reported per row: 1 margin call, 2 became insolvent, 4 became solvent); their new bands,
     indexed. The triggered sub-accounts go through these stages ``chunk`` (:data:`LAZY_CHUNK`) at a
     time, in sub-account order, the lines of the next chunks prefetched meanwhile: the same writes in the
@@ -240,7 +240,7 @@ def lazy_tick(i, price, tick, levels, seen,
         sync_subs(chunk, head, nxt, b_instr, b_lots, b_value, b_im, b_mm, marks, lazyable,
                   floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, sub_value, sub_im, sub_mm)  # fmt: skip
         slots = 0
-        for k in range(n0, n):  # Engine._margin_calls, row by row
+        for k in range(n0, n):  # Engine.margin_calls, row by row
             s = subs[k]
             equity = sub_cash[s] + sub_value[s] - sub_cost[s] + sub_coll[s]
             mm = sub_mm[s]
@@ -539,7 +539,7 @@ class TickSlackOps:
     def _lz_snapshot(self) -> tuple:
         """What a band depends on besides positions and marks, per sub-account: cash, cost basis,
         collateral value, borrow requirement, the margin-called and insolvent flags (positions are
-        watched through ``Engine._trade``, which every position change of these events goes through)."""
+        watched through ``Engine.trade``, which every position change of these events goes through)."""
         n = len(self.subs)
         return (n, self.ledger.sub_cash[:n].copy(), self.sub_cost[:n].copy(), self.sub_coll[:n].copy(), self.sub_borrow_mm[:n].copy(),
                 self.margin_called[:n].copy(), frozenset(self.insolvent))  # fmt: skip
@@ -588,7 +588,7 @@ class TickSlackOps:
     def _lz_notional_ok(self, i: int, h: np.ndarray, mark: int) -> bool:
         """Whether every holder's notional stays within ``MAX_NOTIONAL`` at ``mark`` (the tick's
         overflow guard), exactly; in a tick pass, from a kept bound on ``max |lots|`` when that
-        bound suffices (``Engine._trade`` raises it; every other change of lots is a global
+        bound suffices (``Engine.trade`` raises it; every other change of lots is a global
         event, which forgets it), instead of a pass over every holder."""
         u = self._lz_maxlots
         tick = self._lz_mode == _TICK and i < u.shape[0]
@@ -600,7 +600,7 @@ class TickSlackOps:
         return exact * mark <= MAX_NOTIONAL
 
     def _lz_traded(self, s: int, i: int, lots: int) -> None:
-        """``Engine._trade`` left sub-account ``s`` with ``lots`` of instrument ``i``."""
+        """``Engine.trade`` left sub-account ``s`` with ``lots`` of instrument ``i``."""
         if self._lz_touched is not None:
             self._lz_touched.append(s)
         u = self._lz_maxlots
@@ -653,7 +653,7 @@ class TickSlackOps:
                 pm = trig[self.is_portfolio[trig]]
                 if pm.size:
                     self._portfolio(pm.tolist())
-                effects = self._margin_calls(trig)
+                effects = self.margin_calls(trig)
                 self._lz_reband(trig, keep_always=True, kill=True)
             if idx.fold[i]:
                 idx.settle(_NO_OVERFLOW, self._lz_stamp)
@@ -710,7 +710,7 @@ class TickSlackOps:
                     instr = self.instruments[int(b.instr[p])]
                     lots, mark = int(b.lots[p]), self.markets[instr.index].mark
                     eq += lots * mark
-                    mm += self._requirements(instr, lots, mark)[1]
+                    mm += self.requirements(instr, lots, mark)[1]
                 for p in slots:
                     mark = self.markets[int(b.instr[p])].mark
                     assert b.band_lo[p] <= mark <= b.band_hi[p], (s, p, mark, b.band_lo[p], b.band_hi[p])

@@ -65,11 +65,13 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ramparts.fixedpoint import PPM, ceil_div
+from ramparts.domain.accounts import MarginMode
+from ramparts.domain.instruments import Instrument
+from ramparts.errors import InvalidInput, RampartsError, Rejected
+from ramparts.fixedpoint import MAX_NOTIONAL, PPM, ceil_div
 from ramparts.liquidation.allocation import allocate_pro_rata
 from ramparts.liquidation.config import AdlRank, LastResort, Pricing
 from ramparts.liquidation.pricing import (
@@ -79,11 +81,8 @@ from ramparts.liquidation.pricing import (
     max_pct_to_liquidate,
     oracle_fee_ppm,
 )
-
-if TYPE_CHECKING:
-    from ramparts.domain.instruments import Instrument
-    from ramparts.engine.engine import Engine
-
+from ramparts.liquidation.state import LiquidationState
+from ramparts.venues import dydx
 
 #: How many rounds of same-tick bankruptcy resolution a tick runs (each round can only be caused by
 #: the previous one's deleveraging, so this bounds a cascade, not normal work).
@@ -143,7 +142,7 @@ def adl_scores(lots: np.ndarray, value: np.ndarray, entry: np.ndarray, equity: n
     return np.nan_to_num(score, nan=0.0, posinf=np.finfo(np.float64).max, neginf=-np.finfo(np.float64).max)
 
 
-def run_waterfall(engine: Engine, ts: int, liquidator: str, parts: list | None = None) -> list[dict]:
+def run_waterfall(engine: LiquidationState, ts: int, liquidator: str, parts: list | None = None) -> list[dict]:
     """Run one tick of the waterfall over every sub-account in breach; returns the effects.
 
     ``parts``: the :class:`TickPart` of every engine of a sharded venue (:mod:`ramparts.shard`,
@@ -175,7 +174,7 @@ class TickPart:
     """One engine's side of a tick (:func:`run_waterfall`): the accounts due when the tick opens, those
     bankrupt at the start of each cascade round, and the step of one of them."""
 
-    def __init__(self, e: Engine):
+    def __init__(self, e: LiquidationState):
         self.e = e
         self.paused: np.ndarray | None = None
 
@@ -227,7 +226,7 @@ def _in_order(lists: list[list[int]]) -> list[tuple[int, int]]:
     return merged
 
 
-def _end(e: Engine, s: int) -> dict:
+def _end(e: LiquidationState, s: int) -> dict:
     e.in_liquidation[s] = False
     e.margin_called[s] = False
     e.last_step_ns.pop(s, None)
@@ -237,7 +236,7 @@ def _end(e: Engine, s: int) -> dict:
     return {"kind": "LiquidationEnded", "subaccount": e.subs.name(s), "equity": e.equity(s), "maintenance": int(e.sub_mm[s])}
 
 
-def _target(e: Engine, mm: int) -> int:
+def _target(e: LiquidationState, mm: int) -> int:
     return mm + ceil_div(mm * e.liq.buffer_ppm, PPM)
 
 
@@ -248,9 +247,9 @@ def _price_str(instr: Instrument, quote: int, lots: int) -> str:
     return str((Decimal(abs(quote)) / abs(lots) / instr.price_factor).quantize(Decimal("1e-8")))
 
 
-def _step(e: Engine, s: int, ts: int, liquidator: str) -> list[dict]:
+def _step(e: LiquidationState, s: int, ts: int, liquidator: str) -> list[dict]:
     cfg = e.liq
-    e._realise(s)
+    e.realise(s)
     equity = e.equity(s)
     mm = int(e.sub_mm[s])
     effects: list[dict] = []
@@ -289,7 +288,7 @@ def _step(e: Engine, s: int, ts: int, liquidator: str) -> list[dict]:
     return effects + _execute(e, s, ts, plan, [(vault, plan.qty)], liquidator)
 
 
-def _enter_liquidation(e: Engine, s: int, equity: int, mm: int) -> list[dict]:
+def _enter_liquidation(e: LiquidationState, s: int, equity: int, mm: int) -> list[dict]:
     """Flag ``s`` as being liquidated; its margin call, if it has not had one."""
     if e.in_liquidation[s]:
         return []
@@ -300,7 +299,7 @@ def _enter_liquidation(e: Engine, s: int, equity: int, mm: int) -> list[dict]:
     return [{"kind": "MarginCall", "subaccount": e.subs.name(s), "equity": equity, "maintenance": mm}]
 
 
-def _repay_borrows(e: Engine, s: int, ts: int) -> list[dict]:
+def _repay_borrows(e: LiquidationState, s: int, ts: int) -> list[dict]:
     """Buy back every asset ``s`` borrowed from the backstop vault at its price plus the penalty, paid
     in settlement cash (the vault takes the short; each asset is conserved). Cash may go negative:
     the account is then bankrupt at the next step, where the fund pays the deficit."""
@@ -312,8 +311,8 @@ def _repay_borrows(e: Engine, s: int, ts: int) -> list[dict]:
         cost = ceil_div(units * ac.price * (PPM + e.liq.penalty_ppm), 10 ** e.assets[a].decimals * PPM)
         e.ledger.transfer(a, e.backstop, s, units)
         e.ledger.transfer(q, s, e.backstop, cost)
-        e._coll_touch(a, s)
-        e._coll_touch(a, e.backstop)
+        e.collateral_touched(a, s)
+        e.collateral_touched(a, e.backstop)
         effects.append({"kind": "BorrowRepaid", "subaccount": e.subs.name(s), "asset": a, "units": units, "cost": cost,
                         "from": e.subs.name(e.backstop)})
     e.last_step_ns[s] = ts
@@ -373,7 +372,7 @@ def auction_discount(cfg, elapsed_ns: int) -> int:
     return PPM
 
 
-def keeper_discount(e: Engine, s: int, ts: int) -> int:
+def keeper_discount(e: LiquidationState, s: int, ts: int) -> int:
     """The discount (ppm) a liquidator gets now under the configured pricing: the liquidator's share
     of the penalty (fixed penalty, of the closed notional), the liquidation fee (oracle fee, of the
     closed notional) or the auction's current discount (of the bought part's equity)."""
@@ -385,24 +384,24 @@ def keeper_discount(e: Engine, s: int, ts: int) -> int:
     return cfg.penalty_ppm * cfg.liquidator_share_ppm // PPM
 
 
-def margin_freed(e: Engine, s: int) -> int:
+def margin_freed(e: LiquidationState, s: int) -> int:
     """The margin (settlement base units) that the current liquidation of ``s`` has freed so far."""
     return e.liq_freed.get(s, 0)
 
 
-def shortage(e: Engine, equity: int, mm: int) -> int:
+def shortage(e: LiquidationState, equity: int, mm: int) -> int:
     """The distance to the buffered target, ``max(maintenance × (1 + buffer) − equity, 0)`` (Drift's margin
     shortage with its liquidation buffer)."""
     return max(_target(e, mm) - equity, 0)
 
 
-def _start_fee_clock(e: Engine, s: int, ts: int) -> None:
+def _start_fee_clock(e: LiquidationState, s: int, ts: int) -> None:
     """Drift's rising liquidation fee counts from the start of the liquidation: keep it (engine state)."""
     if e.liq.pricing is Pricing.ORACLE_FEE and e.liq.fee_ramp_slot_ns:
         e.auctions.setdefault(s, ts)
 
 
-def plan_step(e: Engine, s: int, *, disc: int | None = None, rate: int | None = None, max_qty: int | None = None,
+def plan_step(e: LiquidationState, s: int, *, disc: int | None = None, rate: int | None = None, max_qty: int | None = None,
               qty: int | None = None, ts: int | None = None) -> StepPlan:
     """Price the next step of ``s`` under the configured strategy, without changing anything.
 
@@ -519,7 +518,7 @@ def plan_step(e: Engine, s: int, *, disc: int | None = None, rate: int | None = 
                     pct, to_cover)
 
 
-def _execute(e: Engine, s: int, ts: int, plan: StepPlan, takers: list[tuple[int, int]], liquidator: str,
+def _execute(e: LiquidationState, s: int, ts: int, plan: StepPlan, takers: list[tuple[int, int]], liquidator: str,
              extra: dict | None = None) -> list[dict]:
     """Carry out ``plan``: the takers ``[(sub-account, lots)]`` receive the closed lots (in that split)."""
     cfg = e.liq
@@ -530,15 +529,15 @@ def _execute(e: Engine, s: int, ts: int, plan: StepPlan, takers: list[tuple[int,
     bankrupt_quote = delta * mark + (equity * (slot_mm - plan.mm_after_pos) // mm if mm else 0)
     weights = [q for _, q in takers]
     side = 1 if plan.lots > 0 else -1
-    e._trade(s, instr, delta, quote)
+    e.trade(s, instr, delta, quote)
     if len(takers) == 1:
-        e._trade(takers[0][0], instr, -delta, -quote)
+        e.trade(takers[0][0], instr, -delta, -quote)
     else:
         for (t, q), fee in zip(takers, allocate_pro_rata(plan.fee_in_price, weights), strict=True):
-            e._trade(t, instr, side * q, side * q * mark - fee)
-    e._realise(s)
+            e.trade(t, instr, side * q, side * q * mark - fee)
+    e.realise(s)
     for t, _ in takers:
-        e._realise(t)
+        e.realise(t)
     asset = e.settlement.symbol
     default = cfg.pricing is Pricing.FIXED_PENALTY and takers == [(e.backstop, plan.qty)]
     if default:
@@ -581,11 +580,10 @@ def _execute(e: Engine, s: int, ts: int, plan: StepPlan, takers: list[tuple[int,
 # ---------------------------------------------------------------------------- order book (dYdX v4)
 
 
-def book_limit(e: Engine, s: int, instr: Instrument, slot: int) -> tuple[Fraction, int]:
+def book_limit(e: LiquidationState, s: int, instr: Instrument, slot: int) -> tuple[Fraction, int]:
     """dYdX's fillable price of the position in ``slot`` (exact, lot-price units) and the order's
     limit on the tick grid, rounded against the liquidated account: a sell (closing a long) up,
     a buy down (dYdX's conversion to subticks)."""
-    from ramparts.venues import dydx
 
     cfg = e.liq
     lots = int(e.book.lots[slot])
@@ -602,7 +600,7 @@ def book_limit(e: Engine, s: int, instr: Instrument, slot: int) -> tuple[Fractio
     return fp, max(limit, 0)
 
 
-def _book_step(e: Engine, s: int, ts: int, equity: int, mm: int) -> list[dict]:
+def _book_step(e: LiquidationState, s: int, ts: int, equity: int, mm: int) -> list[dict]:
     """One tick of order-book liquidation for ``s`` (which holds positions): trigger and target as
     for the other strategies, then one reduce-only IOC order (:func:`_book_order`)."""
     bankrupt = equity < 0 or (equity == 0 and mm > 0)
@@ -618,15 +616,13 @@ def _book_step(e: Engine, s: int, ts: int, equity: int, mm: int) -> list[dict]:
     return effects + _book_order(e, s, ts, equity, mm)
 
 
-def _book_order(e: Engine, s: int, ts: int, equity: int, mm: int) -> list[dict]:
+def _book_order(e: LiquidationState, s: int, ts: int, equity: int, mm: int) -> list[dict]:
     """dYdX v4's liquidation order: the step the sizing rules choose (:func:`plan_step`), as an IOC
     against the latest ``BookSnapshot`` at no worse than the fillable price; each fill trades against
     the book account at its level's price, consumes the level and moves dYdX's insurance-fund delta
     (fee to the fund capped by ``fillQuote − bankruptcyQuote``, or the fund pays the shortfall; a
     fill the fund cannot pay is refused and ends the order). Nothing filled with negative equity:
     the last resort (deleveraging at the bankruptcy price)."""
-    from ramparts.errors import RampartsError
-    from ramparts.venues import dydx
 
     cfg = e.liq
     b = e.book
@@ -668,8 +664,8 @@ def _book_order(e: Engine, s: int, ts: int, equity: int, mm: int) -> list[dict]:
             if sum(rest):
                 stop = "insurance_insufficient"
                 break
-        e._trade(s, instr, delta, delta * price)
-        e._trade(maker, instr, -delta, -delta * price)
+        e.trade(s, instr, delta, delta * price)
+        e.trade(maker, instr, -delta, -delta * price)
         if ifd > 0:
             e.ledger.transfer(asset, s, e.insurance_key(instr), ifd)
             to_fund += ifd
@@ -694,8 +690,8 @@ def _book_order(e: Engine, s: int, ts: int, equity: int, mm: int) -> list[dict]:
         if equity < 0:  # dYdX: deleveraging only after a zero fill with negative TNC
             return effects + _bankrupt(e, s, ts, skip_fund=True)
         return effects
-    e._realise(s)
-    e._realise(maker)
+    e.realise(s)
+    e.realise(maker)
     e.last_step_ns[s] = ts
     delta_total = -side * filled
     step = {
@@ -724,13 +720,13 @@ def _book_order(e: Engine, s: int, ts: int, equity: int, mm: int) -> list[dict]:
     effects = [step] + draw_fx
     if e.equity(s) < 0:  # a partial fill below the bankruptcy price: insolvent until resolved (withdrawals gated)
         e.insolvent.add(s)
-    effects += e._margin_calls(np.array([maker], dtype=np.int64))  # the book account took the position
+    effects += e.margin_calls(np.array([maker], dtype=np.int64))  # the book account took the position
     if not b.n_positions_of(s) or e.equity(s) >= _target(e, int(e.sub_mm[s])):
         effects.append(_end(e, s))
     return effects
 
 
-def _start_insolvent_auction(e: Engine, s: int, ts: int, equity: int, mm: int) -> list[dict]:
+def _start_insolvent_auction(e: LiquidationState, s: int, ts: int, equity: int, mm: int) -> list[dict]:
     """Derive's insolvent auction of ``s`` (``auction_insolvent_ns``): its clock starts when it is first found insolvent."""
     if s in e.insolvent_auctions:
         return []
@@ -738,14 +734,14 @@ def _start_insolvent_auction(e: Engine, s: int, ts: int, equity: int, mm: int) -
     return [{"kind": "AuctionStarted", "subaccount": e.subs.name(s), "equity": equity, "maintenance": mm, "insolvent": True}]
 
 
-def _start_auction(e: Engine, s: int, ts: int, equity: int, mm: int) -> list[dict]:
+def _start_auction(e: LiquidationState, s: int, ts: int, equity: int, mm: int) -> list[dict]:
     if s in e.auctions:
         return []
     e.auctions[s] = ts
     return [{"kind": "AuctionStarted", "subaccount": e.subs.name(s), "equity": equity, "maintenance": mm}]
 
 
-def _backstop_takeover(e: Engine, s: int, ts: int, equity: int, mm: int) -> list[dict]:
+def _backstop_takeover(e: LiquidationState, s: int, ts: int, equity: int, mm: int) -> list[dict]:
     """Hyperliquid's backstop liquidation: every position at the mark and the remaining margin to the vault."""
     b = e.book
     vault = e.backstop
@@ -757,16 +753,16 @@ def _backstop_takeover(e: Engine, s: int, ts: int, equity: int, mm: int) -> list
         lots = int(b.lots[slot])
         pos_mm = int(b.mm[slot])
         quote = -lots * mark
-        e._trade(s, instr, -lots, quote)
-        e._trade(vault, instr, lots, -quote)
+        e.trade(s, instr, -lots, quote)
+        e.trade(vault, instr, lots, -quote)
         effects.append({
             "kind": "LiquidationStep", "subaccount": e.subs.name(s), "instrument": instr.symbol, "lots": -lots,
             "price": _price_str(instr, quote, lots), "notional": abs(quote), "penalty": 0, "to_liquidator": 0, "to_insurance": 0,
             "liquidator": vault_id, "bankruptcy_price": _price_str(instr, quote - (equity * pos_mm // mm if mm else 0), lots),
             "equity_before": equity, "maintenance_before": mm, "pricing": "backstop",
         })
-    e._realise(s)
-    e._realise(vault)
+    e.realise(s)
+    e.realise(vault)
     margin = max(int(e.ledger.sub_cash[s]), 0)
     e.ledger.transfer(e.settlement.symbol, s, vault, margin)
     e.last_step_ns[s] = ts
@@ -776,7 +772,7 @@ def _backstop_takeover(e: Engine, s: int, ts: int, equity: int, mm: int) -> list
     return effects
 
 
-def _fund_plan(e: Engine, parts: list[tuple[Instrument, int]]) -> tuple[list[tuple[Instrument, str, int]], list[int]]:
+def _fund_plan(e: LiquidationState, parts: list[tuple[Instrument, int]]) -> tuple[list[tuple[Instrument, str, int]], list[int]]:
     """How much of each deficit part the insurance funds can pay: (draws, uncovered per part)."""
     cap = e.liq.insurance_cap_per_tick
     asset = e.settlement.symbol
@@ -811,7 +807,7 @@ def _fund_plan(e: Engine, parts: list[tuple[Instrument, int]]) -> tuple[list[tup
     return draws, uncovered
 
 
-def _close_at_mark(e: Engine, s: int, instr: Instrument, slot: int, deficit: int, equity: int, mm_total: int,
+def _close_at_mark(e: LiquidationState, s: int, instr: Instrument, slot: int, deficit: int, equity: int, mm_total: int,
                    taker: int | None = None) -> dict:
     """Close a whole position of ``s`` at the mark against the backstop vault or ``taker`` (no penalty)."""
     b = e.book
@@ -819,8 +815,8 @@ def _close_at_mark(e: Engine, s: int, instr: Instrument, slot: int, deficit: int
     mark = e.markets[instr.index].mark
     quote = -lots * mark
     bankrupt_quote = -lots * mark - deficit
-    e._trade(s, instr, -lots, quote)
-    e._trade(e.backstop if taker is None else taker, instr, lots, -quote)
+    e.trade(s, instr, -lots, quote)
+    e.trade(e.backstop if taker is None else taker, instr, lots, -quote)
     return {
         "kind": "LiquidationStep",
         "subaccount": e.subs.name(s),
@@ -838,7 +834,7 @@ def _close_at_mark(e: Engine, s: int, instr: Instrument, slot: int, deficit: int
     }
 
 
-def _bankrupt(e: Engine, s: int, ts: int, *, skip_fund: bool = False) -> list[dict]:
+def _bankrupt(e: LiquidationState, s: int, ts: int, *, skip_fund: bool = False) -> list[dict]:
     """Resolve a sub-account whose equity at the mark is ≤ 0: insurance fund, then ADL or socialised loss.
 
     ``skip_fund`` (order-book liquidation after a zero fill, dYdX): with ``adl`` / ``adl_random`` the
@@ -873,19 +869,19 @@ def _bankrupt(e: Engine, s: int, ts: int, *, skip_fund: bool = False) -> list[di
     if sum(rest) == 0:
         for (instr, slot), d in zip(positions, shares, strict=True):
             effects.append(_close_at_mark(e, s, instr, slot, d, equity, mm_total))
-        e._realise(e.backstop)
-        e._realise(s)
+        e.realise(e.backstop)
+        e.realise(s)
         effects += _apply_draws(e, s, draws)
     elif e.liq.last_resort in (LastResort.ADL, LastResort.ADL_RANDOM):
         for (instr, slot), d in zip(positions, shares, strict=True):
             effects += _deleverage(e, s, instr, slot, d, touched)
-        e._realise(s)
+        e.realise(s)
     else:
         # the funds pay what they can; the rest of each position's deficit is socialised
         for (instr, slot), d in zip(positions, shares, strict=True):
             effects.append(_close_at_mark(e, s, instr, slot, d, equity, mm_total))
-        e._realise(e.backstop)
-        e._realise(s)
+        e.realise(e.backstop)
+        e.realise(s)
         effects += _apply_draws(e, s, draws)
         charge = {LastResort.SOCIALISED: _socialise, LastResort.SOCIALISED_FUNDING: _socialise_funding,
                   LastResort.DILUTION: _dilute}[e.liq.last_resort]
@@ -895,7 +891,7 @@ def _bankrupt(e: Engine, s: int, ts: int, *, skip_fund: bool = False) -> list[di
     return effects + _finish(e, s, ts, touched)
 
 
-def _global_proxy(e: Engine):
+def _global_proxy(e: LiquidationState):
     """A stand-in instrument for a deficit that belongs to no market (global fund, no cap)."""
 
     class _Proxy:
@@ -906,17 +902,17 @@ def _global_proxy(e: Engine):
     return _Proxy()
 
 
-def _fund_drawn(e: Engine, instr_idx: int) -> int:
+def _fund_drawn(e: LiquidationState, instr_idx: int) -> int:
     """What the global fund paid for a market in this tick (its cap): this engine's count, or the fund shard's."""
     return e.global_draws.get(instr_idx, 0) if e.shard_link is None else e.shard_link.fund_drawn(instr_idx)
 
 
-def _fund_balance(e: Engine, asset: str, key: str) -> int:
+def _fund_balance(e: LiquidationState, asset: str, key: str) -> int:
     """What an insurance fund holds now: this engine's balance, or the fund shard's (:mod:`ramparts.shard`)."""
     return e.ledger.balance(asset, key) if e.shard_link is None else e.shard_link.fund_balance(asset, key)
 
 
-def _apply_draws(e: Engine, s: int, draws: list) -> list[dict]:
+def _apply_draws(e: LiquidationState, s: int, draws: list) -> list[dict]:
     out = []
     for instr, key, amount in draws:
         e.ledger.transfer(e.settlement.symbol, key, s, amount)
@@ -929,7 +925,7 @@ def _apply_draws(e: Engine, s: int, draws: list) -> list[dict]:
     return out
 
 
-def _deleverage(e: Engine, s: int, instr: Instrument, slot: int, deficit: int, touched: set[int]) -> list[dict]:
+def _deleverage(e: LiquidationState, s: int, instr: Instrument, slot: int, deficit: int, touched: set[int]) -> list[dict]:
     """Close a bankrupt position against ranked opposite positions at its bankruptcy price."""
     b = e.book
     lots = int(b.lots[slot])
@@ -952,11 +948,11 @@ def _deleverage(e: Engine, s: int, instr: Instrument, slot: int, deficit: int, t
     counter_total = value + deficit  # what the counterparties pay in total, signed
     quotes = allocate_pro_rata(counter_total, [t for _, t in takes])
     bankrupt_price = _price_str(instr, counter_total, lots)
-    e._trade(s, instr, -lots, -counter_total)
+    e.trade(s, instr, -lots, -counter_total)
     effects = []
     for (c, take), q, (pnl, notional, eq) in zip(takes, quotes, before, strict=True):
-        e._trade(c, instr, side * take, q)
-        e._realise(c)
+        e.trade(c, instr, side * take, q)
+        e.realise(c)
         touched.add(c)
         effects.append(
             {
@@ -976,7 +972,7 @@ def _deleverage(e: Engine, s: int, instr: Instrument, slot: int, deficit: int, t
     return effects
 
 
-def adl_candidates(e: Engine, s: int, instr_idx: int, side: int, *, keyed: bool = False):
+def adl_candidates(e: LiquidationState, s: int, instr_idx: int, side: int, *, keyed: bool = False):
     """The positions of instrument ``instr_idx`` opposite to ``side`` held on this engine, other than
     ``s``'s, in deleveraging order: rows (sub-account, lots, value, entry notional, account equity),
     with ``keyed`` each followed by its sort key (a tuple), so that the rows of several shards merged by
@@ -1005,7 +1001,7 @@ def adl_candidates(e: Engine, s: int, instr_idx: int, side: int, *, keyed: bool 
     return [(*r, key) for r, key in zip(rows, keys, strict=True)]
 
 
-def _socialise(e: Engine, s: int, instr: Instrument, side: int, loss: int, touched: set[int]) -> dict:
+def _socialise(e: LiquidationState, s: int, instr: Instrument, side: int, loss: int, touched: set[int]) -> dict:
     """Charge ``loss`` pro rata over the open interest on the opposite side of the bankrupt position.
 
     The bankrupt account is made whole from ``socialised_loss``; each holder pays its share into
@@ -1025,7 +1021,7 @@ def _socialise(e: Engine, s: int, instr: Instrument, side: int, loss: int, touch
         k = int(b.sub[slot])
         c = min(c, max(e.equity(k), 0))
         if c:
-            e._realise(k)
+            e.realise(k)
             e.ledger.transfer(asset, k, "socialised_loss", c)
             touched.add(k)
             charged += c
@@ -1040,7 +1036,7 @@ def _socialise(e: Engine, s: int, instr: Instrument, side: int, loss: int, touch
     }
 
 
-def _finish(e: Engine, s: int, ts: int, touched: set[int]) -> list[dict]:
+def _finish(e: LiquidationState, s: int, ts: int, touched: set[int]) -> list[dict]:
     e.in_liquidation[s] = False
     e.margin_called[s] = False
     e.last_step_ns[s] = ts
@@ -1049,7 +1045,7 @@ def _finish(e: Engine, s: int, ts: int, touched: set[int]) -> list[dict]:
     e.insolvent_auctions.pop(s, None)
     e.insolvent.discard(s)
     others = np.array(sorted(touched - {s}), dtype=np.int64)
-    effects = (e._margin_calls(others) if e.shard_link is None else e.shard_link.margin_calls(e, others)) if others.size else []
+    effects = (e.margin_calls(others) if e.shard_link is None else e.shard_link.margin_calls(e, others)) if others.size else []
     if e.equity(s) < 0:
         e.insolvent.add(s)
     return effects
@@ -1066,7 +1062,7 @@ def random_start(seq: int, subaccount: str, symbol: str, n: int) -> int:
     return int.from_bytes(digest[:8], "big") % n
 
 
-def _socialise_funding(e: Engine, s: int, instr: Instrument, side: int, loss: int, touched: set[int]) -> dict:
+def _socialise_funding(e: LiquidationState, s: int, instr: Instrument, side: int, loss: int, touched: set[int]) -> dict:
     """Drift v2's socialisation: a one-off funding-like settlement that charges ``loss`` to every open
     position of the market (longs and shorts alike, the backstop vault excepted) pro rata to its
     size in lots. The parts are exact (largest remainder) and sum to the loss; like funding, the
@@ -1103,7 +1099,7 @@ def _socialise_funding(e: Engine, s: int, instr: Instrument, side: int, loss: in
     }
 
 
-def _dilute(e: Engine, s: int, instr: Instrument, side: int, loss: int, touched: set[int]) -> dict:
+def _dilute(e: LiquidationState, s: int, instr: Instrument, side: int, loss: int, touched: set[int]) -> dict:
     """Derive's cash dilution: ``loss`` spread over every positive settlement-asset balance of a
     non-system sub-account, pro rata to the balance (exact, largest remainder). No holder pays more
     than its balance; what exceeds all balances stays in ``socialised_loss`` as bad debt."""
@@ -1132,7 +1128,7 @@ def _dilute(e: Engine, s: int, instr: Instrument, side: int, loss: int, touched:
     }
 
 
-def hedge_insurance(e: Engine, ts: int) -> list[dict]:
+def hedge_insurance(e: LiquidationState, ts: int) -> list[dict]:
     """Reduce the backstop vault's net position in every market towards zero, at most
     ``hedge_max_notional`` per market per tick, at the mark against the account holding the largest
     opposite position (ties to the lower sub-account index). Markets whose liquidation is paused,
@@ -1161,11 +1157,11 @@ def hedge_insurance(e: Engine, ts: int) -> list[dict]:
         delta = -side * q
         quote = delta * m.mark
         entry_before = int(b.entry[slot])
-        e._trade(vault, instr, delta, quote)
-        e._trade(c, instr, -delta, -quote)
+        e.trade(vault, instr, delta, quote)
+        e.trade(c, instr, -delta, -quote)
         pnl = -quote - (entry_before - int(b.entry[slot]))  # the vault's realised PnL on the closed lots
-        e._realise(vault)
-        e._realise(c)
+        e.realise(vault)
+        e.realise(c)
         effects.append({
             "kind": "InsuranceHedge",
             "instrument": instr.symbol,
@@ -1184,10 +1180,9 @@ def hedge_insurance(e: Engine, ts: int) -> list[dict]:
 # ---------------------------------------------------------------------------- keepers
 
 
-def _bid_target(e: Engine, bid) -> tuple[int, int, int | None, int | None]:
+def _bid_target(e: LiquidationState, bid) -> tuple[int, int, int | None, int | None]:
     """Validate a :class:`~ramparts.engine.events.LiquidationBid` against the state (nothing changes):
     returns (keeper, target, lot cap, fraction cap)."""
-    from ramparts.errors import InvalidInput, Rejected
 
     k = e.sub_index(bid.liquidator, "liquidator")
     s = e.sub_index(bid.subaccount)
@@ -1221,13 +1216,13 @@ def _bid_target(e: Engine, bid) -> tuple[int, int, int | None, int | None]:
     return k, s, lot_cap, frac
 
 
-def plan_position(e: Engine, s: int) -> tuple[int, int]:
+def plan_position(e: LiquidationState, s: int) -> tuple[int, int]:
     """(instrument, slot) of the position the next step reduces: the largest maintenance margin."""
     b = e.book
     return max(b.positions_of(s), key=lambda p: (int(b.mm[p[1]]), -p[0]))
 
 
-def _bid_cap(e: Engine, s: int, lot_cap: int | None, frac: int | None) -> int | None:
+def _bid_cap(e: LiquidationState, s: int, lot_cap: int | None, frac: int | None) -> int | None:
     if lot_cap is not None:
         return lot_cap
     if frac is not None:
@@ -1236,12 +1231,9 @@ def _bid_cap(e: Engine, s: int, lot_cap: int | None, frac: int | None) -> int | 
     return None
 
 
-def _check_keeper(e: Engine, k: int, changes: list[tuple[Instrument, int]], gain: int) -> None:
+def _check_keeper(e: LiquidationState, k: int, changes: list[tuple[Instrument, int]], gain: int) -> None:
     """Reject unless keeper ``k`` passes initial margin after taking ``changes`` [(instrument, lots)]
     at the mark and gaining ``gain``."""
-    from ramparts.domain.accounts import MarginMode
-    from ramparts.errors import InvalidInput, Rejected
-    from ramparts.fixedpoint import MAX_NOTIONAL
 
     sub = e.subs[k]
     b = e.book
@@ -1255,7 +1247,7 @@ def _check_keeper(e: Engine, k: int, changes: list[tuple[Instrument, int]], gain
         new = old + d
         if abs(new) * mark > MAX_NOTIONAL:
             raise InvalidInput("size", f"the position of {sub.id} would overflow the notional limit")
-        im += (e._requirements(instr, new, mark)[0] if new else 0) - (int(b.im[slot]) if slot is not None else 0)
+        im += (e.requirements(instr, new, mark)[0] if new else 0) - (int(b.im[slot]) if slot is not None else 0)
     equity = e.equity(k) + gain
     if equity < im:
         q = e.settlement
@@ -1263,9 +1255,8 @@ def _check_keeper(e: Engine, k: int, changes: list[tuple[Instrument, int]], gain
                                          f"initial margin {q.amount(im)}")
 
 
-def keeper_bid(e: Engine, bid, ts: int) -> list[dict]:
+def keeper_bid(e: LiquidationState, bid, ts: int) -> list[dict]:
     """Fill a keeper's bid now (or queue it when ``batch_auction`` is on); see ``LiquidationBid``."""
-    from ramparts.errors import Rejected
 
     cfg = e.liq
     if cfg.pricing is Pricing.ORDER_BOOK:
@@ -1299,7 +1290,7 @@ def keeper_bid(e: Engine, bid, ts: int) -> list[dict]:
     _check_keeper(e, k, [(plan.instr, -plan.delta)], plan.reward)
     # validated: mutate
     effects: list[dict] = []
-    e._realise(s)
+    e.realise(s)
     effects += _enter_liquidation(e, s, equity, mm)
     _start_fee_clock(e, s, ts)
     if dutch:
@@ -1307,11 +1298,10 @@ def keeper_bid(e: Engine, bid, ts: int) -> list[dict]:
     return effects + _execute(e, s, ts, plan, [(k, plan.qty)], e.subs.name(k))
 
 
-def _auction_insolvent(e: Engine, k: int, s: int, ts: int, disc: int) -> list[dict]:
+def _auction_insolvent(e: LiquidationState, k: int, s: int, ts: int, disc: int) -> list[dict]:
     """A keeper buys an insolvent account's auction: every position at the mark; the insurance fund
     pays the deficit and the keeper the discount × the account's maintenance margin, or, with
     ``auction_insolvent_ns``, Derive's insolvent bid price (:func:`~ramparts.liquidation.pricing.insolvent_auction_payout`)."""
-    from ramparts.errors import Rejected
 
     b = e.book
     cfg = e.liq
@@ -1332,7 +1322,7 @@ def _auction_insolvent(e: Engine, k: int, s: int, ts: int, disc: int) -> list[di
                                                  f"({deficit + bonus} needed); the next tick resolves it")
     _check_keeper(e, k, [(instr, int(b.lots[slot])) for instr, slot in positions], bonus)
     # validated: mutate
-    e._realise(s)
+    e.realise(s)
     effects: list[dict] = [{"kind": "Bankruptcy", "subaccount": e.subs.name(s), "equity": equity, "deficit": deficit}]
     shares = allocate_pro_rata(deficit, weights)
     keeper_id = e.subs.name(k)
@@ -1340,8 +1330,8 @@ def _auction_insolvent(e: Engine, k: int, s: int, ts: int, disc: int) -> list[di
         step = _close_at_mark(e, s, instr, slot, d, equity, mm, taker=k)
         step.update({"liquidator": keeper_id, "pricing": "dutch_auction", "discount_ppm": disc})
         effects.append(step)
-    e._realise(s)
-    e._realise(k)
+    e.realise(s)
+    e.realise(k)
     effects += _apply_draws(e, s, draws)
     e.ledger.transfer(e.settlement.symbol, s, k, bonus)
     effects.append({"kind": "AuctionInsolventFill", "subaccount": e.subs.name(s), "liquidator": keeper_id, "deficit": deficit,
@@ -1349,7 +1339,7 @@ def _auction_insolvent(e: Engine, k: int, s: int, ts: int, disc: int) -> list[di
     return effects + _finish(e, s, ts, {s, k})
 
 
-def clear_batch(e: Engine, ts: int, paused: np.ndarray) -> list[dict]:
+def clear_batch(e: LiquidationState, ts: int, paused: np.ndarray) -> list[dict]:
     """Clear the bids collected since the last tick: per account (in sub-account order), the bids
     able to pay are taken in the order (min discount, keeper id) until the step is filled, and all
     fills pay one uniform discount, the highest minimum among them. A bid on an account that is no
@@ -1381,7 +1371,7 @@ def clear_batch(e: Engine, ts: int, paused: np.ndarray) -> list[dict]:
             for bid in group:
                 drop(bid, why)
             continue
-        e._realise(s)
+        e.realise(s)
         effects += _enter_liquidation(e, s, equity, mm)
         if dutch:
             effects += _start_auction(e, s, ts, equity, mm)

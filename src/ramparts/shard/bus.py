@@ -245,7 +245,7 @@ class RemoteLink:
         groups: dict[int, list[int]] = {}
         for s in subs.tolist():
             groups.setdefault(self.node.owner_of[s], []).append(s)
-        per = [e._margin_calls(np.array(g, dtype=np.int64)) if k == self.node.k else self._call(k, "margin_calls", subs=g)
+        per = [e.margin_calls(np.array(g, dtype=np.int64)) if k == self.node.k else self._call(k, "margin_calls", subs=g)
                for k, g in sorted(groups.items())]
         return _merge_by_sub(e, per)
 
@@ -444,10 +444,10 @@ class ShardNode:
         row = self.clearing.setdefault(i, [0, 0])  # the opposite of the leg received
         row[0] -= delta
         row[1] -= quote
-        self.engine._trade(s, self.engine.instruments[i], delta, quote)
+        self.engine.trade(s, self.engine.instruments[i], delta, quote)
 
     def op_realise(self, s: int) -> None:
-        self.engine._realise(s)
+        self.engine.realise(s)
 
     def op_fee(self, s: int, asset: str, amount: int) -> None:
         self.engine.ledger.transfer(asset, s, "fees", amount)
@@ -482,7 +482,7 @@ class ShardNode:
         rehome(self.directory, self.owner_of, account, subs, to)
 
     def op_margin_calls(self, subs: list[int]) -> list[dict]:
-        return self.engine._margin_calls(np.array(subs, dtype=np.int64))
+        return self.engine.margin_calls(np.array(subs, dtype=np.int64))
 
     def op_adl(self, s: int, i: int, side: int) -> list:
         return [list(r) for r in adl_candidates(self.engine, s, i, side, keyed=True)]

@@ -155,7 +155,7 @@ def hand_out(x: Engine, subs: list[int], clearing: dict[int, list[int]]) -> dict
         for asset, amount in rec["cash"].items():
             x.ledger.post(asset, ((s, -amount), (HANDOVER, amount)))
         for i, lots, cost, _entry in rec["positions"]:
-            slot = x._trade(s, x.instruments[i], -lots, -cost)
+            slot = x.trade(s, x.instruments[i], -lots, -cost)
             x.book.entry[slot] = 0
             x.book.close(slot)
             row = clearing.setdefault(i, [0, 0])
@@ -177,7 +177,7 @@ def hand_in(x: Engine, state: dict, clearing: dict[int, list[int]]) -> int:
         for asset, amount in rec["cash"].items():
             x.ledger.post(asset, ((HANDOVER, -amount), (s, amount)))
         for i, lots, cost, entry in rec["positions"]:
-            slot = x._trade(s, x.instruments[i], lots, cost)
+            slot = x.trade(s, x.instruments[i], lots, cost)
             x.book.entry[slot] = entry
             row = clearing.setdefault(i, [0, 0])
             row[0] -= lots
@@ -228,10 +228,10 @@ class ShardLink:
         o = self.cluster.owner_of[s]
         self.cluster._clear(self.k, o, instr.index, delta, quote)  # one message: the leg, its VM realised with it
         owner = self.cluster.engines[o]
-        return owner._trade(s, owner.instruments[instr.index], delta, quote)
+        return owner.trade(s, owner.instruments[instr.index], delta, quote)
 
     def realise(self, e: Engine, s: int) -> None:
-        self.owner(s)._realise(s)  # rides with the leg before it: no message of its own
+        self.owner(s).realise(s)  # rides with the leg before it: no message of its own
 
     def fee(self, e: Engine, s: int, asset: str, amount: int) -> None:
         self.owner(s).ledger.transfer(asset, s, "fees", amount)  # rides with the fill's leg
@@ -251,12 +251,12 @@ class ShardLink:
         return sum(len(x.insolvent) for x in self.cluster.engines)
 
     def margin_calls(self, e: Engine, subs: np.ndarray) -> list[dict]:
-        """``Engine._margin_calls`` of ``subs`` (ascending), each by its owner, merged by sub-account index."""
+        """``Engine.margin_calls`` of ``subs`` (ascending), each by its owner, merged by sub-account index."""
         owner_of = self.cluster.owner_of
         groups: dict[int, list[int]] = {}
         for s in subs.tolist():
             groups.setdefault(owner_of[s], []).append(s)
-        per = [self.cluster.engines[k]._margin_calls(np.array(g, dtype=np.int64)) for k, g in sorted(groups.items())]
+        per = [self.cluster.engines[k].margin_calls(np.array(g, dtype=np.int64)) for k, g in sorted(groups.items())]
         self.cluster.messages["margin_calls"] += sum(k != self.k for k in groups)
         return _merge_by_sub(e, per)
 

@@ -4,19 +4,19 @@ This module owns
 
 * :func:`single_liquidation_prices`, the exact liquidation lot price of accounts whose whole
   exposure is one position (the numba search itself, ``_lp_kernel``, lives in
-  :mod:`ramparts.margin.kernels` beside the requirement code it inlines, so that numba's on-disk
+  :mod:`ramparts.engine.kernels` beside the requirement code it inlines, so that numba's on-disk
   cache is invalidated together with it);
 * :class:`LiquidationIndex`, those accounts kept per instrument and side sorted by liquidation
   price, so that a tick ``p_old → p_new`` yields the newly breached ones with two
   ``np.searchsorted`` calls;
 * :class:`BreachTracker`, the whole tick path: the index for single-instrument accounts plus the
-  incremental kernel :func:`ramparts.margin.kernels.tick_holders` for the multi-instrument
+  incremental kernel :func:`ramparts.engine.kernels.tick_holders` for the multi-instrument
   holders of the instrument (on a dense state of those accounts).
 
 Why an index works
 ------------------
 An account with one position of ``lots`` in instrument ``i`` and cash ``A`` (its equity at mark 0,
-see :mod:`ramparts.margin.kernels`) has equity ``A + lots·P`` and requirement ``MM(|lots|·P)``
+see :mod:`ramparts.engine.kernels`) has equity ``A + lots·P`` and requirement ``MM(|lots|·P)``
 at lot price ``P``. With fixed cash, whether it breaches depends on ``P`` alone, and
 monotonically: ``P − ⌈g(P)/10^6⌉`` with ``g`` the (convex, slope ≤ 10^6 per unit) scaled
 requirement is non-decreasing, so a long is safe exactly at ``P ≥ LP`` and a short exactly at
@@ -37,7 +37,7 @@ and the envelope picks the consistent one: the largest candidate for a long, the
 short. The candidates are computed in float64 as a starting point only; the answer is then
 pinned down by a galloping and bisecting search on the **exact integer predicate**
 ``A + lots·P ≥ MM(|lots|·P)``, evaluated with the very requirement code of the re-margin kernels
-(:func:`ramparts.margin.kernels.maintenance_at`). The index therefore agrees with a brute-force
+(:func:`ramparts.engine.kernels.maintenance_at`). The index therefore agrees with a brute-force
 re-margin at every price, whatever the rounding of the float estimate (the tests check both that
 and agreement with :func:`ramparts.margin.liquidation_price.liquidation_price`).
 
@@ -56,9 +56,16 @@ import numbers
 
 import numpy as np
 
+from ramparts.engine.kernels import (
+    _lp_kernel,
+    dense_state,
+    position_requirements,
+    remargin_accounts,
+    tick_holders,
+)
 from ramparts.errors import InvalidInput
 from ramparts.fixedpoint import MAX_NOTIONAL
-from ramparts.margin.kernels import (
+from ramparts.margin.layout import (
     MAX_CASH,
     AccountBook,
     RemarginResult,
@@ -66,11 +73,6 @@ from ramparts.margin.kernels import (
     _check_marks,
     _check_pair,
     _int_array,
-    _lp_kernel,
-    dense_state,
-    position_requirements,
-    remargin_accounts,
-    tick_holders,
 )
 
 _INT64_MAX = 2**63 - 1
@@ -376,11 +378,11 @@ class BreachTracker:
 
     Single-position accounts go through a :class:`LiquidationIndex` (two binary searches per
     tick). Multi-instrument accounts are renumbered densely and their equity, maintenance and
-    initial margin kept in one ``(M, 4)`` int64 array (:func:`~ramparts.margin.kernels.dense_state`),
-    exact from an initial :func:`~ramparts.margin.kernels.remargin_accounts`; each instrument has a
+    initial margin kept in one ``(M, 4)`` int64 array (:func:`~ramparts.engine.kernels.dense_state`),
+    exact from an initial :func:`~ramparts.engine.kernels.remargin_accounts`; each instrument has a
     contiguous holder list (lots, cached requirements, dense row, account id) of its
     multi-instrument holders, which
-    :func:`~ramparts.margin.kernels.tick_holders` streams through on a tick. A tick therefore
+    :func:`~ramparts.engine.kernels.tick_holders` streams through on a tick. A tick therefore
     touches the index's slice, the instrument's holder list and one cache line per multi holder.
 
     Parameters

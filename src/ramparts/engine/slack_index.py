@@ -11,7 +11,7 @@ This module owns
   a tick to ``P`` yields the sub-accounts with ``P < lo`` or ``P > hi`` (the only ones that can
   have crossed) with two binary searches and a short scan.
 
-It generalises the ordered liquidation-price index (:mod:`ramparts.margin.liquidation_index`),
+It generalises the ordered liquidation-price index (:mod:`ramparts.engine.liquidation_index`),
 which stores the exact crossing price of a *single-position* account, to sub-accounts holding any
 number of tiered positions: instead of solving for the crossing, it splits the sub-account's slack
 between its positions and stores for each a price range the slack provably covers. The engine's
