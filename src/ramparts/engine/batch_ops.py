@@ -25,6 +25,7 @@ Throughput: ``benchmarks/bench_throughput.py``.
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,8 @@ import numpy as np
 
 from ramparts.engine import events as ev
 from ramparts.engine.batch_kernel import INT64_MAX, PPM, group_slots, missing_slots, run_items
+from ramparts.engine.slack_index import ALWAYS
+from ramparts.engine.tick_slack import _SUBS
 from ramparts.errors import InvalidInput, RampartsError, Rejected, UnknownEntity
 from ramparts.fixedpoint import MAX_NOTIONAL
 from ramparts.oracle.mark import IndexMark, MarkState
@@ -45,6 +48,20 @@ if TYPE_CHECKING:  # pragma: no cover
 #: refusals does not repeat a large preparation for every one of them.
 _WINDOW = 4096
 _MIN_WINDOW = 16
+
+#: the events :meth:`BatchOps.apply_run` takes
+_RUN_KINDS = (ev.Fill, ev.OraclePrice)
+#: the fewest fills between two prices worth a run of their own while the lazy re-margin is on
+_LAZY_RUN_MIN = 4
+
+
+class _Run:
+    """What the lazy re-margin's policy sees of a run of events: a global event, as a ``TradeBatch``."""
+
+    kind = "TradeBatch"
+
+
+_RUN = _Run()
 
 
 class _Columns:
@@ -69,10 +86,14 @@ class BatchOps:
     def _on_TradeBatch(self: Engine, e: ev.TradeBatch) -> list[dict]:
         c = self._batch_columns(e)
         effects: list[dict] = []
+
+        def emit(k: int, fx: dict | RampartsError) -> None:
+            effects.append(_rejection(k, fx) if isinstance(fx, RampartsError) else fx)
+
         general = 0
         k = 0
         while k < c.n:
-            k, stopped = self._batch_run(c, k, effects)
+            k, stopped = self._batch_run(c, k, emit)
             if stopped:  # the kernel left item k to the ordinary handler
                 self._batch_item(c, k, effects)
                 general += 1
@@ -80,6 +101,218 @@ class BatchOps:
         #: how the last batch was applied (diagnostics, not state): items by each gear
         self.last_batch_stats = {"items": c.n, "compiled": c.n - general, "general": general}
         return effects
+
+    # ------------------------------------------------------------------ runs of events
+    def apply_run(self: Engine, events: Sequence[ev.Fill | ev.OraclePrice]) -> list[list[dict] | RampartsError]:
+        """Apply consecutive ``Fill`` / ``OraclePrice`` events, each still its own event, through the compiled gear.
+
+        The result is exactly that of ``[self.apply(e) for e in events]`` with each refusal caught (the tests
+        check effects and state hashes): per event its effects, or the error that refused it (a refused event
+        changes nothing); ``seq`` advances by one per applied event and the engine time becomes each applied
+        event's ``ts``. The caller guarantees the run's shape, which :meth:`run_ready` checks: times that never
+        decrease, from the engine time on, a venue past its genesis, and one engine owning every account (no
+        ``shard_link``).
+
+        The events become the columns of a batch (names resolved, decimals converted once per distinct value);
+        the kernel applies the ordinary ones, an event it stops at goes through its handler. While the lazy
+        re-margin is on (:mod:`ramparts.engine.tick_slack`) the fills between two prices are one run under the
+        sub-account policy (the sub-accounts they name brought up to date first, their bands recomputed after),
+        and each price is its own lazy tick, so that a run never makes the next ticks re-margin in full.
+        """
+        if not self.run_ready(events):
+            raise InvalidInput("events", "not a run: times must not decrease, from the engine time on, after genesis")
+        if not events:
+            return []
+        if not (self.lazy_remargin or self._lz_was_on):
+            return self._run_body(events)
+        if not self._lz_active():
+            return self._lz_apply(_RUN, lambda _: self._run_body(events))  # (switching it off first if it was on)
+        out: list[list[dict] | RampartsError] = []
+        k, n = 0, len(events)
+        while k < n:
+            j = k
+            while j < n and type(events[j]) is ev.Fill:
+                j += 1
+            if j - k >= _LAZY_RUN_MIN:
+                out += self._lz_fill_run(events[k:j])
+                k = j
+                continue
+            for e in events[k : max(j, k + 1)]:  # a price (a lazy tick), or too few fills to be worth a run
+                try:
+                    out.append(self.apply(e))
+                except RampartsError as exc:
+                    out.append(exc)
+            k = max(j, k + 1)
+        return out
+
+    def _lz_fill_run(self: Engine, events: Sequence[ev.Fill]) -> list[list[dict] | RampartsError]:
+        """Fills as one run under the lazy re-margin's sub-account policy (``TickSlackOps._lz_apply`` for a ``Fill``,
+        for all of the run's sub-accounts at once)."""
+        if not self._lz_was_on:  # (re)enabled: nothing known yet
+            self._lz_was_on = True
+            self._lz_flush()
+            self._lz_invalidate_all()
+        known = self._sub_by_str.get
+        named = {s for e in events for s in (known(e.buyer), known(e.seller)) if s is not None}
+        subs = sorted(named)
+        if self._lz_dirty and subs:  # only a sub-account with a valid band other than ALWAYS can be behind
+            arr = np.array(subs, dtype=np.int64)
+            behind = arr[(self._lz_stamp[arr] >= self._lz_floor) & (self._lz_kind[arr] != ALWAYS)]
+            if behind.size:
+                self._lz_sync(behind)
+        self._lz_mode = _SUBS
+        try:
+            out = self._run_body(events)
+        finally:
+            self._lz_mode = 0
+            stamp = self._lz_stamp
+            for s in subs:  # their bands no longer hold: recomputed, all at once, before the next tick
+                stamp[s] = 0
+            self._lz_pending += subs
+            # the bound on |lots| per instrument that the ticks' overflow guard keeps (Engine.trade raises it;
+            # the kernel's trades do not go through it)
+            instr_of = self._instr_by_symbol.get
+            slot_of = self.book.slot
+            for e in events:
+                i = instr_of(e.instrument)
+                if i is None:
+                    continue
+                for s in (known(e.buyer), known(e.seller)):
+                    slot = None if s is None else slot_of(s, i)
+                    if slot is not None:
+                        self._lz_traded(s, i, int(self.book.lots[slot]))
+            if len(self._lz_pending) > 65_536:  # no tick for a long while: they are all still exact
+                self._lz_settle()
+        return out
+
+    def run_ready(self: Engine, events: Sequence[object]) -> bool:
+        """Whether :meth:`apply_run` takes ``events`` as one run (see there)."""
+        if self.genesis is None or self.shard_link is not None:
+            return False
+        t = self.time_ns
+        for e in events:
+            if type(e) not in _RUN_KINDS or e.ts < t:
+                return False
+            t = e.ts
+        return True
+
+    def _run_body(self: Engine, events: Sequence[ev.Fill | ev.OraclePrice]) -> list[list[dict] | RampartsError]:
+        c = self._run_columns(events)
+        out: list[list[dict] | RampartsError] = [[] for _ in events]
+
+        def emit(k: int, fx: dict | RampartsError) -> None:
+            if isinstance(fx, RampartsError):
+                out[k] = fx
+            else:
+                del fx["item"]
+                out[k].append(fx)
+
+        general = 0
+        k = 0
+        while k < c.n:
+            k, stopped = self._batch_run(c, k, emit)
+            if stopped:  # the kernel left event k to its handler
+                general += 1
+                e = events[k]
+                try:
+                    out[k] = self._on_Fill(e) if c.kind[k] == 0 else self._on_OraclePrice(e)
+                except RampartsError as exc:
+                    out[k] = exc
+                else:
+                    self.time_ns = e.ts
+                k += 1
+        #: how the last run was applied (diagnostics, not state): events by each gear
+        self.last_run_stats = {"events": c.n, "compiled": c.n - general, "general": general}
+        applied = [k for k, o in enumerate(out) if not isinstance(o, RampartsError)]
+        self.seq += len(applied)
+        if applied:
+            self.time_ns = events[applied[-1]].ts
+        return out
+
+    def _run_columns(self: Engine, events: Sequence[ev.Fill | ev.OraclePrice]) -> _Columns:
+        """The run as batch columns. An event the kernel must not take (an unknown name, a value its handler
+        refuses or rounds otherwise, a book price) is marked ineligible: its handler applies it or words the error."""
+        n = len(events)
+        instr_of = self._instr_by_symbol.get
+        sub_of = self._sub_by_str.get
+        instruments = self.instruments
+        memo = self.__dict__.setdefault("_run_memo", {})  # (instrument, decimal, grid) → units: not state, a cache
+        if len(memo) > 65_536:
+            memo.clear()
+        q = self.settlement
+        kind = np.zeros(n, dtype=np.int8)
+        gi = np.zeros(n, dtype=np.int64)
+        bl = np.full(n, -1, dtype=np.int64)
+        sl = np.full(n, -1, dtype=np.int64)
+        lp = np.zeros(n, dtype=np.int64)
+        size = np.zeros(n, dtype=np.int64)
+        fee_b = np.zeros(n, dtype=np.int64)
+        fee_s = np.zeros(n, dtype=np.int64)
+        times = np.zeros(n, dtype=np.int64)
+        general = np.zeros(n, dtype=np.bool_)
+        rows: dict[int, int] = {}
+        row = rows.setdefault
+        for k, e in enumerate(events):
+            times[k] = e.ts
+            i = instr_of(e.instrument)
+            if i is None:
+                general[k] = True
+                continue
+            gi[k] = i
+            try:
+                if type(e) is ev.OraclePrice:
+                    kind[k] = 1
+                    if e.book_price is not None:
+                        general[k] = True
+                        continue
+                    key = (i, e.price, False)
+                    v = memo.get(key)
+                    if v is None:
+                        v = memo[key] = instruments[i].lot_price(e.price, "price", on_tick=False)
+                    lp[k] = v
+                    continue
+                b, s = sub_of(e.buyer), sub_of(e.seller)
+                if b is None or s is None or b == s:
+                    general[k] = True
+                    continue
+                key = (i, e.price, True)
+                v = memo.get(key)
+                if v is None:
+                    v = memo[key] = instruments[i].lot_price(e.price, "price", on_tick=True)
+                lp[k] = v
+                key = (i, e.size, None)
+                v = memo.get(key)
+                if v is None:
+                    v = memo[key] = instruments[i].lots(e.size, "size")
+                if v <= 0:
+                    general[k] = True
+                    continue
+                size[k] = v
+                for fee, col in ((e.buyer_fee, fee_b), (e.seller_fee, fee_s)):
+                    if fee:
+                        v = q.units(fee, "fee")
+                        if v < 0:
+                            raise InvalidInput("fee", "negative")
+                        col[k] = v
+                bl[k] = row(b, len(rows))
+                sl[k] = row(s, len(rows))
+            except (RampartsError, ArithmeticError, TypeError, ValueError):  # its handler words the error
+                general[k] = True
+        sub_map = np.fromiter(rows, dtype=np.int64, count=len(rows))
+        c = _Columns()
+        c.e, c.n = None, n
+        c.window = _WINDOW
+        c.kind, c.gi, c.bl, c.sl, c.lp, c.size, c.fee_b, c.fee_s, c.times = kind, gi, bl, sl, lp, size, fee_b, fee_s, times
+        c.ticks = None
+        c.sub_map = sub_map
+        c.row_iso = self.sub_isolated[sub_map]
+        c.row_ok = ~self.is_portfolio[sub_map]
+        if instruments:
+            c.eligible, c.ok_fill, c.ok_price = self._batch_eligible(c)
+            c.eligible &= ~general
+        else:  # nothing listed: every event is its handler's (which refuses it)
+            c.eligible, c.ok_fill, c.ok_price = np.zeros(n, dtype=np.bool_), np.zeros(0, dtype=np.bool_), np.zeros(0, dtype=np.bool_)
+        return c
 
     # ------------------------------------------------------------------ validation
     def _batch_columns(self: Engine, e: ev.TradeBatch) -> _Columns:
@@ -205,9 +438,11 @@ class BatchOps:
         rows_ok = c.row_ok[np.where(fill, c.bl, 0)] & c.row_ok[np.where(fill, c.sl, 0)] if c.row_ok.size else fill & False
         return np.where(fill, ok_fill[c.gi] & rows_ok, ok_price[c.gi]), ok_fill, ok_price
 
-    def _batch_run(self: Engine, c: _Columns, start: int, effects: list[dict]) -> tuple[int, bool]:
+    def _batch_run(self: Engine, c: _Columns, start: int, emit) -> tuple[int, bool]:
         """Prepare, run the kernel from ``start``, finish. Returns the first item it did not apply,
-        and whether it stopped there (the item is the ordinary handler's) or ran to its window's end."""
+        and whether it stopped there (the item is the ordinary handler's) or ran to its window's end.
+        ``emit(k, x)`` receives, in item order, each margin call (an effect with its ``item``) and each
+        refusal (the handler's own error) of item ``k``."""
         if c.eligible is None:
             c.eligible, c.ok_fill, c.ok_price = self._batch_eligible(c)
         if not c.eligible[start]:
@@ -292,15 +527,16 @@ class BatchOps:
             b.close(slot)
         subs = self.subs
         calls = int(counters[0])
-        made: list[tuple[int, int, dict]] = []
+        made: list[tuple[int, int, dict | RampartsError]] = []
         for r in range(calls):
             s = int(fx_sub[r])
             made.append((int(fx_item[r]), s, {"kind": "MarginCall", "subaccount": subs.name(s), "equity": int(fx_equity[r]),
                                               "maintenance": int(fx_mm[r]), "item": int(fx_item[r])}))  # fmt: skip
         for k_, side, code, equity, im in refusals[: counters[5]].tolist():
-            made.append((k_, 0, _rejection(k_, self._batch_refusal(c, k_, side, code, equity, im))))
+            made.append((k_, 0, self._batch_refusal(c, k_, side, code, equity, im)))
         made.sort(key=lambda x: (x[0], x[1]))  # by item, then sub-account, as the handlers order them
-        effects.extend(fx for _, _, fx in made)
+        for k_, _, fx in made:
+            emit(k_, fx)
         for r in range(int(counters[1])):
             if ins_flag[r]:
                 self.insolvent.add(int(ins_sub[r]))

@@ -459,9 +459,15 @@ EVENT_TYPES: dict[str, type[_Event]] = {
 _ADAPTER: TypeAdapter = TypeAdapter(Event)
 
 
+#: the one encoder of the canonical form (``json.dumps`` with these options builds one per call)
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
 def canonical_json(obj: Any) -> str:
     """The canonical JSON text of a JSON-able object: sorted keys, no whitespace."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    if obj == [] and type(obj) is list:  # most events' effects
+        return "[]"
+    return _CANONICAL.encode(obj)
 
 
 def encode_event(event: _Event) -> str:

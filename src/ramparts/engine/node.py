@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 from ramparts.engine.engine import Engine
 from ramparts.engine.events import (
+    Fill,
+    OraclePrice,
     _Event,
     canonical_json,
     check_readable,
@@ -48,6 +50,15 @@ from ramparts.journal import JournalRecord, JournalStore, open_journal
 COMPACT_MIN_OPENED = 4096
 
 log = logging.getLogger("ramparts.engine")
+
+#: the events a node applies as runs (:meth:`Engine.apply_run <ramparts.engine.batch_ops.BatchOps.apply_run>`)
+RUN_KINDS = (Fill, OraclePrice)
+#: the shortest run worth the compiled gear's preparation; shorter ones are applied one at a time
+RUN_MIN = 4
+
+
+#: the longest run a replay applies at once
+REPLAY_RUN = 4096
 
 
 def replay(journal: JournalStore, *, use_snapshot: bool = True, verify_effects: bool = True, to_seq: int | None = None) -> Engine:
@@ -72,19 +83,51 @@ def replay(journal: JournalStore, *, use_snapshot: bool = True, verify_effects: 
 def replay_rows(engine: Engine, journal: JournalStore, *, to_seq: int | None = None, verify_effects: bool = True) -> int:
     """Apply to ``engine`` the journal rows after its seq (through ``to_seq``), each checked to decode,
     apply as the same seq and (``verify_effects``) reproduce its recorded effects; returns how many.
-    :func:`replay` ends with it; a hot standby (:mod:`ramparts.bus.failover`) follows a journal with it."""
+    :func:`replay` ends with it; a hot standby (:mod:`ramparts.bus.failover`) follows a journal with it.
+    Consecutive fills and index prices are applied as runs (:meth:`Engine.apply_run
+    <ramparts.engine.batch_ops.BatchOps.apply_run>`, the same outcome per row as one at a time)."""
     n = 0
-    for rec in journal.read(from_seq=engine.seq + 1, to_seq=to_seq):
-        event = decode_event(rec.kind, rec.payload, rec.seq)
+    pending: list[tuple[JournalRecord, _Event]] = []
+
+    def check(rec: JournalRecord, effects: list[dict] | RampartsError, seq: int) -> None:
+        if isinstance(effects, RampartsError):
+            raise JournalCorrupt(f"journal row {rec.seq} no longer applies: {effects}") from None
+        if seq != rec.seq:
+            raise JournalCorrupt(f"journal row {rec.seq} applied as event {seq}")
+        if verify_effects and canonical_json(effects) != rec.effects:
+            raise JournalCorrupt(f"journal row {rec.seq}: replay produced different effects")
+
+    def flush() -> None:
+        if len(pending) >= RUN_MIN and engine.run_ready([x for _, x in pending]):
+            seq = engine.seq
+            for (rec, _), effects in zip(pending, engine.apply_run([x for _, x in pending]), strict=True):
+                if not isinstance(effects, RampartsError):
+                    seq += 1
+                check(rec, effects, seq)
+        else:
+            for rec, event in pending:
+                one(rec, event)
+        pending.clear()
+
+    def one(rec: JournalRecord, event: _Event) -> None:
         try:
             effects = engine.apply(event)
         except RampartsError as exc:
-            raise JournalCorrupt(f"journal row {rec.seq} no longer applies: {exc}") from None
-        if engine.seq != rec.seq:
-            raise JournalCorrupt(f"journal row {rec.seq} applied as event {engine.seq}")
-        if verify_effects and canonical_json(effects) != rec.effects:
-            raise JournalCorrupt(f"journal row {rec.seq}: replay produced different effects")
+            effects = exc
+        check(rec, effects, engine.seq)
+
+    for rec in journal.read(from_seq=engine.seq + 1, to_seq=to_seq):
+        event = decode_event(rec.kind, rec.payload, rec.seq)
         n += 1
+        if type(event) in RUN_KINDS and (not pending or event.ts >= pending[-1][1].ts) and len(pending) < REPLAY_RUN:
+            pending.append((rec, event))
+            continue
+        flush()
+        if type(event) in RUN_KINDS:
+            pending.append((rec, event))
+        else:
+            one(rec, event)
+    flush()
     return n
 
 
@@ -109,8 +152,19 @@ class _Failed(Exception):
         self.index, self.cause = index, cause
 
 
+class _RunFailed(Exception):
+    """A run of ``length`` events raised ``cause``, not a :class:`RampartsError` (internal to :class:`Node`)."""
+
+    def __init__(self, length: int, cause: Exception):
+        super().__init__(length, cause)
+        self.length, self.cause = length, cause
+
+
 class Node:
     """An engine and its journal; see the module docstring."""
+
+    #: group commits apply their runs of fills and index prices through the compiled gear (the same outcomes)
+    runs = True
 
     def __init__(self, journal: JournalStore, engine: Engine | None = None, *, snapshot_every: int = 0):
         self.journal = journal
@@ -160,11 +214,18 @@ class Node:
 
     def _commit(self, events: Sequence[_Event | dict], raise_errors: bool) -> list[Outcome]:
         failed: dict[int, EventFailed] = {}
+        runs = self.runs and not raise_errors
         while True:
             seq = self.engine.seq
             try:
-                outcomes, records = self._apply(events, failed, raise_errors)
+                outcomes, records = self._apply(events, failed, raise_errors, runs)
                 break
+            except _RunFailed as f:  # somewhere in a run: back to the journal, then event by event to find which
+                log.error("a run of %d events failed (%s); the engine is rebuilt from the journal and the batch applied "
+                          "event by event", f.length, type(f.cause).__name__, exc_info=f.cause)
+                self._engine = None
+                self.engine  # noqa: B018 - rebuild now; if the journal is unreachable that error fails the batch
+                runs = False
             except _Failed as f:  # the engine may be half-changed: back to the journal, then again without the event
                 log.error("event %d of a batch of %d failed (%s); the engine is rebuilt from the journal",
                           f.index, len(events), type(f.cause).__name__, exc_info=f.cause)
@@ -191,34 +252,101 @@ class Node:
             self.take_snapshot()
         return outcomes
 
-    def _apply(self, events: Sequence[_Event | dict], failed: dict[int, EventFailed],
-               raise_errors: bool) -> tuple[list[Outcome], list[JournalRecord]]:
+    def _apply(self, events: Sequence[_Event | dict], failed: dict[int, EventFailed], raise_errors: bool,
+               runs: bool = False) -> tuple[list[Outcome], list[JournalRecord]]:
         """Apply ``events`` (those in ``failed`` are reported, not applied); a refusal is an outcome,
-        any other exception :class:`_Failed` with the event's index."""
+        any other exception :class:`_Failed` with the event's index (:class:`_RunFailed` inside a run).
+
+        With ``runs``, consecutive fills and index prices (at least :data:`RUN_MIN`, times not decreasing)
+        go through :meth:`Engine.apply_run <ramparts.engine.batch_ops.BatchOps.apply_run>`: the same
+        outcomes, seqs and journal rows as one at a time, the compiled gear doing the work."""
         engine = self.engine
         outcomes: list[Outcome] = []
         records: list[JournalRecord] = []
-        for i, event in enumerate(events):
+        ready: list[tuple[_Event, str] | RampartsError | EventFailed] = []
+        for i, event in enumerate(events):  # decoded and encoded once, before anything is applied
             if i in failed:
-                outcomes.append(Outcome(None, None, failed[i]))
+                ready.append(failed[i])
                 continue
             try:
                 if isinstance(event, dict):
                     event = parse_event(event)
                 payload = encode_event(event)
                 check_readable(payload)  # before applying: an event its journal row could not replay is refused
+            except RampartsError as exc:
+                if raise_errors:
+                    raise
+                ready.append(exc)
+                continue
+            except Exception as exc:  # noqa: BLE001 - a defect met by this event
+                raise _Failed(i, exc) from exc
+            ready.append((event, payload))
+        i, n = 0, len(ready)
+        while i < n:
+            x = ready[i]
+            if not isinstance(x, tuple):  # refused before applying, or failed in an earlier attempt
+                outcomes.append(Outcome(None, None, x))
+                i += 1
+                continue
+            if runs and type(x[0]) in RUN_KINDS:
+                j = self._run_end(ready, i)
+                members = [k for k in range(i, j) if isinstance(ready[k], tuple)]
+                if len(members) >= RUN_MIN and engine.run_ready([ready[k][0] for k in members]):
+                    self._apply_run(ready, i, j, members, outcomes, records)
+                    i = j
+                    continue
+            event, payload = x
+            try:
                 effects = engine.apply(event)
                 record = JournalRecord(engine.seq, event.ts, event.kind, payload, canonical_json(effects))
             except RampartsError as exc:  # refused: the engine guarantees nothing changed
                 if raise_errors:
                     raise
                 outcomes.append(Outcome(None, None, exc))
+                i += 1
                 continue
             except Exception as exc:  # noqa: BLE001 - a defect met by this event
                 raise _Failed(i, exc) from exc
             records.append(record)
             outcomes.append(Outcome(engine.seq, effects, None))
+            i += 1
         return outcomes, records
+
+    @staticmethod
+    def _run_end(ready: list, i: int) -> int:
+        """The end of the run of fills and index prices starting at ``i`` (times not decreasing; events refused
+        before applying ride along, they change nothing)."""
+        t = ready[i][0].ts
+        j = i
+        while j < len(ready):
+            x = ready[j]
+            if isinstance(x, tuple):
+                if type(x[0]) not in RUN_KINDS or x[0].ts < t:
+                    break
+                t = x[0].ts
+            j += 1
+        return j
+
+    def _apply_run(self, ready: list, i: int, j: int, members: list[int], outcomes: list[Outcome],
+                   records: list[JournalRecord]) -> None:
+        engine = self.engine
+        seq = engine.seq
+        try:
+            results = engine.apply_run([ready[k][0] for k in members])
+            of = dict(zip(members, results, strict=True))
+            for k in range(i, j):
+                r = of.get(k, ready[k])
+                if isinstance(r, RampartsError | EventFailed):
+                    outcomes.append(Outcome(None, None, r))
+                    continue
+                event, payload = ready[k]
+                seq += 1
+                records.append(JournalRecord(seq, event.ts, event.kind, payload, canonical_json(r)))
+                outcomes.append(Outcome(seq, r, None))
+        except Exception as exc:  # noqa: BLE001 - a defect met somewhere in the run
+            raise _RunFailed(len(members), exc) from exc
+        if seq != engine.seq:  # pragma: no cover - apply_run's own contract
+            raise _RunFailed(len(members), RuntimeError(f"a run left the engine at seq {engine.seq}, expected {seq}"))
 
     def take_snapshot(self) -> None:
         """Save a snapshot; then, if trading has scattered the position slots since the last
