@@ -50,6 +50,8 @@ from service_kit import PG_URL, drop_pg, make_keys, new_namespace, perp_body, pg
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 REQUESTS = int(os.environ.get("RAMPARTS_FUZZ_REQUESTS", "10000"))
+#: requests drawn in one hypothesis example (its per-example bookkeeping costs as much as a request)
+PER_EXAMPLE = 20
 
 #: The hostile alphabet.
 HOSTILE: list = [
@@ -274,9 +276,13 @@ def test_any_hostile_leaf_is_applied_and_journaled_or_refused_with_a_4xx_and_no_
     state = {"before": v.probe()}
     t0 = time.perf_counter()
 
-    @settings(max_examples=REQUESTS, deadline=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck),
-              database=None, derandomize=True)
-    @given(pick=st.integers(0, 10**6), bad=hostile, bad2=st.none() | st.sampled_from(HOSTILE))
+    @settings(max_examples=-(-REQUESTS // PER_EXAMPLE), deadline=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck), database=None, derandomize=True)
+    @given(data=st.data())
+    def several(data):  # hypothesis' own cost is per example: several requests an example
+        for _ in range(PER_EXAMPLE):
+            one(data.draw(st.integers(0, 10**6)), data.draw(hostile), data.draw(st.none() | st.sampled_from(HOSTILE)))
+
     def one(pick, bad, bad2):
         before = state["before"]
         templates = v.templates(before[3] + 1, before[0])
@@ -336,7 +342,7 @@ def test_any_hostile_leaf_is_applied_and_journaled_or_refused_with_a_4xx_and_no_
         if path.endswith("/confirm") and v.pending and path.split("/")[-2] == v.pending[-1]:
             v.pending.pop()
 
-    one()
+    several()
     seconds = time.perf_counter() - t0
     seq, live_hash, last, _, _ = v.probe()
     with open_journal(v.url, namespace=v.ns) as j:

@@ -19,6 +19,12 @@ slots left flat are closed, margin calls become effects and the insolvency set i
 book is then exactly as the item-by-item handlers would have left it, which the equivalence tests
 check state hash for state hash.
 
+The same gears apply **runs of events** (:meth:`BatchOps.apply_run`): consecutive ``Fill`` and
+``OraclePrice`` events, each still its own event (its own seq, effects or error, journal row), become
+the columns of a batch once their names are resolved and their decimals converted (once per distinct
+value). :class:`~ramparts.engine.node.Node` applies the runs of its group commits and of a replay this
+way; ``tests/test_event_runs.py`` holds every outcome and the state hash equal to one event at a time.
+
 Throughput: ``benchmarks/bench_throughput.py``.
 """
 
@@ -492,7 +498,8 @@ class BatchOps:
         # --- the venue's own ledger accounts, and room for effects
         led = self.ledger
         q = self.settlement.symbol
-        vm_abs = max((abs(led.balance(q, f"vm:{x.symbol}")) for x in instrs), default=0)
+        # a bound on |vm:<SYMBOL>| of every market the run can touch (its instruments: no other changes)
+        vm_abs = max((abs(led.balance(q, f"vm:{instrs[i].symbol}")) for i in touched), default=0)
         fees_bal = np.array([led.balance(q, "fees")], dtype=np.int64)
         vm_delta = np.zeros(n_instr, dtype=np.int64)
         fees_delta = np.zeros(1, dtype=np.int64)

@@ -22,6 +22,13 @@ A discarded engine is rebuilt before anything else reads it (:attr:`Node.engine`
 fails too (the journal is unreachable), the next access tries again, so a read never sees state
 that the journal does not hold.
 
+Runs. Within a group commit, consecutive fills and index prices (at least :data:`RUN_MIN`, times not
+decreasing) are applied together by :meth:`Engine.apply_run <ramparts.engine.batch_ops.BatchOps.apply_run>`,
+the compiled gear of batch mode, and still journaled one row, one seq and one outcome per event, exactly
+as one at a time (``tests/test_event_runs.py``); :func:`replay_rows` replays them the same way. A defect
+inside a run cannot be pinned on one event: the engine is rebuilt from the journal and the group applied
+again one event at a time, which finds it. ``Node.runs = False`` applies every event through its handler.
+
 :func:`replay` rebuilds an engine from the latest snapshot plus every later journal row, checking
 that each row decodes, applies, and reproduces the effects recorded when it was acknowledged.
 """
@@ -80,11 +87,12 @@ def replay(journal: JournalStore, *, use_snapshot: bool = True, verify_effects: 
     return engine
 
 
-def replay_rows(engine: Engine, journal: JournalStore, *, to_seq: int | None = None, verify_effects: bool = True) -> int:
+def replay_rows(engine: Engine, journal: JournalStore, *, to_seq: int | None = None, verify_effects: bool = True,
+                runs: bool = True) -> int:
     """Apply to ``engine`` the journal rows after its seq (through ``to_seq``), each checked to decode,
     apply as the same seq and (``verify_effects``) reproduce its recorded effects; returns how many.
     :func:`replay` ends with it; a hot standby (:mod:`ramparts.bus.failover`) follows a journal with it.
-    Consecutive fills and index prices are applied as runs (:meth:`Engine.apply_run
+    With ``runs``, consecutive fills and index prices are applied as runs (:meth:`Engine.apply_run
     <ramparts.engine.batch_ops.BatchOps.apply_run>`, the same outcome per row as one at a time)."""
     n = 0
     pending: list[tuple[JournalRecord, _Event]] = []
@@ -119,11 +127,11 @@ def replay_rows(engine: Engine, journal: JournalStore, *, to_seq: int | None = N
     for rec in journal.read(from_seq=engine.seq + 1, to_seq=to_seq):
         event = decode_event(rec.kind, rec.payload, rec.seq)
         n += 1
-        if type(event) in RUN_KINDS and (not pending or event.ts >= pending[-1][1].ts) and len(pending) < REPLAY_RUN:
+        if runs and type(event) in RUN_KINDS and (not pending or event.ts >= pending[-1][1].ts) and len(pending) < REPLAY_RUN:
             pending.append((rec, event))
             continue
         flush()
-        if type(event) in RUN_KINDS:
+        if runs and type(event) in RUN_KINDS:
             pending.append((rec, event))
         else:
             one(rec, event)
