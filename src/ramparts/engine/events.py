@@ -465,7 +465,7 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 
 def canonical_json(obj: Any) -> str:
     """The canonical JSON text of a JSON-able object: sorted keys, no whitespace."""
-    if obj == [] and type(obj) is list:  # most events' effects
+    if type(obj) is list and not obj:  # most events' effects
         return "[]"
     return _CANONICAL.encode(obj)
 
