@@ -975,18 +975,17 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
         state = self.mark_models[instr.index].update(m.mark_state, index, book, ts)
         if state.mark <= 0 or state.mark > MAX_NOTIONAL:
             raise InvalidInput("price", f"the mark price {state.mark} is out of range")
-        h = self.book.holders(instr.index)
-        if h.size and not self._lz_notional_ok(instr.index, h, state.mark):
+        if self.book.n_holders(instr.index) and not self._lz_notional_ok(instr.index, state.mark):
             raise InvalidInput("price", f"{shown} would overflow the notional limit of a position")
 
         def apply() -> list[dict]:
             m.index_price, m.mark_state, m.mark, m.last_oracle_ns = index, state, state.mark, ts
-            effects = self._remargin_tick(instr, h)  # lazily where it can (ramparts.engine.tick_slack)
+            effects = self._remargin_tick(instr)  # lazily where it can (ramparts.engine.tick_slack)
             for o in self._options_by_index.get(instr.index, ()):  # options priced off this index: new spot
                 opt = self.instruments[o]
                 opt.spot_lot = self._spot_lot(opt)
                 if self.markets[o].mark and not self.markets[o].settled:
-                    effects += self._remargin_tick(opt, self.book.holders(o))
+                    effects += self._remargin_tick(opt)
             return effects
 
         return apply

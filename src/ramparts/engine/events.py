@@ -470,8 +470,32 @@ def canonical_json(obj: Any) -> str:
     return _CANONICAL.encode(obj)
 
 
+#: JSON string literal of a ``str`` as the canonical encoder writes it (``ensure_ascii``): the same C function
+_STR = json.encoder.encode_basestring_ascii
+
+
+def _encode_fill(e: Fill) -> str:
+    # the canonical text written directly: keys in sorted order, decimals as ``str``, as ``model_dump`` + the encoder
+    return (f'{{"buyer":{_STR(e.buyer)},"buyer_fee":"{e.buyer_fee!s}","instrument":{_STR(e.instrument)},"kind":"Fill",'
+            f'"price":"{e.price!s}","seller":{_STR(e.seller)},"seller_fee":"{e.seller_fee!s}","size":"{e.size!s}",'
+            f'"ts":{int(e.ts)}}}')  # fmt: skip
+
+
+def _encode_oracle_price(e: OraclePrice) -> str:
+    book = "null" if e.book_price is None else f'"{e.book_price!s}"'
+    return f'{{"book_price":{book},"instrument":{_STR(e.instrument)},"kind":"OraclePrice","price":"{e.price!s}","ts":{int(e.ts)}}}'
+
+
+#: the most frequent events, encoded without the generic dump (``tests/test_events.py`` holds them equal to it)
+_FAST_ENCODE: dict[type, Any] = {Fill: _encode_fill, OraclePrice: _encode_oracle_price}
+
+
 def encode_event(event: _Event) -> str:
-    """Canonical JSON of an event (decimals as strings)."""
+    """Canonical JSON of an event (decimals as strings): ``canonical_json(event.model_dump(mode="json"))``, written
+    directly for a ``Fill`` or an ``OraclePrice`` (a fifth of a journaled fill's cost otherwise)."""
+    fast = _FAST_ENCODE.get(type(event))
+    if fast is not None:
+        return fast(event)
     return canonical_json(event.model_dump(mode="json"))
 
 

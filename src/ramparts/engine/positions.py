@@ -187,6 +187,10 @@ class PositionBook:
             self._ready[instr] = h
         return h
 
+    def n_holders(self, instr: int) -> int:
+        """How many slots hold ``instr`` (``holders(instr).size``, kept as they open and close: no merge)."""
+        return self._n_hold.get(instr, 0)
+
     def instruments_held(self) -> list[int]:
         return sorted(i for i, n in self._n_hold.items() if n)
 

@@ -585,15 +585,16 @@ class TickSlackOps:
         return quiet
 
     # ------------------------------------------------------------------ the tick
-    def _lz_notional_ok(self, i: int, h: np.ndarray, mark: int) -> bool:
-        """Whether every holder's notional stays within ``MAX_NOTIONAL`` at ``mark`` (the tick's
-        overflow guard), exactly; in a tick pass, from a kept bound on ``max |lots|`` when that
+    def _lz_notional_ok(self, i: int, mark: int) -> bool:
+        """Whether every holder of instrument ``i`` keeps its notional within ``MAX_NOTIONAL`` at ``mark``
+        (the tick's overflow guard), exactly; in a tick pass, from a kept bound on ``max |lots|`` when that
         bound suffices (``Engine.trade`` raises it; every other change of lots is a global
         event, which forgets it), instead of a pass over every holder."""
         u = self._lz_maxlots
         tick = self._lz_mode == _TICK and i < u.shape[0]
         if tick and 0 <= u[i] <= MAX_NOTIONAL // mark:
             return True
+        h = self.book.holders(i)
         exact = max_abs_lots(h, 0, h.size, self.book.lots)
         if tick:
             u[i] = exact
@@ -607,25 +608,28 @@ class TickSlackOps:
         if i < u.shape[0] and 0 <= u[i] < abs(lots):
             u[i] = abs(lots)
 
-    def _remargin_tick(self, instr, h: np.ndarray) -> list[dict]:
-        """Re-margin the holders ``h`` of ``instr`` after its mark moved: lazily in a tick pass
-        whose instrument has a built index, in full otherwise (then its index is built)."""
-        if self._lz_mode != _TICK:
-            return self._remargin(instr, h)
-        self._lz_settle()  # before the mark moves: those sub-accounts are exact at the marks they were left at
+    def _remargin_tick(self, instr) -> list[dict]:
+        """Re-margin the holders of ``instr`` after its mark moved: lazily in a tick pass whose
+        instrument has a built index (which needs only how many hold it, not the holders' array,
+        whose upkeep after new positions is O(holders)), in full otherwise (then its index is built)."""
         i = instr.index
+        if self._lz_mode != _TICK:
+            return self._remargin(instr, self.book.holders(i))
+        self._lz_settle()  # before the mark moves: those sub-accounts are exact at the marks they were left at
         if i >= self._lz_marks.shape[0] or i >= self._lz_lazyable.shape[0]:
             self._lz_tables()
         mark = self.markets[i].mark
         self._lz_marks[i] = mark
         lazy = bool(self._lz_lazyable[i])
-        if lazy and h.size:
+        n = self.book.n_holders(i)
+        if lazy and n:
             self._lz_behind[i] = True  # every holder's cache is behind the new mark until re-priced
             self._lz_dirty = True
-        big = h.size >= self.lazy_min_holders
+        big = n >= self.lazy_min_holders
         if lazy and big and self._lz_index.ok[i]:
-            return self._lz_tick(i, h, mark)
+            return self._lz_tick(i, n, mark)
         self.lazy_stats["full_ticks"] += 1
+        h = self.book.holders(i)
         self._lz_sync(self.book.sub[h])
         effects = self._remargin(instr, h)
         if lazy:
@@ -638,9 +642,9 @@ class TickSlackOps:
                 self._lz_index.build(i, *holder_entries(h, self._lz_floor, self._lz_stamp, self._lz_kind, b.sub, b.lots, b.band_lo, b.band_hi))
         return effects
 
-    def _lz_tick(self, i: int, h: np.ndarray, mark: int) -> list[dict]:
-        """The lazy pass: re-margin exactly the holders whose band ``mark`` leaves (and the ALWAYS
-        ones), with the full path's margin-call rules; recompute their bands."""
+    def _lz_tick(self, i: int, n_holders: int, mark: int) -> list[dict]:
+        """The lazy pass: re-margin exactly the holders (``n_holders`` of them) whose band ``mark`` leaves
+        (and the ALWAYS ones), with the full path's margin-call rules; recompute their bands."""
         b = self.book
         idx = self._lz_index
         self._lz_tickno += 1
@@ -680,8 +684,8 @@ class TickSlackOps:
         st = self.lazy_stats
         st["lazy_ticks"] += 1
         st["rechecked"] += n_trig
-        st["skipped"] += int(h.size) - n_trig
-        if n_trig == h.size:
+        st["skipped"] += n_holders - n_trig
+        if n_trig == n_holders:
             self._lz_behind[i] = False
             self._lz_dirty = bool(self._lz_behind.any())
         return effects
@@ -725,6 +729,7 @@ class TickSlackOps:
                 for p in slots:
                     assert b._value[p] == b.lots[p] * self.markets[int(b.instr[p])].mark, ("behind without a band", s, p)
         for i in range(len(self.instruments)):
+            assert b.n_holders(i) == b.holders(i).size, ("holder count", i)
             if i >= self._lz_index.ok.shape[0] or not self._lz_index.ok[i]:
                 continue
             _, _, subs, _ = self._lz_index.live_entries(i, self._lz_stamp)
