@@ -543,7 +543,10 @@ def answer_every_method(app) -> None:
     """Per path of ``app``'s OpenAPI schema (call it once every route is included): ``OPTIONS`` answers 204 with
     ``Allow`` (the documented methods and OPTIONS), every other undocumented method 405 with the same ``Allow``
     (Starlette's own 405 names only the first route of a path, so a path with GET and POST would advertise one
-    of them, and OPTIONS would be a 405). The routes go first, where they match only those other methods."""
+    of them, and OPTIONS would be a 405). The routes go after the documented ones: a documented method finds its
+    own route (Starlette takes the first full match, and these only match the other methods), and every request
+    of the hot paths (``POST /v1/fills``) no longer tests some eighty of these first (a seventh of the route's
+    server time)."""
     from fastapi.responses import Response
     from starlette.exceptions import HTTPException
 
@@ -554,7 +557,6 @@ def answer_every_method(app) -> None:
         for handler, verbs in ((options, ["OPTIONS"]), (not_allowed, rest)):
             if verbs:
                 app.add_api_route(path, handler, methods=verbs, include_in_schema=False, response_model=None)
-                app.router.routes.insert(0, app.router.routes.pop())
 
 
 def _method_handlers(allow: str, response, http_exception):
