@@ -132,10 +132,13 @@ def test_the_counter_of_scattered_opens():
     assert b.opened_since_compact == 1
 
 
-def test_bulk_open_lays_out_instrument_major_whatever_the_input_order():
+@pytest.mark.parametrize("order", ["shuffled", "sorted as a snapshot's rows", "sorted, instruments beyond 16 bits"])
+def test_bulk_open_lays_out_instrument_major_whatever_the_input_order(order):
     rng = np.random.default_rng(5)
-    pairs = sorted({(int(s), int(i)) for s, i in zip(rng.integers(0, 50, 200), rng.integers(0, 7, 200), strict=True)})
-    rng.shuffle(pairs)
+    top = 70_000 if "beyond" in order else 7
+    pairs = sorted({(int(s), int(i)) for s, i in zip(rng.integers(0, 50, 200), rng.integers(0, top, 200), strict=True)})
+    if order == "shuffled":
+        rng.shuffle(pairs)
     sub = np.array([p[0] for p in pairs], dtype=np.int32)
     instr = np.array([p[1] for p in pairs], dtype=np.int32)
     lots = rng.integers(-1000, 1000, sub.size)
@@ -150,11 +153,11 @@ def test_bulk_open_lays_out_instrument_major_whatever_the_input_order():
 
 
 def test_bulk_open_refuses_duplicates_and_changes_nothing():
-    b = PositionBook(capacity=4)
-    sub, instr = np.array([3, 1, 3]), np.array([2, 0, 2])
-    with pytest.raises(ValueError, match="duplicate"):
-        b.bulk_open(sub, instr, np.ones(3, dtype=np.int64), np.zeros(3, dtype=np.int64), np.zeros(3, dtype=np.int64))
-    assert len(b) == 0 and b._next == 0 and not b.lots.any() and not b.sub.any()
+    for sub, instr in ((np.array([3, 1, 3]), np.array([2, 0, 2])), (np.array([1, 3, 3]), np.array([0, 2, 2]))):  # shuffled, sorted
+        b = PositionBook(capacity=4)
+        with pytest.raises(ValueError, match="duplicate"):
+            b.bulk_open(sub, instr, np.ones(3, dtype=np.int64), np.zeros(3, dtype=np.int64), np.zeros(3, dtype=np.int64))
+        assert len(b) == 0 and b._next == 0 and not b.lots.any() and not b.sub.any()
 
 
 # ------------------------------------------------------------------------------- whole engines

@@ -10,6 +10,7 @@ import zlib
 import numpy as np
 import pytest
 
+from ramparts.domain.accounts import MarginMode, SubAccounts
 from ramparts.engine import Engine
 from ramparts.engine import events as ev
 from ramparts.engine.engine import _parse_state, _sub_rows
@@ -79,9 +80,24 @@ def test_sub_account_texts_are_checked_as_one_by_one(name):
 
 def test_sub_rows_keep_texts_modes_and_flags():
     rows = [["ok/main", "cross", None, False], ["a.b/c@d", "isolated", 2, False], ["v/x", "portfolio", None, True]]
-    out = _sub_rows(rows)
-    assert [(n, m.value, i, s) for n, m, i, s in out] == [tuple(r) for r in rows]
-    assert _sub_rows([]) == []
+    names, instruments, flags = _sub_rows(rows)
+    modes = [m.value for m in MarginMode]
+    assert [(n, modes[f & 3], None if i < 0 else i, bool(f & 4)) for n, i, f in zip(names, instruments.tolist(), flags, strict=True)] \
+        == [tuple(r) for r in rows]
+    assert [len(c) for c in _sub_rows([])] == [0, 0, 0]
+    with pytest.raises(KeyError):
+        _sub_rows([["ok/main", "crossed", None, False]])
+
+
+def test_the_register_refuses_a_text_twice_and_changes_nothing():
+    subs = SubAccounts()
+    subs.extend(["a/main", "b/main"], [-1, 3], bytes([0, 1]))
+    for names in (["c/main", "c/main"], ["a/main"]):
+        with pytest.raises(ValueError):
+            subs.extend(names, [-1] * len(names), bytes(len(names)))
+    with pytest.raises(ValueError):
+        subs.extend(["d/main"], [-1], bytes([3]))  # no fourth margin mode
+    assert subs.rows() == [["a/main", "cross", None, False], ["b/main", "isolated", 3, False]] and len(subs.by_name) == 2
 
 
 def test_a_snapshot_with_a_bad_sub_account_or_mode_is_corrupt():

@@ -78,6 +78,8 @@ class SubAccount:
 
 
 _MODES = tuple(MarginMode)  # a sub-account's mode is kept as its position here
+#: a mode's text → its position in ``_MODES`` (the flags of :meth:`SubAccounts.extend`)
+MODE_CODE = {m.value: k for k, m in enumerate(_MODES)}
 
 
 class SubAccounts(Sequence[SubAccount]):
@@ -105,6 +107,26 @@ class SubAccounts(Sequence[SubAccount]):
         self._instrument.append(-1 if instrument is None else instrument)
         self._flags.append(_MODES.index(mode) | (4 if system else 0))
         return idx
+
+    def extend(self, names: list[str], instruments: Sequence[int], flags: bytes) -> int:
+        """Register sub-accounts from columns, in order (:meth:`add` of each at once): their canonical texts,
+        bound instruments (−1 for none) and flags (the mode's position in ``tuple(MarginMode)``, | 4 for a
+        system sub-account); returns the index of the first. A text twice, or already registered, raises
+        ``ValueError`` and registers nothing."""
+        first = len(self._names)
+        if not len(names) == len(instruments) == len(flags):
+            raise ValueError("sub-account columns of different lengths")
+        new = dict(zip(names, range(first, first + len(names)), strict=True))
+        if len(new) != len(names) or not self.by_name.keys().isdisjoint(new):
+            raise ValueError("a sub-account text is registered twice")
+        if any(f & 3 >= len(_MODES) or f > 7 for f in set(flags)):
+            raise ValueError("a sub-account flag names no margin mode")
+        instruments = array("q", instruments)  # (raises before anything changes on a value that is no int64)
+        self._names.extend(names)
+        self.by_name.update(new)
+        self._instrument.extend(instruments)
+        self._flags.extend(flags)
+        return first
 
     def name(self, s: int) -> str:
         """The canonical ``"account/sub"`` text of sub-account ``s`` (``str(subs[s].id)`` without building it)."""

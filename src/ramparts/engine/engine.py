@@ -66,7 +66,7 @@ from typing import Any
 
 import numpy as np
 
-from ramparts.domain.accounts import _NAME, MarginMode, SubAccountId, SubAccounts
+from ramparts.domain.accounts import _NAME, MODE_CODE, MarginMode, SubAccountId, SubAccounts
 from ramparts.domain.assets import Asset, check_symbol
 from ramparts.domain.instruments import Instrument, InstrumentKind
 from ramparts.engine import events as ev
@@ -112,7 +112,6 @@ _INT64 = np.iinfo(np.int64)
 _PART = _NAME.pattern.removesuffix(r"\Z")
 #: every canonical "account/sub" text of a register, joined by newlines (no name can hold one)
 _SUB_NAMES = re.compile(rf"(?:{_PART}/{_PART}\n)*\Z")
-_MODE_OF = {m.value: m for m in MarginMode}
 
 
 def _parse_state(raw: bytes, trusted: bool) -> dict:
@@ -146,9 +145,11 @@ def _parse_state(raw: bytes, trusted: bool) -> dict:
     return d
 
 
-def _sub_rows(rows: list) -> list[tuple[str, MarginMode, int | None, bool]]:
-    """A snapshot's ``[text, mode, instrument, system]`` rows checked as :meth:`SubAccountId.canonical` checks
-    each text, all texts in one regular-expression pass (a quarter of the per-text parse's time at a million)."""
+def _sub_rows(rows: list) -> tuple[list[str], np.ndarray, bytes]:
+    """A snapshot's ``[text, mode, instrument, system]`` rows as the columns :meth:`SubAccounts.extend` takes (texts,
+    bound instruments with −1 for none, flags), each text checked as :meth:`SubAccountId.canonical` checks it, all
+    texts in one regular-expression pass (a quarter of the per-text parse's time at a million); an unknown mode
+    raises ``KeyError``."""
     names = [r[0] for r in rows]
     try:
         checked = _SUB_NAMES.match("\n".join(names) + "\n" if names else "")
@@ -156,7 +157,11 @@ def _sub_rows(rows: list) -> list[tuple[str, MarginMode, int | None, bool]]:
         checked = None
     if not checked:
         names = [SubAccountId.canonical(n) for n in names]  # raises on the first that is not canonical
-    return [(n, _MODE_OF[mode], instrument, system) for n, (_, mode, instrument, system) in zip(names, rows, strict=True)]
+    n = len(rows)
+    codes = np.fromiter(map(MODE_CODE.__getitem__, [r[1] for r in rows]), dtype=np.uint8, count=n)
+    system = np.fromiter([bool(r[3]) for r in rows], dtype=np.bool_, count=n)
+    instruments = np.fromiter([-1 if r[2] is None else r[2] for r in rows], dtype=np.int64, count=n)
+    return names, instruments, (codes | (system.astype(np.uint8) << 2)).tobytes()
 
 
 @dataclass
@@ -537,7 +542,7 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
             if instr.is_option:
                 instr.spot_lot = e._spot_lot(instr) if not e.markets[instr.index].settled else instr.spot_lot
         e.pm_config = dict(d.get("portfolio", {}))  # before the positions: their requirements depend on it
-        e._add_subs(_sub_rows(d["subs"][len(e.subs):]))  # [0]: the vault, opened by Genesis
+        e._add_sub_columns(*_sub_rows(d["subs"][len(e.subs):]))  # [0]: the vault, opened by Genesis
         e.ledger.load(d["ledger"])
         e._load_positions(d["positions"])
         w = d["waterfall"]
@@ -663,26 +668,32 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
 
     def _add_subs(self, items: Sequence[tuple[SubAccountId | str, MarginMode, int | None, bool]]) -> int:
         """Open sub-accounts ``(id or its canonical text, mode, bound instrument, system)`` in order; returns the
-        index of the first. The arrays grow once for all of them (a snapshot of a million sub-accounts restores
-        in one pass)."""
-        first = self.ledger.add_subs(len(items))
-        assert first == len(self.subs)
-        add = self.subs.add
-        for sid, mode, instrument, system in items:
-            add(sid, mode, instrument, system)
-        n = first + len(items)
+        index of the first (:meth:`_add_sub_columns`)."""
+        return self._add_sub_columns([str(x[0]) for x in items], [-1 if x[2] is None else x[2] for x in items],
+                                     bytes(MODE_CODE[x[1].value] | (4 if x[3] else 0) for x in items))
+
+    def _add_sub_columns(self, names: list[str], instruments: Sequence[int], flags: bytes) -> int:
+        """Open sub-accounts from columns (:meth:`SubAccounts.extend`'s: canonical texts, bound instruments or −1,
+        mode and system flags) in order; returns the index of the first. The arrays grow once for all of them (a
+        snapshot of a million sub-accounts restores in one pass)."""
+        first = len(self.subs)
+        self.subs.extend(names, instruments, flags)  # checked there before anything changes
+        rows = self.ledger.add_subs(len(names))
+        assert rows == first, (rows, first)
+        n = first + len(names)
         self._lz_grow_subs(n)
         self.book.ensure_subs(n)  # compiled passes walk ``head[s]`` of any sub-account, positions or not
         for name in ("_sub_value", "sub_cost", "_sub_mm", "_sub_im", "in_liquidation", "margin_called", "is_system", "sub_opt_adj_im",
                      "sub_opt_adj_mm", "sub_pm_adj_im", "sub_pm_adj_mm", "is_portfolio", "sub_coll", "sub_corr_im", "sub_corr_mm",
                      "sub_borrow_im", "sub_borrow_mm", "sub_isolated"):
             setattr(self, name, _grow(getattr(self, name), n))
-        if items:
-            self.is_system[first:n] = [x[3] for x in items]
-            pm = [x[1] is MarginMode.PORTFOLIO for x in items]
+        if names:
+            f = np.frombuffer(flags, dtype=np.uint8)
+            self.is_system[first:n] = (f & 4) != 0
+            pm = (f & 3) == MODE_CODE[MarginMode.PORTFOLIO.value]
             self.is_portfolio[first:n] = pm
-            self.n_portfolio += sum(pm)
-            self.sub_isolated[first:n] = [-1 if x[2] is None else x[2] for x in items]
+            self.n_portfolio += int(pm.sum())
+            self.sub_isolated[first:n] = instruments
         return first
 
     def _load_positions(self, rows: Sequence[Sequence[int]] | np.ndarray) -> None:
