@@ -141,12 +141,14 @@ def test_kill_minus_nine_loses_no_acknowledged_event(journal_url):
     assert fresh.state_hash() == recovered.state_hash()
 
 
-def test_a_snapshot_from_another_engine_version_is_skipped_and_the_journal_replayed(tmp_path):
+@pytest.mark.parametrize("form", ["json", "container"])
+def test_a_snapshot_from_another_engine_version_is_skipped_and_the_journal_replayed(tmp_path, form):
     import json
     import zlib
 
     from ramparts.engine import events as ev
-    from ramparts.engine.engine import STATE_VERSION
+    from ramparts.engine import snapshot
+    from ramparts.engine.engine import STATE_VERSION, snapshot_version
     from ramparts.engine.presets import genesis, perpetual
 
     node = Node.open(str(tmp_path / "v.sqlite"))
@@ -155,9 +157,16 @@ def test_a_snapshot_from_another_engine_version_is_skipped_and_the_journal_repla
     node.submit(ev.OpenSubAccount(ts=0, subaccount="a/main"))
     node.submit(ev.Deposit(ts=1, subaccount="a/main", asset="USDC", amount="10"))
     expected = node.engine.state_hash()
-    old = json.loads(zlib.decompress(node.engine.snapshot()))
-    old["version"] = STATE_VERSION - 1  # what an older release would have written
-    node.journal.save_snapshot(node.engine.seq, "0" * 64, zlib.compress(json.dumps(old).encode()))
+    if form == "json":  # what a release before the container wrote: the canonical state itself
+        old = json.loads(node.engine.canonical_state())
+        old["version"] = STATE_VERSION - 1  # what an older release would have written
+        blob = zlib.compress(json.dumps(old).encode())
+    else:
+        _, state, arrays = snapshot.unpack(node.engine.snapshot())
+        state["version"] = STATE_VERSION - 1
+        blob = snapshot.pack("0" * 64, state, arrays)
+    assert snapshot_version(blob) == STATE_VERSION - 1
+    node.journal.save_snapshot(node.engine.seq, "0" * 64, blob)
     node.close()
     with open_journal(str(tmp_path / "v.sqlite")) as j:
         assert replay(j).state_hash() == expected

@@ -132,6 +132,12 @@ class SubAccounts(Sequence[SubAccount]):
         """The canonical ``"account/sub"`` text of sub-account ``s`` (``str(subs[s].id)`` without building it)."""
         return self._names[s]
 
+    def columns(self) -> tuple[list[str], array, bytes]:
+        """What :meth:`extend` takes: the texts, bound instruments (−1 for none) and flags of every sub-account."""
+        n = len(self._names)  # (a reader on another thread may see an append half done: the shortest column)
+        n = min(n, len(self._instrument), len(self._flags))
+        return self._names[:n], self._instrument[:n], bytes(self._flags[:n])
+
     def rows(self) -> list[list]:
         """``[text, mode, bound instrument or None, system]`` per sub-account, in index order (the snapshot's)."""
         modes = [m.value for m in _MODES]

@@ -104,7 +104,7 @@ class CollateralOps:
     def _rebuild_collateral(self) -> None:
         """Recompute every derived collateral value and correlation add-on (restore)."""
         self.collateral.contrib = {a: {} for a in self.collateral.assets}
-        for a, k, _v in self.ledger.items():
+        for a, k, _v in self.ledger.columns()[0]:  # (items() less the settlement cash, which is no collateral asset)
             if isinstance(k, int) and a in self.collateral.assets:
                 self.collateral_touched(a, k)
         for a, k in self._pending_holders():  # deposits pending at a location, nothing confirmed yet

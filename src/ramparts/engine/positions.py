@@ -509,13 +509,17 @@ class PositionBook:
     # ------------------------------------------------------------------ canonical view
     def rows(self) -> list[list[int]]:
         """[sub, instr, lots, cost, entry] of every position, sorted by (sub, instr): the hashed state."""
+        return self.table().tolist()
+
+    def table(self) -> np.ndarray:
+        """:meth:`rows` as one ``(n, 5)`` int64 array."""
         slots = self.live_slots()
         if not slots.size:
-            return []
+            return np.zeros((0, 5), dtype=np.int64)
         sub, instr = self.sub[slots].astype(np.int64), self.instr[slots].astype(np.int64)
         order = np.lexsort((instr, sub))  # (sub, instr) pairs are unique: a total order
         slots = slots[order]
-        return np.column_stack((sub[order], instr[order], self.lots[slots], self.cost[slots], self.entry[slots])).tolist()
+        return np.column_stack((sub[order], instr[order], self.lots[slots], self.cost[slots], self.entry[slots])).astype(np.int64)
 
     # ------------------------------------------------------------------ maps built from the arrays, for checks
     # The book kept these as its indices before; tests compare books through them. O(positions) each.

@@ -91,14 +91,38 @@ class Ledger:
         open row, no (asset, key) twice, and each asset's balances summing to zero (a ledger is a set of balanced
         postings); a violation raises ``ValueError`` and leaves the ledger empty.
         """
+        settle = self.settlement_asset
+        named: list[Sequence] = []
+        idx: list[int] = []
+        val: list[int] = []
+        for row in rows:
+            a, k, v = row
+            if type(v) is not int or abs(v) > MAX_BALANCE or not isinstance(a, str):
+                raise ValueError(f"ledger row {[a, k, v]!r} is not an amount within the limit")
+            if type(k) is int and a == settle:
+                if not 0 <= k < self._n_subs:
+                    raise ValueError(f"ledger row {[a, k, v]!r} names no sub-account")
+                idx.append(k)
+                val.append(v)
+            else:
+                named.append(row)
+        self.load_columns(named, np.asarray(idx, dtype=np.int64), np.asarray(val, dtype=np.int64))
+
+    def load_columns(self, named: Iterable[Sequence], cash_subs: np.ndarray, cash: np.ndarray) -> None:
+        """:meth:`load` from :meth:`columns`' parts: the rows of every balance but the sub-accounts' settlement
+        cash, and that cash as two arrays (sub-account, amount). The same checks, before anything is written."""
         if self._balances or self.sub_cash[: self._n_subs].any():
             raise ValueError("load needs a ledger with no balance yet")
         settle, n = self.settlement_asset, self._n_subs
-        sums: dict[str, int] = {}
-        named: dict[tuple[str, LedgerKey], int] = {}
-        idx: list[int] = []
-        val: list[int] = []
-        for a, k, v in rows:
+        cash_subs = np.asarray(cash_subs)
+        cash = np.asarray(cash)
+        if cash_subs.shape != cash.shape or cash.ndim != 1 or cash.dtype.kind != "i" or cash_subs.dtype.kind != "i":
+            raise ValueError("the sub-accounts' cash is not two integer columns of one length")
+        if cash.size and (int(np.abs(cash).max()) > MAX_BALANCE or int(cash_subs.min()) < 0 or int(cash_subs.max()) >= n):
+            raise ValueError("a sub-account's cash is beyond the limit or names no sub-account")
+        sums: dict[str, int] = {settle: sum(cash.tolist())}  # (Python ints: a sum of a million balances may pass int64)
+        rows: dict[tuple[str, LedgerKey], int] = {}
+        for a, k, v in named:
             if type(v) is not int or abs(v) > MAX_BALANCE or not isinstance(a, str):
                 raise ValueError(f"ledger row {[a, k, v]!r} is not an amount within the limit")
             sums[a] = sums.get(a, 0) + v
@@ -106,22 +130,29 @@ class Ledger:
                 if not 0 <= k < n:
                     raise ValueError(f"ledger row {[a, k, v]!r} names no sub-account")
                 if a == settle:
-                    idx.append(k)
-                    val.append(v)
-                    continue
+                    raise ValueError(f"ledger row {[a, k, v]!r} is a sub-account's cash outside its column")
             elif not isinstance(k, str):
                 raise ValueError(f"ledger row {[a, k, v]!r} has no valid key")
-            if (a, k) in named:
+            if (a, k) in rows:
                 raise ValueError(f"ledger row {[a, k, v]!r} repeats a balance")
             if v:
-                named[(a, k)] = v
+                rows[(a, k)] = v
         if any(sums.values()):
             raise ValueError(f"the ledger does not balance in {min(a for a, t in sums.items() if t)}")
-        ix = np.asarray(idx, dtype=np.int64)
-        if ix.size and np.unique(ix).size != ix.size:
+        ix = cash_subs.astype(np.int64)
+        # (ascending, as :meth:`columns` writes them, is distinct at a glance)
+        if ix.size > 1 and not bool((ix[1:] > ix[:-1]).all()) and np.unique(ix).size != ix.size:
             raise ValueError("a sub-account's settlement balance appears twice")
-        self.sub_cash[ix] = np.asarray(val, dtype=np.int64)
-        self._balances = named
+        self.sub_cash[ix] = cash
+        self._balances = rows
+
+    def columns(self) -> tuple[list[tuple[str, LedgerKey, int]], np.ndarray, np.ndarray]:
+        """The balances as :meth:`load_columns` takes them: every row of :meth:`items` but the sub-accounts'
+        settlement cash (in canonical order), then that cash's non-zero entries as (sub-accounts, amounts)."""
+        named = sorted(((a, k, v) for (a, k), v in self._balances.items()), key=_canonical_order)
+        cash = self.sub_cash[: self._n_subs]
+        held = np.flatnonzero(cash)
+        return named, held, cash[held]
 
     @property
     def n_subs(self) -> int:
