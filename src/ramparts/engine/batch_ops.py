@@ -159,7 +159,8 @@ class BatchOps:
             self._lz_flush()
             self._lz_invalidate_all()
         known = self._sub_by_str.get
-        named = {s for e in events for s in (known(e.buyer), known(e.seller)) if s is not None}
+        sides = [(known(e.buyer), known(e.seller)) for e in events]  # looked up once (at a million names, a cache miss each)
+        named = {s for pair in sides for s in pair if s is not None}
         subs = sorted(named)
         if self._lz_dirty and subs:  # only a sub-account with a valid band other than ALWAYS can be behind
             arr = np.array(subs, dtype=np.int64)
@@ -168,7 +169,7 @@ class BatchOps:
                 self._lz_sync(behind)
         self._lz_mode = _SUBS
         try:
-            out = self._run_body(events)
+            out = self._run_body(events, sides)
         finally:
             self._lz_mode = 0
             stamp = self._lz_stamp
@@ -179,11 +180,11 @@ class BatchOps:
             # the kernel's trades do not go through it)
             instr_of = self._instr_by_symbol.get
             slot_of = self.book.slot
-            for e in events:
+            for e, pair in zip(events, sides, strict=True):
                 i = instr_of(e.instrument)
                 if i is None:
                     continue
-                for s in (known(e.buyer), known(e.seller)):
+                for s in pair:
                     slot = None if s is None else slot_of(s, i)
                     if slot is not None:
                         self._lz_traded(s, i, int(self.book.lots[slot]))
@@ -202,8 +203,9 @@ class BatchOps:
             t = e.ts
         return True
 
-    def _run_body(self: Engine, events: Sequence[ev.Fill | ev.OraclePrice]) -> list[list[dict] | RampartsError]:
-        c = self._run_columns(events)
+    def _run_body(self: Engine, events: Sequence[ev.Fill | ev.OraclePrice],
+                  sides: list[tuple[int | None, int | None]] | None = None) -> list[list[dict] | RampartsError]:
+        c = self._run_columns(events, sides)
         out: list[list[dict] | RampartsError] = [[] for _ in events]
 
         def emit(k: int, fx: dict | RampartsError) -> None:
@@ -235,9 +237,11 @@ class BatchOps:
             self.time_ns = events[applied[-1]].ts
         return out
 
-    def _run_columns(self: Engine, events: Sequence[ev.Fill | ev.OraclePrice]) -> _Columns:
-        """The run as batch columns. An event the kernel must not take (an unknown name, a value its handler
-        refuses or rounds otherwise, a book price) is marked ineligible: its handler applies it or words the error."""
+    def _run_columns(self: Engine, events: Sequence[ev.Fill | ev.OraclePrice],
+                     sides: list[tuple[int | None, int | None]] | None = None) -> _Columns:
+        """The run as batch columns (``sides``: each fill's buyer and seller indices, already looked up). An event the
+        kernel must not take (an unknown name, a value its handler refuses or rounds otherwise, a book price) is marked
+        ineligible: its handler applies it or words the error."""
         n = len(events)
         instr_of = self._instr_by_symbol.get
         sub_of = self._sub_by_str.get
@@ -277,7 +281,7 @@ class BatchOps:
                         v = memo[key] = instruments[i].lot_price(e.price, "price", on_tick=False)
                     lp[k] = v
                     continue
-                b, s = sub_of(e.buyer), sub_of(e.seller)
+                b, s = (sub_of(e.buyer), sub_of(e.seller)) if sides is None else sides[k]
                 if b is None or s is None or b == s:
                     general[k] = True
                     continue
@@ -480,19 +484,22 @@ class BatchOps:
             h_ptr, h_slots = group_slots(b.instr[: b._next], wanted, n_instr)
         else:
             h_ptr, h_slots = np.zeros(n_instr + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        # --- markets
+        # --- markets: the kernel reads an instrument's entries only for its own items, so only the run's
+        # instruments are filled in (a run of a few events over a venue of hundreds of instruments would
+        # otherwise read every market, ~0.1 ms a run)
         mk = self.markets
-        i_mark = np.array([x.mark for x in mk], dtype=np.int64)
-        i_index = np.array([x.index_price for x in mk], dtype=np.int64)
-        i_last = np.array([x.last_oracle_ns for x in mk], dtype=np.int64)
-        i_settled = np.array([x.settled for x in mk], dtype=np.bool_)
         instrs = self.instruments
-        i_age = np.array([x.oracle_max_age_ns or 0 for x in instrs], dtype=np.int64)
-        i_expiry = np.array([INT64_MAX if x.expiry_ns is None else x.expiry_ns for x in instrs], dtype=np.int64)
-        i_spot = np.array([x.spot_lot for x in instrs], dtype=np.int64)
+        i_mark, i_index, i_last, i_age, i_expiry, i_spot = (np.zeros(n_instr, dtype=np.int64) for _ in range(6))
+        i_settled = np.zeros(n_instr, dtype=np.bool_)
         i_blocked = np.zeros(n_instr, dtype=np.bool_)
+        blocked = self.defences.blocked
         for i in touched:
-            i_blocked[i] = self.defences.blocked(instrs[i].symbol, "risk_increasing_fill") is not None
+            m_, ins = mk[i], instrs[i]
+            i_mark[i], i_index[i], i_last[i], i_settled[i] = m_.mark, m_.index_price, m_.last_oracle_ns, m_.settled
+            i_age[i] = ins.oracle_max_age_ns or 0
+            i_expiry[i] = INT64_MAX if ins.expiry_ns is None else ins.expiry_ns
+            i_spot[i] = ins.spot_lot
+            i_blocked[i] = blocked(ins.symbol, "risk_increasing_fill") is not None
         i_priced = np.zeros(n_instr, dtype=np.bool_)
         floors, imr, mmr, imq, imr_rem, mmq, mmr_rem = self._batch_tables()
         # --- the venue's own ledger accounts, and room for effects
