@@ -220,14 +220,18 @@ class Ledger:
     # ------------------------------------------------------------------ reporting
     def items(self) -> Iterable[tuple[str, LedgerKey, int]]:
         """Every non-zero balance as (asset, key, amount), in a canonical order."""
-        named = sorted(((a, k, v) for (a, k), v in self._balances.items()), key=_canonical_order)
-        cash = self.sub_cash[: self._n_subs]
-        held = np.flatnonzero(cash)
+        before, held, amounts, after = self.canonical_parts()
         a = self.settlement_asset
+        return before + [(a, i, v) for i, v in zip(held.tolist(), amounts.tolist(), strict=True)] + after
+
+    def canonical_parts(self) -> tuple[list, np.ndarray, np.ndarray, list]:
+        """:meth:`items` in its three parts: the rows before the sub-accounts' settlement cash, that cash's non-zero
+        entries as (sub-accounts, amounts) in index order, the rows after it."""
+        named, held, amounts = self.columns()
         # the settlement asset's sub-account rows, already in index order, go where the canonical order puts them:
         # after every row of an asset that sorts before it (and its own int keys, which live in sub_cash only)
-        at = bisect.bisect_left(named, (a, 1), key=lambda r: _canonical_order(r)[:2])
-        return named[:at] + [(a, i, v) for i, v in zip(held.tolist(), cash[held].tolist(), strict=True)] + named[at:]
+        at = bisect.bisect_left(named, (self.settlement_asset, 1), key=lambda r: _canonical_order(r)[:2])
+        return named[:at], held, amounts, named[at:]
 
     def totals(self, asset: str) -> dict[str, int]:
         """Sum of balances per category (see :data:`CATEGORIES`); they add up to zero."""
