@@ -244,7 +244,7 @@ def main() -> None:
           f"parsing {r['parse_s']:.2f}, the check against the journaled hash and the slack indices included) | tail of {tail_n:,} events "
           f"{r['tail_s']:.2f} s ({tail_n / max(r['tail_s'], 1e-9):,.0f} events/s, effects compared with the journal's)")
     print(f"  the same state restored from its {other} form ({r['other_mb']:.0f} MB), same run: {r['other_s']:.2f} s "
-          f"({r['restore_s'] / r['other_s']:.2f}x the {r['format']} snapshot's time)")
+          f"(the {r['format']} snapshot restores in {r['restore_s'] / r['other_s']:.2f}x that time)")
     print(f"  (the state hash rebuilt from the restored engine, which restarts no longer pay: {r['rehash_s']:.2f} s)")
     print(f"the next snapshot: inline (Engine.snapshot_and_hash on the writer thread) {r['snap_inline_s']:.2f} s; "
           f"forked (ramparts serve): the writer pays {1e3 * r['snap_fork_s']:.0f} ms, the child "

@@ -790,9 +790,19 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
 
     def _add_subs(self, items: Sequence[tuple[SubAccountId | str, MarginMode, int | None, bool]]) -> int:
         """Open sub-accounts ``(id or its canonical text, mode, bound instrument, system)`` in order; returns the
-        index of the first (:meth:`_add_sub_columns`)."""
-        return self._add_sub_columns([str(x[0]) for x in items], [-1 if x[2] is None else x[2] for x in items],
-                                     bytes(MODE_CODE[x[1].value] | (4 if x[3] else 0) for x in items))
+        index of the first (an event's one: :meth:`_add_sub_columns` takes a snapshot's million)."""
+        first = len(self.subs)
+        add = self.subs.add
+        for sid, mode, instrument, system in items:
+            add(sid, mode, instrument, system)
+        n = self._grow_subs(first)
+        if items:
+            self.is_system[first:n] = [x[3] for x in items]
+            pm = [x[1] is MarginMode.PORTFOLIO for x in items]
+            self.is_portfolio[first:n] = pm
+            self.n_portfolio += sum(pm)
+            self.sub_isolated[first:n] = [-1 if x[2] is None else x[2] for x in items]
+        return first
 
     def _add_sub_columns(self, names: list[str], instruments: Sequence[int], flags: bytes) -> int:
         """Open sub-accounts from columns (:meth:`SubAccounts.extend`'s: canonical texts, bound instruments or −1,
@@ -800,15 +810,7 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
         snapshot of a million sub-accounts restores in one pass)."""
         first = len(self.subs)
         self.subs.extend(names, instruments, flags)  # checked there before anything changes
-        rows = self.ledger.add_subs(len(names))
-        assert rows == first, (rows, first)
-        n = first + len(names)
-        self._lz_grow_subs(n)
-        self.book.ensure_subs(n)  # compiled passes walk ``head[s]`` of any sub-account, positions or not
-        for name in ("_sub_value", "sub_cost", "_sub_mm", "_sub_im", "in_liquidation", "margin_called", "is_system", "sub_opt_adj_im",
-                     "sub_opt_adj_mm", "sub_pm_adj_im", "sub_pm_adj_mm", "is_portfolio", "sub_coll", "sub_corr_im", "sub_corr_mm",
-                     "sub_borrow_im", "sub_borrow_mm", "sub_isolated"):
-            setattr(self, name, _grow(getattr(self, name), n))
+        n = self._grow_subs(first)
         if names:
             f = np.frombuffer(flags, dtype=np.uint8)
             self.is_system[first:n] = (f & 4) != 0
@@ -817,6 +819,20 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
             self.n_portfolio += int(pm.sum())
             self.sub_isolated[first:n] = instruments
         return first
+
+    def _grow_subs(self, first: int) -> int:
+        """The ledger rows and per-sub-account arrays for the sub-accounts registered from ``first`` on; returns
+        how many sub-accounts there are now."""
+        n = len(self.subs)
+        rows = self.ledger.add_subs(n - first)
+        assert rows == first, (rows, first)
+        self._lz_grow_subs(n)
+        self.book.ensure_subs(n)  # compiled passes walk ``head[s]`` of any sub-account, positions or not
+        for name in ("_sub_value", "sub_cost", "_sub_mm", "_sub_im", "in_liquidation", "margin_called", "is_system", "sub_opt_adj_im",
+                     "sub_opt_adj_mm", "sub_pm_adj_im", "sub_pm_adj_mm", "is_portfolio", "sub_coll", "sub_corr_im", "sub_corr_mm",
+                     "sub_borrow_im", "sub_borrow_mm", "sub_isolated"):
+            setattr(self, name, _grow(getattr(self, name), n))
+        return n
 
     def _load_positions(self, rows: Sequence[Sequence[int]] | np.ndarray) -> None:
         """Open the positions of a snapshot ``(sub, instrument, lots, cost, entry)`` (rows, or their int64 table)
