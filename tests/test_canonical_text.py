@@ -14,9 +14,7 @@ from hypothesis.extra import numpy as hnp
 
 from ramparts.engine import canonical
 from ramparts.engine.events import canonical_json
-from ramparts.errors import RampartsError
-from test_integration_fuzz import _events as _fuzz_stream
-from test_integration_fuzz import _venue as _fuzz_venue
+from test_snapshot_container import fuzzed
 
 I64 = np.iinfo(np.int64)
 EXTREMES = [0, 1, -1, 9, 10, -10, 99, 100, 10**18, -(10**18), I64.max, I64.min, I64.max - 1, I64.min + 1]
@@ -46,25 +44,15 @@ def test_sub_account_rows_escape_as_json_does():
     assert got == canonical_json(rows)[1:-1].encode()
 
 
-def _fuzzed(seed: int, n: int):
-    e, _ = _fuzz_venue()
-    for x in _fuzz_stream(seed, n):
-        try:
-            e.apply(x)
-        except RampartsError:
-            pass
-    return e
-
-
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31), n=st.integers(0, 300))
 def test_the_state_text_is_the_generic_canonical_json(seed, n):
-    e = _fuzzed(seed, n)
+    e = fuzzed(seed, n)
     assert e.canonical_state() == canonical_json(e.state_dict()).encode()
 
 
 def test_a_header_holding_a_marker_takes_the_generic_path(monkeypatch):
-    e = _fuzzed(7, 120)
+    e = fuzzed(7, 120)
     expected = canonical_json(e.state_dict()).encode()
     monkeypatch.setattr(canonical, "marker", lambda name: "USDC")  # found many times in the header: not spliced
     with pytest.raises(ValueError):
