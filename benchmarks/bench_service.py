@@ -42,53 +42,58 @@ def _fill(rng: random.Random, price: float) -> dict:
             "price": f"{price + rng.randint(-20, 20) / 10:.1f}"}
 
 
-async def _client(base: str, keys: dict, seconds: float, n_fills: int, seed: int, lat: list, counts: list) -> None:
+def _requests(seed: int, keys: dict, n_fills: int):
+    """Each client's endless mix: one time in five an oracle price (a small random step), otherwise a batch of
+    ``n_fills`` fills near it; yields ``(path, body, headers)``."""
     rng = random.Random(seed)
     price = 50000.0
+    while True:
+        if rng.random() < 0.2:
+            price = round(price * (1 + rng.uniform(-0.001, 0.001)), 1)
+            yield "/v1/prices", {"instrument": "BTC-PERP", "price": f"{price:.1f}"}, keys["oracle"]
+        else:
+            yield "/v1/fills", {"fills": [_fill(rng, price) for _ in range(n_fills)]}, keys["matcher"]
+
+
+def _acknowledged(path: str, status: int, answer) -> int:
+    """Events a request's answer says were applied and journaled."""
+    if path == "/v1/prices":
+        return 1 if status == 201 else 0
+    return answer()["accepted"] if status == 200 else 0
+
+
+async def _client(base: str, keys: dict, seconds: float, n_fills: int, seed: int, lat: list, counts: list) -> None:
     async with httpx.AsyncClient(base_url=base, timeout=30) as c:
         end = time.perf_counter() + seconds
-        while time.perf_counter() < end:
+        for path, body, headers in _requests(seed, keys, n_fills):
+            if time.perf_counter() >= end:
+                break
             t0 = time.perf_counter()
-            if rng.random() < 0.2:
-                price = round(price * (1 + rng.uniform(-0.001, 0.001)), 1)
-                r = await c.post("/v1/prices", json={"instrument": "BTC-PERP", "price": f"{price:.1f}"}, headers=keys["oracle"])
-                n = 1 if r.status_code == 201 else 0
-            else:
-                r = await c.post("/v1/fills", json={"fills": [_fill(rng, price) for _ in range(n_fills)]}, headers=keys["matcher"])
-                n = r.json()["accepted"] if r.status_code == 200 else 0
+            r = await c.post(path, json=body, headers=headers)
             lat.append(time.perf_counter() - t0)
-            counts.append(n)
+            counts.append(_acknowledged(path, r.status_code, r.json))
 
 
 async def _raw_client(base: str, keys: dict, seconds: float, n_fills: int, seed: int, lat: list, counts: list) -> None:
     """The same requests as :func:`_client`, written by hand on one keep-alive HTTP/1.1 connection (tens of
     microseconds a request, against about a millisecond of httpx's): what the server alone can take."""
-    rng = random.Random(seed)
     host, port = base.removeprefix("http://").rsplit(":", 1)
     reader, writer = await asyncio.open_connection(host, int(port))
-    price = 50000.0
     end = time.perf_counter() + seconds
     try:
-        while time.perf_counter() < end:
-            if rng.random() < 0.2:
-                price = round(price * (1 + rng.uniform(-0.001, 0.001)), 1)
-                path, body, key = "/v1/prices", {"instrument": "BTC-PERP", "price": f"{price:.1f}"}, keys["oracle"]
-            else:
-                path, body, key = "/v1/fills", {"fills": [_fill(rng, price) for _ in range(n_fills)]}, keys["matcher"]
+        for path, body, headers in _requests(seed, keys, n_fills):
+            if time.perf_counter() >= end:
+                break
             data = json.dumps(body).encode()
-            head = "".join(f"{k}: {v}\r\n" for k, v in key.items())
+            head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
             t0 = time.perf_counter()
             writer.write(f"POST {path} HTTP/1.1\r\nHost: {host}\r\n{head}Content-Type: application/json\r\n"
                          f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
-            status_line, *headers = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-            length = next(int(h.split(":", 1)[1]) for h in headers if h.lower().startswith("content-length:"))
-            answer = json.loads(await reader.readexactly(length))
+            status_line, *lines = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+            length = next(int(h.split(":", 1)[1]) for h in lines if h.lower().startswith("content-length:"))
+            answer = await reader.readexactly(length)
             lat.append(time.perf_counter() - t0)
-            status = int(status_line.split()[1])
-            if path == "/v1/prices":
-                counts.append(1 if status == 201 else 0)
-            else:
-                counts.append(answer["accepted"] if status == 200 else 0)
+            counts.append(_acknowledged(path, int(status_line.split()[1]), lambda a=answer: json.loads(a)))
     finally:
         writer.close()
 

@@ -23,8 +23,7 @@ import json
 import numba
 import numpy as np
 
-#: JSON string literal as the canonical encoder writes one (``ensure_ascii``): the same C function
-_STR = json.encoder.encode_basestring_ascii
+from ramparts.engine.events import json_string
 
 
 @numba.njit(cache=True)
@@ -83,7 +82,9 @@ def int_rows(table: np.ndarray, prefix: bytes = b"") -> bytes:
     """The canonical JSON of ``[[*prefix, *row] for row in table]`` without its outer brackets: ``prefix`` is the
     text of the leading JSON values with their comma (``b'"USDC",'``), ``table`` an int64 ``(n, m)`` array."""
     table = np.ascontiguousarray(table, dtype=np.int64)
-    if table.ndim != 2 or not table.shape[0]:
+    if table.ndim != 2:
+        raise ValueError("int_rows takes a table of rows")
+    if not table.shape[0]:
         return b""
     if not table.shape[1]:
         raise ValueError("rows of no column")
@@ -100,7 +101,7 @@ def sub_rows(names: list[str], instruments, flags: bytes, modes: list[str]) -> b
     """The canonical JSON of the sub-accounts' rows ``[text, mode, instrument or null, system]`` without the outer
     brackets (``modes``: the mode texts by flag position)."""
     texts = [f'"{m}"' for m in modes]
-    return ",".join([f"[{_STR(n)},{texts[f & 3]},{'null' if i < 0 else i},{'true' if f & 4 else 'false'}]"
+    return ",".join([f"[{json_string(n)},{texts[f & 3]},{'null' if i < 0 else i},{'true' if f & 4 else 'false'}]"
                      for n, i, f in zip(names, instruments, flags, strict=True)]).encode()
 
 
@@ -109,7 +110,7 @@ def splice(header_text: str, parts: dict[str, bytes]) -> bytes:
     each marker replaced by ``[`` + its part + ``]``. A marker found other than exactly once raises ``ValueError``."""
     out = header_text.encode()
     for name, body in parts.items():
-        quoted = json.dumps(marker(name)).encode()
+        quoted = json_string(marker(name)).encode()
         at = out.find(quoted)
         if at < 0 or out.find(quoted, at + 1) >= 0:
             raise ValueError(f"the marker of {name!r} is not in the header exactly once")

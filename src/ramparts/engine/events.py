@@ -471,22 +471,22 @@ def canonical_json(obj: Any) -> str:
 
 
 #: JSON string literal of a ``str`` as the canonical encoder writes it (``ensure_ascii``): the same C function
-_STR = json.encoder.encode_basestring_ascii
+json_string = json.encoder.encode_basestring_ascii
 
 
 def _encode_fill(e: Fill) -> str:
     # the canonical text written directly: keys in sorted order, decimals as ``str``, as ``model_dump`` + the encoder
-    return (f'{{"buyer":{_STR(e.buyer)},"buyer_fee":"{e.buyer_fee!s}","instrument":{_STR(e.instrument)},"kind":"Fill",'
-            f'"price":"{e.price!s}","seller":{_STR(e.seller)},"seller_fee":"{e.seller_fee!s}","size":"{e.size!s}",'
+    return (f'{{"buyer":{json_string(e.buyer)},"buyer_fee":"{e.buyer_fee!s}","instrument":{json_string(e.instrument)},"kind":"Fill",'
+            f'"price":"{e.price!s}","seller":{json_string(e.seller)},"seller_fee":"{e.seller_fee!s}","size":"{e.size!s}",'
             f'"ts":{int(e.ts)}}}')  # fmt: skip
 
 
 def _encode_oracle_price(e: OraclePrice) -> str:
     book = "null" if e.book_price is None else f'"{e.book_price!s}"'
-    return f'{{"book_price":{book},"instrument":{_STR(e.instrument)},"kind":"OraclePrice","price":"{e.price!s}","ts":{int(e.ts)}}}'
+    return f'{{"book_price":{book},"instrument":{json_string(e.instrument)},"kind":"OraclePrice","price":"{e.price!s}","ts":{int(e.ts)}}}'
 
 
-#: the most frequent events, encoded without the generic dump (``tests/test_events.py`` holds them equal to it)
+#: the most frequent events, encoded without the generic dump (``tests/test_event_encoding.py`` holds them equal to it)
 _FAST_ENCODE: dict[type, Any] = {Fill: _encode_fill, OraclePrice: _encode_oracle_price}
 
 

@@ -519,7 +519,7 @@ class PositionBook:
         sub, instr = self.sub[slots].astype(np.int64), self.instr[slots].astype(np.int64)
         order = np.lexsort((instr, sub))  # (sub, instr) pairs are unique: a total order
         slots = slots[order]
-        return np.column_stack((sub[order], instr[order], self.lots[slots], self.cost[slots], self.entry[slots])).astype(np.int64)
+        return np.column_stack((sub[order], instr[order], self.lots[slots], self.cost[slots], self.entry[slots]))  # (all int64)
 
     # ------------------------------------------------------------------ maps built from the arrays, for checks
     # The book kept these as its indices before; tests compare books through them. O(positions) each.

@@ -33,6 +33,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ramparts.engine.events import canonical_json
+
 #: the first bytes of a container (a JSON snapshot starts with zlib's header, 0x78)
 MAGIC = b"RAMPARTS-STATE\x00v3\n"
 _DIGEST = 32
@@ -51,8 +53,6 @@ def is_container(blob: bytes) -> bool:
 
 def pack(state_hash: str, state: dict, arrays: Mapping[str, np.ndarray]) -> bytes:
     """The container of ``state`` (JSON-able, sorted on encoding) and ``arrays``, taken at ``state_hash``."""
-    from ramparts.engine.events import canonical_json
-
     meta, parts = [], []
     for name, a in arrays.items():
         a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<") if a.dtype.itemsize > 1 else a.dtype)

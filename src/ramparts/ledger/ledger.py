@@ -95,11 +95,11 @@ class Ledger:
         named: list[Sequence] = []
         idx: list[int] = []
         val: list[int] = []
-        for row in rows:
+        for row in rows:  # the sub-accounts' cash into its two columns; every other row is checked there
             a, k, v = row
-            if type(v) is not int or abs(v) > MAX_BALANCE or not isinstance(a, str):
-                raise ValueError(f"ledger row {[a, k, v]!r} is not an amount within the limit")
             if type(k) is int and a == settle:
+                if type(v) is not int or abs(v) > MAX_BALANCE:
+                    raise ValueError(f"ledger row {[a, k, v]!r} is not an amount within the limit")
                 if not 0 <= k < self._n_subs:
                     raise ValueError(f"ledger row {[a, k, v]!r} names no sub-account")
                 idx.append(k)
