@@ -155,6 +155,17 @@ def test_run_cases(lazy, name, deposits, items):
     assert_same(setup, as_events(engine_of(setup), build_batch(items)))
 
 
+def test_a_price_on_an_instrument_a_portfolio_sub_account_holds_is_its_handlers(lazy):
+    """Its margin call carries its scenario maintenance (Engine._portfolio), which the compiled gear does not compute:
+    found by the property above in a CI run (the gear had priced it by the tiers, 66.4 USDC against 13.6)."""
+    setup = setup_events(**{**PLAIN, "portfolio": True}, deposits=[50_000] * 5 + [400])
+    events = as_events(engine_of(setup), build_batch([F(0, 5, 0, lots=10), F(0, 1, 2), P(0, -400), P(0, -600), P(0, -800),
+                                                       F(0, 2, 1)]))  # fmt: skip
+    want = one_by_one(engine_of(setup), events)
+    assert any(fx["kind"] == "MarginCall" and fx["subaccount"] == "pm/main" for o in want if isinstance(o, list) for fx in o)
+    assert_same(setup, events)
+
+
 def test_the_compiled_gear_does_the_work_of_an_ordinary_run():
     setup = setup_events(**PLAIN, deposits=RICH)
     e = engine_of(setup)

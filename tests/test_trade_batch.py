@@ -220,6 +220,9 @@ CASES = [
     ("a stale oracle refuses fills until the next price", {**PLAIN, "max_age": True}, RICH, [F(0, 0, 1), F(0, 0, 1, dt=6), P(0, 0), F(0, 0, 1)]),
     ("options on the index send its prices to the general gear", {**PLAIN, "option": True}, RICH, [F(0, 0, 1), P(0, 10), F(0, 1, 0)]),
     ("a portfolio sub-account trades through the general gear", {**PLAIN, "portfolio": True}, RICH, [F(0, 5, 0), P(0, -30), F(0, 0, 5)]),
+    # its margin call says its scenario maintenance, not the tiers' (the kernel cannot price it)
+    ("a price on an instrument a portfolio sub-account holds is the general gear's", {**PLAIN, "portfolio": True},
+     [50_000] * 5 + [400], [F(0, 5, 0, lots=10), F(0, 1, 2), P(0, -400), P(0, -600), P(0, -800), F(0, 2, 1)]),
     ("a size premium instrument", {**PLAIN, "premium": True}, RICH, [F(2, 0, 1, lots=3000), P(2, 50), F(0, 0, 1)]),
     ("a circuit breaker trips on a price item and pauses new risk", {**PLAIN, "breakers": True}, RICH,
      [F(0, 0, 1), P(0, -50), F(0, 2, 3), F(0, 1, 0, lots=50)]),

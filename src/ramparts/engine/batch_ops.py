@@ -484,6 +484,14 @@ class BatchOps:
             h_ptr, h_slots = group_slots(b.instr[: b._next], wanted, n_instr)
         else:
             h_ptr, h_slots = np.zeros(n_instr + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        if self.n_portfolio and h_slots.size:
+            # a portfolio sub-account's requirement is its scenario margin (Engine._portfolio), which the kernel does
+            # not compute: a price on an instrument one holds is its handler's (as Engine._remargin leaves such a
+            # tick to the general pass). The kernel's own fills never open one (row_ok), so this holds for the window.
+            pm = self.is_portfolio[b.sub[h_slots]]
+            if pm.any():
+                ok_price = ok_price.copy()
+                ok_price[np.searchsorted(h_ptr, np.flatnonzero(pm), side="right") - 1] = False
         # --- markets: the kernel reads an instrument's entries only for its own items, so only the run's
         # instruments are filled in (a run of a few events over a venue of hundreds of instruments would
         # otherwise read every market, ~0.1 ms a run)
