@@ -52,7 +52,7 @@ def start_service(journal: str, durability: str, roles: tuple[str, ...]) -> tupl
     base = f"http://127.0.0.1:{port}"
     src = Path(__file__).resolve().parents[1] / "src"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.Popen([sys.executable, "-m", "ramparts.service", "serve", "--journal", journal, "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "ramparts.service", "serve", "--journal", journal, "--port", str(port),
                              "--rate", "0", "--durability", durability, "--log-level", "warning"], env=env)
     deadline = time.time() + 30
     while True:

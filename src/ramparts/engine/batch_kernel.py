@@ -35,6 +35,7 @@ from llvmlite import ir
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ramparts.compiled import njit
 from ramparts.engine.kernels import split_req
 from ramparts.fixedpoint import MAX_BALANCE, MAX_NOTIONAL
 
@@ -42,7 +43,7 @@ PPM = 1_000_000
 INT64_MAX = np.iinfo(np.int64).max
 
 
-@numba.njit(cache=True, inline="always")
+@njit(cache=True, inline="always")
 def requirement(i, lots, mark, floors, imr, mmr, imq, imr_rem, mmq, mmr_rem):
     """(initial, maintenance) of ``lots`` of instrument ``i`` at ``mark``: the tiered schedule's
     ``⌈(n·rate − C)/10^6⌉`` exactly (:func:`ramparts.engine.kernels.split_req`, so that nothing overflows for
@@ -79,10 +80,10 @@ def call_transition(equity, maintenance, system, called, insolvent):
     return f, called, insolvent
 
 
-call_transition = numba.njit(cache=True, inline="always")(call_transition)
+call_transition = njit(cache=True, inline="always")(call_transition)
 
 
-@numba.njit(cache=True, inline="always")
+@njit(cache=True, inline="always")
 def store_requirements(s, p, value, im, mm, sub_value, sub_im, sub_mm, b_value, b_im, b_mm):
     """Put a position's new caches (value, initial, maintenance) in slot ``p`` and fold their change into
     sub-account ``s``'s sums: the one home of that step for the compiled passes (the trade of a side, the lazy
@@ -95,12 +96,12 @@ def store_requirements(s, p, value, im, mm, sub_value, sub_im, sub_mm, b_value, 
     b_mm[p] = mm
 
 
-@numba.njit(cache=True, inline="always")
+@njit(cache=True, inline="always")
 def _abs(x):
     return x if x >= 0 else -x
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _find_slot(s, i, head, nxt, b_instr):
     """The slot of sub-account ``s`` in instrument ``i`` (−1: none), along its chain."""
     p = head[s]
@@ -111,7 +112,7 @@ def _find_slot(s, i, head, nxt, b_instr):
     return -1
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def group_slots(held, wanted, n_instr):
     """CSR of the slots ``held`` (instrument per slot) of the ``wanted`` instruments, in slot order."""
     ptr = np.zeros(n_instr + 1, dtype=np.int64)
@@ -131,7 +132,7 @@ def group_slots(held, wanted, n_instr):
     return ptr, out
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def missing_slots(subs, instrs, head, nxt, b_instr):
     """Which (sub-account, instrument) pairs have no position slot yet."""
     out = np.zeros(subs.shape[0], dtype=np.bool_)
@@ -140,7 +141,7 @@ def missing_slots(subs, instrs, head, nxt, b_instr):
     return out
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _side_ok(s, slot, i, delta, price, fee, mark, spot, iso_j, system_j, blocked,
              sub_cash, sub_value, sub_cost, sub_coll, sub_im, b_lots, b_im,
              floors, imr, mmr, imq, imr_rem, mmq, mmr_rem):  # fmt: skip
@@ -170,7 +171,7 @@ def _side_ok(s, slot, i, delta, price, fee, mark, spot, iso_j, system_j, blocked
     return 0, 0, 0
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _side_bound(s, slot, delta, price, mark, sub_cash_s, fee, head, nxt, b_lots, b_value, b_cost, b_entry):
     """A bound on every balance the side's postings can reach, or −1 where an int64 product of
     ``Engine.trade`` could overflow (the item is then left to the Python handler)."""
@@ -197,7 +198,7 @@ def _side_bound(s, slot, delta, price, mark, sub_cash_s, fee, head, nxt, b_lots,
     return total
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _trade_side(s, slot, i, delta, price, fee, mark,
                 sub_cash, sub_value, sub_cost, sub_im, sub_mm, head, nxt,
                 b_instr, b_lots, b_cost, b_entry, b_value, b_im, b_mm, vm_delta,
@@ -339,11 +340,11 @@ def _variant(fn, name: str):
     return g
 
 
-_reprice_serial = numba.njit(cache=True)(_variant(_reprice_flags, "_reprice_serial"))
-_reprice_parallel = numba.njit(cache=True, parallel=True)(_variant(_reprice_flags, "_reprice_parallel"))
+_reprice_serial = njit(cache=True)(_variant(_reprice_flags, "_reprice_serial"))
+_reprice_parallel = njit(cache=True, parallel=True)(_variant(_reprice_flags, "_reprice_parallel"))
 
 
-@numba.njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True)
 def _max_abs_lots_parallel(h_slots, lo, hi, b_lots):
     biggest = 0
     for q in numba.prange(lo, hi):
@@ -351,7 +352,7 @@ def _max_abs_lots_parallel(h_slots, lo, hi, b_lots):
     return biggest
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def max_abs_lots(h_slots, lo, hi, b_lots):
     """``max |b_lots[h_slots[lo:hi]]|`` (0 if empty): the overflow guard before a new price."""
     if hi - lo >= PARALLEL_HOLDERS:
@@ -364,7 +365,7 @@ def max_abs_lots(h_slots, lo, hi, b_lots):
     return biggest
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def reprice_holders(k, i, price, lo, hi, h_slots, calls, b_sub, b_lots, b_value, b_im, b_mm, system,
                     sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
                     floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag, counters):  # fmt: skip
@@ -415,7 +416,7 @@ def reprice_holders(k, i, price, lo, hi, h_slots, calls, b_sub, b_lots, b_value,
     counters[1] = ni
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def run_items(start, kind, gi, bl, sl, lp, size, fee_b, fee_s, times, sub_map,
               ok_fill, ok_price, i_mark, i_index, i_last_oracle, i_max_age, i_expiry, i_settled, i_spot, i_blocked,
               floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, h_ptr, h_slots, i_priced,

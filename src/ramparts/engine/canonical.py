@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import json
 
-import numba
 import numpy as np
 
+from ramparts.compiled import njit
 from ramparts.engine.events import json_string
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _digits(v: np.int64, out: np.ndarray, at: int) -> int:
     """Write ``str(v)`` into ``out[at:]``; returns the position after it."""
     if v == 0:
@@ -53,7 +53,7 @@ def _digits(v: np.int64, out: np.ndarray, at: int) -> int:
     return at + n
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _int_rows(table: np.ndarray, prefix: np.ndarray) -> np.ndarray:
     n, m = table.shape
     cap = n * (2 + prefix.size + m * 21) + 1

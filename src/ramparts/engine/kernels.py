@@ -91,6 +91,7 @@ import numpy as np
 from llvmlite import ir
 from numba.extending import intrinsic
 
+from ramparts.compiled import njit
 from ramparts.errors import InvalidInput
 from ramparts.fixedpoint import MAX_NOTIONAL
 from ramparts.margin.layout import (
@@ -119,19 +120,19 @@ def _clz64(typingctx, x):
     return sig, codegen
 
 
-@numba.njit(cache=True, inline="always")
+@njit(cache=True, inline="always")
 def _ceil_fast(x):
     """``⌈x / 10^6⌉`` for ``0 ≤ x < 2^63`` (unsigned: a multiply-high and a shift)."""
     return np.int64((_U(x) + _U(999_999)) // _U(1_000_000))
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def ceil_ppm(x):
     """``⌈x / 10^6⌉`` for any int64 (floor division of the negation)."""
     return -((-x) // 1_000_000)
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def split_req(n, rate, cq, cr):
     """``⌈(n·rate − C)/10^6⌉`` with ``C = cq·10^6 + cr``, exactly, for any ``n ≤ MAX_NOTIONAL``."""
     q = n // 1_000_000
@@ -139,7 +140,7 @@ def split_req(n, rate, cq, cr):
     return (q * rate - cq) + ceil_ppm(r * rate - cr)
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _premium_rate(q_lots, spp, base, lot_u):
     """Size-premium rate, ppm: the IEEE operations of ``MarginSchedule.size_premium_rate_ppm``."""
     s = np.float64(q_lots) * lot_u
@@ -149,7 +150,7 @@ def _premium_rate(q_lots, spp, base, lot_u):
     return np.int64(p)
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _exact_req(n, q_lots, im_rate, im_cq, im_cr, mm_rate, mm_cq, mm_cr, spp, im_base, mm_base, lot_u):
     """(initial, maintenance) of notional ``n`` on the exact path (split, then size premium).
 
@@ -184,7 +185,7 @@ def _exact_req(n, q_lots, im_rate, im_cq, im_cr, mm_rate, mm_cq, mm_cr, spp, im_
 #                               row_split[r4 + _U(2)], row_split[r4 + _U(3)], spp[us], im_base[us], mm_base[us], lot_u[ui])
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def maintenance_at(n, q_lots, i, sched_of, row_floor, row_coef, row_split, bucket, fast_limit, spp, im_base, mm_base, lot_u):
     """Maintenance margin of a position of notional ``n`` and ``q_lots = |lots|`` lots in ``i``.
 
@@ -209,7 +210,7 @@ def maintenance_at(n, q_lots, i, sched_of, row_floor, row_coef, row_split, bucke
 
 
 # ============================================================================== kernels
-@numba.njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True)
 def _remargin_kernel(offsets, instr, lots, cash, marks, qmax,
                      sched_of, row_floor, row_coef, row_split, bucket, fast_limit, spp, im_base, mm_base, lot_u,
                      equity, im, mm, breach, bad):  # fmt: skip
@@ -253,7 +254,7 @@ def _remargin_kernel(offsets, instr, lots, cash, marks, qmax,
         breach[ua] = e < tm
 
 
-@numba.njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True)
 def _remargin_subset_kernel(accounts, offsets, instr, lots, cash, marks, qmax,
                             sched_of, row_floor, row_coef, row_split, bucket, fast_limit, spp, im_base, mm_base, lot_u,
                             equity, im, mm, breach, newly, bad):  # fmt: skip
@@ -299,7 +300,7 @@ def _remargin_subset_kernel(accounts, offsets, instr, lots, cash, marks, qmax,
         breach[ua] = now
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _position_kernel(instr, lots, marks, qmax, sched_of, row_floor, row_coef, row_split, bucket, fast_limit, spp, im_base, mm_base, lot_u,
                      im, mm, bad):  # fmt: skip
     for pp in range(lots.shape[0]):
@@ -329,7 +330,7 @@ def _position_kernel(instr, lots, marks, qmax, sched_of, row_floor, row_coef, ro
                                       row_split[r4 + _U(2)], row_split[r4 + _U(3)], spp[us], im_base[us], mm_base[us], lot_u[ui])  # fmt: skip
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _tick_kernel(holder_lots, holder_row, holder_acct, holder_req, i, dp, p_new,
                  sched_of, row_floor, row_coef, row_split, bucket, fast_limit, spp, im_base, mm_base, lot_u,
                  state, out):  # fmt: skip
@@ -377,13 +378,13 @@ def _tick_kernel(holder_lots, holder_row, holder_acct, holder_req, i, dp, p_new,
 # The search behind ramparts.engine.liquidation_index.single_liquidation_prices. It lives here, next
 # to the requirement code it calls, because numba's on-disk cache of a function is invalidated only
 # by changes to its own source file: a kernel in another module would keep inlining a stale copy.
-@numba.njit(cache=True)
+@njit(cache=True)
 def _safe(p, lots, q_lots, cash, i, sched_of, row_floor, row_coef, row_split, bucket, fast_limit, spp, im_base, mm_base, lot_u):
     return cash + lots * p >= maintenance_at(q_lots * p, q_lots, i, sched_of, row_floor, row_coef, row_split, bucket,
                                              fast_limit, spp, im_base, mm_base, lot_u)  # fmt: skip
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _estimate(lots, q_lots, cash, i, row_base, sched_of, row_floor, row_split, row_coef, spp, mm_base, lot_u):
     """Float envelope estimate of the boundary price (Binance's per-bracket formula)."""
     a = cash * 1e6
@@ -414,7 +415,7 @@ def _estimate(lots, q_lots, cash, i, row_base, sched_of, row_floor, row_split, r
     return best
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _lp_kernel(instr, lots, cash, row_base, sched_of, row_floor, row_coef, row_split, bucket, fast_limit, spp, im_base, mm_base, lot_u, out):
     for j in range(lots.shape[0]):
         i = instr[j]

@@ -108,9 +108,9 @@ from __future__ import annotations
 
 import time
 
-import numba
 import numpy as np
 
+from ramparts.compiled import njit
 from ramparts.fixedpoint import PPM
 
 ABOVE, SOLVENT, BELOW, NEVER, ALWAYS = 1, 2, 3, 4, 5
@@ -121,7 +121,7 @@ _CAP = 2**62  # no single term g·h, no band edge, comes near int64's end
 
 
 # ============================================================================== bands
-@numba.njit(cache=True, inline="always")
+@njit(cache=True, inline="always")
 def _rate(q, r, above):
     """``g = L + ⌈L·r/10^6⌉`` for an ABOVE band, ``L`` otherwise (``q = L``), without forming ``L·r``."""
     if not above:
@@ -129,7 +129,7 @@ def _rate(q, r, above):
     return q + (q // PPM) * r + -((-((q % PPM) * r)) // PPM)
 
 
-@numba.njit(cache=True, inline="always")
+@njit(cache=True, inline="always")
 def _band_one(s, head, nxt, b_instr, b_lots, band_lo, band_hi, marks, lazyable, rmax,
               sub_cash, sub_value, sub_cost, sub_coll, sub_mm, system, portfolio, margin_called, insolvent, min_rel):  # fmt: skip
     """The kind of sub-account ``s``'s band, its per-slot ranges written to ``band_lo`` /
@@ -214,7 +214,7 @@ def _band_one(s, head, nxt, b_instr, b_lots, band_lo, band_hi, marks, lazyable, 
     return kind
 
 
-@numba.njit(cache=True, inline="always")
+@njit(cache=True, inline="always")
 def _emit(s, t, head, nxt, b_instr, band_lo, band_hi, ok, limit, pend, p_n, fold, ov_i, ov_lo, ov_hi, ov_s, ov_t, m):
     """Append ``s``'s entries (stamp ``t``) to the pending lists of its built instruments; what
     does not fit goes to the overflow arrays from row ``m`` on. Returns the new ``m``."""
@@ -244,7 +244,7 @@ def _emit(s, t, head, nxt, b_instr, band_lo, band_hi, ok, limit, pend, p_n, fold
     return m
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _reband_all(subs, keep_always, floor, counter, stamp, kind_of, head, nxt, b_instr, b_lots, band_lo, band_hi, marks, lazyable, rmax,
                 sub_cash, sub_value, sub_cost, sub_coll, sub_mm, system, portfolio, margin_called, insolvent,
                 ok, dead, limit, pend, p_n, fold, ov_i, ov_lo, ov_hi, ov_s, ov_t, min_rel):  # fmt: skip
@@ -280,7 +280,7 @@ def _reband_all(subs, keep_always, floor, counter, stamp, kind_of, head, nxt, b_
     return m
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def band_subs(subs, keep_always, floor, counter, stamp, kind_of, head, nxt, b_instr, b_lots, band_lo, band_hi, marks, lazyable, rmax,
               sub_cash, sub_value, sub_cost, sub_coll, sub_mm, system, portfolio, margin_called, insolvent,
               ok, dead, limit, pend, p_n, fold, min_rel):  # fmt: skip
@@ -310,7 +310,7 @@ def band_subs(subs, keep_always, floor, counter, stamp, kind_of, head, nxt, b_in
     return ov_i[:m], ov_lo[:m], ov_hi[:m], ov_s[:m], ov_t[:m]
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def band_violations(h_slots, price, floor, stamp, kind_of, b_sub, b_lots, band_lo, band_hi):
     """Sub-accounts among the holders ``h_slots`` of an instrument whose band must be recomputed
     after a full re-margin at ``price``: no valid band, a band ``price`` left, or ALWAYS (perhaps
@@ -329,7 +329,7 @@ def band_violations(h_slots, price, floor, stamp, kind_of, b_sub, b_lots, band_l
     return out[:m]
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def holder_entries(h_slots, floor, stamp, kind_of, b_sub, b_lots, band_lo, band_hi):
     """The index entries ``(lo, hi, sub, stamp)`` of an instrument's holders with a valid band
     (rebuilding its index); NEVER holders have none."""
@@ -355,7 +355,7 @@ def holder_entries(h_slots, floor, stamp, kind_of, b_sub, b_lots, band_lo, band_
 
 
 # ============================================================================== the index
-@numba.njit(cache=True)
+@njit(cache=True)
 def triggered_unsorted(price, i, levels, pend, p_n, stamp, seen, tick):
     """Distinct sub-accounts with a live entry in instrument ``i`` whose band ``price`` is
     outside, in no particular order (``seen[s] == tick`` marks those already taken); the number
@@ -443,7 +443,7 @@ def triggered_unsorted(price, i, levels, pend, p_n, stamp, seen, tick):
     return out[:m], dead, hits[:h]
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def kill_hits(hits, i, stamp, levels, pend):
     """After the triggered sub-accounts got new bands: mark the entries met by the scan whose
     sub-account's stamp moved on as dead in place (stamp −1), so that later ticks pass them
@@ -461,7 +461,7 @@ def kill_hits(hits, i, stamp, levels, pend):
                 levels[where // 2][5][q] = -1
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _fold_run(key, sub, t, other, new_key, new_sub, new_t, new_other, live_stamp):
     """One sorted copy of an instrument's index folded: the live entries of the run ``key`` (with
     their ``sub``, stamp ``t`` and, if ``other`` is not empty, the other edge) merged with the
@@ -498,7 +498,7 @@ def _fold_run(key, sub, t, other, new_key, new_sub, new_t, new_other, live_stamp
     return o_key, o_sub, o_t, o_other
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _merge_step(a_key, a_sub, a_t, a_other, b_key, b_sub, b_t, b_other, o_key, o_sub, o_t, o_other, cur, budget, live_stamp):
     """Up to ``budget`` entries of two sorted runs ``a``, ``b`` merged into ``o`` from where the
     last step stopped (``cur``: next of ``a``, next of ``b``, next row of ``o``; updated), the

@@ -64,9 +64,9 @@ from __future__ import annotations
 
 import os
 
-import numba
 import numpy as np
 
+from ramparts.compiled import njit
 from ramparts.engine.batch_kernel import (
     _prefetch,
     call_transition,
@@ -107,7 +107,7 @@ _READ_ONLY = frozenset({"LiabilitiesRoot"})
 _DIFF = frozenset({"FundingTick", "LiquidationBid", "AssetPrice", "ExchangeRate"})
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def sync_subs(subs, head, nxt, b_instr, b_lots, b_value, b_im, b_mm, marks, lazyable,
               floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, sub_value, sub_im, sub_mm):  # fmt: skip
     """Bring the caches of sub-accounts ``subs`` up to date: every slot of a lazily re-margined
@@ -127,7 +127,7 @@ def sync_subs(subs, head, nxt, b_instr, b_lots, b_value, b_im, b_mm, marks, lazy
             p = nxt[p]
 
 
-@numba.njit(cache=True, inline="always")
+@njit(cache=True, inline="always")
 def _holds(s, i, head, nxt, b_instr, b_lots):
     """Whether sub-account ``s`` holds a non-flat position in instrument ``i``."""
     p = head[s]
@@ -138,7 +138,7 @@ def _holds(s, i, head, nxt, b_instr, b_lots):
     return False
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def holding(subs, i, head, nxt, b_instr, b_lots):
     """Which of ``subs`` hold a non-flat position in instrument ``i``."""
     out = np.zeros(subs.shape[0], dtype=np.bool_)
@@ -147,7 +147,7 @@ def holding(subs, i, head, nxt, b_instr, b_lots):
     return out
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _grown(a, m, cap):
     """``a[:m]`` in a new array of ``cap`` rows."""
     out = np.empty(cap, dtype=a.dtype)
@@ -163,7 +163,7 @@ def _grown(a, m, cap):
 LAZY_CHUNK = 16
 
 
-@numba.njit(cache=True, inline="always")
+@njit(cache=True, inline="always")
 def _prefetch_sub(s, head, sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, stamp, kind_of):
     _prefetch(head, s)
     _prefetch(sub_cash, s)
@@ -177,7 +177,7 @@ def _prefetch_sub(s, head, sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_
     _prefetch(kind_of, s)
 
 
-@numba.njit(cache=True, inline="always")
+@njit(cache=True, inline="always")
 def _prefetch_slots(s, head, nxt, b_instr, b_lots, b_value, b_im, b_mm, band_lo, band_hi):
     p = head[s]
     while p >= 0:
@@ -191,7 +191,7 @@ def _prefetch_slots(s, head, nxt, b_instr, b_lots, b_value, b_im, b_mm, band_lo,
         p = nxt[p]
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def lazy_tick(i, price, tick, levels, seen,
               head, nxt, b_instr, b_lots, b_value, b_im, b_mm, marks, lazyable, rmax,
               floors, imr, mmr, imq, imr_rem, mmq, mmr_rem,

@@ -83,7 +83,9 @@ OPTION = 1
 try:  # the fused kernel is optional: scipy.sparse is the reference path
     import numba
 
-    @numba.njit(parallel=True, cache=True, fastmath=False)
+    from ramparts.compiled import njit
+
+    @njit(parallel=True, cache=True, fastmath=False)
     def _fused_worst(indptr, indices, data, pnl, out):  # pragma: no cover - compiled
         n_acc = indptr.shape[0] - 1
         n_s = pnl.shape[1]

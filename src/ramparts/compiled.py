@@ -1,0 +1,84 @@
+"""How ramparts compiles a kernel: :func:`njit` is ``numba.njit``, with numba's on-disk cache made safe for several
+processes.
+
+numba keeps a cached kernel beside its source as an index (signature → data file) and one data file of machine code
+per signature. Saving an entry reads the index, picks the first free data file name, writes the index, then the data
+file, with nothing to keep another process out in between (numba issues #4807 and #10128, open). Two processes that
+compile the same kernel for different signatures at once can both pick ``1.nbc``: the index then names one
+signature's file and the file holds the other's code, and every process that loads that entry afterwards runs the
+wrong machine code (here: a segfault at the first ``TradeBatch`` of a service, after a test run and a benchmark had
+recompiled the batch kernel side by side). The corrupt entry stays until the source changes or the cache is deleted.
+
+Here each kernel's cache reads and writes its entries under an exclusive lock (``flock``) on one file in the cache
+directory, so that an entry is always an index and data written by one process. Compiling stays outside the lock.
+Where there is no ``flock`` (not POSIX) or the lock file cannot be created (a cache directory this process cannot
+write to: then it saves nothing either), the cache works as numba's own. ``tests/test_compiled_cache.py`` runs the
+race between processes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numba
+from numba.core.caching import FunctionCache
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
+
+#: the lock file, in each cache directory
+LOCK_NAME = "ramparts-numba.lock"
+
+
+@contextmanager
+def _locked(directory: str) -> Iterator[None]:
+    fd = -1
+    if fcntl is not None:
+        try:
+            fd = os.open(os.path.join(directory, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError:
+            fd = -1
+    try:
+        if fd >= 0:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        if fd >= 0:
+            os.close(fd)  # (releases the lock)
+
+
+class LockedFunctionCache(FunctionCache):
+    """numba's cache of one kernel, each entry loaded and saved under the cache directory's lock."""
+
+    def load_overload(self, sig, target_context):
+        with _locked(self._cache_path):
+            return super().load_overload(sig, target_context)
+
+    def save_overload(self, sig, data) -> None:
+        with _locked(self._cache_path):
+            super().save_overload(sig, data)
+
+
+def njit(*args: Any, **options: Any) -> Any:
+    """``numba.njit(**options)``; with ``cache=True`` the kernel's cache is a :class:`LockedFunctionCache`. Used as
+    ``@njit(...)`` or ``njit(...)(fn)``, as numba's."""
+
+    def compile_(fn: Callable) -> Any:
+        dispatcher = numba.njit(**options)(fn)
+        if options.get("cache"):
+            dispatcher._cache = LockedFunctionCache(dispatcher.py_func)  # (what Dispatcher.enable_caching sets)
+        return dispatcher
+
+    if args:
+        if len(args) == 1 and callable(args[0]) and not options:
+            return compile_(args[0])
+        raise TypeError("njit takes the function, or keyword options only")
+    return compile_
+
+
+__all__ = ["LOCK_NAME", "LockedFunctionCache", "njit"]
