@@ -331,3 +331,34 @@ def test_when_the_rebuild_fails_too_the_engine_is_rebuilt_at_its_next_access(tmp
         node.engine  # noqa: B018
     monkeypatch.setattr(node_module, "replay", real_replay)
     assert node.engine.state_hash() == before
+
+
+def test_a_frozen_heap_lets_the_engine_a_failure_discards_be_collected(tmp_path):
+    """``freeze_heap`` (``ramparts serve`` after its recovery) takes the engine out of the collector's passes; the
+    engine a failure then discards holds reference cycles, so the rebuild hands the heap back to the collector, which
+    frees that engine once the failure is handled."""
+    import gc
+    import logging
+    import weakref
+
+    from ramparts.engine.node import freeze_heap
+
+    node = _funded(tmp_path, 10)
+    before = node.engine.state_hash()
+    old = weakref.ref(node.engine)
+    try:
+        freeze_heap()
+        assert gc.get_freeze_count() > 0 and gc.collect() == 0
+        armed, _ = _armed("trade", RuntimeError, 1)
+        logging.disable(logging.ERROR)  # (a captured log record would keep the failure's frames, and so the engine)
+        try:
+            with armed, pytest.raises(EventFailed):
+                node.submit(_fill_at_mark(node))
+        finally:
+            logging.disable(logging.NOTSET)
+        assert node.engine.state_hash() == before
+        assert gc.get_freeze_count() == 0
+        gc.collect()
+        assert old() is None  # the discarded engine was collected, not kept frozen
+    finally:
+        gc.unfreeze()

@@ -63,6 +63,7 @@ def serve(journal: str, *, keys: str | None = None, namespace: str = "ramparts",
     caller's (``serve_cmd`` makes them one line) and the recovery is printed on stderr."""
     import uvicorn
 
+    from ramparts.engine.node import freeze_heap
     from ramparts.service.app import create_app
     from ramparts.service.metrics import configure_logging
 
@@ -78,6 +79,7 @@ def serve(journal: str, *, keys: str | None = None, namespace: str = "ramparts",
         svc.keys.close()
         raise
     typer.echo(recovery_line(journal, rec), err=True)
+    freeze_heap()  # this process serves this one engine until it stops
     uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False, workers=1)
 
 
