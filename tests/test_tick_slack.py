@@ -488,3 +488,22 @@ def test_a_small_book_stays_on_the_full_path_until_it_grows():
         assert lazy.state_hash() == full.state_hash()
     assert lazy.lazy_stats["lazy_ticks"] > ticks
     lazy.lazy_check()
+
+
+@settings(max_examples=200, deadline=None)
+@given(bounds=st.lists(st.integers(-1, 50), min_size=1, max_size=6), watched=st.booleans(),
+       trades=st.lists(st.tuples(st.integers(0, 9), st.integers(0, 7), st.integers(-80, 80)), max_size=30))
+def test_the_trades_of_a_run_tell_the_lazy_pass_what_one_trade_at_a_time_tells_it(bounds, watched, trades):
+    """``_lz_traded_many`` (a run's fills, at once) leaves the kept bound on ``max |lots|`` per instrument and the watched
+    sub-accounts as ``_lz_traded`` of each trade in turn (an unknown bound, −1, stays unknown; an instrument beyond the
+    table is ignored)."""
+    one, many = Engine(), Engine()
+    for e in (one, many):
+        e._lz_maxlots = np.array(bounds, dtype=np.int64)
+        e._lz_touched = [] if watched else None
+    for s, i, lots in trades:
+        one._lz_traded(s, i, lots)
+    arr = np.array(trades, dtype=np.int64).reshape(-1, 3)
+    many._lz_traded_many(arr[:, 0], arr[:, 1], arr[:, 2])
+    assert many._lz_maxlots.tolist() == one._lz_maxlots.tolist()
+    assert many._lz_touched == one._lz_touched

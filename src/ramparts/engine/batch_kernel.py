@@ -133,11 +133,11 @@ def group_slots(held, wanted, n_instr):
 
 
 @njit(cache=True)
-def missing_slots(subs, instrs, head, nxt, b_instr):
-    """Which (sub-account, instrument) pairs have no position slot yet."""
-    out = np.zeros(subs.shape[0], dtype=np.bool_)
+def find_slots(subs, instrs, head, nxt, b_instr):
+    """The position slot of each (sub-account, instrument) pair (−1: none yet)."""
+    out = np.empty(subs.shape[0], dtype=np.int64)
     for k in range(subs.shape[0]):
-        out[k] = _find_slot(subs[k], instrs[k], head, nxt, b_instr) < 0
+        out[k] = _find_slot(subs[k], instrs[k], head, nxt, b_instr)
     return out
 
 

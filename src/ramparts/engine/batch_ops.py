@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ramparts.engine import events as ev
-from ramparts.engine.batch_kernel import INT64_MAX, PPM, group_slots, missing_slots, run_items
+from ramparts.engine.batch_kernel import INT64_MAX, PPM, find_slots, group_slots, run_items
 from ramparts.engine.slack_index import ALWAYS
 from ramparts.engine.tick_slack import _SUBS
 from ramparts.errors import InvalidInput, RampartsError, Rejected, UnknownEntity
@@ -176,18 +176,25 @@ class BatchOps:
             for s in subs:  # their bands no longer hold: recomputed, all at once, before the next tick
                 stamp[s] = 0
             self._lz_pending += subs
-            # the bound on |lots| per instrument that the ticks' overflow guard keeps (Engine.trade raises it;
-            # the kernel's trades do not go through it)
+            # what Engine.trade tells the lazy re-margin (_lz_traded) of each side that holds the instrument now (the
+            # kernel's trades do not go through it), for all of them at once
             instr_of = self._instr_by_symbol.get
-            slot_of = self.book.slot
+            held_s: list[int] = []
+            held_i: list[int] = []
             for e, pair in zip(events, sides, strict=True):
                 i = instr_of(e.instrument)
-                if i is None:
-                    continue
-                for s in pair:
-                    slot = None if s is None else slot_of(s, i)
-                    if slot is not None:
-                        self._lz_traded(s, i, int(self.book.lots[slot]))
+                if i is not None:
+                    for s in pair:
+                        if s is not None:
+                            held_s.append(s)
+                            held_i.append(i)
+            if held_s:
+                b = self.book
+                b.ensure_subs(len(self.subs))  # (the compiled look-up reads head[s] unchecked)
+                ss, ii = np.array(held_s, dtype=np.int64), np.array(held_i, dtype=np.int64)
+                slots = find_slots(ss, ii, b.head, b.next, b.instr)
+                held = slots >= 0
+                self._lz_traded_many(ss[held], ii[held], b.lots[slots[held]])
             if len(self._lz_pending) > 65_536:  # no tick for a long while: they are all still exact
                 self._lz_settle()
         return out
@@ -431,6 +438,13 @@ class BatchOps:
         self._batch_tables_cache = (schedules, tables)
         return tables
 
+    def _vm_keys(self: Engine) -> list[str]:
+        """Per instrument, the ledger key of its variation margin account (``vm:<SYMBOL>``); listing only appends."""
+        keys = self.__dict__.get("_vm_key_list")
+        if keys is None or len(keys) != len(self.instruments):
+            keys = self._vm_key_list = [f"vm:{x.symbol}" for x in self.instruments]
+        return keys
+
     def _batch_eligible(self: Engine, c: _Columns) -> np.ndarray:
         """Per item, whether the kernel may take it at all (what no item of a batch can change)."""
         n_instr = len(self.instruments)
@@ -472,10 +486,10 @@ class BatchOps:
             gf = gi[fill]
             ss = np.concatenate([c.sub_map[c.bl[start:stop][fill]], c.sub_map[c.sl[start:stop][fill]]])
             ii = np.concatenate([gf, gf])
-            miss = missing_slots(ss, ii, b.head, b.next, b.instr)
+            miss = find_slots(ss, ii, b.head, b.next, b.instr) < 0
             if miss.any():  # each new pair once, by (sub-account, instrument)
                 pairs = np.unique(ss[miss] * n_instr + ii[miss])
-                opened = b.open_many(pairs // n_instr, pairs % n_instr)
+                opened = b.open_many(pairs // n_instr, pairs % n_instr, known_new=True)
         # --- the slots of each priced instrument, in slot order (the flat and free ones are skipped by the kernel)
         wanted = np.zeros(n_instr, dtype=np.bool_)
         wanted[gi[~fill]] = True
@@ -514,7 +528,8 @@ class BatchOps:
         led = self.ledger
         q = self.settlement.symbol
         # a bound on |vm:<SYMBOL>| of every market the run can touch (its instruments: no other changes)
-        vm_abs = max((abs(led.balance(q, f"vm:{instrs[i].symbol}")) for i in touched), default=0)
+        vm_keys = self._vm_keys()
+        vm_abs = max((abs(led.balance(q, vm_keys[i])) for i in touched), default=0)
         fees_bal = np.array([led.balance(q, "fees")], dtype=np.int64)
         vm_delta = np.zeros(n_instr, dtype=np.int64)
         fees_delta = np.zeros(1, dtype=np.int64)
@@ -536,8 +551,8 @@ class BatchOps:
             fees_bal, vm_delta, fees_delta, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag, traded, refusals, counters,
         )  # fmt: skip
         # --- finish: what the item-by-item handlers would have left behind
-        for i in np.flatnonzero(vm_delta).tolist():
-            led._add(q, f"vm:{instrs[i].symbol}", int(vm_delta[i]))
+        moved = np.flatnonzero(vm_delta)
+        led._add_many(q, [vm_keys[i] for i in moved.tolist()], vm_delta[moved].tolist())
         if fees_delta[0]:
             led._add(q, "fees", int(fees_delta[0]))
         for i in np.flatnonzero(i_priced).tolist():

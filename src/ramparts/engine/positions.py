@@ -232,12 +232,14 @@ class PositionBook:
         self._hold_add(instr, s)
         return s
 
-    def open_many(self, subs: np.ndarray, instrs: np.ndarray) -> np.ndarray:
+    def open_many(self, subs: np.ndarray, instrs: np.ndarray, *, known_new: bool = False) -> np.ndarray:
         """:meth:`open` of each new pair ``(subs[j], instrs[j])`` in turn, at once; returns the slots.
 
         The pairs must be distinct, have no slot yet, and be sorted by sub-account (as
         ``np.unique`` of ``sub × n_instruments + instr`` leaves them). Slots, chains and indices
-        come out exactly as from the calls to :meth:`open` in that order.
+        come out exactly as from the calls to :meth:`open` in that order. ``known_new``: the caller
+        has just looked every pair up and found no slot (the compiled gear's ``find_slots``), so
+        that look-up is not repeated here, one pair at a time.
         """
         m = int(subs.shape[0])
         if not m:
@@ -248,7 +250,7 @@ class PositionBook:
         if bool(((ds < 0) | ((ds == 0) & (di <= 0))).any()):
             raise ValueError("open_many needs distinct pairs sorted by (sub-account, instrument)")
         slot = self.slot
-        if any(slot(s, i) is not None for s, i in zip(subs.tolist(), instrs.tolist(), strict=True)):
+        if not known_new and any(slot(s, i) is not None for s, i in zip(subs.tolist(), instrs.tolist(), strict=True)):
             raise ValueError("open_many: a pair already has a slot")
         reused = min(m, len(self._free))
         slots = np.empty(m, dtype=np.int64)

@@ -608,6 +608,19 @@ class TickSlackOps:
         if i < u.shape[0] and 0 <= u[i] < abs(lots):
             u[i] = abs(lots)
 
+    def _lz_traded_many(self, subs: np.ndarray, instrs: np.ndarray, lots: np.ndarray) -> None:
+        """:meth:`_lz_traded` of each ``(subs[j], instrs[j], lots[j])`` in turn, at once."""
+        if self._lz_touched is not None:
+            self._lz_touched += subs.tolist()
+        u = self._lz_maxlots
+        inside = instrs < u.shape[0]
+        if not inside.any():
+            return
+        most = np.full(u.shape[0], -1, dtype=np.int64)
+        np.maximum.at(most, instrs[inside], np.abs(lots[inside]))
+        raise_ = (u >= 0) & (u < most)  # a bound already unknown (−1) stays unknown, as one at a time leaves it
+        u[raise_] = most[raise_]
+
     def _remargin_tick(self, instr) -> list[dict]:
         """Re-margin the holders of ``instr`` after its mark moved: lazily in a tick pass whose
         instrument has a built index (which needs only how many hold it, not the holders' array,

@@ -209,6 +209,17 @@ class Ledger:
         self.sub_cash[subs] = after
         self._add(self.settlement_asset, counter, -total)
 
+    def _add_many(self, asset: str, keys: Sequence[LedgerKey], amounts: Sequence[int]) -> None:
+        """:meth:`_add` of each ``(keys[j], amounts[j])`` in turn."""
+        balances = self._balances
+        for key, amount in zip(keys, amounts, strict=True):
+            k = (asset, key)
+            v = balances.get(k, 0) + amount
+            if v:
+                balances[k] = v
+            else:
+                balances.pop(k, None)
+
     def _add(self, asset: str, key: LedgerKey, amount: int) -> None:
         k = (asset, key)
         v = self._balances.get(k, 0) + amount
