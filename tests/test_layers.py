@@ -105,12 +105,18 @@ def test_engine_mixins_name_the_engine_for_typing_only():
 
 def test_numba_is_imported_only_by_the_engine():
     """The compiled margin kernels and indexes are the engine's; ``ramparts.margin`` keeps the formulas and their
-    plain twins. One exception, named: the scenario portfolio margin's optional fused worst-loss reduction
-    (``worst_losses(method="numba")``), a library function beside its scipy reference that the engine does not run."""
+    plain twins. Two exceptions, named: ``ramparts.compiled``, the one way a kernel is compiled (numba's ``njit`` with
+    its cache locked across processes), which compiles nothing itself; and the scenario portfolio margin's optional
+    fused worst-loss reduction (``worst_losses(method="numba")``), a library function beside its scipy reference
+    that the engine does not run."""
     users = sorted(m for m, p in MODULES.items() if any(t == "numba" or t.startswith("numba.") for t, _ in _imports(p)))
     outside = [m for m in users if _layer(m) != "engine"]
-    assert {"ramparts.engine.kernels", "ramparts.engine.batch_kernel", "ramparts.engine.slack_index"} <= set(users)
-    assert outside == ["ramparts.margin.portfolio"], outside
+    assert outside == ["ramparts.compiled", "ramparts.margin.portfolio"], outside
+    kernels = sorted(m for m, p in MODULES.items() if any(t == "ramparts.compiled" for t, _ in _imports(p)))
+    assert {"ramparts.engine.kernels", "ramparts.engine.batch_kernel", "ramparts.engine.slack_index"} <= set(kernels)
+    assert [m for m in kernels if _layer(m) != "engine"] == ["ramparts.margin.portfolio"], kernels
+    compiling = sorted(m for m, p in MODULES.items() if "numba.njit(" in p.read_text() and m != "ramparts.compiled")
+    assert not compiling, f"{compiling} compile with numba.njit, not ramparts.compiled.njit (whose cache is locked)"
 
 
 # ------------------------------------------------------------------ the waterfall's view of the state
