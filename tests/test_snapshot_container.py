@@ -91,15 +91,25 @@ def test_the_tables_travel_as_arrays_and_the_rest_as_the_canonical_header():
     assert snapshot_version(e.snapshot()) == full["version"]
 
 
-@pytest.mark.parametrize("damage", ["a body byte", "the digest", "truncated", "trailing bytes", "the magic"])
-def test_a_damaged_container_is_a_corrupt_snapshot(damage):
+def _in(blob: bytes, codec: str) -> bytes:
+    """The container ``blob`` written with ``codec`` (``zlib``: the first container, v3, still read)."""
+    h, state, arrays = snapshot.unpack(blob)
+    return snapshot.pack(h, state, dict(arrays), codec=codec)
+
+
+@pytest.mark.parametrize("codec", ["zstd", "zlib"])
+@pytest.mark.parametrize("damage", ["a body byte", "the digest", "the length", "truncated", "trailing bytes", "the magic"])
+def test_a_damaged_container_is_a_corrupt_snapshot(damage, codec):
     e = _venue()
     h, blob = e.snapshot_and_hash()
-    b = bytearray(blob)
+    b = bytearray(_in(blob, codec))
+    assert b.startswith(snapshot.MAGIC if codec == "zstd" else snapshot.MAGIC_ZLIB)
     if damage == "a body byte":
         b[len(b) // 2] ^= 0x40
     elif damage == "the digest":
         b[len(snapshot.MAGIC) + 3] ^= 1
+    elif damage == "the length":  # (v3 has none: its first body byte)
+        b[len(snapshot.MAGIC) + 32] ^= 1
     elif damage == "truncated":
         del b[-20:]
     elif damage == "trailing bytes":
@@ -149,6 +159,17 @@ def test_the_container_holds_integers_and_bytes_only():
     h, state, arrays = snapshot.unpack(blob)
     assert (h, state) == ("ab", {"k": [1, "x"]}) and arrays["a"].tolist() == [[0, 1, 2], [3, 4, 5]] and arrays["b"].size == 0
     assert snapshot.peek_state(blob) == {"k": [1, "x"]} and snapshot.peek_state(b"junk") is None
+
+
+def test_a_first_container_written_with_zlib_still_restores():
+    e = _venue()
+    h, blob = e.snapshot_and_hash()
+    old = _in(blob, "zlib")
+    assert old.startswith(snapshot.MAGIC_ZLIB) and blob.startswith(snapshot.MAGIC)
+    assert Engine.restore(old, expect_hash=h).canonical_state() == e.canonical_state()
+    assert snapshot.peek_state(old) == snapshot.peek_state(blob) and snapshot_version(old) == snapshot_version(blob)
+    with pytest.raises(ValueError):
+        snapshot.pack(h, {}, {}, codec="lz4")
 
 
 def test_a_json_snapshot_of_the_same_state_still_restores():

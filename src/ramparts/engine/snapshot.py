@@ -7,7 +7,7 @@ sub-account. As canonical JSON (the text the state hash is taken over, :meth:`En
 Python lists before it can lay them into arrays again (at 1M sub-accounts × 4 positions: 212 MB of text, ~4 s of
 parsing, against ~0.3 s for the same tables as arrays). This container keeps them as the arrays they are:
 
-``MAGIC`` · SHA-256 of the body (32 bytes) · zlib(body), and the body is
+``MAGIC`` · SHA-256 of the body (32 bytes) · ``len(body)`` (8 bytes, little-endian) · zstd(body), and the body is
 ``len(header)`` (8 bytes, little-endian) · header · the arrays' bytes, one after the other,
 
 where the header is the canonical JSON of ``{"state_hash", "state", "arrays"}``: the state hash the snapshot was
@@ -21,6 +21,11 @@ at one moment; ``tests/test_snapshot_container.py`` holds the restored engine's 
 snapshotted one over random venues, and a restart replays the journal's tail with every row's effects compared,
 which a wrong state would not reproduce. A JSON snapshot (the canonical state itself, zlib-compressed: every
 snapshot written before this container) is still read, checked against the journaled hash byte for byte.
+
+The body is compressed with Zstandard at level 1 (pyarrow's codec, one frame). The first containers (``v3``, written
+on 7 December 2026 before this one) held zlib(body) at level 1 and no length, and are still read: for a 1M-account
+venue's 169 MB body zstd takes about a quarter of zlib's time to compress and a fifth to decompress, for 5 % fewer
+bytes (measured on a body of that shape: 0.40 s and 0.24 s against 1.55 s and 1.15 s, 59.8 MB against 63.0 MB).
 """
 
 from __future__ import annotations
@@ -35,8 +40,10 @@ import numpy as np
 
 from ramparts.engine.events import canonical_json
 
-#: the first bytes of a container (a JSON snapshot starts with zlib's header, 0x78)
-MAGIC = b"RAMPARTS-STATE\x00v3\n"
+#: the first bytes of a container (a JSON snapshot starts with zlib's header, 0x78): the one written (zstd) and the
+#: first one, still read (zlib)
+MAGIC = b"RAMPARTS-STATE\x00v4\n"
+MAGIC_ZLIB = b"RAMPARTS-STATE\x00v3\n"
 _DIGEST = 32
 _LEN = struct.Struct("<Q")
 #: the dtypes an array may have (never an object dtype: numpy would not read one from bytes anyway)
@@ -48,11 +55,18 @@ class ContainerError(ValueError):
 
 
 def is_container(blob: bytes) -> bool:
-    return bytes(blob[: len(MAGIC)]) == MAGIC
+    return bytes(blob[: len(MAGIC)]) in (MAGIC, MAGIC_ZLIB)
 
 
-def pack(state_hash: str, state: dict, arrays: Mapping[str, np.ndarray]) -> bytes:
-    """The container of ``state`` (JSON-able, sorted on encoding) and ``arrays``, taken at ``state_hash``."""
+def _zstd():
+    import pyarrow as pa  # (imported on the first snapshot: the engine alone does not need it)
+
+    return pa.Codec("zstd", compression_level=1)
+
+
+def pack(state_hash: str, state: dict, arrays: Mapping[str, np.ndarray], *, codec: str = "zstd") -> bytes:
+    """The container of ``state`` (JSON-able, sorted on encoding) and ``arrays``, taken at ``state_hash``
+    (``codec="zlib"``: the first container's layout, which the tests write to show it is still read)."""
     meta, parts = [], []
     for name, a in arrays.items():
         a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<") if a.dtype.itemsize > 1 else a.dtype)
@@ -61,9 +75,14 @@ def pack(state_hash: str, state: dict, arrays: Mapping[str, np.ndarray]) -> byte
         meta.append([name, a.dtype.str, list(a.shape)])
         parts.append(a.data)
     head = canonical_json({"state_hash": state_hash, "state": state, "arrays": meta}).encode()
+    if codec == "zstd":
+        body = b"".join((_LEN.pack(len(head)), head, *parts))
+        return b"".join((MAGIC, hashlib.sha256(body).digest(), _LEN.pack(len(body)), _zstd().compress(body, asbytes=True)))
+    if codec != "zlib":
+        raise ValueError(f"codec {codec!r}: zstd or zlib")
     digest = hashlib.sha256()
-    z = zlib.compressobj(1)  # level 1: a tenth of level 6's time for a little more bytes
-    out = [MAGIC, b""]
+    z = zlib.compressobj(1)
+    out = [MAGIC_ZLIB, b""]
     for p in (_LEN.pack(len(head)), head, *parts):
         digest.update(p)
         out.append(z.compress(p))
@@ -72,25 +91,40 @@ def pack(state_hash: str, state: dict, arrays: Mapping[str, np.ndarray]) -> byte
     return b"".join(out)
 
 
+def _body(view: memoryview) -> memoryview:
+    """The decompressed body of a container (``view``: the whole blob), checked against its digest."""
+    digest = bytes(view[len(MAGIC): len(MAGIC) + _DIGEST])
+    if bytes(view[: len(MAGIC)]) == MAGIC:
+        start = len(MAGIC) + _DIGEST + _LEN.size
+        if len(view) < start:
+            raise ContainerError("the body is cut short, or bytes follow it")
+        (n,) = _LEN.unpack_from(view, len(MAGIC) + _DIGEST)
+        try:
+            body = memoryview(_zstd().decompress(view[start:], decompressed_size=n))
+        except Exception as exc:  # noqa: BLE001 - pyarrow's errors (OSError, ArrowException): not a body it wrote
+            raise ContainerError(f"the body does not decompress to its length: {exc}") from None
+    else:
+        z = zlib.decompressobj()
+        try:
+            body = memoryview(z.decompress(view[len(MAGIC) + _DIGEST:]))
+        except zlib.error as exc:
+            raise ContainerError(f"the body does not decompress: {exc}") from None
+        if not z.eof or z.unused_data:
+            raise ContainerError("the body is cut short, or bytes follow it")
+    if hashlib.sha256(body).digest() != digest:
+        raise ContainerError("the body does not match its digest")
+    return body
+
+
 def unpack(blob: bytes) -> tuple[str, dict, dict[str, np.ndarray]]:
     """``(state_hash, state, arrays)`` of a container; anything off raises :class:`ContainerError`. The arrays are
     read-only views of the decompressed body."""
     if not is_container(blob):
         raise ContainerError("not a snapshot container")
-    view = memoryview(blob)
-    digest = bytes(view[len(MAGIC): len(MAGIC) + _DIGEST])
-    z = zlib.decompressobj()
-    try:
-        body = z.decompress(view[len(MAGIC) + _DIGEST:])
-    except zlib.error as exc:
-        raise ContainerError(f"the body does not decompress: {exc}") from None
-    if not z.eof or z.unused_data:
-        raise ContainerError("the body is cut short, or bytes follow it")
-    if hashlib.sha256(body).digest() != digest:
-        raise ContainerError("the body does not match its digest")
+    body = _body(memoryview(blob))
     try:
         (n,) = _LEN.unpack_from(body, 0)
-        head = json.loads(body[_LEN.size: _LEN.size + n])
+        head = json.loads(bytes(body[_LEN.size: _LEN.size + n]))
         state_hash, state, meta = head["state_hash"], head["state"], head["arrays"]
         if not isinstance(state_hash, str) or not isinstance(state, dict):
             raise ContainerError("the header holds no state hash and state")
@@ -115,12 +149,19 @@ def peek_state(blob: bytes) -> dict | None:
     """The header's ``state`` (the version, for a message), decompressing no more than the header; ``None`` if it
     cannot be read."""
     try:
+        view = memoryview(blob)
+        if bytes(view[: len(MAGIC)]) == MAGIC:
+            import pyarrow as pa
+
+            stream = pa.CompressedInputStream(pa.BufferReader(pa.py_buffer(view[len(MAGIC) + _DIGEST + _LEN.size:])), "zstd")
+            (n,) = _LEN.unpack(stream.read(_LEN.size))
+            return json.loads(stream.read(n))["state"]
         z = zlib.decompressobj()
-        start = bytes(z.decompress(memoryview(blob)[len(MAGIC) + _DIGEST:], _LEN.size))
+        start = bytes(z.decompress(view[len(MAGIC) + _DIGEST:], _LEN.size))
         (n,) = _LEN.unpack(start)
         return json.loads(z.decompress(z.unconsumed_tail, n))["state"]
     except Exception:  # noqa: BLE001 - unreadable: the caller says so
         return None
 
 
-__all__ = ["MAGIC", "ContainerError", "is_container", "pack", "peek_state", "unpack"]
+__all__ = ["MAGIC", "MAGIC_ZLIB", "ContainerError", "is_container", "pack", "peek_state", "unpack"]
