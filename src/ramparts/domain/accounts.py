@@ -118,14 +118,19 @@ class SubAccounts(Sequence[SubAccount]):
         first = len(self._names)
         if not len(names) == len(instruments) == len(flags):
             raise ValueError("sub-account columns of different lengths")
-        new = dict(zip(names, range(first, first + len(names)), strict=True))
-        if len(new) != len(names) or not self.by_name.keys().isdisjoint(new):
-            raise ValueError("a sub-account text is registered twice")
         if any(f & 3 >= len(_MODES) or f > 7 for f in set(flags)):
             raise ValueError("a sub-account flag names no margin mode")
         instruments = array("q", instruments)  # (raises before anything changes on a value that is no int64)
+        by_name = self.by_name
+        if not by_name.keys().isdisjoint(names):
+            raise ValueError("a sub-account text is registered twice")
+        before = len(by_name)
+        by_name.update(zip(names, range(first, first + len(names))))  # (no second dict of a million texts)
+        if len(by_name) != before + len(names):  # a text twice among them: each was new, so all are taken back
+            for name in names:
+                by_name.pop(name, None)
+            raise ValueError("a sub-account text is registered twice")
         self._names.extend(names)
-        self.by_name.update(new)
         self._instrument.extend(instruments)
         self._flags.extend(flags)
         return first
