@@ -171,9 +171,10 @@ class SubAccounts(Sequence[SubAccount]):
 
 class _Texts:
     """A column of texts that only grows, kept where the cyclic garbage collector does not walk it: a numpy object
-    array with spare room. (In a list, a million texts cost every full collection a visit to each string, ~45 ms at a
-    million sub-accounts, a tenth of a journal tail's replay; strings hold no references, so nothing here can be part
-    of a cycle.) An entry is written before the length counts it, so a reader on another thread sees a whole prefix."""
+    array with spare room. (In a list, a million texts cost every full collection a visit to each string: 71–95 ms a
+    full collection at a million sub-accounts restored, against 31–37 ms with this column; strings hold no references,
+    so nothing here can be part of a cycle.) An entry is written before the length counts it, so a reader on another
+    thread sees a whole prefix."""
 
     __slots__ = ("_a", "_n")
 
