@@ -125,7 +125,7 @@ class SubAccounts(Sequence[SubAccount]):
         if not by_name.keys().isdisjoint(names):
             raise ValueError("a sub-account text is registered twice")
         before = len(by_name)
-        by_name.update(zip(names, range(first, first + len(names))))  # (no second dict of a million texts)
+        by_name.update(zip(names, range(first, first + len(names)), strict=True))  # (no second dict of a million texts)
         if len(by_name) != before + len(names):  # a text twice among them: each was new, so all are taken back
             for name in names:
                 by_name.pop(name, None)
