@@ -38,6 +38,8 @@ from ramparts.engine.node import Node
 from ramparts.service.ingest import encode_batch
 
 ACCOUNTS = [f"t{i:03d}/main" for i in range(256)]
+#: the longest a client waits for its next acknowledgement
+ACK_TIMEOUT_S = 60.0
 
 
 def frames(seed: int, count: int, batch: int, now: int) -> list[dict]:
@@ -70,7 +72,11 @@ async def _client(url: str, token: str, bodies: list[dict], seconds: float, wind
 
         async def reader() -> None:
             while True:
-                msg = json.loads(await ws.recv())
+                try:
+                    msg = json.loads(await asyncio.wait_for(ws.recv(), ACK_TIMEOUT_S))
+                except TimeoutError:  # (a dead server never closes the socket: the benchmark would wait forever)
+                    raise RuntimeError(f"no acknowledgement for {ACK_TIMEOUT_S:g} s: has the service died? "
+                                       "(its stderr, above, says where)") from None
                 t_sent, items = sent.pop(msg["frame"])
                 lat.append(time.perf_counter() - t_sent)
                 counts.append(items - sum(f["kind"] == "Rejected" for f in msg.get("effects", ())) if msg["type"] == "ack" else 0)
