@@ -348,7 +348,7 @@ def test_a_frozen_heap_lets_the_engine_a_failure_discards_be_collected(tmp_path)
     old = weakref.ref(node.engine)
     try:
         freeze_heap()
-        assert gc.get_freeze_count() > 0 and gc.collect() == 0
+        assert gc.get_freeze_count() > 0
         armed, _ = _armed("trade", RuntimeError, 1)
         logging.disable(logging.ERROR)  # (a captured log record would keep the failure's frames, and so the engine)
         try:
