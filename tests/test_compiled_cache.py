@@ -90,3 +90,28 @@ def test_njit_passes_numbas_options_through():
     assert njit(f)(3) == 6 and not isinstance(njit(f)._cache, LockedFunctionCache)
     with pytest.raises(TypeError):
         njit(f, cache=True)
+
+
+def test_the_lock_is_taken_again_by_its_holder_without_waiting(tmp_path):
+    """A load under the lock that needs another entry of the same cache (numba rebuilding one kernel that calls
+    another) takes the lock again in the same thread at once; another thread waits for it."""
+    import threading
+    import time
+
+    from ramparts.compiled import _locked
+
+    order = []
+    with _locked(str(tmp_path)):
+        with _locked(str(tmp_path)):  # would block forever on a second flock of the same file
+            order.append("nested")
+
+        def other():
+            with _locked(str(tmp_path)):
+                order.append("other")
+
+        t = threading.Thread(target=other)
+        t.start()
+        time.sleep(0.3)
+        order.append("holder")
+    t.join(10)
+    assert order == ["nested", "holder", "other"]

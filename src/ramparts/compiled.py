@@ -19,6 +19,7 @@ race between processes.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -35,8 +36,17 @@ except ImportError:  # pragma: no cover - not POSIX
 LOCK_NAME = "ramparts-numba.lock"
 
 
+#: the cache directories whose lock this thread holds: a load that led to another under the lock (numba rebuilding a
+#: kernel that needs another's entry) takes it again without waiting on itself (two opens of one file lock apart)
+_held = threading.local()
+
+
 @contextmanager
 def _locked(directory: str) -> Iterator[None]:
+    held = _held.__dict__.setdefault("dirs", set())
+    if directory in held:
+        yield
+        return
     fd = -1
     if fcntl is not None:
         try:
@@ -46,8 +56,10 @@ def _locked(directory: str) -> Iterator[None]:
     try:
         if fd >= 0:
             fcntl.flock(fd, fcntl.LOCK_EX)
+        held.add(directory)
         yield
     finally:
+        held.discard(directory)
         if fd >= 0:
             os.close(fd)  # (releases the lock)
 
