@@ -10,7 +10,10 @@ state, two ways, each through a :class:`~ramparts.engine.node.Node` over its own
   fills and index prices of a commit go through the compiled gear (``Engine.apply_run``), still one event,
   one journal row and one outcome each; its journal is then replayed (events/s);
 * **batch mode**: one ``TradeBatch`` event per ``--batch`` items (one journal row per batch),
-  ``Node.submit`` each (applied by the compiled gear of :mod:`ramparts.engine.batch_ops`).
+  ``Node.submit`` each (applied by the compiled gear of :mod:`ramparts.engine.batch_ops`); and the same batches
+  applied to two engines in process, batch by batch in alternating order, one with the kernel's bands (its prices
+  skip the holders a band proves safe: ``batch_kernel.run_items``) and one without (every price re-margins every
+  holder), the baseline of that ratio.
 
 Each is timed twice: from event objects already built, and from their JSON text (decoding
 included, as the risk service receives them). Both durability policies of the SQLite journal are
@@ -261,22 +264,35 @@ def main() -> None:
         rate_bad = (args.items - len(stream_bad[0].time)) / (time.perf_counter() - t0)
         node.close()
         rows.append((f"  … with {refused / args.items:.0%} of items refused", "normal", rate_bad, float("nan"), args.items))
-        # ---- the same batches applied to an engine in process, no node and no journal: what the journal costs
-        engine = Engine()
-        for x in setup:
-            engine.apply(x)
-        engine.apply(stream[0])
-        t0 = time.perf_counter()
-        for b in stream[1:]:
-            engine.apply(b)
-        rate_mem = (args.items - len(stream[0].time)) / (time.perf_counter() - t0)
-        same_mem = engine.state_hash() == journaled_hash
+        # ---- the same batches applied to an engine in process, no node and no journal: what the journal costs; and
+        # beside it, batch by batch in alternating order, an engine whose prices re-margin every holder (no bands)
+        engines = []
+        for bands in (True, False):
+            engine = Engine()
+            if not bands:
+                engine.batch_band_min_holders = 2**62
+            for x in setup:
+                engine.apply(x)
+            engine.apply(stream[0])
+            engines.append(engine)
+        spent = [0.0, 0.0]
+        for k, b in enumerate(stream[1:]):
+            for j in (0, 1) if k % 2 else (1, 0):
+                t0 = time.perf_counter()
+                engines[j].apply(b)
+                spent[j] += time.perf_counter() - t0
+        rate_mem, rate_plain = ((args.items - len(stream[0].time)) / t for t in spent)
+        same_mem = engines[0].state_hash() == journaled_hash == engines[1].state_hash()
+        band_stats = engines[0].__dict__.get("batch_band_stats") or {"windows": 0, "skipped": 0}
         rows.append(("  … the engine alone, no journal", "-", rate_mem, float("nan"), args.items))
+        rows.append(("  … the same, no bands (same run)", "-", rate_plain, float("nan"), args.items))
     print(f"\n{'mode':40s} {'durability':>10s} {'items/s':>12s} {'from JSON':>12s} {'× baseline':>11s}")
     for name, dur, rate, rate_json, n in rows:
         shown = "" if rate_json != rate_json else f"{rate_json:,.0f}"
         print(f"{name:40s} {dur:>10s} {rate:12,.0f} {shown:>12s} {rate / single_rate:10.1f}×   ({n:,} items)")
-    print(f"\nholders re-margined per index price: {holders:,.0f} on average at the end")
+    print(f"\nholders re-margined per index price: {holders:,.0f} on average at the end (without bands); with bands, "
+          f"{band_stats['skipped'] / max(int((cols['kind'] == 1).sum()), 1):,.0f} a price skipped on average over "
+          f"{band_stats['windows']:,} windows: the engine alone {rate_mem / rate_plain:.2f}x the same without them")  # fmt: skip
     print(f"batch mode replays its journal at {replay_rate:,.0f} items/s; same state hash: {replayed}")
     print(f"the journal of one event per item replays at {event_replay_rate:,.0f} events/s; same state hash: {event_replayed}")
     print(f"the first {nb:,} items leave the same state every way (handlers, runs, batches): {same and runs_same}; "

@@ -56,6 +56,8 @@ def assert_same(setup: list, events: list, *, reference_lazy: bool | None = None
     for key in a:
         assert a[key] == b[key], key
     assert fast.state_hash() == slow.state_hash()
+    n = len(fast.subs)  # the caches, read through the barrier (which brings any the lazy re-margin left behind along)
+    assert [x[:n].tolist() for x in (fast.sub_value, fast.sub_im, fast.sub_mm)] == [x[:n].tolist() for x in (slow.sub_value, slow.sub_im, slow.sub_mm)]
     # what follows sees the same venue: the waterfall (which the lazy bands may prove idle) and the next prices
     tail = [ev.Tick(ts=fast.time_ns + S)] + [x.model_copy(update={"ts": fast.time_ns + 2 * S}) for x in events
                                               if x.kind == "OraclePrice"][-3:]  # fmt: skip
@@ -85,10 +87,14 @@ def oddity(x, how: int):
     return x.model_copy(update={"size": x.size + Decimal("0.0001")})  # off the size step
 
 
-@pytest.fixture(params=["lazy", "full", "default"])
+@pytest.fixture(params=["lazy", "full", "default", "bands"])
 def lazy(request, monkeypatch):
     """``lazy``: the lazy re-margin on from the first position (runs of fills under its sub-account policy, prices as
-    lazy ticks); ``full``: every holder at every tick; ``default``: the thresholds as shipped (off on venues this small)."""
+    lazy ticks); ``full``: every holder at every tick; ``default``: the thresholds as shipped (off on venues this small);
+    ``bands``: a run's prices skip the holders inside their bands (``batch_kernel.run_items``) from the first price."""
+    if request.param == "bands":
+        monkeypatch.setattr(Engine, "batch_band_min_holders", 0)
+        monkeypatch.setattr(Engine, "batch_band_min_repeats", 0)
     if request.param == "lazy":
         monkeypatch.setattr(Engine, "lazy_remargin", True)
         monkeypatch.setattr(Engine, "lazy_min_positions", 0)

@@ -20,6 +20,16 @@ insolvency set (recorded as changes).
 thread (:data:`PARALLEL_HOLDERS`), then writes its rows serially in holder order, so that effects
 and state do not depend on the number of threads.
 
+**Bands.** A price need not re-margin a holder that provably keeps its side of every margin condition:
+with ``use_bands`` each holder re-margined at a price gets the band of
+:func:`ramparts.engine.slack_index.band_one` (per position a range of marks within which, all marks
+together, neither a margin call nor an insolvency change can happen), and a later price inside the
+band of the priced instrument skips it, leaving its caches behind (:func:`_price_banded`). A skipped
+holder is brought up to date whole (:func:`sync_sub`) before anything reads it: when a price leaves its
+band, when it trades, and at the end of every run (:func:`sync_holders`), so the book the caller finds
+is exact. The caller (:meth:`~ramparts.engine.batch_ops.BatchOps._batch_bands`) keeps the bands from
+one run to the next while nothing else touches the book, and decides when they pay.
+
 Integer semantics: numba's ``//`` on signed ints is Python's floor division, and every product
 is guarded against int64 overflow before it is formed (the Python engine uses unbounded ints;
 where a bound could be reached, the kernel stops and leaves the item to the Python handler).
@@ -37,6 +47,7 @@ from numba.extending import intrinsic
 
 from ramparts.compiled import njit
 from ramparts.engine.kernels import split_req
+from ramparts.engine.slack_index import ABOVE, BELOW, NEVER, SOLVENT, band_one
 from ramparts.fixedpoint import MAX_BALANCE, MAX_NOTIONAL
 
 PPM = 1_000_000
@@ -94,6 +105,25 @@ def store_requirements(s, p, value, im, mm, sub_value, sub_im, sub_mm, b_value, 
     b_value[p] = value
     b_im[p] = im
     b_mm[p] = mm
+
+
+@njit(cache=True, inline="always")
+def sync_sub(s, head, nxt, b_instr, b_lots, b_value, b_im, b_mm, marks, lazyable,
+             floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, sub_value, sub_im, sub_mm):  # fmt: skip
+    """Bring sub-account ``s``'s caches up to date: every slot of an instrument with ``lazyable`` set whose
+    ``value ≠ lots × marks[i]`` is re-priced and the change folded into its sums. A cache is a function of
+    lots, mark and schedule, so a slot is behind exactly when that test says so: the one home of the catch-up
+    of the lazy re-margin (``tick_slack.sync_subs``) and of a batch's bands (:func:`run_items`)."""
+    p = head[s]
+    while p >= 0:
+        i = b_instr[p]
+        if lazyable[i]:
+            lots = b_lots[p]
+            value = lots * marks[i]
+            if value != b_value[p]:
+                im, mm = requirement(i, lots, marks[i], floors, imr, mmr, imq, imr_rem, mmq, mmr_rem)
+                store_requirements(s, p, value, im, mm, sub_value, sub_im, sub_mm, b_value, b_im, b_mm)
+        p = nxt[p]
 
 
 @njit(cache=True, inline="always")
@@ -417,12 +447,81 @@ def reprice_holders(k, i, price, lo, hi, h_slots, calls, b_sub, b_lots, b_value,
 
 
 @njit(cache=True)
+def _price_banded(k, i, price, lo, hi, h_slots, epoch, bep, bkind, band_lo, band_hi, bmarks, lazyable, rmax, portfolio,
+                  min_rel, head, nxt, b_sub, b_instr, b_lots, b_value, b_im, b_mm, system,
+                  sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
+                  floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag, counters):  # fmt: skip
+    """An index price ``price`` of instrument ``i`` (``bmarks[i]`` already set to it) under the batch's bands:
+    what :func:`reprice_holders` with margin calls does, holder by holder in the same order, except that a holder
+    whose sub-account has a band of this window (``bep[s] == epoch``) that ``price`` stays inside is skipped
+    (its caches left behind: the band proves no margin call or insolvency change is missed). Every other holder
+    is brought up to date whole (:func:`sync_sub`, its slots skipped earlier included), its flags decided on its
+    exact equity, and banded anew (:func:`ramparts.engine.slack_index.band_one`). Returns whether some holder
+    was skipped (its caches are then behind until :func:`sync_holders`)."""
+    nf = counters[0]
+    ni = counters[1]
+    behind = False
+    for j in range(lo, hi):
+        p = h_slots[j]
+        if b_lots[p] == 0:  # a slot left flat by this batch (or a free one): not a holder
+            continue
+        s = b_sub[p]
+        banded = bep[s] == epoch
+        if banded:
+            kd = bkind[s]
+            if kd == NEVER or ((kd == ABOVE or kd == SOLVENT or kd == BELOW) and band_lo[p] <= price and price <= band_hi[p]):
+                behind = True
+                counters[6] += 1
+                continue
+        sync_sub(s, head, nxt, b_instr, b_lots, b_value, b_im, b_mm, bmarks, lazyable,
+                 floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, sub_value, sub_im, sub_mm)  # fmt: skip
+        equity = sub_cash[s] + sub_value[s] - sub_cost[s] + sub_coll[s]
+        smm = sub_mm[s]
+        f, margin_called[s], insolvent[s] = call_transition(equity, smm, system[s], margin_called[s], insolvent[s])
+        if f & 1:
+            fx_item[nf] = k
+            fx_sub[nf] = s
+            fx_equity[nf] = equity
+            fx_mm[nf] = smm
+            nf += 1
+        if f & 2:
+            ins_sub[ni] = s
+            ins_flag[ni] = 1
+            ni += 1
+        if f & 4:
+            ins_sub[ni] = s
+            ins_flag[ni] = 0
+            ni += 1
+        bkind[s] = band_one(s, head, nxt, b_instr, b_lots, band_lo, band_hi, bmarks, lazyable, rmax, sub_cash, sub_value,
+                            sub_cost, sub_coll, sub_mm, system, portfolio, margin_called, insolvent, min_rel)  # fmt: skip
+        bep[s] = epoch
+    counters[0] = nf
+    counters[1] = ni
+    return behind
+
+
+@njit(cache=True)
+def sync_holders(mark, lo, hi, h_slots, i, b_sub, b_lots, b_value, b_im, b_mm, sub_value, sub_im, sub_mm,
+                 floors, imr, mmr, imq, imr_rem, mmq, mmr_rem):  # fmt: skip
+    """Bring the caches of the slots ``h_slots[lo:hi]`` of instrument ``i`` up to date at ``mark``
+    (those whose ``value ≠ lots × mark``), without margin calls."""
+    for j in range(lo, hi):
+        p = h_slots[j]
+        lots = b_lots[p]
+        value = lots * mark
+        if value != b_value[p]:
+            im, mm = requirement(i, lots, mark, floors, imr, mmr, imq, imr_rem, mmq, mmr_rem)
+            store_requirements(b_sub[p], p, value, im, mm, sub_value, sub_im, sub_mm, b_value, b_im, b_mm)
+
+
+@njit(cache=True)
 def run_items(start, kind, gi, bl, sl, lp, size, fee_b, fee_s, times, sub_map,
               ok_fill, ok_price, i_mark, i_index, i_last_oracle, i_max_age, i_expiry, i_settled, i_spot, i_blocked,
               floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, h_ptr, h_slots, i_priced,
               row_iso, row_ok, system, sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
               head, nxt, b_sub, b_instr, b_lots, b_cost, b_entry, b_value, b_im, b_mm,
-              fees_bal, vm_delta, fees_delta, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag, traded, refusals, counters):  # fmt: skip
+              fees_bal, vm_delta, fees_delta, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag, traded, refusals, counters,
+              use_bands, epoch, bep, bkind, band_lo, band_hi, bmarks, lazyable, rmax, portfolio, min_rel):  # fmt: skip
     """Apply items ``start, start+1, …`` (see the module docstring); returns the first item not applied.
 
     Items: ``kind`` (0 fill, 1 index price), ``gi`` (engine instrument index), ``bl`` / ``sl``
@@ -435,8 +534,46 @@ def run_items(start, kind, gi, bl, sl, lp, size, fee_b, fee_s, times, sub_map,
     ``counters`` = [margin-call rows, insolvency changes, time of the last applied item, a bound
     on ``|vm:<SYMBOL>|`` of every market, slots traded (``traded``, two a fill), fills refused
     (``refusals`` rows: item, side 0 buyer / 1 seller, code 2 initial margin / 3 insufficient
-    equity, equity after, initial margin after)]; the output arrays' lengths are their capacities.
+    equity, equity after, initial margin after), holders a band let a price skip]; the output arrays' lengths are their capacities.
+
+    With ``use_bands`` the window's prices re-margin lazily (:func:`_price_banded`): a sub-account re-margined at a
+    price gets a band (its kind in ``bkind``, its ranges in the slot-indexed ``band_lo`` / ``band_hi``, valid while
+    ``bep[s] == epoch``: the caller changes ``epoch`` whenever anything but this kernel may have changed the book),
+    and later prices, in this window or the next ones, skip the holders whose band they stay inside. A fill brings
+    its sides' caches up to date first and bands a banded side anew after. ``bmarks`` holds every instrument's mark (kept current
+    here); ``lazyable`` / ``rmax`` / ``min_rel`` / ``portfolio`` are what a band needs
+    (:func:`ramparts.engine.slack_index.band_one`). Before returning, every cache left behind is brought up to
+    date (:func:`sync_holders`), so the caller finds the book exact, as after the plain pass: the effects, flags
+    and state are the same either way (``tests/test_trade_batch.py`` runs both against one event at a time).
     """
+    n_instr = i_mark.shape[0]
+    i_maxlots = np.full(n_instr, -1, dtype=np.int64)  # a bound on max |lots| of each priced instrument's holders (−1: not known)
+    i_behind = np.zeros(n_instr, dtype=np.bool_)
+    end = _run_window(start, kind, gi, bl, sl, lp, size, fee_b, fee_s, times, sub_map,
+                      ok_fill, ok_price, i_mark, i_index, i_last_oracle, i_max_age, i_expiry, i_settled, i_spot, i_blocked,
+                      floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, h_ptr, h_slots, i_priced,
+                      row_iso, row_ok, system, sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
+                      head, nxt, b_sub, b_instr, b_lots, b_cost, b_entry, b_value, b_im, b_mm,
+                      fees_bal, vm_delta, fees_delta, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag, traded, refusals, counters,
+                      use_bands, epoch, bep, bkind, band_lo, band_hi, bmarks, lazyable, rmax, portfolio, min_rel,
+                      i_maxlots, i_behind)  # fmt: skip
+    for i in range(n_instr):  # the caches the bands left behind, at each instrument's last price
+        if i_behind[i]:
+            sync_holders(bmarks[i], h_ptr[i], h_ptr[i + 1], h_slots, i, b_sub, b_lots, b_value, b_im, b_mm, sub_value, sub_im, sub_mm,
+                         floors, imr, mmr, imq, imr_rem, mmq, mmr_rem)  # fmt: skip
+    return end
+
+
+@njit(cache=True)
+def _run_window(start, kind, gi, bl, sl, lp, size, fee_b, fee_s, times, sub_map,
+                ok_fill, ok_price, i_mark, i_index, i_last_oracle, i_max_age, i_expiry, i_settled, i_spot, i_blocked,
+                floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, h_ptr, h_slots, i_priced,
+                row_iso, row_ok, system, sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
+                head, nxt, b_sub, b_instr, b_lots, b_cost, b_entry, b_value, b_im, b_mm,
+                fees_bal, vm_delta, fees_delta, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag, traded, refusals, counters,
+                use_bands, epoch, bep, bkind, band_lo, band_hi, bmarks, lazyable, rmax, portfolio, min_rel,
+                i_maxlots, i_behind):  # fmt: skip
+    """The loop of :func:`run_items` (which then syncs what the bands left behind); returns the first item not applied."""
     n = kind.shape[0]
     vm_bound = counters[3]
     for k in range(start, n):
@@ -464,6 +601,13 @@ def run_items(start, kind, gi, bl, sl, lp, size, fee_b, fee_s, times, sub_map,
             slot_s = _find_slot(s, i, head, nxt, b_instr)
             if slot_b < 0 or slot_s < 0:
                 return k
+            if use_bands:  # a banded side may have caches behind: exact first (this changes no state)
+                if bep[b] == epoch:
+                    sync_sub(b, head, nxt, b_instr, b_lots, b_value, b_im, b_mm, bmarks, lazyable,
+                             floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, sub_value, sub_im, sub_mm)  # fmt: skip
+                if bep[s] == epoch:
+                    sync_sub(s, head, nxt, b_instr, b_lots, b_value, b_im, b_mm, bmarks, lazyable,
+                             floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, sub_value, sub_im, sub_mm)  # fmt: skip
             code, eq, im = _side_ok(b, slot_b, i, lots, price, fee_b[k], mark, i_spot[i], row_iso[jb], system[b], i_blocked[i],
                                     sub_cash, sub_value, sub_cost, sub_coll, sub_im, b_lots, b_im,
                                     floors, imr, mmr, imq, imr_rem, mmq, mmr_rem)  # fmt: skip
@@ -500,6 +644,15 @@ def run_items(start, kind, gi, bl, sl, lp, size, fee_b, fee_s, times, sub_map,
                         b_instr, b_lots, b_cost, b_entry, b_value, b_im, b_mm, vm_delta,
                         floors, imr, mmr, imq, imr_rem, mmq, mmr_rem)  # fmt: skip
             fees_delta[0] += fee_s[k]
+            if i_maxlots[i] >= 0:
+                i_maxlots[i] = max(i_maxlots[i], _abs(b_lots[slot_b]), _abs(b_lots[slot_s]))
+            if use_bands:  # a banded side's band no longer holds: a new one from its exact state
+                if bep[b] == epoch:
+                    bkind[b] = band_one(b, head, nxt, b_instr, b_lots, band_lo, band_hi, bmarks, lazyable, rmax, sub_cash, sub_value,
+                                        sub_cost, sub_coll, sub_mm, system, portfolio, margin_called, insolvent, min_rel)  # fmt: skip
+                if bep[s] == epoch:
+                    bkind[s] = band_one(s, head, nxt, b_instr, b_lots, band_lo, band_hi, bmarks, lazyable, rmax, sub_cash, sub_value,
+                                        sub_cost, sub_coll, sub_mm, system, portfolio, margin_called, insolvent, min_rel)  # fmt: skip
             nt = counters[4]
             traded[nt] = slot_b
             traded[nt + 1] = slot_s
@@ -511,15 +664,25 @@ def run_items(start, kind, gi, bl, sl, lp, size, fee_b, fee_s, times, sub_map,
             hi = h_ptr[i + 1]
             if counters[0] + (hi - lo) > fx_item.shape[0] or counters[1] + (hi - lo) > ins_sub.shape[0]:
                 return k  # out of room for its effects: left to the handler
-            if max_abs_lots(h_slots, lo, hi, b_lots) > MAX_NOTIONAL // price:  # a holder's notional would overflow
+            if i_maxlots[i] < 0:  # kept as a bound by the fills from here on (each fill's own check covers its sides)
+                i_maxlots[i] = max_abs_lots(h_slots, lo, hi, b_lots)
+            if i_maxlots[i] > MAX_NOTIONAL // price:  # a holder's notional could overflow
                 return k
             i_index[i] = price
             i_mark[i] = price  # the index mark model: the mark is the index
             i_last_oracle[i] = t
             i_priced[i] = True
-            reprice_holders(k, i, price, lo, hi, h_slots, True, b_sub, b_lots, b_value, b_im, b_mm, system,
-                            sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
-                            floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag, counters)  # fmt: skip
+            if use_bands:
+                bmarks[i] = price
+                if _price_banded(k, i, price, lo, hi, h_slots, epoch, bep, bkind, band_lo, band_hi, bmarks, lazyable,
+                                 rmax, portfolio, min_rel, head, nxt, b_sub, b_instr, b_lots, b_value, b_im, b_mm, system,
+                                 sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
+                                 floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag, counters):  # fmt: skip
+                    i_behind[i] = True
+            else:
+                reprice_holders(k, i, price, lo, hi, h_slots, True, b_sub, b_lots, b_value, b_im, b_mm, system,
+                                sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
+                                floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag, counters)  # fmt: skip
         counters[2] = t
         counters[3] = vm_bound
     return n

@@ -346,6 +346,8 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
         if self.genesis is None and not isinstance(event, ev.Genesis):
             raise Rejected("no_genesis", "the first event must be Genesis")
         handler = getattr(self, "_on_" + event.kind)
+        if event.kind != "TradeBatch":  # a batch's bands hold only while nothing but its kernel changes the book
+            self._band_live = False
         # the lazy re-margin applies each event under its policy (ramparts.engine.tick_slack)
         effects = self._lz_apply(event, handler) if self.lazy_remargin or self._lz_was_on else handler(event)
         self.time_ns = event.ts
@@ -1216,6 +1218,7 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
         if self.book.laid_out:
             return False
         self.book.compact()
+        self._band_live = False  # a batch's bands are kept per slot: the slots were renumbered
         return True
 
     def remargin_all(self) -> list[dict]:
@@ -1229,6 +1232,7 @@ class Engine(TickSlackOps, CollateralOps, OracleOps, DerivativesOps, SolvencyOps
         n = len(self.subs)
         effects = self.margin_calls(np.arange(n, dtype=np.int64)) if n else []
         self._lz_invalidate_all()
+        self._band_live = False
         return effects
 
     def margin_calls(self, subs: np.ndarray) -> list[dict]:

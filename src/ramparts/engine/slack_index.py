@@ -130,7 +130,7 @@ def _rate(q, r, above):
 
 
 @njit(cache=True, inline="always")
-def _band_one(s, head, nxt, b_instr, b_lots, band_lo, band_hi, marks, lazyable, rmax,
+def band_one(s, head, nxt, b_instr, b_lots, band_lo, band_hi, marks, lazyable, rmax,
               sub_cash, sub_value, sub_cost, sub_coll, sub_mm, system, portfolio, margin_called, insolvent, min_rel):  # fmt: skip
     """The kind of sub-account ``s``'s band, its per-slot ranges written to ``band_lo`` /
     ``band_hi`` (see the module docstring). ``s`` must be exact (every cache at the current marks).
@@ -258,7 +258,7 @@ def _reband_all(subs, keep_always, floor, counter, stamp, kind_of, head, nxt, b_
         old_kind = kind_of[s]
         # hysteresis: an ALWAYS sub-account needs twice the minimum width to be indexed again
         rel = 2.0 * min_rel if old_valid and old_kind == ALWAYS else min_rel
-        kind = _band_one(s, head, nxt, b_instr, b_lots, band_lo, band_hi, marks, lazyable, rmax,
+        kind = band_one(s, head, nxt, b_instr, b_lots, band_lo, band_hi, marks, lazyable, rmax,
                          sub_cash, sub_value, sub_cost, sub_coll, sub_mm, system, portfolio, margin_called, insolvent, rel)  # fmt: skip
         if keep_always and old_valid and old_kind == ALWAYS and kind == ALWAYS:
             continue

@@ -72,8 +72,7 @@ from ramparts.engine.batch_kernel import (
     call_transition,
     max_abs_lots,
     reprice_holders,
-    requirement,
-    store_requirements,
+    sync_sub,
 )
 from ramparts.engine.slack_index import (
     _NO_OVERFLOW,
@@ -111,20 +110,10 @@ _DIFF = frozenset({"FundingTick", "LiquidationBid", "AssetPrice", "ExchangeRate"
 def sync_subs(subs, head, nxt, b_instr, b_lots, b_value, b_im, b_mm, marks, lazyable,
               floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, sub_value, sub_im, sub_mm):  # fmt: skip
     """Bring the caches of sub-accounts ``subs`` up to date: every slot of a lazily re-margined
-    instrument whose ``value ≠ lots × mark`` is re-priced (the same arithmetic as
-    :func:`~ramparts.engine.batch_kernel.reprice_holders`) and the change folded into the sums."""
+    instrument whose ``value ≠ lots × mark`` is re-priced (:func:`~ramparts.engine.batch_kernel.sync_sub`)."""
     for k in range(subs.shape[0]):
-        s = subs[k]
-        p = head[s]
-        while p >= 0:
-            i = b_instr[p]
-            if lazyable[i]:
-                lots = b_lots[p]
-                value = lots * marks[i]
-                if value != b_value[p]:
-                    im, mm = requirement(i, lots, marks[i], floors, imr, mmr, imq, imr_rem, mmq, mmr_rem)
-                    store_requirements(s, p, value, im, mm, sub_value, sub_im, sub_mm, b_value, b_im, b_mm)
-            p = nxt[p]
+        sync_sub(subs[k], head, nxt, b_instr, b_lots, b_value, b_im, b_mm, marks, lazyable,
+                 floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, sub_value, sub_im, sub_mm)  # fmt: skip
 
 
 @njit(cache=True, inline="always")
@@ -315,7 +304,6 @@ class TickSlackOps:
         self._lz_marks = np.zeros(0, dtype=np.int64)
         self._lz_lazyable = np.zeros(0, dtype=np.bool_)
         self._lz_rmax = np.zeros(0, dtype=np.int64)
-        self._lz_tables_key = None
         self._lz_tab: tuple = ()
         self._lz_maxlots = np.zeros(0, dtype=np.int64)
         self._lz_was_on = False
@@ -343,19 +331,30 @@ class TickSlackOps:
     def _lz_tables(self) -> None:
         """Per instrument: whether its ticks may be lazy, its steepest maintenance rate, its mark."""
         n = len(self.instruments)
-        key = (n, self.collateral.correlation is None, tuple(i.schedule for i in self.instruments), tuple(m.settled for m in self.markets))
-        if key != self._lz_tables_key:
-            corr_off = self.collateral.correlation is None
-            self._lz_lazyable = np.array([corr_off and not i.is_option and not i.schedule.size_premium_ppm and not self.markets[i.index].settled
-                                          for i in self.instruments], dtype=np.bool_)  # fmt: skip
-            self._lz_rmax = np.array([max(t.maintenance_rate_ppm for t in i.schedule.tiers) for i in self.instruments], dtype=np.int64)
-            self._lz_tables_key = key
+        lazyable, rmax = self._band_tables()
+        if lazyable is not self._lz_lazyable:
+            self._lz_lazyable, self._lz_rmax = lazyable, rmax
             self._lz_tab = self._batch_tables() if n else ()
             self._lz_index.ensure(n)
             if self._lz_behind.shape[0] < n:
                 self._lz_behind = np.concatenate([self._lz_behind, np.zeros(n - self._lz_behind.shape[0], dtype=np.bool_)])
         self._lz_marks = np.array([m.mark for m in self.markets], dtype=np.int64)
         self._lz_maxlots = np.full(n, -1, dtype=np.int64)  # a bound on max |lots| of each instrument's holders (−1: unknown)
+
+    def _band_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per instrument, whether a band may cover its positions (a tiered schedule without size premium, not an
+        option, not settled, no correlation add-on) and its steepest maintenance rate in ppm (what
+        :func:`~ramparts.engine.slack_index.band_one` reads); the same arrays until one of those changes."""
+        key = (len(self.instruments), self.collateral.correlation is None, tuple(i.schedule for i in self.instruments),
+               tuple(m.settled for m in self.markets))  # fmt: skip
+        cached = self.__dict__.get("_band_tables_cache")
+        if cached is None or cached[0] != key:
+            corr_off = self.collateral.correlation is None
+            lazyable = np.array([corr_off and not i.is_option and not i.schedule.size_premium_ppm and not self.markets[i.index].settled
+                                 for i in self.instruments], dtype=np.bool_)  # fmt: skip
+            rmax = np.array([max(t.maintenance_rate_ppm for t in i.schedule.tiers) for i in self.instruments], dtype=np.int64)
+            cached = self._band_tables_cache = (key, lazyable, rmax)
+        return cached[1], cached[2]
 
     # ------------------------------------------------------------------ keeping caches exact
     def _lz_flush(self) -> None:
