@@ -453,7 +453,7 @@ def _price_banded(k, i, price, lo, hi, h_slots, epoch, bep, bkind, band_lo, band
                   floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag, counters):  # fmt: skip
     """An index price ``price`` of instrument ``i`` (``bmarks[i]`` already set to it) under the batch's bands:
     what :func:`reprice_holders` with margin calls does, holder by holder in the same order, except that a holder
-    whose sub-account has a band of this window (``bep[s] == epoch``) that ``price`` stays inside is skipped
+    whose sub-account has a band of the current epoch (``bep[s] == epoch``) that ``price`` stays inside is skipped
     (its caches left behind: the band proves no margin call or insolvency change is missed). Every other holder
     is brought up to date whole (:func:`sync_sub`, its slots skipped earlier included), its flags decided on its
     exact equity, and banded anew (:func:`ramparts.engine.slack_index.band_one`). Returns whether some holder
@@ -540,8 +540,8 @@ def run_items(start, kind, gi, bl, sl, lp, size, fee_b, fee_s, times, sub_map,
     price gets a band (its kind in ``bkind``, its ranges in the slot-indexed ``band_lo`` / ``band_hi``, valid while
     ``bep[s] == epoch``: the caller changes ``epoch`` whenever anything but this kernel may have changed the book),
     and later prices, in this window or the next ones, skip the holders whose band they stay inside. A fill brings
-    its sides' caches up to date first and bands a banded side anew after. ``bmarks`` holds every instrument's mark (kept current
-    here); ``lazyable`` / ``rmax`` / ``min_rel`` / ``portfolio`` are what a band needs
+    its sides' caches up to date first and bands a banded side anew after. ``bmarks`` holds every instrument's
+    mark (kept current here); ``lazyable`` / ``rmax`` / ``min_rel`` / ``portfolio`` are what a band needs
     (:func:`ramparts.engine.slack_index.band_one`). Before returning, every cache left behind is brought up to
     date (:func:`sync_holders`), so the caller finds the book exact, as after the plain pass: the effects, flags
     and state are the same either way (``tests/test_trade_batch.py`` runs both against one event at a time).
