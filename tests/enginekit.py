@@ -99,3 +99,15 @@ def check_conservation(v: Venue) -> None:
         assert sum(t.values()) == 0, (a, t)
         assert -t["external"] == v.flows.get(a, 0), (a, t, v.flows)
         assert sum(val for cat, val in t.items() if cat != "external") == v.flows.get(a, 0), (a, t, v.flows)
+
+
+def json_leaves(v):
+    """Every leaf of a JSON-like value (dict values and list items walked), in order."""
+    if isinstance(v, dict):
+        for x in v.values():
+            yield from json_leaves(x)
+    elif isinstance(v, list):
+        for x in v:
+            yield from json_leaves(x)
+    else:
+        yield v

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.enginekit import Venue
+from tests.enginekit import Venue, json_leaves
 from typer.testing import CliRunner
 
 from ramparts.cli import app
@@ -158,18 +158,7 @@ def test_a_proof_reveals_no_balance_position_or_requirement(root, alice):
     text = json.dumps(alice)
     a = root.account("alice/main")
     req = root.requirements("alice/main")
-
-    def leaves(v):
-        if isinstance(v, dict):
-            for x in v.values():
-                yield from leaves(x)
-        elif isinstance(v, list):
-            for x in v:
-                yield from leaves(x)
-        else:
-            yield v
-
-    values = list(leaves(alice))
+    values = list(json_leaves(alice))
     for secret_number in (a.base, a.lots[0], req["equity"], req["maintenance"], req["initial"], 147_000 * 10**6):
         assert secret_number not in values and str(secret_number) not in values  # not a value of the proof
         # nor written inside one of its texts (a short number, such as 3000 lots, turns up by chance in ~100 kB of

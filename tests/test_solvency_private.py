@@ -28,6 +28,7 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.enginekit import json_leaves
 from typer.testing import CliRunner
 
 from ramparts.cli import app
@@ -288,18 +289,7 @@ def test_a_proof_reveals_its_owner_and_no_other_balance(tree):
     proof = tree.proof("acct-03")
     text = json.dumps(proof)
     assert not any(aid in text for aid, _ in ROWS if aid != "acct-03")
-
-    def strings(x):
-        if isinstance(x, dict):
-            for v in x.values():
-                yield from strings(v)
-        elif isinstance(x, list):
-            for v in x:
-                yield from strings(v)
-        elif isinstance(x, str):
-            yield x
-
-    amounts = {x for x in strings(proof) if x.isdigit()}  # every decimal amount the proof shows
+    amounts = {x for x in json_leaves(proof) if isinstance(x, str) and x.isdigit()}  # every decimal amount the proof shows
     assert amounts == {str(ROWS[3][1]["USDC"]), str(tree.totals["USDC"])}
     assert proof["leaf"]["balances"]["USDC"]["value"] == str(ROWS[3][1]["USDC"])
     # siblings carry only a hash and commitments
