@@ -108,17 +108,6 @@ def store_requirements(s, p, value, im, mm, sub_value, sub_im, sub_mm, b_value, 
 
 
 @njit(cache=True, inline="always")
-def _sync_slot(s, p, i, mark, b_lots, b_value, b_im, b_mm, floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, sub_value, sub_im, sub_mm):
-    """Slot ``p`` (sub-account ``s``, instrument ``i``) re-priced at ``mark`` if its cache is behind
-    (``value ≠ lots × mark``), the change folded into ``s``'s sums."""
-    lots = b_lots[p]
-    value = lots * mark
-    if value != b_value[p]:
-        im, mm = requirement(i, lots, mark, floors, imr, mmr, imq, imr_rem, mmq, mmr_rem)
-        store_requirements(s, p, value, im, mm, sub_value, sub_im, sub_mm, b_value, b_im, b_mm)
-
-
-@njit(cache=True, inline="always")
 def sync_sub(s, head, nxt, b_instr, b_lots, b_value, b_im, b_mm, marks, lazyable,
              floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, sub_value, sub_im, sub_mm):  # fmt: skip
     """Bring sub-account ``s``'s caches up to date: every slot of an instrument with ``lazyable`` set whose
@@ -129,7 +118,11 @@ def sync_sub(s, head, nxt, b_instr, b_lots, b_value, b_im, b_mm, marks, lazyable
     while p >= 0:
         i = b_instr[p]
         if lazyable[i]:
-            _sync_slot(s, p, i, marks[i], b_lots, b_value, b_im, b_mm, floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, sub_value, sub_im, sub_mm)
+            lots = b_lots[p]
+            value = lots * marks[i]
+            if value != b_value[p]:
+                im, mm = requirement(i, lots, marks[i], floors, imr, mmr, imq, imr_rem, mmq, mmr_rem)
+                store_requirements(s, p, value, im, mm, sub_value, sub_im, sub_mm, b_value, b_im, b_mm)
         p = nxt[p]
 
 
@@ -402,28 +395,6 @@ def max_abs_lots(h_slots, lo, hi, b_lots):
     return biggest
 
 
-@njit(cache=True, inline="always")
-def flag_rows(f, k, s, equity, mm, nf, ni, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag):
-    """Write what a :func:`call_transition` of sub-account ``s`` at item ``k`` flagged (``f``): a margin-call row
-    at ``nf`` (bit 1, with its equity and maintenance), an insolvency change at ``ni`` (bit 2: became insolvent,
-    bit 4: solvent again). Returns the next ``(nf, ni)``: the one home of those rows for the kernel's passes."""
-    if f & 1:
-        fx_item[nf] = k
-        fx_sub[nf] = s
-        fx_equity[nf] = equity
-        fx_mm[nf] = mm
-        nf += 1
-    if f & 2:
-        ins_sub[ni] = s
-        ins_flag[ni] = 1
-        ni += 1
-    if f & 4:
-        ins_sub[ni] = s
-        ins_flag[ni] = 0
-        ni += 1
-    return nf, ni
-
-
 @njit(cache=True)
 def reprice_holders(k, i, price, lo, hi, h_slots, calls, b_sub, b_lots, b_value, b_im, b_mm, system,
                     sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
@@ -456,7 +427,21 @@ def reprice_holders(k, i, price, lo, hi, h_slots, calls, b_sub, b_lots, b_value,
         f = flags[j]
         if f == 0:
             continue
-        nf, ni = flag_rows(f, k, b_sub[h_slots[lo + j]], out_equity[j], out_mm[j], nf, ni, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag)
+        s = b_sub[h_slots[lo + j]]
+        if f & 1:
+            fx_item[nf] = k
+            fx_sub[nf] = s
+            fx_equity[nf] = out_equity[j]
+            fx_mm[nf] = out_mm[j]
+            nf += 1
+        if f & 2:
+            ins_sub[ni] = s
+            ins_flag[ni] = 1
+            ni += 1
+        if f & 4:
+            ins_sub[ni] = s
+            ins_flag[ni] = 0
+            ni += 1
     counters[0] = nf
     counters[1] = ni
 
@@ -493,7 +478,20 @@ def _price_banded(k, i, price, lo, hi, h_slots, epoch, bep, bkind, band_lo, band
         equity = sub_cash[s] + sub_value[s] - sub_cost[s] + sub_coll[s]
         smm = sub_mm[s]
         f, margin_called[s], insolvent[s] = call_transition(equity, smm, system[s], margin_called[s], insolvent[s])
-        nf, ni = flag_rows(f, k, s, equity, smm, nf, ni, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag)
+        if f & 1:
+            fx_item[nf] = k
+            fx_sub[nf] = s
+            fx_equity[nf] = equity
+            fx_mm[nf] = smm
+            nf += 1
+        if f & 2:
+            ins_sub[ni] = s
+            ins_flag[ni] = 1
+            ni += 1
+        if f & 4:
+            ins_sub[ni] = s
+            ins_flag[ni] = 0
+            ni += 1
         bkind[s] = band_one(s, head, nxt, b_instr, b_lots, band_lo, band_hi, bmarks, lazyable, rmax, sub_cash, sub_value,
                             sub_cost, sub_coll, sub_mm, system, portfolio, margin_called, insolvent, min_rel)  # fmt: skip
         bep[s] = epoch
@@ -509,7 +507,11 @@ def sync_holders(mark, lo, hi, h_slots, i, b_sub, b_lots, b_value, b_im, b_mm, s
     (those whose ``value ≠ lots × mark``), without margin calls."""
     for j in range(lo, hi):
         p = h_slots[j]
-        _sync_slot(b_sub[p], p, i, mark, b_lots, b_value, b_im, b_mm, floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, sub_value, sub_im, sub_mm)
+        lots = b_lots[p]
+        value = lots * mark
+        if value != b_value[p]:
+            im, mm = requirement(i, lots, mark, floors, imr, mmr, imq, imr_rem, mmq, mmr_rem)
+            store_requirements(b_sub[p], p, value, im, mm, sub_value, sub_im, sub_mm, b_value, b_im, b_mm)
 
 
 @njit(cache=True)
