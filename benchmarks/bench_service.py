@@ -8,7 +8,8 @@
 * **baseline**: the same event mix through ``Node.submit`` one event at a time in this process,
   on a fresh SQLite journal of the same durability (one commit per event), for T seconds.
 
-Run: ``python benchmarks/bench_service.py [--clients 8 --seconds 5 --fills 1 --durability full]``.
+Each service is warmed up for a second of the same requests first (not counted: in a fresh clone the first fills
+compile the engine's kernels). Run: ``python benchmarks/bench_service.py [--clients 8 --seconds 5 --fills 1 --durability full]``.
 Client and server share the machine's cores, so the service figure includes the clients' cost: it is measured
 twice, with httpx clients (about a millisecond of client CPU a request) and with clients that write the same
 requests by hand on keep-alive HTTP/1.1 connections (tens of microseconds), each against a fresh service.
@@ -113,14 +114,17 @@ def bench_service(clients: int, seconds: float, n_fills: int, durability: str, t
         lat: list[float] = []
         counts: list[int] = []
 
-        async def run() -> float:
+        async def run(seconds: float, seed: int) -> float:
             t0 = time.perf_counter()
             client = _raw_client if raw else _client
-            await asyncio.gather(*(client(base, keys, seconds, n_fills, i, lat, counts) for i in range(clients)))
+            await asyncio.gather(*(client(base, keys, seconds, n_fills, seed + i, lat, counts) for i in range(clients)))
             return time.perf_counter() - t0
 
+        asyncio.run(run(1.0, 1000))  # warm-up, not counted: the first fills compile the engine's kernels in a fresh clone
+        lat.clear()
+        counts.clear()
         cpu0, own0 = cpu_seconds(proc.pid), time.process_time()
-        wall = asyncio.run(run())
+        wall = asyncio.run(run(seconds, 0))
         server_cpu, client_cpu = cpu_seconds(proc.pid) - cpu0, time.process_time() - own0
         prom = {line.split()[0]: float(line.split()[1]) for line in httpx.get(f"{base}/metrics").text.splitlines()
                 if line.startswith(("ramparts_tick_to_decision_seconds_sum", "ramparts_tick_to_decision_seconds_count",

@@ -475,7 +475,7 @@ class BatchOps:
         ok_fill = np.zeros(n_instr, dtype=np.bool_)
         ok_price = np.zeros(n_instr, dtype=np.bool_)
         if self.collateral.correlation is None:
-            for i in np.unique(c.gi).tolist():
+            for i in _distinct(c.gi):
                 instr = self.instruments[i]
                 if instr.is_option or instr.schedule.size_premium_ppm:
                     continue
@@ -537,7 +537,7 @@ class BatchOps:
         fill = kind == 0
         n_instr = len(self.instruments)
         ok_fill, ok_price = c.ok_fill, c.ok_price
-        touched = np.unique(gi).tolist()
+        touched = _distinct(gi)
         # --- open every slot the fills could need (empty; closed again below if unused)
         opened = np.zeros(0, dtype=np.int64)
         if fill.any():
@@ -624,7 +624,7 @@ class BatchOps:
             m_ = mk[i]
             m_.index_price, m_.mark, m_.last_oracle_ns = int(i_index[i]), int(i_mark[i]), int(i_last[i])
             m_.mark_state = MarkState(m_.mark, 0, m_.last_oracle_ns)
-        touched_slots = np.unique(np.concatenate([traded[: counters[4]], opened]))
+        touched_slots = np.array(_distinct(np.concatenate([traded[: counters[4]], opened])), dtype=np.int64)
         for slot in touched_slots[b.lots[touched_slots] == 0].tolist():  # left flat (or never traded): closed
             b.close(slot)
         subs = self.subs
@@ -649,6 +649,12 @@ class BatchOps:
         done = int(end) - start
         c.window = max(_MIN_WINDOW, 2 * done) if int(end) < stop else 2 * c.window
         return int(end), int(end) < stop
+
+
+def _distinct(a: np.ndarray) -> list[int]:
+    """The distinct values of an integer array, ascending: ``np.unique(a).tolist()``, through a set for the few
+    values of a short run (np.unique's sort and masks cost ~7 µs a call however short the array)."""
+    return sorted(set(a.tolist())) if a.size <= 256 else np.unique(a).tolist()
 
 
 __all__ = ["BatchOps"]

@@ -43,6 +43,7 @@ from ramparts.service import custody
 from ramparts.service import models as m
 from ramparts.service.auth import AuthError, Principal
 from ramparts.service.guard import token_of
+from ramparts.service.hot import HotRoute
 from ramparts.service.ingest import batch_event
 
 router = APIRouter(prefix="/v1")
@@ -137,18 +138,22 @@ def _state_refusal(exc: BaseException) -> BaseException:
     return exc
 
 
-async def _submit_one(request: Request, event: dict) -> m.EventAck:
-    out = (await _svc(request).writer.submit([event]))[0]
+async def _submit_to(svc, event: dict) -> m.EventAck:
+    out = (await svc.writer.submit([event]))[0]
     if out.error is not None:
         raise _state_refusal(out.error)
     return m.EventAck(seq=out.seq, ts=event["ts"], kind=event["kind"], effects=out.effects)
 
 
-async def _submit_price(request: Request, event: dict) -> m.EventAck:
+async def _submit_one(request: Request, event: dict) -> m.EventAck:
+    return await _submit_to(_svc(request), event)
+
+
+async def _submit_price(svc, event: dict) -> m.EventAck:
     """Submit a price event and record its tick-to-decision latency (margin calls decided and journaled)."""
     t0 = time.perf_counter()
-    ack = await _submit_one(request, event)
-    _svc(request).metrics.tick_to_decision.observe(time.perf_counter() - t0)
+    ack = await _submit_to(svc, event)
+    svc.metrics.tick_to_decision.observe(time.perf_counter() - t0)
     return ack
 
 
@@ -268,11 +273,10 @@ async def custody_view(request: Request, p: Principal = Depends(need("read_custo
     return {**view, "cap": None if desk.cap is None else str(desk.cap), "pending": pending}
 
 
-@router.post("/fills", response_model=m.FillBatchAck, responses=WRITE_ERRORS, tags=["trading"])
-async def ingest_fills(req: m.FillBatchReq, request: Request, p: Principal = Depends(need("fills"))):
-    """A batch of fills from the matching engine: applied in order, journaled in one transaction, one outcome each."""
+async def apply_fills(svc, req: m.FillBatchReq) -> m.FillBatchAck:
+    """The body of ``POST /v1/fills`` (also answered by :class:`~ramparts.service.hot.HotRoutes`)."""
     events = [_event("Fill", f) for f in req.fills]
-    outcomes = await _svc(request).writer.submit(events)
+    outcomes = await svc.writer.submit(events)
     from ramparts.service.app import error_body
 
     rows = [m.FillOutcome(index=i, accepted=o.accepted, seq=o.seq, effects=o.effects,
@@ -280,6 +284,12 @@ async def ingest_fills(req: m.FillBatchReq, request: Request, p: Principal = Dep
             for i, o in enumerate(outcomes)]
     ok = sum(o.accepted for o in outcomes)
     return m.FillBatchAck(accepted=ok, rejected=len(rows) - ok, outcomes=rows)
+
+
+@router.post("/fills", response_model=m.FillBatchAck, responses=WRITE_ERRORS, tags=["trading"])
+async def ingest_fills(req: m.FillBatchReq, request: Request, p: Principal = Depends(need("fills"))):
+    """A batch of fills from the matching engine: applied in order, journaled in one transaction, one outcome each."""
+    return await apply_fills(_svc(request), req)
 
 
 @router.post("/batches", status_code=201, response_model=m.EventAck, responses=WRITE_ERRORS, tags=["trading"])
@@ -295,13 +305,18 @@ async def ingest_batch(req: m.TradeBatchReq, request: Request, p: Principal = De
 @router.post("/prices", status_code=201, response_model=m.EventAck, responses=WRITE_ERRORS, tags=["market data"])
 async def post_price(req: m.PriceReq, request: Request, p: Principal = Depends(need("prices"))):
     """An oracle price: re-margins the holders; the ack carries the margin calls it decided."""
-    return await _submit_price(request, _event("OraclePrice", req))
+    return await apply_price(_svc(request), req)
+
+
+async def apply_price(svc, req: m.PriceReq) -> m.EventAck:
+    """The body of ``POST /v1/prices`` (also answered by :class:`~ramparts.service.hot.HotRoutes`)."""
+    return await _submit_price(svc, _event("OraclePrice", req))
 
 
 @router.post("/quotes", status_code=201, response_model=m.EventAck, responses=WRITE_ERRORS, tags=["market data"])
 async def post_quotes(req: m.QuotesReq, request: Request, p: Principal = Depends(need("prices"))):
     """Quotes from several oracle sources for one market: aggregated (median, outliers, heartbeat) and gated."""
-    return await _submit_price(request, _event("OracleQuotes", req))
+    return await _submit_price(_svc(request), _event("OracleQuotes", req))
 
 
 @router.post("/assets", status_code=201, response_model=m.EventAck, responses=WRITE_ERRORS, tags=["admin"])
@@ -569,4 +584,12 @@ def _method_handlers(allow: str, response, http_exception):
     return options, not_allowed
 
 
-__all__ = ["answer_every_method", "router"]
+#: The routes :class:`~ramparts.service.hot.HotRoutes` answers without FastAPI's stack when the request is the
+#: ordinary case: each the same model, action, status, response model and body as its documented route above
+#: (``tests/test_service_hot.py`` checks the table against the routes).
+HOT_ROUTES = {
+    "/v1/fills": HotRoute(m.FillBatchReq, "fills", 200, m.FillBatchAck, apply_fills),
+    "/v1/prices": HotRoute(m.PriceReq, "prices", 201, m.EventAck, apply_price),
+}
+
+__all__ = ["HOT_ROUTES", "answer_every_method", "apply_fills", "apply_price", "router"]

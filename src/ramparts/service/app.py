@@ -10,7 +10,10 @@ to apply 422 ``event_failed``, authentication 401, role 403, rate limit and fail
 user mistake is never a 5xx), the WebSocket ``/v1/stream``, ``/metrics``, ``/healthz`` and the
 dashboard at ``/``. The REST routes themselves are in :mod:`ramparts.service.api` and
 :mod:`ramparts.service.reads`; what reaches them is checked by :mod:`ramparts.service.guard` (keys
-in headers only, authentication before the body, the body limit).
+in headers only, authentication before the body, the body limit). The two hot writes (``POST /v1/fills``,
+``POST /v1/prices``) are answered by :mod:`ramparts.service.hot` in front of FastAPI's router when the request
+is the ordinary case (the same model, rights, body and answer as the documented route; anything else is the
+route's).
 
 The read side is wired here: the :class:`~ramparts.service.readview.Publisher` (views and state
 hashes, off the writer thread), told of each commit; the journal reader
@@ -212,6 +215,17 @@ def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
     return 500, {"error": "internal", "field": None, "message": "internal error"}
 
 
+def error_response(exc: RampartsError, path: str) -> JSONResponse:
+    """The answer to a refusal (:func:`error_body`), with ``Retry-After`` where a rate limit, the failed-login
+    throttle or an early read says when to retry; a 5xx is logged with the request's ``path``."""
+    status, body = error_body(exc)
+    headers = {"Retry-After": f"{max(1, round(exc.retry_after))}"} \
+        if isinstance(exc, (AuthError, readview.TooEarly)) and exc.retry_after else None
+    if status >= 500:
+        log.error("request failed", extra={"fields": {"path": path, "error": body["message"]}})
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
 def _validation_body(exc: RequestValidationError | ValidationError) -> dict[str, Any]:
     """The 422 body of a request (or a ``/v1/ingest`` frame) its schema refused: the first error's field and message."""
     errs = exc.errors()
@@ -306,19 +320,19 @@ def create_app(journal_url: str, *, namespace: str = "ramparts", api_keys_store:
     from ramparts.service.custody import CustodyDesk
 
     app.state.custody = CustodyDesk(keys, cap=custody_cap)
-    app.add_middleware(BodyGuard, service=svc, max_body_bytes=max_body_bytes)
+    from ramparts.service.api import HOT_ROUTES
+    from ramparts.service.hot import HotRoutes
     from ramparts.service.reads import SeqHeader
 
-    app.add_middleware(SeqHeader)  # every read's answer carries X-Ramparts-Seq
+    # outermost last: the guard, then the hot writes (answered without FastAPI's stack), then X-Ramparts-Seq on
+    # every read's answer (the routes set it; a write, a guard's refusal or a hot answer never carries one)
+    app.add_middleware(SeqHeader)
+    app.add_middleware(HotRoutes, service=svc, routes=HOT_ROUTES)
+    app.add_middleware(BodyGuard, service=svc, max_body_bytes=max_body_bytes)
 
     @app.exception_handler(RampartsError)
     async def _ramparts_error(request: Request, exc: RampartsError):
-        status, body = error_body(exc)
-        headers = {"Retry-After": f"{max(1, round(exc.retry_after))}"} \
-            if isinstance(exc, (AuthError, readview.TooEarly)) and exc.retry_after else None
-        if status >= 500:
-            log.error("request failed", extra={"fields": {"path": request.url.path, "error": body["message"]}})
-        return JSONResponse(body, status_code=status, headers=headers)
+        return error_response(exc, request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):
@@ -431,4 +445,4 @@ async def _drain(ws: WebSocket) -> None:
         return
 
 
-__all__ = ["DASHBOARD_HEADERS", "Service", "create_app", "error_body"]
+__all__ = ["DASHBOARD_HEADERS", "Service", "create_app", "error_body", "error_response"]

@@ -55,6 +55,14 @@ def _has_key_param(query_string: bytes) -> bool:
         return False
 
 
+def request_token(headers: dict[bytes, bytes], query_string: bytes) -> str | None:
+    """:func:`token_of` for a raw ASGI request: ``headers`` by lower-case name (the first of each), the raw
+    ``query_string``."""
+    return token_of(headers.get(b"x-api-key", b"").decode("latin-1") or None,
+                    headers.get(b"authorization", b"").decode("latin-1") or None,
+                    bool(query_string) and _has_key_param(query_string))
+
+
 async def send_error(send, status: int, body: dict[str, Any], retry_after: float | None = None) -> None:
     """Send a complete JSON error response on a raw ASGI ``send``."""
     payload = json.dumps(body).encode()
@@ -109,9 +117,7 @@ class BodyGuard:
 
             client = scope.get("client")
             try:
-                token = token_of(headers.get(b"x-api-key", b"").decode("latin-1") or None,
-                                 headers.get(b"authorization", b"").decode("latin-1") or None,
-                                 _has_key_param(scope.get("query_string", b"")))
+                token = request_token(headers, scope.get("query_string", b""))
                 await self.service.authenticate(token, client[0] if client else None)
             except RampartsError as exc:
                 status, body = error_body(exc)
@@ -143,4 +149,4 @@ class BodyGuard:
         await self.app(scope, replay, send)
 
 
-__all__ = ["KEY_IN_URL", "MAX_BODY_BYTES", "BodyGuard", "send_error", "token_of"]
+__all__ = ["KEY_IN_URL", "MAX_BODY_BYTES", "BodyGuard", "request_token", "send_error", "token_of"]
