@@ -29,10 +29,19 @@ def test_integer_rows_are_written_as_json_writes_them(table, prefix):
     assert canonical.int_rows(table, prefix=text) == canonical.int_rows_reference(table, prefix)
 
 
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(ELEMENTS, max_size=60))
+def test_an_integer_list_is_written_as_json_writes_it(values):
+    assert canonical.int_list(values) == json.dumps(values, separators=(",", ":"))
+    assert canonical.int_list(np.array(values, dtype=np.int64)) == json.dumps(values, separators=(",", ":"))
+
+
 def test_every_extreme_alone():
     table = np.array([[x] for x in EXTREMES], dtype=np.int64)
     assert canonical.int_rows(table) == canonical.int_rows_reference(table)
     assert canonical.int_rows(np.zeros((0, 5), dtype=np.int64)) == b"" == canonical.int_rows_reference(np.zeros((0, 5)))
+    assert canonical.int_list(EXTREMES) == json.dumps(EXTREMES, separators=(",", ":"))
+    assert canonical.int_list([]) == "[]"
 
 
 def test_sub_account_rows_escape_as_json_does():

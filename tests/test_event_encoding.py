@@ -1,5 +1,6 @@
 """The journal's canonical text of an event: the direct writers of the frequent events (``Fill``, ``OraclePrice``) give
-exactly the generic ``canonical_json(event.model_dump(mode="json"))``, and the text parses back to the same event."""
+exactly the generic ``canonical_json(event.model_dump(mode="json"))`` (and ``TradeBatch``, its integer columns written
+by a compiled kernel), and the text parses back to the same event."""
 
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ def _generic(e) -> str:
 
 def _reads_back(text: str, e) -> None:
     """The row parses back to the event, or (a lone surrogate) the node refuses it before journaling it."""
-    if any(0xD800 <= ord(ch) <= 0xDFFF for v in e.model_dump().values() if isinstance(v, str) for ch in v):
+    texts = [t for v in e.model_dump().values() for t in (v if isinstance(v, list) else [v]) if isinstance(t, str)]
+    if any(0xD800 <= ord(ch) <= 0xDFFF for t in texts for ch in t):
         with pytest.raises(InvalidInput):
             check_readable(text)
     else:
@@ -61,6 +63,31 @@ def test_an_index_price_is_written_as_the_generic_encoder_writes_it(ts, instrume
     _reads_back(text, e)
 
 
+@st.composite
+def _batch(draw):
+    """A TradeBatch as the schema allows it (not necessarily one an engine accepts: the row is written before)."""
+    n = draw(st.integers(1, 30))
+    kinds = draw(st.text("FP", min_size=n, max_size=n))
+    sub = st.integers(-1, ev.MAX_BATCH_ITEMS)
+    big = st.integers(0, 4 * 10**15) | st.sampled_from([0, 1, 9, 10, 4 * 10**15])
+    fee = st.none() | st.lists(st.integers(0, 10**17) | st.sampled_from([0, 10**17]), min_size=n, max_size=n)
+    return _built(ev.TradeBatch, ts=draw(TS), instruments=draw(st.lists(TEXT, min_size=1, max_size=4)),
+                  subaccounts=draw(st.lists(TEXT, max_size=5)), item_kind=kinds,
+                  time=draw(st.lists(TS, min_size=n, max_size=n)),
+                  instrument=draw(st.lists(st.integers(0, 9_999), min_size=n, max_size=n)),
+                  buyer=draw(st.lists(sub, min_size=n, max_size=n)), seller=draw(st.lists(sub, min_size=n, max_size=n)),
+                  price=draw(st.lists(big, min_size=n, max_size=n)), size=draw(st.lists(big, min_size=n, max_size=n)),
+                  buyer_fee=draw(fee), seller_fee=draw(fee))  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(e=_batch())
+def test_a_trade_batch_is_written_as_the_generic_encoder_writes_it(e):
+    text = encode_event(e)
+    assert text == _generic(e)
+    _reads_back(text, e)
+
+
 @pytest.mark.parametrize(("event", "text"), [
     (ev.Fill(ts=7, instrument="BTC-PERP", buyer="a/main", seller="b/main", price="1E+2", size="0.001", buyer_fee="-0"),
      '{"buyer":"a/main","buyer_fee":"-0","instrument":"BTC-PERP","kind":"Fill","price":"1E+2","seller":"b/main",'
@@ -74,7 +101,7 @@ def test_hand_written_rows(event, text):
 
 
 def test_only_the_exact_classes_are_written_directly():
-    assert set(_FAST_ENCODE) == {ev.Fill, ev.OraclePrice}
+    assert set(_FAST_ENCODE) == {ev.Fill, ev.OraclePrice, ev.TradeBatch}
 
     class Sub(ev.Fill):  # a subclass (none exists in the package) would take the generic path
         pass
