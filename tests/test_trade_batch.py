@@ -641,3 +641,14 @@ def test_a_price_through_the_general_gear_ends_the_bands():
     assert fast.last_batch_stats["general"] == 1
     assert [(f["subaccount"], f["item"]) for f in engine_of(setup).apply(build_batch(items)) if f["kind"] == "MarginCall"] == [("a0/main", 4)]
     assert fast.sub_index("a0/main") in fast.insolvent
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.integers(-(2**63), 2**63 - 1) | st.integers(-3, 40), max_size=700))
+def test_distinct_values_are_numpys_unique(values):
+    """A run's distinct instruments and slots (set for a short run, sort and mask for a long one) are ``np.unique``'s."""
+    a = np.array(values, dtype=np.int64)
+    expected = np.unique(a)
+    got = batch_ops._distinct_array(a)
+    assert got.dtype == np.int64 and got.tolist() == expected.tolist()
+    assert batch_ops._distinct(a) == expected.tolist()

@@ -547,7 +547,7 @@ class BatchOps:
             ii = np.concatenate([gf, gf])
             miss = find_slots(ss, ii, b.head, b.next, b.instr) < 0
             if miss.any():  # each new pair once, by (sub-account, instrument)
-                pairs = np.unique(ss[miss] * n_instr + ii[miss])
+                pairs = _distinct_array(ss[miss] * n_instr + ii[miss])
                 opened = b.open_many(pairs // n_instr, pairs % n_instr, known_new=True)
         # --- the slots of each priced instrument, in slot order (the flat and free ones are skipped by the kernel)
         wanted = np.zeros(n_instr, dtype=np.bool_)
@@ -624,7 +624,7 @@ class BatchOps:
             m_ = mk[i]
             m_.index_price, m_.mark, m_.last_oracle_ns = int(i_index[i]), int(i_mark[i]), int(i_last[i])
             m_.mark_state = MarkState(m_.mark, 0, m_.last_oracle_ns)
-        touched_slots = np.array(_distinct(np.concatenate([traded[: counters[4]], opened])), dtype=np.int64)
+        touched_slots = _distinct_array(np.concatenate([traded[: counters[4]], opened]))
         for slot in touched_slots[b.lots[touched_slots] == 0].tolist():  # left flat (or never traded): closed
             b.close(slot)
         subs = self.subs
@@ -651,10 +651,22 @@ class BatchOps:
         return int(end), int(end) < stop
 
 
+def _distinct_array(a: np.ndarray) -> np.ndarray:
+    """``np.unique(a)`` of a 1-D int64 array (its distinct values, ascending): through a set for a short run, else
+    one sort and a mask of the changes. numpy 2's ``np.unique`` hashes first: ~7 µs a call however short the array,
+    ~140-180 µs for the ~1,800 slots a 1,000-item batch trades, against ~40 µs sorted."""
+    if a.size <= 256:
+        return np.array(sorted(set(a.tolist())), dtype=np.int64)
+    s = np.sort(a)
+    keep = np.empty(s.size, dtype=np.bool_)
+    keep[0] = True
+    np.not_equal(s[1:], s[:-1], out=keep[1:])
+    return s[keep]
+
+
 def _distinct(a: np.ndarray) -> list[int]:
-    """The distinct values of an integer array, ascending: ``np.unique(a).tolist()``, through a set for the few
-    values of a short run (np.unique's sort and masks cost ~7 µs a call however short the array)."""
-    return sorted(set(a.tolist())) if a.size <= 256 else np.unique(a).tolist()
+    """:func:`_distinct_array` as a list."""
+    return sorted(set(a.tolist())) if a.size <= 256 else _distinct_array(a).tolist()
 
 
 __all__ = ["BatchOps"]
