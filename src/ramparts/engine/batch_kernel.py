@@ -447,7 +447,7 @@ def reprice_holders(k, i, price, lo, hi, h_slots, calls, b_sub, b_lots, b_value,
 
 
 @njit(cache=True)
-def _price_banded(k, i, price, lo, hi, h_slots, epoch, bep, bkind, band_lo, band_hi, bmarks, lazyable, rmax, portfolio,
+def _price_banded(k, i, price, lo, hi, h_slots, epoch, bep, bkind, band_lo, band_hi, bmarks, lazyable, ladder, portfolio,
                   min_rel, head, nxt, b_sub, b_instr, b_lots, b_value, b_im, b_mm, system,
                   sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
                   floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag, counters):  # fmt: skip
@@ -492,7 +492,7 @@ def _price_banded(k, i, price, lo, hi, h_slots, epoch, bep, bkind, band_lo, band
             ins_sub[ni] = s
             ins_flag[ni] = 0
             ni += 1
-        bkind[s] = band_one(s, head, nxt, b_instr, b_lots, band_lo, band_hi, bmarks, lazyable, rmax, sub_cash, sub_value,
+        bkind[s] = band_one(s, head, nxt, b_instr, b_lots, band_lo, band_hi, bmarks, lazyable, ladder, sub_cash, sub_value,
                             sub_cost, sub_coll, sub_mm, system, portfolio, margin_called, insolvent, min_rel)  # fmt: skip
         bep[s] = epoch
     counters[0] = nf
@@ -521,7 +521,7 @@ def run_items(start, kind, gi, bl, sl, lp, size, fee_b, fee_s, times, sub_map,
               row_iso, row_ok, system, sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
               head, nxt, b_sub, b_instr, b_lots, b_cost, b_entry, b_value, b_im, b_mm,
               fees_bal, vm_delta, fees_delta, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag, traded, refusals, counters,
-              use_bands, epoch, bep, bkind, band_lo, band_hi, bmarks, lazyable, rmax, portfolio, min_rel):  # fmt: skip
+              use_bands, epoch, bep, bkind, band_lo, band_hi, bmarks, lazyable, ladder, portfolio, min_rel):  # fmt: skip
     """Apply items ``start, start+1, …`` (see the module docstring); returns the first item not applied.
 
     Items: ``kind`` (0 fill, 1 index price), ``gi`` (engine instrument index), ``bl`` / ``sl``
@@ -541,7 +541,7 @@ def run_items(start, kind, gi, bl, sl, lp, size, fee_b, fee_s, times, sub_map,
     ``bep[s] == epoch``: the caller changes ``epoch`` whenever anything but this kernel may have changed the book),
     and later prices, in this window or the next ones, skip the holders whose band they stay inside. A fill brings
     its sides' caches up to date first and bands a banded side anew after. ``bmarks`` holds every instrument's
-    mark (kept current here); ``lazyable`` / ``rmax`` / ``min_rel`` / ``portfolio`` are what a band needs
+    mark (kept current here); ``lazyable`` / ``ladder`` / ``min_rel`` / ``portfolio`` are what a band needs
     (:func:`ramparts.engine.slack_index.band_one`). Before returning, every cache left behind is brought up to
     date (:func:`sync_holders`), so the caller finds the book exact, as after the plain pass: the effects, flags
     and state are the same either way (``tests/test_trade_batch.py`` runs both against one event at a time).
@@ -555,7 +555,7 @@ def run_items(start, kind, gi, bl, sl, lp, size, fee_b, fee_s, times, sub_map,
                       row_iso, row_ok, system, sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
                       head, nxt, b_sub, b_instr, b_lots, b_cost, b_entry, b_value, b_im, b_mm,
                       fees_bal, vm_delta, fees_delta, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag, traded, refusals, counters,
-                      use_bands, epoch, bep, bkind, band_lo, band_hi, bmarks, lazyable, rmax, portfolio, min_rel,
+                      use_bands, epoch, bep, bkind, band_lo, band_hi, bmarks, lazyable, ladder, portfolio, min_rel,
                       i_maxlots, i_behind)  # fmt: skip
     for i in range(n_instr):  # the caches the bands left behind, at each instrument's last price
         if i_behind[i]:
@@ -571,7 +571,7 @@ def _run_window(start, kind, gi, bl, sl, lp, size, fee_b, fee_s, times, sub_map,
                 row_iso, row_ok, system, sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
                 head, nxt, b_sub, b_instr, b_lots, b_cost, b_entry, b_value, b_im, b_mm,
                 fees_bal, vm_delta, fees_delta, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag, traded, refusals, counters,
-                use_bands, epoch, bep, bkind, band_lo, band_hi, bmarks, lazyable, rmax, portfolio, min_rel,
+                use_bands, epoch, bep, bkind, band_lo, band_hi, bmarks, lazyable, ladder, portfolio, min_rel,
                 i_maxlots, i_behind):  # fmt: skip
     """The loop of :func:`run_items` (which then syncs what the bands left behind); returns the first item not applied."""
     n = kind.shape[0]
@@ -648,10 +648,10 @@ def _run_window(start, kind, gi, bl, sl, lp, size, fee_b, fee_s, times, sub_map,
                 i_maxlots[i] = max(i_maxlots[i], _abs(b_lots[slot_b]), _abs(b_lots[slot_s]))
             if use_bands:  # a banded side's band no longer holds: a new one from its exact state
                 if bep[b] == epoch:
-                    bkind[b] = band_one(b, head, nxt, b_instr, b_lots, band_lo, band_hi, bmarks, lazyable, rmax, sub_cash, sub_value,
+                    bkind[b] = band_one(b, head, nxt, b_instr, b_lots, band_lo, band_hi, bmarks, lazyable, ladder, sub_cash, sub_value,
                                         sub_cost, sub_coll, sub_mm, system, portfolio, margin_called, insolvent, min_rel)  # fmt: skip
                 if bep[s] == epoch:
-                    bkind[s] = band_one(s, head, nxt, b_instr, b_lots, band_lo, band_hi, bmarks, lazyable, rmax, sub_cash, sub_value,
+                    bkind[s] = band_one(s, head, nxt, b_instr, b_lots, band_lo, band_hi, bmarks, lazyable, ladder, sub_cash, sub_value,
                                         sub_cost, sub_coll, sub_mm, system, portfolio, margin_called, insolvent, min_rel)  # fmt: skip
             nt = counters[4]
             traded[nt] = slot_b
@@ -675,7 +675,7 @@ def _run_window(start, kind, gi, bl, sl, lp, size, fee_b, fee_s, times, sub_map,
             if use_bands:
                 bmarks[i] = price
                 if _price_banded(k, i, price, lo, hi, h_slots, epoch, bep, bkind, band_lo, band_hi, bmarks, lazyable,
-                                 rmax, portfolio, min_rel, head, nxt, b_sub, b_instr, b_lots, b_value, b_im, b_mm, system,
+                                 ladder, portfolio, min_rel, head, nxt, b_sub, b_instr, b_lots, b_value, b_im, b_mm, system,
                                  sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, margin_called, insolvent,
                                  floors, imr, mmr, imq, imr_rem, mmq, mmr_rem, fx_item, fx_sub, fx_equity, fx_mm, ins_sub, ins_flag, counters):  # fmt: skip
                     i_behind[i] = True

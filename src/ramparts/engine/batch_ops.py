@@ -69,7 +69,8 @@ _LAZY_RUN_MIN = 4
 
 _Z64 = np.zeros(0, dtype=np.int64)
 #: the band arguments of a window without bands (the arrays are never read)
-_OFF = (False, 0, _Z64, np.zeros(0, dtype=np.int8), _Z64, _Z64, _Z64, np.zeros(0, dtype=np.bool_), _Z64, np.zeros(0, dtype=np.bool_), 0.0)
+_OFF = (False, 0, _Z64, np.zeros(0, dtype=np.int8), _Z64, _Z64, _Z64, np.zeros(0, dtype=np.bool_), np.zeros((0, 2, 1), dtype=np.int64),
+        np.zeros(0, dtype=np.bool_), 0.0)
 
 
 class _Run:
@@ -515,10 +516,10 @@ class BatchOps:
             for old, new in zip(scratch, grown, strict=True):
                 new[: old.shape[0]] = old
             scratch = self._band_scratch = grown
-        lazyable, rmax = self._band_tables()
+        lazyable, ladder = self._band_tables()
         marks = np.fromiter((m.mark for m in self.markets), dtype=np.int64, count=len(self.markets))
         band_lo, band_hi, bep, bkind = scratch
-        return (True, self._band_epoch, bep, bkind, band_lo, band_hi, marks, lazyable, rmax, self.is_portfolio,
+        return (True, self._band_epoch, bep, bkind, band_lo, band_hi, marks, lazyable, ladder, self.is_portfolio,
                 float(self.lazy_min_band_ppm) / 1e6)  # fmt: skip
 
     def _batch_run(self: Engine, c: _Columns, start: int, emit) -> tuple[int, bool]:

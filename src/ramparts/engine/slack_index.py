@@ -26,11 +26,12 @@ maintenance ``M = Σ_j mm_j(L_j·P_j) + B`` (``B``: borrow requirements, also un
 
 The tiered requirement (:class:`~ramparts.margin.schedule.MarginSchedule`, Binance's
 ``notional × MMR − maintenance amount``) is ``mm(N) = ⌈f(N)⌉`` with ``f(N) = (N·r_k − C_k)/10^6``
-continuous, piecewise linear and of slope ``r_k/10^6 ≤ r/10^6`` where ``r = max_k r_k`` is the
-schedule's steepest marginal rate (its last bracket's: rates never decrease). For notionals
-``N₁, N₂``, ``mm(N₂) − mm(N₁) < f(N₂) − f(N₁) + 1 ≤ |N₂ − N₁|·r/10^6 + 1``, and being an
-integer it is at most ``⌈|N₂ − N₁|·r/10^6⌉``. A move of ``d = |P'_j − P_j|`` changes the notional
-by ``L_j·d``, so
+continuous, piecewise linear and of slope ``r_k/10^6`` in bracket ``k``; rates never decrease, so on
+notionals up to ``N`` the slope is at most ``r(N)/10^6``, the rate of the bracket holding ``N``. For notionals
+``N₁, N₂ ≤ N``, ``mm(N₂) − mm(N₁) < f(N₂) − f(N₁) + 1 ≤ |N₂ − N₁|·r(N)/10^6 + 1``, and being an
+integer it is at most ``⌈|N₂ − N₁|·r(N)/10^6⌉``. A move of ``d = |P'_j − P_j| ≤ h_j`` changes the notional
+by ``L_j·d`` and keeps it at most ``L_j·(P_j + h_j)``, so with ``r_j = r(L_j·(P_j + h_j))``, the rate of the
+bracket at the top of the band (:func:`_bracket_rate`)
 
 .. math::
 
@@ -53,7 +54,13 @@ ALWAYS   anything else, or ``σ < 0``         (re-margined every tick)   —    
 (``n``: the number of positions, a margin of one unit each kept for good measure.) The slack is
 split so that every position gets the same *relative* move: with ``W = Σ_j rate_j·P_j``, position
 ``j`` gets the half-width ``h_j = ⌊σ·P_j / W⌋`` (computed in float64, then checked exactly and
-shrunk until ``Σ_j rate_j·h_j ≤ σ`` holds in integers), and the band ``[P_j − h_j, P_j + h_j]``.
+shrunk until ``Σ_j rate_j·h_j ≤ σ`` holds in integers, each ``rate_j`` with the bracket at its own
+band's top), and the band ``[P_j − h_j, P_j + h_j]``. For ABOVE, ``W`` is first taken with the
+brackets of the current notionals; if the move ``σ/W`` reaches a higher bracket somewhere, ``W`` is
+taken again with the brackets that move reaches, and its smaller move ``σ/W`` reaches no higher
+bracket, so it fits. (Bands used to take every position at its schedule's steepest rate: a BTC
+position in the first bracket, 0.4 %, under a schedule whose last is 50 %, gets a band 1.49× as
+wide; ``tests/test_band_bound.py`` checks the promise itself at every corner of random bands.)
 Then while every mark stays within its band, ``Σ_j rate_j·d_j ≤ Σ_j rate_j·h_j ≤ σ``: an ABOVE
 sub-account keeps ``E ≥ M`` (no margin call, no insolvency), a SOLVENT one ``E ≥ 0``, a BELOW one
 ``E < 0``, which is everything a re-margin of it could change. A tick to ``P`` outside a band
@@ -130,7 +137,41 @@ def _rate(q, r, above):
 
 
 @njit(cache=True, inline="always")
-def band_one(s, head, nxt, b_instr, b_lots, band_lo, band_hi, marks, lazyable, rmax,
+def _bracket_rate(ladder, i, q, top):
+    """The maintenance rate (ppm) of instrument ``i``'s bracket that holds the notional of ``q`` lots at lot price
+    ``top`` (``ladder[i, 0]``: the brackets' notional floors, ascending, padded with int64's maximum;
+    ``ladder[i, 1]``: their rates, which never decrease): it bounds the requirement's slope at every notional up to
+    that one. A notional past int64 is in the last bracket."""
+    width = ladder.shape[2]
+    n = _I64_MAX - 1 if q > (_I64_MAX - 1) // top else q * top
+    k = 0
+    while k + 1 < width and ladder[i, 0, k + 1] <= n:
+        k += 1
+    return ladder[i, 1, k]
+
+
+@njit(cache=True, inline="always")
+def _weight(s, head, nxt, b_instr, b_lots, marks, ladder, above, delta):
+    """``W = Σ_j g_j·P_j`` of sub-account ``s`` for a relative move ``delta``: ``g_j`` with the rate of the bracket a
+    move of ``⌊delta·P_j⌋`` up reaches (``L_j`` alone unless ``above``); past :data:`_CAP`, ``_CAP + 1``."""
+    w = 0
+    p = head[s]
+    while p >= 0:
+        i = b_instr[p]
+        q = b_lots[p] if b_lots[p] > 0 else -b_lots[p]
+        r = 0
+        if above:
+            hf = delta * float(marks[i])
+            r = _bracket_rate(ladder, i, q, marks[i] + (_CAP if hf >= float(_CAP) else np.int64(hf)))
+        w += _rate(q, r, above) * marks[i]
+        if w > _CAP:
+            return _CAP + 1
+        p = nxt[p]
+    return w
+
+
+@njit(cache=True, inline="always")
+def band_one(s, head, nxt, b_instr, b_lots, band_lo, band_hi, marks, lazyable, ladder,
               sub_cash, sub_value, sub_cost, sub_coll, sub_mm, system, portfolio, margin_called, insolvent, min_rel):  # fmt: skip
     """The kind of sub-account ``s``'s band, its per-slot ranges written to ``band_lo`` /
     ``band_hi`` (see the module docstring). ``s`` must be exact (every cache at the current marks).
@@ -166,18 +207,18 @@ def band_one(s, head, nxt, b_instr, b_lots, band_lo, band_hi, marks, lazyable, r
                 kind = ALWAYS
     if (kind == ABOVE or kind == SOLVENT or kind == BELOW) and n > 0:
         above = kind == ABOVE
-        # W = Σ g_j·P_j; each term ≤ 2·MAX_NOTIONAL + P_j: past _CAP (thousands of positions) ALWAYS instead
-        w = 0
-        p = head[s]
-        while p >= 0:
-            i = b_instr[p]
-            q = b_lots[p] if b_lots[p] > 0 else -b_lots[p]
-            w += _rate(q, rmax[i], above) * marks[i]
-            if w > _CAP:
-                break
-            p = nxt[p]
+        # W = Σ g_j·P_j with the rates of the brackets at the current notionals (each term ≤ 2·MAX_NOTIONAL + P_j:
+        # past _CAP, thousands of positions, ALWAYS instead) and the move σ/W; for ABOVE, W again with the rates of
+        # the brackets that move reaches, and, if that is more, the move σ/W from it: a smaller move reaches no
+        # higher bracket, so that split fits (the exact check below takes each band's own top bracket)
+        w = _weight(s, head, nxt, b_instr, b_lots, marks, ladder, above, 0.0)
         fits = False
         delta = float(sigma) / float(w) * (1.0 - 1e-9) if w <= _CAP else 0.0
+        if above and w <= _CAP:
+            w2 = _weight(s, head, nxt, b_instr, b_lots, marks, ladder, above, delta)
+            if w2 > w:
+                w = w2
+                delta = float(sigma) / float(w) * (1.0 - 1e-9) if w <= _CAP else 0.0
         if w <= _CAP and delta >= min_rel:
             for _attempt in range(8):
                 total = 0
@@ -186,10 +227,10 @@ def band_one(s, head, nxt, b_instr, b_lots, band_lo, band_hi, marks, lazyable, r
                 while p >= 0:
                     i = b_instr[p]
                     q = b_lots[p] if b_lots[p] > 0 else -b_lots[p]
-                    g = _rate(q, rmax[i], above)
                     hf = delta * float(marks[i])
                     h = _CAP if hf >= float(_CAP) else np.int64(hf)
-                    if h > _CAP // g:
+                    g = _rate(q, _bracket_rate(ladder, i, q, marks[i] + h) if above else 0, above)
+                    if h > _CAP // g:  # (a narrower band reaches no higher bracket: g stays a bound)
                         h = _CAP // g
                     total += g * h  # ≤ σ + _CAP before the check below: no overflow
                     if total > sigma:
@@ -245,7 +286,7 @@ def _emit(s, t, head, nxt, b_instr, band_lo, band_hi, ok, limit, pend, p_n, fold
 
 
 @njit(cache=True)
-def _reband_all(subs, keep_always, floor, counter, stamp, kind_of, head, nxt, b_instr, b_lots, band_lo, band_hi, marks, lazyable, rmax,
+def _reband_all(subs, keep_always, floor, counter, stamp, kind_of, head, nxt, b_instr, b_lots, band_lo, band_hi, marks, lazyable, ladder,
                 sub_cash, sub_value, sub_cost, sub_coll, sub_mm, system, portfolio, margin_called, insolvent,
                 ok, dead, limit, pend, p_n, fold, ov_i, ov_lo, ov_hi, ov_s, ov_t, min_rel):  # fmt: skip
     """Recompute the bands of ``subs`` and index them (see :func:`band_subs`); returns the overflow
@@ -258,7 +299,7 @@ def _reband_all(subs, keep_always, floor, counter, stamp, kind_of, head, nxt, b_
         old_kind = kind_of[s]
         # hysteresis: an ALWAYS sub-account needs twice the minimum width to be indexed again
         rel = 2.0 * min_rel if old_valid and old_kind == ALWAYS else min_rel
-        kind = band_one(s, head, nxt, b_instr, b_lots, band_lo, band_hi, marks, lazyable, rmax,
+        kind = band_one(s, head, nxt, b_instr, b_lots, band_lo, band_hi, marks, lazyable, ladder,
                          sub_cash, sub_value, sub_cost, sub_coll, sub_mm, system, portfolio, margin_called, insolvent, rel)  # fmt: skip
         if keep_always and old_valid and old_kind == ALWAYS and kind == ALWAYS:
             continue
@@ -281,7 +322,7 @@ def _reband_all(subs, keep_always, floor, counter, stamp, kind_of, head, nxt, b_
 
 
 @njit(cache=True)
-def band_subs(subs, keep_always, floor, counter, stamp, kind_of, head, nxt, b_instr, b_lots, band_lo, band_hi, marks, lazyable, rmax,
+def band_subs(subs, keep_always, floor, counter, stamp, kind_of, head, nxt, b_instr, b_lots, band_lo, band_hi, marks, lazyable, ladder,
               sub_cash, sub_value, sub_cost, sub_coll, sub_mm, system, portfolio, margin_called, insolvent,
               ok, dead, limit, pend, p_n, fold, min_rel):  # fmt: skip
     """Recompute the bands of the (exact) sub-accounts ``subs`` and add their entries to the
@@ -305,7 +346,7 @@ def band_subs(subs, keep_always, floor, counter, stamp, kind_of, head, nxt, b_in
     ov_s = np.empty(total, dtype=np.int64)
     ov_t = np.empty(total, dtype=np.int64)
     m = _reband_all(subs, keep_always, floor, counter, stamp, kind_of, head, nxt, b_instr, b_lots, band_lo, band_hi, marks, lazyable,
-                    rmax, sub_cash, sub_value, sub_cost, sub_coll, sub_mm, system, portfolio, margin_called, insolvent,
+                    ladder, sub_cash, sub_value, sub_cost, sub_coll, sub_mm, system, portfolio, margin_called, insolvent,
                     ok, dead, limit, pend, p_n, fold, ov_i, ov_lo, ov_hi, ov_s, ov_t, min_rel)  # fmt: skip
     return ov_i[:m], ov_lo[:m], ov_hi[:m], ov_s[:m], ov_t[:m]
 

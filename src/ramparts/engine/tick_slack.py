@@ -182,7 +182,7 @@ def _prefetch_slots(s, head, nxt, b_instr, b_lots, b_value, b_im, b_mm, band_lo,
 
 @njit(cache=True)
 def lazy_tick(i, price, tick, levels, seen,
-              head, nxt, b_instr, b_lots, b_value, b_im, b_mm, marks, lazyable, rmax,
+              head, nxt, b_instr, b_lots, b_value, b_im, b_mm, marks, lazyable, ladder,
               floors, imr, mmr, imq, imr_rem, mmq, mmr_rem,
               sub_cash, sub_value, sub_cost, sub_coll, sub_im, sub_mm, system, portfolio, margin_called, insolvent,
               floor, counter, stamp, kind_of, band_lo, band_hi, ok, dead, limit, pend, p_n, fold, dead_seen, min_rel, chunk):  # fmt: skip
@@ -246,7 +246,7 @@ def lazy_tick(i, price, tick, levels, seen,
             ov_i, ov_lo, ov_hi = _grown(ov_i, m, cap), _grown(ov_lo, m, cap), _grown(ov_hi, m, cap)
             ov_s, ov_t = _grown(ov_s, m, cap), _grown(ov_t, m, cap)
         m += _reband_all(chunk, True, floor, counter, stamp, kind_of, head, nxt, b_instr, b_lots, band_lo, band_hi, marks, lazyable,
-                         rmax, sub_cash, sub_value, sub_cost, sub_coll, sub_mm, system, portfolio, margin_called, insolvent, ok, dead,
+                         ladder, sub_cash, sub_value, sub_cost, sub_coll, sub_mm, system, portfolio, margin_called, insolvent, ok, dead,
                          limit, pend, p_n, fold, ov_i[m:], ov_lo[m:], ov_hi[m:], ov_s[m:], ov_t[m:], min_rel)  # fmt: skip
     kill_hits(hits, i, stamp, levels, pend)
     return subs[:n], flags[:n], out_eq[:n], out_mm[:n], ov_i[:m], ov_lo[:m], ov_hi[:m], ov_s[:m], ov_t[:m]
@@ -303,7 +303,7 @@ class TickSlackOps:
         self._lz_behind = np.zeros(0, dtype=np.bool_)  # per instrument: some holder's cache may be behind
         self._lz_marks = np.zeros(0, dtype=np.int64)
         self._lz_lazyable = np.zeros(0, dtype=np.bool_)
-        self._lz_rmax = np.zeros(0, dtype=np.int64)
+        self._lz_ladder = np.zeros((0, 2, 1), dtype=np.int64)
         self._lz_tab: tuple = ()
         self._lz_maxlots = np.zeros(0, dtype=np.int64)
         self._lz_was_on = False
@@ -329,11 +329,11 @@ class TickSlackOps:
                 setattr(self, name, grown)
 
     def _lz_tables(self) -> None:
-        """Per instrument: whether its ticks may be lazy, its steepest maintenance rate, its mark."""
+        """Per instrument: whether its ticks may be lazy, its maintenance brackets, its mark."""
         n = len(self.instruments)
-        lazyable, rmax = self._band_tables()
+        lazyable, ladder = self._band_tables()
         if lazyable is not self._lz_lazyable:
-            self._lz_lazyable, self._lz_rmax = lazyable, rmax
+            self._lz_lazyable, self._lz_ladder = lazyable, ladder
             self._lz_tab = self._batch_tables() if n else ()
             self._lz_index.ensure(n)
             if self._lz_behind.shape[0] < n:
@@ -343,7 +343,8 @@ class TickSlackOps:
 
     def _band_tables(self) -> tuple[np.ndarray, np.ndarray]:
         """Per instrument, whether a band may cover its positions (a tiered schedule without size premium, not an
-        option, not settled, no correlation add-on) and its steepest maintenance rate in ppm (what
+        option, not settled, no correlation add-on) and its maintenance brackets, ``ladder[i, 0]`` the notional floors
+        and ``ladder[i, 1]`` the rates in ppm, padded with a floor of int64's maximum (what
         :func:`~ramparts.engine.slack_index.band_one` reads); the same arrays until one of those changes."""
         key = (len(self.instruments), self.collateral.correlation is None, tuple(i.schedule for i in self.instruments),
                tuple(m.settled for m in self.markets))  # fmt: skip
@@ -352,8 +353,14 @@ class TickSlackOps:
             corr_off = self.collateral.correlation is None
             lazyable = np.array([corr_off and not i.is_option and not i.schedule.size_premium_ppm and not self.markets[i.index].settled
                                  for i in self.instruments], dtype=np.bool_)  # fmt: skip
-            rmax = np.array([max(t.maintenance_rate_ppm for t in i.schedule.tiers) for i in self.instruments], dtype=np.int64)
-            cached = self._band_tables_cache = (key, lazyable, rmax)
+            width = max((len(i.schedule.tiers) for i in self.instruments), default=1)
+            ladder = np.full((len(self.instruments), 2, width), np.iinfo(np.int64).max, dtype=np.int64)
+            for x in self.instruments:
+                tiers = x.schedule.tiers
+                ladder[x.index, 0, : len(tiers)] = [t.notional_floor for t in tiers]
+                ladder[x.index, 1, :] = tiers[-1].maintenance_rate_ppm  # (the padding never read: a floor of int64's max)
+                ladder[x.index, 1, : len(tiers)] = [t.maintenance_rate_ppm for t in tiers]
+            cached = self._band_tables_cache = (key, lazyable, ladder)
         return cached[1], cached[2]
 
     # ------------------------------------------------------------------ keeping caches exact
@@ -442,7 +449,7 @@ class TickSlackOps:
         idx = self._lz_index
         overflow = band_subs(np.asarray(subs, dtype=np.int64), keep_always, self._lz_floor, self._lz_counter, self._lz_stamp,
                              self._lz_kind, b.head, b.next, b.instr, b.lots, b.band_lo, b.band_hi, self._lz_marks, self._lz_lazyable,
-                             self._lz_rmax, self.ledger.sub_cash, self._sub_value, self.sub_cost, self.sub_coll, self._sub_mm,
+                             self._lz_ladder, self.ledger.sub_cash, self._sub_value, self.sub_cost, self.sub_coll, self._sub_mm,
                              self.is_system, self.is_portfolio, self.margin_called, self.insolvent.mask(len(self.subs)),
                              idx.ok, idx.dead, idx.limit, idx.pend, idx.p_n, idx.fold, float(self.lazy_min_band_ppm) / 1e6)  # fmt: skip
         if kill:
@@ -676,7 +683,7 @@ class TickSlackOps:
             n_trig = int(trig.size)
         else:
             out = lazy_tick(i, mark, self._lz_tickno, idx.levels(i), self._lz_seen, b.head, b.next, b.instr, b.lots, b._value, b._im,
-                            b._mm, self._lz_marks, self._lz_lazyable, self._lz_rmax, *self._lz_tab, self.ledger.sub_cash,
+                            b._mm, self._lz_marks, self._lz_lazyable, self._lz_ladder, *self._lz_tab, self.ledger.sub_cash,
                             self._sub_value, self.sub_cost, self.sub_coll, self._sub_im, self._sub_mm, self.is_system,
                             self.is_portfolio, self.margin_called, self.insolvent.mask(len(self.subs)), self._lz_floor,
                             self._lz_counter, self._lz_stamp, self._lz_kind, b.band_lo, b.band_hi, idx.ok, idx.dead, idx.limit,
