@@ -115,3 +115,53 @@ def test_the_lock_is_taken_again_by_its_holder_without_waiting(tmp_path):
         order.append("holder")
     t.join(10)
     assert order == ["nested", "holder", "other"]
+
+
+def test_the_kernel_modules_digest_follows_their_text(tmp_path):
+    """:func:`kernels_digest` changes with the text of a module that compiles kernels, not with another module's."""
+    from ramparts.compiled import kernels_digest
+
+    root = tmp_path / "pkg"
+    (root / "sub").mkdir(parents=True)
+    (root / "a.py").write_text("from ramparts.compiled import njit\n")
+    (root / "sub" / "b.py").write_text("import numba\n")
+    (root / "plain.py").write_text("x = 1\n")
+    first = kernels_digest.__wrapped__(root)
+    (root / "plain.py").write_text("x = 2\n")
+    assert kernels_digest.__wrapped__(root) == first
+    (root / "sub" / "b.py").write_text("import numba  # edited\n")
+    assert kernels_digest.__wrapped__(root) != first
+    assert len(kernels_digest()) == 64 and kernels_digest() == kernels_digest.__wrapped__()
+
+
+STAMPED = """
+import sys
+sys.path[:0] = [{kdir!r}, {src!r}]
+import ramparts.compiled as c
+if len(sys.argv) > 1:
+    c.kernels_digest = lambda root=c.PACKAGE: sys.argv[1]  # as if a kernel module of ramparts had changed
+import kmod
+print(kmod.bump(1), kmod.bump.stats.cache_hits[kmod.bump.signatures[0]])
+"""
+
+
+def test_a_cached_kernel_is_recompiled_when_a_kernel_module_changes(tmp_path):
+    """numba keys a cached kernel on its own file only: a kernel inlining one from another module kept its old machine
+    code when only that module changed. Ours is also keyed on :func:`kernels_digest`: loaded while it is the same,
+    compiled again when it is not."""
+    kdir = tmp_path / "k"
+    kdir.mkdir()
+    (kdir / "kmod.py").write_text("from ramparts.compiled import njit\n\n\n@njit(cache=True)\ndef bump(x):\n    return x + 1\n")
+    env = {**os.environ, "NUMBA_CACHE_DIR": ""}
+    env.pop("NUMBA_DISABLE_JIT", None)
+
+    def run(*args: str) -> list[str]:
+        out = subprocess.run([sys.executable, "-c", STAMPED.format(kdir=str(kdir), src=SRC), *args], env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return out.stdout.split()
+
+    assert run() == ["2", "0"]  # compiled and saved
+    assert run() == ["2", "1"]  # loaded
+    assert run("changed") == ["2", "0"]  # another digest: compiled again
+    assert run("changed") == ["2", "1"]

@@ -14,14 +14,25 @@ directory, so that an entry is always an index and data written by one process. 
 Where there is no ``flock`` (not POSIX) or the lock file cannot be created (a cache directory this process cannot
 write to: then it saves nothing either), the cache works as numba's own. ``tests/test_compiled_cache.py`` runs the
 race between processes.
+
+numba also keys a cached kernel on its own source file only (its modification time and size): a kernel that calls or
+inlines a kernel of another module keeps its cached machine code when only that other module changes (numba's
+documented limit of cache invalidation), so an in-place update that changed, say, the band arithmetic
+(:func:`ramparts.engine.slack_index.band_one`, inlined into the batch and lazy-tick kernels) would run the old one.
+Each kernel's entries are therefore also keyed on :func:`kernels_digest`, a SHA-256 of every ramparts module that
+compiles kernels (read once a process, at a kernel's first cache look-up): any change to one of them recompiles them
+all.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import numba
@@ -64,14 +75,39 @@ def _locked(directory: str) -> Iterator[None]:
             os.close(fd)  # (releases the lock)
 
 
+#: the package whose kernel modules :func:`kernels_digest` reads
+PACKAGE = Path(__file__).resolve().parent
+
+
+@cache
+def kernels_digest(root: Path = PACKAGE) -> str:
+    """SHA-256 over every module under ``root`` that compiles kernels (its text names ``ramparts.compiled`` or
+    ``numba``), each as its path relative to ``root`` and its bytes, in path order."""
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        data = path.read_bytes()
+        if b"ramparts.compiled" in data or b"numba" in data:
+            h.update(path.relative_to(root).as_posix().encode() + b"\0" + data + b"\0")
+    return h.hexdigest()
+
+
 class LockedFunctionCache(FunctionCache):
-    """numba's cache of one kernel, each entry loaded and saved under the cache directory's lock."""
+    """numba's cache of one kernel, each entry loaded and saved under the cache directory's lock, and keyed on its
+    source file's stamp together with :func:`kernels_digest`."""
+
+    def _keyed(self) -> None:
+        f = self._cache_file
+        if not getattr(f, "_ramparts_keyed", False):
+            f._source_stamp = (f._source_stamp, kernels_digest())
+            f._ramparts_keyed = True
 
     def load_overload(self, sig, target_context):
+        self._keyed()
         with _locked(self._cache_path):
             return super().load_overload(sig, target_context)
 
     def save_overload(self, sig, data) -> None:
+        self._keyed()
         with _locked(self._cache_path):
             super().save_overload(sig, data)
 
@@ -93,4 +129,4 @@ def njit(*args: Any, **options: Any) -> Any:
     return compile_
 
 
-__all__ = ["LOCK_NAME", "LockedFunctionCache", "njit"]
+__all__ = ["LOCK_NAME", "PACKAGE", "LockedFunctionCache", "kernels_digest", "njit"]
