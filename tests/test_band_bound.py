@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -127,8 +128,15 @@ def test_inside_its_band_a_sub_account_keeps_its_side(acct):
         assert kind != NEVER
         return
     assert {ABOVE: (False, False), SOLVENT: (True, False), BELOW: (True, True)}[kind] == (called, insolvent)
+    _keeps_its_side(e, s, cash, kind, lo, hi, rnd, (positions, margin))
+
+
+def _keeps_its_side(e: Engine, s: int, cash: np.ndarray, kind: int, lo, hi, rnd, case) -> None:
+    """Every corner of the band (lower edges kept positive) and 20 random inside points keep the kind's side."""
+    slots = _slots(e, s)
     points = [dict(zip(slots, c, strict=True)) for c in itertools.product(*[(max(int(lo[p]), 1), int(hi[p])) for p in slots])]
     points += [{p: rnd.randint(max(int(lo[p]), 1), int(hi[p])) for p in slots} for _ in range(20)]
+    positions, margin = case
     for point in points:
         assert all(lo[p] <= m <= hi[p] for p, m in point.items())
         eq, mm = _state(e, s, cash, point)
@@ -154,3 +162,30 @@ def test_bands_follow_the_brackets_not_the_steepest_rate():
         assert kind == ABOVE
         ratio = (hi[p] - lo[p]) / (hi0[p] - lo0[p])
         assert abs(ratio - expected) < 1e-5, (positions, ratio, expected)
+
+
+@pytest.mark.parametrize("size", ["1", "2.4", "3.9", "4", "-5.9", "6", "9.9"])
+@pytest.mark.parametrize("margin", [150, 800, 3_000, 12_000])
+def test_bands_that_reach_higher_brackets_keep_their_side(size, margin):
+    """A STEEP-PERP position (brackets at 5,000 / 8,000 / 12,000 / 20,000 USDC of notional, 1 % to 25 %) whose band
+    reaches one or more higher brackets: still sound, and the bracket at its top is above the current one (so this
+    is the case the two-pass split exists for); with a BTC position beside it, the same."""
+    import random
+
+    from ramparts.engine.slack_index import _bracket_rate
+
+    for positions in ([("STEEP-PERP", size)], [("STEEP-PERP", size), ("BTC-PERP", "0.3")]):
+        e, s = _engine(positions)
+        cash = e.ledger.sub_cash.copy()
+        marks = np.fromiter((m.mark for m in e.markets), dtype=np.int64, count=len(e.markets))
+        now = {p: int(marks[int(e.book.instr[p])]) for p in _slots(e, s)}
+        equity, maintenance = _state(e, s, cash, now)
+        cash[s] += maintenance + margin * 10**6 - equity
+        kind, lo, hi, marks = _band(e, s, False, False, cash)
+        assert kind == ABOVE
+        _keeps_its_side(e, s, cash, kind, lo, hi, random.Random(margin), (positions, margin))
+        p = _slots(e, s)[0]
+        i, q = int(e.book.instr[p]), abs(int(e.book.lots[p]))
+        _, ladder = e._band_tables()
+        if margin >= 12_000 and len(positions) == 1:
+            assert _bracket_rate.py_func(ladder, i, q, int(hi[p])) > _bracket_rate.py_func(ladder, i, q, int(marks[i]))
