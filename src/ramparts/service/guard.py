@@ -137,16 +137,22 @@ class BodyGuard:
                 return
             if not message.get("more_body", False):
                 break
-        replayed = False
-
-        async def replay() -> dict[str, Any]:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(bytes(body), receive), send)
 
 
-__all__ = ["KEY_IN_URL", "MAX_BODY_BYTES", "BodyGuard", "request_token", "send_error", "token_of"]
+def replaying(body: bytes, receive):
+    """An ASGI ``receive`` that hands the app ``body``, already read, as one message, then defers to ``receive``
+    (what the server says next: a disconnect)."""
+    replayed = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+__all__ = ["KEY_IN_URL", "MAX_BODY_BYTES", "BodyGuard", "replaying", "request_token", "send_error", "token_of"]

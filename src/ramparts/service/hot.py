@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel, TypeAdapter
 
 from ramparts.errors import RampartsError
-from ramparts.service.guard import request_token
+from ramparts.service.guard import replaying, request_token
 
 
 class HotRoute(NamedTuple):
@@ -82,16 +82,7 @@ class HotRoutes:
         try:
             req = route.model.model_validate(json.loads(body), from_attributes=True)
         except Exception:  # noqa: BLE001 - any refusal is the documented route's to answer
-            replayed = False
-
-            async def replay() -> dict[str, Any]:
-                nonlocal replayed
-                if not replayed:
-                    replayed = True
-                    return {"type": "http.request", "body": bytes(body), "more_body": False}
-                return await receive()
-
-            await self.app(scope, replay, send)
+            await self.app(scope, replaying(bytes(body), receive), send)
             return
         from ramparts.service.app import error_response
 
