@@ -92,9 +92,7 @@ class BodyGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers: dict[bytes, bytes] = {}
-        for name, value in scope.get("headers") or ():
-            headers.setdefault(name.lower(), value)
+        headers = request_headers(scope)
         length_header = headers.get(b"content-length")
         streamed = b"transfer-encoding" in headers
         if length_header is None and not streamed:
@@ -126,18 +124,41 @@ class BodyGuard:
         if length is not None and length > self.max_body_bytes:
             await send_error(send, 413, self._too_large())
             return
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client went away: nobody to answer
-            body += message.get("body", b"")
-            if len(body) > self.max_body_bytes:
-                await send_error(send, 413, self._too_large())
-                return
-            if not message.get("more_body", False):
-                break
-        await self.app(scope, replaying(bytes(body), receive), send)
+        try:
+            body = await read_body(receive, self.max_body_bytes)
+        except BodyTooLarge:
+            await send_error(send, 413, self._too_large())
+            return
+        if body is None:
+            return  # the client went away: nobody to answer
+        await self.app(scope, replaying(body, receive), send)
+
+
+class BodyTooLarge(Exception):
+    """A streamed request body passed the limit :func:`read_body` was given."""
+
+
+def request_headers(scope) -> dict[bytes, bytes]:
+    """A raw ASGI request's headers by lower-case name, the first of each (as Starlette's ``headers.get``)."""
+    headers: dict[bytes, bytes] = {}
+    for name, value in scope.get("headers") or ():
+        headers.setdefault(name.lower(), value)
+    return headers
+
+
+async def read_body(receive, limit: int | None = None) -> bytes | None:
+    """A raw ASGI request's body, read whole from ``receive``; ``None`` if the client went away first; raises
+    :class:`BodyTooLarge` as soon as it passes ``limit`` bytes (no limit: ``None``)."""
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        body += message.get("body", b"")
+        if limit is not None and len(body) > limit:
+            raise BodyTooLarge(limit)
+        if not message.get("more_body", False):
+            return bytes(body)
 
 
 def replaying(body: bytes, receive):
@@ -155,4 +176,5 @@ def replaying(body: bytes, receive):
     return replay
 
 
-__all__ = ["KEY_IN_URL", "MAX_BODY_BYTES", "BodyGuard", "replaying", "request_token", "send_error", "token_of"]
+__all__ = ["KEY_IN_URL", "MAX_BODY_BYTES", "BodyGuard", "BodyTooLarge", "read_body", "replaying", "request_headers",
+           "request_token", "send_error", "token_of"]

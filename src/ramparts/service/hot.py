@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel, TypeAdapter
 
 from ramparts.errors import RampartsError
-from ramparts.service.guard import replaying, request_token
+from ramparts.service.guard import read_body, replaying, request_headers, request_token
 
 
 class HotRoute(NamedTuple):
@@ -65,24 +65,17 @@ class HotRoutes:
         if route is None or scope.get("query_string") or scope.get("root_path"):
             await self.app(scope, receive, send)
             return
-        headers: dict[bytes, bytes] = {}
-        for name, value in scope.get("headers") or ():
-            headers.setdefault(name.lower(), value)
+        headers = request_headers(scope)
         if not _is_json(headers.get(b"content-type")):
             await self.app(scope, receive, send)
             return
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client went away: nobody to answer
-            body += message.get("body", b"")
-            if not message.get("more_body", False):
-                break
+        body = await read_body(receive)  # (the guard in front of this layer limited it)
+        if body is None:
+            return  # the client went away: nobody to answer
         try:
             req = route.model.model_validate(json.loads(body), from_attributes=True)
         except Exception:  # noqa: BLE001 - any refusal is the documented route's to answer
-            await self.app(scope, replaying(bytes(body), receive), send)
+            await self.app(scope, replaying(body, receive), send)
             return
         from ramparts.service.app import error_response
 
